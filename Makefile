@@ -1,0 +1,43 @@
+# Entry points for people and CI. Everything runs from the project virtualenv (.venv), which
+# `make install` (and every target that needs it) creates from pyproject.toml files.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STACK  ?= dev
+ARGS   ?=
+
+PROJECT_FILES := pyproject.toml picker/pyproject.toml sim/pyproject.toml bench/pyproject.toml
+
+.PHONY: install test test-all test-unit plan local lint clean
+
+$(VENV)/.installed: $(PROJECT_FILES)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ./picker -e ./sim -e ./bench -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+## The README's test command: unit + integration tiers (slow excluded).
+test: install
+	$(PY) -m pytest -m "not slow" $(ARGS)
+
+test-unit: install
+	$(PY) -m pytest -m "not slow and not integration" $(ARGS)
+
+test-all: install
+	$(PY) -m pytest $(ARGS)
+
+## Offline plan: what `pulumi up` would create for STACK, under Pulumi mocks.
+plan: install
+	$(PY) -m infgw plan --stack $(STACK) $(ARGS)
+
+## Local gateway: Envoy + picker + simulated replicas from STACK's config.
+local: install
+	$(PY) -m infgw local --stack $(STACK) $(ARGS)
+
+lint: install
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""Contracts of the scheduling framework: data types, plugin protocols and the scheduler."""
