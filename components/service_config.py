@@ -1,0 +1,405 @@
+"""The `services` section of the stack config: model pools, objectives, routes, gateway and LB policy.
+
+Pure pydantic: validated once by the composition root, before any resource exists. Every cross-field
+error names its key path (for example `services.objectives[1].pool`) and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from components.crds.api_versions import INFERENCE_EXTENSION_RELEASE
+from components.crds.endpoint_picker_config import EndpointPickerConfig
+
+# Oldest vLLM that exports `vllm:kv_cache_usage_perc`, the metric the LB's kv-cache signal reads.
+MIN_VLLM_VERSION = (0, 10, 2)
+DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.13.0"
+DEFAULT_LORA_SYNCER_IMAGE = f"registry.k8s.io/gateway-api-inference-extension/lora-syncer:{INFERENCE_EXTENSION_RELEASE}"
+
+SINGLE_CLUSTER_GATEWAY_CLASSES = ("gke-l7-regional-external-managed", "gke-l7-rilb")
+MULTI_CLUSTER_GATEWAY_CLASS = "gke-l7-cross-regional-internal-managed-mc"
+
+# DNS-1123 label; pool names also prefix the picker's objects (`<pool>-epp`), hence 59 characters.
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_FLOATING_TAGS = frozenset({"latest", "main", "master", "nightly", "dev", "edge", "stable"})
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def pinned_image_problem(image: str) -> str | None:
+    """Why `image` is not pinned to a version or digest, or None when it is."""
+    if _DIGEST.search(image):
+        return None
+    last_segment = image.rsplit("/", 1)[-1]
+    if ":" not in last_segment:
+        return f"image {image!r} has no tag; pin a version (name:v1.2.3) or a digest (name@sha256:...)"
+    tag = last_segment.rsplit(":", 1)[1]
+    if tag.lower() in _FLOATING_TAGS:
+        return f"image {image!r} uses the floating tag {tag!r}; pin a version (name:v1.2.3) or a digest"
+    return None
+
+
+def _image_version(image: str) -> tuple[int, ...] | None:
+    last_segment = image.rsplit("/", 1)[-1]
+    if _DIGEST.search(image) or ":" not in last_segment:
+        return None
+    match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", last_segment.rsplit(":", 1)[1])
+    if match is None:
+        return None
+    return tuple(int(part or 0) for part in match.groups())
+
+
+def _fail(model: str, issues: list[tuple[tuple[str | int, ...], str]], value: Any) -> ValidationError:
+    """One ValidationError carrying every issue at its own key path (pydantic nests the paths)."""
+    return ValidationError.from_exception_data(
+        model,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("service_config", "{message}", {"message": message}),
+                loc=loc,
+                input=value,
+            )
+            for loc, message in issues
+        ],
+    )
+
+
+class ServiceConfigModel(BaseModel):
+    """camelCase keys in YAML, snake_case in Python; unknown keys are errors (typos never pass silently)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class LoraAdapter(ServiceConfigModel):
+    """One adapter the syncer keeps loaded; `id` is the model name clients send."""
+
+    id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    source: str = Field(min_length=1, description="Hugging Face repo (owner/name) or path of the adapter")
+
+
+class LoraSpec(ServiceConfigModel):
+    max_loras: int = Field(default=2, ge=1, description="adapters resident on the GPU at once (--max-loras)")
+    max_cpu_loras: int = Field(default=12, ge=1, description="adapters cached in host memory (--max-cpu-loras)")
+    adapters: list[LoraAdapter] = Field(default_factory=list)
+    syncer_image: str = DEFAULT_LORA_SYNCER_IMAGE
+
+    @model_validator(mode="after")
+    def _check(self) -> LoraSpec:
+        issues: list[tuple[tuple[str | int, ...], str]] = []
+        seen: dict[str, int] = {}
+        for index, adapter in enumerate(self.adapters):
+            if adapter.id in seen:
+                issues.append(
+                    (
+                        ("adapters", index, "id"),
+                        f"adapter id {adapter.id!r} is already used by adapters[{seen[adapter.id]}]; "
+                        "give every adapter a unique id",
+                    )
+                )
+            seen.setdefault(adapter.id, index)
+        if self.max_cpu_loras < self.max_loras:
+            issues.append(
+                (("maxCpuLoras",), f"maxCpuLoras ({self.max_cpu_loras}) must be >= maxLoras ({self.max_loras})")
+            )
+        if problem := pinned_image_problem(self.syncer_image):
+            issues.append((("syncerImage",), problem))
+        if issues:
+            raise _fail("LoraSpec", issues, self.model_dump(by_alias=True))
+        return self
+
+
+class DrainSpec(ServiceConfigModel):
+    """Inputs of the seed's drain-time formula for terminationGracePeriodSeconds.
+
+    decode = max_output_tokens x tpot; + prefill share; + preStop sleep; x (1 + safety buffer).
+    """
+
+    max_output_tokens: int = Field(default=4096, ge=1)
+    tpot_ms: float = Field(default=10.0, gt=0, description="time per output token at maximum batch")
+    prefill_overhead_ratio: float = Field(default=0.4, ge=0)
+    pre_stop_s: int = Field(default=30, ge=0, description="preStop sleep: LB drain propagation time")
+    safety_buffer_ratio: float = Field(default=0.5, ge=0)
+
+    @property
+    def termination_grace_period_s(self) -> int:
+        decode_s = self.max_output_tokens * self.tpot_ms / 1000.0
+        drain_s = decode_s * (1.0 + self.prefill_overhead_ratio) + self.pre_stop_s
+        return math.ceil(drain_s * (1.0 + self.safety_buffer_ratio))
+
+
+class PickerPoolSpec(ServiceConfigModel):
+    """The pool's endpoint picker: replicas and its EndpointPickerConfig (default: GIE's scorers)."""
+
+    replicas: int = Field(default=1, ge=1, le=10)
+    config: EndpointPickerConfig = Field(default_factory=EndpointPickerConfig.default_scorers)
+    log_verbosity: int = Field(default=1, ge=0, le=5)
+
+
+class HpaSpec(ServiceConfigModel):
+    """Model-server HPA on a pod metric read through Managed Prometheus' custom-metrics adapter."""
+
+    min_replicas: int = Field(default=1, ge=1)
+    max_replicas: int = Field(ge=1)
+    metric: Literal["queue-depth", "kv-cache"] = "queue-depth"
+    # Average per pod: waiting requests for queue-depth, a 0..1 ratio for kv-cache.
+    target_value: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> HpaSpec:
+        issues: list[tuple[tuple[str | int, ...], str]] = []
+        if self.max_replicas < self.min_replicas:
+            issues.append((("maxReplicas",), f"maxReplicas ({self.max_replicas}) must be >= minReplicas"))
+        if self.metric == "kv-cache" and self.target_value > 1:
+            issues.append((("targetValue",), "kv-cache target is a ratio in (0, 1], e.g. 0.8"))
+        if issues:
+            raise _fail("HpaSpec", issues, self.model_dump(by_alias=True))
+        return self
+
+
+class PoolSpec(ServiceConfigModel):
+    """One base model served by vLLM replicas behind one InferencePool and one picker."""
+
+    name: str = Field(max_length=59, pattern=_DNS_LABEL)
+    model: str = Field(min_length=1, description="Hugging Face model id vLLM serves")
+    image: str = DEFAULT_VLLM_IMAGE
+    replicas: int = Field(default=3, ge=0)
+    port: int = Field(default=8000, ge=1, le=65535)
+    gpus_per_replica: int = Field(default=1, ge=1, le=16)
+    accelerator: str = "nvidia-h100-80gb"
+    max_model_len: int | None = Field(default=None, ge=1)
+    extra_args: list[str] = Field(default_factory=list)
+    lora: LoraSpec | None = None
+    failure_mode: Literal["FailOpen", "FailClose"] = "FailClose"
+    drain: DrainSpec = Field(default_factory=DrainSpec)
+    picker: PickerPoolSpec = Field(default_factory=PickerPoolSpec)
+    autoscaling: HpaSpec | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _vllm_image(cls, image: str) -> str:
+        if problem := pinned_image_problem(image):
+            raise ValueError(problem)
+        version = _image_version(image)
+        if version is not None and version < MIN_VLLM_VERSION:
+            minimum = ".".join(map(str, MIN_VLLM_VERSION))
+            raise ValueError(
+                f"vLLM {'.'.join(map(str, version))} predates {minimum}, which first exports "
+                f"vllm:kv_cache_usage_perc (the LB's kv-cache signal); use vllm/vllm-openai:v{minimum} or newer"
+            )
+        return image
+
+    @property
+    def served_model_names(self) -> list[str]:
+        """Every model name a client may send to this pool: the base model and each adapter."""
+        return [self.model, *(adapter.id for adapter in (self.lora.adapters if self.lora else []))]
+
+
+class ObjectiveSpec(ServiceConfigModel):
+    name: str = Field(max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    priority: int = 0
+    pool: str
+
+
+class WeightedPool(ServiceConfigModel):
+    pool: str
+    weight: int = Field(default=1, ge=0, le=1_000_000)
+
+
+class MirrorSpec(ServiceConfigModel):
+    pool: str
+    percent: int = Field(default=100, ge=1, le=100)
+
+
+class RouteSpec(ServiceConfigModel):
+    """Traffic for the listed model names (all traffic when empty) split across pools by weight."""
+
+    name: str = Field(max_length=253, pattern=_DNS_LABEL)
+    models: list[str] = Field(default_factory=list)
+    path_prefix: str = "/"
+    backends: list[WeightedPool] = Field(min_length=1, max_length=16)
+    mirror: MirrorSpec | None = None
+
+
+class GatewaySpec(ServiceConfigModel):
+    name: str = Field(default="inference-gateway", max_length=253, pattern=_DNS_LABEL)
+    # Single cluster: one of SINGLE_CLUSTER_GATEWAY_CLASSES. Multi-cluster always uses the cross-regional class.
+    gateway_class: Literal["gke-l7-regional-external-managed", "gke-l7-rilb"] = "gke-l7-regional-external-managed"
+    port: int = Field(default=80, ge=1, le=65535)
+
+
+class CustomMetricsBalancing(ServiceConfigModel):
+    metric: str = Field(default="kv-cache", pattern=r"^[a-z0-9]([-a-z0-9]{0,62}[a-z0-9])?$")
+    max_utilization_percent: int = Field(default=60, description="target utilization, integer percent 1..100")
+    dry_run: bool = False
+
+    @field_validator("max_utilization_percent")
+    @classmethod
+    def _percent(cls, value: int) -> int:
+        if not 1 <= value <= 100:
+            raise ValueError(
+                f"maxUtilizationPercent is an integer percent in 1..100 (got {value}); GKE recommends starting at 60"
+            )
+        return value
+
+
+class InFlightBalancing(ServiceConfigModel):
+    max_requests_per_endpoint: int = Field(ge=1, description="in-flight requests one replica can hold")
+    dry_run: bool = False
+
+
+class BackendPolicySpec(ServiceConfigModel):
+    """GCPBackendPolicy: exactly one balancing mode; timeout at least twice the estimated p99 latency."""
+
+    timeout_s: int = Field(default=600, ge=1, le=3600, alias="timeoutSec")
+    p99_latency_s: float | None = Field(default=None, gt=0, alias="p99LatencySec")
+    custom_metrics: CustomMetricsBalancing | None = None
+    in_flight: InFlightBalancing | None = None
+    logging: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> BackendPolicySpec:
+        issues: list[tuple[tuple[str | int, ...], str]] = []
+        if self.custom_metrics is not None and self.in_flight is not None:
+            issues.append(
+                (
+                    ("inFlight",),
+                    "customMetrics and inFlight are mutually exclusive balancing modes; keep exactly one",
+                )
+            )
+        if self.p99_latency_s is not None and self.timeout_s < 2 * self.p99_latency_s:
+            issues.append(
+                (
+                    ("timeoutSec",),
+                    f"timeoutSec ({self.timeout_s}) must be at least 2 x p99LatencySec "
+                    f"({self.p99_latency_s:g}); set it to {math.ceil(2 * self.p99_latency_s)} or more",
+                )
+            )
+        if issues:
+            raise _fail("BackendPolicySpec", issues, self.model_dump(by_alias=True))
+        return self
+
+    @property
+    def balancing(self) -> CustomMetricsBalancing | InFlightBalancing:
+        """The configured mode; custom metrics on kv-cache at 60 % when none is set (GKE's advice)."""
+        return self.in_flight or self.custom_metrics or CustomMetricsBalancing()
+
+
+class HealthCheckSpec(ServiceConfigModel):
+    path: str = "/health"
+    check_interval_s: int = Field(default=5, ge=1, le=300, alias="checkIntervalSec")
+    timeout_s: int = Field(default=5, ge=1, le=300, alias="timeoutSec")
+
+    @model_validator(mode="after")
+    def _check(self) -> HealthCheckSpec:
+        if self.timeout_s > self.check_interval_s:
+            raise _fail(
+                "HealthCheckSpec",
+                [(("timeoutSec",), f"timeoutSec ({self.timeout_s}) must be <= checkIntervalSec ({self.check_interval_s})")],
+                self.model_dump(by_alias=True),
+            )
+        return self
+
+
+class MonitoringSpec(ServiceConfigModel):
+    pod_monitoring: bool = Field(default=True, description="Managed Prometheus scrape of the pickers (seed 002)")
+    autoscaling_metric: bool = Field(default=True, description="export KV-cache usage to the LB (seed 000)")
+    scrape_interval: str = Field(default="10s", pattern=r"^[0-9]+(ms|s|m)$")
+
+
+class PickerImageSpec(ServiceConfigModel):
+    """Where the picker image comes from: built and pushed (`build: true`) or a pinned `image`."""
+
+    build: bool = False
+    image: str | None = None
+    repository: str = Field(default="inference-gateway", pattern=_DNS_LABEL, description="Artifact Registry repo id")
+    tag: str = Field(default="0.1.0", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+    @model_validator(mode="after")
+    def _check(self) -> PickerImageSpec:
+        issues: list[tuple[tuple[str | int, ...], str]] = []
+        if not self.build and self.image is None:
+            issues.append((("image",), "set picker.image to a pinned image, or picker.build: true to build it"))
+        if self.image is not None and (problem := pinned_image_problem(self.image)):
+            issues.append((("image",), problem))
+        if self.build and self.tag.lower() in _FLOATING_TAGS:
+            issues.append((("tag",), f"tag {self.tag!r} floats; use the picker's version, e.g. 0.1.0"))
+        if issues:
+            raise _fail("PickerImageSpec", issues, self.model_dump(by_alias=True))
+        return self
+
+
+class ServicesConfig(ServiceConfigModel):
+    """Everything InferenceService renders in every target cluster (and the config cluster's gateway)."""
+
+    namespace: str = Field(default="default", max_length=63, pattern=_DNS_LABEL)
+    hf_token_secret: str = Field(default="hf-token", pattern=_DNS_LABEL, description="Kubernetes Secret name")
+    picker: PickerImageSpec
+    pools: list[PoolSpec] = Field(min_length=1)
+    objectives: list[ObjectiveSpec] = Field(default_factory=list)
+    routes: list[RouteSpec] = Field(default_factory=list)
+    gateway: GatewaySpec = Field(default_factory=GatewaySpec)
+    backend_policy: BackendPolicySpec = Field(default_factory=BackendPolicySpec)
+    health_check: HealthCheckSpec = Field(default_factory=HealthCheckSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> ServicesConfig:
+        issues: list[tuple[tuple[str | int, ...], str]] = []
+        pool_names = [pool.name for pool in self.pools]
+        known = ", ".join(pool_names)
+
+        for index, name in enumerate(pool_names):
+            if name in pool_names[:index]:
+                issues.append((("pools", index, "name"), f"pool name {name!r} is used twice; pool names are unique"))
+
+        def check_pool_ref(loc: tuple[str | int, ...], pool: str) -> None:
+            if pool not in pool_names:
+                issues.append((loc, f"unknown pool {pool!r}; use one of the pools defined under services.pools: {known}"))
+
+        objective_names: set[str] = set()
+        for index, objective in enumerate(self.objectives):
+            check_pool_ref(("objectives", index, "pool"), objective.pool)
+            if objective.name in objective_names:
+                issues.append((("objectives", index, "name"), f"objective {objective.name!r} is defined twice"))
+            objective_names.add(objective.name)
+
+        route_names: set[str] = set()
+        for r_index, route in enumerate(self.routes):
+            if route.name in route_names:
+                issues.append((("routes", r_index, "name"), f"route {route.name!r} is defined twice"))
+            route_names.add(route.name)
+            for b_index, backend in enumerate(route.backends):
+                check_pool_ref(("routes", r_index, "backends", b_index, "pool"), backend.pool)
+            if sum(backend.weight for backend in route.backends) == 0:
+                issues.append((("routes", r_index, "backends"), "all backend weights are 0; give one a weight > 0"))
+            if route.mirror is not None:
+                check_pool_ref(("routes", r_index, "mirror", "pool"), route.mirror.pool)
+
+        if issues:
+            raise _fail("ServicesConfig", issues, self.model_dump(by_alias=True))
+        return self
+
+    def pool(self, name: str) -> PoolSpec:
+        return next(pool for pool in self.pools if pool.name == name)
+
+    @property
+    def effective_routes(self) -> list[RouteSpec]:
+        """Configured routes, or the defaults: everything to a lone pool; one route per pool by model name."""
+        if self.routes:
+            return list(self.routes)
+        if len(self.pools) == 1:
+            return [RouteSpec(name=self.pools[0].name, backends=[WeightedPool(pool=self.pools[0].name)])]
+        return [
+            RouteSpec(name=pool.name, models=pool.served_model_names, backends=[WeightedPool(pool=pool.name)])
+            for pool in self.pools
+        ]
+
+    @property
+    def needs_body_based_routing(self) -> bool:
+        """Model-name matches need the body-based router to copy the body's `model` into a header."""
+        return any(route.models for route in self.effective_routes)
