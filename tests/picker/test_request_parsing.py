@@ -1,0 +1,128 @@
+"""request_parsing: headers and body bytes -> InferenceRequest, and the 400s for bad bodies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from picker.errors import ErrorCode, PickerError
+from picker.request_parsing import bodyless_request, parse_inference_request, parse_request_headers
+
+
+def headers(**extra: str):
+    return parse_request_headers({"Content-Type": "application/json", **extra}, new_request_id="new-id")
+
+
+def test_control_headers_are_read_and_removed_case_insensitively():
+    parsed = parse_request_headers(
+        {
+            "X-Gateway-Inference-Objective": "premium",
+            "x-gateway-model-name-rewrite": "adapter-1",
+            "X-GATEWAY-INFERENCE-FAIRNESS-ID": "tenant-3",
+            "x-gateway-destination-endpoint": "6.6.6.6:80",
+            "X-Request-Id": "abc",
+            "Accept": "*/*",
+        },
+        new_request_id="unused",
+    )
+    assert (parsed.objective, parsed.model_rewrite, parsed.fairness_id) == (
+        "premium",
+        "adapter-1",
+        "tenant-3",
+    )
+    assert (parsed.request_id, parsed.request_id_generated) == ("abc", False)
+    assert dict(parsed.headers) == {"x-request-id": "abc", "accept": "*/*"}
+
+
+def test_defaults_when_no_control_headers_and_request_id_generated():
+    parsed = headers()
+    assert (parsed.objective, parsed.model_rewrite, parsed.fairness_id) == (None, None, "default-flow")
+    assert (parsed.request_id, parsed.request_id_generated) == ("new-id", True)
+    assert parsed.headers["x-request-id"] == "new-id"
+
+
+def test_completions_body():
+    body = json.dumps({"model": "m", "prompt": "Hello", "stream": True, "cache_salt": "s1"}).encode()
+    request = parse_inference_request(headers(), body, subset_hint=("10.0.0.1:8000",))
+    assert (request.model, request.target_model, request.prompt_text) == ("m", "m", "Hello")
+    assert (request.streaming, request.cache_salt, request.body_size_bytes) == (True, "s1", len(body))
+    assert request.subset_hint == ("10.0.0.1:8000",)
+    assert request.body == {"model": "m", "prompt": "Hello", "stream": True, "cache_salt": "s1"}
+
+
+def test_completions_prompt_list_is_hashed_as_one_text():
+    request = parse_inference_request(headers(), b'{"model": "m", "prompt": ["ab", "cd"]}')
+    assert request.prompt_text == "abcd"
+
+
+def test_chat_prompt_text_is_the_compact_json_of_messages():
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Grüß dich"}]
+    request = parse_inference_request(headers(), json.dumps({"model": "m", "messages": messages}).encode())
+    assert request.prompt_text == json.dumps(messages, separators=(",", ":"), ensure_ascii=False)
+    assert request.streaming is False
+
+
+def test_model_rewrite_sets_the_target_model_but_leaves_the_body_to_the_director():
+    request = parse_inference_request(
+        parse_request_headers({"x-gateway-model-name-rewrite": "adapter"}, "id"),
+        b'{"model": "m", "prompt": "x"}',
+    )
+    assert (request.model, request.target_model, request.body["model"]) == ("m", "adapter", "m")
+
+
+def test_stream_must_be_literally_true():
+    request = parse_inference_request(headers(), b'{"model": "m", "prompt": "x", "stream": "yes"}')
+    assert request.streaming is False
+
+
+@pytest.mark.parametrize(
+    ("body", "message_part"),
+    [
+        (b"{", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b'"text"', "must be a JSON object, got str"),
+        (b"[]", "must be a JSON object, got list"),
+        (b'{"prompt": "x"}', "model not found in request body"),
+        (b'{"model": 3, "prompt": "x"}', "'model' must be a non-empty string"),
+        (b'{"model": "", "prompt": "x"}', "'model' must be a non-empty string"),
+        (b'{"model": "m"}', "neither the completions shape"),
+        (b'{"model": "m", "messages": []}', "no messages"),
+        (b'{"model": "m", "messages": "hi"}', "'messages' must be a list"),
+        (b'{"model": "m", "messages": ["hi"]}', "every entry of 'messages' must be an object"),
+        (b'{"model": "m", "prompt": 5}', "'prompt' must be a string"),
+        (b'{"model": "m", "prompt": []}', "'prompt' must be a string"),
+        (b'{"model": "m", "prompt": "x", "cache_salt": 1}', "'cache_salt' must be a string"),
+    ],
+    ids=[
+        "truncated JSON",
+        "not UTF-8",
+        "string body",
+        "array body",
+        "missing model",
+        "numeric model",
+        "empty model",
+        "neither shape",
+        "empty messages",
+        "messages not a list",
+        "message not an object",
+        "numeric prompt",
+        "empty prompt list",
+        "numeric cache_salt",
+    ],
+)
+def test_bad_bodies_are_400s_naming_the_problem(body, message_part):
+    with pytest.raises(PickerError) as raised:
+        parse_inference_request(headers(), body)
+    assert raised.value.code is ErrorCode.BAD_REQUEST
+    assert raised.value.http_status == 400
+    assert message_part in raised.value.message
+
+
+def test_bodyless_request_keeps_identity_and_hint():
+    request = bodyless_request(headers(**{"x-gateway-inference-objective": "o"}), subset_hint=())
+    assert (request.request_id, request.model, request.objective, request.subset_hint) == (
+        "new-id",
+        "",
+        "o",
+        (),
+    )
