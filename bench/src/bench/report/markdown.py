@@ -1,0 +1,133 @@
+"""Renders a BenchResult as the markdown tables docs/benchmarks.md links (ratios against round-robin)."""
+
+from __future__ import annotations
+
+from bench.report.result import BenchResult, ScenarioResult, TargetRun
+
+BASELINE_TARGET = "envoy-round-robin"
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _ratio(value: float | None, base: float | None) -> str:
+    if value is None or base is None or base <= 0:
+        return "n/a"
+    return f"{value / base:.2f}x"
+
+
+def scenario_table(scenario: ScenarioResult) -> str:
+    baseline = next((r for r in scenario.runs if r.target == BASELINE_TARGET and r.summary), None)
+    base_p90 = baseline.summary.ttft.p90_ms if baseline and baseline.summary else None
+    bound = scenario.bound.hit_rate if scenario.bound else None
+    lines = [
+        "| target | TTFT p50 ms | TTFT p90 ms | TTFT p99 ms | p90 vs RR | ITL p50 ms | e2e p90 ms "
+        "| out tok/s | goodput req/s | prefix hit | of bound | ok | 429 | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in scenario.runs:
+        lines.append(_row(run, base_p90, bound))
+    if scenario.bound:
+        lines.append("")
+        lines.append(
+            f"Analytical bound on prefix-cache hit rate: **{_pct(scenario.bound.hit_rate)}** with the fleet's "
+            f"{scenario.bound.capacity_blocks:,} blocks of {scenario.bound.block_size} tokens "
+            f"({_pct(scenario.bound.compulsory_hit_rate)} with unlimited KV)."
+        )
+    elif scenario.bound_note:
+        lines.append("")
+        lines.append(f"Analytical bound: {scenario.bound_note}")
+    return "\n".join(lines)
+
+
+def _row(run: TargetRun, base_p90: float | None, bound: float | None) -> str:
+    if run.summary is None:
+        return f"| {run.target} | {run.status}: {run.reason} |" + " |" * 13
+    s = run.summary
+    of_bound = _pct(run.fleet_hit_rate / bound) if run.fleet_hit_rate is not None and bound else "n/a"
+    return (
+        f"| {run.target} | {_ms(s.ttft.p50_ms)} | {_ms(s.ttft.p90_ms)} | {_ms(s.ttft.p99_ms)} "
+        f"| {_ratio(s.ttft.p90_ms, base_p90)} | {_ms(s.itl.p50_ms)} | {_ms(s.e2e.p90_ms)} "
+        f"| {s.output_tokens_per_s:,.0f} | {s.goodput_rps:.2f} | {_pct(run.fleet_hit_rate)} | {of_bound} "
+        f"| {s.ok}/{s.sent} | {s.shed_429} | {s.errors} |"
+    )
+
+
+def priority_table(scenario: ScenarioResult) -> str | None:
+    """Per-class rows, shown only when the workload has more than one priority class."""
+    classes = sorted({name for run in scenario.runs if run.summary for name in run.summary.by_priority})
+    if len(classes) < 2:
+        return None
+    lines = ["| target | class | sent | ok | 429 | errors | TTFT p50 ms | TTFT p90 ms |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for run in scenario.runs:
+        if run.summary is None:
+            continue
+        for name in classes:
+            c = run.summary.by_priority.get(name)
+            if c is None:
+                continue
+            lines.append(f"| {run.target} | {name} | {c.sent} | {c.ok} | {c.shed_429} | {c.errors} "
+                         f"| {_ms(c.ttft.p50_ms)} | {_ms(c.ttft.p90_ms)} |")
+    return "\n".join(lines)
+
+
+def render(result: BenchResult) -> str:
+    """The whole report: provenance, one section per scenario, sweeps, overhead."""
+    out = [
+        "# Benchmark results",
+        "",
+        f"- command: `{result.command}`",
+        f"- mode: {result.mode}, seed: {result.seed}, started: {result.started_at}, "
+        f"took {result.duration_s:.0f} s",
+        f"- machine: {', '.join(f'{k}={v}' for k, v in result.machine.items())}",
+        f"- versions: {', '.join(f'{k} {v}' for k, v in sorted(result.versions.items()))}",
+        f"- fleet: {', '.join(f'{k}={v}' for k, v in result.fleet.items())}",
+        "",
+    ]
+    for note in result.notes:
+        out.append(f"> {note}")
+    if result.notes:
+        out.append("")
+    for scenario in result.scenarios:
+        out += [f"## {scenario.name}", "", scenario.description, "",
+                f"Load: {scenario.load.get('label', scenario.load)}; SLO for goodput: "
+                f"{_slo_text(scenario)}", "", scenario_table(scenario), ""]
+        per_class = priority_table(scenario)
+        if per_class:
+            out += ["Per priority class:", "", per_class, ""]
+    if result.sweeps:
+        out += ["## Saturation sweep", "",
+                "| scenario | target | saturation req/s | " + "points (rate: goodput) |", "|---|---|---:|---|"]
+        for sweep in result.sweeps:
+            points = ", ".join(
+                f"{p.rate_rps:g}: {p.summary.goodput_rps:.2f}" if p.summary else f"{p.rate_rps:g}: {p.status}"
+                for p in sweep.points)
+            sat = "n/a" if sweep.saturation_rps is None else f"{sweep.saturation_rps:g}"
+            out.append(f"| {sweep.scenario} | {sweep.target} | {sat} | {points} |")
+        out.append("")
+    if result.overhead:
+        out += ["## Routing overhead (zero-latency replicas)", "",
+                "| target | added p50 ms | added p99 ms | e2e p50 ms | e2e p99 ms | max sustained req/s |",
+                "|---|---:|---:|---:|---:|---:|"]
+        for o in result.overhead:
+            if o.status != "ok":
+                out.append(f"| {o.target} | {o.status}: {o.reason} | | | | |")
+                continue
+            rps = "n/a" if o.max_sustained_rps is None else f"{o.max_sustained_rps:,.0f}"
+            out.append(f"| {o.target} | {_ms(o.latency_added_p50_ms)} | {_ms(o.latency_added_p99_ms)} "
+                       f"| {_ms(o.e2e_p50_ms)} | {_ms(o.e2e_p99_ms)} | {rps} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _slo_text(scenario: ScenarioResult) -> str:
+    for run in scenario.runs:
+        if run.summary:
+            return f"TTFT <= {run.summary.slo.ttft_ms:g} ms, mean ITL <= {run.summary.slo.itl_ms:g} ms"
+    return "n/a"

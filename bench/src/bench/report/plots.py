@@ -1,0 +1,72 @@
+"""PNG plots for a BenchResult: TTFT CDF per scenario, throughput vs offered load, hit rate vs bound."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+
+from bench.report.result import BenchResult  # noqa: E402
+from bench.stats.percentiles import empirical_cdf  # noqa: E402
+
+
+def write_plots(result: BenchResult, out_dir: Path) -> list[Path]:
+    """Writes the plots that have data; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for scenario in result.scenarios:
+        runs = [r for r in scenario.runs if r.ttft_samples_ms]
+        if not runs:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for run in runs:
+            xs, ys = empirical_cdf(run.ttft_samples_ms)
+            ax.step(xs, ys, where="post", label=run.target)
+        ax.set_xscale("log")
+        ax.set_xlabel("TTFT (ms, log scale)")
+        ax.set_ylabel("fraction of requests")
+        ax.set_title(f"TTFT CDF: {scenario.name}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        written.append(_save(fig, out_dir / f"ttft-cdf-{scenario.name}.png"))
+
+    with_cache = [s for s in result.scenarios if any(r.fleet_hit_rate is not None for r in s.runs)]
+    if with_cache:
+        fig, axes = plt.subplots(1, len(with_cache), figsize=(4.5 * len(with_cache), 4.5), squeeze=False)
+        for ax, scenario in zip(axes[0], with_cache, strict=True):
+            runs = [r for r in scenario.runs if r.fleet_hit_rate is not None]
+            ax.barh([r.target for r in runs], [100 * (r.fleet_hit_rate or 0.0) for r in runs])
+            if scenario.bound:
+                ax.axvline(100 * scenario.bound.hit_rate, color="black", linestyle="--", label="bound")
+                ax.legend(fontsize=8)
+            ax.set_xlim(0, 100)
+            ax.set_xlabel("prefix-cache hit rate (%)")
+            ax.set_title(scenario.name, fontsize=10)
+        fig.tight_layout()
+        written.append(_save(fig, out_dir / "prefix-hit-rate.png"))
+
+    if result.sweeps:
+        scenarios = sorted({s.scenario for s in result.sweeps})
+        fig, axes = plt.subplots(1, len(scenarios), figsize=(6 * len(scenarios), 4.5), squeeze=False)
+        for ax, name in zip(axes[0], scenarios, strict=True):
+            for sweep in (s for s in result.sweeps if s.scenario == name):
+                points = [p for p in sweep.points if p.summary]
+                ax.plot([p.rate_rps for p in points], [p.summary.output_tokens_per_s for p in points if p.summary],
+                        marker="o", label=sweep.target)
+            ax.set_xlabel("offered load (req/s)")
+            ax.set_ylabel("output tokens/s")
+            ax.set_title(f"throughput vs offered load: {name}", fontsize=10)
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        written.append(_save(fig, out_dir / "throughput-vs-load.png"))
+    return written
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
