@@ -1,0 +1,26 @@
+"""What a plugin factory receives besides its name and parameters: the injected clock, RNG and in-flight view."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Protocol
+
+from picker.framework.clock import Clock
+from picker.framework.in_flight import InFlightTracker
+
+
+class PluginMetricsSink(Protocol):
+    """Where plugins report what the EPP's ``inference_extension_prefix_indexer_*`` metrics show."""
+
+    def record_prefix_match(self, matched_bytes: int, total_bytes: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PluginContext:
+    """Shared, injected dependencies. ``rng`` is the only randomness plugins may use (seeded by the caller)."""
+
+    clock: Clock
+    rng: random.Random
+    in_flight: InFlightTracker
+    metrics: PluginMetricsSink | None = None

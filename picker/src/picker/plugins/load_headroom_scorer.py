@@ -1,0 +1,60 @@
+"""``load-headroom-scorer``: load from running requests, fresh queue estimate and KV headroom together.
+
+The EPP's queue-scorer normalises min-max over scraped queue lengths, so a one-request difference swings
+the full weight, it ignores running requests, and it is blind for up to a scrape interval to a burst it
+just routed. This scorer uses an absolute scale and the picker's own in-flight count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import Field
+
+from picker.framework.context import PluginContext
+from picker.framework.in_flight import InFlightTracker
+from picker.framework.registry import PluginParameters
+from picker.framework.types import EndpointState, InferenceRequest
+from picker.plugins._load import fresh_queue_estimate, metrics_of
+
+LOAD_HEADROOM_SCORER_TYPE = "load-headroom-scorer"
+
+
+class LoadHeadroomParameters(PluginParameters):
+    busy_scale: float = Field(default=8.0, gt=0.0, description="weighted load at which the score halves")
+    queue_weight: float = Field(default=2.0, ge=0.0, description="cost of a queued request relative to a running one")
+
+
+class LoadHeadroomScorer:
+    """q_e = max(waiting_e, in_flight_e - running_e);
+    score_e = (1 - kv_e) * busyScale / (busyScale + running_e + queueWeight * q_e)."""
+
+    plugin_type = LOAD_HEADROOM_SCORER_TYPE
+
+    def __init__(
+        self, parameters: LoadHeadroomParameters, in_flight: InFlightTracker, name: str = LOAD_HEADROOM_SCORER_TYPE
+    ) -> None:
+        self.name = name
+        self._busy_scale = parameters.busy_scale
+        self._queue_weight = parameters.queue_weight
+        self._in_flight = in_flight
+
+    def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
+        scale = self._busy_scale
+        queue_weight = self._queue_weight
+        in_flight = self._in_flight.count
+        scores: list[float] = []
+        for state in endpoints:
+            metrics = metrics_of(state)
+            queued = fresh_queue_estimate(metrics, in_flight(state.endpoint.name))
+            load = metrics.running_requests + queue_weight * queued
+            scores.append((1.0 - metrics.kv_cache_usage_ratio) * scale / (scale + load))
+        return scores
+
+
+def create_load_headroom_scorer(
+    name: str, parameters: Mapping[str, Any], context: PluginContext
+) -> LoadHeadroomScorer:
+    params = LoadHeadroomParameters.model_validate(parameters)
+    return LoadHeadroomScorer(params, context.in_flight, name)

@@ -1,0 +1,49 @@
+"""``max-score-picker``: the highest total scores win; ties are broken by the injected seeded RNG."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import Field
+
+from picker.framework.context import PluginContext
+from picker.framework.registry import PluginParameters
+from picker.framework.types import EndpointState, InferenceRequest
+
+MAX_SCORE_PICKER_TYPE = "max-score-picker"
+
+
+class PickerParameters(PluginParameters):
+    max_num_of_endpoints: int = Field(default=1, ge=1, description="primary plus fallbacks to return")
+
+
+class MaxScorePicker:
+    """Top ``maxNumOfEndpoints`` by score, uniformly random among equal scores (as the EPP's shuffle+sort)."""
+
+    plugin_type = MAX_SCORE_PICKER_TYPE
+
+    def __init__(self, rng: random.Random, max_num_of_endpoints: int = 1, name: str = MAX_SCORE_PICKER_TYPE) -> None:
+        self.name = name
+        self.max_num_of_endpoints = max_num_of_endpoints
+        self._rng = rng
+
+    def pick(
+        self, request: InferenceRequest, endpoints: Sequence[EndpointState], scores: Sequence[float]
+    ) -> tuple[EndpointState, ...]:
+        if not endpoints:
+            return ()
+        if self.max_num_of_endpoints == 1:
+            # One pass and one RNG draw instead of shuffling every candidate: the hot path at 1,024 endpoints.
+            best = max(scores)
+            tied = [index for index, score in enumerate(scores) if score == best]
+            return (endpoints[tied[0] if len(tied) == 1 else self._rng.choice(tied)],)
+        random_key = self._rng.random
+        order = sorted(range(len(endpoints)), key=lambda index: (-scores[index], random_key()))
+        return tuple(endpoints[index] for index in order[: self.max_num_of_endpoints])
+
+
+def create_max_score_picker(name: str, parameters: Mapping[str, Any], context: PluginContext) -> MaxScorePicker:
+    params = PickerParameters.model_validate(parameters)
+    return MaxScorePicker(context.rng, params.max_num_of_endpoints, name)

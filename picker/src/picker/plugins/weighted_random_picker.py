@@ -1,0 +1,49 @@
+"""``weighted-random-picker``: samples endpoints with probability proportional to their total score."""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from picker.framework.context import PluginContext
+from picker.framework.types import EndpointState, InferenceRequest
+from picker.plugins.max_score_picker import PickerParameters
+
+WEIGHTED_RANDOM_PICKER_TYPE = "weighted-random-picker"
+
+
+class WeightedRandomPicker:
+    """A-Res weighted sampling without replacement: key = U^(1/score), the largest keys win.
+
+    Zero-score endpoints are only drawn when every score is zero (then it is a uniform random pick).
+    """
+
+    plugin_type = WEIGHTED_RANDOM_PICKER_TYPE
+
+    def __init__(
+        self, rng: random.Random, max_num_of_endpoints: int = 1, name: str = WEIGHTED_RANDOM_PICKER_TYPE
+    ) -> None:
+        self.name = name
+        self.max_num_of_endpoints = max_num_of_endpoints
+        self._rng = rng
+
+    def pick(
+        self, request: InferenceRequest, endpoints: Sequence[EndpointState], scores: Sequence[float]
+    ) -> tuple[EndpointState, ...]:
+        count = min(self.max_num_of_endpoints, len(endpoints))
+        positive = [index for index, score in enumerate(scores) if score > 0.0]
+        if not positive:
+            return tuple(endpoints[index] for index in self._rng.sample(range(len(endpoints)), count))
+        draw = self._rng.random
+        # 1 - U lies in (0, 1], so the key is defined for every draw.
+        keyed = [((1.0 - draw()) ** (1.0 / scores[index]), index) for index in positive]
+        return tuple(endpoints[index] for _, index in heapq.nlargest(min(count, len(keyed)), keyed))
+
+
+def create_weighted_random_picker(
+    name: str, parameters: Mapping[str, Any], context: PluginContext
+) -> WeightedRandomPicker:
+    params = PickerParameters.model_validate(parameters)
+    return WeightedRandomPicker(context.rng, params.max_num_of_endpoints, name)
