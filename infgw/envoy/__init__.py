@@ -1,0 +1,20 @@
+"""Envoy as the local inference gateway: typed bootstrap inputs, the bootstrap builder and a process
+helper. Reused by the local gateway and the benchmarks."""
+
+from __future__ import annotations
+
+from infgw.envoy.bootstrap import build_bootstrap, render_yaml
+from infgw.envoy.process import EnvoyError, EnvoyProcess, find_envoy_binary, validate_bootstrap
+from infgw.envoy.spec import BodyMode, EnvoyBootstrapSpec, PickerConnection
+
+__all__ = [
+    "BodyMode",
+    "EnvoyBootstrapSpec",
+    "EnvoyError",
+    "EnvoyProcess",
+    "PickerConnection",
+    "build_bootstrap",
+    "find_envoy_binary",
+    "render_yaml",
+    "validate_bootstrap",
+]

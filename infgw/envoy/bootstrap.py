@@ -1,0 +1,249 @@
+"""Build an Envoy v3 bootstrap (a plain dict, dumpable as YAML or JSON) from an EnvoyBootstrapSpec.
+
+The shape follows the Inference Extension's reference Envoy: ext_proc in FULL_DUPLEX_STREAMED mode and
+an ORIGINAL_DST cluster that connects to the ``ip:port`` the picker writes into
+``x-gateway-destination-endpoint``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from infgw.envoy.spec import EnvoyBootstrapSpec, PickerConnection
+
+DESTINATION_HEADER = "x-gateway-destination-endpoint"
+DESTINATION_METADATA_NAMESPACE = "envoy.lb"
+EXT_PROC_SERVICE = "envoy.service.ext_proc.v3.ExternalProcessor"
+
+PICKER_CLUSTER = "endpoint_picker"
+PICKED_ENDPOINT_CLUSTER = "picked_endpoint"  # ORIGINAL_DST on the destination header
+ROUND_ROBIN_CLUSTER = "model_servers_round_robin"
+
+_TYPE = "@type"
+_API = "type.googleapis.com/envoy."
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.3f}s"
+
+
+def _address(host: str, port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def _picker_cluster(picker: PickerConnection) -> dict[str, Any]:
+    endpoint: dict[str, Any] = {"address": _address(picker.host, picker.port)}
+    if picker.health_check_port is not None:
+        endpoint["health_check_config"] = {"port_value": picker.health_check_port}
+    cluster: dict[str, Any] = {
+        "name": PICKER_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        # ext_proc is gRPC: the cluster must speak HTTP/2.
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                _TYPE: _API + "extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": PICKER_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": endpoint}]}],
+        },
+    }
+    if picker.tls:
+        # No validation_context: the picker's certificate is self-signed, as with the EPP.
+        cluster["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                _TYPE: _API + "extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "common_tls_context": {"alpn_protocols": ["h2"]},
+            },
+        }
+    if picker.health_check_port is not None:
+        cluster["health_checks"] = [
+            {
+                "timeout": "1s",
+                "interval": "2s",
+                "unhealthy_threshold": 1,
+                "healthy_threshold": 1,
+                "grpc_health_check": {"service_name": EXT_PROC_SERVICE},
+            }
+        ]
+    return cluster
+
+
+def _picked_endpoint_cluster(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
+    return {
+        "name": PICKED_ENDPOINT_CLUSTER,
+        "type": "ORIGINAL_DST",
+        "lb_policy": "CLUSTER_PROVIDED",
+        "connect_timeout": _duration(spec.connect_timeout_s),
+        "original_dst_lb_config": {"use_http_header": True, "http_header_name": DESTINATION_HEADER},
+    }
+
+
+def _round_robin_cluster(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
+    lb_endpoints = [
+        {"endpoint": {"address": _address(host, port)}} for host, port in spec.endpoint_addresses()
+    ]
+    return {
+        "name": ROUND_ROBIN_CLUSTER,
+        "type": "STATIC",
+        "lb_policy": "ROUND_ROBIN",
+        "connect_timeout": _duration(spec.connect_timeout_s),
+        "load_assignment": {
+            "cluster_name": ROUND_ROBIN_CLUSTER,
+            "endpoints": [{"lb_endpoints": lb_endpoints}],
+        },
+    }
+
+
+def _route_action(spec: EnvoyBootstrapSpec, cluster: str) -> dict[str, Any]:
+    return {
+        "cluster": cluster,
+        "timeout": _duration(spec.route_timeout_s),
+        "retry_policy": {"retry_on": "connect-failure,refused-stream", "num_retries": spec.num_retries},
+    }
+
+
+def _routes(spec: EnvoyBootstrapSpec) -> list[dict[str, Any]]:
+    if spec.picker is None:
+        return [{"match": {"prefix": "/"}, "route": _route_action(spec, ROUND_ROBIN_CLUSTER)}]
+    # Requests the picker routed carry its dynamic metadata, which a client cannot forge; only those
+    # take the ORIGINAL_DST cluster. Everything else (FailOpen, picker down) takes the fallback.
+    picked = {
+        "match": {
+            "prefix": "/",
+            "dynamic_metadata": [
+                {
+                    "filter": DESTINATION_METADATA_NAMESPACE,
+                    "path": [{"key": DESTINATION_HEADER}],
+                    "value": {"present_match": True},
+                }
+            ],
+        },
+        "route": _route_action(spec, PICKED_ENDPOINT_CLUSTER),
+    }
+    if spec.endpoints:
+        fallback: dict[str, Any] = {
+            "match": {"prefix": "/"},
+            "route": _route_action(spec, ROUND_ROBIN_CLUSTER),
+        }
+    else:
+        fallback = {
+            "match": {"prefix": "/"},
+            "direct_response": {
+                "status": 503,
+                "body": {
+                    "inline_string": '{"error":{"message":"inference gateway: the endpoint picker did not '
+                    'route this request and no fallback pool is configured","type":'
+                    '"service_unavailable_error","param":null,"code":503}}'
+                },
+            },
+        }
+    return [picked, fallback]
+
+
+def _ext_proc_filter(picker: PickerConnection) -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.http.ext_proc",
+        "typed_config": {
+            _TYPE: _API + "extensions.filters.http.ext_proc.v3.ExternalProcessor",
+            "grpc_service": {
+                "envoy_grpc": {"cluster_name": PICKER_CLUSTER},
+                "timeout": _duration(picker.grpc_timeout_s),
+            },
+            "failure_mode_allow": picker.failure_mode_allow,
+            "message_timeout": _duration(picker.message_timeout_s),
+            "processing_mode": {
+                "request_header_mode": "SEND",
+                "response_header_mode": "SEND",
+                "request_body_mode": picker.request_body_mode.value,
+                "response_body_mode": picker.response_body_mode.value,
+                "request_trailer_mode": "SEND",
+                "response_trailer_mode": "SEND",
+            },
+            # Lets the data plane's subset hint (and any served-endpoint report) reach the picker.
+            "metadata_options": {
+                "forwarding_namespaces": {"untyped": ["envoy.lb.subset_hint", DESTINATION_METADATA_NAMESPACE]}
+            },
+        },
+    }
+
+
+def _strip_client_destination_filter() -> dict[str, Any]:
+    # A client must never choose its own replica: drop the header before anything reads it.
+    return {
+        "name": "envoy.filters.http.header_mutation",
+        "typed_config": {
+            _TYPE: _API + "extensions.filters.http.header_mutation.v3.HeaderMutation",
+            "mutations": {"request_mutations": [{"remove": DESTINATION_HEADER}]},
+        },
+    }
+
+
+def _http_connection_manager(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
+    http_filters: list[dict[str, Any]] = [_strip_client_destination_filter()]
+    if spec.picker is not None:
+        http_filters.append(_ext_proc_filter(spec.picker))
+    http_filters.append(
+        {
+            "name": "envoy.filters.http.router",
+            "typed_config": {_TYPE: _API + "extensions.filters.http.router.v3.Router"},
+        }
+    )
+    manager: dict[str, Any] = {
+        _TYPE: _API + "extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "inference_gateway",
+        "codec_type": "AUTO",
+        "route_config": {
+            "name": "inference_routes",
+            "virtual_hosts": [{"name": "inference", "domains": ["*"], "routes": _routes(spec)}],
+        },
+        "http_filters": http_filters,
+    }
+    if spec.access_log:
+        manager["access_log"] = [
+            {
+                "name": "envoy.access_loggers.stdout",
+                "typed_config": {_TYPE: _API + "extensions.access_loggers.stream.v3.StdoutAccessLog"},
+            }
+        ]
+    return manager
+
+
+def build_bootstrap(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
+    """The full bootstrap. Admin listens on 127.0.0.1:0; read its port from ``--admin-address-path``."""
+    listener: dict[str, Any] = {
+        "name": "inference_gateway",
+        "address": _address(spec.listener_host, spec.listener_port),
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": _http_connection_manager(spec),
+                    }
+                ]
+            }
+        ],
+    }
+    if spec.buffer_limit_bytes is not None:
+        listener["per_connection_buffer_limit_bytes"] = spec.buffer_limit_bytes
+    clusters: list[dict[str, Any]] = []
+    if spec.picker is not None:
+        clusters += [_picker_cluster(spec.picker), _picked_endpoint_cluster(spec)]
+    if spec.endpoints:
+        clusters.append(_round_robin_cluster(spec))
+    return {
+        "admin": {"address": _address("127.0.0.1", 0)},
+        "static_resources": {"listeners": [listener], "clusters": clusters},
+    }
+
+
+def render_yaml(spec: EnvoyBootstrapSpec) -> str:
+    return yaml.safe_dump(build_bootstrap(spec), sort_keys=False)

@@ -1,0 +1,110 @@
+"""Typed inputs for an Envoy bootstrap: the listener, the endpoint picker (ext_proc) connection and the
+model-server pool. Validation happens here, before any process starts."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class BodyMode(enum.StrEnum):
+    """ext_proc body modes the picker supports (``ProcessingMode.BodySendMode`` names)."""
+
+    FULL_DUPLEX_STREAMED = "FULL_DUPLEX_STREAMED"
+    BUFFERED = "BUFFERED"
+
+
+def _split_hostport(value: str) -> tuple[str, int]:
+    host, separator, port_text = value.rpartition(":")
+    if not separator or not port_text.isdigit():
+        raise ValueError(f"{value!r} is not host:port (for example 10.0.0.7:8000)")
+    port = int(port_text)
+    if not 0 < port < 65_536:
+        raise ValueError(f"{value!r}: port must be 1-65535")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{value!r}: host must be an IP address (Envoy STATIC clusters need one)") from None
+    return host, port
+
+
+class PickerConnection(BaseModel):
+    """Where the endpoint picker listens and how Envoy's ext_proc filter talks to it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="The picker's IP address.")
+    port: int = Field(9002, ge=1, le=65_535, description="The picker's ext_proc gRPC port (--grpc-port).")
+    tls: bool = Field(
+        True,
+        description="TLS toward the picker without certificate verification, as gateways talk to the "
+        "EPP's self-signed serving certificate. False for a picker run with --secure-serving=false.",
+    )
+    failure_mode_allow: bool = Field(
+        False,
+        description="FailOpen: when the picker is unreachable or errors, forward the request anyway "
+        "(through the round-robin fallback pool). False is FailClose: the request fails.",
+    )
+    request_body_mode: BodyMode = BodyMode.FULL_DUPLEX_STREAMED
+    response_body_mode: BodyMode = BodyMode.FULL_DUPLEX_STREAMED
+    grpc_timeout_s: float = Field(10.0, gt=0, description="Timeout of the ext_proc gRPC stream setup.")
+    message_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long Envoy waits for each picker answer; covers flow-control queueing in the picker.",
+    )
+    health_check_port: int | None = Field(
+        None,
+        ge=1,
+        le=65_535,
+        description="If set, Envoy gRPC-health-checks the picker on this port (--grpc-health-port).",
+    )
+
+
+class EnvoyBootstrapSpec(BaseModel):
+    """One Envoy gateway: a listener, optionally the picker as ext_proc, and a model-server pool.
+
+    With ``picker`` set, requests the picker routed go to the ``ip:port`` it wrote into
+    ``x-gateway-destination-endpoint`` (ORIGINAL_DST cluster); requests it did not route (FailOpen,
+    picker down) go round-robin over ``endpoints`` when given, else get a 503. Without ``picker``,
+    Envoy balances round-robin over ``endpoints`` alone: the baseline gateway.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    listener_host: str = Field("127.0.0.1", description="Address the gateway listens on.")
+    listener_port: int = Field(
+        0, ge=0, le=65_535, description="0 lets the OS choose; read it back from admin."
+    )
+    picker: PickerConnection | None = None
+    endpoints: tuple[str, ...] = Field(
+        (), description="Model servers as ip:port: the round-robin pool (baseline, or FailOpen fallback)."
+    )
+    connect_timeout_s: float = Field(1.0, gt=0)
+    route_timeout_s: float = Field(
+        0.0, ge=0, description="Whole-request timeout; 0 disables it (LLM streams can be long)."
+    )
+    num_retries: int = Field(2, ge=0, le=10, description="Retries on connect failure or refused stream.")
+    buffer_limit_bytes: int | None = Field(
+        None, gt=0, description="Per-connection buffer; BUFFERED mode rejects larger bodies with 413."
+    )
+    access_log: bool = Field(False, description="Log each request to Envoy's stdout.")
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints_are_hostports(cls, endpoints: tuple[str, ...]) -> tuple[str, ...]:
+        for endpoint in endpoints:
+            _split_hostport(endpoint)
+        return endpoints
+
+    @model_validator(mode="after")
+    def _something_to_route_to(self) -> EnvoyBootstrapSpec:
+        if self.picker is None and not self.endpoints:
+            raise ValueError("set 'picker' (picker routing) or 'endpoints' (round-robin), or both")
+        return self
+
+    def endpoint_addresses(self) -> list[tuple[str, int]]:
+        return [_split_hostport(endpoint) for endpoint in self.endpoints]
