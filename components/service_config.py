@@ -172,6 +172,8 @@ class PoolSpec(ServiceConfigModel):
     gpus_per_replica: int = Field(default=1, ge=1, le=16)
     accelerator: str = "nvidia-h100-80gb"
     max_model_len: int | None = Field(default=None, ge=1)
+    # Download + load time before the startup probe gives up; too low and big models crash-loop.
+    startup_timeout_s: int = Field(default=600, ge=10)
     extra_args: list[str] = Field(default_factory=list)
     lora: LoraSpec | None = None
     failure_mode: Literal["FailOpen", "FailClose"] = "FailClose"

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from components.crds.api_versions import ApiKind
 from components.crds.autoscaling_metric import AutoscalingMetricSpec, ExportedMetric, MetricsEndpoint
-from components.crds.backend_policy import BackendLogging, BackendPolicyConfig, CustomMetric, GCPBackendPolicySpec
+from components.crds.backend_policy import (
+    BackendLogging,
+    BackendPolicyConfig,
+    CustomMetric,
+    GCPBackendPolicySpec,
+)
 from components.crds.base import CrdModel, LabelSelector, PortNumber
 from components.crds.endpoint_picker_config import (
     EndpointPickerConfig,
