@@ -111,13 +111,17 @@ class InferenceServiceArgs:
         if self.topology == "single" and not self.config_cluster:
             raise ValueError("config_cluster: a single-cluster service always carries its own gateway")
         if self.topology == "multi" and self.config_cluster and not self.gateway_regions:
-            raise ValueError("gateway_regions: the multi-cluster gateway needs one address per region; got none")
+            raise ValueError(
+                "gateway_regions: the multi-cluster gateway needs one address per region; got none"
+            )
 
 
 class InferenceService(pulumi.ComponentResource):
     """The gateway's Kubernetes layer in one cluster. Outputs: pool names, gateway name (config cluster)."""
 
-    def __init__(self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("infgw:index:InferenceService", name, {"clusterName": args.cluster_name}, opts)
         self._name = name
         self._args = args
@@ -141,7 +145,9 @@ class InferenceService(pulumi.ComponentResource):
             self._custom_resource(
                 f"objective-{objective.name}",
                 objective.name,
-                InferenceObjectiveSpec(priority=objective.priority, pool_ref=PoolObjectReference(name=objective.pool)),
+                InferenceObjectiveSpec(
+                    priority=objective.priority, pool_ref=PoolObjectReference(name=objective.pool)
+                ),
                 depends_on=[self._objective_crd, self.pools[objective.pool]],
             )
 
@@ -221,7 +227,9 @@ class InferenceService(pulumi.ComponentResource):
         ns = self._namespace
         cluster_role = f"{ns}-inference-gateway-metrics-reader"
         secret_name = f"{METRICS_READER}-secret"
-        account = k8s.core.v1.ServiceAccount(f"{self._name}-metrics-reader-sa", metadata=self._meta(METRICS_READER), opts=self._opts())
+        account = k8s.core.v1.ServiceAccount(
+            f"{self._name}-metrics-reader-sa", metadata=self._meta(METRICS_READER), opts=self._opts()
+        )
         k8s.rbac.v1.ClusterRole(
             f"{self._name}-metrics-reader-role",
             metadata=self._meta(cluster_role, namespaced=False),
@@ -231,13 +239,17 @@ class InferenceService(pulumi.ComponentResource):
         k8s.rbac.v1.ClusterRoleBinding(
             f"{self._name}-metrics-reader-binding",
             metadata=self._meta(f"{cluster_role}-role-binding", namespaced=False),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_role),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_role
+            ),
             subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=METRICS_READER, namespace=ns)],
             opts=self._opts(),
         )
         k8s.core.v1.Secret(
             f"{self._name}-metrics-reader-secret",
-            metadata=self._meta(secret_name, annotations={"kubernetes.io/service-account.name": METRICS_READER}),
+            metadata=self._meta(
+                secret_name, annotations={"kubernetes.io/service-account.name": METRICS_READER}
+            ),
             type="kubernetes.io/service-account-token",
             opts=self._opts([account]),
         )
@@ -247,7 +259,10 @@ class InferenceService(pulumi.ComponentResource):
             metadata=self._meta(f"{secret_name}-read"),
             rules=[
                 k8s.rbac.v1.PolicyRuleArgs(
-                    api_groups=[""], resources=["secrets"], resource_names=[secret_name], verbs=["get", "list", "watch"]
+                    api_groups=[""],
+                    resources=["secrets"],
+                    resource_names=[secret_name],
+                    verbs=["get", "list", "watch"],
                 )
             ],
             opts=self._opts(),
@@ -255,8 +270,12 @@ class InferenceService(pulumi.ComponentResource):
         k8s.rbac.v1.RoleBinding(
             f"{self._name}-metrics-secret-read-binding",
             metadata=self._meta(f"gmp-system-collector-{secret_name}-read"),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=f"{secret_name}-read"),
-            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name="collector", namespace="gmp-system")],
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=f"{secret_name}-read"
+            ),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name="collector", namespace="gmp-system")
+            ],
             opts=self._opts(),
         )
         return secret_name
@@ -312,7 +331,9 @@ class InferenceService(pulumi.ComponentResource):
                             port="metrics",
                             interval=monitoring.scrape_interval,
                             authorization=ScrapeAuthorization(
-                                credentials=SecretCredentials(secret=SecretKeySelector(name=metrics_secret, key="token"))
+                                credentials=SecretCredentials(
+                                    secret=SecretKeySelector(name=metrics_secret, key="token")
+                                )
                             ),
                         )
                     ],
@@ -333,7 +354,13 @@ class InferenceService(pulumi.ComponentResource):
         if pool.max_model_len is not None:
             vllm_args += ["--max-model-len", str(pool.max_model_len)]
         if pool.lora is not None:
-            vllm_args += ["--enable-lora", "--max-loras", str(pool.lora.max_loras), "--max-cpu-loras", str(pool.lora.max_cpu_loras)]
+            vllm_args += [
+                "--enable-lora",
+                "--max-loras",
+                str(pool.lora.max_loras),
+                "--max-cpu-loras",
+                str(pool.lora.max_cpu_loras),
+            ]
         vllm_args += pool.extra_args
         # GKE mounts the NVIDIA driver under /usr/local/nvidia; exec so SIGTERM reaches vLLM itself.
         command = (
@@ -346,7 +373,9 @@ class InferenceService(pulumi.ComponentResource):
             core.EnvVarArgs(
                 name="HUGGING_FACE_HUB_TOKEN",
                 value_from=core.EnvVarSourceArgs(
-                    secret_key_ref=core.SecretKeySelectorArgs(name=self._services.hf_token_secret, key=HF_TOKEN_KEY)
+                    secret_key_ref=core.SecretKeySelectorArgs(
+                        name=self._services.hf_token_secret, key=HF_TOKEN_KEY
+                    )
                 ),
             ),
         ]
@@ -367,7 +396,10 @@ class InferenceService(pulumi.ComponentResource):
             depends_on.append(adapters_map)
             volumes += [
                 core.VolumeArgs(name="adapters", empty_dir=core.EmptyDirVolumeSourceArgs()),
-                core.VolumeArgs(name="config-volume", config_map=core.ConfigMapVolumeSourceArgs(name=f"{pool.name}-adapters")),
+                core.VolumeArgs(
+                    name="config-volume",
+                    config_map=core.ConfigMapVolumeSourceArgs(name=f"{pool.name}-adapters"),
+                ),
             ]
             # Native sidecar (init container that keeps running); no subPath, or ConfigMap updates never arrive.
             sidecars.append(
@@ -389,11 +421,30 @@ class InferenceService(pulumi.ComponentResource):
             args=[command],
             env=env,
             ports=[core.ContainerPortArgs(container_port=pool.port, name="http", protocol="TCP")],
-            lifecycle=core.LifecycleArgs(pre_stop=core.LifecycleHandlerArgs(sleep=core.SleepActionArgs(seconds=pool.drain.pre_stop_s))),
-            liveness_probe=core.ProbeArgs(http_get=http_probe, period_seconds=1, success_threshold=1, failure_threshold=5, timeout_seconds=1),
-            readiness_probe=core.ProbeArgs(http_get=http_probe, period_seconds=1, success_threshold=1, failure_threshold=1, timeout_seconds=1),
+            lifecycle=core.LifecycleArgs(
+                pre_stop=core.LifecycleHandlerArgs(sleep=core.SleepActionArgs(seconds=pool.drain.pre_stop_s))
+            ),
+            liveness_probe=core.ProbeArgs(
+                http_get=http_probe,
+                period_seconds=1,
+                success_threshold=1,
+                failure_threshold=5,
+                timeout_seconds=1,
+            ),
+            readiness_probe=core.ProbeArgs(
+                http_get=http_probe,
+                period_seconds=1,
+                success_threshold=1,
+                failure_threshold=1,
+                timeout_seconds=1,
+            ),
             # vLLM serves /health only once the model is loaded: give loading its whole budget.
-            startup_probe=core.ProbeArgs(http_get=http_probe, initial_delay_seconds=2, period_seconds=1, failure_threshold=pool.startup_timeout_s),
+            startup_probe=core.ProbeArgs(
+                http_get=http_probe,
+                initial_delay_seconds=2,
+                period_seconds=1,
+                failure_threshold=pool.startup_timeout_s,
+            ),
             resources=core.ResourceRequirementsArgs(limits=gpus, requests=gpus),
             volume_mounts=mounts,
         )
@@ -404,7 +455,9 @@ class InferenceService(pulumi.ComponentResource):
                 replicas=None if pool.autoscaling is not None else pool.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
                 template=core.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**labels, "app.kubernetes.io/component": "model-server"}),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels={**labels, "app.kubernetes.io/component": "model-server"}
+                    ),
                     spec=core.PodSpecArgs(
                         containers=[container],
                         init_containers=sidecars or None,
@@ -439,27 +492,46 @@ class InferenceService(pulumi.ComponentResource):
     def _picker(self, pool: PoolSpec, picker_name: str) -> k8s.core.v1.Service:
         core = k8s.core.v1
         labels = {"inferencepool": picker_name}
-        account = core.ServiceAccount(f"{self._name}-{picker_name}-sa", metadata=self._meta(picker_name), opts=self._opts())
+        account = core.ServiceAccount(
+            f"{self._name}-{picker_name}-sa", metadata=self._meta(picker_name), opts=self._opts()
+        )
         rules = [
             k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["pods"], verbs=["get", "list", "watch"]),
-            k8s.rbac.v1.PolicyRuleArgs(api_groups=[INFERENCE_POOL.group], resources=["inferencepools"], verbs=["get", "list", "watch"]),
             k8s.rbac.v1.PolicyRuleArgs(
-                api_groups=[INFERENCE_OBJECTIVE.group], resources=["inferenceobjectives"], verbs=["get", "list", "watch"]
+                api_groups=[INFERENCE_POOL.group],
+                resources=["inferencepools"],
+                verbs=["get", "list", "watch"],
+            ),
+            k8s.rbac.v1.PolicyRuleArgs(
+                api_groups=[INFERENCE_OBJECTIVE.group],
+                resources=["inferenceobjectives"],
+                verbs=["get", "list", "watch"],
             ),
         ]
         if pool.picker.replicas > 1:
             # Leader election: only the leader reports ready, so replicas need a Lease.
             rules.append(
                 k8s.rbac.v1.PolicyRuleArgs(
-                    api_groups=["coordination.k8s.io"], resources=["leases"], verbs=["get", "list", "watch", "create", "update", "patch"]
+                    api_groups=["coordination.k8s.io"],
+                    resources=["leases"],
+                    verbs=["get", "list", "watch", "create", "update", "patch"],
                 )
             )
-        role = k8s.rbac.v1.Role(f"{self._name}-{picker_name}-role", metadata=self._meta(picker_name), rules=rules, opts=self._opts())
+        role = k8s.rbac.v1.Role(
+            f"{self._name}-{picker_name}-role",
+            metadata=self._meta(picker_name),
+            rules=rules,
+            opts=self._opts(),
+        )
         binding = k8s.rbac.v1.RoleBinding(
             f"{self._name}-{picker_name}-rolebinding",
             metadata=self._meta(picker_name),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=picker_name),
-            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=picker_name, namespace=self._namespace)],
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=picker_name
+            ),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=picker_name, namespace=self._namespace)
+            ],
             opts=self._opts([role, account]),
         )
         config_map = core.ConfigMap(
@@ -489,7 +561,10 @@ class InferenceService(pulumi.ComponentResource):
             args=picker_args,
             env=[
                 core.EnvVarArgs(
-                    name="NAMESPACE", value_from=core.EnvVarSourceArgs(field_ref=core.ObjectFieldSelectorArgs(field_path="metadata.namespace"))
+                    name="NAMESPACE",
+                    value_from=core.EnvVarSourceArgs(
+                        field_ref=core.ObjectFieldSelectorArgs(field_path="metadata.namespace")
+                    ),
                 )
             ],
             ports=[
@@ -499,7 +574,9 @@ class InferenceService(pulumi.ComponentResource):
             ],
             liveness_probe=core.ProbeArgs(grpc=health, initial_delay_seconds=5, period_seconds=10),
             readiness_probe=core.ProbeArgs(grpc=health, period_seconds=2),
-            resources=core.ResourceRequirementsArgs(requests={"cpu": "500m", "memory": "512Mi"}, limits={"memory": "1Gi"}),
+            resources=core.ResourceRequirementsArgs(
+                requests={"cpu": "500m", "memory": "512Mi"}, limits={"memory": "1Gi"}
+            ),
             security_context=core.SecurityContextArgs(
                 run_as_non_root=True,
                 run_as_user=PICKER_USER_ID,
@@ -521,13 +598,17 @@ class InferenceService(pulumi.ComponentResource):
                 replicas=pool.picker.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
                 template=core.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**labels, "app.kubernetes.io/component": "endpoint-picker"}),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels={**labels, "app.kubernetes.io/component": "endpoint-picker"}
+                    ),
                     spec=core.PodSpecArgs(
                         service_account_name=picker_name,
                         containers=[container],
                         termination_grace_period_seconds=130,
                         volumes=[
-                            core.VolumeArgs(name="config", config_map=core.ConfigMapVolumeSourceArgs(name=picker_name)),
+                            core.VolumeArgs(
+                                name="config", config_map=core.ConfigMapVolumeSourceArgs(name=picker_name)
+                            ),
                             core.VolumeArgs(name="tmp", empty_dir=core.EmptyDirVolumeSourceArgs()),
                         ],
                     ),
@@ -542,8 +623,16 @@ class InferenceService(pulumi.ComponentResource):
                 type="ClusterIP",
                 selector=labels,
                 ports=[
-                    core.ServicePortArgs(name="grpc-ext-proc", port=PICKER_GRPC_PORT, target_port="grpc", protocol="TCP", app_protocol="http2"),
-                    core.ServicePortArgs(name="http-metrics", port=PICKER_METRICS_PORT, target_port="metrics", protocol="TCP"),
+                    core.ServicePortArgs(
+                        name="grpc-ext-proc",
+                        port=PICKER_GRPC_PORT,
+                        target_port="grpc",
+                        protocol="TCP",
+                        app_protocol="http2",
+                    ),
+                    core.ServicePortArgs(
+                        name="http-metrics", port=PICKER_METRICS_PORT, target_port="metrics", protocol="TCP"
+                    ),
                 ],
             ),
             opts=self._opts([deployment]),
@@ -561,20 +650,29 @@ class InferenceService(pulumi.ComponentResource):
                 endpoints=[ScrapeEndpoint(port="http", interval=self._services.monitoring.scrape_interval)],
             ),
         )
-        prometheus_metric = {"queue-depth": "vllm:num_requests_waiting", "kv-cache": "vllm:kv_cache_usage_perc"}[hpa.metric]
+        prometheus_metric = {
+            "queue-depth": "vllm:num_requests_waiting",
+            "kv-cache": "vllm:kv_cache_usage_perc",
+        }[hpa.metric]
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{self._name}-{pool.name}-hpa",
             metadata=self._meta(pool.name),
             spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
-                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(api_version="apps/v1", kind="Deployment", name=pool.name),
+                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                    api_version="apps/v1", kind="Deployment", name=pool.name
+                ),
                 min_replicas=hpa.min_replicas,
                 max_replicas=hpa.max_replicas,
                 metrics=[
                     k8s.autoscaling.v2.MetricSpecArgs(
                         type="Pods",
                         pods=k8s.autoscaling.v2.PodsMetricSourceArgs(
-                            metric=k8s.autoscaling.v2.MetricIdentifierArgs(name=f"prometheus.googleapis.com|{prometheus_metric}|gauge"),
-                            target=k8s.autoscaling.v2.MetricTargetArgs(type="AverageValue", average_value=f"{hpa.target_value:g}"),
+                            metric=k8s.autoscaling.v2.MetricIdentifierArgs(
+                                name=f"prometheus.googleapis.com|{prometheus_metric}|gauge"
+                            ),
+                            target=k8s.autoscaling.v2.MetricTargetArgs(
+                                type="AverageValue", average_value=f"{hpa.target_value:g}"
+                            ),
                         ),
                     )
                 ],
@@ -593,7 +691,9 @@ class InferenceService(pulumi.ComponentResource):
             gateway_name,
             GatewaySpec(
                 gateway_class_name=MULTI_CLUSTER_GATEWAY_CLASS if multi else services.gateway.gateway_class,
-                addresses=[GatewayAddress.ephemeral_in_region(r) for r in self._args.gateway_regions] if multi else None,
+                addresses=[GatewayAddress.ephemeral_in_region(r) for r in self._args.gateway_regions]
+                if multi
+                else None,
                 listeners=[Listener(name="http", protocol="HTTP", port=services.gateway.port)],
             ),
         )
@@ -611,7 +711,11 @@ class InferenceService(pulumi.ComponentResource):
                 depends_on=[gateway, *pools],
             )
         for pool in services.pools:
-            target = PolicyTargetReference.pool_import(pool.name) if multi else PolicyTargetReference.inference_pool(pool.name)
+            target = (
+                PolicyTargetReference.pool_import(pool.name)
+                if multi
+                else PolicyTargetReference.inference_pool(pool.name)
+            )
             self._custom_resource(
                 f"{pool.name}-healthcheckpolicy",
                 pool.name,
@@ -622,7 +726,9 @@ class InferenceService(pulumi.ComponentResource):
                         timeout_sec=services.health_check.timeout_s,
                         config=HealthCheck(
                             http_health_check=HttpHealthCheck(
-                                port_specification="USE_FIXED_PORT", port=pool.port, request_path=services.health_check.path
+                                port_specification="USE_FIXED_PORT",
+                                port=pool.port,
+                                request_path=services.health_check.path,
                             )
                         ),
                     ),
@@ -640,13 +746,17 @@ class InferenceService(pulumi.ComponentResource):
     def _route_rule(self, route: RouteSpec, backend: Any) -> RouteRule:
         path = PathMatch(value=route.path_prefix)
         matches = (
-            [RouteMatch(path=path, headers=[HeaderMatch(name=MODEL_NAME_HEADER, value=model)]) for model in route.models]
+            [
+                RouteMatch(path=path, headers=[HeaderMatch(name=MODEL_NAME_HEADER, value=model)])
+                for model in route.models
+            ]
             if route.models
             else [RouteMatch(path=path)]
         )
         single_backend = len(route.backends) == 1
         backend_refs: list[BackendRef] = [
-            backend(weighted.pool, weight=None if single_backend else weighted.weight) for weighted in route.backends
+            backend(weighted.pool, weight=None if single_backend else weighted.weight)
+            for weighted in route.backends
         ]
         filters = None
         if route.mirror is not None:
@@ -654,7 +764,9 @@ class InferenceService(pulumi.ComponentResource):
             filters = [
                 RouteFilter(
                     request_mirror=RequestMirror(
-                        backend_ref=BackendObjectReference(group=mirror_target.group, kind=mirror_target.kind, name=mirror_target.name),
+                        backend_ref=BackendObjectReference(
+                            group=mirror_target.group, kind=mirror_target.kind, name=mirror_target.name
+                        ),
                         percent=route.mirror.percent if route.mirror.percent < 100 else None,
                     )
                 )

@@ -153,7 +153,9 @@ def cluster_manifests(cluster: str, resources: Iterable[RecordedResource]) -> Cl
         position = KIND_ORDER.index(obj.kind) if obj.kind in KIND_ORDER else len(KIND_ORDER)
         return position, obj.namespace or "", obj.name
 
-    return ClusterManifests(cluster=cluster, objects=tuple(sorted(objects, key=rank)), remote_files=tuple(dict.fromkeys(remote)))
+    return ClusterManifests(
+        cluster=cluster, objects=tuple(sorted(objects, key=rank)), remote_files=tuple(dict.fromkeys(remote))
+    )
 
 
 def file_name(index: int, obj: KubeObject, width: int = 2) -> str:
@@ -192,14 +194,14 @@ def _readme(manifests: ClusterManifests, by_hand: Sequence[KubeObject]) -> str:
     lines = [
         f"# Manifests for cluster `{manifests.cluster}`",
         "",
-        "Rendered offline by `make plan ARGS=\"--manifests DIR\"` from the stack config; `pulumi up` creates",
+        'Rendered offline by `make plan ARGS="--manifests DIR"` from the stack config; `pulumi up` creates',
         "the same objects. Files are numbered in apply order.",
         "",
         "```sh",
     ]
     for secret in by_hand:
         keys = sorted({*secret.body.get("stringData", {}), *secret.body.get("data", {})})
-        literals = " ".join(f"--from-literal={key}=\"$HF_TOKEN\"" for key in keys)
+        literals = " ".join(f'--from-literal={key}="$HF_TOKEN"' for key in keys)
         namespace = secret.namespace or "default"
         lines.append(f"kubectl create secret generic {secret.name} -n {namespace} {literals}")
     for url in manifests.remote_files:

@@ -20,7 +20,9 @@ from components.crds.endpoint_picker_config import EndpointPickerConfig
 # Oldest vLLM that exports `vllm:kv_cache_usage_perc`, the metric the LB's kv-cache signal reads.
 MIN_VLLM_VERSION = (0, 10, 2)
 DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.13.0"
-DEFAULT_LORA_SYNCER_IMAGE = f"registry.k8s.io/gateway-api-inference-extension/lora-syncer:{INFERENCE_EXTENSION_RELEASE}"
+DEFAULT_LORA_SYNCER_IMAGE = (
+    f"registry.k8s.io/gateway-api-inference-extension/lora-syncer:{INFERENCE_EXTENSION_RELEASE}"
+)
 
 SINGLE_CLUSTER_GATEWAY_CLASSES = ("gke-l7-regional-external-managed", "gke-l7-rilb")
 MULTI_CLUSTER_GATEWAY_CLASS = "gke-l7-cross-regional-internal-managed-mc"
@@ -84,7 +86,9 @@ class LoraAdapter(ServiceConfigModel):
 
 class LoraSpec(ServiceConfigModel):
     max_loras: int = Field(default=2, ge=1, description="adapters resident on the GPU at once (--max-loras)")
-    max_cpu_loras: int = Field(default=12, ge=1, description="adapters cached in host memory (--max-cpu-loras)")
+    max_cpu_loras: int = Field(
+        default=12, ge=1, description="adapters cached in host memory (--max-cpu-loras)"
+    )
     adapters: list[LoraAdapter] = Field(default_factory=list)
     syncer_image: str = DEFAULT_LORA_SYNCER_IMAGE
 
@@ -104,7 +108,10 @@ class LoraSpec(ServiceConfigModel):
             seen.setdefault(adapter.id, index)
         if self.max_cpu_loras < self.max_loras:
             issues.append(
-                (("maxCpuLoras",), f"maxCpuLoras ({self.max_cpu_loras}) must be >= maxLoras ({self.max_loras})")
+                (
+                    ("maxCpuLoras",),
+                    f"maxCpuLoras ({self.max_cpu_loras}) must be >= maxLoras ({self.max_loras})",
+                )
             )
         if problem := pinned_image_problem(self.syncer_image):
             issues.append((("syncerImage",), problem))
@@ -230,7 +237,9 @@ class RouteSpec(ServiceConfigModel):
 class GatewaySpec(ServiceConfigModel):
     name: str = Field(default="inference-gateway", max_length=253, pattern=_DNS_LABEL)
     # Single cluster: one of SINGLE_CLUSTER_GATEWAY_CLASSES. Multi-cluster always uses the cross-regional class.
-    gateway_class: Literal["gke-l7-regional-external-managed", "gke-l7-rilb"] = "gke-l7-regional-external-managed"
+    gateway_class: Literal["gke-l7-regional-external-managed", "gke-l7-rilb"] = (
+        "gke-l7-regional-external-managed"
+    )
     port: int = Field(default=80, ge=1, le=65535)
 
 
@@ -301,14 +310,21 @@ class HealthCheckSpec(ServiceConfigModel):
         if self.timeout_s > self.check_interval_s:
             raise _fail(
                 "HealthCheckSpec",
-                [(("timeoutSec",), f"timeoutSec ({self.timeout_s}) must be <= checkIntervalSec ({self.check_interval_s})")],
+                [
+                    (
+                        ("timeoutSec",),
+                        f"timeoutSec ({self.timeout_s}) must be <= checkIntervalSec ({self.check_interval_s})",
+                    )
+                ],
                 self.model_dump(by_alias=True),
             )
         return self
 
 
 class MonitoringSpec(ServiceConfigModel):
-    pod_monitoring: bool = Field(default=True, description="Managed Prometheus scrape of the pickers (seed 002)")
+    pod_monitoring: bool = Field(
+        default=True, description="Managed Prometheus scrape of the pickers (seed 002)"
+    )
     autoscaling_metric: bool = Field(default=True, description="export KV-cache usage to the LB (seed 000)")
     scrape_interval: str = Field(default="10s", pattern=r"^[0-9]+(ms|s|m)$")
 
@@ -318,14 +334,18 @@ class PickerImageSpec(ServiceConfigModel):
 
     build: bool = False
     image: str | None = None
-    repository: str = Field(default="inference-gateway", pattern=_DNS_LABEL, description="Artifact Registry repo id")
+    repository: str = Field(
+        default="inference-gateway", pattern=_DNS_LABEL, description="Artifact Registry repo id"
+    )
     tag: str = Field(default="0.1.0", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
     @model_validator(mode="after")
     def _check(self) -> PickerImageSpec:
         issues: list[tuple[tuple[str | int, ...], str]] = []
         if not self.build and self.image is None:
-            issues.append((("image",), "set picker.image to a pinned image, or picker.build: true to build it"))
+            issues.append(
+                (("image",), "set picker.image to a pinned image, or picker.build: true to build it")
+            )
         if self.image is not None and (problem := pinned_image_problem(self.image)):
             issues.append((("image",), problem))
         if self.build and self.tag.lower() in _FLOATING_TAGS:
@@ -357,17 +377,26 @@ class ServicesConfig(ServiceConfigModel):
 
         for index, name in enumerate(pool_names):
             if name in pool_names[:index]:
-                issues.append((("pools", index, "name"), f"pool name {name!r} is used twice; pool names are unique"))
+                issues.append(
+                    (("pools", index, "name"), f"pool name {name!r} is used twice; pool names are unique")
+                )
 
         def check_pool_ref(loc: tuple[str | int, ...], pool: str) -> None:
             if pool not in pool_names:
-                issues.append((loc, f"unknown pool {pool!r}; use one of the pools defined under services.pools: {known}"))
+                issues.append(
+                    (
+                        loc,
+                        f"unknown pool {pool!r}; use one of the pools defined under services.pools: {known}",
+                    )
+                )
 
         objective_names: set[str] = set()
         for index, objective in enumerate(self.objectives):
             check_pool_ref(("objectives", index, "pool"), objective.pool)
             if objective.name in objective_names:
-                issues.append((("objectives", index, "name"), f"objective {objective.name!r} is defined twice"))
+                issues.append(
+                    (("objectives", index, "name"), f"objective {objective.name!r} is defined twice")
+                )
             objective_names.add(objective.name)
 
         route_names: set[str] = set()
@@ -378,7 +407,9 @@ class ServicesConfig(ServiceConfigModel):
             for b_index, backend in enumerate(route.backends):
                 check_pool_ref(("routes", r_index, "backends", b_index, "pool"), backend.pool)
             if sum(backend.weight for backend in route.backends) == 0:
-                issues.append((("routes", r_index, "backends"), "all backend weights are 0; give one a weight > 0"))
+                issues.append(
+                    (("routes", r_index, "backends"), "all backend weights are 0; give one a weight > 0")
+                )
             if route.mirror is not None:
                 check_pool_ref(("routes", r_index, "mirror", "pool"), route.mirror.pool)
 

@@ -62,7 +62,9 @@ class EndpointPickerConfig(CrdModel):
         return self
 
     @classmethod
-    def default_scorers(cls, queue_weight: int = 2, kv_cache_weight: int = 2, prefix_weight: int = 3) -> EndpointPickerConfig:
+    def default_scorers(
+        cls, queue_weight: int = 2, kv_cache_weight: int = 2, prefix_weight: int = 3
+    ) -> EndpointPickerConfig:
         """Queue depth, KV-cache utilization and prefix-cache affinity in one profile (GIE >= v1.2 weights)."""
         scorers = {
             "queue-scorer": queue_weight,
@@ -75,7 +77,10 @@ class EndpointPickerConfig(CrdModel):
                 SchedulingProfile(
                     name="default",
                     plugins=[
-                        *(ProfilePluginRef(plugin_ref=name, weight=weight) for name, weight in scorers.items()),
+                        *(
+                            ProfilePluginRef(plugin_ref=name, weight=weight)
+                            for name, weight in scorers.items()
+                        ),
                         ProfilePluginRef(plugin_ref="max-score-picker"),
                     ],
                 )

@@ -13,7 +13,10 @@ from components.crds.http_route import BackendRef
 def pool_import_backend(pool_name: str, weight: int | None = None) -> BackendRef:
     """HTTPRoute backend for an exported pool, as seen from the fleet's config cluster."""
     return BackendRef(
-        group=GCP_INFERENCE_POOL_IMPORT.group, kind=GCP_INFERENCE_POOL_IMPORT.kind, name=pool_name, weight=weight
+        group=GCP_INFERENCE_POOL_IMPORT.group,
+        kind=GCP_INFERENCE_POOL_IMPORT.kind,
+        name=pool_name,
+        weight=weight,
     )
 
 
