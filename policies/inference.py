@@ -1,0 +1,370 @@
+"""Rules for the inference objects: backend and health-check policies, InferencePools and objectives.
+
+Facts: CUSTOM_METRICS and IN_FLIGHT are mutually exclusive; ``maxUtilizationPercent`` is an integer
+percent; ``timeoutSec`` should be at least twice the P99 latency; a HealthCheckPolicy timeout may not
+exceed its interval; pools must carry ``networking.gke.io/export: "True"`` to be routed across clusters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pulumi_policy import EnforcementLevel, Severity
+from pydantic import Field, model_validator
+
+from policies import resource_types as types
+from policies.kubernetes import (
+    container_ports,
+    containers,
+    object_name,
+    object_namespace,
+    pod_templates,
+    same_cluster,
+    selector_labels,
+    selects,
+)
+from policies.props import as_int
+from policies.rule import Finding, NoConfig, Resource, ResourceRule, RuleConfig, Stack, StackRule, known
+from policies.topology import is_multi_cluster
+
+EXPORT_ANNOTATION = "networking.gke.io/export"
+EXPORT_VALUE = "True"
+CUSTOM_METRICS = "CUSTOM_METRICS"
+IN_FLIGHT = "IN_FLIGHT"
+GKE_DEFAULT_BACKEND_TIMEOUT_SEC = 30
+GKE_DEFAULT_HEALTH_CHECK_SEC = 5
+
+
+# --- backend-policy-single-balancing-mode ------------------------------------------------------------
+
+
+def _check_single_balancing_mode(resource: Resource, config: NoConfig) -> Iterator[str]:
+    default = resource.props.mapping("spec", "default")
+    if default is None:
+        return
+    mode = default.text("balancingMode")
+    has_custom_metrics = bool(default.items("customMetrics"))
+    has_in_flight = default.get("maxInFlightRequestsPerEndpoint") is not None
+    if mode == CUSTOM_METRICS:
+        if has_in_flight:
+            yield ("balancingMode is CUSTOM_METRICS but maxInFlightRequestsPerEndpoint (an IN_FLIGHT setting) is "
+                   "also set; the modes are mutually exclusive: remove maxInFlightRequestsPerEndpoint.")
+        if not has_custom_metrics:
+            yield "balancingMode CUSTOM_METRICS needs customMetrics (e.g. gke.named_metrics.kv-cache)."
+    elif mode == IN_FLIGHT:
+        if has_custom_metrics:
+            yield ("balancingMode is IN_FLIGHT but customMetrics (a CUSTOM_METRICS setting) are also set; the "
+                   "modes are mutually exclusive: remove customMetrics.")
+        if not has_in_flight:
+            yield "balancingMode IN_FLIGHT needs an explicit maxInFlightRequestsPerEndpoint capacity."
+    elif mode is not None:
+        yield f"balancingMode '{mode}' is not one of CUSTOM_METRICS, IN_FLIGHT."
+    elif has_custom_metrics and has_in_flight:
+        yield ("customMetrics and maxInFlightRequestsPerEndpoint configure both balancing modes; choose one "
+               "and set balancingMode to it.")
+    elif has_custom_metrics or has_in_flight:
+        implied = CUSTOM_METRICS if has_custom_metrics else IN_FLIGHT
+        yield f"balancing fields are set without balancingMode; set balancingMode: {implied}."
+
+
+single_balancing_mode = ResourceRule(
+    name="backend-policy-single-balancing-mode",
+    description="Requires exactly one balancing mode (CUSTOM_METRICS or IN_FLIGHT) per GCPBackendPolicy.",
+    rationale="GKE documents the custom-metrics and in-flight balancing modes as mutually exclusive; "
+    "mixing their fields leaves the load balancer's behaviour undefined.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    severity=Severity.HIGH,
+    config_model=NoConfig,
+    applies_to=types.is_backend_policy,
+    check=_check_single_balancing_mode,
+)
+
+
+# --- backend-timeout-covers-p99 ----------------------------------------------------------------------
+
+
+class BackendTimeoutConfig(RuleConfig):
+    p99_latency_sec: float = Field(30.0, gt=0, description="Estimated P99 request latency of the model, seconds.")
+    multiplier: float = Field(2.0, ge=1, description="timeoutSec must be at least multiplier x p99LatencySec.")
+    max_timeout_sec: int = Field(3600, ge=1, description="Largest timeoutSec allowed (long-context ceiling).")
+
+    @model_validator(mode="after")
+    def _reachable(self) -> BackendTimeoutConfig:
+        if self.p99_latency_sec * self.multiplier > self.max_timeout_sec:
+            raise ValueError(f"multiplier x p99LatencySec ({self.p99_latency_sec * self.multiplier:g}) exceeds "
+                             f"maxTimeoutSec ({self.max_timeout_sec}); no timeout could comply")
+        return self
+
+
+def _check_backend_timeout(resource: Resource, config: BackendTimeoutConfig) -> Iterator[str]:
+    default = resource.props.mapping("spec", "default")
+    if default is None:
+        return
+    timeout = default.number("timeoutSec")
+    floor = config.p99_latency_sec * config.multiplier
+    effective = timeout if timeout is not None else GKE_DEFAULT_BACKEND_TIMEOUT_SEC
+    if effective < floor:
+        source = f"timeoutSec {effective:g}" if timeout is not None else (
+            f"timeoutSec is unset (GKE default {GKE_DEFAULT_BACKEND_TIMEOUT_SEC})")
+        yield (f"{source} is below {config.multiplier:g} x the P99 latency of {config.p99_latency_sec:g} s; "
+               f"long generations get cut off: set timeoutSec to at least {floor:g}.")
+    elif effective > config.max_timeout_sec:
+        yield f"timeoutSec {effective:g} exceeds {config.max_timeout_sec}; lower it."
+
+
+backend_timeout_covers_p99 = ResourceRule(
+    name="backend-timeout-covers-p99",
+    description="Requires the backend timeout to be at least twice the configured P99 request latency.",
+    rationale="GKE recommends timeoutSec >= 2 x the estimated P99 latency (up to 3600 s for long contexts); "
+    "the 30 s default cuts off long completions mid-stream.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_model=BackendTimeoutConfig,
+    applies_to=types.is_backend_policy,
+    check=_check_backend_timeout,
+)
+
+
+# --- custom-metric-utilization-range -----------------------------------------------------------------
+
+
+def _check_utilization_range(resource: Resource, config: NoConfig) -> Iterator[str]:
+    for index, metric in enumerate(resource.props.items("spec", "default", "customMetrics")):
+        label = metric.text("name") or f"customMetrics[{index}]"
+        if metric.get("maxUtilization") is not None:
+            yield (f"{label}: maxUtilization is the Compute Engine field (0..1); GCPBackendPolicy takes "
+                   f"maxUtilizationPercent, an integer 1..100 (start at 60).")
+        value = metric.number("maxUtilizationPercent")
+        if value is None:
+            if metric.get("maxUtilizationPercent") is not None:
+                yield f"{label}: maxUtilizationPercent must be an integer 1..100."
+            continue
+        if as_int(value) is None or not 1 <= value <= 100:
+            yield f"{label}: maxUtilizationPercent {value:g} is outside 1..100; use an integer percent such as 60."
+
+
+custom_metric_utilization_range = ResourceRule(
+    name="custom-metric-utilization-range",
+    description="Requires custom-metric maxUtilizationPercent to be an integer within 1..100.",
+    rationale="The GKE field is an integer percent; a 0..1 fraction (the Compute API's maxUtilization) "
+    "or an out-of-range value either fails admission or pins every backend at saturation.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_model=NoConfig,
+    applies_to=types.is_backend_policy,
+    check=_check_utilization_range,
+)
+
+
+# --- health-check-timeout-within-interval ------------------------------------------------------------
+
+
+def _check_health_check_timing(resource: Resource, config: NoConfig) -> Iterator[str]:
+    default = resource.props.mapping("spec", "default")
+    if default is None:
+        return
+    timeout = default.number("timeoutSec")
+    interval = default.number("checkIntervalSec")
+    if timeout is None:
+        return
+    effective_interval = interval if interval is not None else GKE_DEFAULT_HEALTH_CHECK_SEC
+    if timeout > effective_interval:
+        yield (f"timeoutSec {timeout:g} exceeds checkIntervalSec {effective_interval:g}"
+               f"{'' if interval is not None else ' (default)'}; a probe must finish before the next starts: "
+               f"lower timeoutSec or raise checkIntervalSec.")
+
+
+health_check_timeout_within_interval = ResourceRule(
+    name="health-check-timeout-within-interval",
+    description="Requires a HealthCheckPolicy's timeout not to exceed its check interval.",
+    rationale="Compute Engine health checks reject timeoutSec greater than checkIntervalSec (default 5 s), "
+    "which fails the policy at apply time.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_model=NoConfig,
+    applies_to=types.is_health_check_policy,
+    check=_check_health_check_timing,
+)
+
+
+# --- pools: indexes shared by the stack rules --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRef:
+    resource: Resource
+    namespace: str
+    name: str | None
+
+
+def pools(stack: Stack) -> list[PoolRef]:
+    result = []
+    for pool in stack.of(types.is_inference_pool):
+        name = known(lambda p=pool: object_name(p) or "")
+        result.append(PoolRef(pool, known(lambda p=pool: object_namespace(p)) or "", name or None))
+    return result
+
+
+def _chart_pool_names(stack: Stack) -> set[str]:
+    """Pools rendered by the inferencepool Helm chart (release name = pool name) are invisible otherwise."""
+    names = set()
+    for chart in stack.of(types.HELM_CHART_V4):
+        chart_ref = known(lambda c=chart: c.props.text("chart")) or ""
+        if "inferencepool" in chart_ref:
+            names.add(known(lambda c=chart: c.props.text("name")) or chart.name)
+    return names
+
+
+# --- inference-pool-export-annotation ----------------------------------------------------------------
+
+
+def _exported_by_patch(stack: Stack, pool: PoolRef) -> bool:
+    for patch in stack.of(types.is_inference_pool_patch):
+        facts = known(lambda p=patch: (object_name(p), object_namespace(p),
+                                       p.props.text("metadata", "annotations", EXPORT_ANNOTATION)))
+        if facts and facts[0] == pool.name and facts[1] == pool.namespace and facts[2] == EXPORT_VALUE \
+                and same_cluster(patch, pool.resource):
+            return True
+    return False
+
+
+def _check_export_annotation(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+    if not is_multi_cluster(stack):
+        return
+    for pool in pools(stack):
+        value = known(lambda p=pool: p.resource.props.text("metadata", "annotations", EXPORT_ANNOTATION) or "")
+        if value is None or value == EXPORT_VALUE or _exported_by_patch(stack, pool):
+            continue
+        found = f" (found '{value}')" if value else ""
+        yield Finding(f"InferencePool {pool.name or pool.resource.name} lacks the annotation "
+                      f"{EXPORT_ANNOTATION}: \"{EXPORT_VALUE}\"{found}, so the config cluster never imports it "
+                      f"and multi-cluster routing has no backends; add the annotation.", pool.resource.urn)
+
+
+export_annotation = StackRule(
+    name="inference-pool-export-annotation",
+    description="Requires InferencePools in multi-cluster stacks to carry networking.gke.io/export: \"True\".",
+    rationale="Only exported pools become GCPInferencePoolImports in the config cluster; an unexported "
+    "pool silently receives no multi-cluster traffic.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    severity=Severity.HIGH,
+    config_model=NoConfig,
+    check=_check_export_annotation,
+)
+
+
+# --- inference-pool-matches-model-server -------------------------------------------------------------
+
+
+def _check_pool_matches_workload(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+    workloads = stack.of(types.is_workload)
+    for pool in pools(stack):
+        facts = known(lambda p=pool: (
+            selector_labels(p.resource.props.mapping("spec", "selector")),
+            [as_int(t.number("number")) for t in p.resource.props.items("spec", "targetPorts")]
+            or [as_int(p.resource.props.number("spec", "targetPortNumber"))],
+        ))
+        if facts is None:
+            continue
+        selector, target_ports = facts
+        label = pool.name or pool.resource.name
+        if not selector:
+            yield Finding(f"InferencePool {label} has an empty selector; set spec.selector.matchLabels to the "
+                          f"model server's pod labels.", pool.resource.urn)
+            continue
+        matched_ports: set[int] = set()
+        matched = False
+        undecided = False
+        for workload in workloads:
+            if not same_cluster(workload, pool.resource):
+                continue
+            namespace = known(lambda w=workload: object_namespace(w))
+            templates = known(lambda w=workload: pod_templates(w))
+            if namespace is None or templates is None:
+                undecided = True
+                continue
+            if namespace != pool.namespace:
+                continue
+            for template in templates:
+                if selects(selector, template.labels):
+                    matched = True
+                    ports = known(lambda t=template: set().union(*(container_ports(c) for c in
+                                                                    containers(t.spec, include_init=False))))
+                    if ports is None:
+                        undecided = True
+                    else:
+                        matched_ports |= ports
+        if not matched:
+            if not undecided:
+                yield Finding(f"InferencePool {label} selects {selector} in namespace {pool.namespace}, but no "
+                              f"model-server workload there has those pod labels; fix the selector or the "
+                              f"Deployment's template labels.", pool.resource.urn)
+            continue
+        missing = [p for p in target_ports if p is not None and p not in matched_ports]
+        if missing and not undecided:
+            yield Finding(f"InferencePool {label} targets port(s) {missing}, but the selected model server "
+                          f"listens on {sorted(matched_ports) or 'no declared port'}; align targetPorts with "
+                          f"the container's port.", pool.resource.urn)
+
+
+pool_matches_model_server = StackRule(
+    name="inference-pool-matches-model-server",
+    description="Requires each InferencePool's selector and target port to match a model-server workload.",
+    rationale="A selector that matches no pods, or a port the server does not listen on, gives the endpoint "
+    "picker zero usable endpoints and every request fails with 503.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    severity=Severity.HIGH,
+    config_model=NoConfig,
+    check=_check_pool_matches_workload,
+)
+
+
+# --- objective-references-existing-pool --------------------------------------------------------------
+
+
+def _check_objective_pool(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+    known_pools = pools(stack)
+    if any(p.name is None for p in known_pools):
+        return  # an auto-named pool could be any name; nothing can be proven missing
+    chart_pools = _chart_pool_names(stack)
+    for objective in stack.of(types.is_inference_objective):
+        facts = known(lambda o=objective: (o.props.text("spec", "poolRef", "name"),
+                                           o.props.text("spec", "poolRef", "kind") or "InferencePool",
+                                           object_namespace(o)))
+        if facts is None:
+            continue
+        pool_name, pool_kind, namespace = facts
+        label = known(lambda o=objective: object_name(o)) or objective.name
+        if not pool_name:
+            yield Finding(f"InferenceObjective {label} has no spec.poolRef.name; name the InferencePool it "
+                          f"applies to.", objective.urn)
+            continue
+        if pool_kind != "InferencePool" or pool_name in chart_pools:
+            continue
+        if any(p.name == pool_name and p.namespace == namespace and same_cluster(p.resource, objective)
+               for p in known_pools):
+            continue
+        candidates = sorted({p.name for p in known_pools if p.name and same_cluster(p.resource, objective)})
+        yield Finding(f"InferenceObjective {label} references InferencePool '{pool_name}' in namespace "
+                      f"{namespace}, which this stack does not declare in that cluster (pools: "
+                      f"{', '.join(candidates) or 'none'}); fix spec.poolRef.name.", objective.urn)
+
+
+objective_references_pool = StackRule(
+    name="objective-references-existing-pool",
+    description="Requires every InferenceObjective to reference an InferencePool declared in the same cluster and namespace.",
+    rationale="An objective for a missing pool is accepted by the API server but never applied: its "
+    "priority silently has no effect on admission or shedding.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_model=NoConfig,
+    check=_check_objective_pool,
+)
+
+
+RULES = (
+    single_balancing_mode,
+    backend_timeout_covers_p99,
+    custom_metric_utilization_range,
+    health_check_timeout_within_interval,
+    export_annotation,
+    pool_matches_model_server,
+    objective_references_pool,
+)

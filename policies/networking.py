@@ -1,0 +1,213 @@
+"""Rules for proxy-only subnets: one of the right purpose per gateway region, no mixed purposes, no overlaps.
+
+Internal and regional Application Load Balancers run their Envoys in a proxy-only subnet per region and
+VPC. The cross-regional internal class (the MCIG's) needs GLOBAL_MANAGED_PROXY; regional classes need
+REGIONAL_MANAGED_PROXY; global external classes need none.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pulumi_policy import EnforcementLevel, Severity
+
+from policies import resource_types as types
+from policies.gke import region_of_zone
+from policies.props import Props
+from policies.rule import Finding, NoConfig, Resource, Stack, StackRule, known
+
+GLOBAL_MANAGED_PROXY = "GLOBAL_MANAGED_PROXY"
+REGIONAL_MANAGED_PROXY = "REGIONAL_MANAGED_PROXY"
+PROXY_ONLY_PURPOSES = frozenset({GLOBAL_MANAGED_PROXY, REGIONAL_MANAGED_PROXY})
+REGION_ADDRESS_TYPE_PREFIX = "networking.gke.io/ephemeral-ipv4-address/"
+
+_REGIONAL_CLASSES = frozenset({
+    "gke-l7-rilb", "gke-l7-rilb-mc", "gke-l7-regional-external-managed", "gke-l7-regional-external-managed-mc",
+})
+
+
+def required_proxy_purpose(gateway_class: str) -> str | None:
+    """The proxy-only subnet purpose a GKE GatewayClass needs, or None (global external classes)."""
+    if "cross-regional" in gateway_class:
+        return GLOBAL_MANAGED_PROXY
+    if gateway_class in _REGIONAL_CLASSES:
+        return REGIONAL_MANAGED_PROXY
+    return None
+
+
+def network_key(network: str | None) -> str:
+    """Networks are given as a name, self link or id; compare on the final path segment."""
+    return (network or "default").rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class SubnetFacts:
+    resource: Resource
+    region: str
+    network: str
+    purpose: str
+    active: bool
+    ranges: tuple[str, ...]
+
+
+def _subnet_facts(subnet: Resource) -> SubnetFacts | None:
+    props = subnet.props
+    region = props.text("region")
+    if region is None:
+        return None
+    ranges = [props.text("ipCidrRange")] + [r.text("ipCidrRange") for r in props.items("secondaryIpRanges")]
+    return SubnetFacts(
+        resource=subnet,
+        region=region,
+        network=network_key(props.text("network")),
+        purpose=props.text("purpose") or "PRIVATE",
+        active=(props.text("role") or "ACTIVE") == "ACTIVE",
+        ranges=tuple(r for r in ranges if r),
+    )
+
+
+def subnets(stack: Stack) -> list[SubnetFacts]:
+    """Facts of every subnet whose region is known (unknown ones are skipped, not guessed)."""
+    facts = (known(lambda s=s: _subnet_facts(s)) for s in stack.of(types.SUBNETWORK))
+    return [f for f in facts if f is not None]
+
+
+def cluster_regions(stack: Stack) -> set[str]:
+    regions = set()
+    for cluster in stack.of(types.CLUSTER):
+        location = known(lambda c=cluster: c.props.text("location"))
+        if location:
+            regions.add(region_of_zone(location))
+    return regions
+
+
+def _gateway_regions(addresses: list[Props]) -> set[str]:
+    regions = set()
+    for address in addresses:
+        address_type = address.text("type") or ""
+        if address_type.startswith(REGION_ADDRESS_TYPE_PREFIX):
+            regions.add(address_type.removeprefix(REGION_ADDRESS_TYPE_PREFIX))
+    return regions
+
+
+# --- proxy-only-subnet-per-gateway-region ------------------------------------------------------------
+
+
+def _check_subnet_per_gateway_region(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+    facts = subnets(stack)
+    active_proxy: dict[tuple[str, str], list[SubnetFacts]] = defaultdict(list)
+    for subnet in facts:
+        if subnet.purpose in PROXY_ONLY_PURPOSES and subnet.active:
+            active_proxy[(subnet.region, subnet.purpose)].append(subnet)
+    for (region, purpose), group in active_proxy.items():
+        by_network: dict[str, list[SubnetFacts]] = defaultdict(list)
+        for subnet in group:
+            by_network[subnet.network].append(subnet)
+        for network, same in by_network.items():
+            if len(same) > 1:
+                names = ", ".join(s.resource.name for s in same)
+                yield Finding(f"{len(same)} ACTIVE {purpose} subnets ({names}) in {region} on network "
+                              f"{network}; a region and VPC take exactly one: keep one, make others BACKUP.",
+                              same[1].resource.urn)
+    for gateway in stack.of(types.is_gateway):
+        details = known(lambda g=gateway: (g.props.text("spec", "gatewayClassName"),
+                                            g.props.items("spec", "addresses")))
+        if details is None or details[0] is None:
+            continue
+        gateway_class, addresses = details
+        purpose = required_proxy_purpose(gateway_class)
+        if purpose is None:
+            continue
+        regions = _gateway_regions(addresses) or cluster_regions(stack)
+        for region in sorted(regions):
+            if active_proxy.get((region, purpose)):
+                continue
+            present = sorted({s.purpose for s in facts if s.region == region and s.purpose in PROXY_ONLY_PURPOSES})
+            found = f"; the region only has {', '.join(present)}" if present else ""
+            yield Finding(f"Gateway class {gateway_class} needs an ACTIVE {purpose} proxy-only subnet in "
+                          f"{region}, and the stack declares none{found}. Add one (a /23 is typical).",
+                          gateway.urn)
+
+
+proxy_subnet_per_gateway_region = StackRule(
+    name="proxy-only-subnet-per-gateway-region",
+    description="Requires one active proxy-only subnet of the purpose the gateway class needs in every gateway region.",
+    rationale="The gateway's managed Envoys live in the proxy-only subnet; without it in a region the "
+    "load balancer has no proxies there, and two active ones in a region and VPC are rejected.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    severity=Severity.HIGH,
+    config_model=NoConfig,
+    check=_check_subnet_per_gateway_region,
+)
+
+
+# --- proxy-only-purposes-not-mixed -------------------------------------------------------------------
+
+
+def _check_mixed_purposes(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+    purposes: dict[tuple[str, str], dict[str, SubnetFacts]] = defaultdict(dict)
+    for subnet in subnets(stack):
+        if subnet.purpose in PROXY_ONLY_PURPOSES:
+            purposes[(subnet.region, subnet.network)].setdefault(subnet.purpose, subnet)
+    for (region, network), by_purpose in sorted(purposes.items()):
+        if len(by_purpose) > 1:
+            yield Finding(f"{region} on network {network} has both REGIONAL_MANAGED_PROXY "
+                          f"({by_purpose[REGIONAL_MANAGED_PROXY].resource.name}) and GLOBAL_MANAGED_PROXY "
+                          f"({by_purpose[GLOBAL_MANAGED_PROXY].resource.name}) subnets; the MCIG setup fails "
+                          f"on such a region: use another region or VPC for the single-cluster gateway.",
+                          by_purpose[GLOBAL_MANAGED_PROXY].resource.urn)
+
+
+proxy_purposes_not_mixed = StackRule(
+    name="proxy-only-purposes-not-mixed",
+    description="Prohibits REGIONAL and GLOBAL managed-proxy subnets in the same region and network.",
+    rationale="The multi-cluster guide warns that creating the GLOBAL_MANAGED_PROXY subnet fails where a "
+    "REGIONAL_MANAGED_PROXY one exists; single-cluster and cross-regional gateways cannot share a region+VPC.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    severity=Severity.HIGH,
+    config_model=NoConfig,
+    check=_check_mixed_purposes,
+)
+
+
+# --- proxy-only-cidrs-disjoint -----------------------------------------------------------------------
+
+
+def _check_cidrs_disjoint(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+    by_network: dict[str, list[tuple[SubnetFacts, ipaddress.IPv4Network | ipaddress.IPv6Network]]] = defaultdict(list)
+    for subnet in subnets(stack):
+        for cidr in subnet.ranges:
+            try:
+                network = ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                if subnet.purpose in PROXY_ONLY_PURPOSES:
+                    yield Finding(f"ipCidrRange '{cidr}' is not a CIDR range.", subnet.resource.urn)
+                continue
+            by_network[subnet.network].append((subnet, network))
+    for network_name, ranges in by_network.items():
+        for index, (first, first_cidr) in enumerate(ranges):
+            for second, second_cidr in ranges[index + 1:]:
+                involves_proxy = PROXY_ONLY_PURPOSES & {first.purpose, second.purpose}
+                if not involves_proxy or not first_cidr.overlaps(second_cidr):
+                    continue
+                proxy = first if first.purpose in PROXY_ONLY_PURPOSES else second
+                yield Finding(f"{first_cidr} ({first.resource.name}) overlaps {second_cidr} "
+                              f"({second.resource.name}) on network {network_name}; give the proxy-only "
+                              f"subnet a disjoint range.", proxy.resource.urn)
+
+
+proxy_cidrs_disjoint = StackRule(
+    name="proxy-only-cidrs-disjoint",
+    description="Requires proxy-only subnet ranges not to overlap each other or other ranges in the VPC.",
+    rationale="Subnet ranges in one VPC must be disjoint; an overlap fails subnet creation mid-apply, after "
+    "the clusters already exist.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_model=NoConfig,
+    check=_check_cidrs_disjoint,
+)
+
+
+RULES = (proxy_subnet_per_gateway_region, proxy_purposes_not_mixed, proxy_cidrs_disjoint)

@@ -1,0 +1,275 @@
+"""Runs the guardrail pack over planned resources without the Pulumi CLI, the way the analyzer would.
+
+Each rule runs through its pulumi-policy object with ``ResourceValidationArgs``/``StackValidationArgs``
+built from the plan (inputs wrapped in the SDK's unknown-checking proxy), and policy config in the JSON
+format of ``pulumi preview --policy-pack-config``. Bad config fails before any rule runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from inspect import isawaitable
+from pathlib import Path
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyProviderResource,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    StackValidationArgs,
+)
+from pulumi_policy.policy import _NotApplicableError  # raised by args.not_applicable(); no public name
+from pulumi_policy.proxy import unknown_checking_proxy
+
+from policies.pack import RULES
+from policies.rule import AnyRule, PolicyConfigError, ResourceRule
+
+ALL_POLICIES_KEY = "all"
+_LEVELS = {level.value: level for level in EnforcementLevel}
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedResource:
+    """One resource the program would register: engine type token, name and camelCase inputs."""
+
+    resource_type: str
+    name: str
+    inputs: Mapping[str, Any]
+    urn: str | None = None
+    parent_urn: str | None = None
+    provider_urn: str | None = None
+
+    def resolved_urn(self, project: str, stack: str) -> str:
+        return self.urn or f"urn:pulumi:{stack}::{project}::{self.resource_type}::{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    rule: str
+    level: EnforcementLevel
+    message: str
+    resource_urn: str | None = None
+    resource_name: str | None = None
+    resource_type: str | None = None
+
+    @property
+    def resource_label(self) -> str:
+        if self.resource_name is None:
+            return "(stack)"
+        return f"{self.resource_type}::{self.resource_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Remediation:
+    rule: str
+    resource_urn: str
+    resource_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotApplicable:
+    rule: str
+    reason: str
+    resource_urn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PackReport:
+    """What one run of the pack found; ``passed`` is False when any mandatory rule is violated."""
+
+    violations: list[Violation]
+    remediations: list[Remediation] = field(default_factory=list)
+    not_applicable: list[NotApplicable] = field(default_factory=list)
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        return [v for v in self.violations if v.level is EnforcementLevel.MANDATORY]
+
+    @property
+    def passed(self) -> bool:
+        return not self.mandatory
+
+    def by_rule(self, rule: str) -> list[Violation]:
+        return [v for v in self.violations if v.rule == rule]
+
+
+@dataclass(frozen=True, slots=True)
+class PackConfig:
+    """Parsed policy-pack config: enforcement-level overrides and each rule's validated properties."""
+
+    levels: Mapping[str, EnforcementLevel] = field(default_factory=dict)
+    all_level: EnforcementLevel | None = None
+    properties: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def level_for(self, rule: AnyRule) -> EnforcementLevel:
+        return self.levels.get(rule.name) or self.all_level or rule.enforcement_level
+
+
+def _level(value: Any, where: str) -> EnforcementLevel:
+    if isinstance(value, str) and value in _LEVELS:
+        return _LEVELS[value]
+    raise PolicyConfigError(f"{where}: enforcement level must be one of {sorted(_LEVELS)}, got {value!r}")
+
+
+def parse_pack_config(raw: Mapping[str, Any], rules: Sequence[AnyRule] = RULES) -> PackConfig:
+    """Validates ``--policy-pack-config`` JSON: known rule names, valid levels, properties per schema."""
+    if not isinstance(raw, Mapping):
+        raise PolicyConfigError("policy config must be a JSON object keyed by policy name (or \"all\")")
+    by_name = {rule.name: rule for rule in rules}
+    levels: dict[str, EnforcementLevel] = {}
+    properties: dict[str, Mapping[str, Any]] = {}
+    all_level = None
+    for key, value in raw.items():
+        if key == ALL_POLICIES_KEY:
+            level_value = value.get("enforcementLevel") if isinstance(value, Mapping) else value
+            all_level = _level(level_value, "all")
+            continue
+        rule = by_name.get(key)
+        if rule is None:
+            raise PolicyConfigError(f"unknown policy '{key}' in policy config; known: {', '.join(sorted(by_name))}")
+        if isinstance(value, str):
+            levels[key] = _level(value, key)
+            continue
+        if not isinstance(value, Mapping):
+            raise PolicyConfigError(f"{key}: expected an enforcement level or an object, got {value!r}")
+        rule_properties = {k: v for k, v in value.items() if k != "enforcementLevel"}
+        if "enforcementLevel" in value:
+            levels[key] = _level(value["enforcementLevel"], f"{key}.enforcementLevel")
+        rule.parse_config(rule_properties)  # fail now, naming the key, rather than mid-run
+        properties[key] = rule_properties
+    return PackConfig(levels=levels, all_level=all_level, properties=properties)
+
+
+def load_pack_config(path: Path, rules: Sequence[AnyRule] = RULES) -> PackConfig:
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise PolicyConfigError(f"policy config file {path} does not exist") from err
+    except json.JSONDecodeError as err:
+        raise PolicyConfigError(f"policy config file {path} is not JSON: {err}") from err
+    return parse_pack_config(raw, rules)
+
+
+def _options(resource: PlannedResource) -> PolicyResourceOptions:
+    return PolicyResourceOptions(
+        protect=False,
+        ignore_changes=[],
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+        parent=resource.parent_urn,
+    )
+
+
+def _provider(resource: PlannedResource, by_urn: Mapping[str, PlannedResource]) -> PolicyProviderResource | None:
+    if resource.provider_urn is None:
+        return None
+    provider = by_urn.get(resource.provider_urn)
+    provider_type = provider.resource_type if provider else resource.provider_urn.split("::")[-2]
+    provider_name = provider.name if provider else resource.provider_urn.rsplit("::", 1)[-1]
+    return PolicyProviderResource(provider_type, {}, resource.provider_urn, provider_name)
+
+
+def _collector(
+    violations: list[Violation],
+    rule_name: str,
+    level: EnforcementLevel,
+    by_urn: Mapping[str, PlannedResource],
+    *,
+    default_urn: str | None,
+) -> Callable[..., None]:
+    """A ``report_violation`` callback that records violations against the reported (or default) URN."""
+
+    def report_violation(message: str, urn: str | None = None) -> None:
+        target_urn = urn or default_urn
+        target = by_urn.get(target_urn) if target_urn else None
+        violations.append(Violation(rule_name, level, message, target_urn,
+                                    target.name if target else None, target.resource_type if target else None))
+
+    return report_violation
+
+
+def _settle(result: Any) -> Any:
+    return asyncio.run(result) if isawaitable(result) else result
+
+
+def run_pack(
+    resources: Iterable[PlannedResource],
+    config: PackConfig | None = None,
+    *,
+    rules: Sequence[AnyRule] = RULES,
+    stack_tags: Mapping[str, str] | None = None,
+    project: str = "infgw",
+    stack: str = "dev",
+) -> PackReport:
+    """Remediates (rules at level remediate), then validates every resource, then the stack."""
+    config = config or PackConfig()
+    tags = dict(stack_tags or {})
+    planned = list(resources)
+    urns = [r.resolved_urn(project, stack) for r in planned]
+    by_urn = dict(zip(urns, planned, strict=True))
+    props: list[dict[str, Any]] = [copy.deepcopy(dict(r.inputs)) for r in planned]
+    violations: list[Violation] = []
+    remediations: list[Remediation] = []
+    not_applicable: list[NotApplicable] = []
+
+    active = [(rule, config.level_for(rule)) for rule in rules]
+    active = [(rule, level) for rule, level in active if level is not EnforcementLevel.DISABLED]
+
+    def resource_args(index: int, rule: AnyRule) -> ResourceValidationArgs:
+        resource = planned[index]
+        return ResourceValidationArgs(
+            resource.resource_type, unknown_checking_proxy(copy.deepcopy(props[index])), urns[index],
+            resource.name, _options(resource), _provider(resource, by_urn),
+            config.properties.get(rule.name), tags,
+        )
+
+    for rule, level in active:
+        if level is not EnforcementLevel.REMEDIATE or not isinstance(rule, ResourceRule) or rule.remediate is None:
+            continue
+        policy = rule.to_policy()
+        for index, resource in enumerate(planned):
+            try:
+                fixed = _settle(policy.remediate(resource_args(index, rule)))
+            except _NotApplicableError as err:
+                not_applicable.append(NotApplicable(rule.name, err.reason or "", urns[index]))
+                continue
+            if fixed:
+                props[index] = dict(fixed)
+                remediations.append(Remediation(rule.name, urns[index], resource.name))
+
+    for rule, level in active:
+        reported = EnforcementLevel.MANDATORY if level is EnforcementLevel.REMEDIATE else level
+        policy = rule.to_policy()
+        if isinstance(rule, ResourceRule):
+            for index in range(len(planned)):
+                collect = _collector(violations, rule.name, reported, by_urn, default_urn=urns[index])
+                try:
+                    _settle(policy.validate(resource_args(index, rule), collect))
+                except _NotApplicableError as err:
+                    not_applicable.append(NotApplicable(rule.name, err.reason or "", urns[index]))
+            continue
+        policy_resources = [
+            PolicyResource(r.resource_type, unknown_checking_proxy(copy.deepcopy(props[i])), urns[i], r.name,
+                           _options(r), _provider(r, by_urn), None, [], {})
+            for i, r in enumerate(planned)
+        ]
+        by_policy_urn = {pr.urn: pr for pr in policy_resources}
+        for policy_resource, resource in zip(policy_resources, planned, strict=True):
+            if resource.parent_urn is not None:
+                policy_resource.parent = by_policy_urn.get(resource.parent_urn)
+        collect = _collector(violations, rule.name, reported, by_urn, default_urn=None)
+        try:
+            _settle(policy.validate(StackValidationArgs(policy_resources, config.properties.get(rule.name), tags),
+                                    collect))
+        except _NotApplicableError as err:
+            not_applicable.append(NotApplicable(rule.name, err.reason or ""))
+    return PackReport(violations=violations, remediations=remediations, not_applicable=not_applicable)

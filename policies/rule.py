@@ -1,0 +1,253 @@
+"""The rule model: pure checks plus metadata, and their adapters to pulumi-policy policies.
+
+A rule's check reads :class:`Resource` views and yields messages; it never touches the SDK. ``to_policy``
+wraps it as a ``ResourceValidationPolicy``/``StackValidationPolicy`` so the very same function runs
+under ``pulumi preview --policy-pack`` and in :mod:`policies.offline`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import UnknownValueError
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+
+from policies.props import Props, UnknownValue, is_unknown
+
+
+class PolicyConfigError(ValueError):
+    """Policy configuration that does not fit a rule's schema; the message names the key and the fix."""
+
+
+class RuleConfig(BaseModel):
+    """Base for a rule's tunables. Keys are camelCase in policy config JSON, as Pulumi's schemas are."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, alias_generator=to_camel)
+
+
+class NoConfig(RuleConfig):
+    """For rules with nothing to tune."""
+
+
+ConfigT = TypeVar("ConfigT", bound=RuleConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One planned resource as a rule sees it: engine type token, name, URN and input properties."""
+
+    resource_type: str
+    name: str
+    urn: str
+    props: Props
+    provider_urn: str | None = None
+    parent_urn: str | None = None
+    stack_tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A stack-rule violation, attached to a resource when ``urn`` is set."""
+
+    message: str
+    urn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    """Every resource in the stack, for rules that relate resources to each other."""
+
+    resources: tuple[Resource, ...]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def of(self, matches: str | Callable[[str], bool]) -> list[Resource]:
+        """Resources whose type token equals ``matches`` (or satisfies it, when callable)."""
+        if isinstance(matches, str):
+            return [r for r in self.resources if r.resource_type == matches]
+        return [r for r in self.resources if matches(r.resource_type)]
+
+
+def known(extract: Callable[[], Any]) -> Any:
+    """Runs ``extract`` and returns None if it needs an unknown value: stack rules skip that resource only."""
+    try:
+        return extract()
+    except UnknownValue:
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule(Generic[ConfigT]):
+    """Metadata shared by resource and stack rules; ``rationale`` is the "why" in docs/policies.md."""
+
+    name: str
+    description: str
+    rationale: str
+    enforcement_level: EnforcementLevel
+    config_model: type[ConfigT]
+    severity: Severity = Severity.MEDIUM
+    remediation_steps: str | None = None
+
+    scope: Literal["resource", "stack"] = field(init=False, default="resource")
+
+    def config_schema(self) -> PolicyConfigSchema | None:
+        """The rule's tunables as the JSON schema Pulumi shows and validates (None when there are none)."""
+        properties = self.config_model.model_json_schema(by_alias=True).get("properties", {})
+        if not properties:
+            return None
+        cleaned = {key: {k: v for k, v in spec.items() if k != "title"} for key, spec in properties.items()}
+        return PolicyConfigSchema(properties=cleaned)
+
+    def parse_config(self, raw: Mapping[str, Any] | None) -> ConfigT:
+        """Validates ``raw`` (a policy's properties from policy config) into the rule's config model."""
+        try:
+            return self.config_model.model_validate(dict(raw or {}))
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{self.name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+            )
+            known_keys = ", ".join(f.alias or n for n, f in self.config_model.model_fields.items()) or "none"
+            raise PolicyConfigError(
+                f"invalid policy config for '{self.name}': {problems} (known keys: {known_keys})"
+            ) from err
+
+    def to_policy(self) -> Policy:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceRule(Rule[ConfigT]):
+    """Checks one resource at a time; ``remediate`` (optional) returns corrected input properties."""
+
+    applies_to: Callable[[str], bool]
+    check: Callable[[Resource, ConfigT], Iterable[str]]
+    remediate: Callable[[dict[str, Any], ConfigT], dict[str, Any] | None] | None = None
+
+    scope: Literal["resource", "stack"] = field(init=False, default="resource")
+
+    def evaluate(self, resource: Resource, config: ConfigT) -> list[str]:
+        """Violation messages for ``resource``; raises UnknownValue when a needed input is unknown."""
+        if not self.applies_to(resource.resource_type):
+            return []
+        return list(self.check(resource, config))
+
+    def to_policy(self) -> ResourceValidationPolicy:
+        def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+            if not self.applies_to(args.resource_type):
+                return
+            config = self.parse_config(args.get_config())
+            resource = Resource(
+                resource_type=args.resource_type,
+                name=args.name,
+                urn=args.urn,
+                props=Props(args.props),
+                provider_urn=args.provider.urn if args.provider is not None else None,
+                parent_urn=args.opts.parent if args.opts is not None else None,
+                stack_tags=dict(args.stack_tags),
+            )
+            try:
+                messages = self.evaluate(resource, config)
+            except UnknownValue as unknown:
+                args.not_applicable(f"{unknown}; re-checked on update")
+                return
+            for message in messages:
+                report_violation(message, None)
+
+        remediate = None
+        if self.remediate is not None:
+            rule_remediate = self.remediate
+
+            def remediate(args: ResourceValidationArgs) -> Mapping[str, Any] | None:
+                if not self.applies_to(args.resource_type):
+                    return None
+                try:
+                    props = to_plain(args.props)
+                except (UnknownValue, UnknownValueError):
+                    return None
+                return rule_remediate(props, self.parse_config(args.get_config()))
+
+        return ResourceValidationPolicy(
+            name=self.name,
+            description=self.description,
+            validate=validate,
+            remediate=remediate,
+            enforcement_level=self.enforcement_level,
+            config_schema=self.config_schema(),
+            severity=self.severity,
+            remediation_steps=self.remediation_steps,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackRule(Rule[ConfigT]):
+    """Checks relations between resources (subnets per region, pools per objective, ...)."""
+
+    check: Callable[[Stack, ConfigT], Iterable[Finding]]
+
+    scope: Literal["resource", "stack"] = field(init=False, default="stack")
+
+    def evaluate(self, stack: Stack, config: ConfigT) -> list[Finding]:
+        return list(self.check(stack, config))
+
+    def to_policy(self) -> StackValidationPolicy:
+        def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+            config = self.parse_config(args.get_config())
+            stack = Stack(
+                resources=tuple(
+                    Resource(
+                        resource_type=r.resource_type,
+                        name=r.name,
+                        urn=r.urn,
+                        props=Props(r.props),
+                        provider_urn=r.provider.urn if r.provider is not None else None,
+                        parent_urn=r.parent.urn if r.parent is not None else r.opts.parent,
+                        stack_tags=dict(args.stack_tags),
+                    )
+                    for r in args.resources
+                ),
+                tags=dict(args.stack_tags),
+            )
+            try:
+                findings = self.evaluate(stack, config)
+            except UnknownValue as unknown:
+                args.not_applicable(f"{unknown}; re-checked on update")
+                return
+            for finding in findings:
+                report_violation(finding.message, finding.urn)
+
+        return StackValidationPolicy(
+            name=self.name,
+            description=self.description,
+            validate=validate,
+            enforcement_level=self.enforcement_level,
+            config_schema=self.config_schema(),
+            severity=self.severity,
+            remediation_steps=self.remediation_steps,
+        )
+
+
+def to_plain(value: Any) -> Any:
+    """A deep plain copy (dicts and lists) of analyzer properties, for remediations to edit and return."""
+    if isinstance(value, Mapping):
+        return {key: to_plain(value[key]) for key in value}
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [to_plain(value[index]) for index in range(len(value))]
+    if is_unknown(value):
+        raise UnknownValue(())
+    return value
+
+
+AnyRule = ResourceRule[Any] | StackRule[Any]

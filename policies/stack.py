@@ -1,0 +1,66 @@
+"""Rules about the stack as a whole: production stacks keep deletion protection on their clusters.
+
+A stack is "production" when its stack tag (``environment`` by default) says so, or when the policy
+config sets ``production: true`` (what the offline plan uses, since it has no stack tags).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, Severity
+from pydantic import Field
+
+from policies import resource_types as types
+from policies.rule import Resource, ResourceRule, RuleConfig
+
+
+class ProductionConfig(RuleConfig):
+    production: bool = Field(False, description="Treat this stack as production regardless of tags.")
+    tag_key: str = Field("environment", description="Stack tag that names the environment.")
+    production_values: list[str] = Field(
+        default_factory=lambda: ["production", "prod"], description="Tag values that mark a production stack."
+    )
+
+
+def is_production(resource: Resource, config: ProductionConfig) -> bool:
+    tag = resource.stack_tags.get(config.tag_key, "")
+    return config.production or tag.lower() in {value.lower() for value in config.production_values}
+
+
+def _check_deletion_protection(resource: Resource, config: ProductionConfig) -> Iterator[str]:
+    if not is_production(resource, config):
+        return
+    if resource.props.flag("deletionProtection") is False:
+        yield ("deletionProtection is false on a production stack, so `pulumi destroy` or a replacing "
+               "change deletes the cluster and its GPU capacity; set deletionProtection: true.")
+
+
+def _remediate_deletion_protection(props: dict[str, Any], config: ProductionConfig) -> dict[str, Any] | None:
+    # Remediations cannot see stack tags, so this only acts when config marks the stack as production.
+    if not config.production or props.get("deletionProtection") is not False:
+        return None
+    fixed = copy.deepcopy(props)
+    fixed["deletionProtection"] = True
+    return fixed
+
+
+deletion_protection_in_production = ResourceRule(
+    name="deletion-protection-in-production",
+    description="Requires deletion protection on GKE clusters of production stacks.",
+    rationale="Disposable stacks turn deletionProtection off so `pulumi destroy` works; on a production "
+    "stack the same setting lets one mistaken replace delete a cluster and its scarce GPU capacity.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    severity=Severity.CRITICAL,
+    config_model=ProductionConfig,
+    applies_to=lambda resource_type: resource_type == types.CLUSTER,
+    check=_check_deletion_protection,
+    remediate=_remediate_deletion_protection,
+    remediation_steps="Set deletionProtection: true on the cluster (remediation does this when config "
+    "marks the stack as production).",
+)
+
+
+RULES = (deletion_protection_in_production,)
