@@ -1,0 +1,23 @@
+"""Endpoint datastore: the pool's endpoints and their metrics, fed by a static file or Kubernetes."""
+
+from __future__ import annotations
+
+from picker.datastore.kubernetes_source import KubernetesEndpointSource
+from picker.datastore.pool_membership import PoolMembership, PoolSpec
+from picker.datastore.scraper import MetricsScraper, ScrapeSettings
+from picker.datastore.static_source import StaticEndpointSource, parse_static_pool
+from picker.datastore.store import EndpointStore
+from picker.datastore.vllm_metrics import MetricsParseError, parse_vllm_metrics
+
+__all__ = [
+    "EndpointStore",
+    "KubernetesEndpointSource",
+    "MetricsParseError",
+    "MetricsScraper",
+    "PoolMembership",
+    "PoolSpec",
+    "ScrapeSettings",
+    "StaticEndpointSource",
+    "parse_static_pool",
+    "parse_vllm_metrics",
+]
