@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from bench.bound import block_keys, prefix_cache_bound
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from bench.driver.record import RequestRecord
 from bench.stats.percentiles import empirical_cdf, percentile
 from bench.stats.slo import Slo

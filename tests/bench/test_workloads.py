@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 import pytest
-
 from bench.workloads import (
     OBJECTIVE_HEADER,
     WORKLOAD_ADAPTER,
@@ -42,7 +42,7 @@ def test_shared_prefix_conversations_grow_and_keep_turn_order():
         by_conversation.setdefault(r.conversation, []).append(r)
     for turns in by_conversation.values():
         assert [r.turn for r in turns] == list(range(len(turns)))
-        for earlier, later in zip(turns, turns[1:], strict=False):
+        for earlier, later in itertools.pairwise(turns):
             # The later turn's prompt starts with the whole earlier conversation.
             assert later.messages[: len(earlier.messages)] == earlier.messages
             assert later.messages[len(earlier.messages)].role == "assistant"

@@ -13,7 +13,7 @@ from bench.driver.record import RequestRecord
 from bench.workloads.request import RequestSpec
 
 # Response headers model servers use to say which replica answered (simulator / llm-d-inference-sim).
-SERVED_BY_HEADERS = ("x-inference-pod", "x-served-by")
+SERVED_BY_HEADERS = ("x-sim-replica", "x-inference-pod")
 
 
 class ChatStreamClient:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 
@@ -46,7 +47,7 @@ class RequestRecord:
     @property
     def inter_token_gaps_s(self) -> list[float]:
         times = self.token_times_s
-        return [b - a for a, b in zip(times, times[1:], strict=False)]
+        return [b - a for a, b in itertools.pairwise(times)]
 
     @property
     def mean_itl_s(self) -> float | None:

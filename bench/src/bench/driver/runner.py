@@ -30,6 +30,16 @@ class LoadRun:
         return max(self.ended_at_s - self.started_at_s, 1e-9)
 
 
+class _RotatingClient:
+    """Sends request i through client i mod n."""
+
+    def __init__(self, clients: list[ChatStreamClient]) -> None:
+        self._clients = clients
+
+    async def send(self, request: RequestSpec) -> RequestRecord:
+        return await self._clients[request.index % len(self._clients)].send(request)
+
+
 class LoadDriver:
     """Sends ``requests`` in order to ``base_url``; seeded arrivals; every request ends up in a record."""
 
@@ -49,12 +59,15 @@ class LoadDriver:
         # No connection cap: a closed pool would turn an open loop into a closed one.
         connector = aiohttp.TCPConnector(limit=0, force_close=False)
         async with aiohttp.ClientSession(connector=connector) as session:
-            client = ChatStreamClient(session, self._base_url, self._request_timeout_s, self._clock)
+            # A comma-separated list means client-side round-robin (the no-router baseline).
+            clients = [ChatStreamClient(session, url, self._request_timeout_s, self._clock)
+                       for url in self._base_url.split(",")]
+            client = clients[0] if len(clients) == 1 else _RotatingClient(clients)
             if isinstance(load, OpenLoop):
                 return await self._open_loop(client, requests, load)
             return await self._closed_loop(client, requests, load)
 
-    async def _open_loop(self, client: ChatStreamClient, requests: Sequence[RequestSpec],
+    async def _open_loop(self, client: ChatStreamClient | _RotatingClient, requests: Sequence[RequestSpec],
                          load: OpenLoop) -> LoadRun:
         arrivals = random.Random(f"arrivals:{self._seed}")
         started = self._clock()
@@ -72,7 +85,7 @@ class LoadDriver:
             in_flight[task] = (request, self._clock())
         return await self._drain(in_flight, started, load.drain_timeout_s, load.label())
 
-    async def _closed_loop(self, client: ChatStreamClient, requests: Sequence[RequestSpec],
+    async def _closed_loop(self, client: ChatStreamClient | _RotatingClient, requests: Sequence[RequestSpec],
                            load: ClosedLoop) -> LoadRun:
         started = self._clock()
         deadline = started + load.duration_s

@@ -7,10 +7,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from bench.report.result import BenchResult  # noqa: E402
-from bench.stats.percentiles import empirical_cdf  # noqa: E402
+from bench.report.result import BenchResult
+from bench.stats.percentiles import empirical_cdf
 
 
 def write_plots(result: BenchResult, out_dir: Path) -> list[Path]:

@@ -1,0 +1,54 @@
+"""Routing targets under test, by name; ``build_targets`` is the one place they are constructed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.targets.base import FleetView, Target, TargetUnavailable
+from bench.targets.direct import DirectToReplicas
+from bench.targets.envoy_baseline import EnvoyBaseline
+from bench.targets.peer_router import PeerRouter, default_peers_venv
+from bench.targets.picker_gateway import PickerGateway
+
+# The order reports list targets in: baselines, the picker, then the peers.
+DEFAULT_TARGETS = (
+    "envoy-round-robin",
+    "envoy-least-request",
+    "picker-default",
+    "picker-recommended",
+    "sglang-router",
+    "vllm-router",
+    "smg",
+)
+
+
+def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
+    venv = peers_venv or default_peers_venv()
+    targets: list[Target] = [
+        DirectToReplicas(),
+        EnvoyBaseline("envoy-round-robin", "ROUND_ROBIN", "Envoy, round-robin pool (like a Kubernetes Service)"),
+        EnvoyBaseline("envoy-least-request", "LEAST_REQUEST", "Envoy, least-request pool (P2C on active requests)"),
+        PickerGateway("picker-default", "default", "Envoy + picker, the EPP's default scheduling profile"),
+        PickerGateway("picker-recommended", "recommended", "Envoy + picker, the project's recommended profile"),
+        PeerRouter("sglang-router", "sglang-router", "launch", "cache_aware", venv, "sglang-router cache_aware"),
+        PeerRouter("vllm-router", "vllm-router", "", "cache_aware", venv, "vllm-router cache_aware"),
+        PeerRouter("smg", "smg", "launch", "cache_aware", venv, "smg (SGLang Model Gateway) cache_aware"),
+    ]
+    return {t.name: t for t in targets}
+
+
+def resolve_target_names(names: list[str], known: dict[str, Target]) -> list[str]:
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown target(s) {unknown}; known: {sorted(known)}")
+    return names
+
+
+__all__ = [
+    "DEFAULT_TARGETS",
+    "FleetView",
+    "Target",
+    "TargetUnavailable",
+    "build_targets",
+    "resolve_target_names",
+]

@@ -1,0 +1,177 @@
+"""``python -m bench``: run a preset or config file, write JSON + markdown + plots, print the table."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markdown import Markdown
+
+from bench.config import BenchConfig
+from bench.overhead import OverheadSpec, measure_overhead
+from bench.report.markdown import render
+from bench.report.plots import write_plots
+from bench.report.result import BenchResult
+from bench.suite import Suite
+from bench.targets import build_targets, resolve_target_names
+from bench.targets.peer_router import PEER_PACKAGES, default_peers_venv
+
+app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
+console = Console(stderr=True)
+
+OVERHEAD_TARGETS = ["direct", "envoy-round-robin", "picker-default", "picker-recommended",
+                    "sglang-router", "vllm-router", "smg"]
+PEER_VERSION_RANGES = {"sglang-router": ">=0.3,<0.4", "vllm-router": ">=0.1.17,<0.2", "smg": ">=1.13,<2"}
+
+
+def load_config(path: Path | None, quick: bool) -> tuple[BenchConfig, str]:
+    """The run's config from ``path`` or a shipped preset; exits with the offending key on bad input."""
+    if path is None:
+        name = "quick" if quick else "full"
+        text = resources.files("bench").joinpath("presets", f"{name}.yaml").read_text(encoding="utf-8")
+        source = f"preset {name}"
+    else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise typer.BadParameter(f"cannot read {path}: {err}", param_hint="--config") from err
+        source = str(path)
+    try:
+        return BenchConfig.model_validate(yaml.safe_load(text)), source
+    except (ValidationError, yaml.YAMLError) as err:
+        raise typer.BadParameter(f"{source} is invalid:\n{err}", param_hint="--config") from err
+
+
+@app.callback(invoke_without_command=True)
+def run(
+    ctx: typer.Context,
+    quick: Annotated[bool, typer.Option(help="CI-sized run (under 2 minutes).")] = False,
+    config: Annotated[Path | None, typer.Option(help="A BenchConfig YAML instead of the preset.")] = None,
+    targets: Annotated[str | None, typer.Option(help="Comma-separated subset of targets.")] = None,
+    scenarios: Annotated[str | None, typer.Option(help="Comma-separated subset of scenario names.")] = None,
+    sweep: Annotated[bool, typer.Option(help="Also sweep offered load to find each target's saturation.")] = False,
+    overhead: Annotated[bool | None, typer.Option(help="Measure routing overhead (default: on unless --quick).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default docs/benchmarks, or .../quick).")] = None,
+    peers_venv: Annotated[Path | None, typer.Option(help="Virtualenv holding the peer routers.")] = None,
+    keep_logs: Annotated[bool, typer.Option(help="Keep process logs and configs after the run.")] = False,
+) -> None:
+    """Run the benchmark (the default command)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    bench_config, source = load_config(config, quick)
+    if seed is not None:
+        bench_config = bench_config.model_copy(update={"seed": seed})
+    known = build_targets(peers_venv)
+    try:
+        target_names = resolve_target_names(targets.split(",") if targets else list(bench_config.targets), known)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--targets") from err
+    chosen = bench_config.scenarios
+    if scenarios:
+        wanted = scenarios.split(",")
+        missing = sorted(set(wanted) - {s.name for s in chosen})
+        if missing:
+            raise typer.BadParameter(f"unknown scenario(s) {missing}; known: {[s.name for s in chosen]}",
+                                     param_hint="--scenarios")
+        chosen = [s for s in chosen if s.name in wanted]
+    bench_config = bench_config.model_copy(update={"targets": target_names, "scenarios": chosen})
+    out_dir = out or (Path("docs/benchmarks/quick") if quick else Path("docs/benchmarks"))
+    do_overhead = (not quick) if overhead is None else overhead
+
+    work_dir = Path(tempfile.mkdtemp(prefix="bench-"))
+    started = time.monotonic()
+    result = BenchResult(
+        command="python -m bench " + shlex.join(sys.argv[1:]), seed=bench_config.seed,
+        mode=("quick" if quick else "full") + (f" ({source})" if config else ""),
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"), duration_s=0.0,
+        machine=_machine(), versions={}, fleet=bench_config.fleet.describe())
+    suite = Suite(bench_config, known, work_dir, progress=lambda m: console.log(m))
+    try:
+        asyncio.run(_run_all(suite, bench_config, result, known, target_names, sweep, do_overhead, work_dir))
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted; every process this run started has been stopped[/]")
+        raise typer.Exit(130) from None
+    result.duration_s = time.monotonic() - started
+    used = set(target_names) | ({*OVERHEAD_TARGETS} if do_overhead else set())
+    result.versions = _versions(known, used)
+    _write(result, out_dir)
+    failed = any(r.status == "failed" for s in result.scenarios for r in s.runs)
+    if keep_logs or failed:
+        console.print(f"process logs kept in {work_dir}")
+    else:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+async def _run_all(suite: Suite, config: BenchConfig, result: BenchResult, known: dict, target_names: list[str],
+                   sweep: bool, do_overhead: bool, work_dir: Path) -> None:
+    for scenario in config.scenarios:
+        result.scenarios.append(await suite.run_scenario(scenario))
+    if sweep:
+        for scenario in config.scenarios:
+            if scenario.sweep_rates_rps:
+                result.sweeps += await suite.sweep(scenario, target_names)
+    if do_overhead:
+        names = [n for n in OVERHEAD_TARGETS if n in known]
+        result.overhead = await measure_overhead(OverheadSpec(), known, names, config.seed, work_dir,
+                                                 progress=lambda m: console.log(m))
+
+
+def _write(result: BenchResult, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(result.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    markdown = render(result)
+    (out_dir / "results.md").write_text(markdown, encoding="utf-8")
+    plots = write_plots(result, out_dir)
+    console.print(Markdown(markdown))
+    console.print(f"wrote {out_dir / 'results.json'}, {out_dir / 'results.md'} and {len(plots)} plot(s)")
+
+
+def _machine() -> dict[str, str]:
+    return {"cpus": str(os.cpu_count()), "platform": platform.platform(terse=True),
+            "python": platform.python_version()}
+
+
+def _versions(known: dict, used: set[str]) -> dict[str, str]:
+    versions = {}
+    for dist in ("gke-inference-bench", "gke-inference-sim", "gke-inference-picker", "aiohttp"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    for name in sorted(used):
+        if name in known and name != "direct":
+            versions[name] = known[name].version()
+    return versions
+
+
+@app.command("install-peers")
+def install_peers(
+    venv: Annotated[Path | None, typer.Option(help="Where to create the peers' virtualenv.")] = None,
+) -> None:
+    """Create a separate virtualenv with sglang-router, vllm-router and smg from PyPI."""
+    target = venv or default_peers_venv()
+    if not (target / "bin" / "pip").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
+    specs = [f"{package}{PEER_VERSION_RANGES[package]}" for package in PEER_PACKAGES]
+    console.log(f"installing {specs} into {target}")
+    completed = subprocess.run([str(target / "bin" / "pip"), "install", "--quiet", *specs], check=False)
+    if completed.returncode != 0:
+        console.print(f"[red]pip failed ({completed.returncode}); the bench will report these routers as "
+                      "unavailable[/]")
+        raise typer.Exit(completed.returncode)

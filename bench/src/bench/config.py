@@ -1,0 +1,91 @@
+"""``BenchConfig``: the fleet, scenarios, targets and seed of one benchmark run, validated up front."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from bench.driver.load import LoadShape
+from bench.stats.slo import Slo
+from bench.workloads import AnyWorkload
+
+
+class FleetSpec(BaseModel):
+    """The simulated replicas every target routes to; field names are the simulator's config keys.
+
+    ``num_gpu_blocks`` is deliberately small by default so that a handful of long shared contexts
+    overflow one replica's KV cache but fit in the fleet's: the regime where routing decides hit rate.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    replicas: int = Field(default=4, ge=1, le=32)
+    profile: str = Field(default="h100-llama3.1-8b", description="Simulator latency profile.")
+    model: str = "sim-model"
+    num_gpu_blocks: int = Field(default=1200, gt=0, description="KV blocks per replica.")
+    block_size: int = Field(default=16, description="KV block size in tokens.")
+    max_num_seqs: int = Field(default=64, gt=0)
+    max_model_len: int = Field(default=16384, gt=0)
+    max_loras: int = Field(default=1, ge=0)
+    lora_modules: list[str] = Field(default_factory=list, description="Adapter names every replica serves.")
+    extra: dict[str, Any] = Field(default_factory=dict, description="Passed to the simulator config as is.")
+
+    @model_validator(mode="after")
+    def _context_fits(self) -> FleetSpec:
+        if self.max_model_len > self.num_gpu_blocks * self.block_size:
+            raise ValueError(
+                f"fleet.max_model_len ({self.max_model_len}) exceeds one replica's KV cache "
+                f"({self.num_gpu_blocks} x {self.block_size} tokens); lower max_model_len or raise num_gpu_blocks")
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        return {"replicas": self.replicas, "profile": self.profile, "kv_blocks_per_replica": self.num_gpu_blocks,
+                "block_size": self.block_size, "max_num_seqs": self.max_num_seqs}
+
+
+class Scenario(BaseModel):
+    """One workload under one load shape, run against every target."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Used in file names and headings.")
+    description: str = ""
+    workload: AnyWorkload
+    load: LoadShape
+    slo: Slo = Field(default_factory=Slo)
+    fleet: dict[str, Any] = Field(default_factory=dict, description="Overrides of the run's fleet for this scenario.")
+    sweep_rates_rps: list[float] = Field(default_factory=list, description="Open-loop rates for sweep mode.")
+
+    @field_validator("sweep_rates_rps")
+    @classmethod
+    def _rates_positive(cls, rates: list[float]) -> list[float]:
+        if any(rate <= 0 for rate in rates):
+            raise ValueError("sweep_rates_rps must all be > 0")
+        return sorted(rates)
+
+
+class BenchConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = 1
+    fleet: FleetSpec = Field(default_factory=FleetSpec)
+    scenarios: list[Scenario]
+    targets: list[str] = Field(min_length=1)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> BenchConfig:
+        names = [s.name for s in self.scenarios]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"scenario names must be unique; repeated: {repeated}")
+        return self
+
+    def fleet_for(self, scenario: Scenario) -> FleetSpec:
+        if not scenario.fleet:
+            return self.fleet
+        try:
+            return FleetSpec.model_validate({**self.fleet.model_dump(), **scenario.fleet})
+        except ValueError as err:
+            raise ValueError(f"scenarios[{scenario.name}].fleet: {err}") from err

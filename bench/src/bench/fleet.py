@@ -1,0 +1,59 @@
+"""Starts the simulated model-server fleet (one ``python -m sim`` process per replica) with fresh caches."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import yaml
+
+from bench.config import FleetSpec
+from bench.targets.base import FleetView
+from bench.targets.process import ManagedProcess, free_port
+
+
+def replica_config(spec: FleetSpec, index: int, port: int, seed: int) -> dict[str, object]:
+    """The simulator config of replica ``index`` (SimConfig keys)."""
+    config: dict[str, object] = {
+        "model": spec.model,
+        "name": f"replica-{index}",
+        "host": "127.0.0.1",
+        "port": port,
+        # Distinct seeds per replica: identical replicas would draw identical output lengths in lockstep.
+        "seed": seed * 1000 + index,
+        "profile": spec.profile,
+        "num_gpu_blocks": spec.num_gpu_blocks,
+        "block_size": spec.block_size,
+        "max_num_seqs": spec.max_num_seqs,
+        "max_model_len": spec.max_model_len,
+        "max_loras": spec.max_loras,
+        "lora_modules": [{"name": name} for name in spec.lora_modules],
+        "enable_prefix_caching": True,
+    }
+    config.update(spec.extra)
+    return config
+
+
+@asynccontextmanager
+async def running_fleet(spec: FleetSpec, seed: int, work_dir: Path,
+                        ready_timeout_s: float = 30.0) -> AsyncIterator[FleetView]:
+    """Starts ``spec.replicas`` simulators, waits for each /health, yields their URLs, stops them all."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    async with AsyncExitStack() as stack:
+        replicas: dict[str, str] = {}
+        processes: list[tuple[ManagedProcess, str]] = []
+        for index in range(spec.replicas):
+            port = free_port()
+            config_path = work_dir / f"replica-{index}.yaml"
+            config_path.write_text(yaml.safe_dump(replica_config(spec, index, port, seed)), encoding="utf-8")
+            process = ManagedProcess(f"replica-{index}", [sys.executable, "-m", "sim", "--config", str(config_path)],
+                                     work_dir / f"replica-{index}.log")
+            await stack.enter_async_context(process)
+            url = f"http://127.0.0.1:{port}"
+            replicas[f"replica-{index}"] = url
+            processes.append((process, url))
+        await asyncio.gather(*(p.wait_http_ready(url + "/health", ready_timeout_s) for p, url in processes))
+        yield FleetView(replicas=replicas, model=spec.model, work_dir=work_dir)

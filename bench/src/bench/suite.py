@@ -1,0 +1,149 @@
+"""Runs scenarios against targets, side by side: same fleet, same seed, same requests, fresh caches each run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import aiohttp
+
+from bench.bound import PrefixCacheBound, prefix_cache_bound
+from bench.config import BenchConfig, FleetSpec, Scenario
+from bench.driver.load import LoadShape, OpenLoop
+from bench.driver.runner import LoadDriver
+from bench.fleet import running_fleet
+from bench.report.result import ScenarioResult, SweepPoint, SweepResult, TargetRun
+from bench.stats.prefix_cache import cache_deltas, fleet_hit_rate, scrape_fleet
+from bench.stats.slo import Slo
+from bench.stats.summary import RunSummary, summarize
+from bench.targets.base import Target, TargetUnavailable
+from bench.targets.process import ProcessFailed
+from bench.workloads.request import RequestSpec
+
+# A rate is "sustained" when this share of the offered requests met the SLO, with no errors.
+SUSTAINED_GOODPUT_SHARE = 0.9
+
+Progress = Callable[[str], None]
+
+
+async def tokenize_prompts(replica_url: str, model: str, requests: Sequence[RequestSpec]) -> list[list[int]]:
+    """Token ids of each request's prompt as the model server sees it (chat template applied), via /tokenize."""
+    async with aiohttp.ClientSession() as session:
+        semaphore = asyncio.Semaphore(16)
+
+        async def one(request: RequestSpec) -> list[int]:
+            body = {"model": model, "messages": request.body()["messages"], "add_generation_prompt": True}
+            async with semaphore, session.post(replica_url + "/tokenize", json=body) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"/tokenize answered {resp.status}: {(await resp.text())[:200]}")
+                return list((await resp.json())["tokens"])
+
+        return list(await asyncio.gather(*(one(r) for r in requests)))
+
+
+class Suite:
+    """Owns one benchmark run's scenarios; every target run gets its own fresh fleet."""
+
+    def __init__(self, config: BenchConfig, targets: Mapping[str, Target], work_dir: Path,
+                 progress: Progress = lambda message: None) -> None:
+        self._config = config
+        self._targets = targets
+        self._work_dir = work_dir
+        self._progress = progress
+
+    async def run_scenario(self, scenario: Scenario) -> ScenarioResult:
+        fleet = self._config.fleet_for(scenario)
+        requests = scenario.workload.generate(self._config.seed)
+        tokens: list[list[int]] | None = None
+        bound_note = ""
+        runs: list[TargetRun] = []
+        for name in self._config.targets:
+            target = self._targets[name]
+            self._progress(f"{scenario.name}: {name} ({scenario.load.label()})")
+            run, tokens_here = await self._run_target(
+                scenario, fleet, target, requests, scenario.load, want_tokens=tokens is None)
+            if tokens_here is not None:
+                tokens = tokens_here
+            runs.append(run)
+
+        bound: PrefixCacheBound | None = None
+        if tokens is None:
+            bound_note = "not computed: no target run reached a model server to tokenize the prompts"
+        else:
+            sent = max((r.summary.sent for r in runs if r.summary), default=0)
+            bound = prefix_cache_bound(tokens[:sent], fleet.block_size, fleet.replicas, fleet.num_gpu_blocks)
+        return ScenarioResult(
+            name=scenario.name, description=scenario.description,
+            workload=scenario.workload.model_dump(), load={**scenario.load.model_dump(), "label": scenario.load.label()},
+            bound=bound, bound_note=bound_note, runs=runs)
+
+    async def sweep(self, scenario: Scenario, target_names: Sequence[str]) -> list[SweepResult]:
+        """Open-loop runs at rising rates until a target stops sustaining its SLO."""
+        if not scenario.sweep_rates_rps:
+            raise ValueError(f"scenario {scenario.name!r} has no sweep_rates_rps; add some to sweep it")
+        fleet = self._config.fleet_for(scenario)
+        requests = scenario.workload.generate(self._config.seed)
+        base_load = scenario.load
+        duration = base_load.duration_s
+        results: list[SweepResult] = []
+        for name in target_names:
+            points: list[SweepPoint] = []
+            saturation: float | None = None
+            for rate in scenario.sweep_rates_rps:
+                self._progress(f"sweep {scenario.name}: {name} at {rate:g} req/s")
+                load = OpenLoop(rate_rps=rate, duration_s=duration, drain_timeout_s=base_load.drain_timeout_s)
+                run, _ = await self._run_target(scenario, fleet, self._targets[name], requests, load,
+                                                want_tokens=False)
+                points.append(SweepPoint(rate_rps=rate, summary=run.summary, status=run.status, reason=run.reason))
+                if run.summary is None or not sustained(run.summary):
+                    break
+                saturation = rate
+            results.append(SweepResult(scenario=scenario.name, target=name, points=points, saturation_rps=saturation))
+        return results
+
+    async def _run_target(self, scenario: Scenario, fleet: FleetSpec, target: Target,
+                          requests: Sequence[RequestSpec], load: LoadShape,
+                          want_tokens: bool) -> tuple[TargetRun, list[list[int]] | None]:
+        try:
+            target.check_available()
+        except TargetUnavailable as err:
+            return TargetRun(target=target.name, status="unavailable", reason=str(err)), None
+        run_dir = self._work_dir / scenario.name / target.name
+        tokens: list[list[int]] | None = None
+        try:
+            async with running_fleet(fleet, self._config.seed, run_dir) as view:
+                if want_tokens:
+                    first_replica = next(iter(view.replicas.values()))
+                    tokens = await tokenize_prompts(first_replica, fleet.model, requests)
+                async with target.serve(view) as base_url, aiohttp.ClientSession() as session:
+                    before = await scrape_fleet(session, view.replicas)
+                    driver = LoadDriver(base_url, self._config.seed, self._config.request_timeout_s)
+                    load_run = await driver.run(requests, load)
+                    after = await scrape_fleet(session, view.replicas)
+        except (ProcessFailed, TargetUnavailable, OSError, aiohttp.ClientError) as err:
+            return TargetRun(target=target.name, status="failed", reason=_one_line(err)), tokens
+        summary = summarize(load_run.records, load_run.window_s, scenario.slo)
+        cache = cache_deltas(before, after)
+        return TargetRun(
+            target=target.name, status="ok", summary=summary, cache=cache, fleet_hit_rate=fleet_hit_rate(cache),
+            requests_per_replica=dict(sorted(Counter(r.served_by or "unknown" for r in load_run.records
+                                                     if r.ok).items())),
+            ttft_samples_ms=[round(r.ttft_s * 1000.0, 3) for r in load_run.records
+                             if r.ok and r.ttft_s is not None],
+        ), tokens
+
+
+def sustained(summary: RunSummary) -> bool:
+    """Whether a run kept up: enough of what was offered met the SLO, and nothing failed outright."""
+    return summary.errors == 0 and summary.sent > 0 and \
+        summary.goodput_rps * summary.window_s >= SUSTAINED_GOODPUT_SHARE * summary.sent
+
+
+def _one_line(err: BaseException) -> str:
+    text = f"{type(err).__name__}: {err}"
+    return text if len(text) < 600 else text[:600] + "..."
+
+
+__all__ = ["Slo", "Suite", "sustained", "tokenize_prompts"]

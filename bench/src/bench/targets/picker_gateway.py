@@ -1,0 +1,114 @@
+"""The project's gateway: Envoy with the picker as ext_proc, the picker reading a static endpoints file."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from bench.targets.base import FleetView, TargetUnavailable
+from bench.targets.envoy_baseline import envoy_version
+from bench.targets.process import ManagedProcess, free_port
+from infgw.envoy import EnvoyBootstrapSpec, EnvoyError, EnvoyProcess, PickerConnection, build_bootstrap
+
+# InferenceObjectives the priority-mix workload names; batch < 0 makes it sheddable (EPP semantics).
+DEFAULT_OBJECTIVES = {"critical": 100, "batch": -1}
+
+
+def picker_profile_path(profile: str) -> Path:
+    """``picker/config/<profile>.yaml`` in the source tree the picker package is installed from."""
+    try:
+        import picker
+    except ImportError as err:
+        raise TargetUnavailable("the picker package is not installed in this environment") from err
+    path = Path(picker.__file__).resolve().parents[2] / "config" / f"{profile}.yaml"
+    if not path.exists():
+        raise TargetUnavailable(f"picker profile {profile!r} not found at {path}")
+    return path
+
+
+@dataclass(frozen=True)
+class PickerGateway:
+    name: str
+    profile: str  # picker/config/<profile>.yaml
+    description: str = ""
+    objectives: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_OBJECTIVES))
+    ready_timeout_s: float = 30.0
+
+    def check_available(self) -> None:
+        picker_profile_path(self.profile)
+        try:
+            import picker.__main__  # noqa: F401  (the CLI the target runs)
+        except ImportError as err:
+            raise TargetUnavailable(f"picker has no CLI yet (python -m picker): {err}") from err
+
+    def version(self) -> str:
+        try:
+            picker_version = metadata.version("gke-inference-picker")
+        except metadata.PackageNotFoundError:
+            picker_version = "unknown"
+        return f"picker {picker_version} ({self.profile} profile), envoy {envoy_version()}"
+
+    def picker_argv(self, endpoints_file: Path, grpc_port: int, health_port: int, metrics_port: int) -> list[str]:
+        return [
+            sys.executable, "-m", "picker",
+            "--endpoints-file", str(endpoints_file),
+            "--config-file", str(picker_profile_path(self.profile)),
+            "--grpc-port", str(grpc_port),
+            "--grpc-health-port", str(health_port),
+            "--metrics-port", str(metrics_port),
+            "--secure-serving=false",
+        ]  # fmt: skip
+
+    @asynccontextmanager
+    async def serve(self, fleet: FleetView) -> AsyncIterator[str]:
+        self.check_available()
+        endpoints_file = fleet.work_dir / f"{self.name}-endpoints.yaml"
+        endpoints_file.write_text(yaml.safe_dump({
+            "endpoints": [{"name": name, "address": url.removeprefix("http://").rsplit(":", 1)[0],
+                           "port": int(url.rsplit(":", 1)[1])} for name, url in fleet.replicas.items()],
+            "objectives": [{"name": name, "priority": p} for name, p in self.objectives.items()],
+        }), encoding="utf-8")
+        grpc_port, health_port, metrics_port = free_port(), free_port(), free_port()
+        picker = ManagedProcess(self.name, self.picker_argv(endpoints_file, grpc_port, health_port, metrics_port),
+                                fleet.work_dir / f"{self.name}.log")
+        async with picker:
+            await picker.wait_http_ready(f"http://127.0.0.1:{metrics_port}/metrics", self.ready_timeout_s)
+            spec = EnvoyBootstrapSpec(picker=PickerConnection(port=grpc_port, tls=False, health_check_port=None))
+            envoy = EnvoyProcess(build_bootstrap(spec), concurrency=1)
+            try:
+                await asyncio.to_thread(envoy.start)
+            except EnvoyError as err:
+                raise TargetUnavailable(f"envoy did not start: {err}") from err
+            try:
+                # The picker needs one scrape of every replica before it will route; wait for it.
+                await _wait_routable(f"http://127.0.0.1:{envoy.listener_port}", fleet.model, self.ready_timeout_s)
+                yield f"http://127.0.0.1:{envoy.listener_port}"
+            finally:
+                await asyncio.to_thread(envoy.stop)
+
+
+async def _wait_routable(base_url: str, model: str, timeout_s: float) -> None:
+    """Polls a GET through the gateway until it stops answering 503 (picker has endpoints)."""
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    status = 0
+    async with aiohttp.ClientSession() as session:
+        while loop.time() < deadline:
+            try:
+                async with session.get(base_url + "/v1/models", timeout=aiohttp.ClientTimeout(total=2)) as resp:
+                    status = resp.status
+                    if status == 200:
+                        return
+            except (aiohttp.ClientError, TimeoutError):
+                status = 0
+            await asyncio.sleep(0.2)
+    raise TargetUnavailable(f"gateway at {base_url} not routing after {timeout_s:g} s (last status {status})")
