@@ -1,0 +1,233 @@
+"""The services section: seed examples validate; each invalid config names its key path and the fix."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from components.service_config import (
+    MIN_VLLM_VERSION,
+    BackendPolicySpec,
+    CustomMetricsBalancing,
+    DrainSpec,
+    InFlightBalancing,
+    ServicesConfig,
+    pinned_image_problem,
+)
+
+GOLDEN = Path(__file__).parent / "golden" / "inference_service"
+
+
+def load(name: str) -> dict[str, Any]:
+    return yaml.safe_load((GOLDEN / f"{name}.yaml").read_text())
+
+
+def errors_of(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(dotted key path, message) for every error, the way the stack config reports them."""
+    with pytest.raises(ValidationError) as caught:
+        ServicesConfig.model_validate(data)
+    return [(key_path(error["loc"]), error["msg"]) for error in caught.value.errors()]
+
+
+def key_path(loc: tuple[str | int, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path
+
+
+@pytest.mark.parametrize("name", ["services_multi", "services_single", "services_routing"])
+def test_golden_configs_validate(name: str) -> None:
+    config = ServicesConfig.model_validate(load(name))
+    assert config.pools
+
+
+def test_defaults_follow_the_seeds() -> None:
+    config = ServicesConfig.model_validate(load("services_multi"))
+    pool = config.pools[0]
+    assert (pool.port, pool.gpus_per_replica, pool.accelerator) == (8000, 1, "nvidia-h100-80gb")
+    assert pool.drain.pre_stop_s == 30
+    assert isinstance(config.backend_policy.balancing, CustomMetricsBalancing)
+    assert config.backend_policy.balancing.max_utilization_percent == 60
+    assert pool.served_model_names == ["meta-llama/Llama-3.1-8B-Instruct", "food-review-1"]
+
+
+def test_no_balancing_mode_defaults_to_kv_cache_at_60_percent() -> None:
+    balancing = BackendPolicySpec().balancing
+    assert isinstance(balancing, CustomMetricsBalancing)
+    assert (balancing.metric, balancing.max_utilization_percent) == ("kv-cache", 60)
+
+
+def test_in_flight_mode_is_kept() -> None:
+    config = ServicesConfig.model_validate(load("services_routing"))
+    assert isinstance(config.backend_policy.balancing, InFlightBalancing)
+    assert config.backend_policy.balancing.max_requests_per_endpoint == 1000
+
+
+def test_drain_formula_reproduces_the_seed_walkthrough() -> None:
+    # Seed 002: 4000 tokens at 10 ms = 40 s; +40 % prefill = 56 s; +30 s preStop = 86 s; +50 % = 129 s.
+    assert DrainSpec(max_output_tokens=4000).termination_grace_period_s == 129
+    # The default 4096-token budget rounds up rather than down.
+    assert DrainSpec().termination_grace_period_s == 132
+    assert (
+        DrainSpec(pre_stop_s=0, safety_buffer_ratio=0, prefill_overhead_ratio=0).termination_grace_period_s
+        == 41
+    )
+
+
+def mutate(base: str, path: list[str | int], value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(load(base))
+    target: Any = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return data
+
+
+INVALID = [
+    pytest.param(
+        mutate("services_multi", ["objectives", 0, "pool"], "qwen3"),
+        "objectives[0].pool",
+        "unknown pool 'qwen3'",
+        id="objective-unknown-pool",
+    ),
+    pytest.param(
+        mutate(
+            "services_multi",
+            ["backendPolicy"],
+            {"customMetrics": {}, "inFlight": {"maxRequestsPerEndpoint": 10}},
+        ),
+        "backendPolicy.inFlight",
+        "mutually exclusive",
+        id="both-balancing-modes",
+    ),
+    pytest.param(
+        mutate("services_multi", ["backendPolicy", "customMetrics", "maxUtilizationPercent"], 0),
+        "backendPolicy.customMetrics.maxUtilizationPercent",
+        "1..100",
+        id="utilization-zero",
+    ),
+    pytest.param(
+        mutate("services_multi", ["backendPolicy", "customMetrics", "maxUtilizationPercent"], 101),
+        "backendPolicy.customMetrics.maxUtilizationPercent",
+        "1..100",
+        id="utilization-over-100",
+    ),
+    pytest.param(
+        mutate(
+            "services_single",
+            ["pools", 0, "lora", "adapters", 1],
+            {"id": "food-review", "source": "someone/else"},
+        ),
+        "pools[0].lora.adapters[1].id",
+        "already used by adapters[0]",
+        id="duplicated-adapter",
+    ),
+    pytest.param(
+        mutate("services_multi", ["backendPolicy", "timeoutSec"], 99),
+        "backendPolicy.timeoutSec",
+        "at least 2 x p99LatencySec (50); set it to 100 or more",
+        id="timeout-below-2x-p99",
+    ),
+    pytest.param(
+        mutate("services_routing", ["routes", 0, "backends", 1, "pool"], "llama-typo"),
+        "routes[0].backends[1].pool",
+        "unknown pool 'llama-typo'",
+        id="route-unknown-pool",
+    ),
+    pytest.param(
+        mutate("services_routing", ["routes", 0, "mirror", "pool"], "gone"),
+        "routes[0].mirror.pool",
+        "unknown pool 'gone'",
+        id="mirror-unknown-pool",
+    ),
+    pytest.param(
+        mutate("services_multi", ["pools", 0, "image"], "vllm/vllm-openai:latest"),
+        "pools[0].image",
+        "floating tag 'latest'",
+        id="vllm-latest",
+    ),
+    pytest.param(
+        mutate("services_multi", ["pools", 0, "image"], "vllm/vllm-openai:v0.8.5"),
+        "pools[0].image",
+        "vllm:kv_cache_usage_perc",
+        id="vllm-too-old-for-kv-cache-metric",
+    ),
+    pytest.param(
+        mutate("services_multi", ["pools", 0, "lora", "syncerImage"], "example/lora-syncer:main"),
+        "pools[0].lora.syncerImage",
+        "floating tag 'main'",
+        id="syncer-main",
+    ),
+    pytest.param(
+        mutate("services_multi", ["picker"], {"build": False}),
+        "picker.image",
+        "picker.build: true",
+        id="picker-without-image",
+    ),
+    pytest.param(
+        mutate("services_multi", ["pools", 0, "replica"], 3),
+        "pools[0].replica",
+        "Extra inputs are not permitted",
+        id="typo-key",
+    ),
+    pytest.param(
+        mutate("services_multi", ["pools"], [load("services_multi")["pools"][0]] * 2),
+        "pools[1].name",
+        "used twice",
+        id="duplicated-pool",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "key_path", "fix"), INVALID)
+def test_invalid_config_names_key_and_fix(data: dict[str, Any], key_path: str, fix: str) -> None:
+    errors = errors_of(data)
+    assert any(path == key_path and fix in message for path, message in errors), errors
+
+
+def test_every_issue_is_reported_at_once() -> None:
+    data = mutate("services_multi", ["objectives"], [{"name": "a", "pool": "x"}, {"name": "b", "pool": "y"}])
+    paths = [path for path, _ in errors_of(data)]
+    assert paths == ["objectives[0].pool", "objectives[1].pool"]
+
+
+@pytest.mark.parametrize(
+    ("image", "pinned"),
+    [
+        ("vllm/vllm-openai:v0.13.0", True),
+        ("registry.example:5000/team/picker:0.1.0", True),
+        ("ghcr.io/x/picker@sha256:" + "a" * 64, True),
+        ("vllm/vllm-openai", False),
+        ("registry.example:5000/team/picker", False),
+        ("ghcr.io/x/picker:main", False),
+        ("ghcr.io/x/picker:latest", False),
+    ],
+)
+def test_pinned_image_problem(image: str, pinned: bool) -> None:
+    assert (pinned_image_problem(image) is None) is pinned
+
+
+def test_minimum_vllm_version_is_the_kv_cache_metric_release() -> None:
+    assert MIN_VLLM_VERSION == (0, 10, 2)
+    pool = ServicesConfig.model_validate(
+        mutate("services_multi", ["pools", 0, "image"], "vllm/vllm-openai:v0.10.2")
+    ).pools[0]
+    assert pool.image.endswith("v0.10.2")
+
+
+def test_default_routes() -> None:
+    single = ServicesConfig.model_validate(load("services_single"))
+    (route,) = single.effective_routes
+    assert route.models == [] and [b.pool for b in route.backends] == ["vllm-llama3-1-8b-instruct"]
+    assert not single.needs_body_based_routing
+
+    two_pools = mutate("services_routing", ["routes"], [])
+    routes = ServicesConfig.model_validate(two_pools).effective_routes
+    assert [r.name for r in routes] == ["llama-stable", "llama-canary", "phi4-mini"]
+    assert routes[2].models == ["microsoft/Phi-4-mini-instruct"]
