@@ -1,0 +1,150 @@
+"""The ``vllm-sim`` / ``python -m sim`` command: start one simulated vLLM replica and serve until stopped.
+
+Flags are spelled as vLLM's (``--max-num-seqs``, ``--lora-modules a b``); ``--config`` reads a YAML
+file of the same keys, and flags given on the command line win over it. With ``--port 0`` the bound
+port is announced on stdout as one JSON line, for launchers that start replicas as subprocesses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sim.config import ConfigError, LoraModule, SimConfig
+from sim.latency_profile import shipped_profile_names
+from sim.server import start_simulator
+
+# vLLM takes several values after one flag (--lora-modules a b); click wants the flag repeated.
+_MULTI_VALUE_FLAGS = ("--lora-modules", "--served-model-name")
+
+app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=False)
+
+
+def expand_multi_value_flags(argv: list[str]) -> list[str]:
+    expanded: list[str] = []
+    current: str | None = None
+    for arg in argv:
+        if arg.startswith("-"):
+            current = arg if arg in _MULTI_VALUE_FLAGS else None
+            expanded.append(arg)
+        elif current is not None and expanded[-1] != current:
+            expanded.extend([current, arg])
+        else:
+            expanded.append(arg)
+    return expanded
+
+
+@app.command()
+def serve(
+    config: Annotated[Path | None, typer.Option(help="YAML file of simulator config keys.")] = None,
+    model: Annotated[str | None, typer.Option(help="Base model name.")] = None,
+    served_model_name: Annotated[list[str] | None, typer.Option(help="Names the base model answers to.")] = None,
+    lora_modules: Annotated[
+        list[str] | None, typer.Option(help="Adapters: name=path or JSON {\"name\": ..., \"path\": ...}.")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind; 0 picks a free one.")] = None,
+    name: Annotated[str | None, typer.Option(help="Replica name (x-sim-replica header, /health).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for every random draw.")] = None,
+    profile: Annotated[str | None, typer.Option(help="Latency profile name or YAML path.")] = None,
+    mode: Annotated[str | None, typer.Option(help="random text, or echo the prompt.")] = None,
+    max_num_seqs: Annotated[int | None, typer.Option(help="Most sequences running at once.")] = None,
+    max_num_batched_tokens: Annotated[int | None, typer.Option(help="Token budget of one step.")] = None,
+    max_model_len: Annotated[int | None, typer.Option(help="Context window (prompt + output).")] = None,
+    num_gpu_blocks: Annotated[int | None, typer.Option(help="KV-cache size in blocks.")] = None,
+    block_size: Annotated[int | None, typer.Option(help="Tokens per KV block.")] = None,
+    max_loras: Annotated[int | None, typer.Option(help="Adapters resident at once.")] = None,
+    enable_prefix_caching: Annotated[bool | None, typer.Option(help="Automatic prefix caching.")] = None,
+    error_rate: Annotated[float | None, typer.Option(help="Fault: share of requests failed.")] = None,
+    error_status: Annotated[int | None, typer.Option(help="Fault: status of injected failures.")] = None,
+    extra_latency_s: Annotated[float | None, typer.Option(help="Fault: delay before each generation.")] = None,
+    slowdown_factor: Annotated[float | None, typer.Option(help="Fault: multiplies step times.")] = None,
+    log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
+) -> None:
+    """Start one simulated vLLM replica."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    values: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "model": model,
+            "served_model_name": served_model_name or None,
+            "host": host,
+            "port": port,
+            "name": name,
+            "seed": seed,
+            "profile": profile,
+            "mode": mode,
+            "max_num_seqs": max_num_seqs,
+            "max_num_batched_tokens": max_num_batched_tokens,
+            "max_model_len": max_model_len,
+            "num_gpu_blocks": num_gpu_blocks,
+            "block_size": block_size,
+            "max_loras": max_loras,
+            "enable_prefix_caching": enable_prefix_caching,
+        }.items()
+        if value is not None
+    }
+    faults = {
+        key: value
+        for key, value in {
+            "error_rate": error_rate,
+            "error_status": error_status,
+            "extra_latency_s": extra_latency_s,
+            "slowdown_factor": slowdown_factor,
+        }.items()
+        if value is not None
+    }
+    try:
+        if lora_modules:
+            values["lora_modules"] = [LoraModule.parse(spec) for spec in lora_modules]
+        if config is not None:
+            base = SimConfig.from_yaml(config)
+            if faults:
+                values["faults"] = base.faults.model_copy(update=faults)
+            sim_config = SimConfig.build(**(base.model_dump() | values))
+        else:
+            if faults:
+                values["faults"] = faults
+            sim_config = SimConfig.build(**values)
+        sim_config.load_profile()
+    except ConfigError as err:
+        typer.echo(f"vllm-sim: {err}", err=True)
+        typer.echo(f"vllm-sim: shipped profiles: {', '.join(shipped_profile_names())}", err=True)
+        raise typer.Exit(2) from err
+    try:
+        asyncio.run(_serve(sim_config))
+    except OSError as err:
+        typer.echo(f"vllm-sim: cannot listen on {sim_config.host}:{sim_config.port}: {err}", err=True)
+        raise typer.Exit(1) from err
+
+
+async def _serve(config: SimConfig) -> None:
+    handle = await start_simulator(config)
+    print(json.dumps({"event": "listening", "url": handle.url, "port": handle.port, "name": handle.name}),
+          flush=True)
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stopped.set)
+    try:
+        await stopped.wait()
+    finally:
+        await handle.stop()
+
+
+def main() -> None:
+    sys.argv[1:] = expand_multi_value_flags(sys.argv[1:])
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The words a simulated answer is made of: a fixed passage (``random`` mode) or the prompt (``echo``).
+
+Output token ``i`` is piece ``offset + i`` of the source, cycling, so the text of an N-token answer is
+exactly N tokenizer pieces and streaming sends one piece per token. The offset comes from the request's
+``seed`` when given, else from the replica's seeded RNG; echo starts at the prompt's first piece.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from sim.tokenizer import ApproximateTokenizer
+
+PASSAGE = (
+    "A good pizza starts with the dough: flour, water, salt and yeast, left to rise slowly so the crust "
+    "turns light and blistered in a hot oven. The sauce should taste of ripe tomatoes rather than sugar, "
+    "and the cheese should melt without pooling. Naples keeps the old rules, New York folds its slices, "
+    "Chicago bakes them deep, and every town claims the best one is around the corner. The honest answer "
+    "is the pizza you share with friends while it is still too hot to eat. "
+)
+
+
+class AnswerPieces:
+    """The text of output token ``i``, for any ``i``."""
+
+    def __init__(self, source: Sequence[str], offset: int) -> None:
+        self._source = source
+        self._offset = offset
+
+    def __getitem__(self, index: int) -> str:
+        return self._source[(self._offset + index) % len(self._source)]
+
+    def text(self, count: int) -> str:
+        return "".join(self[index] for index in range(count))
+
+
+class AnswerText:
+    def __init__(self, tokenizer: ApproximateTokenizer, rng: random.Random) -> None:
+        self._tokenizer = tokenizer
+        self._passage = tokenizer.token_strings(tokenizer.tokenize(PASSAGE))
+        self._rng = rng
+
+    def start(self, echo_source: str | None = None, seed: int | None = None) -> AnswerPieces:
+        if echo_source:
+            echo = self._tokenizer.token_strings(self._tokenizer.tokenize(echo_source))
+            if echo:
+                return AnswerPieces(echo, 0)
+        if seed is not None:
+            return AnswerPieces(self._passage, random.Random(seed).randrange(len(self._passage)))
+        return AnswerPieces(self._passage, self._rng.randrange(len(self._passage)))

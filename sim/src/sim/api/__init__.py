@@ -1,0 +1,1 @@
+"""The HTTP face of the simulator: vLLM's OpenAI-compatible routes, errors and SSE streaming (aiohttp)."""

@@ -1,0 +1,246 @@
+"""``/v1/completions`` and ``/v1/chat/completions``: validate, queue on the engine, answer as vLLM does.
+
+Streaming answers are SSE (``data: {chunk}`` per engine step, ``data: [DONE]`` last) with usage at the
+end when ``stream_options.include_usage`` is set; plain answers are one JSON body with usage. A client
+that goes away aborts its request, freeing its KV blocks, as vLLM does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from sim.answer_text import AnswerPieces
+from sim.api.errors import ApiError
+from sim.api.json_body import read_model
+from sim.api.schemas import ChatCompletionRequest, CompletionRequest, SamplingRequest, check_sampling
+from sim.chat_template import render_chat_prompt
+from sim.engine import GenerationRequest, SequenceFinished, TokenGenerated
+from sim.engine_driver import RequestStream
+from sim.runtime import SimulatorRuntime
+from sim.tokenizer import InvalidTokenError
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One validated generation: what to run and how to shape the answer."""
+
+    kind: str  # "completion" or "chat"
+    request_id: str
+    model: str
+    created: int
+    engine_request: GenerationRequest
+    answer: AnswerPieces
+    stream: bool
+    include_usage: bool
+    continuous_usage: bool
+
+
+def _dumps(payload: object) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+class GenerationRoutes:
+    def __init__(self, runtime: SimulatorRuntime) -> None:
+        self._runtime = runtime
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        body = await read_model(request, CompletionRequest)
+        check_sampling(body)
+        model = self._runtime.resolve_model(body.model)
+        prompt_ids, prompt_text = self._completion_prompt(body)
+        job = self._job("completion", "cmpl", body, model.name, model.lora_name, prompt_ids, prompt_text)
+        return await self._run(request, job)
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        body = await read_model(request, ChatCompletionRequest)
+        check_sampling(body)
+        model = self._runtime.resolve_model(body.model)
+        prompt_text = render_chat_prompt(body.messages, body.add_generation_prompt)
+        prompt_ids = tuple(self._runtime.tokenizer.tokenize(prompt_text))
+        last_user = next((m.text() for m in reversed(body.messages) if m.role == "user"), prompt_text)
+        job = self._job("chat", "chatcmpl", body, model.name, model.lora_name, prompt_ids, last_user)
+        return await self._run(request, job)
+
+    # -- building a job ----------------------------------------------------------------------------
+
+    def _completion_prompt(self, body: CompletionRequest) -> tuple[tuple[int, ...], str]:
+        prompt = body.prompt
+        if isinstance(prompt, list) and prompt and isinstance(prompt[0], (str, list)):
+            if len(prompt) != 1:
+                raise ApiError.bad_request(
+                    f"prompt holds {len(prompt)} prompts; the simulator serves one prompt per request "
+                    "(send them as separate requests).",
+                    param="prompt",
+                )
+            prompt = prompt[0]  # type: ignore[assignment]
+        tokenizer = self._runtime.tokenizer
+        if isinstance(prompt, str):
+            return tuple(tokenizer.tokenize(prompt)), prompt
+        token_ids = tuple(prompt)  # type: ignore[arg-type]
+        try:
+            text = tokenizer.detokenize(token_ids)
+        except InvalidTokenError as err:
+            raise ApiError.bad_request(f"prompt: {err}", param="prompt") from err
+        return token_ids, text
+
+    def _job(
+        self,
+        kind: str,
+        id_prefix: str,
+        body: SamplingRequest,
+        model_name: str,
+        lora_name: str | None,
+        prompt_ids: tuple[int, ...],
+        echo_source: str,
+    ) -> _Job:
+        field = "max_completion_tokens" if getattr(body, "max_completion_tokens", None) is not None else "max_tokens"
+        max_tokens = self._runtime.resolve_max_tokens(len(prompt_ids), body.requested_max_tokens(), field)
+        request_id = f"{id_prefix}-{uuid.uuid4().hex}"
+        echo = self._runtime.config.mode == "echo"
+        return _Job(
+            kind=kind,
+            request_id=request_id,
+            model=model_name,
+            created=int(self._runtime.wall_clock()),
+            engine_request=GenerationRequest(
+                request_id=request_id,
+                prompt_token_ids=prompt_ids,
+                max_tokens=max_tokens,
+                ignore_eos=body.ignore_eos,
+                lora_name=lora_name,
+                cache_salt=body.cache_salt,
+            ),
+            answer=self._runtime.answers.start(echo_source if echo else None, body.seed),
+            stream=body.stream,
+            include_usage=bool(body.stream_options and body.stream_options.include_usage),
+            continuous_usage=bool(body.stream_options and body.stream_options.continuous_usage_stats),
+        )
+
+    # -- running it --------------------------------------------------------------------------------
+
+    async def _run(self, request: web.Request, job: _Job) -> web.StreamResponse:
+        failure = self._runtime.draw_injected_failure()
+        if failure is not None:
+            raise failure
+        if self._runtime.config.faults.extra_latency_s > 0:
+            await asyncio.sleep(self._runtime.config.faults.extra_latency_s)
+        driver = self._runtime.driver
+        if driver is None:
+            raise ApiError(503, "The engine is not running yet.")
+        stream = driver.submit(job.engine_request)
+        try:
+            if job.stream:
+                return await self._stream(request, job, stream)
+            return await self._collect(job, stream)
+        finally:
+            if stream.finished is None:
+                driver.abort(job.request_id)
+
+    async def _collect(self, job: _Job, stream: RequestStream) -> web.Response:
+        async for _ in stream.events():
+            pass
+        finished = stream.finished
+        assert finished is not None
+        text = job.answer.text(finished.num_output_tokens)
+        if job.kind == "chat":
+            choice: dict[str, object] = {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "tool_calls": []},
+                "logprobs": None,
+                "finish_reason": finished.finish_reason.value,
+                "stop_reason": None,
+            }
+            object_name = "chat.completion"
+        else:
+            choice = {
+                "index": 0,
+                "text": text,
+                "logprobs": None,
+                "finish_reason": finished.finish_reason.value,
+                "stop_reason": None,
+                "prompt_logprobs": None,
+            }
+            object_name = "text_completion"
+        payload = {
+            "id": job.request_id,
+            "object": object_name,
+            "created": job.created,
+            "model": job.model,
+            "choices": [choice],
+            "usage": _usage(finished.num_prompt_tokens, finished.num_output_tokens, finished.num_cached_tokens),
+        }
+        return web.Response(text=_dumps(payload), content_type="application/json")
+
+    async def _stream(self, request: web.Request, job: _Job, stream: RequestStream) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        prompt_tokens = len(job.engine_request.prompt_token_ids)
+        if job.kind == "chat":
+            await response.write(self._sse(job, {"role": "assistant", "content": ""}, None, None))
+        async for first in stream.events():
+            # Everything the engine already produced goes out in one write.
+            chunks: list[bytes] = []
+            for event in [first, *stream.drain_ready()]:
+                if isinstance(event, TokenGenerated):
+                    index = event.num_output_tokens - 1
+                    last = stream.finished is not None and stream.finished.num_output_tokens == event.num_output_tokens
+                    reason = stream.finished.finish_reason.value if last and stream.finished else None
+                    usage = _usage(prompt_tokens, event.num_output_tokens, None) if job.continuous_usage else None
+                    chunks.append(self._sse(job, job.answer[index], reason, usage))
+                elif isinstance(event, SequenceFinished):
+                    if event.num_output_tokens == 0:
+                        chunks.append(self._sse(job, "", event.finish_reason.value, None))
+                    if job.include_usage:
+                        chunks.append(self._usage_chunk(job, event))
+                    chunks.append(b"data: [DONE]\n\n")
+            await response.write(b"".join(chunks))
+        await response.write_eof()
+        return response
+
+    def _sse(self, job: _Job, content: str | dict[str, str], finish_reason: str | None,
+             usage: dict[str, object] | None) -> bytes:
+        if job.kind == "chat":
+            delta = content if isinstance(content, dict) else {"content": content}
+            choice: dict[str, object] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            object_name = "chat.completion.chunk"
+        else:
+            choice = {"index": 0, "text": content, "logprobs": None, "finish_reason": finish_reason,
+                      "stop_reason": None}
+            object_name = "text_completion"
+        payload: dict[str, object] = {
+            "id": job.request_id,
+            "object": object_name,
+            "created": job.created,
+            "model": job.model,
+            "choices": [choice],
+        }
+        if job.include_usage:
+            payload["usage"] = usage
+        return f"data: {_dumps(payload)}\n\n".encode()
+
+    def _usage_chunk(self, job: _Job, finished: SequenceFinished) -> bytes:
+        payload = {
+            "id": job.request_id,
+            "object": "chat.completion.chunk" if job.kind == "chat" else "text_completion",
+            "created": job.created,
+            "model": job.model,
+            "choices": [],
+            "usage": _usage(finished.num_prompt_tokens, finished.num_output_tokens, finished.num_cached_tokens),
+        }
+        return f"data: {_dumps(payload)}\n\n".encode()
+
+
+def _usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int | None) -> dict[str, object]:
+    usage: dict[str, object] = {
+        "prompt_tokens": prompt_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "completion_tokens": completion_tokens,
+    }
+    if cached_tokens is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
+    return usage

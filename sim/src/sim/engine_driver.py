@@ -1,0 +1,118 @@
+"""Runs the pure engine on the real clock: one asyncio task advances it and hands events to requests.
+
+Handlers ``submit`` a request and iterate its :class:`RequestStream`; the driver sleeps until the
+engine's next step ends (or a new request arrives when idle), advances the engine, feeds the metrics
+and routes each event to the stream of the request it belongs to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from sim.clock import Clock
+from sim.engine import Engine, EngineEvent, GenerationRequest, SequenceFinished
+
+log = logging.getLogger(__name__)
+
+
+class RequestStream:
+    """The events of one request, in order, ending with its ``SequenceFinished``."""
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self._queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
+        self.finished: SequenceFinished | None = None
+
+    def put(self, event: EngineEvent) -> None:
+        self._queue.put_nowait(event)
+
+    async def events(self) -> AsyncIterator[EngineEvent]:
+        while self.finished is None:
+            event = await self._queue.get()
+            if isinstance(event, SequenceFinished):
+                self.finished = event
+            yield event
+
+    def drain_ready(self) -> list[EngineEvent]:
+        """Events already delivered but not yet consumed (lets writers batch without awaiting)."""
+        ready: list[EngineEvent] = []
+        while not self._queue.empty():
+            event = self._queue.get_nowait()
+            if isinstance(event, SequenceFinished):
+                self.finished = event
+            ready.append(event)
+        return ready
+
+
+class EngineDriver:
+    def __init__(
+        self, engine: Engine, clock: Clock, on_events: Callable[[Sequence[EngineEvent]], None]
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._on_events = on_events
+        self._streams: dict[str, RequestStream] = {}
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="sim-engine-driver")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    def submit(self, request: GenerationRequest) -> RequestStream:
+        self._engine.submit(request, self._clock.now())
+        stream = RequestStream(request.request_id)
+        self._streams[request.request_id] = stream
+        self._wakeup.set()
+        return stream
+
+    def abort(self, request_id: str) -> None:
+        stream = self._streams.pop(request_id, None)
+        finished = self._engine.abort(request_id, self._clock.now())
+        if finished is not None:
+            self._on_events([finished])
+            if stream is not None:
+                stream.put(finished)
+        self._wakeup.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self._dispatch(self._engine.advance(self._clock.now()))
+            except Exception:  # the loop must outlive any one bad step, or every request would hang
+                log.exception("engine step failed")
+            wakeup_s = self._engine.next_wakeup_s()
+            self._wakeup.clear()
+            if wakeup_s is None:
+                await self._wakeup.wait()
+                continue
+            delay_s = wakeup_s - self._clock.now()
+            if delay_s <= 0:
+                await asyncio.sleep(0)  # let handlers write what the last advance produced
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay_s):
+                    await self._wakeup.wait()
+
+    def _dispatch(self, events: Sequence[EngineEvent]) -> None:
+        if not events:
+            return
+        self._on_events(events)
+        for event in events:
+            stream = self._streams.get(event.request_id)
+            if stream is None:
+                continue
+            stream.put(event)
+            if isinstance(event, SequenceFinished):
+                del self._streams[event.request_id]

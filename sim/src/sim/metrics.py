@@ -1,0 +1,195 @@
+"""vLLM's Prometheus metrics for one replica, in a registry of its own.
+
+Gauges (queue sizes, KV usage, adapters, cache config) are read from the engine at scrape time, as vLLM
+reports engine state; counters and histograms are fed by engine events as they happen. Names, label
+sets and histogram buckets follow vLLM V1 (``vllm/v1/metrics/loggers.py``) so scrapers built for vLLM,
+such as the EPP, read them unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from sim.engine import (
+    EngineConfig,
+    EngineEvent,
+    EngineStats,
+    SequenceFinished,
+    SequenceScheduled,
+    TokenGenerated,
+)
+
+ENGINE_INDEX = "0"
+
+# vLLM V1's bucket boundaries, so histogram quantiles line up with real servers'.
+TTFT_BUCKETS_S = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
+                  7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
+INTER_TOKEN_BUCKETS_S = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0,
+                         7.5, 10.0, 20.0, 40.0, 80.0)
+REQUEST_LATENCY_BUCKETS_S = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0,
+                             60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
+TOKEN_COUNT_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
+
+
+class _EngineStateCollector(Collector):
+    """Scrape-time gauges read straight from the engine."""
+
+    def __init__(
+        self,
+        stats: Callable[[], EngineStats],
+        engine_config: EngineConfig,
+        model_name: str,
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self._stats = stats
+        self._engine_config = engine_config
+        self._model_name = model_name
+        self._wall_clock = wall_clock
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        labels = ["engine", "model_name"]
+        values = [ENGINE_INDEX, self._model_name]
+        for name, documentation, value in (
+            ("vllm:num_requests_running", "Number of requests in model execution batches.", stats.num_running),
+            ("vllm:num_requests_waiting", "Number of requests waiting to be processed.", stats.num_waiting),
+            ("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", stats.kv_usage),
+            ("vllm:gpu_cache_usage_perc", "GPU KV-cache usage (deprecated name of kv_cache_usage_perc).",
+             stats.kv_usage),
+        ):
+            family = GaugeMetricFamily(name, documentation, labels=labels)
+            family.add_metric(values, value)
+            yield family
+        # The EPP reads adapters from the labels and takes the series with the newest value (a timestamp).
+        lora_info = GaugeMetricFamily(
+            "vllm:lora_requests_info",
+            "Running stats on lora requests.",
+            labels=["max_lora", "running_lora_adapters", "waiting_lora_adapters"],
+        )
+        lora_info.add_metric(
+            [
+                str(self._engine_config.max_loras),
+                ",".join(stats.running_lora_adapters),
+                ",".join(stats.waiting_lora_adapters),
+            ],
+            self._wall_clock(),
+        )
+        yield lora_info
+        cache_info = GaugeMetricFamily(
+            "vllm:cache_config_info",
+            "Information of the LLMEngine CacheConfig",
+            labels=["block_size", "cache_dtype", "enable_prefix_caching", "engine", "num_gpu_blocks",
+                    "prefix_caching_hash_algo"],
+        )
+        cache_info.add_metric(
+            [
+                str(self._engine_config.block_size),
+                "auto",
+                str(self._engine_config.enable_prefix_caching),
+                ENGINE_INDEX,
+                str(self._engine_config.num_gpu_blocks),
+                "blake2b",
+            ],
+            1.0,
+        )
+        yield cache_info
+
+
+class SimMetrics:
+    """The replica's registry plus the event-fed recorder; ``render()`` is the /metrics body."""
+
+    def __init__(
+        self,
+        model_name: str,
+        engine_config: EngineConfig,
+        stats: Callable[[], EngineStats],
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._last_token_s: dict[str, float] = {}
+        self._arrival_s: dict[str, float] = {}
+        self.registry.register(_EngineStateCollector(stats, engine_config, model_name, wall_clock))
+        labels = ["engine", "model_name"]
+        values = {"engine": ENGINE_INDEX, "model_name": model_name}
+
+        def counter(name: str, documentation: str) -> Counter:
+            return Counter(name, documentation, labels, registry=self.registry)
+
+        def histogram(name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
+            return Histogram(name, documentation, labels, buckets=buckets, registry=self.registry)
+
+        self._prompt_tokens = counter("vllm:prompt_tokens", "Number of prefill tokens processed.").labels(**values)
+        self._generation_tokens = counter(
+            "vllm:generation_tokens", "Number of generation tokens processed."
+        ).labels(**values)
+        self._prefix_queries = counter(
+            "vllm:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens."
+        ).labels(**values)
+        self._prefix_hits = counter(
+            "vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens."
+        ).labels(**values)
+        self._success = Counter(
+            "vllm:request_success",
+            "Count of successfully processed requests.",
+            ["engine", "finished_reason", "model_name"],
+            registry=self.registry,
+        )
+        self._success_labels = values
+        self._ttft = histogram(
+            "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", TTFT_BUCKETS_S
+        ).labels(**values)
+        self._inter_token = histogram(
+            "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.",
+            INTER_TOKEN_BUCKETS_S,
+        ).labels(**values)
+        self._per_output_token = histogram(
+            "vllm:time_per_output_token_seconds",
+            "Histogram of time per output token in seconds (older name of inter_token_latency).",
+            INTER_TOKEN_BUCKETS_S,
+        ).labels(**values)
+        self._e2e = histogram(
+            "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.",
+            REQUEST_LATENCY_BUCKETS_S,
+        ).labels(**values)
+        self._queue_time = histogram(
+            "vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.",
+            REQUEST_LATENCY_BUCKETS_S,
+        ).labels(**values)
+        self._request_prompt_tokens = histogram(
+            "vllm:request_prompt_tokens", "Number of prefill tokens processed.", TOKEN_COUNT_BUCKETS
+        ).labels(**values)
+        self._request_generation_tokens = histogram(
+            "vllm:request_generation_tokens", "Number of generation tokens processed.", TOKEN_COUNT_BUCKETS
+        ).labels(**values)
+
+    def observe(self, events: Iterable[EngineEvent]) -> None:
+        for event in events:
+            if isinstance(event, TokenGenerated):
+                self._generation_tokens.inc()
+                previous_s = self._last_token_s.get(event.request_id)
+                if event.num_output_tokens == 1 and event.request_id in self._arrival_s:
+                    self._ttft.observe(event.time_s - self._arrival_s[event.request_id])
+                elif previous_s is not None:
+                    self._inter_token.observe(event.time_s - previous_s)
+                    self._per_output_token.observe(event.time_s - previous_s)
+                self._last_token_s[event.request_id] = event.time_s
+            elif isinstance(event, SequenceScheduled):
+                self._arrival_s[event.request_id] = event.time_s - event.queue_time_s
+                self._prompt_tokens.inc(event.num_prompt_tokens)
+                self._prefix_queries.inc(event.num_prompt_tokens)
+                self._prefix_hits.inc(event.num_cached_tokens)
+                self._queue_time.observe(event.queue_time_s)
+                self._request_prompt_tokens.observe(event.num_prompt_tokens)
+            elif isinstance(event, SequenceFinished):
+                self._last_token_s.pop(event.request_id, None)
+                self._arrival_s.pop(event.request_id, None)
+                self._success.labels(finished_reason=event.finish_reason.value, **self._success_labels).inc()
+                self._e2e.observe(event.time_s - event.arrival_s)
+                self._request_generation_tokens.observe(event.num_output_tokens)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

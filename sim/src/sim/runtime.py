@@ -1,0 +1,107 @@
+"""One replica's object graph, built from a validated ``SimConfig``: engine, driver, metrics, adapters.
+
+The HTTP routes only talk to this object, and this object is the only place that turns a request's
+model name and prompt into a ``GenerationRequest`` (resolving adapters and the context window).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sim.adapter_registry import AdapterRegistry
+from sim.answer_text import AnswerText
+from sim.api.errors import ApiError
+from sim.clock import Clock, MonotonicClock
+from sim.config import SimConfig
+from sim.engine import Engine, EngineEvent
+from sim.engine_driver import EngineDriver
+from sim.metrics import SimMetrics
+from sim.tokenizer import ApproximateTokenizer
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedModel:
+    name: str
+    lora_name: str | None
+
+
+class SimulatorRuntime:
+    def __init__(
+        self,
+        config: SimConfig,
+        replica_name: str,
+        clock: Clock | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.replica_name = replica_name
+        self.clock = clock or MonotonicClock()
+        self.wall_clock = wall_clock
+        self.profile = config.load_profile()
+        self.engine_config = config.engine_config(self.profile)
+        # Separate streams per purpose, so e.g. fault draws never shift answer lengths.
+        seeds = random.Random(config.seed)
+        self.engine = Engine(self.engine_config, random.Random(seeds.getrandbits(64)))
+        self.fault_rng = random.Random(seeds.getrandbits(64))
+        self.tokenizer = ApproximateTokenizer()
+        self.answers = AnswerText(self.tokenizer, random.Random(seeds.getrandbits(64)))
+        self.adapters = AdapterRegistry(config.model, config.model_names, wall_clock)
+        for module in config.lora_modules:
+            self.adapters.load(module.name, module.path, module.base_model_name)
+        self.metrics = SimMetrics(config.model_names[0], self.engine_config, self.engine.stats, wall_clock)
+        self.driver: EngineDriver | None = None
+        self.started_at = int(wall_clock())
+
+    def start(self) -> None:
+        """Start the engine loop; needs a running event loop."""
+        self.driver = EngineDriver(self.engine, self.clock, self._on_events)
+        self.driver.start()
+
+    async def stop(self) -> None:
+        if self.driver is not None:
+            await self.driver.stop()
+
+    def _on_events(self, events: Sequence[EngineEvent]) -> None:
+        self.metrics.observe(events)
+
+    @property
+    def max_model_len(self) -> int:
+        return self.engine_config.max_model_len
+
+    def resolve_model(self, model: str | None) -> ResolvedModel:
+        if not model or model in self.config.model_names:
+            return ResolvedModel(model or self.config.model_names[0], None)
+        if model in self.adapters:
+            return ResolvedModel(model, model)
+        raise ApiError.unknown_model(model)
+
+    def resolve_max_tokens(self, num_prompt_tokens: int, requested: int | None, field: str) -> int:
+        """vLLM's context-window rules: the prompt must leave room, and prompt + output must fit."""
+        if num_prompt_tokens == 0:
+            raise ApiError.bad_request("The prompt cannot be empty.", param="prompt")
+        if num_prompt_tokens >= self.max_model_len:
+            raise ApiError.bad_request(
+                f"This model's maximum context length is {self.max_model_len} tokens, and the request has "
+                f"{num_prompt_tokens} input tokens, which leaves no room for output. Shorten the input.",
+                param="prompt",
+            )
+        room = self.max_model_len - num_prompt_tokens
+        if requested is None:
+            return room
+        if requested > room:
+            raise ApiError.bad_request(
+                f"'{field}' is too large: {requested}. This model's maximum context length is "
+                f"{self.max_model_len} tokens and the request has {num_prompt_tokens} input tokens "
+                f"({requested} > {self.max_model_len} - {num_prompt_tokens}).",
+                param=field,
+            )
+        return requested
+
+    def draw_injected_failure(self) -> ApiError | None:
+        faults = self.config.faults
+        if faults.error_rate > 0 and self.fault_rng.random() < faults.error_rate:
+            return ApiError(faults.error_status, f"Injected failure on replica {self.replica_name} (fault injection).")
+        return None
