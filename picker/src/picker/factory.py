@@ -1,0 +1,71 @@
+"""The one call the composition root (``python -m picker``) makes to get a ready Director."""
+
+from __future__ import annotations
+
+import random
+
+from picker.admission.saturation_detector import SaturationDetector
+from picker.config.builder import build_scheduling
+from picker.config.model import EndpointPickerConfig
+from picker.datastore.store import EndpointStore
+from picker.director import Director
+from picker.flowcontrol.flow_controller import FlowController
+from picker.framework.clock import Clock
+from picker.framework.context import PluginContext
+from picker.framework.in_flight import InFlightTracker
+from picker.framework.registry import PluginRegistry
+from picker.metrics import PickerMetrics
+from picker.plugins import builtin_registry
+
+
+def build_director(
+    config: EndpointPickerConfig,
+    store: EndpointStore,
+    clock: Clock,
+    rng: random.Random,
+    metrics: PickerMetrics | None = None,
+    registry: PluginRegistry | None = None,
+) -> Director:
+    """Build the Director (a ``RequestDirector``) from a validated config.
+
+    Call it before serving: it instantiates every plugin, applies the EPP defaulting rules and validates
+    the result, raising ``picker.config.ConfigError`` (indexed paths, e.g. ``plugins[2].parameters.blockSize``)
+    before anything is started. Typical wiring::
+
+        config = load_config_file(path)                  # or default_config() / recommended_config()
+        store = EndpointStore()
+        source = StaticEndpointSource(file, store, clock) # or KubernetesEndpointSource(store, clock, pool, ns)
+        metrics = PickerMetrics(pool_name)               # serve metrics.registry on --metrics-port
+        director = build_director(config, store, clock, random.Random(seed), metrics)
+        # background tasks for the process lifetime:
+        #   source.run(), MetricsScraper(store, clock, ScrapeSettings(interval_s=...)).run(), director.run()
+        # readiness: store.synced
+
+    Args:
+        config: the EndpointPickerConfig (already shape-validated by the loader or built in code).
+        store: the endpoint store that sources and the scraper keep current.
+        clock: RealClock in production, FakeClock in tests.
+        rng: the only randomness (tie-breaks, random pickers); seed it for reproducible runs.
+        metrics: where to record the EPP's metrics; None records nothing.
+        registry: plugin types to build from; defaults to every in-tree plugin.
+    """
+    in_flight = InFlightTracker()
+    context = PluginContext(clock=clock, rng=rng, in_flight=in_flight, metrics=metrics)
+    scheduling = build_scheduling(
+        config,
+        registry if registry is not None else builtin_registry(),
+        context,
+        observe=metrics.observe_plugin if metrics is not None else None,
+    )
+    detector = SaturationDetector(config.saturation_detector, clock)
+    flow_controller = FlowController(config.flow_control, clock, metrics) if config.flow_control.enabled else None
+    return Director(
+        store=store,
+        scheduling=scheduling,
+        detector=detector,
+        flow_controller=flow_controller,
+        in_flight=in_flight,
+        clock=clock,
+        rng=rng,
+        metrics=metrics,
+    )
