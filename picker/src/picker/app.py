@@ -1,0 +1,152 @@
+"""The picker process: binds the ext_proc, health and metrics ports around a decision runtime, and shuts
+down gracefully (health NOT_SERVING, open streams drained, background loops stopped)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import signal
+from typing import Protocol
+
+import grpc
+from envoy.service.ext_proc.v3 import external_processor_pb2_grpc
+from grpc_health.v1 import health_pb2_grpc
+from prometheus_client import CollectorRegistry
+
+from picker.framework.clock import Clock
+from picker.options import PickerOptions
+from picker.request_director import RequestDirector
+from picker.server.ext_proc import ExternalProcessorServicer
+from picker.server.health import PickerHealth
+from picker.server.metrics_endpoint import MetricsEndpoint
+from picker.server.tls import server_credentials
+
+logger = logging.getLogger(__name__)
+
+# Envoy sends a BUFFERED body as one message; the gRPC default (4 MiB) would reject long prompts.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class PickerRuntime(Protocol):
+    """The decision side the process serves: a director, its metrics, and its background loops."""
+
+    @property
+    def director(self) -> RequestDirector: ...
+
+    @property
+    def registry(self) -> CollectorRegistry: ...
+
+    def is_synced(self) -> bool:
+        """True once the endpoint source has delivered the pool at least once."""
+        ...
+
+    async def run(self) -> None:
+        """Discovery, scraping and periodic metric flushing, until cancelled."""
+        ...
+
+
+class PickerApp:
+    """Owns the three servers and the runtime's background task for one process lifetime."""
+
+    def __init__(self, options: PickerOptions, runtime: PickerRuntime, clock: Clock) -> None:
+        self._options = options
+        self._runtime = runtime
+        self._clock = clock
+        self.health = PickerHealth(runtime.is_synced, clock)
+        self._ext_proc_server: grpc.aio.Server | None = None
+        self._health_server: grpc.aio.Server | None = None
+        self._metrics = MetricsEndpoint(runtime.registry, options.metrics_auth_token_file)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.runtime_finished: asyncio.Task[None] | None = None
+        self.grpc_port = 0
+        self.grpc_health_port = 0
+        self.metrics_port = 0
+
+    async def start(self) -> None:
+        """Bind every port (0 = OS-chosen; read the ``*_port`` attributes back) and start the loops."""
+        options = self._options
+        self._ext_proc_server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ]
+        )
+        external_processor_pb2_grpc.add_ExternalProcessorServicer_to_server(
+            ExternalProcessorServicer(self._runtime.director), self._ext_proc_server
+        )
+        address = f"{options.bind_address}:{options.grpc_port}"
+        if options.secure_serving:
+            credentials = server_credentials(options.cert_path, datetime.datetime.now(datetime.UTC))
+            self.grpc_port = self._ext_proc_server.add_secure_port(address, credentials)
+        else:
+            self.grpc_port = self._ext_proc_server.add_insecure_port(address)
+
+        self._health_server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self._health_server)
+        self.grpc_health_port = self._health_server.add_insecure_port(
+            f"{options.bind_address}:{options.grpc_health_port}"
+        )
+        await self.health.initialise()
+
+        await self._ext_proc_server.start()
+        await self._health_server.start()
+        self.metrics_port = await self._metrics.start(options.bind_address, options.metrics_port)
+        self._tasks = [
+            asyncio.create_task(self._runtime.run(), name="picker-runtime"),
+            asyncio.create_task(self.health.serve_when_synced(), name="picker-health"),
+        ]
+        self.runtime_finished = self._tasks[0]
+        logger.info(
+            "picker serving ext_proc on %s:%d (%s), health on %d, metrics on %d",
+            options.bind_address,
+            self.grpc_port,
+            "TLS" if options.secure_serving else "plaintext",
+            self.grpc_health_port,
+            self.metrics_port,
+        )
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Graceful: health goes NOT_SERVING first, open streams get ``grace_s`` to finish, then loops stop."""
+        grace = self._options.shutdown_grace_period_s if grace_s is None else grace_s
+        await self.health.shut_down()
+        if self._ext_proc_server is not None:
+            await self._ext_proc_server.stop(grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                logger.exception("background task %s had failed", task.get_name())
+        self._tasks = []
+        if self._health_server is not None:
+            await self._health_server.stop(None)
+        await self._metrics.stop()
+        logger.info("picker stopped")
+
+    async def run_until_signalled(self) -> None:
+        """Serve until SIGTERM or SIGINT, then stop gracefully."""
+        stop_requested = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signal_number, stop_requested.set)
+        await self.start()
+        assert self.runtime_finished is not None
+        signalled = asyncio.create_task(stop_requested.wait())
+        try:
+            # The runtime's loops never return on their own; if they do, discovery is broken: exit.
+            await asyncio.wait({signalled, self.runtime_finished}, return_when=asyncio.FIRST_COMPLETED)
+            if self.runtime_finished.done():
+                raise RuntimeError(
+                    "the picker's discovery/scraping loops stopped"
+                ) from self.runtime_finished.exception()
+            logger.info(
+                "shutdown requested; draining open streams for up to %.1f s",
+                self._options.shutdown_grace_period_s,
+            )
+        finally:
+            signalled.cancel()
+            await self.stop()

@@ -1,0 +1,190 @@
+"""Command-line flags, spelled and defaulted as the EPP's (``--grpc-port 9002``, ``--secure-serving=false``,
+``--refresh-metrics-interval 50ms``), parsed into :class:`PickerOptions`.
+
+argparse rather than typer: Go-style flags (``--flag=false``, durations) drop in unchanged from EPP
+manifests, and the image needs no CLI framework.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from picker.config.durations import parse_duration_s
+from picker.options import DEFAULT_POOL_GROUP, PickerOptions
+
+_TRUE = {"true", "t", "1", "yes"}
+_FALSE = {"false", "f", "0", "no"}
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; use true or false")
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration_s(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_bool(group: argparse._ArgumentGroup, flag: str, dest: str, default: bool, help_text: str) -> None:
+    # Go's flag package accepts --x, --x=true and --x=false; so does this.
+    group.add_argument(
+        flag, dest=dest, type=_bool, nargs="?", const=True, default=default, metavar="BOOL",
+        help=help_text,
+    )  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m picker",
+        description="Endpoint picker for the GKE Inference Gateway: an Envoy ext_proc server that picks a "
+        "model-server replica per request (Endpoint Picker Protocol), a drop-in for the Gateway API "
+        "Inference Extension's EPP.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
+    )
+    pool = parser.add_argument_group("pool")
+    pool.add_argument(
+        "--pool-name", default="", help="InferencePool to serve; required unless --endpoints-file"
+    )
+    pool.add_argument(
+        "--pool-namespace", default="", help="namespace of the pool; empty = $NAMESPACE, else 'default'"
+    )
+    pool.add_argument("--pool-group", default=DEFAULT_POOL_GROUP, help="API group of the InferencePool")
+    pool.add_argument(
+        "--endpoints-file", type=Path, default=None,
+        help="static discovery for local runs: YAML 'endpoints: [{name, address, port, labels}]' and "
+        "'objectives: [{name, priority}]', re-read when it changes; replaces Kubernetes discovery",
+    )  # fmt: skip
+
+    scheduling = parser.add_argument_group("scheduling")
+    configs = scheduling.add_mutually_exclusive_group()
+    configs.add_argument("--config-file", type=Path, default=None, help="EndpointPickerConfig YAML file")
+    configs.add_argument("--config-text", default=None, help="EndpointPickerConfig YAML inline")
+    scheduling.add_argument(
+        "--seed", type=int, default=0, help="seed of the picker's RNG (tie-breaks, random pickers)"
+    )
+
+    serving = parser.add_argument_group("serving")
+    serving.add_argument("--bind-address", default="0.0.0.0", help="address every port binds to")
+    serving.add_argument("--grpc-port", type=int, default=9002, help="ext_proc gRPC port (0 = any free port)")
+    serving.add_argument("--grpc-health-port", type=int, default=9003, help="gRPC health port")
+    serving.add_argument("--metrics-port", type=int, default=9090, help="Prometheus /metrics port")
+    _add_bool(serving, "--secure-serving", "secure_serving", True, "TLS on the ext_proc port")
+    serving.add_argument(
+        "--cert-path", type=Path, default=None,
+        help="directory holding tls.crt and tls.key; without it a self-signed certificate is generated",
+    )  # fmt: skip
+    _add_bool(
+        serving, "--metrics-endpoint-auth", "metrics_endpoint_auth", False,
+        "require a bearer token on /metrics; needs --metrics-auth-token-file (no TokenReview here)",
+    )  # fmt: skip
+    serving.add_argument(
+        "--metrics-auth-token-file", type=Path, default=None,
+        help="file with the bearer token /metrics accepts (re-read per scrape); setting it enables the check",
+    )  # fmt: skip
+    serving.add_argument(
+        "--shutdown-grace-period", dest="shutdown_grace_period_s", type=_duration, default=25.0, metavar="DURATION",
+        help="on SIGTERM, how long open streams may finish (seconds or e.g. 25s)",
+    )  # fmt: skip
+
+    scraping = parser.add_argument_group("model-server metrics")
+    scraping.add_argument(
+        "--refresh-metrics-interval", dest="refresh_metrics_interval_s", type=_duration, default=0.05,
+        metavar="DURATION", help="per-endpoint scrape interval (e.g. 50ms)",
+    )  # fmt: skip
+    scraping.add_argument(
+        "--refresh-prometheus-metrics-interval", dest="refresh_prometheus_metrics_interval_s", type=_duration,
+        default=5.0, metavar="DURATION", help="how often pool-level gauges are flushed",
+    )  # fmt: skip
+    scraping.add_argument(
+        "--metrics-staleness-threshold", dest="metrics_staleness_threshold_s", type=_duration, default=2.0,
+        metavar="DURATION", help="endpoint metrics older than this count as stale",
+    )  # fmt: skip
+    scraping.add_argument(
+        "--model-server-metrics-port",
+        type=int,
+        default=0,
+        help="scrape this port; 0 = each endpoint's own port",
+    )
+    scraping.add_argument(
+        "--model-server-metrics-path", default="/metrics", help="path of the metrics endpoint"
+    )
+    scraping.add_argument(
+        "--model-server-metrics-scheme", choices=("http", "https"), default="http", help="scheme for scraping"
+    )
+    _add_bool(
+        scraping, "--model-server-metrics-https-insecure-skip-verify",
+        "model_server_metrics_https_insecure_skip_verify", True, "skip certificate checks when scraping over https",
+    )  # fmt: skip
+
+    parser.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error"), default="info", help="log verbosity"
+    )
+
+    compatibility = parser.add_argument_group(
+        "EPP compatibility", "accepted so EPP manifests and chart values run unchanged; effects as described"
+    )
+    compatibility.add_argument(
+        "--v",
+        dest="verbosity",
+        type=int,
+        default=None,
+        help="EPP log verbosity: >= 3 means --log-level debug",
+    )
+    compatibility.add_argument(
+        "--zap-encoder", dest="log_format", choices=("console", "json"), default="console",
+        help="log line format: console text or one JSON object per line",
+    )  # fmt: skip
+    for flag, metric in (
+        ("--total-queued-requests-metric", "vllm:num_requests_waiting"),
+        ("--kv-cache-usage-percentage-metric", "vllm:kv_cache_usage_perc"),
+        ("--lora-info-metric", "vllm:lora_requests_info"),
+        ("--cache-info-metric", "vllm:cache_config_info"),
+    ):
+        compatibility.add_argument(
+            flag, default=metric,
+            help=f"only vLLM's metric names are read ({metric}, with vllm:gpu_cache_usage_perc as the KV "
+            "fallback); another value is a startup error",
+        )  # fmt: skip
+    for flag, dest, effect in (
+        ("--tracing", "tracing", "OpenTelemetry tracing is not implemented; true logs a warning"),
+        ("--ha-enable-leader-election", "ha_enable_leader_election",
+         "no leader election: every replica reports ready and serves; true logs a warning"),
+        ("--enable-pprof", "enable_pprof", "Go profiling; no effect in this picker"),
+        ("--health-checking", "health_checking", "no effect: gRPC health is always served"),
+    ):  # fmt: skip
+        _add_bool(compatibility, flag, dest, False, effect)
+    return parser
+
+
+class OptionsError(ValueError):
+    """The flags are individually fine but do not make a runnable picker together."""
+
+
+def parse_options(argv: Sequence[str]) -> PickerOptions:
+    """Flags -> validated options. argparse exits on unknown flags; cross-flag problems raise OptionsError."""
+    values = vars(build_parser().parse_args(list(argv)))
+    verbosity = values.pop("verbosity")
+    if verbosity is not None and verbosity >= 3:
+        values["log_level"] = "debug"
+    try:
+        return PickerOptions(**values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"--{'-'.join(str(part) for part in issue['loc']).replace('_', '-')}: {issue['msg']}"
+            if issue["loc"]
+            else issue["msg"].removeprefix("Value error, ")
+            for issue in error.errors()
+        )
+        raise OptionsError(problems) from None

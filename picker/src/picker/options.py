@@ -1,0 +1,111 @@
+"""The picker process's options (the EPP's flags plus local-run extras), validated as one pydantic model
+before anything binds a port or starts a loop."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DEFAULT_POOL_GROUP = "inference.networking.k8s.io"
+# The metric names the datastore reads (KV usage falls back to vllm:gpu_cache_usage_perc).
+VLLM_METRIC_NAMES = (
+    "vllm:num_requests_waiting",
+    "vllm:kv_cache_usage_perc",
+    "vllm:lora_requests_info",
+    "vllm:cache_config_info",
+)
+
+
+class PickerOptions(BaseModel):
+    """Everything ``python -m picker`` accepts; flag ``--foo-bar`` is field ``foo_bar``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # --- the pool ------------------------------------------------------------------------------
+    pool_name: str = Field("", description="InferencePool to serve (required unless --endpoints-file).")
+    pool_namespace: str = Field(
+        "", description="Namespace of the pool; empty means $NAMESPACE, then 'default' (as the EPP)."
+    )
+    pool_group: str = Field(DEFAULT_POOL_GROUP, description="API group of the InferencePool.")
+    endpoints_file: Path | None = Field(
+        None, description="Static discovery: YAML with endpoints (and objectives) instead of Kubernetes."
+    )
+
+    # --- scheduling configuration ---------------------------------------------------------------
+    config_file: Path | None = Field(None, description="EndpointPickerConfig YAML file.")
+    config_text: str | None = Field(None, description="EndpointPickerConfig YAML inline.")
+    seed: int = Field(0, description="Seed of the picker's RNG (tie-breaks, random pickers).")
+
+    # --- serving --------------------------------------------------------------------------------
+    bind_address: str = Field("0.0.0.0", description="Address every port binds to.")
+    grpc_port: int = Field(9002, ge=0, le=65_535, description="ext_proc gRPC port.")
+    grpc_health_port: int = Field(9003, ge=0, le=65_535, description="gRPC health port.")
+    metrics_port: int = Field(9090, ge=0, le=65_535, description="Prometheus /metrics port.")
+    secure_serving: bool = Field(True, description="TLS on the ext_proc port.")
+    cert_path: Path | None = Field(None, description="Directory with tls.crt and tls.key; else self-signed.")
+    metrics_endpoint_auth: bool = Field(False, description="Require a bearer token on /metrics.")
+    metrics_auth_token_file: Path | None = Field(
+        None, description="File holding the accepted bearer token; setting it turns the check on."
+    )
+    shutdown_grace_period_s: float = Field(
+        25.0, ge=0, description="On SIGTERM, how long open streams may finish before they are cut."
+    )
+
+    # --- model-server metrics -------------------------------------------------------------------
+    refresh_metrics_interval_s: float = Field(0.05, gt=0, description="Per-endpoint scrape interval.")
+    refresh_prometheus_metrics_interval_s: float = Field(5.0, gt=0, description="Pool gauge flush interval.")
+    metrics_staleness_threshold_s: float = Field(2.0, gt=0, description="Scrapes older than this are stale.")
+    model_server_metrics_port: int = Field(0, ge=0, le=65_535, description="0 = each endpoint's own port.")
+    model_server_metrics_path: str = Field("/metrics", pattern=r"^/")
+    model_server_metrics_scheme: Literal["http", "https"] = "http"
+    model_server_metrics_https_insecure_skip_verify: bool = True
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+
+    # --- EPP flags accepted for manifest compatibility (see `python -m picker --help`) ---------
+    total_queued_requests_metric: str = VLLM_METRIC_NAMES[0]
+    kv_cache_usage_percentage_metric: str = VLLM_METRIC_NAMES[1]
+    lora_info_metric: str = VLLM_METRIC_NAMES[2]
+    cache_info_metric: str = VLLM_METRIC_NAMES[3]
+    tracing: bool = False
+    ha_enable_leader_election: bool = False
+    enable_pprof: bool = False
+    health_checking: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PickerOptions:
+        if self.config_file is not None and self.config_text is not None:
+            raise ValueError("--config-file and --config-text are mutually exclusive: pass one of them")
+        if not self.pool_name and self.endpoints_file is None:
+            raise ValueError(
+                "--pool-name is required (the InferencePool to serve); for a local run without "
+                "Kubernetes pass --endpoints-file instead"
+            )
+        if self.metrics_endpoint_auth and self.metrics_auth_token_file is None:
+            raise ValueError(
+                "--metrics-endpoint-auth needs --metrics-auth-token-file: this picker cannot check "
+                "Kubernetes TokenReview; pass a token file or --metrics-endpoint-auth=false"
+            )
+        metric_flags = (
+            ("--total-queued-requests-metric", self.total_queued_requests_metric),
+            ("--kv-cache-usage-percentage-metric", self.kv_cache_usage_percentage_metric),
+            ("--lora-info-metric", self.lora_info_metric),
+            ("--cache-info-metric", self.cache_info_metric),
+        )
+        for (flag, value), supported in zip(metric_flags, VLLM_METRIC_NAMES, strict=True):
+            if value != supported and not (flag.startswith("--kv") and value == "vllm:gpu_cache_usage_perc"):
+                raise ValueError(
+                    f"{flag} {value!r}: this picker reads vLLM's metric names only ({supported}); "
+                    "drop the flag, or serve vLLM-compatible metrics"
+                )
+        if self.cert_path is not None and not self.secure_serving:
+            raise ValueError("--cert-path has no effect with --secure-serving=false: drop one of them")
+        return self
+
+    def resolved_pool_namespace(self, environ: Mapping[str, str]) -> str:
+        """The flag, else ``$NAMESPACE`` (the Downward API in the chart), else ``default``."""
+        return self.pool_namespace or environ.get("NAMESPACE", "") or "default"
