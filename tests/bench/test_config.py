@@ -1,0 +1,70 @@
+"""BenchConfig validation, presets, and the target registry."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from bench.cli import load_config
+from bench.config import BenchConfig, FleetSpec
+from bench.fleet import replica_config
+from bench.targets import DEFAULT_TARGETS, build_targets, resolve_target_names
+from bench.targets.envoy_baseline import with_lb_policy
+from pydantic import ValidationError
+
+
+@pytest.mark.parametrize("quick", [True, False], ids=["quick", "full"])
+def test_presets_validate_and_name_known_targets(quick):
+    config, source = load_config(None, quick)
+    assert source.startswith("preset")
+    assert resolve_target_names(list(config.targets), build_targets()) == list(DEFAULT_TARGETS)
+    for scenario in config.scenarios:
+        config.fleet_for(scenario)  # scenario overrides must still make a valid fleet
+
+
+def test_fleet_rejects_a_context_larger_than_the_kv_cache():
+    with pytest.raises(ValidationError, match="max_model_len"):
+        FleetSpec(num_gpu_blocks=10, block_size=16, max_model_len=1000)
+
+
+def test_unknown_keys_and_duplicate_scenarios_are_errors():
+    scenario = {"name": "a", "workload": {"kind": "no-sharing"}, "load": {"kind": "open", "rate_rps": 1}}
+    with pytest.raises(ValidationError, match="repeated"):
+        BenchConfig(scenarios=[scenario, scenario], targets=["direct"])
+    with pytest.raises(ValidationError, match="extra"):
+        BenchConfig.model_validate({"scenarios": [scenario], "targets": ["direct"], "seeed": 3})
+
+
+def test_bad_config_file_names_the_problem(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"targets": ["direct"], "scenarios": [
+        {"name": "x", "workload": {"kind": "no-sharing"}, "load": {"kind": "open", "rate_rps": -1}}]}))
+    with pytest.raises(Exception, match="rate_rps"):
+        load_config(path, quick=False)
+
+
+def test_unknown_target_lists_the_known_ones():
+    with pytest.raises(ValueError, match="known:"):
+        resolve_target_names(["nginx"], build_targets())
+
+
+def test_least_request_is_applied_to_the_static_pool_only():
+    bootstrap = {"static_resources": {"clusters": [
+        {"name": "picker", "type": "STRICT_DNS", "lb_policy": "ROUND_ROBIN"},
+        {"name": "pool", "type": "STATIC", "lb_policy": "ROUND_ROBIN", "load_assignment": {}},
+    ]}}
+    clusters = with_lb_policy(bootstrap, "LEAST_REQUEST")["static_resources"]["clusters"]
+    assert [c["lb_policy"] for c in clusters] == ["ROUND_ROBIN", "LEAST_REQUEST"]
+
+
+def test_replica_configs_differ_only_in_name_port_and_seed():
+    spec = FleetSpec(lora_modules=["a"], max_loras=1)
+    first, second = replica_config(spec, 0, 1000, seed=3), replica_config(spec, 1, 1001, seed=3)
+    differing = {k for k in first if first[k] != second[k]}
+    assert differing == {"name", "port", "seed"}
+    assert first["lora_modules"] == [{"name": "a"}]
+
+
+def test_replica_config_is_accepted_by_the_simulator():
+    sim_config = pytest.importorskip("sim.config")
+    config = sim_config.SimConfig.build(**replica_config(FleetSpec(), 2, 8123, seed=1))
+    assert config.num_gpu_blocks == 1200 and config.name == "replica-2"

@@ -1,0 +1,68 @@
+"""Report rendering: the markdown table, ratios against round-robin, plots, and unavailable targets."""
+
+from __future__ import annotations
+
+import json
+
+from bench.bound import PrefixCacheBound
+from bench.driver.record import RequestRecord
+from bench.report.markdown import render
+from bench.report.plots import write_plots
+from bench.report.result import BenchResult, OverheadRun, ScenarioResult, SweepPoint, SweepResult, TargetRun
+from bench.stats.slo import Slo
+from bench.stats.summary import summarize
+
+
+def _run(target: str, ttft_s: float, hit_rate: float) -> TargetRun:
+    records = [RequestRecord(index=i, priority_class="default", prefix_group="g", sent_at_s=0.0, status=200,
+                             first_token_at_s=ttft_s * (1 + i / 10), finished_at_s=1.0, output_tokens=10,
+                             token_times_s=[ttft_s * (1 + i / 10), 1.0]) for i in range(10)]
+    summary = summarize(records, window_s=2.0, slo=Slo(ttft_ms=500, itl_ms=2000))
+    return TargetRun(target=target, status="ok", summary=summary, fleet_hit_rate=hit_rate,
+                     ttft_samples_ms=[r.ttft_s * 1000 for r in records if r.ttft_s])
+
+
+def _result() -> BenchResult:
+    scenario = ScenarioResult(
+        name="shared-prefix-chat", description="test", workload={"kind": "shared-prefix-chat"},
+        load={"label": "open 5 req/s"},
+        bound=PrefixCacheBound(prompt_tokens=1000, compulsory_hit_tokens=900, capacity_hit_tokens=800,
+                               block_size=16, capacity_blocks=4800),
+        runs=[_run("envoy-round-robin", 0.4, 0.2), _run("picker-recommended", 0.1, 0.76),
+              TargetRun(target="smg", status="unavailable", reason="smg is not installed")])
+    return BenchResult(
+        command="python -m bench --quick", seed=1, mode="quick", started_at="2026-01-01T00:00:00+00:00",
+        duration_s=12.0, machine={"cpus": "2"}, versions={"envoy-round-robin": "1.36"}, fleet={"replicas": 4},
+        scenarios=[scenario],
+        sweeps=[SweepResult(scenario="shared-prefix-chat", target="picker-recommended", saturation_rps=8,
+                            points=[SweepPoint(rate_rps=8, summary=scenario.runs[1].summary, status="ok"),
+                                    SweepPoint(rate_rps=16, summary=None, status="failed", reason="x")])],
+        overhead=[OverheadRun(target="picker-recommended", status="ok", latency_added_p50_ms=1.5,
+                              latency_added_p99_ms=4.0, e2e_p50_ms=3.0, e2e_p99_ms=9.0, max_sustained_rps=400)],
+    )
+
+
+def test_markdown_has_ratios_bound_share_and_unavailable_reason():
+    text = render(_result())
+    assert "`python -m bench --quick`" in text and "seed: 1" in text
+    picker_row = next(line for line in text.splitlines() if line.startswith("| picker-recommended |"))
+    # p90 TTFT: 0.1 s x 1.81 vs 0.4 s x 1.81 -> 0.25x round-robin; hit 76% of an 80% bound = 95%.
+    assert "0.25x" in picker_row and "76.0%" in picker_row and "95.0%" in picker_row
+    assert "| smg | unavailable: smg is not installed |" in text
+    assert "Analytical bound on prefix-cache hit rate: **80.0%**" in text
+    assert "| shared-prefix-chat | picker-recommended | 8 |" in text
+    assert "| picker-recommended | 1.5 | 4.0 | 3.0 | 9.0 | 400 |" in text
+
+
+def test_result_round_trips_through_json():
+    result = _result()
+    again = BenchResult.model_validate(json.loads(result.model_dump_json()))
+    assert again == result
+
+
+def test_plots_are_written_as_png(tmp_path):
+    paths = write_plots(_result(), tmp_path)
+    names = sorted(p.name for p in paths)
+    assert names == ["prefix-hit-rate.png", "throughput-vs-load.png", "ttft-cdf-shared-prefix-chat.png"]
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
