@@ -25,9 +25,13 @@ from components.crds import (
     CustomMetric,
     EndpointPickerRef,
     ExportedMetric,
+    Extension,
+    ExtensionChain,
     GatewayAddress,
     GatewaySpec,
     GCPBackendPolicySpec,
+    GCPRoutingExtensionSpec,
+    GrpcHealthCheck,
     HeaderMatch,
     HealthCheck,
     HealthCheckPolicyConfig,
@@ -51,6 +55,8 @@ from components.crds import (
     RouteRule,
     ScrapeAuthorization,
     ScrapeEndpoint,
+    ServiceBackendRef,
+    TargetRef,
     inference_pool_backend,
     pool_import_backend,
 )
@@ -85,6 +91,9 @@ HF_TOKEN_KEY = "token"
 # Header the body-based router sets from the request body's `model`; routes match on it.
 MODEL_NAME_HEADER = "X-Gateway-Model-Name"
 METRICS_READER = "inference-gateway-sa-metrics-reader"
+BBR_NAME = "body-based-router"
+BBR_GRPC_PORT = 9004
+BBR_HEALTH_PORT = 9005
 PART_OF = {"app.kubernetes.io/part-of": "gke-inference-gateway"}
 
 Topology = Literal["single", "multi"]
@@ -697,6 +706,8 @@ class InferenceService(pulumi.ComponentResource):
                 listeners=[Listener(name="http", protocol="HTTP", port=services.gateway.port)],
             ),
         )
+        if services.needs_body_based_routing:
+            self._body_based_router(gateway_name, gateway)
         backend = pool_import_backend if multi else inference_pool_backend
         # Multi-cluster targets exist only once GKE imports the exported pools; they may resolve later.
         pools = [] if multi else list(self.pools.values())
@@ -742,6 +753,113 @@ class InferenceService(pulumi.ComponentResource):
                 depends_on=pools,
             )
         return gateway_name
+
+    def _body_based_router(self, gateway_name: str, gateway: pulumi.Resource) -> None:
+        """BBR: copies the body's `model` into X-Gateway-Model-Name so routes can pick the pool."""
+        core = k8s.core.v1
+        spec = self._services.body_based_router
+        labels = {"app": BBR_NAME}
+        deployment = k8s.apps.v1.Deployment(
+            f"{self._name}-bbr-deployment",
+            metadata=self._meta(BBR_NAME, labels=labels),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=spec.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                template=core.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels={**labels, "app.kubernetes.io/component": "body-based-router"}
+                    ),
+                    spec=core.PodSpecArgs(
+                        containers=[
+                            core.ContainerArgs(
+                                name="bbr",
+                                image=spec.image,
+                                image_pull_policy="IfNotPresent",
+                                # Streaming: the LB sends the body in full-duplex mode.
+                                args=["--streaming", "--v", "3"],
+                                ports=[
+                                    core.ContainerPortArgs(name="grpc", container_port=BBR_GRPC_PORT),
+                                    core.ContainerPortArgs(
+                                        name="grpc-health", container_port=BBR_HEALTH_PORT
+                                    ),
+                                ],
+                                liveness_probe=core.ProbeArgs(
+                                    grpc=core.GRPCActionArgs(port=BBR_HEALTH_PORT), period_seconds=10
+                                ),
+                                readiness_probe=core.ProbeArgs(
+                                    grpc=core.GRPCActionArgs(port=BBR_HEALTH_PORT), period_seconds=2
+                                ),
+                                security_context=core.SecurityContextArgs(
+                                    run_as_non_root=True,
+                                    run_as_user=PICKER_USER_ID,
+                                    read_only_root_filesystem=True,
+                                    allow_privilege_escalation=False,
+                                    capabilities=core.CapabilitiesArgs(drop=["ALL"]),
+                                    seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
+                                ),
+                            )
+                        ],
+                    ),
+                ),
+            ),
+            opts=self._opts(),
+        )
+        service = core.Service(
+            f"{self._name}-bbr-service",
+            metadata=self._meta(BBR_NAME, labels=labels),
+            spec=core.ServiceSpecArgs(
+                selector=labels,
+                ports=[
+                    core.ServicePortArgs(
+                        name="grpc",
+                        port=BBR_GRPC_PORT,
+                        target_port="grpc",
+                        protocol="TCP",
+                        app_protocol="HTTP2",
+                    )
+                ],
+            ),
+            opts=self._opts([deployment]),
+        )
+        self._custom_resource(
+            "bbr-healthcheckpolicy",
+            BBR_NAME,
+            HealthCheckPolicySpec(
+                target_ref=PolicyTargetReference.service(BBR_NAME),
+                default=HealthCheckPolicyConfig(
+                    config=HealthCheck(
+                        type="GRPC",
+                        grpc_health_check=GrpcHealthCheck(
+                            port_specification="USE_FIXED_PORT", port=BBR_HEALTH_PORT
+                        ),
+                    )
+                ),
+            ),
+            depends_on=[service],
+        )
+        self._custom_resource(
+            "bbr-routingextension",
+            BBR_NAME,
+            GCPRoutingExtensionSpec(
+                target_refs=[TargetRef(group=GATEWAY.group, kind=GATEWAY.kind, name=gateway_name)],
+                extension_chains=[
+                    ExtensionChain(
+                        name="model-name",
+                        extensions=[
+                            Extension(
+                                name=BBR_NAME,
+                                authority=f"{BBR_NAME}.{self._namespace}.svc",
+                                timeout="1s",
+                                supported_events=["RequestHeaders", "RequestBody", "RequestTrailers"],
+                                request_body_send_mode="FullDuplexStreamed",
+                                backend_ref=ServiceBackendRef(name=BBR_NAME, port=BBR_GRPC_PORT),
+                            )
+                        ],
+                    )
+                ],
+            ),
+            depends_on=[gateway, service],
+        )
 
     def _route_rule(self, route: RouteSpec, backend: Any) -> RouteRule:
         path = PathMatch(value=route.path_prefix)

@@ -24,6 +24,7 @@ DEFAULT_LORA_SYNCER_IMAGE = (
     f"registry.k8s.io/gateway-api-inference-extension/lora-syncer:{INFERENCE_EXTENSION_RELEASE}"
 )
 
+DEFAULT_BBR_IMAGE = f"registry.k8s.io/gateway-api-inference-extension/bbr:{INFERENCE_EXTENSION_RELEASE}"
 SINGLE_CLUSTER_GATEWAY_CLASSES = ("gke-l7-regional-external-managed", "gke-l7-rilb")
 MULTI_CLUSTER_GATEWAY_CLASS = "gke-l7-cross-regional-internal-managed-mc"
 
@@ -329,6 +330,20 @@ class MonitoringSpec(ServiceConfigModel):
     scrape_interval: str = Field(default="10s", pattern=r"^[0-9]+(ms|s|m)$")
 
 
+class BodyBasedRouterSpec(ServiceConfigModel):
+    """The body-based router, deployed next to the gateway when a route matches on model names."""
+
+    image: str = DEFAULT_BBR_IMAGE
+    replicas: int = Field(default=1, ge=1, le=10)
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, image: str) -> str:
+        if problem := pinned_image_problem(image):
+            raise ValueError(problem)
+        return image
+
+
 class PickerImageSpec(ServiceConfigModel):
     """Where the picker image comes from: built and pushed (`build: true`) or a pinned `image`."""
 
@@ -368,6 +383,7 @@ class ServicesConfig(ServiceConfigModel):
     backend_policy: BackendPolicySpec = Field(default_factory=BackendPolicySpec)
     health_check: HealthCheckSpec = Field(default_factory=HealthCheckSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    body_based_router: BodyBasedRouterSpec = Field(default_factory=BodyBasedRouterSpec)
 
     @model_validator(mode="after")
     def _check_references(self) -> ServicesConfig:

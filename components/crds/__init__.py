@@ -22,6 +22,7 @@ from components.crds.endpoint_picker_config import (
 )
 from components.crds.gateway import GatewayAddress, GatewaySpec, Listener
 from components.crds.health_check_policy import (
+    GrpcHealthCheck,
     HealthCheck,
     HealthCheckPolicyConfig,
     HealthCheckPolicySpec,
@@ -45,6 +46,13 @@ from components.crds.inference_pool import EndpointPickerRef, InferencePoolSpec
 from components.crds.pod_monitoring import PodMonitoringSpec, ScrapeAuthorization, ScrapeEndpoint
 from components.crds.policy_target import PolicyTargetReference
 from components.crds.pool_import import inference_pool_backend, pool_import_backend
+from components.crds.routing_extension import (
+    Extension,
+    ExtensionChain,
+    GCPRoutingExtensionSpec,
+    ServiceBackendRef,
+    TargetRef,
+)
 
 __all__ = [
     "ApiKind",
@@ -58,9 +66,13 @@ __all__ = [
     "EndpointPickerConfig",
     "EndpointPickerRef",
     "ExportedMetric",
+    "Extension",
+    "ExtensionChain",
     "GCPBackendPolicySpec",
+    "GCPRoutingExtensionSpec",
     "GatewayAddress",
     "GatewaySpec",
+    "GrpcHealthCheck",
     "HTTPRouteSpec",
     "HeaderMatch",
     "HealthCheck",
@@ -88,6 +100,8 @@ __all__ = [
     "SchedulingProfile",
     "ScrapeAuthorization",
     "ScrapeEndpoint",
+    "ServiceBackendRef",
+    "TargetRef",
     "inference_pool_backend",
     "pool_import_backend",
 ]

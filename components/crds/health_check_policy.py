@@ -18,9 +18,25 @@ class HttpHealthCheck(CrdModel):
     request_path: str | None = None
 
 
+class GrpcHealthCheck(CrdModel):
+    port_specification: Literal["USE_FIXED_PORT", "USE_NAMED_PORT", "USE_SERVING_PORT"] | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    grpc_service_name: str | None = Field(default=None, max_length=1024)
+
+
 class HealthCheck(CrdModel):
-    type: Literal["HTTP"] = "HTTP"
-    http_health_check: HttpHealthCheck
+    """Exactly one protocol block, the one `type` names."""
+
+    type: Literal["HTTP", "GRPC"] = "HTTP"
+    http_health_check: HttpHealthCheck | None = None
+    grpc_health_check: GrpcHealthCheck | None = None
+
+    @model_validator(mode="after")
+    def _block_matches_type(self) -> HealthCheck:
+        blocks = {"HTTP": self.http_health_check, "GRPC": self.grpc_health_check}
+        if blocks[self.type] is None or sum(block is not None for block in blocks.values()) != 1:
+            raise ValueError(f"type {self.type} needs exactly its own block ({self.type.lower()}HealthCheck)")
+        return self
 
 
 class HealthCheckPolicyConfig(CrdModel):

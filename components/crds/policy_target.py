@@ -22,3 +22,8 @@ class PolicyTargetReference(CrdModel):
     def pool_import(cls, name: str) -> PolicyTargetReference:
         """Multi-cluster: the policy attaches to the import GKE creates in the config cluster."""
         return cls(group=GCP_INFERENCE_POOL_IMPORT.group, kind=GCP_INFERENCE_POOL_IMPORT.kind, name=name)
+
+    @classmethod
+    def service(cls, name: str) -> PolicyTargetReference:
+        """A plain Service backend (the body-based router's callout)."""
+        return cls(group="", kind="Service", name=name)
