@@ -1,0 +1,82 @@
+"""Composition root of the Pulumi program: validated stack config -> services, regions, fleet -> exports.
+
+The only place that reads configuration; components receive plain Args. A bad config stops here, before
+any resource is registered, with one line per problem on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.config import ConfigError, StackConfig, exit_on_config_error, load_stack_config
+from components.config_sources import read_engine_config
+
+try:
+    stack_config: StackConfig = load_stack_config(read_engine_config(pulumi.get_project(), pulumi.get_stack()))
+except ConfigError as error:
+    exit_on_config_error(error)
+
+# Imported after validation so a bad config fails fast, before the large cloud SDKs load.
+from components.fleet import Fleet, FleetArgs, FleetMemberArgs  # noqa: E402
+from components.project_services import ProjectServices, ProjectServicesArgs  # noqa: E402
+from components.region import GpuPoolArgs, Region, RegionArgs, SystemPoolArgs  # noqa: E402
+
+project = stack_config.project
+services = ProjectServices("services", ProjectServicesArgs(project=project))
+
+regions: dict[str, Region] = {
+    name: Region(
+        name,
+        RegionArgs(
+            project=project,
+            region=spec.region,
+            zone=spec.zone,
+            proxy_subnet_cidr=spec.proxy_subnet_cidr,
+            proxy_subnet_purpose=stack_config.proxy_subnet_purpose,
+            gke_version=stack_config.gke_version,
+            release_channel=stack_config.release_channel,
+            network=stack_config.network,
+            pods_cidr=spec.pods_cidr,
+            services_cidr=spec.services_cidr,
+            system_pool=SystemPoolArgs(**spec.system_pool.model_dump()),
+            gpu_pool=GpuPoolArgs(**spec.gpu_pool.model_dump()),
+            deletion_protection=stack_config.deletion_protection,
+            labels=stack_config.labels,
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[services]),
+    )
+    for name, spec in stack_config.regions.items()
+}
+
+fleet: Fleet | None = None
+if stack_config.fleet.config_cluster is not None:
+    fleet = Fleet(
+        "fleet",
+        FleetArgs(
+            project=project,
+            members={
+                name: FleetMemberArgs(cluster_id=region.cluster_id, wait_for=region.node_pools)
+                for name, region in regions.items()
+            },
+            config_member=stack_config.fleet.config_cluster,
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[services]),
+    )
+
+pulumi.export("topology", "multi-cluster" if fleet is not None else "single-cluster")
+pulumi.export("clusters", {name: region.cluster_name for name, region in regions.items()})
+pulumi.export("kube_contexts", {name: region.kube_context for name, region in regions.items()})
+pulumi.export("kubeconfigs", {name: region.kubeconfig for name, region in regions.items()})
+if fleet is not None:
+    pulumi.export("config_membership", fleet.config_membership)
+pulumi.export(
+    "next_steps",
+    [
+        *(
+            f"gcloud container clusters get-credentials {name} --location {spec.region} --project {project}"
+            for name, spec in stack_config.regions.items()
+        ),
+        *(f"kubectl --context {region.kube_context} get nodes" for region in regions.values()),
+        *([f"gcloud container fleet ingress describe --project {project}"] if fleet is not None else []),
+    ],
+)

@@ -1,0 +1,242 @@
+"""Region: everything one serving region needs - a GKE cluster, its CPU and GPU node pools, the node
+service account, the proxy-only subnet for the gateway's proxies, and a Kubernetes provider for it.
+
+The cluster is regional (control plane in `region`); both node pools live in `zone` (node_locations), the
+zone with GPU capacity. Seed 000's commands pass the zone as the pools' location; that would target a
+zonal cluster that does not exist, so the pool location here is the cluster's region.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from components.kubeconfig import gke_context_name, gke_kubeconfig
+
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+# What GKE nodes of the gateway need: Autoscaling API metrics (seed 000 prerequisite, feeds the LB's
+# custom metrics), Cloud Monitoring/Logging, and image pulls from Artifact Registry.
+NODE_SERVICE_ACCOUNT_ROLES: tuple[str, ...] = (
+    "roles/autoscaling.metricsWriter",
+    "roles/monitoring.metricWriter",
+    "roles/logging.logWriter",
+    "roles/artifactregistry.reader",
+)
+ProxySubnetPurpose = Literal["GLOBAL_MANAGED_PROXY", "REGIONAL_MANAGED_PROXY"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemPoolArgs:
+    machine_type: str = "e2-standard-8"
+    node_count: int = 1
+    disk_type: str = "pd-balanced"
+    disk_size_gb: int = 100
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuPoolArgs:
+    machine_type: str = "a3-highgpu-2g"
+    accelerator_type: str = "nvidia-h100-80gb"
+    accelerator_count: int = 2
+    node_count: int = 1
+    spot: bool = True
+    gpu_driver_version: str = "LATEST"
+    disk_type: str = "pd-ssd"
+    disk_size_gb: int = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegionArgs:
+    """One region's cluster and network pieces. `name` of the component is the cluster's name."""
+
+    project: str
+    region: str
+    zone: str
+    proxy_subnet_cidr: str
+    proxy_subnet_purpose: ProxySubnetPurpose
+    gke_version: str
+    release_channel: str = "RAPID"
+    network: str = "default"
+    pods_cidr: str | None = None
+    services_cidr: str | None = None
+    system_pool: SystemPoolArgs = field(default_factory=SystemPoolArgs)
+    gpu_pool: GpuPoolArgs = field(default_factory=GpuPoolArgs)
+    deletion_protection: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.zone.startswith(f"{self.region}-"):
+            raise ValueError(f"RegionArgs.zone {self.zone!r} is not in region {self.region!r}")
+        if self.system_pool.node_count < 1 or self.gpu_pool.node_count < 1:
+            raise ValueError("RegionArgs node pools need node_count >= 1")
+
+
+class Region(pulumi.ComponentResource):
+    """A GPU serving region. Outputs: cluster_name, cluster_id, kube_context, kubeconfig (secret), provider."""
+
+    cluster_name: pulumi.Output[str]
+    cluster_id: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    kube_context: str
+    provider: k8s.Provider
+    node_pools: Sequence[gcp.container.NodePool]
+
+    def __init__(self, name: str, args: RegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("infgw:index:Region", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = dict(args.labels)
+
+        node_account = gcp.serviceaccount.Account(
+            f"{name}-nodes",
+            project=args.project,
+            account_id=f"{name}-nodes",
+            display_name=f"GKE nodes of {name}",
+            opts=child,
+        )
+        member = node_account.email.apply(lambda email: f"serviceAccount:{email}")
+        role_grants = [
+            gcp.projects.IAMMember(
+                f"{name}-nodes-{role.removeprefix('roles/').replace('.', '-')}",
+                project=args.project,
+                role=role,
+                member=member,
+                opts=child,
+            )
+            for role in NODE_SERVICE_ACCOUNT_ROLES
+        ]
+
+        gcp.compute.Subnetwork(
+            f"{name}-proxy-only",
+            project=args.project,
+            name=f"{args.region}-proxy-only",
+            region=args.region,
+            network=args.network,
+            ip_cidr_range=args.proxy_subnet_cidr,
+            purpose=args.proxy_subnet_purpose,
+            role="ACTIVE",
+            opts=child,
+        )
+
+        cluster = gcp.container.Cluster(
+            f"{name}-cluster",
+            project=args.project,
+            name=name,
+            location=args.region,
+            network=args.network,
+            networking_mode="VPC_NATIVE",
+            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
+                cluster_ipv4_cidr_block=args.pods_cidr,
+                services_ipv4_cidr_block=args.services_cidr,
+            ),
+            # GKE insists on an initial pool; it is deleted right away and replaced by the pools below.
+            remove_default_node_pool=True,
+            initial_node_count=1,
+            node_config=gcp.container.ClusterNodeConfigArgs(
+                service_account=node_account.email, oauth_scopes=[CLOUD_PLATFORM_SCOPE]
+            ),
+            min_master_version=args.gke_version,
+            release_channel=gcp.container.ClusterReleaseChannelArgs(channel=args.release_channel),
+            gateway_api_config=gcp.container.ClusterGatewayApiConfigArgs(channel="CHANNEL_STANDARD"),
+            addons_config=gcp.container.ClusterAddonsConfigArgs(
+                http_load_balancing=gcp.container.ClusterAddonsConfigHttpLoadBalancingArgs(disabled=False),
+            ),
+            monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
+                enable_components=["SYSTEM_COMPONENTS", "DCGM"],
+                managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
+            ),
+            pod_autoscaling=gcp.container.ClusterPodAutoscalingArgs(hpa_profile="PERFORMANCE"),
+            workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
+                workload_pool=f"{args.project}.svc.id.goog"
+            ),
+            resource_labels=labels,
+            deletion_protection=args.deletion_protection,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=role_grants,
+                custom_timeouts=pulumi.CustomTimeouts(create="45m", update="45m", delete="45m"),
+            ),
+        )
+
+        def node_config_common(disk_type: str, disk_size_gb: int) -> dict[str, object]:
+            return {
+                "service_account": node_account.email,
+                "oauth_scopes": [CLOUD_PLATFORM_SCOPE],
+                "disk_type": disk_type,
+                "disk_size_gb": disk_size_gb,
+                "resource_labels": labels,
+                "workload_metadata_config": gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
+            }
+
+        management = gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True)
+        system_pool = gcp.container.NodePool(
+            f"{name}-system",
+            project=args.project,
+            name="system",
+            cluster=cluster.name,
+            location=args.region,
+            node_locations=[args.zone],
+            node_count=args.system_pool.node_count,
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                machine_type=args.system_pool.machine_type,
+                **node_config_common(args.system_pool.disk_type, args.system_pool.disk_size_gb),  # type: ignore[arg-type]
+            ),
+            management=management,
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=pulumi.CustomTimeouts(create="30m")),
+        )
+        gpu_pool = gcp.container.NodePool(
+            f"{name}-gpu",
+            project=args.project,
+            name="gpu",
+            cluster=cluster.name,
+            location=args.region,
+            node_locations=[args.zone],
+            node_count=args.gpu_pool.node_count,
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                machine_type=args.gpu_pool.machine_type,
+                spot=args.gpu_pool.spot,
+                guest_accelerators=[
+                    gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
+                        type=args.gpu_pool.accelerator_type,
+                        count=args.gpu_pool.accelerator_count,
+                        gpu_driver_installation_config=gcp.container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
+                            gpu_driver_version=args.gpu_pool.gpu_driver_version
+                        ),
+                    )
+                ],
+                labels={"infgw.dev/pool": "gpu"},
+                **node_config_common(args.gpu_pool.disk_type, args.gpu_pool.disk_size_gb),  # type: ignore[arg-type]
+            ),
+            management=management,
+            # H100 capacity (Spot especially) can take long to obtain.
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=pulumi.CustomTimeouts(create="60m", update="60m")),
+        )
+
+        self.kube_context = gke_context_name(args.project, args.region, name)
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
+                lambda values: gke_kubeconfig(self.kube_context, values[0], values[1])
+            )
+        )
+        self.node_pools = (system_pool, gpu_pool)
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            # A stable identity: refreshed credentials or a new endpoint must not replace every object.
+            cluster_identifier=self.kube_context,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.node_pools)),
+        )
+        self.cluster_name = cluster.name
+        self.cluster_id = cluster.id
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "cluster_id": self.cluster_id,
+                "kube_context": self.kube_context,
+                "kubeconfig": self.kubeconfig,
+            }
+        )

@@ -1,0 +1,1 @@
+"""`infgw`: the project's command line (offline plan today; the local gateway joins later)."""

@@ -1,0 +1,22 @@
+"""The `infgw` typer app: assembly only. Each command lives in its own package and registers here."""
+
+from __future__ import annotations
+
+import typer
+
+from infgw.plan.command import plan
+
+app = typer.Typer(
+    name="infgw",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main() -> None:
+    """GKE Inference Gateway tools: plan what `pulumi up` would build, offline."""
+
+
+app.command("plan")(plan)

@@ -1,0 +1,56 @@
+"""`infgw plan`: validate a stack's config, plan it offline, print the tree, optionally write JSON.
+
+Exit codes: 0 planned; 2 bad stack config or stack file (one line per problem, no traceback).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from components.config import ConfigError, validate_stack_config
+from components.config_sources import StackFileError, find_project_dir, read_stack
+
+INVALID_CONFIG_EXIT = 2
+
+
+def plan(
+    stack: Annotated[str, typer.Option("--stack", "-s", help="Stack to plan (reads Pulumi.<stack>.yaml).")] = "dev",
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Also write the full plan (every resource and input) to this file.")
+    ] = None,
+    project_dir: Annotated[
+        Path | None, typer.Option("--project-dir", help="Directory holding Pulumi.yaml (default: nearest above cwd).")
+    ] = None,
+) -> None:
+    """Show every resource `pulumi up` would create for STACK, offline, under Pulumi mocks."""
+    err = typer.echo
+    try:
+        directory = project_dir.resolve() if project_dir else find_project_dir()
+        raw = read_stack(stack, directory)
+        validate_stack_config(raw)
+    except StackFileError as error:
+        err(str(error), err=True)
+        raise typer.Exit(INVALID_CONFIG_EXIT) from None
+    except ConfigError as error:
+        for problem in error.problems:
+            err(str(problem), err=True)
+        raise typer.Exit(INVALID_CONFIG_EXIT) from None
+
+    # Imported only now: the Pulumi SDKs take seconds to load and --help or a config error should not wait.
+    from rich.console import Console
+
+    from infgw.plan.recorder import PlanRecorder
+    from infgw.plan.render import render_plan
+    from infgw.plan.runner import run_program
+
+    recorder = PlanRecorder.install(project=raw.project, stack=raw.stack)
+    result = run_program(recorder, raw, directory / "__main__.py")
+    render_plan(result, Console())
+    if json_file is not None:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        json_file.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"Full plan written to {json_file}")
