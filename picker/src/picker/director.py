@@ -56,7 +56,11 @@ class Director:
         clock: Clock,
         rng: random.Random,
         metrics: PickerMetrics | None = None,
+        pool_gauge_interval_s: float = POOL_GAUGE_INTERVAL_S,
+        pool_gauge_staleness_s: float = POOL_GAUGE_STALENESS_S,
     ) -> None:
+        self._pool_gauge_interval_s = pool_gauge_interval_s
+        self._pool_gauge_staleness_s = pool_gauge_staleness_s
         self._store = store
         self.scheduling = scheduling
         self._scheduler = scheduling.scheduler
@@ -158,7 +162,7 @@ class Director:
         """Set the prefix-index size and the pool gauges now (the background loop does it periodically)."""
         self._flush_index_size()
         if self._metrics is not None:
-            self._metrics.flush_pool_gauges(self._store.candidates(), self._clock.now(), POOL_GAUGE_STALENESS_S)
+            self._metrics.flush_pool_gauges(self._store.candidates(), self._clock.now(), self._pool_gauge_staleness_s)
 
     def _flush_index_size(self) -> None:
         if self._metrics is not None:
@@ -232,7 +236,7 @@ class Director:
             pruner.prune(live)
 
     async def _gauge_loop(self) -> None:
-        ticks_per_pool_flush = round(POOL_GAUGE_INTERVAL_S / INDEX_SIZE_INTERVAL_S)
+        ticks_per_pool_flush = max(1, round(self._pool_gauge_interval_s / INDEX_SIZE_INTERVAL_S))
         tick = 0
         while True:
             await self._clock.sleep(INDEX_SIZE_INTERVAL_S)

@@ -25,6 +25,9 @@ def build_director(
     rng: random.Random,
     metrics: PickerMetrics | None = None,
     registry: PluginRegistry | None = None,
+    *,
+    pool_gauge_interval_s: float = 5.0,
+    pool_gauge_staleness_s: float = 2.0,
 ) -> Director:
     """Build the Director (a ``RequestDirector``) from a validated config.
 
@@ -48,6 +51,8 @@ def build_director(
         rng: the only randomness (tie-breaks, random pickers); seed it for reproducible runs.
         metrics: where to record the EPP's metrics; None records nothing.
         registry: plugin types to build from; defaults to every in-tree plugin.
+        pool_gauge_interval_s: --refresh-prometheus-metrics-interval (pool gauges flush period).
+        pool_gauge_staleness_s: --metrics-staleness-threshold (endpoints older than this leave the averages).
     """
     in_flight = InFlightTracker()
     context = PluginContext(clock=clock, rng=rng, in_flight=in_flight, metrics=metrics)
@@ -68,4 +73,6 @@ def build_director(
         clock=clock,
         rng=rng,
         metrics=metrics,
+        pool_gauge_interval_s=pool_gauge_interval_s,
+        pool_gauge_staleness_s=pool_gauge_staleness_s,
     )

@@ -34,10 +34,20 @@ def recommended_config() -> EndpointPickerConfig:
     and the picker-side flow-control queue with a 30 s TTL."""
     return EndpointPickerConfig(
         plugins=[
-            PluginSpec(type="prefix-spill-scorer"),
-            PluginSpec(type="load-headroom-scorer"),
+            PluginSpec(
+                type="prefix-spill-scorer",
+                parameters={
+                    "blockSize": 64,
+                    "maxPrefixBlocksToMatch": 256,
+                    "lruCapacityPerServer": 31250,
+                    "queueDepthThreshold": 5,
+                    "kvCacheUtilThreshold": 0.8,
+                    "saturatedMatchFactor": 0.0,
+                },
+            ),
+            PluginSpec(type="load-headroom-scorer", parameters={"busyScale": 8, "queueWeight": 2}),
             PluginSpec(type="lora-affinity-scorer"),
-            PluginSpec(type="max-score-picker"),
+            PluginSpec(type="max-score-picker", parameters={"maxNumOfEndpoints": 1}),
         ],
         scheduling_profiles=[
             SchedulingProfileSpec(
