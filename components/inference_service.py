@@ -83,8 +83,10 @@ from components.service_config import (
 PICKER_GRPC_PORT = 9002
 PICKER_HEALTH_PORT = 9003
 PICKER_METRICS_PORT = 9090
-# gRPC health service name the EPP (and so the picker) serves on its health port.
-PICKER_HEALTH_SERVICE = "inference-extension"
+# gRPC health service names the picker serves (as the EPP): liveness is SERVING from the start,
+# readiness only once the pool is synced, so a slow sync never gets the pod killed.
+PICKER_LIVENESS_SERVICE = "liveness"
+PICKER_READINESS_SERVICE = "readiness"
 PICKER_CONFIG_FILE = "config.yaml"
 PICKER_USER_ID = 65532
 HF_TOKEN_KEY = "token"
@@ -562,7 +564,6 @@ class InferenceService(pulumi.ComponentResource):
         ]  # fmt: skip
         if pool.picker.replicas > 1:
             picker_args.append("--ha-enable-leader-election")
-        health = core.GRPCActionArgs(port=PICKER_HEALTH_PORT, service=PICKER_HEALTH_SERVICE)
         container = core.ContainerArgs(
             name="picker",
             image=self._args.picker_image,
@@ -581,8 +582,15 @@ class InferenceService(pulumi.ComponentResource):
                 core.ContainerPortArgs(name="grpc-health", container_port=PICKER_HEALTH_PORT, protocol="TCP"),
                 core.ContainerPortArgs(name="metrics", container_port=PICKER_METRICS_PORT, protocol="TCP"),
             ],
-            liveness_probe=core.ProbeArgs(grpc=health, initial_delay_seconds=5, period_seconds=10),
-            readiness_probe=core.ProbeArgs(grpc=health, period_seconds=2),
+            liveness_probe=core.ProbeArgs(
+                grpc=core.GRPCActionArgs(port=PICKER_HEALTH_PORT, service=PICKER_LIVENESS_SERVICE),
+                initial_delay_seconds=5,
+                period_seconds=10,
+            ),
+            readiness_probe=core.ProbeArgs(
+                grpc=core.GRPCActionArgs(port=PICKER_HEALTH_PORT, service=PICKER_READINESS_SERVICE),
+                period_seconds=2,
+            ),
             resources=core.ResourceRequirementsArgs(
                 requests={"cpu": "500m", "memory": "512Mi"}, limits={"memory": "1Gi"}
             ),
