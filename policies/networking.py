@@ -69,10 +69,10 @@ def _subnet_facts(subnet: Resource) -> SubnetFacts | None:
     )
 
 
-def subnets(stack: Stack) -> list[SubnetFacts]:
-    """Facts of every subnet whose region is known (unknown ones are skipped, not guessed)."""
-    facts = (known(lambda s=s: _subnet_facts(s)) for s in stack.of(types.SUBNETWORK))
-    return [f for f in facts if f is not None]
+def subnets(stack: Stack) -> tuple[list[SubnetFacts], bool]:
+    """Facts of every subnet whose region is known, and whether some subnet's facts are not known yet."""
+    facts = [known(lambda s=s: _subnet_facts(s)) for s in stack.of(types.SUBNETWORK)]
+    return [f for f in facts if f is not None], any(f is None for f in facts)
 
 
 def cluster_regions(stack: Stack) -> set[str]:
@@ -97,7 +97,7 @@ def _gateway_regions(addresses: list[Props]) -> set[str]:
 
 
 def _check_subnet_per_gateway_region(stack: Stack, config: NoConfig) -> Iterator[Finding]:
-    facts = subnets(stack)
+    facts, undecided = subnets(stack)
     active_proxy: dict[tuple[str, str], list[SubnetFacts]] = defaultdict(list)
     for subnet in facts:
         if subnet.purpose in PROXY_ONLY_PURPOSES and subnet.active:
@@ -123,7 +123,7 @@ def _check_subnet_per_gateway_region(stack: Stack, config: NoConfig) -> Iterator
             continue
         regions = _gateway_regions(addresses) or cluster_regions(stack)
         for region in sorted(regions):
-            if active_proxy.get((region, purpose)):
+            if active_proxy.get((region, purpose)) or undecided:
                 continue
             present = sorted({s.purpose for s in facts if s.region == region and s.purpose in PROXY_ONLY_PURPOSES})
             found = f"; the region only has {', '.join(present)}" if present else ""
@@ -149,7 +149,7 @@ proxy_subnet_per_gateway_region = StackRule(
 
 def _check_mixed_purposes(stack: Stack, config: NoConfig) -> Iterator[Finding]:
     purposes: dict[tuple[str, str], dict[str, SubnetFacts]] = defaultdict(dict)
-    for subnet in subnets(stack):
+    for subnet in subnets(stack)[0]:
         if subnet.purpose in PROXY_ONLY_PURPOSES:
             purposes[(subnet.region, subnet.network)].setdefault(subnet.purpose, subnet)
     for (region, network), by_purpose in sorted(purposes.items()):
@@ -178,7 +178,7 @@ proxy_purposes_not_mixed = StackRule(
 
 def _check_cidrs_disjoint(stack: Stack, config: NoConfig) -> Iterator[Finding]:
     by_network: dict[str, list[tuple[SubnetFacts, ipaddress.IPv4Network | ipaddress.IPv6Network]]] = defaultdict(list)
-    for subnet in subnets(stack):
+    for subnet in subnets(stack)[0]:
         for cidr in subnet.ranges:
             try:
                 network = ipaddress.ip_network(cidr, strict=False)
