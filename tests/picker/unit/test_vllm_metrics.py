@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+from picker.datastore.vllm_metrics import MetricsParseError, parse_vllm_metrics
+
+from tests.picker.unit.vllm_pages import SIM_PAGE, VLLM_PAGE
+
+def test_full_vllm_page() -> None:
+    metrics = parse_vllm_metrics(VLLM_PAGE, scraped_at_s=42.0)
+    assert metrics.running_requests == 3
+    assert metrics.waiting_queue_size == 7
+    assert metrics.kv_cache_usage_ratio == pytest.approx(0.4217)
+    # the empty series is newer, but the EPP takes the newest series that names adapters
+    assert metrics.active_lora_adapters == {"sql-lora", "tweets"}
+    assert metrics.waiting_lora_adapters == {"chat"}
+    assert metrics.max_active_loras == 2
+    assert metrics.cache_block_size_tokens == 16
+    assert metrics.updated_at_s == 42.0
+
+
+def test_legacy_kv_name_is_the_fallback() -> None:
+    metrics = parse_vllm_metrics(SIM_PAGE, 0.0)
+    assert metrics.kv_cache_usage_ratio == pytest.approx(0.3)
+    assert metrics.cache_block_size_tokens is None
+
+
+def test_new_kv_name_wins_over_legacy() -> None:
+    page = SIM_PAGE + 'vllm:kv_cache_usage_perc{model_name="base"} 0.6\n'
+    assert parse_vllm_metrics(page, 0.0).kv_cache_usage_ratio == pytest.approx(0.6)
+
+
+def test_series_of_several_engines_add_up() -> None:
+    page = (
+        'vllm:num_requests_waiting{engine="0"} 2\nvllm:num_requests_waiting{engine="1"} 3\n'
+        'vllm:kv_cache_usage_perc{engine="0"} 0.2\nvllm:kv_cache_usage_perc{engine="1"} 0.7\n'
+    )
+    metrics = parse_vllm_metrics(page, 0.0)
+    assert metrics.waiting_queue_size == 5
+    assert metrics.kv_cache_usage_ratio == pytest.approx(0.7)
+
+
+def test_page_without_vllm_families_reads_as_idle() -> None:
+    metrics = parse_vllm_metrics('# TYPE other gauge\nother 1\n', 1.0)
+    assert (metrics.waiting_queue_size, metrics.running_requests, metrics.kv_cache_usage_ratio) == (0, 0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "page",
+    ['vllm:num_requests_waiting{model_name="x" 3\n', "vllm:num_requests_waiting lots\n"],
+    ids=["unterminated labels", "non-numeric value"],
+)
+def test_garbage_raises_parse_error(page: str) -> None:
+    with pytest.raises(MetricsParseError):
+        parse_vllm_metrics(page, 0.0)
