@@ -162,7 +162,7 @@ gateway_api_enabled = ResourceRule(
     applies_to=_is_cluster,
     check=_check_gateway_api,
     remediate=_remediate_gateway_api,
-    remediation_steps="Set gatewayApiConfig.channel to CHANNEL_STANDARD (remediation does this).",
+    remediation_steps="Set gatewayApiConfig.channel to CHANNEL_STANDARD.",
 )
 
 
@@ -203,8 +203,7 @@ managed_prometheus_dcgm = ResourceRule(
     applies_to=_is_cluster,
     check=_check_monitoring,
     remediate=_remediate_monitoring,
-    remediation_steps="Enable monitoringConfig.managedPrometheus and add DCGM to enableComponents "
-    "(remediation does this).",
+    remediation_steps="Enable monitoringConfig.managedPrometheus and add DCGM to enableComponents.",
 )
 
 
@@ -236,7 +235,7 @@ hpa_performance_profile = ResourceRule(
     applies_to=_is_cluster,
     check=_check_hpa_profile,
     remediate=_remediate_hpa_profile,
-    remediation_steps="Set podAutoscaling.hpaProfile to PERFORMANCE (remediation does this).",
+    remediation_steps="Set podAutoscaling.hpaProfile to PERFORMANCE.",
 )
 
 
@@ -299,8 +298,7 @@ gpu_driver_installation = ResourceRule(
     applies_to=_is_node_pool,
     check=_check_driver_installation,
     remediate=_remediate_driver_installation,
-    remediation_steps="Set guestAccelerators[].gpuDriverInstallationConfig.gpuDriverVersion to LATEST "
-    "(remediation does this).",
+    remediation_steps="Set guestAccelerators[].gpuDriverInstallationConfig.gpuDriverVersion to LATEST.",
 )
 
 

@@ -197,6 +197,20 @@ def _collector(
     return report_violation
 
 
+def _policy_resources(planned: Sequence[PlannedResource], props: Sequence[Mapping[str, Any]],
+                      urns: Sequence[str], by_urn: Mapping[str, PlannedResource]) -> list[PolicyResource]:
+    resources = [
+        PolicyResource(r.resource_type, unknown_checking_proxy(copy.deepcopy(dict(props[i]))), urns[i], r.name,
+                       _options(r), _provider(r, by_urn), None, [], {})
+        for i, r in enumerate(planned)
+    ]
+    by_policy_urn = {resource.urn: resource for resource in resources}
+    for resource, plan in zip(resources, planned, strict=True):
+        if plan.parent_urn is not None:
+            resource.parent = by_policy_urn.get(plan.parent_urn)
+    return resources
+
+
 def _settle(result: Any) -> Any:
     return asyncio.run(result) if isawaitable(result) else result
 
@@ -246,26 +260,23 @@ def run_pack(
                 props[index] = dict(fixed)
                 remediations.append(Remediation(rule.name, urns[index], resource.name))
 
+    # Stack rules only read; after remediation the resource list is built once and shared between them.
+    policy_resources: list[PolicyResource] | None = None
     for rule, level in active:
         reported = EnforcementLevel.MANDATORY if level is EnforcementLevel.REMEDIATE else level
         policy = rule.to_policy()
         if isinstance(rule, ResourceRule):
             for index in range(len(planned)):
+                if not rule.applies_to(planned[index].resource_type):
+                    continue  # the validator would return at once; skip building its arguments
                 collect = _collector(violations, rule.name, reported, by_urn, default_urn=urns[index])
                 try:
                     _settle(policy.validate(resource_args(index, rule), collect))
                 except _NotApplicableError as err:
                     not_applicable.append(NotApplicable(rule.name, err.reason or "", urns[index]))
             continue
-        policy_resources = [
-            PolicyResource(r.resource_type, unknown_checking_proxy(copy.deepcopy(props[i])), urns[i], r.name,
-                           _options(r), _provider(r, by_urn), None, [], {})
-            for i, r in enumerate(planned)
-        ]
-        by_policy_urn = {pr.urn: pr for pr in policy_resources}
-        for policy_resource, resource in zip(policy_resources, planned, strict=True):
-            if resource.parent_urn is not None:
-                policy_resource.parent = by_policy_urn.get(resource.parent_urn)
+        if policy_resources is None:
+            policy_resources = _policy_resources(planned, props, urns, by_urn)
         collect = _collector(violations, rule.name, reported, by_urn, default_urn=None)
         try:
             _settle(policy.validate(StackValidationArgs(policy_resources, config.properties.get(rule.name), tags),

@@ -108,7 +108,12 @@ class Rule(Generic[ConfigT]):
         properties = self.config_model.model_json_schema(by_alias=True).get("properties", {})
         if not properties:
             return None
-        cleaned = {key: {k: v for k, v in spec.items() if k != "title"} for key, spec in properties.items()}
+        # default_factory fields carry no "default" in pydantic's schema; Pulumi shows and applies it.
+        defaults = self.config_model().model_dump(by_alias=True, mode="json")
+        cleaned = {
+            key: {"default": defaults[key], **{k: v for k, v in spec.items() if k != "title"}}
+            for key, spec in properties.items()
+        }
         return PolicyConfigSchema(properties=cleaned)
 
     def parse_config(self, raw: Mapping[str, Any] | None) -> ConfigT:

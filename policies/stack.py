@@ -58,7 +58,7 @@ deletion_protection_in_production = ResourceRule(
     applies_to=lambda resource_type: resource_type == types.CLUSTER,
     check=_check_deletion_protection,
     remediate=_remediate_deletion_protection,
-    remediation_steps="Set deletionProtection: true on the cluster (remediation does this when config "
+    remediation_steps="Set deletionProtection: true on the cluster (automatic only when config "
     "marks the stack as production).",
 )
 

@@ -206,7 +206,7 @@ gpu_requests_equal_limits = ResourceRule(
     applies_to=types.is_workload,
     check=_check_gpu_quantities,
     remediate=_remediate_gpu_quantities,
-    remediation_steps="Set resources.requests[nvidia.com/gpu] to the limit (remediation does this).",
+    remediation_steps="Set resources.requests[nvidia.com/gpu] to the limit.",
 )
 
 
