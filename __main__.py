@@ -18,6 +18,8 @@ except ConfigError as error:
 
 # Imported after validation so a bad config fails fast, before the large cloud SDKs load.
 from components.fleet import Fleet, FleetArgs, FleetMemberArgs  # noqa: E402
+from components.inference_service import InferenceService, InferenceServiceArgs  # noqa: E402
+from components.picker_image import PickerImage, PickerImageArgs  # noqa: E402
 from components.project_services import ProjectServices, ProjectServicesArgs  # noqa: E402
 from components.region import GpuPoolArgs, Region, RegionArgs, SystemPoolArgs  # noqa: E402
 
@@ -63,7 +65,47 @@ if stack_config.fleet.config_cluster is not None:
         opts=pulumi.ResourceOptions(depends_on=[services]),
     )
 
+gateways: dict[str, str] = {}
+if stack_config.services is not None:
+    service_config = stack_config.services
+    gateway_cluster = stack_config.fleet.config_cluster or next(iter(stack_config.regions))
+    picker_image = PickerImage(
+        "picker-image",
+        PickerImageArgs(
+            spec=service_config.picker,
+            project=project,
+            location=stack_config.regions[gateway_cluster].region,
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[services]),
+    )
+    hf_token = (
+        pulumi.Output.secret(stack_config.hf_token.get_secret_value()) if stack_config.hf_token is not None else None
+    )
+    # One address per serving region on the cross-regional gateway, in config order.
+    gateway_regions = list(dict.fromkeys(spec.region for spec in stack_config.regions.values()))
+    for name, region in regions.items():
+        service = InferenceService(
+            f"{name}-inference",
+            InferenceServiceArgs(
+                cluster_name=name,
+                services=service_config,
+                provider=region.provider,
+                picker_image=picker_image.image_ref,
+                hf_token=hf_token,
+                topology="multi" if fleet is not None else "single",
+                # Without a fleet every cluster serves alone, behind its own gateway.
+                config_cluster=fleet is None or name == gateway_cluster,
+                gateway_regions=gateway_regions if fleet is not None and name == gateway_cluster else (),
+                # Multi-cluster Gateway objects need the fleet's multi-cluster ingress first.
+                depends_on=[*region.node_pools, *([fleet] if fleet is not None else [])],
+            ),
+        )
+        if service.gateway_name is not None:
+            gateways[name] = service.gateway_name
+
 pulumi.export("topology", "multi-cluster" if fleet is not None else "single-cluster")
+if gateways:
+    pulumi.export("gateways", gateways)
 pulumi.export("clusters", {name: region.cluster_name for name, region in regions.items()})
 pulumi.export("kube_contexts", {name: region.kube_context for name, region in regions.items()})
 pulumi.export("kubeconfigs", {name: region.kubeconfig for name, region in regions.items()})

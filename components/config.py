@@ -36,6 +36,7 @@ from components.config_sources import RawStackConfig, StackFileError, read_stack
 from components.gcp_locations import closest_regions, is_known_region, region_of_zone, zones_of
 from components.gke_versions import MULTI_CLUSTER_MIN_VERSION, SINGLE_CLUSTER_MIN_VERSION, version_problem
 from components.gpu_machines import gpu_machine_problem
+from components.service_config import ServicesConfig
 
 PROJECT_KEY = "gcp:project"
 ProxySubnetPurpose = Literal["GLOBAL_MANAGED_PROXY", "REGIONAL_MANAGED_PROXY"]
@@ -248,6 +249,9 @@ class StackConfig(ConfigModel):
     deletion_protection: bool = Field(False, description="refuse `pulumi destroy` of clusters")
     labels: dict[str, str] = Field(default_factory=dict, description="labels on clusters and node pools")
     hf_token: SecretStr | None = Field(None, description="Hugging Face token (set it with --secret)")
+    services: ServicesConfig | None = Field(
+        None, description="model pools, objectives, routes, gateway and LB policy (components/service_config.py)"
+    )
 
     @field_validator("project")
     @classmethod

@@ -109,7 +109,8 @@ class InferenceServiceArgs:
     services: ServicesConfig
     provider: k8s.Provider
     picker_image: pulumi.Input[str]
-    hf_token: pulumi.Input[str]
+    # None: the Secret is managed outside this stack (e.g. External Secrets); the pods still read it.
+    hf_token: pulumi.Input[str] | None = None
     topology: Topology = "single"
     # Multi-cluster: True only in the fleet's config cluster (it alone gets Gateway, routes, policies).
     config_cluster: bool = True
@@ -223,7 +224,14 @@ class InferenceService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=self._args.provider),
         )
 
-    def _hf_token_secret(self) -> k8s.core.v1.Secret:
+    def _hf_token_secret(self) -> k8s.core.v1.Secret | None:
+        if self._args.hf_token is None:
+            pulumi.log.warn(
+                f"{self._args.cluster_name}: no hfToken set; create Secret {self._services.hf_token_secret!r} "
+                f"(key {HF_TOKEN_KEY!r}) yourself or `pulumi config set --secret hfToken hf_...`",
+                resource=self,
+            )
+            return None
         return k8s.core.v1.Secret(
             f"{self._name}-hf-token",
             metadata=self._meta(self._services.hf_token_secret),
@@ -399,7 +407,7 @@ class InferenceService(pulumi.ComponentResource):
             core.VolumeArgs(name="shm", empty_dir=core.EmptyDirVolumeSourceArgs(medium="Memory")),
         ]
         sidecars: list[core.ContainerArgs] = []
-        depends_on: list[pulumi.Resource] = [self._hf_secret]
+        depends_on: list[pulumi.Resource] = [self._hf_secret] if self._hf_secret is not None else []
         if pool.lora is not None:
             env.append(core.EnvVarArgs(name="VLLM_ALLOW_RUNTIME_LORA_UPDATING", value="true"))
             mounts.append(core.VolumeMountArgs(name="adapters", mount_path="/adapters"))

@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -92,6 +92,46 @@ class ClusterManifests:
     remote_files: tuple[str, ...]
 
 
+class Registration(Protocol):
+    """What the offline plan records per resource (infgw.plan.PlannedResource satisfies it)."""
+
+    type: str
+    name: str
+    urn: str
+    inputs: Mapping[str, Any]
+    parent_urn: str
+
+
+# The component whose registration carries `clusterName`; its children belong to that cluster.
+CLUSTER_COMPONENT_TYPE = "infgw:index:InferenceService"
+
+
+def manifests_by_cluster(registrations: Iterable[Registration]) -> list[ClusterManifests]:
+    """Group a plan's Kubernetes registrations by the InferenceService (and so the cluster) owning them."""
+    registered = list(registrations)
+    cluster_of_component = {
+        item.urn: str(item.inputs["clusterName"])
+        for item in registered
+        if item.type == CLUSTER_COMPONENT_TYPE and "clusterName" in item.inputs
+    }
+    parent_of = {item.urn: item.parent_urn for item in registered}
+
+    def owning_cluster(item: Registration) -> str | None:
+        urn: str | None = item.parent_urn
+        while urn:
+            if urn in cluster_of_component:
+                return cluster_of_component[urn]
+            urn = parent_of.get(urn)
+        return None
+
+    grouped: dict[str, list[RecordedResource]] = {cluster: [] for cluster in cluster_of_component.values()}
+    for item in registered:
+        cluster = owning_cluster(item)
+        if cluster is not None:
+            grouped[cluster].append(RecordedResource(item.type, item.name, item.inputs))
+    return [cluster_manifests(cluster, resources) for cluster, resources in sorted(grouped.items())]
+
+
 def _plain(value: Any) -> Any:
     """Mock inputs as plain YAML data: secrets unwrapped, ints back from floats (8000.0 -> 8000), keys ordered."""
     if isinstance(value, float) and value.is_integer():
@@ -162,7 +202,20 @@ def file_name(index: int, obj: KubeObject, width: int = 2) -> str:
     return f"{index:0{width}d}-{obj.kind.lower()}-{obj.name}.yaml"
 
 
-def write_cluster_manifests(out_dir: Path, manifests: ClusterManifests) -> list[Path]:
+def _paths_holding(value: Any, marker: str, path: str = "") -> Iterable[str]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _paths_holding(item, marker, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths_holding(item, marker, f"{path}[{index}]")
+    elif value == marker:
+        yield path
+
+
+def write_cluster_manifests(
+    out_dir: Path, manifests: ClusterManifests, unknown_marker: str | None = None
+) -> list[Path]:
     """Write `<out_dir>/<cluster>/`: one YAML per object and a README.md. Returns the YAML paths.
 
     The cluster folder is replaced as a whole so a removed object never lingers as a stale file.
@@ -173,7 +226,6 @@ def write_cluster_manifests(out_dir: Path, manifests: ClusterManifests) -> list[
     cluster_dir.mkdir(parents=True)
 
     applied = [obj for obj in manifests.objects if not obj.carries_secret_data]
-    by_hand = [obj for obj in manifests.objects if obj.carries_secret_data]
     width = max(2, len(str(len(applied))))
     written: list[Path] = []
     for index, obj in enumerate(applied, start=1):
@@ -181,16 +233,49 @@ def write_cluster_manifests(out_dir: Path, manifests: ClusterManifests) -> list[
         path.write_text(yaml.safe_dump(dict(obj.body), sort_keys=False, default_flow_style=False))
         written.append(path)
 
-    (cluster_dir / "README.md").write_text(_readme(manifests, by_hand))
+    unknown = [
+        f"{file.name}: {path}"
+        for file, obj in zip(written, applied, strict=True)
+        for path in (_paths_holding(obj.body, unknown_marker) if unknown_marker else ())
+    ]
+    (cluster_dir / "README.md").write_text(_readme(manifests, applied, unknown))
     return written
 
 
-def write_manifests(out_dir: Path, clusters: Sequence[ClusterManifests]) -> dict[str, list[Path]]:
+def write_manifests(
+    out_dir: Path, clusters: Sequence[ClusterManifests], unknown_marker: str | None = None
+) -> dict[str, list[Path]]:
+    """Write every cluster's folder; `unknown_marker` is the plan's stand-in for values known after apply."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    return {manifests.cluster: write_cluster_manifests(out_dir, manifests) for manifests in clusters}
+    return {
+        manifests.cluster: write_cluster_manifests(out_dir, manifests, unknown_marker)
+        for manifests in clusters
+    }
 
 
-def _readme(manifests: ClusterManifests, by_hand: Sequence[KubeObject]) -> str:
+def _secret_refs(obj: KubeObject) -> Iterable[tuple[str, str]]:
+    """(secret name, key) pairs a workload's containers read through `secretKeyRef`."""
+    pod = obj.body.get("spec", {}).get("template", {}).get("spec", {})
+    for container in [*pod.get("containers", []), *pod.get("initContainers", [])]:
+        for env in container.get("env", []):
+            ref = env.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                yield ref["name"], ref["key"]
+
+
+def _missing_secrets(applied: Sequence[KubeObject]) -> dict[tuple[str, str], set[str]]:
+    """Secrets workloads read that no written file creates: (namespace, name) -> keys."""
+    present = {(obj.namespace or "default", obj.name) for obj in applied if obj.kind == "Secret"}
+    missing: dict[tuple[str, str], set[str]] = {}
+    for obj in applied:
+        for name, key in _secret_refs(obj):
+            where = (obj.namespace or "default", name)
+            if where not in present:
+                missing.setdefault(where, set()).add(key)
+    return missing
+
+
+def _readme(manifests: ClusterManifests, applied: Sequence[KubeObject], unknown: Sequence[str]) -> str:
     lines = [
         f"# Manifests for cluster `{manifests.cluster}`",
         "",
@@ -199,18 +284,25 @@ def _readme(manifests: ClusterManifests, by_hand: Sequence[KubeObject]) -> str:
         "",
         "```sh",
     ]
-    for secret in by_hand:
-        keys = sorted({*secret.body.get("stringData", {}), *secret.body.get("data", {})})
-        literals = " ".join(f'--from-literal={key}="$HF_TOKEN"' for key in keys)
-        namespace = secret.namespace or "default"
-        lines.append(f"kubectl create secret generic {secret.name} -n {namespace} {literals}")
+    missing = _missing_secrets(applied)
+    for (namespace, name), keys in sorted(missing.items()):
+        literals = " ".join(f'--from-literal={key}="$HF_TOKEN"' for key in sorted(keys))
+        lines.append(f"kubectl create secret generic {name} -n {namespace} {literals}")
     for url in manifests.remote_files:
         lines.append(f"kubectl apply -f {url}")
     lines += [f"kubectl apply -f {manifests.cluster}/", "```", ""]
-    if by_hand:
+    if missing:
         lines += [
-            "Secrets holding stack secrets are not written to disk; create them with the command above",
-            "(the value is the stack's `hfToken` secret).",
+            "Secret values never reach these files: create the Secrets above first (the value is the",
+            "stack's `hfToken`).",
+            "",
+        ]
+    if unknown:
+        lines += [
+            "These fields are only known after `pulumi up` (e.g. the digest of a freshly built picker",
+            "image); fill them in before applying by hand:",
+            "",
+            *(f"- {entry}" for entry in unknown),
             "",
         ]
     return "\n".join(lines)

@@ -63,7 +63,7 @@ def _fail(model: str, issues: list[tuple[tuple[str | int, ...], str]], value: An
         model,
         [
             InitErrorDetails(
-                type=PydanticCustomError("service_config", "{message}", {"message": message}),
+                type=PydanticCustomError("stack_config", "{message}", {"message": message}),
                 loc=loc,
                 input=value,
             )

@@ -22,6 +22,13 @@ def plan(
     json_file: Annotated[
         Path | None, typer.Option("--json", help="Also write the full plan (every resource and input) to this file.")
     ] = None,
+    manifests_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--manifests",
+            help="Also write every Kubernetes object as kubectl-ready YAML: DIR/<cluster>/NN-<kind>-<name>.yaml.",
+        ),
+    ] = None,
     project_dir: Annotated[
         Path | None, typer.Option("--project-dir", help="Directory holding Pulumi.yaml (default: nearest above cwd).")
     ] = None,
@@ -54,3 +61,10 @@ def plan(
         json_file.parent.mkdir(parents=True, exist_ok=True)
         json_file.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
         typer.echo(f"Full plan written to {json_file}")
+    if manifests_dir is not None:
+        from components.manifests import manifests_by_cluster, write_manifests
+        from infgw.plan.model import UNKNOWN
+
+        written = write_manifests(manifests_dir, manifests_by_cluster(result.resources), unknown_marker=UNKNOWN)
+        for cluster, paths in written.items():
+            typer.echo(f"{len(paths)} manifests for {cluster} written to {manifests_dir / cluster}")
