@@ -66,13 +66,18 @@ class FakeClock:
     async def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds``, waking every sleeper whose deadline is reached."""
         target_s = self._now_s + seconds
+        await self._let_ready_tasks_run()  # tasks started just before advance() register their sleeps first
         while self._sleepers and self._sleepers[0][0] <= target_s:
             deadline_s, _, future = heapq.heappop(self._sleepers)
             self._now_s = max(self._now_s, deadline_s)
             if not future.done():
                 future.set_result(None)
-            # Several yields: a woken coroutine may await other already-resolved futures before it sleeps again.
-            for _ in range(5):
-                await asyncio.sleep(0)
+            await self._let_ready_tasks_run()
         self._now_s = target_s
-        await asyncio.sleep(0)
+        await self._let_ready_tasks_run()
+
+    @staticmethod
+    async def _let_ready_tasks_run() -> None:
+        # Several yields: a woken coroutine may pass through other resolved futures before it sleeps again.
+        for _ in range(5):
+            await asyncio.sleep(0)

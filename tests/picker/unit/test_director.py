@@ -1,0 +1,264 @@
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+
+import pytest
+from picker.config import default_config, load_config_text, recommended_config
+from picker.config.model import EndpointPickerConfig
+from picker.datastore.store import EndpointStore
+from picker.director import Director
+from picker.errors import ErrorCode, PickerError
+from picker.factory import build_director
+from picker.framework.clock import FakeClock
+from picker.framework.registry import PluginRegistry
+from picker.framework.types import Endpoint, EndpointMetrics, ResponseUsage
+from picker.metrics import PickerMetrics
+from picker.plugins import builtin_registry
+
+from tests.picker.unit.builders import inference_request
+
+LONG_PROMPT = "You are a helpful assistant. Answer briefly and cite sources. " * 8
+
+
+def pool(clock: FakeClock, queues: Sequence[int], **metric_fields) -> EndpointStore:
+    store = EndpointStore()
+    store.replace_endpoints(Endpoint(f"e{i}", f"10.0.0.{i}", 8000) for i in range(len(queues)))
+    for index, queue in enumerate(queues):
+        store.update_metrics(
+            f"e{index}", EndpointMetrics(waiting_queue_size=queue, updated_at_s=clock.now(), **metric_fields)
+        )
+    store.replace_objectives({"critical": 10, "batch": -1})
+    return store
+
+
+def director(
+    clock: FakeClock, store: EndpointStore, config: EndpointPickerConfig | None = None, registry: PluginRegistry | None = None
+) -> tuple[Director, PickerMetrics]:
+    metrics = PickerMetrics("test-pool")
+    built = build_director(config or default_config(), store, clock, random.Random(0), metrics, registry)
+    return built, metrics
+
+
+def sample(metrics: PickerMetrics, metric: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(metric, labels) or 0.0
+
+
+async def test_routes_to_the_shortest_queue_and_rewrites_the_model(fake_clock: FakeClock) -> None:
+    store = pool(fake_clock, [4, 0, 9])
+    picker, metrics = director(fake_clock, store)
+    request = inference_request("hi", model="llama-lora", client_model="llama")
+    decision = await picker.route(request)
+    assert decision.destination == "10.0.0.1:8000"
+    assert decision.body["model"] == "llama-lora"
+    assert sample(metrics, "inference_objective_request_total", model_name="llama", target_model_name="llama-lora") == 1
+
+
+async def test_priority_comes_from_the_objective(fake_clock: FakeClock) -> None:
+    picker, _ = director(fake_clock, pool(fake_clock, [0]))
+    for objective, priority in (("critical", 10), ("batch", -1), ("unknown", 0), (None, 0)):
+        request = inference_request(objective=objective)
+        await picker.route(request)
+        assert request.priority == priority
+        picker.release(request)
+
+
+@pytest.mark.parametrize(
+    ("hint", "expected"),
+    [(("10.0.0.2:8000",), "10.0.0.2:8000"), (("10.0.0.2",), "10.0.0.2:8000"), (("10.0.0.0:9999", "10.0.0.1:1"), None)],
+    ids=["hint with port matches on IP", "bare IP", "two allowed: shortest queue among them"],
+)
+async def test_subset_hint_restricts_candidates(fake_clock: FakeClock, hint, expected) -> None:
+    picker, _ = director(fake_clock, pool(fake_clock, [3, 1, 5]))
+    decision = await picker.route(inference_request(subset_hint=hint))
+    assert decision.destination == (expected or "10.0.0.1:8000")
+
+
+@pytest.mark.parametrize(
+    ("queues", "hint"), [([0, 0], ()), ([0, 0], ("10.9.9.9:8000",)), ([], None)],
+    ids=["empty hint", "hint matching nobody", "empty pool"],
+)
+async def test_no_candidates_is_503(fake_clock: FakeClock, queues, hint) -> None:
+    picker, metrics = director(fake_clock, pool(fake_clock, queues))
+    with pytest.raises(PickerError) as raised:
+        await picker.route(inference_request(subset_hint=hint, model="m"))
+    assert raised.value.http_status == 503
+    labels = {"model_name": "m", "target_model_name": "m", "error_code": "ServiceUnavailable"}
+    assert sample(metrics, "inference_objective_request_error_total", **labels) == 1
+
+
+async def test_sheddable_request_under_saturation_is_429_others_pass(fake_clock: FakeClock) -> None:
+    picker, _ = director(fake_clock, pool(fake_clock, [9, 12]))
+    with pytest.raises(PickerError) as raised:
+        await picker.route(inference_request(objective="batch"))
+    assert raised.value.code is ErrorCode.RESOURCE_EXHAUSTED
+    decision = await picker.route(inference_request(objective="critical"))
+    assert decision.destination == "10.0.0.0:8000"
+
+
+async def test_stale_metrics_count_as_saturated(fake_clock: FakeClock) -> None:
+    picker, _ = director(fake_clock, pool(fake_clock, [0]))
+    await fake_clock.advance(1.0)
+    with pytest.raises(PickerError):
+        await picker.route(inference_request(objective="batch"))
+
+
+async def test_prefix_affinity_follows_the_first_routing(fake_clock: FakeClock) -> None:
+    picker, metrics = director(fake_clock, pool(fake_clock, [0, 0, 0, 0]))
+    first = await picker.route(inference_request(LONG_PROMPT, request_id="a"))
+    for index in range(5):
+        again = await picker.route(inference_request(LONG_PROMPT + f" question {index}", request_id=f"b{index}"))
+        assert again.destination == first.destination
+    assert metrics.registry.get_sample_value("inference_extension_prefix_indexer_hit_ratio_count") == 6
+
+
+async def test_in_flight_is_counted_until_release(fake_clock: FakeClock) -> None:
+    picker, metrics = director(fake_clock, pool(fake_clock, [0]))
+    request = inference_request(model="m")
+    await picker.route(request)
+    assert picker._in_flight.count("e0") == 1
+    assert sample(metrics, "inference_objective_running_requests", model_name="m") == 1
+    picker.release(request)
+    picker.release(request)  # idempotent
+    assert picker._in_flight.count("e0") == 0
+    assert sample(metrics, "inference_objective_running_requests", model_name="m") == 0
+
+
+async def test_response_hooks_record_metrics(fake_clock: FakeClock) -> None:
+    picker, metrics = director(fake_clock, pool(fake_clock, [0]))
+    request = inference_request(model="m")
+    decision = await picker.route(request)
+    await fake_clock.advance(0.5)
+    picker.on_response_headers(request, 200, streaming=True)
+    picker.on_response_complete(request, decision.endpoints[0], ResponseUsage(12, 40), response_bytes=900)
+    picker.release(request)
+    labels = {"model_name": "m", "target_model_name": "m"}
+    assert sample(metrics, "inference_objective_request_duration_seconds_sum", **labels) == pytest.approx(0.5)
+    assert sample(metrics, "inference_objective_input_tokens_sum", **labels) == 12
+    assert sample(metrics, "inference_objective_output_tokens_sum", **labels) == 40
+    assert sample(metrics, "inference_objective_response_sizes_sum", **labels) == 900
+
+
+async def test_non_200_response_counts_as_model_server_error(fake_clock: FakeClock) -> None:
+    picker, metrics = director(fake_clock, pool(fake_clock, [0]))
+    request = inference_request(model="m")
+    await picker.route(request)
+    picker.on_response_headers(request, 503, streaming=False)
+    labels = {"model_name": "m", "target_model_name": "m", "error_code": "ModelServerError"}
+    assert sample(metrics, "inference_objective_request_error_total", **labels) == 1
+
+
+def test_pick_any_chooses_a_ready_endpoint_or_fails_with_500(fake_clock: FakeClock) -> None:
+    picker, _ = director(fake_clock, pool(fake_clock, [0, 0]))
+    assert picker.pick_any(inference_request()).endpoints[0].name in {"e0", "e1"}
+    empty, _ = director(fake_clock, pool(fake_clock, []))
+    with pytest.raises(PickerError) as raised:
+        empty.pick_any(inference_request())
+    assert raised.value.http_status == 500
+
+
+async def test_filter_leaving_nobody_is_429(fake_clock: FakeClock) -> None:
+    config = load_config_text("plugins: [{type: header-based-testing-filter}, {type: queue-scorer}]")
+    picker, _ = director(fake_clock, pool(fake_clock, [0, 0]), config)
+    with pytest.raises(PickerError) as raised:
+        await picker.route(inference_request())
+    assert raised.value.http_status == 429
+    chosen = await picker.route(inference_request(headers={"test-epp-endpoint-selection": "10.0.0.1"}))
+    assert chosen.destination == "10.0.0.1:8000"
+
+
+async def test_a_failing_plugin_becomes_a_500_and_the_director_keeps_working(fake_clock: FakeClock) -> None:
+    class ExplodingScorer:
+        plugin_type = "exploding-scorer"
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+            self.armed = True
+
+        def score(self, request, endpoints):
+            if self.armed:
+                raise RuntimeError("boom")
+            return [1.0] * len(endpoints)
+
+    registry = builtin_registry()
+    registry.register("exploding-scorer", lambda name, parameters, context: ExplodingScorer(name))
+    config = load_config_text("plugins: [{type: exploding-scorer}]")
+    picker, _ = director(fake_clock, pool(fake_clock, [0]), config, registry)
+    with pytest.raises(PickerError) as raised:
+        await picker.route(inference_request())
+    assert raised.value.http_status == 500
+    picker.scheduling.plugins["exploding-scorer"].armed = False
+    assert (await picker.route(inference_request())).destination == "10.0.0.0:8000"
+
+
+async def test_departed_endpoints_are_pruned_from_prefix_index_and_in_flight(fake_clock: FakeClock) -> None:
+    store = pool(fake_clock, [0, 5])
+    picker, _ = director(fake_clock, store)
+    request = inference_request(LONG_PROMPT)
+    await picker.route(request)
+    prefix = picker.scheduling.plugins["prefix-cache-scorer"]
+    assert prefix.index_size() > 0
+    store.replace_endpoints([Endpoint("e1", "10.0.0.1", 8000)])
+    assert prefix.index_size() == 0
+    assert picker._in_flight.count("e0") == 0
+    picker.release(request)  # releasing a request to a departed endpoint is harmless
+    assert picker._in_flight.counts() == {}
+
+
+async def test_gauges_flush(fake_clock: FakeClock) -> None:
+    picker, metrics = director(fake_clock, pool(fake_clock, [2, 4], kv_cache_usage_ratio=0.5))
+    picker.flush_gauges()
+    assert sample(metrics, "inference_pool_average_queue_size", name="test-pool") == 3
+    assert sample(metrics, "inference_pool_average_kv_cache_utilization", name="test-pool") == 0.5
+    assert sample(metrics, "inference_pool_ready_pods", name="test-pool") == 2
+    assert sample(metrics, "inference_pool_per_pod_queue_size", name="test-pool", model_server_pod="e1") == 4
+
+
+class TestFlowControl:
+    """The recommended config queues in the picker while every candidate is saturated."""
+
+    async def test_waits_for_capacity_then_routes(self, fake_clock: FakeClock) -> None:
+        store = pool(fake_clock, [9])
+        picker, metrics = director(fake_clock, store, recommended_config())
+        runner = asyncio.create_task(picker.run())
+        waiting = asyncio.create_task(picker.route(inference_request(request_id="w", fairness_id="tenant-a")))
+        await fake_clock.advance(0.01)
+        assert not waiting.done()
+        assert sample(metrics, "inference_extension_flow_control_queue_size", fairness_id="tenant-a", priority="0") == 1
+        store.update_metrics("e0", EndpointMetrics(waiting_queue_size=1, updated_at_s=fake_clock.now()))
+        await fake_clock.advance(0.01)
+        assert (await asyncio.wait_for(waiting, 1.0)).destination == "10.0.0.0:8000"
+        assert sample(metrics, "inference_extension_flow_control_queue_size", fairness_id="tenant-a", priority="0") == 0
+        runner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await runner
+
+    async def test_burst_is_paced_by_in_flight_not_stale_metrics(self, fake_clock: FakeClock) -> None:
+        store = pool(fake_clock, [0])
+        picker, _ = director(fake_clock, store, recommended_config())
+        burst = [asyncio.create_task(picker.route(inference_request(request_id=str(i)))) for i in range(10)]
+        for _ in range(10):
+            await asyncio.sleep(0)
+        # queue threshold 5: six pass on the stale "queue 0" reading (estimates 0..5), four wait
+        assert sum(task.done() for task in burst) == 6
+        store.update_metrics("e0", EndpointMetrics(running_requests=6, updated_at_s=fake_clock.now()))
+        picker._flow.pump()
+        await asyncio.wait_for(asyncio.gather(*burst), 1.0)
+
+    async def test_sheddable_is_shed_before_queueing(self, fake_clock: FakeClock) -> None:
+        picker, _ = director(fake_clock, pool(fake_clock, [9]), recommended_config())
+        with pytest.raises(PickerError) as raised:
+            await picker.route(inference_request(objective="batch"))
+        assert raised.value.http_status == 429
+        assert picker._flow.queued == 0
+
+    async def test_client_disconnect_removes_the_waiter(self, fake_clock: FakeClock) -> None:
+        picker, _ = director(fake_clock, pool(fake_clock, [9]), recommended_config())
+        waiting = asyncio.create_task(picker.route(inference_request()))
+        await asyncio.sleep(0)
+        assert picker._flow.queued == 1
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert picker._flow.queued == 0
