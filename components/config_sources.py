@@ -166,5 +166,6 @@ def read_engine_config(project: str, stack: str) -> RawStackConfig:
                 values[key] = json.loads(value)
             except json.JSONDecodeError:
                 pass  # left as text; validation names the key if text is wrong there
-    secret_keys = frozenset(key for key in values if runtime_config.is_config_secret(key))
+    env_secret_keys = set(runtime_config.get_config_secret_keys_env())
+    secret_keys = frozenset(key for key in values if runtime_config.is_config_secret(key) or key in env_secret_keys)
     return RawStackConfig(project=project, values=values, secret_keys=secret_keys, source="pulumi engine", stack=stack)

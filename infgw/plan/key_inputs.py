@@ -18,10 +18,14 @@ def _path(path: str) -> Extractor:
     return lambda resource: resource.get(path)
 
 
+def _count(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _accelerators(resource: PlannedResource) -> Any:
     accelerators = resource.get("nodeConfig.guestAccelerators") or []
     return [
-        f"{item.get('count')} x {item.get('type')} (driver {item.get('gpuDriverInstallationConfig', {}).get('gpuDriverVersion', 'unset')})"
+        f"{_count(item.get('count'))} x {item.get('type')} (driver {item.get('gpuDriverInstallationConfig', {}).get('gpuDriverVersion', 'unset')})"
         for item in accelerators
         if isinstance(item, dict)
     ] or None

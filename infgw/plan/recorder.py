@@ -8,7 +8,7 @@ unknown in preview, exactly as `pulumi preview` shows it.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -35,7 +35,8 @@ class _InputsAsState(Mocks):
 
 
 def _normalise(value: Any, path: str, secrets: list[str], unknowns: list[str]) -> Any:
-    """Engine values -> plain JSON-able values with SECRET/UNKNOWN markers; integral floats -> int."""
+    """Engine values -> plain JSON-able values with SECRET/UNKNOWN markers (numbers stay floats, as the
+    engine and policy packs see them: 8000 arrives as 8000.0)."""
     if rpc.is_rpc_secret(value):
         secrets.append(path or "(root)")
         return SECRET
@@ -46,9 +47,6 @@ def _normalise(value: Any, path: str, secrets: list[str], unknowns: list[str]) -
         return {key: _normalise(item, f"{path}.{key}" if path else key, secrets, unknowns) for key, item in value.items()}
     if isinstance(value, list):
         return [_normalise(item, f"{path}[{index}]", secrets, unknowns) for index, item in enumerate(value)]
-    # The wire format has one number type; 8000 arrives as 8000.0.
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
     if isinstance(value, pulumi.Resource):
         return f"<resource {type(value).__name__}>"
     return value
@@ -71,6 +69,16 @@ class PlanRecorder(MockMonitor):
 
     def clear(self) -> None:
         self.planned.clear()
+
+    def record(self, build: Callable[[], object]) -> list[PlannedResource]:
+        """Run `build` (which creates resources) as a Pulumi program; return what it registered."""
+        self.clear()
+
+        def program() -> None:
+            build()
+
+        pulumi.runtime.test(program)()
+        return sorted(self.planned, key=lambda resource: resource.urn)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
         response = super().RegisterResource(request)

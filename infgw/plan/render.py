@@ -20,6 +20,8 @@ def _format_value(value: Any) -> str:
         return f"[magenta]{escape(SECRET)}[/]"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # the wire has one number type; show 3, not 3.0
     if isinstance(value, list):
         return "\\[" + ", ".join(_format_value(item) for item in value) + "]"
     return escape(str(value))
