@@ -199,7 +199,7 @@ class RegionConfig(ConfigModel):
     def _known_region(cls, value: str) -> str:
         if not is_known_region(value):
             hint = closest_regions(value)
-            suggestion = f"did you mean {' or '.join(hint)}?" if hint else "check the spelling"
+            suggestion = f"did you mean {', '.join(hint)}?" if hint else "check the spelling"
             raise _issue(f"unknown GCP region {value!r}; {suggestion}")
         return value
 
@@ -318,7 +318,7 @@ def _check_duplicate_regions(parts: Mapping[str, Any]) -> Iterator[tuple[tuple[s
     regions: dict[str, RegionConfig | None] | None = parts.get("regions")
     first_by_region: dict[str, str] = {}
     for key, region in (regions or {}).items():
-        if region is None:
+        if region is None or "region" not in region.model_fields_set:
             continue
         if region.region in first_by_region:
             yield (("regions", key, "region"),
@@ -334,7 +334,7 @@ def _cidr_fields(regions: Mapping[str, RegionConfig | None]) -> Iterator[tuple[s
             continue
         for field_name, alias in (("proxy_subnet_cidr", "proxySubnetCidr"), ("pods_cidr", "podsCidr"),
                                   ("services_cidr", "servicesCidr")):
-            value = getattr(region, field_name)
+            value = getattr(region, field_name, None)
             if value is not None:
                 yield key, alias, ipaddress.IPv4Network(value)
 
@@ -452,6 +452,23 @@ def _stack_data(raw: RawStackConfig) -> tuple[dict[str, Any], list[ConfigProblem
     return data, problems
 
 
+# Region fields the cross checks read; a region that failed validation keeps those that passed.
+_CROSS_CHECKED_REGION_FIELDS = ("region", "proxy_subnet_cidr", "pods_cidr", "services_cidr")
+
+
+def _salvage_region(value: Any, error: ValidationError) -> RegionConfig | None:
+    if not isinstance(value, Mapping):
+        return None
+    failed = {detail["loc"][0] for detail in error.errors() if detail["loc"]}
+    kept: dict[str, Any] = {}
+    for name in _CROSS_CHECKED_REGION_FIELDS:
+        alias = RegionConfig.model_fields[name].alias or name
+        if alias in value and alias not in failed:
+            kept[name] = value[alias]
+    # model_construct skips validation: only fields that just validated (or defaults) are set.
+    return RegionConfig.model_construct(**kept)
+
+
 def _partial_parts(data: Mapping[str, Any]) -> dict[str, Any]:
     """Top-level fields (and single regions) that validate on their own, so cross checks still run."""
     parts: dict[str, Any] = {}
@@ -465,8 +482,8 @@ def _partial_parts(data: Mapping[str, Any]) -> dict[str, Any]:
                 for key, value in raw_regions.items():
                     try:
                         valid[str(key)] = RegionConfig.model_validate(value)
-                    except ValidationError:
-                        valid[str(key)] = None
+                    except ValidationError as error:
+                        valid[str(key)] = _salvage_region(value, error)
                 parts[name] = valid
             continue
         try:
