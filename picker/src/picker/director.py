@@ -76,6 +76,15 @@ class Director:
         self._max_in_flight = flow_config.max_in_flight_per_endpoint if flow_config is not None else None
         store.add_listener(self._on_membership_change)
 
+    @property
+    def in_flight(self) -> InFlightTracker:
+        """The picker's per-endpoint in-flight counts (read-only use outside the director)."""
+        return self._in_flight
+
+    @property
+    def flow_controller(self) -> FlowController | None:
+        return self._flow
+
     # -- RequestDirector ---------------------------------------------------------------------------
     async def route(self, request: InferenceRequest) -> RoutingDecision:
         record = _RequestRecord(self._clock.now(), request.model, request.target_model)

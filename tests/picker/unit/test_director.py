@@ -117,11 +117,11 @@ async def test_in_flight_is_counted_until_release(fake_clock: FakeClock) -> None
     picker, metrics = director(fake_clock, pool(fake_clock, [0]))
     request = inference_request(model="m")
     await picker.route(request)
-    assert picker._in_flight.count("e0") == 1
+    assert picker.in_flight.count("e0") == 1
     assert sample(metrics, "inference_objective_running_requests", model_name="m") == 1
     picker.release(request)
     picker.release(request)  # idempotent
-    assert picker._in_flight.count("e0") == 0
+    assert picker.in_flight.count("e0") == 0
     assert sample(metrics, "inference_objective_running_requests", model_name="m") == 0
 
 
@@ -201,9 +201,9 @@ async def test_departed_endpoints_are_pruned_from_prefix_index_and_in_flight(fak
     assert prefix.index_size() > 0
     store.replace_endpoints([Endpoint("e1", "10.0.0.1", 8000)])
     assert prefix.index_size() == 0
-    assert picker._in_flight.count("e0") == 0
+    assert picker.in_flight.count("e0") == 0
     picker.release(request)  # releasing a request to a departed endpoint is harmless
-    assert picker._in_flight.counts() == {}
+    assert picker.in_flight.counts() == {}
 
 
 async def test_gauges_flush(fake_clock: FakeClock) -> None:
@@ -243,7 +243,7 @@ class TestFlowControl:
         # queue threshold 5: six pass on the stale "queue 0" reading (estimates 0..5), four wait
         assert sum(task.done() for task in burst) == 6
         store.update_metrics("e0", EndpointMetrics(running_requests=6, updated_at_s=fake_clock.now()))
-        picker._flow.pump()
+        picker.flow_controller.pump()
         await asyncio.wait_for(asyncio.gather(*burst), 1.0)
 
     async def test_sheddable_is_shed_before_queueing(self, fake_clock: FakeClock) -> None:
@@ -251,14 +251,14 @@ class TestFlowControl:
         with pytest.raises(PickerError) as raised:
             await picker.route(inference_request(objective="batch"))
         assert raised.value.http_status == 429
-        assert picker._flow.queued == 0
+        assert picker.flow_controller.queued == 0
 
     async def test_client_disconnect_removes_the_waiter(self, fake_clock: FakeClock) -> None:
         picker, _ = director(fake_clock, pool(fake_clock, [9]), recommended_config())
         waiting = asyncio.create_task(picker.route(inference_request()))
         await asyncio.sleep(0)
-        assert picker._flow.queued == 1
+        assert picker.flow_controller.queued == 1
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        assert picker._flow.queued == 0
+        assert picker.flow_controller.queued == 0
