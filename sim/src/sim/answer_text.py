@@ -2,12 +2,14 @@
 
 Output token ``i`` is piece ``offset + i`` of the source, cycling, so the text of an N-token answer is
 exactly N tokenizer pieces and streaming sends one piece per token. The offset comes from the request's
-``seed`` when given, else from the replica's seeded RNG; echo starts at the prompt's first piece.
+``seed`` when given, from the prompt when ``temperature`` is 0 (greedy: same prompt, same answer), else
+from the replica's seeded RNG; echo starts at the prompt's first piece.
 """
 
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Sequence
 
 from sim.tokenizer import ApproximateTokenizer
@@ -41,11 +43,17 @@ class AnswerText:
         self._passage = tokenizer.token_strings(tokenizer.tokenize(PASSAGE))
         self._rng = rng
 
-    def start(self, echo_source: str | None = None, seed: int | None = None) -> AnswerPieces:
+    def start(
+        self, echo_source: str | None = None, seed: int | None = None, greedy_key: bytes | None = None
+    ) -> AnswerPieces:
+        """Pick the answer: echo, else seeded by the request, else (greedy) by the prompt, else random."""
         if echo_source:
             echo = self._tokenizer.token_strings(self._tokenizer.tokenize(echo_source))
             if echo:
                 return AnswerPieces(echo, 0)
         if seed is not None:
             return AnswerPieces(self._passage, random.Random(seed).randrange(len(self._passage)))
+        if greedy_key is not None:
+            # temperature 0: the same prompt gets the same answer, as greedy decoding would give.
+            return AnswerPieces(self._passage, zlib.crc32(greedy_key) % len(self._passage))
         return AnswerPieces(self._passage, self._rng.randrange(len(self._passage)))

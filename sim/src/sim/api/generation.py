@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from array import array
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -115,7 +116,11 @@ class GenerationRoutes:
                 lora_name=lora_name,
                 cache_salt=body.cache_salt,
             ),
-            answer=self._runtime.answers.start(echo_source if echo else None, body.seed),
+            answer=self._runtime.answers.start(
+                echo_source if echo else None,
+                body.seed,
+                greedy_key=array("I", prompt_ids).tobytes() if body.temperature == 0 else None,
+            ),
             stream=body.stream,
             include_usage=bool(body.stream_options and body.stream_options.include_usage),
             continuous_usage=bool(body.stream_options and body.stream_options.continuous_usage_stats),

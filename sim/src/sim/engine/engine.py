@@ -162,16 +162,17 @@ class Engine:
         earliest_arrival_s = self._waiting[0].arrival_s
         if earliest_arrival_s > after_s:
             return earliest_arrival_s
-        if any(s.arrival_s <= after_s and self._adapter_ready(s, after_s) for s in self._waiting):
+        if any(s.arrival_s <= after_s and self._can_try(s, after_s) for s in self._waiting):
             return after_s
         # Everything that has arrived waits for an adapter load: wake at the load or the next arrival.
         later_arrival_s = next((s.arrival_s for s in self._waiting if s.arrival_s > after_s), None)
         options = [t for t in (later_arrival_s, self._loras.next_ready_after(after_s)) if t is not None]
         return min(options, default=None)
 
-    def _adapter_ready(self, sequence: Sequence, now_s: float) -> bool:
+    def _can_try(self, sequence: Sequence, now_s: float) -> bool:
+        """Whether a step at ``now_s`` could admit it, or at least start loading its adapter."""
         lora_name = sequence.request.lora_name
-        return lora_name is None or self._loras.is_ready(lora_name, now_s)
+        return lora_name is None or self._loras.is_ready(lora_name, now_s) or not self._loras.is_resident(lora_name)
 
     def _start_step(self, start_s: float, events: list[EngineEvent]) -> _Step | None:
         budget = self.config.max_num_batched_tokens
@@ -207,6 +208,7 @@ class Engine:
             lora_name = sequence.request.lora_name
             if lora_name is not None:
                 ready_s = self._loras.request(lora_name, now_s, in_use)
+                in_use.add(lora_name)  # earlier arrivals keep their adapter against later ones
                 if ready_s is None or ready_s > now_s:
                     # Like vLLM, a sequence blocked on its adapter is skipped, not a barrier to the rest.
                     continue
@@ -216,7 +218,6 @@ class Engine:
             sequence.scheduled_s = now_s
             admitted.append(sequence)
             if lora_name is not None:
-                in_use.add(lora_name)
                 self._loras.touch(lora_name)
             chunk = min(sequence.num_prompt_tokens - sequence.num_computed_prompt_tokens, budget)
             prefill_chunks.append((sequence, chunk))

@@ -34,7 +34,9 @@ def chain_block_hashes(token_ids: Sequence[int], block_size: int, extra_key: str
 
 
 class KVBlockPool:
-    """Fixed pool of blocks; free blocks are kept in eviction order (front is evicted first)."""
+    """Fixed pool of blocks. Free blocks are taken in this order: freed blocks holding nothing reusable,
+    then never-used blocks (created lazily, so a huge pool costs nothing), then cached blocks, least
+    recently freed first (evicting their cached prefix)."""
 
     def __init__(self, num_blocks: int, block_size: int, enable_prefix_caching: bool = True) -> None:
         if num_blocks <= 0 or block_size <= 0:
@@ -42,19 +44,19 @@ class KVBlockPool:
         self.num_blocks = num_blocks
         self.block_size = block_size
         self.enable_prefix_caching = enable_prefix_caching
-        self._free: OrderedDict[int, KVBlock] = OrderedDict(
-            (block_id, KVBlock(block_id)) for block_id in range(num_blocks)
-        )
+        self._free_plain: list[KVBlock] = []
+        self._next_fresh_id = 0
+        self._free_cached: OrderedDict[int, KVBlock] = OrderedDict()
         self._cached: dict[bytes, KVBlock] = {}
         self.evictions = 0
 
     @property
     def num_free_blocks(self) -> int:
-        return len(self._free)
+        return len(self._free_plain) + (self.num_blocks - self._next_fresh_id) + len(self._free_cached)
 
     @property
     def num_used_blocks(self) -> int:
-        return self.num_blocks - len(self._free)
+        return self.num_blocks - self.num_free_blocks
 
     @property
     def num_cached_blocks(self) -> int:
@@ -81,16 +83,24 @@ class KVBlockPool:
     def acquire(self, blocks: Sequence[KVBlock]) -> None:
         for block in blocks:
             if block.ref_count == 0:
-                del self._free[block.block_id]
+                del self._free_cached[block.block_id]
             block.ref_count += 1
 
     def allocate(self, count: int) -> list[KVBlock]:
-        if count > len(self._free):
-            raise RuntimeError(f"asked for {count} KV blocks with {len(self._free)} free; admission is broken")
+        if count > self.num_free_blocks:
+            raise RuntimeError(
+                f"asked for {count} KV blocks with {self.num_free_blocks} free; admission is broken"
+            )
         blocks: list[KVBlock] = []
         for _ in range(count):
-            _, block = self._free.popitem(last=False)
-            if block.block_hash is not None:
+            if self._free_plain:
+                block = self._free_plain.pop()
+            elif self._next_fresh_id < self.num_blocks:
+                block = KVBlock(self._next_fresh_id)
+                self._next_fresh_id += 1
+            else:
+                _, block = self._free_cached.popitem(last=False)
+                assert block.block_hash is not None
                 del self._cached[block.block_hash]
                 block.block_hash = None
                 self.evictions += 1
@@ -112,6 +122,7 @@ class KVBlockPool:
             block.ref_count -= 1
             if block.ref_count > 0:
                 continue
-            self._free[block.block_id] = block
             if block.block_hash is None:
-                self._free.move_to_end(block.block_id, last=False)
+                self._free_plain.append(block)
+            else:
+                self._free_cached[block.block_id] = block

@@ -21,12 +21,20 @@ class LoraSlots:
         ready_at_s = self._ready_at_s.get(lora_name)
         return ready_at_s is not None and ready_at_s <= now_s
 
+    def is_resident(self, lora_name: str) -> bool:
+        """Loaded or loading."""
+        return lora_name in self._ready_at_s
+
     def request(self, lora_name: str, now_s: float, in_use: Set[str]) -> float | None:
         """Make ``lora_name`` resident (starting a load if needed); return when it is ready, or None."""
         if lora_name in self._ready_at_s:
             return self._ready_at_s[lora_name]
         if len(self._ready_at_s) >= self.max_loras:
-            idle = next((name for name in self._ready_at_s if name not in in_use), None)
+            # Evict only an adapter that is fully loaded and that nothing running or queued ahead needs.
+            idle = next(
+                (name for name, ready_s in self._ready_at_s.items() if name not in in_use and ready_s <= now_s),
+                None,
+            )
             if idle is None:
                 return None
             del self._ready_at_s[idle]
