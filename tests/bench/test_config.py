@@ -67,4 +67,4 @@ def test_replica_configs_differ_only_in_name_port_and_seed():
 def test_replica_config_is_accepted_by_the_simulator():
     sim_config = pytest.importorskip("sim.config")
     config = sim_config.SimConfig.build(**replica_config(FleetSpec(), 2, 8123, seed=1))
-    assert config.num_gpu_blocks == 1200 and config.name == "replica-2"
+    assert config.num_gpu_blocks == 600 and config.name == "replica-2"

@@ -20,7 +20,6 @@ import typer
 import yaml
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markdown import Markdown
 
 from bench.config import BenchConfig
 from bench.overhead import OverheadSpec, measure_overhead
@@ -70,6 +69,7 @@ def run(
     out: Annotated[Path | None, typer.Option(help="Output folder (default docs/benchmarks, or .../quick).")] = None,
     peers_venv: Annotated[Path | None, typer.Option(help="Virtualenv holding the peer routers.")] = None,
     keep_logs: Annotated[bool, typer.Option(help="Keep process logs and configs after the run.")] = False,
+    work_dir: Annotated[Path | None, typer.Option(help="Folder for process logs and configs (default: a temp dir).")] = None,
 ) -> None:
     """Run the benchmark (the default command)."""
     if ctx.invoked_subcommand is not None:
@@ -94,7 +94,8 @@ def run(
     out_dir = out or (Path("docs/benchmarks/quick") if quick else Path("docs/benchmarks"))
     do_overhead = (not quick) if overhead is None else overhead
 
-    work_dir = Path(tempfile.mkdtemp(prefix="bench-"))
+    own_work_dir = work_dir is None  # only a temp dir we made is ours to delete
+    work_dir = work_dir or Path(tempfile.mkdtemp(prefix="bench-"))
     started = time.monotonic()
     result = BenchResult(
         command="python -m bench " + shlex.join(sys.argv[1:]), seed=bench_config.seed,
@@ -112,7 +113,7 @@ def run(
     result.versions = _versions(known, used)
     _write(result, out_dir)
     failed = any(r.status == "failed" for s in result.scenarios for r in s.runs)
-    if keep_logs or failed:
+    if keep_logs or failed or not own_work_dir:
         console.print(f"process logs kept in {work_dir}")
     else:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -138,7 +139,7 @@ def _write(result: BenchResult, out_dir: Path) -> None:
     markdown = render(result)
     (out_dir / "results.md").write_text(markdown, encoding="utf-8")
     plots = write_plots(result, out_dir)
-    console.print(Markdown(markdown))
+    typer.echo(markdown)
     console.print(f"wrote {out_dir / 'results.json'}, {out_dir / 'results.md'} and {len(plots)} plot(s)")
 
 

@@ -23,10 +23,10 @@ class FleetSpec(BaseModel):
     replicas: int = Field(default=4, ge=1, le=32)
     profile: str = Field(default="h100-llama3.1-8b", description="Simulator latency profile.")
     model: str = "sim-model"
-    num_gpu_blocks: int = Field(default=1200, gt=0, description="KV blocks per replica.")
+    num_gpu_blocks: int = Field(default=600, gt=0, description="KV blocks per replica.")
     block_size: int = Field(default=16, description="KV block size in tokens.")
     max_num_seqs: int = Field(default=64, gt=0)
-    max_model_len: int = Field(default=16384, gt=0)
+    max_model_len: int = Field(default=8192, gt=0)
     max_loras: int = Field(default=1, ge=0)
     lora_modules: list[str] = Field(default_factory=list, description="Adapter names every replica serves.")
     extra: dict[str, Any] = Field(default_factory=dict, description="Passed to the simulator config as is.")

@@ -63,8 +63,8 @@ class Suite:
             target = self._targets[name]
             self._progress(f"{scenario.name}: {name} ({scenario.load.label()})")
             run, tokens_here = await self._run_target(
-                scenario, fleet, target, requests, scenario.load, want_tokens=tokens is None)
-            if tokens_here is not None:
+                scenario, fleet, target, requests, scenario.load, want_tokens=_closed(scenario.load) or tokens is None)
+            if tokens_here is not None and (tokens is None or len(tokens_here) > len(tokens)):
                 tokens = tokens_here
             runs.append(run)
 
@@ -72,8 +72,16 @@ class Suite:
         if tokens is None:
             bound_note = "not computed: no target run reached a model server to tokenize the prompts"
         else:
-            sent = max((r.summary.sent for r in runs if r.summary), default=0)
-            bound = prefix_cache_bound(tokens[:sent], fleet.block_size, fleet.replicas, fleet.num_gpu_blocks)
+            bounds: dict[int, PrefixCacheBound] = {}
+            for run in runs:
+                if run.summary is None:
+                    continue
+                sent = min(run.summary.sent, len(tokens))
+                if sent not in bounds:
+                    bounds[sent] = prefix_cache_bound(tokens[:sent], fleet.block_size, fleet.replicas,
+                                                      fleet.num_gpu_blocks)
+                run.bound_hit_rate = bounds[sent].hit_rate
+            bound = bounds[max(bounds)] if bounds else None
         return ScenarioResult(
             name=scenario.name, description=scenario.description,
             workload=scenario.workload.model_dump(), load={**scenario.load.model_dump(), "label": scenario.load.label()},
@@ -114,14 +122,16 @@ class Suite:
         tokens: list[list[int]] | None = None
         try:
             async with running_fleet(fleet, self._config.seed, run_dir) as view:
-                if want_tokens:
-                    first_replica = next(iter(view.replicas.values()))
-                    tokens = await tokenize_prompts(first_replica, fleet.model, requests)
                 async with target.serve(view) as base_url, aiohttp.ClientSession() as session:
                     before = await scrape_fleet(session, view.replicas)
                     driver = LoadDriver(base_url, self._config.seed, self._config.request_timeout_s)
                     load_run = await driver.run(requests, load)
                     after = await scrape_fleet(session, view.replicas)
+                if want_tokens:
+                    # After the load (tokenizing touches no cache): only the prompts this run sent.
+                    sent = max((r.index for r in load_run.records), default=-1) + 1
+                    first_replica = next(iter(view.replicas.values()))
+                    tokens = await tokenize_prompts(first_replica, fleet.model, requests[:sent])
         except (ProcessFailed, TargetUnavailable, OSError, aiohttp.ClientError) as err:
             return TargetRun(target=target.name, status="failed", reason=_one_line(err)), tokens
         summary = summarize(load_run.records, load_run.window_s, scenario.slo)
@@ -133,6 +143,11 @@ class Suite:
             ttft_samples_ms=[round(r.ttft_s * 1000.0, 3) for r in load_run.records
                              if r.ok and r.ttft_s is not None],
         ), tokens
+
+
+def _closed(load: LoadShape) -> bool:
+    """Closed loops send as many requests as the target can take, so each run needs its own count."""
+    return load.kind == "closed"
 
 
 def sustained(summary: RunSummary) -> bool:

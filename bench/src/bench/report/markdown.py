@@ -49,6 +49,7 @@ def _row(run: TargetRun, base_p90: float | None, bound: float | None) -> str:
     if run.summary is None:
         return f"| {run.target} | {run.status}: {run.reason} |" + " |" * 13
     s = run.summary
+    bound = run.bound_hit_rate if run.bound_hit_rate is not None else bound
     of_bound = _pct(run.fleet_hit_rate / bound) if run.fleet_hit_rate is not None and bound else "n/a"
     return (
         f"| {run.target} | {_ms(s.ttft.p50_ms)} | {_ms(s.ttft.p90_ms)} | {_ms(s.ttft.p99_ms)} "

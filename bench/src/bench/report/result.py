@@ -24,6 +24,7 @@ class TargetRun(BaseModel):
     summary: RunSummary | None = None
     cache: list[ReplicaCacheStats] = Field(default_factory=list)
     fleet_hit_rate: float | None = None
+    bound_hit_rate: float | None = Field(default=None, description="The bound over the requests this run sent.")
     requests_per_replica: dict[str, int] = Field(default_factory=dict)
     ttft_samples_ms: list[float] = Field(default_factory=list, description="For the TTFT CDF plot.")
 

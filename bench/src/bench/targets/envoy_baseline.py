@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ def with_lb_policy(bootstrap: dict[str, Any], lb_policy: LbPolicy) -> dict[str, 
     return bootstrap
 
 
+@functools.cache
 def envoy_version() -> str:
     try:
         out = subprocess.run([str(find_envoy_binary()), "--version"], capture_output=True, text=True,

@@ -7,11 +7,11 @@ console scripts, so nothing is imported across the two environments.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from bench.targets.base import FleetView, TargetUnavailable
@@ -48,14 +48,12 @@ class PeerRouter:
                                     "`python -m bench install-peers` (needs PyPI)")
 
     def version(self) -> str:
-        pip = self.venv / "bin" / "pip"
-        try:
-            shown = subprocess.run([str(pip), "show", self.package], capture_output=True, text=True,
-                                   timeout=60, check=False).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            return "unknown"
-        return next((line.split(":", 1)[1].strip() for line in shown.splitlines()
-                     if line.startswith("Version:")), "unknown")
+        """Read from the peers venv's installed metadata (no subprocess, no import of the package)."""
+        for site_packages in self.venv.glob("lib/python*/site-packages"):
+            for dist in metadata.distributions(path=[str(site_packages)]):
+                if dist.metadata["Name"].lower() == self.package:
+                    return dist.version
+        return "unknown"
 
     def argv(self, port: int, metrics_port: int, worker_urls: list[str]) -> list[str]:
         argv = [str(self.executable)]

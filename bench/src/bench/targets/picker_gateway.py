@@ -64,6 +64,8 @@ class PickerGateway:
             "--grpc-health-port", str(health_port),
             "--metrics-port", str(metrics_port),
             "--secure-serving=false",
+            "--bind-address", "127.0.0.1",
+            "--log-level", "warning",
         ]  # fmt: skip
 
     @asynccontextmanager
@@ -88,13 +90,13 @@ class PickerGateway:
                 raise TargetUnavailable(f"envoy did not start: {err}") from err
             try:
                 # The picker needs one scrape of every replica before it will route; wait for it.
-                await _wait_routable(f"http://127.0.0.1:{envoy.listener_port}", fleet.model, self.ready_timeout_s)
+                await _wait_routable(f"http://127.0.0.1:{envoy.listener_port}", self.ready_timeout_s)
                 yield f"http://127.0.0.1:{envoy.listener_port}"
             finally:
                 await asyncio.to_thread(envoy.stop)
 
 
-async def _wait_routable(base_url: str, model: str, timeout_s: float) -> None:
+async def _wait_routable(base_url: str, timeout_s: float) -> None:
     """Polls a GET through the gateway until it stops answering 503 (picker has endpoints)."""
     import aiohttp
 
