@@ -18,6 +18,7 @@ from sim.engine import (
     EngineConfig,
     EngineEvent,
     EngineStats,
+    FinishReason,
     SequenceFinished,
     SequenceScheduled,
     TokenGenerated,
@@ -138,7 +139,10 @@ class SimMetrics:
             ["engine", "finished_reason", "model_name"],
             registry=self.registry,
         )
-        self._success_labels = values
+        # Every finish reason's series exists from the start (at 0), as vLLM creates them up front.
+        self._success_by_reason = {
+            reason: self._success.labels(finished_reason=reason.value, **values) for reason in FinishReason
+        }
         self._ttft = histogram(
             "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", TTFT_BUCKETS_S
         ).labels(**values)
@@ -187,7 +191,7 @@ class SimMetrics:
             elif isinstance(event, SequenceFinished):
                 self._last_token_s.pop(event.request_id, None)
                 self._arrival_s.pop(event.request_id, None)
-                self._success.labels(finished_reason=event.finish_reason.value, **self._success_labels).inc()
+                self._success_by_reason[event.finish_reason].inc()
                 self._e2e.observe(event.time_s - event.arrival_s)
                 self._request_generation_tokens.observe(event.num_output_tokens)
 

@@ -304,3 +304,15 @@ def test_idle_engine_reports_no_wakeup(make_engine: MakeEngine) -> None:
     engine = make_engine()
     assert engine.next_wakeup_s() is None
     assert engine.advance(123.0) == []
+
+
+def test_adapter_waits_resolve_when_arrivals_are_staggered(make_engine: MakeEngine) -> None:
+    # Regression: a second adapter arriving while the first is still loading must not stall the engine.
+    engine, clock = make_engine(max_loras=1), FakeClock()
+    engine.submit(request("a", lora="adapter-a", max_tokens=5), clock.now())
+    engine.advance(clock.now())
+    clock.advance(0.005)
+    engine.submit(request("b", lora="adapter-b", max_tokens=5, first_token=5000), clock.now())
+    done = finished(run_until_idle(engine, clock))
+    assert set(done) == {"a", "b"}
+    assert done["b"].time_s > done["a"].time_s

@@ -142,6 +142,9 @@ class GenerationRoutes:
             if job.stream:
                 return await self._stream(request, job, stream)
             return await self._collect(job, stream)
+        except ConnectionResetError:
+            # The client hung up mid-stream: nobody to answer; the abort below frees its KV blocks.
+            return web.Response(status=499)
         finally:
             if stream.finished is None:
                 driver.abort(job.request_id)

@@ -76,6 +76,9 @@ class Engine:
         self._step: _Step | None = None
         self._time_s = -math.inf
         self._reserved_blocks = 0
+        # Set when an idle engine tried a step and could run nothing (all arrivals wait for adapters).
+        self._blocked = False
+        self._retry_at_s: float | None = None
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -100,6 +103,7 @@ class Engine:
         )
         self._by_id[request.request_id] = sequence
         self._waiting.append(sequence)
+        self._blocked = False
 
     def abort(self, request_id: str, now_s: float) -> SequenceFinished | None:
         """Drop a request wherever it is (client went away); returns its finish record if it was live."""
@@ -108,6 +112,7 @@ class Engine:
             return None
         if sequence.status is SequenceStatus.WAITING:
             self._waiting.remove(sequence)
+            self._blocked = False
         elif sequence.status is SequenceStatus.RUNNING:
             self._running.remove(sequence)
             self._free(sequence)
@@ -136,9 +141,10 @@ class Engine:
             if start_s is None or start_s > now_s:
                 break
             self._time_s = start_s
+            self._blocked = False
             self._step = self._start_step(start_s, events)
-            if self._step is None and self._next_idle_start(start_s) == start_s:
-                break  # nothing can ever run at this instant; wait for more input
+            if self._step is None:
+                self._block_until_something_changes(start_s)
         return events
 
     def stats(self) -> EngineStats:
@@ -156,23 +162,19 @@ class Engine:
     # -- scheduling -----------------------------------------------------------------------------
 
     def _next_idle_start(self, after_s: float) -> float | None:
-        """Earliest instant >= after_s at which an idle engine (nothing running) could start a step."""
+        """Earliest instant >= after_s at which an idle engine (nothing running) should try a step."""
         if not self._waiting:
             return None
-        earliest_arrival_s = self._waiting[0].arrival_s
-        if earliest_arrival_s > after_s:
-            return earliest_arrival_s
-        if any(s.arrival_s <= after_s and self._can_try(s, after_s) for s in self._waiting):
-            return after_s
-        # Everything that has arrived waits for an adapter load: wake at the load or the next arrival.
-        later_arrival_s = next((s.arrival_s for s in self._waiting if s.arrival_s > after_s), None)
-        options = [t for t in (later_arrival_s, self._loras.next_ready_after(after_s)) if t is not None]
-        return min(options, default=None)
+        if self._blocked:
+            return self._retry_at_s
+        return max(after_s, self._waiting[0].arrival_s)
 
-    def _can_try(self, sequence: Sequence, now_s: float) -> bool:
-        """Whether a step at ``now_s`` could admit it, or at least start loading its adapter."""
-        lora_name = sequence.request.lora_name
-        return lora_name is None or self._loras.is_ready(lora_name, now_s) or not self._loras.is_resident(lora_name)
+    def _block_until_something_changes(self, now_s: float) -> None:
+        """A step attempt at ``now_s`` ran nothing: wait for an adapter load or a later arrival."""
+        later_arrival_s = next((s.arrival_s for s in self._waiting if s.arrival_s > now_s), None)
+        options = [t for t in (later_arrival_s, self._loras.next_ready_after(now_s)) if t is not None]
+        self._blocked = True
+        self._retry_at_s = min(options, default=None)
 
     def _start_step(self, start_s: float, events: list[EngineEvent]) -> _Step | None:
         budget = self.config.max_num_batched_tokens

@@ -21,10 +21,6 @@ class LoraSlots:
         ready_at_s = self._ready_at_s.get(lora_name)
         return ready_at_s is not None and ready_at_s <= now_s
 
-    def is_resident(self, lora_name: str) -> bool:
-        """Loaded or loading."""
-        return lora_name in self._ready_at_s
-
     def request(self, lora_name: str, now_s: float, in_use: Set[str]) -> float | None:
         """Make ``lora_name`` resident (starting a load if needed); return when it is ready, or None."""
         if lora_name in self._ready_at_s:
