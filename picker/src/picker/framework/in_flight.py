@@ -6,7 +6,8 @@ load-aware plugins read it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 
 class InFlightTracker:
@@ -17,6 +18,10 @@ class InFlightTracker:
 
     def count(self, endpoint_name: str) -> int:
         return self._count_by_endpoint.get(endpoint_name, 0)
+
+    def view(self) -> Mapping[str, int]:
+        """A live read-only view for hot loops (``view().get(name, 0)``); do not keep it across awaits."""
+        return MappingProxyType(self._count_by_endpoint)
 
     def counts(self) -> dict[str, int]:
         """A copy of the non-zero counts."""

@@ -60,10 +60,11 @@ class SchedulerProfile:
             if observe is not None:
                 observe("Scorer", weighted.scorer.plugin_type, weighted.scorer.name, clock.now() - started_s)
             weight = weighted.weight
-            for index, score in enumerate(scores):
-                # Clamping here, not in scorers, is what keeps a misbehaving scorer within its weight.
-                if score > 0.0:
-                    totals[index] += (score if score < 1.0 else 1.0) * weight
+            # Clamping here, not in scorers, is what keeps a misbehaving scorer within its weight.
+            totals = [
+                total + (weight if score >= 1.0 else score * weight if score > 0.0 else 0.0)
+                for total, score in zip(totals, scores, strict=True)
+            ]
         started_s = clock.now()
         chosen = self.picker.pick(request, endpoints, totals)
         if observe is not None:

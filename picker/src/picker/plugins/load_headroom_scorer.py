@@ -16,7 +16,6 @@ from picker.framework.context import PluginContext
 from picker.framework.in_flight import InFlightTracker
 from picker.framework.registry import PluginParameters
 from picker.framework.types import EndpointState, InferenceRequest
-from picker.plugins._load import fresh_queue_estimate, metrics_of
 
 LOAD_HEADROOM_SCORER_TYPE = "load-headroom-scorer"
 
@@ -27,7 +26,7 @@ class LoadHeadroomParameters(PluginParameters):
 
 
 class LoadHeadroomScorer:
-    """q_e = max(waiting_e, in_flight_e - running_e);
+    """q_e = max(waiting_e, in_flight_e - running_e) (fresh_queue_estimate);
     score_e = (1 - kv_e) * busyScale / (busyScale + running_e + queueWeight * q_e)."""
 
     plugin_type = LOAD_HEADROOM_SCORER_TYPE
@@ -41,15 +40,23 @@ class LoadHeadroomScorer:
         self._in_flight = in_flight
 
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
+        # One tight loop with locals only: this runs over every candidate on every request.
         scale = self._busy_scale
         queue_weight = self._queue_weight
-        in_flight = self._in_flight.count
+        in_flight_of = self._in_flight.view().get
         scores: list[float] = []
+        append = scores.append
         for state in endpoints:
-            metrics = metrics_of(state)
-            queued = fresh_queue_estimate(metrics, in_flight(state.endpoint.name))
-            load = metrics.running_requests + queue_weight * queued
-            scores.append((1.0 - metrics.kv_cache_usage_ratio) * scale / (scale + load))
+            metrics = state.metrics
+            in_flight = in_flight_of(state.endpoint.name, 0)
+            if metrics is None:
+                append(scale / (scale + queue_weight * in_flight))
+                continue
+            running = metrics.running_requests
+            queued = in_flight - running
+            if queued < metrics.waiting_queue_size:
+                queued = metrics.waiting_queue_size
+            append((1.0 - metrics.kv_cache_usage_ratio) * scale / (scale + running + queue_weight * queued))
         return scores
 
 

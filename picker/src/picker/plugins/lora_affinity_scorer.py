@@ -8,7 +8,6 @@ from typing import Any
 from picker.framework.context import PluginContext
 from picker.framework.registry import PluginParameters
 from picker.framework.types import EndpointState, InferenceRequest
-from picker.plugins._load import metrics_of
 
 LORA_AFFINITY_SCORER_TYPE = "lora-affinity-scorer"
 
@@ -29,16 +28,19 @@ class LoraAffinityScorer:
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
         adapter = request.target_model
         scores: list[float] = []
+        append = scores.append
         for state in endpoints:
-            metrics = metrics_of(state)
-            if adapter in metrics.active_lora_adapters:
-                scores.append(ACTIVE_SCORE)
+            metrics = state.metrics
+            if metrics is None:
+                append(0.0)
+            elif adapter in metrics.active_lora_adapters:
+                append(ACTIVE_SCORE)
             elif len(metrics.active_lora_adapters) + len(metrics.waiting_lora_adapters) < metrics.max_active_loras:
-                scores.append(FREE_SLOT_SCORE)
+                append(FREE_SLOT_SCORE)
             elif adapter in metrics.waiting_lora_adapters:
-                scores.append(WAITING_SCORE)
+                append(WAITING_SCORE)
             else:
-                scores.append(0.0)
+                append(0.0)
         return scores
 
 

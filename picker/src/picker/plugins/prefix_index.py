@@ -6,7 +6,7 @@ plus a reverse index hash -> endpoints, kept consistent on eviction and on endpo
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence, Set
 
 
@@ -20,16 +20,16 @@ class PrefixIndex:
         self._lru_by_endpoint: dict[str, OrderedDict[int, None]] = {}
         self._endpoints_by_hash: dict[int, set[str]] = {}
 
-    def match(self, hashes: Sequence[int]) -> dict[str, int]:
+    def match(self, hashes: Sequence[int]) -> Counter[str]:
         """Matched block count per endpoint, walking the chain until no endpoint holds a block (EPP greedy)."""
-        matched: dict[str, int] = {}
+        matched: Counter[str] = Counter()
+        count_holders = matched.update  # counts a set in C, not in a Python loop per holder
         lookup = self._endpoints_by_hash.get
         for block_hash in hashes:
             holders = lookup(block_hash)
             if not holders:
                 break
-            for endpoint_name in holders:
-                matched[endpoint_name] = matched.get(endpoint_name, 0) + 1
+            count_holders(holders)
         return matched
 
     def add(self, endpoint_name: str, hashes: Iterable[int]) -> None:

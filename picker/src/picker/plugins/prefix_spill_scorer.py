@@ -59,13 +59,15 @@ class PrefixSpillScorer:
         if not matched:
             return [0.0] * len(endpoints)
         total = len(match.hashes)
-        hot = [self._is_hot(state) for state in endpoints]
-        if all(hot):  # nowhere better to go: keep plain affinity
+        # Hotness matters only for holders, and "someone is cool" usually stops at the first candidate.
+        if not any(not self._is_hot(state) for state in endpoints):
             return [matched.get(state.endpoint.name, 0) / total for state in endpoints]
-        return [
-            matched.get(state.endpoint.name, 0) / total * (self._hot_factor if is_hot else 1.0)
-            for state, is_hot in zip(endpoints, hot, strict=True)
-        ]
+        scores = [0.0] * len(endpoints)
+        for index, state in enumerate(endpoints):
+            blocks = matched.get(state.endpoint.name)
+            if blocks:
+                scores[index] = blocks / total * (self._hot_factor if self._is_hot(state) else 1.0)
+        return scores
 
     def pre_request(self, request: InferenceRequest, result: SchedulingResult) -> None:
         self.matcher.record(request, result)
