@@ -18,12 +18,13 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from picker.config import default_config, recommended_config
 from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
 from picker.factory import build_director
 from picker.framework.clock import RealClock
 from picker.framework.types import Endpoint, EndpointMetrics, InferenceRequest
+
+from picker.config import default_config, recommended_config
 
 CHARS_PER_TOKEN = 4
 SYSTEM_PROMPTS = 32  # distinct shared prefixes in the workload
@@ -58,7 +59,8 @@ def make_prompts(rng: random.Random, prompt_tokens: int, count: int) -> list[str
     chars = prompt_tokens * CHARS_PER_TOKEN
     shared_chars = int(chars * 0.8)
     systems = [
-        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz ") for _ in range(shared_chars)) for _ in range(SYSTEM_PROMPTS)
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz ") for _ in range(shared_chars))
+        for _ in range(SYSTEM_PROMPTS)
     ]
     prompts = []
     for _ in range(count):
@@ -74,12 +76,16 @@ async def measure(
     clock = RealClock()
     rng = random.Random(seed)
     store = EndpointStore()
-    store.replace_endpoints(Endpoint(f"vllm-{i}-rank-0", f"10.{i // 250}.{i % 250}.1", 8000) for i in range(endpoint_count))
+    store.replace_endpoints(
+        Endpoint(f"vllm-{i}-rank-0", f"10.{i // 250}.{i % 250}.1", 8000) for i in range(endpoint_count)
+    )
     names = [f"vllm-{i}-rank-0" for i in range(endpoint_count)]
     for name in names:
         store.update_metrics(name, random_metrics(rng, clock.now()))
     director = build_director(config, store, clock, random.Random(seed))
-    scrapes_per_decision = max(1, round(endpoint_count * 20 / OFFERED_RATE_PER_S))  # 20 scrapes/s per endpoint
+    scrapes_per_decision = max(
+        1, round(endpoint_count * 20 / OFFERED_RATE_PER_S)
+    )  # 20 scrapes/s per endpoint
     samples: list[float] = []
     cpu_samples: list[float] = []
     warmup = len(prompts) // 10
@@ -147,7 +153,9 @@ def print_table(cells: list[Cell], seed: int, decisions: int) -> None:
         f"# Picker scheduling decision time (Director.route + release), seed={seed}, decisions/cell={decisions}, "
         f"{os.cpu_count()} CPUs, load average {load_1m:.1f}"
     )
-    print("| endpoints | prompt tokens | profile | p50 (ms) | p99 (ms) | mean (ms) | CPU p50 (ms) | CPU p99 (ms) | p50 vs epp-default | CPU p99 vs epp-default |")
+    print(
+        "| endpoints | prompt tokens | profile | p50 (ms) | p99 (ms) | mean (ms) | CPU p50 (ms) | CPU p99 (ms) | p50 vs epp-default | CPU p99 vs epp-default |"
+    )
     print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     baseline = {(c.endpoints, c.prompt_tokens): c for c in cells if c.profile == "epp-default"}
     for cell in cells:
@@ -162,7 +170,9 @@ def print_table(cells: list[Cell], seed: int, decisions: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--decisions", type=int, default=2000, help="decisions per cell (1,024 endpoints: a quarter)")
+    parser.add_argument(
+        "--decisions", type=int, default=2000, help="decisions per cell (1,024 endpoints: a quarter)"
+    )
     parser.add_argument("--endpoints", type=int, nargs="+", default=[16, 128, 1024])
     parser.add_argument("--prompt-tokens", type=int, nargs="+", default=[1000, 8000])
     args = parser.parse_args()

@@ -171,7 +171,9 @@ class Director:
         """Set the prefix-index size and the pool gauges now (the background loop does it periodically)."""
         self._flush_index_size()
         if self._metrics is not None:
-            self._metrics.flush_pool_gauges(self._store.candidates(), self._clock.now(), self._pool_gauge_staleness_s)
+            self._metrics.flush_pool_gauges(
+                self._store.candidates(), self._clock.now(), self._pool_gauge_staleness_s
+            )
 
     def _flush_index_size(self) -> None:
         if self._metrics is not None:
@@ -184,7 +186,9 @@ class Director:
         candidates = self._candidates_for(request)
         self._admission.admit(request, candidates)
         if self._flow is not None:
-            await self._flow.acquire(request, lambda: self._has_capacity(self._candidates_for(request, strict=False)))
+            await self._flow.acquire(
+                request, lambda: self._has_capacity(self._candidates_for(request, strict=False))
+            )
             candidates = self._candidates_for(request)  # the pool may have changed while it waited
         try:
             started_s = self._clock.now()

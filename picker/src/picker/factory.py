@@ -63,7 +63,9 @@ def build_director(
         observe=metrics.observe_plugin if metrics is not None else None,
     )
     detector = SaturationDetector(config.saturation_detector, clock)
-    flow_controller = FlowController(config.flow_control, clock, metrics) if config.flow_control.enabled else None
+    flow_controller = (
+        FlowController(config.flow_control, clock, metrics) if config.flow_control.enabled else None
+    )
     return Director(
         store=store,
         scheduling=scheduling,

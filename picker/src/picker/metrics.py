@@ -10,7 +10,43 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from picker.framework.types import EndpointState
 
 # Bucket edges as the EPP declares them.
-_DURATION_BUCKETS = (0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200, 1800, 2700, 3600)
+_DURATION_BUCKETS = (
+    0.005,
+    0.025,
+    0.05,
+    0.1,
+    0.2,
+    0.4,
+    0.6,
+    0.8,
+    1.0,
+    1.25,
+    1.5,
+    2,
+    3,
+    4,
+    5,
+    6,
+    8,
+    10,
+    15,
+    20,
+    30,
+    45,
+    60,
+    120,
+    180,
+    240,
+    300,
+    360,
+    480,
+    600,
+    900,
+    1200,
+    1800,
+    2700,
+    3600,
+)
 _SIZE_BUCKETS = tuple(float(2**power) for power in range(6, 31, 2))  # 64 B .. 1 GiB
 _RESPONSE_SIZE_BUCKETS = (1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32778, 65536)
 _INPUT_TOKEN_BUCKETS = tuple(float(2**power) for power in range(0, 21))  # 1 .. 1,048,576
@@ -29,87 +65,135 @@ class PickerMetrics:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         objective = ("model_name", "target_model_name")
         r = self.registry
-        self.request_total = Counter("inference_objective_request_total", "Requests per model.", objective, registry=r)
+        self.request_total = Counter(
+            "inference_objective_request_total", "Requests per model.", objective, registry=r
+        )
         self.request_error_total = Counter(
-            "inference_objective_request_error_total", "Failed requests per model and error code.",
-            (*objective, "error_code"), registry=r,
+            "inference_objective_request_error_total",
+            "Failed requests per model and error code.",
+            (*objective, "error_code"),
+            registry=r,
         )
         self.request_duration = Histogram(
-            "inference_objective_request_duration_seconds", "Request headers to response complete.",
-            objective, buckets=_DURATION_BUCKETS, registry=r,
+            "inference_objective_request_duration_seconds",
+            "Request headers to response complete.",
+            objective,
+            buckets=_DURATION_BUCKETS,
+            registry=r,
         )
         self.request_sizes = Histogram(
-            "inference_objective_request_sizes", "Request body size in bytes.", objective,
-            buckets=_SIZE_BUCKETS, registry=r,
+            "inference_objective_request_sizes",
+            "Request body size in bytes.",
+            objective,
+            buckets=_SIZE_BUCKETS,
+            registry=r,
         )
         self.response_sizes = Histogram(
-            "inference_objective_response_sizes", "Response body size in bytes.", objective,
-            buckets=_RESPONSE_SIZE_BUCKETS, registry=r,
+            "inference_objective_response_sizes",
+            "Response body size in bytes.",
+            objective,
+            buckets=_RESPONSE_SIZE_BUCKETS,
+            registry=r,
         )
         self.input_tokens = Histogram(
-            "inference_objective_input_tokens", "usage.prompt_tokens per request.", objective,
-            buckets=_INPUT_TOKEN_BUCKETS, registry=r,
+            "inference_objective_input_tokens",
+            "usage.prompt_tokens per request.",
+            objective,
+            buckets=_INPUT_TOKEN_BUCKETS,
+            registry=r,
         )
         self.output_tokens = Histogram(
-            "inference_objective_output_tokens", "usage.completion_tokens per request.", objective,
-            buckets=_OUTPUT_TOKEN_BUCKETS, registry=r,
+            "inference_objective_output_tokens",
+            "usage.completion_tokens per request.",
+            objective,
+            buckets=_OUTPUT_TOKEN_BUCKETS,
+            registry=r,
         )
         self.normalized_time_per_output_token = Histogram(
             "inference_objective_normalized_time_per_output_token_seconds",
-            "Request duration divided by output tokens.", objective, buckets=_SCHEDULER_BUCKETS + (0.2, 0.5, 1.0),
+            "Request duration divided by output tokens.",
+            objective,
+            buckets=(*_SCHEDULER_BUCKETS, 0.2, 0.5, 1.0),
             registry=r,
         )
         self.running_requests = Gauge(
-            "inference_objective_running_requests", "Requests in flight through the picker.", ("model_name",),
+            "inference_objective_running_requests",
+            "Requests in flight through the picker.",
+            ("model_name",),
             registry=r,
         )
         self.pool_average_kv_cache = Gauge(
-            "inference_pool_average_kv_cache_utilization", "Mean KV-cache usage over endpoints with fresh metrics.",
-            ("name",), registry=r,
+            "inference_pool_average_kv_cache_utilization",
+            "Mean KV-cache usage over endpoints with fresh metrics.",
+            ("name",),
+            registry=r,
         )
         self.pool_average_queue_size = Gauge(
-            "inference_pool_average_queue_size", "Mean waiting queue over endpoints with fresh metrics.",
-            ("name",), registry=r,
+            "inference_pool_average_queue_size",
+            "Mean waiting queue over endpoints with fresh metrics.",
+            ("name",),
+            registry=r,
         )
-        self.pool_ready_pods = Gauge("inference_pool_ready_pods", "Endpoints in the candidate set.", ("name",), registry=r)
+        self.pool_ready_pods = Gauge(
+            "inference_pool_ready_pods", "Endpoints in the candidate set.", ("name",), registry=r
+        )
         self.pool_per_pod_queue_size = Gauge(
-            "inference_pool_per_pod_queue_size", "Waiting queue per endpoint.", ("name", "model_server_pod"),
+            "inference_pool_per_pod_queue_size",
+            "Waiting queue per endpoint.",
+            ("name", "model_server_pod"),
             registry=r,
         )
         self.scheduler_e2e_duration = Histogram(
-            "inference_extension_scheduler_e2e_duration_seconds", "One scheduling decision.",
-            buckets=_SCHEDULER_BUCKETS, registry=r,
+            "inference_extension_scheduler_e2e_duration_seconds",
+            "One scheduling decision.",
+            buckets=_SCHEDULER_BUCKETS,
+            registry=r,
         )
         self.plugin_duration = Histogram(
-            "inference_extension_plugin_duration_seconds", "One plugin call.",
-            ("extension_point", "plugin_type", "plugin_name"), buckets=_SCHEDULER_BUCKETS, registry=r,
+            "inference_extension_plugin_duration_seconds",
+            "One plugin call.",
+            ("extension_point", "plugin_type", "plugin_name"),
+            buckets=_SCHEDULER_BUCKETS,
+            registry=r,
         )
         self.prefix_indexer_size = Gauge(
             "inference_extension_prefix_indexer_size", "Entries in the prefix indexes.", registry=r
         )
         self.prefix_indexer_hit_ratio = Histogram(
-            "inference_extension_prefix_indexer_hit_ratio", "Matched share of a request's prefix blocks.",
-            buckets=_HIT_RATIO_BUCKETS, registry=r,
+            "inference_extension_prefix_indexer_hit_ratio",
+            "Matched share of a request's prefix blocks.",
+            buckets=_HIT_RATIO_BUCKETS,
+            registry=r,
         )
         self.prefix_indexer_hit_bytes = Histogram(
-            "inference_extension_prefix_indexer_hit_bytes", "Matched prefix length in bytes.",
-            buckets=_HIT_BYTES_BUCKETS, registry=r,
+            "inference_extension_prefix_indexer_hit_bytes",
+            "Matched prefix length in bytes.",
+            buckets=_HIT_BYTES_BUCKETS,
+            registry=r,
         )
-        self.info = Gauge("inference_extension_info", "Build information.", ("commit", "build_ref"), registry=r)
+        self.info = Gauge(
+            "inference_extension_info", "Build information.", ("commit", "build_ref"), registry=r
+        )
         self.flow_queue_duration = Histogram(
             "inference_extension_flow_control_request_queue_duration_seconds",
             "Time a request spent in the flow control queue, by outcome.",
-            ("fairness_id", "priority", "outcome"), buckets=_QUEUE_DURATION_BUCKETS, registry=r,
+            ("fairness_id", "priority", "outcome"),
+            buckets=_QUEUE_DURATION_BUCKETS,
+            registry=r,
         )
         self.flow_queue_size = Gauge(
-            "inference_extension_flow_control_queue_size", "Requests waiting in flow control.",
-            ("fairness_id", "priority"), registry=r,
+            "inference_extension_flow_control_queue_size",
+            "Requests waiting in flow control.",
+            ("fairness_id", "priority"),
+            registry=r,
         )
         self._queue_size_keys: set[tuple[str, int]] = set()
         self._per_pod_keys: set[str] = set()
 
     # -- plugin and scheduler hooks ---------------------------------------------------------------
-    def observe_plugin(self, extension_point: str, plugin_type: str, plugin_name: str, seconds: float) -> None:
+    def observe_plugin(
+        self, extension_point: str, plugin_type: str, plugin_name: str, seconds: float
+    ) -> None:
         self.plugin_duration.labels(extension_point, plugin_type, plugin_name).observe(seconds)
 
     def record_prefix_match(self, matched_bytes: int, total_bytes: int) -> None:
@@ -129,9 +213,13 @@ class PickerMetrics:
         self._queue_size_keys |= sizes.keys()
 
     # -- pool gauges ------------------------------------------------------------------------------
-    def flush_pool_gauges(self, candidates: Sequence[EndpointState], now_s: float, staleness_s: float) -> None:
+    def flush_pool_gauges(
+        self, candidates: Sequence[EndpointState], now_s: float, staleness_s: float
+    ) -> None:
         """The EPP's periodic pool gauges: averages over endpoints whose metrics are fresh."""
-        fresh = [s for s in candidates if s.metrics is not None and now_s - s.metrics.updated_at_s <= staleness_s]
+        fresh = [
+            s for s in candidates if s.metrics is not None and now_s - s.metrics.updated_at_s <= staleness_s
+        ]
         name = self.pool_name
         self.pool_ready_pods.labels(name).set(len(candidates))
         if fresh:
@@ -146,5 +234,7 @@ class PickerMetrics:
             self.pool_per_pod_queue_size.remove(name, departed)
         for state in fresh:
             if state.metrics is not None:
-                self.pool_per_pod_queue_size.labels(name, state.endpoint.name).set(state.metrics.waiting_queue_size)
+                self.pool_per_pod_queue_size.labels(name, state.endpoint.name).set(
+                    state.metrics.waiting_queue_size
+                )
         self._per_pod_keys = current

@@ -9,6 +9,7 @@ from picker.framework.clock import FakeClock
 from picker.framework.context import PluginContext
 from picker.framework.in_flight import InFlightTracker
 
+
 @pytest.fixture
 def fake_clock() -> FakeClock:
     return FakeClock(start_s=1000.0)

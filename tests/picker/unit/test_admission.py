@@ -55,7 +55,12 @@ def test_thresholds_are_configurable() -> None:
 @pytest.mark.parametrize(
     ("priority", "saturated", "rejected"),
     [(-1, True, True), (-1, False, False), (0, True, False), (5, True, False)],
-    ids=["sheddable under saturation is shed", "sheddable with capacity passes", "priority 0 never shed", "critical never shed"],
+    ids=[
+        "sheddable under saturation is shed",
+        "sheddable with capacity passes",
+        "priority 0 never shed",
+        "critical never shed",
+    ],
 )
 def test_shedding(priority: int, saturated: bool, rejected: bool) -> None:
     queue = 9 if saturated else 0

@@ -5,6 +5,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from picker.framework.clock import FakeClock
+from picker.framework.context import PluginContext
+from picker.framework.in_flight import InFlightTracker
+from picker.plugins import builtin_registry
+
 from picker.config import (
     ConfigError,
     build_scheduling,
@@ -13,10 +18,6 @@ from picker.config import (
     load_config_text,
     recommended_config,
 )
-from picker.framework.clock import FakeClock
-from picker.framework.context import PluginContext
-from picker.framework.in_flight import InFlightTracker
-from picker.plugins import builtin_registry
 
 HEADER = "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n"
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "picker" / "config"
@@ -132,11 +133,21 @@ BAD_CONFIGS = [
         "greater than 0",
     ),
     ("plugins: []", "plugins", "at least 1 item"),
-    ("plugins: [{type: queue-scorer}]\nsaturationDetector: {kvCacheUtilThreshold: 1.5}",
-     "saturationDetector.kvCacheUtilThreshold", "less than 1"),
-    ("plugins: [{type: queue-scorer}]\nsaturationDetector: {metricsStalenessThreshold: soon}",
-     "saturationDetector.metricsStalenessThreshold", "is not a duration"),
-    ("plugins: [{type: queue-scorer}]\nflowControl: {maxQueuedRequests: 0}", "flowControl.maxQueuedRequests", "greater than or equal to 1"),
+    (
+        "plugins: [{type: queue-scorer}]\nsaturationDetector: {kvCacheUtilThreshold: 1.5}",
+        "saturationDetector.kvCacheUtilThreshold",
+        "less than 1",
+    ),
+    (
+        "plugins: [{type: queue-scorer}]\nsaturationDetector: {metricsStalenessThreshold: soon}",
+        "saturationDetector.metricsStalenessThreshold",
+        "is not a duration",
+    ),
+    (
+        "plugins: [{type: queue-scorer}]\nflowControl: {maxQueuedRequests: 0}",
+        "flowControl.maxQueuedRequests",
+        "greater than or equal to 1",
+    ),
     ("plugins: [{type: queue-scorer}]\nschedulingProfile: []", "schedulingProfile", "unknown key"),
 ]
 
@@ -176,13 +187,19 @@ def test_bad_config_names_the_key(body: str, path: str, message: str) -> None:
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as raised:
         build("plugins: [{type: nope}, {type: prefix-cache-scorer, parameters: {blockSize: 0}}]")
-    assert [issue.path for issue in raised.value.issues] == ["plugins[0].type", "plugins[1].parameters.blockSize"]
+    assert [issue.path for issue in raised.value.issues] == [
+        "plugins[0].type",
+        "plugins[1].parameters.blockSize",
+    ]
 
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
-    [("plugins: [unclosed", "not valid YAML at line 1"), ("- just a list", "expected a mapping"),
-     ("apiVersion: v2\nplugins: [{type: queue-scorer}]", "apiVersion")],
+    [
+        ("plugins: [unclosed", "not valid YAML at line 1"),
+        ("- just a list", "expected a mapping"),
+        ("apiVersion: v2\nplugins: [{type: queue-scorer}]", "apiVersion"),
+    ],
     ids=["broken yaml", "not a mapping", "wrong apiVersion"],
 )
 def test_unreadable_documents(text: str, fragment: str) -> None:

@@ -5,7 +5,6 @@ import random
 from collections.abc import Sequence
 
 import pytest
-from picker.config import default_config, load_config_text, recommended_config
 from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
 from picker.director import Director
@@ -17,6 +16,7 @@ from picker.framework.types import Endpoint, EndpointMetrics, ResponseUsage
 from picker.metrics import PickerMetrics
 from picker.plugins import builtin_registry
 
+from picker.config import default_config, load_config_text, recommended_config
 from tests.picker.unit.builders import inference_request
 
 LONG_PROMPT = "You are a helpful assistant. Answer briefly and cite sources. " * 8
@@ -34,7 +34,10 @@ def pool(clock: FakeClock, queues: Sequence[int], **metric_fields) -> EndpointSt
 
 
 def director(
-    clock: FakeClock, store: EndpointStore, config: EndpointPickerConfig | None = None, registry: PluginRegistry | None = None
+    clock: FakeClock,
+    store: EndpointStore,
+    config: EndpointPickerConfig | None = None,
+    registry: PluginRegistry | None = None,
 ) -> tuple[Director, PickerMetrics]:
     metrics = PickerMetrics("test-pool")
     built = build_director(config or default_config(), store, clock, random.Random(0), metrics, registry)
@@ -52,7 +55,12 @@ async def test_routes_to_the_shortest_queue_and_rewrites_the_model(fake_clock: F
     decision = await picker.route(request)
     assert decision.destination == "10.0.0.1:8000"
     assert decision.body["model"] == "llama-lora"
-    assert sample(metrics, "inference_objective_request_total", model_name="llama", target_model_name="llama-lora") == 1
+    assert (
+        sample(
+            metrics, "inference_objective_request_total", model_name="llama", target_model_name="llama-lora"
+        )
+        == 1
+    )
 
 
 async def test_priority_comes_from_the_objective(fake_clock: FakeClock) -> None:
@@ -66,7 +74,11 @@ async def test_priority_comes_from_the_objective(fake_clock: FakeClock) -> None:
 
 @pytest.mark.parametrize(
     ("hint", "expected"),
-    [(("10.0.0.2:8000",), "10.0.0.2:8000"), (("10.0.0.2",), "10.0.0.2:8000"), (("10.0.0.0:9999", "10.0.0.1:1"), None)],
+    [
+        (("10.0.0.2:8000",), "10.0.0.2:8000"),
+        (("10.0.0.2",), "10.0.0.2:8000"),
+        (("10.0.0.0:9999", "10.0.0.1:1"), None),
+    ],
     ids=["hint with port matches on IP", "bare IP", "two allowed: shortest queue among them"],
 )
 async def test_subset_hint_restricts_candidates(fake_clock: FakeClock, hint, expected) -> None:
@@ -76,7 +88,8 @@ async def test_subset_hint_restricts_candidates(fake_clock: FakeClock, hint, exp
 
 
 @pytest.mark.parametrize(
-    ("queues", "hint"), [([0, 0], ()), ([0, 0], ("10.9.9.9:8000",)), ([], None)],
+    ("queues", "hint"),
+    [([0, 0], ()), ([0, 0], ("10.9.9.9:8000",)), ([], None)],
     ids=["empty hint", "hint matching nobody", "empty pool"],
 )
 async def test_no_candidates_is_503(fake_clock: FakeClock, queues, hint) -> None:
@@ -108,7 +121,9 @@ async def test_prefix_affinity_follows_the_first_routing(fake_clock: FakeClock) 
     picker, metrics = director(fake_clock, pool(fake_clock, [0, 0, 0, 0]))
     first = await picker.route(inference_request(LONG_PROMPT, request_id="a"))
     for index in range(5):
-        again = await picker.route(inference_request(LONG_PROMPT + f" question {index}", request_id=f"b{index}"))
+        again = await picker.route(
+            inference_request(LONG_PROMPT + f" question {index}", request_id=f"b{index}")
+        )
         assert again.destination == first.destination
     assert metrics.registry.get_sample_value("inference_extension_prefix_indexer_hit_ratio_count") == 6
 
@@ -225,11 +240,21 @@ class TestFlowControl:
         waiting = asyncio.create_task(picker.route(inference_request(request_id="w", fairness_id="tenant-a")))
         await fake_clock.advance(0.01)
         assert not waiting.done()
-        assert sample(metrics, "inference_extension_flow_control_queue_size", fairness_id="tenant-a", priority="0") == 1
+        assert (
+            sample(
+                metrics, "inference_extension_flow_control_queue_size", fairness_id="tenant-a", priority="0"
+            )
+            == 1
+        )
         store.update_metrics("e0", EndpointMetrics(waiting_queue_size=1, updated_at_s=fake_clock.now()))
         await fake_clock.advance(0.01)
         assert (await asyncio.wait_for(waiting, 1.0)).destination == "10.0.0.0:8000"
-        assert sample(metrics, "inference_extension_flow_control_queue_size", fairness_id="tenant-a", priority="0") == 0
+        assert (
+            sample(
+                metrics, "inference_extension_flow_control_queue_size", fairness_id="tenant-a", priority="0"
+            )
+            == 0
+        )
         runner.cancel()
         with pytest.raises(asyncio.CancelledError):
             await runner

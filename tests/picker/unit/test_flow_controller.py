@@ -58,7 +58,9 @@ async def test_waits_until_capacity_then_dispatches_in_priority_order(fake_clock
         order.append(request_id)
         flow.pump()  # the director pumps after scheduling each dispatched request
 
-    tasks = [asyncio.create_task(waiter(rid, prio)) for rid, prio in (("low", -1), ("normal", 0), ("urgent", 9))]
+    tasks = [
+        asyncio.create_task(waiter(rid, prio)) for rid, prio in (("low", -1), ("normal", 0), ("urgent", 9))
+    ]
     await settle()
     assert flow.queued == 3 and order == []
     gate.open = True
@@ -111,7 +113,9 @@ async def test_ttl_expiry_is_a_503(fake_clock: FakeClock) -> None:
 async def test_full_queue_is_a_429_and_loses_nothing_queued(fake_clock: FakeClock) -> None:
     flow = controller(fake_clock, max_queued_requests=2)
     gate = Capacity(False)
-    waiters = [asyncio.create_task(flow.acquire(inference_request(request_id=str(i)), gate)) for i in range(2)]
+    waiters = [
+        asyncio.create_task(flow.acquire(inference_request(request_id=str(i)), gate)) for i in range(2)
+    ]
     await settle()
     with pytest.raises(PickerError) as raised:
         await flow.acquire(inference_request(request_id="overflow"), gate)

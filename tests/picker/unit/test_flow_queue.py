@@ -3,8 +3,12 @@ from __future__ import annotations
 from picker.flowcontrol.flow_queue import FlowQueue, QueuedRequest
 
 
-def entry(request_id: str, priority: int = 0, fairness_id: str = "f", deadline_s: float | None = None) -> QueuedRequest:
-    return QueuedRequest(request_id, priority, fairness_id, size_bytes=10, enqueued_at_s=0.0, deadline_s=deadline_s)
+def entry(
+    request_id: str, priority: int = 0, fairness_id: str = "f", deadline_s: float | None = None
+) -> QueuedRequest:
+    return QueuedRequest(
+        request_id, priority, fairness_id, size_bytes=10, enqueued_at_s=0.0, deadline_s=deadline_s
+    )
 
 
 def drain(queue: FlowQueue) -> list[str]:
@@ -50,7 +54,11 @@ def test_remove_and_accounting() -> None:
 
 def test_expired_returns_only_overdue_still_queued_entries() -> None:
     queue = FlowQueue()
-    soon, later, gone = entry("soon", deadline_s=5.0), entry("later", deadline_s=50.0), entry("gone", deadline_s=1.0)
+    soon, later, gone = (
+        entry("soon", deadline_s=5.0),
+        entry("later", deadline_s=50.0),
+        entry("gone", deadline_s=1.0),
+    )
     for item in (soon, later, gone):
         queue.push(item)
     queue.remove(gone)

@@ -17,7 +17,13 @@ STATES = [endpoint_state(i) for i in range(1, 4)]
         (None, []),
         (" 10.0.0.1 , 10.0.0.1", ["e1"]),
     ],
-    ids=["keeps header order", "ip:port form", "unknown ip keeps nothing", "missing header keeps nothing", "spaces and duplicates"],
+    ids=[
+        "keeps header order",
+        "ip:port form",
+        "unknown ip keeps nothing",
+        "missing header keeps nothing",
+        "spaces and duplicates",
+    ],
 )
 def test_header_filter(header: str | None, expected: list[str]) -> None:
     headers = {} if header is None else {ENDPOINT_SELECTION_HEADER: header}

@@ -34,7 +34,9 @@ def test_max_score_picker_orders_by_score(scores: list[float], count: int, expec
 
 def test_max_score_ties_are_broken_uniformly_by_the_seeded_rng() -> None:
     picker = MaxScorePicker(random.Random(3), 1)
-    wins = Counter(names(picker.pick(inference_request(), STATES, [1.0, 1.0, 1.0, 0.0]))[0] for _ in range(3000))
+    wins = Counter(
+        names(picker.pick(inference_request(), STATES, [1.0, 1.0, 1.0, 0.0]))[0] for _ in range(3000)
+    )
     assert set(wins) == {"e0", "e1", "e2"}
     assert all(900 < count < 1100 for count in wins.values())
 
@@ -53,7 +55,9 @@ def test_random_picker_returns_distinct_endpoints() -> None:
 
 def test_weighted_random_follows_the_weights() -> None:
     picker = WeightedRandomPicker(random.Random(11), 1)
-    wins = Counter(names(picker.pick(inference_request(), STATES, [3.0, 1.0, 0.0, 0.0]))[0] for _ in range(4000))
+    wins = Counter(
+        names(picker.pick(inference_request(), STATES, [3.0, 1.0, 0.0, 0.0]))[0] for _ in range(4000)
+    )
     assert set(wins) == {"e0", "e1"}  # zero-score endpoints are never drawn while others score
     assert 0.70 < wins["e0"] / 4000 < 0.80  # expected 3/4
 
@@ -64,8 +68,11 @@ def test_weighted_random_with_all_zero_scores_is_uniform() -> None:
     assert set(wins) == {"e0", "e1", "e2", "e3"}
 
 
-@pytest.mark.parametrize("bad", [{"maxNumOfEndpoints": 0}, {"maxNumOfEndpoints": "two"}, {"max": 1}],
-                         ids=["zero endpoints", "not a number", "unknown key"])
+@pytest.mark.parametrize(
+    "bad",
+    [{"maxNumOfEndpoints": 0}, {"maxNumOfEndpoints": "two"}, {"max": 1}],
+    ids=["zero endpoints", "not a number", "unknown key"],
+)
 def test_picker_parameters_are_validated(plugin_context, bad) -> None:
     with pytest.raises(ValidationError):
         create_max_score_picker("p", bad, plugin_context)

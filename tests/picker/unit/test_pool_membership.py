@@ -18,7 +18,9 @@ POOL_V1 = {
 }
 
 
-def pod(name: str, ip: str = "10.4.0.7", ready: bool = True, deleting: bool = False, app: str = "vllm-llama") -> dict[str, Any]:
+def pod(
+    name: str, ip: str = "10.4.0.7", ready: bool = True, deleting: bool = False, app: str = "vllm-llama"
+) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name, "namespace": "serving", "labels": {"app": app}}
     if deleting:
         metadata["deletionTimestamp"] = "2026-11-21T20:00:00Z"
@@ -28,7 +30,9 @@ def pod(name: str, ip: str = "10.4.0.7", ready: bool = True, deleting: bool = Fa
     }
 
 
-def objective(name: str, priority: int | None, pool: str = "llama", group: str | None = None) -> dict[str, Any]:
+def objective(
+    name: str, priority: int | None, pool: str = "llama", group: str | None = None
+) -> dict[str, Any]:
     spec: dict[str, Any] = {"poolRef": {"name": pool}}
     if group is not None:
         spec["poolRef"]["group"] = group

@@ -3,7 +3,12 @@ from __future__ import annotations
 import pytest
 import xxhash
 from picker.framework.interfaces import ProfileResult, SchedulingResult
-from picker.plugins.prefix_cache_scorer import PrefixCacheParameters, PrefixMatcher, PrefixCacheScorer, create_prefix_cache_scorer
+from picker.plugins.prefix_cache_scorer import (
+    PrefixCacheParameters,
+    PrefixCacheScorer,
+    PrefixMatcher,
+    create_prefix_cache_scorer,
+)
 from picker.plugins.prefix_hashing import prefix_block_hashes
 from picker.plugins.prefix_index import PrefixIndex
 from pydantic import ValidationError
@@ -32,7 +37,12 @@ def test_hash_chain_matches_the_documented_construction() -> None:
 @pytest.mark.parametrize(
     ("prompt", "block_size", "max_blocks", "expected_blocks"),
     [("x" * 63, 64, 256, 0), ("x" * 64, 64, 256, 1), ("x" * 200, 64, 256, 3), ("x" * 1000, 64, 4, 4)],
-    ids=["shorter than a block hashes nothing", "exactly one block", "trailing partial block ignored", "cut at maxPrefixBlocksToMatch"],
+    ids=[
+        "shorter than a block hashes nothing",
+        "exactly one block",
+        "trailing partial block ignored",
+        "cut at maxPrefixBlocksToMatch",
+    ],
 )
 def test_block_count(prompt: str, block_size: int, max_blocks: int, expected_blocks: int) -> None:
     assert len(prefix_block_hashes("m", "", prompt, block_size, max_blocks)) == expected_blocks

@@ -17,7 +17,12 @@ CASES = [
 @pytest.mark.parametrize(
     ("queues", "expected"),
     CASES,
-    ids=["min-max spreads shortest 1 longest 0", "equal queues all score 1", "single endpoint scores 1", "two endpoints"],
+    ids=[
+        "min-max spreads shortest 1 longest 0",
+        "equal queues all score 1",
+        "single endpoint scores 1",
+        "two endpoints",
+    ],
 )
 def test_queue_scorer_min_max(queues: list[int], expected: list[float]) -> None:
     states = [endpoint_state(i, waiting_queue_size=q) for i, q in enumerate(queues)]

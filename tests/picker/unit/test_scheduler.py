@@ -56,7 +56,12 @@ def schedule(scorers: list[WeightedScorer], filters=(), observe=None):
         ([0.5, 0.25, 1.0], 4.0, [2.0, 1.0, 4.0]),
         ([float("inf"), 0.0, 0.0], 2.0, [2.0, 0.0, 0.0]),
     ],
-    ids=["in range unchanged", "above 1 and below 0 clamped", "weight multiplies", "infinity clamped to weight"],
+    ids=[
+        "in range unchanged",
+        "above 1 and below 0 clamped",
+        "weight multiplies",
+        "infinity clamped to weight",
+    ],
 )
 def test_scores_are_clamped_then_weighted(raw_scores, weight, expected_totals) -> None:
     _, picker = schedule([WeightedScorer(FixedScorer(raw_scores), weight)])
@@ -116,8 +121,12 @@ class TwoProfileHandler:
 
 
 def test_profiles_run_until_the_handler_stops() -> None:
-    main = SchedulerProfile("main", (), (WeightedScorer(FixedScorer([0, 1, 0])),), MaxScorePicker(random.Random(0)))
-    shadow = SchedulerProfile("shadow", (), (WeightedScorer(FixedScorer([1, 0, 0])),), MaxScorePicker(random.Random(0)))
+    main = SchedulerProfile(
+        "main", (), (WeightedScorer(FixedScorer([0, 1, 0])),), MaxScorePicker(random.Random(0))
+    )
+    shadow = SchedulerProfile(
+        "shadow", (), (WeightedScorer(FixedScorer([1, 0, 0])),), MaxScorePicker(random.Random(0))
+    )
     result = Scheduler({"main": main, "shadow": shadow}, TwoProfileHandler(), FakeClock()).schedule(
         inference_request(), STATES
     )

@@ -26,7 +26,7 @@ class MetricsServer:
     async def handle(self, request: web.Request) -> web.Response:
         self.hits += 1
         if self.mode == "garbage":
-            return web.Response(text='vllm:num_requests_waiting{broken 1\n')
+            return web.Response(text="vllm:num_requests_waiting{broken 1\n")
         if self.mode == "error":
             return web.Response(status=500, text="oops")
         if self.mode == "hang":
@@ -102,7 +102,9 @@ async def test_refused_connection_marks_unreachable_and_new_members_get_loops() 
 
 
 def test_metrics_port_and_path_override() -> None:
-    scraper = MetricsScraper(EndpointStore(), RealClock(), ScrapeSettings(metrics_port=9100, path="/stats", scheme="https"))
+    scraper = MetricsScraper(
+        EndpointStore(), RealClock(), ScrapeSettings(metrics_port=9100, path="/stats", scheme="https")
+    )
     assert scraper.url_for(Endpoint("a", "fd00::1", 8000)) == "https://[fd00::1]:9100/stats"
 
 

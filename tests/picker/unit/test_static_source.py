@@ -41,11 +41,20 @@ def test_load_fills_endpoints_and_objectives(tmp_path: Path) -> None:
     [
         ("endpoints: [{name: a, address: localhost, port: 8000}]", "endpoints[0].address"),
         ("endpoints: [{name: a, address: 10.0.0.1, port: 70000}]", "endpoints[0].port"),
-        ("endpoints: [{name: a, address: 10.0.0.1, port: 1}, {name: a, address: 10.0.0.2, port: 1}]", "endpoints[1].name"),
+        (
+            "endpoints: [{name: a, address: 10.0.0.1, port: 1}, {name: a, address: 10.0.0.2, port: 1}]",
+            "endpoints[1].name",
+        ),
         ("objectives: [{name: x, priority: high}]", "objectives[0].priority"),
         ("endpoint: []", "endpoint"),
     ],
-    ids=["hostname instead of IP", "port out of range", "duplicate endpoint name", "non-integer priority", "misspelt key"],
+    ids=[
+        "hostname instead of IP",
+        "port out of range",
+        "duplicate endpoint name",
+        "non-integer priority",
+        "misspelt key",
+    ],
 )
 def test_bad_file_names_the_key_and_changes_nothing(tmp_path: Path, text: str, path: str) -> None:
     store = EndpointStore()

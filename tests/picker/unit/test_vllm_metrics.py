@@ -5,6 +5,7 @@ from picker.datastore.vllm_metrics import MetricsParseError, parse_vllm_metrics
 
 from tests.picker.unit.vllm_pages import SIM_PAGE, VLLM_PAGE
 
+
 def test_full_vllm_page() -> None:
     metrics = parse_vllm_metrics(VLLM_PAGE, scraped_at_s=42.0)
     assert metrics.running_requests == 3
@@ -40,7 +41,7 @@ def test_series_of_several_engines_add_up() -> None:
 
 
 def test_page_without_vllm_families_reads_as_idle() -> None:
-    metrics = parse_vllm_metrics('# TYPE other gauge\nother 1\n', 1.0)
+    metrics = parse_vllm_metrics("# TYPE other gauge\nother 1\n", 1.0)
     assert (metrics.waiting_queue_size, metrics.running_requests, metrics.kv_cache_usage_ratio) == (0, 0, 0.0)
 
 

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from picker.config.errors import ConfigError, ConfigIssue, issues_from_validation_error
-from picker.config.model import EndpointPickerConfig, PluginRef, PluginSpec, SchedulingProfileSpec, reference_issues
+from picker.config.model import (
+    EndpointPickerConfig,
+    PluginRef,
+    PluginSpec,
+    SchedulingProfileSpec,
+    reference_issues,
+)
 from picker.framework.context import PluginContext
 from picker.framework.interfaces import (
     EndpointPruner,
@@ -62,7 +68,9 @@ def build_scheduling(
     plugins: dict[str, Plugin] = {}
     for index, spec in enumerate(specs):
         try:
-            plugins[spec.effective_name] = registry.create(spec.type, spec.effective_name, spec.parameters, context)
+            plugins[spec.effective_name] = registry.create(
+                spec.type, spec.effective_name, spec.parameters, context
+            )
         except UnknownPluginTypeError:
             issues.append(
                 ConfigIssue(
@@ -102,15 +110,23 @@ def build_scheduling(
 
     handler_names = [name for name, plugin in plugins.items() if isinstance(plugin, ProfileHandler)]
     if len(handler_names) > 1:
-        issues.append(ConfigIssue("plugins", f"at most one ProfileHandler may be configured; found {handler_names}"))
+        issues.append(
+            ConfigIssue("plugins", f"at most one ProfileHandler may be configured; found {handler_names}")
+        )
     elif not handler_names:
         if len(profile_specs) == 1:  # Rule 3
             handler_names = [add_plugin(SINGLE_PROFILE_HANDLER_TYPE)]
         else:
             issues.append(
-                ConfigIssue("schedulingProfiles", f"{len(profile_specs)} profiles need a ProfileHandler plugin")
+                ConfigIssue(
+                    "schedulingProfiles", f"{len(profile_specs)} profiles need a ProfileHandler plugin"
+                )
             )
-    if handler_names and plugins[handler_names[0]].plugin_type == SINGLE_PROFILE_HANDLER_TYPE and len(profile_specs) > 1:
+    if (
+        handler_names
+        and plugins[handler_names[0]].plugin_type == SINGLE_PROFILE_HANDLER_TYPE
+        and len(profile_specs) > 1
+    ):
         issues.append(
             ConfigIssue(
                 "schedulingProfiles",
@@ -133,7 +149,10 @@ def build_scheduling(
     scheduler = Scheduler(profiles, handler, context.clock, observe)
     effective_config = config.model_copy(
         update={
-            "plugins": [PluginSpec(type=spec.type, name=spec.effective_name, parameters=spec.parameters) for spec in specs],
+            "plugins": [
+                PluginSpec(type=spec.type, name=spec.effective_name, parameters=spec.parameters)
+                for spec in specs
+            ],
             "scheduling_profiles": effective_profiles,
         }
     )
@@ -142,7 +161,9 @@ def build_scheduling(
         plugins=plugins,
         effective_config=effective_config,
         pre_request_hooks=tuple(plugin for plugin in plugins.values() if isinstance(plugin, PreRequest)),
-        response_complete_hooks=tuple(plugin for plugin in plugins.values() if isinstance(plugin, ResponseComplete)),
+        response_complete_hooks=tuple(
+            plugin for plugin in plugins.values() if isinstance(plugin, ResponseComplete)
+        ),
         pruners=tuple(plugin for plugin in plugins.values() if isinstance(plugin, EndpointPruner)),
     )
 
@@ -163,17 +184,25 @@ def _build_profile(
         path = f"schedulingProfiles[{profile_index}].plugins[{ref_index}]"
         plugin = plugins[ref.plugin_ref]
         if ref.plugin_ref in seen:
-            issues.append(ConfigIssue(f"{path}.pluginRef", f"{ref.plugin_ref!r} is referenced twice in this profile"))
+            issues.append(
+                ConfigIssue(f"{path}.pluginRef", f"{ref.plugin_ref!r} is referenced twice in this profile")
+            )
             continue
         seen.add(ref.plugin_ref)
         if isinstance(plugin, ProfileHandler):
             issues.append(
-                ConfigIssue(f"{path}.pluginRef", f"{ref.plugin_ref!r} is a ProfileHandler; list it under plugins only")
+                ConfigIssue(
+                    f"{path}.pluginRef", f"{ref.plugin_ref!r} is a ProfileHandler; list it under plugins only"
+                )
             )
             continue
         is_scorer = isinstance(plugin, Scorer)
         if ref.weight is not None and not is_scorer:
-            issues.append(ConfigIssue(f"{path}.weight", f"{ref.plugin_ref!r} is not a scorer; weights apply to scorers only"))
+            issues.append(
+                ConfigIssue(
+                    f"{path}.weight", f"{ref.plugin_ref!r} is not a scorer; weights apply to scorers only"
+                )
+            )
         if isinstance(plugin, Filter):
             filters.append(plugin)
         if is_scorer:
@@ -197,5 +226,7 @@ def _build_profile(
         assert isinstance(default_picker, Picker)
         pickers.append(default_picker)
         refs.append(PluginRef(plugin_ref=default_picker_name))
-    profile = SchedulerProfile(name=spec.name, filters=tuple(filters), scorers=tuple(scorers), picker=pickers[0])
+    profile = SchedulerProfile(
+        name=spec.name, filters=tuple(filters), scorers=tuple(scorers), picker=pickers[0]
+    )
     return profile, SchedulingProfileSpec(name=spec.name, plugins=refs)

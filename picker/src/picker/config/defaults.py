@@ -24,7 +24,9 @@ def default_config() -> EndpointPickerConfig:
     return EndpointPickerConfig(
         plugins=[PluginSpec(type=plugin_type) for plugin_type in scorer_types],
         scheduling_profiles=[
-            SchedulingProfileSpec(name="default", plugins=[PluginRef(plugin_ref=name) for name in scorer_types])
+            SchedulingProfileSpec(
+                name="default", plugins=[PluginRef(plugin_ref=name) for name in scorer_types]
+            )
         ],
     )
 

@@ -44,7 +44,9 @@ def issues_from_validation_error(error: ValidationError, prefix: str = "") -> li
     """Translate pydantic's errors into path + actionable message pairs."""
     issues: list[ConfigIssue] = []
     for detail in error.errors():
-        location = [part for part in detail["loc"] if not (isinstance(part, str) and part.startswith("function-"))]
+        location = [
+            part for part in detail["loc"] if not (isinstance(part, str) and part.startswith("function-"))
+        ]
         message = detail["msg"].removeprefix("Value error, ")
         if detail["type"] == "extra_forbidden":
             message = "unknown key; remove it or fix its spelling"

@@ -21,7 +21,8 @@ def load_config_text(text: str, source: str = "EndpointPickerConfig") -> Endpoin
         raise ConfigError([ConfigIssue("", f"not valid YAML at {where}: {error}")], source) from None
     if not isinstance(document, dict):
         raise ConfigError(
-            [ConfigIssue("", "expected a mapping with apiVersion, kind, plugins and schedulingProfiles")], source
+            [ConfigIssue("", "expected a mapping with apiVersion, kind, plugins and schedulingProfiles")],
+            source,
         )
     try:
         config = EndpointPickerConfig.model_validate(document)
@@ -39,5 +40,7 @@ def load_config_file(path: str | Path) -> EndpointPickerConfig:
     try:
         text = config_path.read_text(encoding="utf-8")
     except OSError as error:
-        raise ConfigError([ConfigIssue("", f"cannot read config file: {error.strerror}")], str(config_path)) from None
+        raise ConfigError(
+            [ConfigIssue("", f"cannot read config file: {error.strerror}")], str(config_path)
+        ) from None
     return load_config_text(text, str(config_path))

@@ -63,7 +63,9 @@ class FlowControlConfig(_ConfigModel):
     enabled: bool = False
     max_queued_requests: int = Field(default=1000, ge=1, description="429 once this many wait")
     max_queued_bytes: int = Field(default=1_000_000_000, ge=1, description="429 once queued bodies exceed it")
-    request_ttl: DurationSeconds = Field(default=30.0, ge=0.0, description="503 after waiting this long; 0 = none")
+    request_ttl: DurationSeconds = Field(
+        default=30.0, ge=0.0, description="503 after waiting this long; 0 = none"
+    )
     dispatch_interval: DurationSeconds = Field(
         default=0.005, gt=0.0, description="how often waiting requests re-check capacity between events"
     )

@@ -43,7 +43,9 @@ class KubernetesEndpointSource:
         pool_group: str = POOL_GROUP_V1,
     ) -> None:
         if pool_group not in POOL_VERSION_BY_GROUP:
-            raise ValueError(f"unsupported pool group {pool_group!r}; use one of {sorted(POOL_VERSION_BY_GROUP)}")
+            raise ValueError(
+                f"unsupported pool group {pool_group!r}; use one of {sorted(POOL_VERSION_BY_GROUP)}"
+            )
         self._store = store
         self._clock = clock
         self._namespace = namespace
@@ -130,7 +132,9 @@ class KubernetesEndpointSource:
                 self._store.mark_synced()
 
             pod_watch = asyncio.create_task(
-                self._list_and_watch(api, core.list_namespaced_pod, kwargs, resync, self.membership.on_pod_event)
+                self._list_and_watch(
+                    api, core.list_namespaced_pod, kwargs, resync, self.membership.on_pod_event
+                )
             )
             changed = asyncio.create_task(self._selector_changed.wait())
             try:
@@ -152,12 +156,17 @@ class KubernetesEndpointSource:
         while True:
             try:
                 listing = await list_function(**kwargs)
-                listing_dict = listing if isinstance(listing, dict) else api.sanitize_for_serialization(listing)
+                listing_dict = (
+                    listing if isinstance(listing, dict) else api.sanitize_for_serialization(listing)
+                )
                 resync(list(listing_dict.get("items") or []))
                 resource_version = (listing_dict.get("metadata") or {}).get("resourceVersion")
                 async with watch.Watch() as stream_watch:
                     async for event in stream_watch.stream(
-                        list_function, **kwargs, resource_version=resource_version, timeout_seconds=_WATCH_TIMEOUT_S
+                        list_function,
+                        **kwargs,
+                        resource_version=resource_version,
+                        timeout_seconds=_WATCH_TIMEOUT_S,
                     ):
                         event_type = event.get("type")
                         raw = event.get("raw_object")

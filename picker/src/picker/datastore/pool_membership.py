@@ -137,7 +137,10 @@ class PoolMembership:
             return
         spec = objective.get("spec") or {}
         pool_ref = spec.get("poolRef") or {}
-        belongs = pool_ref.get("name") == self.pool_name and (pool_ref.get("group") or POOL_GROUP_V1) == self.pool_group
+        belongs = (
+            pool_ref.get("name") == self.pool_name
+            and (pool_ref.get("group") or POOL_GROUP_V1) == self.pool_group
+        )
         if event_type == "DELETED" or not belongs:
             if name in self._objective_names:
                 self._objective_names.discard(name)

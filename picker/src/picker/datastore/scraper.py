@@ -86,7 +86,9 @@ class MetricsScraper:
             metrics = parse_vllm_metrics(text, self._clock.now())
         except (aiohttp.ClientError, TimeoutError, MetricsParseError, OSError) as error:
             if not self._store.is_unreachable(endpoint.name):
-                logger.warning("endpoint %s unreachable for metrics: %s", endpoint.name, error or type(error).__name__)
+                logger.warning(
+                    "endpoint %s unreachable for metrics: %s", endpoint.name, error or type(error).__name__
+                )
             self._store.mark_unreachable(endpoint.name)
             return False
         if self._store.is_unreachable(endpoint.name):

@@ -26,7 +26,9 @@ class _StaticModel(BaseModel):
 
 class StaticEndpoint(_StaticModel):
     name: str = Field(min_length=1, max_length=253)
-    address: str = Field(description="an IP address: it is written verbatim into x-gateway-destination-endpoint")
+    address: str = Field(
+        description="an IP address: it is written verbatim into x-gateway-destination-endpoint"
+    )
     port: int = Field(ge=1, le=65535)
     labels: dict[str, str] = Field(default_factory=dict)
 
@@ -36,7 +38,9 @@ class StaticEndpoint(_StaticModel):
         try:
             return str(ipaddress.ip_address(value))
         except ValueError:
-            raise ValueError(f"{value!r} is not an IP address; Envoy's ORIGINAL_DST routing needs an IP") from None
+            raise ValueError(
+                f"{value!r} is not an IP address; Envoy's ORIGINAL_DST routing needs an IP"
+            ) from None
 
 
 class StaticObjective(_StaticModel):
@@ -64,7 +68,10 @@ def parse_static_pool(text: str, source: str = "static endpoints file") -> Stati
     except ValidationError as error:
         raise ConfigError(issues_from_validation_error(error), source) from None
     issues: list[ConfigIssue] = []
-    for kind, names in (("endpoints", [e.name for e in pool.endpoints]), ("objectives", [o.name for o in pool.objectives])):
+    for kind, names in (
+        ("endpoints", [e.name for e in pool.endpoints]),
+        ("objectives", [o.name for o in pool.objectives]),
+    ):
         seen: set[str] = set()
         for index, name in enumerate(names):
             if name in seen:
@@ -78,7 +85,9 @@ def parse_static_pool(text: str, source: str = "static endpoints file") -> Stati
 class StaticEndpointSource:
     """Loads the file into the store now (:meth:`load`) and on every change while :meth:`run` runs."""
 
-    def __init__(self, path: str | Path, store: EndpointStore, clock: Clock, poll_interval_s: float = 1.0) -> None:
+    def __init__(
+        self, path: str | Path, store: EndpointStore, clock: Clock, poll_interval_s: float = 1.0
+    ) -> None:
         self._path = Path(path)
         self._store = store
         self._clock = clock
@@ -94,7 +103,8 @@ class StaticEndpointSource:
             raise ConfigError([ConfigIssue("", f"cannot read: {error.strerror}")], str(self._path)) from None
         pool = parse_static_pool(text, str(self._path))
         self._store.replace_endpoints(
-            Endpoint(name=e.name, address=e.address, port=e.port, labels=dict(e.labels)) for e in pool.endpoints
+            Endpoint(name=e.name, address=e.address, port=e.port, labels=dict(e.labels))
+            for e in pool.endpoints
         )
         self._store.replace_objectives({objective.name: objective.priority for objective in pool.objectives})
         self._store.mark_synced()

@@ -41,7 +41,9 @@ class FlowControlMetricsSink(Protocol):
 class FlowController:
     """Owns the queue, the waiters' futures and TTL expiry. Single event loop."""
 
-    def __init__(self, config: FlowControlConfig, clock: Clock, metrics: FlowControlMetricsSink | None = None) -> None:
+    def __init__(
+        self, config: FlowControlConfig, clock: Clock, metrics: FlowControlMetricsSink | None = None
+    ) -> None:
         self.config = config
         self._clock = clock
         self._metrics = metrics
@@ -86,7 +88,12 @@ class FlowController:
             await future
         except asyncio.CancelledError:
             if self._queue.remove(entry):
-                self._record(entry.fairness_id, entry.priority, FlowOutcome.EVICTED_CONTEXT_CANCELLED, self._waited(entry))
+                self._record(
+                    entry.fairness_id,
+                    entry.priority,
+                    FlowOutcome.EVICTED_CONTEXT_CANCELLED,
+                    self._waited(entry),
+                )
                 self._publish_sizes()
             elif future.done() and not future.cancelled() and future.exception() is None:
                 self.pump()  # it was dispatched, but will not be scheduled: let the next one go

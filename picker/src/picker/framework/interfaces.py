@@ -49,7 +49,9 @@ class Plugin(Protocol):
 class Filter(Plugin, Protocol):
     """Keeps a subset of the candidates, in order. May return an empty sequence (the profile then fails)."""
 
-    def filter(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> Sequence[EndpointState]: ...
+    def filter(
+        self, request: InferenceRequest, endpoints: Sequence[EndpointState]
+    ) -> Sequence[EndpointState]: ...
 
 
 @runtime_checkable
@@ -105,7 +107,9 @@ class PreRequest(Plugin, Protocol):
 class ResponseComplete(Plugin, Protocol):
     """Runs once the response has finished."""
 
-    def response_complete(self, request: InferenceRequest, served: Endpoint | None, usage: ResponseUsage) -> None: ...
+    def response_complete(
+        self, request: InferenceRequest, served: Endpoint | None, usage: ResponseUsage
+    ) -> None: ...
 
 
 @runtime_checkable

@@ -110,7 +110,10 @@ class Scheduler:
             selected = self._handler.pick_profiles(request, self._profiles, results)
             if self._observe is not None:
                 self._observe(
-                    "ProfilePicker", self._handler.plugin_type, self._handler.name, self._clock.now() - started_s
+                    "ProfilePicker",
+                    self._handler.plugin_type,
+                    self._handler.name,
+                    self._clock.now() - started_s,
                 )
             if not selected:
                 break

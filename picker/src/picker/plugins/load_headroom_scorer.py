@@ -22,7 +22,9 @@ LOAD_HEADROOM_SCORER_TYPE = "load-headroom-scorer"
 
 class LoadHeadroomParameters(PluginParameters):
     busy_scale: float = Field(default=8.0, gt=0.0, description="weighted load at which the score halves")
-    queue_weight: float = Field(default=2.0, ge=0.0, description="cost of a queued request relative to a running one")
+    queue_weight: float = Field(
+        default=2.0, ge=0.0, description="cost of a queued request relative to a running one"
+    )
 
 
 class LoadHeadroomScorer:
@@ -32,7 +34,10 @@ class LoadHeadroomScorer:
     plugin_type = LOAD_HEADROOM_SCORER_TYPE
 
     def __init__(
-        self, parameters: LoadHeadroomParameters, in_flight: InFlightTracker, name: str = LOAD_HEADROOM_SCORER_TYPE
+        self,
+        parameters: LoadHeadroomParameters,
+        in_flight: InFlightTracker,
+        name: str = LOAD_HEADROOM_SCORER_TYPE,
     ) -> None:
         self.name = name
         self._busy_scale = parameters.busy_scale

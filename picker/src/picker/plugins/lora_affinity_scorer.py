@@ -35,7 +35,10 @@ class LoraAffinityScorer:
                 append(0.0)
             elif adapter in metrics.active_lora_adapters:
                 append(ACTIVE_SCORE)
-            elif len(metrics.active_lora_adapters) + len(metrics.waiting_lora_adapters) < metrics.max_active_loras:
+            elif (
+                len(metrics.active_lora_adapters) + len(metrics.waiting_lora_adapters)
+                < metrics.max_active_loras
+            ):
                 append(FREE_SLOT_SCORE)
             elif adapter in metrics.waiting_lora_adapters:
                 append(WAITING_SCORE)

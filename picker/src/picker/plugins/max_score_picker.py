@@ -24,7 +24,9 @@ class MaxScorePicker:
 
     plugin_type = MAX_SCORE_PICKER_TYPE
 
-    def __init__(self, rng: random.Random, max_num_of_endpoints: int = 1, name: str = MAX_SCORE_PICKER_TYPE) -> None:
+    def __init__(
+        self, rng: random.Random, max_num_of_endpoints: int = 1, name: str = MAX_SCORE_PICKER_TYPE
+    ) -> None:
         self.name = name
         self.max_num_of_endpoints = max_num_of_endpoints
         self._rng = rng
@@ -44,6 +46,8 @@ class MaxScorePicker:
         return tuple(endpoints[index] for index in order[: self.max_num_of_endpoints])
 
 
-def create_max_score_picker(name: str, parameters: Mapping[str, Any], context: PluginContext) -> MaxScorePicker:
+def create_max_score_picker(
+    name: str, parameters: Mapping[str, Any], context: PluginContext
+) -> MaxScorePicker:
     params = PickerParameters.model_validate(parameters)
     return MaxScorePicker(context.rng, params.max_num_of_endpoints, name)

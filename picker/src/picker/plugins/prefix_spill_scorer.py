@@ -28,7 +28,10 @@ class PrefixSpillParameters(PrefixCacheParameters):
     queue_depth_threshold: int = Field(default=5, ge=1, description="queued requests that make a holder hot")
     kv_cache_util_threshold: float = Field(default=0.8, gt=0.0, le=1.0)
     saturated_match_factor: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="share of affinity a hot holder keeps while others have headroom"
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="share of affinity a hot holder keeps while others have headroom",
     )
 
 

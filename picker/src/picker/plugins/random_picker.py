@@ -18,7 +18,9 @@ class RandomPicker:
 
     plugin_type = RANDOM_PICKER_TYPE
 
-    def __init__(self, rng: random.Random, max_num_of_endpoints: int = 1, name: str = RANDOM_PICKER_TYPE) -> None:
+    def __init__(
+        self, rng: random.Random, max_num_of_endpoints: int = 1, name: str = RANDOM_PICKER_TYPE
+    ) -> None:
         self.name = name
         self.max_num_of_endpoints = max_num_of_endpoints
         self._rng = rng
