@@ -1,18 +1,20 @@
 """Rules for IAM the gateway depends on: GPU node service accounts must write Autoscaling API metrics.
 
 GKE's metrics agent on the nodes that run model servers publishes the exported custom metrics with the
-node's service account, which therefore needs ``autoscaling.sites.writeMetrics``.
+node's service account, which therefore needs ``autoscaling.sites.writeMetrics``. In preview the
+account's email is unknown, so pools and grants are then related through the Account they depend on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from pulumi_policy import EnforcementLevel, Severity
 from pydantic import Field
 
 from policies import resource_types as types
-from policies.rule import Finding, RuleConfig, Stack, StackRule, known
+from policies.rule import Finding, Resource, RuleConfig, Stack, StackRule, known
 
 METRICS_WRITER_ROLES = ("roles/autoscaling.metricsWriter", "roles/container.defaultNodeServiceAccount")
 
@@ -24,49 +26,64 @@ class MetricsWriterConfig(RuleConfig):
     )
 
 
-def _granted_members(stack: Stack, roles: set[str]) -> tuple[set[str], bool]:
-    """Members holding one of ``roles``, and whether some grant's member is not known yet."""
-    members: set[str] = set()
-    undecided = False
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A project-level grant of a metrics-writing role; ``members`` is None when not known yet."""
+
+    members: tuple[str, ...] | None
+    dependencies: tuple[str, ...]
+
+
+def _grants(stack: Stack, roles: set[str]) -> list[Grant]:
+    grants: list[Grant] = []
     for grant in stack.of(types.PROJECT_IAM_MEMBER):
-        facts = known(lambda g=grant: (g.props.text("role"), g.props.text("member")))
-        if facts is None:
-            undecided = True
+        role = known(lambda g=grant: g.props.text("role"))
+        if role is not None and role not in roles:
             continue
-        role, member = facts
-        if role in roles and member:
-            members.add(member)
+        member = known(lambda g=grant: (g.props.text("member"),))
+        members = None if member is None or role is None else tuple(m for m in member if m)
+        grants.append(Grant(members, grant.dependencies))
     for binding in stack.of(types.PROJECT_IAM_BINDING):
-        facts = known(lambda b=binding: (b.props.text("role"), b.props.strings("members")))
-        if facts is None:
-            undecided = True
+        role = known(lambda b=binding: b.props.text("role"))
+        if role is not None and role not in roles:
             continue
-        role, bound = facts
-        if role in roles:
-            members.update(bound)
-    return members, undecided
+        bound = known(lambda b=binding: tuple(b.props.strings("members")))
+        grants.append(Grant(None if role is None else bound, binding.dependencies))
+    return grants
+
+
+def _account_dependencies(stack: Stack, pool: Resource) -> list[Resource]:
+    accounts = {account.urn: account for account in stack.of(types.SERVICE_ACCOUNT)}
+    return [accounts[urn] for urn in pool.dependencies if urn in accounts]
 
 
 def _check_metrics_writer(stack: Stack, config: MetricsWriterConfig) -> Iterator[Finding]:
-    members, undecided = _granted_members(stack, set(config.roles))
+    grants = _grants(stack, set(config.roles))
+    roles = ", ".join(config.roles)
     for pool in stack.of(types.NODE_POOL):
-        facts = known(lambda p=pool: (bool(p.props.items("nodeConfig", "guestAccelerators")),
-                                      p.props.text("nodeConfig", "serviceAccount")))
-        if facts is None:
+        if not known(lambda p=pool: bool(p.props.items("nodeConfig", "guestAccelerators"))):
             continue
-        has_gpus, service_account = facts
-        if not has_gpus:
+        account = known(lambda p=pool: (p.props.text("nodeConfig", "serviceAccount"),))
+        if account is not None:
+            email = account[0]
+            if email is None:
+                yield Finding("the GPU node pool runs as the Compute Engine default service account; set "
+                              "nodeConfig.serviceAccount to a dedicated account granted "
+                              "roles/autoscaling.metricsWriter.", pool.urn)
+                continue
+            member = f"serviceAccount:{email}"
+            if any(g.members is None for g in grants) or any(member in (g.members or ()) for g in grants):
+                continue
+            yield Finding(f"node service account {email} holds none of {roles}, so exported vLLM metrics never "
+                          f"reach the load balancer; grant roles/autoscaling.metricsWriter to {member}.", pool.urn)
             continue
-        if service_account is None:
-            yield Finding("the GPU node pool runs as the Compute Engine default service account; set "
-                          "nodeConfig.serviceAccount to a dedicated account granted "
-                          f"{config.roles[0] if config.roles else 'roles/autoscaling.metricsWriter'}.", pool.urn)
-            continue
-        if undecided or f"serviceAccount:{service_account}" in members:
-            continue
-        yield Finding(f"node service account {service_account} holds none of {', '.join(config.roles)}, so "
-                      f"exported vLLM metrics never reach the load balancer; grant "
-                      f"roles/autoscaling.metricsWriter to serviceAccount:{service_account}.", pool.urn)
+        # The email is computed: follow the Account both the pool and the grants depend on.
+        for service_account in _account_dependencies(stack, pool):
+            if any(service_account.urn in g.dependencies for g in grants):
+                continue
+            yield Finding(f"node service account {service_account.name} (email known after apply) holds none of "
+                          f"{roles}, so exported vLLM metrics never reach the load balancer; grant it "
+                          f"roles/autoscaling.metricsWriter.", pool.urn)
 
 
 node_sa_writes_metrics = StackRule(

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import difflib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from inspect import isawaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -26,7 +27,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 from pulumi_policy.policy import _NotApplicableError  # raised by args.not_applicable(); no public name
-from pulumi_policy.proxy import unknown_checking_proxy
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from policies.pack import RULES
 from policies.rule import AnyRule, PolicyConfigError, ResourceRule
@@ -45,9 +46,55 @@ class PlannedResource:
     urn: str | None = None
     parent_urn: str | None = None
     provider_urn: str | None = None
+    dependencies: tuple[str, ...] = ()
 
     def resolved_urn(self, project: str, stack: str) -> str:
         return self.urn or f"urn:pulumi:{stack}::{project}::{self.resource_type}::{self.name}"
+
+
+class RecordedResource(Protocol):
+    """What a recorded plan (``infgw plan``) holds per registration; duck-typed to keep the pack standalone."""
+
+    type: str
+    name: str
+    urn: str
+    inputs: Mapping[str, Any]
+    parent_urn: str
+    provider: str
+    dependencies: tuple[str, ...]
+
+
+def _provider_urn(reference: str) -> str | None:
+    """Provider references are ``<urn>::<id>``; the id is unknown in preview, the URN is what identifies it."""
+    if not reference:
+        return None
+    return reference.rsplit("::", 1)[0] if reference.count("::") > 3 else reference
+
+
+def _mark_unknowns(value: Any, marker: str | None) -> Any:
+    if marker is not None and isinstance(value, str) and value == marker:
+        return UNKNOWN_STRING_VALUE
+    if isinstance(value, Mapping):
+        return {key: _mark_unknowns(item, marker) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mark_unknowns(item, marker) for item in value]
+    return value
+
+
+def planned_from_records(records: Iterable[RecordedResource], *, unknown_marker: str | None = None) -> list[PlannedResource]:
+    """Planned resources from a recorded plan; values equal to ``unknown_marker`` become engine unknowns."""
+    return [
+        PlannedResource(
+            resource_type=record.type,
+            name=record.name,
+            inputs=_mark_unknowns(dict(record.inputs), unknown_marker),
+            urn=record.urn,
+            parent_urn=record.parent_urn or None,
+            provider_urn=_provider_urn(record.provider),
+            dependencies=tuple(record.dependencies),
+        )
+        for record in records
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +165,20 @@ def _level(value: Any, where: str) -> EnforcementLevel:
     raise PolicyConfigError(f"{where}: enforcement level must be one of {sorted(_LEVELS)}, got {value!r}")
 
 
+def with_defaults(raw: Mapping[str, Any], defaults: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """``raw`` policy config with per-rule property ``defaults`` filled in where ``raw`` sets none."""
+    merged: dict[str, Any] = dict(raw)
+    for name, properties in defaults.items():
+        current = merged.get(name)
+        if current is None:
+            merged[name] = dict(properties)
+        elif isinstance(current, str):
+            merged[name] = {"enforcementLevel": current, **properties}
+        elif isinstance(current, Mapping):
+            merged[name] = {**properties, **current}
+    return merged
+
+
 def parse_pack_config(raw: Mapping[str, Any], rules: Sequence[AnyRule] = RULES) -> PackConfig:
     """Validates ``--policy-pack-config`` JSON: known rule names, valid levels, properties per schema."""
     if not isinstance(raw, Mapping):
@@ -133,7 +194,9 @@ def parse_pack_config(raw: Mapping[str, Any], rules: Sequence[AnyRule] = RULES) 
             continue
         rule = by_name.get(key)
         if rule is None:
-            raise PolicyConfigError(f"unknown policy '{key}' in policy config; known: {', '.join(sorted(by_name))}")
+            close = difflib.get_close_matches(key, by_name, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise PolicyConfigError(f"unknown policy '{key}' in policy config; {hint}known: {', '.join(sorted(by_name))}")
         if isinstance(value, str):
             levels[key] = _level(value, key)
             continue
@@ -147,14 +210,24 @@ def parse_pack_config(raw: Mapping[str, Any], rules: Sequence[AnyRule] = RULES) 
     return PackConfig(levels=levels, all_level=all_level, properties=properties)
 
 
-def load_pack_config(path: Path, rules: Sequence[AnyRule] = RULES) -> PackConfig:
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError as err:
-        raise PolicyConfigError(f"policy config file {path} does not exist") from err
-    except json.JSONDecodeError as err:
-        raise PolicyConfigError(f"policy config file {path} is not JSON: {err}") from err
-    return parse_pack_config(raw, rules)
+def load_pack_config(
+    path: Path | None,
+    rules: Sequence[AnyRule] = RULES,
+    *,
+    defaults: Mapping[str, Mapping[str, Any]] | None = None,
+) -> PackConfig:
+    """Reads a ``--policy-pack-config`` JSON file (None: no file) and validates it with ``defaults`` filled in."""
+    raw: Any = {}
+    if path is not None:
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError as err:
+            raise PolicyConfigError(f"policy config file {path} does not exist") from err
+        except json.JSONDecodeError as err:
+            raise PolicyConfigError(f"policy config file {path} is not JSON: {err}") from err
+        if not isinstance(raw, Mapping):
+            raise PolicyConfigError(f"policy config file {path} must hold a JSON object keyed by policy name")
+    return parse_pack_config(with_defaults(raw, defaults or {}), rules)
 
 
 def _options(resource: PlannedResource) -> PolicyResourceOptions:
@@ -208,6 +281,8 @@ def _policy_resources(planned: Sequence[PlannedResource], props: Sequence[Mappin
     for resource, plan in zip(resources, planned, strict=True):
         if plan.parent_urn is not None:
             resource.parent = by_policy_urn.get(plan.parent_urn)
+        # As the analyzer does: dependencies outside the stack's resource list are dropped.
+        resource.dependencies = [by_policy_urn[urn] for urn in plan.dependencies if urn in by_policy_urn]
     return resources
 
 

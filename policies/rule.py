@@ -57,6 +57,8 @@ class Resource:
     provider_urn: str | None = None
     parent_urn: str | None = None
     stack_tags: Mapping[str, str] = field(default_factory=dict)
+    # URNs this resource's inputs depend on: relates resources whose linking values are unknown in preview.
+    dependencies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +222,7 @@ class StackRule(Rule[ConfigT]):
                         provider_urn=r.provider.urn if r.provider is not None else None,
                         parent_urn=r.parent.urn if r.parent is not None else r.opts.parent,
                         stack_tags=dict(args.stack_tags),
+                        dependencies=tuple(d.urn for d in r.dependencies),
                     )
                     for r in args.resources
                 ),

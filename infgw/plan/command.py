@@ -1,6 +1,7 @@
 """`infgw plan`: validate a stack's config, plan it offline, print the tree, optionally write JSON.
 
-Exit codes: 0 planned; 2 bad stack config or stack file (one line per problem, no traceback).
+Exit codes: 0 planned; 1 a mandatory policy (policies/) is violated; 2 bad stack config, stack file or
+policy config (one line per problem, no traceback).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ INVALID_CONFIG_EXIT = 2
 
 
 def plan(
-    stack: Annotated[str, typer.Option("--stack", "-s", help="Stack to plan (reads Pulumi.<stack>.yaml).")] = "dev",
+    stack: Annotated[
+        str, typer.Option("--stack", "-s", help="Stack to plan (reads Pulumi.<stack>.yaml).")
+    ] = "dev",
     json_file: Annotated[
-        Path | None, typer.Option("--json", help="Also write the full plan (every resource and input) to this file.")
+        Path | None,
+        typer.Option("--json", help="Also write the full plan (every resource and input) to this file."),
     ] = None,
     manifests_dir: Annotated[
         Path | None,
@@ -30,7 +34,15 @@ def plan(
         ),
     ] = None,
     project_dir: Annotated[
-        Path | None, typer.Option("--project-dir", help="Directory holding Pulumi.yaml (default: nearest above cwd).")
+        Path | None,
+        typer.Option("--project-dir", help="Directory holding Pulumi.yaml (default: nearest above cwd)."),
+    ] = None,
+    policy_config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy-config",
+            help="Policy pack config JSON (the `pulumi preview --policy-pack-config` format).",
+        ),
     ] = None,
 ) -> None:
     """Show every resource `pulumi up` would create for STACK, offline, under Pulumi mocks."""
@@ -38,7 +50,7 @@ def plan(
     try:
         directory = project_dir.resolve() if project_dir else find_project_dir()
         raw = read_stack(stack, directory)
-        validate_stack_config(raw)
+        stack_config = validate_stack_config(raw)
     except StackFileError as error:
         err(str(error), err=True)
         raise typer.Exit(INVALID_CONFIG_EXIT) from None
@@ -50,9 +62,17 @@ def plan(
     # Imported only now: the Pulumi SDKs take seconds to load and --help or a config error should not wait.
     from rich.console import Console
 
+    from infgw.plan.policy_check import POLICY_VIOLATION_EXIT, check_plan, load_policy_config
     from infgw.plan.recorder import PlanRecorder
     from infgw.plan.render import render_plan
     from infgw.plan.runner import run_program
+    from policies.rule import PolicyConfigError
+
+    try:
+        policy_config = load_policy_config(policy_config_file, stack_config)
+    except PolicyConfigError as error:
+        err(str(error), err=True)
+        raise typer.Exit(INVALID_CONFIG_EXIT) from None
 
     recorder = PlanRecorder.install(project=raw.project, stack=raw.stack)
     result = run_program(recorder, raw, directory / "__main__.py")
@@ -65,6 +85,10 @@ def plan(
         from components.manifests import manifests_by_cluster, write_manifests
         from infgw.plan.model import UNKNOWN
 
-        written = write_manifests(manifests_dir, manifests_by_cluster(result.resources), unknown_marker=UNKNOWN)
+        written = write_manifests(
+            manifests_dir, manifests_by_cluster(result.resources), unknown_marker=UNKNOWN
+        )
         for cluster, paths in written.items():
             typer.echo(f"{len(paths)} manifests for {cluster} written to {manifests_dir / cluster}")
+    if not check_plan(result, policy_config, Console()):
+        raise typer.Exit(POLICY_VIOLATION_EXIT)

@@ -73,6 +73,10 @@ def run_stack_rule(rule: AnyRule, resources: Sequence[PlannedResource], *,
             resource.urn or f"urn:test::{resource.resource_type}::{resource.name}", resource.name,
             _options(), provider, None, [], {}))
 
+    by_urn = {resource.urn: resource for resource in policy_resources}
+    for policy_resource, resource in zip(policy_resources, resources, strict=True):
+        policy_resource.dependencies = [by_urn[urn] for urn in resource.dependencies if urn in by_urn]
+
     def report(message: str, urn: str | None = None) -> None:
         outcome.messages.append(message)
         outcome.urns.append(urn)

@@ -89,3 +89,36 @@ def test_iam_binding_grants_count():
         "role": "roles/autoscaling.metricsWriter",
         "members": [f"serviceAccount:gke-east-nodes@{PROJECT}.iam.gserviceaccount.com"]})
     assert run_stack_rule(iam.node_sa_writes_metrics, [*stack, binding]).messages == []
+
+
+def _preview_shaped(stack, *, grant_depends_on_account: bool):
+    """Emails unknown (as in preview); pools and grants relate only through the Account they depend on."""
+    from dataclasses import replace
+
+    from policies import resource_types as types
+    accounts = {r.name: f"urn:test::{types.SERVICE_ACCOUNT}::{r.name}" for r in stack
+                if r.resource_type == types.SERVICE_ACCOUNT}
+    result = []
+    for resource in stack:
+        inputs = dict(resource.inputs)
+        cluster = resource.name.split("-nodes")[0].removesuffix("-gpu").removesuffix("-system")
+        if resource.resource_type == types.SERVICE_ACCOUNT:
+            resource = replace(resource, urn=accounts[resource.name])
+        elif resource.resource_type == types.NODE_POOL:
+            inputs["nodeConfig"] = {**inputs["nodeConfig"], "serviceAccount": UNKNOWN_STRING}
+            resource = replace(resource, inputs=inputs, dependencies=(accounts[f"{cluster}-nodes"],))
+        elif resource.resource_type == types.PROJECT_IAM_MEMBER:
+            inputs["member"] = UNKNOWN_STRING
+            dependencies = (accounts[f"{cluster}-nodes"],) if grant_depends_on_account else ()
+            resource = replace(resource, inputs=inputs, dependencies=dependencies)
+        result.append(resource)
+    return result
+
+
+def test_unknown_emails_are_related_through_the_account_dependency():
+    assert run_stack_rule(iam.node_sa_writes_metrics,
+                          _preview_shaped(multi_cluster_stack(), grant_depends_on_account=True)).messages == []
+    outcome = run_stack_rule(iam.node_sa_writes_metrics,
+                             _preview_shaped(multi_cluster_stack(), grant_depends_on_account=False))
+    assert len(outcome.messages) == 2
+    assert outcome.messages[0].startswith("node service account gke-west-nodes (email known after apply) holds none")
