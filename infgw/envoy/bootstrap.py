@@ -35,8 +35,6 @@ def _address(host: str, port: int) -> dict[str, Any]:
 
 def _picker_cluster(picker: PickerConnection) -> dict[str, Any]:
     endpoint: dict[str, Any] = {"address": _address(picker.host, picker.port)}
-    if picker.health_check_port is not None:
-        endpoint["health_check_config"] = {"port_value": picker.health_check_port}
     cluster: dict[str, Any] = {
         "name": PICKER_CLUSTER,
         "type": "STATIC",
@@ -63,7 +61,8 @@ def _picker_cluster(picker: PickerConnection) -> dict[str, Any]:
                 "common_tls_context": {"alpn_protocols": ["h2"]},
             },
         }
-    if picker.health_check_port is not None:
+    if picker.health_check:
+        # On the ext_proc port itself, so the check rides the same (TLS) transport as the traffic.
         cluster["health_checks"] = [
             {
                 "timeout": "1s",
@@ -167,9 +166,13 @@ def _ext_proc_filter(picker: PickerConnection) -> dict[str, Any]:
                 "request_trailer_mode": "SEND",
                 "response_trailer_mode": "SEND",
             },
-            # Lets the data plane's subset hint (and any served-endpoint report) reach the picker.
             "metadata_options": {
-                "forwarding_namespaces": {"untyped": ["envoy.lb.subset_hint", DESTINATION_METADATA_NAMESPACE]}
+                # The data plane's subset hint (and any served-endpoint report) reach the picker ...
+                "forwarding_namespaces": {
+                    "untyped": ["envoy.lb.subset_hint", DESTINATION_METADATA_NAMESPACE]
+                },
+                # ... and the picker's envoy.lb answer becomes request metadata (Envoy drops it otherwise).
+                "receiving_namespaces": {"untyped": [DESTINATION_METADATA_NAMESPACE]},
             },
         },
     }

@@ -46,7 +46,8 @@ class PickerConnection(BaseModel):
     failure_mode_allow: bool = Field(
         False,
         description="FailOpen: when the picker is unreachable or errors, forward the request anyway "
-        "(through the round-robin fallback pool). False is FailClose: the request fails.",
+        "(through the round-robin fallback pool). False is FailClose: the request fails. Needs "
+        "request_body_mode BUFFERED (see the validator).",
     )
     request_body_mode: BodyMode = BodyMode.FULL_DUPLEX_STREAMED
     response_body_mode: BodyMode = BodyMode.FULL_DUPLEX_STREAMED
@@ -56,12 +57,23 @@ class PickerConnection(BaseModel):
         gt=0,
         description="How long Envoy waits for each picker answer; covers flow-control queueing in the picker.",
     )
-    health_check_port: int | None = Field(
-        None,
-        ge=1,
-        le=65_535,
-        description="If set, Envoy gRPC-health-checks the picker on this port (--grpc-health-port).",
+    health_check: bool = Field(
+        False,
+        description="Envoy gRPC-health-checks the picker's ext_proc port (service "
+        "envoy.service.ext_proc.v3.ExternalProcessor; the picker serves grpc.health.v1 there too).",
     )
+
+    @model_validator(mode="after")
+    def _fail_open_needs_buffered_requests(self) -> PickerConnection:
+        # Measured with Envoy 1.40: in FULL_DUPLEX_STREAMED mode Envoy fails open only until the first
+        # body chunk has been handed to the picker's stream, which with an unreachable picker has already
+        # happened: requests get a 500 instead of the fallback. BUFFERED fails open as configured.
+        if self.failure_mode_allow and self.request_body_mode is not BodyMode.BUFFERED:
+            raise ValueError(
+                "failure_mode_allow (FailOpen) needs request_body_mode BUFFERED: with FULL_DUPLEX_STREAMED "
+                "Envoy answers 500 instead of failing open when the picker is unreachable"
+            )
+        return self
 
 
 class EnvoyBootstrapSpec(BaseModel):

@@ -75,6 +75,8 @@ class PickerApp:
         external_processor_pb2_grpc.add_ExternalProcessorServicer_to_server(
             ExternalProcessorServicer(self._runtime.director), self._ext_proc_server
         )
+        # Health on the ext_proc port too: gateways can health-check the cluster they already talk to.
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self._ext_proc_server)
         address = f"{options.bind_address}:{options.grpc_port}"
         if options.secure_serving:
             credentials = server_credentials(options.cert_path, datetime.datetime.now(datetime.UTC))
@@ -97,11 +99,12 @@ class PickerApp:
             asyncio.create_task(self.health.serve_when_synced(), name="picker-health"),
         ]
         self.runtime_finished = self._tasks[0]
+        # One parseable line: tests and scripts that start the picker on port 0 read the ports from it.
         logger.info(
-            "picker serving ext_proc on %s:%d (%s), health on %d, metrics on %d",
+            "picker serving: ext_proc=%s:%d tls=%s health=%d metrics=%d",
             options.bind_address,
             self.grpc_port,
-            "TLS" if options.secure_serving else "plaintext",
+            str(options.secure_serving).lower(),
             self.grpc_health_port,
             self.metrics_port,
         )

@@ -73,7 +73,7 @@ def test_filter_order_strips_the_client_destination_before_ext_proc_and_router_l
 
 def test_picker_cluster_speaks_http2_with_unverified_tls_and_health_checks_the_ext_proc_service():
     bootstrap = build_bootstrap(
-        EnvoyBootstrapSpec(picker=PickerConnection(host="10.1.0.5", port=9002, health_check_port=9003))
+        EnvoyBootstrapSpec(picker=PickerConnection(host="10.1.0.5", port=9002, health_check=True))
     )
     picker = clusters(bootstrap)["endpoint_picker"]
     options = picker["typed_extension_protocol_options"][
@@ -87,7 +87,6 @@ def test_picker_cluster_speaks_http2_with_unverified_tls_and_health_checks_the_e
     }
     endpoint = picker["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
     assert endpoint["address"]["socket_address"] == {"address": "10.1.0.5", "port_value": 9002}
-    assert endpoint["health_check_config"] == {"port_value": 9003}
 
 
 def test_plaintext_picker_has_no_transport_socket():
@@ -96,7 +95,9 @@ def test_plaintext_picker_has_no_transport_socket():
 
 
 def test_fail_open_routes_unpicked_requests_round_robin_and_picked_ones_by_metadata():
-    spec = EnvoyBootstrapSpec(picker=PickerConnection(failure_mode_allow=True), endpoints=POOL)
+    spec = EnvoyBootstrapSpec(
+        picker=PickerConnection(failure_mode_allow=True, request_body_mode=BodyMode.BUFFERED), endpoints=POOL
+    )
     bootstrap = build_bootstrap(spec)
     assert filters(bootstrap)["envoy.filters.http.ext_proc"]["failure_mode_allow"] is True
     picked_route, fallback_route = routes(bootstrap)
@@ -179,7 +180,10 @@ def test_bad_specs_fail_before_anything_starts(kwargs, message):
     [
         EnvoyBootstrapSpec(endpoints=POOL),
         EnvoyBootstrapSpec(
-            picker=PickerConnection(health_check_port=9003, failure_mode_allow=True), endpoints=POOL
+            picker=PickerConnection(
+                health_check=True, failure_mode_allow=True, request_body_mode=BodyMode.BUFFERED
+            ),
+            endpoints=POOL,
         ),
         EnvoyBootstrapSpec(
             picker=PickerConnection(tls=False, request_body_mode=BodyMode.BUFFERED),

@@ -79,7 +79,8 @@ class _RequestStream:
         self._body_complete = False
         self._request: InferenceRequest | None = None
         self._decision: RoutingDecision | None = None
-        self._routed = False  # director.route was called: release is owed
+        self._routed = False  # director.route was called: response hooks apply
+        self._release_owed = False  # route or pick_any was called: the director holds a record
         self._usage_parser: ResponseUsageParser | None = None
         self._served: str | None = None
         self._response_complete = False
@@ -146,6 +147,7 @@ class _RequestStream:
     def _route_bodyless(self) -> list[ProcessingResponse]:
         assert self._headers is not None
         self._request = bodyless_request(self._headers, self._subset_hint)
+        self._release_owed = True
         decision = self._director.pick_any(self._request)
         self._decision = decision
         mutation = envoy_responses.routing_header_mutation(
@@ -178,7 +180,7 @@ class _RequestStream:
         request = parse_inference_request(self._headers, body, self._subset_hint)
         client_model = request.model
         self._request = request
-        self._routed = True
+        self._routed = self._release_owed = True
         decision = await self._director.route(request)
         self._decision = decision
         # Re-serialise only when the director changed the body (usually a model rewrite).
@@ -259,7 +261,7 @@ class _RequestStream:
 
     def close(self) -> None:
         """The stream ended (normally, by an error answer, or because the client went away)."""
-        if self._routed and self._request is not None:
+        if self._release_owed and self._request is not None:
             self._call_hook(self._director.release, self._request)
 
 

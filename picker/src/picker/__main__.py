@@ -1,0 +1,88 @@
+"""``python -m picker``: parse the flags, build the runtime, serve until SIGTERM. Exit code 2 for bad
+flags or configuration (nothing was started), 1 if discovery or scraping stops unexpectedly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from picker.app import PickerApp
+from picker.cli import OptionsError, parse_options
+from picker.config.errors import ConfigError
+from picker.framework.clock import RealClock
+from picker.options import PickerOptions
+from picker.runtime import ProcessRuntime
+from picker.server.tls import CertificateError
+
+logger = logging.getLogger("picker")
+
+
+class _JsonLogFormatter(logging.Formatter):
+    """One JSON object per line (``--zap-encoder json``), for log pipelines that parse fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": record.created,
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(options: PickerOptions) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if options.log_format == "json":
+        handler.setFormatter(_JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=options.log_level.upper(), handlers=[handler], force=True)
+
+
+def _warn_about_compatibility_flags(options: PickerOptions) -> None:
+    if options.tracing:
+        logger.warning(
+            "--tracing: OpenTelemetry tracing is not implemented in this picker; continuing without"
+        )
+    if options.ha_enable_leader_election:
+        logger.warning(
+            "--ha-enable-leader-election: no leader election here; every replica serves and reports ready"
+        )
+
+
+async def serve(options: PickerOptions) -> None:
+    clock = RealClock()
+    runtime = ProcessRuntime(options, clock, os.environ)
+    await PickerApp(options, runtime, clock).run_until_signalled()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        options = parse_options(sys.argv[1:] if argv is None else argv)
+    except OptionsError as error:
+        print(f"python -m picker: error: {error}", file=sys.stderr)
+        return 2
+    configure_logging(options)
+    _warn_about_compatibility_flags(options)
+    try:
+        asyncio.run(serve(options))
+    except (ConfigError, CertificateError) as error:
+        logger.error("%s", error)
+        return 2
+    except OSError as error:  # typically a port already in use
+        logger.error("cannot serve: %s", error)
+        return 2
+    except RuntimeError as error:
+        logger.exception("picker stopped: %s", error)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The picker's decision runtime for one process: config, endpoint store and source (Kubernetes or a
+static file), scraper, Director and metrics, built from PickerOptions. Serves as ``app.PickerRuntime``."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+
+from picker.config.defaults import default_config
+from picker.config.loader import load_config_file, load_config_text
+from picker.config.model import EndpointPickerConfig
+from picker.datastore.scraper import MetricsScraper, ScrapeSettings
+from picker.datastore.static_source import StaticEndpointSource
+from picker.datastore.store import EndpointStore
+from picker.director import Director
+from picker.factory import build_director
+from picker.framework.clock import Clock
+from picker.metrics import PickerMetrics
+from picker.options import PickerOptions
+
+if TYPE_CHECKING:
+    from picker.datastore.kubernetes_source import KubernetesEndpointSource
+
+
+def load_scheduling_config(options: PickerOptions) -> EndpointPickerConfig:
+    """--config-file or --config-text; neither means the EPP's default profile (documented in the README)."""
+    if options.config_file is not None:
+        return load_config_file(options.config_file)
+    if options.config_text is not None:
+        return load_config_text(options.config_text, source="--config-text")
+    return default_config()
+
+
+class ProcessRuntime:
+    """Owns the long-lived decision objects and runs their background loops together."""
+
+    def __init__(self, options: PickerOptions, clock: Clock, environ: Mapping[str, str]) -> None:
+        """Build everything; raises ConfigError (bad config or endpoints file) before anything runs."""
+        config = load_scheduling_config(options)
+        self.store = EndpointStore()
+        self._static_source: StaticEndpointSource | None = None
+        self._kubernetes_source: KubernetesEndpointSource | None = None
+        pool_name = options.pool_name or "static"
+        if options.endpoints_file is not None:
+            self._static_source = StaticEndpointSource(options.endpoints_file, self.store, clock)
+            self._static_source.load()  # a bad file fails the start, naming the key
+        else:
+            # Imported here: the Kubernetes client takes seconds to import, which local runs should not pay.
+            from picker.datastore.kubernetes_source import KubernetesEndpointSource
+
+            self._kubernetes_source = KubernetesEndpointSource(
+                self.store,
+                clock,
+                options.pool_name,
+                options.resolved_pool_namespace(environ),
+                options.pool_group,
+            )
+        self.metrics = PickerMetrics(pool_name)
+        self._director = build_director(
+            config,
+            self.store,
+            clock,
+            random.Random(options.seed),
+            self.metrics,
+            pool_gauge_interval_s=options.refresh_prometheus_metrics_interval_s,
+            pool_gauge_staleness_s=options.metrics_staleness_threshold_s,
+        )
+        self._scraper = MetricsScraper(
+            self.store,
+            clock,
+            ScrapeSettings(
+                interval_s=options.refresh_metrics_interval_s,
+                scheme=options.model_server_metrics_scheme,
+                path=options.model_server_metrics_path,
+                metrics_port=options.model_server_metrics_port or None,
+                verify_tls=not options.model_server_metrics_https_insecure_skip_verify,
+            ),
+        )
+
+    @property
+    def director(self) -> Director:
+        return self._director
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self.metrics.registry
+
+    def is_synced(self) -> bool:
+        return self.store.synced
+
+    async def run(self) -> None:
+        """Discovery, scraping and the director's loops until cancelled; the first failure ends them all."""
+        source = self._static_source or self._kubernetes_source
+        assert source is not None
+        async with asyncio.TaskGroup() as group:
+            group.create_task(source.run(), name="picker:discovery")
+            group.create_task(self._scraper.run(), name="picker:scraper")
+            group.create_task(self._director.run(), name="picker:director")

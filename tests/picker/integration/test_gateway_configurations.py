@@ -1,0 +1,63 @@
+"""Gateway configurations end to end, each with its own Envoy and picker process: an empty pool, BUFFERED
+body mode, FailOpen when the picker stops, FailClose when it is unreachable."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_an_empty_pool_gets_503_and_the_picker_keeps_serving(gateway):
+    gw = await gateway(("a",), picker_endpoints=())
+    for _ in range(2):
+        status, body = await gw.complete("anyone?")
+        assert status == 503
+        assert body["error"]["type"] == "service_unavailable_error"
+    assert gw.picker.alive()
+
+
+async def test_buffered_body_mode_routes_rewrites_and_rejects_like_full_duplex(gateway):
+    gw = await gateway(
+        ("a", "b"), picker_connection={"request_body_mode": "BUFFERED", "response_body_mode": "BUFFERED"}
+    )
+    status, body = await gw.complete("hi", **{"x-gateway-model-name-rewrite": "adapter-2"})
+    assert (status, body["model"]) == (200, "adapter-2")
+    raw = json.dumps({"model": "m", "prompt": "z" * 150_000}).encode()
+    status, body = await gw.post("/v1/completions", raw)
+    assert (status, body["received_sha256"]) == (200, hashlib.sha256(raw).hexdigest())
+    assert (await gw.post("/v1/completions", b"[]"))[0] == 400
+
+
+async def test_fail_open_falls_back_to_round_robin_when_the_picker_stops(gateway):
+    # FailOpen needs BUFFERED request bodies in Envoy 1.40 (EnvoyBootstrapSpec refuses the other mode).
+    gw = await gateway(
+        ("a", "b"),
+        picker_connection={"failure_mode_allow": True, "request_body_mode": "BUFFERED", "health_check": True},
+        fallback_pool=True,
+    )
+    assert (await gw.complete("before"))[0] == 200
+    assert await gw.picker.stop() == 0  # SIGTERM: graceful shutdown exits cleanly
+    landed = set()
+    for i in range(6):
+        status, body = await gw.complete(f"after-{i}", **{"x-gateway-destination-endpoint": "127.0.0.1:1"})
+        assert status == 200, body  # served by Envoy's own balancing, the client's header ignored
+        landed.add(body["served_by"])
+    assert landed == {"a", "b"}
+
+
+async def test_fail_close_rejects_when_the_picker_is_unreachable(gateway):
+    gw = await gateway(("a",), with_picker=False, picker_connection={"port": unused_port(), "tls": False})
+    status, _ = await gw.complete("nobody to ask")
+    assert status >= 500
+    assert gw.upstreams["a"].received == []
