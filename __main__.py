@@ -12,16 +12,18 @@ from components.config import ConfigError, StackConfig, exit_on_config_error, lo
 from components.config_sources import read_engine_config
 
 try:
-    stack_config: StackConfig = load_stack_config(read_engine_config(pulumi.get_project(), pulumi.get_stack()))
+    stack_config: StackConfig = load_stack_config(
+        read_engine_config(pulumi.get_project(), pulumi.get_stack())
+    )
 except ConfigError as error:
     exit_on_config_error(error)
 
 # Imported after validation so a bad config fails fast, before the large cloud SDKs load.
-from components.fleet import Fleet, FleetArgs, FleetMemberArgs  # noqa: E402
-from components.inference_service import InferenceService, InferenceServiceArgs  # noqa: E402
-from components.picker_image import PickerImage, PickerImageArgs  # noqa: E402
-from components.project_services import ProjectServices, ProjectServicesArgs  # noqa: E402
-from components.region import GpuPoolArgs, Region, RegionArgs, SystemPoolArgs  # noqa: E402
+from components.fleet import Fleet, FleetArgs, FleetMemberArgs
+from components.inference_service import InferenceService, InferenceServiceArgs
+from components.picker_image import PickerImage, PickerImageArgs
+from components.project_services import ProjectServices, ProjectServicesArgs
+from components.region import GpuPoolArgs, Region, RegionArgs, SystemPoolArgs
 
 project = stack_config.project
 services = ProjectServices("services", ProjectServicesArgs(project=project))
@@ -79,7 +81,9 @@ if stack_config.services is not None:
         opts=pulumi.ResourceOptions(depends_on=[services]),
     )
     hf_token = (
-        pulumi.Output.secret(stack_config.hf_token.get_secret_value()) if stack_config.hf_token is not None else None
+        pulumi.Output.secret(stack_config.hf_token.get_secret_value())
+        if stack_config.hf_token is not None
+        else None
     )
     # One address per serving region on the cross-regional gateway, in config order.
     gateway_regions = list(dict.fromkeys(spec.region for spec in stack_config.regions.values()))

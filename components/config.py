@@ -163,7 +163,9 @@ class RegionConfig(ConfigModel):
 
     region: str = Field(description="GCP region of the cluster, e.g. europe-west3")
     zone: str = Field(description="zone in that region with GPU capacity, e.g. europe-west3-c")
-    proxy_subnet_cidr: str = Field(description="proxy-only subnet range for the gateway's proxies, e.g. 10.0.0.0/23")
+    proxy_subnet_cidr: str = Field(
+        description="proxy-only subnet range for the gateway's proxies, e.g. 10.0.0.0/23"
+    )
     pods_cidr: str | None = Field(None, description="pod range (default: GKE picks one)")
     services_cidr: str | None = Field(None, description="service range (default: GKE picks one)")
     system_pool: SystemPoolConfig = Field(default_factory=SystemPoolConfig)
@@ -191,7 +193,9 @@ class RegionConfig(ConfigModel):
     def _proxy_subnet_size(cls, value: str) -> str:
         prefix = ipaddress.IPv4Network(value).prefixlen
         if prefix > 26:
-            raise _issue(f"/{prefix} is too small for a proxy-only subnet; use /26 or larger (/23 recommended)")
+            raise _issue(
+                f"/{prefix} is too small for a proxy-only subnet; use /26 or larger (/23 recommended)"
+            )
         return value
 
     @field_validator("region")
@@ -250,21 +254,26 @@ class StackConfig(ConfigModel):
     labels: dict[str, str] = Field(default_factory=dict, description="labels on clusters and node pools")
     hf_token: SecretStr | None = Field(None, description="Hugging Face token (set it with --secret)")
     services: ServicesConfig | None = Field(
-        None, description="model pools, objectives, routes, gateway and LB policy (components/service_config.py)"
+        None,
+        description="model pools, objectives, routes, gateway and LB policy (components/service_config.py)",
     )
 
     @field_validator("project")
     @classmethod
     def _project_id(cls, value: str) -> str:
         if not re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", value):
-            raise _issue(f"{value!r} is not a GCP project id (6-30 lowercase letters, digits, hyphens); use the id, not the name")
+            raise _issue(
+                f"{value!r} is not a GCP project id (6-30 lowercase letters, digits, hyphens); use the id, not the name"
+            )
         return value
 
     @field_validator("regions")
     @classmethod
     def _some_regions(cls, value: dict[str, RegionConfig]) -> dict[str, RegionConfig]:
         if not value:
-            raise _issue("no regions; add one, e.g. regions.gke-west: {region: europe-west3, zone: europe-west3-c, proxySubnetCidr: 10.0.0.0/23}")
+            raise _issue(
+                "no regions; add one, e.g. regions.gke-west: {region: europe-west3, zone: europe-west3-c, proxySubnetCidr: 10.0.0.0/23}"
+            )
         return value
 
     @field_validator("hf_token")
@@ -307,11 +316,15 @@ def _check_config_cluster(parts: Mapping[str, Any]) -> Iterator[tuple[tuple[str 
     if regions is None or fleet is None:
         return
     if fleet.config_cluster is not None and fleet.config_cluster not in regions:
-        yield (("fleet", "configCluster"),
-               f"{fleet.config_cluster!r} is not among the regions; use one of {', '.join(regions)}")
+        yield (
+            ("fleet", "configCluster"),
+            f"{fleet.config_cluster!r} is not among the regions; use one of {', '.join(regions)}",
+        )
     if fleet.config_cluster is None and len(regions) > 1:
-        yield (("fleet", "configCluster"),
-               f"{len(regions)} regions need a fleet; set fleet.configCluster to one of {', '.join(regions)}")
+        yield (
+            ("fleet", "configCluster"),
+            f"{len(regions)} regions need a fleet; set fleet.configCluster to one of {', '.join(regions)}",
+        )
 
 
 def _check_duplicate_regions(parts: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], str]]:
@@ -321,19 +334,26 @@ def _check_duplicate_regions(parts: Mapping[str, Any]) -> Iterator[tuple[tuple[s
         if region is None or "region" not in region.model_fields_set:
             continue
         if region.region in first_by_region:
-            yield (("regions", key, "region"),
-                   f"{region.region} is already used by regions.{first_by_region[region.region]}; a VPC has one "
-                   "proxy-only subnet per region, so give each cluster its own region")
+            yield (
+                ("regions", key, "region"),
+                f"{region.region} is already used by regions.{first_by_region[region.region]}; a VPC has one "
+                "proxy-only subnet per region, so give each cluster its own region",
+            )
         else:
             first_by_region[region.region] = key
 
 
-def _cidr_fields(regions: Mapping[str, RegionConfig | None]) -> Iterator[tuple[str, str, ipaddress.IPv4Network]]:
+def _cidr_fields(
+    regions: Mapping[str, RegionConfig | None],
+) -> Iterator[tuple[str, str, ipaddress.IPv4Network]]:
     for key, region in regions.items():
         if region is None:
             continue
-        for field_name, alias in (("proxy_subnet_cidr", "proxySubnetCidr"), ("pods_cidr", "podsCidr"),
-                                  ("services_cidr", "servicesCidr")):
+        for field_name, alias in (
+            ("proxy_subnet_cidr", "proxySubnetCidr"),
+            ("pods_cidr", "podsCidr"),
+            ("services_cidr", "servicesCidr"),
+        ):
             value = getattr(region, field_name, None)
             if value is not None:
                 yield key, alias, ipaddress.IPv4Network(value)
@@ -357,10 +377,15 @@ def _check_overlapping_cidrs(parts: Mapping[str, Any]) -> Iterator[tuple[tuple[s
         free = _free_range_like(cidr, taken)
         fix = f"pick a free range such as {free}" if free else "pick a free range"
         if clash is not None:
-            yield (("regions", key, alias), f"{cidr} overlaps regions.{clash[0]}.{clash[1]} ({clash[2]}); {fix}")
+            yield (
+                ("regions", key, alias),
+                f"{cidr} overlaps regions.{clash[0]}.{clash[1]} ({clash[2]}); {fix}",
+            )
         elif network == "default" and cidr.overlaps(AUTO_MODE_SUBNETS):
-            yield (("regions", key, alias),
-                   f"{cidr} overlaps {AUTO_MODE_SUBNETS}, where the default network's auto-mode subnets live; {fix}")
+            yield (
+                ("regions", key, alias),
+                f"{cidr} overlaps {AUTO_MODE_SUBNETS}, where the default network's auto-mode subnets live; {fix}",
+            )
 
 
 def _check_gke_version(parts: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], str]]:
@@ -404,7 +429,9 @@ def _known_keys(loc: tuple[str | int, ...]) -> list[str]:
     parent = loc[:-1]
     index = 0
     while model is not None and index < len(parent):
-        field = next((f for name, f in model.model_fields.items() if (f.alias or name) == parent[index]), None)
+        field = next(
+            (f for name, f in model.model_fields.items() if (f.alias or name) == parent[index]), None
+        )
         if field is None:
             return []
         annotation = field.annotation
@@ -415,8 +442,11 @@ def _known_keys(loc: tuple[str | int, ...]) -> list[str]:
         index += 1
     if model is None:
         return []
-    return [field.alias or name for name, field in model.model_fields.items()
-            if not (model is StackConfig and name == "project")]
+    return [
+        field.alias or name
+        for name, field in model.model_fields.items()
+        if not (model is StackConfig and name == "project")
+    ]
 
 
 def _problem_from_error(error: Any) -> ConfigProblem:
@@ -448,7 +478,11 @@ def _stack_data(raw: RawStackConfig) -> tuple[dict[str, Any], list[ConfigProblem
             data[full_key.removeprefix(prefix)] = value
     for full_key in sorted(raw.required_keys - set(raw.values)):
         short = full_key.removeprefix(prefix)
-        problems.append(ConfigProblem(short, f"missing; Pulumi.yaml declares it required (`pulumi config set {short} ...`)"))
+        problems.append(
+            ConfigProblem(
+                short, f"missing; Pulumi.yaml declares it required (`pulumi config set {short} ...`)"
+            )
+        )
     return data, problems
 
 
@@ -506,7 +540,9 @@ def validate_stack_config(raw: RawStackConfig) -> StackConfig:
         # Pydantic skips the model-level checks when a field fails; run them on what did validate
         # (when they did run, this repeats their problems, which ConfigError drops as duplicates).
         parts = _partial_parts(data)
-        problems += [ConfigProblem(_key_path(loc), message) for check in STACK_CHECKS for loc, message in check(parts)]
+        problems += [
+            ConfigProblem(_key_path(loc), message) for check in STACK_CHECKS for loc, message in check(parts)
+        ]
         raise ConfigError(problems, source=raw.source) from None
     if problems:
         raise ConfigError(problems, source=raw.source)

@@ -112,7 +112,9 @@ def read_stack_file(stack_file: Path, project_dir: Path | None = None) -> RawSta
     required: set[str] = set()
     for key, declaration in (project_doc.get("config") or {}).items():
         full_key = _qualify(project, str(key))
-        if isinstance(declaration, dict) and ({"type", "description", "default", "value", "secret", "items"} >= set(declaration)):
+        if isinstance(declaration, dict) and (
+            {"type", "description", "default", "value", "secret", "items"} >= set(declaration)
+        ):
             if "value" in declaration:
                 values[full_key] = declaration["value"]
             elif "default" in declaration:
@@ -146,7 +148,9 @@ def read_stack(stack: str, project_dir: Path | None = None) -> RawStackConfig:
     project_dir = project_dir or find_project_dir()
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
-        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in project_dir.glob("Pulumi.*.yaml"))
+        known = sorted(
+            p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in project_dir.glob("Pulumi.*.yaml")
+        )
         raise StackFileError(
             f"{stack_file}: not found; known stacks: {', '.join(known) or 'none'} "
             f"(create one with `pulumi stack init {stack}`)"
@@ -167,5 +171,9 @@ def read_engine_config(project: str, stack: str) -> RawStackConfig:
             except json.JSONDecodeError:
                 pass  # left as text; validation names the key if text is wrong there
     env_secret_keys = set(runtime_config.get_config_secret_keys_env())
-    secret_keys = frozenset(key for key in values if runtime_config.is_config_secret(key) or key in env_secret_keys)
-    return RawStackConfig(project=project, values=values, secret_keys=secret_keys, source="pulumi engine", stack=stack)
+    secret_keys = frozenset(
+        key for key in values if runtime_config.is_config_secret(key) or key in env_secret_keys
+    )
+    return RawStackConfig(
+        project=project, values=values, secret_keys=secret_keys, source="pulumi engine", stack=stack
+    )

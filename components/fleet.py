@@ -120,4 +120,6 @@ class Fleet(pulumi.ComponentResource):
         )
 
         self.membership_ids = {member: membership.id for member, membership in memberships.items()}
-        self.register_outputs({"config_membership": self.config_membership, "membership_ids": self.membership_ids})
+        self.register_outputs(
+            {"config_membership": self.config_membership, "membership_ids": self.membership_ids}
+        )

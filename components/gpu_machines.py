@@ -39,12 +39,17 @@ GPU_MACHINES: Mapping[str, GpuMachine] = MappingProxyType(
 )
 
 
-def gpu_machine_problem(machine_type: str, accelerator_type: str, accelerator_count: int) -> tuple[str, str] | None:
+def gpu_machine_problem(
+    machine_type: str, accelerator_type: str, accelerator_count: int
+) -> tuple[str, str] | None:
     """(offending key, why) when the triple cannot form a node pool, or None when GKE would accept it."""
     machine = GPU_MACHINES.get(machine_type)
     if machine is None:
         families = sorted({name.rsplit("-", 1)[0] + "-*" for name in GPU_MACHINES})
-        return "machineType", f"{machine_type!r} is not a known GPU machine type; use one of {', '.join(families)}"
+        return (
+            "machineType",
+            f"{machine_type!r} is not a known GPU machine type; use one of {', '.join(families)}",
+        )
     if accelerator_type != machine.accelerator_type:
         return "acceleratorType", (
             f"{machine_type} carries {machine.accelerator_type}, not {accelerator_type}; "
@@ -52,12 +57,18 @@ def gpu_machine_problem(machine_type: str, accelerator_type: str, accelerator_co
         )
     if accelerator_count != machine.accelerator_count:
         matching = next(
-            (name for name, spec in GPU_MACHINES.items()
-             if spec.accelerator_type == accelerator_type and spec.accelerator_count == accelerator_count),
+            (
+                name
+                for name, spec in GPU_MACHINES.items()
+                if spec.accelerator_type == accelerator_type and spec.accelerator_count == accelerator_count
+            ),
             None,
         )
         fix = f"set acceleratorCount: {machine.accelerator_count}"
         if matching is not None:
             fix += f", or machineType: {matching} for {accelerator_count} GPUs"
-        return "acceleratorCount", f"{machine_type} carries {machine.accelerator_count} x {accelerator_type}, not {accelerator_count}; {fix}"
+        return (
+            "acceleratorCount",
+            f"{machine_type} carries {machine.accelerator_count} x {accelerator_type}, not {accelerator_count}; {fix}",
+        )
     return None

@@ -19,7 +19,15 @@ def gke_kubeconfig(context: str, endpoint: str, ca_certificate_b64: str) -> str:
         "apiVersion": "v1",
         "kind": "Config",
         "current-context": context,
-        "clusters": [{"name": context, "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_certificate_b64}}],
+        "clusters": [
+            {
+                "name": context,
+                "cluster": {
+                    "server": f"https://{endpoint}",
+                    "certificate-authority-data": ca_certificate_b64,
+                },
+            }
+        ],
         "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
         "users": [
             {

@@ -38,7 +38,9 @@ class ProjectServicesArgs:
 class ProjectServices(pulumi.ComponentResource):
     """One `gcp.projects.Service` per API; depend on this component to wait for all of them."""
 
-    def __init__(self, name: str, args: ProjectServicesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: ProjectServicesArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("infgw:index:ProjectServices", name, None, opts)
         if len(set(args.services)) != len(args.services):
             raise ValueError(f"ProjectServicesArgs.services lists a service twice: {sorted(args.services)}")

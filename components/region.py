@@ -169,7 +169,9 @@ class Region(pulumi.ComponentResource):
                 "disk_type": disk_type,
                 "disk_size_gb": disk_size_gb,
                 "resource_labels": labels,
-                "workload_metadata_config": gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
+                "workload_metadata_config": gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
+                    mode="GKE_METADATA"
+                ),
             }
 
         management = gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True)
@@ -213,7 +215,9 @@ class Region(pulumi.ComponentResource):
             ),
             management=management,
             # H100 capacity (Spot especially) can take long to obtain.
-            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=pulumi.CustomTimeouts(create="60m", update="60m")),
+            opts=pulumi.ResourceOptions(
+                parent=self, custom_timeouts=pulumi.CustomTimeouts(create="60m", update="60m")
+            ),
         )
 
         self.kube_context = gke_context_name(args.project, args.region, name)

@@ -75,13 +75,13 @@ def pulumi_mocks(_plan_recorder_session: PlanRecorder) -> Iterator[PlanRecorder]
 
 
 @pytest.fixture
-def golden_inventory(regen_inventories: bool, request: pytest.FixtureRequest):  # noqa: ANN201 - returns a checker
+def golden_inventory(regen_inventories: bool, request: pytest.FixtureRequest):
     """Compare planned resources to a golden inventory YAML, or rewrite it under --regen-inventories."""
     import yaml
 
     from infgw.plan.inventory import inventory
 
-    def check(resources, path: Path) -> None:  # noqa: ANN001
+    def check(resources, path: Path) -> None:
         actual = inventory(resources)
         if regen_inventories:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,8 @@ per resource), the form component tests compare against YAML files checked into 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from infgw.plan.key_inputs import key_inputs
@@ -33,3 +34,7 @@ def inventory(resources: Iterable[PlannedResource]) -> dict[str, Any]:
         for resource in sorted(concrete, key=lambda item: item.name)
     }
     return {"counts": dict(sorted(counts.items())), "values": values}
+
+
+# What the `golden_inventory` test fixture is: compare (or, under --regen-inventories, rewrite) a golden file.
+InventoryCheck = Callable[[Iterable[PlannedResource], Path], None]

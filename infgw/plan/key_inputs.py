@@ -58,7 +58,10 @@ _NODE_POOL = {
 
 KEY_INPUTS: Mapping[str, Mapping[str, Extractor]] = MappingProxyType(
     {
-        "gcp:projects/service:Service": {"service": _path("service"), "disableOnDestroy": _path("disableOnDestroy")},
+        "gcp:projects/service:Service": {
+            "service": _path("service"),
+            "disableOnDestroy": _path("disableOnDestroy"),
+        },
         "gcp:container/cluster:Cluster": _CLUSTER,
         "gcp:container/nodePool:NodePool": _NODE_POOL,
         "gcp:compute/subnetwork:Subnetwork": {

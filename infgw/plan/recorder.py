@@ -44,7 +44,10 @@ def _normalise(value: Any, path: str, secrets: list[str], unknowns: list[str]) -
         unknowns.append(path or "(root)")
         return UNKNOWN
     if isinstance(value, dict):
-        return {key: _normalise(item, f"{path}.{key}" if path else key, secrets, unknowns) for key, item in value.items()}
+        return {
+            key: _normalise(item, f"{path}.{key}" if path else key, secrets, unknowns)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
         return [_normalise(item, f"{path}[{index}]", secrets, unknowns) for index, item in enumerate(value)]
     if isinstance(value, pulumi.Resource):
@@ -64,7 +67,9 @@ class PlanRecorder(MockMonitor):
     def install(cls, project: str, stack: str, preview: bool = True) -> PlanRecorder:
         """Create the recorder and make it this process's Pulumi runtime (call once per process)."""
         recorder = cls(preview=preview)
-        pulumi.runtime.set_mocks(recorder.mocks, project=project, stack=stack, preview=preview, monitor=recorder)
+        pulumi.runtime.set_mocks(
+            recorder.mocks, project=project, stack=stack, preview=preview, monitor=recorder
+        )
         return recorder
 
     def clear(self) -> None:
@@ -80,7 +85,7 @@ class PlanRecorder(MockMonitor):
         pulumi.runtime.test(program)()
         return sorted(self.planned, key=lambda resource: resource.urn)
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response

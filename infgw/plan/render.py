@@ -28,14 +28,20 @@ def _format_value(value: Any) -> str:
 
 
 def _label(resource: PlannedResource) -> str:
-    summary = "  ".join(f"[dim]{escape(key)}=[/]{_format_value(value)}" for key, value in key_inputs(resource).items())
+    summary = "  ".join(
+        f"[dim]{escape(key)}=[/]{_format_value(value)}" for key, value in key_inputs(resource).items()
+    )
     kind = "component" if resource.is_component else "resource"
     style = "bold cyan" if kind == "component" else "bold"
-    return f"[{style}]{escape(resource.name)}[/] [dim]{escape(resource.type)}[/]" + (f"  {summary}" if summary else "")
+    return f"[{style}]{escape(resource.name)}[/] [dim]{escape(resource.type)}[/]" + (
+        f"  {summary}" if summary else ""
+    )
 
 
 def _add_children(node: Tree, plan: Plan, parent_urn: str) -> None:
-    children = sorted(plan.children_of(parent_urn), key=lambda child: (not child.is_component, child.type, child.name))
+    children = sorted(
+        plan.children_of(parent_urn), key=lambda child: (not child.is_component, child.type, child.name)
+    )
     for child in children:
         branch = node.add(_label(child))
         _add_children(branch, plan, child.urn)
@@ -44,8 +50,12 @@ def _add_children(node: Tree, plan: Plan, parent_urn: str) -> None:
 def render_plan(plan: Plan, console: Console) -> None:
     """Tree of every planned resource under its component, then counts and outputs."""
     known_urns = {resource.urn for resource in plan.resources}
-    roots = sorted({resource.parent_urn for resource in plan.resources if resource.parent_urn not in known_urns})
-    tree = Tree(f"[bold]Plan[/] for stack [bold]{escape(plan.stack)}[/] of project {escape(plan.project)}: what `pulumi up` would create")
+    roots = sorted(
+        {resource.parent_urn for resource in plan.resources if resource.parent_urn not in known_urns}
+    )
+    tree = Tree(
+        f"[bold]Plan[/] for stack [bold]{escape(plan.stack)}[/] of project {escape(plan.project)}: what `pulumi up` would create"
+    )
     for root_urn in roots:
         _add_children(tree, plan, root_urn)
     console.print(tree)
@@ -71,4 +81,6 @@ def render_plan(plan: Plan, console: Console) -> None:
                 shown = _format_value(value)
             outputs.add_row(escape(name), shown)
         console.print(outputs)
-    console.print("[dim]Offline plan under Pulumi mocks: no cloud calls; values marked (known after apply) are computed by GCP.[/]")
+    console.print(
+        "[dim]Offline plan under Pulumi mocks: no cloud calls; values marked (known after apply) are computed by GCP.[/]"
+    )

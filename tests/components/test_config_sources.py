@@ -44,7 +44,10 @@ def write_stack(project: Path, stack: str, body: str) -> Path:
 
 
 def test_defaults_values_and_secure_values(project: Path) -> None:
-    write_stack(project, "dev", """\
+    write_stack(
+        project,
+        "dev",
+        """\
 encryptionsalt: v1:abc
 config:
   gcp:project: demo-project-1
@@ -52,7 +55,8 @@ config:
     secure: v1:AAAAciphertext
   regions:
     west: {region: europe-west3, token: {secure: v1:BBBB}}
-""")
+""",
+    )
     raw = read_stack("dev", project)
     assert raw.project == "demo-project"
     assert raw.stack == "dev"
@@ -103,7 +107,7 @@ def test_find_project_dir_walks_up(project: Path) -> None:
 
 
 def test_find_project_dir_without_project(tmp_path: Path) -> None:
-    with pytest.raises(StackFileError, match="no Pulumi.yaml"):
+    with pytest.raises(StackFileError, match=r"no Pulumi\.yaml"):
         find_project_dir(tmp_path)
 
 
@@ -114,8 +118,13 @@ def test_committed_pulumi_yaml_declares_every_stack_key(repo_root: Path, tmp_pat
     shutil.copy(repo_root / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     write_stack(tmp_path, "x", "config: {}\n")
     raw = read_stack("x", tmp_path)
-    declared = {key.split(":", 1)[1] for key in raw.values} | {key.split(":", 1)[1] for key in raw.required_keys}
-    model_keys = {field.alias or name for name, field in StackConfig.model_fields.items()} - {"project", "services"}
+    declared = {key.split(":", 1)[1] for key in raw.values} | {
+        key.split(":", 1)[1] for key in raw.required_keys
+    }
+    model_keys = {field.alias or name for name, field in StackConfig.model_fields.items()} - {
+        "project",
+        "services",
+    }
     assert model_keys <= declared
 
 
@@ -123,7 +132,13 @@ def test_engine_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None
     """What `pulumi up` hands the program: text values, objects as JSON, secret keys listed."""
     monkeypatch.setenv(
         "PULUMI_CONFIG",
-        json.dumps({"demo:regions": '{"west": {"region": "europe-west3"}}', "demo:hfToken": "hf_x", "gcp:project": "p-123456"}),
+        json.dumps(
+            {
+                "demo:regions": '{"west": {"region": "europe-west3"}}',
+                "demo:hfToken": "hf_x",
+                "gcp:project": "p-123456",
+            }
+        ),
     )
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(["demo:hfToken"]))
     raw = read_engine_config("demo", "dev")

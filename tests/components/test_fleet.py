@@ -6,14 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from infgw.plan.inventory import InventoryCheck
 from infgw.plan.model import UNKNOWN, PlannedResource
+from infgw.plan.recorder import PlanRecorder
 
 INVENTORIES = Path(__file__).parent / "inventories" / "fleet"
 MEMBERSHIP = "gcp:gkehub/membership:Membership"
 FEATURE = "gcp:gkehub/feature:Feature"
 
 
-def build_fleet(pulumi_mocks) -> list[PlannedResource]:  # noqa: ANN001
+def build_fleet(pulumi_mocks: PlanRecorder) -> list[PlannedResource]:
     import pulumi_gcp as gcp
 
     from components.fleet import Fleet, FleetArgs, FleetMemberArgs
@@ -41,12 +43,12 @@ def build_fleet(pulumi_mocks) -> list[PlannedResource]:  # noqa: ANN001
     return pulumi_mocks.record(program)
 
 
-def test_fleet_inventory(pulumi_mocks, golden_inventory) -> None:  # noqa: ANN001
+def test_fleet_inventory(pulumi_mocks: PlanRecorder, golden_inventory: InventoryCheck) -> None:
     resources = [r for r in build_fleet(pulumi_mocks) if not r.type.startswith("gcp:container/")]
     golden_inventory(resources, INVENTORIES / "two_members.yaml")
 
 
-def test_memberships_are_global_and_link_their_clusters(pulumi_mocks) -> None:  # noqa: ANN001
+def test_memberships_are_global_and_link_their_clusters(pulumi_mocks: PlanRecorder) -> None:
     memberships = [r for r in build_fleet(pulumi_mocks) if r.type == MEMBERSHIP]
     assert sorted(m.get("membershipId") for m in memberships) == ["gke-east", "gke-west"]
     for membership in memberships:
@@ -58,14 +60,14 @@ def test_memberships_are_global_and_link_their_clusters(pulumi_mocks) -> None:  
         assert membership.get("authority.issuer").startswith("https://container.googleapis.com/v1/projects/")
 
 
-def test_memberships_wait_for_the_node_pools(pulumi_mocks) -> None:  # noqa: ANN001
+def test_memberships_wait_for_the_node_pools(pulumi_mocks: PlanRecorder) -> None:
     resources = build_fleet(pulumi_mocks)
     pools = {r.name: r.urn for r in resources if r.type == "gcp:container/nodePool:NodePool"}
     for membership in (r for r in resources if r.type == MEMBERSHIP):
         assert pools[f"{membership.get('membershipId')}-gpu"] in membership.dependencies
 
 
-def test_multicluster_ingress_points_at_the_config_membership(pulumi_mocks) -> None:  # noqa: ANN001
+def test_multicluster_ingress_points_at_the_config_membership(pulumi_mocks: PlanRecorder) -> None:
     resources = build_fleet(pulumi_mocks)
     features = {r.get("name"): r for r in resources if r.type == FEATURE}
     assert set(features) == {"multiclusteringress", "multiclusterservicediscovery"}
@@ -78,15 +80,26 @@ def test_multicluster_ingress_points_at_the_config_membership(pulumi_mocks) -> N
     assert membership_urns <= set(ingress.dependencies)
 
 
-def test_service_agent_iam(pulumi_mocks) -> None:  # noqa: ANN001
-    grants = {r.get("role"): r.get("member") for r in build_fleet(pulumi_mocks) if r.type == "gcp:projects/iAMMember:IAMMember"}
+def test_service_agent_iam(pulumi_mocks: PlanRecorder) -> None:
+    grants = {
+        r.get("role"): r.get("member")
+        for r in build_fleet(pulumi_mocks)
+        if r.type == "gcp:projects/iAMMember:IAMMember"
+    }
     # The MCI agent's email embeds the project number: computed, so unknown in preview.
     assert grants["roles/container.admin"] == UNKNOWN
-    assert grants["roles/compute.networkViewer"] == "serviceAccount:my-inference-project.svc.id.goog[gke-mcs/gke-mcs-importer]"
+    assert (
+        grants["roles/compute.networkViewer"]
+        == "serviceAccount:my-inference-project.svc.id.goog[gke-mcs/gke-mcs-importer]"
+    )
 
 
 def test_fleet_args_reject_unknown_config_member() -> None:
     from components.fleet import FleetArgs, FleetMemberArgs
 
     with pytest.raises(ValueError, match="config_member 'gke-north' is not a member"):
-        FleetArgs(project="p-123456", members={"gke-west": FleetMemberArgs(cluster_id="x")}, config_member="gke-north")
+        FleetArgs(
+            project="p-123456",
+            members={"gke-west": FleetMemberArgs(cluster_id="x")},
+            config_member="gke-north",
+        )

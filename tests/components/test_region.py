@@ -6,14 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from infgw.plan.inventory import InventoryCheck
 from infgw.plan.model import SECRET, UNKNOWN, PlannedResource
+from infgw.plan.recorder import PlanRecorder
 
 INVENTORIES = Path(__file__).parent / "inventories" / "region"
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
 
 
-def build_region(pulumi_mocks, **overrides) -> list[PlannedResource]:  # noqa: ANN001
+def build_region(pulumi_mocks: PlanRecorder, **overrides) -> list[PlannedResource]:
     from components.region import GpuPoolArgs, Region, RegionArgs
 
     args = {
@@ -34,11 +36,11 @@ def one(resources: list[PlannedResource], type_token: str, name: str) -> Planned
     return match
 
 
-def test_region_inventory(pulumi_mocks, golden_inventory) -> None:  # noqa: ANN001
+def test_region_inventory(pulumi_mocks: PlanRecorder, golden_inventory: InventoryCheck) -> None:
     golden_inventory(build_region(pulumi_mocks), INVENTORIES / "multi_cluster_h100.yaml")
 
 
-def test_cluster_has_gateway_prerequisites(pulumi_mocks) -> None:  # noqa: ANN001
+def test_cluster_has_gateway_prerequisites(pulumi_mocks: PlanRecorder) -> None:
     cluster = one(build_region(pulumi_mocks), CLUSTER, "gke-west-cluster")
     assert cluster.get("location") == "europe-west3"
     assert cluster.get("minMasterVersion") == "1.34.1-gke.1127000"
@@ -54,7 +56,7 @@ def test_cluster_has_gateway_prerequisites(pulumi_mocks) -> None:  # noqa: ANN00
     assert cluster.get("deletionProtection") is False
 
 
-def test_gpu_pool_lives_in_the_zone_of_the_regional_cluster(pulumi_mocks) -> None:  # noqa: ANN001
+def test_gpu_pool_lives_in_the_zone_of_the_regional_cluster(pulumi_mocks: PlanRecorder) -> None:
     pool = one(build_region(pulumi_mocks), NODE_POOL, "gke-west-gpu")
     # Seed 000 passes the zone as the pool's location; the cluster is regional, so location = region.
     assert pool.get("location") == "europe-west3"
@@ -63,14 +65,18 @@ def test_gpu_pool_lives_in_the_zone_of_the_regional_cluster(pulumi_mocks) -> Non
     assert pool.get("nodeConfig.machineType") == "a3-highgpu-2g"
     assert pool.get("nodeConfig.spot") is True
     assert pool.get("nodeConfig.guestAccelerators") == [
-        {"type": "nvidia-h100-80gb", "count": 2, "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"}}
+        {
+            "type": "nvidia-h100-80gb",
+            "count": 2,
+            "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"},
+        }
     ]
     # The node service account's email is computed by GCP: unknown in a preview, never invented.
     assert pool.get("nodeConfig.serviceAccount") == UNKNOWN
     assert "nodeConfig.serviceAccount" in pool.unknown_paths
 
 
-def test_node_service_account_roles(pulumi_mocks) -> None:  # noqa: ANN001
+def test_node_service_account_roles(pulumi_mocks: PlanRecorder) -> None:
     resources = build_region(pulumi_mocks)
     roles = sorted(r.get("role") for r in resources if r.type == "gcp:projects/iAMMember:IAMMember")
     assert roles == [
@@ -82,21 +88,28 @@ def test_node_service_account_roles(pulumi_mocks) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("purpose", ["GLOBAL_MANAGED_PROXY", "REGIONAL_MANAGED_PROXY"])
-def test_proxy_only_subnet(pulumi_mocks, purpose: str) -> None:  # noqa: ANN001
-    subnet = one(build_region(pulumi_mocks, proxy_subnet_purpose=purpose), "gcp:compute/subnetwork:Subnetwork", "gke-west-proxy-only")
+def test_proxy_only_subnet(pulumi_mocks: PlanRecorder, purpose: str) -> None:
+    subnet = one(
+        build_region(pulumi_mocks, proxy_subnet_purpose=purpose),
+        "gcp:compute/subnetwork:Subnetwork",
+        "gke-west-proxy-only",
+    )
     assert (subnet.get("region"), subnet.get("ipCidrRange"), subnet.get("purpose"), subnet.get("role")) == (
-        "europe-west3", "10.0.0.0/23", purpose, "ACTIVE"
+        "europe-west3",
+        "10.0.0.0/23",
+        purpose,
+        "ACTIVE",
     )
 
 
-def test_provider_kubeconfig_is_secret_and_identity_stable(pulumi_mocks) -> None:  # noqa: ANN001
+def test_provider_kubeconfig_is_secret_and_identity_stable(pulumi_mocks: PlanRecorder) -> None:
     provider = one(build_region(pulumi_mocks), "pulumi:providers:kubernetes", "gke-west-k8s")
     assert provider.get("kubeconfig") == SECRET
     assert "kubeconfig" in provider.secret_paths
     assert provider.get("clusterIdentifier") == "gke_my-inference-project_europe-west3_gke-west"
 
 
-def test_every_child_is_parented_to_the_region(pulumi_mocks) -> None:  # noqa: ANN001
+def test_every_child_is_parented_to_the_region(pulumi_mocks: PlanRecorder) -> None:
     resources = build_region(pulumi_mocks)
     (component,) = [r for r in resources if r.type == "infgw:index:Region"]
     children = [r for r in resources if r is not component]
@@ -109,6 +122,10 @@ def test_region_args_reject_zone_of_another_region() -> None:
 
     with pytest.raises(ValueError, match="zone 'us-east4-a' is not in region 'europe-west3'"):
         RegionArgs(
-            project="p-123456", region="europe-west3", zone="us-east4-a", proxy_subnet_cidr="10.0.0.0/23",
-            proxy_subnet_purpose="GLOBAL_MANAGED_PROXY", gke_version="1.34.1-gke.1127000",
+            project="p-123456",
+            region="europe-west3",
+            zone="us-east4-a",
+            proxy_subnet_cidr="10.0.0.0/23",
+            proxy_subnet_purpose="GLOBAL_MANAGED_PROXY",
+            gke_version="1.34.1-gke.1127000",
         )

@@ -1,0 +1,101 @@
+"""`infgw plan` from the outside: exit codes, one line per config problem, the JSON file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from infgw.cli import app
+
+BAD_STACK = """\
+config:
+  gcp:project: my-inference-project
+  gke-inference-gateway:fleet: {configCluster: gke-north}
+  gke-inference-gateway:regions:
+    gke-west: {region: europe-west3, zone: us-east4-a, proxySubnetCidr: 10.0.0.0/23}
+    gke-east: {region: us-east4, zone: us-east4-a, proxySubnetCidr: 10.0.0.0/22}
+"""
+EXPECTED_PROBLEMS = [
+    "regions.gke-west.zone: 'us-east4-a' is in region 'us-east4', not in 'europe-west3'; "
+    "use one of europe-west3-a, europe-west3-b, europe-west3-c",
+    "fleet.configCluster: 'gke-north' is not among the regions; use one of gke-west, gke-east",
+    "regions.gke-east.proxySubnetCidr: 10.0.0.0/22 overlaps regions.gke-west.proxySubnetCidr (10.0.0.0/23); "
+    "pick a free range such as 10.0.4.0/22",
+]
+
+
+@pytest.fixture
+def project_with_bad_stack(tmp_path: Path, repo_root: Path) -> Path:
+    shutil.copy(repo_root / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "Pulumi.bad.yaml").write_text(BAD_STACK, encoding="utf-8")
+    return tmp_path
+
+
+def test_bad_stack_exits_2_with_one_line_per_problem(project_with_bad_stack: Path) -> None:
+    result = CliRunner().invoke(app, ["plan", "--stack", "bad", "--project-dir", str(project_with_bad_stack)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == EXPECTED_PROBLEMS
+    assert result.stdout == ""
+
+
+def test_unknown_stack_exits_2(project_with_bad_stack: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["plan", "--stack", "prod", "--project-dir", str(project_with_bad_stack)]
+    )
+    assert result.exit_code == 2
+    assert "Pulumi.prod.yaml: not found; known stacks: bad" in result.stderr
+
+
+def test_help_lists_plan() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "plan" in result.stdout
+
+
+@pytest.mark.integration
+def test_bad_stack_in_a_real_process_has_no_traceback(project_with_bad_stack: Path, repo_root: Path) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infgw",
+            "plan",
+            "--stack",
+            "bad",
+            "--project-dir",
+            str(project_with_bad_stack),
+        ],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.splitlines() == EXPECTED_PROBLEMS
+
+
+@pytest.mark.integration
+def test_dev_plan_in_a_real_process_writes_json(tmp_path: Path, repo_root: Path) -> None:
+    """What `make plan ARGS="--json FILE"` runs: its own process, its own Pulumi mocks."""
+    plan_file = tmp_path / "plan.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "infgw", "plan", "--stack", "dev", "--json", str(plan_file)],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "Resources per type" in completed.stdout
+    document = json.loads(plan_file.read_text(encoding="utf-8"))
+    assert document["stack"] == "dev"
+    assert document["counts"]["gcp:container/cluster:Cluster"] == 2
+    assert document["counts"]["gcp:gkehub/membership:Membership"] == 2
