@@ -67,6 +67,10 @@ async def measure_overhead(spec: OverheadSpec, targets: Mapping[str, Target], na
         except (ProcessFailed, OSError) as err:
             out.append(OverheadRun(target=name, status="failed", reason=f"{type(err).__name__}: {err}"[:600]))
             continue
+        except Exception as err:
+            out.append(OverheadRun(target=name, status="failed",
+                                   reason=f"unexpected {type(err).__name__}: {err}"[:600]))
+            continue
         measured[name] = (_summary(latency), _summary(throughput))
         out.append(_overhead_row(name, measured, spec.throughput_concurrency))
     return out

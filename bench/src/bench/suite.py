@@ -134,6 +134,8 @@ class Suite:
                     tokens = await tokenize_prompts(first_replica, fleet.model, requests[:sent])
         except (ProcessFailed, TargetUnavailable, OSError, aiohttp.ClientError) as err:
             return TargetRun(target=target.name, status="failed", reason=_one_line(err)), tokens
+        except Exception as err:
+            return TargetRun(target=target.name, status="failed", reason="unexpected " + _one_line(err)), tokens
         summary = summarize(load_run.records, load_run.window_s, scenario.slo)
         cache = cache_deltas(before, after)
         return TargetRun(

@@ -82,7 +82,7 @@ class PickerGateway:
                                 fleet.work_dir / f"{self.name}.log")
         async with picker:
             await picker.wait_http_ready(f"http://127.0.0.1:{metrics_port}/metrics", self.ready_timeout_s)
-            spec = EnvoyBootstrapSpec(picker=PickerConnection(port=grpc_port, tls=False, health_check_port=None))
+            spec = EnvoyBootstrapSpec(picker=PickerConnection(port=grpc_port, tls=False))
             envoy = EnvoyProcess(build_bootstrap(spec), concurrency=1)
             try:
                 await asyncio.to_thread(envoy.start)
