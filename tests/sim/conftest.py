@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
-
-from sim import SimConfig, SimulatorHandle, start_simulator
+from prometheus_client.parser import text_string_to_metric_families
 from sim.engine import Engine, EngineConfig
 from sim.latency_profile import LatencyProfile, load_profile
+
+from sim import SimConfig, SimulatorHandle, start_simulator
 
 StartSim = Callable[..., Awaitable[SimulatorHandle]]
 
@@ -50,3 +51,29 @@ async def start_sim() -> AsyncIterator[StartSim]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
         yield session
+
+
+class PrometheusText:
+    """Reads a /metrics body the way a scraper does (prometheus_client's own parser)."""
+
+    @staticmethod
+    def samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+        """Sample name -> [(labels, value)], for every sample in the exposition."""
+        found: dict[str, list[tuple[dict[str, str], float]]] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                found.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+        return found
+
+    @classmethod
+    def value(cls, text: str, name: str, **labels: str) -> float:
+        """The one sample of ``name`` whose labels include ``labels``."""
+        matches = [v for found, v in cls.samples(text).get(name, []) if labels.items() <= found.items()]
+        if len(matches) != 1:
+            raise AssertionError(f"expected one {name}{labels} sample, found {len(matches)}")
+        return matches[0]
+
+
+@pytest.fixture
+def prom() -> type[PrometheusText]:
+    return PrometheusText

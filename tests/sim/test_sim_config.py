@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sim.latency_profile import ProfileError, load_profile, shipped_profile_names
 
 from sim import ConfigError, LoraModule, SimConfig
-from sim.latency_profile import ProfileError, load_profile, shipped_profile_names
 
 
 def test_defaults_describe_the_seed_deployment() -> None:
@@ -107,7 +107,7 @@ def test_unknown_profile_lists_the_shipped_ones() -> None:
 def test_profile_file_errors_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "mine.yaml"
     path.write_text("name: mine\nstep_overhead_s: -1\n")
-    with pytest.raises(ProfileError, match="mine.yaml is invalid"):
+    with pytest.raises(ProfileError, match=r"mine\.yaml is invalid"):
         load_profile(str(path))
     with pytest.raises(ProfileError, match="does not exist"):
         load_profile(str(tmp_path / "missing.yaml"))

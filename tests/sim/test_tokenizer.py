@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sim.tokenizer import MAX_TOKEN_ID, ApproximateTokenizer, InvalidTokenError
 
 TEXTS = [

@@ -6,10 +6,10 @@ import socket
 
 import aiohttp
 from aiohttp import web
-
-from sim import SimConfig
 from sim.api.app import build_app
 from sim.runtime import SimulatorRuntime
+
+from sim import SimConfig
 
 
 async def test_health_names_the_replica(start_sim, http: aiohttp.ClientSession) -> None:

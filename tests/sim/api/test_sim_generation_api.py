@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import aiohttp
-
 from sim.api.app import REPLICA_HEADER
 
 SEED_REQUEST = {

@@ -6,8 +6,6 @@ import asyncio
 
 import aiohttp
 
-from sim_metrics_text import samples, value
-
 # vLLM's engine-state names the EPP and the picker read, plus the counters and histograms dashboards use.
 VLLM_SAMPLES = [
     "vllm:num_requests_running",
@@ -55,12 +53,12 @@ async def wait_for(predicate, http: aiohttp.ClientSession, url: str, attempts: i
     raise AssertionError(f"metrics never reached the expected state:\n{text}")
 
 
-async def test_names_and_label_sets(start_sim, http: aiohttp.ClientSession) -> None:
+async def test_names_and_label_sets(start_sim, http: aiohttp.ClientSession, prom) -> None:
     sim = await start_sim(model="m", max_loras=2, lora_modules=[{"name": "food-review-1"}])
     async with http.post(f"{sim.url}/v1/completions", json={"prompt": "x", "max_tokens": 3}) as response:
         assert response.status == 200
     text = await scrape(http, sim.url)
-    found = samples(text)
+    found = prom.samples(text)
     for name in VLLM_SAMPLES:
         assert name in found, name
     assert found["vllm:num_requests_running"][0][0] == {"engine": "0", "model_name": "m"}
@@ -72,28 +70,28 @@ async def test_names_and_label_sets(start_sim, http: aiohttp.ClientSession) -> N
     assert cache_labels["block_size"] == "16" and cache_value == 1.0
     assert {labels["finished_reason"] for labels, _ in found["vllm:request_success_total"]} == {
         "stop", "length", "abort"}
-    assert value(text, "vllm:request_success_total", finished_reason="stop") + value(
+    assert prom.value(text, "vllm:request_success_total", finished_reason="stop") + prom.value(
         text, "vllm:request_success_total", finished_reason="length") == 1.0
-    assert value(text, "vllm:generation_tokens_total") >= 1
-    assert value(text, "vllm:prompt_tokens_total") == 1
+    assert prom.value(text, "vllm:generation_tokens_total") >= 1
+    assert prom.value(text, "vllm:prompt_tokens_total") == 1
 
 
-async def test_queue_grows_past_max_num_seqs(start_sim, http: aiohttp.ClientSession) -> None:
+async def test_queue_grows_past_max_num_seqs(start_sim, http: aiohttp.ClientSession, prom) -> None:
     sim = await start_sim(max_num_seqs=2, **SLOW)
     streams = [await open_stream(http, sim.url, prompt=f"request {index}") for index in range(6)]
     try:
         text = await wait_for(
-            lambda t: value(t, "vllm:num_requests_running") == 2 and value(t, "vllm:num_requests_waiting") == 4,
+            lambda t: prom.value(t, "vllm:num_requests_running") == 2 and prom.value(t, "vllm:num_requests_waiting") == 4,
             http, sim.url,
         )
-        assert value(text, "vllm:kv_cache_usage_perc") > 0
-        assert value(text, "vllm:gpu_cache_usage_perc") == value(text, "vllm:kv_cache_usage_perc")
+        assert prom.value(text, "vllm:kv_cache_usage_perc") > 0
+        assert prom.value(text, "vllm:gpu_cache_usage_perc") == prom.value(text, "vllm:kv_cache_usage_perc")
     finally:
         for stream in streams:
             stream.close()
 
 
-async def test_kv_usage_rises_with_concurrent_load(start_sim, http: aiohttp.ClientSession) -> None:
+async def test_kv_usage_rises_with_concurrent_load(start_sim, http: aiohttp.ClientSession, prom) -> None:
     sim = await start_sim(num_gpu_blocks=2048, max_model_len=4096, **SLOW)
     usage = []
     streams = []
@@ -101,15 +99,15 @@ async def test_kv_usage_rises_with_concurrent_load(start_sim, http: aiohttp.Clie
         for count in (1, 3):
             while len(streams) < count:
                 streams.append(await open_stream(http, sim.url, prompt=f"{len(streams)} " + "long prompt " * 100))
-            text = await wait_for(lambda t, c=count: value(t, "vllm:num_requests_running") == c, http, sim.url)
-            usage.append(value(text, "vllm:kv_cache_usage_perc"))
+            text = await wait_for(lambda t, c=count: prom.value(t, "vllm:num_requests_running") == c, http, sim.url)
+            usage.append(prom.value(text, "vllm:kv_cache_usage_perc"))
     finally:
         for stream in streams:
             stream.close()
     assert 0 < usage[0] < usage[1]
 
 
-async def test_prefix_hits_rise_when_prompts_share_a_prefix(start_sim, http: aiohttp.ClientSession) -> None:
+async def test_prefix_hits_rise_when_prompts_share_a_prefix(start_sim, http: aiohttp.ClientSession, prom) -> None:
     sim = await start_sim()
     system = "You are the support assistant of a pizza chain. Answer politely and briefly. " * 8
 
@@ -121,43 +119,43 @@ async def test_prefix_hits_rise_when_prompts_share_a_prefix(start_sim, http: aio
     before = await scrape(http, sim.url)
     await send(system + "Do you deliver at night?")
     after = await scrape(http, sim.url)
-    hits = value(after, "vllm:prefix_cache_hits_total") - value(before, "vllm:prefix_cache_hits_total")
-    queries = value(after, "vllm:prefix_cache_queries_total") - value(before, "vllm:prefix_cache_queries_total")
+    hits = prom.value(after, "vllm:prefix_cache_hits_total") - prom.value(before, "vllm:prefix_cache_hits_total")
+    queries = prom.value(after, "vllm:prefix_cache_queries_total") - prom.value(before, "vllm:prefix_cache_queries_total")
     assert hits >= 0.8 * (queries - 16)  # all shared full blocks hit
     await send("Something else entirely, with nothing in common.")
     unrelated = await scrape(http, sim.url)
-    assert value(unrelated, "vllm:prefix_cache_hits_total") == value(after, "vllm:prefix_cache_hits_total")
+    assert prom.value(unrelated, "vllm:prefix_cache_hits_total") == prom.value(after, "vllm:prefix_cache_hits_total")
 
 
-async def test_adapter_is_running_while_in_use(start_sim, http: aiohttp.ClientSession) -> None:
+async def test_adapter_is_running_while_in_use(start_sim, http: aiohttp.ClientSession, prom) -> None:
     sim = await start_sim(max_loras=1, lora_modules=[{"name": "food-review-1"}, {"name": "cad"}], **SLOW)
     stream = await open_stream(http, sim.url, model="food-review-1")
     waiting = await open_stream(http, sim.url, model="cad")
     try:
         text = await wait_for(
-            lambda t: samples(t)["vllm:lora_requests_info"][0][0]["running_lora_adapters"] == "food-review-1",
+            lambda t: prom.samples(t)["vllm:lora_requests_info"][0][0]["running_lora_adapters"] == "food-review-1",
             http, sim.url,
         )
-        labels = samples(text)["vllm:lora_requests_info"][0][0]
+        labels = prom.samples(text)["vllm:lora_requests_info"][0][0]
         assert labels["waiting_lora_adapters"] == "cad"  # max_loras=1: cad needs food-review-1's slot
     finally:
         stream.close()
         waiting.close()
     text = await wait_for(
-        lambda t: samples(t)["vllm:lora_requests_info"][0][0]["running_lora_adapters"] == "", http, sim.url
+        lambda t: prom.samples(t)["vllm:lora_requests_info"][0][0]["running_lora_adapters"] == "", http, sim.url
     )
-    assert value(text, "vllm:num_requests_waiting") == 0
+    assert prom.value(text, "vllm:num_requests_waiting") == 0
 
 
-async def test_client_disconnect_aborts_the_request(start_sim, http: aiohttp.ClientSession) -> None:
+async def test_client_disconnect_aborts_the_request(start_sim, http: aiohttp.ClientSession, prom) -> None:
     sim = await start_sim(**SLOW)
     stream = await open_stream(http, sim.url)
     assert (await stream.content.readline()).startswith(b"data: ")
     running = await scrape(http, sim.url)
-    assert value(running, "vllm:num_requests_running") == 1
+    assert prom.value(running, "vllm:num_requests_running") == 1
     stream.close()
     text = await wait_for(
-        lambda t: value(t, "vllm:request_success_total", finished_reason="abort") == 1, http, sim.url
+        lambda t: prom.value(t, "vllm:request_success_total", finished_reason="abort") == 1, http, sim.url
     )
-    assert value(text, "vllm:num_requests_running") == 0
-    assert value(text, "vllm:kv_cache_usage_perc") == 0.0
+    assert prom.value(text, "vllm:num_requests_running") == 0
+    assert prom.value(text, "vllm:kv_cache_usage_perc") == 0.0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sim.engine.kv_block_pool import KVBlockPool, chain_block_hashes
 
 

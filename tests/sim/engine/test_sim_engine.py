@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import pytest
-
 from sim.clock import FakeClock
 from sim.engine import (
     Engine,
@@ -227,7 +227,7 @@ def test_inter_token_latency_matches_the_calibration_point(make_engine: MakeEngi
         engine.submit(request(f"r{index}", prompt_len=16, first_token=index * 100, max_tokens=64), clock.now())
     events = run_until_idle(engine, clock)
     token_times = sorted({e.time_s for e in events if isinstance(e, TokenGenerated)})
-    steady_gaps = [b - a for a, b in zip(token_times[5:40], token_times[6:41], strict=True)]
+    steady_gaps = [b - a for a, b in itertools.pairwise(token_times[5:41])]
     assert sum(steady_gaps) / len(steady_gaps) == pytest.approx(0.010, rel=0.1)
 
 

@@ -1,0 +1,74 @@
+"""``python -m sim`` as a subprocess: announces its port, serves, stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+from sim.__main__ import app, expand_multi_value_flags
+from typer.testing import CliRunner
+
+
+def test_multi_value_flags_expand_like_vllm() -> None:
+    argv = ["--lora-modules", "a", "b=/p", "--port", "0", "--served-model-name", "x", "y"]
+    assert expand_multi_value_flags(argv) == [
+        "--lora-modules", "a", "--lora-modules", "b=/p", "--port", "0",
+        "--served-model-name", "x", "--served-model-name", "y",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--block-size", "10"], "block_size must be one of"),
+        (["--error-rate", "2"], "faults.error_rate"),
+        (["--profile", "tpu-nonexistent"], "unknown latency profile 'tpu-nonexistent'"),
+        (["--lora-modules", "{not json"], "not a valid adapter object"),
+    ],
+)
+def test_bad_config_exits_2_naming_the_key(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["--port", "0", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+@pytest.mark.integration
+def test_serves_and_stops_on_sigterm() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sim", "--port", "0", "--name", "cli-replica", "--profile", "zero-latency",
+         "--lora-modules", "food-review-1", '{"name": "cad", "path": "/a/cad"}', "--max-loras", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        announcement = json.loads(process.stdout.readline())
+        assert announcement["event"] == "listening" and announcement["name"] == "cli-replica"
+        with urllib.request.urlopen(f"{announcement['url']}/v1/models", timeout=5) as response:
+            ids = [card["id"] for card in json.load(response)["data"]]
+        assert ids == ["meta-llama/Llama-3.1-8B-Instruct", "food-review-1", "cad"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.mark.integration
+def test_busy_port_is_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "sim", "--port", str(port)],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
