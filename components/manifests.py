@@ -91,6 +91,11 @@ class ClusterManifests:
     objects: tuple[KubeObject, ...]
     remote_files: tuple[str, ...]
 
+    @property
+    def applied(self) -> tuple[KubeObject, ...]:
+        """The objects written to files: all but Secrets holding stack secrets (created by hand)."""
+        return tuple(obj for obj in self.objects if not obj.carries_secret_data)
+
 
 class Registration(Protocol):
     """What the offline plan records per resource (infgw.plan.PlannedResource satisfies it)."""
@@ -225,7 +230,7 @@ def write_cluster_manifests(
         shutil.rmtree(cluster_dir)
     cluster_dir.mkdir(parents=True)
 
-    applied = [obj for obj in manifests.objects if not obj.carries_secret_data]
+    applied = manifests.applied
     width = max(2, len(str(len(applied))))
     written: list[Path] = []
     for index, obj in enumerate(applied, start=1):
