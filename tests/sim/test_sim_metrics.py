@@ -43,7 +43,7 @@ def test_series_follow_a_burst_of_requests(rig, prom) -> None:
                     1_700_000_000.0)
     assert prom.value(text, "vllm:prefix_cache_hits_total") == 64  # r1 reuses the 4 full blocks of the shared 64-token prefix
 
-    text = step(engine, metrics, clock, 0.5)  # r0 and r1 are done; r2 and r3 run
+    text = step(engine, metrics, clock, 0.25)  # r0 and r1 are done (~0.2 s); r2 and r3 run
     assert prom.value(text, "vllm:request_success_total", finished_reason="length") == 2
     assert prom.samples(text)["vllm:lora_requests_info"][0][0]["running_lora_adapters"] == "food"
     assert prom.value(text, "vllm:num_requests_waiting") == 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sim.engine.engine_config import EngineConfig
@@ -318,9 +319,6 @@ def _cache_namespace(request: GenerationRequest) -> str | None:
     return f"{request.lora_name or ''}\x00{request.cache_salt or ''}"
 
 
-def _distinct(names: object) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for name in names:  # type: ignore[attr-defined]
-        if name:
-            seen[name] = None
-    return tuple(seen)
+def _distinct(names: Iterable[str | None]) -> tuple[str, ...]:
+    """Adapter names in first-seen order, without repeats or base-model (None) entries."""
+    return tuple(dict.fromkeys(name for name in names if name))
