@@ -112,7 +112,7 @@ def test_find_project_dir_without_project(tmp_path: Path) -> None:
 
 
 def test_committed_pulumi_yaml_declares_every_stack_key(repo_root: Path, tmp_path: Path) -> None:
-    """Every StackConfig key (except gcp:project and the services section, owned elsewhere) is declared."""
+    """Every StackConfig key except gcp:project (the provider's own key) is declared in Pulumi.yaml."""
     from components.config import StackConfig
 
     shutil.copy(repo_root / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
