@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from infgw.local.command import local
 from infgw.plan.command import plan
 
 app = typer.Typer(
@@ -20,3 +21,4 @@ def main() -> None:
 
 
 app.command("plan")(plan)
+app.command("local")(local)

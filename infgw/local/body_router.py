@@ -1,0 +1,41 @@
+"""Body-based routing in Envoy itself: a Lua filter that copies the JSON body's `model` into a header,
+as the gateway's body-based router (BBR) does, so routes can pick the pool by model name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MODEL_HEADER = "x-gateway-model-name"  # the header the Inference Extension's BBR sets
+
+# body() buffers the whole request (bounded by the listener's buffer limit), then the header is still
+# mutable because Lua holds header iteration until the coroutine returns. A client-sent header is
+# dropped first: only the body decides the pool, as with BBR. The pattern reads the first "model"
+# key; model names never contain quotes or backslashes (pool and adapter ids are validated).
+_LUA_SOURCE = f"""
+function envoy_on_request(request_handle)
+  local headers = request_handle:headers()
+  headers:remove("{MODEL_HEADER}")
+  if headers:get(":method") ~= "POST" then
+    return
+  end
+  local body = request_handle:body()
+  if body == nil or body:length() == 0 then
+    return
+  end
+  local model = string.match(body:getBytes(0, body:length()), '"model"%s*:%s*"([^"\\\\]+)"')
+  if model ~= nil then
+    headers:replace("{MODEL_HEADER}", model)
+    request_handle:clearRouteCache()
+  end
+end
+"""
+
+
+def body_router_filter() -> dict[str, Any]:
+    return {
+        "name": "inference.body_based_router",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+            "default_source_code": {"inline_string": _LUA_SOURCE},
+        },
+    }

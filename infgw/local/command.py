@@ -1,0 +1,246 @@
+"""`infgw local`: serve a stack's model pools on this machine with simulated replicas, the picker and Envoy.
+
+Exit codes: 0 served (or, with --once, every sample request answered); 1 a child failed or a sample
+request failed; 2 bad stack config, bad flag or busy port (nothing was started).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.live import Live
+
+from components.config import ConfigError, validate_stack_config
+from components.config_sources import StackFileError, find_project_dir, read_stack
+from infgw.local.child_process import ChildExitedError
+from infgw.local.gateway import GatewayOptions, LocalGateway
+from infgw.local.plan import LocalPlan, LocalPlanError, build_local_plan
+from infgw.local.ports import PortBusyError, ensure_port_free
+from infgw.local.readiness import NotReadyError
+from infgw.local.replica_status import fetch_replica_status
+from infgw.local.sample_requests import SampleResult, curl_command, sample_requests, send_sample
+from infgw.local.status_view import render_status
+
+FAILED_EXIT = 1
+INVALID_INPUT_EXIT = 2
+
+
+class _Usage(Exception):
+    """Bad input found before anything started."""
+
+
+def parse_sim_settings(settings: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs (VALUE parsed as YAML: numbers, booleans, lists) into simulator config keys."""
+    overrides: dict[str, Any] = {}
+    for setting in settings:
+        key, separator, value = setting.partition("=")
+        if not separator or not key.strip():
+            raise _Usage(f"--sim-set {setting!r}: use KEY=VALUE, e.g. --sim-set max_num_seqs=8")
+        key = key.strip().replace("-", "_")
+        if key in {"model", "name", "host", "port", "lora_modules", "served_model_name"}:
+            raise _Usage(f"--sim-set {key}: set by the stack config and the local gateway; it cannot be overridden")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
+def _check_sim_configs(plan: LocalPlan) -> None:
+    """Validate every replica's simulator config now, so a bad --sim-set fails before any process starts."""
+    from sim.config import ConfigError as SimConfigError
+    from sim.config import SimConfig
+
+    for pool in plan.pools:
+        for replica in pool.replicas:
+            try:
+                SimConfig.build(**replica.sim_config).load_profile()
+            except SimConfigError as error:
+                raise _Usage(f"replica {replica.name}: {error} (check --sim-set)") from None
+
+
+def _load_plan(
+    stack: str, project_dir: Path | None, replicas: int | None, seed: int, sim_settings: list[str]
+) -> LocalPlan:
+    try:
+        directory = project_dir.resolve() if project_dir else find_project_dir()
+        stack_config = validate_stack_config(read_stack(stack, directory))
+    except StackFileError as error:
+        raise _Usage(str(error)) from None
+    except ConfigError as error:
+        raise _Usage("\n".join(str(problem) for problem in error.problems)) from None
+    if stack_config.services is None:
+        raise _Usage(
+            f"stack {stack!r} has no `gke-inference-gateway:services` section, so there is nothing to serve; "
+            "add one (see Pulumi.dev.yaml)"
+        )
+    try:
+        plan = build_local_plan(
+            stack_config.services,
+            stack=stack,
+            replicas_cap=replicas,
+            seed=seed,
+            sim_overrides=parse_sim_settings(sim_settings),
+        )
+    except LocalPlanError as error:
+        raise _Usage(str(error)) from None
+    _check_sim_configs(plan)
+    return plan
+
+
+def _describe_plan(console: Console, plan: LocalPlan) -> None:
+    for pool in plan.pools:
+        objectives = ", ".join(f"{name} ({priority})" for name, priority in pool.objectives.items()) or "none"
+        console.print(
+            f"[bold]{pool.name}[/]: {len(pool.replicas)} x {pool.model}"
+            f"{' + ' + ', '.join(pool.adapters) if pool.adapters else ''}; objectives: {objectives}; "
+            f"{'FailOpen' if pool.fail_open else 'FailClose'}; models routed here: {', '.join(pool.model_names)}"
+        )
+    for warning in plan.warnings:
+        console.print(f"[yellow]note:[/] {warning}")
+
+
+def _print_result(console: Console, result: SampleResult) -> None:
+    mark = "[green]ok[/]" if result.ok else "[red]FAILED[/]"
+    served = f" by {result.replica}" if result.replica else ""
+    console.print(f"{mark} {result.request.label} -> {result.status}{served} in {result.elapsed_s:.2f} s")
+    if result.ok:
+        console.print_json(data=result.body)
+    else:
+        console.print(f"[red]{result.problem}[/]")
+
+
+async def _serve_status(console: Console, gateway: LocalGateway, refresh_s: float) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        with Live(console=console, auto_refresh=False, transient=False) as live:
+            while True:
+                envoy = gateway.envoy
+                if envoy is not None:
+                    envoy.check_running()  # Envoy gone means no gateway: stop with its log tail
+                statuses = await asyncio.gather(
+                    *(fetch_replica_status(session, r.name, r.url) for r in gateway.replicas)
+                )
+                by_pool = [
+                    (pool.name, [s for s, r in zip(statuses, gateway.replicas, strict=True) if r.pool == pool.name])
+                    for pool in gateway.plan.pools
+                ]
+                exited = [child.name for child in gateway.supervisor.exited()]
+                live.update(render_status(gateway.url, by_pool, exited), refresh=True)
+                await asyncio.sleep(refresh_s)
+
+
+async def _run(
+    console: Console, plan: LocalPlan, options: GatewayOptions, work_dir: Path, once: bool, refresh_s: float
+) -> int:
+    import aiohttp
+
+    total = sum(len(pool.replicas) for pool in plan.pools)
+    console.print(f"Starting {total} simulated replica(s), {len(plan.pools)} picker(s) and Envoy (logs: {work_dir / 'logs'})")
+    async with LocalGateway(plan, options, work_dir) as gateway:
+        console.print(f"\n[bold green]Gateway ready at {gateway.url}[/]  (Envoy admin: {gateway.admin_url})")
+        requests = sample_requests(plan)
+        console.print("\nSeed 000's test request:")
+        console.print(curl_command(gateway.url, requests[0]), soft_wrap=True, highlight=False)
+        console.print(f"\nOpenAI clients: base_url={gateway.url}/v1, any api_key.\n")
+        async with aiohttp.ClientSession() as session:
+            to_send = requests if once else requests[:1]
+            results = [await send_sample(session, gateway.url, request) for request in to_send]
+        for result in results:
+            _print_result(console, result)
+        failed = [result for result in results if not result.ok]
+        if once:
+            if failed:
+                console.print(f"[red]{len(failed)} of {len(results)} sample request(s) failed[/]")
+                return FAILED_EXIT
+            console.print(f"All {len(results)} sample requests answered; stopping.")
+            return 0
+        await _serve_status(console, gateway, refresh_s)
+    return 0
+
+
+async def _run_until_signal(coroutine: Any) -> int:
+    """Run ``coroutine``; SIGINT or SIGTERM cancel it, which stops every child on the way out."""
+    task = asyncio.ensure_future(coroutine)
+    loop = asyncio.get_running_loop()
+    interrupted = False
+
+    def on_signal() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+    try:
+        return int(await task)
+    except asyncio.CancelledError:
+        if interrupted:
+            return 0
+        raise
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def local(
+    stack: Annotated[str, typer.Option("--stack", "-s", help="Stack whose `services` to serve (Pulumi.<stack>.yaml).")] = "dev",
+    once: Annotated[
+        bool, typer.Option("--once", help="Start, send the sample requests (completions and chat per pool), stop.")
+    ] = False,
+    replicas: Annotated[
+        int | None, typer.Option("--replicas", min=1, help="At most this many simulated replicas per pool (laptops).")
+    ] = None,
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=0, max=65_535, help="Gateway port on 127.0.0.1; 0 picks a free one.")
+    ] = 0,
+    picker_tls: Annotated[
+        bool, typer.Option("--picker-tls", help="TLS from Envoy to the pickers (self-signed), as in the cluster.")
+    ] = False,
+    sim_set: Annotated[
+        list[str] | None,
+        typer.Option("--sim-set", help="Simulator key for every replica, KEY=VALUE (repeatable), e.g. profile=zero-latency."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds every replica's random draws (distinct per replica).")] = 0,
+    work_dir: Annotated[
+        Path | None, typer.Option("--work-dir", help="Keep generated configs and logs here (default: a temp dir, removed).")
+    ] = None,
+    ready_timeout: Annotated[float, typer.Option("--ready-timeout", min=1, help="Seconds each start-up step may take.")] = 60.0,
+    refresh: Annotated[float, typer.Option("--refresh", min=0.1, help="Status view refresh interval, seconds.")] = 1.0,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Envoy logs every request (logs/envoy.log).")] = False,
+    project_dir: Annotated[
+        Path | None, typer.Option("--project-dir", help="Directory holding Pulumi.yaml (default: nearest above cwd).")
+    ] = None,
+) -> None:
+    """Serve STACK's model pools locally: simulated vLLM replicas, one picker per pool, Envoy in front."""
+    console = Console()
+    try:
+        plan = _load_plan(stack, project_dir, replicas, seed, sim_set or [])
+        if port:
+            ensure_port_free("127.0.0.1", port)
+    except (_Usage, PortBusyError) as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(INVALID_INPUT_EXIT) from None
+    _describe_plan(console, plan)
+    options = GatewayOptions(port=port, picker_tls=picker_tls, ready_timeout_s=ready_timeout, access_log=access_log)
+    with contextlib.ExitStack() as cleanup:
+        if work_dir is None:
+            directory = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="infgw-local-")))
+        else:
+            directory = work_dir.resolve()
+        try:
+            code = asyncio.run(_run_until_signal(_run(console, plan, options, directory, once, refresh)))
+        except (ChildExitedError, NotReadyError) as error:
+            console.print(f"[red]local gateway failed:[/] {error}", highlight=False)
+            code = FAILED_EXIT
+        except PortBusyError as error:
+            typer.echo(str(error), err=True)
+            code = INVALID_INPUT_EXIT
+    console.print("Stopped every process the gateway started.")
+    raise typer.Exit(code)

@@ -1,0 +1,201 @@
+"""The running local gateway: simulated replicas, one picker per pool and Envoy, started from a LocalPlan
+in dependency order, each waited on until healthy, all stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import aiohttp
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from infgw.envoy import find_envoy_binary
+from infgw.local.child_process import ChildProcess
+from infgw.local.envoy_config import PoolAddresses, build_local_bootstrap
+from infgw.local.plan import LocalPlan, PoolPlan
+from infgw.local.ports import ensure_port_free, free_port
+from infgw.local.readiness import (
+    wait_announced_port,
+    wait_envoy_ready,
+    wait_grpc_serving,
+    wait_http_ok,
+    wait_routable,
+)
+from infgw.local.supervisor import ProcessSupervisor
+
+LOOPBACK = "127.0.0.1"
+
+
+class GatewayOptions(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    port: int = Field(0, ge=0, le=65_535, description="Envoy's listener port; 0 = a free one.")
+    picker_tls: bool = Field(False, description="TLS between Envoy and the pickers (self-signed, as the EPP).")
+    ready_timeout_s: float = Field(60.0, gt=0)
+    access_log: bool = False
+    picker_log_level: str = "warning"
+    envoy_log_level: str = "warning"
+
+
+@dataclass(frozen=True)
+class RunningReplica:
+    pool: str
+    name: str
+    url: str
+    process: ChildProcess
+
+
+@dataclass(frozen=True)
+class RunningPicker:
+    pool: str
+    grpc_port: int
+    health_port: int
+    metrics_url: str
+    process: ChildProcess
+
+
+class LocalGateway:
+    """``async with LocalGateway(plan, options, work_dir) as gateway:`` serves at ``gateway.url``.
+
+    ``work_dir`` receives every generated file (replica configs, endpoints files, picker configs, the
+    Envoy bootstrap) and every child's log.
+    """
+
+    def __init__(self, plan: LocalPlan, options: GatewayOptions, work_dir: Path) -> None:
+        self.plan = plan
+        self.options = options
+        self.work_dir = work_dir
+        self.supervisor = ProcessSupervisor(work_dir / "logs")
+        self.replicas: list[RunningReplica] = []
+        self.pickers: dict[str, RunningPicker] = {}
+        self.envoy: ChildProcess | None = None
+        self.url = ""
+        self.admin_url = ""
+
+    async def __aenter__(self) -> LocalGateway:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self.options.port:
+            ensure_port_free(LOOPBACK, self.options.port)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        timeout_s = self.options.ready_timeout_s
+        async with aiohttp.ClientSession() as session:
+            await self._start_replicas(session, timeout_s)
+            await asyncio.gather(*(self._start_picker(pool, timeout_s) for pool in self.plan.pools))
+            await self._start_envoy(session, timeout_s)
+            assert self.envoy is not None
+            for pool in self.plan.pools:
+                await wait_routable(session, self.envoy, self.url, pool.model, timeout_s)
+
+    async def stop(self) -> None:
+        await self.supervisor.stop_all()
+
+    def replicas_of(self, pool: str) -> list[RunningReplica]:
+        return [replica for replica in self.replicas if replica.pool == pool]
+
+    async def _start_replicas(self, session: aiohttp.ClientSession, timeout_s: float) -> None:
+        config_dir = self.work_dir / "replicas"
+        config_dir.mkdir(exist_ok=True)
+        started: list[tuple[PoolPlan, str, ChildProcess]] = []
+        for pool in self.plan.pools:
+            for replica in pool.replicas:
+                config_path = config_dir / f"{replica.name}.yaml"
+                config_path.write_text(yaml.safe_dump(replica.sim_config, sort_keys=False), encoding="utf-8")
+                child = await self.supervisor.start(
+                    f"replica:{replica.name}", [sys.executable, "-m", "sim", "--config", str(config_path)]
+                )
+                started.append((pool, replica.name, child))
+        ports = await asyncio.gather(*(wait_announced_port(child, timeout_s) for _, _, child in started))
+        for (pool, name, child), port in zip(started, ports, strict=True):
+            self.replicas.append(RunningReplica(pool.name, name, f"http://{LOOPBACK}:{port}", child))
+        await asyncio.gather(
+            *(wait_http_ok(session, r.process, f"{r.url}/health", timeout_s) for r in self.replicas)
+        )
+
+    def _write_endpoints_file(self, pool: PoolPlan) -> Path:
+        """The picker's static discovery: this pool's replicas and its objectives (priority < 0 sheddable)."""
+        endpoints = []
+        for replica in self.replicas_of(pool.name):
+            host, _, port = replica.url.removeprefix("http://").rpartition(":")
+            endpoints.append({"name": replica.name, "address": host, "port": int(port), "labels": {"pool": pool.name}})
+        document = {
+            "endpoints": endpoints,
+            "objectives": [{"name": name, "priority": priority} for name, priority in pool.objectives.items()],
+        }
+        path = self.work_dir / "pickers" / f"{pool.name}-endpoints.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        return path
+
+    async def _start_picker(self, pool: PoolPlan, timeout_s: float) -> None:
+        endpoints_file = self._write_endpoints_file(pool)
+        config_file = endpoints_file.with_name(f"{pool.name}-config.yaml")
+        config_file.write_text(yaml.safe_dump(pool.picker_config, sort_keys=False), encoding="utf-8")
+        grpc_port, health_port, metrics_port = free_port(), free_port(), free_port()
+        argv = [
+            sys.executable, "-m", "picker",
+            "--pool-name", pool.name,
+            "--endpoints-file", str(endpoints_file),
+            "--config-file", str(config_file),
+            "--bind-address", LOOPBACK,
+            "--grpc-port", str(grpc_port),
+            "--grpc-health-port", str(health_port),
+            "--metrics-port", str(metrics_port),
+            f"--secure-serving={'true' if self.options.picker_tls else 'false'}",
+            "--log-level", self.options.picker_log_level,
+            # Local replicas stop quickly; a long grace period would only delay Ctrl-C.
+            "--shutdown-grace-period", "2s",
+        ]  # fmt: skip
+        child = await self.supervisor.start(f"picker:{pool.name}", argv)
+        await wait_grpc_serving(child, f"{LOOPBACK}:{health_port}", timeout_s)
+        self.pickers[pool.name] = RunningPicker(
+            pool.name, grpc_port, health_port, f"http://{LOOPBACK}:{metrics_port}/metrics", child
+        )
+
+    async def _start_envoy(self, session: aiohttp.ClientSession, timeout_s: float) -> None:
+        addresses = {
+            pool.name: PoolAddresses(
+                picker_port=self.pickers[pool.name].grpc_port,
+                replicas=tuple(r.url.removeprefix("http://") for r in self.replicas_of(pool.name)),
+            )
+            for pool in self.plan.pools
+        }
+        bootstrap = build_local_bootstrap(
+            self.plan,
+            addresses,
+            listener_port=self.options.port,
+            picker_tls=self.options.picker_tls,
+            access_log=self.options.access_log,
+        )
+        envoy_dir = self.work_dir / "envoy"
+        envoy_dir.mkdir(exist_ok=True)
+        bootstrap_path = envoy_dir / "bootstrap.json"
+        bootstrap_path.write_text(json.dumps(bootstrap, indent=2), encoding="utf-8")
+        admin_address_path = envoy_dir / "admin-address"
+        argv = [
+            str(find_envoy_binary()),
+            "-c", str(bootstrap_path),
+            "--admin-address-path", str(admin_address_path),
+            "--concurrency", "1",
+            "--log-level", self.options.envoy_log_level,
+            "--disable-hot-restart",  # several gateways on one host must not share hot-restart memory
+        ]  # fmt: skip
+        self.envoy = await self.supervisor.start("envoy", argv)
+        self.admin_url, listener_port = await wait_envoy_ready(session, self.envoy, admin_address_path, timeout_s)
+        self.url = f"http://{LOOPBACK}:{listener_port}"
