@@ -155,7 +155,7 @@ def test_config_properties_reach_rules():
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ({"image-pinned": "mandatory"}, "unknown policy 'image-pinned' in policy config; known: "),
+        ({"image-pinned": "mandatory"}, "unknown policy 'image-pinned' in policy config; did you mean 'images-pinned'? known: "),
         ({"images-pinned": "blocking"}, "images-pinned: enforcement level must be one of"),
         ({"all": "strict"}, "all: enforcement level must be one of"),
         ({"backend-timeout-covers-p99": {"p99LatencySeconds": 30}},
