@@ -95,7 +95,8 @@ class PickerImage(pulumi.ComponentResource):
             labels={"org.opencontainers.image.version": spec.tag},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[repository]),
         )
-        # `ref` is the digest-pinned reference once pushed; until a push has happened (previews, mocks)
-        # the immutable version tag stands in, which is pinned too.
+        # `ref` is the digest-pinned reference of the pushed image: unknown until the push (so a preview
+        # shows it as such, never a made-up value); the immutable version tag covers a provider that
+        # reports no ref.
         self.image_ref = pulumi.Output.all(image.ref, tag).apply(lambda parts: parts[0] or parts[1])
         self.register_outputs({"imageRef": self.image_ref, "repository": repository.id})
