@@ -57,6 +57,9 @@ def test_series_follow_a_burst_of_requests(rig, prom) -> None:
     assert prom.value(text, "vllm:prefix_cache_queries_total") == 4 * 84
     assert prom.value(text, "vllm:time_to_first_token_seconds_count") == 4
     assert prom.value(text, "vllm:inter_token_latency_seconds_count") == 4 * 29
+    assert prom.value(text, "vllm:time_per_output_token_seconds_count") == 4 * 29  # legacy alias
+    assert prom.value(text, "vllm:time_per_output_token_seconds_sum") == prom.value(
+        text, "vllm:inter_token_latency_seconds_sum")
     assert prom.value(text, "vllm:e2e_request_latency_seconds_count") == 4
     # Requests that waited for a batch slot have a longer time to first token than the first two.
     assert prom.value(text, "vllm:request_queue_time_seconds_sum") > 0.2

@@ -100,6 +100,24 @@ class _EngineStateCollector(Collector):
         yield cache_info
 
 
+class _RenamedHistogram(Collector):
+    """Re-exports another histogram's samples under a second (legacy) name."""
+
+    def __init__(self, source: Histogram, name: str, documentation: str) -> None:
+        self._source = source
+        self._name = name
+        self._documentation = documentation
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._source.collect():
+            renamed = Metric(self._name, self._documentation, "histogram")
+            for sample in family.samples:
+                suffix = sample.name.removeprefix(family.name)
+                renamed.add_sample(self._name + suffix, sample.labels, sample.value, sample.timestamp,
+                                   sample.exemplar)
+            yield renamed
+
+
 class SimMetrics:
     """The replica's registry plus the event-fed recorder; ``render()`` is the /metrics body."""
 
@@ -146,15 +164,20 @@ class SimMetrics:
         self._ttft = histogram(
             "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", TTFT_BUCKETS_S
         ).labels(**values)
-        self._inter_token = histogram(
+        inter_token = histogram(
             "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.",
             INTER_TOKEN_BUCKETS_S,
-        ).labels(**values)
-        self._per_output_token = histogram(
-            "vllm:time_per_output_token_seconds",
-            "Histogram of time per output token in seconds (older name of inter_token_latency).",
-            INTER_TOKEN_BUCKETS_S,
-        ).labels(**values)
+        )
+        self._inter_token = inter_token.labels(**values)
+        # vLLM still exports the pre-0.11 name with the same observations; mirror it at scrape time
+        # instead of observing every token twice.
+        self.registry.register(
+            _RenamedHistogram(
+                inter_token,
+                "vllm:time_per_output_token_seconds",
+                "Histogram of time per output token in seconds (older name of inter_token_latency).",
+            )
+        )
         self._e2e = histogram(
             "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.",
             REQUEST_LATENCY_BUCKETS_S,
@@ -179,7 +202,6 @@ class SimMetrics:
                     self._ttft.observe(event.time_s - self._arrival_s[event.request_id])
                 elif previous_s is not None:
                     self._inter_token.observe(event.time_s - previous_s)
-                    self._per_output_token.observe(event.time_s - previous_s)
                 self._last_token_s[event.request_id] = event.time_s
             elif isinstance(event, SequenceScheduled):
                 self._arrival_s[event.request_id] = event.time_s - event.queue_time_s
