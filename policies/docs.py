@@ -63,7 +63,9 @@ def _config_cell(rule: AnyRule) -> str:
 
 def _type_name(spec: dict[str, Any]) -> str:
     if spec.get("type") == "array":
-        return f"list of {spec.get('items', {}).get('type', 'value')}"
+        items = spec.get("items", {})
+        fields = items.get("properties")
+        return f"list of {{{', '.join(fields)}}}" if fields else f"list of {items.get('type', 'value')}"
     return str(spec.get("type", "value"))
 
 

@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pulumi_policy import EnforcementLevel, Severity
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from policies import resource_types as types
 from policies.gke import region_of_zone
 from policies.props import Props
-from policies.rule import Finding, NoConfig, Resource, Stack, StackRule, known
+from policies.rule import Finding, Resource, RuleConfig, Stack, StackRule, known
 
 GLOBAL_MANAGED_PROXY = "GLOBAL_MANAGED_PROXY"
 REGIONAL_MANAGED_PROXY = "REGIONAL_MANAGED_PROXY"
@@ -43,9 +45,30 @@ def network_key(network: str | None) -> str:
     return (network or "default").rstrip("/").rsplit("/", 1)[-1]
 
 
+class ExternalSubnet(BaseModel):
+    """A subnet that exists in the VPC but is managed elsewhere (another stack, another team)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, alias_generator=to_camel)
+
+    name: str = Field(description="Subnet name, for messages.")
+    region: str = Field(description="Region of the subnet.")
+    network: str = Field("default", description="VPC network name or self link.")
+    purpose: str = Field("PRIVATE", description="PRIVATE, REGIONAL_MANAGED_PROXY, GLOBAL_MANAGED_PROXY, ...")
+    role: str = Field("ACTIVE", description="ACTIVE or BACKUP (proxy-only subnets).")
+    ip_cidr_range: str | None = Field(None, description="Primary range, to check overlaps.")
+
+
+class NetworkConfig(RuleConfig):
+    external_subnets: list[ExternalSubnet] = Field(
+        default_factory=list,
+        description="Subnets already in the VPC outside this stack; a stack policy cannot see other stacks.",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SubnetFacts:
-    resource: Resource
+    name: str
+    urn: str | None  # None for external subnets (declared in config, not in this stack)
     region: str
     network: str
     purpose: str
@@ -60,7 +83,8 @@ def _subnet_facts(subnet: Resource) -> SubnetFacts | None:
         return None
     ranges = [props.text("ipCidrRange")] + [r.text("ipCidrRange") for r in props.items("secondaryIpRanges")]
     return SubnetFacts(
-        resource=subnet,
+        name=subnet.name,
+        urn=subnet.urn,
         region=region,
         network=network_key(props.text("network")),
         purpose=props.text("purpose") or "PRIVATE",
@@ -69,10 +93,16 @@ def _subnet_facts(subnet: Resource) -> SubnetFacts | None:
     )
 
 
-def subnets(stack: Stack) -> tuple[list[SubnetFacts], bool]:
-    """Facts of every subnet whose region is known, and whether some subnet's facts are not known yet."""
+def subnets(stack: Stack, config: NetworkConfig) -> tuple[list[SubnetFacts], bool]:
+    """Facts of the stack's subnets whose region is known plus the configured external ones, and whether
+    some subnet's facts are not known yet."""
     facts = [known(lambda s=s: _subnet_facts(s)) for s in stack.of(types.SUBNETWORK)]
-    return [f for f in facts if f is not None], any(f is None for f in facts)
+    external = [
+        SubnetFacts(name=f"{e.name} (external)", urn=None, region=e.region, network=network_key(e.network),
+                    purpose=e.purpose, active=e.role == "ACTIVE", ranges=(e.ip_cidr_range,) if e.ip_cidr_range else ())
+        for e in config.external_subnets
+    ]
+    return [f for f in facts if f is not None] + external, any(f is None for f in facts)
 
 
 def cluster_regions(stack: Stack) -> set[str]:
@@ -96,8 +126,8 @@ def _gateway_regions(addresses: list[Props]) -> set[str]:
 # --- proxy-only-subnet-per-gateway-region ------------------------------------------------------------
 
 
-def _check_subnet_per_gateway_region(stack: Stack, config: NoConfig) -> Iterator[Finding]:
-    facts, undecided = subnets(stack)
+def _check_subnet_per_gateway_region(stack: Stack, config: NetworkConfig) -> Iterator[Finding]:
+    facts, undecided = subnets(stack, config)
     active_proxy: dict[tuple[str, str], list[SubnetFacts]] = defaultdict(list)
     for subnet in facts:
         if subnet.purpose in PROXY_ONLY_PURPOSES and subnet.active:
@@ -107,11 +137,12 @@ def _check_subnet_per_gateway_region(stack: Stack, config: NoConfig) -> Iterator
         for subnet in group:
             by_network[subnet.network].append(subnet)
         for network, same in by_network.items():
-            if len(same) > 1:
-                names = ", ".join(s.resource.name for s in same)
+            ours = [s for s in same if s.urn is not None]
+            if len(same) > 1 and ours:
+                names = ", ".join(s.name for s in same)
                 yield Finding(f"{len(same)} ACTIVE {purpose} subnets ({names}) in {region} on network "
                               f"{network}; a region and VPC take exactly one: keep one, make others BACKUP.",
-                              same[1].resource.urn)
+                              ours[-1].urn)
     for gateway in stack.of(types.is_gateway):
         details = known(lambda g=gateway: (g.props.text("spec", "gatewayClassName"),
                                             g.props.items("spec", "addresses")))
@@ -139,7 +170,7 @@ proxy_subnet_per_gateway_region = StackRule(
     "load balancer has no proxies there, and two active ones in a region and VPC are rejected.",
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.HIGH,
-    config_model=NoConfig,
+    config_model=NetworkConfig,
     check=_check_subnet_per_gateway_region,
 )
 
@@ -147,18 +178,21 @@ proxy_subnet_per_gateway_region = StackRule(
 # --- proxy-only-purposes-not-mixed -------------------------------------------------------------------
 
 
-def _check_mixed_purposes(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+def _check_mixed_purposes(stack: Stack, config: NetworkConfig) -> Iterator[Finding]:
     purposes: dict[tuple[str, str], dict[str, SubnetFacts]] = defaultdict(dict)
-    for subnet in subnets(stack)[0]:
+    for subnet in subnets(stack, config)[0]:
         if subnet.purpose in PROXY_ONLY_PURPOSES:
             purposes[(subnet.region, subnet.network)].setdefault(subnet.purpose, subnet)
     for (region, network), by_purpose in sorted(purposes.items()):
-        if len(by_purpose) > 1:
-            yield Finding(f"{region} on network {network} has both REGIONAL_MANAGED_PROXY "
-                          f"({by_purpose[REGIONAL_MANAGED_PROXY].resource.name}) and GLOBAL_MANAGED_PROXY "
-                          f"({by_purpose[GLOBAL_MANAGED_PROXY].resource.name}) subnets; the MCIG setup fails "
-                          f"on such a region: use another region or VPC for the single-cluster gateway.",
-                          by_purpose[GLOBAL_MANAGED_PROXY].resource.urn)
+        if len(by_purpose) < 2:
+            continue
+        regional, global_ = by_purpose[REGIONAL_MANAGED_PROXY], by_purpose[GLOBAL_MANAGED_PROXY]
+        ours = global_.urn or regional.urn
+        if ours is None:
+            continue  # both exist outside this stack: not this stack's change
+        yield Finding(f"{region} on network {network} has both REGIONAL_MANAGED_PROXY ({regional.name}) and "
+                      f"GLOBAL_MANAGED_PROXY ({global_.name}) subnets; the MCIG setup fails on such a region: "
+                      f"use another region or VPC for the single-cluster gateway.", ours)
 
 
 proxy_purposes_not_mixed = StackRule(
@@ -168,7 +202,7 @@ proxy_purposes_not_mixed = StackRule(
     "REGIONAL_MANAGED_PROXY one exists; single-cluster and cross-regional gateways cannot share a region+VPC.",
     enforcement_level=EnforcementLevel.MANDATORY,
     severity=Severity.HIGH,
-    config_model=NoConfig,
+    config_model=NetworkConfig,
     check=_check_mixed_purposes,
 )
 
@@ -176,15 +210,15 @@ proxy_purposes_not_mixed = StackRule(
 # --- proxy-only-cidrs-disjoint -----------------------------------------------------------------------
 
 
-def _check_cidrs_disjoint(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+def _check_cidrs_disjoint(stack: Stack, config: NetworkConfig) -> Iterator[Finding]:
     by_network: dict[str, list[tuple[SubnetFacts, ipaddress.IPv4Network | ipaddress.IPv6Network]]] = defaultdict(list)
-    for subnet in subnets(stack)[0]:
+    for subnet in subnets(stack, config)[0]:
         for cidr in subnet.ranges:
             try:
                 network = ipaddress.ip_network(cidr, strict=False)
             except ValueError:
-                if subnet.purpose in PROXY_ONLY_PURPOSES:
-                    yield Finding(f"ipCidrRange '{cidr}' is not a CIDR range.", subnet.resource.urn)
+                if subnet.purpose in PROXY_ONLY_PURPOSES and subnet.urn is not None:
+                    yield Finding(f"ipCidrRange '{cidr}' is not a CIDR range.", subnet.urn)
                 continue
             by_network[subnet.network].append((subnet, network))
     for network_name, ranges in by_network.items():
@@ -193,10 +227,12 @@ def _check_cidrs_disjoint(stack: Stack, config: NoConfig) -> Iterator[Finding]:
                 involves_proxy = PROXY_ONLY_PURPOSES & {first.purpose, second.purpose}
                 if not involves_proxy or not first_cidr.overlaps(second_cidr):
                     continue
+                if first.urn is None and second.urn is None:
+                    continue
                 proxy = first if first.purpose in PROXY_ONLY_PURPOSES else second
-                yield Finding(f"{first_cidr} ({first.resource.name}) overlaps {second_cidr} "
-                              f"({second.resource.name}) on network {network_name}; give the proxy-only "
-                              f"subnet a disjoint range.", proxy.resource.urn)
+                yield Finding(f"{first_cidr} ({first.name}) overlaps {second_cidr} ({second.name}) on network "
+                              f"{network_name}; give the proxy-only subnet a disjoint range.",
+                              proxy.urn or first.urn or second.urn)
 
 
 proxy_cidrs_disjoint = StackRule(
@@ -205,7 +241,7 @@ proxy_cidrs_disjoint = StackRule(
     rationale="Subnet ranges in one VPC must be disjoint; an overlap fails subnet creation mid-apply, after "
     "the clusters already exist.",
     enforcement_level=EnforcementLevel.MANDATORY,
-    config_model=NoConfig,
+    config_model=NetworkConfig,
     check=_check_cidrs_disjoint,
 )
 

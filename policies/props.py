@@ -148,7 +148,12 @@ class Props:
         return iter(())
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(self._value, Mapping) and key in self._value
+        if not isinstance(self._value, Mapping):
+            return False
+        try:
+            return key in self._value
+        except UnknownValueError:
+            return True  # the key is there; only its value is unknown
 
     @staticmethod
     def _wrap(node: Any, path: tuple[str | int, ...]) -> Any:

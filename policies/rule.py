@@ -87,7 +87,7 @@ def known(extract: Callable[[], Any]) -> Any:
     """Runs ``extract`` and returns None if it needs an unknown value: stack rules skip that resource only."""
     try:
         return extract()
-    except UnknownValue:
+    except (UnknownValue, UnknownValueError):
         return None
 
 
@@ -107,14 +107,15 @@ class Rule(Generic[ConfigT]):
 
     def config_schema(self) -> PolicyConfigSchema | None:
         """The rule's tunables as the JSON schema Pulumi shows and validates (None when there are none)."""
-        properties = self.config_model.model_json_schema(by_alias=True).get("properties", {})
+        schema = self.config_model.model_json_schema(by_alias=True)
+        properties = schema.get("properties", {})
         if not properties:
             return None
         # default_factory fields carry no "default" in pydantic's schema; Pulumi shows and applies it.
         defaults = self.config_model().model_dump(by_alias=True, mode="json")
+        definitions = schema.get("$defs", {})
         cleaned = {
-            key: {"default": defaults[key], **{k: v for k, v in spec.items() if k != "title"}}
-            for key, spec in properties.items()
+            key: {"default": defaults[key], **_inline_schema(spec, definitions)} for key, spec in properties.items()
         }
         return PolicyConfigSchema(properties=cleaned)
 
@@ -167,8 +168,8 @@ class ResourceRule(Rule[ConfigT]):
             )
             try:
                 messages = self.evaluate(resource, config)
-            except UnknownValue as unknown:
-                args.not_applicable(f"{unknown}; re-checked on update")
+            except (UnknownValue, UnknownValueError) as unknown:
+                args.not_applicable(f"{getattr(unknown, 'message', unknown)}; re-checked on update")
                 return
             for message in messages:
                 report_violation(message, None)
@@ -230,8 +231,8 @@ class StackRule(Rule[ConfigT]):
             )
             try:
                 findings = self.evaluate(stack, config)
-            except UnknownValue as unknown:
-                args.not_applicable(f"{unknown}; re-checked on update")
+            except (UnknownValue, UnknownValueError) as unknown:
+                args.not_applicable(f"{getattr(unknown, 'message', unknown)}; re-checked on update")
                 return
             for finding in findings:
                 report_violation(finding.message, finding.urn)
@@ -245,6 +246,17 @@ class StackRule(Rule[ConfigT]):
             severity=self.severity,
             remediation_steps=self.remediation_steps,
         )
+
+
+def _inline_schema(node: Any, definitions: Mapping[str, Any]) -> Any:
+    """Resolves pydantic's ``$ref``s (Pulumi receives each property's schema on its own) and drops titles."""
+    if isinstance(node, Mapping):
+        if "$ref" in node:
+            return _inline_schema(definitions[str(node["$ref"]).rsplit("/", 1)[-1]], definitions)
+        return {key: _inline_schema(value, definitions) for key, value in node.items() if key != "title"}
+    if isinstance(node, list):
+        return [_inline_schema(item, definitions) for item in node]
+    return node
 
 
 def to_plain(value: Any) -> Any:

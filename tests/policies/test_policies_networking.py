@@ -114,3 +114,38 @@ def test_unknown_and_missing_subnet_fields_are_skipped():
 )
 def test_required_proxy_purpose(gateway_class, purpose):
     assert networking.required_proxy_purpose(gateway_class) == purpose
+
+
+EXTERNAL_REGIONAL = {"name": "team-b-proxy", "region": "europe-west3", "purpose": "REGIONAL_MANAGED_PROXY",
+                     "ipCidrRange": "10.0.0.0/24"}
+
+
+def test_external_subnets_from_config_take_part():
+    config = {"externalSubnets": [EXTERNAL_REGIONAL]}
+    mixed = run_stack_rule(networking.proxy_purposes_not_mixed, multi_cluster_stack(), config=config)
+    assert len(mixed.messages) == 1
+    assert "REGIONAL_MANAGED_PROXY (team-b-proxy (external))" in mixed.messages[0]
+    assert mixed.urns[0].endswith("gke-west-proxy-only")
+    overlap = run_stack_rule(networking.proxy_cidrs_disjoint, multi_cluster_stack(), config=config)
+    assert len(overlap.messages) == 1
+    assert "10.0.0.0/23 (gke-west-proxy-only) overlaps 10.0.0.0/24 (team-b-proxy (external))" in overlap.messages[0]
+
+
+def test_external_proxy_subnet_satisfies_the_gateway_region():
+    stack = without(multi_cluster_stack(), "gke-east-proxy-only")
+    config = {"externalSubnets": [{"name": "shared-east", "region": "us-east4", "purpose": "GLOBAL_MANAGED_PROXY"}]}
+    assert run_stack_rule(networking.proxy_subnet_per_gateway_region, stack, config=config).messages == []
+
+
+def test_only_external_conflicts_are_not_this_stacks_problem():
+    config = {"externalSubnets": [
+        {"name": "a", "region": "asia-east1", "purpose": "REGIONAL_MANAGED_PROXY", "ipCidrRange": "10.50.0.0/23"},
+        {"name": "b", "region": "asia-east1", "purpose": "GLOBAL_MANAGED_PROXY", "ipCidrRange": "10.50.0.0/23"}]}
+    for rule in RULES:
+        assert run_stack_rule(rule, multi_cluster_stack(), config=config).messages == []
+
+
+def test_external_subnet_config_is_validated():
+    from policies.rule import PolicyConfigError
+    with pytest.raises(PolicyConfigError, match=r"externalSubnets\.0\.region"):
+        networking.proxy_cidrs_disjoint.parse_config({"externalSubnets": [{"name": "x"}]})
