@@ -81,7 +81,12 @@ class ServiceConfigModel(BaseModel):
 class LoraAdapter(ServiceConfigModel):
     """One adapter the syncer keeps loaded; `id` is the model name clients send."""
 
-    id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    id: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="model name clients send to use this adapter (unique per pool)",
+    )
     source: str = Field(min_length=1, description="Hugging Face repo (owner/name) or path of the adapter")
 
 
@@ -91,7 +96,7 @@ class LoraSpec(ServiceConfigModel):
         default=12, ge=1, description="adapters cached in host memory (--max-cpu-loras)"
     )
     adapters: list[LoraAdapter] = Field(default_factory=list)
-    syncer_image: str = DEFAULT_LORA_SYNCER_IMAGE
+    syncer_image: str = Field(DEFAULT_LORA_SYNCER_IMAGE, description="LoRA syncer sidecar image, pinned")
 
     @model_validator(mode="after")
     def _check(self) -> LoraSpec:
@@ -127,11 +132,15 @@ class DrainSpec(ServiceConfigModel):
     decode = max_output_tokens x tpot; + prefill share; + preStop sleep; x (1 + safety buffer).
     """
 
-    max_output_tokens: int = Field(default=4096, ge=1)
+    max_output_tokens: int = Field(default=4096, ge=1, description="longest output a request may generate")
     tpot_ms: float = Field(default=10.0, gt=0, description="time per output token at maximum batch")
-    prefill_overhead_ratio: float = Field(default=0.4, ge=0)
+    prefill_overhead_ratio: float = Field(
+        default=0.4, ge=0, description="extra drain time for prompt processing"
+    )
     pre_stop_s: int = Field(default=30, ge=0, description="preStop sleep: LB drain propagation time")
-    safety_buffer_ratio: float = Field(default=0.5, ge=0)
+    safety_buffer_ratio: float = Field(
+        default=0.5, ge=0, description="margin on top of the computed drain time"
+    )
 
     @property
     def termination_grace_period_s(self) -> int:
@@ -143,9 +152,12 @@ class DrainSpec(ServiceConfigModel):
 class PickerPoolSpec(ServiceConfigModel):
     """The pool's endpoint picker: replicas and its EndpointPickerConfig (default: GIE's scorers)."""
 
-    replicas: int = Field(default=1, ge=1, le=10)
-    config: EndpointPickerConfig = Field(default_factory=EndpointPickerConfig.default_scorers)
-    log_verbosity: int = Field(default=1, ge=0, le=5)
+    replicas: int = Field(default=1, ge=1, le=10, description="picker replicas (more than 1 elects a leader)")
+    config: EndpointPickerConfig = Field(
+        default_factory=EndpointPickerConfig.default_scorers,
+        description="EndpointPickerConfig mounted as the picker's --config-file (default: queue, KV-cache, prefix scorers)",
+    )
+    log_verbosity: int = Field(default=1, ge=0, le=5, description="picker --v")
 
 
 class HpaSpec(ServiceConfigModel):
@@ -153,9 +165,13 @@ class HpaSpec(ServiceConfigModel):
 
     min_replicas: int = Field(default=1, ge=1)
     max_replicas: int = Field(ge=1)
-    metric: Literal["queue-depth", "kv-cache"] = "queue-depth"
+    metric: Literal["queue-depth", "kv-cache"] = Field(
+        "queue-depth", description="vllm:num_requests_waiting or vllm:kv_cache_usage_perc"
+    )
     # Average per pod: waiting requests for queue-depth, a 0..1 ratio for kv-cache.
-    target_value: float = Field(gt=0)
+    target_value: float = Field(
+        gt=0, description="per-pod average: waiting requests, or a 0..1 KV-cache ratio"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> HpaSpec:
@@ -172,22 +188,30 @@ class HpaSpec(ServiceConfigModel):
 class PoolSpec(ServiceConfigModel):
     """One base model served by vLLM replicas behind one InferencePool and one picker."""
 
-    name: str = Field(max_length=59, pattern=_DNS_LABEL)
+    name: str = Field(
+        max_length=59, pattern=_DNS_LABEL, description="InferencePool, Deployment and label name (DNS label)"
+    )
     model: str = Field(min_length=1, description="Hugging Face model id vLLM serves")
-    image: str = DEFAULT_VLLM_IMAGE
-    replicas: int = Field(default=3, ge=0)
-    port: int = Field(default=8000, ge=1, le=65535)
-    gpus_per_replica: int = Field(default=1, ge=1, le=16)
-    accelerator: str = "nvidia-h100-80gb"
-    max_model_len: int | None = Field(default=None, ge=1)
+    image: str = Field(DEFAULT_VLLM_IMAGE, description="vLLM image, pinned, >= v0.10.2")
+    replicas: int = Field(default=3, ge=0, description="model-server replicas (ignored with autoscaling)")
+    port: int = Field(default=8000, ge=1, le=65535, description="vLLM port: InferencePool target port")
+    gpus_per_replica: int = Field(
+        default=1, ge=1, le=16, description="GPUs per replica (requests = limits, tensor parallel size)"
+    )
+    accelerator: str = Field("nvidia-h100-80gb", description="node selector cloud.google.com/gke-accelerator")
+    max_model_len: int | None = Field(default=None, ge=1, description="vLLM --max-model-len")
     # Download + load time before the startup probe gives up; too low and big models crash-loop.
-    startup_timeout_s: int = Field(default=600, ge=10)
-    extra_args: list[str] = Field(default_factory=list)
-    lora: LoraSpec | None = None
-    failure_mode: Literal["FailOpen", "FailClose"] = "FailClose"
+    startup_timeout_s: int = Field(
+        default=600, ge=10, description="seconds the startup probe waits for /health"
+    )
+    extra_args: list[str] = Field(default_factory=list, description="more vLLM flags, appended as given")
+    lora: LoraSpec | None = Field(None, description="serve LoRA adapters (--enable-lora + syncer sidecar)")
+    failure_mode: Literal["FailOpen", "FailClose"] = Field(
+        "FailClose", description="what the gateway does when the picker is unreachable"
+    )
     drain: DrainSpec = Field(default_factory=DrainSpec)
     picker: PickerPoolSpec = Field(default_factory=PickerPoolSpec)
-    autoscaling: HpaSpec | None = None
+    autoscaling: HpaSpec | None = Field(None, description="HPA on a vLLM metric instead of fixed replicas")
 
     @field_validator("image")
     @classmethod
@@ -210,42 +234,54 @@ class PoolSpec(ServiceConfigModel):
 
 
 class ObjectiveSpec(ServiceConfigModel):
-    name: str = Field(max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-    priority: int = 0
-    pool: str
+    name: str = Field(
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="clients select it with header x-gateway-inference-objective",
+    )
+    priority: int = Field(0, description="higher is more important; negative is sheddable")
+    pool: str = Field(description="name of a pool under services.pools")
 
 
 class WeightedPool(ServiceConfigModel):
-    pool: str
-    weight: int = Field(default=1, ge=0, le=1_000_000)
+    pool: str = Field(description="name of a pool under services.pools")
+    weight: int = Field(default=1, ge=0, le=1_000_000, description="relative share, e.g. 90 and 10")
 
 
 class MirrorSpec(ServiceConfigModel):
-    pool: str
-    percent: int = Field(default=100, ge=1, le=100)
+    pool: str = Field(description="pool that receives a copy of the traffic (responses dropped)")
+    percent: int = Field(default=100, ge=1, le=100, description="share of requests mirrored")
 
 
 class RouteSpec(ServiceConfigModel):
     """Traffic for the listed model names (all traffic when empty) split across pools by weight."""
 
-    name: str = Field(max_length=253, pattern=_DNS_LABEL)
-    models: list[str] = Field(default_factory=list)
-    path_prefix: str = "/"
-    backends: list[WeightedPool] = Field(min_length=1, max_length=16)
-    mirror: MirrorSpec | None = None
+    name: str = Field(max_length=253, pattern=_DNS_LABEL, description="HTTPRoute name")
+    models: list[str] = Field(
+        default_factory=list, description="body `model` values this route takes (via the body-based router)"
+    )
+    path_prefix: str = Field("/", description="path prefix the route matches")
+    backends: list[WeightedPool] = Field(min_length=1, max_length=16, description="pools and their weights")
+    mirror: MirrorSpec | None = Field(None, description="copy traffic to another pool")
 
 
 class GatewaySpec(ServiceConfigModel):
-    name: str = Field(default="inference-gateway", max_length=253, pattern=_DNS_LABEL)
+    name: str = Field(
+        default="inference-gateway", max_length=253, pattern=_DNS_LABEL, description="Gateway name"
+    )
     # Single cluster: one of SINGLE_CLUSTER_GATEWAY_CLASSES. Multi-cluster always uses the cross-regional class.
     gateway_class: Literal["gke-l7-regional-external-managed", "gke-l7-rilb"] = (
         "gke-l7-regional-external-managed"
     )
-    port: int = Field(default=80, ge=1, le=65535)
+    port: int = Field(default=80, ge=1, le=65535, description="HTTP listener port")
 
 
 class CustomMetricsBalancing(ServiceConfigModel):
-    metric: str = Field(default="kv-cache", pattern=r"^[a-z0-9]([-a-z0-9]{0,62}[a-z0-9])?$")
+    metric: str = Field(
+        default="kv-cache",
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,62}[a-z0-9])?$",
+        description="exported metric name (gke.named_metrics.<metric>)",
+    )
     max_utilization_percent: int = Field(default=60, description="target utilization, integer percent 1..100")
     dry_run: bool = False
 
@@ -267,11 +303,16 @@ class InFlightBalancing(ServiceConfigModel):
 class BackendPolicySpec(ServiceConfigModel):
     """GCPBackendPolicy: exactly one balancing mode; timeout at least twice the estimated p99 latency."""
 
-    timeout_s: int = Field(default=600, ge=1, le=3600, alias="timeoutSec")
-    p99_latency_s: float | None = Field(default=None, gt=0, alias="p99LatencySec")
-    custom_metrics: CustomMetricsBalancing | None = None
-    in_flight: InFlightBalancing | None = None
-    logging: bool = True
+    timeout_s: int = Field(default=600, ge=1, le=3600, alias="timeoutSec", description="LB backend timeout")
+    p99_latency_s: float | None = Field(
+        default=None,
+        gt=0,
+        alias="p99LatencySec",
+        description="estimated p99 latency; timeoutSec must be >= 2x",
+    )
+    custom_metrics: CustomMetricsBalancing | None = Field(None, description="balance on an exported metric")
+    in_flight: InFlightBalancing | None = Field(None, description="balance on in-flight requests")
+    logging: bool = Field(True, description="LB request logging")
 
     @model_validator(mode="after")
     def _check(self) -> BackendPolicySpec:
@@ -302,9 +343,9 @@ class BackendPolicySpec(ServiceConfigModel):
 
 
 class HealthCheckSpec(ServiceConfigModel):
-    path: str = "/health"
+    path: str = Field("/health", description="model-server health path (LB check and probes)")
     check_interval_s: int = Field(default=5, ge=1, le=300, alias="checkIntervalSec")
-    timeout_s: int = Field(default=5, ge=1, le=300, alias="timeoutSec")
+    timeout_s: int = Field(default=5, ge=1, le=300, alias="timeoutSec", description="<= checkIntervalSec")
 
     @model_validator(mode="after")
     def _check(self) -> HealthCheckSpec:
@@ -327,13 +368,15 @@ class MonitoringSpec(ServiceConfigModel):
         default=True, description="Managed Prometheus scrape of the pickers (seed 002)"
     )
     autoscaling_metric: bool = Field(default=True, description="export KV-cache usage to the LB (seed 000)")
-    scrape_interval: str = Field(default="10s", pattern=r"^[0-9]+(ms|s|m)$")
+    scrape_interval: str = Field(
+        default="10s", pattern=r"^[0-9]+(ms|s|m)$", description="PodMonitoring interval"
+    )
 
 
 class BodyBasedRouterSpec(ServiceConfigModel):
     """The body-based router, deployed next to the gateway when a route matches on model names."""
 
-    image: str = DEFAULT_BBR_IMAGE
+    image: str = Field(DEFAULT_BBR_IMAGE, description="body-based router image, pinned")
     replicas: int = Field(default=1, ge=1, le=10)
 
     @field_validator("image")
@@ -347,12 +390,16 @@ class BodyBasedRouterSpec(ServiceConfigModel):
 class PickerImageSpec(ServiceConfigModel):
     """Where the picker image comes from: built and pushed (`build: true`) or a pinned `image`."""
 
-    build: bool = False
-    image: str | None = None
+    build: bool = Field(False, description="build picker/Dockerfile and push it to Artifact Registry")
+    image: str | None = Field(None, description="pinned picker image (tag or digest) when not building")
     repository: str = Field(
         default="inference-gateway", pattern=_DNS_LABEL, description="Artifact Registry repo id"
     )
-    tag: str = Field(default="0.1.0", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    tag: str = Field(
+        default="0.1.0",
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+        description="version tag of a built image",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> PickerImageSpec:
@@ -373,12 +420,20 @@ class PickerImageSpec(ServiceConfigModel):
 class ServicesConfig(ServiceConfigModel):
     """Everything InferenceService renders in every target cluster (and the config cluster's gateway)."""
 
-    namespace: str = Field(default="default", max_length=63, pattern=_DNS_LABEL)
+    namespace: str = Field(
+        default="default",
+        max_length=63,
+        pattern=_DNS_LABEL,
+        description="namespace of every object (created if not default)",
+    )
     hf_token_secret: str = Field(default="hf-token", pattern=_DNS_LABEL, description="Kubernetes Secret name")
     picker: PickerImageSpec
-    pools: list[PoolSpec] = Field(min_length=1)
-    objectives: list[ObjectiveSpec] = Field(default_factory=list)
-    routes: list[RouteSpec] = Field(default_factory=list)
+    pools: list[PoolSpec] = Field(min_length=1, description="base models, one InferencePool + picker each")
+    objectives: list[ObjectiveSpec] = Field(default_factory=list, description="InferenceObjectives")
+    routes: list[RouteSpec] = Field(
+        default_factory=list,
+        description="default: all traffic to a lone pool; else one route per pool by model",
+    )
     gateway: GatewaySpec = Field(default_factory=GatewaySpec)
     backend_policy: BackendPolicySpec = Field(default_factory=BackendPolicySpec)
     health_check: HealthCheckSpec = Field(default_factory=HealthCheckSpec)
