@@ -76,6 +76,37 @@ class RegionArgs:
             raise ValueError("RegionArgs node pools need node_count >= 1")
 
 
+def _node_config(
+    *,
+    machine_type: str,
+    disk_type: str,
+    disk_size_gb: int,
+    service_account: pulumi.Input[str],
+    resource_labels: Mapping[str, str],
+    spot: bool = False,
+    guest_accelerators: Sequence[gcp.container.NodePoolNodeConfigGuestAcceleratorArgs] | None = None,
+    node_labels: Mapping[str, str] | None = None,
+    gvnic: gcp.container.NodePoolNodeConfigGvnicArgs | None = None,
+) -> gcp.container.NodePoolNodeConfigArgs:
+    """Node settings both pools share: the dedicated service account, GKE metadata server, labels."""
+    return gcp.container.NodePoolNodeConfigArgs(
+        machine_type=machine_type,
+        disk_type=disk_type,
+        disk_size_gb=disk_size_gb,
+        service_account=service_account,
+        oauth_scopes=[CLOUD_PLATFORM_SCOPE],
+        resource_labels=dict(resource_labels),
+        labels=dict(node_labels) if node_labels else None,
+        spot=spot,
+        guest_accelerators=list(guest_accelerators) if guest_accelerators else None,
+        gvnic=gvnic,
+        # Pods get their identity from Workload Identity, never the node's service account.
+        workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
+            mode="GKE_METADATA"
+        ),
+    )
+
+
 class Region(pulumi.ComponentResource):
     """A GPU serving region. Outputs: cluster_name, cluster_id, kube_context, kubeconfig (secret), provider."""
 
@@ -162,18 +193,6 @@ class Region(pulumi.ComponentResource):
             ),
         )
 
-        def node_config_common(disk_type: str, disk_size_gb: int) -> dict[str, object]:
-            return {
-                "service_account": node_account.email,
-                "oauth_scopes": [CLOUD_PLATFORM_SCOPE],
-                "disk_type": disk_type,
-                "disk_size_gb": disk_size_gb,
-                "resource_labels": labels,
-                "workload_metadata_config": gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
-                    mode="GKE_METADATA"
-                ),
-            }
-
         management = gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True)
         system_pool = gcp.container.NodePool(
             f"{name}-system",
@@ -183,9 +202,12 @@ class Region(pulumi.ComponentResource):
             location=args.region,
             node_locations=[args.zone],
             node_count=args.system_pool.node_count,
-            node_config=gcp.container.NodePoolNodeConfigArgs(
+            node_config=_node_config(
                 machine_type=args.system_pool.machine_type,
-                **node_config_common(args.system_pool.disk_type, args.system_pool.disk_size_gb),  # type: ignore[arg-type]
+                disk_type=args.system_pool.disk_type,
+                disk_size_gb=args.system_pool.disk_size_gb,
+                service_account=node_account.email,
+                resource_labels=labels,
             ),
             management=management,
             opts=pulumi.ResourceOptions(parent=self, custom_timeouts=pulumi.CustomTimeouts(create="30m")),
@@ -198,8 +220,12 @@ class Region(pulumi.ComponentResource):
             location=args.region,
             node_locations=[args.zone],
             node_count=args.gpu_pool.node_count,
-            node_config=gcp.container.NodePoolNodeConfigArgs(
+            node_config=_node_config(
                 machine_type=args.gpu_pool.machine_type,
+                disk_type=args.gpu_pool.disk_type,
+                disk_size_gb=args.gpu_pool.disk_size_gb,
+                service_account=node_account.email,
+                resource_labels=labels,
                 spot=args.gpu_pool.spot,
                 guest_accelerators=[
                     gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
@@ -210,8 +236,9 @@ class Region(pulumi.ComponentResource):
                         ),
                     )
                 ],
-                labels={"infgw.dev/pool": "gpu"},
-                **node_config_common(args.gpu_pool.disk_type, args.gpu_pool.disk_size_gb),  # type: ignore[arg-type]
+                node_labels={"infgw.dev/pool": "gpu"},
+                # gVNIC: the A3 family's high-bandwidth NIC driver.
+                gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True),
             ),
             management=management,
             # H100 capacity (Spot especially) can take long to obtain.

@@ -17,7 +17,7 @@ app = typer.Typer(
 
 @app.callback()
 def main() -> None:
-    """GKE Inference Gateway tools: plan what `pulumi up` would build, offline."""
+    """GKE Inference Gateway tools: plan what `pulumi up` would build (offline), or serve a stack locally."""
 
 
 app.command("plan")(plan)

@@ -1,11 +1,8 @@
 """Offline plan: run the real Pulumi program under recording mocks in preview mode and report every
 resource `pulumi up` would create. No cloud, CLI or provider plugin involved; computed values stay unknown.
+
+Modules: `model` (Plan, PlannedResource, markers), `recorder` (PlanRecorder, the mock monitor),
+`runner` (run_program, build_plan), `render` (the printed tree), `inventory` (golden summaries),
+`key_inputs` (what summarises each resource type), `command` (`infgw plan`). Nothing is re-exported
+here so that `infgw --help` does not load the Pulumi SDK.
 """
-
-from __future__ import annotations
-
-from infgw.plan.model import SECRET, UNKNOWN, Plan, PlannedResource
-from infgw.plan.recorder import PlanRecorder
-from infgw.plan.runner import build_plan, run_program
-
-__all__ = ["SECRET", "UNKNOWN", "Plan", "PlanRecorder", "PlannedResource", "build_plan", "run_program"]
