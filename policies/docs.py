@@ -30,7 +30,8 @@ The guardrails that stop a bad stack change before it reaches a cluster. The sam
   runs the pack over the planned resources, prints each violation with resource, rule, level and message,
   and exits non-zero when a mandatory rule fails. `--policy-config FILE` takes the same JSON.
 
-Policy config is keyed by rule name, as `pulumi preview --policy-pack-config` expects:
+Policy config is keyed by rule name, as `pulumi preview --policy-pack-config` expects
+(`policies/policy-config.example.json` is a fuller example):
 
 ```json
 {{

@@ -213,3 +213,19 @@ def test_unknowns_in_plan_are_not_applicable_not_violations():
     report = run_pack(stack)
     assert report.passed and report.violations == []
     assert any(n.rule == "images-pinned" for n in report.not_applicable)
+
+
+@pytest.mark.parametrize("rule", [r for r in RULES if r.config_schema() is not None], ids=lambda r: r.name)
+def test_config_schema_is_valid_json_schema_and_defaults_conform(rule):
+    import jsonschema
+
+    schema = {"type": "object", "properties": rule.config_schema().properties, "additionalProperties": False}
+    jsonschema.Draft7Validator.check_schema(schema)
+    defaults = {key: spec["default"] for key, spec in schema["properties"].items()}
+    jsonschema.validate(defaults, schema)
+
+
+def test_example_policy_config_is_valid():
+    config = load_pack_config(POLICIES_DIR / "policy-config.example.json")
+    assert config.levels["images-pinned"] is EnforcementLevel.MANDATORY
+    assert run_pack(single_cluster_stack(), config).passed
