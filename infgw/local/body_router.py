@@ -7,8 +7,9 @@ from typing import Any
 
 MODEL_HEADER = "x-gateway-model-name"  # the header the Inference Extension's BBR sets
 
-# body() buffers the whole request (bounded by the listener's buffer limit), then the header is still
-# mutable because Lua holds header iteration until the coroutine returns. A client-sent header is
+# body() buffers the whole request (bounded by the listener's buffer limit); the headers stay mutable
+# because Lua holds header iteration until the coroutine returns, but the handle taken before body()
+# is invalidated by the yield, hence the second headers() call. A client-sent header is
 # dropped first: only the body decides the pool, as with BBR. The pattern reads the first "model"
 # key; model names never contain quotes or backslashes (pool and adapter ids are validated).
 _LUA_SOURCE = f"""
@@ -24,7 +25,7 @@ function envoy_on_request(request_handle)
   end
   local model = string.match(body:getBytes(0, body:length()), '"model"%s*:%s*"([^"\\\\]+)"')
   if model ~= nil then
-    headers:replace("{MODEL_HEADER}", model)
+    request_handle:headers():replace("{MODEL_HEADER}", model)
     request_handle:clearRouteCache()
   end
 end

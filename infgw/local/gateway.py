@@ -20,7 +20,6 @@ from infgw.local.envoy_config import PoolAddresses, build_local_bootstrap
 from infgw.local.plan import LocalPlan, PoolPlan
 from infgw.local.ports import ensure_port_free, free_port
 from infgw.local.readiness import (
-    wait_announced_port,
     wait_envoy_ready,
     wait_grpc_serving,
     wait_http_ok,
@@ -91,15 +90,33 @@ class LocalGateway:
         await self.stop()
 
     async def start(self) -> None:
+        """Start every child at once (ports are chosen up front), then wait for each tier in order.
+
+        Python start-up dominates on small machines; overlapping it cuts time-to-ready roughly in half.
+        """
         if self.options.port:
             ensure_port_free(LOOPBACK, self.options.port)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         timeout_s = self.options.ready_timeout_s
+        await self._start_replicas()
+        for pool in self.plan.pools:
+            await self._start_picker(pool)
+        await self._start_envoy()
+        assert self.envoy is not None
         async with aiohttp.ClientSession() as session:
-            await self._start_replicas(session, timeout_s)
-            await asyncio.gather(*(self._start_picker(pool, timeout_s) for pool in self.plan.pools))
-            await self._start_envoy(session, timeout_s)
-            assert self.envoy is not None
+            await asyncio.gather(
+                *(wait_http_ok(session, r.process, f"{r.url}/health", timeout_s) for r in self.replicas)
+            )
+            await asyncio.gather(
+                *(
+                    wait_grpc_serving(p.process, f"{LOOPBACK}:{p.health_port}", timeout_s)
+                    for p in self.pickers.values()
+                )
+            )
+            self.admin_url, listener_port = await wait_envoy_ready(
+                session, self.envoy, self.work_dir / "envoy" / "admin-address", timeout_s
+            )
+            self.url = f"http://{LOOPBACK}:{listener_port}"
             for pool in self.plan.pools:
                 await wait_routable(session, self.envoy, self.url, pool.model, timeout_s)
 
@@ -109,24 +126,19 @@ class LocalGateway:
     def replicas_of(self, pool: str) -> list[RunningReplica]:
         return [replica for replica in self.replicas if replica.pool == pool]
 
-    async def _start_replicas(self, session: aiohttp.ClientSession, timeout_s: float) -> None:
+    async def _start_replicas(self) -> None:
         config_dir = self.work_dir / "replicas"
         config_dir.mkdir(exist_ok=True)
-        started: list[tuple[PoolPlan, str, ChildProcess]] = []
         for pool in self.plan.pools:
             for replica in pool.replicas:
+                port = free_port()
                 config_path = config_dir / f"{replica.name}.yaml"
-                config_path.write_text(yaml.safe_dump(replica.sim_config, sort_keys=False), encoding="utf-8")
+                config = replica.sim_config | {"host": LOOPBACK, "port": port}
+                config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
                 child = await self.supervisor.start(
                     f"replica:{replica.name}", [sys.executable, "-m", "sim", "--config", str(config_path)]
                 )
-                started.append((pool, replica.name, child))
-        ports = await asyncio.gather(*(wait_announced_port(child, timeout_s) for _, _, child in started))
-        for (pool, name, child), port in zip(started, ports, strict=True):
-            self.replicas.append(RunningReplica(pool.name, name, f"http://{LOOPBACK}:{port}", child))
-        await asyncio.gather(
-            *(wait_http_ok(session, r.process, f"{r.url}/health", timeout_s) for r in self.replicas)
-        )
+                self.replicas.append(RunningReplica(pool.name, replica.name, f"http://{LOOPBACK}:{port}", child))
 
     def _write_endpoints_file(self, pool: PoolPlan) -> Path:
         """The picker's static discovery: this pool's replicas and its objectives (priority < 0 sheddable)."""
@@ -143,7 +155,7 @@ class LocalGateway:
         path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
         return path
 
-    async def _start_picker(self, pool: PoolPlan, timeout_s: float) -> None:
+    async def _start_picker(self, pool: PoolPlan) -> None:
         endpoints_file = self._write_endpoints_file(pool)
         config_file = endpoints_file.with_name(f"{pool.name}-config.yaml")
         config_file.write_text(yaml.safe_dump(pool.picker_config, sort_keys=False), encoding="utf-8")
@@ -163,12 +175,11 @@ class LocalGateway:
             "--shutdown-grace-period", "2s",
         ]  # fmt: skip
         child = await self.supervisor.start(f"picker:{pool.name}", argv)
-        await wait_grpc_serving(child, f"{LOOPBACK}:{health_port}", timeout_s)
         self.pickers[pool.name] = RunningPicker(
             pool.name, grpc_port, health_port, f"http://{LOOPBACK}:{metrics_port}/metrics", child
         )
 
-    async def _start_envoy(self, session: aiohttp.ClientSession, timeout_s: float) -> None:
+    async def _start_envoy(self) -> None:
         addresses = {
             pool.name: PoolAddresses(
                 picker_port=self.pickers[pool.name].grpc_port,
@@ -197,5 +208,3 @@ class LocalGateway:
             "--disable-hot-restart",  # several gateways on one host must not share hot-restart memory
         ]  # fmt: skip
         self.envoy = await self.supervisor.start("envoy", argv)
-        self.admin_url, listener_port = await wait_envoy_ready(session, self.envoy, admin_address_path, timeout_s)
-        self.url = f"http://{LOOPBACK}:{listener_port}"

@@ -73,9 +73,7 @@ def _sim_config(pool: PoolSpec, replica_name: str, seed: int, overrides: dict[st
     config: dict[str, Any] = {
         "model": pool.model,
         "name": replica_name,
-        "host": "127.0.0.1",
-        "port": 0,  # the simulator announces the port it bound on stdout
-        "seed": seed,
+                "seed": seed,
     }
     if pool.lora is not None and pool.lora.adapters:
         config["lora_modules"] = [{"name": adapter.id, "path": adapter.source} for adapter in pool.lora.adapters]

@@ -4,7 +4,6 @@ the child's log tail if the child exits, and gives up after a deadline naming wh
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -40,25 +39,6 @@ async def _poll(
                 f"{child.log_tail()}"
             )
         await asyncio.sleep(POLL_INTERVAL_S)
-
-
-async def wait_announced_port(child: ChildProcess, timeout_s: float) -> int:
-    """The port a simulator bound with ``--port 0``: it prints ``{"event": "listening", "port": N}``."""
-
-    async def attempt() -> int | None:
-        try:
-            lines = child.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            return None
-        for line in lines:
-            if line.startswith("{") and '"listening"' in line:
-                try:
-                    return int(json.loads(line)["port"])
-                except (ValueError, KeyError, TypeError):
-                    continue
-        return None
-
-    return await _poll(child, "port announcement", timeout_s, attempt)
 
 
 async def wait_http_ok(session: aiohttp.ClientSession, child: ChildProcess, url: str, timeout_s: float) -> None:
