@@ -1,5 +1,3 @@
-"""The infgw guardrail pack: Pulumi policies for the GKE Inference Gateway, runnable offline too.
-
-Rules live in modules by concern (gke, networking, fleet, inference, workloads, stack); ``pack`` lists
-them; ``offline`` runs them without the Pulumi CLI; ``__main__`` only serves them to ``pulumi preview``.
+"""The infgw guardrail pack: Pulumi policies for the GKE Inference Gateway, runnable offline too. Rules live
+in modules by concern; ``pack`` lists them; ``offline`` runs them without the CLI; ``__main__`` serves them.
 """

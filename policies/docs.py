@@ -1,7 +1,5 @@
-"""Generates docs/policies.md from the pack itself: ``python -m policies.docs`` (``--check`` to verify).
-
-The table is derived from each rule's metadata and config model, so the docs cannot drift from the code
-without the check (and its test) failing.
+"""Generates docs/policies.md from the pack itself: ``python -m policies.docs`` (``--check`` verifies it), so
+the docs cannot drift from the rules without the check (and its test) failing.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""Rules for the fleet: the multi-cluster ingress feature must name a config membership the stack registers.
-
-The MCI feature's ``configMembership`` chooses the config cluster, where GKE creates the
-GCPInferencePoolImports and programs the Gateway; pointing it at a membership that does not exist
-leaves the multi-cluster gateway unprogrammed without an error at apply time.
+"""Fleet rule: the multi-cluster ingress feature must name a config membership the stack registers; a
+dangling ``configMembership`` leaves the multi-cluster gateway unprogrammed without an apply error.
 """
 
 from __future__ import annotations

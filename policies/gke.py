@@ -1,7 +1,5 @@
-"""Rules for GKE clusters and GPU node pools: the prerequisites of the GKE Inference Gateway.
-
-Facts: GKE 1.34.1-gke.1127000+ on the Rapid channel, Gateway API, the PERFORMANCE HPA profile and
-managed Prometheus with DCGM are the documented prerequisites for load-balancer custom metrics.
+"""Rules for GKE clusters and GPU node pools: the documented prerequisites of the Inference Gateway (GKE
+version, Rapid channel, Gateway API, PERFORMANCE HPA profile, managed Prometheus + DCGM, GPU drivers).
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
-"""Rules for IAM the gateway depends on: GPU node service accounts must write Autoscaling API metrics.
-
-GKE's metrics agent on the nodes that run model servers publishes the exported custom metrics with the
-node's service account, which therefore needs ``autoscaling.sites.writeMetrics``. In preview the
-account's email is unknown, so pools and grants are then related through the Account they depend on.
+"""IAM the gateway depends on: GPU node service accounts must write Autoscaling API metrics (GKE exports
+the model servers' custom metrics with the node's account). In preview the account's email is unknown,
+so pools and grants are then related through the Account they both depend on.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
-"""Rules for the inference objects: backend and health-check policies, InferencePools and objectives.
-
-Facts: CUSTOM_METRICS and IN_FLIGHT are mutually exclusive; ``maxUtilizationPercent`` is an integer
-percent; ``timeoutSec`` should be at least twice the P99 latency; a HealthCheckPolicy timeout may not
-exceed its interval; pools must carry ``networking.gke.io/export: "True"`` to be routed across clusters.
+"""Rules for backend and health-check policies, InferencePools and objectives. Facts: CUSTOM_METRICS xor
+IN_FLIGHT; maxUtilizationPercent is an integer percent; timeoutSec >= 2 x P99; health-check timeout <=
+interval; multi-cluster pools carry ``networking.gke.io/export: "True"``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""Shared readers for Kubernetes objects in resource properties: names, pod templates, containers.
-
-Objects in different clusters come from different Kubernetes providers, so "the same object" means
-same provider URN (when both are known), namespace and name.
+"""Shared readers for Kubernetes objects in resource inputs: names, pod templates, containers, selectors.
+Objects in different clusters come from different providers, so "same object" means same provider URN.
 """
 
 from __future__ import annotations

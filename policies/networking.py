@@ -1,8 +1,6 @@
-"""Rules for proxy-only subnets: one of the right purpose per gateway region, no mixed purposes, no overlaps.
-
-Internal and regional Application Load Balancers run their Envoys in a proxy-only subnet per region and
-VPC. The cross-regional internal class (the MCIG's) needs GLOBAL_MANAGED_PROXY; regional classes need
-REGIONAL_MANAGED_PROXY; global external classes need none.
+"""Proxy-only subnet rules: one of the right purpose per gateway region, no mixed purposes, no overlaps.
+The MCIG's cross-regional internal class needs GLOBAL_MANAGED_PROXY, regional classes
+REGIONAL_MANAGED_PROXY, global external classes none.
 """
 
 from __future__ import annotations

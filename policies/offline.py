@@ -1,8 +1,6 @@
-"""Runs the guardrail pack over planned resources without the Pulumi CLI, the way the analyzer would.
-
-Each rule runs through its pulumi-policy object with ``ResourceValidationArgs``/``StackValidationArgs``
-built from the plan (inputs wrapped in the SDK's unknown-checking proxy), and policy config in the JSON
-format of ``pulumi preview --policy-pack-config``. Bad config fails before any rule runs.
+"""Runs the guardrail pack over planned resources without the Pulumi CLI, as the analyzer would: each rule
+through its pulumi-policy object with analyzer-shaped args (inputs in the SDK's unknown-checking proxy)
+and ``--policy-pack-config`` JSON; bad config fails before any rule runs.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
-"""Read-only access to resource properties that tells "missing" from "unknown during preview".
-
-During ``pulumi preview`` the analyzer wraps inputs in pulumi-policy's unknown-checking proxy, which
-raises on computed values; offline plans may carry the engine's unknown sentinels instead. Both become
-:class:`UnknownValue`, which the rule adapter turns into "not applicable" rather than a violation.
+"""Read-only access to resource inputs that tells "missing" from "unknown during preview": the analyzer's
+unknown-checking proxy raising, or the engine's unknown sentinels, both become :class:`UnknownValue`,
+which the rule adapter turns into "not applicable" rather than a violation.
 """
 
 from __future__ import annotations

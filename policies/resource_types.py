@@ -1,8 +1,6 @@
-"""Engine type tokens the rules match on, in one place.
-
-The Python policy SDK hands every validator ``args.resource_type`` as the engine token, so rules compare
-strings. Custom resources are ``kubernetes:<group>/<version>:<Kind>``; their versions move between
-releases, so custom kinds are matched on (group, kind) through :func:`kubernetes_kind`.
+"""Engine type tokens the rules match on, in one place. Custom resources are
+``kubernetes:<group>/<version>:<Kind>``; their versions move between releases, so custom kinds are
+matched on (group, kind) through :func:`kubernetes_kind`.
 """
 
 from __future__ import annotations

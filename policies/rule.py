@@ -1,8 +1,6 @@
-"""The rule model: pure checks plus metadata, and their adapters to pulumi-policy policies.
-
-A rule's check reads :class:`Resource` views and yields messages; it never touches the SDK. ``to_policy``
-wraps it as a ``ResourceValidationPolicy``/``StackValidationPolicy`` so the very same function runs
-under ``pulumi preview --policy-pack`` and in :mod:`policies.offline`.
+"""The rule model: pure checks plus metadata, and ``to_policy`` adapters that wrap them as pulumi-policy
+``ResourceValidationPolicy``/``StackValidationPolicy``, so the same functions run under
+``pulumi preview --policy-pack`` and in :mod:`policies.offline`; checks never touch the SDK.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""Rules about the stack as a whole: production stacks keep deletion protection on their clusters.
-
-A stack is "production" when its stack tag (``environment`` by default) says so, or when the policy
-config sets ``production: true`` (what the offline plan uses, since it has no stack tags).
+"""Stack-wide rule: production stacks keep deletion protection on their clusters. "Production" comes from a
+stack tag (``environment`` by default) or ``production: true`` in policy config (the offline plan has no tags).
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
-"""Rules for pods: pinned images, model-server shutdown and probes, HF token handling, GPU quantities,
-and a hardened endpoint-picker pod.
-
-Model servers are the workloads an InferencePool selects (or, without pools, the ones requesting GPUs);
-the picker is the workload behind a pool's ``endpointPickerRef`` Service (or matched by image name).
+"""Workload rules: pinned images, GPU quantities, the HF token, model-server shutdown and probes, a hardened
+picker. Model servers are what an InferencePool selects (GPU workloads when there is no pool); the picker
+is the workload behind a pool's endpointPickerRef Service, or matched by image name.
 """
 
 from __future__ import annotations

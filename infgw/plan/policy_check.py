@@ -1,7 +1,5 @@
 """The plan's policy step: run the guardrail pack (policies/) over the planned resources and print it.
-
-Stack config feeds the rules what only it knows (the backend policy's estimated p99 latency); an explicit
-``--policy-config`` file wins over those defaults.
+Stack config supplies what only it knows (the backend's estimated p99); ``--policy-config`` wins over it.
 """
 
 from __future__ import annotations
