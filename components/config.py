@@ -39,6 +39,8 @@ from components.gpu_machines import gpu_machine_problem
 from components.service_config import ServicesConfig
 
 PROJECT_KEY = "gcp:project"
+# Exit status of `pulumi up` (the program) and `infgw plan` when the stack config is invalid.
+CONFIG_ERROR_EXIT_CODE = 2
 ProxySubnetPurpose = Literal["GLOBAL_MANAGED_PROXY", "REGIONAL_MANAGED_PROXY"]
 # Auto-mode VPCs (the `default` network) carve every region's subnet out of this range.
 AUTO_MODE_SUBNETS = ipaddress.IPv4Network("10.128.0.0/9")
@@ -480,7 +482,7 @@ def _stack_data(raw: RawStackConfig) -> tuple[dict[str, Any], list[ConfigProblem
         short = full_key.removeprefix(prefix)
         problems.append(
             ConfigProblem(
-                short, f"missing; Pulumi.yaml declares it required (`pulumi config set {short} ...`)"
+                short, "missing; Pulumi.yaml requires it in every stack (see docs/configuration.md)"
             )
         )
     return data, problems
@@ -570,4 +572,4 @@ def exit_on_config_error(error: ConfigError) -> NoReturn:
     """Print one line per problem to stderr and exit 2: the contract for bad config, no traceback."""
     for problem in error.problems:
         print(problem, file=sys.stderr)
-    raise SystemExit(2)
+    raise SystemExit(CONFIG_ERROR_EXIT_CODE)

@@ -12,10 +12,10 @@ from typing import Annotated
 
 import typer
 
-from components.config import ConfigError, validate_stack_config
+from components.config import CONFIG_ERROR_EXIT_CODE, ConfigError, validate_stack_config
 from components.config_sources import StackFileError, find_project_dir, read_stack
 
-INVALID_CONFIG_EXIT = 2
+INVALID_CONFIG_EXIT = CONFIG_ERROR_EXIT_CODE
 
 
 def plan(

@@ -76,7 +76,7 @@ def test_declared_key_without_default_is_required(project: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_stack_config(raw)
     assert str(caught.value.problems[0]) == (
-        "regions: missing; Pulumi.yaml declares it required (`pulumi config set regions ...`)"
+        "regions: missing; Pulumi.yaml requires it in every stack (see docs/configuration.md)"
     )
 
 

@@ -22,6 +22,8 @@ config:
     gke-east: {region: us-east4, zone: us-east4-a, proxySubnetCidr: 10.0.0.0/22}
 """
 EXPECTED_PROBLEMS = [
+    # Pulumi.yaml declares `services` without a default, so Pulumi (and the plan) require it.
+    "services: missing; Pulumi.yaml requires it in every stack (see docs/configuration.md)",
     "regions.gke-west.zone: 'us-east4-a' is in region 'us-east4', not in 'europe-west3'; "
     "use one of europe-west3-a, europe-west3-b, europe-west3-c",
     "fleet.configCluster: 'gke-north' is not among the regions; use one of gke-west, gke-east",
