@@ -27,6 +27,7 @@ The guardrails that stop a bad stack change before it reaches a cluster. The sam
 - **Offline**, without the CLI or cloud credentials: `make plan` (or `python -m infgw plan --stack dev`)
   runs the pack over the planned resources, prints each violation with resource, rule, level and message,
   and exits non-zero when a mandatory rule fails. `--policy-config FILE` takes the same JSON.
+  `python -m policies.check plan.json` does the same for a plan saved with `infgw plan --json plan.json`.
 
 Policy config is keyed by rule name, as `pulumi preview --policy-pack-config` expects
 (`policies/policy-config.example.json` is a fuller example):
