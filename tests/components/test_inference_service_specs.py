@@ -1,0 +1,93 @@
+"""Pure spec builders behind InferenceService: routes, policies, vLLM command, picker flags (no Pulumi runtime)."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.model_server import lora_rollout_config, vllm_command
+from components.picker_workload import picker_args, picker_rbac_rules
+from components.service_config import BackendPolicySpec, PoolSpec, RouteSpec
+from components.service_config import GatewaySpec as GatewayConfig
+from components.traffic_specs import backend_policy_config, gateway_spec, route_rule
+
+
+def route(**fields: object) -> RouteSpec:
+    return RouteSpec.model_validate({"name": "r", "backends": [{"pool": "a"}], **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected_weights"),
+    [
+        ({}, [None]),
+        ({"backends": [{"pool": "a", "weight": 90}, {"pool": "b", "weight": 10}]}, [90, 10]),
+        ({"backends": [{"pool": "a", "weight": 0}, {"pool": "b"}]}, [0, 1]),
+    ],
+    ids=["lone-backend-unweighted", "canary-90-10", "drained-backend"],
+)
+def test_route_weights(fields: dict[str, object], expected_weights: list[int | None]) -> None:
+    rule = route_rule(route(**fields), multi_cluster=False)
+    assert [ref.weight for ref in rule.backend_refs] == expected_weights
+
+
+def test_multi_cluster_routes_point_at_pool_imports() -> None:
+    rule = route_rule(route(mirror={"pool": "b"}), multi_cluster=True)
+    assert {(ref.group, ref.kind) for ref in rule.backend_refs} == {
+        ("networking.gke.io", "GCPInferencePoolImport")
+    }
+    assert rule.filters is not None
+    mirror = rule.filters[0].request_mirror
+    assert (mirror.backend_ref.kind, mirror.backend_ref.name, mirror.percent) == (
+        "GCPInferencePoolImport",
+        "b",
+        None,
+    )
+
+
+def test_each_model_is_its_own_match() -> None:
+    rule = route_rule(route(models=["m1", "m2"], pathPrefix="/v1"), multi_cluster=False)
+    assert rule.matches is not None
+    assert [(m.path.value, m.headers[0].value) for m in rule.matches] == [("/v1", "m1"), ("/v1", "m2")]
+
+
+def test_single_cluster_gateway_has_no_addresses() -> None:
+    spec = gateway_spec(GatewayConfig(gatewayClass="gke-l7-rilb"), multi_cluster=False, regions=["us-east4"])
+    assert spec.addresses is None and spec.gateway_class_name == "gke-l7-rilb"
+
+
+def test_backend_policy_without_logging() -> None:
+    config = backend_policy_config(BackendPolicySpec(logging=False))
+    assert config.logging is None and config.balancing_mode == "CUSTOM_METRICS"
+
+
+def test_vllm_command_quotes_extra_args_and_sets_parallelism() -> None:
+    pool = PoolSpec(
+        name="p",
+        model="org/model",
+        gpus_per_replica=2,
+        max_model_len=8192,
+        extra_args=["--served-model-name", "a b"],
+    )
+    command = vllm_command(pool)
+    assert "--tensor-parallel-size 2" in command and "--max-model-len 8192" in command
+    assert command.endswith("--served-model-name 'a b'")
+
+
+def test_lora_rollout_lists_every_adapter() -> None:
+    pool = PoolSpec.model_validate(
+        {
+            "name": "p",
+            "model": "m",
+            "lora": {"adapters": [{"id": "x", "source": "o/x"}, {"id": "y", "source": "o/y"}]},
+        }
+    )
+    models = lora_rollout_config(pool)["vLLMLoRAConfig"]["ensureExist"]["models"]
+    assert models == [{"id": "x", "source": "o/x"}, {"id": "y", "source": "o/y"}]
+
+
+def test_replicated_picker_elects_a_leader_and_may_use_leases() -> None:
+    pool = PoolSpec.model_validate({"name": "p", "model": "m", "picker": {"replicas": 2}})
+    assert "--ha-enable-leader-election" in picker_args(pool, "default")
+    assert any("leases" in (rule.resources or []) for rule in picker_rbac_rules(pool))
+    single = PoolSpec(name="p", model="m")
+    assert "--ha-enable-leader-election" not in picker_args(single, "default")
+    assert not any("leases" in (rule.resources or []) for rule in picker_rbac_rules(single))
