@@ -39,6 +39,7 @@ class _Job:
     stream: bool
     include_usage: bool
     continuous_usage: bool
+    chunk_head: str  # the fields every streamed chunk starts with: id, object, created, model
 
 
 def _dumps(payload: object) -> str:
@@ -103,11 +104,15 @@ class GenerationRoutes:
         max_tokens = self._runtime.resolve_max_tokens(len(prompt_ids), body.requested_max_tokens(), field)
         request_id = f"{id_prefix}-{uuid.uuid4().hex}"
         echo = self._runtime.config.mode == "echo"
+        created = int(self._runtime.wall_clock())
+        object_name = "chat.completion.chunk" if kind == "chat" else "text_completion"
         return _Job(
             kind=kind,
             request_id=request_id,
             model=model_name,
-            created=int(self._runtime.wall_clock()),
+            created=created,
+            chunk_head=(f'{{"id":{_dumps(request_id)},"object":"{object_name}","created":{created},'
+                        f'"model":{_dumps(model_name)}'),
             engine_request=GenerationRequest(
                 request_id=request_id,
                 prompt_token_ids=prompt_ids,
@@ -199,7 +204,7 @@ class GenerationRoutes:
                     last = stream.finished is not None and stream.finished.num_output_tokens == event.num_output_tokens
                     reason = stream.finished.finish_reason.value if last and stream.finished else None
                     usage = _usage(prompt_tokens, event.num_output_tokens, None) if job.continuous_usage else None
-                    chunks.append(self._sse(job, job.answer[index], reason, usage))
+                    chunks.append(self._token_chunk(job, job.answer[index], reason, usage))
                 elif isinstance(event, SequenceFinished):
                     if event.num_output_tokens == 0:
                         chunks.append(self._sse(job, "", event.finish_reason.value, None))
@@ -230,6 +235,22 @@ class GenerationRoutes:
         if job.include_usage:
             payload["usage"] = usage
         return f"data: {_dumps(payload)}\n\n".encode()
+
+    def _token_chunk(self, job: _Job, text: str, finish_reason: str | None,
+                     usage: dict[str, object] | None) -> bytes:
+        """Same bytes as ``_sse`` for one token, from a per-request template: this runs once per token."""
+        if job.kind == "chat":
+            after_text = ',"logprobs":null,"finish_reason":'
+            closing = "}]"
+            opening = ',"choices":[{"index":0,"delta":{"content":'
+            after_text = "}" + after_text
+        else:
+            opening = ',"choices":[{"index":0,"text":'
+            after_text = ',"logprobs":null,"finish_reason":'
+            closing = ',"stop_reason":null}]'
+        reason = "null" if finish_reason is None else _dumps(finish_reason)
+        usage_part = f',"usage":{_dumps(usage)}' if job.include_usage else ""
+        return f"data: {job.chunk_head}{opening}{_dumps(text)}{after_text}{reason}{closing}{usage_part}}}\n\n".encode()
 
     def _usage_chunk(self, job: _Job, finished: SequenceFinished) -> bytes:
         payload = {
