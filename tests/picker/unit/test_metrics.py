@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from picker.framework.types import Endpoint, EndpointMetrics, EndpointState
+from picker.metrics import PickerMetrics
+from prometheus_client import REGISTRY, generate_latest
+
+# inference-extension.md section 6.2 (EPP v1.1) plus the flow-control metrics of section 5.3.
+EPP_METRIC_NAMES = {
+    "inference_objective_request_total",
+    "inference_objective_request_error_total",
+    "inference_objective_request_duration_seconds",
+    "inference_objective_request_sizes",
+    "inference_objective_response_sizes",
+    "inference_objective_input_tokens",
+    "inference_objective_output_tokens",
+    "inference_objective_running_requests",
+    "inference_objective_normalized_time_per_output_token_seconds",
+    "inference_pool_average_kv_cache_utilization",
+    "inference_pool_average_queue_size",
+    "inference_pool_ready_pods",
+    "inference_pool_per_pod_queue_size",
+    "inference_extension_scheduler_e2e_duration_seconds",
+    "inference_extension_plugin_duration_seconds",
+    "inference_extension_prefix_indexer_size",
+    "inference_extension_prefix_indexer_hit_ratio",
+    "inference_extension_prefix_indexer_hit_bytes",
+    "inference_extension_info",
+    "inference_extension_flow_control_request_queue_duration_seconds",
+    "inference_extension_flow_control_queue_size",
+}
+
+
+def test_every_epp_metric_is_registered() -> None:
+    # prometheus_client names a counter's family without its "_total" suffix.
+    names = {family.name for family in PickerMetrics("pool").registry.collect()}
+    assert {name for name in EPP_METRIC_NAMES if name.removesuffix("_total") not in names} == set()
+
+
+def test_each_instance_owns_its_registry() -> None:
+    first, second = PickerMetrics("a"), PickerMetrics("b")
+    first.request_total.labels("m", "m").inc()
+    assert (
+        second.registry.get_sample_value(
+            "inference_objective_request_total", {"model_name": "m", "target_model_name": "m"}
+        )
+        is None
+    )
+    assert b"inference_objective" not in generate_latest(REGISTRY)
+
+
+def test_queue_size_gauge_drops_to_zero_for_drained_flows() -> None:
+    metrics = PickerMetrics("pool")
+    metrics.set_flow_queue_sizes({("tenant-a", 0): 3, ("tenant-b", 1): 1})
+    metrics.set_flow_queue_sizes({("tenant-b", 1): 2})
+    read = metrics.registry.get_sample_value
+    assert (
+        read("inference_extension_flow_control_queue_size", {"fairness_id": "tenant-a", "priority": "0"}) == 0
+    )
+    assert (
+        read("inference_extension_flow_control_queue_size", {"fairness_id": "tenant-b", "priority": "1"}) == 2
+    )
+
+
+def test_pool_gauges_skip_stale_endpoints_and_forget_departed_ones() -> None:
+    metrics = PickerMetrics("pool")
+    fresh = EndpointState(
+        Endpoint("a", "10.0.0.1", 8000), EndpointMetrics(waiting_queue_size=4, updated_at_s=10.0)
+    )
+    stale = EndpointState(
+        Endpoint("b", "10.0.0.2", 8000), EndpointMetrics(waiting_queue_size=40, updated_at_s=1.0)
+    )
+    metrics.flush_pool_gauges([fresh, stale], now_s=10.5, staleness_s=2.0)
+    read = metrics.registry.get_sample_value
+    assert read("inference_pool_average_queue_size", {"name": "pool"}) == 4
+    assert read("inference_pool_ready_pods", {"name": "pool"}) == 2
+    metrics.flush_pool_gauges([], now_s=11.0, staleness_s=2.0)
+    assert read("inference_pool_per_pod_queue_size", {"name": "pool", "model_server_pod": "a"}) is None
