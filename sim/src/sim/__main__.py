@@ -52,7 +52,9 @@ def serve(
     ] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind; 0 picks a free one.")] = None,
-    name: Annotated[str | None, typer.Option(help="Replica name (x-sim-replica header, /health).")] = None,
+    name: Annotated[
+        str | None, typer.Option(envvar="POD_NAME", help="Replica name (x-sim-replica header, /health).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for every random draw.")] = None,
     profile: Annotated[str | None, typer.Option(help="Latency profile name or YAML path.")] = None,
     mode: Annotated[str | None, typer.Option(help="random text, or echo the prompt.")] = None,
@@ -67,6 +69,7 @@ def serve(
     error_status: Annotated[int | None, typer.Option(help="Fault: status of injected failures.")] = None,
     extra_latency_s: Annotated[float | None, typer.Option(help="Fault: delay before each generation.")] = None,
     slowdown_factor: Annotated[float | None, typer.Option(help="Fault: multiplies step times.")] = None,
+    shutdown_timeout_s: Annotated[float | None, typer.Option(help="Grace for in-flight requests on stop.")] = None,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
 ) -> None:
     """Start one simulated vLLM replica."""
@@ -89,6 +92,7 @@ def serve(
             "block_size": block_size,
             "max_loras": max_loras,
             "enable_prefix_caching": enable_prefix_caching,
+            "shutdown_timeout_s": shutdown_timeout_s,
         }.items()
         if value is not None
     }

@@ -82,6 +82,7 @@ class SimConfig(BaseModel):
     max_loras: int = Field(default=1, ge=0)
     enable_prefix_caching: bool = True
     max_request_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    shutdown_timeout_s: float = Field(default=2.0, ge=0, description="Grace for in-flight requests on stop.")
     faults: FaultConfig = Field(default_factory=FaultConfig)
 
     @field_validator("block_size")

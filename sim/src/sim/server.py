@@ -61,7 +61,12 @@ async def start_simulator(
     listener = socket.create_server((config.host, config.port), reuse_port=False)
     port = listener.getsockname()[1]
     runtime.replica_name = config.name or f"{config.host}:{port}"
-    runner = web.AppRunner(build_app(runtime), handler_cancellation=True, access_log=None)
+    runner = web.AppRunner(
+        build_app(runtime),
+        handler_cancellation=True,  # a client that hangs up cancels its handler, which aborts its request
+        access_log=None,
+        shutdown_timeout=config.shutdown_timeout_s,
+    )
     try:
         await runner.setup()
         site = web.SockSite(runner, listener)

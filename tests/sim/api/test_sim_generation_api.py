@@ -162,3 +162,17 @@ async def test_replicas_in_one_process_are_independent(start_sim, http: aiohttp.
         async with http.get(f"{sim.url}/health") as response:
             assert response.headers[REPLICA_HEADER] == name
             assert (await response.json())["replica"] == name
+
+
+async def test_stop_ends_in_flight_streams_within_the_grace_period(start_sim, http: aiohttp.ClientSession) -> None:
+    import asyncio
+    import time
+
+    sim = await start_sim(profile="h100-llama3.1-8b", faults={"slowdown_factor": 50.0}, shutdown_timeout_s=0.2)
+    request = {"prompt": "a long answer", "max_tokens": 1000, "ignore_eos": True, "stream": True}
+    response = await http.post(f"{sim.url}/v1/completions", json=request)
+    assert response.status == 200
+    started = time.monotonic()
+    await asyncio.wait_for(sim.stop(), timeout=10)
+    assert time.monotonic() - started < 5
+    response.close()

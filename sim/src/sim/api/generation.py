@@ -20,7 +20,7 @@ from sim.api.errors import ApiError
 from sim.api.json_body import read_model
 from sim.api.schemas import ChatCompletionRequest, CompletionRequest, SamplingRequest, check_sampling
 from sim.chat_template import render_chat_prompt
-from sim.engine import GenerationRequest, SequenceFinished, TokenGenerated
+from sim.engine import GenerationRequest, RequestRejected, SequenceFinished, TokenGenerated
 from sim.engine_driver import RequestStream
 from sim.runtime import SimulatorRuntime
 from sim.tokenizer import InvalidTokenError
@@ -142,7 +142,10 @@ class GenerationRoutes:
         driver = self._runtime.driver
         if driver is None:
             raise ApiError(503, "The engine is not running yet.")
-        stream = driver.submit(job.engine_request)
+        try:
+            stream = driver.submit(job.engine_request)
+        except RequestRejected as err:
+            raise ApiError.bad_request(str(err)) from err
         try:
             if job.stream:
                 return await self._stream(request, job, stream)
