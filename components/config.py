@@ -46,6 +46,8 @@ ProxySubnetPurpose = Literal["GLOBAL_MANAGED_PROXY", "REGIONAL_MANAGED_PROXY"]
 AUTO_MODE_SUBNETS = ipaddress.IPv4Network("10.128.0.0/9")
 # The region key names the cluster, its fleet membership and `<key>-nodes`, a service account id
 # (6-30 characters), hence at most 24 characters.
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _REGION_KEY = re.compile(r"^[a-z]([-a-z0-9]{0,22}[a-z0-9])?$")
 
 
@@ -276,6 +278,29 @@ class StackConfig(ConfigModel):
             raise _issue(
                 "no regions; add one, e.g. regions.gke-west: {region: europe-west3, zone: europe-west3-c, proxySubnetCidr: 10.0.0.0/23}"
             )
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _gcp_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        issues: list[tuple[tuple[str | int, ...], str]] = []
+        for key, label in value.items():
+            if not _LABEL_KEY.match(key):
+                issues.append(
+                    (
+                        (key,),
+                        "label keys are 1-63 lowercase letters, digits, '_' or '-', starting with a letter",
+                    )
+                )
+            elif not _LABEL_VALUE.match(label):
+                issues.append(
+                    (
+                        (key,),
+                        f"label value {label!r} must be at most 63 lowercase letters, digits, '_' or '-'",
+                    )
+                )
+        if issues:
+            raise _fail("labels", issues, value)
         return value
 
     @field_validator("hf_token")

@@ -8,13 +8,15 @@ nothing Pulumi is imported for the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
+    from infgw.plan.inventory import InventoryCheck
+    from infgw.plan.model import PlannedResource
     from infgw.plan.recorder import PlanRecorder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -75,13 +77,13 @@ def pulumi_mocks(_plan_recorder_session: PlanRecorder) -> Iterator[PlanRecorder]
 
 
 @pytest.fixture
-def golden_inventory(regen_inventories: bool, request: pytest.FixtureRequest):
+def golden_inventory(regen_inventories: bool, request: pytest.FixtureRequest) -> InventoryCheck:
     """Compare planned resources to a golden inventory YAML, or rewrite it under --regen-inventories."""
     import yaml
 
     from infgw.plan.inventory import inventory
 
-    def check(resources, path: Path) -> None:
+    def check(resources: Iterable[PlannedResource], path: Path) -> None:
         actual = inventory(resources)
         if regen_inventories:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -31,30 +31,34 @@ def _accelerators(resource: PlannedResource) -> Any:
     ] or None
 
 
-_CLUSTER = {
-    "name": _path("name"),
-    "location": _path("location"),
-    "minMasterVersion": _path("minMasterVersion"),
-    "releaseChannel": _path("releaseChannel.channel"),
-    "gatewayApi": _path("gatewayApiConfig.channel"),
-    "monitoring": _path("monitoringConfig.enableComponents"),
-    "managedPrometheus": _path("monitoringConfig.managedPrometheus.enabled"),
-    "hpaProfile": _path("podAutoscaling.hpaProfile"),
-    "workloadPool": _path("workloadIdentityConfig.workloadPool"),
-    "networkingMode": _path("networkingMode"),
-    "removeDefaultNodePool": _path("removeDefaultNodePool"),
-    "deletionProtection": _path("deletionProtection"),
-}
-_NODE_POOL = {
-    "name": _path("name"),
-    "location": _path("location"),
-    "nodeLocations": _path("nodeLocations"),
-    "nodeCount": _path("nodeCount"),
-    "machineType": _path("nodeConfig.machineType"),
-    "spot": _path("nodeConfig.spot"),
-    "accelerators": _accelerators,
-    "serviceAccount": _path("nodeConfig.serviceAccount"),
-}
+_CLUSTER: Mapping[str, Extractor] = MappingProxyType(
+    {
+        "name": _path("name"),
+        "location": _path("location"),
+        "minMasterVersion": _path("minMasterVersion"),
+        "releaseChannel": _path("releaseChannel.channel"),
+        "gatewayApi": _path("gatewayApiConfig.channel"),
+        "monitoring": _path("monitoringConfig.enableComponents"),
+        "managedPrometheus": _path("monitoringConfig.managedPrometheus.enabled"),
+        "hpaProfile": _path("podAutoscaling.hpaProfile"),
+        "workloadPool": _path("workloadIdentityConfig.workloadPool"),
+        "networkingMode": _path("networkingMode"),
+        "removeDefaultNodePool": _path("removeDefaultNodePool"),
+        "deletionProtection": _path("deletionProtection"),
+    }
+)
+_NODE_POOL: Mapping[str, Extractor] = MappingProxyType(
+    {
+        "name": _path("name"),
+        "location": _path("location"),
+        "nodeLocations": _path("nodeLocations"),
+        "nodeCount": _path("nodeCount"),
+        "machineType": _path("nodeConfig.machineType"),
+        "spot": _path("nodeConfig.spot"),
+        "accelerators": _accelerators,
+        "serviceAccount": _path("nodeConfig.serviceAccount"),
+    }
+)
 
 KEY_INPUTS: Mapping[str, Mapping[str, Extractor]] = MappingProxyType(
     {
