@@ -9,7 +9,7 @@ import sys
 import urllib.request
 
 import pytest
-from sim.__main__ import app, expand_multi_value_flags
+from sim.__main__ import app, build_config, expand_multi_value_flags
 from typer.testing import CliRunner
 
 
@@ -34,6 +34,15 @@ def test_bad_config_exits_2_naming_the_key(args: list[str], message: str) -> Non
     result = CliRunner().invoke(app, ["--port", "0", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_flags_override_the_config_file_key_by_key(tmp_path) -> None:
+    path = tmp_path / "sim.yaml"
+    path.write_text("model: from-file\nmax_num_seqs: 4\nfaults:\n  error_rate: 0.25\n  error_status: 503\n")
+    config = build_config(path, {"max_num_seqs": 8}, {"error_rate": 0.5})
+    assert (config.model, config.max_num_seqs) == ("from-file", 8)
+    assert (config.faults.error_rate, config.faults.error_status) == (0.5, 503)
+    assert build_config(None, {}, {}).model == "meta-llama/Llama-3.1-8B-Instruct"
 
 
 @pytest.mark.integration

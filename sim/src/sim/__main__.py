@@ -109,25 +109,27 @@ def serve(
     try:
         if lora_modules:
             values["lora_modules"] = [LoraModule.parse(spec) for spec in lora_modules]
-        if config is not None:
-            base = SimConfig.from_yaml(config)
-            if faults:
-                values["faults"] = base.faults.model_copy(update=faults)
-            sim_config = SimConfig.build(**(base.model_dump() | values))
-        else:
-            if faults:
-                values["faults"] = faults
-            sim_config = SimConfig.build(**values)
-        sim_config.load_profile()
+        sim_config = build_config(config, values, faults)
     except ConfigError as err:
         typer.echo(f"vllm-sim: {err}", err=True)
-        typer.echo(f"vllm-sim: shipped profiles: {', '.join(shipped_profile_names())}", err=True)
+        if "profile" in str(err):
+            typer.echo(f"vllm-sim: shipped profiles: {', '.join(shipped_profile_names())}", err=True)
         raise typer.Exit(2) from err
     try:
         asyncio.run(_serve(sim_config))
     except OSError as err:
         typer.echo(f"vllm-sim: cannot listen on {sim_config.host}:{sim_config.port}: {err}", err=True)
         raise typer.Exit(1) from err
+
+
+def build_config(path: Path | None, values: dict[str, Any], faults: dict[str, Any]) -> SimConfig:
+    """Merge the YAML file (if any) with command-line values, which win key by key (faults too)."""
+    base = SimConfig.from_yaml(path).model_dump(exclude_unset=True) if path is not None else {}
+    if faults:
+        values = values | {"faults": base.get("faults", {}) | faults}
+    sim_config = SimConfig.build(**(base | values))
+    sim_config.load_profile()  # an unknown profile fails here, before anything listens
+    return sim_config
 
 
 async def _serve(config: SimConfig) -> None:

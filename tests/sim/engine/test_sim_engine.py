@@ -266,6 +266,14 @@ def test_output_length_rules(make_engine: MakeEngine) -> None:
     assert len({e.num_output_tokens for e in natural}) > 10
 
 
+def test_min_tokens_delays_the_natural_stop(make_engine: MakeEngine) -> None:
+    engine, clock = make_engine(seed=3), FakeClock()
+    for index in range(20):
+        engine.submit(GenerationRequest(f"r{index}", (1, 2, 3), max_tokens=1000, min_tokens=400), clock.now())
+    done = finished(run_until_idle(engine, clock))
+    assert min(e.num_output_tokens for e in done.values()) >= 400
+
+
 def test_same_seed_same_lengths(make_engine: MakeEngine) -> None:
     def lengths(seed: int) -> list[int]:
         engine, clock = make_engine(seed=seed), FakeClock()

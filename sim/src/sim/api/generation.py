@@ -118,6 +118,7 @@ class GenerationRoutes:
                 prompt_token_ids=prompt_ids,
                 max_tokens=max_tokens,
                 ignore_eos=body.ignore_eos,
+                min_tokens=body.min_tokens,
                 lora_name=lora_name,
                 cache_salt=body.cache_salt,
             ),

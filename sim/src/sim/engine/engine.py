@@ -92,7 +92,7 @@ class Engine:
                 f"request needs {len(request.prompt_token_ids)} prompt + {request.max_tokens} output tokens; "
                 f"the context window is {self.config.max_model_len} and both must be at least 1"
             )
-        target, natural_finish = self._lengths.sample(request.max_tokens, request.ignore_eos)
+        target, natural_finish = self._lengths.sample(request.max_tokens, request.ignore_eos, request.min_tokens)
         sequence = Sequence(
             request=request,
             arrival_s=now_s,

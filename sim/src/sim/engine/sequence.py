@@ -22,6 +22,7 @@ class GenerationRequest:
     prompt_token_ids: tuple[int, ...]
     max_tokens: int
     ignore_eos: bool = False
+    min_tokens: int = 0
     lora_name: str | None = None
     cache_salt: str | None = None
 
