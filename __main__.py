@@ -20,6 +20,7 @@ except ConfigError as error:
 
 # Imported after validation so a bad config fails fast, before the large cloud SDKs load.
 from components.fleet import Fleet, FleetArgs, FleetMemberArgs
+from components.inference_dashboard import InferenceDashboard, InferenceDashboardArgs
 from components.inference_service import InferenceService, InferenceServiceArgs
 from components.picker_image import PickerImage, PickerImageArgs
 from components.project_services import ProjectServices, ProjectServicesArgs
@@ -106,6 +107,17 @@ if stack_config.services is not None:
         )
         if service.gateway_name is not None:
             gateways[name] = service.gateway_name
+    if service_config.monitoring.dashboard:
+        InferenceDashboard(
+            "inference-dashboard",
+            InferenceDashboardArgs(
+                project=project,
+                display_name=f"Inference gateway ({pulumi.get_stack()})",
+                namespace=service_config.namespace,
+                pools=[pool.name for pool in service_config.pools],
+            ),
+            opts=pulumi.ResourceOptions(depends_on=[services]),
+        )
 
 pulumi.export("topology", "multi-cluster" if fleet is not None else "single-cluster")
 if gateways:

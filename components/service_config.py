@@ -371,6 +371,9 @@ class MonitoringSpec(ServiceConfigModel):
     scrape_interval: str = Field(
         default="10s", pattern=r"^[0-9]+(ms|s|m)$", description="PodMonitoring interval"
     )
+    dashboard: bool = Field(
+        default=False, description="Cloud Monitoring dashboard: requests, latency, errors, queue, KV cache"
+    )
 
 
 class BodyBasedRouterSpec(ServiceConfigModel):
