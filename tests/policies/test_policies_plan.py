@@ -83,6 +83,20 @@ MUTATIONS = {
         lambda rs: _edit(rs, _first(rs, lambda r: types.is_inference_objective(r.resource_type)),
                          lambda i: i["spec"]["poolRef"].__setitem__("name", "no-such-pool")),
         "objective-references-existing-pool"),
+    # Beyond the list: rules that relate resources must engage on the real plan too.
+    "picker-writable-root": (
+        lambda rs: _edit(rs, _first(rs, lambda r: r.resource_type == types.DEPLOYMENT and "picker" in json.dumps(r.inputs)),
+                         lambda i: i["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+                         .pop("readOnlyRootFilesystem")),
+        "picker-pod-hardened"),
+    "model-server-without-startup-probe": (
+        lambda rs: _edit(rs, _model_server(rs), lambda i: i["spec"]["template"]["spec"]["containers"][0]
+                         .pop("startupProbe")),
+        "model-server-probes"),
+    "old-gke-version": (
+        lambda rs: _edit(rs, _first(rs, lambda r: r.resource_type == types.CLUSTER),
+                         lambda i: i.__setitem__("minMasterVersion", "1.33.0")),
+        "gke-minimum-version"),
 }
 
 
