@@ -1,9 +1,6 @@
-"""The stack config: typed, validated once, before any resource is registered.
-
-`load_stack_config(stack name | stack file | RawStackConfig)` is the single entry used by `__main__.py`
-(config from the Pulumi engine) and the offline plan (config from Pulumi.<stack>.yaml). Every problem is
-collected with its key path and a fix, e.g. `regions.gke-east.zone: 'us-east1-b' is not in region
-'us-east4'; use one of us-east4-a, us-east4-b, us-east4-c`, and raised together as one ConfigError.
+"""The stack config: typed and validated once, before any resource is registered, by `load_stack_config`
+(the one entry for `__main__.py` and the offline plan). Every problem is collected as `key.path: what to do`
+and raised together in one ConfigError.
 """
 
 from __future__ import annotations
@@ -44,10 +41,10 @@ CONFIG_ERROR_EXIT_CODE = 2
 ProxySubnetPurpose = Literal["GLOBAL_MANAGED_PROXY", "REGIONAL_MANAGED_PROXY"]
 # Auto-mode VPCs (the `default` network) carve every region's subnet out of this range.
 AUTO_MODE_SUBNETS = ipaddress.IPv4Network("10.128.0.0/9")
-# The region key names the cluster, its fleet membership and `<key>-nodes`, a service account id
-# (6-30 characters), hence at most 24 characters.
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+# The region key names the cluster, its fleet membership and `<key>-nodes`, a service account id
+# (6-30 characters), hence at most 24 characters.
 _REGION_KEY = re.compile(r"^[a-z]([-a-z0-9]{0,22}[a-z0-9])?$")
 
 
