@@ -50,6 +50,7 @@ def test_policies_build_and_pack_files_are_valid():
     assert [p.name for p in policies] == [r.name for r in RULES]
     manifest = yaml.safe_load((POLICIES_DIR / "PulumiPolicy.yaml").read_text())
     assert manifest["runtime"]["name"] == "python"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["version"])
     main = (POLICIES_DIR / "__main__.py").read_text()
     assert "PolicyPack(" in main and "build_policies()" in main
     assert re.fullmatch(r"[a-zA-Z0-9-_.]{1,100}", PACK_NAME)
