@@ -38,6 +38,7 @@ def test_wrong_type_is_named() -> None:
         ({"faults": {"error_rate": 1.5}}, "faults.error_rate"),
         ({"faults": {"error_status": 200}}, "4xx or 5xx"),
         ({"mode": "poetry"}, "mode"),
+        ({"faults": {"error_rate": 0.6, "hang_rate": 0.3, "cut_rate": 0.2}}, "must be at most 1"),
     ],
 )
 def test_invalid_values_fail_with_the_key(values: dict[str, object], message: str) -> None:

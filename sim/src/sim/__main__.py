@@ -69,6 +69,9 @@ def serve(
     error_status: Annotated[int | None, typer.Option(help="Fault: status of injected failures.")] = None,
     extra_latency_s: Annotated[float | None, typer.Option(help="Fault: delay before each generation.")] = None,
     slowdown_factor: Annotated[float | None, typer.Option(help="Fault: multiplies step times.")] = None,
+    hang_rate: Annotated[float | None, typer.Option(help="Fault: share of requests never answered.")] = None,
+    cut_rate: Annotated[float | None, typer.Option(help="Fault: share of connections dropped.")] = None,
+    cut_after_tokens: Annotated[int | None, typer.Option(help="Fault: tokens streamed before a drop.")] = None,
     shutdown_timeout_s: Annotated[float | None, typer.Option(help="Grace for in-flight requests on stop.")] = None,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
 ) -> None:
@@ -103,6 +106,9 @@ def serve(
             "error_status": error_status,
             "extra_latency_s": extra_latency_s,
             "slowdown_factor": slowdown_factor,
+            "hang_rate": hang_rate,
+            "cut_rate": cut_rate,
+            "cut_after_tokens": cut_after_tokens,
         }.items()
         if value is not None
     }

@@ -53,6 +53,16 @@ class FaultConfig(BaseModel):
     error_status: int = Field(default=500, description="HTTP status of injected failures.")
     extra_latency_s: float = Field(default=0.0, ge=0.0, description="Fixed delay before each generation starts.")
     slowdown_factor: float = Field(default=1.0, ge=1.0, description="Multiplies every engine step's duration.")
+    hang_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="Share of requests never answered.")
+    cut_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="Share of requests whose connection drops.")
+    cut_after_tokens: int = Field(default=1, ge=0, description="Tokens streamed before a cut connection drops.")
+
+    @model_validator(mode="after")
+    def _rates_are_shares_of_one_draw(self) -> FaultConfig:
+        total = self.error_rate + self.hang_rate + self.cut_rate
+        if total > 1.0:
+            raise ValueError(f"error_rate + hang_rate + cut_rate must be at most 1, got {total:g}")
+        return self
 
     @field_validator("error_status")
     @classmethod

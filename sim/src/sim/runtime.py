@@ -6,6 +6,7 @@ model name and prompt into a ``GenerationRequest`` (resolving adapters and the c
 
 from __future__ import annotations
 
+import enum
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,12 @@ from sim.engine import Engine, EngineEvent
 from sim.engine_driver import EngineDriver
 from sim.metrics import SimMetrics
 from sim.tokenizer import ApproximateTokenizer
+
+
+class InjectedFault(enum.Enum):
+    ERROR = "error"  # answer with faults.error_status
+    HANG = "hang"  # accept the request and never answer
+    CUT = "cut"  # drop the connection (mid-stream, after faults.cut_after_tokens tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +107,23 @@ class SimulatorRuntime:
             )
         return requested
 
-    def draw_injected_failure(self) -> ApiError | None:
+    def draw_fault(self) -> InjectedFault | None:
+        """One seeded draw per generation request decides its fault, if any."""
         faults = self.config.faults
-        if faults.error_rate > 0 and self.fault_rng.random() < faults.error_rate:
-            return ApiError(faults.error_status, f"Injected failure on replica {self.replica_name} (fault injection).")
+        if faults.error_rate == faults.hang_rate == faults.cut_rate == 0:
+            return None
+        draw = self.fault_rng.random()
+        for fault, rate in (
+            (InjectedFault.ERROR, faults.error_rate),
+            (InjectedFault.HANG, faults.hang_rate),
+            (InjectedFault.CUT, faults.cut_rate),
+        ):
+            if draw < rate:
+                return fault
+            draw -= rate
         return None
+
+    def injected_error(self) -> ApiError:
+        return ApiError(
+            self.config.faults.error_status, f"Injected failure on replica {self.replica_name} (fault injection)."
+        )

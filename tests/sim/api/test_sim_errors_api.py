@@ -134,3 +134,34 @@ async def test_partial_failure_rate_is_seeded(start_sim, http: aiohttp.ClientSes
     first = await statuses(5)
     assert set(first) == {200, 500}
     assert await statuses(5) == first
+
+
+async def test_hanging_replica_accepts_and_never_answers(start_sim, http: aiohttp.ClientSession) -> None:
+    sim = await start_sim(faults={"hang_rate": 1.0})
+    with pytest.raises(TimeoutError):
+        async with http.post(f"{sim.url}/v1/completions", json={"prompt": "x"},
+                             timeout=aiohttp.ClientTimeout(total=0.3)):
+            pass
+    async with http.get(f"{sim.url}/health") as response:
+        assert response.status == 200
+
+
+async def test_cut_stream_ends_without_done(start_sim, http: aiohttp.ClientSession) -> None:
+    sim = await start_sim(faults={"cut_rate": 1.0, "cut_after_tokens": 3})
+    request = {"prompt": "x", "max_tokens": 20, "ignore_eos": True, "stream": True}
+    received = b""
+    with pytest.raises(aiohttp.ClientPayloadError):
+        async with http.post(f"{sim.url}/v1/completions", json=request) as response:
+            assert response.status == 200
+            async for data in response.content.iter_any():
+                received += data
+    assert received.count(b"data: {") == 3 and b"[DONE]" not in received
+
+
+async def test_cut_non_streaming_answer_drops_the_connection(start_sim, http: aiohttp.ClientSession) -> None:
+    sim = await start_sim(faults={"cut_rate": 1.0})
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        async with http.post(f"{sim.url}/v1/completions", json={"prompt": "x", "max_tokens": 3}):
+            pass
+    async with http.get(f"{sim.url}/metrics") as response:
+        assert response.status == 200

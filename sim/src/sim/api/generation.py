@@ -22,7 +22,7 @@ from sim.api.schemas import ChatCompletionRequest, CompletionRequest, SamplingRe
 from sim.chat_template import render_chat_prompt
 from sim.engine import GenerationRequest, RequestRejected, SequenceFinished, TokenGenerated
 from sim.engine_driver import RequestStream
-from sim.runtime import SimulatorRuntime
+from sim.runtime import InjectedFault, SimulatorRuntime
 from sim.tokenizer import InvalidTokenError
 
 
@@ -135,9 +135,11 @@ class GenerationRoutes:
     # -- running it --------------------------------------------------------------------------------
 
     async def _run(self, request: web.Request, job: _Job) -> web.StreamResponse:
-        failure = self._runtime.draw_injected_failure()
-        if failure is not None:
-            raise failure
+        fault = self._runtime.draw_fault()
+        if fault is InjectedFault.ERROR:
+            raise self._runtime.injected_error()
+        if fault is InjectedFault.HANG:
+            await asyncio.Event().wait()  # until the client gives up (cancelling us) or shutdown
         if self._runtime.config.faults.extra_latency_s > 0:
             await asyncio.sleep(self._runtime.config.faults.extra_latency_s)
         driver = self._runtime.driver
@@ -147,10 +149,14 @@ class GenerationRoutes:
             stream = driver.submit(job.engine_request)
         except RequestRejected as err:
             raise ApiError.bad_request(str(err)) from err
+        cut_after = self._runtime.config.faults.cut_after_tokens if fault is InjectedFault.CUT else None
         try:
             if job.stream:
-                return await self._stream(request, job, stream)
-            return await self._collect(job, stream)
+                return await self._stream(request, job, stream, cut_after)
+            response = await self._collect(job, stream)
+            if cut_after is not None:
+                _drop_connection(request)
+            return response
         except ConnectionResetError:
             # The client hung up mid-stream: nobody to answer; the abort below frees its KV blocks.
             return web.Response(status=499)
@@ -193,7 +199,9 @@ class GenerationRoutes:
         }
         return web.Response(text=_dumps(payload), content_type="application/json")
 
-    async def _stream(self, request: web.Request, job: _Job, stream: RequestStream) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, job: _Job, stream: RequestStream, cut_after: int | None = None
+    ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         prompt_tokens = len(job.engine_request.prompt_token_ids)
@@ -204,6 +212,10 @@ class GenerationRoutes:
             chunks: list[bytes] = []
             for event in [first, *stream.drain_ready()]:
                 if isinstance(event, TokenGenerated):
+                    if cut_after is not None and event.num_output_tokens > cut_after:
+                        await response.write(b"".join(chunks))
+                        _drop_connection(request)
+                        return response
                     index = event.num_output_tokens - 1
                     last = stream.finished is not None and stream.finished.num_output_tokens == event.num_output_tokens
                     reason = stream.finished.finish_reason.value if last and stream.finished else None
@@ -266,6 +278,12 @@ class GenerationRoutes:
             "usage": _usage(finished.num_prompt_tokens, finished.num_output_tokens, finished.num_cached_tokens),
         }
         return f"data: {_dumps(payload)}\n\n".encode()
+
+
+def _drop_connection(request: web.Request) -> None:
+    """Fault injection: close the socket without finishing the response, as a crashing server would."""
+    if request.transport is not None:
+        request.transport.abort()
 
 
 def _usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int | None) -> dict[str, object]:
