@@ -230,3 +230,21 @@ def test_example_policy_config_is_valid():
     config = load_pack_config(POLICIES_DIR / "policy-config.example.json")
     assert config.levels["images-pinned"] is EnforcementLevel.MANDATORY
     assert run_pack(single_cluster_stack(), config).passed
+
+
+def test_analyzer_applies_remediations():
+    servicer = _PolicyAnalyzerServicer(PACK_NAME, "0.0.1", build_policies(), PACK_ENFORCEMENT_LEVEL)
+    request = proto.ConfigureAnalyzerRequest()
+    request.policyConfig["gke-hpa-performance-profile"].enforcementLevel = proto.REMEDIATE
+    servicer.Configure(request, None)
+    cluster = dict(next(r for r in multi_cluster_stack() if r.resource_type == types.CLUSTER).inputs)
+    del cluster["podAutoscaling"]
+    properties = struct_pb2.Struct()
+    json_format.ParseDict(cluster, properties)
+    response = servicer.Remediate(proto.AnalyzeRequest(type=types.CLUSTER, properties=properties, urn="urn:test",
+                                                       name="subject"), None)
+    [remediation] = response.remediations
+    assert remediation.policyName == "gke-hpa-performance-profile"
+    fixed = json_format.MessageToDict(remediation.properties)
+    assert fixed["podAutoscaling"] == {"hpaProfile": "PERFORMANCE"}
+    assert fixed["minMasterVersion"] == cluster["minMasterVersion"]
