@@ -111,12 +111,14 @@ class Fleet(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         # MCS's importer runs in every member cluster as a Kubernetes service account (workload identity).
+        # The `<project>.svc.id.goog` pool exists only once a cluster with workload identity does, hence
+        # the wait for the memberships (which wait for the clusters' node pools).
         gcp.projects.IAMMember(
             f"{name}-mcs-importer-network-viewer",
             project=args.project,
             role="roles/compute.networkViewer",
             member=f"serviceAccount:{args.project}.svc.id.goog[gke-mcs/gke-mcs-importer]",
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(memberships.values())),
         )
 
         self.membership_ids = {member: membership.id for member, membership in memberships.items()}

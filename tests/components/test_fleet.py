@@ -94,6 +94,12 @@ def test_service_agent_iam(pulumi_mocks: PlanRecorder) -> None:
     )
 
 
+def test_mcs_importer_grant_waits_for_the_workload_identity_pool(pulumi_mocks: PlanRecorder) -> None:
+    resources = build_fleet(pulumi_mocks)
+    (grant,) = [r for r in resources if r.name == "fleet-mcs-importer-network-viewer"]
+    assert {r.urn for r in resources if r.type == MEMBERSHIP} <= set(grant.dependencies)
+
+
 def test_fleet_args_reject_unknown_config_member() -> None:
     from components.fleet import FleetArgs, FleetMemberArgs
 
