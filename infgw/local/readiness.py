@@ -100,15 +100,22 @@ async def wait_routable(
     (listener, body routing, ext_proc, ORIGINAL_DST, replica) per pool, not only that each process is up.
     """
     body = {"model": model, "prompt": "ready?", "max_tokens": 1}
+    last_answer = ["no answer yet"]
 
     async def attempt() -> bool | None:
         try:
             async with session.post(
                 f"{gateway_url}/v1/completions", json=body, timeout=aiohttp.ClientTimeout(total=5)
             ) as response:
-                await response.read()
-                return True if response.status == 200 else None
-        except (aiohttp.ClientError, TimeoutError):
-            return None
+                text = await response.text()
+                if response.status == 200:
+                    return True
+                last_answer[0] = f"HTTP {response.status}: {text[:300]}"
+        except (aiohttp.ClientError, TimeoutError) as error:
+            last_answer[0] = repr(error)
+        return None
 
-    await _poll(child, f"a completion for {model!r} through {gateway_url}", timeout_s, attempt)
+    try:
+        await _poll(child, f"a completion for {model!r} through {gateway_url}", timeout_s, attempt)
+    except NotReadyError as error:
+        raise NotReadyError(f"{error}\nlast answer through the gateway: {last_answer[0]}") from None

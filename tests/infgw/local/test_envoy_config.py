@@ -1,0 +1,152 @@
+"""The local gateway's Envoy bootstrap: one pool is the shared generator's; several pools are routed by
+the body's model name, each to its own picker, with the other pools' ext_proc filters disabled."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from local_gateway_stacks import LLAMA, QWEN, TWO_POOL_SERVICES
+
+from components.service_config import ServicesConfig
+from infgw.envoy import BodyMode, build_bootstrap, validate_bootstrap
+from infgw.envoy.bootstrap import PICKED_ENDPOINT_CLUSTER
+from infgw.local.body_router import MODEL_HEADER
+from infgw.local.envoy_config import (
+    EXT_PROC_FILTER,
+    PoolAddresses,
+    build_local_bootstrap,
+    ext_proc_filter_name,
+    pool_bootstrap_spec,
+)
+from infgw.local.plan import LocalPlan, build_local_plan
+
+ADDRESSES = {
+    "llama": PoolAddresses(picker_port=9100, replicas=("127.0.0.1:8001", "127.0.0.1:8002")),
+    "qwen": PoolAddresses(picker_port=9200, replicas=("127.0.0.1:8003",)),
+}
+
+
+def two_pool_plan() -> LocalPlan:
+    return build_local_plan(ServicesConfig.model_validate(TWO_POOL_SERVICES), stack="t")
+
+
+def one_pool_plan() -> LocalPlan:
+    document = copy.deepcopy(TWO_POOL_SERVICES)
+    document["pools"] = document["pools"][:1]
+    return build_local_plan(ServicesConfig.model_validate(document), stack="t")
+
+
+def manager(bootstrap):
+    return bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+def routes(bootstrap):
+    return manager(bootstrap)["route_config"]["virtual_hosts"][0]["routes"]
+
+
+def clusters(bootstrap):
+    return {cluster["name"]: cluster for cluster in bootstrap["static_resources"]["clusters"]}
+
+
+def test_fail_close_pool_streams_full_duplex_without_fallback() -> None:
+    spec = pool_bootstrap_spec(
+        one_pool_plan().pools[0], ADDRESSES["llama"], route_timeout_s=60, listener_port=0, picker_tls=False
+    )
+    assert spec.picker is not None
+    assert spec.picker.request_body_mode is BodyMode.FULL_DUPLEX_STREAMED
+    assert spec.picker.response_body_mode is BodyMode.FULL_DUPLEX_STREAMED
+    assert not spec.picker.failure_mode_allow
+    assert not spec.picker.tls
+    assert spec.picker.port == 9100
+    assert spec.endpoints == ()
+    assert spec.route_timeout_s == 60
+
+
+def test_fail_open_pool_buffers_requests_and_falls_back_round_robin() -> None:
+    spec = pool_bootstrap_spec(
+        two_pool_plan().pool("qwen"), ADDRESSES["qwen"], route_timeout_s=60, listener_port=0, picker_tls=True
+    )
+    assert spec.picker is not None
+    assert spec.picker.failure_mode_allow
+    assert spec.picker.request_body_mode is BodyMode.BUFFERED
+    assert spec.picker.tls
+    assert spec.endpoints == ("127.0.0.1:8003",)
+
+
+def test_one_pool_is_exactly_the_shared_generators_bootstrap() -> None:
+    plan = one_pool_plan()
+    bootstrap = build_local_bootstrap(plan, ADDRESSES, listener_port=8080)
+    spec = pool_bootstrap_spec(plan.pools[0], ADDRESSES["llama"], route_timeout_s=60, listener_port=8080, picker_tls=False)
+    assert bootstrap == build_bootstrap(spec)
+
+
+def test_two_pools_get_one_listener_a_body_router_and_an_ext_proc_each() -> None:
+    bootstrap = build_local_bootstrap(two_pool_plan(), ADDRESSES)
+    assert len(bootstrap["static_resources"]["listeners"]) == 1
+    names = [f["name"] for f in manager(bootstrap)["http_filters"]]
+    assert names == [
+        "envoy.filters.http.header_mutation",
+        "inference.body_based_router",
+        ext_proc_filter_name("llama"),
+        ext_proc_filter_name("qwen"),
+        "envoy.filters.http.router",
+    ]
+    ext_procs = {f["name"]: f["typed_config"] for f in manager(bootstrap)["http_filters"] if f["name"].startswith(EXT_PROC_FILTER)}
+    by_cluster = clusters(bootstrap)
+    for pool, port in (("llama", 9100), ("qwen", 9200)):
+        config = ext_procs[ext_proc_filter_name(pool)]
+        picker_cluster = by_cluster[config["grpc_service"]["envoy_grpc"]["cluster_name"]]
+        endpoint = picker_cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+        assert endpoint["address"]["socket_address"]["port_value"] == port
+    assert ext_procs[ext_proc_filter_name("llama")]["processing_mode"]["request_body_mode"] == "FULL_DUPLEX_STREAMED"
+    assert ext_procs[ext_proc_filter_name("qwen")]["processing_mode"]["request_body_mode"] == "BUFFERED"
+    assert ext_procs[ext_proc_filter_name("qwen")]["failure_mode_allow"] is True
+
+
+def test_every_served_model_routes_to_its_pool_with_other_pickers_disabled() -> None:
+    bootstrap = build_local_bootstrap(two_pool_plan(), ADDRESSES)
+    by_model: dict[str, list[dict]] = {}
+    for route in routes(bootstrap):
+        headers = route["match"].get("headers")
+        model = headers[0]["string_match"]["exact"] if headers else None
+        by_model.setdefault(model, []).append(route)
+        assert not headers or headers[0]["name"] == MODEL_HEADER
+    assert set(by_model) == {LLAMA, "food-review-1", QWEN, None}
+    for model, pool, other in ((LLAMA, "llama", "qwen"), ("food-review-1", "llama", "qwen"), (QWEN, "qwen", "llama")):
+        picked, fallback = by_model[model]
+        assert picked["route"]["cluster"] == PICKED_ENDPOINT_CLUSTER
+        assert "dynamic_metadata" in picked["match"]
+        assert set(picked["typed_per_filter_config"]) == {ext_proc_filter_name(other)}
+        assert picked["typed_per_filter_config"][ext_proc_filter_name(other)]["disabled"] is True
+        if pool == "qwen":  # FailOpen: unrouted requests go round-robin over the pool
+            assert fallback["route"]["cluster"].endswith("/qwen")
+        else:  # FailClose: unrouted requests get the generator's 503
+            assert fallback["direct_response"]["status"] == 503
+    # No model (GET /v1/models) or an unknown one: the default pool, last.
+    assert routes(bootstrap)[-2:] == by_model[None]
+    assert set(by_model[None][0]["typed_per_filter_config"]) == {ext_proc_filter_name("qwen")}
+
+
+def test_cluster_names_are_unique_and_all_referenced_clusters_exist() -> None:
+    bootstrap = build_local_bootstrap(two_pool_plan(), ADDRESSES)
+    names = [cluster["name"] for cluster in bootstrap["static_resources"]["clusters"]]
+    assert len(names) == len(set(names))
+    for route in routes(bootstrap):
+        if "route" in route:
+            assert route["route"]["cluster"] in names
+    rr = clusters(bootstrap)["model_servers_round_robin/qwen"]
+    assert rr["load_assignment"]["cluster_name"] == "model_servers_round_robin/qwen"
+
+
+def test_multi_pool_listener_buffers_long_prompts_and_keeps_timeouts() -> None:
+    bootstrap = build_local_bootstrap(two_pool_plan(), ADDRESSES)
+    listener = bootstrap["static_resources"]["listeners"][0]
+    assert listener["per_connection_buffer_limit_bytes"] >= 16 * 1024 * 1024
+    assert {route["route"]["timeout"] for route in routes(bootstrap) if "route" in route} == {"60.000s"}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("plan_factory", [one_pool_plan, two_pool_plan], ids=["one-pool", "two-pools"])
+def test_envoy_accepts_the_bootstrap(plan_factory) -> None:
+    validate_bootstrap(build_local_bootstrap(plan_factory(), ADDRESSES, picker_tls=True, access_log=True))
