@@ -175,3 +175,23 @@ def test_render_groups_by_component_and_counts(dev_plan: Plan) -> None:
     assert "nodeLocations=[europe-west3-c]" in text
     assert "gcp:container/cluster:Cluster" in text and "total" in text
     assert "(known after apply)" in text
+
+
+def test_secure_stack_values_are_planned_as_secrets(
+    pulumi_mocks: PlanRecorder, repo_root: Path, tmp_path: Path
+) -> None:
+    """A `secure:` value in the stack file is never decrypted: the plan carries it as a secret."""
+    import shutil
+
+    import yaml
+
+    shutil.copy(repo_root / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    stack = yaml.safe_load((repo_root / "Pulumi.dev.yaml").read_text(encoding="utf-8"))
+    stack["config"]["gke-inference-gateway:hfToken"] = {"secure": "v1:c2VjcmV0LWNpcGhlcnRleHQ="}
+    (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack), encoding="utf-8")
+
+    plan = run_program(pulumi_mocks, read_stack("dev", tmp_path), repo_root / "__main__.py")
+    document = json.dumps(plan.to_json())
+    assert "c2VjcmV0LWNpcGhlcnRleHQ=" not in document
+    secret_holders = [r for r in plan.resources if r.type == "kubernetes:core/v1:Secret" and r.secret_paths]
+    assert secret_holders, "the HF token should reach the clusters only as a secret input"
