@@ -41,3 +41,13 @@ lint: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+## Benchmarks: routing quality and overhead vs baselines and peer routers (see docs/benchmarks.md).
+## `make bench ARGS=--quick` is the CI-sized form; results land in docs/benchmarks/.
+.PHONY: bench bench-inference-perf
+bench: install
+	$(PY) -m bench $(ARGS)
+
+## kubernetes-sigs inference-perf against the local gateway, offline (needs Python >= 3.12).
+bench-inference-perf: install
+	$(PY) -m bench inference-perf $(ARGS)

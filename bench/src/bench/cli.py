@@ -28,7 +28,7 @@ from bench.report.plots import write_plots
 from bench.report.result import BenchResult
 from bench.suite import Suite
 from bench.targets import build_targets, resolve_target_names
-from bench.targets.peer_router import PEER_PACKAGES, default_peers_venv
+from bench.targets.peer_router import PEER_PACKAGES, PeerRouter, default_peers_venv
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
 console = Console(stderr=True)
@@ -69,6 +69,8 @@ def run(
     out: Annotated[Path | None, typer.Option(help="Output folder (default docs/benchmarks, or .../quick).")] = None,
     peers_venv: Annotated[Path | None, typer.Option(help="Virtualenv holding the peer routers.")] = None,
     keep_logs: Annotated[bool, typer.Option(help="Keep process logs and configs after the run.")] = False,
+    install_peers: Annotated[bool, typer.Option(
+        help="Install missing peer routers into their venv first (needs PyPI).")] = True,
     work_dir: Annotated[Path | None, typer.Option(help="Folder for process logs and configs (default: a temp dir).")] = None,
 ) -> None:
     """Run the benchmark (the default command)."""
@@ -90,7 +92,15 @@ def run(
             raise typer.BadParameter(f"unknown scenario(s) {missing}; known: {[s.name for s in chosen]}",
                                      param_hint="--scenarios")
         chosen = [s for s in chosen if s.name in wanted]
-    bench_config = bench_config.model_copy(update={"targets": target_names, "scenarios": chosen})
+    # --targets narrows every scenario's own subset too, so the run stays valid.
+    chosen = [s.model_copy(update={"targets": [t for t in s.targets if t in target_names]})
+              if s.targets is not None else s for s in chosen]
+    bench_config = BenchConfig.model_validate(
+        {**bench_config.model_dump(), "targets": target_names, "scenarios": [s.model_dump() for s in chosen]})
+    peers_wanted = [n for n in target_names if isinstance(known[n], PeerRouter)]
+    if install_peers and peers_wanted and not all(known[n].executable.exists() for n in peers_wanted):
+        if _install_peers(peers_venv or default_peers_venv()) != 0:
+            console.print("[yellow]peer routers could not be installed; they will be reported unavailable[/]")
     out_dir = out or (Path("docs/benchmarks/quick") if quick else Path("docs/benchmarks"))
     do_overhead = (not quick) if overhead is None else overhead
 
@@ -161,18 +171,48 @@ def _versions(known: dict, used: set[str]) -> dict[str, str]:
     return versions
 
 
+def _install_peers(venv: Path) -> int:
+    """pip-installs the peer routers into ``venv`` (created if needed); returns pip's exit code."""
+    if not (venv / "bin" / "pip").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    specs = [f"{package}{PEER_VERSION_RANGES[package]}" for package in PEER_PACKAGES]
+    console.log(f"installing {specs} into {venv}")
+    return subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", *specs], check=False).returncode
+
+
 @app.command("install-peers")
 def install_peers(
     venv: Annotated[Path | None, typer.Option(help="Where to create the peers' virtualenv.")] = None,
 ) -> None:
     """Create a separate virtualenv with sglang-router, vllm-router and smg from PyPI."""
-    target = venv or default_peers_venv()
-    if not (target / "bin" / "pip").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
-    specs = [f"{package}{PEER_VERSION_RANGES[package]}" for package in PEER_PACKAGES]
-    console.log(f"installing {specs} into {target}")
-    completed = subprocess.run([str(target / "bin" / "pip"), "install", "--quiet", *specs], check=False)
-    if completed.returncode != 0:
-        console.print(f"[red]pip failed ({completed.returncode}); the bench will report these routers as "
-                      "unavailable[/]")
-        raise typer.Exit(completed.returncode)
+    code = _install_peers(venv or default_peers_venv())
+    if code != 0:
+        console.print(f"[red]pip failed ({code}); the bench will report these routers as unavailable[/]")
+        raise typer.Exit(code)
+
+
+@app.command("inference-perf")
+def inference_perf(
+    target: Annotated[str, typer.Option(help="Target to put in front of the fleet.")] = "picker-recommended",
+    python: Annotated[str | None, typer.Option(help="Python >= 3.12 for inference-perf's venv.")] = None,
+    rate: Annotated[float, typer.Option(help="Constant request rate (req/s).")] = 4.0,
+    duration: Annotated[int, typer.Option(help="Seconds of load.")] = 30,
+    seed: Annotated[int, typer.Option(help="Seed for the fleet and the tokenizer corpus.")] = 1,
+    out: Annotated[Path, typer.Option(help="Where inference-perf writes its reports.")] = Path(
+        "docs/benchmarks/inference-perf"),
+) -> None:
+    """Run kubernetes-sigs inference-perf against the local gateway, offline, with a locally built tokenizer."""
+    from bench.inference_perf.recipe import InferencePerfRun, RecipeError, default_venv, run_recipe
+
+    known = build_targets()
+    if target not in known:
+        raise typer.BadParameter(f"unknown target {target!r}; known: {sorted(known)}", param_hint="--target")
+    config, _ = load_config(None, quick=False)
+    work_dir = Path(tempfile.mkdtemp(prefix="bench-inference-perf-"))
+    try:
+        reports = asyncio.run(run_recipe(known[target], config.fleet, InferencePerfRun(rate_rps=rate, duration_s=duration),
+                                         python, default_venv(), out, work_dir, seed))
+    except RecipeError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"inference-perf reports in {reports}")

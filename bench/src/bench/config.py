@@ -56,6 +56,7 @@ class Scenario(BaseModel):
     slo: Slo = Field(default_factory=Slo)
     fleet: dict[str, Any] = Field(default_factory=dict, description="Overrides of the run's fleet for this scenario.")
     sweep_rates_rps: list[float] = Field(default_factory=list, description="Open-loop rates for sweep mode.")
+    targets: list[str] | None = Field(default=None, description="Run only these of the run's targets here.")
 
     @field_validator("sweep_rates_rps")
     @classmethod
@@ -80,7 +81,18 @@ class BenchConfig(BaseModel):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"scenario names must be unique; repeated: {repeated}")
+        for scenario in self.scenarios:
+            stray = sorted(set(scenario.targets or ()) - set(self.targets))
+            if stray:
+                raise ValueError(f"scenarios[{scenario.name}].targets names {stray}, which are not in targets; "
+                                 f"add them to targets or drop them here")
         return self
+
+    def targets_for(self, scenario: Scenario) -> list[str]:
+        """The run's targets (in the run's order) that this scenario includes."""
+        if scenario.targets is None:
+            return list(self.targets)
+        return [name for name in self.targets if name in scenario.targets]
 
     def fleet_for(self, scenario: Scenario) -> FleetSpec:
         if not scenario.fleet:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import yaml
@@ -42,18 +42,21 @@ async def running_fleet(spec: FleetSpec, seed: int, work_dir: Path,
                         ready_timeout_s: float = 30.0) -> AsyncIterator[FleetView]:
     """Starts ``spec.replicas`` simulators, waits for each /health, yields their URLs, stops them all."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    async with AsyncExitStack() as stack:
+    processes: list[tuple[ManagedProcess, str]] = []
+    try:
         replicas: dict[str, str] = {}
-        processes: list[tuple[ManagedProcess, str]] = []
         for index in range(spec.replicas):
             port = free_port()
             config_path = work_dir / f"replica-{index}.yaml"
             config_path.write_text(yaml.safe_dump(replica_config(spec, index, port, seed)), encoding="utf-8")
             process = ManagedProcess(f"replica-{index}", [sys.executable, "-m", "sim", "--config", str(config_path)],
                                      work_dir / f"replica-{index}.log")
-            await stack.enter_async_context(process)
             url = f"http://127.0.0.1:{port}"
-            replicas[f"replica-{index}"] = url
             processes.append((process, url))
+            process.start()
+            replicas[f"replica-{index}"] = url
         await asyncio.gather(*(p.wait_http_ready(url + "/health", ready_timeout_s) for p, url in processes))
         yield FleetView(replicas=replicas, model=spec.model, work_dir=work_dir)
+    finally:
+        # All at once: each replica's graceful shutdown takes a moment, and they are independent.
+        await asyncio.gather(*(p.stop() for p, _ in processes))

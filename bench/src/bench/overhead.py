@@ -28,9 +28,9 @@ class OverheadSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     latency_concurrency: int = Field(default=4, ge=1)
-    latency_duration_s: float = Field(default=8.0, gt=0)
+    latency_duration_s: float = Field(default=5.0, gt=0)
     throughput_concurrency: int = Field(default=48, ge=1)
-    throughput_duration_s: float = Field(default=8.0, gt=0)
+    throughput_duration_s: float = Field(default=5.0, gt=0)
     prompt_words: int = Field(default=40, ge=1)
     max_tokens: int = Field(default=8, ge=1)
     fleet: FleetSpec = Field(default_factory=lambda: FleetSpec(

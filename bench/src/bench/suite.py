@@ -59,7 +59,7 @@ class Suite:
         tokens: list[list[int]] | None = None
         bound_note = ""
         runs: list[TargetRun] = []
-        for name in self._config.targets:
+        for name in self._config.targets_for(scenario):
             target = self._targets[name]
             self._progress(f"{scenario.name}: {name} ({scenario.load.label()})")
             run, tokens_here = await self._run_target(
@@ -97,6 +97,8 @@ class Suite:
         duration = base_load.duration_s
         results: list[SweepResult] = []
         for name in target_names:
+            if scenario.targets is not None and name not in scenario.targets:
+                continue
             points: list[SweepPoint] = []
             saturation: float | None = None
             for rate in scenario.sweep_rates_rps:
