@@ -34,6 +34,8 @@ class RawStackConfig:
     required_keys: frozenset[str] = frozenset()
     source: str = "<memory>"
     stack: str = "dev"
+    # Pulumi ESC environments the stack file imports; their values exist only in `pulumi preview/up`.
+    environments: tuple[str, ...] = ()
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -133,7 +135,9 @@ def read_stack_file(stack_file: Path, project_dir: Path | None = None) -> RawSta
             secret_keys.add(full_key)
 
     stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
+    imported = stack_doc.get("environment") or ()
     return RawStackConfig(
+        environments=tuple(str(name) for name in (imported if isinstance(imported, list) else [imported])),
         project=project,
         values=values,
         secret_keys=frozenset(secret_keys),

@@ -74,6 +74,12 @@ def plan(
         err(str(error), err=True)
         raise typer.Exit(INVALID_CONFIG_EXIT) from None
 
+    if raw.environments:
+        err(
+            f"note: {raw.source} imports ESC environments ({', '.join(raw.environments)}); the offline plan "
+            "sees only the file's own config: values (run `pulumi preview` for the full picture)",
+            err=True,
+        )
     recorder = PlanRecorder.install(project=raw.project, stack=raw.stack)
     result = run_program(recorder, raw, directory / "__main__.py")
     render_plan(result, Console())

@@ -69,6 +69,11 @@ config:
     assert "v1:AAAA" not in json.dumps(raw.values)
 
 
+def test_esc_environments_are_reported(project: Path) -> None:
+    write_stack(project, "esc", "environment:\n  - team/gpu-quota\nconfig:\n  gcp:project: demo-project-1\n")
+    assert read_stack("esc", project).environments == ("team/gpu-quota",)
+
+
 def test_declared_key_without_default_is_required(project: Path) -> None:
     write_stack(project, "bare", "config:\n  gcp:project: demo-project-1\n")
     raw = read_stack("bare", project)
