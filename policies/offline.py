@@ -28,7 +28,7 @@ from pulumi_policy.policy import _NotApplicableError  # raised by args.not_appli
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from policies.pack import RULES
-from policies.rule import AnyRule, PolicyConfigError, ResourceRule
+from policies.rule import AnyRule, PolicyConfigError, ResourceRule, raw_properties
 
 ALL_POLICIES_KEY = "all"
 _LEVELS = {level.value: level for level in EnforcementLevel}
@@ -330,7 +330,7 @@ def run_pack(
                 not_applicable.append(NotApplicable(rule.name, err.reason or "", urns[index]))
                 continue
             if fixed:
-                props[index] = dict(fixed)
+                props[index] = raw_properties(fixed)
                 remediations.append(Remediation(rule.name, urns[index], resource.name))
 
     # Stack rules only read; after remediation the resource list is built once and shared between them.

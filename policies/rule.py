@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
@@ -20,11 +21,15 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import UnknownValueError
+from pulumi_policy.proxy import UnknownValueError, _DictProxy, _ListProxy
+from pulumi_policy.secret import Secret, _DictSecretsProxy, _ListSecretsProxy
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
-from policies.props import Props, UnknownValue, is_unknown
+from policies.props import Props, UnknownValue
+
+# The SDK's property proxies (unknown-checking, secret-preserving); their raw content is under "__target".
+_SDK_PROXIES = (_DictProxy, _ListProxy, _DictSecretsProxy, _ListSecretsProxy)
 
 
 class PolicyConfigError(ValueError):
@@ -155,15 +160,7 @@ class ResourceRule(Rule[ConfigT]):
             if not self.applies_to(args.resource_type):
                 return
             config = self.parse_config(args.get_config())
-            resource = Resource(
-                resource_type=args.resource_type,
-                name=args.name,
-                urn=args.urn,
-                props=Props(args.props),
-                provider_urn=args.provider.urn if args.provider is not None else None,
-                parent_urn=args.opts.parent if args.opts is not None else None,
-                stack_tags=dict(args.stack_tags),
-            )
+            resource = _resource_from(args, Props(args.props))
             try:
                 messages = self.evaluate(resource, config)
             except (UnknownValue, UnknownValueError) as unknown:
@@ -179,11 +176,23 @@ class ResourceRule(Rule[ConfigT]):
             def remediate(args: ResourceValidationArgs) -> Mapping[str, Any] | None:
                 if not self.applies_to(args.resource_type):
                     return None
+                config = self.parse_config(args.get_config())
+                original = raw_properties(args.props)
+                # Remediate only what validation proves wrong: never on unknowns, never on compliant inputs.
                 try:
-                    props = to_plain(args.props)
+                    if not self.evaluate(_resource_from(args, Props(original)), config):
+                        return None
                 except (UnknownValue, UnknownValueError):
                     return None
-                return rule_remediate(props, self.parse_config(args.get_config()))
+                fixed = rule_remediate(copy.deepcopy(original), config)
+                if fixed is None:
+                    return None
+                # Write back only the changed top-level keys through the SDK's mapping, which keeps the
+                # secretness of any value it replaces; untouched keys stay exactly as the engine sent them.
+                for key, value in fixed.items():
+                    if key not in original or original[key] != value:
+                        args.props[key] = value  # type: ignore[index]
+                return args.props
 
         return ResourceValidationPolicy(
             name=self.name,
@@ -246,6 +255,18 @@ class StackRule(Rule[ConfigT]):
         )
 
 
+def _resource_from(args: ResourceValidationArgs, props: Props) -> Resource:
+    return Resource(
+        resource_type=args.resource_type,
+        name=args.name,
+        urn=args.urn,
+        props=props,
+        provider_urn=args.provider.urn if args.provider is not None else None,
+        parent_urn=args.opts.parent if args.opts is not None else None,
+        stack_tags=dict(args.stack_tags),
+    )
+
+
 def _inline_schema(node: Any, definitions: Mapping[str, Any]) -> Any:
     """Resolves pydantic's ``$ref``s (Pulumi receives each property's schema on its own) and drops titles."""
     if isinstance(node, Mapping):
@@ -257,14 +278,17 @@ def _inline_schema(node: Any, definitions: Mapping[str, Any]) -> Any:
     return node
 
 
-def to_plain(value: Any) -> Any:
-    """A deep plain copy (dicts and lists) of analyzer properties, for remediations to edit and return."""
+def raw_properties(value: Any) -> Any:
+    """Plain dicts and lists of analyzer properties: SDK proxies unwrapped (as the SDK's own serializer does),
+    secrets unwrapped to their values, unknown sentinels kept as the engine sent them."""
+    if isinstance(value, _SDK_PROXIES):
+        return raw_properties(value["__target"])
+    if isinstance(value, Secret):
+        return raw_properties(value.value)
     if isinstance(value, Mapping):
-        return {key: to_plain(value[key]) for key in value}
+        return {key: raw_properties(value[key]) for key in value}
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return [to_plain(value[index]) for index in range(len(value))]
-    if is_unknown(value):
-        raise UnknownValue(())
+        return [raw_properties(item) for item in value]
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -182,9 +183,8 @@ def test_driver_installation_violations(installation, gpu_pool):
 
 def test_driver_remediation_uses_configured_version(gpu_pool):
     gpu_pool["nodeConfig"]["guestAccelerators"][0].pop("gpuDriverInstallationConfig")
-    args = validation_args(types.NODE_POOL, gpu_pool)
     policy = gke.gpu_driver_installation.to_policy()
-    fixed = policy.remediate(args)
+    fixed = policy.remediate(validation_args(types.NODE_POOL, copy.deepcopy(gpu_pool)))
     assert fixed["nodeConfig"]["guestAccelerators"][0]["gpuDriverInstallationConfig"] == {"gpuDriverVersion": "LATEST"}
     fixed = policy.remediate(validation_args(types.NODE_POOL, gpu_pool, config={"remediationDriverVersion": "DEFAULT"}))
     assert fixed["nodeConfig"]["guestAccelerators"][0]["gpuDriverInstallationConfig"]["gpuDriverVersion"] == "DEFAULT"
@@ -251,3 +251,21 @@ def test_zones_missing_and_unknown_cluster_reference():
     stack = mutate(multi_cluster_stack(), "gke-west-gpu", lambda i: i.update(cluster=UNKNOWN_STRING))
     stack = mutate(stack, "gke-east-gpu", lambda i: i.pop("nodeLocations"))
     assert run_stack_rule(gke.node_pool_zones_in_region, stack).messages == []
+
+
+def test_remediation_keeps_secrets_and_unknowns_it_does_not_touch(cluster):
+    # As in the analyzer's Remediate: inputs behind the SDK's secret-preserving proxy, secrets as Secret.
+    from pulumi_policy.secret import Secret, secrets_preserving_proxy
+
+    raw = {**cluster, "podAutoscaling": None, "resourceLabels": Secret({"team": "ml"}),
+           "nodeConfig": {"serviceAccount": UNKNOWN_STRING}}
+    props = secrets_preserving_proxy(raw)
+    fixed = gke.hpa_performance_profile.to_policy().remediate(validation_args(types.CLUSTER, props))
+    assert fixed["podAutoscaling"] == {"hpaProfile": "PERFORMANCE"}
+    assert isinstance(raw["resourceLabels"], Secret), "the untouched secret stays a secret"
+    assert raw["nodeConfig"]["serviceAccount"] == UNKNOWN_STRING
+
+
+def test_no_remediation_when_the_checked_value_is_unknown(cluster):
+    cluster["podAutoscaling"] = {"hpaProfile": UNKNOWN_STRING}
+    assert gke.hpa_performance_profile.to_policy().remediate(validation_args(types.CLUSTER, cluster)) is None

@@ -135,3 +135,13 @@ def test_plan_cli_rejects_bad_policy_config_before_planning(repo_root, tmp_path,
     missing = CliRunner().invoke(app, ["plan", "--stack", "dev", "--policy-config", str(tmp_path / "nope.json")])
     assert missing.exit_code == 2
     assert "does not exist" in missing.output
+
+
+def test_remediation_on_the_real_plan_despite_unknown_inputs(planned):
+    from policies.offline import parse_pack_config
+
+    cluster = _first(planned["dev"], lambda r: r.resource_type == types.CLUSTER)
+    broken = _edit(planned["dev"], cluster, lambda i: i.pop("podAutoscaling"))
+    report = run_pack(broken, parse_pack_config({"gke-hpa-performance-profile": "remediate"}))
+    assert [(r.rule, r.resource_name) for r in report.remediations] == [("gke-hpa-performance-profile", cluster.name)]
+    assert report.passed
