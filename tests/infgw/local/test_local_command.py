@@ -1,0 +1,165 @@
+"""`infgw local` as users run it: bad input fails before anything starts; `--once` end to end as a
+subprocess; Ctrl-C/SIGTERM (and a killed parent) leave no process behind."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from local_gateway_stacks import TWO_POOL_SERVICES, stack_document, write_stack
+from typer.testing import CliRunner
+
+from infgw.cli import app
+
+INVALID_INPUT_EXIT = 2
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["local", *args])
+    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    """PIDs whose command line contains ``marker`` (every child gets a path under the work dir)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().split(") ", 1)[1][0]
+        except (OSError, IndexError):
+            continue
+        if marker in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def local_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "infgw", "local", *args]
+
+
+def test_busy_port_is_a_clear_error_naming_the_port(repo_root: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, output = run_cli("--project-dir", str(repo_root), "--port", str(port))
+    assert code == INVALID_INPUT_EXIT
+    assert f"port {port} on 127.0.0.1 is not available (already in use)" in output
+
+
+def test_bad_sim_setting_fails_before_anything_starts(repo_root: Path) -> None:
+    code, output = run_cli("--project-dir", str(repo_root), "--sim-set", "max_num_seqs=-3")
+    assert code == INVALID_INPUT_EXIT
+    assert "max_num_seqs" in output and "--sim-set" in output
+    code, output = run_cli("--project-dir", str(repo_root), "--sim-set", "no-equals-sign")
+    assert code == INVALID_INPUT_EXIT
+    assert "use KEY=VALUE" in output
+    code, output = run_cli("--project-dir", str(repo_root), "--sim-set", "port=1")
+    assert code == INVALID_INPUT_EXIT
+    assert "cannot be overridden" in output
+
+
+def test_unknown_stack_and_missing_services_are_clear_errors(tmp_path: Path, project_file: Path, repo_root: Path) -> None:
+    code, output = run_cli("--project-dir", str(repo_root), "--stack", "no-such-stack")
+    assert code == INVALID_INPUT_EXIT
+    assert "no-such-stack" in output
+
+    project = write_stack(tmp_path, "bare", TWO_POOL_SERVICES, project_file)
+    document = stack_document(TWO_POOL_SERVICES)
+    del document["config"]["gke-inference-gateway:services"]
+    (project / "Pulumi.bare.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    code, output = run_cli("--project-dir", str(project), "--stack", "bare")
+    assert code == INVALID_INPUT_EXIT
+    assert "services: missing" in output
+
+
+def test_invalid_services_config_names_the_key(tmp_path: Path, project_file: Path) -> None:
+    services = copy.deepcopy(TWO_POOL_SERVICES)
+    services["objectives"][0]["pool"] = "nope"
+    project = write_stack(tmp_path, "bad", services, project_file)
+    code, output = run_cli("--project-dir", str(project), "--stack", "bad")
+    assert code == INVALID_INPUT_EXIT
+    assert "objectives[0].pool" in output and "unknown pool 'nope'" in output
+
+
+@pytest.mark.integration
+def test_once_answers_seed_000s_request_through_envoy_and_the_picker(repo_root: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    work_dir = tmp_path / "work"
+    result = subprocess.run(
+        local_argv("--project-dir", str(repo_root), "--once", "--replicas", "1", "--work-dir", str(work_dir)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=os.environ | {"COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All 2 sample requests answered" in result.stdout
+    assert '"model": "food-review-1"' in result.stdout  # seed 000's request, and its answer
+    assert '"object": "text_completion"' in result.stdout
+    assert '"object": "chat.completion"' in result.stdout
+    assert processes_mentioning(str(work_dir)) == []
+    assert (work_dir / "envoy" / "bootstrap.json").is_file()
+
+
+async def _start_serving(work_dir: Path, repo_root: Path) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        *local_argv("--project-dir", str(repo_root), "--replicas", "1", "--work-dir", str(work_dir)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=os.environ | {"COLUMNS": "200"},
+    )
+    assert process.stdout is not None
+
+    async def ready() -> None:
+        assert process.stdout is not None
+        while line := await process.stdout.readline():
+            if b"Gateway ready at" in line:
+                return
+        raise AssertionError("infgw local exited before it was ready")
+
+    try:
+        await asyncio.wait_for(ready(), 90)
+    except BaseException:
+        process.kill()
+        await process.wait()
+        raise
+    children = set(processes_mentioning(str(work_dir))) - {process.pid}
+    assert len(children) == 3, children  # one replica, one picker, Envoy
+    return process
+
+
+@pytest.mark.integration
+async def test_sigterm_stops_every_child(repo_root: Path, tmp_path: Path) -> None:
+    work_dir = tmp_path / "work"
+    process = await _start_serving(work_dir, repo_root)
+    process.send_signal(signal.SIGTERM)
+    output, _ = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, output.decode(errors="replace")
+    assert b"Stopped every process the gateway started." in output
+    assert processes_mentioning(str(work_dir)) == []
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+async def test_killed_parent_takes_its_children_along(repo_root: Path, tmp_path: Path) -> None:
+    work_dir = tmp_path / "work"
+    process = await _start_serving(work_dir, repo_root)
+    process.kill()  # SIGKILL: no cleanup code runs in the parent
+    await process.wait()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while processes_mentioning(str(work_dir)) and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+    assert processes_mentioning(str(work_dir)) == []
