@@ -10,10 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class BodyMode(enum.StrEnum):
-    """ext_proc body modes the picker supports (``ProcessingMode.BodySendMode`` names)."""
+    """ext_proc body modes the picker supports (``ProcessingMode.BodySendMode`` names).
+
+    NONE is for responses only: the picker then sees response headers but no body, so it records no
+    token usage, and each request costs two fewer gRPC messages.
+    """
 
     FULL_DUPLEX_STREAMED = "FULL_DUPLEX_STREAMED"
     BUFFERED = "BUFFERED"
+    NONE = "NONE"
 
 
 def _split_hostport(value: str) -> tuple[str, int]:
@@ -62,6 +67,15 @@ class PickerConnection(BaseModel):
         description="Envoy gRPC-health-checks the picker's ext_proc port (service "
         "envoy.service.ext_proc.v3.ExternalProcessor; the picker serves grpc.health.v1 there too).",
     )
+
+    @model_validator(mode="after")
+    def _request_body_reaches_the_picker(self) -> PickerConnection:
+        if self.request_body_mode is BodyMode.NONE:
+            raise ValueError(
+                "request_body_mode NONE: the picker needs the request body to route; use "
+                "FULL_DUPLEX_STREAMED or BUFFERED"
+            )
+        return self
 
     @model_validator(mode="after")
     def _fail_open_needs_buffered_requests(self) -> PickerConnection:

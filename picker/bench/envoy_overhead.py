@@ -36,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from infgw.envoy import EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
+from infgw.envoy import BodyMode, EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
 
 _SERVING_LINE = re.compile(r"picker serving: ext_proc=[^:]+:(\d+) tls=\w+ health=(\d+) metrics=(\d+)")
 _METRICS_TEXT = (
@@ -257,7 +257,7 @@ class Measurements:
 
 
 def render(args: argparse.Namespace, results: dict[str, Measurements]) -> str:
-    baseline, picker = results["envoy round-robin"], results["envoy + picker"]
+    baseline = results["envoy round-robin"]
     median = statistics.median
     lines = [
         f"## Picker overhead behind Envoy ({datetime.date.today().isoformat()})",
@@ -265,7 +265,8 @@ def render(args: argparse.Namespace, results: dict[str, Measurements]) -> str:
         f"`{' '.join(sys.argv)}`  ",
         f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}, "
         f"{args.upstreams} instant upstreams, picker TLS {'on' if args.picker_tls else 'off'}, "
-        f"seed {args.seed}, medians of {args.repeats} alternating repeats.",
+        f"seed {args.seed}, medians of {args.repeats} alternating repeats; load average before the run "
+        f"{args.load_before[0]:.1f} (other work on the machine skews every number here).",
         "",
         f"### Latency at {args.rate:g} req/s (Poisson, {args.duration_s:g} s per run)",
         "",
@@ -283,17 +284,18 @@ def render(args: argparse.Namespace, results: dict[str, Measurements]) -> str:
         "",
         f"### Sustained throughput (closed loop, {args.throughput_duration_s:g} s per run)",
         "",
-        "| concurrency | envoy round-robin req/s | envoy + picker req/s | ratio |",
-        "|---:|---:|---:|---:|",
+        "| gateway | "
+        + " | ".join(f"req/s at {c} in flight" for c in args.concurrency)
+        + " | best req/s | ratio to round-robin |",
+        "|---|" + "---:|" * (len(args.concurrency) + 2),
     ]
-    best_baseline = best_picker = 0.0
-    for concurrency in args.concurrency:
-        base_rps = median(baseline.throughput_rps[concurrency])
-        picker_rps = median(picker.throughput_rps[concurrency])
-        best_baseline, best_picker = max(best_baseline, base_rps), max(best_picker, picker_rps)
-        lines.append(f"| {concurrency} | {base_rps:.0f} | {picker_rps:.0f} | {picker_rps / base_rps:.2f} |")
+    best_baseline = max(median(baseline.throughput_rps[c]) for c in args.concurrency)
+    for name, measured in results.items():
+        per_level = [median(measured.throughput_rps[c]) for c in args.concurrency]
+        best = max(per_level)
+        cells = " | ".join(f"{rps:.0f}" for rps in per_level)
+        lines.append(f"| {name} | {cells} | {best:.0f} | {best / best_baseline:.2f} |")
     lines += [
-        f"| **best** | **{best_baseline:.0f}** | **{best_picker:.0f}** | **{best_picker / best_baseline:.2f}** |",
         "",
         "Targets (issue 5): added p50 <= 1 ms, added p99 <= 5 ms at 200 req/s; throughput ratio >= 0.6.",
     ]
@@ -313,9 +315,16 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=2, help="alternating repeats per gateway")
     parser.add_argument("--picker-tls", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--lean",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure the picker with response_body_mode NONE (no usage parsing, 2 fewer messages)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--output", type=Path, default=None, help="also write the table (markdown) here")
     args = parser.parse_args()
+    args.load_before = os.getloadavg()
 
     with (
         tempfile.TemporaryDirectory(prefix="picker-bench-") as work_dir,
@@ -327,14 +336,27 @@ def main() -> None:
                 EnvoyBootstrapSpec(picker=PickerConnection(port=picker_port, tls=args.picker_tls))
             )
         ) as picker_envoy,
+        EnvoyProcess(
+            build_bootstrap(
+                EnvoyBootstrapSpec(
+                    picker=PickerConnection(
+                        port=picker_port, tls=args.picker_tls, response_body_mode=BodyMode.NONE
+                    )
+                )
+            )
+        ) as lean_envoy,
         ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as load,
     ):
         gateways = {
             "envoy round-robin": f"http://127.0.0.1:{baseline_envoy.listener_port}/v1/completions",
             "envoy + picker": f"http://127.0.0.1:{picker_envoy.listener_port}/v1/completions",
         }
+        if args.lean:
+            gateways["envoy + picker, no response body"] = (
+                f"http://127.0.0.1:{lean_envoy.listener_port}/v1/completions"
+            )
         results = {name: Measurements([], [], 0, {c: [] for c in args.concurrency}) for name in gateways}
-        for name, url in gateways.items():  # warm-up: connections, scrapes, JIT-free but cache-warm
+        for url in gateways.values():  # warm-up: connections open, first scrapes done
             load.submit(run_closed_loop, url, 4, 2.0, args.seed).result()
         for repeat in range(args.repeats):
             for name, url in gateways.items():

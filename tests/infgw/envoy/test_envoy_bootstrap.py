@@ -141,6 +141,12 @@ def test_buffered_mode_and_buffer_limit():
     assert bootstrap["static_resources"]["listeners"][0]["per_connection_buffer_limit_bytes"] == 8 << 20
 
 
+def test_lean_responses_skip_the_response_body():
+    bootstrap = build_bootstrap(EnvoyBootstrapSpec(picker=PickerConnection(response_body_mode=BodyMode.NONE)))
+    mode = filters(bootstrap)["envoy.filters.http.ext_proc"]["processing_mode"]
+    assert (mode["response_header_mode"], mode["response_body_mode"]) == ("SEND", "NONE")
+
+
 def test_yaml_rendering_round_trips():
     import yaml
 

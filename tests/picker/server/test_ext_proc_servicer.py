@@ -441,3 +441,20 @@ async def test_failing_response_hooks_do_not_stop_the_response(ext_proc_stub, re
         assert await call.read() == grpc.aio.EOF
     assert answer.WhichOneof("response") == "response_headers"
     assert director.names() == ["route", "release"]
+
+
+async def test_response_body_mode_none_completes_the_response_when_the_stream_ends(
+    ext_proc_stub, recording_director
+):
+    settings = ExtProcSettings(response_body_mode=BodyMode.NONE)
+    async with ext_proc_stub(recording_director, settings) as stub:
+        call = stub.Process()
+        await call.write(request_headers())
+        await call.write(request_body(completion_body(), end_of_stream=True))
+        await read(call, 2)
+        await call.write(response_headers({":status": "200", "content-type": "application/json"}))
+        await read(call)
+        await call.done_writing()
+        assert await call.read() == grpc.aio.EOF
+    assert recording_director.names() == ["route", "on_response_headers", "on_response_complete", "release"]
+    assert recording_director.calls[2][1] == (None, ResponseUsage(), 0)

@@ -82,6 +82,7 @@ class _RequestStream:
         self._routed = False  # director.route was called: response hooks apply
         self._release_owed = False  # route or pick_any was called: the director holds a record
         self._usage_parser: ResponseUsageParser | None = None
+        self._response_headers_seen = False
         self._served: str | None = None
         self._response_complete = False
         self.finished = False
@@ -214,6 +215,7 @@ class _RequestStream:
         status = int(status_text) if status_text.isdigit() else 0
         streaming = "text/event-stream" in headers.get("content-type", "")
         self._usage_parser = ResponseUsageParser(streaming=streaming)
+        self._response_headers_seen = True
         if self._routed and self._request is not None:
             self._call_hook(self._director.on_response_headers, self._request, status, streaming)
         if message.response_headers.end_of_stream:
@@ -261,6 +263,10 @@ class _RequestStream:
 
     def close(self) -> None:
         """The stream ended (normally, by an error answer, or because the client went away)."""
+        if self._response_headers_seen and self._response_body_mode is BodyMode.NONE:
+            # The data plane never sends the body in this mode: the response is complete when the
+            # stream ends (usage unknown).
+            self._complete_response()
         if self._release_owed and self._request is not None:
             self._call_hook(self._director.release, self._request)
 
