@@ -187,11 +187,7 @@ class ResourceRule(Rule[ConfigT]):
                 fixed = rule_remediate(copy.deepcopy(original), config)
                 if fixed is None:
                     return None
-                # Write back only the changed top-level keys through the SDK's mapping, which keeps the
-                # secretness of any value it replaces; untouched keys stay exactly as the engine sent them.
-                for key, value in fixed.items():
-                    if key not in original or original[key] != value:
-                        args.props[key] = value  # type: ignore[index]
+                _write_back(args.props, original, fixed)
                 return args.props
 
         return ResourceValidationPolicy(
@@ -276,6 +272,19 @@ def _inline_schema(node: Any, definitions: Mapping[str, Any]) -> Any:
     if isinstance(node, list):
         return [_inline_schema(item, definitions) for item in node]
     return node
+
+
+def _write_back(target: Any, original: Mapping[str, Any], fixed: Mapping[str, Any]) -> None:
+    """Writes only what changed, as deep as it changed, through the SDK's mappings: they keep the secretness
+    of values they replace, and everything untouched stays exactly as the engine sent it."""
+    for key, value in fixed.items():
+        before = original.get(key)
+        if key in original and before == value:
+            continue
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            _write_back(target[key], before, value)
+        else:
+            target[key] = value
 
 
 def raw_properties(value: Any) -> Any:

@@ -258,12 +258,18 @@ def test_remediation_keeps_secrets_and_unknowns_it_does_not_touch(cluster):
     from pulumi_policy.secret import Secret, secrets_preserving_proxy
 
     raw = {**cluster, "podAutoscaling": None, "resourceLabels": Secret({"team": "ml"}),
-           "nodeConfig": {"serviceAccount": UNKNOWN_STRING}}
+           "nodeConfig": {"serviceAccount": UNKNOWN_STRING},
+           "monitoringConfig": {"enableComponents": ["SYSTEM_COMPONENTS"], "managedPrometheus": {"enabled": True},
+                                "advancedDatapathObservabilityConfig": Secret({"enableMetrics": True})}}
     props = secrets_preserving_proxy(raw)
     fixed = gke.hpa_performance_profile.to_policy().remediate(validation_args(types.CLUSTER, props))
     assert fixed["podAutoscaling"] == {"hpaProfile": "PERFORMANCE"}
     assert isinstance(raw["resourceLabels"], Secret), "the untouched secret stays a secret"
     assert raw["nodeConfig"]["serviceAccount"] == UNKNOWN_STRING
+    # A remediation deep inside a mapping leaves that mapping's other (secret) members alone.
+    gke.managed_prometheus_dcgm.to_policy().remediate(validation_args(types.CLUSTER, props))
+    assert raw["monitoringConfig"]["enableComponents"] == ["SYSTEM_COMPONENTS", "DCGM"]
+    assert isinstance(raw["monitoringConfig"]["advancedDatapathObservabilityConfig"], Secret)
 
 
 def test_no_remediation_when_the_checked_value_is_unknown(cluster):
