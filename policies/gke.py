@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, Severity
@@ -303,7 +304,7 @@ gpu_driver_installation = ResourceRule(
 # --- gpu-machine-type-matches-accelerators -----------------------------------------------------------
 
 # Accelerator-optimized machine types come with a fixed GPU type and count (Compute Engine GPU docs).
-_FIXED_GPU_MACHINES: dict[str, tuple[str, int]] = {
+_FIXED_GPU_MACHINES: Mapping[str, tuple[str, int]] = MappingProxyType({
     **{f"a2-highgpu-{n}g": ("nvidia-tesla-a100", n) for n in (1, 2, 4, 8)},
     "a2-megagpu-16g": ("nvidia-tesla-a100", 16),
     **{f"a2-ultragpu-{n}g": ("nvidia-a100-80gb", n) for n in (1, 2, 4, 8)},
@@ -316,7 +317,7 @@ _FIXED_GPU_MACHINES: dict[str, tuple[str, int]] = {
     "g2-standard-24": ("nvidia-l4", 2),
     "g2-standard-48": ("nvidia-l4", 4),
     "g2-standard-96": ("nvidia-l4", 8),
-}
+})
 # N1 machines take attachable GPUs in these counts only.
 _N1_GPU_COUNTS = frozenset({1, 2, 4, 8})
 

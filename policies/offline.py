@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from inspect import isawaitable
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from pulumi_policy import (
@@ -31,7 +32,7 @@ from policies.pack import RULES
 from policies.rule import AnyRule, PolicyConfigError, ResourceRule, raw_properties
 
 ALL_POLICIES_KEY = "all"
-_LEVELS = {level.value: level for level in EnforcementLevel}
+_LEVELS: Mapping[str, EnforcementLevel] = MappingProxyType({level.value: level for level in EnforcementLevel})
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,18 @@ Used by the offline plan; the Pulumi CLI prints its own report for ``pulumi prev
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from pulumi_policy import EnforcementLevel
 from rich.console import Console
 
 from policies.offline import PackReport
 from policies.pack import PACK_NAME, RULES
 
-_LEVEL_STYLE = {EnforcementLevel.MANDATORY: "bold red", EnforcementLevel.ADVISORY: "yellow"}
+_LEVEL_STYLE: Mapping[EnforcementLevel, str] = MappingProxyType(
+    {EnforcementLevel.MANDATORY: "bold red", EnforcementLevel.ADVISORY: "yellow"}
+)
 
 
 def render_report(report: PackReport, console: Console, *, rule_count: int = len(RULES)) -> None:
