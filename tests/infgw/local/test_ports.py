@@ -1,0 +1,27 @@
+"""Port allocation: free ports bind; a busy port is an error naming it and how to find its owner."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from infgw.local.ports import PortBusyError, ensure_port_free, free_port
+
+
+def test_free_port_can_be_bound() -> None:
+    port = free_port()
+    ensure_port_free("127.0.0.1", port)
+
+
+def test_listening_port_is_reported_busy_with_a_fix() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortBusyError) as raised:
+            ensure_port_free("127.0.0.1", port)
+    message = str(raised.value)
+    assert f"port {port} on 127.0.0.1 is not available (already in use)" in message
+    assert "--port" in message
+    assert raised.value.port == port
