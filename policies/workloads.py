@@ -142,7 +142,8 @@ images_pinned = ResourceRule(
     name="images-pinned",
     description="Requires every container image to be pinned to a version tag or digest.",
     rationale="Moving tags make rollouts unreproducible: a node restart can pull a different vLLM or picker "
-    "build than the one that was tested, mid-incident.",
+    "build than the one that was tested, mid-incident. The single-cluster guide's manifest uses "
+    "vllm/vllm-openai:latest and lora-syncer:main; copying it verbatim is blocked here.",
     enforcement_level=EnforcementLevel.MANDATORY,
     config_model=ImagePinningConfig,
     applies_to=types.is_workload,
