@@ -9,8 +9,7 @@ from typing import Any
 
 import pulumi
 
-from components.config import validate_stack_config
-from components.config_sources import RawStackConfig, read_stack
+from components.config_sources import RawStackConfig
 from infgw.plan.model import SECRET, Plan
 from infgw.plan.recorder import PlanRecorder, _normalise
 
@@ -66,15 +65,3 @@ def run_program(recorder: PlanRecorder, raw: RawStackConfig, program: Path) -> P
         resources=tuple(sorted(recorder.planned, key=lambda resource: resource.urn)),
         outputs=collected,
     )
-
-
-def build_plan(stack: str, project_dir: Path) -> Plan:
-    """Validate stack `stack` of the project in `project_dir`, then plan it in this process.
-
-    Raises ConfigError/StackFileError before any resource is registered. Installs the Pulumi mocks, so
-    call it at most once per process (tests share one PlanRecorder and call run_program instead).
-    """
-    raw = read_stack(stack, project_dir)
-    validate_stack_config(raw)
-    recorder = PlanRecorder.install(project=raw.project, stack=raw.stack)
-    return run_program(recorder, raw, project_dir / "__main__.py")
