@@ -34,7 +34,7 @@ class _InputsAsState(Mocks):
         return {}, None
 
 
-def _normalise(value: Any, path: str, secrets: list[str], unknowns: list[str]) -> Any:
+def normalise_engine_value(value: Any, path: str, secrets: list[str], unknowns: list[str]) -> Any:
     """Engine values -> plain JSON-able values with SECRET/UNKNOWN markers (numbers stay floats, as the
     engine and policy packs see them: 8000 arrives as 8000.0)."""
     if rpc.is_rpc_secret(value):
@@ -45,11 +45,14 @@ def _normalise(value: Any, path: str, secrets: list[str], unknowns: list[str]) -
         return UNKNOWN
     if isinstance(value, dict):
         return {
-            key: _normalise(item, f"{path}.{key}" if path else key, secrets, unknowns)
+            key: normalise_engine_value(item, f"{path}.{key}" if path else key, secrets, unknowns)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [_normalise(item, f"{path}[{index}]", secrets, unknowns) for index, item in enumerate(value)]
+        return [
+            normalise_engine_value(item, f"{path}[{index}]", secrets, unknowns)
+            for index, item in enumerate(value)
+        ]
     if isinstance(value, pulumi.Resource):
         return f"<resource {type(value).__name__}>"
     return value
@@ -91,7 +94,7 @@ class PlanRecorder(MockMonitor):
             return response
         secrets: list[str] = []
         unknowns: list[str] = []
-        inputs = _normalise(rpc.deserialize_properties(request.object), "", secrets, unknowns)
+        inputs = normalise_engine_value(rpc.deserialize_properties(request.object), "", secrets, unknowns)
         self.planned.append(
             PlannedResource(
                 type=request.type,

@@ -11,7 +11,7 @@ import pulumi
 
 from components.config_sources import RawStackConfig
 from infgw.plan.model import SECRET, Plan
-from infgw.plan.recorder import PlanRecorder, _normalise
+from infgw.plan.recorder import PlanRecorder, normalise_engine_value
 
 
 def _engine_value(value: Any) -> str:
@@ -31,7 +31,7 @@ async def _resolve_exports(exports: dict[str, Any]) -> dict[str, Any]:
             resolved[name] = SECRET
             continue
         secrets: list[str] = []
-        resolved[name] = _normalise(await output.future(with_unknowns=True), "", secrets, [])
+        resolved[name] = normalise_engine_value(await output.future(with_unknowns=True), "", secrets, [])
     return resolved
 
 
