@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from picker import __version__
 from picker.framework.types import EndpointState
 
 # Bucket edges as the EPP declares them.
@@ -60,7 +61,13 @@ _QUEUE_DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 
 class PickerMetrics:
     """All metric objects, bound to ``self.registry``. Label values stay low-cardinality (no request ids)."""
 
-    def __init__(self, pool_name: str, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        pool_name: str,
+        registry: CollectorRegistry | None = None,
+        commit: str = "unknown",
+        build_ref: str = __version__,
+    ) -> None:
         self.pool_name = pool_name
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         objective = ("model_name", "target_model_name")

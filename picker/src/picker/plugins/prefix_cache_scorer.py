@@ -54,7 +54,8 @@ class PrefixMatcher:
         self.parameters = parameters
         self.index = PrefixIndex(parameters.lru_capacity_per_server)
         self._metrics = metrics
-        self._memo: OrderedDict[str, PrefixMatch] = OrderedDict()
+        # Keyed by object identity and id: two in-flight requests may carry the same x-request-id.
+        self._memo: OrderedDict[tuple[int, str], PrefixMatch] = OrderedDict()
 
     def block_size_for(self, endpoints: Sequence[EndpointState]) -> int:
         """The first candidate's reported vLLM block size x 4 characters, else the configured blockSize."""
@@ -73,18 +74,18 @@ class PrefixMatcher:
             self.parameters.max_prefix_blocks_to_match,
         )
         result = PrefixMatch(hashes, block_size, self.index.match(hashes) if hashes else {})
-        self._memo[request.request_id] = result
+        self._memo[(id(request), request.request_id)] = result
         if len(self._memo) > _MEMO_CAPACITY:
             self._memo.popitem(last=False)
         return result
 
     def record(self, request: InferenceRequest, result: SchedulingResult) -> None:
         """Record the request's blocks on the primary profile's first endpoint."""
-        memo = self._memo.pop(request.request_id, None)
+        memo = self._memo.pop((id(request), request.request_id), None)
         primary = result.primary.endpoints[0]
         if memo is None:  # scheduled by a profile without this scorer: hash now
             memo = self.match(request, (primary,))
-            self._memo.pop(request.request_id, None)
+            self._memo.pop((id(request), request.request_id), None)
         if not memo.hashes:
             return
         endpoint_name = primary.endpoint.name
