@@ -108,9 +108,11 @@ class Director:
             raise PickerError(ErrorCode.INTERNAL, "internal error while scheduling") from None
 
     def pick_any(self, request: InferenceRequest) -> RoutingDecision:
-        self._records[id(request)] = _RequestRecord(self._clock.now(), request.model, request.target_model)
+        record = _RequestRecord(self._clock.now(), request.model, request.target_model)
+        self._records[id(request)] = record
         candidates = self._store.candidates()
         if not candidates:
+            self._count_error(record, ErrorCode.INTERNAL)
             raise PickerError(ErrorCode.INTERNAL, "no ready endpoints for a request without a body")
         chosen = candidates[self._rng.randrange(len(candidates))].endpoint
         return RoutingDecision(endpoints=(chosen,), body=request.body)

@@ -221,6 +221,22 @@ async def test_departed_endpoints_are_pruned_from_prefix_index_and_in_flight(fak
     assert picker.in_flight.counts() == {}
 
 
+async def test_background_loop_flushes_gauges_in_virtual_time(fake_clock: FakeClock) -> None:
+    store = pool(fake_clock, [3])
+    picker, metrics = director(fake_clock, store)
+    await picker.route(inference_request(LONG_PROMPT))
+    runner = asyncio.create_task(picker.run())
+    await fake_clock.advance(1.0)
+    assert sample(metrics, "inference_extension_prefix_indexer_size") > 0
+    assert sample(metrics, "inference_pool_ready_pods", name="test-pool") == 0  # pool gauges every 5 s
+    store.update_metrics("e0", EndpointMetrics(waiting_queue_size=3, updated_at_s=fake_clock.now() + 4.0))
+    await fake_clock.advance(4.0)
+    assert sample(metrics, "inference_pool_ready_pods", name="test-pool") == 1
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+
+
 async def test_gauges_flush(fake_clock: FakeClock) -> None:
     picker, metrics = director(fake_clock, pool(fake_clock, [2, 4], kv_cache_usage_ratio=0.5))
     picker.flush_gauges()
