@@ -22,6 +22,7 @@ except ConfigError as error:
 from components.fleet import Fleet, FleetArgs, FleetMemberArgs
 from components.inference_dashboard import InferenceDashboard, InferenceDashboardArgs
 from components.inference_service import InferenceService, InferenceServiceArgs
+from components.model_armor import ModelArmorGuard, ModelArmorGuardArgs
 from components.picker_image import PickerImage, PickerImageArgs
 from components.project_services import ProjectServices, ProjectServicesArgs
 from components.region import GpuPoolArgs, Region, RegionArgs, SystemPoolArgs
@@ -86,6 +87,15 @@ if stack_config.services is not None:
         if stack_config.hf_token is not None
         else None
     )
+    armor_location = None
+    armor: ModelArmorGuard | None = None
+    if service_config.model_armor is not None:
+        armor_location = service_config.model_armor.location or stack_config.regions[gateway_cluster].region
+        armor = ModelArmorGuard(
+            "model-armor",
+            ModelArmorGuardArgs(spec=service_config.model_armor, project=project, location=armor_location),
+            opts=pulumi.ResourceOptions(depends_on=[services]),
+        )
     # One address per serving region on the cross-regional gateway, in config order.
     gateway_regions = list(dict.fromkeys(spec.region for spec in stack_config.regions.values()))
     for name, region in regions.items():
@@ -102,7 +112,13 @@ if stack_config.services is not None:
                 config_cluster=fleet is None or name == gateway_cluster,
                 gateway_regions=gateway_regions if fleet is not None and name == gateway_cluster else (),
                 # Multi-cluster Gateway objects need the fleet's multi-cluster ingress first.
-                depends_on=[*region.node_pools, *([fleet] if fleet is not None else [])],
+                depends_on=[
+                    *region.node_pools,
+                    *([fleet] if fleet is not None else []),
+                    *([armor] if armor is not None else []),
+                ],
+                model_armor_template=armor.template_name if armor is not None else None,
+                model_armor_location=armor_location,
             ),
         )
         if service.gateway_name is not None:

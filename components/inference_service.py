@@ -44,6 +44,7 @@ from components.crds.api_versions import (
 )
 from components.crds.base import CrdModel
 from components.crds.pod_monitoring import SecretCredentials, SecretKeySelector
+from components.model_armor import model_armor_extension_spec
 from components.model_server import (
     HF_TOKEN_KEY,
     LORA_CONFIG_KEY,
@@ -92,10 +93,19 @@ class InferenceServiceArgs:
     gateway_regions: Sequence[str] = field(default_factory=tuple)
     # What must exist before GKE-owned CRDs are usable (node pools, fleet features).
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    # Config cluster with services.modelArmor: the ModelArmorGuard's template and its region.
+    model_armor_template: str | None = None
+    model_armor_location: str | None = None
 
     def __post_init__(self) -> None:
         if self.topology == "single" and not self.config_cluster:
             raise ValueError("config_cluster: a single-cluster service always carries its own gateway")
+        wants_armor = self.config_cluster and self.services.model_armor is not None
+        if wants_armor and (self.model_armor_template is None or self.model_armor_location is None):
+            raise ValueError(
+                "model_armor_template/model_armor_location: services.modelArmor is set; pass the "
+                "ModelArmorGuard's template name and region"
+            )
         if self.topology == "multi" and self.config_cluster and not self.gateway_regions:
             raise ValueError(
                 "gateway_regions: the multi-cluster gateway needs one address per region; got none"
@@ -476,6 +486,19 @@ class InferenceService(pulumi.ComponentResource):
         )
         if services.needs_body_based_routing:
             self._body_based_router(gateway_name, gateway)
+        if services.model_armor is not None:
+            assert self._args.model_armor_template is not None and self._args.model_armor_location is not None
+            self._custom_resource(
+                "model-armor-extension",
+                f"{gateway_name}-model-armor",
+                model_armor_extension_spec(
+                    gateway_name,
+                    self._args.model_armor_location,
+                    self._args.model_armor_template,
+                    services.model_armor,
+                ),
+                depends_on=[gateway],
+            )
         # Multi-cluster targets exist only once GKE imports the exported pools; they may resolve later.
         pools = [] if multi else list(self.pools.values())
         for route in services.effective_routes:

@@ -390,6 +390,34 @@ class BodyBasedRouterSpec(ServiceConfigModel):
         return image
 
 
+class ModelArmorSpec(ServiceConfigModel):
+    """Model Armor screens prompts and responses at the gateway (a GCPTrafficExtension to its API)."""
+
+    template_id: str = Field(
+        default="inference-gateway", pattern=r"^[a-z]([-a-z0-9_]{0,61}[a-z0-9])?$", description="template id"
+    )
+    location: str | None = Field(
+        default=None, description="Model Armor region (default: the gateway cluster's region)"
+    )
+    confidence_level: Literal["LOW_AND_ABOVE", "MEDIUM_AND_ABOVE", "HIGH"] = Field(
+        "MEDIUM_AND_ABOVE", description="lowest detection confidence that blocks (injection, jailbreak, RAI)"
+    )
+    models: list[str] = Field(
+        default_factory=list, description="model names to screen (default: every model via `default`)"
+    )
+    fail_open: bool = Field(
+        False, description="let traffic through unscreened when Model Armor is unreachable"
+    )
+    timeout_ms: int = Field(
+        default=1000, ge=10, le=10_000, description="callout timeout (GKE allows 10..10000 ms)"
+    )
+    project_number: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{6,20}$",
+        description="project number: grants the Service Extensions agent its Model Armor roles when set",
+    )
+
+
 class PickerImageSpec(ServiceConfigModel):
     """Where the picker image comes from: built and pushed (`build: true`) or a pinned `image`."""
 
@@ -442,6 +470,9 @@ class ServicesConfig(ServiceConfigModel):
     health_check: HealthCheckSpec = Field(default_factory=HealthCheckSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     body_based_router: BodyBasedRouterSpec = Field(default_factory=BodyBasedRouterSpec)
+    model_armor: ModelArmorSpec | None = Field(
+        None, description="screen prompts and responses with Model Armor"
+    )
 
     @model_validator(mode="after")
     def _check_references(self) -> ServicesConfig:

@@ -53,6 +53,7 @@ from components.crds.routing_extension import (
     ServiceBackendRef,
     TargetRef,
 )
+from components.crds.traffic_extension import GCPTrafficExtensionSpec
 
 __all__ = [
     "ApiKind",
@@ -70,6 +71,7 @@ __all__ = [
     "ExtensionChain",
     "GCPBackendPolicySpec",
     "GCPRoutingExtensionSpec",
+    "GCPTrafficExtensionSpec",
     "GatewayAddress",
     "GatewaySpec",
     "GrpcHealthCheck",

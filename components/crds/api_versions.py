@@ -48,6 +48,7 @@ GCP_BACKEND_POLICY = ApiKind("networking.gke.io", "v1", "GCPBackendPolicy")
 # Created by GKE in the config cluster for every exported InferencePool; referenced, never authored.
 GCP_INFERENCE_POOL_IMPORT = ApiKind("networking.gke.io", "v1", "GCPInferencePoolImport")
 GCP_ROUTING_EXTENSION = ApiKind("networking.gke.io", "v1", "GCPRoutingExtension")
+GCP_TRAFFIC_EXTENSION = ApiKind("networking.gke.io", "v1", "GCPTrafficExtension")
 
 AUTOSCALING_METRIC = ApiKind("autoscaling.gke.io", "v1beta1", "AutoscalingMetric")
 POD_MONITORING = ApiKind("monitoring.googleapis.com", "v1", "PodMonitoring")

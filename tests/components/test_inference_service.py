@@ -27,6 +27,9 @@ METRIC = "kubernetes:autoscaling.gke.io/v1beta1:AutoscalingMetric"
 CRD_FILE = "kubernetes:yaml/v2:ConfigFile"
 PICKER_IMAGE = "us-docker.pkg.dev/example-project/inference-gateway/picker:0.1.0"
 GATEWAY_KINDS = {GATEWAY, ROUTE, HEALTH, BACKEND}
+ARMOR_TEMPLATE = "projects/example-project/locations/us-central1/templates/inference-gateway"
+# What the composition root passes when services.modelArmor is set (ignored otherwise).
+ARMOR = {"model_armor_template": ARMOR_TEMPLATE, "model_armor_location": "us-central1"}
 
 
 def services(name: str, **changes: Any) -> ServicesConfig:
@@ -48,6 +51,7 @@ def build(pulumi_mocks: Any, config: ServicesConfig, **overrides: Any) -> list[P
             "provider": provider,
             "picker_image": PICKER_IMAGE,
             "hf_token": "hf_example",
+            **ARMOR,
             **overrides,
         }
         InferenceService("gke-west-inference", InferenceServiceArgs(**args))

@@ -63,6 +63,8 @@ def rendered(pulumi_mocks: Any, case: str) -> ClusterManifests:
                 provider=provider,
                 picker_image=PICKER_IMAGE,
                 hf_token="hf_example",
+                model_armor_template="projects/example-project/locations/us-central1/templates/inference-gateway",
+                model_armor_location="us-central1",
                 **overrides,
             ),
         )

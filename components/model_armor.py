@@ -1,0 +1,130 @@
+"""ModelArmorGuard: the Model Armor template the gateway's traffic extension screens prompts and responses with.
+
+The Kubernetes side (the GCPTrafficExtension on the Gateway) is rendered by InferenceService from
+`model_armor_settings()`; this component owns the GCP side: the template and, when the project number is
+configured, the Service Extensions agent's roles.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.crds import Extension, ExtensionChain, GCPTrafficExtensionSpec, TargetRef
+from components.crds.api_versions import GATEWAY
+from components.service_config import ModelArmorSpec
+
+# Responsible-AI categories the template screens, each at the configured confidence.
+RAI_FILTER_TYPES = ("SEXUALLY_EXPLICIT", "HATE_SPEECH", "HARASSMENT", "DANGEROUS")
+# What the load balancer's Service Extensions agent needs to call Model Armor.
+AGENT_ROLES = (
+    "roles/modelarmor.calloutUser",
+    "roles/serviceusage.serviceUsageConsumer",
+    "roles/modelarmor.user",
+)
+
+
+def template_name(project: str, location: str, template_id: str) -> str:
+    return f"projects/{project}/locations/{location}/templates/{template_id}"
+
+
+def model_armor_api(location: str) -> str:
+    """The regional endpoint the traffic extension calls (`googleAPIServiceName`)."""
+    return f"modelarmor.{location}.rep.googleapis.com"
+
+
+def model_armor_settings(template: str, models: Sequence[str]) -> str:
+    """The extension's `model_armor_settings` metadata: one entry per model, or `default` for all."""
+    entries = [
+        {"model": model, "user_prompt_template_id": template, "model_response_template_id": template}
+        for model in (models or ["default"])
+    ]
+    return json.dumps(entries, separators=(",", ":"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelArmorGuardArgs:
+    spec: ModelArmorSpec
+    project: str
+    location: str
+
+
+class ModelArmorGuard(pulumi.ComponentResource):
+    """Output `template_name`: the template's full resource name, for the traffic extension's metadata."""
+
+    def __init__(
+        self, name: str, args: ModelArmorGuardArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("infgw:index:ModelArmorGuard", name, None, opts)
+        spec = args.spec
+        level = spec.confidence_level
+        gcp.modelarmor.Template(
+            f"{name}-template",
+            project=args.project,
+            location=args.location,
+            template_id=spec.template_id,
+            filter_config=gcp.modelarmor.TemplateFilterConfigArgs(
+                pi_and_jailbreak_filter_settings=gcp.modelarmor.TemplateFilterConfigPiAndJailbreakFilterSettingsArgs(
+                    filter_enforcement="ENABLED", confidence_level=level
+                ),
+                malicious_uri_filter_settings=gcp.modelarmor.TemplateFilterConfigMaliciousUriFilterSettingsArgs(
+                    filter_enforcement="ENABLED"
+                ),
+                rai_settings=gcp.modelarmor.TemplateFilterConfigRaiSettingsArgs(
+                    rai_filters=[
+                        gcp.modelarmor.TemplateFilterConfigRaiSettingsRaiFilterArgs(
+                            filter_type=filter_type, confidence_level=level
+                        )
+                        for filter_type in RAI_FILTER_TYPES
+                    ]
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        if spec.project_number is not None:
+            agent = f"serviceAccount:service-{spec.project_number}@gcp-sa-dep.iam.gserviceaccount.com"
+            for role in AGENT_ROLES:
+                gcp.projects.IAMMember(
+                    f"{name}-{role.removeprefix('roles/').replace('.', '-')}",
+                    project=args.project,
+                    role=role,
+                    member=agent,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+        self.template_name = template_name(args.project, args.location, spec.template_id)
+        self.register_outputs({"templateName": self.template_name})
+
+
+def model_armor_extension_spec(
+    gateway_name: str, location: str, template: str, spec: ModelArmorSpec
+) -> GCPTrafficExtensionSpec:
+    """The GCPTrafficExtension on the Gateway: every request and response event goes to Model Armor."""
+    return GCPTrafficExtensionSpec(
+        target_refs=[TargetRef(group=GATEWAY.group, kind=GATEWAY.kind, name=gateway_name)],
+        extension_chains=[
+            ExtensionChain(
+                name="model-armor",
+                extensions=[
+                    Extension(
+                        name="model-armor",
+                        google_api_service_name=model_armor_api(location),
+                        supported_events=[
+                            "RequestHeaders",
+                            "RequestBody",
+                            "RequestTrailers",
+                            "ResponseHeaders",
+                            "ResponseBody",
+                            "ResponseTrailers",
+                        ],
+                        timeout=f"{spec.timeout_ms}ms",
+                        fail_open=spec.fail_open,
+                        metadata={"model_armor_settings": model_armor_settings(template, spec.models)},
+                    )
+                ],
+            )
+        ],
+    )
