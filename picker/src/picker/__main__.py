@@ -10,12 +10,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from picker.app import PickerApp
 from picker.cli import OptionsError, parse_options
 from picker.config.errors import ConfigError
-from picker.framework.clock import RealClock
 from picker.options import PickerOptions
-from picker.runtime import ProcessRuntime
 from picker.server.tls import CertificateError
 
 logger = logging.getLogger("picker")
@@ -57,6 +54,11 @@ def _warn_about_compatibility_flags(options: PickerOptions) -> None:
 
 
 async def serve(options: PickerOptions) -> None:
+    # Imported once the flags are valid, so --help and flag errors answer without loading the runtime.
+    from picker.app import PickerApp
+    from picker.framework.clock import RealClock
+    from picker.runtime import ProcessRuntime
+
     clock = RealClock()
     runtime = ProcessRuntime(options, clock, os.environ)
     await PickerApp(options, runtime, clock).run_until_signalled()
