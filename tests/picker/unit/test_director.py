@@ -294,6 +294,36 @@ class TestFlowControl:
         assert raised.value.http_status == 429
         assert picker.flow_controller.queued == 0
 
+    async def test_in_flight_cap_holds_the_next_request_until_a_release(self, fake_clock: FakeClock) -> None:
+        config = load_config_text(
+            "plugins: [{type: queue-scorer}]\nflowControl: {enabled: true, maxInFlightPerEndpoint: 1}"
+        )
+        picker, _ = director(fake_clock, pool(fake_clock, [0]), config)
+        first = inference_request(request_id="first")
+        await picker.route(first)
+        second = asyncio.create_task(picker.route(inference_request(request_id="second")))
+        await asyncio.sleep(0)
+        assert not second.done() and picker.flow_controller.queued == 1
+        picker.release(first)  # frees the slot and pumps the queue
+        assert (await asyncio.wait_for(second, 1.0)).destination == "10.0.0.0:8000"
+
+    async def test_ttl_expiry_in_the_queue_is_503(self, fake_clock: FakeClock) -> None:
+        config = load_config_text(
+            "plugins: [{type: queue-scorer}]\nflowControl: {enabled: true, requestTtl: 2s}"
+        )
+        picker, metrics = director(fake_clock, pool(fake_clock, [9]), config)
+        runner = asyncio.create_task(picker.run())
+        waiting = asyncio.create_task(picker.route(inference_request(model="m")))
+        await fake_clock.advance(2.5)
+        with pytest.raises(PickerError) as raised:
+            await waiting
+        assert raised.value.http_status == 503
+        labels = {"model_name": "m", "target_model_name": "m", "error_code": "ServiceUnavailable"}
+        assert sample(metrics, "inference_objective_request_error_total", **labels) == 1
+        runner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await runner
+
     async def test_client_disconnect_removes_the_waiter(self, fake_clock: FakeClock) -> None:
         picker, _ = director(fake_clock, pool(fake_clock, [9]), recommended_config())
         waiting = asyncio.create_task(picker.route(inference_request()))
