@@ -134,6 +134,7 @@ async def _serve_status(console: Console, gateway: LocalGateway, refresh_s: floa
                 exited = [child.name for child in gateway.supervisor.exited()]
                 live.update(render_status(gateway.url, by_pool, exited), refresh=True)
                 await asyncio.sleep(refresh_s)
+        console.print()
 
 
 async def _run(
