@@ -189,10 +189,36 @@ def _strip_client_destination_filter() -> dict[str, Any]:
     }
 
 
+# Keeps the primary of "ip:port,ip:port,...": the only form ORIGINAL_DST can connect to.
+_PRIMARY_DESTINATION_LUA = f"""
+function envoy_on_request(handle)
+  local destination = handle:headers():get("{DESTINATION_HEADER}")
+  if destination ~= nil then
+    local primary = string.match(destination, "^[^,]+")
+    if primary ~= destination then
+      handle:headers():replace("{DESTINATION_HEADER}", primary)
+    end
+  end
+end
+"""
+
+
+def _primary_destination_filter() -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.http.lua",
+        "typed_config": {
+            _TYPE: _API + "extensions.filters.http.lua.v3.Lua",
+            "default_source_code": {"inline_string": _PRIMARY_DESTINATION_LUA},
+        },
+    }
+
+
 def _http_connection_manager(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
     http_filters: list[dict[str, Any]] = [_strip_client_destination_filter()]
     if spec.picker is not None:
         http_filters.append(_ext_proc_filter(spec.picker))
+        if spec.picker.primary_destination_only:
+            http_filters.append(_primary_destination_filter())
     http_filters.append(
         {
             "name": "envoy.filters.http.router",

@@ -62,6 +62,12 @@ class PickerConnection(BaseModel):
         gt=0,
         description="How long Envoy waits for each picker answer; covers flow-control queueing in the picker.",
     )
+    primary_destination_only: bool = Field(
+        True,
+        description="ORIGINAL_DST connects to exactly one ip:port: when the picker answers with fallbacks "
+        "(a comma-separated list, maxNumOfEndpoints > 1), a Lua step keeps the first (primary) before "
+        "routing. False sends the list unchanged, which ORIGINAL_DST rejects with 503.",
+    )
     health_check: bool = Field(
         False,
         description="Envoy gRPC-health-checks the picker's ext_proc port (service "

@@ -65,8 +65,16 @@ def test_filter_order_strips_the_client_destination_before_ext_proc_and_router_l
     assert list(filters(bootstrap)) == [
         "envoy.filters.http.header_mutation",
         "envoy.filters.http.ext_proc",
+        "envoy.filters.http.lua",
         "envoy.filters.http.router",
     ]
+    lua = filters(bootstrap)["envoy.filters.http.lua"]["default_source_code"]["inline_string"]
+    assert 'get("x-gateway-destination-endpoint")' in lua
+
+
+def test_the_destination_list_can_be_left_alone():
+    bootstrap = build_bootstrap(EnvoyBootstrapSpec(picker=PickerConnection(primary_destination_only=False)))
+    assert "envoy.filters.http.lua" not in filters(bootstrap)
     mutation = filters(bootstrap)["envoy.filters.http.header_mutation"]
     assert mutation["mutations"]["request_mutations"] == [{"remove": "x-gateway-destination-endpoint"}]
 

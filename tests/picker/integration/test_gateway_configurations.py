@@ -61,3 +61,30 @@ async def test_fail_close_rejects_when_the_picker_is_unreachable(gateway):
     status, _ = await gw.complete("nobody to ask")
     assert status >= 500
     assert gw.upstreams["a"].received == []
+
+
+TWO_ENDPOINT_CONFIG = """
+apiVersion: inference.networking.x-k8s.io/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+- type: queue-scorer
+- type: max-score-picker
+  parameters: {maxNumOfEndpoints: 2}
+schedulingProfiles:
+- name: default
+  plugins:
+  - pluginRef: queue-scorer
+  - pluginRef: max-score-picker
+"""
+
+
+async def test_with_fallback_endpoints_the_primary_serves(gateway):
+    gw = await gateway(("a", "b"), picker_args=("--config-text", TWO_ENDPOINT_CONFIG))
+    gw.upstreams["b"].waiting = 3  # a scores higher: a is primary, b the fallback
+    for i in range(40):
+        status, body = await gw.complete(f"x{i}")
+        assert status == 200, body
+        if body["served_by"] == "a":
+            break
+    received = gw.upstreams["a"].received[-1]["headers"]
+    assert received["x-gateway-destination-endpoint"] == gw.upstreams["a"].hostport  # the list's first entry
