@@ -131,3 +131,12 @@ def test_v1_0_parameter_name_is_accepted(plugin_context) -> None:
 def test_bad_parameters_are_rejected(plugin_context, bad) -> None:
     with pytest.raises(ValidationError):
         create_prefix_cache_scorer("p", bad, plugin_context)
+
+
+def test_counts_follow_changing_holder_sets_along_the_chain() -> None:
+    index = PrefixIndex(capacity_per_endpoint=10)
+    index.add("e0", [1, 2, 3, 4])
+    index.add("e1", [1, 2])
+    index.add("e2", [2, 3])
+    # block 1: {e0, e1}; block 2: {e0, e1, e2}; blocks 3: {e0, e2}; block 4: {e0}; block 5: nobody
+    assert index.match([1, 2, 3, 4, 5]) == {"e0": 4, "e1": 2, "e2": 2}

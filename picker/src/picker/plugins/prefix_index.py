@@ -6,7 +6,7 @@ plus a reverse index hash -> endpoints, kept consistent on eviction and on endpo
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence, Set
 
 
@@ -20,16 +20,28 @@ class PrefixIndex:
         self._lru_by_endpoint: dict[str, OrderedDict[int, None]] = {}
         self._endpoints_by_hash: dict[int, set[str]] = {}
 
-    def match(self, hashes: Sequence[int]) -> Counter[str]:
+    def match(self, hashes: Sequence[int]) -> dict[str, int]:
         """Matched block count per endpoint, walking the chain until no endpoint holds a block (EPP greedy)."""
-        matched: Counter[str] = Counter()
-        count_holders = matched.update  # counts a set in C, not in a Python loop per holder
+        matched: dict[str, int] = {}
         lookup = self._endpoints_by_hash.get
+        # Blocks of one prefix were recorded together, so long stretches of the chain have the same holders:
+        # count runs of equal holder sets (a C-level comparison) instead of touching every holder per block.
+        run_holders: set[str] | None = None
+        run_length = 0
         for block_hash in hashes:
             holders = lookup(block_hash)
             if not holders:
                 break
-            count_holders(holders)
+            if holders == run_holders:
+                run_length += 1
+                continue
+            if run_holders:
+                for endpoint_name in run_holders:
+                    matched[endpoint_name] = matched.get(endpoint_name, 0) + run_length
+            run_holders, run_length = holders, 1
+        if run_holders:
+            for endpoint_name in run_holders:
+                matched[endpoint_name] = matched.get(endpoint_name, 0) + run_length
         return matched
 
     def add(self, endpoint_name: str, hashes: Iterable[int]) -> None:
