@@ -8,7 +8,8 @@ nothing Pulumi is imported for the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,3 +102,18 @@ def golden_inventory(regen_inventories: bool, request: pytest.FixtureRequest) ->
         assert actual == expected, f"plan differs from {path.name}; if the change is intended, run: {regen}"
 
     return check
+
+
+@pytest.fixture
+def engine_config(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, str], list[str]], None]:
+    """Set config the way the Pulumi engine hands it to a program (PULUMI_CONFIG* environment), with the
+    SDK's in-process config emptied first (plans run earlier in this process fill it; each plan sets its own)."""
+    import pulumi
+
+    pulumi.runtime.set_all_config({}, [])
+
+    def set_engine_config(values: dict[str, str], secret_keys: list[str]) -> None:
+        monkeypatch.setenv("PULUMI_CONFIG", json.dumps(values))
+        monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(secret_keys))
+
+    return set_engine_config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -308,21 +309,23 @@ def test_single_region_without_fleet_is_single_cluster() -> None:
     assert config.proxy_subnet_purpose == "REGIONAL_MANAGED_PROXY"
 
 
-def test_engine_text_values_validate_like_file_values() -> None:
-    """The engine passes objects as JSON text and scalars as strings; both paths give the same config."""
+def test_engine_text_values_validate_like_file_values(
+    engine_config: Callable[[dict[str, str], list[str]], None],
+) -> None:
+    """Under `pulumi up` config arrives as text (objects as JSON); it must validate like the stack file."""
+    from components.config_sources import read_engine_config
+
     engine_values = {
         key: json.dumps(value) if isinstance(value, dict) else value for key, value in BASE.items()
     }
     engine_values[f"{PROJECT}:deletionProtection"] = "true"
-    from components.config_sources import read_engine_config  # noqa: F401 - parsing happens there; see below
+    engine_values[f"{PROJECT}:hfToken"] = "hf_engine"
+    engine_config(engine_values, [f"{PROJECT}:hfToken"])
 
-    parsed = {
-        key: json.loads(value) if isinstance(value, str) and value.startswith("{") else value
-        for key, value in engine_values.items()
-    }
-    config = load_stack_config(RawStackConfig(project=PROJECT, values=parsed))
+    config = load_stack_config(read_engine_config(PROJECT, "dev"))
     assert config.deletion_protection is True
-    assert config == load_stack_config(raw_with(("deletionProtection", True)))
+    assert config.hf_token is not None and config.hf_token.get_secret_value() == "hf_engine"
+    assert config == load_stack_config(raw_with(("deletionProtection", True), ("hfToken", "hf_engine")))
 
 
 def test_secret_token_is_kept_secret() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -133,19 +134,16 @@ def test_committed_pulumi_yaml_declares_every_stack_key(repo_root: Path, tmp_pat
     assert model_keys <= declared
 
 
-def test_engine_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine_config_from_environment(engine_config: Callable[[dict[str, str], list[str]], None]) -> None:
     """What `pulumi up` hands the program: text values, objects as JSON, secret keys listed."""
-    monkeypatch.setenv(
-        "PULUMI_CONFIG",
-        json.dumps(
-            {
-                "demo:regions": '{"west": {"region": "europe-west3"}}',
-                "demo:hfToken": "hf_x",
-                "gcp:project": "p-123456",
-            }
-        ),
+    engine_config(
+        {
+            "demo:regions": '{"west": {"region": "europe-west3"}}',
+            "demo:hfToken": "hf_x",
+            "gcp:project": "p-123456",
+        },
+        ["demo:hfToken"],
     )
-    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(["demo:hfToken"]))
     raw = read_engine_config("demo", "dev")
     assert raw.values["demo:regions"] == {"west": {"region": "europe-west3"}}
     assert raw.values["demo:hfToken"] == "hf_x"
