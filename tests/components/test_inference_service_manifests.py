@@ -122,15 +122,19 @@ def test_core_objects_pass_kubernetes_validate_without_the_crd_folder(pulumi_moc
 
 
 def test_validator_rejects_an_invalid_core_object(pulumi_mocks: Any) -> None:
-    import kubernetes_validate
+    import jsonschema
 
     deployment = next(
         obj for obj in rendered(pulumi_mocks, "single_cluster").objects if obj.kind == "Deployment"
     )
     broken = yaml.safe_load(yaml.safe_dump(dict(deployment.body)))
     broken["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "http"
-    with pytest.raises(kubernetes_validate.ValidationError):
+    with pytest.raises(jsonschema.ValidationError, match="'http' is not of type 'integer'"):
         validate_core_object(broken)
+    unknown_field = yaml.safe_load(yaml.safe_dump(dict(deployment.body)))
+    unknown_field["spec"]["template"]["spec"]["gpuCount"] = 1
+    with pytest.raises(jsonschema.ValidationError, match="gpuCount"):
+        validate_core_object(unknown_field)
 
 
 @pytest.mark.parametrize(
