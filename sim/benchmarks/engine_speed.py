@@ -24,7 +24,7 @@ from sim.metrics import SimMetrics
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
-def simulate(rate_per_s: float, duration_s: float, prompt_tokens: int, output_tokens: int, seed: int) -> dict:
+def simulate(rate_per_s: float, duration_s: float, prompt_tokens: int, output_tokens: int, seed: int) -> dict[str, float]:
     profile = load_profile("h100-llama3.1-8b")
     config = EngineConfig(profile=profile, num_gpu_blocks=profile.num_gpu_blocks, max_model_len=16384)
     engine = Engine(config, random.Random(seed))

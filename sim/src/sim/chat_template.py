@@ -14,7 +14,8 @@ END_OF_TURN = "<|eot_id|>"
 
 
 class ChatTurn(Protocol):
-    role: str
+    @property
+    def role(self) -> str: ...
 
     def text(self) -> str: ...
 

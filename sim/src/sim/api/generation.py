@@ -12,6 +12,7 @@ import json
 import uuid
 from array import array
 from dataclasses import dataclass
+from typing import cast
 
 from aiohttp import web
 
@@ -71,24 +72,26 @@ class GenerationRoutes:
     # -- building a job ----------------------------------------------------------------------------
 
     def _completion_prompt(self, body: CompletionRequest) -> tuple[tuple[int, ...], str]:
+        """The prompt's token ids and text: from a string, token ids, or a one-element list of either."""
         prompt = body.prompt
-        if isinstance(prompt, list) and prompt and isinstance(prompt[0], (str, list)):
-            if len(prompt) != 1:
-                raise ApiError.bad_request(
-                    f"prompt holds {len(prompt)} prompts; the simulator serves one prompt per request "
-                    "(send them as separate requests).",
-                    param="prompt",
-                )
-            prompt = prompt[0]  # type: ignore[assignment]
+        single: str | list[int]
+        if isinstance(prompt, str) or not prompt or isinstance(prompt[0], int):
+            single = cast("str | list[int]", prompt)
+        elif len(prompt) == 1:
+            single = prompt[0]
+        else:
+            raise ApiError.bad_request(
+                f"prompt holds {len(prompt)} prompts; the simulator serves one prompt per request "
+                "(send them as separate requests).",
+                param="prompt",
+            )
         tokenizer = self._runtime.tokenizer
-        if isinstance(prompt, str):
-            return tuple(tokenizer.tokenize(prompt)), prompt
-        token_ids = tuple(prompt)  # type: ignore[arg-type]
+        if isinstance(single, str):
+            return tuple(tokenizer.tokenize(single)), single
         try:
-            text = tokenizer.detokenize(token_ids)
+            return tuple(single), tokenizer.detokenize(single)
         except InvalidTokenError as err:
             raise ApiError.bad_request(f"prompt: {err}", param="prompt") from err
-        return token_ids, text
 
     def _job(
         self,
@@ -269,7 +272,7 @@ class GenerationRoutes:
         return f"data: {job.chunk_head}{opening}{_dumps(text)}{after_text}{reason}{closing}{usage_part}}}\n\n".encode()
 
     def _usage_chunk(self, job: _Job, finished: SequenceFinished) -> bytes:
-        payload = {
+        payload: dict[str, object] = {
             "id": job.request_id,
             "object": "chat.completion.chunk" if job.kind == "chat" else "text_completion",
             "created": job.created,
