@@ -28,6 +28,7 @@ def test_multi_value_flags_expand_like_vllm() -> None:
         (["--error-rate", "2"], "faults.error_rate"),
         (["--profile", "tpu-nonexistent"], "unknown latency profile 'tpu-nonexistent'"),
         (["--lora-modules", "{not json"], "not a valid adapter object"),
+        (["--num-gpu-blocks", "10", "--max-model-len", "1000"], "lower max_model_len or raise num_gpu_blocks"),
     ],
 )
 def test_bad_config_exits_2_naming_the_key(args: list[str], message: str) -> None:

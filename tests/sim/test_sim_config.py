@@ -46,6 +46,12 @@ def test_invalid_values_fail_with_the_key(values: dict[str, object], message: st
         SimConfig.build(**values)
 
 
+def test_step_budget_must_cover_max_num_seqs() -> None:
+    config = SimConfig.build(max_num_seqs=512, max_num_batched_tokens=256)
+    with pytest.raises(ConfigError, match="raise max_num_batched_tokens or lower max_num_seqs"):
+        config.engine_config(config.load_profile())
+
+
 def test_context_window_must_fit_the_kv_cache() -> None:
     config = SimConfig.build(num_gpu_blocks=10, max_model_len=1000)
     with pytest.raises(ConfigError, match="lower max_model_len or raise num_gpu_blocks"):

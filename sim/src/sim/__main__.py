@@ -134,7 +134,8 @@ def build_config(path: Path | None, values: dict[str, Any], faults: dict[str, An
     if faults:
         values = values | {"faults": base.get("faults", {}) | faults}
     sim_config = SimConfig.build(**(base | values))
-    sim_config.load_profile()  # an unknown profile fails here, before anything listens
+    # Profile and engine limits fail here, before anything listens.
+    sim_config.engine_config(sim_config.load_profile())
     return sim_config
 
 

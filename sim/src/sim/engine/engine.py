@@ -19,7 +19,7 @@ import math
 import random
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sim.engine.engine_config import EngineConfig
 from sim.engine.kv_block_pool import KVBlockPool, chain_block_hashes
@@ -59,7 +59,6 @@ class _Step:
     end_s: float
     decoding: list[Sequence]
     prefill_chunks: list[tuple[Sequence, int]]
-    events: list[EngineEvent] = field(default_factory=list)
 
 
 class Engine:

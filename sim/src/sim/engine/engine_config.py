@@ -21,6 +21,16 @@ class EngineConfig(BaseModel):
     slowdown_factor: float = Field(default=1.0, ge=1.0)
 
     @model_validator(mode="after")
+    def _step_budget_covers_a_full_batch(self) -> EngineConfig:
+        # Every running sequence decodes one token per step, so the step budget must cover them all.
+        if self.max_num_batched_tokens < self.max_num_seqs:
+            raise ValueError(
+                f"max_num_batched_tokens ({self.max_num_batched_tokens}) must be at least max_num_seqs "
+                f"({self.max_num_seqs}); raise max_num_batched_tokens or lower max_num_seqs"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _context_fits_in_cache(self) -> EngineConfig:
         # vLLM refuses to start in the same case; here it also guarantees every admitted request fits.
         capacity_tokens = self.num_gpu_blocks * self.block_size
