@@ -285,7 +285,7 @@ def _readme(manifests: ClusterManifests, applied: Sequence[KubeObject], unknown:
         f"# Manifests for cluster `{manifests.cluster}`",
         "",
         'Rendered offline by `make plan ARGS="--manifests DIR"` from the stack config; `pulumi up` creates',
-        "the same objects. Files are numbered in apply order.",
+        "the same objects. Files are numbered in apply order. From the folder above this one:",
         "",
         "```sh",
     ]
