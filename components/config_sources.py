@@ -135,7 +135,7 @@ def read_stack_file(stack_file: Path, project_dir: Path | None = None) -> RawSta
             secret_keys.add(full_key)
 
     stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
-    imported = stack_doc.get("environment") or ()
+    imported = stack_doc.get("environment") or []
     return RawStackConfig(
         environments=tuple(str(name) for name in (imported if isinstance(imported, list) else [imported])),
         project=project,

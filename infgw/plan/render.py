@@ -27,21 +27,36 @@ def _format_value(value: Any) -> str:
     return escape(str(value))
 
 
+# Shorter labels for the generic (Kubernetes) summary fields; `kind` repeats the type token.
+_DISPLAY_LABELS = {"metadata.namespace": "namespace", "metadata.name": "name"}
+_HIDDEN_LABELS = frozenset({"kind"})
+
+
 def _label(resource: PlannedResource) -> str:
     summary = "  ".join(
-        f"[dim]{escape(key)}=[/]{_format_value(value)}" for key, value in key_inputs(resource).items()
+        f"[dim]{escape(_DISPLAY_LABELS.get(key, key))}=[/]{_format_value(value)}"
+        for key, value in key_inputs(resource).items()
+        if key not in _HIDDEN_LABELS
     )
-    kind = "component" if resource.is_component else "resource"
-    style = "bold cyan" if kind == "component" else "bold"
+    style = "bold cyan" if resource.is_component else "bold"
     return f"[{style}]{escape(resource.name)}[/] [dim]{escape(resource.type)}[/]" + (
         f"  {summary}" if summary else ""
     )
 
 
-def _add_children(node: Tree, plan: Plan, parent_urn: str) -> None:
-    children = sorted(
-        plan.children_of(parent_urn), key=lambda child: (not child.is_component, child.type, child.name)
+# Top-level components in the order they build on each other; anything else follows, by type and name.
+_COMPONENT_ORDER = ("infgw:index:ProjectServices", "infgw:index:Region", "infgw:index:Fleet")
+
+
+def _display_order(resource: PlannedResource) -> tuple[bool, int, str, str]:
+    rank = (
+        _COMPONENT_ORDER.index(resource.type) if resource.type in _COMPONENT_ORDER else len(_COMPONENT_ORDER)
     )
+    return (not resource.is_component, rank, resource.type, resource.name)
+
+
+def _add_children(node: Tree, plan: Plan, parent_urn: str) -> None:
+    children = sorted(plan.children_of(parent_urn), key=_display_order)
     for child in children:
         branch = node.add(_label(child))
         _add_children(branch, plan, child.urn)
