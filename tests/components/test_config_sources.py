@@ -67,6 +67,7 @@ config:
     assert raw.values["demo-project:hfToken"] == SECRET_PLACEHOLDER
     assert raw.values["demo-project:regions"]["west"]["token"] == SECRET_PLACEHOLDER
     assert raw.secret_keys == {"demo-project:hfToken", "demo-project:regions"}
+    assert raw.environments == ()
     assert "v1:AAAA" not in json.dumps(raw.values)
 
 
