@@ -42,6 +42,7 @@ regions: dict[str, Region] = {
             gke_version=stack_config.gke_version,
             release_channel=stack_config.release_channel,
             network=stack_config.network,
+            subnetwork=spec.subnetwork,
             pods_cidr=spec.pods_cidr,
             services_cidr=spec.services_cidr,
             system_pool=SystemPoolArgs(**spec.system_pool.model_dump()),

@@ -167,6 +167,9 @@ class RegionConfig(ConfigModel):
     proxy_subnet_cidr: str = Field(
         description="proxy-only subnet range for the gateway's proxies, e.g. 10.0.0.0/23"
     )
+    subnetwork: str | None = Field(
+        None, description="node subnet of `network` in this region; required on custom-mode VPCs"
+    )
     pods_cidr: str | None = Field(None, description="pod range (default: GKE picks one)")
     services_cidr: str | None = Field(None, description="service range (default: GKE picks one)")
     system_pool: SystemPoolConfig = Field(default_factory=SystemPoolConfig)

@@ -62,6 +62,8 @@ class RegionArgs:
     gke_version: str
     release_channel: str = "RAPID"
     network: str = "default"
+    # Node subnet; None lets GKE use the region's subnet of an auto-mode network.
+    subnetwork: str | None = None
     pods_cidr: str | None = None
     services_cidr: str | None = None
     system_pool: SystemPoolArgs = field(default_factory=SystemPoolArgs)
@@ -159,6 +161,7 @@ class Region(pulumi.ComponentResource):
             name=name,
             location=args.region,
             network=args.network,
+            subnetwork=args.subnetwork,
             networking_mode="VPC_NATIVE",
             ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
                 cluster_ipv4_cidr_block=args.pods_cidr,

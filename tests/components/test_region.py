@@ -56,6 +56,14 @@ def test_cluster_has_gateway_prerequisites(pulumi_mocks: PlanRecorder) -> None:
     assert cluster.get("deletionProtection") is False
 
 
+def test_custom_network_and_subnetwork_pass_through(pulumi_mocks: PlanRecorder) -> None:
+    resources = build_region(pulumi_mocks, network="inference-vpc", subnetwork="inference-europe-west3")
+    cluster = one(resources, CLUSTER, "gke-west-cluster")
+    assert (cluster.get("network"), cluster.get("subnetwork")) == ("inference-vpc", "inference-europe-west3")
+    subnet = one(resources, "gcp:compute/subnetwork:Subnetwork", "gke-west-proxy-only")
+    assert subnet.get("network") == "inference-vpc"
+
+
 def test_gpu_pool_lives_in_the_zone_of_the_regional_cluster(pulumi_mocks: PlanRecorder) -> None:
     pool = one(build_region(pulumi_mocks), NODE_POOL, "gke-west-gpu")
     # Seed 000 passes the zone as the pool's location; the cluster is regional, so location = region.
