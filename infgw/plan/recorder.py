@@ -29,8 +29,8 @@ class _InputsAsState(Mocks):
         return ("" if self.preview else f"{args.name}-id"), dict(args.inputs)
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        # Data sources would reach the cloud; the program avoids them, and an empty answer keeps any
-        # that slip in unknown rather than invented.
+        # Data sources would reach the cloud; the program avoids them. One that slips in gets empty
+        # fields (None): visibly missing rather than invented.
         return {}, None
 
 
