@@ -11,6 +11,7 @@ import types
 import typing
 from collections.abc import Iterator
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,7 +25,16 @@ END = "<!-- END GENERATED: stack keys -->"
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 
-_PLAIN_TYPE_NAMES = {"str": "string", "int": "integer", "bool": "boolean", "float": "number", "SecretStr": "secret string", "Any": "any"}
+_PLAIN_TYPE_NAMES = MappingProxyType(
+    {
+        "str": "string",
+        "int": "integer",
+        "bool": "boolean",
+        "float": "number",
+        "SecretStr": "secret string",
+        "Any": "any",
+    }
+)
 
 
 def _strip_optional(annotation: Any) -> Any:
@@ -102,7 +112,10 @@ def _rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, 
 
 def reference_table() -> str:
     lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    lines += [f"| `{key}` | {type_name} | {default} | {meaning} |" for key, type_name, default, meaning in _rows(StackConfig, "")]
+    lines += [
+        f"| `{key}` | {type_name} | {default} | {meaning} |"
+        for key, type_name, default, meaning in _rows(StackConfig, "")
+    ]
     return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from rich.console import Console
@@ -28,7 +29,7 @@ def _format_value(value: Any) -> str:
 
 
 # Shorter labels for the generic (Kubernetes) summary fields; `kind` repeats the type token.
-_DISPLAY_LABELS = {"metadata.namespace": "namespace", "metadata.name": "name"}
+_DISPLAY_LABELS = MappingProxyType({"metadata.namespace": "namespace", "metadata.name": "name"})
 _HIDDEN_LABELS = frozenset({"kind"})
 
 
