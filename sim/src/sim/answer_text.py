@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sim.tokenizer import ApproximateTokenizer
 
@@ -35,6 +36,38 @@ class AnswerPieces:
 
     def text(self, count: int) -> str:
         return "".join(self[index] for index in range(count))
+
+    def first_stop(self, stops: Sequence[str], max_tokens: int) -> StopMatch | None:
+        """Where the answer first contains one of ``stops``, if within ``max_tokens`` tokens.
+
+        The source repeats, so looking one period plus the longest stop string ahead is enough.
+        """
+        stops = [stop for stop in stops if stop]
+        if not stops:
+            return None
+        horizon = min(max_tokens, len(self._source) + max(map(len, stops)) + 1)
+        text = ""
+        for index in range(horizon):
+            searched_from = len(text)
+            text += self[index]
+            found = [
+                (position, stop)
+                for stop in stops
+                if (position := text.find(stop, max(0, searched_from - len(stop) + 1))) >= 0
+            ]
+            if found:
+                position, stop = min(found)
+                return StopMatch(tokens=index + 1, visible_chars=position, stop=stop)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class StopMatch:
+    """The answer ends after ``tokens`` tokens; only its first ``visible_chars`` characters are shown."""
+
+    tokens: int
+    visible_chars: int
+    stop: str
 
 
 class AnswerText:

@@ -176,3 +176,39 @@ async def test_stop_ends_in_flight_streams_within_the_grace_period(start_sim, ht
     await asyncio.wait_for(sim.stop(), timeout=10)
     assert time.monotonic() - started < 5
     response.close()
+
+
+async def test_stop_string_ends_the_answer_before_it(start_sim, http: aiohttp.ClientSession) -> None:
+    sim = await start_sim()
+    request = {"prompt": "x", "max_tokens": 500, "ignore_eos": True, "seed": 4, "stop": [" pizza", "zzz"]}
+    async with http.post(f"{sim.url}/v1/completions", json=request) as response:
+        choice = (await response.json())["choices"][0]
+    assert choice["finish_reason"] == "stop" and choice["stop_reason"] == " pizza"
+    assert " pizza" not in choice["text"]
+    async with http.post(f"{sim.url}/v1/completions", json=request | {"stream": True}) as response:
+        events = await read_sse(response)
+    streamed = "".join(event["choices"][0]["text"] for event in events[:-1])
+    assert streamed == choice["text"]
+    assert events[-2]["choices"][0]["finish_reason"] == "stop"
+    assert events[-2]["choices"][0]["stop_reason"] == " pizza"
+
+
+async def test_stop_string_that_never_appears(start_sim, http: aiohttp.ClientSession) -> None:
+    sim = await start_sim()
+    request = {"prompt": "x", "max_tokens": 300, "ignore_eos": True, "stop": "never-in-the-passage"}
+    async with http.post(f"{sim.url}/v1/completions", json=request) as response:
+        body = await response.json()
+    assert body["choices"][0]["finish_reason"] == "length" and body["usage"]["completion_tokens"] == 300
+
+
+async def test_echo_prepends_the_prompt(start_sim, http: aiohttp.ClientSession) -> None:
+    sim = await start_sim()
+    request = {"prompt": "Once upon a time", "max_tokens": 3, "echo": True, "seed": 1}
+    async with http.post(f"{sim.url}/v1/completions", json=request) as response:
+        echoed = (await response.json())["choices"][0]["text"]
+    async with http.post(f"{sim.url}/v1/completions", json=request | {"echo": False}) as response:
+        plain = (await response.json())["choices"][0]["text"]
+    assert echoed == "Once upon a time" + plain
+    async with http.post(f"{sim.url}/v1/completions", json=request | {"stream": True}) as response:
+        events = await read_sse(response)
+    assert events[0]["choices"][0]["text"] == "Once upon a time"

@@ -25,7 +25,8 @@ def test_token_chunk_matches_the_general_builder(kind: str, include_usage: bool,
     job = routes._job(kind, "id", body, 'quote"model', None, (1, 2, 3), "x")
     usage = {"prompt_tokens": 3, "total_tokens": 4, "completion_tokens": 1} if include_usage else None
     text = 'a "quoted" piece\n'
-    fast = routes._token_chunk(job, text, finish_reason, usage)
-    general = routes._sse(job, text, finish_reason, usage)
+    stop_reason = "\n" if finish_reason else None
+    fast = routes._token_chunk(job, text, finish_reason, usage, stop_reason)
+    general = routes._sse(job, text, finish_reason, usage, stop_reason)
     assert fast.endswith(b"\n\n") and fast.startswith(b"data: ")
     assert json.loads(fast[6:]) == json.loads(general[6:])

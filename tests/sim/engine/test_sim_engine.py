@@ -274,6 +274,13 @@ def test_min_tokens_delays_the_natural_stop(make_engine: MakeEngine) -> None:
     assert min(e.num_output_tokens for e in done.values()) >= 400
 
 
+def test_stop_string_position_ends_the_sequence(make_engine: MakeEngine) -> None:
+    engine, clock = make_engine(), FakeClock()
+    engine.submit(GenerationRequest("r", (1, 2, 3), max_tokens=50, ignore_eos=True, stop_at_tokens=7), clock.now())
+    done = finished(run_until_idle(engine, clock))["r"]
+    assert (done.num_output_tokens, done.finish_reason) == (7, FinishReason.STOP)
+
+
 def test_same_seed_same_lengths(make_engine: MakeEngine) -> None:
     def lengths(seed: int) -> list[int]:
         engine, clock = make_engine(seed=seed), FakeClock()

@@ -16,7 +16,7 @@ from typing import cast
 
 from aiohttp import web
 
-from sim.answer_text import AnswerPieces
+from sim.answer_text import AnswerPieces, StopMatch
 from sim.api.errors import ApiError
 from sim.api.json_body import read_model
 from sim.api.schemas import ChatCompletionRequest, CompletionRequest, SamplingRequest, check_sampling
@@ -41,6 +41,16 @@ class _Job:
     include_usage: bool
     continuous_usage: bool
     chunk_head: str  # the fields every streamed chunk starts with: id, object, created, model
+    stop: StopMatch | None  # where a stop string ends the answer, if one does
+    echo_text: str  # completions with echo=true: the prompt, sent before the answer
+
+    def visible_text(self, num_tokens: int) -> str:
+        text = self.answer.text(num_tokens)
+        return text[: self.stop.visible_chars] if self.stop is not None else text
+
+    def stop_reason(self, finished: SequenceFinished) -> str | None:
+        stopped_by_string = self.stop is not None and finished.num_output_tokens == self.stop.tokens
+        return self.stop.stop if stopped_by_string and self.stop is not None else None
 
 
 def _dumps(payload: object) -> str:
@@ -56,7 +66,10 @@ class GenerationRoutes:
         check_sampling(body)
         model = self._runtime.resolve_model(body.model)
         prompt_ids, prompt_text = self._completion_prompt(body)
-        job = self._job("completion", "cmpl", body, model.name, model.lora_name, prompt_ids, prompt_text)
+        if body.suffix:
+            raise ApiError.bad_request("suffix is not supported (as in vLLM); omit it.", param="suffix")
+        job = self._job("completion", "cmpl", body, model.name, model.lora_name, prompt_ids, prompt_text,
+                        echo_text=prompt_text if body.echo else "")
         return await self._run(request, job)
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
@@ -102,13 +115,21 @@ class GenerationRoutes:
         lora_name: str | None,
         prompt_ids: tuple[int, ...],
         echo_source: str,
+        echo_text: str = "",
     ) -> _Job:
         field = "max_completion_tokens" if getattr(body, "max_completion_tokens", None) is not None else "max_tokens"
         max_tokens = self._runtime.resolve_max_tokens(len(prompt_ids), body.requested_max_tokens(), field)
         request_id = f"{id_prefix}-{uuid.uuid4().hex}"
-        echo = self._runtime.config.mode == "echo"
+        echo_mode = self._runtime.config.mode == "echo"
         created = int(self._runtime.wall_clock())
         object_name = "chat.completion.chunk" if kind == "chat" else "text_completion"
+        answer = self._runtime.answers.start(
+            echo_source if echo_mode else None,
+            body.seed,
+            greedy_key=array("I", prompt_ids).tobytes() if body.temperature == 0 else None,
+        )
+        stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+        stop = answer.first_stop(stops, max_tokens)
         return _Job(
             kind=kind,
             request_id=request_id,
@@ -122,17 +143,16 @@ class GenerationRoutes:
                 max_tokens=max_tokens,
                 ignore_eos=body.ignore_eos,
                 min_tokens=body.min_tokens,
+                stop_at_tokens=stop.tokens if stop is not None else None,
                 lora_name=lora_name,
                 cache_salt=body.cache_salt,
             ),
-            answer=self._runtime.answers.start(
-                echo_source if echo else None,
-                body.seed,
-                greedy_key=array("I", prompt_ids).tobytes() if body.temperature == 0 else None,
-            ),
+            answer=answer,
             stream=body.stream,
             include_usage=bool(body.stream_options and body.stream_options.include_usage),
             continuous_usage=bool(body.stream_options and body.stream_options.continuous_usage_stats),
+            stop=stop,
+            echo_text=echo_text,
         )
 
     # -- running it --------------------------------------------------------------------------------
@@ -172,14 +192,15 @@ class GenerationRoutes:
             pass
         finished = stream.finished
         assert finished is not None
-        text = job.answer.text(finished.num_output_tokens)
+        text = job.echo_text + job.visible_text(finished.num_output_tokens)
+        stop_reason = job.stop_reason(finished)
         if job.kind == "chat":
             choice: dict[str, object] = {
                 "index": 0,
                 "message": {"role": "assistant", "content": text, "tool_calls": []},
                 "logprobs": None,
                 "finish_reason": finished.finish_reason.value,
-                "stop_reason": None,
+                "stop_reason": stop_reason,
             }
             object_name = "chat.completion"
         else:
@@ -188,7 +209,7 @@ class GenerationRoutes:
                 "text": text,
                 "logprobs": None,
                 "finish_reason": finished.finish_reason.value,
-                "stop_reason": None,
+                "stop_reason": stop_reason,
                 "prompt_logprobs": None,
             }
             object_name = "text_completion"
@@ -210,6 +231,11 @@ class GenerationRoutes:
         prompt_tokens = len(job.engine_request.prompt_token_ids)
         if job.kind == "chat":
             await response.write(self._sse(job, {"role": "assistant", "content": ""}, None, None))
+        if job.echo_text:
+            await response.write(self._sse(job, job.echo_text, None, None))
+        # Characters of the answer so far, to hold back a stop string (which is never shown).
+        answer_chars = 0
+        visible_limit = job.stop.visible_chars if job.stop is not None else None
         async for first in stream.events():
             # Everything the engine already produced goes out in one write.
             chunks: list[bytes] = []
@@ -219,11 +245,15 @@ class GenerationRoutes:
                         await response.write(b"".join(chunks))
                         _drop_connection(request)
                         return response
-                    index = event.num_output_tokens - 1
+                    piece = job.answer[event.num_output_tokens - 1]
+                    if visible_limit is not None:
+                        piece = piece[: max(0, visible_limit - answer_chars)]
+                    answer_chars += len(job.answer[event.num_output_tokens - 1])
                     last = stream.finished is not None and stream.finished.num_output_tokens == event.num_output_tokens
                     reason = stream.finished.finish_reason.value if last and stream.finished else None
+                    stop_reason = job.stop_reason(stream.finished) if last and stream.finished else None
                     usage = _usage(prompt_tokens, event.num_output_tokens, None) if job.continuous_usage else None
-                    chunks.append(self._token_chunk(job, job.answer[index], reason, usage))
+                    chunks.append(self._token_chunk(job, piece, reason, usage, stop_reason))
                 elif isinstance(event, SequenceFinished):
                     if event.num_output_tokens == 0:
                         chunks.append(self._sse(job, "", event.finish_reason.value, None))
@@ -235,14 +265,14 @@ class GenerationRoutes:
         return response
 
     def _sse(self, job: _Job, content: str | dict[str, str], finish_reason: str | None,
-             usage: dict[str, object] | None) -> bytes:
+             usage: dict[str, object] | None, stop_reason: str | None = None) -> bytes:
         if job.kind == "chat":
             delta = content if isinstance(content, dict) else {"content": content}
             choice: dict[str, object] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
             object_name = "chat.completion.chunk"
         else:
             choice = {"index": 0, "text": content, "logprobs": None, "finish_reason": finish_reason,
-                      "stop_reason": None}
+                      "stop_reason": stop_reason}
             object_name = "text_completion"
         payload: dict[str, object] = {
             "id": job.request_id,
@@ -256,7 +286,7 @@ class GenerationRoutes:
         return f"data: {_dumps(payload)}\n\n".encode()
 
     def _token_chunk(self, job: _Job, text: str, finish_reason: str | None,
-                     usage: dict[str, object] | None) -> bytes:
+                     usage: dict[str, object] | None, stop_reason: str | None = None) -> bytes:
         """Same bytes as ``_sse`` for one token, from a per-request template: this runs once per token."""
         if job.kind == "chat":
             after_text = ',"logprobs":null,"finish_reason":'
@@ -266,7 +296,7 @@ class GenerationRoutes:
         else:
             opening = ',"choices":[{"index":0,"text":'
             after_text = ',"logprobs":null,"finish_reason":'
-            closing = ',"stop_reason":null}]'
+            closing = f',"stop_reason":{_dumps(stop_reason)}}}]'
         reason = "null" if finish_reason is None else _dumps(finish_reason)
         usage_part = f',"usage":{_dumps(usage)}' if job.include_usage else ""
         return f"data: {job.chunk_head}{opening}{_dumps(text)}{after_text}{reason}{closing}{usage_part}}}\n\n".encode()

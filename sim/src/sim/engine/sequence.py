@@ -23,6 +23,7 @@ class GenerationRequest:
     max_tokens: int
     ignore_eos: bool = False
     min_tokens: int = 0
+    stop_at_tokens: int | None = None  # a stop string completes at this token (found by the API layer)
     lora_name: str | None = None
     cache_salt: str | None = None
 
