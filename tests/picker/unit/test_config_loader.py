@@ -240,3 +240,21 @@ def test_default_config_resolves_to_the_epp_default_profile() -> None:
     ]
     assert profile.picker.plugin_type == "max-score-picker"
     assert not setup.effective_config.flow_control.enabled
+
+
+def test_a_hand_validating_factory_error_is_reported_with_its_path() -> None:
+    registry = builtin_registry()
+
+    def strict_factory(name, parameters, context):
+        raise ValueError("mode must be 'fast' or 'slow'")
+
+    registry.register("custom-scorer", strict_factory)
+    context = PluginContext(FakeClock(), random.Random(0), InFlightTracker())
+    config = load_config_text(
+        HEADER + "plugins: [{type: queue-scorer}, {type: custom-scorer, parameters: {mode: x}}]"
+    )
+    with pytest.raises(ConfigError) as raised:
+        build_scheduling(config, registry, context)
+    assert [(i.path, i.message) for i in raised.value.issues] == [
+        ("plugins[1].parameters", "mode must be 'fast' or 'slow'")
+    ]

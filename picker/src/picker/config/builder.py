@@ -80,6 +80,8 @@ def build_scheduling(
             )
         except ValidationError as error:
             issues.extend(issues_from_validation_error(error, f"plugins[{index}].parameters"))
+        except (ValueError, TypeError) as error:  # an out-of-tree factory validating by hand
+            issues.append(ConfigIssue(f"plugins[{index}].parameters", str(error)))
     if issues:
         raise ConfigError(issues)
 
