@@ -1,6 +1,6 @@
-"""The pack over the real offline plan of the dev (multi-cluster) and single stacks: no mandatory
-violation as committed, and the issue's acceptance mutations each caught. The CLI test checks that
-`infgw plan` exits non-zero and names the rule.
+"""The pack over the real offline plans of the dev (multi-cluster) and single stacks, produced by the real
+`infgw plan --json` in subprocesses (so these tests share no Pulumi mock runtime with others): no mandatory
+violation as committed, the issue's acceptance mutations each caught, and the CLI's exit codes.
 """
 
 from __future__ import annotations
@@ -11,36 +11,74 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from policies import resource_types as types
+from policies.check import PLAN_UNKNOWN_MARKER, read_saved_plan
 from policies.offline import PlannedResource, planned_from_records, run_pack
 
 STACKS = ("dev", "single")
+# Makes the committed dev stack fail one mandatory rule, so the CLI's exit path is exercised too.
+STRICT_P99_CONFIG = {"backend-timeout-covers-p99": {"p99LatencySec": 400}}
+
+
+@dataclass(frozen=True)
+class PlannedStack:
+    exit_code: int
+    stdout: str
+    stderr: str
+    resources: list[PlannedResource]
 
 
 @pytest.fixture(scope="module")
-def planned(_plan_recorder_session, repo_root: Path) -> dict[str, list[PlannedResource]]:
-    """Both stacks planned once for this module through the process's one Pulumi mock runtime."""
-    from components.config_sources import read_stack
-    from infgw.plan.model import UNKNOWN
-    from infgw.plan.runner import run_program
+def planned(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, PlannedStack]:
+    """`infgw plan --json` for both stacks, run concurrently; dev with STRICT_P99_CONFIG."""
+    workdir = tmp_path_factory.mktemp("plans")
+    strict = workdir / "strict.json"
+    strict.write_text(json.dumps(STRICT_P99_CONFIG))
+    extra = {"dev": ["--policy-config", str(strict)], "single": []}
+    processes = {
+        stack: subprocess.Popen(
+            [sys.executable, "-m", "infgw", "plan", "--stack", stack, "--json", str(workdir / f"{stack}.json"),
+             *extra[stack]],
+            cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        for stack in STACKS
+    }
+    results = {}
+    for stack, process in processes.items():
+        try:
+            stdout, stderr = process.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            for other in processes.values():
+                other.kill()
+                other.communicate()
+            raise
+        _, _, records = read_saved_plan(workdir / f"{stack}.json")
+        results[stack] = PlannedStack(process.returncode, stdout, stderr,
+                                      planned_from_records(records, unknown_marker=PLAN_UNKNOWN_MARKER))
+    return results
 
-    plans = {}
-    for stack in STACKS:
-        plan = run_program(_plan_recorder_session, read_stack(stack, repo_root), repo_root / "__main__.py")
-        plans[stack] = planned_from_records(plan.resources, unknown_marker=UNKNOWN)
-    _plan_recorder_session.clear()
-    return plans
+
+@pytest.mark.integration
+def test_plan_cli_exits_non_zero_and_names_the_rule(planned):
+    dev = planned["dev"]
+    assert dev.exit_code == 1, dev.stderr
+    assert "MANDATORY backend-timeout-covers-p99" in dev.stdout
+    assert "set timeoutSec to at least 800" in dev.stdout
+    assert planned["single"].exit_code == 0, planned["single"].stderr
+    assert "27 rules, no violations." in planned["single"].stdout
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("stack", STACKS)
 def test_committed_stacks_have_no_mandatory_violation(planned, stack):
-    report = run_pack(planned[stack])
+    report = run_pack(planned[stack].resources)
     assert report.mandatory == [], [f"{v.rule}: {v.message}" for v in report.mandatory]
 
 
@@ -100,25 +138,13 @@ MUTATIONS = {
 }
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("case", MUTATIONS, ids=list(MUTATIONS))
 def test_mutated_dev_plan_names_the_rule(planned, case):
     mutate, rule = MUTATIONS[case]
-    report = run_pack(mutate(planned["dev"]))
+    report = run_pack(mutate(planned["dev"].resources))
     assert rule in {v.rule for v in report.mandatory}
     assert not report.passed
-
-
-@pytest.mark.integration
-def test_plan_cli_exits_non_zero_and_names_the_rule(repo_root, tmp_path):
-    config = tmp_path / "policy-config.json"
-    config.write_text(json.dumps({"backend-timeout-covers-p99": {"p99LatencySec": 400}}))
-    completed = subprocess.run(
-        [sys.executable, "-m", "infgw", "plan", "--stack", "dev", "--policy-config", str(config)],
-        cwd=repo_root, capture_output=True, text=True, timeout=240, env={**os.environ, "COLUMNS": "200"},
-    )
-    assert completed.returncode == 1, completed.stderr
-    assert "MANDATORY backend-timeout-covers-p99" in completed.stdout
-    assert "set timeoutSec to at least 800" in completed.stdout
 
 
 def test_plan_cli_rejects_bad_policy_config_before_planning(repo_root, tmp_path, monkeypatch):
@@ -137,11 +163,13 @@ def test_plan_cli_rejects_bad_policy_config_before_planning(repo_root, tmp_path,
     assert "does not exist" in missing.output
 
 
+@pytest.mark.integration
 def test_remediation_on_the_real_plan_despite_unknown_inputs(planned):
     from policies.offline import parse_pack_config
 
-    cluster = _first(planned["dev"], lambda r: r.resource_type == types.CLUSTER)
-    broken = _edit(planned["dev"], cluster, lambda i: i.pop("podAutoscaling"))
+    dev = planned["dev"].resources
+    cluster = _first(dev, lambda r: r.resource_type == types.CLUSTER)
+    broken = _edit(dev, cluster, lambda i: i.pop("podAutoscaling"))
     report = run_pack(broken, parse_pack_config({"gke-hpa-performance-profile": "remediate"}))
     assert [(r.rule, r.resource_name) for r in report.remediations] == [("gke-hpa-performance-profile", cluster.name)]
     assert report.passed
