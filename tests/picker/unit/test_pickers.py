@@ -76,3 +76,10 @@ def test_weighted_random_with_all_zero_scores_is_uniform() -> None:
 def test_picker_parameters_are_validated(plugin_context, bad) -> None:
     with pytest.raises(ValidationError):
         create_max_score_picker("p", bad, plugin_context)
+
+
+def test_weighted_random_fills_fallbacks_with_zero_scored_endpoints_last() -> None:
+    picked = names(
+        WeightedRandomPicker(random.Random(4), 3).pick(inference_request(), STATES, [0.0, 2.0, 0.0, 1.0])
+    )
+    assert set(picked[:2]) == {"e1", "e3"} and picked[2] in {"e0", "e2"}

@@ -17,7 +17,7 @@ WEIGHTED_RANDOM_PICKER_TYPE = "weighted-random-picker"
 class WeightedRandomPicker:
     """A-Res weighted sampling without replacement: key = U^(1/score), the largest keys win.
 
-    Zero-score endpoints are only drawn when every score is zero (then it is a uniform random pick).
+    Zero-score endpoints come after every positive one (as their key is 0); all zero is a uniform pick.
     """
 
     plugin_type = WEIGHTED_RANDOM_PICKER_TYPE
@@ -39,7 +39,11 @@ class WeightedRandomPicker:
         draw = self._rng.random
         # 1 - U lies in (0, 1], so the key is defined for every draw.
         keyed = [((1.0 - draw()) ** (1.0 / scores[index]), index) for index in positive]
-        return tuple(endpoints[index] for _, index in heapq.nlargest(min(count, len(keyed)), keyed))
+        chosen = [index for _, index in heapq.nlargest(min(count, len(keyed)), keyed)]
+        if len(chosen) < count:  # zero scores have key 0: they only fill the remaining fallback slots
+            zero_scored = [index for index, score in enumerate(scores) if score <= 0.0]
+            chosen.extend(self._rng.sample(zero_scored, count - len(chosen)))
+        return tuple(endpoints[index] for index in chosen)
 
 
 def create_weighted_random_picker(
