@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
-from picker.director import Director, _strip_port
+from picker.director import Director
 from picker.errors import ErrorCode, PickerError
 from picker.factory import build_director
 from picker.framework.clock import FakeClock
