@@ -83,7 +83,10 @@ single_balancing_mode = ResourceRule(
 
 
 class BackendTimeoutConfig(RuleConfig):
-    p99_latency_sec: float = Field(30.0, gt=0, description="Estimated P99 request latency of the model, seconds.")
+    p99_latency_sec: float = Field(
+        30.0, gt=0, description="Estimated P99 request latency, seconds (`infgw plan` passes the stack's "
+        "services.backendPolicy.p99LatencySec when set).",
+    )
     multiplier: float = Field(2.0, ge=1, description="timeoutSec must be at least multiplier x p99LatencySec.")
     max_timeout_sec: int = Field(3600, ge=1, description="Largest timeoutSec allowed (long-context ceiling).")
 
