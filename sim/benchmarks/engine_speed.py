@@ -24,7 +24,9 @@ from sim.metrics import SimMetrics
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
-def simulate(rate_per_s: float, duration_s: float, prompt_tokens: int, output_tokens: int, seed: int) -> dict[str, float]:
+def simulate(
+    rate_per_s: float, duration_s: float, prompt_tokens: int, output_tokens: int, seed: int
+) -> dict[str, float]:
     profile = load_profile("h100-llama3.1-8b")
     config = EngineConfig(profile=profile, num_gpu_blocks=profile.num_gpu_blocks, max_model_len=16384)
     engine = Engine(config, random.Random(seed))
@@ -64,15 +66,21 @@ def main(
     output_tokens: Annotated[int, typer.Option(help="Output length (ignore_eos).")] = 128,
     seed: Annotated[int, typer.Option(help="Workload and engine seed.")] = 0,
 ) -> None:
-    table = Table(title=f"engine speed vs real time (h100-llama3.1-8b, {prompt_tokens} in / {output_tokens} out)")
+    table = Table(
+        title=f"engine speed vs real time (h100-llama3.1-8b, {prompt_tokens} in / {output_tokens} out)"
+    )
     for column in ("req/s", "requests", "simulated s", "wall s", "x real time", "core share", "sim tok/s"):
         table.add_column(column, justify="right")
     for requests_per_s in rate or [5.0, 20.0, 50.0]:
         result = simulate(requests_per_s, duration_s, prompt_tokens, output_tokens, seed)
         factor = result["simulated_s"] / result["wall_s"]
         table.add_row(
-            f"{requests_per_s:g}", str(result["requests"]), f"{result['simulated_s']:.1f}",
-            f"{result['wall_s']:.2f}", f"{factor:.1f}", f"{1 / factor:.1%}",
+            f"{requests_per_s:g}",
+            str(result["requests"]),
+            f"{result['simulated_s']:.1f}",
+            f"{result['wall_s']:.2f}",
+            f"{factor:.1f}",
+            f"{1 / factor:.1%}",
             f"{result['tokens'] / result['simulated_s']:.0f}",
         )
     Console().print(table)

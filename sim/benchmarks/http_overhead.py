@@ -41,14 +41,37 @@ class RunResult:
 def _baseline_app() -> web.Application:
     """Answers like the simulator, with nothing behind it."""
     body = {
-        "id": "cmpl-baseline", "object": "text_completion", "created": 0, "model": "m",
-        "choices": [{"index": 0, "text": " pizza" * OUTPUT_TOKENS, "logprobs": None, "finish_reason": "length",
-                     "stop_reason": None, "prompt_logprobs": None}],
-        "usage": {"prompt_tokens": 11, "total_tokens": 11 + OUTPUT_TOKENS, "completion_tokens": OUTPUT_TOKENS},
+        "id": "cmpl-baseline",
+        "object": "text_completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "text": " pizza" * OUTPUT_TOKENS,
+                "logprobs": None,
+                "finish_reason": "length",
+                "stop_reason": None,
+                "prompt_logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 11,
+            "total_tokens": 11 + OUTPUT_TOKENS,
+            "completion_tokens": OUTPUT_TOKENS,
+        },
     }
-    chunk = json.dumps({"id": "cmpl-baseline", "object": "text_completion", "created": 0, "model": "m",
-                        "choices": [{"index": 0, "text": " pizza", "logprobs": None, "finish_reason": None,
-                                     "stop_reason": None}]})
+    chunk = json.dumps(
+        {
+            "id": "cmpl-baseline",
+            "object": "text_completion",
+            "created": 0,
+            "model": "m",
+            "choices": [
+                {"index": 0, "text": " pizza", "logprobs": None, "finish_reason": None, "stop_reason": None}
+            ],
+        }
+    )
 
     async def completions(request: web.Request) -> web.StreamResponse:
         payload = await request.json()
@@ -83,7 +106,13 @@ def _start(command: list[str]) -> tuple[subprocess.Popen[str], str]:
 
 
 async def _load(url: str, stream: bool, requests: int, concurrency: int) -> RunResult:
-    payload = {"model": "m", "prompt": PROMPT, "max_tokens": OUTPUT_TOKENS, "ignore_eos": True, "stream": stream}
+    payload = {
+        "model": "m",
+        "prompt": PROMPT,
+        "max_tokens": OUTPUT_TOKENS,
+        "ignore_eos": True,
+        "stream": stream,
+    }
     latencies: list[float] = []
     remaining = iter(range(requests))
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -127,11 +156,20 @@ def main(
         return
     levels = concurrency or [1, 16]
     baseline, baseline_url = _start([sys.executable, __file__, "--serve-baseline"])
-    simulator, simulator_url = _start([sys.executable, "-m", "sim", "--port", "0", "--profile", "zero-latency",
-                                       "--model", "m"])
+    simulator, simulator_url = _start(
+        [sys.executable, "-m", "sim", "--port", "0", "--profile", "zero-latency", "--model", "m"]
+    )
     table = Table(title=f"simulator HTTP overhead ({requests} requests/run, {OUTPUT_TOKENS} output tokens)")
-    for column in ("mode", "clients", "baseline req/s", "sim req/s", "sim/baseline", "baseline p50 ms",
-                   "sim p50 ms", "sim p99 ms"):
+    for column in (
+        "mode",
+        "clients",
+        "baseline req/s",
+        "sim req/s",
+        "sim/baseline",
+        "baseline p50 ms",
+        "sim p50 ms",
+        "sim p99 ms",
+    ):
         table.add_column(column, justify="right")
     try:
         for stream in (False, True):
@@ -139,9 +177,14 @@ def main(
                 base = asyncio.run(_load(baseline_url, stream, requests, clients))
                 sim = asyncio.run(_load(simulator_url, stream, requests, clients))
                 table.add_row(
-                    "stream" if stream else "json", str(clients), f"{base.requests_per_s:.0f}",
-                    f"{sim.requests_per_s:.0f}", f"{sim.requests_per_s / base.requests_per_s:.2f}",
-                    f"{base.p50_ms:.2f}", f"{sim.p50_ms:.2f}", f"{sim.p99_ms:.2f}",
+                    "stream" if stream else "json",
+                    str(clients),
+                    f"{base.requests_per_s:.0f}",
+                    f"{sim.requests_per_s:.0f}",
+                    f"{sim.requests_per_s / base.requests_per_s:.2f}",
+                    f"{base.p50_ms:.2f}",
+                    f"{sim.p50_ms:.2f}",
+                    f"{sim.p99_ms:.2f}",
                 )
     finally:
         for process in (baseline, simulator):

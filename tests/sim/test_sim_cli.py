@@ -16,8 +16,16 @@ from typer.testing import CliRunner
 def test_multi_value_flags_expand_like_vllm() -> None:
     argv = ["--lora-modules", "a", "b=/p", "--port", "0", "--served-model-name", "x", "y"]
     assert expand_multi_value_flags(argv) == [
-        "--lora-modules", "a", "--lora-modules", "b=/p", "--port", "0",
-        "--served-model-name", "x", "--served-model-name", "y",
+        "--lora-modules",
+        "a",
+        "--lora-modules",
+        "b=/p",
+        "--port",
+        "0",
+        "--served-model-name",
+        "x",
+        "--served-model-name",
+        "y",
     ]
 
 
@@ -28,7 +36,10 @@ def test_multi_value_flags_expand_like_vllm() -> None:
         (["--error-rate", "2"], "faults.error_rate"),
         (["--profile", "tpu-nonexistent"], "unknown latency profile 'tpu-nonexistent'"),
         (["--lora-modules", "{not json"], "not a valid adapter object"),
-        (["--num-gpu-blocks", "10", "--max-model-len", "1000"], "lower max_model_len or raise num_gpu_blocks"),
+        (
+            ["--num-gpu-blocks", "10", "--max-model-len", "1000"],
+            "lower max_model_len or raise num_gpu_blocks",
+        ),
     ],
 )
 def test_bad_config_exits_2_naming_the_key(args: list[str], message: str) -> None:
@@ -49,9 +60,25 @@ def test_flags_override_the_config_file_key_by_key(tmp_path) -> None:
 @pytest.mark.integration
 def test_serves_and_stops_on_sigterm() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "sim", "--port", "0", "--name", "cli-replica", "--profile", "zero-latency",
-         "--lora-modules", "food-review-1", '{"name": "cad", "path": "/a/cad"}', "--max-loras", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sim",
+            "--port",
+            "0",
+            "--name",
+            "cli-replica",
+            "--profile",
+            "zero-latency",
+            "--lora-modules",
+            "food-review-1",
+            '{"name": "cad", "path": "/a/cad"}',
+            "--max-loras",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None
@@ -78,7 +105,10 @@ def test_busy_port_is_a_clear_error() -> None:
         port = taken.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "sim", "--port", str(port)],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr

@@ -34,7 +34,10 @@ def test_wrong_type_is_named() -> None:
         ({"block_size": 10}, "block_size must be one of"),
         ({"lora_modules": [{"name": "a"}], "max_loras": 0}, "set max_loras to at least 1"),
         ({"lora_modules": [{"name": "a"}, {"name": "a"}]}, "repeated: \\['a'\\]"),
-        ({"lora_modules": [{"name": "base"}], "served_model_name": ["base"]}, "clash with served model names"),
+        (
+            {"lora_modules": [{"name": "base"}], "served_model_name": ["base"]},
+            "clash with served model names",
+        ),
         ({"faults": {"error_rate": 1.5}}, "faults.error_rate"),
         ({"faults": {"error_status": 200}}, "4xx or 5xx"),
         ({"mode": "poetry"}, "mode"),
@@ -63,8 +66,10 @@ def test_context_window_must_fit_the_kv_cache() -> None:
     [
         ("food-review=/adapters/food", LoraModule(name="food-review", path="/adapters/food")),
         ("food-review", LoraModule(name="food-review")),
-        ('{"name": "cad", "path": "/a/cad", "base_model_name": "m"}',
-         LoraModule(name="cad", path="/a/cad", base_model_name="m")),
+        (
+            '{"name": "cad", "path": "/a/cad", "base_model_name": "m"}',
+            LoraModule(name="cad", path="/a/cad", base_model_name="m"),
+        ),
     ],
 )
 def test_lora_modules_take_vllm_spellings(spec: str, expected: LoraModule) -> None:

@@ -13,8 +13,9 @@ from sim.metrics import SimMetrics
 
 @pytest.fixture
 def rig(h100_profile: LatencyProfile) -> tuple[Engine, SimMetrics, FakeClock]:
-    config = EngineConfig(profile=h100_profile, max_num_seqs=2, num_gpu_blocks=256, max_model_len=2048,
-                          max_loras=1)
+    config = EngineConfig(
+        profile=h100_profile, max_num_seqs=2, num_gpu_blocks=256, max_model_len=2048, max_loras=1
+    )
     engine = Engine(config, random.Random(1))
     clock = FakeClock(100.0)
     metrics = SimMetrics("llama", config, engine.stats, wall_clock=lambda: 1_700_000_000.0)
@@ -32,16 +33,24 @@ def test_series_follow_a_burst_of_requests(rig, prom) -> None:
     shared = tuple(range(64))
     for index in range(4):
         prompt = shared + tuple(range(10_000 * (index + 1), 10_000 * (index + 1) + 20))
-        engine.submit(GenerationRequest(f"r{index}", prompt, max_tokens=30, ignore_eos=True,
-                                        lora_name="food" if index == 3 else None), clock.now())
+        engine.submit(
+            GenerationRequest(
+                f"r{index}", prompt, max_tokens=30, ignore_eos=True, lora_name="food" if index == 3 else None
+            ),
+            clock.now(),
+        )
     text = step(engine, metrics, clock, 0.0)
     assert prom.value(text, "vllm:num_requests_running") == 2
     assert prom.value(text, "vllm:num_requests_waiting") == 2  # past max_num_seqs
     assert prom.value(text, "vllm:kv_cache_usage_perc") > 0
     lora = prom.samples(text)["vllm:lora_requests_info"][0]
-    assert lora == ({"max_lora": "1", "running_lora_adapters": "", "waiting_lora_adapters": "food"},
-                    1_700_000_000.0)
-    assert prom.value(text, "vllm:prefix_cache_hits_total") == 64  # r1 reuses the 4 full blocks of the shared 64-token prefix
+    assert lora == (
+        {"max_lora": "1", "running_lora_adapters": "", "waiting_lora_adapters": "food"},
+        1_700_000_000.0,
+    )
+    assert (
+        prom.value(text, "vllm:prefix_cache_hits_total") == 64
+    )  # r1 reuses the 4 full blocks of the shared 64-token prefix
 
     text = step(engine, metrics, clock, 0.25)  # r0 and r1 are done (~0.2 s); r2 and r3 run
     assert prom.value(text, "vllm:request_success_total", finished_reason="length") == 2
@@ -59,7 +68,8 @@ def test_series_follow_a_burst_of_requests(rig, prom) -> None:
     assert prom.value(text, "vllm:inter_token_latency_seconds_count") == 4 * 29
     assert prom.value(text, "vllm:time_per_output_token_seconds_count") == 4 * 29  # legacy alias
     assert prom.value(text, "vllm:time_per_output_token_seconds_sum") == prom.value(
-        text, "vllm:inter_token_latency_seconds_sum")
+        text, "vllm:inter_token_latency_seconds_sum"
+    )
     assert prom.value(text, "vllm:e2e_request_latency_seconds_count") == 4
     # Requests that waited for a batch slot have a longer time to first token than the first two.
     assert prom.value(text, "vllm:request_queue_time_seconds_sum") > 0.2

@@ -46,9 +46,11 @@ def expand_multi_value_flags(argv: list[str]) -> list[str]:
 def serve(
     config: Annotated[Path | None, typer.Option(help="YAML file of simulator config keys.")] = None,
     model: Annotated[str | None, typer.Option(help="Base model name.")] = None,
-    served_model_name: Annotated[list[str] | None, typer.Option(help="Names the base model answers to.")] = None,
+    served_model_name: Annotated[
+        list[str] | None, typer.Option(help="Names the base model answers to.")
+    ] = None,
     lora_modules: Annotated[
-        list[str] | None, typer.Option(help="Adapters: name=path or JSON {\"name\": ..., \"path\": ...}.")
+        list[str] | None, typer.Option(help='Adapters: name=path or JSON {"name": ..., "path": ...}.')
     ] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind; 0 picks a free one.")] = None,
@@ -67,12 +69,18 @@ def serve(
     enable_prefix_caching: Annotated[bool | None, typer.Option(help="Automatic prefix caching.")] = None,
     error_rate: Annotated[float | None, typer.Option(help="Fault: share of requests failed.")] = None,
     error_status: Annotated[int | None, typer.Option(help="Fault: status of injected failures.")] = None,
-    extra_latency_s: Annotated[float | None, typer.Option(help="Fault: delay before each generation.")] = None,
+    extra_latency_s: Annotated[
+        float | None, typer.Option(help="Fault: delay before each generation.")
+    ] = None,
     slowdown_factor: Annotated[float | None, typer.Option(help="Fault: multiplies step times.")] = None,
     hang_rate: Annotated[float | None, typer.Option(help="Fault: share of requests never answered.")] = None,
     cut_rate: Annotated[float | None, typer.Option(help="Fault: share of connections dropped.")] = None,
-    cut_after_tokens: Annotated[int | None, typer.Option(help="Fault: tokens streamed before a drop.")] = None,
-    shutdown_timeout_s: Annotated[float | None, typer.Option(help="Grace for in-flight requests on stop.")] = None,
+    cut_after_tokens: Annotated[
+        int | None, typer.Option(help="Fault: tokens streamed before a drop.")
+    ] = None,
+    shutdown_timeout_s: Annotated[
+        float | None, typer.Option(help="Grace for in-flight requests on stop.")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
 ) -> None:
     """Start one simulated vLLM replica."""
@@ -141,8 +149,10 @@ def build_config(path: Path | None, values: dict[str, Any], faults: dict[str, An
 
 async def _serve(config: SimConfig) -> None:
     handle = await start_simulator(config)
-    print(json.dumps({"event": "listening", "url": handle.url, "port": handle.port, "name": handle.name}),
-          flush=True)
+    print(
+        json.dumps({"event": "listening", "url": handle.url, "port": handle.port, "name": handle.name}),
+        flush=True,
+    )
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -17,7 +17,9 @@ class RegisteredAdapter:
 
 
 class AdapterRegistry:
-    def __init__(self, base_model_name: str, reserved_names: list[str], wall_clock: Callable[[], float]) -> None:
+    def __init__(
+        self, base_model_name: str, reserved_names: list[str], wall_clock: Callable[[], float]
+    ) -> None:
         self._base_model_name = base_model_name
         self._reserved = set(reserved_names)
         self._wall_clock = wall_clock
@@ -31,12 +33,17 @@ class AdapterRegistry:
 
     def load(self, name: str, path: str | None, base_model_name: str | None = None) -> RegisteredAdapter:
         if name in self._adapters:
-            raise ApiError.bad_request(f"The lora adapter '{name}' has already been loaded.", param="lora_name")
+            raise ApiError.bad_request(
+                f"The lora adapter '{name}' has already been loaded.", param="lora_name"
+            )
         if name in self._reserved:
             raise ApiError.bad_request(
-                f"The lora adapter name '{name}' is a served model name; choose another name.", param="lora_name"
+                f"The lora adapter name '{name}' is a served model name; choose another name.",
+                param="lora_name",
             )
-        adapter = RegisteredAdapter(name, path, base_model_name or self._base_model_name, int(self._wall_clock()))
+        adapter = RegisteredAdapter(
+            name, path, base_model_name or self._base_model_name, int(self._wall_clock())
+        )
         self._adapters[name] = adapter
         return adapter
 

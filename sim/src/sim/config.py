@@ -37,7 +37,9 @@ class LoraModule(BaseModel):
             try:
                 return cls.model_validate(json.loads(spec))
             except (json.JSONDecodeError, ValidationError) as err:
-                raise ConfigError(f"--lora-modules entry {spec!r} is not a valid adapter object: {err}") from err
+                raise ConfigError(
+                    f"--lora-modules entry {spec!r} is not a valid adapter object: {err}"
+                ) from err
         name, sep, path = spec.partition("=")
         if not name:
             raise ConfigError(f"--lora-modules entry {spec!r} needs a name: use name=path or a JSON object")
@@ -51,11 +53,19 @@ class FaultConfig(BaseModel):
 
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="Share of generation requests failed.")
     error_status: int = Field(default=500, description="HTTP status of injected failures.")
-    extra_latency_s: float = Field(default=0.0, ge=0.0, description="Fixed delay before each generation starts.")
-    slowdown_factor: float = Field(default=1.0, ge=1.0, description="Multiplies every engine step's duration.")
+    extra_latency_s: float = Field(
+        default=0.0, ge=0.0, description="Fixed delay before each generation starts."
+    )
+    slowdown_factor: float = Field(
+        default=1.0, ge=1.0, description="Multiplies every engine step's duration."
+    )
     hang_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="Share of requests never answered.")
-    cut_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="Share of requests whose connection drops.")
-    cut_after_tokens: int = Field(default=1, ge=0, description="Tokens streamed before a cut connection drops.")
+    cut_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Share of requests whose connection drops."
+    )
+    cut_after_tokens: int = Field(
+        default=1, ge=0, description="Tokens streamed before a cut connection drops."
+    )
 
     @model_validator(mode="after")
     def _rates_are_shares_of_one_draw(self) -> FaultConfig:
@@ -82,8 +92,12 @@ class SimConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535, description="0 picks a free port.")
     seed: int = 0
-    profile: str = Field(default="h100-llama3.1-8b", description="Shipped profile name or a profile YAML path.")
-    mode: str = Field(default="random", pattern="^(random|echo)$", description="random text or echo the prompt.")
+    profile: str = Field(
+        default="h100-llama3.1-8b", description="Shipped profile name or a profile YAML path."
+    )
+    mode: str = Field(
+        default="random", pattern="^(random|echo)$", description="random text or echo the prompt."
+    )
     max_num_seqs: int = Field(default=256, gt=0)
     max_num_batched_tokens: int = Field(default=8192, gt=0)
     max_model_len: int | None = Field(default=None, gt=0, description="Default: the profile's.")
@@ -99,7 +113,9 @@ class SimConfig(BaseModel):
     @classmethod
     def _block_size_is_supported(cls, block_size: int) -> int:
         if block_size not in (8, 16, 32, 64, 128):
-            raise ValueError(f"block_size must be one of 8, 16, 32, 64, 128 (vLLM's choices), got {block_size}")
+            raise ValueError(
+                f"block_size must be one of 8, 16, 32, 64, 128 (vLLM's choices), got {block_size}"
+            )
         return block_size
 
     @model_validator(mode="after")
@@ -112,7 +128,9 @@ class SimConfig(BaseModel):
             raise ValueError(f"lora_modules names must be unique; repeated: {duplicates}")
         clashes = sorted(set(names) & set(self.model_names))
         if clashes:
-            raise ValueError(f"lora_modules names {clashes} clash with served model names; rename the adapters")
+            raise ValueError(
+                f"lora_modules names {clashes} clash with served model names; rename the adapters"
+            )
         return self
 
     @property

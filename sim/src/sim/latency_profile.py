@@ -52,7 +52,9 @@ class LatencyProfile(BaseModel):
 
 def shipped_profile_names() -> list[str]:
     folder = resources.files("sim").joinpath("profiles")
-    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+    return sorted(
+        entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml")
+    )
 
 
 def load_profile(name_or_path: str) -> LatencyProfile:

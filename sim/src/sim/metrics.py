@@ -27,12 +27,74 @@ from sim.engine import (
 ENGINE_INDEX = "0"
 
 # vLLM V1's bucket boundaries, so histogram quantiles line up with real servers'.
-TTFT_BUCKETS_S = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
-                  7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
-INTER_TOKEN_BUCKETS_S = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0,
-                         7.5, 10.0, 20.0, 40.0, 80.0)
-REQUEST_LATENCY_BUCKETS_S = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0,
-                             60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
+TTFT_BUCKETS_S = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+    160.0,
+    640.0,
+    2560.0,
+)
+INTER_TOKEN_BUCKETS_S = (
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+)
+REQUEST_LATENCY_BUCKETS_S = (
+    0.3,
+    0.5,
+    0.8,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    5.0,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    40.0,
+    50.0,
+    60.0,
+    120.0,
+    240.0,
+    480.0,
+    960.0,
+    1920.0,
+    7680.0,
+)
 TOKEN_COUNT_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
 
 
@@ -56,11 +118,18 @@ class _EngineStateCollector(Collector):
         labels = ["engine", "model_name"]
         values = [ENGINE_INDEX, self._model_name]
         for name, documentation, value in (
-            ("vllm:num_requests_running", "Number of requests in model execution batches.", stats.num_running),
+            (
+                "vllm:num_requests_running",
+                "Number of requests in model execution batches.",
+                stats.num_running,
+            ),
             ("vllm:num_requests_waiting", "Number of requests waiting to be processed.", stats.num_waiting),
             ("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", stats.kv_usage),
-            ("vllm:gpu_cache_usage_perc", "GPU KV-cache usage (deprecated name of kv_cache_usage_perc).",
-             stats.kv_usage),
+            (
+                "vllm:gpu_cache_usage_perc",
+                "GPU KV-cache usage (deprecated name of kv_cache_usage_perc).",
+                stats.kv_usage,
+            ),
         ):
             family = GaugeMetricFamily(name, documentation, labels=labels)
             family.add_metric(values, value)
@@ -83,8 +152,14 @@ class _EngineStateCollector(Collector):
         cache_info = GaugeMetricFamily(
             "vllm:cache_config_info",
             "Information of the LLMEngine CacheConfig",
-            labels=["block_size", "cache_dtype", "enable_prefix_caching", "engine", "num_gpu_blocks",
-                    "prefix_caching_hash_algo"],
+            labels=[
+                "block_size",
+                "cache_dtype",
+                "enable_prefix_caching",
+                "engine",
+                "num_gpu_blocks",
+                "prefix_caching_hash_algo",
+            ],
         )
         cache_info.add_metric(
             [
@@ -113,8 +188,9 @@ class _RenamedHistogram(Collector):
             renamed = Metric(self._name, self._documentation, "histogram")
             for sample in family.samples:
                 suffix = sample.name.removeprefix(family.name)
-                renamed.add_sample(self._name + suffix, sample.labels, sample.value, sample.timestamp,
-                                   sample.exemplar)
+                renamed.add_sample(
+                    self._name + suffix, sample.labels, sample.value, sample.timestamp, sample.exemplar
+                )
             yield renamed
 
 
@@ -141,7 +217,9 @@ class SimMetrics:
         def histogram(name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
             return Histogram(name, documentation, labels, buckets=buckets, registry=self.registry)
 
-        self._prompt_tokens = counter("vllm:prompt_tokens", "Number of prefill tokens processed.").labels(**values)
+        self._prompt_tokens = counter("vllm:prompt_tokens", "Number of prefill tokens processed.").labels(
+            **values
+        )
         self._generation_tokens = counter(
             "vllm:generation_tokens", "Number of generation tokens processed."
         ).labels(**values)
@@ -165,7 +243,8 @@ class SimMetrics:
             "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", TTFT_BUCKETS_S
         ).labels(**values)
         inter_token = histogram(
-            "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.",
+            "vllm:inter_token_latency_seconds",
+            "Histogram of inter-token latency in seconds.",
             INTER_TOKEN_BUCKETS_S,
         )
         self._inter_token = inter_token.labels(**values)
@@ -179,11 +258,13 @@ class SimMetrics:
             )
         )
         self._e2e = histogram(
-            "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.",
+            "vllm:e2e_request_latency_seconds",
+            "Histogram of e2e request latency in seconds.",
             REQUEST_LATENCY_BUCKETS_S,
         ).labels(**values)
         self._queue_time = histogram(
-            "vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.",
+            "vllm:request_queue_time_seconds",
+            "Histogram of time spent in WAITING phase for request.",
             REQUEST_LATENCY_BUCKETS_S,
         ).labels(**values)
         self._request_prompt_tokens = histogram(

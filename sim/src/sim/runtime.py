@@ -125,5 +125,6 @@ class SimulatorRuntime:
 
     def injected_error(self) -> ApiError:
         return ApiError(
-            self.config.faults.error_status, f"Injected failure on replica {self.replica_name} (fault injection)."
+            self.config.faults.error_status,
+            f"Injected failure on replica {self.replica_name} (fault injection).",
         )

@@ -22,8 +22,11 @@ async def test_health_names_the_replica(start_sim, http: aiohttp.ClientSession) 
 
 
 async def test_models_lists_base_and_adapters(start_sim, http: aiohttp.ClientSession) -> None:
-    sim = await start_sim(model="meta-llama/Llama-3.1-8B-Instruct", max_model_len=4096,
-                          lora_modules=[{"name": "food-review-1", "path": "/adapters/food"}])
+    sim = await start_sim(
+        model="meta-llama/Llama-3.1-8B-Instruct",
+        max_model_len=4096,
+        lora_modules=[{"name": "food-review-1", "path": "/adapters/food"}],
+    )
     async with http.get(f"{sim.url}/v1/models") as response:
         body = await response.json()
     assert body["object"] == "list"
@@ -38,7 +41,9 @@ async def test_models_lists_base_and_adapters(start_sim, http: aiohttp.ClientSes
 async def test_served_model_names_are_all_accepted(start_sim, http: aiohttp.ClientSession) -> None:
     sim = await start_sim(served_model_name=["llama", "llama-8b"])
     for name in ("llama", "llama-8b"):
-        async with http.post(f"{sim.url}/v1/completions", json={"model": name, "prompt": "x", "max_tokens": 1}) as r:
+        async with http.post(
+            f"{sim.url}/v1/completions", json={"model": name, "prompt": "x", "max_tokens": 1}
+        ) as r:
             assert r.status == 200 and (await r.json())["model"] == name
 
 
@@ -60,7 +65,9 @@ async def test_load_use_and_unload_an_adapter(start_sim, http: aiohttp.ClientSes
         assert "cad-fabricator" in [card["id"] for card in (await response.json())["data"]]
     async with http.post(f"{sim.url}/v1/completions", json=request) as response:
         assert response.status == 200
-    async with http.post(f"{sim.url}/v1/unload_lora_adapter", json={"lora_name": "cad-fabricator"}) as response:
+    async with http.post(
+        f"{sim.url}/v1/unload_lora_adapter", json={"lora_name": "cad-fabricator"}
+    ) as response:
         assert response.status == 200
         assert await response.text() == "Success: LoRA adapter 'cad-fabricator' removed successfully."
     async with http.post(f"{sim.url}/v1/completions", json=request) as response:

@@ -15,47 +15,134 @@ def error(status: int, error_type: str, message: str, param: str | None) -> dict
 @pytest.mark.parametrize(
     ("path", "payload", "status", "error_type", "param", "message_part"),
     [
-        ("/v1/completions", {"prompt": "x", "max_tokens": 0}, 400, "BadRequestError", "max_tokens",
-         "max_tokens must be at least 1, got 0."),
-        ("/v1/completions", {"prompt": "x", "max_tokens": -5}, 400, "BadRequestError", "max_tokens",
-         "at least 1"),
-        ("/v1/completions", {"prompt": "x", "max_tokens": "lots"}, 400, "BadRequestError", "max_tokens",
-         "max_tokens: Input should be a valid integer"),
+        (
+            "/v1/completions",
+            {"prompt": "x", "max_tokens": 0},
+            400,
+            "BadRequestError",
+            "max_tokens",
+            "max_tokens must be at least 1, got 0.",
+        ),
+        (
+            "/v1/completions",
+            {"prompt": "x", "max_tokens": -5},
+            400,
+            "BadRequestError",
+            "max_tokens",
+            "at least 1",
+        ),
+        (
+            "/v1/completions",
+            {"prompt": "x", "max_tokens": "lots"},
+            400,
+            "BadRequestError",
+            "max_tokens",
+            "max_tokens: Input should be a valid integer",
+        ),
         ("/v1/completions", {"prompt": 123}, 400, "BadRequestError", "prompt", "prompt"),
         ("/v1/completions", {"max_tokens": 5}, 400, "BadRequestError", "prompt", "prompt: Field required"),
-        ("/v1/completions", {"prompt": "x", "max_tokens": 300}, 400, "BadRequestError", "max_tokens",
-         "'max_tokens' is too large: 300"),
-        ("/v1/completions", {"prompt": "word " * 400}, 400, "BadRequestError", "prompt",
-         f"maximum context length is {MAX_MODEL_LEN} tokens"),
+        (
+            "/v1/completions",
+            {"prompt": "x", "max_tokens": 300},
+            400,
+            "BadRequestError",
+            "max_tokens",
+            "'max_tokens' is too large: 300",
+        ),
+        (
+            "/v1/completions",
+            {"prompt": "word " * 400},
+            400,
+            "BadRequestError",
+            "prompt",
+            f"maximum context length is {MAX_MODEL_LEN} tokens",
+        ),
         ("/v1/completions", {"prompt": ""}, 400, "BadRequestError", "prompt", "The prompt cannot be empty."),
-        ("/v1/completions", {"prompt": ["a", "b"]}, 400, "BadRequestError", "prompt", "one prompt per request"),
+        (
+            "/v1/completions",
+            {"prompt": ["a", "b"]},
+            400,
+            "BadRequestError",
+            "prompt",
+            "one prompt per request",
+        ),
         ("/v1/completions", {"prompt": [-1, 5]}, 400, "BadRequestError", "prompt", "token id -1"),
-        ("/v1/completions", {"prompt": "x", "temperature": -1}, 400, "BadRequestError", "temperature",
-         "temperature must be non-negative"),
+        (
+            "/v1/completions",
+            {"prompt": "x", "temperature": -1},
+            400,
+            "BadRequestError",
+            "temperature",
+            "temperature must be non-negative",
+        ),
         ("/v1/completions", {"prompt": "x", "top_p": 0}, 400, "BadRequestError", "top_p", "top_p must be in"),
         ("/v1/completions", {"prompt": "x", "n": 2}, 400, "BadRequestError", "n", "one choice per request"),
         ("/v1/completions", {"prompt": "x", "suffix": "end"}, 400, "BadRequestError", "suffix", "suffix"),
         ("/v1/completions", {"prompt": "x", "logprobs": 3}, 400, "BadRequestError", "logprobs", "logprobs"),
-        ("/v1/completions", {"prompt": "x", "stream_options": {"include_usage": True}}, 400, "BadRequestError",
-         "stream_options", "Stream options can only be defined when `stream=True`."),
-        ("/v1/completions", {"model": "no-such-model", "prompt": "x"}, 404, "NotFoundError", "model",
-         "The model `no-such-model` does not exist."),
+        (
+            "/v1/completions",
+            {"prompt": "x", "stream_options": {"include_usage": True}},
+            400,
+            "BadRequestError",
+            "stream_options",
+            "Stream options can only be defined when `stream=True`.",
+        ),
+        (
+            "/v1/completions",
+            {"model": "no-such-model", "prompt": "x"},
+            404,
+            "NotFoundError",
+            "model",
+            "The model `no-such-model` does not exist.",
+        ),
         ("/v1/chat/completions", {"messages": []}, 400, "BadRequestError", "messages", "messages"),
         ("/v1/chat/completions", {"max_tokens": 3}, 400, "BadRequestError", "messages", "Field required"),
-        ("/v1/chat/completions", {"messages": [{"role": "robot", "content": "hi"}]}, 400, "BadRequestError",
-         "messages", "messages.0.role"),
-        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 0},
-         400, "BadRequestError", "max_completion_tokens", "max_completion_tokens must be at least 1"),
-        ("/v1/chat/completions", {"model": "ghost", "messages": [{"role": "user", "content": "x"}]}, 404,
-         "NotFoundError", "model", "The model `ghost` does not exist."),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "robot", "content": "hi"}]},
+            400,
+            "BadRequestError",
+            "messages",
+            "messages.0.role",
+        ),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 0},
+            400,
+            "BadRequestError",
+            "max_completion_tokens",
+            "max_completion_tokens must be at least 1",
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": "ghost", "messages": [{"role": "user", "content": "x"}]},
+            404,
+            "NotFoundError",
+            "model",
+            "The model `ghost` does not exist.",
+        ),
         ("/detokenize", {"tokens": [2**40]}, 400, "BadRequestError", "tokens", "outside"),
-        ("/v1/unload_lora_adapter", {"lora_name": "never-loaded"}, 404, "NotFoundError", "lora_name",
-         "The lora adapter 'never-loaded' cannot be found."),
+        (
+            "/v1/unload_lora_adapter",
+            {"lora_name": "never-loaded"},
+            404,
+            "NotFoundError",
+            "lora_name",
+            "The lora adapter 'never-loaded' cannot be found.",
+        ),
         ("/v1/load_lora_adapter", {"lora_name": "x"}, 400, "BadRequestError", "lora_path", "Field required"),
     ],
 )
-async def test_bad_requests(start_sim, http: aiohttp.ClientSession, path: str, payload: dict[str, object],
-                            status: int, error_type: str, param: str, message_part: str) -> None:
+async def test_bad_requests(
+    start_sim,
+    http: aiohttp.ClientSession,
+    path: str,
+    payload: dict[str, object],
+    status: int,
+    error_type: str,
+    param: str,
+    message_part: str,
+) -> None:
     sim = await start_sim(max_model_len=MAX_MODEL_LEN, num_gpu_blocks=64)
     async with http.post(f"{sim.url}{path}", json=payload) as response:
         assert response.status == status
@@ -65,7 +152,9 @@ async def test_bad_requests(start_sim, http: aiohttp.ClientSession, path: str, p
     assert body["error"]["code"] == status
     assert body["error"]["param"] == param
     assert message_part in body["error"]["message"]
-    async with http.post(f"{sim.url}/v1/completions", json={"prompt": "still up", "max_tokens": 1}) as response:
+    async with http.post(
+        f"{sim.url}/v1/completions", json={"prompt": "still up", "max_tokens": 1}
+    ) as response:
         assert response.status == 200
 
 
@@ -99,7 +188,9 @@ async def test_unknown_route_and_method(start_sim, http: aiohttp.ClientSession) 
     sim = await start_sim()
     async with http.get(f"{sim.url}/v1/nothing-here") as response:
         assert response.status == 404
-        assert await response.json() == error(404, "NotFoundError", "No route for GET /v1/nothing-here.", None)
+        assert await response.json() == error(
+            404, "NotFoundError", "No route for GET /v1/nothing-here.", None
+        )
     async with http.get(f"{sim.url}/v1/completions") as response:
         assert response.status == 405
         assert (await response.json())["error"]["code"] == 405
@@ -128,7 +219,9 @@ async def test_partial_failure_rate_is_seeded(start_sim, http: aiohttp.ClientSes
         sim = await start_sim(seed=seed, faults={"error_rate": 0.5})
         found = []
         for _ in range(20):
-            async with http.post(f"{sim.url}/v1/completions", json={"prompt": "x", "max_tokens": 1}) as response:
+            async with http.post(
+                f"{sim.url}/v1/completions", json={"prompt": "x", "max_tokens": 1}
+            ) as response:
                 found.append(response.status)
         return found
 
@@ -140,8 +233,9 @@ async def test_partial_failure_rate_is_seeded(start_sim, http: aiohttp.ClientSes
 async def test_hanging_replica_accepts_and_never_answers(start_sim, http: aiohttp.ClientSession) -> None:
     sim = await start_sim(faults={"hang_rate": 1.0})
     with pytest.raises(TimeoutError):
-        async with http.post(f"{sim.url}/v1/completions", json={"prompt": "x"},
-                             timeout=aiohttp.ClientTimeout(total=0.3)):
+        async with http.post(
+            f"{sim.url}/v1/completions", json={"prompt": "x"}, timeout=aiohttp.ClientTimeout(total=0.3)
+        ):
             pass
     async with http.get(f"{sim.url}/health") as response:
         assert response.status == 200

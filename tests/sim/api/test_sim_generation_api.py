@@ -64,8 +64,13 @@ async def test_ignore_eos_generates_exactly_max_tokens(start_sim, http: aiohttp.
 
 async def test_completion_streaming_with_usage(start_sim, http: aiohttp.ClientSession) -> None:
     sim = await start_sim()
-    request = {"prompt": "hello there", "max_tokens": 8, "ignore_eos": True, "stream": True,
-               "stream_options": {"include_usage": True}}
+    request = {
+        "prompt": "hello there",
+        "max_tokens": 8,
+        "ignore_eos": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     async with http.post(f"{sim.url}/v1/completions", json=request) as response:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/event-stream")
@@ -91,8 +96,11 @@ async def test_streaming_without_usage_option_sends_no_usage(start_sim, http: ai
 
 async def test_chat_completion(start_sim, http: aiohttp.ClientSession) -> None:
     sim = await start_sim()
-    request = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}],
-               "max_completion_tokens": 12, "ignore_eos": True}
+    request = {
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}],
+        "max_completion_tokens": 12,
+        "ignore_eos": True,
+    }
     async with http.post(f"{sim.url}/v1/chat/completions", json=request) as response:
         assert response.status == 200
         body = await response.json()
@@ -104,8 +112,13 @@ async def test_chat_completion(start_sim, http: aiohttp.ClientSession) -> None:
 
 async def test_chat_streaming(start_sim, http: aiohttp.ClientSession) -> None:
     sim = await start_sim()
-    request = {"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi!"}]}],
-               "max_tokens": 5, "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True}}
+    request = {
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi!"}]}],
+        "max_tokens": 5,
+        "ignore_eos": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     async with http.post(f"{sim.url}/v1/chat/completions", json=request) as response:
         events = await read_sse(response)
     assert events[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
@@ -164,11 +177,15 @@ async def test_replicas_in_one_process_are_independent(start_sim, http: aiohttp.
             assert (await response.json())["replica"] == name
 
 
-async def test_stop_ends_in_flight_streams_within_the_grace_period(start_sim, http: aiohttp.ClientSession) -> None:
+async def test_stop_ends_in_flight_streams_within_the_grace_period(
+    start_sim, http: aiohttp.ClientSession
+) -> None:
     import asyncio
     import time
 
-    sim = await start_sim(profile="h100-llama3.1-8b", faults={"slowdown_factor": 50.0}, shutdown_timeout_s=0.2)
+    sim = await start_sim(
+        profile="h100-llama3.1-8b", faults={"slowdown_factor": 50.0}, shutdown_timeout_s=0.2
+    )
     request = {"prompt": "a long answer", "max_tokens": 1000, "ignore_eos": True, "stream": True}
     response = await http.post(f"{sim.url}/v1/completions", json=request)
     assert response.status == 200

@@ -69,9 +69,15 @@ async def test_names_and_label_sets(start_sim, http: aiohttp.ClientSession, prom
     cache_labels, cache_value = found["vllm:cache_config_info"][0]
     assert cache_labels["block_size"] == "16" and cache_value == 1.0
     assert {labels["finished_reason"] for labels, _ in found["vllm:request_success_total"]} == {
-        "stop", "length", "abort"}
-    assert prom.value(text, "vllm:request_success_total", finished_reason="stop") + prom.value(
-        text, "vllm:request_success_total", finished_reason="length") == 1.0
+        "stop",
+        "length",
+        "abort",
+    }
+    assert (
+        prom.value(text, "vllm:request_success_total", finished_reason="stop")
+        + prom.value(text, "vllm:request_success_total", finished_reason="length")
+        == 1.0
+    )
     assert prom.value(text, "vllm:generation_tokens_total") >= 1
     assert prom.value(text, "vllm:prompt_tokens_total") == 1
 
@@ -81,8 +87,12 @@ async def test_queue_grows_past_max_num_seqs(start_sim, http: aiohttp.ClientSess
     streams = [await open_stream(http, sim.url, prompt=f"request {index}") for index in range(6)]
     try:
         text = await wait_for(
-            lambda t: prom.value(t, "vllm:num_requests_running") == 2 and prom.value(t, "vllm:num_requests_waiting") == 4,
-            http, sim.url,
+            lambda t: (
+                prom.value(t, "vllm:num_requests_running") == 2
+                and prom.value(t, "vllm:num_requests_waiting") == 4
+            ),
+            http,
+            sim.url,
         )
         assert prom.value(text, "vllm:kv_cache_usage_perc") > 0
         assert prom.value(text, "vllm:gpu_cache_usage_perc") == prom.value(text, "vllm:kv_cache_usage_perc")
@@ -98,8 +108,12 @@ async def test_kv_usage_rises_with_concurrent_load(start_sim, http: aiohttp.Clie
     try:
         for count in (1, 3):
             while len(streams) < count:
-                streams.append(await open_stream(http, sim.url, prompt=f"{len(streams)} " + "long prompt " * 100))
-            text = await wait_for(lambda t, c=count: prom.value(t, "vllm:num_requests_running") == c, http, sim.url)
+                streams.append(
+                    await open_stream(http, sim.url, prompt=f"{len(streams)} " + "long prompt " * 100)
+                )
+            text = await wait_for(
+                lambda t, c=count: prom.value(t, "vllm:num_requests_running") == c, http, sim.url
+            )
             usage.append(prom.value(text, "vllm:kv_cache_usage_perc"))
     finally:
         for stream in streams:
@@ -107,24 +121,34 @@ async def test_kv_usage_rises_with_concurrent_load(start_sim, http: aiohttp.Clie
     assert 0 < usage[0] < usage[1]
 
 
-async def test_prefix_hits_rise_when_prompts_share_a_prefix(start_sim, http: aiohttp.ClientSession, prom) -> None:
+async def test_prefix_hits_rise_when_prompts_share_a_prefix(
+    start_sim, http: aiohttp.ClientSession, prom
+) -> None:
     sim = await start_sim()
     system = "You are the support assistant of a pizza chain. Answer politely and briefly. " * 8
 
     async def send(prompt: str) -> None:
-        async with http.post(f"{sim.url}/v1/completions", json={"prompt": prompt, "max_tokens": 2}) as response:
+        async with http.post(
+            f"{sim.url}/v1/completions", json={"prompt": prompt, "max_tokens": 2}
+        ) as response:
             assert response.status == 200
 
     await send(system + "Where is my order?")
     before = await scrape(http, sim.url)
     await send(system + "Do you deliver at night?")
     after = await scrape(http, sim.url)
-    hits = prom.value(after, "vllm:prefix_cache_hits_total") - prom.value(before, "vllm:prefix_cache_hits_total")
-    queries = prom.value(after, "vllm:prefix_cache_queries_total") - prom.value(before, "vllm:prefix_cache_queries_total")
+    hits = prom.value(after, "vllm:prefix_cache_hits_total") - prom.value(
+        before, "vllm:prefix_cache_hits_total"
+    )
+    queries = prom.value(after, "vllm:prefix_cache_queries_total") - prom.value(
+        before, "vllm:prefix_cache_queries_total"
+    )
     assert hits >= 0.8 * (queries - 16)  # all shared full blocks hit
     await send("Something else entirely, with nothing in common.")
     unrelated = await scrape(http, sim.url)
-    assert prom.value(unrelated, "vllm:prefix_cache_hits_total") == prom.value(after, "vllm:prefix_cache_hits_total")
+    assert prom.value(unrelated, "vllm:prefix_cache_hits_total") == prom.value(
+        after, "vllm:prefix_cache_hits_total"
+    )
 
 
 async def test_adapter_is_running_while_in_use(start_sim, http: aiohttp.ClientSession, prom) -> None:
@@ -133,8 +157,11 @@ async def test_adapter_is_running_while_in_use(start_sim, http: aiohttp.ClientSe
     waiting = await open_stream(http, sim.url, model="cad")
     try:
         text = await wait_for(
-            lambda t: prom.samples(t)["vllm:lora_requests_info"][0][0]["running_lora_adapters"] == "food-review-1",
-            http, sim.url,
+            lambda t: (
+                prom.samples(t)["vllm:lora_requests_info"][0][0]["running_lora_adapters"] == "food-review-1"
+            ),
+            http,
+            sim.url,
         )
         labels = prom.samples(text)["vllm:lora_requests_info"][0][0]
         assert labels["waiting_lora_adapters"] == "cad"  # max_loras=1: cad needs food-review-1's slot
@@ -142,7 +169,9 @@ async def test_adapter_is_running_while_in_use(start_sim, http: aiohttp.ClientSe
         stream.close()
         waiting.close()
     text = await wait_for(
-        lambda t: prom.samples(t)["vllm:lora_requests_info"][0][0]["running_lora_adapters"] == "", http, sim.url
+        lambda t: prom.samples(t)["vllm:lora_requests_info"][0][0]["running_lora_adapters"] == "",
+        http,
+        sim.url,
     )
     assert prom.value(text, "vllm:num_requests_waiting") == 0
 

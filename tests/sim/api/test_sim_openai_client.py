@@ -9,7 +9,9 @@ import pytest
 @pytest.fixture
 async def client(start_sim):
     sim = await start_sim(lora_modules=[{"name": "food-review-1"}], max_model_len=4096)
-    async with openai.AsyncOpenAI(base_url=f"{sim.url}/v1", api_key="unused", max_retries=0, timeout=10) as client:
+    async with openai.AsyncOpenAI(
+        base_url=f"{sim.url}/v1", api_key="unused", max_retries=0, timeout=10
+    ) as client:
         yield client
 
 
@@ -44,7 +46,9 @@ async def test_streaming_chat_with_usage(client: openai.AsyncOpenAI) -> None:
 
 async def test_non_streaming_chat(client: openai.AsyncOpenAI) -> None:
     response = await client.chat.completions.create(
-        model="food-review-1", messages=[{"role": "user", "content": "Hi"}], max_completion_tokens=4,
+        model="food-review-1",
+        messages=[{"role": "user", "content": "Hi"}],
+        max_completion_tokens=4,
     )
     assert response.choices[0].message.role == "assistant"
     assert response.usage is not None and 1 <= response.usage.completion_tokens <= 4

@@ -15,7 +15,9 @@ from sim import SimConfig
 @pytest.mark.parametrize("kind", ["completion", "chat"])
 @pytest.mark.parametrize("include_usage", [False, True])
 @pytest.mark.parametrize("finish_reason", [None, "length"])
-def test_token_chunk_matches_the_general_builder(kind: str, include_usage: bool, finish_reason: str | None) -> None:
+def test_token_chunk_matches_the_general_builder(
+    kind: str, include_usage: bool, finish_reason: str | None
+) -> None:
     routes = GenerationRoutes(SimulatorRuntime(SimConfig.build(profile="zero-latency"), "r"))
     body_type = ChatCompletionRequest if kind == "chat" else CompletionRequest
     extra = {"messages": [{"role": "user", "content": "x"}]} if kind == "chat" else {"prompt": "x"}

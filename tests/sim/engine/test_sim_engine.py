@@ -20,8 +20,14 @@ from sim.engine import (
 MakeEngine = Callable[..., Engine]
 
 
-def request(request_id: str, prompt_len: int = 64, max_tokens: int = 32, first_token: int = 1000,
-            lora: str | None = None, ignore_eos: bool = True) -> GenerationRequest:
+def request(
+    request_id: str,
+    prompt_len: int = 64,
+    max_tokens: int = 32,
+    first_token: int = 1000,
+    lora: str | None = None,
+    ignore_eos: bool = True,
+) -> GenerationRequest:
     return GenerationRequest(
         request_id=request_id,
         prompt_token_ids=tuple(range(first_token, first_token + prompt_len)),
@@ -101,7 +107,9 @@ def test_admission_waits_for_free_blocks_and_never_overcommits(make_engine: Make
     # 40 blocks = 640 tokens; each request needs 200 + 100 tokens = 19 blocks, so only two fit.
     engine, clock = make_engine(num_gpu_blocks=40, max_model_len=640, max_num_seqs=16), FakeClock()
     for index in range(5):
-        engine.submit(request(f"r{index}", prompt_len=200, max_tokens=100, first_token=index * 1000), clock.now())
+        engine.submit(
+            request(f"r{index}", prompt_len=200, max_tokens=100, first_token=index * 1000), clock.now()
+        )
     engine.advance(clock.now())
     assert (engine.stats().num_running, engine.stats().num_waiting) == (2, 3)
     peak_blocks = 0
@@ -121,7 +129,9 @@ def test_prefix_hits_when_prompts_share_a_prefix(make_engine: MakeEngine) -> Non
     shared = tuple(range(500, 500 + 256))
     for index in range(3):
         suffix = tuple(range(90_000 + index * 100, 90_000 + index * 100 + 40))
-        engine.submit(GenerationRequest(f"s{index}", shared + suffix, max_tokens=4, ignore_eos=True), clock.now())
+        engine.submit(
+            GenerationRequest(f"s{index}", shared + suffix, max_tokens=4, ignore_eos=True), clock.now()
+        )
         run_until_idle(engine, clock)
     engine.submit(request("unrelated", prompt_len=296, first_token=50_000, max_tokens=4), clock.now())
     events = run_until_idle(engine, clock)
@@ -131,8 +141,12 @@ def test_prefix_hits_when_prompts_share_a_prefix(make_engine: MakeEngine) -> Non
     hits = []
     for index in range(3):
         suffix = tuple(range(90_000 + index * 100, 90_000 + index * 100 + 40))
-        engine2.submit(GenerationRequest(f"s{index}", shared + suffix, max_tokens=4, ignore_eos=True), clock2.now())
-        hits.extend(e.num_cached_tokens for e in run_until_idle(engine2, clock2) if isinstance(e, SequenceFinished))
+        engine2.submit(
+            GenerationRequest(f"s{index}", shared + suffix, max_tokens=4, ignore_eos=True), clock2.now()
+        )
+        hits.extend(
+            e.num_cached_tokens for e in run_until_idle(engine2, clock2) if isinstance(e, SequenceFinished)
+        )
     assert hits == [0, 256, 256]
 
 
@@ -216,7 +230,9 @@ def test_lora_load_delay_is_paid_once(make_engine: MakeEngine, h100_profile) -> 
 @pytest.mark.parametrize("batch", [1, 8, 32, 64, 128])
 def test_step_time_grows_with_batch_size(h100_profile, batch: int) -> None:
     smaller = h100_profile.step_time_s(decode_seqs=batch, prefill_tokens=0, context_tokens=batch * 500)
-    larger = h100_profile.step_time_s(decode_seqs=batch + 1, prefill_tokens=0, context_tokens=(batch + 1) * 500)
+    larger = h100_profile.step_time_s(
+        decode_seqs=batch + 1, prefill_tokens=0, context_tokens=(batch + 1) * 500
+    )
     assert larger > smaller
 
 
@@ -224,7 +240,9 @@ def test_inter_token_latency_matches_the_calibration_point(make_engine: MakeEngi
     # Seed 002: ~10 ms per output token at a batch of ~50 (short contexts, no prefill in the step).
     engine, clock = make_engine(), FakeClock()
     for index in range(50):
-        engine.submit(request(f"r{index}", prompt_len=16, first_token=index * 100, max_tokens=64), clock.now())
+        engine.submit(
+            request(f"r{index}", prompt_len=16, first_token=index * 100, max_tokens=64), clock.now()
+        )
     events = run_until_idle(engine, clock)
     token_times = sorted({e.time_s for e in events if isinstance(e, TokenGenerated)})
     steady_gaps = [b - a for a, b in itertools.pairwise(token_times[5:41])]
@@ -235,7 +253,9 @@ def test_per_token_latency_rises_with_concurrency(make_engine: MakeEngine) -> No
     def mean_itl(concurrency: int) -> float:
         engine, clock = make_engine(), FakeClock()
         for index in range(concurrency):
-            engine.submit(request(f"r{index}", prompt_len=32, first_token=index * 100, max_tokens=64), clock.now())
+            engine.submit(
+                request(f"r{index}", prompt_len=32, first_token=index * 100, max_tokens=64), clock.now()
+            )
         events = run_until_idle(engine, clock)
         done = finished(events).values()
         return sum((e.time_s - e.first_token_s) / (e.num_output_tokens - 1) for e in done) / len(done)
@@ -245,7 +265,9 @@ def test_per_token_latency_rises_with_concurrency(make_engine: MakeEngine) -> No
 
 
 @pytest.mark.parametrize(("step_budget", "steps"), [(512, 4), (8192, 1)])
-def test_long_prompt_prefills_in_chunks(make_engine: MakeEngine, h100_profile, step_budget: int, steps: int) -> None:
+def test_long_prompt_prefills_in_chunks(
+    make_engine: MakeEngine, h100_profile, step_budget: int, steps: int
+) -> None:
     engine, clock = make_engine(max_num_batched_tokens=step_budget), FakeClock()
     engine.submit(request("long", prompt_len=2048, max_tokens=1), clock.now())
     done = finished(run_until_idle(engine, clock))["long"]
@@ -257,8 +279,9 @@ def test_output_length_rules(make_engine: MakeEngine) -> None:
     engine, clock = make_engine(seed=3), FakeClock()
     engine.submit(request("exact", max_tokens=37, ignore_eos=True), clock.now())
     for index in range(40):
-        engine.submit(request(f"free{index}", max_tokens=4000, ignore_eos=False, first_token=index * 100),
-                      clock.now())
+        engine.submit(
+            request(f"free{index}", max_tokens=4000, ignore_eos=False, first_token=index * 100), clock.now()
+        )
     done = finished(run_until_idle(engine, clock))
     assert (done["exact"].num_output_tokens, done["exact"].finish_reason) == (37, FinishReason.LENGTH)
     natural = [done[f"free{index}"] for index in range(40)]
@@ -276,7 +299,9 @@ def test_min_tokens_delays_the_natural_stop(make_engine: MakeEngine) -> None:
 
 def test_stop_string_position_ends_the_sequence(make_engine: MakeEngine) -> None:
     engine, clock = make_engine(), FakeClock()
-    engine.submit(GenerationRequest("r", (1, 2, 3), max_tokens=50, ignore_eos=True, stop_at_tokens=7), clock.now())
+    engine.submit(
+        GenerationRequest("r", (1, 2, 3), max_tokens=50, ignore_eos=True, stop_at_tokens=7), clock.now()
+    )
     done = finished(run_until_idle(engine, clock))["r"]
     assert (done.num_output_tokens, done.finish_reason) == (7, FinishReason.STOP)
 

@@ -40,7 +40,9 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def build_app(runtime: SimulatorRuntime) -> web.Application:
-    app = web.Application(middlewares=[_errors_as_json], client_max_size=runtime.config.max_request_body_bytes)
+    app = web.Application(
+        middlewares=[_errors_as_json], client_max_size=runtime.config.max_request_body_bytes
+    )
     app[RUNTIME_KEY] = runtime
     generation = GenerationRoutes(runtime)
     tokenization = TokenizationRoutes(runtime)

@@ -47,8 +47,9 @@ class ApiError(Exception):
         return {
             "error": {
                 "message": self.message,
-                "type": ERROR_TYPE_BY_STATUS.get(self.status, "InternalServerError" if self.status >= 500
-                                                 else "BadRequestError"),
+                "type": ERROR_TYPE_BY_STATUS.get(
+                    self.status, "InternalServerError" if self.status >= 500 else "BadRequestError"
+                ),
                 "param": self.param,
                 "code": self.status,
             }

@@ -68,8 +68,16 @@ class GenerationRoutes:
         prompt_ids, prompt_text = self._completion_prompt(body)
         if body.suffix:
             raise ApiError.bad_request("suffix is not supported (as in vLLM); omit it.", param="suffix")
-        job = self._job("completion", "cmpl", body, model.name, model.lora_name, prompt_ids, prompt_text,
-                        echo_text=prompt_text if body.echo else "")
+        job = self._job(
+            "completion",
+            "cmpl",
+            body,
+            model.name,
+            model.lora_name,
+            prompt_ids,
+            prompt_text,
+            echo_text=prompt_text if body.echo else "",
+        )
         return await self._run(request, job)
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
@@ -117,7 +125,11 @@ class GenerationRoutes:
         echo_source: str,
         echo_text: str = "",
     ) -> _Job:
-        field = "max_completion_tokens" if getattr(body, "max_completion_tokens", None) is not None else "max_tokens"
+        field = (
+            "max_completion_tokens"
+            if getattr(body, "max_completion_tokens", None) is not None
+            else "max_tokens"
+        )
         max_tokens = self._runtime.resolve_max_tokens(len(prompt_ids), body.requested_max_tokens(), field)
         request_id = f"{id_prefix}-{uuid.uuid4().hex}"
         echo_mode = self._runtime.config.mode == "echo"
@@ -135,8 +147,10 @@ class GenerationRoutes:
             request_id=request_id,
             model=model_name,
             created=created,
-            chunk_head=(f'{{"id":{_dumps(request_id)},"object":"{object_name}","created":{created},'
-                        f'"model":{_dumps(model_name)}'),
+            chunk_head=(
+                f'{{"id":{_dumps(request_id)},"object":"{object_name}","created":{created},'
+                f'"model":{_dumps(model_name)}'
+            ),
             engine_request=GenerationRequest(
                 request_id=request_id,
                 prompt_token_ids=prompt_ids,
@@ -219,14 +233,18 @@ class GenerationRoutes:
             "created": job.created,
             "model": job.model,
             "choices": [choice],
-            "usage": _usage(finished.num_prompt_tokens, finished.num_output_tokens, finished.num_cached_tokens),
+            "usage": _usage(
+                finished.num_prompt_tokens, finished.num_output_tokens, finished.num_cached_tokens
+            ),
         }
         return web.Response(text=_dumps(payload), content_type="application/json")
 
     async def _stream(
         self, request: web.Request, job: _Job, stream: RequestStream, cut_after: int | None = None
     ) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
         await response.prepare(request)
         prompt_tokens = len(job.engine_request.prompt_token_ids)
         if job.kind == "chat":
@@ -249,10 +267,15 @@ class GenerationRoutes:
                     if visible_limit is not None:
                         piece = piece[: max(0, visible_limit - answer_chars)]
                     answer_chars += len(job.answer[event.num_output_tokens - 1])
-                    last = stream.finished is not None and stream.finished.num_output_tokens == event.num_output_tokens
+                    last = (
+                        stream.finished is not None
+                        and stream.finished.num_output_tokens == event.num_output_tokens
+                    )
                     reason = stream.finished.finish_reason.value if last and stream.finished else None
                     stop_reason = job.stop_reason(stream.finished) if last and stream.finished else None
-                    usage = _usage(prompt_tokens, event.num_output_tokens, None) if job.continuous_usage else None
+                    usage = (
+                        _usage(prompt_tokens, event.num_output_tokens, None) if job.continuous_usage else None
+                    )
                     chunks.append(self._token_chunk(job, piece, reason, usage, stop_reason))
                 elif isinstance(event, SequenceFinished):
                     if event.num_output_tokens == 0:
@@ -264,15 +287,31 @@ class GenerationRoutes:
         await response.write_eof()
         return response
 
-    def _sse(self, job: _Job, content: str | dict[str, str], finish_reason: str | None,
-             usage: dict[str, object] | None, stop_reason: str | None = None) -> bytes:
+    def _sse(
+        self,
+        job: _Job,
+        content: str | dict[str, str],
+        finish_reason: str | None,
+        usage: dict[str, object] | None,
+        stop_reason: str | None = None,
+    ) -> bytes:
         if job.kind == "chat":
             delta = content if isinstance(content, dict) else {"content": content}
-            choice: dict[str, object] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            choice: dict[str, object] = {
+                "index": 0,
+                "delta": delta,
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
             object_name = "chat.completion.chunk"
         else:
-            choice = {"index": 0, "text": content, "logprobs": None, "finish_reason": finish_reason,
-                      "stop_reason": stop_reason}
+            choice = {
+                "index": 0,
+                "text": content,
+                "logprobs": None,
+                "finish_reason": finish_reason,
+                "stop_reason": stop_reason,
+            }
             object_name = "text_completion"
         payload: dict[str, object] = {
             "id": job.request_id,
@@ -285,8 +324,14 @@ class GenerationRoutes:
             payload["usage"] = usage
         return f"data: {_dumps(payload)}\n\n".encode()
 
-    def _token_chunk(self, job: _Job, text: str, finish_reason: str | None,
-                     usage: dict[str, object] | None, stop_reason: str | None = None) -> bytes:
+    def _token_chunk(
+        self,
+        job: _Job,
+        text: str,
+        finish_reason: str | None,
+        usage: dict[str, object] | None,
+        stop_reason: str | None = None,
+    ) -> bytes:
         """Same bytes as ``_sse`` for one token, from a per-request template: this runs once per token."""
         if job.kind == "chat":
             after_text = ',"logprobs":null,"finish_reason":'
@@ -308,7 +353,9 @@ class GenerationRoutes:
             "created": job.created,
             "model": job.model,
             "choices": [],
-            "usage": _usage(finished.num_prompt_tokens, finished.num_output_tokens, finished.num_cached_tokens),
+            "usage": _usage(
+                finished.num_prompt_tokens, finished.num_output_tokens, finished.num_cached_tokens
+            ),
         }
         return f"data: {_dumps(payload)}\n\n".encode()
 

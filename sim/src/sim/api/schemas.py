@@ -132,17 +132,23 @@ class UnloadLoraAdapterRequest(BaseModel):
 def check_sampling(request: SamplingRequest) -> None:
     """vLLM's value checks (``SamplingParams._verify_args`` and the protocol validators)."""
     max_tokens = request.requested_max_tokens()
-    field = "max_completion_tokens" if isinstance(request, ChatCompletionRequest) and \
-        request.max_completion_tokens is not None else "max_tokens"
+    field = (
+        "max_completion_tokens"
+        if isinstance(request, ChatCompletionRequest) and request.max_completion_tokens is not None
+        else "max_tokens"
+    )
     if max_tokens is not None and max_tokens < 1:
         raise ApiError.bad_request(f"{field} must be at least 1, got {max_tokens}.", param=field)
     if request.temperature is not None and request.temperature < 0:
-        raise ApiError.bad_request(f"temperature must be non-negative, got {request.temperature}.", "temperature")
+        raise ApiError.bad_request(
+            f"temperature must be non-negative, got {request.temperature}.", "temperature"
+        )
     if request.top_p is not None and not 0 < request.top_p <= 1:
         raise ApiError.bad_request(f"top_p must be in (0, 1], got {request.top_p}.", param="top_p")
     if request.min_tokens < 0:
-        raise ApiError.bad_request(f"min_tokens must be greater than or equal to 0, got {request.min_tokens}.",
-                                   param="min_tokens")
+        raise ApiError.bad_request(
+            f"min_tokens must be greater than or equal to 0, got {request.min_tokens}.", param="min_tokens"
+        )
     if max_tokens is not None and request.min_tokens > max_tokens:
         raise ApiError.bad_request(
             f"min_tokens must be less than or equal to max_tokens={max_tokens}, got {request.min_tokens}.",
@@ -155,4 +161,6 @@ def check_sampling(request: SamplingRequest) -> None:
             f"n={request.n}: the simulator generates one choice per request; send n=1 (or omit it).", "n"
         )
     if request.logprobs not in (None, False) or getattr(request, "top_logprobs", None):
-        raise ApiError.bad_request("The simulator does not produce logprobs; omit logprobs.", param="logprobs")
+        raise ApiError.bad_request(
+            "The simulator does not produce logprobs; omit logprobs.", param="logprobs"
+        )

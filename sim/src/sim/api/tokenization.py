@@ -74,8 +74,11 @@ class TokenizationRoutes:
         body = await read_model(request, CompletionRequest)
         check_sampling(body)
         model = self._runtime.resolve_model(body.model)
-        prompts = body.prompt if isinstance(body.prompt, list) and body.prompt and \
-            isinstance(body.prompt[0], (str, list)) else [body.prompt]
+        prompts = (
+            body.prompt
+            if isinstance(body.prompt, list) and body.prompt and isinstance(body.prompt[0], (str, list))
+            else [body.prompt]
+        )
         rendered = []
         for prompt in prompts:
             if isinstance(prompt, str):
@@ -100,7 +103,11 @@ class TokenizationRoutes:
     def _generate_request(
         self, id_prefix: str, model: str, token_ids: list[int], body: SamplingRequest
     ) -> dict[str, object]:
-        field = "max_completion_tokens" if getattr(body, "max_completion_tokens", None) is not None else "max_tokens"
+        field = (
+            "max_completion_tokens"
+            if getattr(body, "max_completion_tokens", None) is not None
+            else "max_tokens"
+        )
         max_tokens = self._runtime.resolve_max_tokens(len(token_ids), body.requested_max_tokens(), field)
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         return {

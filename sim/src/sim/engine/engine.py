@@ -91,7 +91,9 @@ class Engine:
                 f"request needs {len(request.prompt_token_ids)} prompt + {request.max_tokens} output tokens; "
                 f"the context window is {self.config.max_model_len} and both must be at least 1"
             )
-        target, natural_finish = self._lengths.sample(request.max_tokens, request.ignore_eos, request.min_tokens)
+        target, natural_finish = self._lengths.sample(
+            request.max_tokens, request.ignore_eos, request.min_tokens
+        )
         if request.stop_at_tokens is not None and request.stop_at_tokens <= target:
             target, natural_finish = request.stop_at_tokens, FinishReason.STOP
         sequence = Sequence(

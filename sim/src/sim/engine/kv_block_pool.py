@@ -21,7 +21,9 @@ class KVBlock:
     block_hash: bytes | None = None
 
 
-def chain_block_hashes(token_ids: Sequence[int], block_size: int, extra_key: str | None = None) -> list[bytes]:
+def chain_block_hashes(
+    token_ids: Sequence[int], block_size: int, extra_key: str | None = None
+) -> list[bytes]:
     """Hash every full block of ``token_ids``, each hash covering its parent's hash (a prefix chain)."""
     hashes: list[bytes] = []
     parent = (extra_key or "").encode("utf-8")

@@ -28,7 +28,11 @@ class LoraSlots:
         if len(self._ready_at_s) >= self.max_loras:
             # Evict only an adapter that is fully loaded and that nothing running or queued ahead needs.
             idle = next(
-                (name for name, ready_s in self._ready_at_s.items() if name not in in_use and ready_s <= now_s),
+                (
+                    name
+                    for name, ready_s in self._ready_at_s.items()
+                    if name not in in_use and ready_s <= now_s
+                ),
                 None,
             )
             if idle is None:
