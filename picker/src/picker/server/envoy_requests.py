@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 
-from envoy.config.core.v3.base_pb2 import HeaderMap, Metadata
+from envoy.config.core.v3.base_pb2 import HeaderMap, HeaderValue, Metadata
 from envoy.service.ext_proc.v3.external_processor_pb2 import ProcessingRequest
 from google.protobuf.unknown_fields import UnknownFieldSet
 
@@ -36,14 +36,32 @@ _WIRE_VARINT = 0
 _WIRE_LENGTH_DELIMITED = 2
 
 
+def _header_value(header: HeaderValue) -> str:
+    raw_value = header.raw_value  # Envoy sends raw_value; value is the legacy field
+    return raw_value.decode("utf-8", "replace") if raw_value else header.value
+
+
 def header_map_to_dict(header_map: HeaderMap) -> dict[str, str]:
     """Lower-cased name -> value; repeated names are joined with ``,`` as HTTP allows."""
     headers: dict[str, str] = {}
     for header in header_map.headers:
-        value = header.raw_value.decode("utf-8", "replace") if header.raw_value else header.value
+        value = _header_value(header)
         name = header.key.lower()
         headers[name] = f"{headers[name]},{value}" if name in headers else value
     return headers
+
+
+def response_status_and_content_type(header_map: HeaderMap) -> tuple[str, str]:
+    """(``:status``, ``content-type``) of a response without decoding the other headers; status defaults
+    to ``200`` and content type to ``""`` when absent."""
+    status, content_type = "", ""
+    for header in header_map.headers:
+        key = header.key.lower()
+        if key == ":status" or (key == "status" and not status):
+            status = _header_value(header)
+        elif key == "content-type":
+            content_type = _header_value(header)
+    return status or "200", content_type
 
 
 def _metadata_field(metadata: Metadata, namespace: str, key: str) -> object | None:

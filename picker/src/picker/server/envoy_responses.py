@@ -1,21 +1,23 @@
 """Pure builders for ext_proc ``ProcessingResponse`` messages: header mutations, ``envoy.lb`` dynamic
-metadata, streamed body chunks and ImmediateResponse errors. No state, no I/O."""
+metadata, streamed body chunks and ImmediateResponse errors. No state, no I/O.
+
+These run several times per request, so messages are filled in place through field paths: with upb,
+nested constructors copy every submessage (and body bytes) once per nesting level.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
 
-from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption
+from envoy.config.core.v3.base_pb2 import HeaderValueOption
 from envoy.service.ext_proc.v3.external_processor_pb2 import (
-    BodyMutation,
     BodyResponse,
     CommonResponse,
     HeaderMutation,
     HeadersResponse,
     ImmediateResponse,
     ProcessingResponse,
-    StreamedBodyResponse,
     TrailersResponse,
 )
 from envoy.type.v3.http_status_pb2 import HttpStatus
@@ -32,68 +34,88 @@ from picker.gateway_protocol import (
 _OVERWRITE = HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 
 
+def fill_header_mutation(
+    mutation: HeaderMutation, set_headers: Mapping[str, str], remove_headers: Iterable[str] = ()
+) -> HeaderMutation:
+    """Overwrite-or-add every ``set_headers`` entry and remove ``remove_headers``, in ``mutation``."""
+    for name, value in set_headers.items():
+        option = mutation.set_headers.add()
+        option.header.key = name
+        option.header.raw_value = value.encode()
+        option.append_action = _OVERWRITE
+    mutation.remove_headers.extend(remove_headers)
+    return mutation
+
+
 def header_mutation(set_headers: Mapping[str, str], remove_headers: Iterable[str] = ()) -> HeaderMutation:
-    """Overwrite-or-add every ``set_headers`` entry and remove ``remove_headers``."""
-    return HeaderMutation(
-        set_headers=[
-            HeaderValueOption(
-                header=HeaderValue(key=name, raw_value=value.encode()), append_action=_OVERWRITE
-            )
-            for name, value in set_headers.items()
-        ],
-        remove_headers=list(remove_headers),
-    )
+    """A new mutation: overwrite-or-add every ``set_headers`` entry and remove ``remove_headers``."""
+    return fill_header_mutation(HeaderMutation(), set_headers, remove_headers)
 
 
-def destination_metadata(destination: str) -> Struct:
+def fill_destination_metadata(metadata: Struct, destination: str) -> Struct:
     """``envoy.lb`` / ``x-gateway-destination-endpoint`` = destination (same value as the header)."""
-    metadata = Struct()
-    metadata.update({DESTINATION_ENDPOINT_NAMESPACE: {DESTINATION_ENDPOINT_KEY: destination}})
+    namespace = metadata.fields[DESTINATION_ENDPOINT_NAMESPACE].struct_value
+    namespace.fields[DESTINATION_ENDPOINT_KEY].string_value = destination
     return metadata
 
 
-def routing_header_mutation(
+def destination_metadata(destination: str) -> Struct:
+    return fill_destination_metadata(Struct(), destination)
+
+
+def _routing_headers(
+    destination: str, extra_headers: Mapping[str, str], content_length: int | None
+) -> dict[str, str]:
+    headers = {DESTINATION_ENDPOINT_HEADER: destination, **extra_headers}
+    if content_length is not None:
+        headers["content-length"] = str(content_length)
+    return headers
+
+
+def routed_request_headers_response(
     destination: str,
     extra_headers: Mapping[str, str],
     remove_headers: Iterable[str],
     content_length: int | None,
-) -> HeaderMutation:
-    """The request header changes that route a request: destination, length, injected and removed headers."""
-    headers = {DESTINATION_ENDPOINT_HEADER: destination, **extra_headers}
-    if content_length is not None:
-        headers["content-length"] = str(content_length)
-    return header_mutation(headers, remove_headers)
+) -> ProcessingResponse:
+    """Answer to the request-headers phase that routes the request (GET, or FULL_DUPLEX after the body):
+    destination header, length, injected and removed headers, ``envoy.lb`` metadata.
 
-
-def routed_request_headers_response(mutation: HeaderMutation, destination: str) -> ProcessingResponse:
-    """Answer to the request-headers phase that carries the destination (GET, or FULL_DUPLEX after the body).
-
-    ``clear_route_cache`` makes Envoy re-match routes now that the destination header exists.
+    ``clear_route_cache`` makes Envoy re-match routes now that the destination is known.
     """
-    return ProcessingResponse(
-        request_headers=HeadersResponse(
-            response=CommonResponse(header_mutation=mutation, clear_route_cache=True)
-        ),
-        dynamic_metadata=destination_metadata(destination),
+    response = ProcessingResponse()
+    common = response.request_headers.response
+    common.clear_route_cache = True
+    fill_header_mutation(
+        common.header_mutation, _routing_headers(destination, extra_headers, content_length), remove_headers
     )
+    fill_destination_metadata(response.dynamic_metadata, destination)
+    return response
 
 
 def routed_buffered_body_response(
-    mutation: HeaderMutation, destination: str, new_body: bytes | None
+    destination: str,
+    extra_headers: Mapping[str, str],
+    remove_headers: Iterable[str],
+    content_length: int,
+    new_body: bytes | None,
 ) -> ProcessingResponse:
     """BUFFERED mode: the body answer carries the header changes, and the new body only if it changed."""
-    common = CommonResponse(header_mutation=mutation, clear_route_cache=True)
-    if new_body is not None:
-        common.body_mutation.CopyFrom(BodyMutation(body=new_body))
-    return ProcessingResponse(
-        request_body=BodyResponse(response=common), dynamic_metadata=destination_metadata(destination)
+    response = ProcessingResponse()
+    common = response.request_body.response
+    common.clear_route_cache = True
+    fill_header_mutation(
+        common.header_mutation, _routing_headers(destination, extra_headers, content_length), remove_headers
     )
+    if new_body is not None:
+        common.body_mutation.body = new_body
+    fill_destination_metadata(response.dynamic_metadata, destination)
+    return response
 
 
-def continue_request_headers(mutation: HeaderMutation | None = None) -> ProcessingResponse:
-    """Let the request headers go on (BUFFERED mode, before the body), optionally mutated."""
-    common = CommonResponse() if mutation is None else CommonResponse(header_mutation=mutation)
-    return ProcessingResponse(request_headers=HeadersResponse(response=common))
+def continue_request_headers() -> ProcessingResponse:
+    """Let the request headers go on unchanged (BUFFERED mode, before the body)."""
+    return ProcessingResponse(request_headers=HeadersResponse(response=CommonResponse()))
 
 
 def continue_response_headers() -> ProcessingResponse:
@@ -112,14 +134,10 @@ def continue_response_trailers() -> ProcessingResponse:
     return ProcessingResponse(response_trailers=TrailersResponse())
 
 
-def _streamed_chunk(chunk: bytes, end_of_stream: bool) -> BodyResponse:
-    return BodyResponse(
-        response=CommonResponse(
-            body_mutation=BodyMutation(
-                streamed_response=StreamedBodyResponse(body=chunk, end_of_stream=end_of_stream)
-            )
-        )
-    )
+def _fill_streamed_chunk(body_response: BodyResponse, chunk: bytes, end_of_stream: bool) -> None:
+    streamed = body_response.response.body_mutation.streamed_response
+    streamed.body = chunk
+    streamed.end_of_stream = end_of_stream
 
 
 def streamed_request_body(
@@ -129,19 +147,26 @@ def streamed_request_body(
 
     An empty body still yields one (empty) chunk so Envoy sees the end of stream.
     """
-    if not body:
-        yield ProcessingResponse(request_body=_streamed_chunk(b"", end_of_stream))
+    if len(body) <= chunk_bytes:  # the common case: one chunk, no slicing
+        response = ProcessingResponse()
+        _fill_streamed_chunk(response.request_body, body, end_of_stream)
+        yield response
         return
     view = memoryview(body)
     for start in range(0, len(body), chunk_bytes):
         last = start + chunk_bytes >= len(body)
-        chunk = bytes(view[start : start + chunk_bytes])
-        yield ProcessingResponse(request_body=_streamed_chunk(chunk, end_of_stream and last))
+        response = ProcessingResponse()
+        _fill_streamed_chunk(
+            response.request_body, bytes(view[start : start + chunk_bytes]), end_of_stream and last
+        )
+        yield response
 
 
 def streamed_response_body(chunk: bytes, end_of_stream: bool) -> ProcessingResponse:
     """FULL_DUPLEX_STREAMED: pass one response chunk through unchanged."""
-    return ProcessingResponse(response_body=_streamed_chunk(chunk, end_of_stream))
+    response = ProcessingResponse()
+    _fill_streamed_chunk(response.response_body, chunk, end_of_stream)
+    return response
 
 
 def immediate_error_response(error: PickerError) -> ProcessingResponse:
