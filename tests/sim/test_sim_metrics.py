@@ -18,7 +18,8 @@ def rig(h100_profile: LatencyProfile) -> tuple[Engine, SimMetrics, FakeClock]:
     )
     engine = Engine(config, random.Random(1))
     clock = FakeClock(100.0)
-    metrics = SimMetrics("llama", config, engine.stats, wall_clock=lambda: 1_700_000_000.0)
+    # Unix time moves with the engine's clock.
+    metrics = SimMetrics("llama", config, engine.stats, wall_clock=lambda: 1_700_000_000.0 + clock.now())
     return engine, metrics, clock
 
 
@@ -46,7 +47,7 @@ def test_series_follow_a_burst_of_requests(rig, prom) -> None:
     lora = prom.samples(text)["vllm:lora_requests_info"][0]
     assert lora == (
         {"max_lora": "1", "running_lora_adapters": "", "waiting_lora_adapters": "food"},
-        1_700_000_000.0,
+        1_700_000_100.0,  # stamped when the engine last produced output
     )
     assert (
         prom.value(text, "vllm:prefix_cache_hits_total") == 64
@@ -58,6 +59,10 @@ def test_series_follow_a_burst_of_requests(rig, prom) -> None:
     assert prom.value(text, "vllm:num_requests_waiting") == 0
 
     text = step(engine, metrics, clock, 1.0)
+    last_output_at = prom.samples(text)["vllm:lora_requests_info"][0][1]
+    assert 1_700_000_100.0 < last_output_at <= 1_700_000_000.0 + clock.now()
+    idle = step(engine, metrics, clock, 5.0)
+    assert prom.samples(idle)["vllm:lora_requests_info"][0][1] == last_output_at  # idle: no new stamp
     assert prom.value(text, "vllm:num_requests_running") == 0
     assert prom.value(text, "vllm:kv_cache_usage_perc") == 0.0
     assert prom.value(text, "vllm:request_success_total", finished_reason="length") == 4

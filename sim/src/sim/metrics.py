@@ -106,12 +106,12 @@ class _EngineStateCollector(Collector):
         stats: Callable[[], EngineStats],
         engine_config: EngineConfig,
         model_name: str,
-        wall_clock: Callable[[], float],
+        updated_at: Callable[[], float],
     ) -> None:
         self._stats = stats
         self._engine_config = engine_config
         self._model_name = model_name
-        self._wall_clock = wall_clock
+        self._updated_at = updated_at
 
     def collect(self) -> Iterator[Metric]:
         stats = self._stats()
@@ -146,7 +146,7 @@ class _EngineStateCollector(Collector):
                 ",".join(stats.running_lora_adapters),
                 ",".join(stats.waiting_lora_adapters),
             ],
-            self._wall_clock(),
+            self._updated_at(),
         )
         yield lora_info
         cache_info = GaugeMetricFamily(
@@ -207,7 +207,12 @@ class SimMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._last_token_s: dict[str, float] = {}
         self._arrival_s: dict[str, float] = {}
-        self.registry.register(_EngineStateCollector(stats, engine_config, model_name, wall_clock))
+        self._wall_clock = wall_clock
+        # Unix time of the engine's last step with output, as vLLM stamps vllm:lora_requests_info.
+        self._engine_updated_at = wall_clock()
+        self.registry.register(
+            _EngineStateCollector(stats, engine_config, model_name, lambda: self._engine_updated_at)
+        )
         labels = ["engine", "model_name"]
         values = {"engine": ENGINE_INDEX, "model_name": model_name}
 
@@ -275,7 +280,9 @@ class SimMetrics:
         ).labels(**values)
 
     def observe(self, events: Iterable[EngineEvent]) -> None:
+        observed = False
         for event in events:
+            observed = True
             if isinstance(event, TokenGenerated):
                 self._generation_tokens.inc()
                 previous_s = self._last_token_s.get(event.request_id)
@@ -297,6 +304,8 @@ class SimMetrics:
                 self._success_by_reason[event.finish_reason].inc()
                 self._e2e.observe(event.time_s - event.arrival_s)
                 self._request_generation_tokens.observe(event.num_output_tokens)
+        if observed:
+            self._engine_updated_at = self._wall_clock()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
