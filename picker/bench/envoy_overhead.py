@@ -39,8 +39,8 @@ import yaml
 from infgw.envoy import BodyMode, EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
 
 _SERVING_LINE = re.compile(r"picker serving: ext_proc=[^:]+:(\d+) tls=\w+ health=(\d+) metrics=(\d+)")
-_METRICS_TEXT = (
-    "# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting 0\n"
+_METRICS_TEMPLATE = (
+    "# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting {waiting}\n"
     "# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running 0\n"
     "# TYPE vllm:kv_cache_usage_perc gauge\nvllm:kv_cache_usage_perc 0.1\n"
 )
@@ -49,7 +49,7 @@ _METRICS_TEXT = (
 # --- upstreams: one process each ------------------------------------------------------------------
 
 
-def _serve_upstream(name: str, port_queue: multiprocessing.Queue) -> None:  # runs in a child process
+def _serve_upstream(name: str, waiting: int, port_queue: multiprocessing.Queue) -> None:  # a child process
     from aiohttp import web
 
     reply = json.dumps(
@@ -58,12 +58,14 @@ def _serve_upstream(name: str, port_queue: multiprocessing.Queue) -> None:  # ru
          "usage": {"prompt_tokens": 250, "completion_tokens": 1, "total_tokens": 251}}
     ).encode()  # fmt: skip
 
+    metrics_text = _METRICS_TEMPLATE.format(waiting=waiting)
+
     async def completions(request: web.Request) -> web.Response:
         await request.read()
         return web.Response(body=reply, content_type="application/json")
 
     async def metrics(_: web.Request) -> web.Response:
-        return web.Response(text=_METRICS_TEXT)
+        return web.Response(text=metrics_text)
 
     async def main() -> None:
         app = web.Application()
@@ -80,11 +82,12 @@ def _serve_upstream(name: str, port_queue: multiprocessing.Queue) -> None:  # ru
 
 
 @contextmanager
-def upstream_processes(count: int) -> Iterator[list[str]]:
+def upstream_processes(count: int, waiting: int = 0) -> Iterator[list[str]]:
+    """``count`` instant upstreams reporting ``waiting`` queued requests in their vLLM metrics."""
     context = multiprocessing.get_context("spawn")
     ports: multiprocessing.Queue = context.Queue()
     processes = [
-        context.Process(target=_serve_upstream, args=(f"upstream-{i}", ports), daemon=True)
+        context.Process(target=_serve_upstream, args=(f"upstream-{i}", waiting, ports), daemon=True)
         for i in range(count)
     ]
     for process in processes:
@@ -101,13 +104,17 @@ def upstream_processes(count: int) -> Iterator[list[str]]:
 
 
 @contextmanager
-def picker_process(work_dir: Path, upstreams: list[str], tls: bool, seed: int) -> Iterator[int]:
+def picker_process(
+    work_dir: Path, upstreams: list[str], tls: bool, seed: int, objectives: dict[str, int] | None = None
+) -> Iterator[int]:
+    work_dir.mkdir(parents=True, exist_ok=True)
     endpoints_file = work_dir / "endpoints.yaml"
     endpoints = [
         {"name": f"upstream-{i}", "address": hostport.split(":")[0], "port": int(hostport.split(":")[1])}
         for i, hostport in enumerate(upstreams)
     ]
-    endpoints_file.write_text(yaml.safe_dump({"endpoints": endpoints}))
+    objective_list = [{"name": name, "priority": priority} for name, priority in (objectives or {}).items()]
+    endpoints_file.write_text(yaml.safe_dump({"endpoints": endpoints, "objectives": objective_list}))
     log_path = work_dir / "picker.log"
     command = [
         sys.executable, "-m", "picker", "--endpoints-file", str(endpoints_file), "--bind-address", "127.0.0.1",
@@ -230,6 +237,27 @@ async def _closed_loop(url: str, concurrency: int, duration_s: float, seed: int)
         return LoadResult(latencies, errors, time.perf_counter() - start)
 
 
+async def _sheddable_requests(url: str, count: int, seed: int) -> tuple[list[float], int]:
+    """One at a time, objective ``batch`` (priority -1): latencies of the 429 answers, and how many got one."""
+    import aiohttp
+
+    bodies = _request_bodies(count, seed)
+    headers = {"content-type": "application/json", "x-gateway-inference-objective": "batch"}
+    latencies: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        for body in bodies:
+            sent = time.perf_counter()
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                if response.status == 429:
+                    latencies.append(time.perf_counter() - sent)
+    return latencies, len(latencies)
+
+
+def run_sheddable(url: str, count: int, seed: int) -> tuple[list[float], int]:
+    return asyncio.run(_sheddable_requests(url, count, seed))
+
+
 def run_open_loop(url: str, rate: float, duration_s: float, seed: int) -> LoadResult:
     return asyncio.run(_open_loop(url, rate, duration_s, seed))
 
@@ -256,7 +284,9 @@ class Measurements:
     throughput_rps: dict[int, list[float]]
 
 
-def render(args: argparse.Namespace, results: dict[str, Measurements]) -> str:
+def render(
+    args: argparse.Namespace, results: dict[str, Measurements], shed: tuple[list[float], int] | None
+) -> str:
     baseline = results["envoy round-robin"]
     median = statistics.median
     lines = [
@@ -299,7 +329,41 @@ def render(args: argparse.Namespace, results: dict[str, Measurements]) -> str:
         "",
         "Targets (issue 5): added p50 <= 1 ms, added p99 <= 5 ms at 200 req/s; throughput ratio >= 0.6.",
     ]
+    if shed is not None:
+        latencies, shed_count = shed
+        lines += [
+            "",
+            "### Shedding under saturation",
+            "",
+            f"Every upstream reports `vllm:num_requests_waiting 10` (threshold 5); {args.shed_requests} "
+            "sheddable requests (objective priority -1), one at a time, through Envoy + picker:",
+            "",
+            "| answered 429 | p50 ms | p99 ms | max ms |",
+            "|---:|---:|---:|---:|",
+            f"| {shed_count}/{args.shed_requests} | {percentile_ms(latencies, 0.5):.2f} | "
+            f"{percentile_ms(latencies, 0.99):.2f} | {max(latencies, default=float('nan')) * 1000:.2f} |",
+            "",
+            "Target (issue 5): 429 within 50 ms.",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def measure_shedding(args: argparse.Namespace) -> tuple[list[float], int]:
+    """A saturated pool (its own upstreams, picker and Envoy), so the main runs are not disturbed."""
+    with (
+        tempfile.TemporaryDirectory(prefix="picker-bench-shed-") as work_dir,
+        upstream_processes(args.upstreams, waiting=10) as upstreams,
+        picker_process(Path(work_dir), upstreams, args.picker_tls, args.seed, {"batch": -1}) as picker_port,
+        EnvoyProcess(
+            build_bootstrap(
+                EnvoyBootstrapSpec(picker=PickerConnection(port=picker_port, tls=args.picker_tls))
+            )
+        ) as envoy,
+        ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as load,
+    ):
+        url = f"http://127.0.0.1:{envoy.listener_port}/v1/completions"
+        load.submit(run_sheddable, url, 50, args.seed).result()  # warm-up: connections and first scrapes
+        return load.submit(run_sheddable, url, args.shed_requests, args.seed + 1).result()
 
 
 def main() -> None:
@@ -322,9 +386,14 @@ def main() -> None:
         help="also measure the picker with response_body_mode NONE (no usage parsing, 2 fewer messages)",
     )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--output", type=Path, default=None, help="also write the table (markdown) here")
+    parser.add_argument(
+        "--shed-requests", type=int, default=300, help="sheddable requests under saturation (0 = skip)"
+    )
+    parser.add_argument("--output", type=Path, default=None, help="also append the tables (markdown) here")
     args = parser.parse_args()
     args.load_before = os.getloadavg()
+    # SIGTERM unwinds the context managers too, so no upstream, picker or Envoy outlives the script.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     with (
         tempfile.TemporaryDirectory(prefix="picker-bench-") as work_dir,
@@ -375,7 +444,8 @@ def main() -> None:
                     results[name].throughput_rps[concurrency].append(rps)
                     print(f"[{repeat}] {name}: concurrency {concurrency} -> {rps:.0f} req/s "
                           f"errors {run.errors}", file=sys.stderr)  # fmt: skip
-    table = render(args, results)
+    shed = measure_shedding(args) if args.shed_requests > 0 else None
+    table = render(args, results, shed)
     print(table)
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
