@@ -26,6 +26,26 @@ logger = logging.getLogger(__name__)
 
 # Envoy sends a BUFFERED body as one message; the gRPC default (4 MiB) would reject long prompts.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# gRPC binds with SO_REUSEPORT by default: a second picker on the same port would silently share it.
+_NO_PORT_SHARING = ("grpc.so_reuseport", 0)
+
+
+class PortBindError(OSError):
+    """A port could not be bound; the message names the flag."""
+
+
+def _bind(
+    server: grpc.aio.Server, host: str, port: int, flag: str, credentials: grpc.ServerCredentials | None
+) -> int:
+    address = f"{host}:{port}"
+    try:
+        if credentials is None:
+            return server.add_insecure_port(address)
+        return server.add_secure_port(address, credentials)
+    except RuntimeError as error:  # grpc reports bind failures as RuntimeError
+        raise PortBindError(
+            f"{flag}: cannot listen on {address} (in use, or not a local address): {error}"
+        ) from None
 
 
 class PickerRuntime(Protocol):
@@ -64,12 +84,24 @@ class PickerApp:
         self.metrics_port = 0
 
     async def start(self) -> None:
-        """Bind every port (0 = OS-chosen; read the ``*_port`` attributes back) and start the loops."""
+        """Bind every port (0 = OS-chosen; read the ``*_port`` attributes back) and start the loops.
+
+        Raises:
+            PortBindError: a port is taken or the address is not local; nothing is left running.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop(grace_s=0)
+            raise
+
+    async def _start(self) -> None:
         options = self._options
         self._ext_proc_server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                _NO_PORT_SHARING,
             ]
         )
         external_processor_pb2_grpc.add_ExternalProcessorServicer_to_server(
@@ -77,23 +109,30 @@ class PickerApp:
         )
         # Health on the ext_proc port too: gateways can health-check the cluster they already talk to.
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self._ext_proc_server)
-        address = f"{options.bind_address}:{options.grpc_port}"
-        if options.secure_serving:
-            credentials = server_credentials(options.cert_path, datetime.datetime.now(datetime.UTC))
-            self.grpc_port = self._ext_proc_server.add_secure_port(address, credentials)
-        else:
-            self.grpc_port = self._ext_proc_server.add_insecure_port(address)
+        credentials = (
+            server_credentials(options.cert_path, datetime.datetime.now(datetime.UTC))
+            if options.secure_serving
+            else None
+        )
+        self.grpc_port = _bind(
+            self._ext_proc_server, options.bind_address, options.grpc_port, "--grpc-port", credentials
+        )
 
-        self._health_server = grpc.aio.server()
+        self._health_server = grpc.aio.server(options=[_NO_PORT_SHARING])
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self._health_server)
-        self.grpc_health_port = self._health_server.add_insecure_port(
-            f"{options.bind_address}:{options.grpc_health_port}"
+        self.grpc_health_port = _bind(
+            self._health_server, options.bind_address, options.grpc_health_port, "--grpc-health-port", None
         )
         await self.health.initialise()
 
         await self._ext_proc_server.start()
         await self._health_server.start()
-        self.metrics_port = await self._metrics.start(options.bind_address, options.metrics_port)
+        try:
+            self.metrics_port = await self._metrics.start(options.bind_address, options.metrics_port)
+        except OSError as error:
+            raise PortBindError(
+                f"--metrics-port: cannot listen on {options.bind_address}:{options.metrics_port}: {error}"
+            ) from None
         self._tasks = [
             asyncio.create_task(self._runtime.run(), name="picker-runtime"),
             asyncio.create_task(self.health.serve_when_synced(), name="picker-health"),

@@ -183,3 +183,19 @@ async def test_a_bad_cert_path_fails_at_start_naming_the_files(recording_directo
     app = PickerApp(local_options(cert_path=tmp_path), FakeRuntime(recording_director), RealClock())
     with pytest.raises(CertificateError, match=r"tls\.crt"):
         await app.start()
+
+
+async def test_a_taken_port_fails_the_start_naming_the_flag_and_leaves_nothing_running(recording_director):
+    import socket
+
+    from picker.app import PortBindError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        runtime = FakeRuntime(recording_director)
+        app = PickerApp(local_options(secure_serving=False, grpc_health_port=port), runtime, RealClock())
+        with pytest.raises(PortBindError, match="--grpc-health-port"):
+            await app.start()
+    assert app._tasks == []
