@@ -1,8 +1,7 @@
-"""The ``vllm-sim`` / ``python -m sim`` command: start one simulated vLLM replica and serve until stopped.
+"""The ``vllm-sim`` / ``python -m sim`` command: one simulated vLLM replica, served until SIGINT/SIGTERM.
 
-Flags are spelled as vLLM's (``--max-num-seqs``, ``--lora-modules a b``); ``--config`` reads a YAML
-file of the same keys, and flags given on the command line win over it. With ``--port 0`` the bound
-port is announced on stdout as one JSON line, for launchers that start replicas as subprocesses.
+Flags are vLLM's; --config reads a YAML of the same keys (flags win). Once listening, the URL and port
+are printed on stdout as one JSON line, for launchers that start replicas as subprocesses.
 """
 
 from __future__ import annotations

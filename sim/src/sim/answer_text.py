@@ -1,10 +1,4 @@
-"""The words a simulated answer is made of: a fixed passage (``random`` mode) or the prompt (``echo``).
-
-Output token ``i`` is piece ``offset + i`` of the source, cycling, so the text of an N-token answer is
-exactly N tokenizer pieces and streaming sends one piece per token. The offset comes from the request's
-``seed`` when given, from the prompt when ``temperature`` is 0 (greedy: same prompt, same answer), else
-from the replica's seeded RNG; echo starts at the prompt's first piece.
-"""
+"""The words a simulated answer is made of: a fixed passage (``random`` mode) or the prompt (``echo``)."""
 
 from __future__ import annotations
 
@@ -71,6 +65,14 @@ class StopMatch:
 
 
 class AnswerText:
+    """Chooses each answer's source and starting point.
+
+    Output token ``i`` is piece ``offset + i`` of the source, cycling, so the text of an N-token answer is
+    exactly N tokenizer pieces and streaming sends one piece per token. The offset comes from the request's
+    ``seed`` when given, from the prompt when ``temperature`` is 0 (greedy: same prompt, same answer), else
+    from the replica's seeded RNG; echo starts at the prompt's first piece.
+    """
+
     def __init__(self, tokenizer: ApproximateTokenizer, rng: random.Random) -> None:
         self._tokenizer = tokenizer
         self._passage = tokenizer.token_strings(tokenizer.tokenize(PASSAGE))

@@ -1,8 +1,4 @@
-"""Renders chat messages into one prompt string in the Llama 3 chat format, as vLLM's template would.
-
-The rendered text is what the simulator tokenizes, counts against ``max_model_len`` and hashes for
-prefix caching, so two conversations that share their first turns share a prompt prefix.
-"""
+"""Renders chat messages into one prompt string in the Llama 3 chat format, as vLLM's template would."""
 
 from __future__ import annotations
 

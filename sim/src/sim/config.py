@@ -1,8 +1,4 @@
-"""``SimConfig``: everything one simulated replica is started with, validated before anything runs.
-
-Field names follow vLLM's flags (``max_num_seqs`` is ``--max-num-seqs``). Values come from a YAML file,
-keyword arguments or the CLI; unknown keys are errors so a typo never silently falls back to a default.
-"""
+"""``SimConfig``: everything one simulated replica is started with, validated before anything runs."""
 
 from __future__ import annotations
 
@@ -83,6 +79,12 @@ class FaultConfig(BaseModel):
 
 
 class SimConfig(BaseModel):
+    """One replica's settings. Field names follow vLLM's flags (``max_num_seqs`` is ``--max-num-seqs``).
+
+    Values come from a YAML file, keyword arguments or the CLI; unknown keys are errors, so a typo never
+    silently falls back to a default.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str = "meta-llama/Llama-3.1-8B-Instruct"

@@ -1,9 +1,4 @@
-"""Runs the pure engine on the real clock: one asyncio task advances it and hands events to requests.
-
-Handlers ``submit`` a request and iterate its :class:`RequestStream`; the driver sleeps until the
-engine's next step ends (or a new request arrives when idle), advances the engine, feeds the metrics
-and routes each event to the stream of the request it belongs to.
-"""
+"""Runs the pure engine on the real clock: one asyncio task advances it and routes events to requests."""
 
 from __future__ import annotations
 
@@ -48,6 +43,13 @@ class RequestStream:
 
 
 class EngineDriver:
+    """The bridge between handlers and the engine.
+
+    Handlers ``submit`` a request and iterate its :class:`RequestStream`; the driver sleeps until the
+    engine's next step ends (or a new request arrives when idle), advances the engine, feeds the metrics
+    and routes each event to the stream of the request it belongs to.
+    """
+
     def __init__(
         self, engine: Engine, clock: Clock, on_events: Callable[[Sequence[EngineEvent]], None]
     ) -> None:

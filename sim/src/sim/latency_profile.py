@@ -1,10 +1,4 @@
-"""Latency profiles: the per-step cost model of one model on one accelerator, loaded from YAML.
-
-A profile says how long one engine step takes given what the step computes (decoding sequences, prefill
-tokens, KV context read), how long an adapter takes to load, how big the KV cache is and how long
-unconstrained answers run. Shipped profiles live in ``sim/profiles/*.yaml``; a path to any YAML file of
-the same shape works too.
-"""
+"""Latency profiles: the per-step cost model of one model on one accelerator, loaded from YAML."""
 
 from __future__ import annotations
 
@@ -20,7 +14,12 @@ class ProfileError(ValueError):
 
 
 class LatencyProfile(BaseModel):
-    """Step-time model: ``step_s = overhead + per_seq*decode_seqs + per_prefill_token*prefill + per_ctx*ctx``."""
+    """Step-time model: ``step_s = overhead + per_seq*decode_seqs + per_prefill_token*prefill + per_ctx*ctx``.
+
+    It also carries how long an adapter takes to load, the KV-cache size, the default context window and
+    how long unconstrained answers run. Shipped profiles live in ``sim/profiles/*.yaml``; a path to any
+    YAML file of the same shape works too.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

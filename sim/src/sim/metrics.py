@@ -1,10 +1,4 @@
-"""vLLM's Prometheus metrics for one replica, in a registry of its own.
-
-Gauges (queue sizes, KV usage, adapters, cache config) are read from the engine at scrape time, as vLLM
-reports engine state; counters and histograms are fed by engine events as they happen. Names, label
-sets and histogram buckets follow vLLM V1 (``vllm/v1/metrics/loggers.py``) so scrapers built for vLLM,
-such as the EPP, read them unchanged.
-"""
+"""vLLM's Prometheus metrics for one replica, in a registry of its own (vLLM V1 names, labels, buckets)."""
 
 from __future__ import annotations
 
@@ -195,7 +189,12 @@ class _RenamedHistogram(Collector):
 
 
 class SimMetrics:
-    """The replica's registry plus the event-fed recorder; ``render()`` is the /metrics body."""
+    """The replica's registry plus the event-fed recorder; ``render()`` is the /metrics body.
+
+    Gauges (queue sizes, KV usage, adapters, cache config) are read from the engine at scrape time, as vLLM
+    reports engine state; counters and histograms are fed by engine events as they happen, so scrapers
+    built for vLLM (``vllm/v1/metrics/loggers.py``), such as the EPP, read them unchanged.
+    """
 
     def __init__(
         self,

@@ -1,8 +1,4 @@
-"""One replica's object graph, built from a validated ``SimConfig``: engine, driver, metrics, adapters.
-
-The HTTP routes only talk to this object, and this object is the only place that turns a request's
-model name and prompt into a ``GenerationRequest`` (resolving adapters and the context window).
-"""
+"""One replica's object graph, built from a validated ``SimConfig``: engine, driver, metrics, adapters."""
 
 from __future__ import annotations
 
@@ -36,6 +32,12 @@ class ResolvedModel:
 
 
 class SimulatorRuntime:
+    """What the routes talk to.
+
+    It is the only place that turns a request's model name and prompt length into engine terms (adapter,
+    resolved ``max_tokens``) and that draws injected faults.
+    """
+
     def __init__(
         self,
         config: SimConfig,

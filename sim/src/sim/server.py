@@ -1,8 +1,4 @@
-"""Starting and stopping a simulated replica from Python: ``handle = await start_simulator(config)``.
-
-Any number of replicas can run in one event loop (each has its own engine, registry and port), which is
-how the local gateway and the benchmarks launch a pool; the CLI wraps the same call.
-"""
+"""Starting and stopping simulated replicas from Python: ``handle = await start_simulator(config)``."""
 
 from __future__ import annotations
 

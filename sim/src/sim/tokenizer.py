@@ -1,12 +1,4 @@
-"""A deterministic, stateless stand-in for a BPE tokenizer: about 4 characters per token, exact round trip.
-
-Text is split into words with their leading whitespace (as GPT-style BPE does: " pizza"), and each word
-into pieces of at most 4 UTF-8 bytes on character boundaries. A piece's token id is its bytes read as a
-big-endian unsigned integer, so ids fit in 32 bits, decoding needs no vocabulary, and
-``detokenize(tokenize(text)) == text`` for every string. NUL characters are always single pieces, since
-a leading zero byte would otherwise vanish from the integer. English prose comes out at roughly 1.3
-tokens per word, close to Llama 3's tokenizer; the ids themselves are not Llama's.
-"""
+"""A deterministic, stateless stand-in for a BPE tokenizer: ~4 characters per token, exact round trip."""
 
 from __future__ import annotations
 
@@ -25,7 +17,14 @@ class InvalidTokenError(ValueError):
 
 
 class ApproximateTokenizer:
-    """Stateless byte-piece tokenizer; see the module docstring for the scheme."""
+    """Byte-piece tokenizer with no vocabulary.
+
+    Text is split into words with their leading whitespace (as GPT-style BPE does: " pizza"), and each word
+    into pieces of at most 4 UTF-8 bytes on character boundaries. A piece's token id is its bytes read as a
+    big-endian unsigned integer, so ids fit in 32 bits and ``detokenize(tokenize(text)) == text`` for every
+    string. NUL characters are always single pieces, since a leading zero byte would vanish from the
+    integer. English comes out at roughly 1.3 tokens per word, close to Llama 3; the ids are not Llama's.
+    """
 
     def tokenize(self, text: str) -> list[int]:
         token_ids: list[int] = []

@@ -1,8 +1,4 @@
-"""The simulator's one mapping from failures to HTTP: vLLM's error body ``{"error": {...}}`` and status.
-
-Every handler raises :class:`ApiError`; the middleware in ``sim.api.app`` turns it (and aiohttp's own
-HTTP errors, and anything unexpected as a 500) into the JSON body OpenAI clients parse.
-"""
+"""The simulator's one mapping from failures to HTTP: vLLM's error body ``{"error": {...}}`` and status."""
 
 from __future__ import annotations
 
@@ -25,6 +21,12 @@ ERROR_TYPE_BY_STATUS: dict[int, str] = {
 
 
 class ApiError(Exception):
+    """A request-scoped failure with its HTTP status.
+
+    Handlers raise it; the middleware in ``sim.api.app`` turns it (and aiohttp's own HTTP errors, and
+    anything unexpected as a 500) into the JSON body OpenAI clients parse. Raising it never stops the server.
+    """
+
     def __init__(self, status: int, message: str, param: str | None = None) -> None:
         super().__init__(message)
         self.status = status

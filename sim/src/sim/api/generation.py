@@ -1,9 +1,4 @@
-"""``/v1/completions`` and ``/v1/chat/completions``: validate, queue on the engine, answer as vLLM does.
-
-Streaming answers are SSE (``data: {chunk}`` per engine step, ``data: [DONE]`` last) with usage at the
-end when ``stream_options.include_usage`` is set; plain answers are one JSON body with usage. A client
-that goes away aborts its request, freeing its KV blocks, as vLLM does.
-"""
+"""``/v1/completions`` and ``/v1/chat/completions``: validate, queue on the engine, answer as vLLM does."""
 
 from __future__ import annotations
 
@@ -58,6 +53,13 @@ def _dumps(payload: object) -> str:
 
 
 class GenerationRoutes:
+    """The two generation routes.
+
+    Streaming answers are SSE (``data: {chunk}`` per token, ``data: [DONE]`` last) with usage at the end
+    when ``stream_options.include_usage`` is set; plain answers are one JSON body with usage. A client that
+    goes away aborts its request, freeing its KV blocks, as vLLM does.
+    """
+
     def __init__(self, runtime: SimulatorRuntime) -> None:
         self._runtime = runtime
 

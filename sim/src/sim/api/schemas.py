@@ -1,9 +1,4 @@
-"""Request bodies the simulator accepts, as pydantic models shaped like vLLM's OpenAI protocol.
-
-Unknown fields are accepted and ignored, as vLLM does; known fields are type-checked (with pydantic's
-lax coercion, so ``"temperature": "0"`` works as it does against vLLM). Range checks that vLLM makes
-with its own wording live in ``check_sampling``.
-"""
+"""Request bodies the simulator accepts, as pydantic models shaped like vLLM's OpenAI protocol."""
 
 from __future__ import annotations
 
@@ -22,7 +17,12 @@ class StreamOptions(BaseModel):
 
 
 class SamplingRequest(BaseModel):
-    """Fields completions and chat share."""
+    """Fields completions and chat share.
+
+    Unknown fields are accepted and ignored, as vLLM does; known fields are type-checked with pydantic's
+    lax coercion (``"temperature": "0"`` works, as against vLLM). vLLM's own range checks, with its
+    wording, live in :func:`check_sampling`.
+    """
 
     model_config = ConfigDict(extra="allow")
 

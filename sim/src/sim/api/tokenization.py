@@ -1,9 +1,4 @@
-"""``/tokenize``, ``/detokenize`` and the render endpoints (``/v1/completions/render``,
-``/v1/chat/completions/render``): the prompt processing of a generation, without generating.
-
-Render answers with vLLM's token-in ``GenerateRequest`` shape (one for chat, a list for completions),
-which is what routers such as vllm-router and llm-d use to see the exact prompt tokens.
-"""
+"""``/tokenize``, ``/detokenize`` and the render endpoints: a generation's prompt processing, without generating."""
 
 from __future__ import annotations
 
@@ -35,6 +30,10 @@ class _TokenizeAny(BaseModel):
 
 
 class TokenizationRoutes:
+    """Tokenizer routes. Render answers with vLLM's token-in ``GenerateRequest`` shape (one for chat,
+    a list for completions), which routers such as vllm-router and llm-d use to see the exact prompt tokens.
+    """
+
     def __init__(self, runtime: SimulatorRuntime) -> None:
         self._runtime = runtime
 

@@ -1,16 +1,6 @@
 """The simulated inference engine: a pure, clock-driven model of vLLM's continuous-batching scheduler.
 
-No asyncio and no clock inside: callers pass the time. ``submit`` queues a request, ``advance(now)``
-runs every engine step that has ended by ``now`` and returns what happened, ``next_wakeup_s`` says when
-to call again. Steps run back to back while there is work, as in vLLM: each step decodes one token for
-every running sequence and spends the rest of the ``max_num_batched_tokens`` budget on (chunked)
-prefill, then admits waiting sequences in arrival order while ``max_num_seqs``, the token budget, KV
-blocks and LoRA slots allow.
-
-KV blocks are allocated for the prompt at admission and one at a time as output grows. vLLM admits
-optimistically and preempts when decode runs out of blocks; this engine never preempts. Instead
-admission also sets aside the blocks each running sequence will still need for its answer, so the
-usage gauge shows blocks actually holding tokens while decode can never run dry.
+No asyncio and no clock inside: callers pass the time (the server the real clock, tests a fake one).
 """
 
 from __future__ import annotations
@@ -62,6 +52,20 @@ class _Step:
 
 
 class Engine:
+    """vLLM V1's scheduler as routing sees it: queueing, KV blocks, prefix hits, LoRA slots, step times.
+
+    ``submit`` queues a request, ``advance(now)`` runs every engine step that has ended by ``now`` and
+    returns what happened, ``next_wakeup_s`` says when to call again. Steps run back to back while there
+    is work: each decodes one token for every running sequence, spends the rest of the
+    ``max_num_batched_tokens`` budget on (chunked) prefill, then admits waiting sequences in arrival order
+    while ``max_num_seqs``, the token budget, KV blocks and LoRA slots allow.
+
+    KV blocks are allocated for the prompt at admission and one at a time as output grows. vLLM admits
+    optimistically and preempts when decode runs out of blocks; this engine never preempts. Admission
+    also sets aside the blocks each running sequence will still need, so the usage gauge shows blocks
+    actually holding tokens while decode can never run dry.
+    """
+
     def __init__(self, config: EngineConfig, rng: random.Random) -> None:
         self.config = config
         self._profile = config.profile

@@ -1,9 +1,4 @@
-"""The KV cache as a pool of fixed-size blocks, with vLLM-style automatic prefix caching.
-
-Full prompt blocks are identified by a hash chained over every token before them (and the adapter), so
-equal hashes mean equal prefixes. A block whose last user finishes keeps its hash and joins the free
-queue; it can be hit again until allocation evicts it, least recently freed first.
-"""
+"""The KV cache as a pool of fixed-size blocks, with vLLM-style automatic prefix caching."""
 
 from __future__ import annotations
 
@@ -36,9 +31,13 @@ def chain_block_hashes(
 
 
 class KVBlockPool:
-    """Fixed pool of blocks. Free blocks are taken in this order: freed blocks holding nothing reusable,
-    then never-used blocks (created lazily, so a huge pool costs nothing), then cached blocks, least
-    recently freed first (evicting their cached prefix)."""
+    """Fixed pool of blocks, with cached full blocks identified by hash-chained prefixes.
+
+    Equal hashes mean equal prefixes. A block whose last user finishes keeps its hash in the free queue and
+    can be hit again until it is reused. Free blocks are taken in this order: freed blocks holding nothing
+    reusable, then never-used blocks (created lazily, so a huge pool costs nothing), then cached blocks,
+    least recently freed first (evicting their cached prefix).
+    """
 
     def __init__(self, num_blocks: int, block_size: int, enable_prefix_caching: bool = True) -> None:
         if num_blocks <= 0 or block_size <= 0:

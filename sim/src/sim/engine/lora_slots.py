@@ -1,8 +1,4 @@
-"""GPU LoRA slots: at most ``max_loras`` adapters resident at once, each taking ``load_s`` to load.
-
-A resident adapter stays until its slot is needed by another one and no running sequence uses it; the
-least recently used idle adapter is evicted first.
-"""
+"""GPU LoRA slots: at most ``max_loras`` adapters resident at once, each taking ``load_s`` to load."""
 
 from __future__ import annotations
 
@@ -11,6 +7,12 @@ from collections.abc import Set
 
 
 class LoraSlots:
+    """Resident adapters, least recently used first.
+
+    An adapter stays until its slot is needed by another one and no running sequence needs it; only fully
+    loaded adapters are evicted.
+    """
+
     def __init__(self, max_loras: int, load_s: float) -> None:
         self.max_loras = max_loras
         self.load_s = load_s
