@@ -11,7 +11,7 @@ import json
 
 import pytest
 import pytest_asyncio
-from conftest import start_gateway
+from gateway_harness import start_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 

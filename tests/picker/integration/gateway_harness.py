@@ -1,0 +1,233 @@
+"""End-to-end harness: tiny aiohttp model servers that answer with their own identity and serve
+configurable vLLM metrics, the real picker as a subprocess (``python -m picker``), and real Envoy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import re
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+from aiohttp import web
+
+from infgw.envoy import EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
+
+STARTUP_TIMEOUT_S = 20.0
+_SERVING_LINE = re.compile(r"picker serving: ext_proc=[^:]+:(\d+) tls=\w+ health=(\d+) metrics=(\d+)")
+
+
+@dataclass
+class IdentityUpstream:
+    """A model server double: answers completions with its name, the body it received and a usage block."""
+
+    name: str
+    waiting: int = 0
+    kv_usage: float = 0.0
+    port: int = 0
+    received: list[dict[str, Any]] = field(default_factory=list)
+    runner: web.AppRunner | None = None
+
+    @property
+    def hostport(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def metrics_text(self) -> str:
+        return (
+            "# TYPE vllm:num_requests_waiting gauge\n"
+            f'vllm:num_requests_waiting{{model_name="m"}} {self.waiting}\n'
+            "# TYPE vllm:num_requests_running gauge\n"
+            'vllm:num_requests_running{model_name="m"} 0\n'
+            "# TYPE vllm:kv_cache_usage_perc gauge\n"
+            f'vllm:kv_cache_usage_perc{{model_name="m"}} {self.kv_usage}\n'
+        )
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        body = json.loads(raw)
+        self.received.append(
+            {
+                "body": body,
+                "headers": {name.lower(): value for name, value in request.headers.items()},
+                "sha256": hashlib.sha256(raw).hexdigest(),
+            }
+        )
+        if body.get("stream"):
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            await response.write(
+                f'data: {{"served_by":"{self.name}","choices":[{{"text":"a"}}]}}\n\n'.encode()
+            )
+            await response.write(
+                b'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1}}\n\n'
+            )
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+            return response
+        return web.json_response(
+            {
+                "served_by": self.name,
+                "model": body.get("model"),
+                "received_bytes": len(raw),
+                "received_sha256": hashlib.sha256(raw).hexdigest(),
+                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+            }
+        )
+
+    async def _models(self, _: web.Request) -> web.Response:
+        return web.json_response({"served_by": self.name, "data": []})
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        return web.Response(text=self.metrics_text())
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_post("/v1/completions", self._completions)
+        app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/metrics", self._metrics)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+class PickerProcess:
+    """``python -m picker`` on port 0 with a static endpoints file; ports are read from its log line."""
+
+    def __init__(
+        self, work_dir: Path, endpoints: list[IdentityUpstream], objectives: dict[str, int], *args: str
+    ):
+        self.endpoints_file = work_dir / "endpoints.yaml"
+        self.log_file = work_dir / "picker.log"
+        document = {
+            "endpoints": [{"name": u.name, "address": "127.0.0.1", "port": u.port} for u in endpoints],
+            "objectives": [{"name": name, "priority": priority} for name, priority in objectives.items()],
+        }
+        self.endpoints_file.write_text(yaml.safe_dump(document))
+        self.command = [
+            sys.executable, "-m", "picker",
+            "--endpoints-file", str(self.endpoints_file),
+            "--bind-address", "127.0.0.1",
+            "--grpc-port", "0", "--grpc-health-port", "0", "--metrics-port", "0",
+            "--refresh-metrics-interval", "20ms",
+            "--shutdown-grace-period", "2s",
+            "--seed", "7",
+            *args,
+        ]  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+        self.grpc_port = self.health_port = self.metrics_port = 0
+
+    async def start(self) -> PickerProcess:
+        with self.log_file.open("wb") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        async with asyncio.timeout(STARTUP_TIMEOUT_S):
+            while True:
+                match = _SERVING_LINE.search(self.log_file.read_text(errors="replace"))
+                if match:
+                    self.grpc_port, self.health_port, self.metrics_port = map(int, match.groups())
+                    return self
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"picker exited early: {self.log()}")
+                await asyncio.sleep(0.05)
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace")[-3000:]
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    async def stop(self) -> int:
+        """SIGTERM (graceful), SIGKILL if it does not exit in 10 s; returns the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(self.process.wait, 10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                await asyncio.to_thread(self.process.wait, 10)
+        return self.process.returncode
+
+
+@dataclass
+class Gateway:
+    envoy: EnvoyProcess
+    upstreams: dict[str, IdentityUpstream]
+    picker: PickerProcess | None
+    session: aiohttp.ClientSession
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.envoy.listener_port}"
+
+    async def post(self, path: str, body: bytes | dict[str, Any], **headers: str) -> tuple[int, Any]:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        async with self.session.post(
+            self.url + path, data=data, headers={"content-type": "application/json", **headers}
+        ) as response:
+            text = await response.text()
+            try:
+                return response.status, json.loads(text)
+            except json.JSONDecodeError:
+                return response.status, text
+
+    async def complete(self, prompt: str = "hello", **headers: str) -> tuple[int, Any]:
+        return await self.post(
+            "/v1/completions", {"model": "m", "prompt": prompt, "max_tokens": 1}, **headers
+        )
+
+
+async def start_gateway(
+    work_dir: Path,
+    cleanup: contextlib.AsyncExitStack,
+    upstream_names: tuple[str, ...] = ("a", "b"),
+    *,
+    picker_args: tuple[str, ...] = (),
+    objectives: dict[str, int] | None = None,
+    picker_endpoints: tuple[str, ...] | None = None,
+    with_picker: bool = True,
+    picker_connection: dict[str, Any] | None = None,
+    fallback_pool: bool = False,
+) -> Gateway:
+    """Upstreams, then the picker serving ``picker_endpoints`` of them (default all), then Envoy.
+
+    Everything started is registered on ``cleanup`` so it stops, in reverse order, whatever fails.
+    """
+    upstreams = {name: IdentityUpstream(name) for name in upstream_names}
+    for upstream in upstreams.values():
+        await upstream.start()
+        cleanup.push_async_callback(upstream.stop)
+    picker = None
+    connection = dict(picker_connection or {})
+    if with_picker:
+        served = [
+            upstreams[n] for n in (picker_endpoints if picker_endpoints is not None else upstream_names)
+        ]
+        picker = await PickerProcess(work_dir, served, objectives or {}, *picker_args).start()
+        cleanup.push_async_callback(picker.stop)
+        connection.setdefault("port", picker.grpc_port)
+        connection.setdefault("tls", "--secure-serving=false" not in picker_args)
+    spec = EnvoyBootstrapSpec(
+        picker=PickerConnection(**connection),
+        endpoints=tuple(u.hostport for u in upstreams.values()) if fallback_pool else (),
+    )
+    envoy = EnvoyProcess(build_bootstrap(spec))
+    await asyncio.to_thread(envoy.start)
+    cleanup.push_async_callback(asyncio.to_thread, envoy.stop)
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+    cleanup.push_async_callback(session.close)
+    return Gateway(envoy, upstreams, picker, session)
