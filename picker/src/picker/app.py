@@ -30,6 +30,15 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _NO_PORT_SHARING = ("grpc.so_reuseport", 0)
 
 
+def _describe(error: BaseException | None) -> str:
+    """The leaf errors of a (possibly nested) ExceptionGroup, as one line."""
+    if error is None:
+        return "no error reported"
+    if isinstance(error, BaseExceptionGroup):
+        return "; ".join(_describe(inner) for inner in error.exceptions)
+    return f"{type(error).__name__}: {error}"
+
+
 class PortBindError(OSError):
     """A port could not be bound; the message names the flag."""
 
@@ -161,8 +170,8 @@ class PickerApp:
                 await task
             except asyncio.CancelledError:
                 pass
-            except Exception:
-                logger.exception("background task %s had failed", task.get_name())
+            except Exception as error:
+                logger.error("background task %s had failed: %s", task.get_name(), _describe(error))
         self._tasks = []
         if self._health_server is not None:
             await self._health_server.stop(None)
@@ -182,9 +191,10 @@ class PickerApp:
             # The runtime's loops never return on their own; if they do, discovery is broken: exit.
             await asyncio.wait({signalled, self.runtime_finished}, return_when=asyncio.FIRST_COMPLETED)
             if self.runtime_finished.done():
+                error = self.runtime_finished.exception()
                 raise RuntimeError(
-                    "the picker's discovery/scraping loops stopped"
-                ) from self.runtime_finished.exception()
+                    f"the picker's discovery/scraping loops stopped: {_describe(error)}"
+                ) from error
             logger.info(
                 "shutdown requested; draining open streams for up to %.1f s",
                 self._options.shutdown_grace_period_s,

@@ -199,3 +199,13 @@ async def test_a_taken_port_fails_the_start_naming_the_flag_and_leaves_nothing_r
         with pytest.raises(PortBindError, match="--grpc-health-port"):
             await app.start()
     assert app._tasks == []
+
+
+async def test_a_failing_runtime_stops_the_app_with_the_cause(recording_director):
+    class BrokenDiscovery(FakeRuntime):
+        async def run(self) -> None:
+            raise ConnectionError("API server unreachable")
+
+    app = PickerApp(local_options(secure_serving=False), BrokenDiscovery(recording_director), RealClock())
+    with pytest.raises(RuntimeError, match="ConnectionError: API server unreachable"):
+        await asyncio.wait_for(app.run_until_signalled(), 10)
