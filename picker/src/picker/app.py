@@ -202,3 +202,5 @@ class PickerApp:
         finally:
             signalled.cancel()
             await self.stop()
+            for signal_number in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signal_number)
