@@ -171,6 +171,19 @@ def _versions(known: dict, used: set[str]) -> dict[str, str]:
     return versions
 
 
+@app.command("report")
+def report(
+    results: Annotated[Path, typer.Argument(help="A results.json written by a run.")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: next to results.json).")] = None,
+) -> None:
+    """Re-render the markdown table and plots from a results.json, without running anything."""
+    try:
+        result = BenchResult.model_validate_json(results.read_text(encoding="utf-8"))
+    except (OSError, ValidationError) as err:
+        raise typer.BadParameter(f"cannot read {results}: {err}", param_hint="RESULTS") from err
+    _write(result, out or results.parent)
+
+
 def _install_peers(venv: Path) -> int:
     """pip-installs the peer routers into ``venv`` (created if needed); returns pip's exit code."""
     if not (venv / "bin" / "pip").exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bench.report.result import BenchResult, ScenarioResult, TargetRun
 
 BASELINE_TARGET = "envoy-round-robin"
+MIN_MEANINGFUL_BOUND = 0.05
 
 
 def _ms(value: float | None) -> str:
@@ -50,7 +51,9 @@ def _row(run: TargetRun, base_p90: float | None, bound: float | None) -> str:
         return f"| {run.target} | {run.status}: {run.reason} |" + " |" * 13
     s = run.summary
     bound = run.bound_hit_rate if run.bound_hit_rate is not None else bound
-    of_bound = _pct(run.fleet_hit_rate / bound) if run.fleet_hit_rate is not None and bound else "n/a"
+    # Against a bound near zero (no sharing to exploit) the share is noise, not information.
+    meaningful = bound is not None and bound >= MIN_MEANINGFUL_BOUND
+    of_bound = _pct(run.fleet_hit_rate / bound) if run.fleet_hit_rate is not None and meaningful else "n/a"
     return (
         f"| {run.target} | {_ms(s.ttft.p50_ms)} | {_ms(s.ttft.p90_ms)} | {_ms(s.ttft.p99_ms)} "
         f"| {_ratio(s.ttft.p90_ms, base_p90)} | {_ms(s.itl.p50_ms)} | {_ms(s.e2e.p90_ms)} "

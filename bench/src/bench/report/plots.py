@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt
 
+from bench.report.markdown import MIN_MEANINGFUL_BOUND
 from bench.report.result import BenchResult
 from bench.stats.percentiles import empirical_cdf
 
@@ -33,7 +34,9 @@ def write_plots(result: BenchResult, out_dir: Path) -> list[Path]:
         ax.legend(fontsize=8)
         written.append(_save(fig, out_dir / f"ttft-cdf-{scenario.name}.png"))
 
-    with_cache = [s for s in result.scenarios if any(r.fleet_hit_rate is not None for r in s.runs)]
+    # Only scenarios with prefix sharing to exploit; elsewhere every bar is ~0 and says nothing.
+    with_cache = [s for s in result.scenarios if s.bound and s.bound.hit_rate >= MIN_MEANINGFUL_BOUND
+                  and any(r.fleet_hit_rate is not None for r in s.runs)]
     if with_cache:
         fig, axes = plt.subplots(1, len(with_cache), figsize=(4.5 * len(with_cache), 4.5), squeeze=False)
         for ax, scenario in zip(axes[0], with_cache, strict=True):
