@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+from array import array
 from typing import Annotated
 
 import typer
@@ -45,7 +46,7 @@ def simulate(
             events = engine.advance(wakeup_s)
             metrics.observe(events)
             tokens += sum(isinstance(e, TokenGenerated) for e in events)
-        prompt = tuple(workload.randrange(1 << 20) for _ in range(prompt_tokens))
+        prompt = tuple(array("I", workload.randbytes(4 * prompt_tokens)))
         engine.submit(GenerationRequest(f"r{index}", prompt, output_tokens, ignore_eos=True), arrival_s)
     end_s = arrivals[-1]
     while (wakeup_s := engine.next_wakeup_s()) is not None:

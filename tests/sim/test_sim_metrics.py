@@ -86,3 +86,23 @@ def test_registries_are_per_replica(h100_profile: LatencyProfile, prom) -> None:
     two = SimMetrics("b", config, Engine(config, random.Random(0)).stats, wall_clock=lambda: 0.0)
     assert one.registry is not two.registry
     assert 'model_name="a"' in one.render().decode() and 'model_name="b"' not in one.render().decode()
+
+
+def test_per_token_histogram_follows_prometheus_bucket_rules(prom) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+    from sim.metrics import _PerTokenHistogram
+
+    histogram = _PerTokenHistogram(
+        [("itl_seconds", "x"), ("legacy_seconds", "y")], (0.01, 0.1), {"engine": "0"}
+    )
+    for value in (0.005, 0.01, 0.05, 0.5):
+        histogram.observe(value)
+    registry = CollectorRegistry()
+    registry.register(histogram)
+    text = generate_latest(registry).decode()
+    for name in ("itl_seconds", "legacy_seconds"):
+        assert prom.value(text, f"{name}_bucket", le="0.01") == 2  # le: a value on the bound counts
+        assert prom.value(text, f"{name}_bucket", le="0.1") == 3
+        assert prom.value(text, f"{name}_bucket", le="+Inf") == 4
+        assert prom.value(text, f"{name}_count") == 4
+        assert prom.value(text, f"{name}_sum") == pytest.approx(0.565)
