@@ -106,7 +106,8 @@ def upstream_processes(count: int, waiting: int = 0) -> Iterator[list[str]]:
 @contextmanager
 def picker_process(
     work_dir: Path, upstreams: list[str], tls: bool, seed: int, objectives: dict[str, int] | None = None
-) -> Iterator[int]:
+) -> Iterator[tuple[int, int]]:
+    """Yields (ext_proc port, pid)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     endpoints_file = work_dir / "endpoints.yaml"
     endpoints = [
@@ -129,7 +130,7 @@ def picker_process(
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"picker did not start: {log_path.read_text(errors='replace')[-2000:]}")
             time.sleep(0.05)
-        yield int(match.group(1))
+        yield int(match.group(1)), process.pid
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -269,6 +270,15 @@ def run_closed_loop(url: str, concurrency: int, duration_s: float, seed: int) ->
 # --- reporting --------------------------------------------------------------------------------------
 
 
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process (Linux /proc); None where that is not available."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile_ms(values: list[float], fraction: float) -> float:
     if not values:
         return float("nan")
@@ -282,6 +292,7 @@ class Measurements:
     p99_ms: list[float]
     errors: int
     throughput_rps: dict[int, list[float]]
+    picker_cpu_ms_per_request: list[float]
 
 
 def render(
@@ -316,15 +327,17 @@ def render(
         "",
         "| gateway | "
         + " | ".join(f"req/s at {c} in flight" for c in args.concurrency)
-        + " | best req/s | ratio to round-robin |",
-        "|---|" + "---:|" * (len(args.concurrency) + 2),
+        + " | best req/s | ratio to round-robin | picker CPU ms/request (scraping excluded) |",
+        "|---|" + "---:|" * (len(args.concurrency) + 3),
     ]
     best_baseline = max(median(baseline.throughput_rps[c]) for c in args.concurrency)
     for name, measured in results.items():
         per_level = [median(measured.throughput_rps[c]) for c in args.concurrency]
         best = max(per_level)
         cells = " | ".join(f"{rps:.0f}" for rps in per_level)
-        lines.append(f"| {name} | {cells} | {best:.0f} | {best / best_baseline:.2f} |")
+        cpu = measured.picker_cpu_ms_per_request
+        cpu_cell = f"{median(cpu):.2f}" if cpu else "-"
+        lines.append(f"| {name} | {cells} | {best:.0f} | {best / best_baseline:.2f} | {cpu_cell} |")
     lines += [
         "",
         "Targets (issue 5): added p50 <= 1 ms, added p99 <= 5 ms at 200 req/s; throughput ratio >= 0.6.",
@@ -353,7 +366,10 @@ def measure_shedding(args: argparse.Namespace) -> tuple[list[float], int]:
     with (
         tempfile.TemporaryDirectory(prefix="picker-bench-shed-") as work_dir,
         upstream_processes(args.upstreams, waiting=10) as upstreams,
-        picker_process(Path(work_dir), upstreams, args.picker_tls, args.seed, {"batch": -1}) as picker_port,
+        picker_process(Path(work_dir), upstreams, args.picker_tls, args.seed, {"batch": -1}) as (
+            picker_port,
+            _,
+        ),
         EnvoyProcess(
             build_bootstrap(
                 EnvoyBootstrapSpec(picker=PickerConnection(port=picker_port, tls=args.picker_tls))
@@ -398,7 +414,7 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory(prefix="picker-bench-") as work_dir,
         upstream_processes(args.upstreams) as upstreams,
-        picker_process(Path(work_dir), upstreams, args.picker_tls, args.seed) as picker_port,
+        picker_process(Path(work_dir), upstreams, args.picker_tls, args.seed) as (picker_port, picker_pid),
         EnvoyProcess(build_bootstrap(EnvoyBootstrapSpec(endpoints=tuple(upstreams)))) as baseline_envoy,
         EnvoyProcess(
             build_bootstrap(
@@ -424,9 +440,18 @@ def main() -> None:
             gateways["envoy + picker, no response body"] = (
                 f"http://127.0.0.1:{lean_envoy.listener_port}/v1/completions"
             )
-        results = {name: Measurements([], [], 0, {c: [] for c in args.concurrency}) for name in gateways}
+        results = {name: Measurements([], [], 0, {c: [] for c in args.concurrency}, []) for name in gateways}
         for url in gateways.values():  # warm-up: connections open, first scrapes done
             load.submit(run_closed_loop, url, 4, 2.0, args.seed).result()
+        # The picker's background CPU (scraping every endpoint every 50 ms), subtracted per request below.
+        idle_before, idle_started = process_cpu_s(picker_pid), time.perf_counter()
+        time.sleep(3.0)
+        idle_after = process_cpu_s(picker_pid)
+        idle_cpu_rate = (
+            (idle_after - idle_before) / (time.perf_counter() - idle_started)
+            if idle_before is not None and idle_after is not None
+            else 0.0
+        )
         for repeat in range(args.repeats):
             for name, url in gateways.items():
                 run = load.submit(run_open_loop, url, args.rate, args.duration_s, args.seed + repeat).result()
@@ -437,11 +462,18 @@ def main() -> None:
                       f"p99 {results[name].p99_ms[-1]:.2f} ms errors {run.errors}", file=sys.stderr)  # fmt: skip
             for concurrency in args.concurrency:
                 for name, url in gateways.items():
+                    cpu_before = process_cpu_s(picker_pid)
                     run = load.submit(
                         run_closed_loop, url, concurrency, args.throughput_duration_s, args.seed + repeat
                     ).result()
+                    cpu_after = process_cpu_s(picker_pid)
                     rps = len(run.latencies_s) / run.elapsed_s
                     results[name].throughput_rps[concurrency].append(rps)
+                    if name != "envoy round-robin" and cpu_before is not None and cpu_after is not None:
+                        # The picker's own CPU per request: robust to other load on the machine.
+                        requests = len(run.latencies_s) + run.errors
+                        busy_s = (cpu_after - cpu_before) - idle_cpu_rate * run.elapsed_s
+                        results[name].picker_cpu_ms_per_request.append(busy_s * 1000 / requests)
                     print(f"[{repeat}] {name}: concurrency {concurrency} -> {rps:.0f} req/s "
                           f"errors {run.errors}", file=sys.stderr)  # fmt: skip
     shed = measure_shedding(args) if args.shed_requests > 0 else None
