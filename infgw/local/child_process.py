@@ -36,7 +36,9 @@ def _die_with_parent() -> None:
 class ChildProcess:
     """Start with :meth:`start`; :meth:`stop` is idempotent and always reaps the process."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path

@@ -46,7 +46,9 @@ def parse_sim_settings(settings: list[str]) -> dict[str, Any]:
             raise _Usage(f"--sim-set {setting!r}: use KEY=VALUE, e.g. --sim-set max_num_seqs=8")
         key = key.strip().replace("-", "_")
         if key in {"model", "name", "host", "port", "lora_modules", "served_model_name"}:
-            raise _Usage(f"--sim-set {key}: set by the stack config and the local gateway; it cannot be overridden")
+            raise _Usage(
+                f"--sim-set {key}: set by the stack config and the local gateway; it cannot be overridden"
+            )
         overrides[key] = yaml.safe_load(value)
     return overrides
 
@@ -128,7 +130,10 @@ async def _serve_status(console: Console, gateway: LocalGateway, refresh_s: floa
                     *(fetch_replica_status(session, r.name, r.url) for r in gateway.replicas)
                 )
                 by_pool = [
-                    (pool.name, [s for s, r in zip(statuses, gateway.replicas, strict=True) if r.pool == pool.name])
+                    (
+                        pool.name,
+                        [s for s, r in zip(statuses, gateway.replicas, strict=True) if r.pool == pool.name],
+                    )
                     for pool in gateway.plan.pools
                 ]
                 exited = [child.name for child in gateway.supervisor.exited()]
@@ -143,7 +148,9 @@ async def _run(
     import aiohttp
 
     total = sum(len(pool.replicas) for pool in plan.pools)
-    console.print(f"Starting {total} simulated replica(s), {len(plan.pools)} picker(s) and Envoy (logs: {work_dir / 'logs'})")
+    console.print(
+        f"Starting {total} simulated replica(s), {len(plan.pools)} picker(s) and Envoy (logs: {work_dir / 'logs'})"
+    )
     async with LocalGateway(plan, options, work_dir) as gateway:
         console.print(f"\n[bold green]Gateway ready at {gateway.url}[/]  (Envoy admin: {gateway.admin_url})")
         requests = sample_requests(plan)
@@ -191,32 +198,55 @@ async def _run_until_signal(coroutine: Any) -> int:
 
 
 def local(
-    stack: Annotated[str, typer.Option("--stack", "-s", help="Stack whose `services` to serve (Pulumi.<stack>.yaml).")] = "dev",
+    stack: Annotated[
+        str, typer.Option("--stack", "-s", help="Stack whose `services` to serve (Pulumi.<stack>.yaml).")
+    ] = "dev",
     once: Annotated[
-        bool, typer.Option("--once", help="Start, send the sample requests (completions and chat per pool), stop.")
+        bool,
+        typer.Option("--once", help="Start, send the sample requests (completions and chat per pool), stop."),
     ] = False,
     replicas: Annotated[
-        int | None, typer.Option("--replicas", min=1, help="At most this many simulated replicas per pool (laptops).")
+        int | None,
+        typer.Option("--replicas", min=1, help="At most this many simulated replicas per pool (laptops)."),
     ] = None,
     port: Annotated[
-        int, typer.Option("--port", "-p", min=0, max=65_535, help="Gateway port on 127.0.0.1; 0 picks a free one.")
+        int,
+        typer.Option(
+            "--port", "-p", min=0, max=65_535, help="Gateway port on 127.0.0.1; 0 picks a free one."
+        ),
     ] = 0,
     picker_tls: Annotated[
-        bool, typer.Option("--picker-tls", help="TLS from Envoy to the pickers (self-signed), as in the cluster.")
+        bool,
+        typer.Option("--picker-tls", help="TLS from Envoy to the pickers (self-signed), as in the cluster."),
     ] = False,
     sim_set: Annotated[
         list[str] | None,
-        typer.Option("--sim-set", help="Simulator key for every replica, KEY=VALUE (repeatable), e.g. profile=zero-latency."),
+        typer.Option(
+            "--sim-set",
+            help="Simulator key for every replica, KEY=VALUE (repeatable), e.g. profile=zero-latency.",
+        ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds every replica's random draws (distinct per replica).")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seeds every replica's random draws (distinct per replica).")
+    ] = 0,
     work_dir: Annotated[
-        Path | None, typer.Option("--work-dir", help="Keep generated configs and logs here (default: a temp dir, removed).")
+        Path | None,
+        typer.Option(
+            "--work-dir", help="Keep generated configs and logs here (default: a temp dir, removed)."
+        ),
     ] = None,
-    ready_timeout: Annotated[float, typer.Option("--ready-timeout", min=1, help="Seconds each start-up step may take.")] = 60.0,
-    refresh: Annotated[float, typer.Option("--refresh", min=0.1, help="Status view refresh interval, seconds.")] = 1.0,
-    access_log: Annotated[bool, typer.Option("--access-log", help="Envoy logs every request (logs/envoy.log).")] = False,
+    ready_timeout: Annotated[
+        float, typer.Option("--ready-timeout", min=1, help="Seconds each start-up step may take.")
+    ] = 60.0,
+    refresh: Annotated[
+        float, typer.Option("--refresh", min=0.1, help="Status view refresh interval, seconds.")
+    ] = 1.0,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Envoy logs every request (logs/envoy.log).")
+    ] = False,
     project_dir: Annotated[
-        Path | None, typer.Option("--project-dir", help="Directory holding Pulumi.yaml (default: nearest above cwd).")
+        Path | None,
+        typer.Option("--project-dir", help="Directory holding Pulumi.yaml (default: nearest above cwd)."),
     ] = None,
 ) -> None:
     """Serve STACK's model pools locally: simulated vLLM replicas, one picker per pool, Envoy in front."""
@@ -229,7 +259,9 @@ def local(
         typer.echo(str(error), err=True)
         raise typer.Exit(INVALID_INPUT_EXIT) from None
     _describe_plan(console, plan)
-    options = GatewayOptions(port=port, picker_tls=picker_tls, ready_timeout_s=ready_timeout, access_log=access_log)
+    options = GatewayOptions(
+        port=port, picker_tls=picker_tls, ready_timeout_s=ready_timeout, access_log=access_log
+    )
     with contextlib.ExitStack() as cleanup:
         if work_dir is None:
             directory = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="infgw-local-")))

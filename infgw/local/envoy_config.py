@@ -142,7 +142,9 @@ def build_local_bootstrap(
 
     base = copy.deepcopy(bootstraps[plan.default_pool])
     clusters: list[dict[str, Any]] = [
-        cluster for cluster in base["static_resources"]["clusters"] if cluster["name"] == PICKED_ENDPOINT_CLUSTER
+        cluster
+        for cluster in base["static_resources"]["clusters"]
+        if cluster["name"] == PICKED_ENDPOINT_CLUSTER
     ]
     ext_proc_filters: list[dict[str, Any]] = []
     routes_by_pool: dict[str, list[dict[str, Any]]] = {}
@@ -163,11 +165,16 @@ def build_local_bootstrap(
     default_others = [name for name in all_filters if name != ext_proc_filter_name(plan.default_pool)]
     routes += _scoped_routes(routes_by_pool[plan.default_pool], None, default_others)
 
+    # The generated chain, with its one ext_proc filter replaced by the body-based router and every
+    # pool's ext_proc; filters the generator places around ext_proc keep their positions.
     manager = _http_connection_manager(base)
-    generated_filters = manager["http_filters"]
-    before = [f for f in generated_filters if f["name"] not in (EXT_PROC_FILTER, "envoy.filters.http.router")]
-    router = [f for f in generated_filters if f["name"] == "envoy.filters.http.router"]
-    manager["http_filters"] = [*before, body_router_filter(), *ext_proc_filters, *router]
+    chain: list[dict[str, Any]] = []
+    for http_filter in manager["http_filters"]:
+        if http_filter["name"] == EXT_PROC_FILTER:
+            chain += [body_router_filter(), *ext_proc_filters]
+        else:
+            chain.append(http_filter)
+    manager["http_filters"] = chain
     manager["route_config"]["virtual_hosts"][0]["routes"] = routes
     listener = base["static_resources"]["listeners"][0]
     listener["per_connection_buffer_limit_bytes"] = MULTI_POOL_BUFFER_LIMIT_BYTES

@@ -34,7 +34,9 @@ class GatewayOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     port: int = Field(0, ge=0, le=65_535, description="Envoy's listener port; 0 = a free one.")
-    picker_tls: bool = Field(False, description="TLS between Envoy and the pickers (self-signed, as the EPP).")
+    picker_tls: bool = Field(
+        False, description="TLS between Envoy and the pickers (self-signed, as the EPP)."
+    )
     ready_timeout_s: float = Field(60.0, gt=0)
     access_log: bool = False
     picker_log_level: str = "warning"
@@ -138,17 +140,23 @@ class LocalGateway:
                 child = await self.supervisor.start(
                     f"replica:{replica.name}", [sys.executable, "-m", "sim", "--config", str(config_path)]
                 )
-                self.replicas.append(RunningReplica(pool.name, replica.name, f"http://{LOOPBACK}:{port}", child))
+                self.replicas.append(
+                    RunningReplica(pool.name, replica.name, f"http://{LOOPBACK}:{port}", child)
+                )
 
     def _write_endpoints_file(self, pool: PoolPlan) -> Path:
         """The picker's static discovery: this pool's replicas and its objectives (priority < 0 sheddable)."""
         endpoints = []
         for replica in self.replicas_of(pool.name):
             host, _, port = replica.url.removeprefix("http://").rpartition(":")
-            endpoints.append({"name": replica.name, "address": host, "port": int(port), "labels": {"pool": pool.name}})
+            endpoints.append(
+                {"name": replica.name, "address": host, "port": int(port), "labels": {"pool": pool.name}}
+            )
         document = {
             "endpoints": endpoints,
-            "objectives": [{"name": name, "priority": priority} for name, priority in pool.objectives.items()],
+            "objectives": [
+                {"name": name, "priority": priority} for name, priority in pool.objectives.items()
+            ],
         }
         path = self.work_dir / "pickers" / f"{pool.name}-endpoints.yaml"
         path.parent.mkdir(exist_ok=True)

@@ -36,7 +36,9 @@ class PoolPlan(BaseModel):
     adapters: tuple[str, ...]
     replicas: tuple[ReplicaPlan, ...]
     objectives: dict[str, int] = Field(description="InferenceObjective name -> priority (< 0 is sheddable).")
-    picker_config: dict[str, Any] = Field(description="The pool's EndpointPickerConfig, as the picker reads it.")
+    picker_config: dict[str, Any] = Field(
+        description="The pool's EndpointPickerConfig, as the picker reads it."
+    )
     fail_open: bool
     model_names: tuple[str, ...] = Field(description="Body `model` values Envoy routes to this pool.")
 
@@ -51,7 +53,9 @@ class LocalPlan(BaseModel):
 
     stack: str
     pools: tuple[PoolPlan, ...]
-    default_pool: str = Field(description="Pool for requests that name no (known) model, e.g. GET /v1/models.")
+    default_pool: str = Field(
+        description="Pool for requests that name no (known) model, e.g. GET /v1/models."
+    )
     route_timeout_s: float = Field(description="Whole-request timeout: backendPolicy.timeoutSec.")
     warnings: tuple[str, ...] = ()
 
@@ -73,10 +77,12 @@ def _sim_config(pool: PoolSpec, replica_name: str, seed: int, overrides: dict[st
     config: dict[str, Any] = {
         "model": pool.model,
         "name": replica_name,
-                "seed": seed,
+        "seed": seed,
     }
     if pool.lora is not None and pool.lora.adapters:
-        config["lora_modules"] = [{"name": adapter.id, "path": adapter.source} for adapter in pool.lora.adapters]
+        config["lora_modules"] = [
+            {"name": adapter.id, "path": adapter.source} for adapter in pool.lora.adapters
+        ]
         config["max_loras"] = pool.lora.max_loras
     if pool.max_model_len is not None:
         config["max_model_len"] = pool.max_model_len
@@ -96,7 +102,9 @@ def _route_models(routes: list[RouteSpec], pools: list[PoolSpec]) -> tuple[dict[
                 f"backend, {heaviest.pool}"
             )
         if route.mirror is not None:
-            warnings.append(f"services.routes[{index}] ({route.name}) mirrors traffic; the local gateway does not")
+            warnings.append(
+                f"services.routes[{index}] ({route.name}) mirrors traffic; the local gateway does not"
+            )
         for model in route.models:
             by_model.setdefault(model, heaviest.pool)
     # Every served name (base model and adapters) reaches its own pool even without an explicit route:
@@ -132,7 +140,9 @@ def build_local_plan(
             ReplicaPlan(
                 name=f"{pool.name}-{index}",
                 # Distinct seeds: identical replicas would draw identical output lengths in lockstep.
-                sim_config=_sim_config(pool, f"{pool.name}-{index}", seed * 1000 + pool_index * 100 + index, overrides),
+                sim_config=_sim_config(
+                    pool, f"{pool.name}-{index}", seed * 1000 + pool_index * 100 + index, overrides
+                ),
             )
             for index in range(count)
         )

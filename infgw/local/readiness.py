@@ -41,7 +41,9 @@ async def _poll(
         await asyncio.sleep(POLL_INTERVAL_S)
 
 
-async def wait_http_ok(session: aiohttp.ClientSession, child: ChildProcess, url: str, timeout_s: float) -> None:
+async def wait_http_ok(
+    session: aiohttp.ClientSession, child: ChildProcess, url: str, timeout_s: float
+) -> None:
     async def attempt() -> bool | None:
         try:
             async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:

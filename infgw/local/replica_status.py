@@ -73,7 +73,9 @@ async def fetch_replica_status(
 ) -> ReplicaStatus:
     """Scrape ``base_url``/metrics; a replica that does not answer is reported down, not raised."""
     try:
-        async with session.get(f"{base_url}/metrics", timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
+        async with session.get(
+            f"{base_url}/metrics", timeout=aiohttp.ClientTimeout(total=timeout_s)
+        ) as response:
             if response.status != 200:
                 return ReplicaStatus(name=name, up=False, error=f"/metrics answered {response.status}")
             text = await response.text()

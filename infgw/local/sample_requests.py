@@ -82,9 +82,7 @@ def sample_requests(plan: LocalPlan) -> list[SampleRequest]:
 
 def curl_command(gateway_url: str, request: SampleRequest) -> str:
     body = json.dumps(request.body, indent=2)
-    return (
-        f"curl -i -X POST {gateway_url}{request.path} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
-    )
+    return f"curl -i -X POST {gateway_url}{request.path} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
 
 
 def _problem(request: SampleRequest, status: int, body: Any) -> str | None:

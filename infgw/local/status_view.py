@@ -53,7 +53,9 @@ def _pool_table(pool: str, replicas: Sequence[ReplicaStatus]) -> Table:
 
 
 def render_status(
-    gateway_url: str, pools: Sequence[tuple[str, Sequence[ReplicaStatus]]], stopped_children: Sequence[str] = ()
+    gateway_url: str,
+    pools: Sequence[tuple[str, Sequence[ReplicaStatus]]],
+    stopped_children: Sequence[str] = (),
 ) -> RenderableType:
     """``pools``: (pool name, its replicas' status) in plan order."""
     parts: list[RenderableType] = [Text(f"Local inference gateway at {gateway_url}", style="bold")]

@@ -22,7 +22,10 @@ TWO_POOL_SERVICES = {
             "name": "llama",
             "model": LLAMA,
             "replicas": 2,
-            "lora": {"maxLoras": 2, "adapters": [{"id": "food-review-1", "source": "Kawon/llama3.1-food-finetune_v14_r8"}]},
+            "lora": {
+                "maxLoras": 2,
+                "adapters": [{"id": "food-review-1", "source": "Kawon/llama3.1-food-finetune_v14_r8"}],
+            },
         },
         {"name": "qwen", "model": QWEN, "replicas": 1, "failureMode": "FailOpen"},
     ],
@@ -60,7 +63,9 @@ def write_stack(directory: Path, stack: str, services: dict[str, object], projec
     """A project directory holding the repository's Pulumi.yaml and Pulumi.<stack>.yaml."""
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copy(project_file, directory / "Pulumi.yaml")
-    (directory / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(stack_document(services)), encoding="utf-8")
+    (directory / f"Pulumi.{stack}.yaml").write_text(
+        yaml.safe_dump(stack_document(services)), encoding="utf-8"
+    )
     return directory
 
 

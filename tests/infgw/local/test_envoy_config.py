@@ -77,7 +77,9 @@ def test_fail_open_pool_buffers_requests_and_falls_back_round_robin() -> None:
 def test_one_pool_is_exactly_the_shared_generators_bootstrap() -> None:
     plan = one_pool_plan()
     bootstrap = build_local_bootstrap(plan, ADDRESSES, listener_port=8080)
-    spec = pool_bootstrap_spec(plan.pools[0], ADDRESSES["llama"], route_timeout_s=60, listener_port=8080, picker_tls=False)
+    spec = pool_bootstrap_spec(
+        plan.pools[0], ADDRESSES["llama"], route_timeout_s=60, listener_port=8080, picker_tls=False
+    )
     assert bootstrap == build_bootstrap(spec)
 
 
@@ -85,21 +87,30 @@ def test_two_pools_get_one_listener_a_body_router_and_an_ext_proc_each() -> None
     bootstrap = build_local_bootstrap(two_pool_plan(), ADDRESSES)
     assert len(bootstrap["static_resources"]["listeners"]) == 1
     names = [f["name"] for f in manager(bootstrap)["http_filters"]]
-    assert names == [
-        "envoy.filters.http.header_mutation",
-        "inference.body_based_router",
-        ext_proc_filter_name("llama"),
-        ext_proc_filter_name("qwen"),
-        "envoy.filters.http.router",
-    ]
-    ext_procs = {f["name"]: f["typed_config"] for f in manager(bootstrap)["http_filters"] if f["name"].startswith(EXT_PROC_FILTER)}
+    router = names.index("inference.body_based_router")
+    assert names[router + 1 : router + 3] == [ext_proc_filter_name("llama"), ext_proc_filter_name("qwen")]
+    assert names[0] == "envoy.filters.http.header_mutation"  # the client's destination header goes first
+    assert names[-1] == "envoy.filters.http.router"
+    # Every other filter of the generator's single-pool chain is kept, in its order.
+    single = build_local_bootstrap(one_pool_plan(), ADDRESSES)
+    generated = [f["name"] for f in manager(single)["http_filters"] if f["name"] != EXT_PROC_FILTER]
+    assert [name for name in names if name in generated] == generated
+    assert len(names) == len(generated) + 3
+    ext_procs = {
+        f["name"]: f["typed_config"]
+        for f in manager(bootstrap)["http_filters"]
+        if f["name"].startswith(EXT_PROC_FILTER)
+    }
     by_cluster = clusters(bootstrap)
     for pool, port in (("llama", 9100), ("qwen", 9200)):
         config = ext_procs[ext_proc_filter_name(pool)]
         picker_cluster = by_cluster[config["grpc_service"]["envoy_grpc"]["cluster_name"]]
         endpoint = picker_cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
         assert endpoint["address"]["socket_address"]["port_value"] == port
-    assert ext_procs[ext_proc_filter_name("llama")]["processing_mode"]["request_body_mode"] == "FULL_DUPLEX_STREAMED"
+    assert (
+        ext_procs[ext_proc_filter_name("llama")]["processing_mode"]["request_body_mode"]
+        == "FULL_DUPLEX_STREAMED"
+    )
     assert ext_procs[ext_proc_filter_name("qwen")]["processing_mode"]["request_body_mode"] == "BUFFERED"
     assert ext_procs[ext_proc_filter_name("qwen")]["failure_mode_allow"] is True
 
@@ -113,7 +124,11 @@ def test_every_served_model_routes_to_its_pool_with_other_pickers_disabled() -> 
         by_model.setdefault(model, []).append(route)
         assert not headers or headers[0]["name"] == MODEL_HEADER
     assert set(by_model) == {LLAMA, "food-review-1", QWEN, None}
-    for model, pool, other in ((LLAMA, "llama", "qwen"), ("food-review-1", "llama", "qwen"), (QWEN, "qwen", "llama")):
+    for model, pool, other in (
+        (LLAMA, "llama", "qwen"),
+        ("food-review-1", "llama", "qwen"),
+        (QWEN, "qwen", "llama"),
+    ):
         picked, fallback = by_model[model]
         assert picked["route"]["cluster"] == PICKED_ENDPOINT_CLUSTER
         assert "dynamic_metadata" in picked["match"]

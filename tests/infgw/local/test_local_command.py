@@ -68,7 +68,9 @@ def test_bad_sim_setting_fails_before_anything_starts(repo_root: Path) -> None:
     assert "cannot be overridden" in output
 
 
-def test_unknown_stack_and_missing_services_are_clear_errors(tmp_path: Path, project_file: Path, repo_root: Path) -> None:
+def test_unknown_stack_and_missing_services_are_clear_errors(
+    tmp_path: Path, project_file: Path, repo_root: Path
+) -> None:
     code, output = run_cli("--project-dir", str(repo_root), "--stack", "no-such-stack")
     assert code == INVALID_INPUT_EXIT
     assert "no-such-stack" in output

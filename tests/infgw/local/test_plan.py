@@ -54,7 +54,10 @@ def test_replicas_cap_limits_every_pool_but_keeps_one() -> None:
 
 def test_zero_replicas_still_serve_locally_from_autoscaling_minimum() -> None:
     document = copy.deepcopy(TWO_POOL_SERVICES)
-    document["pools"][1] |= {"replicas": 0, "autoscaling": {"minReplicas": 2, "maxReplicas": 4, "targetValue": 5}}
+    document["pools"][1] |= {
+        "replicas": 0,
+        "autoscaling": {"minReplicas": 2, "maxReplicas": 4, "targetValue": 5},
+    }
     plan = build_local_plan(ServicesConfig.model_validate(document), stack="t")
     assert len(plan.pool("qwen").replicas) == 2
     document["pools"][1].pop("autoscaling")
@@ -86,7 +89,9 @@ def test_models_route_to_their_pool_and_adapters_to_their_base_pool() -> None:
 
 
 def test_sim_overrides_reach_every_replica() -> None:
-    plan = build_local_plan(services(), stack="t", sim_overrides={"max_num_seqs": 4, "profile": "zero-latency"})
+    plan = build_local_plan(
+        services(), stack="t", sim_overrides={"max_num_seqs": 4, "profile": "zero-latency"}
+    )
     for pool in plan.pools:
         for replica in pool.replicas:
             assert replica.sim_config["max_num_seqs"] == 4
@@ -117,5 +122,7 @@ def test_weighted_route_goes_to_heaviest_backend_with_a_note() -> None:
 
 def test_route_to_a_pool_that_does_not_serve_the_model_is_an_error() -> None:
     routes = [{"name": "wrong", "models": [LLAMA], "backends": [{"pool": "qwen"}]}]
-    with pytest.raises(LocalPlanError, match=r"sends model 'meta-llama/Llama-3.1-8B-Instruct' to pool 'qwen'"):
+    with pytest.raises(
+        LocalPlanError, match=r"sends model 'meta-llama/Llama-3.1-8B-Instruct' to pool 'qwen'"
+    ):
         build_local_plan(services(routes=routes), stack="t")

@@ -50,7 +50,7 @@ def test_parses_every_column_of_the_status_view() -> None:
 
 def test_legacy_kv_metric_and_no_prefix_queries() -> None:
     status = parse_replica_metrics(
-        "r1", "# TYPE vllm:gpu_cache_usage_perc gauge\nvllm:gpu_cache_usage_perc{model_name=\"m\"} 0.9\n"
+        "r1", '# TYPE vllm:gpu_cache_usage_perc gauge\nvllm:gpu_cache_usage_perc{model_name="m"} 0.9\n'
     )
     assert status.kv_usage == pytest.approx(0.9)
     assert status.prefix_hit_rate is None

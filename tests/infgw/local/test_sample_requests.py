@@ -64,10 +64,16 @@ async def fake_gateway():
 
 @pytest.mark.parametrize(
     ("model", "problem"),
-    [("good", None), ("broken", "HTTP 503: no healthy upstream"), ("liar", "answered by model 'other', asked 'liar'")],
+    [
+        ("good", None),
+        ("broken", "HTTP 503: no healthy upstream"),
+        ("liar", "answered by model 'other', asked 'liar'"),
+    ],
 )
 async def test_answers_are_judged(fake_gateway: str, model: str, problem: str | None) -> None:
-    request = SampleRequest(pool="p", path="/v1/completions", body={"model": model, "prompt": "p", "max_tokens": 1})
+    request = SampleRequest(
+        pool="p", path="/v1/completions", body={"model": model, "prompt": "p", "max_tokens": 1}
+    )
     async with aiohttp.ClientSession() as session:
         result = await send_sample(session, fake_gateway, request)
     assert result.problem == problem

@@ -22,7 +22,9 @@ def test_rows_show_queue_running_kv_prefix_and_adapters() -> None:
     idle = ReplicaStatus(name="llama-1", up=True)
     text = rendered("http://127.0.0.1:8080", [("llama", [busy, idle])])
     assert "Local inference gateway at http://127.0.0.1:8080" in text
-    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in text.splitlines() if line.startswith("│")]
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]] for line in text.splitlines() if line.startswith("│")
+    ]
     assert rows == [
         ["0", "up", "4", "2", "12.5%", "75.0%", "9", "food-review-1 / cad"],
         ["1", "up", "0", "0", "0.0%", "-", "0", "-"],  # no prefix queries yet, no adapters
@@ -32,7 +34,10 @@ def test_rows_show_queue_running_kv_prefix_and_adapters() -> None:
 def test_several_pools_get_a_heading_each() -> None:
     text = rendered(
         "http://127.0.0.1:8080",
-        [("llama", [ReplicaStatus(name="llama-0", up=True)]), ("qwen", [ReplicaStatus(name="qwen-0", up=True)])],
+        [
+            ("llama", [ReplicaStatus(name="llama-0", up=True)]),
+            ("qwen", [ReplicaStatus(name="qwen-0", up=True)]),
+        ],
     )
     assert text.index("pool llama") < text.index("pool qwen")
 

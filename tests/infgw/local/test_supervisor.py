@@ -28,7 +28,9 @@ def alive(pid: int) -> bool:
 
 async def test_child_dying_at_startup_is_reported_with_its_log(tmp_path: Path) -> None:
     supervisor = ProcessSupervisor(tmp_path)
-    script = "import sys; print('loading model'); print('error: port 1 is privileged', flush=True); sys.exit(3)"
+    script = (
+        "import sys; print('loading model'); print('error: port 1 is privileged', flush=True); sys.exit(3)"
+    )
     child = await supervisor.start("replica:r-0", [sys.executable, "-c", script])
     try:
         async with aiohttp.ClientSession() as session:
@@ -47,7 +49,9 @@ async def test_child_that_never_gets_ready_times_out_naming_the_check(tmp_path: 
     child = await supervisor.start("picker:p", [sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         async with aiohttp.ClientSession() as session:
-            with pytest.raises(NotReadyError, match=r"picker:p: GET http://127.0.0.1:1/health not ready after 0.3 s"):
+            with pytest.raises(
+                NotReadyError, match=r"picker:p: GET http://127.0.0.1:1/health not ready after 0.3 s"
+            ):
                 await wait_http_ok(session, child, "http://127.0.0.1:1/health", timeout_s=0.3)
     finally:
         await supervisor.stop_all()
