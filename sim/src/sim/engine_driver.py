@@ -16,8 +16,10 @@ log = logging.getLogger(__name__)
 class RequestStream:
     """The events of one request, in order, ending with its ``SequenceFinished``."""
 
-    def __init__(self, request_id: str) -> None:
+    def __init__(self, request_id: str, wants_tokens: bool = True) -> None:
         self.request_id = request_id
+        # A non-streaming answer only needs the finish record: skip queueing every token for it.
+        self.wants_tokens = wants_tokens
         self._queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
         self.finished: SequenceFinished | None = None
 
@@ -72,9 +74,9 @@ class EngineDriver:
             await self._task
         self._task = None
 
-    def submit(self, request: GenerationRequest) -> RequestStream:
+    def submit(self, request: GenerationRequest, wants_tokens: bool = True) -> RequestStream:
         self._engine.submit(request, self._clock.now())
-        stream = RequestStream(request.request_id)
+        stream = RequestStream(request.request_id, wants_tokens)
         self._streams[request.request_id] = stream
         self._wakeup.set()
         return stream
@@ -115,6 +117,8 @@ class EngineDriver:
             stream = self._streams.get(event.request_id)
             if stream is None:
                 continue
-            stream.put(event)
             if isinstance(event, SequenceFinished):
+                stream.put(event)
                 del self._streams[event.request_id]
+            elif stream.wants_tokens:
+                stream.put(event)

@@ -185,7 +185,7 @@ class GenerationRoutes:
         if driver is None:
             raise ApiError(503, "The engine is not running yet.")
         try:
-            stream = driver.submit(job.engine_request)
+            stream = driver.submit(job.engine_request, wants_tokens=job.stream)
         except RequestRejected as err:
             raise ApiError.bad_request(str(err)) from err
         cut_after = self._runtime.config.faults.cut_after_tokens if fault is InjectedFault.CUT else None
