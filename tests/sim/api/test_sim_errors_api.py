@@ -78,6 +78,14 @@ def error(status: int, error_type: str, message: str, param: str | None) -> dict
         ("/v1/completions", {"prompt": "x", "top_p": 0}, 400, "BadRequestError", "top_p", "top_p must be in"),
         ("/v1/completions", {"prompt": "x", "n": 2}, 400, "BadRequestError", "n", "one choice per request"),
         ("/v1/completions", {"prompt": "x", "suffix": "end"}, 400, "BadRequestError", "suffix", "suffix"),
+        (
+            "/v1/completions",
+            {"prompt": "x", "priority": 5},
+            400,
+            "BadRequestError",
+            "priority",
+            "priority scheduling is not enabled",
+        ),
         ("/v1/completions", {"prompt": "x", "logprobs": 3}, 400, "BadRequestError", "logprobs", "logprobs"),
         (
             "/v1/completions",

@@ -160,6 +160,12 @@ def check_sampling(request: SamplingRequest) -> None:
         raise ApiError.bad_request(
             f"n={request.n}: the simulator generates one choice per request; send n=1 (or omit it).", "n"
         )
+    if request.priority != 0:
+        # vLLM's default first-come-first-served policy refuses priorities the same way.
+        raise ApiError.bad_request(
+            f"Got priority {request.priority} but priority scheduling is not enabled; omit priority.",
+            "priority",
+        )
     if request.logprobs not in (None, False) or getattr(request, "top_logprobs", None):
         raise ApiError.bad_request(
             "The simulator does not produce logprobs; omit logprobs.", param="logprobs"
