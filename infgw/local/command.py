@@ -271,6 +271,8 @@ def local(
             code = asyncio.run(_run_until_signal(_run(console, plan, options, directory, once, refresh)))
         except (ChildExitedError, NotReadyError) as error:
             console.print(f"[red]local gateway failed:[/] {error}", highlight=False)
+            if work_dir is None:
+                console.print("(the logs were in a temporary directory; --work-dir DIR keeps them)")
             code = FAILED_EXIT
         except PortBusyError as error:
             typer.echo(str(error), err=True)

@@ -99,11 +99,30 @@ class LocalGateway:
         if self.options.port:
             ensure_port_free(LOOPBACK, self.options.port)
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        timeout_s = self.options.ready_timeout_s
         await self._start_replicas()
         for pool in self.plan.pools:
             await self._start_picker(pool)
         await self._start_envoy()
+        # Any child dying (a picker rejecting its config, a replica failing to bind) ends the start-up at
+        # once with that child's log tail, not when the wait for that child comes around.
+        readiness = asyncio.ensure_future(self._wait_ready(self.options.ready_timeout_s))
+        watchdog = asyncio.ensure_future(self._watch_children())
+        try:
+            await asyncio.wait({readiness, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (readiness, watchdog):
+                task.cancel()
+            await asyncio.gather(readiness, watchdog, return_exceptions=True)
+        for task in (watchdog, readiness):
+            if not task.cancelled() and (error := task.exception()) is not None:
+                raise error
+
+    async def _watch_children(self) -> None:
+        while True:
+            self.supervisor.check_running()
+            await asyncio.sleep(0.1)
+
+    async def _wait_ready(self, timeout_s: float) -> None:
         assert self.envoy is not None
         async with aiohttp.ClientSession() as session:
             await asyncio.gather(

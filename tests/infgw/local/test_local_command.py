@@ -22,7 +22,8 @@ INVALID_INPUT_EXIT = 2
 
 
 def run_cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["local", *args])
+    # Wide columns: rich would wrap long lines of the captured output mid-phrase.
+    result = CliRunner().invoke(app, ["local", *args], env={"COLUMNS": "200"})
     return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
 
 
@@ -91,6 +92,37 @@ def test_invalid_services_config_names_the_key(tmp_path: Path, project_file: Pat
     code, output = run_cli("--project-dir", str(project), "--stack", "bad")
     assert code == INVALID_INPUT_EXIT
     assert "objectives[0].pool" in output and "unknown pool 'nope'" in output
+
+
+@pytest.mark.integration
+def test_child_failing_at_startup_stops_everything_and_shows_its_log(
+    tmp_path: Path, project_file: Path
+) -> None:
+    services = copy.deepcopy(TWO_POOL_SERVICES)
+    services["pools"] = services["pools"][:1]
+    services["pools"][0]["picker"] = {
+        "config": {
+            "plugins": [{"type": "no-such-scorer"}, {"type": "max-score-picker"}],
+            "schedulingProfiles": [{"name": "default", "plugins": [{"pluginRef": "no-such-scorer"}]}],
+        }
+    }
+    project = write_stack(tmp_path / "project", "bad-picker", services, project_file)
+    work_dir = tmp_path / "work"
+    code, output = run_cli(
+        "--project-dir",
+        str(project),
+        "--stack",
+        "bad-picker",
+        "--once",
+        "--replicas",
+        "1",
+        "--work-dir",
+        str(work_dir),
+    )
+    assert code == 1
+    assert "picker:llama exited with code" in output
+    assert "unknown plugin type 'no-such-scorer'" in output  # the picker's own words, from its log
+    assert processes_mentioning(str(work_dir)) == []
 
 
 @pytest.mark.integration
