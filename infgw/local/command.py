@@ -49,7 +49,12 @@ def parse_sim_settings(settings: list[str]) -> dict[str, Any]:
             raise _Usage(
                 f"--sim-set {key}: set by the stack config and the local gateway; it cannot be overridden"
             )
-        overrides[key] = yaml.safe_load(value)
+        try:
+            overrides[key] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise _Usage(
+                f"--sim-set {key}: the value is not valid YAML ({error.__class__.__name__}): {value!r}"
+            ) from None
     return overrides
 
 

@@ -64,6 +64,9 @@ def test_bad_sim_setting_fails_before_anything_starts(repo_root: Path) -> None:
     code, output = run_cli("--project-dir", str(repo_root), "--sim-set", "no-equals-sign")
     assert code == INVALID_INPUT_EXIT
     assert "use KEY=VALUE" in output
+    code, output = run_cli("--project-dir", str(repo_root), "--sim-set", "faults={error_rate: 0.1")
+    assert code == INVALID_INPUT_EXIT
+    assert "--sim-set faults: the value is not valid YAML" in output
     code, output = run_cli("--project-dir", str(repo_root), "--sim-set", "port=1")
     assert code == INVALID_INPUT_EXIT
     assert "cannot be overridden" in output
