@@ -105,6 +105,11 @@ def _route_models(routes: list[RouteSpec], pools: list[PoolSpec]) -> tuple[dict[
             warnings.append(
                 f"services.routes[{index}] ({route.name}) mirrors traffic; the local gateway does not"
             )
+        if route.path_prefix != "/":
+            warnings.append(
+                f"services.routes[{index}] ({route.name}) matches pathPrefix {route.path_prefix}; locally every "
+                "path is routed by model name"
+            )
         for model in route.models:
             by_model.setdefault(model, heaviest.pool)
     # Every served name (base model and adapters) reaches its own pool even without an explicit route:
@@ -113,6 +118,15 @@ def _route_models(routes: list[RouteSpec], pools: list[PoolSpec]) -> tuple[dict[
         for model in pool.served_model_names:
             by_model.setdefault(model, pool.name)
     return by_model, warnings
+
+
+def _default_pool(services: ServicesConfig) -> str:
+    """Where requests naming no routed model go: a catch-all route's (no `models`) heaviest backend, else
+    the first pool."""
+    for route in services.effective_routes:
+        if not route.models:
+            return max(route.backends, key=lambda backend: backend.weight).pool
+    return services.pools[0].name
 
 
 def build_local_plan(
@@ -169,7 +183,7 @@ def build_local_plan(
     return LocalPlan(
         stack=stack,
         pools=tuple(pools),
-        default_pool=services.pools[0].name,
+        default_pool=_default_pool(services),
         route_timeout_s=float(services.backend_policy.timeout_s),
         warnings=tuple(warnings),
     )

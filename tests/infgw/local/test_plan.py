@@ -126,3 +126,15 @@ def test_route_to_a_pool_that_does_not_serve_the_model_is_an_error() -> None:
         LocalPlanError, match=r"sends model 'meta-llama/Llama-3.1-8B-Instruct' to pool 'qwen'"
     ):
         build_local_plan(services(routes=routes), stack="t")
+
+
+def test_catch_all_route_chooses_the_default_pool() -> None:
+    routes = [
+        {"name": "llama-models", "models": [LLAMA], "backends": [{"pool": "llama"}]},
+        {"name": "everything-else", "pathPrefix": "/v1", "backends": [{"pool": "qwen"}]},
+    ]
+    plan = build_local_plan(services(routes=routes), stack="t")
+    assert plan.default_pool == "qwen"
+    assert any("pathPrefix /v1" in warning for warning in plan.warnings)
+    # Names no route lists still reach the pool serving them.
+    assert "food-review-1" in plan.pool("llama").model_names
