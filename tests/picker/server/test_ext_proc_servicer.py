@@ -7,7 +7,7 @@ import json
 
 import grpc
 import pytest
-from envoy.service.ext_proc.v3.external_processor_pb2 import ProcessingRequest
+from envoy.service.ext_proc.v3.external_processor_pb2 import HttpTrailers, ProcessingRequest
 from extproc_messages import (
     completion_body,
     lb_metadata,
@@ -62,9 +62,10 @@ async def test_full_duplex_holds_headers_until_the_body_completes_then_streams_i
         assert answer.WhichOneof("response") == "response_headers"
         upstream = json.dumps({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 3}}).encode()
         await call.write(response_body(upstream[:10], end_of_stream=False))
-        await call.write(response_body(upstream[10:], end_of_stream=True))
-        answers = await read(call, 2)
-        assert streamed_chunks(answers) == [(upstream[:10], False), (upstream[10:], True)]
+        await call.write(response_body(upstream[10:], end_of_stream=False))
+        await call.write(response_body(b"", end_of_stream=True))  # Envoy's separate end of stream
+        answers = await read(call, 1)  # a JSON body is held and answered once, whole
+        assert streamed_chunks(answers) == [(upstream, True)]
         await call.done_writing()
         assert await call.read() == grpc.aio.EOF
 
@@ -458,3 +459,43 @@ async def test_response_body_mode_none_completes_the_response_when_the_stream_en
         assert await call.read() == grpc.aio.EOF
     assert recording_director.names() == ["route", "on_response_headers", "on_response_complete", "release"]
     assert recording_director.calls[2][1] == (None, ResponseUsage(), 0)
+
+
+async def test_a_json_response_over_62_kb_is_re_chunked_at_the_end(ext_proc_stub, recording_director):
+    upstream = json.dumps(
+        {"text": "y" * 150_000, "usage": {"prompt_tokens": 1, "completion_tokens": 9}}
+    ).encode()
+    async with ext_proc_stub(recording_director) as stub:
+        call = stub.Process()
+        await call.write(request_headers())
+        await call.write(request_body(completion_body(), end_of_stream=True))
+        await read(call, 2)
+        await call.write(response_headers({":status": "200", "content-type": "application/json"}))
+        await read(call)
+        for start in range(0, len(upstream), 16_384):
+            end = start + 16_384
+            await call.write(response_body(upstream[start:end], end_of_stream=end >= len(upstream)))
+        answers = await read(call, 3)
+        await call.done_writing()
+        assert await call.read() == grpc.aio.EOF
+    chunks = streamed_chunks(answers)
+    assert [len(chunk) for chunk, _ in chunks] == [62_000, 62_000, len(upstream) - 124_000]
+    assert [eos for _, eos in chunks] == [False, False, True]
+    assert b"".join(chunk for chunk, _ in chunks) == upstream
+    assert recording_director.calls[2][1][1] == ResponseUsage(1, 9)
+
+
+async def test_a_held_json_body_is_released_before_the_trailers_answer(ext_proc_stub, recording_director):
+    async with ext_proc_stub(recording_director) as stub:
+        call = stub.Process()
+        await call.write(request_headers())
+        await call.write(request_body(completion_body(), end_of_stream=True))
+        await read(call, 2)
+        await call.write(response_headers({":status": "200", "content-type": "application/json"}))
+        await read(call)
+        await call.write(response_body(b'{"ok": true}', end_of_stream=False))
+        await call.write(ProcessingRequest(response_trailers=HttpTrailers()))
+        body_answer, trailers_answer = await read(call, 2)
+        await call.done_writing()
+    assert streamed_chunks([body_answer]) == [(b'{"ok": true}', False)]
+    assert trailers_answer.WhichOneof("response") == "response_trailers"

@@ -140,16 +140,12 @@ def _fill_streamed_chunk(body_response: BodyResponse, chunk: bytes, end_of_strea
     streamed.end_of_stream = end_of_stream
 
 
-def streamed_request_body(
-    body: bytes, end_of_stream: bool = True, chunk_bytes: int = MAX_BODY_CHUNK_BYTES
+def _streamed_chunks(
+    phase: str, body: bytes, end_of_stream: bool, chunk_bytes: int
 ) -> Iterator[ProcessingResponse]:
-    """FULL_DUPLEX_STREAMED: the request body as chunks of at most ``chunk_bytes``; the last one carries EoS.
-
-    An empty body still yields one (empty) chunk so Envoy sees the end of stream.
-    """
     if len(body) <= chunk_bytes:  # the common case: one chunk, no slicing
         response = ProcessingResponse()
-        _fill_streamed_chunk(response.request_body, body, end_of_stream)
+        _fill_streamed_chunk(getattr(response, phase), body, end_of_stream)
         yield response
         return
     view = memoryview(body)
@@ -157,16 +153,27 @@ def streamed_request_body(
         last = start + chunk_bytes >= len(body)
         response = ProcessingResponse()
         _fill_streamed_chunk(
-            response.request_body, bytes(view[start : start + chunk_bytes]), end_of_stream and last
+            getattr(response, phase), bytes(view[start : start + chunk_bytes]), end_of_stream and last
         )
         yield response
 
 
-def streamed_response_body(chunk: bytes, end_of_stream: bool) -> ProcessingResponse:
-    """FULL_DUPLEX_STREAMED: pass one response chunk through unchanged."""
-    response = ProcessingResponse()
-    _fill_streamed_chunk(response.response_body, chunk, end_of_stream)
-    return response
+def streamed_request_body(
+    body: bytes, end_of_stream: bool = True, chunk_bytes: int = MAX_BODY_CHUNK_BYTES
+) -> Iterator[ProcessingResponse]:
+    """FULL_DUPLEX_STREAMED: the request body as chunks of at most ``chunk_bytes``; the last one carries EoS.
+
+    An empty body still yields one (empty) chunk so Envoy sees the end of stream.
+    """
+    return _streamed_chunks("request_body", body, end_of_stream, chunk_bytes)
+
+
+def streamed_response_body(
+    body: bytes, end_of_stream: bool, chunk_bytes: int = MAX_BODY_CHUNK_BYTES
+) -> Iterator[ProcessingResponse]:
+    """FULL_DUPLEX_STREAMED: response bytes as chunks of at most ``chunk_bytes`` (one SSE piece passed
+    through as it came, or a whole buffered JSON body); the last one carries ``end_of_stream``."""
+    return _streamed_chunks("response_body", body, end_of_stream, chunk_bytes)
 
 
 def immediate_error_response(error: PickerError) -> ProcessingResponse:

@@ -84,6 +84,8 @@ class _RequestStream:
         self._release_owed = False  # route or pick_any was called: the director holds a record
         self._usage_parser: ResponseUsageParser | None = None
         self._response_headers_seen = False
+        self._streaming_response = False
+        self._held_response_body = bytearray()
         self._served: str | None = None
         self._response_complete = False
         self.finished = False
@@ -105,7 +107,8 @@ class _RequestStream:
                 return self._on_response_body(message)
             if phase == "response_trailers":
                 self._complete_response()
-                return [envoy_responses.continue_response_trailers()]
+                held = self._release_held_response_body(False) if self._held_response_body else []
+                return [*held, envoy_responses.continue_response_trailers()]
             return []
         except PickerError as error:
             return self._fail(error)
@@ -226,6 +229,7 @@ class _RequestStream:
         streaming = "text/event-stream" in content_type
         self._usage_parser = ResponseUsageParser(streaming=streaming)
         self._response_headers_seen = True
+        self._streaming_response = streaming
         if self._routed and self._request is not None:
             self._call_hook(self._director.on_response_headers, self._request, status, streaming)
         if message.response_headers.end_of_stream:
@@ -241,9 +245,23 @@ class _RequestStream:
         self._usage_parser.feed(chunk)
         if end_of_stream:
             self._complete_response()
-        if self._response_body_mode is BodyMode.FULL_DUPLEX_STREAMED:
-            return [envoy_responses.streamed_response_body(chunk, end_of_stream)]
-        return [envoy_responses.continue_response_body()]
+        if self._response_body_mode is not BodyMode.FULL_DUPLEX_STREAMED:
+            return [envoy_responses.continue_response_body()]
+        if self._streaming_response:  # SSE: every event reaches the client as soon as it exists
+            return list(
+                envoy_responses.streamed_response_body(chunk, end_of_stream, self._settings.body_chunk_bytes)
+            )
+        # A JSON body is only useful whole: hold it to the end and answer once (as the EPP does),
+        # which also spares Envoy's separate empty end-of-stream message its own answer.
+        self._held_response_body += chunk
+        return self._release_held_response_body(end_of_stream) if end_of_stream else []
+
+    def _release_held_response_body(self, end_of_stream: bool) -> list[ProcessingResponse]:
+        body = bytes(self._held_response_body)
+        self._held_response_body.clear()
+        return list(
+            envoy_responses.streamed_response_body(body, end_of_stream, self._settings.body_chunk_bytes)
+        )
 
     def _served_endpoint(self) -> Endpoint | None:
         if self._served is None or self._decision is None:
