@@ -21,13 +21,14 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from picker.config import default_config, load_config_text, recommended_config
 from picker.config.model import EndpointPickerConfig, FlowControlConfig
 from picker.datastore.store import EndpointStore
 from picker.director import Director
 from picker.factory import build_director
 from picker.framework.types import Endpoint, EndpointMetrics, InferenceRequest, RoutingDecision
 from picker.plugins.prefix_hashing import prefix_block_hashes
+
+from picker.config import default_config, load_config_text, recommended_config
 
 MODEL = "llama-3.1-8b"
 CHARS_PER_TOKEN = 4
