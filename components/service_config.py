@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -541,3 +542,32 @@ class ServicesConfig(ServiceConfigModel):
     def needs_body_based_routing(self) -> bool:
         """Model-name matches need the body-based router to copy the body's `model` into a header."""
         return any(route.models for route in self.effective_routes)
+
+
+def placement_problems(
+    services: ServicesConfig, multi_cluster: bool, gpus_per_node: Mapping[str, tuple[str, int]]
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Stack-level checks of `services` against the clusters every pool is deployed to.
+
+    `gpus_per_node` maps each cluster to its GPU pool's (accelerator type, GPUs per node).
+    """
+    if multi_cluster and "gateway_class" in services.gateway.model_fields_set:
+        yield (
+            ("services", "gateway", "gatewayClass"),
+            f"a multi-cluster stack always uses {MULTI_CLUSTER_GATEWAY_CLASS}; remove this key",
+        )
+    for index, pool in enumerate(services.pools):
+        for cluster, (accelerator, per_node) in gpus_per_node.items():
+            if pool.accelerator != accelerator:
+                yield (
+                    ("services", "pools", index, "accelerator"),
+                    f"{pool.accelerator} but regions.{cluster}.gpuPool has {accelerator}; pods would never "
+                    f"schedule there: set accelerator: {accelerator}",
+                )
+            elif pool.gpus_per_replica > per_node:
+                yield (
+                    ("services", "pools", index, "gpusPerReplica"),
+                    f"{pool.gpus_per_replica} GPUs per replica, but a regions.{cluster}.gpuPool node has "
+                    f"{per_node}; use at most {per_node} or a larger machine type",
+                )
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from components.service_config import (
     InFlightBalancing,
     ServicesConfig,
     pinned_image_problem,
+    placement_problems,
 )
 
 GOLDEN = Path(__file__).parent / "golden" / "inference_service"
@@ -231,3 +233,65 @@ def test_default_routes() -> None:
     routes = ServicesConfig.model_validate(two_pools).effective_routes
     assert [r.name for r in routes] == ["llama-stable", "llama-canary", "phi4-mini"]
     assert routes[2].models == ["microsoft/Phi-4-mini-instruct"]
+
+
+# ---- stack-level placement checks (services against the clusters they land on) --------------------------
+
+
+def test_placement_fits_the_seed_clusters() -> None:
+    config = ServicesConfig.model_validate(load("services_multi"))
+    gpus = {"gke-west": ("nvidia-h100-80gb", 2), "gke-east": ("nvidia-h100-80gb", 2)}
+    assert list(placement_problems(config, multi_cluster=True, gpus_per_node=gpus)) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "gpus", "multi", "expected_path", "fix"),
+    [
+        (
+            {"gateway": {"gatewayClass": "gke-l7-rilb"}},
+            {"gke-west": ("nvidia-h100-80gb", 2)},
+            True,
+            "services.gateway.gatewayClass",
+            "remove this key",
+        ),
+        (
+            {},
+            {"gke-west": ("nvidia-l4", 1)},
+            False,
+            "services.pools[0].accelerator",
+            "set accelerator: nvidia-l4",
+        ),
+        (
+            {"pools": [{"name": "big", "model": "m", "gpusPerReplica": 4}], "objectives": []},
+            {"gke-west": ("nvidia-h100-80gb", 2)},
+            False,
+            "services.pools[0].gpusPerReplica",
+            "use at most 2",
+        ),
+    ],
+    ids=["gateway-class-on-multi-cluster", "accelerator-mismatch", "replica-larger-than-node"],
+)
+def test_placement_problems(
+    changes: dict[str, Any], gpus: dict[str, tuple[str, int]], multi: bool, expected_path: str, fix: str
+) -> None:
+    data = {**load("services_multi"), **changes}
+    problems = [(key_path(loc), message) for loc, message in placement_problems(
+        ServicesConfig.model_validate(data), multi_cluster=multi, gpus_per_node=gpus
+    )]  # fmt: skip
+    assert any(path == expected_path and fix in message for path, message in problems), problems
+
+
+def test_stack_validation_reports_service_problems_with_their_key(repo_root: Path) -> None:
+    from components.config import ConfigError, validate_stack_config
+    from components.config_sources import read_stack
+
+    raw = read_stack("single", repo_root)
+    services_key = f"{raw.project}:services"
+    services = copy.deepcopy(raw.values[services_key])
+    # Valid on its own, wrong for the stack: the single stack's GPU pool is H100.
+    services["pools"][0]["accelerator"] = "nvidia-l4"
+    broken = dataclasses.replace(raw, values={**raw.values, services_key: services})
+    with pytest.raises(ConfigError) as caught:
+        validate_stack_config(broken)
+    report = "\n".join(str(problem) for problem in caught.value.problems)
+    assert "services.pools[0].accelerator" in report and "set accelerator: nvidia-h100-80gb" in report
