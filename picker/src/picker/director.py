@@ -246,7 +246,7 @@ class Director:
         if not removed:
             return
         self._in_flight.forget(removed)
-        live = self._store.endpoint_names()
+        live = self._store.endpoint_names() - set(removed)  # a replaced endpoint starts with an empty cache
         for pruner in self.scheduling.pruners:
             pruner.prune(live)
 

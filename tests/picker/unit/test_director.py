@@ -237,6 +237,16 @@ async def test_background_loop_flushes_gauges_in_virtual_time(fake_clock: FakeCl
         await runner
 
 
+async def test_an_endpoint_replaced_in_place_loses_its_prefix_ownership(fake_clock: FakeClock) -> None:
+    store = pool(fake_clock, [0])
+    picker, _ = director(fake_clock, store)
+    await picker.route(inference_request(LONG_PROMPT))
+    prefix = picker.scheduling.plugins["prefix-cache-scorer"]
+    assert prefix.index_size() > 0
+    store.replace_endpoints([Endpoint("e0", "10.0.0.99", 8000)])  # same pod name, new IP: a new process
+    assert prefix.index_size() == 0
+
+
 async def test_gauges_flush(fake_clock: FakeClock) -> None:
     picker, metrics = director(fake_clock, pool(fake_clock, [2, 4], kv_cache_usage_ratio=0.5))
     picker.flush_gauges()

@@ -35,7 +35,7 @@ def test_listeners_see_additions_departures_and_address_changes() -> None:
     store.update_metrics("a", EndpointMetrics(running_requests=2))
     store.replace_endpoints([endpoint("a"), endpoint("b", "10.0.0.3")])  # b moved
     store.replace_endpoints([endpoint("a", "10.0.0.1")])
-    assert events == [(["a", "b"], []), (["b"], []), ([], ["b"])]
+    assert events == [(["a", "b"], []), (["b"], ["b"]), ([], ["b"])]  # a moved endpoint is removed and added
     assert store.get("a").metrics.running_requests == 2  # unchanged endpoint keeps its metrics
 
 

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 from picker.framework.types import Endpoint, EndpointMetrics, EndpointState
 
-# (added, removed_names) -> None; the scraper and plugin pruning subscribe to membership changes.
+# (added, removed_names) -> None; the scraper and plugin pruning subscribe to membership changes. A name in
+# both lists is an endpoint replaced in place (same name, new address/port).
 MembershipListener = Callable[[list[Endpoint], list[str]], None]
 
 
@@ -68,10 +69,10 @@ class EndpointStore:
         for endpoint in added:
             self._states[endpoint.name] = EndpointState(endpoint=endpoint, metrics=None)
         self._candidates = None
-        departed = [name for name in removed if name not in self._states]
-        if added or departed:
+        # A name in both lists was replaced (new address or port): listeners drop its old state first.
+        if added or removed:
             for listener in self._listeners:
-                listener(added, departed)
+                listener(added, removed)
 
     # -- metrics and reachability ----------------------------------------------------------------
     def update_metrics(self, name: str, metrics: EndpointMetrics) -> None:
