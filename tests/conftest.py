@@ -58,10 +58,27 @@ def regen_inventories(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--regen-inventories"))
 
 
+def _ensure_event_loop() -> None:
+    """Give the Pulumi runtime a current event loop.
+
+    pytest-asyncio closes its loop after each async test and leaves none set, while the Pulumi SDK asks
+    for the current loop; without this, Pulumi tests fail when they run after async ones.
+    """
+    import asyncio
+
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 @pytest.fixture(scope="session")
 def _plan_recorder_session() -> PlanRecorder:
     from infgw.plan.recorder import PlanRecorder
 
+    _ensure_event_loop()
     return PlanRecorder.install(project="gke-inference-gateway", stack=MOCK_STACK, preview=True)
 
 
@@ -72,6 +89,7 @@ def pulumi_mocks(_plan_recorder_session: PlanRecorder) -> Iterator[PlanRecorder]
     `pulumi_mocks.record(build)` runs `build` as a program and returns every PlannedResource it
     registered (type, name, urn, parent, camelCase inputs, secret/unknown paths), in preview mode.
     """
+    _ensure_event_loop()
     _plan_recorder_session.clear()
     yield _plan_recorder_session
     _plan_recorder_session.clear()
