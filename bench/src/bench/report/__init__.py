@@ -1,0 +1,1 @@
+"""Result schema and renderers (markdown tables, PNG plots)."""

@@ -1,0 +1,1 @@
+"""Statistics over request records: percentiles, SLO goodput, run summaries, prefix-cache scrapes."""
