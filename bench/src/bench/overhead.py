@@ -72,7 +72,7 @@ async def measure_overhead(spec: OverheadSpec, targets: Mapping[str, Target], na
                                    reason=f"unexpected {type(err).__name__}: {err}"[:600]))
             continue
         measured[name] = (_summary(latency), _summary(throughput))
-        out.append(_overhead_row(name, measured, spec.throughput_concurrency))
+        out.append(overhead_row(name, measured, spec.throughput_concurrency))
     return out
 
 
@@ -80,7 +80,7 @@ def _summary(run: LoadRun) -> RunSummary:
     return summarize(run.records, run.window_s, Slo())
 
 
-def _overhead_row(name: str, measured: Mapping[str, tuple[RunSummary, RunSummary]],
+def overhead_row(name: str, measured: Mapping[str, tuple[RunSummary, RunSummary]],
                   concurrency: int) -> OverheadRun:
     latency, throughput = measured[name]
     base = measured.get(BASELINE)

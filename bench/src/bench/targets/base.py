@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,4 +44,3 @@ class Target(Protocol):
     def serve(self, fleet: FleetView) -> AbstractAsyncContextManager[str]: ...
 
 
-AsyncUrl = AsyncIterator[str]
