@@ -570,4 +570,3 @@ def placement_problems(
                     f"{pool.gpus_per_replica} GPUs per replica, but a regions.{cluster}.gpuPool node has "
                     f"{per_node}; use at most {per_node} or a larger machine type",
                 )
-
