@@ -6,7 +6,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-from crd_schema_check import CRD_DIR, load_crd_schemas, validate_custom_resource
 from pydantic import ValidationError
 
 from components.crds import (
@@ -43,6 +42,7 @@ from components.crds.api_versions import (
     ApiKind,
 )
 from components.crds.base import CrdModel
+from tests.components.crd_schema_check import CRD_DIR, load_crd_schemas, validate_custom_resource
 
 
 def pool_spec(**overrides: Any) -> InferencePoolSpec:

@@ -11,13 +11,6 @@ from typing import Any
 
 import pytest
 import yaml
-from crd_schema_check import (
-    CRD_DIR,
-    is_core_api,
-    load_crd_schemas,
-    validate_core_object,
-    validate_custom_resource,
-)
 
 from components.manifests import (
     ClusterManifests,
@@ -28,6 +21,13 @@ from components.manifests import (
     write_manifests,
 )
 from components.service_config import ServicesConfig
+from tests.components.crd_schema_check import (
+    CRD_DIR,
+    is_core_api,
+    load_crd_schemas,
+    validate_core_object,
+    validate_custom_resource,
+)
 
 GOLDEN = Path(__file__).parent / "golden" / "inference_service"
 PICKER_IMAGE = "us-docker.pkg.dev/example-project/inference-gateway/picker:0.1.0"
