@@ -30,6 +30,7 @@ class IdentityUpstream:
     """A model server double: answers completions with its name, the body it received and a usage block."""
 
     name: str
+    host: str = "127.0.0.1"  # each upstream gets its own loopback IP, as pods have their own IPs
     waiting: int = 0
     kv_usage: float = 0.0
     port: int = 0
@@ -38,7 +39,7 @@ class IdentityUpstream:
 
     @property
     def hostport(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def metrics_text(self) -> str:
         return (
@@ -96,7 +97,7 @@ class IdentityUpstream:
         app.router.add_get("/metrics", self._metrics)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        site = web.TCPSite(self.runner, self.host, 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
@@ -114,7 +115,7 @@ class PickerProcess:
         self.endpoints_file = work_dir / "endpoints.yaml"
         self.log_file = work_dir / "picker.log"
         document = {
-            "endpoints": [{"name": u.name, "address": "127.0.0.1", "port": u.port} for u in endpoints],
+            "endpoints": [{"name": u.name, "address": u.host, "port": u.port} for u in endpoints],
             "objectives": [{"name": name, "priority": priority} for name, priority in objectives.items()],
         }
         self.endpoints_file.write_text(yaml.safe_dump(document))
@@ -191,6 +192,28 @@ class Gateway:
         )
 
 
+def add_subset_hint(bootstrap: dict[str, Any], hostports: list[str]) -> None:
+    """Make the data plane send a subset hint, as a gateway restricting candidates would: Envoy's
+    set_metadata filter writes it before ext_proc, which forwards the namespace to the picker."""
+    listener = bootstrap["static_resources"]["listeners"][0]
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    manager["http_filters"].insert(
+        0,
+        {
+            "name": "envoy.filters.http.set_metadata",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.set_metadata.v3.Config",
+                "metadata": [
+                    {
+                        "metadata_namespace": "envoy.lb.subset_hint",
+                        "value": {"x-gateway-destination-endpoint-subset": hostports},
+                    }
+                ],
+            },
+        },
+    )
+
+
 async def start_gateway(
     work_dir: Path,
     cleanup: contextlib.AsyncExitStack,
@@ -202,12 +225,15 @@ async def start_gateway(
     with_picker: bool = True,
     picker_connection: dict[str, Any] | None = None,
     fallback_pool: bool = False,
+    subset_hint: list[str] | None = None,
 ) -> Gateway:
     """Upstreams, then the picker serving ``picker_endpoints`` of them (default all), then Envoy.
 
     Everything started is registered on ``cleanup`` so it stops, in reverse order, whatever fails.
     """
-    upstreams = {name: IdentityUpstream(name) for name in upstream_names}
+    upstreams = {
+        name: IdentityUpstream(name, host=f"127.0.0.{11 + index}") for index, name in enumerate(upstream_names)
+    }
     for upstream in upstreams.values():
         await upstream.start()
         cleanup.push_async_callback(upstream.stop)
@@ -225,7 +251,10 @@ async def start_gateway(
         picker=PickerConnection(**connection),
         endpoints=tuple(u.hostport for u in upstreams.values()) if fallback_pool else (),
     )
-    envoy = EnvoyProcess(build_bootstrap(spec))
+    bootstrap = build_bootstrap(spec)
+    if subset_hint is not None:
+        add_subset_hint(bootstrap, [upstreams[name].hostport for name in subset_hint])
+    envoy = EnvoyProcess(bootstrap)
     await asyncio.to_thread(envoy.start)
     cleanup.push_async_callback(asyncio.to_thread, envoy.stop)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))

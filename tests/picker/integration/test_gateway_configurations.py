@@ -88,3 +88,17 @@ async def test_with_fallback_endpoints_the_primary_serves(gateway):
             break
     received = gw.upstreams["a"].received[-1]["headers"]
     assert received["x-gateway-destination-endpoint"] == gw.upstreams["a"].hostport  # the list's first entry
+
+
+async def test_a_subset_hint_from_the_data_plane_restricts_the_candidates(gateway):
+    gw = await gateway(("a", "b"), subset_hint=["b"])
+    gw.upstreams["b"].waiting = 4  # b is the busier one, yet the only one allowed
+    landed = {(await gw.complete(f"hint-{i}"))[1]["served_by"] for i in range(8)}
+    assert landed == {"b"}
+
+
+async def test_an_empty_subset_hint_is_a_503(gateway):
+    gw = await gateway(("a", "b"), subset_hint=[])
+    status, body = await gw.complete("nobody allowed")
+    assert status == 503
+    assert "subset hint" in body["error"]["message"]
