@@ -126,25 +126,31 @@ async def _serve_status(console: Console, gateway: LocalGateway, refresh_s: floa
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
-        with Live(console=console, auto_refresh=False, transient=False) as live:
-            while True:
-                envoy = gateway.envoy
-                if envoy is not None:
-                    envoy.check_running()  # Envoy gone means no gateway: stop with its log tail
-                statuses = await asyncio.gather(
-                    *(fetch_replica_status(session, r.name, r.url) for r in gateway.replicas)
-                )
-                by_pool = [
-                    (
-                        pool.name,
-                        [s for s, r in zip(statuses, gateway.replicas, strict=True) if r.pool == pool.name],
+        try:
+            with Live(console=console, auto_refresh=False, transient=False) as live:
+                while True:
+                    envoy = gateway.envoy
+                    if envoy is not None:
+                        envoy.check_running()  # Envoy gone means no gateway: stop with its log tail
+                    statuses = await asyncio.gather(
+                        *(fetch_replica_status(session, r.name, r.url) for r in gateway.replicas)
                     )
-                    for pool in gateway.plan.pools
-                ]
-                exited = [child.name for child in gateway.supervisor.exited()]
-                live.update(render_status(gateway.url, by_pool, exited), refresh=True)
-                await asyncio.sleep(refresh_s)
-        console.print()
+                    by_pool = [
+                        (
+                            pool.name,
+                            [
+                                s
+                                for s, r in zip(statuses, gateway.replicas, strict=True)
+                                if r.pool == pool.name
+                            ],
+                        )
+                        for pool in gateway.plan.pools
+                    ]
+                    exited = [child.name for child in gateway.supervisor.exited()]
+                    live.update(render_status(gateway.url, by_pool, exited), refresh=True)
+                    await asyncio.sleep(refresh_s)
+        finally:
+            console.print()  # Live leaves the cursor at the end of its last line
 
 
 async def _run(
