@@ -16,7 +16,9 @@ from pydantic import ValidationError
 def test_presets_validate_and_name_known_targets(quick):
     config, source = load_config(None, quick)
     assert source.startswith("preset")
-    assert resolve_target_names(list(config.targets), build_targets()) == list(DEFAULT_TARGETS)
+    names = resolve_target_names(list(config.targets), build_targets())
+    # The full preset runs every target; the quick one leaves out variants to stay under 2 minutes.
+    assert names == list(DEFAULT_TARGETS) if not quick else set(names) <= set(DEFAULT_TARGETS)
     for scenario in config.scenarios:
         config.fleet_for(scenario)  # scenario overrides must still make a valid fleet
 

@@ -34,7 +34,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
 console = Console(stderr=True)
 
 OVERHEAD_TARGETS = ["direct", "envoy-round-robin", "picker-default", "picker-recommended",
-                    "sglang-router", "vllm-router", "smg"]
+                    "picker-recommended-lean", "sglang-router", "vllm-router", "smg"]
 PEER_VERSION_RANGES = {"sglang-router": ">=0.3,<0.4", "vllm-router": ">=0.1.17,<0.2", "smg": ">=1.13,<2"}
 
 

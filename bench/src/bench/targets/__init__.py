@@ -9,6 +9,7 @@ from bench.targets.direct import DirectToReplicas
 from bench.targets.envoy_baseline import EnvoyBaseline
 from bench.targets.peer_router import PeerRouter, default_peers_venv
 from bench.targets.picker_gateway import PickerGateway
+from infgw.envoy import BodyMode
 
 # The order reports list targets in: baselines, the picker, then the peers.
 DEFAULT_TARGETS = (
@@ -16,6 +17,7 @@ DEFAULT_TARGETS = (
     "envoy-least-request",
     "picker-default",
     "picker-recommended",
+    "picker-recommended-lean",
     "sglang-router",
     "vllm-router",
     "smg",
@@ -30,6 +32,9 @@ def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
         EnvoyBaseline("envoy-least-request", "LEAST_REQUEST", "Envoy, least-request pool (P2C on active requests)"),
         PickerGateway("picker-default", "default", "Envoy + picker, the EPP's default scheduling profile"),
         PickerGateway("picker-recommended", "recommended", "Envoy + picker, the project's recommended profile"),
+        PickerGateway("picker-recommended-lean", "recommended",
+                      "as picker-recommended, response bodies bypass the picker (response_body_mode NONE)",
+                      response_body_mode=BodyMode.NONE),
         PeerRouter("sglang-router", "sglang-router", "launch", "cache_aware", venv, "sglang-router cache_aware"),
         PeerRouter("vllm-router", "vllm-router", "", "cache_aware", venv, "vllm-router cache_aware"),
         PeerRouter("smg", "smg", "launch", "cache_aware", venv, "smg (SGLang Model Gateway) cache_aware"),

@@ -15,7 +15,14 @@ import yaml
 from bench.targets.base import FleetView, TargetUnavailable
 from bench.targets.envoy_baseline import envoy_version
 from bench.targets.process import ManagedProcess, free_port
-from infgw.envoy import EnvoyBootstrapSpec, EnvoyError, EnvoyProcess, PickerConnection, build_bootstrap
+from infgw.envoy import (
+    BodyMode,
+    EnvoyBootstrapSpec,
+    EnvoyError,
+    EnvoyProcess,
+    PickerConnection,
+    build_bootstrap,
+)
 
 # InferenceObjectives the priority-mix workload names; batch < 0 makes it sheddable (EPP semantics).
 DEFAULT_OBJECTIVES = {"critical": 100, "batch": -1}
@@ -39,6 +46,9 @@ class PickerGateway:
     profile: str  # picker/config/<profile>.yaml
     description: str = ""
     objectives: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_OBJECTIVES))
+    # FULL_DUPLEX_STREAMED: every response chunk passes through the picker (token usage accounting, as
+    # the EPP does). NONE: the picker sees response headers only ("lean"), two fewer messages per request.
+    response_body_mode: BodyMode = BodyMode.FULL_DUPLEX_STREAMED
     ready_timeout_s: float = 30.0
 
     def check_available(self) -> None:
@@ -82,7 +92,8 @@ class PickerGateway:
                                 fleet.work_dir / f"{self.name}.log")
         async with picker:
             await picker.wait_http_ready(f"http://127.0.0.1:{metrics_port}/metrics", self.ready_timeout_s)
-            spec = EnvoyBootstrapSpec(picker=PickerConnection(port=grpc_port, tls=False))
+            spec = EnvoyBootstrapSpec(picker=PickerConnection(port=grpc_port, tls=False,
+                                                              response_body_mode=self.response_body_mode))
             envoy = EnvoyProcess(build_bootstrap(spec), concurrency=1)
             try:
                 await asyncio.to_thread(envoy.start)
