@@ -11,23 +11,21 @@ import contextlib
 import signal
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
 from rich.console import Console
-from rich.live import Live
 
 from components.config import ConfigError, validate_stack_config
 from components.config_sources import StackFileError, find_project_dir, read_stack
 from infgw.local.child_process import ChildExitedError
-from infgw.local.gateway import GatewayOptions, LocalGateway
 from infgw.local.plan import LocalPlan, LocalPlanError, build_local_plan
 from infgw.local.ports import PortBusyError, ensure_port_free
-from infgw.local.readiness import NotReadyError
-from infgw.local.replica_status import fetch_replica_status
-from infgw.local.sample_requests import SampleResult, curl_command, sample_requests, send_sample
-from infgw.local.status_view import render_status
+
+if TYPE_CHECKING:
+    from infgw.local.gateway import GatewayOptions, LocalGateway
+    from infgw.local.sample_requests import SampleResult
 
 FAILED_EXIT = 1
 INVALID_INPUT_EXIT = 2
@@ -124,6 +122,10 @@ def _print_result(console: Console, result: SampleResult) -> None:
 
 async def _serve_status(console: Console, gateway: LocalGateway, refresh_s: float) -> None:
     import aiohttp
+    from rich.live import Live
+
+    from infgw.local.replica_status import fetch_replica_status
+    from infgw.local.status_view import render_status
 
     async with aiohttp.ClientSession() as session:
         try:
@@ -157,6 +159,9 @@ async def _run(
     console: Console, plan: LocalPlan, options: GatewayOptions, work_dir: Path, once: bool, refresh_s: float
 ) -> int:
     import aiohttp
+
+    from infgw.local.gateway import LocalGateway
+    from infgw.local.sample_requests import curl_command, sample_requests, send_sample
 
     total = sum(len(pool.replicas) for pool in plan.pools)
     console.print(
@@ -269,6 +274,10 @@ def local(
     except (_Usage, PortBusyError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(INVALID_INPUT_EXIT) from None
+    # Imported only now (aiohttp and gRPC take a while): `infgw --help` and config errors stay instant.
+    from infgw.local.gateway import GatewayOptions
+    from infgw.local.readiness import NotReadyError
+
     _describe_plan(console, plan)
     options = GatewayOptions(
         port=port, picker_tls=picker_tls, ready_timeout_s=ready_timeout, access_log=access_log
