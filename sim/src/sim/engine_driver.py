@@ -14,23 +14,30 @@ log = logging.getLogger(__name__)
 
 
 class RequestStream:
-    """The events of one request, in order, ending with its ``SequenceFinished``."""
+    """The events of a group of engine requests (one per choice of one HTTP request), in order.
 
-    def __init__(self, request_id: str, wants_tokens: bool = True) -> None:
-        self.request_id = request_id
-        # A non-streaming answer only needs the finish record: skip queueing every token for it.
+    Iteration ends once every request of the group has its ``SequenceFinished``.
+    """
+
+    def __init__(self, request_ids: Sequence[str], wants_tokens: bool = True) -> None:
+        self.request_ids = tuple(request_ids)
+        # A non-streaming answer only needs the finish records: skip queueing every token for it.
         self.wants_tokens = wants_tokens
         self._queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
-        self.finished: SequenceFinished | None = None
+        self.finished: dict[str, SequenceFinished] = {}
+
+    @property
+    def done(self) -> bool:
+        return len(self.finished) == len(self.request_ids)
 
     def put(self, event: EngineEvent) -> None:
         self._queue.put_nowait(event)
 
     async def events(self) -> AsyncIterator[EngineEvent]:
-        while self.finished is None:
+        while not self.done:
             event = await self._queue.get()
             if isinstance(event, SequenceFinished):
-                self.finished = event
+                self.finished[event.request_id] = event
             yield event
 
     def drain_ready(self) -> list[EngineEvent]:
@@ -39,7 +46,7 @@ class RequestStream:
         while not self._queue.empty():
             event = self._queue.get_nowait()
             if isinstance(event, SequenceFinished):
-                self.finished = event
+                self.finished[event.request_id] = event
             ready.append(event)
         return ready
 
@@ -74,10 +81,19 @@ class EngineDriver:
             await self._task
         self._task = None
 
-    def submit(self, request: GenerationRequest, wants_tokens: bool = True) -> RequestStream:
-        self._engine.submit(request, self._clock.now())
-        stream = RequestStream(request.request_id, wants_tokens)
-        self._streams[request.request_id] = stream
+    def submit(self, requests: Sequence[GenerationRequest], wants_tokens: bool = True) -> RequestStream:
+        """Queue every request of one HTTP request; all or none (a rejection withdraws the others)."""
+        now_s = self._clock.now()
+        stream = RequestStream([request.request_id for request in requests], wants_tokens)
+        try:
+            for request in requests:
+                self._engine.submit(request, now_s)
+                self._streams[request.request_id] = stream
+        except Exception:
+            for request_id in stream.request_ids:
+                if self._streams.pop(request_id, None) is not None:
+                    self._engine.abort(request_id, now_s)
+            raise
         self._wakeup.set()
         return stream
 

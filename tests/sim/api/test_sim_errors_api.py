@@ -58,14 +58,6 @@ def error(status: int, error_type: str, message: str, param: str | None) -> dict
             f"maximum context length is {MAX_MODEL_LEN} tokens",
         ),
         ("/v1/completions", {"prompt": ""}, 400, "BadRequestError", "prompt", "The prompt cannot be empty."),
-        (
-            "/v1/completions",
-            {"prompt": ["a", "b"]},
-            400,
-            "BadRequestError",
-            "prompt",
-            "one prompt per request",
-        ),
         ("/v1/completions", {"prompt": [-1, 5]}, 400, "BadRequestError", "prompt", "token id -1"),
         (
             "/v1/completions",
@@ -76,7 +68,7 @@ def error(status: int, error_type: str, message: str, param: str | None) -> dict
             "temperature must be non-negative",
         ),
         ("/v1/completions", {"prompt": "x", "top_p": 0}, 400, "BadRequestError", "top_p", "top_p must be in"),
-        ("/v1/completions", {"prompt": "x", "n": 2}, 400, "BadRequestError", "n", "one choice per request"),
+        ("/v1/completions", {"prompt": "x", "n": 0}, 400, "BadRequestError", "n", "n must be at least 1, got 0."),
         ("/v1/completions", {"prompt": "x", "suffix": "end"}, 400, "BadRequestError", "suffix", "suffix"),
         (
             "/v1/completions",

@@ -229,3 +229,40 @@ async def test_echo_prepends_the_prompt(start_sim, http: aiohttp.ClientSession) 
     async with http.post(f"{sim.url}/v1/completions", json=request | {"stream": True}) as response:
         events = await read_sse(response)
     assert events[0]["choices"][0]["text"] == "Once upon a time"
+
+
+async def test_several_prompts_and_samples(start_sim, http: aiohttp.ClientSession) -> None:
+    sim = await start_sim()
+    request = {"prompt": ["first prompt", "the second prompt"], "n": 2, "max_tokens": 5, "ignore_eos": True}
+    async with http.post(f"{sim.url}/v1/completions", json=request) as response:
+        body = await response.json()
+    assert [choice["index"] for choice in body["choices"]] == [0, 1, 2, 3]  # prompt_index * n + sample
+    assert all(choice["finish_reason"] == "length" for choice in body["choices"])
+    usage = body["usage"]
+    assert usage["prompt_tokens"] == 4 + 5  # each prompt counted once, whatever n is
+    assert usage["completion_tokens"] == 4 * 5
+
+
+async def test_n_samples_streamed_by_index(start_sim, http: aiohttp.ClientSession) -> None:
+    sim = await start_sim()
+    request = {
+        "messages": [{"role": "user", "content": "Hi"}],
+        "n": 3,
+        "max_tokens": 4,
+        "ignore_eos": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    async with http.post(f"{sim.url}/v1/chat/completions", json=request) as response:
+        events = await read_sse(response)
+    assert events[-1] == "[DONE]"
+    usage = events[-2]["usage"]
+    assert usage["completion_tokens"] == 12
+    per_index: dict[int, list[dict]] = {}
+    for event in events[:-2]:
+        [choice] = event["choices"]
+        per_index.setdefault(choice["index"], []).append(choice)
+    assert sorted(per_index) == [0, 1, 2]
+    for chunks in per_index.values():
+        assert chunks[0]["delta"] == {"role": "assistant", "content": ""}
+        assert len(chunks) == 1 + 4 and chunks[-1]["finish_reason"] == "length"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sim.api.generation import GenerationRoutes
+from sim.api.generation import GenerationRoutes, _Prompt
 from sim.api.schemas import ChatCompletionRequest, CompletionRequest
 from sim.runtime import SimulatorRuntime
 
@@ -24,11 +24,11 @@ def test_token_chunk_matches_the_general_builder(
     body = body_type.model_validate(
         {"model": 'quote"model', "stream": True, "stream_options": {"include_usage": include_usage}} | extra
     )
-    job = routes._job(kind, "id", body, 'quote"model', None, (1, 2, 3), "x")
+    job = routes._job(kind, "id", body, 'quote"model', None, [_Prompt((1, 2, 3), "x")], echo=False)
     usage = {"prompt_tokens": 3, "total_tokens": 4, "completion_tokens": 1} if include_usage else None
     text = 'a "quoted" piece\n'
     stop_reason = "\n" if finish_reason else None
-    fast = routes._token_chunk(job, text, finish_reason, usage, stop_reason)
-    general = routes._sse(job, text, finish_reason, usage, stop_reason)
+    fast = routes._token_chunk(job, 3, text, finish_reason, usage, stop_reason)
+    general = routes._sse(job, 3, text, finish_reason, usage, stop_reason)
     assert fast.endswith(b"\n\n") and fast.startswith(b"data: ")
     assert json.loads(fast[6:]) == json.loads(general[6:])

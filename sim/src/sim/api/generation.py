@@ -23,19 +23,19 @@ from sim.tokenizer import InvalidTokenError
 
 
 @dataclass(frozen=True, slots=True)
-class _Job:
-    """One validated generation: what to run and how to shape the answer."""
+class _Prompt:
+    token_ids: tuple[int, ...]
+    text: str  # what echo mode repeats (chat: the last user message)
 
-    kind: str  # "completion" or "chat"
-    request_id: str
-    model: str
-    created: int
+
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    """One sampled answer: its own engine request, text and stop position."""
+
+    index: int
+    prompt_index: int
     engine_request: GenerationRequest
     answer: AnswerPieces
-    stream: bool
-    include_usage: bool
-    continuous_usage: bool
-    chunk_head: str  # the fields every streamed chunk starts with: id, object, created, model
     stop: StopMatch | None  # where a stop string ends the answer, if one does
     echo_text: str  # completions with echo=true: the prompt, sent before the answer
 
@@ -44,8 +44,27 @@ class _Job:
         return text[: self.stop.visible_chars] if self.stop is not None else text
 
     def stop_reason(self, finished: SequenceFinished) -> str | None:
-        stopped_by_string = self.stop is not None and finished.num_output_tokens == self.stop.tokens
-        return self.stop.stop if stopped_by_string and self.stop is not None else None
+        if self.stop is not None and finished.num_output_tokens == self.stop.tokens:
+            return self.stop.stop
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One validated generation request: its choices and how to shape the answer."""
+
+    kind: str  # "completion" or "chat"
+    request_id: str
+    model: str
+    created: int
+    choices: tuple[_Choice, ...]
+    stream: bool
+    include_usage: bool
+    continuous_usage: bool
+    chunk_head: str  # the fields every streamed chunk starts with: id, object, created, model
+
+    def choice_of(self, engine_request_id: str) -> _Choice:
+        return next(c for c in self.choices if c.engine_request.request_id == engine_request_id)
 
 
 def _dumps(payload: object) -> str:
@@ -56,8 +75,10 @@ class GenerationRoutes:
     """The two generation routes.
 
     Streaming answers are SSE (``data: {chunk}`` per token, ``data: [DONE]`` last) with usage at the end
-    when ``stream_options.include_usage`` is set; plain answers are one JSON body with usage. A client that
-    goes away aborts its request, freeing its KV blocks, as vLLM does.
+    when ``stream_options.include_usage`` is set; plain answers are one JSON body with usage. Several
+    prompts (completions) and ``n`` > 1 become one engine request per choice, numbered as vLLM numbers
+    them (``prompt_index * n + sample_index``). A client that goes away aborts its requests, freeing
+    their KV blocks, as vLLM does.
     """
 
     def __init__(self, runtime: SimulatorRuntime) -> None:
@@ -66,20 +87,11 @@ class GenerationRoutes:
     async def completions(self, request: web.Request) -> web.StreamResponse:
         body = await read_model(request, CompletionRequest)
         check_sampling(body)
-        model = self._runtime.resolve_model(body.model)
-        prompt_ids, prompt_text = self._completion_prompt(body)
         if body.suffix:
             raise ApiError.bad_request("suffix is not supported (as in vLLM); omit it.", param="suffix")
-        job = self._job(
-            "completion",
-            "cmpl",
-            body,
-            model.name,
-            model.lora_name,
-            prompt_ids,
-            prompt_text,
-            echo_text=prompt_text if body.echo else "",
-        )
+        model = self._runtime.resolve_model(body.model)
+        prompts = self._completion_prompts(body)
+        job = self._job("completion", "cmpl", body, model.name, model.lora_name, prompts, echo=body.echo)
         return await self._run(request, job)
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
@@ -87,34 +99,32 @@ class GenerationRoutes:
         check_sampling(body)
         model = self._runtime.resolve_model(body.model)
         prompt_text = render_chat_prompt(body.messages, body.add_generation_prompt)
-        prompt_ids = tuple(self._runtime.tokenizer.tokenize(prompt_text))
         last_user = next((m.text() for m in reversed(body.messages) if m.role == "user"), prompt_text)
-        job = self._job("chat", "chatcmpl", body, model.name, model.lora_name, prompt_ids, last_user)
+        prompt = _Prompt(tuple(self._runtime.tokenizer.tokenize(prompt_text)), last_user)
+        job = self._job("chat", "chatcmpl", body, model.name, model.lora_name, [prompt], echo=False)
         return await self._run(request, job)
 
     # -- building a job ----------------------------------------------------------------------------
 
-    def _completion_prompt(self, body: CompletionRequest) -> tuple[tuple[int, ...], str]:
-        """The prompt's token ids and text: from a string, token ids, or a one-element list of either."""
+    def _completion_prompts(self, body: CompletionRequest) -> list[_Prompt]:
+        """Token ids and text of each prompt: a string, token ids, or a list of either."""
         prompt = body.prompt
-        single: str | list[int]
+        singles: list[str | list[int]]
         if isinstance(prompt, str) or not prompt or isinstance(prompt[0], int):
-            single = cast("str | list[int]", prompt)
-        elif len(prompt) == 1:
-            single = prompt[0]
+            singles = [cast("str | list[int]", prompt)]
         else:
-            raise ApiError.bad_request(
-                f"prompt holds {len(prompt)} prompts; the simulator serves one prompt per request "
-                "(send them as separate requests).",
-                param="prompt",
-            )
+            singles = list(prompt)
         tokenizer = self._runtime.tokenizer
-        if isinstance(single, str):
-            return tuple(tokenizer.tokenize(single)), single
-        try:
-            return tuple(single), tokenizer.detokenize(single)
-        except InvalidTokenError as err:
-            raise ApiError.bad_request(f"prompt: {err}", param="prompt") from err
+        prompts = []
+        for single in singles:
+            if isinstance(single, str):
+                prompts.append(_Prompt(tuple(tokenizer.tokenize(single)), single))
+                continue
+            try:
+                prompts.append(_Prompt(tuple(single), tokenizer.detokenize(single)))
+            except InvalidTokenError as err:
+                raise ApiError.bad_request(f"prompt: {err}", param="prompt") from err
+        return prompts
 
     def _job(
         self,
@@ -123,52 +133,57 @@ class GenerationRoutes:
         body: SamplingRequest,
         model_name: str,
         lora_name: str | None,
-        prompt_ids: tuple[int, ...],
-        echo_source: str,
-        echo_text: str = "",
+        prompts: list[_Prompt],
+        echo: bool,
     ) -> _Job:
         field = (
             "max_completion_tokens"
             if getattr(body, "max_completion_tokens", None) is not None
             else "max_tokens"
         )
-        max_tokens = self._runtime.resolve_max_tokens(len(prompt_ids), body.requested_max_tokens(), field)
         request_id = f"{id_prefix}-{uuid.uuid4().hex}"
         echo_mode = self._runtime.config.mode == "echo"
         created = int(self._runtime.wall_clock())
         object_name = "chat.completion.chunk" if kind == "chat" else "text_completion"
-        answer = self._runtime.answers.start(
-            echo_source if echo_mode else None,
-            body.seed,
-            greedy_key=array("I", prompt_ids).tobytes() if body.temperature == 0 else None,
-        )
         stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
-        stop = answer.first_stop(stops, max_tokens)
+        choices = []
+        for prompt_index, prompt in enumerate(prompts):
+            max_tokens = self._runtime.resolve_max_tokens(
+                len(prompt.token_ids), body.requested_max_tokens(), field
+            )
+            for sample_index in range(body.n):
+                index = prompt_index * body.n + sample_index
+                answer = self._runtime.answers.start(
+                    prompt.text if echo_mode else None,
+                    None if body.seed is None else body.seed + sample_index,
+                    greedy_key=array("I", prompt.token_ids).tobytes() if body.temperature == 0 else None,
+                )
+                stop = answer.first_stop(stops, max_tokens)
+                engine_request = GenerationRequest(
+                    request_id=f"{request_id}-{index}",
+                    prompt_token_ids=prompt.token_ids,
+                    max_tokens=max_tokens,
+                    ignore_eos=body.ignore_eos,
+                    min_tokens=body.min_tokens,
+                    stop_at_tokens=stop.tokens if stop is not None else None,
+                    lora_name=lora_name,
+                    cache_salt=body.cache_salt,
+                )
+                echo_text = prompt.text if echo else ""
+                choices.append(_Choice(index, prompt_index, engine_request, answer, stop, echo_text))
         return _Job(
             kind=kind,
             request_id=request_id,
             model=model_name,
             created=created,
+            choices=tuple(choices),
+            stream=body.stream,
+            include_usage=bool(body.stream_options and body.stream_options.include_usage),
+            continuous_usage=bool(body.stream_options and body.stream_options.continuous_usage_stats),
             chunk_head=(
                 f'{{"id":{_dumps(request_id)},"object":"{object_name}","created":{created},'
                 f'"model":{_dumps(model_name)}'
             ),
-            engine_request=GenerationRequest(
-                request_id=request_id,
-                prompt_token_ids=prompt_ids,
-                max_tokens=max_tokens,
-                ignore_eos=body.ignore_eos,
-                min_tokens=body.min_tokens,
-                stop_at_tokens=stop.tokens if stop is not None else None,
-                lora_name=lora_name,
-                cache_salt=body.cache_salt,
-            ),
-            answer=answer,
-            stream=body.stream,
-            include_usage=bool(body.stream_options and body.stream_options.include_usage),
-            continuous_usage=bool(body.stream_options and body.stream_options.continuous_usage_stats),
-            stop=stop,
-            echo_text=echo_text,
         )
 
     # -- running it --------------------------------------------------------------------------------
@@ -185,7 +200,7 @@ class GenerationRoutes:
         if driver is None:
             raise ApiError(503, "The engine is not running yet.")
         try:
-            stream = driver.submit(job.engine_request, wants_tokens=job.stream)
+            stream = driver.submit([choice.engine_request for choice in job.choices], wants_tokens=job.stream)
         except RequestRejected as err:
             raise ApiError.bad_request(str(err)) from err
         cut_after = self._runtime.config.faults.cut_after_tokens if fault is InjectedFault.CUT else None
@@ -197,49 +212,53 @@ class GenerationRoutes:
                 _drop_connection(request)
             return response
         except ConnectionResetError:
-            # The client hung up mid-stream: nobody to answer; the abort below frees its KV blocks.
+            # The client hung up mid-stream: nobody to answer; the aborts below free the KV blocks.
             return web.Response(status=499)
         finally:
-            if stream.finished is None:
-                driver.abort(job.request_id)
+            for request_id in stream.request_ids:
+                if request_id not in stream.finished:
+                    driver.abort(request_id)
 
     async def _collect(self, job: _Job, stream: RequestStream) -> web.Response:
         async for _ in stream.events():
             pass
-        finished = stream.finished
-        assert finished is not None
-        text = job.echo_text + job.visible_text(finished.num_output_tokens)
-        stop_reason = job.stop_reason(finished)
-        if job.kind == "chat":
-            choice: dict[str, object] = {
-                "index": 0,
-                "message": {"role": "assistant", "content": text, "tool_calls": []},
+        choices: list[dict[str, object]] = []
+        completion_tokens = 0
+        for choice in job.choices:
+            finished = stream.finished[choice.engine_request.request_id]
+            completion_tokens += finished.num_output_tokens
+            text = choice.echo_text + choice.visible_text(finished.num_output_tokens)
+            body: dict[str, object] = {"index": choice.index}
+            if job.kind == "chat":
+                body["message"] = {"role": "assistant", "content": text, "tool_calls": []}
+            else:
+                body["text"] = text
+            body |= {
                 "logprobs": None,
                 "finish_reason": finished.finish_reason.value,
-                "stop_reason": stop_reason,
+                "stop_reason": choice.stop_reason(finished),
             }
-            object_name = "chat.completion"
-        else:
-            choice = {
-                "index": 0,
-                "text": text,
-                "logprobs": None,
-                "finish_reason": finished.finish_reason.value,
-                "stop_reason": stop_reason,
-                "prompt_logprobs": None,
-            }
-            object_name = "text_completion"
+            if job.kind == "completion":
+                body["prompt_logprobs"] = None
+            choices.append(body)
         payload = {
             "id": job.request_id,
-            "object": object_name,
+            "object": "chat.completion" if job.kind == "chat" else "text_completion",
             "created": job.created,
             "model": job.model,
-            "choices": [choice],
-            "usage": _usage(
-                finished.num_prompt_tokens, finished.num_output_tokens, finished.num_cached_tokens
-            ),
+            "choices": choices,
+            "usage": self._final_usage(job, stream, completion_tokens),
         }
         return web.Response(text=_dumps(payload), content_type="application/json")
+
+    def _final_usage(self, job: _Job, stream: RequestStream, completion_tokens: int) -> dict[str, object]:
+        # As in vLLM, a prompt counts once however many samples it has; its cache hit is its first sample's.
+        firsts: dict[int, _Choice] = {}
+        for choice in job.choices:
+            firsts.setdefault(choice.prompt_index, choice)
+        prompt_tokens = sum(len(c.engine_request.prompt_token_ids) for c in firsts.values())
+        cached = sum(stream.finished[c.engine_request.request_id].num_cached_tokens for c in firsts.values())
+        return _usage(prompt_tokens, completion_tokens, cached)
 
     async def _stream(
         self, request: web.Request, job: _Job, stream: RequestStream, cut_after: int | None = None
@@ -248,14 +267,17 @@ class GenerationRoutes:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
-        prompt_tokens = len(job.engine_request.prompt_token_ids)
-        if job.kind == "chat":
-            await response.write(self._sse(job, {"role": "assistant", "content": ""}, None, None))
-        if job.echo_text:
-            await response.write(self._sse(job, job.echo_text, None, None))
-        # Characters of the answer so far, to hold back a stop string (which is never shown).
-        answer_chars = 0
-        visible_limit = job.stop.visible_chars if job.stop is not None else None
+        opening: list[bytes] = []
+        for choice in job.choices:
+            if job.kind == "chat":
+                opening.append(self._sse(job, choice.index, {"role": "assistant", "content": ""}, None, None))
+            if choice.echo_text:
+                opening.append(self._sse(job, choice.index, choice.echo_text, None, None))
+        if opening:
+            await response.write(b"".join(opening))
+        # Characters of each answer so far, to hold back a stop string (which is never shown).
+        answer_chars = {choice.engine_request.request_id: 0 for choice in job.choices}
+        finished_seen: set[str] = set()
         async for first in stream.events():
             # Everything the engine already produced goes out in one write.
             chunks: list[bytes] = []
@@ -265,25 +287,29 @@ class GenerationRoutes:
                         await response.write(b"".join(chunks))
                         _drop_connection(request)
                         return response
-                    piece = job.answer[event.num_output_tokens - 1]
-                    if visible_limit is not None:
-                        piece = piece[: max(0, visible_limit - answer_chars)]
-                    answer_chars += len(job.answer[event.num_output_tokens - 1])
-                    last = (
-                        stream.finished is not None
-                        and stream.finished.num_output_tokens == event.num_output_tokens
-                    )
-                    reason = stream.finished.finish_reason.value if last and stream.finished else None
-                    stop_reason = job.stop_reason(stream.finished) if last and stream.finished else None
-                    usage = (
-                        _usage(prompt_tokens, event.num_output_tokens, None) if job.continuous_usage else None
-                    )
-                    chunks.append(self._token_chunk(job, piece, reason, usage, stop_reason))
+                    choice = job.choice_of(event.request_id)
+                    full_piece = choice.answer[event.num_output_tokens - 1]
+                    piece = full_piece
+                    if choice.stop is not None:
+                        piece = piece[: max(0, choice.stop.visible_chars - answer_chars[event.request_id])]
+                    answer_chars[event.request_id] += len(full_piece)
+                    finished = stream.finished.get(event.request_id)
+                    last = finished is not None and finished.num_output_tokens == event.num_output_tokens
+                    reason = finished.finish_reason.value if last and finished else None
+                    stop_reason = choice.stop_reason(finished) if last and finished else None
+                    usage = None
+                    if job.continuous_usage:
+                        prompt_tokens = len(choice.engine_request.prompt_token_ids)
+                        usage = _usage(prompt_tokens, event.num_output_tokens, None)
+                    chunks.append(self._token_chunk(job, choice.index, piece, reason, usage, stop_reason))
                 elif isinstance(event, SequenceFinished):
-                    if event.num_output_tokens == 0:
-                        chunks.append(self._sse(job, "", event.finish_reason.value, None))
+                    finished_seen.add(event.request_id)
+                    if len(finished_seen) < len(job.choices):
+                        continue
                     if job.include_usage:
-                        chunks.append(self._usage_chunk(job, event))
+                        completion_tokens = sum(f.num_output_tokens for f in stream.finished.values())
+                        usage = self._final_usage(job, stream, completion_tokens)
+                        chunks.append(self._usage_chunk(job, usage))
                     chunks.append(b"data: [DONE]\n\n")
             await response.write(b"".join(chunks))
         await response.write_eof()
@@ -292,6 +318,7 @@ class GenerationRoutes:
     def _sse(
         self,
         job: _Job,
+        index: int,
         content: str | dict[str, str],
         finish_reason: str | None,
         usage: dict[str, object] | None,
@@ -300,7 +327,7 @@ class GenerationRoutes:
         if job.kind == "chat":
             delta = content if isinstance(content, dict) else {"content": content}
             choice: dict[str, object] = {
-                "index": 0,
+                "index": index,
                 "delta": delta,
                 "logprobs": None,
                 "finish_reason": finish_reason,
@@ -308,7 +335,7 @@ class GenerationRoutes:
             object_name = "chat.completion.chunk"
         else:
             choice = {
-                "index": 0,
+                "index": index,
                 "text": content,
                 "logprobs": None,
                 "finish_reason": finish_reason,
@@ -329,6 +356,7 @@ class GenerationRoutes:
     def _token_chunk(
         self,
         job: _Job,
+        index: int,
         text: str,
         finish_reason: str | None,
         usage: dict[str, object] | None,
@@ -336,28 +364,25 @@ class GenerationRoutes:
     ) -> bytes:
         """Same bytes as ``_sse`` for one token, from a per-request template: this runs once per token."""
         if job.kind == "chat":
-            after_text = ',"logprobs":null,"finish_reason":'
+            opening = f',"choices":[{{"index":{index},"delta":{{"content":'
+            after_text = '},"logprobs":null,"finish_reason":'
             closing = "}]"
-            opening = ',"choices":[{"index":0,"delta":{"content":'
-            after_text = "}" + after_text
         else:
-            opening = ',"choices":[{"index":0,"text":'
+            opening = f',"choices":[{{"index":{index},"text":'
             after_text = ',"logprobs":null,"finish_reason":'
             closing = f',"stop_reason":{_dumps(stop_reason)}}}]'
         reason = "null" if finish_reason is None else _dumps(finish_reason)
         usage_part = f',"usage":{_dumps(usage)}' if job.include_usage else ""
         return f"data: {job.chunk_head}{opening}{_dumps(text)}{after_text}{reason}{closing}{usage_part}}}\n\n".encode()
 
-    def _usage_chunk(self, job: _Job, finished: SequenceFinished) -> bytes:
+    def _usage_chunk(self, job: _Job, usage: dict[str, object]) -> bytes:
         payload: dict[str, object] = {
             "id": job.request_id,
             "object": "chat.completion.chunk" if job.kind == "chat" else "text_completion",
             "created": job.created,
             "model": job.model,
             "choices": [],
-            "usage": _usage(
-                finished.num_prompt_tokens, finished.num_output_tokens, finished.num_cached_tokens
-            ),
+            "usage": usage,
         }
         return f"data: {_dumps(payload)}\n\n".encode()
 

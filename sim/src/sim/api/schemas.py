@@ -156,10 +156,8 @@ def check_sampling(request: SamplingRequest) -> None:
         )
     if request.stream_options is not None and not request.stream:
         raise ApiError.bad_request("Stream options can only be defined when `stream=True`.", "stream_options")
-    if request.n != 1:
-        raise ApiError.bad_request(
-            f"n={request.n}: the simulator generates one choice per request; send n=1 (or omit it).", "n"
-        )
+    if request.n < 1:
+        raise ApiError.bad_request(f"n must be at least 1, got {request.n}.", param="n")
     if request.priority != 0:
         # vLLM's default first-come-first-served policy refuses priorities the same way.
         raise ApiError.bad_request(
