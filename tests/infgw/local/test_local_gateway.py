@@ -245,3 +245,14 @@ async def test_every_replica_down_is_a_503_and_the_gateway_keeps_serving(
     # The other pool is untouched.
     answer = await client.completions.create(model=QWEN, prompt="and you?", max_tokens=2)
     assert answer.choices[0].text
+
+
+async def test_fail_close_pool_without_its_picker_fails_the_request(
+    gateway: LocalGateway, client: openai.AsyncOpenAI
+) -> None:
+    await gateway.pickers["llama"].process.stop()
+    with pytest.raises(openai.APIStatusError) as raised:
+        await client.completions.create(model=LLAMA, prompt="picker?", max_tokens=2, timeout=20)
+    # FailClose: Envoy's ext_proc cannot reach the picker and fails the request instead of guessing.
+    assert raised.value.status_code >= 500
+    assert gateway.envoy is not None and gateway.envoy.running
