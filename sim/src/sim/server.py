@@ -54,7 +54,8 @@ async def start_simulator(
     if wall_clock is not None:
         runtime_kwargs["wall_clock"] = wall_clock
     runtime = SimulatorRuntime(config, probe_name, **runtime_kwargs)  # type: ignore[arg-type]
-    listener = socket.create_server((config.host, config.port), reuse_port=False)
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    listener = socket.create_server((config.host, config.port), family=family)
     port = listener.getsockname()[1]
     runtime.replica_name = config.name or f"{config.host}:{port}"
     runner = web.AppRunner(

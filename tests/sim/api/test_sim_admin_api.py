@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import aiohttp
+import pytest
 from aiohttp import web
 from sim.api.app import build_app
 from sim.runtime import SimulatorRuntime
@@ -141,3 +142,15 @@ async def test_server_sockets_use_tcp_nodelay() -> None:
             assert (await r.json())["nodelay"] != 0
     finally:
         await runner.cleanup()
+
+
+async def test_ipv6_loopback(start_sim, http: aiohttp.ClientSession) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this host")
+    try:
+        sim = await start_sim(host="::1")
+    except OSError as err:
+        pytest.skip(f"IPv6 loopback unavailable: {err}")
+    assert sim.url == f"http://[::1]:{sim.port}"
+    async with http.get(f"{sim.url}/health") as response:
+        assert response.status == 200

@@ -68,7 +68,14 @@ def error(status: int, error_type: str, message: str, param: str | None) -> dict
             "temperature must be non-negative",
         ),
         ("/v1/completions", {"prompt": "x", "top_p": 0}, 400, "BadRequestError", "top_p", "top_p must be in"),
-        ("/v1/completions", {"prompt": "x", "n": 0}, 400, "BadRequestError", "n", "n must be at least 1, got 0."),
+        (
+            "/v1/completions",
+            {"prompt": "x", "n": 0},
+            400,
+            "BadRequestError",
+            "n",
+            "n must be at least 1, got 0.",
+        ),
         ("/v1/completions", {"prompt": "x", "suffix": "end"}, 400, "BadRequestError", "suffix", "suffix"),
         (
             "/v1/completions",
