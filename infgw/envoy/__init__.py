@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from infgw.envoy.bootstrap import build_bootstrap, render_yaml
 from infgw.envoy.process import EnvoyError, EnvoyProcess, find_envoy_binary, validate_bootstrap
-from infgw.envoy.spec import BodyMode, EnvoyBootstrapSpec, PickerConnection
+from infgw.envoy.spec import BodyMode, DestinationRouting, EnvoyBootstrapSpec, PickerConnection
 
 __all__ = [
     "BodyMode",
+    "DestinationRouting",
     "EnvoyBootstrapSpec",
     "EnvoyError",
     "EnvoyProcess",

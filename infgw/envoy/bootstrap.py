@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from infgw.envoy.spec import EnvoyBootstrapSpec, PickerConnection
+from infgw.envoy.spec import DestinationRouting, EnvoyBootstrapSpec, PickerConnection
 
 DESTINATION_HEADER = "x-gateway-destination-endpoint"
 DESTINATION_METADATA_NAMESPACE = "envoy.lb"
@@ -85,6 +85,44 @@ def _picked_endpoint_cluster(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
     }
 
 
+def _typed_policy(name: str, config_type: str, **config: Any) -> dict[str, Any]:
+    return {"typed_extension_config": {"name": name, "typed_config": {_TYPE: _API + config_type, **config}}}
+
+
+def _override_host_cluster(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
+    """The pool, balanced by the override-host policy: the picker's list in order (first try, then each
+    retry), from ``envoy.lb`` metadata or the header; round-robin only if the list names no pool member."""
+    lb_endpoints = [
+        {"endpoint": {"address": _address(host, port)}} for host, port in spec.endpoint_addresses()
+    ]
+    override_host = _typed_policy(
+        "envoy.load_balancing_policies.override_host",
+        "extensions.load_balancing_policies.override_host.v3.OverrideHost",
+        override_host_sources=[
+            {"metadata": {"key": DESTINATION_METADATA_NAMESPACE, "path": [{"key": DESTINATION_HEADER}]}},
+            {"header": DESTINATION_HEADER},
+        ],
+        fallback_policy={
+            "policies": [
+                _typed_policy(
+                    "envoy.load_balancing_policies.round_robin",
+                    "extensions.load_balancing_policies.round_robin.v3.RoundRobin",
+                )
+            ]
+        },
+    )
+    return {
+        "name": PICKED_ENDPOINT_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": _duration(spec.connect_timeout_s),
+        "load_assignment": {
+            "cluster_name": PICKED_ENDPOINT_CLUSTER,
+            "endpoints": [{"lb_endpoints": lb_endpoints}],
+        },
+        "load_balancing_policy": {"policies": [override_host]},
+    }
+
+
 def _round_robin_cluster(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
     lb_endpoints = [
         {"endpoint": {"address": _address(host, port)}} for host, port in spec.endpoint_addresses()
@@ -105,7 +143,7 @@ def _route_action(spec: EnvoyBootstrapSpec, cluster: str) -> dict[str, Any]:
     return {
         "cluster": cluster,
         "timeout": _duration(spec.route_timeout_s),
-        "retry_policy": {"retry_on": "connect-failure,refused-stream", "num_retries": spec.num_retries},
+        "retry_policy": {"retry_on": ",".join(spec.retry_on), "num_retries": spec.num_retries},
     }
 
 
@@ -217,7 +255,11 @@ def _http_connection_manager(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
     http_filters: list[dict[str, Any]] = [_strip_client_destination_filter()]
     if spec.picker is not None:
         http_filters.append(_ext_proc_filter(spec.picker))
-        if spec.picker.primary_destination_only:
+        # Override-host walks the whole list itself; ORIGINAL_DST can only use its first entry.
+        if (
+            spec.picker.primary_destination_only
+            and spec.destination_routing is DestinationRouting.ORIGINAL_DST
+        ):
             http_filters.append(_primary_destination_filter())
     http_filters.append(
         {
@@ -265,7 +307,12 @@ def build_bootstrap(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
         listener["per_connection_buffer_limit_bytes"] = spec.buffer_limit_bytes
     clusters: list[dict[str, Any]] = []
     if spec.picker is not None:
-        clusters += [_picker_cluster(spec.picker), _picked_endpoint_cluster(spec)]
+        picked = (
+            _override_host_cluster(spec)
+            if spec.destination_routing is DestinationRouting.OVERRIDE_HOST
+            else _picked_endpoint_cluster(spec)
+        )
+        clusters += [_picker_cluster(spec.picker), picked]
     if spec.endpoints:
         clusters.append(_round_robin_cluster(spec))
     return {

@@ -9,6 +9,33 @@ import ipaddress
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+class DestinationRouting(enum.StrEnum):
+    """How Envoy connects to the endpoint(s) the picker chose.
+
+    ORIGINAL_DST: any ``ip:port`` the picker names (the Inference Extension's reference Envoy); one
+    address, so a fallback list is cut to its primary. OVERRIDE_HOST: Envoy's override-host load
+    balancer over the static ``endpoints`` pool; it connects to the first listed endpoint and, on each
+    retry, to the next, so the picker's fallbacks (``maxNumOfEndpoints`` > 1) are used.
+    """
+
+    ORIGINAL_DST = "ORIGINAL_DST"
+    OVERRIDE_HOST = "OVERRIDE_HOST"
+
+
+# Envoy's x-envoy-retry-on values that make sense for an inference gateway.
+RETRY_CONDITIONS = frozenset(
+    {
+        "connect-failure",
+        "refused-stream",
+        "reset",
+        "reset-before-request",
+        "5xx",
+        "gateway-error",
+        "retriable-4xx",
+    }
+)
+
+
 class BodyMode(enum.StrEnum):
     """ext_proc body modes the picker supports (``ProcessingMode.BodySendMode`` names).
 
@@ -119,7 +146,12 @@ class EnvoyBootstrapSpec(BaseModel):
     route_timeout_s: float = Field(
         0.0, ge=0, description="Whole-request timeout; 0 disables it (LLM streams can be long)."
     )
-    num_retries: int = Field(2, ge=0, le=10, description="Retries on connect failure or refused stream.")
+    num_retries: int = Field(2, ge=0, le=10, description="Retries under the retry_on conditions.")
+    retry_on: tuple[str, ...] = Field(
+        ("connect-failure", "refused-stream"),
+        description="Envoy retry conditions; 'reset' also retries a request whose connection broke mid-way.",
+    )
+    destination_routing: DestinationRouting = DestinationRouting.ORIGINAL_DST
     buffer_limit_bytes: int | None = Field(
         None, gt=0, description="Per-connection buffer; BUFFERED mode rejects larger bodies with 413."
     )
@@ -131,6 +163,25 @@ class EnvoyBootstrapSpec(BaseModel):
         for endpoint in endpoints:
             _split_hostport(endpoint)
         return endpoints
+
+    @field_validator("retry_on")
+    @classmethod
+    def _known_retry_conditions(cls, retry_on: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(retry_on) - RETRY_CONDITIONS)
+        if unknown:
+            raise ValueError(f"unknown retry condition(s) {unknown}; use some of {sorted(RETRY_CONDITIONS)}")
+        return retry_on
+
+    @model_validator(mode="after")
+    def _override_host_needs_the_pool(self) -> EnvoyBootstrapSpec:
+        if self.destination_routing is DestinationRouting.OVERRIDE_HOST and (
+            self.picker is None or not self.endpoints
+        ):
+            raise ValueError(
+                "destination_routing OVERRIDE_HOST balances over a known pool: set both 'picker' and "
+                "'endpoints' (every model server the picker may choose)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _something_to_route_to(self) -> EnvoyBootstrapSpec:

@@ -227,3 +227,40 @@ def test_envoy_process_starts_on_free_ports_and_stops():
         process = envoy._process
         assert process is not None and process.poll() is None
     assert process.poll() is not None
+
+
+def test_override_host_routing_balances_the_pool_by_the_pickers_list_and_needs_no_lua():
+    spec = EnvoyBootstrapSpec(picker=PickerConnection(), endpoints=POOL, destination_routing="OVERRIDE_HOST")
+    bootstrap = build_bootstrap(spec)
+    picked = clusters(bootstrap)["picked_endpoint"]
+    assert picked["type"] == "STATIC"
+    policy = picked["load_balancing_policy"]["policies"][0]["typed_extension_config"]
+    assert policy["name"] == "envoy.load_balancing_policies.override_host"
+    assert policy["typed_config"]["override_host_sources"] == [
+        {"metadata": {"key": "envoy.lb", "path": [{"key": "x-gateway-destination-endpoint"}]}},
+        {"header": "x-gateway-destination-endpoint"},
+    ]
+    assert "envoy.filters.http.lua" not in filters(bootstrap)
+
+
+def test_retry_conditions_are_configurable_and_checked():
+    bootstrap = build_bootstrap(EnvoyBootstrapSpec(endpoints=POOL, retry_on=("connect-failure", "reset")))
+    assert routes(bootstrap)[0]["route"]["retry_policy"]["retry_on"] == "connect-failure,reset"
+    with pytest.raises(ValidationError, match="unknown retry condition"):
+        EnvoyBootstrapSpec(endpoints=POOL, retry_on=("connect-failures",))
+
+
+def test_override_host_without_the_pool_is_refused():
+    with pytest.raises(ValidationError, match="OVERRIDE_HOST balances over a known pool"):
+        EnvoyBootstrapSpec(picker=PickerConnection(), destination_routing="OVERRIDE_HOST")
+
+
+@pytest.mark.integration
+def test_envoy_accepts_the_override_host_bootstrap():
+    spec = EnvoyBootstrapSpec(
+        picker=PickerConnection(),
+        endpoints=POOL,
+        destination_routing="OVERRIDE_HOST",
+        retry_on=("connect-failure", "refused-stream", "reset"),
+    )
+    validate_bootstrap(build_bootstrap(spec))

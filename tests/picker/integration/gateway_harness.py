@@ -33,6 +33,7 @@ class IdentityUpstream:
     host: str = "127.0.0.1"  # each upstream gets its own loopback IP, as pods have their own IPs
     waiting: int = 0
     kv_usage: float = 0.0
+    resets_completions: bool = False  # metrics stay fine, but every completion's connection is reset
     port: int = 0
     received: list[dict[str, Any]] = field(default_factory=list)
     runner: web.AppRunner | None = None
@@ -53,6 +54,9 @@ class IdentityUpstream:
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
+        if self.resets_completions and request.transport is not None:
+            request.transport.abort()  # RST: what a crashing model server looks like to Envoy
+            return web.Response()
         body = json.loads(raw)
         self.received.append(
             {
@@ -226,13 +230,15 @@ async def start_gateway(
     picker_connection: dict[str, Any] | None = None,
     fallback_pool: bool = False,
     subset_hint: list[str] | None = None,
+    spec_options: dict[str, Any] | None = None,
 ) -> Gateway:
     """Upstreams, then the picker serving ``picker_endpoints`` of them (default all), then Envoy.
 
     Everything started is registered on ``cleanup`` so it stops, in reverse order, whatever fails.
     """
     upstreams = {
-        name: IdentityUpstream(name, host=f"127.0.0.{11 + index}") for index, name in enumerate(upstream_names)
+        name: IdentityUpstream(name, host=f"127.0.0.{11 + index}")
+        for index, name in enumerate(upstream_names)
     }
     for upstream in upstreams.values():
         await upstream.start()
@@ -250,6 +256,7 @@ async def start_gateway(
     spec = EnvoyBootstrapSpec(
         picker=PickerConnection(**connection),
         endpoints=tuple(u.hostport for u in upstreams.values()) if fallback_pool else (),
+        **(spec_options or {}),
     )
     bootstrap = build_bootstrap(spec)
     if subset_hint is not None:

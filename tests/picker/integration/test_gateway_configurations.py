@@ -102,3 +102,31 @@ async def test_an_empty_subset_hint_is_a_503(gateway):
     status, body = await gw.complete("nobody allowed")
     assert status == 503
     assert "subset hint" in body["error"]["message"]
+
+
+async def test_override_host_routing_walks_the_fallbacks_when_the_primary_fails(gateway):
+    gw = await gateway(
+        ("a", "b"),
+        picker_args=("--config-text", TWO_ENDPOINT_CONFIG),
+        fallback_pool=True,
+        spec_options={
+            "destination_routing": "OVERRIDE_HOST",
+            "retry_on": ("connect-failure", "refused-stream", "reset"),
+        },
+    )
+    a, b = gw.upstreams["a"], gw.upstreams["b"]
+    b.waiting = 3  # the picker ranks a first, b second
+    a.resets_completions = True  # ... but a drops every completion
+    for i in range(40):
+        status, body = await gw.complete(f"walk-{i}")
+        assert (status, body["served_by"]) == (200, "b"), body  # a retry reaches the fallback
+        if b.received[-1]["headers"]["x-gateway-destination-endpoint"] == f"{a.hostport},{b.hostport}":
+            break
+    # The picker answered "a,b": the request was first sent to a, reset, then retried on b.
+    assert b.received[-1]["headers"]["x-gateway-destination-endpoint"] == f"{a.hostport},{b.hostport}"
+    assert (
+        gw.envoy.stats("cluster.picked_endpoint.upstream_rq_retry").get(
+            "cluster.picked_endpoint.upstream_rq_retry", 0
+        )
+        >= 1
+    )
