@@ -47,7 +47,10 @@ def recommended_config() -> EndpointPickerConfig:
                     "saturatedMatchFactor": 0.0,
                 },
             ),
-            PluginSpec(type="load-headroom-scorer", parameters={"busyScale": 8, "queueWeight": 2}),
+            PluginSpec(
+                type="load-headroom-scorer",
+                parameters={"busyScale": 8, "queueWeight": 2, "kvHeadroomThreshold": 0.8},
+            ),
             PluginSpec(type="lora-affinity-scorer"),
             PluginSpec(type="max-score-picker", parameters={"maxNumOfEndpoints": 1}),
         ],

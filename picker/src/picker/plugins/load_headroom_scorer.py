@@ -25,11 +25,19 @@ class LoadHeadroomParameters(PluginParameters):
     queue_weight: float = Field(
         default=2.0, ge=0.0, description="cost of a queued request relative to a running one"
     )
+    kv_headroom_threshold: float = Field(
+        default=0.8, ge=0.0, lt=1.0, description="KV usage above which the score falls linearly to 0 at full"
+    )
 
 
 class LoadHeadroomScorer:
     """q_e = max(waiting_e, in_flight_e - running_e) (fresh_queue_estimate);
-    score_e = (1 - kv_e) * busyScale / (busyScale + running_e + queueWeight * q_e)."""
+    h_e = min(1, (1 - kv_e) / (1 - kvHeadroomThreshold));
+    score_e = h_e * busyScale / (busyScale + running_e + queueWeight * q_e).
+
+    KV only counts near the top: a scraped KV figure is as stale as the scraped queue, and ranking on it
+    below the threshold would send a whole scrape interval's burst to the one endpoint that looked emptiest.
+    """
 
     plugin_type = LOAD_HEADROOM_SCORER_TYPE
 
@@ -42,12 +50,14 @@ class LoadHeadroomScorer:
         self.name = name
         self._busy_scale = parameters.busy_scale
         self._queue_weight = parameters.queue_weight
+        self._kv_span = 1.0 - parameters.kv_headroom_threshold
         self._in_flight = in_flight
 
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
         # One tight loop with locals only: this runs over every candidate on every request.
         scale = self._busy_scale
         queue_weight = self._queue_weight
+        kv_span = self._kv_span
         in_flight_of = self._in_flight.view().get
         scores: list[float] = []
         append = scores.append
@@ -61,7 +71,10 @@ class LoadHeadroomScorer:
             queued = in_flight - running
             if queued < metrics.waiting_queue_size:
                 queued = metrics.waiting_queue_size
-            append((1.0 - metrics.kv_cache_usage_ratio) * scale / (scale + running + queue_weight * queued))
+            headroom = (1.0 - metrics.kv_cache_usage_ratio) / kv_span
+            if headroom > 1.0:
+                headroom = 1.0
+            append(headroom * scale / (scale + running + queue_weight * queued))
         return scores
 
 
