@@ -34,6 +34,10 @@ class ProjectServicesArgs:
     project: str
     services: Sequence[str] = INFERENCE_GATEWAY_SERVICES
 
+    def __post_init__(self) -> None:
+        if len(set(self.services)) != len(self.services):
+            raise ValueError(f"ProjectServicesArgs.services lists a service twice: {sorted(self.services)}")
+
 
 class ProjectServices(pulumi.ComponentResource):
     """One `gcp.projects.Service` per API; depend on this component to wait for all of them."""
@@ -42,8 +46,6 @@ class ProjectServices(pulumi.ComponentResource):
         self, name: str, args: ProjectServicesArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("infgw:index:ProjectServices", name, None, opts)
-        if len(set(args.services)) != len(args.services):
-            raise ValueError(f"ProjectServicesArgs.services lists a service twice: {sorted(args.services)}")
         self.services = {
             service: gcp.projects.Service(
                 f"{name}-{service.split('.')[0]}",

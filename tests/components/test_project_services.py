@@ -40,10 +40,5 @@ def test_project_services_inventory(pulumi_mocks: PlanRecorder, golden_inventory
 def test_duplicate_service_is_refused() -> None:
     from components.project_services import ProjectServicesArgs
 
-    args = ProjectServicesArgs(
-        project="p-123456", services=("compute.googleapis.com", "compute.googleapis.com")
-    )
-    from components.project_services import ProjectServices
-
     with pytest.raises(ValueError, match="lists a service twice"):
-        ProjectServices("services", args)
+        ProjectServicesArgs(project="p-123456", services=("compute.googleapis.com", "compute.googleapis.com"))
