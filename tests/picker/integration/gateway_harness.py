@@ -34,6 +34,8 @@ class IdentityUpstream:
     waiting: int = 0
     kv_usage: float = 0.0
     resets_completions: bool = False  # metrics stay fine, but every completion's connection is reset
+    # When set, a stream pauses after its first event until the test sets it: proves pass-through.
+    sse_gate: asyncio.Event | None = None
     port: int = 0
     received: list[dict[str, Any]] = field(default_factory=list)
     runner: web.AppRunner | None = None
@@ -71,6 +73,8 @@ class IdentityUpstream:
             await response.write(
                 f'data: {{"served_by":"{self.name}","choices":[{{"text":"a"}}]}}\n\n'.encode()
             )
+            if self.sse_gate is not None:
+                await self.sse_gate.wait()
             await response.write(
                 b'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1}}\n\n'
             )

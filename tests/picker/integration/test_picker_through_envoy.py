@@ -159,3 +159,23 @@ async def test_sheddable_request_is_shed_with_429_under_saturation_and_others_st
         while (await gw.complete("bulk", **{"x-gateway-inference-objective": "batch"}))[0] != 200:
             await asyncio.sleep(0.02)
     assert gw.picker.alive()
+
+
+async def test_sse_events_reach_the_client_while_the_stream_is_still_open(gw):
+    gate = asyncio.Event()
+    for upstream in gw.upstreams.values():
+        upstream.sse_gate = gate
+    try:
+        async with gw.session.post(
+            gw.url + "/v1/completions", json={"model": "m", "prompt": "live", "stream": True}
+        ) as response:
+            # The upstream holds the rest of the stream until this first event has arrived here:
+            # if the picker (or Envoy) buffered SSE, this read would never complete.
+            first = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
+            assert b'"served_by"' in first
+            gate.set()
+            rest = await response.read()
+        assert rest.endswith(b"data: [DONE]\n\n")
+    finally:
+        for upstream in gw.upstreams.values():
+            upstream.sse_gate = None
