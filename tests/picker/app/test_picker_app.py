@@ -209,3 +209,11 @@ async def test_a_failing_runtime_stops_the_app_with_the_cause(recording_director
     app = PickerApp(local_options(secure_serving=False), BrokenDiscovery(recording_director), RealClock())
     with pytest.raises(RuntimeError, match="ConnectionError: API server unreachable"):
         await asyncio.wait_for(app.run_until_signalled(), 10)
+
+
+async def test_health_is_also_served_on_the_ext_proc_port(started):
+    app, runtime = await started(secure_serving=False)
+    runtime.synced = True
+    await wait_for_status(
+        app.grpc_port, "envoy.service.ext_proc.v3.ExternalProcessor", health_pb2.HealthCheckResponse.SERVING
+    )
