@@ -11,8 +11,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
-from tests.reliability.gateway_under_test import (
+from bench.soak.gateway import (
     GatewayUnderTest,
     Replica,
     fake_replica,
@@ -20,6 +19,7 @@ from tests.reliability.gateway_under_test import (
     start_gateway,
 )
 
+FAKE_REPLICA_SCRIPT = Path(__file__).with_name("fake_replica.py")
 pytestmark = pytest.mark.integration
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -108,7 +108,7 @@ def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trap(work_dir: Path) -> Iterator[Replica]:
     """A model server outside the pool: a request landing here was routed by a client-sent header."""
-    trap = fake_replica(work_dir, "trap").start()
+    trap = fake_replica(work_dir, "trap", FAKE_REPLICA_SCRIPT).start()
     yield trap
     trap.child.stop()
     assert not trap.child.alive()

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from bench.soak.gateway import GatewayUnderTest, fake_replica, start_gateway, wait_until
+from bench.soak.load import completion, post_once
 
-from tests.reliability.gateway_under_test import GatewayUnderTest, fake_replica, start_gateway, wait_until
-from tests.reliability.load import completion, post_once
-
+FAKE_REPLICA_SCRIPT = Path(__file__).with_name("fake_replica.py")
 pytestmark = pytest.mark.integration
 
 ROUTE_TIMEOUT_S = 2.0
@@ -23,7 +23,7 @@ ROUTE_TIMEOUT_S = 2.0
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayUnderTest]:
     work_dir: Path = tmp_path_factory.mktemp("degraded")
-    replicas = [fake_replica(work_dir, f"fake-{i}") for i in range(3)]
+    replicas = [fake_replica(work_dir, f"fake-{i}", FAKE_REPLICA_SCRIPT) for i in range(3)]
     gateway = start_gateway(
         work_dir,
         replicas,

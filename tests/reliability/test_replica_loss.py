@@ -10,9 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.reliability.gateway_under_test import GatewayUnderTest, sim_replica, start_gateway, wait_until
-from tests.reliability.load import run_load
+from bench.soak.gateway import GatewayUnderTest, sim_replica, start_gateway, wait_until
+from bench.soak.load import run_load
 
 pytestmark = pytest.mark.integration
 

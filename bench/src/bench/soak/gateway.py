@@ -1,6 +1,6 @@
-"""The gateway under test, built from the real parts as separate processes: simulator replicas
-(``python -m sim``), the picker (``python -m picker --endpoints-file``) and Envoy (``infgw.envoy``).
-Every part can be killed and restarted on its own port, which is what the fault suites need."""
+"""A local gateway built from the real parts as separate processes: simulator replicas (``python -m sim``),
+the picker (``python -m picker --endpoints-file``) and Envoy (``infgw.envoy``). Every part can be killed
+and restarted on its own port: the soak and the reliability tests (tests/reliability/) drive it."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from infgw.envoy import BodyMode, EnvoyBootstrapSpec, EnvoyProcess, PickerConnec
 from infgw.envoy.bootstrap import DESTINATION_HEADER, DESTINATION_METADATA_NAMESPACE, PICKED_ENDPOINT_CLUSTER
 
 STARTUP_TIMEOUT_S = 90.0  # a shared 2-core CI box can take tens of seconds to import
-FAKE_REPLICA_SCRIPT = Path(__file__).with_name("fake_replica.py")
 _PICKER_SERVING = re.compile(r"picker serving: ext_proc=[^:]+:(\d+) tls=\w+ health=(\d+) metrics=(\d+)")
 # Envoy retries these on the next host of the picker's list: a refused connection, a refused HTTP/2
 # stream, and a reset before any response byte (a replica killed with the request in flight).
@@ -196,8 +195,10 @@ def sim_replica(work_dir: Path, name: str, *sim_args: str) -> Replica:
     return Replica(ChildProcess(name, command, work_dir / f"{name}.log"))
 
 
-def fake_replica(work_dir: Path, name: str) -> Replica:
-    command = [sys.executable, str(FAKE_REPLICA_SCRIPT), "--port", "0", "--name", name]
+def fake_replica(work_dir: Path, name: str, script: Path) -> Replica:
+    """A purpose-built replica script that prints ``fake replica listening on PORT`` and takes
+    ``--port``/``--name`` (tests/reliability/fake_replica.py)."""
+    command = [sys.executable, str(script), "--port", "0", "--name", name]
     return Replica(ChildProcess(name, command, work_dir / f"{name}.log"), kind="fake")
 
 

@@ -1,4 +1,4 @@
-"""Bounded closed-loop load for the fault suites: N workers post until a deadline, every outcome kept."""
+"""Bounded closed-loop load: N workers post until a deadline or a request budget, every outcome kept."""
 
 from __future__ import annotations
 
