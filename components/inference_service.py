@@ -52,6 +52,7 @@ from components.model_server import (
     lora_rollout_config,
     model_server_pod_spec,
 )
+from components.network_policies import PoolNetworkPolicyInputs, pool_network_policies
 from components.picker_workload import (
     PICKER_CONFIG_FILE,
     PICKER_GRPC_PORT,
@@ -96,6 +97,9 @@ class InferenceServiceArgs:
     # Config cluster with services.modelArmor: the ModelArmorGuard's template and its region.
     model_armor_template: str | None = None
     model_armor_location: str | None = None
+    # The gateway's proxy-only subnet ranges (every region whose proxies reach this cluster): with them,
+    # each pool gets NetworkPolicies (components/network_policies.py); empty creates none.
+    proxy_only_ranges: Sequence[str] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if self.topology == "single" and not self.config_cluster:
@@ -285,6 +289,7 @@ class InferenceService(pulumi.ComponentResource):
         server_labels = {"app": pool.name}
         deployment = self._model_server(pool, server_labels)
         picker_service = self._picker(pool)
+        self._network_policies(pool, server_labels)
 
         # GKE only imports pools into the config cluster when asked to, with this exact annotation.
         annotations = {GKE_EXPORT_ANNOTATION: GKE_EXPORT_VALUE} if self._args.topology == "multi" else None
@@ -431,6 +436,22 @@ class InferenceService(pulumi.ComponentResource):
             spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=labels, ports=picker_service_ports()),
             opts=self._opts([deployment]),
         )
+
+    def _network_policies(self, pool: PoolSpec, server_labels: dict[str, str]) -> None:
+        if not self._args.proxy_only_ranges:
+            return
+        inputs = PoolNetworkPolicyInputs(
+            pool_name=pool.name,
+            namespace=self._namespace,
+            model_server_labels=server_labels,
+            model_server_port=pool.port,
+            picker_labels=picker_labels(pool),
+            proxy_only_ranges=tuple(self._args.proxy_only_ranges),
+        )
+        for name, spec in pool_network_policies(inputs).items():
+            k8s.networking.v1.NetworkPolicy(
+                f"{self._name}-{name}", metadata=self._meta(name), spec=spec, opts=self._opts()
+            )
 
     def _autoscaler(self, pool: PoolSpec, deployment: k8s.apps.v1.Deployment, labels: dict[str, str]) -> None:
         assert pool.autoscaling is not None

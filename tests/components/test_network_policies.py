@@ -104,3 +104,35 @@ def test_pool_policies_are_named_per_pool() -> None:
 def test_bad_inputs_are_refused_with_the_field_named(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _inputs(**overrides)
+
+
+def test_inference_service_creates_the_policies_of_every_pool(pulumi_mocks: Any) -> None:
+    from tests.components.test_inference_service import build, services
+
+    config = services("services_single")
+    resources = build(pulumi_mocks, config, proxy_only_ranges=list(PROXY_RANGES))
+    policies = {
+        r.get("metadata.name"): r
+        for r in resources
+        if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+    }
+    expected = {
+        f"{pool.name}-{suffix}" for pool in config.pools for suffix in ("epp-ingress", "model-server-ingress")
+    }
+    assert set(policies) == expected
+    for policy in policies.values():
+        assert policy.get("metadata.namespace") == config.namespace
+        cidrs = {
+            peer["ipBlock"]["cidr"]
+            for rule in policy.get("spec.ingress")
+            for peer in rule["from"]
+            if "ipBlock" in peer
+        }
+        assert set(PROXY_RANGES) <= cidrs
+
+
+def test_inference_service_without_proxy_ranges_creates_no_policies(pulumi_mocks: Any) -> None:
+    from tests.components.test_inference_service import build, services
+
+    resources = build(pulumi_mocks, services("services_single"))
+    assert not [r for r in resources if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"]
