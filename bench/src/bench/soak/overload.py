@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import aiohttp
+
 from bench.soak.gateway import GatewayUnderTest
 from bench.soak.load import completion, post_once
 

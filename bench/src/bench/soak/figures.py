@@ -1,0 +1,113 @@
+"""``python -m bench.soak.figures``: the measured figures of docs/reliability.md, as tables.
+
+Replica loss: one of 4 replicas SIGKILLed under steady non-streaming load, with the override-host retry
+path and with infgw.envoy's default (ORIGINAL_DST, primary only). Overload: a priority >= 0 client's
+TTFT alone and under a sheddable flood, and how fast the flood is refused."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.soak.gateway import sim_replica, start_gateway, wait_until
+from bench.soak.load import run_load
+from bench.soak.overload import OBJECTIVES, SIM_ARGS, percentile, run_overload
+
+
+async def replica_loss(retry_path: bool, workers: int, seconds: float) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="figures-loss-") as work:
+        work_dir = Path(work)
+        replicas = [sim_replica(work_dir, f"replica-{i}") for i in range(4)]
+        gateway = start_gateway(
+            work_dir,
+            replicas,
+            max_endpoints=3 if retry_path else 1,
+            envoys={"main": {"retry_path": retry_path}},
+        )
+        try:
+            load = asyncio.create_task(run_load(gateway.url(), workers=workers, duration_s=seconds))
+            await asyncio.sleep(seconds / 3)
+            replicas[1].child.kill()
+            drop_s = await asyncio.to_thread(wait_until, lambda: gateway.picker.ready_pods() == 3, "drop")
+            result = await load
+        finally:
+            gateway.stop()
+    return {
+        "retry path": "override-host + fallbacks" if retry_path else "ORIGINAL_DST (default)",
+        "requests": len(result.outcomes),
+        "lost": len(result.lost),
+        "lost statuses": {s: n for s, n in result.statuses().items() if s != 200} or "-",
+        "picker drop (s)": f"{drop_s:.3f}",
+    }
+
+
+async def overload(critical_requests: int, flood_workers: int) -> list[dict[str, object]]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="figures-overload-") as work:
+        work_dir = Path(work)
+        replicas = [sim_replica(work_dir, f"replica-{i}", *SIM_ARGS) for i in range(2)]
+        gateway = start_gateway(work_dir, replicas, objectives=OBJECTIVES)
+        try:
+            for flood in (False, True):
+                result = await run_overload(
+                    gateway, critical_requests=critical_requests, flood_workers=flood_workers, flood=flood
+                )
+                before, after = result.picker_rss_kib
+                rows.append(
+                    {
+                        "sheddable flood": f"{flood_workers} clients" if flood else "none",
+                        "critical ok": f"{result.critical_statuses[200]}/{critical_requests}",
+                        "critical TTFT p50 (s)": f"{percentile(result.critical_ttft_s, 0.5):.3f}",
+                        "critical TTFT p90 (s)": f"{percentile(result.critical_ttft_s, 0.9):.3f}",
+                        "sheddable 200/429": f"{result.sheddable_statuses[200]}/{result.sheddable_statuses[429]}",
+                        "429 p90 (s)": f"{percentile(result.rejection_latency_s, 0.9):.3f}",
+                        "max waiting/replica": result.max_waiting_per_replica,
+                        "picker RSS (MiB)": f"{before / 1024:.1f} -> {after / 1024:.1f}",
+                    }
+                )
+        finally:
+            gateway.stop()
+    return rows
+
+
+def print_table(rows: list[dict[str, object]]) -> None:
+    headers = list(rows[0])
+    widths = [max(len(h), *(len(str(r[h])) for r in rows)) for h in headers]
+    print(" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("-|-".join("-" * w for w in widths))
+    for row in rows:
+        print(" | ".join(str(row[h]).ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print(flush=True)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    started = time.monotonic()
+    if args.part in ("all", "loss"):
+        print("Replica loss: 1 of 4 SIGKILLed under steady non-streaming load")
+        print_table([await replica_loss(path, args.workers, args.seconds) for path in (True, False)])
+    if args.part in ("all", "overload"):
+        print("Overload: priority 10 client streaming, priority -1 flood (2 small replicas)")
+        print_table(await overload(args.critical, args.flood))
+    print(f"({time.monotonic() - started:.0f} s)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak.figures", description=__doc__)
+    parser.add_argument("--part", choices=["all", "loss", "overload"], default="all")
+    parser.add_argument("--workers", type=int, default=8, help="replica loss: concurrent clients")
+    parser.add_argument("--seconds", type=float, default=9.0, help="replica loss: load duration")
+    parser.add_argument("--critical", type=int, default=20, help="overload: critical requests")
+    parser.add_argument("--flood", type=int, default=16, help="overload: sheddable clients")
+    # SIGTERM unwinds like Ctrl-C, so the gateway's processes are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    asyncio.run(main_async(parser.parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
