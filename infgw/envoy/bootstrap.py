@@ -198,11 +198,12 @@ def _ext_proc_filter(picker: PickerConnection) -> dict[str, Any]:
             "message_timeout": _duration(picker.message_timeout_s),
             "processing_mode": {
                 "request_header_mode": "SEND",
-                "response_header_mode": "SEND",
+                "response_header_mode": "SEND" if picker.response_headers else "SKIP",
                 "request_body_mode": picker.request_body_mode.value,
                 "response_body_mode": picker.response_body_mode.value,
+                # FULL_DUPLEX_STREAMED requires trailers SEND; without response phases there are none.
                 "request_trailer_mode": "SEND",
-                "response_trailer_mode": "SEND",
+                "response_trailer_mode": "SEND" if picker.response_headers else "SKIP",
             },
             "metadata_options": {
                 # The data plane's subset hint (and any served-endpoint report) reach the picker ...

@@ -83,6 +83,12 @@ class PickerConnection(BaseModel):
     )
     request_body_mode: BodyMode = BodyMode.FULL_DUPLEX_STREAMED
     response_body_mode: BodyMode = BodyMode.FULL_DUPLEX_STREAMED
+    response_headers: bool = Field(
+        True,
+        description="Send response headers to the picker. False (with response_body_mode NONE) is "
+        "route-only: about half the gRPC messages per request, but the picker's stream ends once the "
+        "request is routed, so its in-flight counts and request metrics no longer cover the response.",
+    )
     grpc_timeout_s: float = Field(10.0, gt=0, description="Timeout of the ext_proc gRPC stream setup.")
     message_timeout_s: float = Field(
         30.0,
@@ -100,6 +106,15 @@ class PickerConnection(BaseModel):
         description="Envoy gRPC-health-checks the picker's ext_proc port (service "
         "envoy.service.ext_proc.v3.ExternalProcessor; the picker serves grpc.health.v1 there too).",
     )
+
+    @model_validator(mode="after")
+    def _no_response_body_without_response_headers(self) -> PickerConnection:
+        if not self.response_headers and self.response_body_mode is not BodyMode.NONE:
+            raise ValueError(
+                "response_headers False needs response_body_mode NONE: Envoy cannot stream a response "
+                "body to the picker whose headers it did not send"
+            )
+        return self
 
     @model_validator(mode="after")
     def _request_body_reaches_the_picker(self) -> PickerConnection:

@@ -399,7 +399,8 @@ def main() -> None:
         "--lean",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also measure the picker with response_body_mode NONE (no usage parsing, 2 fewer messages)",
+        help="also measure the picker without the response body (no usage parsing) and route-only "
+        "(no response phases at all: in-flight counts end at routing)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
@@ -430,6 +431,18 @@ def main() -> None:
                 )
             )
         ) as lean_envoy,
+        EnvoyProcess(
+            build_bootstrap(
+                EnvoyBootstrapSpec(
+                    picker=PickerConnection(
+                        port=picker_port,
+                        tls=args.picker_tls,
+                        response_headers=False,
+                        response_body_mode=BodyMode.NONE,
+                    )
+                )
+            )
+        ) as route_only_envoy,
         ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as load,
     ):
         gateways = {
@@ -439,6 +452,9 @@ def main() -> None:
         if args.lean:
             gateways["envoy + picker, no response body"] = (
                 f"http://127.0.0.1:{lean_envoy.listener_port}/v1/completions"
+            )
+            gateways["envoy + picker, route only"] = (
+                f"http://127.0.0.1:{route_only_envoy.listener_port}/v1/completions"
             )
         results = {name: Measurements([], [], 0, {c: [] for c in args.concurrency}, []) for name in gateways}
         for url in gateways.values():  # warm-up: connections open, first scrapes done

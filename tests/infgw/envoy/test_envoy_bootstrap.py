@@ -264,3 +264,26 @@ def test_envoy_accepts_the_override_host_bootstrap():
         retry_on=("connect-failure", "refused-stream", "reset"),
     )
     validate_bootstrap(build_bootstrap(spec))
+
+
+def test_route_only_skips_every_response_phase():
+    picker = PickerConnection(response_headers=False, response_body_mode=BodyMode.NONE)
+    mode = filters(build_bootstrap(EnvoyBootstrapSpec(picker=picker)))["envoy.filters.http.ext_proc"][
+        "processing_mode"
+    ]
+    assert (mode["response_header_mode"], mode["response_body_mode"], mode["response_trailer_mode"]) == (
+        "SKIP",
+        "NONE",
+        "SKIP",
+    )
+
+
+def test_route_only_needs_no_response_body():
+    with pytest.raises(ValidationError, match="needs response_body_mode NONE"):
+        PickerConnection(response_headers=False)
+
+
+@pytest.mark.integration
+def test_envoy_accepts_route_only():
+    picker = PickerConnection(response_headers=False, response_body_mode=BodyMode.NONE)
+    validate_bootstrap(build_bootstrap(EnvoyBootstrapSpec(picker=picker)))

@@ -130,3 +130,17 @@ async def test_override_host_routing_walks_the_fallbacks_when_the_primary_fails(
         )
         >= 1
     )
+
+
+async def test_route_only_mode_routes_and_rejects_without_response_phases(gateway):
+    gw = await gateway(("a", "b"), picker_connection={"response_headers": False, "response_body_mode": "NONE"})
+    landed = set()
+    for i in range(10):
+        status, body = await gw.complete(f"route-only-{i}")
+        assert status == 200
+        landed.add(body["served_by"])
+    assert landed <= {"a", "b"}
+    assert (await gw.post("/v1/completions", b"{oops"))[0] == 400
+    stats = gw.envoy.stats("http.inference_gateway.ext_proc.stream_msgs")
+    # headers + body (+ Envoy's empty end-of-stream chunk): nothing about the response is sent.
+    assert stats["http.inference_gateway.ext_proc.stream_msgs_sent"] <= 3 * 11
