@@ -4,11 +4,13 @@ subprocess; Ctrl-C/SIGTERM (and a killed parent) leave no process behind."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import os
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -150,14 +152,15 @@ def test_once_answers_seed_000s_request_through_envoy_and_the_picker(repo_root: 
     assert (work_dir / "envoy" / "bootstrap.json").is_file()
 
 
-async def _start_serving(work_dir: Path, repo_root: Path) -> asyncio.subprocess.Process:
+@contextlib.asynccontextmanager
+async def serving(work_dir: Path, repo_root: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`infgw local` serving in a subprocess, yielded once ready; whatever the test does, it ends stopped."""
     process = await asyncio.create_subprocess_exec(
         *local_argv("--project-dir", str(repo_root), "--replicas", "1", "--work-dir", str(work_dir)),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env=os.environ | {"COLUMNS": "200"},
     )
-    assert process.stdout is not None
 
     async def ready() -> None:
         assert process.stdout is not None
@@ -168,21 +171,25 @@ async def _start_serving(work_dir: Path, repo_root: Path) -> asyncio.subprocess.
 
     try:
         await asyncio.wait_for(ready(), 90)
-    except BaseException:
-        process.kill()
-        await process.wait()
-        raise
-    children = set(processes_mentioning(str(work_dir))) - {process.pid}
-    assert len(children) == 3, children  # one replica, one picker, Envoy
-    return process
+        children = set(processes_mentioning(str(work_dir))) - {process.pid}
+        assert len(children) == 3, children  # one replica, one picker, Envoy
+        yield process
+    finally:
+        if process.returncode is None:
+            process.terminate()  # the command's own shutdown stops its children
+            try:
+                await asyncio.wait_for(process.communicate(), 30)
+            except TimeoutError:
+                process.kill()  # the children follow through their parent-death signal
+                await process.wait()
 
 
 @pytest.mark.integration
 async def test_sigterm_stops_every_child(repo_root: Path, tmp_path: Path) -> None:
     work_dir = tmp_path / "work"
-    process = await _start_serving(work_dir, repo_root)
-    process.send_signal(signal.SIGTERM)
-    output, _ = await asyncio.wait_for(process.communicate(), 30)
+    async with serving(work_dir, repo_root) as process:
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, output.decode(errors="replace")
     assert b"Stopped every process the gateway started." in output
     assert processes_mentioning(str(work_dir)) == []
@@ -192,9 +199,9 @@ async def test_sigterm_stops_every_child(repo_root: Path, tmp_path: Path) -> Non
 @pytest.mark.slow
 async def test_killed_parent_takes_its_children_along(repo_root: Path, tmp_path: Path) -> None:
     work_dir = tmp_path / "work"
-    process = await _start_serving(work_dir, repo_root)
-    process.kill()  # SIGKILL: no cleanup code runs in the parent
-    await process.wait()
+    async with serving(work_dir, repo_root) as process:
+        process.kill()  # SIGKILL: no cleanup code runs in the parent
+        await process.wait()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 15
     while processes_mentioning(str(work_dir)) and loop.time() < deadline:
