@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from infgw.envoy import BodyMode, EnvoyBootstrapSpec, PickerConnection, build_bootstrap
+from infgw.envoy import BodyMode, DestinationRouting, EnvoyBootstrapSpec, PickerConnection, build_bootstrap
 from infgw.envoy.bootstrap import PICKED_ENDPOINT_CLUSTER, PICKER_CLUSTER, ROUND_ROBIN_CLUSTER
 from infgw.local.body_router import MODEL_HEADER, body_router_filter
 from infgw.local.plan import LocalPlan, PoolPlan
@@ -56,6 +56,9 @@ def pool_bootstrap_spec(
         listener_port=listener_port,
         picker=picker,
         endpoints=addresses.replicas if pool.fail_open else (),
+        # The Inference Extension's reference routing: whatever ip:port the picker names. The multi-pool
+        # composition shares this cluster between pools, which only holds while it lists no endpoints.
+        destination_routing=DestinationRouting.ORIGINAL_DST,
         route_timeout_s=route_timeout_s,
         access_log=access_log,
     )

@@ -9,7 +9,7 @@ import pytest
 from local_gateway_stacks import LLAMA, QWEN, TWO_POOL_SERVICES
 
 from components.service_config import ServicesConfig
-from infgw.envoy import BodyMode, build_bootstrap, validate_bootstrap
+from infgw.envoy import BodyMode, DestinationRouting, build_bootstrap, validate_bootstrap
 from infgw.envoy.bootstrap import PICKED_ENDPOINT_CLUSTER
 from infgw.local.body_router import MODEL_HEADER
 from infgw.local.envoy_config import (
@@ -60,6 +60,7 @@ def test_fail_close_pool_streams_full_duplex_without_fallback() -> None:
     assert not spec.picker.tls
     assert spec.picker.port == 9100
     assert spec.endpoints == ()
+    assert spec.destination_routing is DestinationRouting.ORIGINAL_DST
     assert spec.route_timeout_s == 60
 
 
