@@ -46,12 +46,20 @@ async def replica_loss(retry_path: bool, workers: int, seconds: float) -> dict[s
     }
 
 
-async def overload(critical_requests: int, flood_workers: int) -> list[dict[str, object]]:
+# The picker's flow control: requests wait in the picker, by priority, until a replica has capacity.
+FLOW_CONTROL = {
+    "saturationDetector": {"queueDepthThreshold": 1},
+    "flowControl": {"enabled": True, "maxQueuedRequests": 64, "requestTtl": "30s"},
+}
+
+
+async def overload(critical_requests: int, flood_workers: int, flow_control: bool) -> list[dict[str, object]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="figures-overload-") as work:
         work_dir = Path(work)
         replicas = [sim_replica(work_dir, f"replica-{i}", *SIM_ARGS) for i in range(2)]
-        gateway = start_gateway(work_dir, replicas, objectives=OBJECTIVES)
+        admission = FLOW_CONTROL if flow_control else None
+        gateway = start_gateway(work_dir, replicas, objectives=OBJECTIVES, admission=admission)
         try:
             for flood in (False, True):
                 result = await run_overload(
@@ -60,6 +68,7 @@ async def overload(critical_requests: int, flood_workers: int) -> list[dict[str,
                 before, after = result.picker_rss_kib
                 rows.append(
                     {
+                        "admission": "flow control" if flow_control else "legacy (EPP default)",
                         "sheddable flood": f"{flood_workers} clients" if flood else "none",
                         "critical ok": f"{result.critical_statuses[200]}/{critical_requests}",
                         "critical TTFT p50 (s)": f"{percentile(result.critical_ttft_s, 0.5):.3f}",
@@ -92,7 +101,10 @@ async def main_async(args: argparse.Namespace) -> None:
         print_table([await replica_loss(path, args.workers, args.seconds) for path in (True, False)])
     if args.part in ("all", "overload"):
         print("Overload: priority 10 client streaming, priority -1 flood (2 small replicas)")
-        print_table(await overload(args.critical, args.flood))
+        rows = []
+        for flow_control in (False, True):
+            rows += await overload(args.critical, args.flood, flow_control)
+        print_table(rows)
     print(f"({time.monotonic() - started:.0f} s)")
 
 

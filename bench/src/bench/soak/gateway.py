@@ -28,10 +28,12 @@ _PICKER_SERVING = re.compile(r"picker serving: ext_proc=[^:]+:(\d+) tls=\w+ heal
 RETRY_ON = "connect-failure,refused-stream,reset"
 
 
-def picker_config(max_endpoints: int) -> str:
-    """The EPP default profile with the picker returning ``max_endpoints`` (primary + fallbacks)."""
+def picker_config(max_endpoints: int, admission: dict[str, Any] | None = None) -> str:
+    """The EPP default profile with the picker returning ``max_endpoints`` (primary + fallbacks);
+    ``admission`` adds top-level keys such as ``saturationDetector`` and ``flowControl``."""
     return yaml.safe_dump(
         {
+            **(admission or {}),
             "apiVersion": "inference.networking.x-k8s.io/v1alpha1",
             "kind": "EndpointPickerConfig",
             "plugins": [
@@ -211,6 +213,7 @@ class Picker:
     objectives: dict[str, int] = field(default_factory=dict)
     max_endpoints: int = 1
     extra_args: tuple[str, ...] = ()
+    admission: dict[str, Any] | None = None
     grpc_port: int = 0
     metrics_port: int = 0
     child: ChildProcess | None = None
@@ -229,7 +232,7 @@ class Picker:
         command = [
             sys.executable, "-m", "picker",
             "--endpoints-file", str(self.work_dir / "endpoints.yaml"),
-            "--config-text", picker_config(self.max_endpoints),
+            "--config-text", picker_config(self.max_endpoints, self.admission),
             "--bind-address", "127.0.0.1",
             # A restart reuses the ports Envoy was configured with.
             "--grpc-port", str(self.grpc_port), "--grpc-health-port", "0",
@@ -407,9 +410,10 @@ def start_gateway(
     max_endpoints: int = 1,
     envoys: dict[str, dict[str, Any]] | None = None,
     picker_args: tuple[str, ...] = (),
+    admission: dict[str, Any] | None = None,
 ) -> GatewayUnderTest:
     """Replicas, then the picker, then each Envoy (``envoys``: name -> gateway_bootstrap keywords)."""
-    picker = Picker(work_dir, replicas, objectives or {}, max_endpoints, picker_args)
+    picker = Picker(work_dir, replicas, objectives or {}, max_endpoints, picker_args, admission)
     gateway = GatewayUnderTest(replicas, picker, {})
     try:
         for replica in replicas:  # all at once: start-up is mostly Python imports
