@@ -1,0 +1,1 @@
+"""The local gateway (`infgw local`): a stack's pools served by simulated replicas, pickers and Envoy."""
