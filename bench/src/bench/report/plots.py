@@ -52,18 +52,26 @@ def write_plots(result: BenchResult, out_dir: Path) -> list[Path]:
         written.append(_save(fig, out_dir / "prefix-hit-rate.png"))
 
     if result.sweeps:
+        # Open-loop throughput tracks the offered load until a router falls over, so goodput (requests
+        # within the SLO) is the panel that separates routers; both are drawn.
         scenarios = sorted({s.scenario for s in result.sweeps})
-        fig, axes = plt.subplots(1, len(scenarios), figsize=(6 * len(scenarios), 4.5), squeeze=False)
-        for ax, name in zip(axes[0], scenarios, strict=True):
+        fig, axes = plt.subplots(len(scenarios), 2, figsize=(12, 4.5 * len(scenarios)), squeeze=False)
+        for row, name in zip(axes, scenarios, strict=True):
             for sweep in (s for s in result.sweeps if s.scenario == name):
-                points = [p for p in sweep.points if p.summary]
-                ax.plot([p.rate_rps for p in points], [p.summary.output_tokens_per_s for p in points if p.summary],
-                        marker="o", label=sweep.target)
-            ax.set_xlabel("offered load (req/s)")
-            ax.set_ylabel("output tokens/s")
-            ax.set_title(f"throughput vs offered load: {name}", fontsize=10)
-            ax.grid(True, alpha=0.3)
-            ax.legend(fontsize=8)
+                points = [p for p in sweep.points if p.summary is not None]
+                rates = [p.rate_rps for p in points]
+                row[0].plot(rates, [p.summary.output_tokens_per_s for p in points if p.summary],
+                            marker="o", label=sweep.target)
+                row[1].plot(rates, [p.summary.goodput_rps for p in points if p.summary],
+                            marker="o", label=sweep.target)
+            all_rates = sorted({p.rate_rps for s in result.sweeps if s.scenario == name for p in s.points})
+            row[1].plot(all_rates, all_rates, color="grey", linestyle=":", label="offered")
+            for ax, ylabel in zip(row, ("output tokens/s", "goodput (req/s within SLO)"), strict=True):
+                ax.set_xlabel("offered load (req/s)")
+                ax.set_ylabel(ylabel)
+                ax.set_title(f"{ylabel} vs offered load: {name}", fontsize=10)
+                ax.grid(True, alpha=0.3)
+                ax.legend(fontsize=8)
         fig.tight_layout()
         written.append(_save(fig, out_dir / "throughput-vs-load.png"))
     return written

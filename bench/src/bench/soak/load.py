@@ -45,10 +45,12 @@ async def post_once(
     started = time.monotonic()
     try:
         async with session.post(url + "/v1/completions", json=body, headers=headers or {}) as response:
-            await response.read()
+            payload = await response.read()
+            # A refusal keeps the start of its body: which layer said no, and why.
+            error = "" if response.status == 200 else payload[:300].decode(errors="replace")
             return Outcome(
                 response.status, response.headers.get("x-sim-replica", ""), started,
-                time.monotonic() - started,
+                time.monotonic() - started, error,
             )  # fmt: skip
     except (aiohttp.ClientError, TimeoutError) as error:
         return Outcome(0, "", started, time.monotonic() - started, repr(error))

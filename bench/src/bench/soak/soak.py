@@ -41,6 +41,7 @@ class SoakReport:
     target_rps: float
     samples: list[SoakSample] = field(default_factory=list)
     error_statuses: dict[int, int] = field(default_factory=dict)
+    error_messages: dict[str, int] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:
@@ -115,6 +116,8 @@ async def soak(gateway: GatewayUnderTest, minutes: float, load_fraction: float, 
     for outcome in outcomes:
         if outcome.status != 200:
             report.error_statuses[outcome.status] = report.error_statuses.get(outcome.status, 0) + 1
+            message = f"{outcome.status} {outcome.error}"
+            report.error_messages[message] = report.error_messages.get(message, 0) + 1
     return report
 
 
@@ -144,6 +147,10 @@ async def run_soak(minutes: float, replicas: int, load_fraction: float, seed: in
     peak_index = max(s.prefix_index_size for s in report.samples)
     print()
     print(f"errors: {report.errors} of {report.samples[-1].sent} {report.error_statuses or ''} (target 0)")
+    for message, count in sorted(report.error_messages.items(), key=lambda item: -item[1])[:5]:
+        print(f"  {count} x {message}")
+    achieved = report.samples[-1].sent / (report.samples[-1].elapsed_s or 1)
+    print(f"offered load: {achieved:.1f} req/s achieved of {report.target_rps:.1f} targeted")
     print(f"picker RSS growth after the first interval: {report.rss_growth:+.1%} (target < 10%)")
     print(f"prefix index: peak {peak_index} entries, bound {bound} ({LRU_CAPACITY_PER_ENDPOINT} per replica)")
     verdict = report.errors == 0 and report.rss_growth < 0.10 and peak_index <= bound
