@@ -105,7 +105,9 @@ async def test_bad_metrics_endpoint_is_stale_and_the_scrape_loop_survives(
     sick = gateway.replicas[2]
     sick.control(metrics=metrics_fault)
     # A hanging scrape ends at the picker's scrape timeout (1 s), so allow a few of those.
-    wait_until(lambda: gateway.picker.ready_pods() == 2, f"metrics {metrics_fault}: replica dropped")
+    wait_until(
+        lambda: gateway.picker.ready_pods() == 2, f"metrics {metrics_fault}: replica dropped", timeout_s=6
+    )
     statuses = await _spaced_requests(gateway.url(), count=8, spacing_s=0.02)
     assert statuses == [200] * 8
     assert sick.stats()["received"] == 0
