@@ -137,7 +137,7 @@ async def test_stream_cut_mid_way_ends_with_an_error_and_is_not_retried(gateway:
     assert sum(r.stats()["received"] for r in gateway.replicas) == 1, "a started stream was retried"
 
 
-async def test_picker_killed_fail_close_answers_503_at_once_fail_open_keeps_serving(
+async def test_picker_killed_fail_close_refuses_at_once_fail_open_keeps_serving(
     gateway: GatewayUnderTest,
 ) -> None:
     assert gateway.picker.child is not None

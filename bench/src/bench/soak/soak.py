@@ -100,12 +100,16 @@ async def soak(gateway: GatewayUnderTest, minutes: float, load_fraction: float, 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         index = 0
         next_sample = started + interval_s
+        next_arrival = started
         while time.monotonic() < deadline:
             index += 1
             task = asyncio.create_task(one(session, index))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
-            await asyncio.sleep(rng.expovariate(report.target_rps))
+            # Arrivals on an absolute schedule: a late wake-up sends the next request sooner instead of
+            # lowering the offered rate.
+            next_arrival += rng.expovariate(report.target_rps)
+            await asyncio.sleep(max(0.0, next_arrival - time.monotonic()))
             if time.monotonic() >= next_sample:
                 report.samples.append(await asyncio.to_thread(sample))
                 print_sample(report.samples[-1])
