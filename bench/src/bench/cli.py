@@ -27,7 +27,7 @@ from bench.report.markdown import render
 from bench.report.plots import write_plots
 from bench.report.result import BenchResult
 from bench.suite import Suite
-from bench.targets import build_targets, resolve_target_names
+from bench.targets import Target, build_targets, resolve_target_names
 from bench.targets.peer_router import PEER_PACKAGES, PeerRouter, default_peers_venv
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
@@ -129,7 +129,8 @@ def run(
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-async def _run_all(suite: Suite, config: BenchConfig, result: BenchResult, known: dict, target_names: list[str],
+async def _run_all(suite: Suite, config: BenchConfig, result: BenchResult, known: dict[str, Target],
+                   target_names: list[str],
                    sweep: bool, do_overhead: bool, work_dir: Path) -> None:
     for scenario in config.scenarios:
         result.scenarios.append(await suite.run_scenario(scenario))
@@ -158,7 +159,7 @@ def _machine() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-def _versions(known: dict, used: set[str]) -> dict[str, str]:
+def _versions(known: dict[str, Target], used: set[str]) -> dict[str, str]:
     versions = {}
     for dist in ("gke-inference-bench", "gke-inference-sim", "gke-inference-picker", "aiohttp"):
         try:

@@ -16,7 +16,6 @@ from bench.driver.runner import LoadDriver
 from bench.fleet import running_fleet
 from bench.report.result import ScenarioResult, SweepPoint, SweepResult, TargetRun
 from bench.stats.prefix_cache import cache_deltas, fleet_hit_rate, scrape_fleet
-from bench.stats.slo import Slo
 from bench.stats.summary import RunSummary, summarize
 from bench.targets.base import Target, TargetUnavailable
 from bench.targets.process import ProcessFailed
@@ -165,4 +164,4 @@ def _one_line(err: BaseException) -> str:
     return text if len(text) < 600 else text[:600] + "..."
 
 
-__all__ = ["Slo", "Suite", "sustained", "tokenize_prompts"]
+__all__ = ["Progress", "Suite", "sustained", "tokenize_prompts"]
