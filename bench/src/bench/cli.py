@@ -229,4 +229,6 @@ def inference_perf(
     except RecipeError as err:
         console.print(f"[red]{err}[/]")
         raise typer.Exit(2) from None
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)  # the reports and config are copied to --out
     console.print(f"inference-perf reports in {reports}")
