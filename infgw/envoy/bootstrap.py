@@ -7,6 +7,7 @@ an ORIGINAL_DST cluster that connects to the ``ip:port`` the picker writes into
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import yaml
@@ -185,6 +186,12 @@ def _routes(spec: EnvoyBootstrapSpec) -> list[dict[str, Any]]:
     return [picked, fallback]
 
 
+def _status_code_name(status: int) -> str:
+    """Envoy's ``type.v3.StatusCode`` enum name for an HTTP status (``503`` -> ``ServiceUnavailable``):
+    the reason phrase without spaces, which is how Envoy spells its enum."""
+    return HTTPStatus(status).phrase.replace(" ", "").replace("-", "")
+
+
 def _ext_proc_filter(picker: PickerConnection) -> dict[str, Any]:
     return {
         "name": "envoy.filters.http.ext_proc",
@@ -195,6 +202,7 @@ def _ext_proc_filter(picker: PickerConnection) -> dict[str, Any]:
                 "timeout": _duration(picker.grpc_timeout_s),
             },
             "failure_mode_allow": picker.failure_mode_allow,
+            "status_on_error": {"code": _status_code_name(picker.status_on_error)},
             "message_timeout": _duration(picker.message_timeout_s),
             "processing_mode": {
                 "request_header_mode": "SEND",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+from http import HTTPStatus
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -81,6 +82,13 @@ class PickerConnection(BaseModel):
         "(through the round-robin fallback pool). False is FailClose: the request fails. Needs "
         "request_body_mode BUFFERED (see the validator).",
     )
+    status_on_error: int = Field(
+        503,
+        ge=400,
+        le=599,
+        description="What Envoy answers when the picker is unreachable or fails and FailClose applies "
+        "(Envoy's own default is 500; the Inference Gateway answers 503).",
+    )
     request_body_mode: BodyMode = BodyMode.FULL_DUPLEX_STREAMED
     response_body_mode: BodyMode = BodyMode.FULL_DUPLEX_STREAMED
     response_headers: bool = Field(
@@ -106,6 +114,15 @@ class PickerConnection(BaseModel):
         description="Envoy gRPC-health-checks the picker's ext_proc port (service "
         "envoy.service.ext_proc.v3.ExternalProcessor; the picker serves grpc.health.v1 there too).",
     )
+
+    @field_validator("status_on_error")
+    @classmethod
+    def _a_real_http_status(cls, status: int) -> int:
+        try:
+            HTTPStatus(status)
+        except ValueError:
+            raise ValueError(f"{status} is not an HTTP status Envoy knows; use e.g. 503 or 500") from None
+        return status
 
     @model_validator(mode="after")
     def _no_response_body_without_response_headers(self) -> PickerConnection:

@@ -287,3 +287,14 @@ def test_route_only_needs_no_response_body():
 def test_envoy_accepts_route_only():
     picker = PickerConnection(response_headers=False, response_body_mode=BodyMode.NONE)
     validate_bootstrap(build_bootstrap(EnvoyBootstrapSpec(picker=picker)))
+
+
+@pytest.mark.parametrize(("status", "name"), [(503, "ServiceUnavailable"), (500, "InternalServerError")])
+def test_fail_close_status_is_configurable(status, name):
+    bootstrap = build_bootstrap(EnvoyBootstrapSpec(picker=PickerConnection(status_on_error=status)))
+    assert filters(bootstrap)["envoy.filters.http.ext_proc"]["status_on_error"] == {"code": name}
+
+
+def test_an_unknown_fail_close_status_is_refused():
+    with pytest.raises(ValidationError, match="not an HTTP status"):
+        PickerConnection(status_on_error=499)
