@@ -88,14 +88,7 @@ async def test_slow_replica_gets_less_traffic(gateway: GatewayUnderTest) -> None
 @pytest.mark.parametrize(
     "metrics_fault",
     [
-        pytest.param(
-            "garbage",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a page with no vLLM families (HTML, empty) parses as all-zero metrics, so the broken "
-                "endpoint looks idle and stays a candidate: picker/datastore/vllm_metrics.py:parse_vllm_metrics",
-            ),
-        ),
+        "garbage",
         "hang",
     ],
 )

@@ -17,7 +17,7 @@ from tests.picker.unit.vllm_pages import VLLM_PAGE
 
 
 class MetricsServer:
-    """Serves /metrics with a switchable behaviour: good, garbage, error status, or hanging."""
+    """Serves /metrics with a switchable behaviour: good, garbage, HTML, empty, error status, or hanging."""
 
     def __init__(self) -> None:
         self.mode = "good"
@@ -27,6 +27,10 @@ class MetricsServer:
         self.hits += 1
         if self.mode == "garbage":
             return web.Response(text="vllm:num_requests_waiting{broken 1\n")
+        if self.mode == "html":
+            return web.Response(text="<html><body>upstream connect error</body></html>")
+        if self.mode == "empty":
+            return web.Response(text="")
         if self.mode == "error":
             return web.Response(status=500, text="oops")
         if self.mode == "hang":
@@ -77,7 +81,7 @@ async def test_loop_survives_garbage_errors_and_timeouts_and_recovers() -> None:
         async with scraping(store, ScrapeSettings(interval_s=0.01, timeout_s=0.2)):
             await wait_for(lambda: store.get("vllm-0").metrics is not None)
             assert store.get("vllm-0").metrics.waiting_queue_size == 7
-            for mode in ("garbage", "error", "hang"):
+            for mode in ("garbage", "html", "empty", "error", "hang"):
                 server.mode = mode
                 await wait_for(lambda: store.is_unreachable("vllm-0"))
                 assert store.candidates() == ()

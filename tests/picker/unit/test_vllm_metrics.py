@@ -40,9 +40,38 @@ def test_series_of_several_engines_add_up() -> None:
     assert metrics.kv_cache_usage_ratio == pytest.approx(0.7)
 
 
-def test_page_without_vllm_families_reads_as_idle() -> None:
-    metrics = parse_vllm_metrics("# TYPE other gauge\nother 1\n", 1.0)
-    assert (metrics.waiting_queue_size, metrics.running_requests, metrics.kv_cache_usage_ratio) == (0, 0, 0.0)
+@pytest.mark.parametrize(
+    "page",
+    [
+        "",
+        "<html><body><h1>502 Bad Gateway</h1></body></html>\n",
+        "# TYPE other gauge\nother 1\n",
+        # families announced but no sample: still no load reading
+        "# TYPE vllm:num_requests_waiting gauge\n# TYPE vllm:kv_cache_usage_perc gauge\n",
+        # only non-load vLLM families
+        'vllm:cache_config_info{block_size="16"} 1\n',
+    ],
+    ids=["empty", "html", "other families", "type lines only", "no load family"],
+)
+def test_page_without_vllm_load_metrics_is_a_parse_error(page: str) -> None:
+    # Reading such a page as zero load would make a broken replica look idle and attract traffic.
+    with pytest.raises(MetricsParseError, match="no vLLM load metrics"):
+        parse_vllm_metrics(page, 1.0)
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "vllm:num_requests_waiting 2\n",
+        "vllm:num_requests_running 1\n",
+        "vllm:kv_cache_usage_perc 0.5\n",
+        "vllm:gpu_cache_usage_perc 0.5\n",
+    ],
+    ids=["waiting", "running", "kv", "legacy kv"],
+)
+def test_any_one_load_family_is_enough_and_the_others_read_as_zero(page: str) -> None:
+    metrics = parse_vllm_metrics(page, 1.0)
+    assert metrics.waiting_queue_size + metrics.running_requests + metrics.kv_cache_usage_ratio > 0
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ _WANTED_LINE_PREFIXES = _WANTED + tuple(f"# {kind} {name}" for kind in ("HELP", 
 
 
 class MetricsParseError(ValueError):
-    """The page is not Prometheus text format."""
+    """The page is not Prometheus text format, or carries none of vLLM's load metrics."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,23 +49,30 @@ def parse_vllm_metrics(text: str, scraped_at_s: float) -> EndpointMetrics:
     Queue and running counts sum over series (one per engine or model name); KV usage takes the highest
     series (the conservative reading); ``vllm:kv_cache_usage_perc`` wins over ``vllm:gpu_cache_usage_perc``;
     for ``vllm:lora_requests_info`` the series with the largest value (its update time) and a non-empty
-    adapter label wins, as in the EPP. Missing families read as zero.
+    adapter label wins, as in the EPP. A load family that is missing while another is present reads as
+    zero (older vLLM versions lack some of them).
 
     Raises:
-        MetricsParseError: the text is not in Prometheus exposition format.
+        MetricsParseError: the text is not in Prometheus exposition format, or it has no sample of any load
+            family (waiting, running, KV-cache usage). Such a page (an HTML error page, an empty body, a
+            proxy's or another server's metrics) would otherwise read as an idle replica and attract traffic;
+            as an error, the scraper marks the endpoint unreachable until it serves real metrics again.
     """
     relevant = "\n".join(line for line in text.splitlines() if line.startswith(_WANTED_LINE_PREFIXES))
     values: dict[str, float] = {}
     kv_by_name: dict[str, float] = {}
     latest_lora: _LoraSeries | None = None
     block_size: int | None = None
+    saw_load_sample = False
     try:
         for family in text_string_to_metric_families(relevant + "\n"):
             for sample in family.samples:
                 name = sample.name
                 if name in (WAITING, RUNNING):
+                    saw_load_sample = True
                     values[name] = values.get(name, 0.0) + sample.value
                 elif name in (KV_USAGE, KV_USAGE_LEGACY):
+                    saw_load_sample = True
                     kv_by_name[name] = max(kv_by_name.get(name, 0.0), sample.value)
                 elif name == LORA_INFO:
                     series = _LoraSeries(
@@ -82,6 +89,11 @@ def parse_vllm_metrics(text: str, scraped_at_s: float) -> EndpointMetrics:
                         block_size = int(raw)
     except (ValueError, TypeError, IndexError) as error:
         raise MetricsParseError(f"not Prometheus text format: {error}") from None
+    if not saw_load_sample:
+        # A TYPE/HELP line alone does not count: without a sample there is no load reading to trust.
+        raise MetricsParseError(
+            f"no vLLM load metrics ({WAITING}, {RUNNING}, {KV_USAGE} or {KV_USAGE_LEGACY}) on the page"
+        )
     kv_ratio = kv_by_name.get(KV_USAGE, kv_by_name.get(KV_USAGE_LEGACY, 0.0))
     return EndpointMetrics(
         waiting_queue_size=int(values.get(WAITING, 0.0)),
