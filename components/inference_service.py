@@ -56,6 +56,7 @@ from components.network_policies import PoolNetworkPolicyInputs, pool_network_po
 from components.picker_workload import (
     PICKER_CONFIG_FILE,
     PICKER_GRPC_PORT,
+    PICKER_METRICS_TOKEN_KEY,
     picker_labels,
     picker_name,
     picker_pod_spec,
@@ -288,7 +289,7 @@ class InferenceService(pulumi.ComponentResource):
     def _pool(self, pool: PoolSpec, metrics_secret: str) -> k8s.apiextensions.CustomResource:
         server_labels = {"app": pool.name}
         deployment = self._model_server(pool, server_labels)
-        picker_service = self._picker(pool)
+        picker_service = self._picker(pool, metrics_secret)
         self._network_policies(pool, server_labels)
 
         # GKE only imports pools into the config cluster when asked to, with this exact annotation.
@@ -337,7 +338,7 @@ class InferenceService(pulumi.ComponentResource):
                             interval=monitoring.scrape_interval,
                             authorization=ScrapeAuthorization(
                                 credentials=SecretCredentials(
-                                    secret=SecretKeySelector(name=metrics_secret, key="token")
+                                    secret=SecretKeySelector(name=metrics_secret, key=PICKER_METRICS_TOKEN_KEY)
                                 )
                             ),
                         )
@@ -396,7 +397,7 @@ class InferenceService(pulumi.ComponentResource):
             depends_on,
         )
 
-    def _picker(self, pool: PoolSpec) -> k8s.core.v1.Service:
+    def _picker(self, pool: PoolSpec, metrics_secret: str) -> k8s.core.v1.Service:
         name = picker_name(pool)
         labels = picker_labels(pool)
         account = k8s.core.v1.ServiceAccount(
@@ -427,7 +428,8 @@ class InferenceService(pulumi.ComponentResource):
             labels,
             "endpoint-picker",
             pool.picker.replicas,
-            picker_pod_spec(pool, self._namespace, self._args.picker_image),
+            # The token PodMonitoring sends: the picker accepts exactly that one on /metrics.
+            picker_pod_spec(pool, self._namespace, self._args.picker_image, metrics_secret),
             [config_map, binding],
         )
         return k8s.core.v1.Service(

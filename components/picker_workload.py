@@ -22,6 +22,11 @@ PICKER_CONFIG_FILE = "config.yaml"
 PICKER_USER_ID = 65532
 # ext_proc streams live as long as the LLM response they carry: the model server's drain budget.
 PICKER_TERMINATION_GRACE_S = 130
+# The metrics-reader ServiceAccount token (the Secret PodMonitoring authenticates with) is mounted here,
+# so the picker accepts exactly the bearer token Managed Prometheus' collector sends.
+PICKER_METRICS_TOKEN_DIR = "/var/run/secrets/metrics-reader"
+PICKER_METRICS_TOKEN_KEY = "token"
+PICKER_METRICS_TOKEN_FILE = f"{PICKER_METRICS_TOKEN_DIR}/{PICKER_METRICS_TOKEN_KEY}"
 
 core = k8s.core.v1
 READ = ["get", "list", "watch"]
@@ -46,6 +51,9 @@ def picker_args(pool: PoolSpec, namespace: str) -> list[str]:
         "--grpc-port", str(PICKER_GRPC_PORT),
         "--grpc-health-port", str(PICKER_HEALTH_PORT),
         "--metrics-port", str(PICKER_METRICS_PORT),
+        # The picker cannot do a TokenReview, so /metrics compares against this file (re-read per scrape,
+        # so a rotated token needs no restart); without it /metrics would be open to the whole cluster.
+        "--metrics-auth-token-file", PICKER_METRICS_TOKEN_FILE,
         "--secure-serving",
         "--v", str(pool.picker.log_verbosity),
     ]  # fmt: skip
@@ -119,12 +127,16 @@ def _picker_container(pool: PoolSpec, namespace: str, image: pulumi.Input[str]) 
             core.VolumeMountArgs(name="config", mount_path="/config", read_only=True),
             # Read-only root: the one writable place Python and the TLS self-signing may need.
             core.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            core.VolumeMountArgs(name="metrics-token", mount_path=PICKER_METRICS_TOKEN_DIR, read_only=True),
         ],
     )
 
 
-def picker_pod_spec(pool: PoolSpec, namespace: str, image: pulumi.Input[str]) -> core.PodSpecArgs:
-    """The picker pod: its ServiceAccount, the config file from the ConfigMap, a scratch /tmp."""
+def picker_pod_spec(
+    pool: PoolSpec, namespace: str, image: pulumi.Input[str], metrics_token_secret: str
+) -> core.PodSpecArgs:
+    """The picker pod: its ServiceAccount, the config file from the ConfigMap, a scratch /tmp, and the
+    metrics-reader token (``metrics_token_secret``, the Secret PodMonitoring sends) that /metrics accepts."""
     name = picker_name(pool)
     return core.PodSpecArgs(
         service_account_name=name,
@@ -133,6 +145,16 @@ def picker_pod_spec(pool: PoolSpec, namespace: str, image: pulumi.Input[str]) ->
         volumes=[
             core.VolumeArgs(name="config", config_map=core.ConfigMapVolumeSourceArgs(name=name)),
             core.VolumeArgs(name="tmp", empty_dir=core.EmptyDirVolumeSourceArgs()),
+            core.VolumeArgs(
+                name="metrics-token",
+                secret=core.SecretVolumeSourceArgs(
+                    secret_name=metrics_token_secret,
+                    # Only the token: the picker has no use for the Secret's ca.crt and namespace keys.
+                    items=[core.KeyToPathArgs(key=PICKER_METRICS_TOKEN_KEY, path=PICKER_METRICS_TOKEN_KEY)],
+                    # Default mode (0644): the pod sets no fsGroup, so a tighter mode would leave the root-owned
+                    # file unreadable for the picker's non-root user.
+                ),
+            ),
         ],
     )
 

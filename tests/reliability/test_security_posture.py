@@ -165,17 +165,26 @@ def test_picker_metrics_are_scraped_with_a_bearer_token_of_a_read_only_identity(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the picker's /metrics is open in-cluster: the collector sends the metrics-reader token but the picker "
-    "is started without --metrics-auth-token-file (no TokenReview here): components/picker_workload.py:picker_args",
-)
 def test_picker_requires_the_bearer_token_on_metrics(stack: RenderedStack) -> None:
+    monitors = {m["metadata"]["name"]: m for m in _objects(stack, "PodMonitoring")}
     for deployment in _picker_deployments(stack):
-        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
         assert any(arg.startswith("--metrics-auth-token-file") for arg in container["args"]), container[
             "args"
         ]
+        args = container["args"]
+        token_file = Path(args[args.index("--metrics-auth-token-file") + 1])
+        # The file must hold the very token the collector sends: the PodMonitoring's Secret and key.
+        (mount,) = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == token_file.parent]
+        (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+        (item,) = volume["secret"]["items"]
+        assert item["path"] == token_file.name
+        monitor = monitors.get(deployment["metadata"]["name"])
+        if monitor is not None:
+            for endpoint in monitor["spec"]["endpoints"]:
+                sent = endpoint["authorization"]["credentials"]["secret"]
+                assert (volume["secret"]["secretName"], item["key"]) == (sent["name"], sent["key"])
 
 
 # ---- RBAC --------------------------------------------------------------------------------------------
