@@ -99,6 +99,10 @@ if stack_config.services is not None:
         )
     # One address per serving region on the cross-regional gateway, in config order.
     gateway_regions = list(dict.fromkeys(spec.region for spec in stack_config.regions.values()))
+    # Every region's proxy-only subnet, for every cluster: the (cross-regional) gateway's proxies in any
+    # serving region may reach any cluster's pickers and model servers. InferenceService creates each
+    # pool's NetworkPolicies from these; without them it creates none and the pods are open in-cluster.
+    proxy_only_ranges = list(dict.fromkeys(spec.proxy_subnet_cidr for spec in stack_config.regions.values()))
     for name, region in regions.items():
         service = InferenceService(
             f"{name}-inference",
@@ -120,6 +124,7 @@ if stack_config.services is not None:
                 ],
                 model_armor_template=armor.template_name if armor is not None else None,
                 model_armor_location=armor_location,
+                proxy_only_ranges=proxy_only_ranges,
             ),
         )
         if service.gateway_name is not None:

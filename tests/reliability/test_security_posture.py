@@ -211,11 +211,6 @@ def test_rbac_is_least_privilege(stack: RenderedStack) -> None:
 # ---- network ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="InferenceService creates each pool's NetworkPolicies from InferenceServiceArgs.proxy_only_ranges, but "
-    "the composition root does not pass the regions' proxy-only subnets yet: __main__.py (InferenceServiceArgs)",
-)
 def test_every_pool_has_its_network_policies(stack: RenderedStack) -> None:
     policies = {p["metadata"]["name"]: p for p in _objects(stack, "NetworkPolicy")}
     for pool in _objects(stack, "InferencePool"):
