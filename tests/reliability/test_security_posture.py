@@ -247,11 +247,6 @@ def test_images_run_as_an_unprivileged_user(repo_root: Path, image: str) -> None
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the vLLM (and LoRA syncer) containers have no securityContext; vLLM needs no privilege escalation, "
-    "capabilities or a non-default seccomp profile: components/model_server.py:_vllm_container",
-)
 def test_model_server_pods_are_hardened(stack: RenderedStack) -> None:
     servers = [d for d in _objects(stack, "Deployment") if not d["metadata"]["name"].endswith("-epp")]
     for deployment in servers:
