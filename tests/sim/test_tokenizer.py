@@ -48,3 +48,16 @@ def test_tokenization_is_deterministic_and_prefix_stable() -> None:
 def test_ids_outside_the_range_are_rejected(bad_id: int) -> None:
     with pytest.raises(InvalidTokenError):
         ApproximateTokenizer().detokenize([bad_id])
+
+
+@pytest.mark.parametrize("text", ["word " * 1000, "a" * 4000, "  " + "x" * 10 + " y" * 500], ids=range(3))
+@pytest.mark.parametrize("limit", [0, 1, 7, 100])
+def test_limit_returns_the_first_tokens_only(text: str, limit: int) -> None:
+    tokenizer = ApproximateTokenizer()
+    assert tokenizer.tokenize(text, limit=limit) == tokenizer.tokenize(text)[:limit]
+
+
+def test_limit_above_the_count_changes_nothing() -> None:
+    tokenizer = ApproximateTokenizer()
+    text = TEXTS[0]
+    assert tokenizer.tokenize(text, limit=10_000) == tokenizer.tokenize(text)

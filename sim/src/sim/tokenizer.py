@@ -26,10 +26,21 @@ class ApproximateTokenizer:
     integer. English comes out at roughly 1.3 tokens per word, close to Llama 3; the ids are not Llama's.
     """
 
-    def tokenize(self, text: str) -> list[int]:
+    def tokenize(self, text: str, limit: int | None = None) -> list[int]:
+        """Token ids of ``text``; with ``limit``, only the first ``limit`` of them.
+
+        The limit stops the work, not just the result: a server checking a context window needs at most
+        max_model_len + 1 tokens to reject a prompt, and tokenizing all of a multi-MiB prompt on the event
+        loop would stall every other request on the replica.
+        """
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be non-negative, got {limit}")
         token_ids: list[int] = []
-        for word in _WORD.findall(text):
-            token_ids.extend(self._pieces(word))
+        for match in _WORD.finditer(text):
+            budget = None if limit is None else limit - len(token_ids)
+            if budget == 0:
+                break
+            token_ids.extend(self._pieces(match.group(), budget))
         return token_ids
 
     def detokenize(self, token_ids: Iterable[int]) -> str:
@@ -52,7 +63,8 @@ class ApproximateTokenizer:
         return len(self.tokenize(text))
 
     @staticmethod
-    def _pieces(word: str) -> list[int]:
+    def _pieces(word: str, limit: int | None = None) -> list[int]:
+        """The word's pieces, at most ``limit`` of them (one word can be the whole multi-MiB prompt)."""
         pieces: list[int] = []
         current = bytearray()
         for char in word:
@@ -60,6 +72,8 @@ class ApproximateTokenizer:
             if current and len(current) + len(encoded) > MAX_PIECE_BYTES:
                 pieces.append(int.from_bytes(current, "big"))
                 current = bytearray()
+                if limit is not None and len(pieces) >= limit:
+                    return pieces
             current.extend(encoded)
         if current:
             pieces.append(int.from_bytes(current, "big"))

@@ -267,3 +267,53 @@ async def test_cut_non_streaming_answer_drops_the_connection(start_sim, http: ai
             pass
     async with http.get(f"{sim.url}/metrics") as response:
         assert response.status == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        ("/v1/completions", {"prompt": "word " * 200_000, "max_tokens": 1}),
+        # one 1 MiB "word": the cap must hold inside a word too
+        ("/v1/completions", {"prompt": "a" * (1 << 20), "max_tokens": 1}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "word " * 200_000}]}),
+    ],
+    ids=["many words", "one huge word", "chat"],
+)
+async def test_huge_prompt_is_refused_after_tokenizing_one_token_past_the_window(
+    start_sim, http: aiohttp.ClientSession, path: str, payload: dict[str, object]
+) -> None:
+    sim = await start_sim(max_model_len=MAX_MODEL_LEN, num_gpu_blocks=64)
+    tokenizer = sim.runtime.tokenizer
+    tokenize = tokenizer.tokenize
+    produced: list[int] = []
+
+    def counting_tokenize(text: str, limit: int | None = None) -> list[int]:
+        token_ids = tokenize(text, limit)
+        produced.append(len(token_ids))
+        return token_ids
+
+    tokenizer.tokenize = counting_tokenize  # type: ignore[method-assign]
+    async with http.post(f"{sim.url}{path}", json=payload) as response:
+        assert response.status == 400
+        body = await response.json()
+    assert body == error(
+        400,
+        "BadRequestError",
+        f"This model's maximum context length is {MAX_MODEL_LEN} tokens, and the request has more than "
+        f"{MAX_MODEL_LEN} input tokens, which leaves no room for output. Shorten the input.",
+        "prompt",
+    )
+    # The whole prompt is well over 100 000 tokens; only one past the window was tokenized.
+    assert produced == [MAX_MODEL_LEN + 1]
+
+
+async def test_a_prompt_that_fills_the_window_exactly_still_gets_the_exact_count(
+    start_sim, http: aiohttp.ClientSession
+) -> None:
+    sim = await start_sim(max_model_len=MAX_MODEL_LEN, num_gpu_blocks=64)
+    prompt = "a" * (4 * MAX_MODEL_LEN)  # one word, four ASCII bytes per piece: exactly the window
+    assert sim.runtime.tokenizer.count(prompt) == MAX_MODEL_LEN
+    async with http.post(f"{sim.url}/v1/completions", json={"prompt": prompt}) as response:
+        assert response.status == 400
+        message = (await response.json())["error"]["message"]
+    assert f"the request has {MAX_MODEL_LEN} input tokens, which leaves no room for output" in message

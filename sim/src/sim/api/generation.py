@@ -100,7 +100,7 @@ class GenerationRoutes:
         model = self._runtime.resolve_model(body.model)
         prompt_text = render_chat_prompt(body.messages, body.add_generation_prompt)
         last_user = next((m.text() for m in reversed(body.messages) if m.role == "user"), prompt_text)
-        prompt = _Prompt(tuple(self._runtime.tokenizer.tokenize(prompt_text)), last_user)
+        prompt = _Prompt(self._tokenize_prompt(prompt_text), last_user)
         job = self._job("chat", "chatcmpl", body, model.name, model.lora_name, [prompt], echo=False)
         return await self._run(request, job)
 
@@ -118,13 +118,31 @@ class GenerationRoutes:
         prompts = []
         for single in singles:
             if isinstance(single, str):
-                prompts.append(_Prompt(tuple(tokenizer.tokenize(single)), single))
+                prompts.append(_Prompt(self._tokenize_prompt(single), single))
                 continue
             try:
                 prompts.append(_Prompt(tuple(single), tokenizer.detokenize(single)))
             except InvalidTokenError as err:
                 raise ApiError.bad_request(f"prompt: {err}", param="prompt") from err
         return prompts
+
+    def _tokenize_prompt(self, text: str) -> tuple[int, ...]:
+        """The prompt's token ids, tokenizing no more than max_model_len + 1 tokens.
+
+        Tokenizing runs on the event loop: a multi-MiB prompt tokenized in full would stall every request
+        on the replica, only to be refused by the context-window check. One token past the window already
+        decides that, so tokenizing stops there and the request gets vLLM's 400 at once.
+        """
+        max_model_len = self._runtime.max_model_len
+        token_ids = self._runtime.tokenizer.tokenize(text, limit=max_model_len + 1)
+        if len(token_ids) > max_model_len:
+            # The exact count is unknown (tokenizing stopped), so the message says "more than".
+            raise ApiError.bad_request(
+                f"This model's maximum context length is {max_model_len} tokens, and the request has more "
+                f"than {max_model_len} input tokens, which leaves no room for output. Shorten the input.",
+                param="prompt",
+            )
+        return tuple(token_ids)
 
     def _job(
         self,
