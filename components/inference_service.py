@@ -338,7 +338,9 @@ class InferenceService(pulumi.ComponentResource):
                             interval=monitoring.scrape_interval,
                             authorization=ScrapeAuthorization(
                                 credentials=SecretCredentials(
-                                    secret=SecretKeySelector(name=metrics_secret, key=PICKER_METRICS_TOKEN_KEY)
+                                    secret=SecretKeySelector(
+                                        name=metrics_secret, key=PICKER_METRICS_TOKEN_KEY
+                                    )
                                 )
                             ),
                         )
