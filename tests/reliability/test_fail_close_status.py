@@ -3,8 +3,6 @@ checked on the bootstrap infgw.envoy builds; the integration suite measures the 
 
 from __future__ import annotations
 
-import pytest
-
 from infgw.envoy import EnvoyBootstrapSpec, PickerConnection, build_bootstrap
 
 
@@ -20,10 +18,5 @@ def test_fail_close_does_not_let_requests_through() -> None:
     assert _ext_proc_config()["failure_mode_allow"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ext_proc has no status_on_error, so Envoy answers 500 (measured) instead of 503 when the picker "
-    "is down: infgw/envoy/bootstrap.py:_ext_proc_filter",
-)
 def test_fail_close_answers_503_when_the_picker_is_unreachable() -> None:
     assert _ext_proc_config().get("status_on_error") == {"code": "ServiceUnavailable"}
