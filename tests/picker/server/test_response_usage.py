@@ -30,6 +30,25 @@ def test_sse_usage_survives_any_chunking(piece_bytes):
     assert parser.body_bytes == len(SSE)
 
 
+def test_sse_one_event_per_chunk_the_way_model_servers_stream():
+    # Whole-line chunks without usage take the parser's skip path; the usage and [DONE] chunks do not.
+    parser = ResponseUsageParser(streaming=True)
+    for event in SSE.split(b"\n\n")[:-1]:
+        parser.feed(event + b"\n\n")
+    assert parser.finish() == ResponseUsage(prompt_tokens=12, completion_tokens=2)
+    assert parser.done_seen
+    assert parser.body_bytes == len(SSE)
+
+
+def test_sse_usage_split_after_a_whole_line_chunk():
+    usage_line = b'data: {"usage":{"prompt_tokens":5,"completion_tokens":4}}\n\n'
+    parser = ResponseUsageParser(streaming=True)
+    parser.feed(b'data: {"choices":[{"text":"a"}]}\n\n')
+    parser.feed(usage_line[:20])  # no newline at the end: kept for the next chunk
+    parser.feed(usage_line[20:])
+    assert parser.finish() == ResponseUsage(prompt_tokens=5, completion_tokens=4)
+
+
 def test_sse_crlf_lines_and_a_final_line_without_newline():
     body = b'data: {"usage":{"prompt_tokens":3,"completion_tokens":1}}\r\n\r\ndata: [DONE]'
     parser = ResponseUsageParser(streaming=True)

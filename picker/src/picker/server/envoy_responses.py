@@ -168,6 +168,16 @@ def streamed_request_body(
     return _streamed_chunks("request_body", body, end_of_stream, chunk_bytes)
 
 
+def streamed_response_chunk(chunk: bytes, end_of_stream: bool) -> ProcessingResponse:
+    """FULL_DUPLEX_STREAMED: one response chunk passed through as it came (the caller keeps it within the
+    chunk limit). The per-SSE-event answer, so it skips the generic chunking path."""
+    response = ProcessingResponse()
+    streamed = response.response_body.response.body_mutation.streamed_response
+    streamed.body = chunk
+    streamed.end_of_stream = end_of_stream
+    return response
+
+
 def streamed_response_body(
     body: bytes, end_of_stream: bool, chunk_bytes: int = MAX_BODY_CHUNK_BYTES
 ) -> Iterator[ProcessingResponse]:

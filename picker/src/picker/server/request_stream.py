@@ -195,6 +195,10 @@ class RequestStream:
     # --- response direction ------------------------------------------------------------------
 
     def _note_served(self, message: ProcessingRequest) -> None:
+        # The data plane reports the served endpoint once it has connected, and the report cannot change
+        # within one request: once known, skip the metadata lookup on every later (SSE) chunk.
+        if self._served is not None:
+            return
         served = served_endpoint(message)
         if served is not None:
             self._served = served
@@ -215,8 +219,9 @@ class RequestStream:
 
     def _on_response_body(self, message: ProcessingRequest) -> list[ProcessingResponse]:
         self._note_served(message)
-        chunk = message.response_body.body
-        end_of_stream = message.response_body.end_of_stream
+        body = message.response_body  # one upb wrapper, not one per field read
+        chunk = body.body
+        end_of_stream = body.end_of_stream
         if self._usage_parser is None:
             self._usage_parser = ResponseUsageParser(streaming=False)
         self._usage_parser.feed(chunk)
@@ -225,6 +230,10 @@ class RequestStream:
         if self._response_body_mode is not BodyMode.FULL_DUPLEX_STREAMED:
             return [envoy_responses.continue_response_body()]
         if self._streaming_response:  # SSE: every event reaches the client as soon as it exists
+            if (
+                len(chunk) <= self._settings.body_chunk_bytes
+            ):  # an SSE chunk is small: one answer, built directly
+                return [envoy_responses.streamed_response_chunk(chunk, end_of_stream)]
             return list(
                 envoy_responses.streamed_response_body(chunk, end_of_stream, self._settings.body_chunk_bytes)
             )

@@ -9,6 +9,7 @@ from picker.framework.types import ResponseUsage
 
 _USAGE_MARKER = b'"usage"'
 _DATA_PREFIX = b"data:"
+_DONE = b"[DONE]"
 # A non-streaming body larger than this is passed through without usage parsing (bounded memory).
 MAX_BUFFERED_JSON_BYTES = 8 * 1024 * 1024
 
@@ -69,6 +70,10 @@ class ResponseUsageParser:
         return self.usage
 
     def _feed_sse(self, chunk: bytes) -> None:
+        if not self._pending and chunk.endswith(b"\n") and _USAGE_MARKER not in chunk and _DONE not in chunk:
+            # The common SSE chunk: whole lines, no usage, not the end: nothing to decode or keep. Two
+            # substring scans instead of splitting and inspecting every line.
+            return
         data = bytes(self._pending) + chunk if self._pending else chunk
         lines = data.split(b"\n")
         tail = lines.pop()  # after the last newline: incomplete, keep for the next chunk
@@ -81,7 +86,7 @@ class ResponseUsageParser:
         if not line.startswith(_DATA_PREFIX):
             return
         payload = line[len(_DATA_PREFIX) :].strip()
-        if payload == b"[DONE]":
+        if payload == _DONE:
             self.done_seen = True
             return
         if _USAGE_MARKER not in payload:
