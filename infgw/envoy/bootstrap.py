@@ -76,12 +76,23 @@ def _picker_cluster(picker: PickerConnection) -> dict[str, Any]:
     return cluster
 
 
+# Envoy's default circuit breaker allows 3 concurrent retries per cluster. When a replica dies under load,
+# every request in flight to it retries at the same moment, and those past the third fail with a 503
+# instead of moving to the picker's next endpoint; the reliability suite lost requests exactly that way.
+_MAX_CONCURRENT_RETRIES = 1024
+
+
+def _model_server_circuit_breakers() -> dict[str, Any]:
+    return {"thresholds": [{"max_retries": _MAX_CONCURRENT_RETRIES}]}
+
+
 def _picked_endpoint_cluster(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
     return {
         "name": PICKED_ENDPOINT_CLUSTER,
         "type": "ORIGINAL_DST",
         "lb_policy": "CLUSTER_PROVIDED",
         "connect_timeout": _duration(spec.connect_timeout_s),
+        "circuit_breakers": _model_server_circuit_breakers(),
         "original_dst_lb_config": {"use_http_header": True, "http_header_name": DESTINATION_HEADER},
     }
 
@@ -116,6 +127,7 @@ def _override_host_cluster(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
         "name": PICKED_ENDPOINT_CLUSTER,
         "type": "STATIC",
         "connect_timeout": _duration(spec.connect_timeout_s),
+        "circuit_breakers": _model_server_circuit_breakers(),
         "load_assignment": {
             "cluster_name": PICKED_ENDPOINT_CLUSTER,
             "endpoints": [{"lb_endpoints": lb_endpoints}],
@@ -133,6 +145,7 @@ def _round_robin_cluster(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
         "type": "STATIC",
         "lb_policy": "ROUND_ROBIN",
         "connect_timeout": _duration(spec.connect_timeout_s),
+        "circuit_breakers": _model_server_circuit_breakers(),
         "load_assignment": {
             "cluster_name": ROUND_ROBIN_CLUSTER,
             "endpoints": [{"lb_endpoints": lb_endpoints}],

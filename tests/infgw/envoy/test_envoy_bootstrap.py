@@ -243,6 +243,16 @@ def test_override_host_routing_balances_the_pool_by_the_pickers_list_and_needs_n
     assert "envoy.filters.http.lua" not in filters(bootstrap)
 
 
+@pytest.mark.parametrize("routing", ["ORIGINAL_DST", "OVERRIDE_HOST"])
+def test_model_server_clusters_allow_many_concurrent_retries(routing):
+    # Envoy's default is 3: a replica dying under load would turn the fourth concurrent retry into a 503.
+    spec = EnvoyBootstrapSpec(picker=PickerConnection(), endpoints=POOL, destination_routing=routing)
+    by_name = clusters(build_bootstrap(spec))
+    for name in ("picked_endpoint", "model_servers_round_robin"):
+        (thresholds,) = by_name[name]["circuit_breakers"]["thresholds"]
+        assert thresholds["max_retries"] >= 1024, name
+
+
 def test_retry_conditions_are_configurable_and_checked():
     bootstrap = build_bootstrap(EnvoyBootstrapSpec(endpoints=POOL, retry_on=("connect-failure", "reset")))
     assert routes(bootstrap)[0]["route"]["retry_policy"]["retry_on"] == "connect-failure,reset"

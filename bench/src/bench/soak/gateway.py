@@ -19,13 +19,13 @@ from typing import Any
 import yaml
 
 from infgw.envoy import BodyMode, EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
-from infgw.envoy.bootstrap import DESTINATION_HEADER, DESTINATION_METADATA_NAMESPACE, PICKED_ENDPOINT_CLUSTER
+from infgw.envoy.spec import DestinationRouting
 
 STARTUP_TIMEOUT_S = 90.0  # a shared 2-core CI box can take tens of seconds to import
 _PICKER_SERVING = re.compile(r"picker serving: ext_proc=[^:]+:(\d+) tls=\w+ health=(\d+) metrics=(\d+)")
 # Envoy retries these on the next host of the picker's list: a refused connection, a refused HTTP/2
 # stream, and a reset before any response byte (a replica killed with the request in flight).
-RETRY_ON = "connect-failure,refused-stream,reset"
+RETRY_ON = ("connect-failure", "refused-stream", "reset")
 
 
 def picker_config(max_endpoints: int, admission: dict[str, Any] | None = None) -> str:
@@ -277,12 +277,11 @@ def gateway_bootstrap(
     retry_path: bool = True,
     route_timeout_s: float = 0.0,
 ) -> dict[str, Any]:
-    """The infgw.envoy bootstrap, with the picked-endpoint cluster able to walk the picker's fallbacks.
+    """The infgw.envoy bootstrap for this gateway.
 
-    ``retry_path`` swaps ORIGINAL_DST (one address, no fallback) for a STATIC cluster of the replicas
-    balanced by Envoy's override-host policy: it connects to the first address of the picker's
-    comma-separated list and, on each retry, to the next one. ``infgw.envoy`` does not build this yet
-    (see docs/reliability.md); the transformation here is the proposed change.
+    ``retry_path`` selects Envoy's override-host routing over the replicas, which connects to the first
+    address of the picker's comma-separated list and, on each retry, to the next one; without it,
+    ORIGINAL_DST connects to the primary only (one address, no fallback).
     """
     spec = EnvoyBootstrapSpec(
         picker=PickerConnection(
@@ -295,80 +294,13 @@ def gateway_bootstrap(
             grpc_timeout_s=2.0,
         ),
         endpoints=tuple(r.hostport for r in replicas),
+        destination_routing=DestinationRouting.OVERRIDE_HOST if retry_path else DestinationRouting.ORIGINAL_DST,
         num_retries=3,
+        retry_on=RETRY_ON,
         route_timeout_s=route_timeout_s,
         connect_timeout_s=0.25,
     )
-    bootstrap = build_bootstrap(spec)
-    if retry_path:
-        use_override_host(bootstrap, replicas)
-    return bootstrap
-
-
-def use_override_host(bootstrap: dict[str, Any], replicas: Sequence[Replica]) -> None:
-    clusters = bootstrap["static_resources"]["clusters"]
-    index = next(i for i, c in enumerate(clusters) if c["name"] == PICKED_ENDPOINT_CLUSTER)
-    original = clusters[index]
-    clusters[index] = {
-        "name": PICKED_ENDPOINT_CLUSTER,
-        "type": "STATIC",
-        "connect_timeout": original["connect_timeout"],
-        "load_assignment": {
-            "cluster_name": PICKED_ENDPOINT_CLUSTER,
-            "endpoints": [
-                {
-                    "lb_endpoints": [
-                        {
-                            "endpoint": {
-                                "address": {"socket_address": {"address": "127.0.0.1", "port_value": r.port}}
-                            }
-                        }
-                        for r in replicas
-                    ]
-                }
-            ],
-        },
-        "load_balancing_policy": {
-            "policies": [
-                {
-                    "typed_extension_config": {
-                        "name": "envoy.load_balancing_policies.override_host",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.load_balancing_policies."
-                            "override_host.v3.OverrideHost",
-                            "override_host_sources": [
-                                {
-                                    "metadata": {
-                                        "key": DESTINATION_METADATA_NAMESPACE,
-                                        "path": [{"key": DESTINATION_HEADER}],
-                                    }
-                                },
-                                {"header": DESTINATION_HEADER},
-                            ],
-                            "fallback_policy": {
-                                "policies": [
-                                    {
-                                        "typed_extension_config": {
-                                            "name": "envoy.load_balancing_policies.round_robin",
-                                            "typed_config": {
-                                                "@type": "type.googleapis.com/envoy.extensions."
-                                                "load_balancing_policies.round_robin.v3.RoundRobin"
-                                            },
-                                        }
-                                    }
-                                ]
-                            },
-                        },
-                    }
-                }
-            ]
-        },
-    }
-    listener = bootstrap["static_resources"]["listeners"][0]
-    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
-    for route in manager["route_config"]["virtual_hosts"][0]["routes"]:
-        if "route" in route:
-            route["route"]["retry_policy"]["retry_on"] = RETRY_ON
+    return build_bootstrap(spec)
 
 
 @dataclass
