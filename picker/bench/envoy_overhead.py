@@ -28,11 +28,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -47,6 +48,29 @@ _METRICS_TEMPLATE = (
 
 
 # --- upstreams: one process each ------------------------------------------------------------------
+
+
+UpstreamHandler = Callable[[Any], Awaitable[Any]]  # an aiohttp handler; aiohttp loads only in the child
+
+
+def serve_upstream_app(
+    completions: UpstreamHandler, metrics: UpstreamHandler, port_queue: multiprocessing.Queue
+) -> None:
+    """Serve POST /v1/completions and GET /metrics on a free loopback port, report it, run until killed."""
+    from aiohttp import web
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/v1/completions", completions)
+        app.router.add_get("/metrics", metrics)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port_queue.put(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
 
 
 def _serve_upstream(name: str, waiting: int, port_queue: multiprocessing.Queue) -> None:  # a child process
@@ -67,18 +91,7 @@ def _serve_upstream(name: str, waiting: int, port_queue: multiprocessing.Queue) 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(text=metrics_text)
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/v1/completions", completions)
-        app.router.add_get("/metrics", metrics)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port_queue.put(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    serve_upstream_app(completions, metrics, port_queue)
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from envoy_overhead import percentile_ms, picker_process, process_cpu_s
+from envoy_overhead import percentile_ms, picker_process, process_cpu_s, serve_upstream_app
 
 from infgw.envoy import BodyMode, EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
 
@@ -49,18 +49,7 @@ def _serve_streaming_upstream(events: int, gap_s: float, port_queue: multiproces
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(text="# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting 0\n")
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/v1/completions", completions)
-        app.router.add_get("/metrics", metrics)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port_queue.put(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    serve_upstream_app(completions, metrics, port_queue)
 
 
 @contextmanager
