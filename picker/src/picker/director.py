@@ -8,7 +8,6 @@ PickerError (its code decides the HTTP status in ``picker.errors``); nothing her
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Sequence
@@ -157,17 +156,10 @@ class Director:
     # -- background work ---------------------------------------------------------------------------
     async def run(self) -> None:
         """Flow-control ticks and periodic gauges; run it as a task for the picker's lifetime."""
-        tasks = [asyncio.create_task(self._gauge_loop(), name="director:gauges")]
-        if self._flow is not None:
-            tasks.append(asyncio.create_task(self._flow.run(), name="director:flow-control"))
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._gauge_loop(), name="director:gauges")
+            if self._flow is not None:
+                group.create_task(self._flow.run(), name="director:flow-control")
 
     def flush_gauges(self) -> None:
         """Set the prefix-index size and the pool gauges now (the background loop does it periodically)."""

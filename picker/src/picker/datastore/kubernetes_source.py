@@ -64,19 +64,11 @@ class KubernetesEndpointSource:
 
     async def watch(self, api: Any, custom: Any, core: Any) -> None:
         """Run the three watches with the given API objects (real ones from :meth:`run`, fakes in tests)."""
-        tasks = [
-            asyncio.create_task(self._watch_pool(api, custom), name="watch:inferencepool"),
-            asyncio.create_task(self._watch_objectives(api, custom), name="watch:inferenceobjectives"),
-            asyncio.create_task(self._watch_pods_following_selector(api, core), name="watch:pods"),
-        ]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        # A TaskGroup cancels the other watches when one fails, and all of them when this is cancelled.
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._watch_pool(api, custom), name="watch:inferencepool")
+            group.create_task(self._watch_objectives(api, custom), name="watch:inferenceobjectives")
+            group.create_task(self._watch_pods_following_selector(api, core), name="watch:pods")
 
     async def _watch_pool(self, api: client.ApiClient, custom: client.CustomObjectsApi) -> None:
         version = POOL_VERSION_BY_GROUP[self._pool_group]
