@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from infgw.envoy import find_envoy_binary
-from infgw.local.child_process import ChildProcess
+from infgw.local.child_process import ChildExitedError, ChildProcess
 from infgw.local.envoy_config import PoolAddresses, build_local_bootstrap
 from infgw.local.plan import LocalPlan, PoolPlan
 from infgw.local.ports import ensure_port_free, free_port
@@ -60,6 +60,10 @@ class RunningPicker:
     process: ChildProcess
 
 
+# Fresh starts allowed when a child lost the race for a port chosen free a moment earlier.
+_PORT_RACE_ATTEMPTS = 3
+
+
 class LocalGateway:
     """``async with LocalGateway(plan, options, work_dir) as gateway:`` serves at ``gateway.url``.
 
@@ -92,6 +96,25 @@ class LocalGateway:
         await self.stop()
 
     async def start(self) -> None:
+        """Start every child and wait until the gateway answers; retry only a lost race for a port.
+
+        Ports are chosen free just before the children bind them, a second or two later (Python start-up);
+        another process can take one in between, which a busy CI box showed. A child failing with
+        "address already in use" is therefore started again, with every port chosen anew; any other
+        failure is reported at once.
+        """
+        for attempt in range(1, _PORT_RACE_ATTEMPTS + 1):
+            try:
+                await self._start_once()
+                return
+            except ChildExitedError as error:
+                if attempt == _PORT_RACE_ATTEMPTS or "address already in use" not in error.log_tail.lower():
+                    raise
+            await self.stop()
+            self.supervisor = ProcessSupervisor(self.work_dir / "logs")
+            self.replicas, self.pickers, self.envoy = [], {}, None
+
+    async def _start_once(self) -> None:
         """Start every child at once (ports are chosen up front), then wait for each tier in order.
 
         Python start-up dominates on small machines; overlapping it cuts time-to-ready roughly in half.
