@@ -13,8 +13,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from picker.admission.admission_controller import AdmissionController
+from picker.admission.admission_controller import AdmissionController, is_sheddable
 from picker.admission.saturation_detector import SaturationDetector
+from picker.admission.sheddable_headroom import SheddableHeadroom
 from picker.config.builder import SchedulingSetup
 from picker.datastore.store import EndpointStore
 from picker.errors import ErrorCode, PickerError
@@ -38,6 +39,7 @@ class _RequestRecord:
     model: str
     target_model: str
     endpoint_name: str | None = None
+    sheddable: bool = False  # counted in the sheddable in-flight tracker too
     failed: bool = False
 
 
@@ -55,6 +57,8 @@ class Director:
         clock: Clock,
         rng: random.Random,
         metrics: PickerMetrics | None = None,
+        sheddable_in_flight: InFlightTracker | None = None,
+        headroom: SheddableHeadroom | None = None,
         pool_gauge_interval_s: float = POOL_GAUGE_INTERVAL_S,
         pool_gauge_staleness_s: float = POOL_GAUGE_STALENESS_S,
     ) -> None:
@@ -64,9 +68,13 @@ class Director:
         self.scheduling = scheduling
         self._scheduler = scheduling.scheduler
         self._detector = detector
-        self._admission = AdmissionController(detector)
+        self._admission = AdmissionController(detector, headroom)
         self._flow = flow_controller
         self._in_flight = in_flight
+        # Sheddable (priority < 0) requests only, from routing to release; the headroom rule reads it.
+        self._sheddable_in_flight = (
+            sheddable_in_flight if sheddable_in_flight is not None else InFlightTracker()
+        )
         self._clock = clock
         self._rng = rng
         self._metrics = metrics
@@ -79,6 +87,11 @@ class Director:
     def in_flight(self) -> InFlightTracker:
         """The picker's per-endpoint in-flight counts (read-only use outside the director)."""
         return self._in_flight
+
+    @property
+    def sheddable_in_flight(self) -> InFlightTracker:
+        """Per-endpoint in-flight counts of sheddable (priority < 0) requests only."""
+        return self._sheddable_in_flight
 
     @property
     def flow_controller(self) -> FlowController | None:
@@ -148,6 +161,8 @@ class Director:
         if record is None or record.endpoint_name is None:
             return
         self._in_flight.decrement(record.endpoint_name)
+        if record.sheddable:
+            self._sheddable_in_flight.decrement(record.endpoint_name)
         if self._metrics is not None:
             self._metrics.running_requests.labels(record.model).dec()
         if self._flow is not None:
@@ -177,13 +192,19 @@ class Director:
 
     # -- internals ---------------------------------------------------------------------------------
     async def _route(self, request: InferenceRequest, record: _RequestRecord) -> RoutingDecision:
-        candidates = self._candidates_for(request)
-        self._admission.admit(request, candidates)
+        candidates = self._admission.admit(request, self._candidates_for(request))
         if self._flow is not None:
             await self._flow.acquire(
-                request, lambda: self._has_capacity(self._candidates_for(request, strict=False))
+                request,
+                lambda: self._has_capacity(
+                    self._admission.eligible(request, self._candidates_for(request, strict=False))
+                ),
             )
-            candidates = self._candidates_for(request)  # the pool may have changed while it waited
+            try:  # the pool and the headroom may have changed while it waited
+                candidates = self._admission.restrict(request, self._candidates_for(request))
+            except PickerError:
+                self._flow.pump()  # dispatched but not scheduled: let the next waiter go
+                raise
         try:
             started_s = self._clock.now()
             result = self._scheduler.schedule(request, candidates)
@@ -194,6 +215,9 @@ class Director:
             endpoints = tuple(state.endpoint for state in result.primary.endpoints)
             record.endpoint_name = endpoints[0].name
             self._in_flight.increment(record.endpoint_name)
+            if is_sheddable(request.priority):
+                record.sheddable = True
+                self._sheddable_in_flight.increment(record.endpoint_name)
         finally:
             if self._flow is not None:
                 self._flow.pump()  # the next waiter's capacity check now counts this request
@@ -238,6 +262,7 @@ class Director:
         if not removed:
             return
         self._in_flight.forget(removed)
+        self._sheddable_in_flight.forget(removed)
         live = self._store.endpoint_names() - set(removed)  # a replaced endpoint starts with an empty cache
         for pruner in self.scheduling.pruners:
             pruner.prune(live)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from picker.admission.saturation_detector import SaturationDetector
+from picker.admission.sheddable_headroom import SheddableHeadroom
 from picker.config.builder import build_scheduling
 from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
@@ -66,6 +67,18 @@ def build_director(
     flow_controller = (
         FlowController(config.flow_control, clock, metrics) if config.flow_control.enabled else None
     )
+    sheddable_in_flight = InFlightTracker()
+    headroom = (
+        SheddableHeadroom(
+            config.sheddable_headroom,
+            sheddable_in_flight=sheddable_in_flight,
+            in_flight=in_flight,
+            metrics_staleness_s=config.saturation_detector.metrics_staleness_threshold,
+            clock=clock,
+        )
+        if config.sheddable_headroom.enabled
+        else None
+    )
     return Director(
         store=store,
         scheduling=scheduling,
@@ -75,6 +88,8 @@ def build_director(
         clock=clock,
         rng=rng,
         metrics=metrics,
+        sheddable_in_flight=sheddable_in_flight,
+        headroom=headroom,
         pool_gauge_interval_s=pool_gauge_interval_s,
         pool_gauge_staleness_s=pool_gauge_staleness_s,
     )

@@ -13,10 +13,11 @@ from picker.framework.types import Endpoint, InferenceRequest, ResponseUsage, Ro
 class RequestDirector(Protocol):
     """One request's lifecycle, driven by the ext_proc stream.
 
-    Calls for one request come in this order: ``route`` (once), then, if it returned,
+    Calls for one request come in this order: ``route`` or ``pick_any`` (once), then, if it returned,
     ``on_response_headers`` and ``on_response_complete`` (each at most once; not at all if the
     client or upstream went away first). ``release`` is always called last, exactly once per
-    ``route`` call, whatever happened, so in-flight accounting cannot leak.
+    ``route`` or ``pick_any`` call, whatever happened, so per-request state and in-flight accounting
+    cannot leak.
     """
 
     async def route(self, request: InferenceRequest) -> RoutingDecision:

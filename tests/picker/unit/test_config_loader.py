@@ -148,6 +148,21 @@ BAD_CONFIGS = [
         "flowControl.maxQueuedRequests",
         "greater than or equal to 1",
     ),
+    (
+        "plugins: [{type: queue-scorer}]\nsheddableHeadroom: {maxInFlightPerEndpoint: 0}",
+        "sheddableHeadroom.maxInFlightPerEndpoint",
+        "greater than or equal to 1",
+    ),
+    (
+        "plugins: [{type: queue-scorer}]\nsheddableHeadroom: {queueDepthThreshold: -1}",
+        "sheddableHeadroom.queueDepthThreshold",
+        "greater than or equal to 0",
+    ),
+    (
+        "plugins: [{type: queue-scorer}]\nsheddableHeadroom: {maxInFlight: 1}",
+        "sheddableHeadroom.maxInFlight",
+        "unknown key",
+    ),
     ("plugins: [{type: queue-scorer}]\nschedulingProfile: []", "schedulingProfile", "unknown key"),
 ]
 
@@ -172,6 +187,9 @@ BAD_CONFIGS = [
         "kv threshold above 1",
         "unparseable duration",
         "empty flow-control queue",
+        "sheddable cap of zero",
+        "negative sheddable queue threshold",
+        "misspelt sheddable headroom key",
         "misspelt top-level key",
     ],
 )

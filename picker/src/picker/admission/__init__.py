@@ -1,8 +1,9 @@
-"""Admission: saturation detection and shedding of sheddable (priority < 0) requests."""
+"""Admission: saturation detection, shedding of sheddable (priority < 0) requests and sheddable headroom."""
 
 from __future__ import annotations
 
 from picker.admission.admission_controller import AdmissionController, is_sheddable
 from picker.admission.saturation_detector import SaturationDetector
+from picker.admission.sheddable_headroom import SheddableHeadroom
 
-__all__ = ["AdmissionController", "SaturationDetector", "is_sheddable"]
+__all__ = ["AdmissionController", "SaturationDetector", "SheddableHeadroom", "is_sheddable"]

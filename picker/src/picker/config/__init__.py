@@ -14,6 +14,7 @@ from picker.config.model import (
     PluginSpec,
     SaturationDetectorConfig,
     SchedulingProfileSpec,
+    SheddableHeadroomConfig,
 )
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "SaturationDetectorConfig",
     "SchedulingProfileSpec",
     "SchedulingSetup",
+    "SheddableHeadroomConfig",
     "build_scheduling",
     "default_config",
     "load_config_file",

@@ -74,6 +74,30 @@ class FlowControlConfig(_ConfigModel):
     )
 
 
+class SheddableHeadroomConfig(_ConfigModel):
+    """Project extension, not in the EPP (off unless a key is set): capacity held back from sheddable
+    (priority < 0) requests, so a priority >= 0 request finds a free sequence slot instead of waiting for a
+    sheddable one to finish (model servers do not preempt). An endpoint qualifies for a sheddable request
+    only if it passes every rule that is set; a sheddable request left with no qualifying candidate gets 429.
+    """
+
+    max_in_flight_per_endpoint: int | None = Field(
+        default=None,
+        ge=1,
+        description="an endpoint with this many sheddable requests in flight from this picker takes no more",
+    )
+    queue_depth_threshold: int | None = Field(
+        default=None,
+        ge=0,
+        description="an endpoint with more requests waiting (scraped, corrected by in-flight) takes no "
+        "sheddable request; 0 = never where anything waits",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_in_flight_per_endpoint is not None or self.queue_depth_threshold is not None
+
+
 class EndpointPickerConfig(_ConfigModel):
     """The whole file. Unknown keys are errors (the EPP decodes strictly)."""
 
@@ -83,6 +107,7 @@ class EndpointPickerConfig(_ConfigModel):
     scheduling_profiles: list[SchedulingProfileSpec] = Field(default_factory=list)
     saturation_detector: SaturationDetectorConfig = Field(default_factory=SaturationDetectorConfig)
     flow_control: FlowControlConfig = Field(default_factory=FlowControlConfig)
+    sheddable_headroom: SheddableHeadroomConfig = Field(default_factory=SheddableHeadroomConfig)
 
 
 def reference_issues(config: EndpointPickerConfig) -> list[ConfigIssue]:
