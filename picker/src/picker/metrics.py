@@ -3,7 +3,9 @@ the instance owns. The server exposes ``registry``; the director, scheduler and 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -58,6 +60,61 @@ _HIT_BYTES_BUCKETS = (0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 1638
 _QUEUE_DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120)
 
 
+class _ChildCache:
+    """``labels()`` from a dict keyed by the caller's values.
+
+    prometheus-client validates, stringifies and takes a lock on every ``labels()`` call (about 2 us);
+    the picker asks for the same few children on every request. Children stay registered in the library's
+    own map, so exposition is unchanged; ``remove``/``clear`` drop the cache with them.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._cached_children: dict[tuple[Any, ...], Any] = {}
+        super().__init__(*args, **kwargs)
+
+    def labels(self, *labelvalues: Any, **labelkwargs: Any) -> Any:
+        if labelkwargs:
+            return super().labels(*labelvalues, **labelkwargs)  # type: ignore[misc]
+        try:
+            return self._cached_children[labelvalues]
+        except KeyError:
+            child = super().labels(*labelvalues)  # type: ignore[misc]
+            self._cached_children[labelvalues] = child
+            return child
+        except TypeError:  # an unhashable value: the library stringifies it
+            return super().labels(*labelvalues)  # type: ignore[misc]
+
+    def remove(self, *labelvalues: Any) -> None:
+        self._cached_children.clear()
+        super().remove(*labelvalues)  # type: ignore[misc]
+
+    def clear(self) -> None:
+        self._cached_children.clear()
+        super().clear()  # type: ignore[misc]
+
+
+class _Counter(_ChildCache, Counter):
+    pass
+
+
+class _Gauge(_ChildCache, Gauge):
+    pass
+
+
+class _Histogram(_ChildCache, Histogram):
+    """A histogram whose ``observe`` finds the bucket by bisection instead of a Python loop over up to 35
+    bounds (the library's loop is most of an observation's cost)."""
+
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+        buckets = getattr(self, "_buckets", None)
+        if buckets is None or exemplar is not None or amount != amount:
+            # A labelled parent (the library raises its error), an exemplar, or NaN (counted in no bucket).
+            super().observe(amount, exemplar)
+            return
+        self._sum.inc(amount)
+        buckets[bisect_left(self._upper_bounds, amount)].inc(1)
+
+
 class PickerMetrics:
     """All metric objects, bound to ``self.registry``. Label values stay low-cardinality (no request ids)."""
 
@@ -72,123 +129,123 @@ class PickerMetrics:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         objective = ("model_name", "target_model_name")
         r = self.registry
-        self.request_total = Counter(
+        self.request_total = _Counter(
             "inference_objective_request_total", "Requests per model.", objective, registry=r
         )
-        self.request_error_total = Counter(
+        self.request_error_total = _Counter(
             "inference_objective_request_error_total",
             "Failed requests per model and error code.",
             (*objective, "error_code"),
             registry=r,
         )
-        self.request_duration = Histogram(
+        self.request_duration = _Histogram(
             "inference_objective_request_duration_seconds",
             "Request headers to response complete.",
             objective,
             buckets=_DURATION_BUCKETS,
             registry=r,
         )
-        self.request_sizes = Histogram(
+        self.request_sizes = _Histogram(
             "inference_objective_request_sizes",
             "Request body size in bytes.",
             objective,
             buckets=_SIZE_BUCKETS,
             registry=r,
         )
-        self.response_sizes = Histogram(
+        self.response_sizes = _Histogram(
             "inference_objective_response_sizes",
             "Response body size in bytes.",
             objective,
             buckets=_RESPONSE_SIZE_BUCKETS,
             registry=r,
         )
-        self.input_tokens = Histogram(
+        self.input_tokens = _Histogram(
             "inference_objective_input_tokens",
             "usage.prompt_tokens per request.",
             objective,
             buckets=_INPUT_TOKEN_BUCKETS,
             registry=r,
         )
-        self.output_tokens = Histogram(
+        self.output_tokens = _Histogram(
             "inference_objective_output_tokens",
             "usage.completion_tokens per request.",
             objective,
             buckets=_OUTPUT_TOKEN_BUCKETS,
             registry=r,
         )
-        self.normalized_time_per_output_token = Histogram(
+        self.normalized_time_per_output_token = _Histogram(
             "inference_objective_normalized_time_per_output_token_seconds",
             "Request duration divided by output tokens.",
             objective,
             buckets=(*_SCHEDULER_BUCKETS, 0.2, 0.5, 1.0),
             registry=r,
         )
-        self.running_requests = Gauge(
+        self.running_requests = _Gauge(
             "inference_objective_running_requests",
             "Requests in flight through the picker.",
             ("model_name",),
             registry=r,
         )
-        self.pool_average_kv_cache = Gauge(
+        self.pool_average_kv_cache = _Gauge(
             "inference_pool_average_kv_cache_utilization",
             "Mean KV-cache usage over endpoints with fresh metrics.",
             ("name",),
             registry=r,
         )
-        self.pool_average_queue_size = Gauge(
+        self.pool_average_queue_size = _Gauge(
             "inference_pool_average_queue_size",
             "Mean waiting queue over endpoints with fresh metrics.",
             ("name",),
             registry=r,
         )
-        self.pool_ready_pods = Gauge(
+        self.pool_ready_pods = _Gauge(
             "inference_pool_ready_pods", "Endpoints in the candidate set.", ("name",), registry=r
         )
-        self.pool_per_pod_queue_size = Gauge(
+        self.pool_per_pod_queue_size = _Gauge(
             "inference_pool_per_pod_queue_size",
             "Waiting queue per endpoint.",
             ("name", "model_server_pod"),
             registry=r,
         )
-        self.scheduler_e2e_duration = Histogram(
+        self.scheduler_e2e_duration = _Histogram(
             "inference_extension_scheduler_e2e_duration_seconds",
             "One scheduling decision.",
             buckets=_SCHEDULER_BUCKETS,
             registry=r,
         )
-        self.plugin_duration = Histogram(
+        self.plugin_duration = _Histogram(
             "inference_extension_plugin_duration_seconds",
             "One plugin call.",
             ("extension_point", "plugin_type", "plugin_name"),
             buckets=_SCHEDULER_BUCKETS,
             registry=r,
         )
-        self.prefix_indexer_size = Gauge(
+        self.prefix_indexer_size = _Gauge(
             "inference_extension_prefix_indexer_size", "Entries in the prefix indexes.", registry=r
         )
-        self.prefix_indexer_hit_ratio = Histogram(
+        self.prefix_indexer_hit_ratio = _Histogram(
             "inference_extension_prefix_indexer_hit_ratio",
             "Matched share of a request's prefix blocks.",
             buckets=_HIT_RATIO_BUCKETS,
             registry=r,
         )
-        self.prefix_indexer_hit_bytes = Histogram(
+        self.prefix_indexer_hit_bytes = _Histogram(
             "inference_extension_prefix_indexer_hit_bytes",
             "Matched prefix length in bytes.",
             buckets=_HIT_BYTES_BUCKETS,
             registry=r,
         )
-        self.info = Gauge(
+        self.info = _Gauge(
             "inference_extension_info", "Build information.", ("commit", "build_ref"), registry=r
         )
-        self.flow_queue_duration = Histogram(
+        self.flow_queue_duration = _Histogram(
             "inference_extension_flow_control_request_queue_duration_seconds",
             "Time a request spent in the flow control queue, by outcome.",
             ("fairness_id", "priority", "outcome"),
             buckets=_QUEUE_DURATION_BUCKETS,
             registry=r,
         )
-        self.flow_queue_size = Gauge(
+        self.flow_queue_size = _Gauge(
             "inference_extension_flow_control_queue_size",
             "Requests waiting in flow control.",
             ("fairness_id", "priority"),

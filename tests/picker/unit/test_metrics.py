@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import math
+
+import pytest
 from picker.framework.types import Endpoint, EndpointMetrics, EndpointState
 from picker.metrics import PickerMetrics
-from prometheus_client import REGISTRY, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
 
 # inference-extension.md section 6.2 (EPP v1.1) plus the flow-control metrics of section 5.3.
 EPP_METRIC_NAMES = {
@@ -75,3 +78,63 @@ def test_pool_gauges_skip_stale_endpoints_and_forget_departed_ones() -> None:
     assert read("inference_pool_ready_pods", {"name": "pool"}) == 2
     metrics.flush_pool_gauges([], now_s=11.0, staleness_s=2.0)
     assert read("inference_pool_per_pod_queue_size", {"name": "pool", "model_server_pod": "a"}) is None
+
+
+def _bucket_samples(registry: CollectorRegistry, name: str) -> list[tuple[str, dict[str, str], float]]:
+    return [
+        (sample.name.removeprefix(name), sample.labels, sample.value)
+        for family in registry.collect()
+        if family.name == name
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    ]
+
+
+def test_histogram_buckets_match_prometheus_client_for_boundaries_and_odd_values() -> None:
+    metrics = PickerMetrics("pool")
+    stock_registry = CollectorRegistry()
+    stock = Histogram(
+        "inference_objective_request_duration_seconds",
+        "reference",
+        ("model_name", "target_model_name"),
+        buckets=metrics.request_duration._upper_bounds[:-1],
+        registry=stock_registry,
+    )
+    values = [0.0, 0.005, 0.0050001, 1.0, 1.25, 3600.0, 3600.5, -1.0, float("inf"), float("nan"), 17.0]
+    for value in values:
+        metrics.request_duration.labels("m", "t").observe(value)
+        stock.labels("m", "t").observe(value)
+    ours = _bucket_samples(metrics.registry, "inference_objective_request_duration_seconds")
+    reference = _bucket_samples(stock_registry, "inference_objective_request_duration_seconds")
+    assert [(n, lbl) for n, lbl, _ in ours] == [(n, lbl) for n, lbl, _ in reference]
+    for (_, _, got), (_, _, expected) in zip(ours, reference, strict=True):
+        assert got == expected or (math.isnan(got) and math.isnan(expected))
+
+
+def test_labelled_children_are_reused_and_removal_is_seen() -> None:
+    metrics = PickerMetrics("pool")
+    child = metrics.pool_per_pod_queue_size.labels("pool", "a")
+    assert metrics.pool_per_pod_queue_size.labels("pool", "a") is child
+    child.set(3)
+    metrics.pool_per_pod_queue_size.remove("pool", "a")
+    fresh = metrics.pool_per_pod_queue_size.labels("pool", "a")
+    assert fresh is not child
+    read = metrics.registry.get_sample_value
+    assert read("inference_pool_per_pod_queue_size", {"name": "pool", "model_server_pod": "a"}) == 0
+
+
+def test_labels_keep_prometheus_client_errors() -> None:
+    metrics = PickerMetrics("pool")
+    with pytest.raises(ValueError, match="Incorrect label count"):
+        metrics.request_total.labels("only-one")
+    with pytest.raises(ValueError, match="No label names"):
+        metrics.scheduler_e2e_duration.labels("x")
+    with pytest.raises(ValueError, match="missing label values"):
+        metrics.request_sizes.observe(1.0)  # a labelled parent is not observable
+    metrics.request_total.labels(model_name="m", target_model_name="t").inc()
+    assert (
+        metrics.registry.get_sample_value(
+            "inference_objective_request_total", {"model_name": "m", "target_model_name": "t"}
+        )
+        == 1
+    )
