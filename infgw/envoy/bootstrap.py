@@ -1,8 +1,9 @@
 """Build an Envoy v3 bootstrap (a plain dict, dumpable as YAML or JSON) from an EnvoyBootstrapSpec.
 
 The shape follows the Inference Extension's reference Envoy: ext_proc in FULL_DUPLEX_STREAMED mode and
-an ORIGINAL_DST cluster that connects to the ``ip:port`` the picker writes into
-``x-gateway-destination-endpoint``.
+a cluster that connects to the ``ip:port`` the picker writes into ``x-gateway-destination-endpoint``:
+ORIGINAL_DST (the reference, primary only) or override-host over the pool (primary, then each fallback
+on retry; what the local gateway uses).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ DESTINATION_METADATA_NAMESPACE = "envoy.lb"
 EXT_PROC_SERVICE = "envoy.service.ext_proc.v3.ExternalProcessor"
 
 PICKER_CLUSTER = "endpoint_picker"
-PICKED_ENDPOINT_CLUSTER = "picked_endpoint"  # ORIGINAL_DST on the destination header
+PICKED_ENDPOINT_CLUSTER = "picked_endpoint"  # the destination header: ORIGINAL_DST or override-host
 ROUND_ROBIN_CLUSTER = "model_servers_round_robin"
 
 _TYPE = "@type"
@@ -165,7 +166,7 @@ def _routes(spec: EnvoyBootstrapSpec) -> list[dict[str, Any]]:
     if spec.picker is None:
         return [{"match": {"prefix": "/"}, "route": _route_action(spec, ROUND_ROBIN_CLUSTER)}]
     # Requests the picker routed carry its dynamic metadata, which a client cannot forge; only those
-    # take the ORIGINAL_DST cluster. Everything else (FailOpen, picker down) takes the fallback.
+    # take the picked-endpoint cluster. Everything else (FailOpen, picker down) takes the fallback.
     picked = {
         "match": {
             "prefix": "/",
@@ -179,7 +180,7 @@ def _routes(spec: EnvoyBootstrapSpec) -> list[dict[str, Any]]:
         },
         "route": _route_action(spec, PICKED_ENDPOINT_CLUSTER),
     }
-    if spec.endpoints:
+    if spec.routes_unpicked_round_robin:
         fallback: dict[str, Any] = {
             "match": {"prefix": "/"},
             "route": _route_action(spec, ROUND_ROBIN_CLUSTER),
@@ -335,7 +336,7 @@ def build_bootstrap(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
             else _picked_endpoint_cluster(spec)
         )
         clusters += [_picker_cluster(spec.picker), picked]
-    if spec.endpoints:
+    if spec.routes_unpicked_round_robin:
         clusters.append(_round_robin_cluster(spec))
     return {
         "admin": {"address": _address("127.0.0.1", 0)},

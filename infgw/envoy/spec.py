@@ -14,9 +14,11 @@ class DestinationRouting(enum.StrEnum):
     """How Envoy connects to the endpoint(s) the picker chose.
 
     ORIGINAL_DST: any ``ip:port`` the picker names (the Inference Extension's reference Envoy); one
-    address, so a fallback list is cut to its primary. OVERRIDE_HOST: Envoy's override-host load
-    balancer over the static ``endpoints`` pool; it connects to the first listed endpoint and, on each
-    retry, to the next, so the picker's fallbacks (``maxNumOfEndpoints`` > 1) are used.
+    address, so a fallback list is cut to its primary and a request whose replica just died is lost.
+    OVERRIDE_HOST: Envoy's override-host load balancer over the static ``endpoints`` pool; it connects to
+    the first listed endpoint and, on each retry, to the next, so the picker's fallbacks
+    (``maxNumOfEndpoints`` > 1) are used, and it can never reach an address outside the pool. The local
+    gateway uses OVERRIDE_HOST; ORIGINAL_DST stays the default for a picker whose pool Envoy is not told.
     """
 
     ORIGINAL_DST = "ORIGINAL_DST"
@@ -159,9 +161,9 @@ class EnvoyBootstrapSpec(BaseModel):
     """One Envoy gateway: a listener, optionally the picker as ext_proc, and a model-server pool.
 
     With ``picker`` set, requests the picker routed go to the ``ip:port`` it wrote into
-    ``x-gateway-destination-endpoint`` (ORIGINAL_DST cluster); requests it did not route (FailOpen,
-    picker down) go round-robin over ``endpoints`` when given, else get a 503. Without ``picker``,
-    Envoy balances round-robin over ``endpoints`` alone: the baseline gateway.
+    ``x-gateway-destination-endpoint`` (see DestinationRouting); requests it did not route (FailOpen,
+    picker down) go round-robin over ``endpoints`` when given and ``round_robin_fallback`` holds, else
+    get a 503. Without ``picker``, Envoy balances round-robin over ``endpoints`` alone: the baseline.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -172,7 +174,15 @@ class EnvoyBootstrapSpec(BaseModel):
     )
     picker: PickerConnection | None = None
     endpoints: tuple[str, ...] = Field(
-        (), description="Model servers as ip:port: the round-robin pool (baseline, or FailOpen fallback)."
+        (),
+        description="Model servers as ip:port: the round-robin pool (baseline, or FailOpen fallback) and "
+        "the pool OVERRIDE_HOST routes within.",
+    )
+    round_robin_fallback: bool = Field(
+        True,
+        description="With 'picker' and 'endpoints': requests the picker did not route (FailOpen, picker "
+        "down) go round-robin over 'endpoints'. False answers them 503 instead (FailClose), while "
+        "OVERRIDE_HOST still routes the picked ones within 'endpoints'.",
     )
     connect_timeout_s: float = Field(1.0, gt=0)
     route_timeout_s: float = Field(
@@ -219,7 +229,17 @@ class EnvoyBootstrapSpec(BaseModel):
     def _something_to_route_to(self) -> EnvoyBootstrapSpec:
         if self.picker is None and not self.endpoints:
             raise ValueError("set 'picker' (picker routing) or 'endpoints' (round-robin), or both")
+        if self.picker is None and not self.round_robin_fallback:
+            raise ValueError(
+                "round_robin_fallback False without 'picker' leaves nothing to route to; set 'picker', "
+                "or keep round_robin_fallback True for the round-robin baseline"
+            )
         return self
+
+    @property
+    def routes_unpicked_round_robin(self) -> bool:
+        """Whether requests the picker did not route (or all, without a picker) go round-robin."""
+        return bool(self.endpoints) and self.round_robin_fallback
 
     def endpoint_addresses(self) -> list[tuple[str, int]]:
         return [_split_hostport(endpoint) for endpoint in self.endpoints]

@@ -88,6 +88,13 @@ class ChildProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._process.pid, signum)
 
+    async def kill(self) -> None:
+        """SIGKILL to the process group, no drain (a crash, as the fault tests need); reaps it."""
+        if self._process is None:
+            return
+        self._signal_group(signal.SIGKILL)
+        await self._process.wait()
+
     async def stop(self, timeout_s: float = 5.0) -> None:
         """SIGTERM to the process group, SIGKILL after ``timeout_s``; waits until it is reaped."""
         if self._process is None:

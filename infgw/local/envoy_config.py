@@ -1,10 +1,16 @@
 """The local gateway's Envoy bootstrap: one listener; per pool the picker as ext_proc (FULL_DUPLEX_STREAMED,
-BUFFERED for FailOpen pools), the ORIGINAL_DST route and the fallback; pools chosen by the body's model.
+BUFFERED for FailOpen pools), the override-host route over the pool's replicas and the fallback; pools
+chosen by the body's model.
+
+Override-host, not the Inference Extension's reference ORIGINAL_DST: the picker answers a primary and
+fallbacks, and override-host connects to the primary and, on each retry, to the next fallback, so a
+request whose replica just died is served elsewhere (ORIGINAL_DST can only connect to the primary). It
+also only reaches the pool's own replicas, whatever address the picker names.
 
 One pool is exactly the shared generator's bootstrap (infgw.envoy). Several pools compose one
-generated bootstrap per pool: each pool's ext_proc filter, clusters and routes are renamed apart, a
-Lua body-based router sets ``x-gateway-model-name``, each route matches that header and disables the
-other pools' ext_proc filters.
+generated bootstrap per pool: each pool's ext_proc filter, clusters (its picked-endpoint cluster holds
+that pool's replicas only) and routes are renamed apart, a Lua body-based router sets
+``x-gateway-model-name``, each route matches that header and disables the other pools' ext_proc filters.
 """
 
 from __future__ import annotations
@@ -24,6 +30,13 @@ EXT_PROC_FILTER = "envoy.filters.http.ext_proc"
 _EXT_PROC_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute"
 # Lua buffers whole request bodies to read the model; long prompts need more than Envoy's 1 MiB default.
 MULTI_POOL_BUFFER_LIMIT_BYTES = 16 * 1024 * 1024
+# A refused connection or stream (a dead replica) and a reset before any response byte (a replica killed
+# with the request in flight) move on to the picker's next endpoint. Envoy never retries once response
+# headers have reached the client, so a started stream is not replayed.
+RETRY_ON = ("connect-failure", "refused-stream", "reset")
+# Enough to walk the picker's two fallbacks (picker_fallbacks.LOCAL_FALLBACK_ENDPOINTS) and one spare:
+# the setting the reliability harness measured its replica-loss figures with (docs/reliability.md).
+NUM_RETRIES = 3
 
 
 class PoolAddresses(BaseModel):
@@ -44,7 +57,8 @@ def pool_bootstrap_spec(
     picker_tls: bool,
     access_log: bool = False,
 ) -> EnvoyBootstrapSpec:
-    """The generator's input for one pool: FailOpen pools buffer requests and fall back round-robin."""
+    """The generator's input for one pool: override-host over its replicas with retries; FailOpen pools
+    buffer requests and send what the picker did not route round-robin, FailClose pools answer it 503."""
     picker = PickerConnection(
         port=addresses.picker_port,
         tls=picker_tls,
@@ -55,10 +69,11 @@ def pool_bootstrap_spec(
     return EnvoyBootstrapSpec(
         listener_port=listener_port,
         picker=picker,
-        endpoints=addresses.replicas if pool.fail_open else (),
-        # The Inference Extension's reference routing: whatever ip:port the picker names. The multi-pool
-        # composition shares this cluster between pools, which only holds while it lists no endpoints.
-        destination_routing=DestinationRouting.ORIGINAL_DST,
+        endpoints=addresses.replicas,
+        round_robin_fallback=pool.fail_open,
+        destination_routing=DestinationRouting.OVERRIDE_HOST,
+        retry_on=RETRY_ON,
+        num_retries=NUM_RETRIES,
         route_timeout_s=route_timeout_s,
         access_log=access_log,
     )
@@ -70,8 +85,16 @@ def _http_connection_manager(bootstrap: dict[str, Any]) -> dict[str, Any]:
     return manager
 
 
+def cluster_name(cluster: str, pool: str) -> str:
+    """The name of one pool's copy of a generated cluster in a multi-pool bootstrap."""
+    return f"{cluster}/{pool}"
+
+
 def _cluster_names(pool: str) -> dict[str, str]:
-    return {PICKER_CLUSTER: f"{PICKER_CLUSTER}/{pool}", ROUND_ROBIN_CLUSTER: f"{ROUND_ROBIN_CLUSTER}/{pool}"}
+    return {
+        cluster: cluster_name(cluster, pool)
+        for cluster in (PICKER_CLUSTER, PICKED_ENDPOINT_CLUSTER, ROUND_ROBIN_CLUSTER)
+    }
 
 
 def ext_proc_filter_name(pool: str) -> str:
@@ -85,8 +108,6 @@ def _pool_parts(
     renames = _cluster_names(pool)
     clusters = []
     for cluster in bootstrap["static_resources"]["clusters"]:
-        if cluster["name"] == PICKED_ENDPOINT_CLUSTER:
-            continue  # shared: ORIGINAL_DST only reads the header
         cluster = copy.deepcopy(cluster)
         cluster["name"] = renames[cluster["name"]]
         cluster["load_assignment"]["cluster_name"] = cluster["name"]
@@ -144,11 +165,7 @@ def build_local_bootstrap(
         return bootstraps[plan.pools[0].name]
 
     base = copy.deepcopy(bootstraps[plan.default_pool])
-    clusters: list[dict[str, Any]] = [
-        cluster
-        for cluster in base["static_resources"]["clusters"]
-        if cluster["name"] == PICKED_ENDPOINT_CLUSTER
-    ]
+    clusters: list[dict[str, Any]] = []
     ext_proc_filters: list[dict[str, Any]] = []
     routes_by_pool: dict[str, list[dict[str, Any]]] = {}
     for pool in plan.pools:

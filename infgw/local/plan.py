@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from components.service_config import PoolSpec, RouteSpec, ServicesConfig
+from infgw.local.picker_fallbacks import endpoints_per_request, with_fallback_endpoints
 
 SEED_PROMPT = "What is the best pizza in the world?"  # seed 000's test request
 SEED_MAX_TOKENS = 100
@@ -37,7 +38,8 @@ class PoolPlan(BaseModel):
     replicas: tuple[ReplicaPlan, ...]
     objectives: dict[str, int] = Field(description="InferenceObjective name -> priority (< 0 is sheddable).")
     picker_config: dict[str, Any] = Field(
-        description="The pool's EndpointPickerConfig, as the picker reads it."
+        description="The pool's EndpointPickerConfig, as the picker reads it, asking for fallback "
+        "endpoints where the stack leaves maxNumOfEndpoints unset (picker_fallbacks.py)."
     )
     fail_open: bool
     model_names: tuple[str, ...] = Field(description="Body `model` values Envoy routes to this pool.")
@@ -161,6 +163,13 @@ def build_local_plan(
             for index in range(count)
         )
         adapters = tuple(adapter.id for adapter in (pool.lora.adapters if pool.lora else []))
+        picker_config = with_fallback_endpoints(pool.picker.config.to_wire())
+        if count > 1 and endpoints_per_request(picker_config) == 1:
+            warnings.append(
+                f"services.pools[{pool_index}] ({pool.name}) sets its picker's maxNumOfEndpoints to 1: Envoy "
+                "has no fallback to retry, so a request whose replica dies is lost; leave it unset (locally "
+                "3) or raise it"
+            )
         pools.append(
             PoolPlan(
                 name=pool.name,
@@ -168,7 +177,7 @@ def build_local_plan(
                 adapters=adapters,
                 replicas=replicas,
                 objectives={o.name: o.priority for o in services.objectives if o.pool == pool.name},
-                picker_config=pool.picker.config.to_wire(),
+                picker_config=picker_config,
                 fail_open=pool.failure_mode == "FailOpen",
                 model_names=tuple(sorted(model for model, target in by_model.items() if target == pool.name)),
             )

@@ -99,7 +99,7 @@ async def wait_routable(
     """A one-token completion for ``model`` through Envoy until it answers 200.
 
     The picker answers 503 until it has scraped its replicas once; this proves the whole path
-    (listener, body routing, ext_proc, ORIGINAL_DST, replica) per pool, not only that each process is up.
+    (listener, body routing, ext_proc, override-host, replica) per pool, not only that each process is up.
     """
     body = {"model": model, "prompt": "ready?", "max_tokens": 1}
     last_answer = ["no answer yet"]

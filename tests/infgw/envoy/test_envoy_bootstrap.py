@@ -130,6 +130,27 @@ def test_without_a_fallback_pool_unpicked_requests_get_an_openai_style_503():
     assert json.loads(fallback["body"]["inline_string"])["error"]["code"] == 503
 
 
+def test_fail_close_override_host_knows_the_pool_but_answers_unpicked_requests_503():
+    spec = EnvoyBootstrapSpec(
+        picker=PickerConnection(),
+        endpoints=POOL,
+        destination_routing="OVERRIDE_HOST",
+        round_robin_fallback=False,
+    )
+    bootstrap = build_bootstrap(spec)
+    assert set(clusters(bootstrap)) == {"endpoint_picker", "picked_endpoint"}
+    picked_route, fallback_route = routes(bootstrap)
+    assert picked_route["route"]["cluster"] == "picked_endpoint"
+    assert fallback_route["direct_response"]["status"] == 503
+    members = clusters(bootstrap)["picked_endpoint"]["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert len(members) == len(POOL)
+
+
+def test_no_round_robin_fallback_without_a_picker_is_refused():
+    with pytest.raises(ValidationError, match="leaves nothing to route to"):
+        EnvoyBootstrapSpec(endpoints=POOL, round_robin_fallback=False)
+
+
 def test_baseline_is_round_robin_only():
     bootstrap = build_bootstrap(EnvoyBootstrapSpec(endpoints=POOL, num_retries=3))
     assert "envoy.filters.http.ext_proc" not in filters(bootstrap)
@@ -266,12 +287,14 @@ def test_override_host_without_the_pool_is_refused():
 
 
 @pytest.mark.integration
-def test_envoy_accepts_the_override_host_bootstrap():
+@pytest.mark.parametrize("round_robin_fallback", [True, False], ids=["fail-open", "fail-close"])
+def test_envoy_accepts_the_override_host_bootstrap(round_robin_fallback):
     spec = EnvoyBootstrapSpec(
         picker=PickerConnection(),
         endpoints=POOL,
         destination_routing="OVERRIDE_HOST",
         retry_on=("connect-failure", "refused-stream", "reset"),
+        round_robin_fallback=round_robin_fallback,
     )
     validate_bootstrap(build_bootstrap(spec))
 

@@ -1,5 +1,6 @@
 """The local gateway's Envoy bootstrap: one pool is the shared generator's; several pools are routed by
-the body's model name, each to its own picker, with the other pools' ext_proc filters disabled."""
+the body's model name, each to its own picker, with the other pools' ext_proc filters disabled. Every
+pool routes with override-host over its own replicas and retries on the picker's fallbacks."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from local_gateway_stacks import LLAMA, QWEN, TWO_POOL_SERVICES
 
 from components.service_config import ServicesConfig
 from infgw.envoy import BodyMode, DestinationRouting, build_bootstrap, validate_bootstrap
-from infgw.envoy.bootstrap import PICKED_ENDPOINT_CLUSTER
+from infgw.envoy.bootstrap import PICKED_ENDPOINT_CLUSTER, ROUND_ROBIN_CLUSTER
 from infgw.local.body_router import MODEL_HEADER
 from infgw.local.envoy_config import (
     EXT_PROC_FILTER,
     PoolAddresses,
     build_local_bootstrap,
+    cluster_name,
     ext_proc_filter_name,
     pool_bootstrap_spec,
 )
@@ -49,7 +51,20 @@ def clusters(bootstrap):
     return {cluster["name"]: cluster for cluster in bootstrap["static_resources"]["clusters"]}
 
 
-def test_fail_close_pool_streams_full_duplex_without_fallback() -> None:
+def override_host_endpoints(cluster) -> set[str]:
+    """The ip:port members of an override-host cluster, after checking it is one."""
+    policy = cluster["load_balancing_policy"]["policies"][0]["typed_extension_config"]
+    assert policy["name"] == "envoy.load_balancing_policies.override_host"
+    assert cluster["type"] == "STATIC"
+    (locality,) = cluster["load_assignment"]["endpoints"]
+    return {
+        f"{lb['endpoint']['address']['socket_address']['address']}:"
+        f"{lb['endpoint']['address']['socket_address']['port_value']}"
+        for lb in locality["lb_endpoints"]
+    }
+
+
+def test_fail_close_pool_streams_full_duplex_and_routes_override_host_without_fallback() -> None:
     spec = pool_bootstrap_spec(
         one_pool_plan().pools[0], ADDRESSES["llama"], route_timeout_s=60, listener_port=0, picker_tls=False
     )
@@ -59,9 +74,16 @@ def test_fail_close_pool_streams_full_duplex_without_fallback() -> None:
     assert not spec.picker.failure_mode_allow
     assert not spec.picker.tls
     assert spec.picker.port == 9100
-    assert spec.endpoints == ()
-    assert spec.destination_routing is DestinationRouting.ORIGINAL_DST
+    # The pool is known to Envoy (override-host routes within it), but FailClose sends nothing round-robin.
+    assert spec.endpoints == ADDRESSES["llama"].replicas
+    assert not spec.round_robin_fallback
+    assert spec.destination_routing is DestinationRouting.OVERRIDE_HOST
     assert spec.route_timeout_s == 60
+    bootstrap = build_bootstrap(spec)
+    assert set(clusters(bootstrap)) == {"endpoint_picker", PICKED_ENDPOINT_CLUSTER}
+    picked, unpicked = routes(bootstrap)
+    assert picked["route"]["cluster"] == PICKED_ENDPOINT_CLUSTER
+    assert unpicked["direct_response"]["status"] == 503
 
 
 def test_fail_open_pool_buffers_requests_and_falls_back_round_robin() -> None:
@@ -73,6 +95,8 @@ def test_fail_open_pool_buffers_requests_and_falls_back_round_robin() -> None:
     assert spec.picker.request_body_mode is BodyMode.BUFFERED
     assert spec.picker.tls
     assert spec.endpoints == ("127.0.0.1:8003",)
+    assert spec.round_robin_fallback
+    assert spec.destination_routing is DestinationRouting.OVERRIDE_HOST
 
 
 def test_one_pool_is_exactly_the_shared_generators_bootstrap() -> None:
@@ -131,7 +155,7 @@ def test_every_served_model_routes_to_its_pool_with_other_pickers_disabled() -> 
         (QWEN, "qwen", "llama"),
     ):
         picked, fallback = by_model[model]
-        assert picked["route"]["cluster"] == PICKED_ENDPOINT_CLUSTER
+        assert picked["route"]["cluster"] == cluster_name(PICKED_ENDPOINT_CLUSTER, pool)
         assert "dynamic_metadata" in picked["match"]
         assert set(picked["typed_per_filter_config"]) == {ext_proc_filter_name(other)}
         assert picked["typed_per_filter_config"][ext_proc_filter_name(other)]["disabled"] is True
@@ -162,7 +186,50 @@ def test_multi_pool_listener_buffers_long_prompts_and_keeps_timeouts() -> None:
     assert {route["route"]["timeout"] for route in routes(bootstrap) if "route" in route} == {"60.000s"}
 
 
+def test_each_pool_routes_override_host_within_its_own_replicas_only() -> None:
+    bootstrap = build_local_bootstrap(two_pool_plan(), ADDRESSES)
+    by_cluster = clusters(bootstrap)
+    assert PICKED_ENDPOINT_CLUSTER not in by_cluster  # no cluster shared between pools
+    for pool, other in (("llama", "qwen"), ("qwen", "llama")):
+        members = override_host_endpoints(by_cluster[cluster_name(PICKED_ENDPOINT_CLUSTER, pool)])
+        assert members == set(ADDRESSES[pool].replicas)
+        assert not members & set(ADDRESSES[other].replicas)
+    # Every route to a pool's picked-endpoint cluster belongs to that pool: its own ext_proc is the one
+    # left enabled, so only that pool's picker can name the destination.
+    for route in routes(bootstrap):
+        cluster = route.get("route", {}).get("cluster", "")
+        if cluster.startswith(PICKED_ENDPOINT_CLUSTER):
+            pool = cluster.rpartition("/")[2]
+            enabled = {ext_proc_filter_name(p) for p in ADDRESSES} - set(route["typed_per_filter_config"])
+            assert enabled == {ext_proc_filter_name(pool)}
+    # FailClose (llama) has no round-robin cluster; FailOpen (qwen) round-robins over its own replica.
+    assert cluster_name(ROUND_ROBIN_CLUSTER, "llama") not in by_cluster
+    round_robin = by_cluster[cluster_name(ROUND_ROBIN_CLUSTER, "qwen")]
+    (locality,) = round_robin["load_assignment"]["endpoints"]
+    assert len(locality["lb_endpoints"]) == len(ADDRESSES["qwen"].replicas)
+
+
+@pytest.mark.parametrize("plan_factory", [one_pool_plan, two_pool_plan], ids=["one-pool", "two-pools"])
+def test_every_route_to_a_replica_retries_on_the_pickers_fallbacks(plan_factory) -> None:
+    bootstrap = build_local_bootstrap(plan_factory(), ADDRESSES)
+    to_replicas = [route["route"] for route in routes(bootstrap) if "route" in route]
+    assert to_replicas
+    for action in to_replicas:
+        policy = action["retry_policy"]
+        # reset: a replica killed with the request in flight; connect-failure: one already dead.
+        assert set(policy["retry_on"].split(",")) >= {"connect-failure", "refused-stream", "reset"}
+        assert policy["num_retries"] >= 2  # at least the picker's two fallbacks
+    for cluster in clusters(bootstrap).values():
+        if cluster["name"] != "endpoint_picker" and not cluster["name"].startswith("endpoint_picker/"):
+            # Envoy's default of 3 concurrent retries would fail the fourth request of a dead replica.
+            assert cluster["circuit_breakers"]["thresholds"][0]["max_retries"] >= 1024
+    # Override-host walks the list itself: no Lua step cutting it to the primary.
+    assert "envoy.filters.http.lua" not in {f["name"] for f in manager(bootstrap)["http_filters"]}
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("plan_factory", [one_pool_plan, two_pool_plan], ids=["one-pool", "two-pools"])
 def test_envoy_accepts_the_bootstrap(plan_factory) -> None:
-    validate_bootstrap(build_local_bootstrap(plan_factory(), ADDRESSES, picker_tls=True, access_log=True))
+    bootstrap = build_local_bootstrap(plan_factory(), ADDRESSES, picker_tls=True, access_log=True)
+    assert any("load_balancing_policy" in cluster for cluster in bootstrap["static_resources"]["clusters"])
+    validate_bootstrap(bootstrap)

@@ -105,6 +105,35 @@ def test_picker_config_is_the_pools_endpoint_picker_config() -> None:
     assert {plugin["type"] for plugin in config["plugins"]} >= {"queue-scorer", "prefix-cache-scorer"}
 
 
+def test_pickers_ask_for_fallbacks_unless_the_stack_sets_the_count() -> None:
+    plan = build_local_plan(services(), stack="t")
+    for pool in plan.pools:
+        (picker,) = [p for p in pool.picker_config["plugins"] if p["type"] == "max-score-picker"]
+        assert picker["parameters"] == {"maxNumOfEndpoints": 3}
+    assert not any("maxNumOfEndpoints" in warning for warning in plan.warnings)
+
+
+def test_a_stack_asking_for_one_endpoint_keeps_it_with_a_note_for_multi_replica_pools() -> None:
+    document = copy.deepcopy(TWO_POOL_SERVICES)
+    one_endpoint = {
+        "plugins": [
+            {"type": "queue-scorer"},
+            {"type": "max-score-picker", "parameters": {"maxNumOfEndpoints": 1}},
+        ],
+        "schedulingProfiles": [
+            {"name": "default", "plugins": [{"pluginRef": "queue-scorer"}, {"pluginRef": "max-score-picker"}]}
+        ],
+    }
+    for pool in document["pools"]:
+        pool["picker"] = {"config": one_endpoint}
+    plan = build_local_plan(ServicesConfig.model_validate(document), stack="t")
+    for pool in plan.pools:
+        (picker,) = [p for p in pool.picker_config["plugins"] if p["type"] == "max-score-picker"]
+        assert picker["parameters"] == {"maxNumOfEndpoints": 1}
+    notes = [warning for warning in plan.warnings if "maxNumOfEndpoints" in warning]
+    assert len(notes) == 1 and "(llama)" in notes[0]  # qwen has one replica: no fallback to lose
+
+
 def test_weighted_route_goes_to_heaviest_backend_with_a_note() -> None:
     routes = [
         {
