@@ -13,7 +13,8 @@ import pytest
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc
 from picker.errors import PickerError
 from picker.framework.types import Endpoint, InferenceRequest, ResponseUsage, RoutingDecision
-from picker.server.ext_proc import ExternalProcessorServicer, ExtProcSettings
+from picker.server.ext_proc import ExternalProcessorService, ExtProcSettings
+from picker.server.grpc_server import GrpcServer
 
 
 @dataclass
@@ -77,23 +78,22 @@ ExtProcStubFactory = Callable[..., contextlib.AbstractAsyncContextManager[Any]]
 
 @pytest.fixture
 def ext_proc_stub() -> ExtProcStubFactory:
-    """``async with ext_proc_stub(director, settings) as stub``: a real grpc.aio server on 127.0.0.1:0."""
+    """``async with ext_proc_stub(director, settings) as stub``: the picker's grpclib server on 127.0.0.1:0,
+    a grpcio client stub (an independent gRPC implementation on the other end)."""
 
     @contextlib.asynccontextmanager
     async def start(
         director: RecordingDirector, settings: ExtProcSettings | None = None
     ) -> AsyncIterator[external_processor_pb2_grpc.ExternalProcessorStub]:
-        server = grpc.aio.server()
-        external_processor_pb2_grpc.add_ExternalProcessorServicer_to_server(
-            ExternalProcessorServicer(director, settings, new_request_id=lambda: "generated-id"), server
+        server = GrpcServer(
+            [ExternalProcessorService(director, settings, new_request_id=lambda: "generated-id")]
         )
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
+        port = await server.start("127.0.0.1", 0, "--grpc-port")
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         try:
             yield external_processor_pb2_grpc.ExternalProcessorStub(channel)
         finally:
             await channel.close()
-            await server.stop(grace=None)
+            await server.stop(grace_s=None)
 
     return start

@@ -9,25 +9,20 @@ import logging
 import signal
 from typing import Protocol
 
-import grpc
-from envoy.service.ext_proc.v3 import external_processor_pb2_grpc
-from grpc_health.v1 import health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from picker.framework.clock import Clock
 from picker.options import PickerOptions
 from picker.request_director import RequestDirector
-from picker.server.ext_proc import ExternalProcessorServicer
+from picker.server.ext_proc import ExternalProcessorService
+from picker.server.grpc_server import GrpcServer, PortBindError
 from picker.server.health import PickerHealth
 from picker.server.metrics_endpoint import MetricsEndpoint
-from picker.server.tls import server_credentials
+from picker.server.tls import server_ssl_context
+
+__all__ = ["PickerApp", "PickerRuntime", "PortBindError"]
 
 logger = logging.getLogger(__name__)
-
-# Envoy sends a BUFFERED body as one message; the gRPC default (4 MiB) would reject long prompts.
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-# gRPC binds with SO_REUSEPORT by default: a second picker on the same port would silently share it.
-_NO_PORT_SHARING = ("grpc.so_reuseport", 0)
 
 
 def _describe(error: BaseException | None) -> str:
@@ -37,24 +32,6 @@ def _describe(error: BaseException | None) -> str:
     if isinstance(error, BaseExceptionGroup):
         return "; ".join(_describe(inner) for inner in error.exceptions)
     return f"{type(error).__name__}: {error}"
-
-
-class PortBindError(OSError):
-    """A port could not be bound; the message names the flag."""
-
-
-def _bind(
-    server: grpc.aio.Server, host: str, port: int, flag: str, credentials: grpc.ServerCredentials | None
-) -> int:
-    address = f"{host}:{port}"
-    try:
-        if credentials is None:
-            return server.add_insecure_port(address)
-        return server.add_secure_port(address, credentials)
-    except RuntimeError as error:  # grpc reports bind failures as RuntimeError
-        raise PortBindError(
-            f"{flag}: cannot listen on {address} (in use, or not a local address): {error}"
-        ) from None
 
 
 class PickerRuntime(Protocol):
@@ -83,8 +60,9 @@ class PickerApp:
         self._runtime = runtime
         self._clock = clock
         self.health = PickerHealth(runtime.is_synced, clock)
-        self._ext_proc_server: grpc.aio.Server | None = None
-        self._health_server: grpc.aio.Server | None = None
+        # Health on the ext_proc port too: gateways can health-check the cluster they already talk to.
+        self._ext_proc_server = GrpcServer([ExternalProcessorService(runtime.director), self.health.servicer])
+        self._health_server = GrpcServer([self.health.servicer])
         self._metrics = MetricsEndpoint(runtime.registry, options.metrics_auth_token_file)
         self._tasks: list[asyncio.Task[None]] = []
         self.runtime_finished: asyncio.Task[None] | None = None
@@ -106,36 +84,17 @@ class PickerApp:
 
     async def _start(self) -> None:
         options = self._options
-        self._ext_proc_server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                _NO_PORT_SHARING,
-            ]
-        )
-        external_processor_pb2_grpc.add_ExternalProcessorServicer_to_server(
-            ExternalProcessorServicer(self._runtime.director), self._ext_proc_server
-        )
-        # Health on the ext_proc port too: gateways can health-check the cluster they already talk to.
-        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self._ext_proc_server)
-        credentials = (
-            server_credentials(options.cert_path, datetime.datetime.now(datetime.UTC))
+        ssl_context = (
+            server_ssl_context(options.cert_path, datetime.datetime.now(datetime.UTC))
             if options.secure_serving
             else None
         )
-        self.grpc_port = _bind(
-            self._ext_proc_server, options.bind_address, options.grpc_port, "--grpc-port", credentials
+        self.grpc_port = await self._ext_proc_server.start(
+            options.bind_address, options.grpc_port, "--grpc-port", ssl_context
         )
-
-        self._health_server = grpc.aio.server(options=[_NO_PORT_SHARING])
-        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self._health_server)
-        self.grpc_health_port = _bind(
-            self._health_server, options.bind_address, options.grpc_health_port, "--grpc-health-port", None
+        self.grpc_health_port = await self._health_server.start(
+            options.bind_address, options.grpc_health_port, "--grpc-health-port"
         )
-        await self.health.initialise()
-
-        await self._ext_proc_server.start()
-        await self._health_server.start()
         try:
             self.metrics_port = await self._metrics.start(options.bind_address, options.metrics_port)
         except OSError as error:
@@ -160,9 +119,8 @@ class PickerApp:
     async def stop(self, grace_s: float | None = None) -> None:
         """Graceful: health goes NOT_SERVING first, open streams get ``grace_s`` to finish, then loops stop."""
         grace = self._options.shutdown_grace_period_s if grace_s is None else grace_s
-        await self.health.shut_down()
-        if self._ext_proc_server is not None:
-            await self._ext_proc_server.stop(grace)
+        self.health.shut_down()
+        await self._ext_proc_server.stop(grace)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -173,8 +131,7 @@ class PickerApp:
             except Exception as error:
                 logger.error("background task %s had failed: %s", task.get_name(), _describe(error))
         self._tasks = []
-        if self._health_server is not None:
-            await self._health_server.stop(None)
+        await self._health_server.stop(None)
         await self._metrics.stop()
         logger.info("picker stopped")
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import ssl
 
 import pytest
 from cryptography import x509
-from picker.server.tls import CertificateError, load_certificate, self_signed_certificate, server_credentials
+from picker.server.tls import CertificateError, load_certificate, self_signed_certificate, server_ssl_context
 
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
@@ -26,7 +27,7 @@ def test_cert_path_round_trip(tmp_path):
     (tmp_path / "tls.crt").write_bytes(certificate_pem)
     (tmp_path / "tls.key").write_bytes(key_pem)
     assert load_certificate(tmp_path) == (certificate_pem, key_pem)
-    assert server_credentials(tmp_path, NOW) is not None
+    assert server_ssl_context(tmp_path, NOW).minimum_version == ssl.TLSVersion.TLSv1_2
 
 
 def test_missing_files_are_named(tmp_path):

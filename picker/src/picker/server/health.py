@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from grpc_health.v1 import health, health_pb2
-
 from picker.framework.clock import Clock
+from picker.server.health_service import NOT_SERVING, SERVING, HealthService
 
 EXT_PROC_SERVICE = "envoy.service.ext_proc.v3.ExternalProcessor"
 OVERALL_SERVICE = ""  # the empty name: the server as a whole
@@ -20,29 +19,27 @@ READINESS_GATED_SERVICES = (OVERALL_SERVICE, EXT_PROC_SERVICE, READINESS_SERVICE
 
 
 class PickerHealth:
-    """Owns the health servicer and flips it to SERVING once ``is_synced()`` first returns True."""
+    """Owns the health service (served on both ports) and flips it to SERVING once ``is_synced()``."""
 
     def __init__(self, is_synced: Callable[[], bool], clock: Clock, poll_interval_s: float = 0.05) -> None:
-        self.servicer = health.aio.HealthServicer()
+        self.servicer = HealthService()
         self._is_synced = is_synced
         self._clock = clock
         self._poll_interval_s = poll_interval_s
         self.serving = False
-
-    async def initialise(self) -> None:
-        await self.servicer.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        self.servicer.set(LIVENESS_SERVICE, SERVING)
         for service in READINESS_GATED_SERVICES:
-            await self.servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+            self.servicer.set(service, NOT_SERVING)
 
     async def serve_when_synced(self) -> None:
         """Run until the pool is synced, then mark every readiness-gated service SERVING."""
         while not self._is_synced():
             await self._clock.sleep(self._poll_interval_s)
         for service in READINESS_GATED_SERVICES:
-            await self.servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+            self.servicer.set(service, SERVING)
         self.serving = True
 
-    async def shut_down(self) -> None:
+    def shut_down(self) -> None:
         """Every service NOT_SERVING, so gateways stop sending new streams while existing ones drain."""
-        await self.servicer.enter_graceful_shutdown()
+        self.servicer.enter_graceful_shutdown()
         self.serving = False

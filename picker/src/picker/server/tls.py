@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import socket
+import ssl
+import tempfile
 from pathlib import Path
 
-import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -71,6 +72,23 @@ def load_certificate(cert_path: Path) -> tuple[bytes, bytes]:
     return certificate_pem, key_pem
 
 
-def server_credentials(cert_path: Path | None, now: datetime.datetime) -> grpc.ServerCredentials:
+def server_ssl_context(cert_path: Path | None, now: datetime.datetime) -> ssl.SSLContext:
+    """TLS >= 1.2 with ALPN ``h2`` (gRPC runs over HTTP/2; Envoy's gRPC client offers only h2)."""
     certificate_pem, key_pem = load_certificate(cert_path) if cert_path else self_signed_certificate(now)
-    return grpc.ssl_server_credentials([(key_pem, certificate_pem)])
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["h2"])
+    # ssl loads a chain from files only; the PEMs live in a private directory for the moment of loading.
+    with tempfile.TemporaryDirectory(prefix="picker-tls-") as directory:
+        certificate_file, key_file = Path(directory) / CERT_FILE, Path(directory) / KEY_FILE
+        certificate_file.write_bytes(certificate_pem)
+        key_file.touch(mode=0o600)
+        key_file.write_bytes(key_pem)
+        try:
+            context.load_cert_chain(certificate_file, key_file)
+        except ssl.SSLError as error:
+            raise CertificateError(
+                f"--cert-path {cert_path}: the key does not belong to the certificate, or either is "
+                f"unusable: {error}"
+            ) from None
+    return context

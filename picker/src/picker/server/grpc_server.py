@@ -1,0 +1,173 @@
+"""One gRPC listening port on grpclib (pure-Python HTTP/2 on asyncio): the picker's transport.
+
+grpclib rather than grpcio.aio: behind Envoy the transport is most of the picker's CPU per request, and
+grpclib's per-message path is plain asyncio (no completion-queue thread, no wake-up syscalls per message);
+see the "Transport" paragraph of picker/README.md for the measurement.
+
+What grpclib leaves to its user, and this class adds:
+- the socket is bound here, so a bind failure names the flag, port 0 reads back, and SO_REUSEPORT is never
+  set (a second picker on the same port fails instead of silently sharing it);
+- a message-size limit (grpclib has none): MAX_MESSAGE_BYTES both ways, RESOURCE_EXHAUSTED beyond it;
+- a graceful stop: new calls are refused with UNAVAILABLE, open calls get the grace period to finish,
+  then the rest are cancelled (grpclib's own ``close()`` cancels everything at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from grpclib.const import Handler, Status
+from grpclib.encoding.proto import ProtoCodec
+from grpclib.exceptions import GRPCError
+from grpclib.server import Server, Stream
+
+logger = logging.getLogger(__name__)
+
+# Envoy sends a BUFFERED body as one message; long prompts need far more than gRPC's usual 4 MiB.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# Envoy opens connections in bursts under load; asyncio's default backlog (100) would drop some.
+_LISTEN_BACKLOG = 1024
+
+StreamHandler = Callable[[Stream[Any, Any]], Awaitable[None]]
+
+
+class Servable(Protocol):
+    """A grpclib service: ``__mapping__`` from ``/package.Service/Method`` to its Handler."""
+
+    def __mapping__(self) -> Mapping[str, Handler]: ...
+
+
+class PortBindError(OSError):
+    """A port could not be bound; the message names the flag."""
+
+
+class _SizeLimitedProtoCodec(ProtoCodec):
+    """Protobuf with grpcio's max_{receive,send}_message_length semantics (grpclib enforces no limit)."""
+
+    def __init__(self, max_message_bytes: int) -> None:
+        self._max_message_bytes = max_message_bytes
+
+    def encode(self, message: Any, message_type: type[Any]) -> bytes:
+        data = super().encode(message, message_type)
+        if len(data) > self._max_message_bytes:
+            raise GRPCError(
+                Status.RESOURCE_EXHAUSTED,
+                f"response of {len(data)} bytes exceeds the {self._max_message_bytes}-byte message limit",
+            )
+        return data
+
+    def decode(self, data: bytes, message_type: type[Any]) -> Any:
+        if len(data) > self._max_message_bytes:
+            raise GRPCError(
+                Status.RESOURCE_EXHAUSTED,
+                f"request of {len(data)} bytes exceeds the {self._max_message_bytes}-byte message limit",
+            )
+        return super().decode(data, message_type)
+
+
+def _bound_socket(host: str, port: int, flag: str) -> socket.socket:
+    """A listening-ready TCP socket on ``host:port``; errors name ``flag``."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as error:
+        raise PortBindError(
+            f"{flag}: cannot listen on {host}:{port} (not a local address): {error}"
+        ) from None
+    listening = socket.socket(family, kind, protocol)
+    try:
+        # SO_REUSEADDR (as asyncio sets it) only skips TIME_WAIT; it never lets two listeners share a port.
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(address)
+    except OSError as error:
+        listening.close()
+        raise PortBindError(
+            f"{flag}: cannot listen on {host}:{port} (in use, or not a local address): {error}"
+        ) from None
+    return listening
+
+
+async def _refuse_while_stopping(stream: Stream[Any, Any]) -> None:
+    raise GRPCError(Status.UNAVAILABLE, "the picker is shutting down")
+
+
+class GrpcServer:
+    """The services on one port; ``start`` binds (port 0 = OS-chosen, read ``port``), ``stop`` drains."""
+
+    def __init__(self, services: Sequence[Servable], max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+        self._mapping = {
+            name: handler._replace(func=self._tracked(handler.func))
+            for service in services
+            for name, handler in service.__mapping__().items()
+        }
+        self._codec = _SizeLimitedProtoCodec(max_message_bytes)
+        self._server: Server | None = None
+        self._open_calls = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopping = False
+        self.port = 0
+
+    def __mapping__(self) -> Mapping[str, Handler]:
+        return self._mapping
+
+    def _tracked(self, func: StreamHandler) -> StreamHandler:
+        async def handle(stream: Stream[Any, Any]) -> None:
+            if self._stopping:
+                await _refuse_while_stopping(stream)
+            self._open_calls += 1
+            self._idle.clear()
+            try:
+                await func(stream)
+            finally:
+                self._open_calls -= 1
+                if self._open_calls == 0:
+                    self._idle.set()
+
+        return handle
+
+    @property
+    def open_calls(self) -> int:
+        return self._open_calls
+
+    async def start(self, host: str, port: int, flag: str, ssl_context: ssl.SSLContext | None = None) -> int:
+        """Bind and serve; returns the bound port. Raises PortBindError naming ``flag``."""
+        listening = _bound_socket(host, port, flag)
+        try:
+            server = Server([self], codec=self._codec)
+            await server.start(sock=listening, backlog=_LISTEN_BACKLOG, ssl=ssl_context)
+        except OSError as error:
+            listening.close()
+            raise PortBindError(f"{flag}: cannot listen on {host}:{port}: {error}") from None
+        except BaseException:
+            listening.close()
+            raise
+        self._server = server
+        self.port = listening.getsockname()[1]
+        return self.port
+
+    async def stop(self, grace_s: float | None) -> None:
+        """Refuse new calls, give open ones ``grace_s`` (None or 0: none) to finish, then cancel the rest."""
+        if self._server is None:
+            return
+        self._stopping = True
+        if grace_s and self._open_calls:
+            try:
+                async with asyncio.timeout(grace_s):
+                    await self._idle.wait()
+            except TimeoutError:
+                logger.warning(
+                    "%d stream(s) still open after the %.1f s grace period; cancelling them",
+                    self._open_calls,
+                    grace_s,
+                )
+        server, self._server = self._server, None
+        server.close()
+        # Cancelled handlers run their finally blocks (a stream's release) before this returns.
+        await server.wait_closed()
