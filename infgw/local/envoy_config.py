@@ -110,7 +110,8 @@ def _pool_parts(
     for cluster in bootstrap["static_resources"]["clusters"]:
         cluster = copy.deepcopy(cluster)
         cluster["name"] = renames[cluster["name"]]
-        cluster["load_assignment"]["cluster_name"] = cluster["name"]
+        if "load_assignment" in cluster:  # an ORIGINAL_DST cluster has none
+            cluster["load_assignment"]["cluster_name"] = cluster["name"]
         clusters.append(cluster)
     manager = _http_connection_manager(bootstrap)
     ext_proc = copy.deepcopy(next(f for f in manager["http_filters"] if f["name"] == EXT_PROC_FILTER))
