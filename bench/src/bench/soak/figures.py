@@ -1,7 +1,8 @@
 """``python -m bench.soak.figures``: the measured figures of docs/reliability.md, as tables.
 
 Replica loss: one of 4 replicas SIGKILLed under steady non-streaming load, with the override-host retry
-path and with infgw.envoy's default (ORIGINAL_DST, primary only). Overload: a priority >= 0 client's
+path (what ``make local`` routes with) and, for comparison, the Inference Extension's reference routing
+(ORIGINAL_DST, primary only; infgw.envoy's default). Overload: a priority >= 0 client's
 TTFT alone and under a sheddable flood, and how fast the flood is refused."""
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ async def replica_loss(retry_path: bool, workers: int, seconds: float) -> dict[s
         finally:
             gateway.stop()
     return {
-        "retry path": "override-host + fallbacks" if retry_path else "ORIGINAL_DST (default)",
+        "retry path": (
+            "override-host + fallbacks (make local's routing)"
+            if retry_path
+            else "ORIGINAL_DST, primary only (Inference Extension reference)"
+        ),
         "requests": len(result.outcomes),
         "lost": len(result.lost),
         "lost statuses": {s: n for s, n in result.statuses().items() if s != 200} or "-",
@@ -51,14 +56,25 @@ FLOW_CONTROL = {
     "saturationDetector": {"queueDepthThreshold": 1},
     "flowControl": {"enabled": True, "maxQueuedRequests": 64, "requestTtl": "30s"},
 }
+# The picker's sheddable headroom (a project extension): at most one sheddable request in flight per
+# replica, so one of each replica's two sequence slots stays free for priority >= 0 traffic.
+HEADROOM = {"sheddableHeadroom": {"maxInFlightPerEndpoint": 1}}
+ADMISSIONS: dict[str, dict[str, object] | None] = {
+    "legacy (EPP default)": None,
+    "flow control": FLOW_CONTROL,
+    "headroom": HEADROOM,
+    "flow control + headroom": {**FLOW_CONTROL, **HEADROOM},
+}
 
 
-async def overload(critical_requests: int, flood_workers: int, flow_control: bool) -> list[dict[str, object]]:
+async def overload(
+    critical_requests: int, flood_workers: int, admission_name: str
+) -> list[dict[str, object]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="figures-overload-") as work:
         work_dir = Path(work)
         replicas = [sim_replica(work_dir, f"replica-{i}", *SIM_ARGS) for i in range(2)]
-        admission = FLOW_CONTROL if flow_control else None
+        admission = ADMISSIONS[admission_name]
         gateway = start_gateway(work_dir, replicas, objectives=OBJECTIVES, admission=admission)
         try:
             for flood in (False, True):
@@ -68,7 +84,7 @@ async def overload(critical_requests: int, flood_workers: int, flow_control: boo
                 before, after = result.picker_rss_kib
                 rows.append(
                     {
-                        "admission": "flow control" if flow_control else "legacy (EPP default)",
+                        "admission": admission_name,
                         "sheddable flood": f"{flood_workers} clients" if flood else "none",
                         "critical ok": f"{result.critical_statuses[200]}/{critical_requests}",
                         "critical TTFT p50 (s)": f"{percentile(result.critical_ttft_s, 0.5):.3f}",
@@ -76,6 +92,7 @@ async def overload(critical_requests: int, flood_workers: int, flow_control: boo
                         "sheddable 200/429": f"{result.sheddable_statuses[200]}/{result.sheddable_statuses[429]}",
                         "429 p90 (s)": f"{percentile(result.rejection_latency_s, 0.9):.3f}",
                         "max waiting/replica": result.max_waiting_per_replica,
+                        "max in system/replica": result.max_in_system_per_replica,
                         "picker RSS (MiB)": f"{before / 1024:.1f} -> {after / 1024:.1f}",
                     }
                 )
@@ -102,8 +119,8 @@ async def main_async(args: argparse.Namespace) -> None:
     if args.part in ("all", "overload"):
         print("Overload: priority 10 client streaming, priority -1 flood (2 small replicas)")
         rows = []
-        for flow_control in (False, True):
-            rows += await overload(args.critical, args.flood, flow_control)
+        for admission_name in args.admission or ADMISSIONS:
+            rows += await overload(args.critical, args.flood, admission_name)
         print_table(rows)
     print(f"({time.monotonic() - started:.0f} s)")
 
@@ -115,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=9.0, help="replica loss: load duration")
     parser.add_argument("--critical", type=int, default=20, help="overload: critical requests")
     parser.add_argument("--flood", type=int, default=16, help="overload: sheddable clients")
+    parser.add_argument(
+        "--admission",
+        action="append",
+        choices=list(ADMISSIONS),
+        help="overload: only these admission configs (repeatable; default: all)",
+    )
     # SIGTERM unwinds like Ctrl-C, so the gateway's processes are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     asyncio.run(main_async(parser.parse_args(argv)))
