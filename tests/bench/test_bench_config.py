@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import typer
 import yaml
 from bench.cli import load_config
 from bench.config import BenchConfig, FleetSpec
@@ -12,15 +13,44 @@ from bench.targets.envoy_baseline import with_lb_policy
 from pydantic import ValidationError
 
 
-@pytest.mark.parametrize("quick", [True, False], ids=["quick", "full"])
-def test_presets_validate_and_name_known_targets(quick):
-    config, source = load_config(None, quick)
-    assert source.startswith("preset")
-    names = resolve_target_names(list(config.targets), build_targets())
-    # The full preset runs every target; the quick one leaves out variants to stay under 2 minutes.
-    assert names == list(DEFAULT_TARGETS) if not quick else set(names) <= set(DEFAULT_TARGETS)
+@pytest.mark.parametrize("preset", ["quick", "standard", "full"])
+def test_presets_validate_and_name_known_targets(preset):
+    config, source = load_config(None, preset)
+    assert source == f"preset {preset}"
+    known = build_targets()
+    names = resolve_target_names(list(config.targets), known)
+    resolve_target_names(list(config.overhead.targets), known)
+    # The standard and full presets run every target on the headline; quick leaves out variants.
+    assert names == list(DEFAULT_TARGETS) if preset != "quick" else set(names) <= set(DEFAULT_TARGETS)
     for scenario in config.scenarios:
         config.fleet_for(scenario)  # scenario overrides must still make a valid fleet
+
+
+def test_standard_preset_keeps_every_scored_comparison_with_enough_requests_for_a_p90():
+    standard, _ = load_config(None, "standard")
+    full, _ = load_config(None, "full")
+    by_name = {s.name: s for s in standard.scenarios}
+    full_by_name = {s.name: s for s in full.scenarios}
+    # The comparisons docs/benchmarks.md scores, as (scenario, target, baseline target).
+    scored = [("shared-prefix-chat", "picker-recommended", "envoy-round-robin"),
+              ("no-sharing", "picker-recommended", "envoy-least-request"),
+              ("dominant-prefix", "picker-recommended", "envoy-round-robin"),
+              ("priority-mix", "picker-recommended", "envoy-round-robin"),
+              ("priority-mix-unloaded", "picker-recommended", "picker-recommended")]
+    for scenario_name, target, baseline in scored:
+        targets = standard.targets_for(by_name[scenario_name])
+        assert target in targets and baseline in targets, scenario_name
+    for scenario in standard.scenarios:
+        # Same requests and fleet as the published form, only fewer of them.
+        reference = full_by_name[scenario.name]
+        assert scenario.workload == reference.workload and scenario.fleet == reference.fleet, scenario.name
+        assert scenario.load.rate_rps * scenario.load.duration_s >= 60, scenario.name
+    assert standard.targets_for(by_name["shared-prefix-chat"]) == list(DEFAULT_TARGETS)
+
+
+def test_unknown_preset_is_an_error_naming_the_known_ones():
+    with pytest.raises(typer.BadParameter, match="standard"):
+        load_config(None, "medium")
 
 
 def test_fleet_rejects_a_context_larger_than_the_kv_cache():
@@ -41,7 +71,7 @@ def test_bad_config_file_names_the_problem(tmp_path):
     path.write_text(yaml.safe_dump({"targets": ["direct"], "scenarios": [
         {"name": "x", "workload": {"kind": "no-sharing"}, "load": {"kind": "open", "rate_rps": -1}}]}))
     with pytest.raises(Exception, match="rate_rps"):
-        load_config(path, quick=False)
+        load_config(path, "standard")
 
 
 def test_unknown_target_lists_the_known_ones():

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from bench.config import BenchConfig
-from bench.overhead import OverheadSpec, measure_overhead
+from bench.overhead import measure_overhead
 from bench.report.markdown import render
 from bench.report.plots import write_plots
 from bench.report.result import BenchResult
@@ -33,17 +33,17 @@ from bench.targets.peer_router import PEER_PACKAGES, PeerRouter, default_peers_v
 app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__)
 console = Console(stderr=True)
 
-OVERHEAD_TARGETS = ["direct", "envoy-round-robin", "picker-default", "picker-recommended",
-                    "picker-recommended-lean", "sglang-router", "vllm-router", "smg"]
+PRESETS = ("quick", "standard", "full")
 PEER_VERSION_RANGES = {"sglang-router": ">=0.3,<0.4", "vllm-router": ">=0.1.17,<0.2", "smg": ">=1.13,<2"}
 
 
-def load_config(path: Path | None, quick: bool) -> tuple[BenchConfig, str]:
-    """The run's config from ``path`` or a shipped preset; exits with the offending key on bad input."""
+def load_config(path: Path | None, preset: str) -> tuple[BenchConfig, str]:
+    """The run's config from ``path`` or the shipped ``preset``; exits with the offending key on bad input."""
     if path is None:
-        name = "quick" if quick else "full"
-        text = resources.files("bench").joinpath("presets", f"{name}.yaml").read_text(encoding="utf-8")
-        source = f"preset {name}"
+        if preset not in PRESETS:
+            raise typer.BadParameter(f"unknown preset {preset!r}; known: {list(PRESETS)}")
+        text = resources.files("bench").joinpath("presets", f"{preset}.yaml").read_text(encoding="utf-8")
+        source = f"preset {preset}"
     else:
         try:
             text = path.read_text(encoding="utf-8")
@@ -60,13 +60,16 @@ def load_config(path: Path | None, quick: bool) -> tuple[BenchConfig, str]:
 def run(
     ctx: typer.Context,
     quick: Annotated[bool, typer.Option(help="CI-sized run (under 2 minutes).")] = False,
+    full: Annotated[bool, typer.Option(
+        help="The long form behind the published numbers (~20 minutes on 2 cores).")] = False,
     config: Annotated[Path | None, typer.Option(help="A BenchConfig YAML instead of the preset.")] = None,
     targets: Annotated[str | None, typer.Option(help="Comma-separated subset of targets.")] = None,
     scenarios: Annotated[str | None, typer.Option(help="Comma-separated subset of scenario names.")] = None,
     sweep: Annotated[bool, typer.Option(help="Also sweep offered load to find each target's saturation.")] = False,
     overhead: Annotated[bool | None, typer.Option(help="Measure routing overhead (default: on unless --quick).")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default docs/benchmarks, or .../quick).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Output folder (default docs/benchmarks, or .../quick, .../full).")] = None,
     peers_venv: Annotated[Path | None, typer.Option(help="Virtualenv holding the peer routers.")] = None,
     keep_logs: Annotated[bool, typer.Option(help="Keep process logs and configs after the run.")] = False,
     install_peers: Annotated[bool, typer.Option(
@@ -76,7 +79,10 @@ def run(
     """Run the benchmark (the default command)."""
     if ctx.invoked_subcommand is not None:
         return
-    bench_config, source = load_config(config, quick)
+    if quick and full:
+        raise typer.BadParameter("--quick and --full are exclusive; pick one", param_hint="--quick/--full")
+    preset = "quick" if quick else "full" if full else "standard"
+    bench_config, source = load_config(config, preset)
     if seed is not None:
         bench_config = bench_config.model_copy(update={"seed": seed})
     known = build_targets(peers_venv)
@@ -84,6 +90,10 @@ def run(
         target_names = resolve_target_names(targets.split(",") if targets else list(bench_config.targets), known)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--targets") from err
+    try:
+        resolve_target_names(list(bench_config.overhead.targets), known)
+    except ValueError as err:
+        raise typer.BadParameter(f"{source}: overhead.targets: {err}", param_hint="--config") from err
     chosen = bench_config.scenarios
     if scenarios:
         wanted = scenarios.split(",")
@@ -101,7 +111,8 @@ def run(
     if install_peers and peers_wanted and not all(known[n].executable.exists() for n in peers_wanted):
         if _install_peers(peers_venv or default_peers_venv()) != 0:
             console.print("[yellow]peer routers could not be installed; they will be reported unavailable[/]")
-    out_dir = out or (Path("docs/benchmarks/quick") if quick else Path("docs/benchmarks"))
+    out_dir = out or {"quick": Path("docs/benchmarks/quick"), "full": Path("docs/benchmarks/full")}.get(
+        preset, Path("docs/benchmarks"))
     do_overhead = (not quick) if overhead is None else overhead
 
     own_work_dir = work_dir is None  # only a temp dir we made is ours to delete
@@ -109,7 +120,7 @@ def run(
     started = time.monotonic()
     result = BenchResult(
         command="python -m bench " + shlex.join(sys.argv[1:]), seed=bench_config.seed,
-        mode=("quick" if quick else "full") + (f" ({source})" if config else ""),
+        mode=preset + (f" ({source})" if config else ""),
         started_at=datetime.now(UTC).isoformat(timespec="seconds"), duration_s=0.0,
         machine=_machine(), versions={}, fleet=bench_config.fleet.describe())
     suite = Suite(bench_config, known, work_dir, progress=lambda m: console.log(m))
@@ -119,7 +130,9 @@ def run(
         console.print("[yellow]interrupted; every process this run started has been stopped[/]")
         raise typer.Exit(130) from None
     result.duration_s = time.monotonic() - started
-    used = set(target_names) | ({*OVERHEAD_TARGETS} if do_overhead else set())
+    # Next to the start's: how busy the machine was is the first thing to check when numbers move.
+    result.machine["load_average_end"] = _load_average()
+    used = set(target_names) | (set(bench_config.overhead.targets) if do_overhead else set())
     result.versions = _versions(known, used)
     _write(result, out_dir)
     failed = any(r.status == "failed" for s in result.scenarios for r in s.runs)
@@ -127,6 +140,8 @@ def run(
         console.print(f"process logs kept in {work_dir}")
     else:
         shutil.rmtree(work_dir, ignore_errors=True)
+    console.print(f"elapsed: {result.duration_s:.0f} s ({preset} preset, seed {bench_config.seed}, "
+                  f"load average {result.machine['load_average_start']} -> {result.machine['load_average_end']})")
 
 
 async def _run_all(suite: Suite, config: BenchConfig, result: BenchResult, known: dict[str, Target],
@@ -139,9 +154,8 @@ async def _run_all(suite: Suite, config: BenchConfig, result: BenchResult, known
             if scenario.sweep_rates_rps:
                 result.sweeps += await suite.sweep(scenario, target_names)
     if do_overhead:
-        names = [n for n in OVERHEAD_TARGETS if n in known]
-        result.overhead = await measure_overhead(OverheadSpec(), known, names, config.seed, work_dir,
-                                                 progress=lambda m: console.log(m))
+        result.overhead = await measure_overhead(config.overhead, known, config.overhead.targets, config.seed,
+                                                 work_dir, progress=lambda m: console.log(m))
 
 
 def _write(result: BenchResult, out_dir: Path) -> None:
@@ -156,7 +170,15 @@ def _write(result: BenchResult, out_dir: Path) -> None:
 
 def _machine() -> dict[str, str]:
     return {"cpus": str(os.cpu_count()), "platform": platform.platform(terse=True),
-            "python": platform.python_version()}
+            "python": platform.python_version(), "load_average_start": _load_average()}
+
+
+def _load_average() -> str:
+    """1/5/15-minute load average; the runs share the CPU with whatever else the machine is doing."""
+    try:
+        return " ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def _versions(known: dict[str, Target], used: set[str]) -> dict[str, str]:
@@ -221,7 +243,7 @@ def inference_perf(
     known = build_targets()
     if target not in known:
         raise typer.BadParameter(f"unknown target {target!r}; known: {sorted(known)}", param_hint="--target")
-    config, _ = load_config(None, quick=False)
+    config, _ = load_config(None, "standard")
     work_dir = Path(tempfile.mkdtemp(prefix="bench-inference-perf-"))
     try:
         reports = asyncio.run(run_recipe(known[target], config.fleet, InferencePerfRun(rate_rps=rate, duration_s=duration),

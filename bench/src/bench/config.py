@@ -66,6 +66,27 @@ class Scenario(BaseModel):
         return sorted(rates)
 
 
+DEFAULT_OVERHEAD_TARGETS = ("direct", "envoy-round-robin", "picker-default", "picker-recommended",
+                            "picker-recommended-lean", "sglang-router", "vllm-router", "smg")
+
+
+class OverheadSpec(BaseModel):
+    """Overhead mode: zero-latency replicas, latency read at low concurrency (no queueing anywhere),
+    throughput at high concurrency. ``direct`` is always measured first as the zero-overhead reference."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    targets: list[str] = Field(default_factory=lambda: list(DEFAULT_OVERHEAD_TARGETS), min_length=1)
+    latency_concurrency: int = Field(default=4, ge=1)
+    latency_duration_s: float = Field(default=5.0, gt=0)
+    throughput_concurrency: int = Field(default=48, ge=1)
+    throughput_duration_s: float = Field(default=5.0, gt=0)
+    prompt_words: int = Field(default=40, ge=1)
+    max_tokens: int = Field(default=8, ge=1)
+    fleet: FleetSpec = Field(default_factory=lambda: FleetSpec(
+        profile="zero-latency", num_gpu_blocks=100_000, max_num_seqs=1024, max_model_len=16384))
+
+
 class BenchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -74,6 +95,7 @@ class BenchConfig(BaseModel):
     scenarios: list[Scenario]
     targets: list[str] = Field(min_length=1)
     request_timeout_s: float = Field(default=120.0, gt=0)
+    overhead: OverheadSpec = Field(default_factory=OverheadSpec, description="The routing-overhead part.")
 
     @model_validator(mode="after")
     def _names_unique(self) -> BenchConfig:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from bench.config import FleetSpec
+from bench.config import OverheadSpec
 from bench.driver.load import ClosedLoop
 from bench.driver.runner import LoadDriver, LoadRun
 from bench.fleet import running_fleet
@@ -20,21 +18,6 @@ from bench.targets.process import ProcessFailed
 from bench.workloads.no_sharing import NoSharing
 
 BASELINE = "direct"
-
-
-class OverheadSpec(BaseModel):
-    """Latency is read at low concurrency (no queueing anywhere), throughput at high concurrency."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    latency_concurrency: int = Field(default=4, ge=1)
-    latency_duration_s: float = Field(default=5.0, gt=0)
-    throughput_concurrency: int = Field(default=48, ge=1)
-    throughput_duration_s: float = Field(default=5.0, gt=0)
-    prompt_words: int = Field(default=40, ge=1)
-    max_tokens: int = Field(default=8, ge=1)
-    fleet: FleetSpec = Field(default_factory=lambda: FleetSpec(
-        profile="zero-latency", num_gpu_blocks=100_000, max_num_seqs=1024, max_model_len=16384))
 
 
 async def measure_overhead(spec: OverheadSpec, targets: Mapping[str, Target], names: Sequence[str], seed: int,
