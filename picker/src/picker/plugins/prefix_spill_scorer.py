@@ -5,10 +5,20 @@ it, and then to whichever replica happens to be least loaded, so a hot prefix en
 recomputed) across the pool. This scorer withdraws affinity from *saturated* holders only while some
 candidate still has headroom: the request then goes to the best-matching unsaturated replica, which after
 the first spill is the one replica that already received that prefix.
+
+A holder is saturated relative to the least-queued candidate, not on its own queue alone: when the picker
+is short of CPU its in-flight counts run ahead of the scrapes on every replica alike, and an absolute
+threshold then reads the whole pool as hot and scatters prefixes that needed no moving.
+
+A prefix nobody holds yet (a new conversation group, or unrelated prompts) has no affinity to weigh; it
+goes where the least new content was placed recently, so distinct prefixes spread over the caches
+instead of piling onto whichever replica looked least loaded at that instant (three shared contexts on a
+replica that holds two thrash its cache for as long as they stay hot).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence, Set
 from typing import Any
 
@@ -19,9 +29,11 @@ from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import SchedulingResult
 from picker.framework.types import EndpointState, InferenceRequest
 from picker.plugins._load import fresh_queue_estimate, metrics_of
-from picker.plugins.prefix_cache_scorer import PrefixCacheParameters, PrefixMatcher
+from picker.plugins.prefix_cache_scorer import PrefixCacheParameters, PrefixMatch, PrefixMatcher
 
 PREFIX_SPILL_SCORER_TYPE = "prefix-spill-scorer"
+# Matches between score() and pre_request() of the same request; the rest were never scheduled.
+_PENDING_CAPACITY = 4096
 
 
 class PrefixSpillParameters(PrefixCacheParameters):
@@ -35,12 +47,32 @@ class PrefixSpillParameters(PrefixCacheParameters):
         le=1.0,
         description="share of affinity a hot holder keeps while others have headroom",
     )
+    cold_match_threshold: float = Field(
+        default=0.25,
+        ge=0.0,
+        le=1.0,
+        description="below this best match share the request starts a new prefix: placed by footprint",
+    )
+    cold_placement_weight: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="score of the emptiest endpoint for a new prefix (0 leaves it to the other scorers)",
+    )
+    footprint_half_life_blocks: float = Field(
+        default=4096.0,
+        gt=0.0,
+        description="new blocks placed pool-wide after which an endpoint's recent footprint counts half",
+    )
 
 
 class PrefixSpillScorer:
-    """m_e = matched_blocks_e / total_blocks;
-    q_e = max(waiting_e, in_flight_e - running_e); hot_e = q_e >= queueDepthThreshold or kv_e >= kvCacheUtilThreshold;
-    score_e = m_e * saturatedMatchFactor if hot_e and some candidate is not hot, else m_e."""
+    """m_e = matched_blocks_e / total_blocks; q_e = max(waiting_e, in_flight_e - running_e);
+    hot_e = min(q_e, q_e - min_c q_c) >= queueDepthThreshold or kv_e >= kvCacheUtilThreshold;
+    if max_e m_e < coldMatchThreshold (a new prefix):
+        score_e = coldPlacementWeight * (min_c f_c + n) / (f_e + n),
+        f_e = blocks newly placed on e, halved every footprintHalfLifeBlocks placed pool-wide, n = total_blocks;
+    else score_e = m_e * saturatedMatchFactor if hot_e and some candidate is not hot, else m_e."""
 
     plugin_type = PREFIX_SPILL_SCORER_TYPE
 
@@ -56,37 +88,82 @@ class PrefixSpillScorer:
         self._queue_threshold = parameters.queue_depth_threshold
         self._kv_threshold = parameters.kv_cache_util_threshold
         self._hot_factor = parameters.saturated_match_factor
+        self._cold_threshold = parameters.cold_match_threshold
+        self._cold_weight = parameters.cold_placement_weight
+        self._half_life = parameters.footprint_half_life_blocks
         self._in_flight = in_flight
+        self._footprint: dict[str, float] = {}
+        self._pending: OrderedDict[tuple[int, str], PrefixMatch] = OrderedDict()
 
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
         match = self.matcher.match(request, endpoints)
-        matched = match.matched_blocks_by_endpoint
-        if not matched:
-            return [0.0] * len(endpoints)
         total = len(match.hashes)
-        # Hotness matters only for holders, and "someone is cool" usually stops at the first candidate.
-        if not any(not self._is_hot(state) for state in endpoints):
+        if not total:
+            return [0.0] * len(endpoints)
+        self._pending[(id(request), request.request_id)] = match
+        if len(self._pending) > _PENDING_CAPACITY:
+            self._pending.popitem(last=False)
+        matched = match.matched_blocks_by_endpoint
+        if not matched or max(matched.values()) < self._cold_threshold * total:
+            return self._cold_scores(endpoints, total)
+        queued = [self._queued(state) for state in endpoints]
+        least_queued = min(queued)
+        hot = [self._is_hot(state, q, least_queued) for state, q in zip(endpoints, queued, strict=True)]
+        if all(hot):
             return [matched.get(state.endpoint.name, 0) / total for state in endpoints]
         scores = [0.0] * len(endpoints)
         for index, state in enumerate(endpoints):
             blocks = matched.get(state.endpoint.name)
             if blocks:
-                scores[index] = blocks / total * (self._hot_factor if self._is_hot(state) else 1.0)
+                scores[index] = blocks / total * (self._hot_factor if hot[index] else 1.0)
         return scores
 
     def pre_request(self, request: InferenceRequest, result: SchedulingResult) -> None:
+        match = self._pending.pop((id(request), request.request_id), None)
+        if match is not None:
+            chosen = result.primary.endpoints[0].endpoint.name
+            self._place(chosen, len(match.hashes) - match.matched_blocks_by_endpoint.get(chosen, 0))
         self.matcher.record(request, result)
+
+    def footprint(self, endpoint_name: str) -> float:
+        """Recent new blocks placed on ``endpoint_name`` (decayed), as cold placement sees them."""
+        return self._footprint.get(endpoint_name, 0.0)
+
+    def _cold_scores(self, endpoints: Sequence[EndpointState], request_blocks: int) -> list[float]:
+        if self._cold_weight == 0.0:
+            return [0.0] * len(endpoints)
+        footprint = self._footprint.get
+        loads = [footprint(state.endpoint.name, 0.0) + request_blocks for state in endpoints]
+        lightest = min(loads)
+        # A ratio, not min-max: footprints a fraction of one request apart score nearly alike.
+        return [self._cold_weight * lightest / load for load in loads]
+
+    def _place(self, endpoint_name: str, new_blocks: int) -> None:
+        if new_blocks <= 0:
+            return
+        # Caches evict what has not been used: older placements count for less, everywhere alike.
+        decay = 0.5 ** (new_blocks / self._half_life)
+        footprint = self._footprint
+        for name in footprint:
+            footprint[name] *= decay
+        footprint[endpoint_name] = footprint.get(endpoint_name, 0.0) + new_blocks
 
     def prune(self, live_endpoint_names: Set[str]) -> None:
         self.matcher.prune(live_endpoint_names)
+        for name in [name for name in self._footprint if name not in live_endpoint_names]:
+            del self._footprint[name]
 
     def index_size(self) -> int:
         return self.matcher.index.size()
 
-    def _is_hot(self, state: EndpointState) -> bool:
-        metrics = metrics_of(state)
-        queued = fresh_queue_estimate(metrics, self._in_flight.count(state.endpoint.name))
-        return queued >= self._queue_threshold or metrics.kv_cache_usage_ratio >= self._kv_threshold
+    def _queued(self, state: EndpointState) -> int:
+        return fresh_queue_estimate(metrics_of(state), self._in_flight.count(state.endpoint.name))
+
+    def _is_hot(self, state: EndpointState, queued: int, least_queued: int) -> bool:
+        threshold = self._queue_threshold
+        if queued >= threshold and queued - least_queued >= threshold:
+            return True
+        return metrics_of(state).kv_cache_usage_ratio >= self._kv_threshold
 
 
 def create_prefix_spill_scorer(
