@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,7 +232,6 @@ async def _run_profile(profile: str, wires: list[RequestWire], seed: int, warmup
         load_config_file(PROFILES[profile]), store, clock, random.Random(seed), PickerMetrics("bench")
     )
     settings = ExtProcSettings()
-    ids = iter(range(1 << 62))
     totals = dict.fromkeys((*PHASES, WIRE), 0)
     gaps = dict.fromkeys(totals, 0)  # timed gaps per key, to take the timer's own cost out
     timer = time.process_time_ns
@@ -241,7 +241,7 @@ async def _run_profile(profile: str, wires: list[RequestWire], seed: int, warmup
         if number == warmup:
             totals = dict.fromkeys(totals, 0)
             gaps = dict.fromkeys(totals, 0)
-        stream = RequestStream(director, settings, lambda: f"generated-{next(ids)}")
+        stream = RequestStream(director, settings, lambda: str(uuid.uuid4()))  # as ext_proc.py
         for phase, raw in wire.messages:
             started = timer()
             message = Request.FromString(raw)

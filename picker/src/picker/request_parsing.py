@@ -7,7 +7,7 @@ stream and then :func:`parse_inference_request` (a body arrived) or :func:`bodyl
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,10 @@ from picker.gateway_protocol import (
     OBJECTIVE_HEADER,
     REQUEST_ID_HEADER,
 )
+
+# Compact, order-preserving JSON for chat prompts (equal conversations, equal prefix hashes); one encoder
+# instead of json.dumps building a new one per request.
+_compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 # Headers the picker owns: never passed on to plugins as if the client had a say in them.
 _DROPPED_HEADERS = CONTROL_HEADERS | {DESTINATION_ENDPOINT_HEADER}
@@ -39,16 +43,22 @@ class RequestHeaders:
     model_rewrite: str | None
 
 
-def parse_request_headers(raw_headers: Mapping[str, str], new_request_id: str) -> RequestHeaders:
+def parse_request_headers(
+    raw_headers: Mapping[str, str], new_request_id: str | Callable[[], str]
+) -> RequestHeaders:
     """Split the client's headers into control values and the rest.
 
     Args:
         raw_headers: header name -> value; names in any case.
-        new_request_id: the id to use when the client sent no ``x-request-id``.
+        new_request_id: the id to use when the client sent no ``x-request-id``, or a function making one,
+            called only then (a uuid4 costs more than the rest of this function).
     """
     headers = {name.lower(): value for name, value in raw_headers.items()}
     client_request_id = headers.get(REQUEST_ID_HEADER, "").strip()
-    request_id = client_request_id or new_request_id
+    if client_request_id:
+        request_id = client_request_id
+    else:
+        request_id = new_request_id if isinstance(new_request_id, str) else new_request_id()
     headers[REQUEST_ID_HEADER] = request_id
     objective = headers.get(OBJECTIVE_HEADER, "").strip() or None
     fairness_id = headers.get(FAIRNESS_ID_HEADER, "").strip() or DEFAULT_FAIRNESS_ID
@@ -94,8 +104,7 @@ def _chat_prompt_text(messages: object) -> str:
         raise _bad_request("chat request has no messages: 'messages' must not be empty")
     if not all(isinstance(message, dict) for message in messages):
         raise _bad_request("every entry of 'messages' must be an object")
-    # Compact, order-preserving JSON, so equal conversations produce equal prefix hashes.
-    return json.dumps(messages, separators=(",", ":"), ensure_ascii=False)
+    return _compact_json(messages)
 
 
 def parse_inference_request(

@@ -45,9 +45,13 @@ def header_map_to_dict(header_map: HeaderMap) -> dict[str, str]:
     """Lower-cased name -> value; repeated names are joined with ``,`` as HTTP allows."""
     headers: dict[str, str] = {}
     for header in header_map.headers:
-        value = _header_value(header)
+        raw_value = header.raw_value  # inlined _header_value: this loop runs for every request header
+        value = raw_value.decode("utf-8", "replace") if raw_value else header.value
         name = header.key.lower()
-        headers[name] = f"{headers[name]},{value}" if name in headers else value
+        if name in headers:
+            headers[name] = f"{headers[name]},{value}"
+        else:
+            headers[name] = value
     return headers
 
 

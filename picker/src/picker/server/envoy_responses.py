@@ -113,25 +113,40 @@ def routed_buffered_body_response(
     return response
 
 
+# The pass-through answers never vary: parsing their wire form is a fraction of the cost of building them
+# from nested messages (each constructor copies its submessages).
+_CONTINUE_REQUEST_HEADERS = ProcessingResponse(
+    request_headers=HeadersResponse(response=CommonResponse())
+).SerializeToString()
+_CONTINUE_RESPONSE_HEADERS = ProcessingResponse(
+    response_headers=HeadersResponse(response=CommonResponse())
+).SerializeToString()
+_CONTINUE_RESPONSE_BODY = ProcessingResponse(
+    response_body=BodyResponse(response=CommonResponse())
+).SerializeToString()
+_CONTINUE_REQUEST_TRAILERS = ProcessingResponse(request_trailers=TrailersResponse()).SerializeToString()
+_CONTINUE_RESPONSE_TRAILERS = ProcessingResponse(response_trailers=TrailersResponse()).SerializeToString()
+
+
 def continue_request_headers() -> ProcessingResponse:
     """Let the request headers go on unchanged (BUFFERED mode, before the body)."""
-    return ProcessingResponse(request_headers=HeadersResponse(response=CommonResponse()))
+    return ProcessingResponse.FromString(_CONTINUE_REQUEST_HEADERS)
 
 
 def continue_response_headers() -> ProcessingResponse:
-    return ProcessingResponse(response_headers=HeadersResponse(response=CommonResponse()))
+    return ProcessingResponse.FromString(_CONTINUE_RESPONSE_HEADERS)
 
 
 def continue_response_body() -> ProcessingResponse:
-    return ProcessingResponse(response_body=BodyResponse(response=CommonResponse()))
+    return ProcessingResponse.FromString(_CONTINUE_RESPONSE_BODY)
 
 
 def continue_request_trailers() -> ProcessingResponse:
-    return ProcessingResponse(request_trailers=TrailersResponse())
+    return ProcessingResponse.FromString(_CONTINUE_REQUEST_TRAILERS)
 
 
 def continue_response_trailers() -> ProcessingResponse:
-    return ProcessingResponse(response_trailers=TrailersResponse())
+    return ProcessingResponse.FromString(_CONTINUE_RESPONSE_TRAILERS)
 
 
 def _fill_streamed_chunk(body_response: BodyResponse, chunk: bytes, end_of_stream: bool) -> None:

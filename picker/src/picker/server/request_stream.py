@@ -108,7 +108,7 @@ class RequestStream:
             self._request_body_mode, self._response_body_mode = announced
         raw_headers = header_map_to_dict(message.request_headers.headers)
         self._subset_hint = subset_hint(message)
-        self._headers = parse_request_headers(raw_headers, self._new_request_id())
+        self._headers = parse_request_headers(raw_headers, self._new_request_id)
         self._removed_headers = sorted(CONTROL_HEADERS.intersection(raw_headers))
         if message.request_headers.end_of_stream:
             return self._route_bodyless()
