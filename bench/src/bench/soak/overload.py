@@ -1,10 +1,17 @@
 """Overload through the gateway: sheddable traffic (an objective with priority < 0) floods at several
 times capacity while a priority >= 0 client streams; records that client's TTFT, how fast the flood is
-refused with 429, the replicas' waiting queues and the picker's memory."""
+refused with 429, the replicas' waiting queues and requests in the system, and the picker's memory.
+
+The flood runs in its own process: a 429 comes back in milliseconds, so 16 clients posting back to back
+keep an event loop busy, and sharing one with the critical client would delay when its first token is
+read and count the client's own backlog as gateway TTFT."""
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import multiprocessing.synchronize
+import queue
 import time
 import urllib.request
 from collections import Counter
@@ -38,6 +45,7 @@ class OverloadResult:
     sheddable_statuses: Counter[int] = field(default_factory=Counter)
     rejection_latency_s: list[float] = field(default_factory=list)
     max_waiting_per_replica: int = 0
+    max_in_system_per_replica: int = 0  # running + waiting, sampled every 0.2 s
     picker_rss_kib: tuple[int, int] = (0, 0)  # before, after
 
 
@@ -58,17 +66,79 @@ async def streamed_ttft(session: aiohttp.ClientSession, url: str, prompt: str) -
         return 200, ttft
 
 
-def waiting_requests(replica_url: str) -> int:
-    """vllm:num_requests_waiting summed over the replica's series."""
+@dataclass(frozen=True)
+class ReplicaLoad:
+    running: int  # vllm:num_requests_running, summed over the replica's series
+    waiting: int  # vllm:num_requests_waiting, likewise
+
+
+def replica_load(replica_url: str) -> ReplicaLoad:
+    """One scrape of the replica's running and waiting request gauges."""
     with urllib.request.urlopen(replica_url + "/metrics", timeout=5) as response:
         text = response.read().decode()
-    return int(
-        sum(
-            float(line.rpartition(" ")[2])
-            for line in text.splitlines()
-            if line.startswith("vllm:num_requests_waiting")
+
+    def gauge(name: str) -> int:
+        return int(
+            sum(
+                float(line.rpartition(" ")[2])
+                for line in text.splitlines()
+                if line.startswith(name + "{") or line.startswith(name + " ")
+            )
         )
-    )
+
+    return ReplicaLoad(gauge("vllm:num_requests_running"), gauge("vllm:num_requests_waiting"))
+
+
+@dataclass(frozen=True)
+class FloodSettings:
+    url: str
+    workers: int
+    max_requests: int
+
+
+@dataclass
+class FloodOutcome:
+    statuses: Counter[int] = field(default_factory=Counter)
+    rejection_latency_s: list[float] = field(default_factory=list)
+
+
+async def flood(
+    settings: FloodSettings,
+    started: multiprocessing.synchronize.Event,
+    stop: multiprocessing.synchronize.Event,
+) -> FloodOutcome:
+    """``settings.workers`` sheddable clients posting back to back until ``stop`` is set (bounded by
+    ``settings.max_requests`` in all)."""
+    outcome = FloodOutcome()
+    sent = 0
+
+    async def worker(index: int, session: aiohttp.ClientSession) -> None:
+        nonlocal sent
+        while not stop.is_set() and sent < settings.max_requests:
+            sent += 1
+            answer = await post_once(
+                session,
+                settings.url,
+                completion(f"batch job {index}-{sent}", max_tokens=32),
+                {OBJECTIVE_HEADER: SHEDDABLE},
+            )
+            outcome.statuses[answer.status] += 1
+            if answer.status == 429:
+                outcome.rejection_latency_s.append(answer.latency_s)
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        started.set()
+        await asyncio.gather(*(worker(i, session) for i in range(settings.workers)))
+    return outcome
+
+
+def flood_process_main(
+    settings: FloodSettings,
+    started: multiprocessing.synchronize.Event,
+    stop: multiprocessing.synchronize.Event,
+    results: multiprocessing.Queue[FloodOutcome],
+) -> None:
+    results.put(asyncio.run(flood(settings, started, stop)))
 
 
 async def run_overload(
@@ -80,40 +150,40 @@ async def run_overload(
     max_flood_requests: int = 5_000,
 ) -> OverloadResult:
     """``critical_requests`` streamed one after another; with ``flood``, ``flood_workers`` sheddable
-    clients post back to back until the critical client is done (bounded by ``max_flood_requests``)."""
+    clients (another process) post back to back until the critical client is done (bounded by
+    ``max_flood_requests``)."""
     result = OverloadResult()
     assert gateway.picker.child is not None
     rss_before = gateway.picker.child.rss_kib()
     done = asyncio.Event()
-    flood_sent = 0
-
-    async def flood_worker(index: int, session: aiohttp.ClientSession) -> None:
-        nonlocal flood_sent
-        while not done.is_set() and flood_sent < max_flood_requests:
-            flood_sent += 1
-            outcome = await post_once(
-                session,
-                gateway.url(),
-                completion(f"batch job {index}-{flood_sent}", max_tokens=32),
-                {OBJECTIVE_HEADER: SHEDDABLE},
-            )
-            result.sheddable_statuses[outcome.status] += 1
-            if outcome.status == 429:
-                result.rejection_latency_s.append(outcome.latency_s)
 
     async def watch_queues() -> None:
         while not done.is_set():
-            waiting = await asyncio.to_thread(lambda: max(waiting_requests(r.url) for r in gateway.replicas))
-            result.max_waiting_per_replica = max(result.max_waiting_per_replica, waiting)
+            loads = await asyncio.to_thread(lambda: [replica_load(r.url) for r in gateway.replicas])
+            result.max_waiting_per_replica = max(result.max_waiting_per_replica, *(x.waiting for x in loads))
+            result.max_in_system_per_replica = max(
+                result.max_in_system_per_replica, *(x.running + x.waiting for x in loads)
+            )
             await asyncio.sleep(0.2)
 
+    context = multiprocessing.get_context("spawn")
+    started, stop = context.Event(), context.Event()
+    results: multiprocessing.Queue[FloodOutcome] = context.Queue()
+    flooder = context.Process(
+        target=flood_process_main,
+        args=(FloodSettings(gateway.url(), flood_workers, max_flood_requests), started, stop, results),
+        name="overload-flood",
+        daemon=True,
+    )
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        background = [asyncio.create_task(watch_queues())]
-        if flood:
-            background += [asyncio.create_task(flood_worker(i, session)) for i in range(flood_workers)]
-            await asyncio.sleep(1.0)  # let the flood saturate the replicas first
+        watcher = asyncio.create_task(watch_queues())
         try:
+            if flood:
+                flooder.start()
+                if not await asyncio.to_thread(started.wait, 30.0):
+                    raise RuntimeError("the flood process did not start within 30 s")
+                await asyncio.sleep(1.0)  # let the flood saturate the replicas first
             for index in range(critical_requests):
                 status, ttft = await streamed_ttft(session, gateway.url(), f"critical question {index}")
                 result.critical_statuses[status] += 1
@@ -121,6 +191,29 @@ async def run_overload(
                     result.critical_ttft_s.append(ttft)
         finally:
             done.set()
-            await asyncio.gather(*background)
+            stop.set()
+            await watcher
+            if flooder.pid is not None:
+                await collect_flood(flooder, results, result)
     result.picker_rss_kib = (rss_before, gateway.picker.child.rss_kib())
     return result
+
+
+async def collect_flood(
+    flooder: multiprocessing.process.BaseProcess,
+    results: multiprocessing.Queue[FloodOutcome],
+    result: OverloadResult,
+) -> None:
+    """Wait for the stopped flood's counts (its clients finish their requests in flight) and the process."""
+    try:
+        outcome = await asyncio.to_thread(results.get, True, 90.0)  # in-flight requests time out at 60 s
+    except queue.Empty:
+        flooder.kill()
+        raise RuntimeError("the flood process did not report within 90 s") from None
+    finally:
+        await asyncio.to_thread(flooder.join, 10.0)
+        if flooder.is_alive():
+            flooder.kill()
+            await asyncio.to_thread(flooder.join, 10.0)
+    result.sheddable_statuses.update(outcome.statuses)
+    result.rejection_latency_s.extend(outcome.rejection_latency_s)
