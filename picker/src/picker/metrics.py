@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.values import MutexValue
 
 from picker import __version__
 from picker.framework.types import EndpointState
@@ -60,8 +61,42 @@ _HIT_BYTES_BUCKETS = (0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 1638
 _QUEUE_DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120)
 
 
+class _EventLoopValue:
+    """prometheus-client's ``MutexValue`` without the mutex.
+
+    Every write comes from the picker's event-loop thread, and ``/metrics`` is served on that same loop
+    (aiohttp), so the lock each ``inc`` takes (about a third of an observation) protects nothing.
+    """
+
+    _multiprocess = False
+
+    def __init__(self, value: float) -> None:
+        self._value = value
+        self._exemplar: Any = None
+
+    def inc(self, amount: float) -> None:
+        self._value += amount
+
+    def set(self, value: float, timestamp: float | None = None) -> None:
+        self._value = value
+
+    def set_exemplar(self, exemplar: Any) -> None:
+        self._exemplar = exemplar
+
+    def get(self) -> float:
+        return self._value
+
+    def get_exemplar(self) -> Any:
+        return self._exemplar
+
+
+def _unlocked(value: Any) -> Any:
+    # Only the library's default in-process value is swapped; multiprocess mode keeps its mmap'ed values.
+    return _EventLoopValue(value.get()) if type(value) is MutexValue else value
+
+
 class _ChildCache:
-    """``labels()`` from a dict keyed by the caller's values.
+    """``labels()`` from a dict keyed by the caller's values, and values without locks.
 
     prometheus-client validates, stringifies and takes a lock on every ``labels()`` call (about 2 us);
     the picker asks for the same few children on every request. Children stay registered in the library's
@@ -83,6 +118,14 @@ class _ChildCache:
             return child
         except TypeError:  # an unhashable value: the library stringifies it
             return super().labels(*labelvalues)  # type: ignore[misc]
+
+    def _metric_init(self) -> None:
+        super()._metric_init()  # type: ignore[misc]
+        for attribute in ("_value", "_sum"):  # counter and gauge value; histogram sum
+            if hasattr(self, attribute):
+                setattr(self, attribute, _unlocked(getattr(self, attribute)))
+        if hasattr(self, "_buckets"):
+            self._buckets = [_unlocked(bucket) for bucket in self._buckets]
 
     def remove(self, *labelvalues: Any) -> None:
         self._cached_children.clear()
