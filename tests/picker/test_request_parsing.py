@@ -34,6 +34,27 @@ def test_control_headers_are_read_and_removed_case_insensitively():
     assert dict(parsed.headers) == {"x-request-id": "abc", "accept": "*/*"}
 
 
+def test_request_id_maker_is_called_only_when_the_client_sent_none():
+    made: list[str] = []
+
+    def make_id() -> str:
+        made.append("generated")
+        return "generated"
+
+    assert parse_request_headers({"x-request-id": "client"}, make_id).request_id == "client"
+    assert made == []
+    assert parse_request_headers({"x-request-id": "  "}, make_id).request_id == "generated"
+    assert made == ["generated"]
+
+
+def test_already_lowercased_names_parse_the_same():
+    raw = {"x-gateway-inference-objective": "premium", "accept": "*/*"}
+    parsed = parse_request_headers(raw, "new-id", names_lowercased=True)
+    assert parsed == parse_request_headers(raw, "new-id")
+    assert dict(parsed.headers) == {"accept": "*/*", "x-request-id": "new-id"}
+    assert raw == {"x-gateway-inference-objective": "premium", "accept": "*/*"}  # the caller's, untouched
+
+
 def test_defaults_when_no_control_headers_and_request_id_generated():
     parsed = headers()
     assert (parsed.objective, parsed.model_rewrite, parsed.fairness_id) == (None, None, "default-flow")

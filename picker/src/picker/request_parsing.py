@@ -44,7 +44,10 @@ class RequestHeaders:
 
 
 def parse_request_headers(
-    raw_headers: Mapping[str, str], new_request_id: str | Callable[[], str]
+    raw_headers: Mapping[str, str],
+    new_request_id: str | Callable[[], str],
+    *,
+    names_lowercased: bool = False,
 ) -> RequestHeaders:
     """Split the client's headers into control values and the rest.
 
@@ -52,8 +55,13 @@ def parse_request_headers(
         raw_headers: header name -> value; names in any case.
         new_request_id: the id to use when the client sent no ``x-request-id``, or a function making one,
             called only then (a uuid4 costs more than the rest of this function).
+        names_lowercased: the caller already lower-cased every name (``header_map_to_dict`` does).
     """
-    headers = {name.lower(): value for name, value in raw_headers.items()}
+    headers = (
+        dict(raw_headers)
+        if names_lowercased
+        else {name.lower(): value for name, value in raw_headers.items()}
+    )
     client_request_id = headers.get(REQUEST_ID_HEADER, "").strip()
     if client_request_id:
         request_id = client_request_id

@@ -189,7 +189,8 @@ def streamed_response_chunk(chunk: bytes, end_of_stream: bool) -> ProcessingResp
     response = ProcessingResponse()
     streamed = response.response_body.response.body_mutation.streamed_response
     streamed.body = chunk
-    streamed.end_of_stream = end_of_stream
+    if end_of_stream:  # false is the proto3 default: nothing to set
+        streamed.end_of_stream = True
     return response
 
 

@@ -70,18 +70,18 @@ class RequestStream:
     async def handle(self, message: ProcessingRequest) -> list[ProcessingResponse]:
         phase = message.WhichOneof("request")
         try:
+            if phase == "response_body":  # most messages of a request: one per SSE event
+                return self._on_response_body(message)
             if phase == "request_headers":
                 return self._on_request_headers(message)
             if phase == "request_body":
                 return await self._on_request_body(
                     message.request_body.body, message.request_body.end_of_stream
                 )
-            if phase == "request_trailers":
-                return await self._on_request_trailers()
             if phase == "response_headers":
                 return self._on_response_headers(message)
-            if phase == "response_body":
-                return self._on_response_body(message)
+            if phase == "request_trailers":
+                return await self._on_request_trailers()
             if phase == "response_trailers":
                 self._complete_response()
                 held = self._release_held_response_body(False) if self._held_response_body else []
@@ -108,7 +108,7 @@ class RequestStream:
             self._request_body_mode, self._response_body_mode = announced
         raw_headers = header_map_to_dict(message.request_headers.headers)
         self._subset_hint = subset_hint(message)
-        self._headers = parse_request_headers(raw_headers, self._new_request_id)
+        self._headers = parse_request_headers(raw_headers, self._new_request_id, names_lowercased=True)
         self._removed_headers = sorted(CONTROL_HEADERS.intersection(raw_headers))
         if message.request_headers.end_of_stream:
             return self._route_bodyless()
@@ -218,7 +218,8 @@ class RequestStream:
         return [envoy_responses.continue_response_headers()]
 
     def _on_response_body(self, message: ProcessingRequest) -> list[ProcessingResponse]:
-        self._note_served(message)
+        if self._served is None:
+            self._note_served(message)
         body = message.response_body  # one upb wrapper, not one per field read
         chunk = body.body
         end_of_stream = body.end_of_stream

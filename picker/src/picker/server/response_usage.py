@@ -12,6 +12,7 @@ _DATA_PREFIX = b"data:"
 _DONE = b"[DONE]"
 # A non-streaming body larger than this is passed through without usage parsing (bounded memory).
 MAX_BUFFERED_JSON_BYTES = 8 * 1024 * 1024
+_NO_USAGE = ResponseUsage()  # frozen: one shared "nothing found" instead of one per response
 
 
 def _usage_from_object(document: object) -> ResponseUsage | None:
@@ -39,13 +40,22 @@ class ResponseUsageParser:
         self._streaming = streaming
         self._pending = bytearray()  # SSE: the incomplete last line; JSON: the whole body so far
         self._overflowed = False
-        self.usage = ResponseUsage()
+        self.usage = _NO_USAGE
         self.done_seen = False  # SSE "data: [DONE]" arrived
         self.body_bytes = 0
 
     def feed(self, chunk: bytes) -> None:
         self.body_bytes += len(chunk)
         if self._streaming:
+            if (
+                not self._pending
+                and chunk.endswith(b"\n")
+                and _USAGE_MARKER not in chunk
+                and _DONE not in chunk
+            ):
+                # The common SSE chunk: whole lines, no usage, not the end: nothing to decode or keep. Two
+                # substring scans instead of splitting and inspecting every line.
+                return
             self._feed_sse(chunk)
         elif not self._overflowed:
             self._pending += chunk
@@ -70,10 +80,6 @@ class ResponseUsageParser:
         return self.usage
 
     def _feed_sse(self, chunk: bytes) -> None:
-        if not self._pending and chunk.endswith(b"\n") and _USAGE_MARKER not in chunk and _DONE not in chunk:
-            # The common SSE chunk: whole lines, no usage, not the end: nothing to decode or keep. Two
-            # substring scans instead of splitting and inspecting every line.
-            return
         data = bytes(self._pending) + chunk if self._pending else chunk
         lines = data.split(b"\n")
         tail = lines.pop()  # after the last newline: incomplete, keep for the next chunk
