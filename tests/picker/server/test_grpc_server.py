@@ -4,14 +4,17 @@ exercised with a grpcio client (an independent gRPC implementation) over 127.0.0
 from __future__ import annotations
 
 import asyncio
+import datetime
 import socket
 
 import grpc
 import pytest
+import uvloop
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc
 from extproc_messages import completion_body, read, request_body, request_headers
 from picker.server.ext_proc import ExternalProcessorService
 from picker.server.grpc_server import GrpcServer, PortBindError
+from picker.server.tls import self_signed_certificate, server_ssl_context
 
 TIMEOUT_S = 5.0
 
@@ -72,8 +75,8 @@ async def test_a_message_over_the_limit_is_refused_with_resource_exhausted(recor
     assert recording_director.names() == []
 
 
-async def test_a_body_of_a_megabyte_passes_the_default_limit(recording_director):
-    body = completion_body(prompt="p" * 1_000_000)
+async def test_a_body_larger_than_the_http2_window_passes_the_default_limit(recording_director):
+    body = completion_body(prompt="p" * 6_000_000)  # > grpclib's 4 MiB window: read as it is acknowledged
     server = ext_proc_server(recording_director)
     port = await server.start("127.0.0.1", 0, "--grpc-port")
     try:
@@ -144,3 +147,35 @@ async def test_a_client_cancel_ends_the_handler(recording_director):
         assert "route_cancelled" in recording_director.names()
     finally:
         await server.stop(grace_s=None)
+
+
+def test_tls_with_alpn_h2_works_under_uvloop(recording_director, tmp_path):
+    """The default event loop, end to end: the server on uvloop with TLS, a blocking grpcio client
+    (grpc.aio itself does not run on uvloop) in a thread, trusting the self-signed certificate."""
+    now = datetime.datetime.now(datetime.UTC)
+    certificate_pem, key_pem = self_signed_certificate(now)
+    (tmp_path / "tls.crt").write_bytes(certificate_pem)
+    (tmp_path / "tls.key").write_bytes(key_pem)
+
+    def exchange(port: int) -> list:
+        credentials = grpc.ssl_channel_credentials(root_certificates=certificate_pem)
+        options = [("grpc.ssl_target_name_override", "localhost")]
+        with grpc.secure_channel(f"127.0.0.1:{port}", credentials, options=options) as channel:
+            requests = [request_headers(), request_body(completion_body(), end_of_stream=True)]
+            answers = external_processor_pb2_grpc.ExternalProcessorStub(channel).Process(
+                iter(requests), timeout=TIMEOUT_S
+            )
+            return list(answers)
+
+    async def serve_and_exchange() -> list:
+        server = ext_proc_server(recording_director)
+        port = await server.start("127.0.0.1", 0, "--grpc-port", server_ssl_context(tmp_path, now))
+        try:
+            return await asyncio.to_thread(exchange, port)
+        finally:
+            await server.stop(grace_s=None)
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        answers = runner.run(serve_and_exchange())
+    assert [answer.WhichOneof("response") for answer in answers] == ["request_headers", "request_body"]
+    assert recording_director.names() == ["route", "release"]

@@ -24,7 +24,10 @@ from typing import Any, Protocol
 from grpclib.const import Handler, Status
 from grpclib.encoding.proto import ProtoCodec
 from grpclib.exceptions import GRPCError
+from grpclib.protocol import H2Protocol
 from grpclib.server import Server, Stream
+
+from picker.server.write_coalescing import CoalescingProtocol
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +96,17 @@ def _bound_socket(host: str, port: int, flag: str) -> socket.socket:
     return listening
 
 
+class _CoalescingServer(Server):
+    """grpclib's Server with each connection's writes coalesced per event-loop turn (write_coalescing.py).
+
+    ``_protocol_factory`` is grpclib's own hook for new connections (stable through 0.4.x, which
+    pyproject.toml pins); the protocol it returns is wrapped, not changed.
+    """
+
+    def _protocol_factory(self) -> H2Protocol:
+        return CoalescingProtocol(super()._protocol_factory())  # type: ignore[return-value]
+
+
 async def _refuse_while_stopping(stream: Stream[Any, Any]) -> None:
     raise GRPCError(Status.UNAVAILABLE, "the picker is shutting down")
 
@@ -140,7 +154,7 @@ class GrpcServer:
         """Bind and serve; returns the bound port. Raises PortBindError naming ``flag``."""
         listening = _bound_socket(host, port, flag)
         try:
-            server = Server([self], codec=self._codec)
+            server = _CoalescingServer([self], codec=self._codec)
             await server.start(sock=listening, backlog=_LISTEN_BACKLOG, ssl=ssl_context)
         except OSError as error:
             listening.close()
