@@ -31,8 +31,9 @@ def seed_holders(plugin: PrefixSpillScorer, *holders) -> None:
         ({"waiting_queue_size": 1}, 0, [1.0, 0.0, 0.0]),
         ({"kv_cache_usage_ratio": 0.96}, 0, [0.0, 0.0, 0.0]),
         ({"kv_cache_usage_ratio": 0.9}, 0, [1.0, 0.0, 0.0]),
-        ({"running_requests": 2}, 8, [0.0, 0.0, 0.0]),
-        ({"running_requests": 8}, 8, [1.0, 0.0, 0.0]),
+        ({"running_requests": 2}, 8, [1.0, 0.0, 0.0]),
+        ({"running_requests": 2, "waiting_queue_size": 1}, 8, [0.0, 0.0, 0.0]),
+        ({"running_requests": 8, "waiting_queue_size": 1}, 8, [1.0, 0.0, 0.0]),
     ],
     ids=[
         "cool home keeps full affinity",
@@ -40,7 +41,8 @@ def seed_holders(plugin: PrefixSpillScorer, *holders) -> None:
         "one queued request is not hot",
         "kv above threshold withdraws affinity",
         "busy but admitting (kv 0.9) keeps affinity",
-        "burst seen only in in-flight count withdraws affinity",
+        "in-flight excess on a server reporting no queue is not hot",
+        "in-flight excess on a server reporting a queue withdraws affinity",
         "in-flight all running is not a queue",
     ],
 )
@@ -79,13 +81,13 @@ def test_every_kv_cache_full_keeps_plain_affinity() -> None:
 
 
 def test_a_queue_the_whole_pool_shares_is_not_hot() -> None:
-    # A picker short of CPU sees in-flight counts run ahead of the scrapes everywhere at once.
     in_flight = InFlightTracker()
     for name, count in (("e0", 5), ("e1", 4), ("e2", 4)):
         for _ in range(count):
             in_flight.increment(name)
     plugin = spill_scorer(in_flight)
-    states = [endpoint_state(0, running_requests=1), endpoint_state(1, running_requests=1), endpoint_state(2)]
+    states = [endpoint_state(0, running_requests=1, waiting_queue_size=1),
+              endpoint_state(1, running_requests=1, waiting_queue_size=1), endpoint_state(2, waiting_queue_size=1)]
     seed_holders(plugin, states[0])
     # Queues 4, 3, 4: the home is 1 above the least-queued candidate, under the threshold of 2.
     assert plugin.score(inference_request(PROMPT, request_id="q"), states) == pytest.approx([1.0, 0.0, 0.0])
@@ -117,7 +119,7 @@ def test_new_prefixes_spread_over_the_caches_by_footprint() -> None:
 
 
 def test_cold_scores_are_a_ratio_of_footprints_scaled_by_the_weight() -> None:
-    plugin = spill_scorer(InFlightTracker(), coldPlacementWeight=0.5)
+    plugin = spill_scorer(InFlightTracker(), coldPlacementWeight=0.5)  # the default is 1
     states = [endpoint_state(0), endpoint_state(1)]
     schedule(plugin, PROMPT, states[:1], "seed")  # 8 new blocks on e0
     scores, chosen = schedule(plugin, "unrelated text, nothing shared " * 4, states, "new")

@@ -6,9 +6,11 @@ recomputed) across the pool. This scorer withdraws affinity from *saturated* hol
 candidate still has headroom: the request then goes to the best-matching unsaturated replica, which after
 the first spill is the one replica that already received that prefix.
 
-A holder is saturated relative to the least-queued candidate, not on its own queue alone: when the picker
-is short of CPU its in-flight counts run ahead of the scrapes on every replica alike, and an absolute
-threshold then reads the whole pool as hot and scatters prefixes that needed no moving.
+A holder is saturated relative to the least-queued candidate, not on its own queue alone, and the
+picker's in-flight count only adds to a queue the server itself reports: when the picker is short of CPU
+its in-flight counts run ahead of the scrapes (finished requests not yet released, running counts not yet
+scraped), and reading that as a queue scattered prefixes that needed no moving. A server that reported
+nobody waiting was admitting everything; a real hot spot shows up in its own waiting count within a scrape.
 
 A prefix nobody holds yet (a new conversation group, or unrelated prompts) has no affinity to weigh; it
 goes where the least new content was placed recently, so distinct prefixes spread over the caches
@@ -54,7 +56,7 @@ class PrefixSpillParameters(PrefixCacheParameters):
         description="below this best match share the request starts a new prefix: placed by footprint",
     )
     cold_placement_weight: float = Field(
-        default=0.5,
+        default=1.0,
         ge=0.0,
         le=1.0,
         description="score of the emptiest endpoint for a new prefix (0 leaves it to the other scorers)",
@@ -67,7 +69,8 @@ class PrefixSpillParameters(PrefixCacheParameters):
 
 
 class PrefixSpillScorer:
-    """m_e = matched_blocks_e / total_blocks; q_e = max(waiting_e, in_flight_e - running_e);
+    """m_e = matched_blocks_e / total_blocks;
+    q_e = max(waiting_e, in_flight_e - running_e) if waiting_e > 0 else 0;
     hot_e = min(q_e, q_e - min_c q_c) >= queueDepthThreshold or kv_e >= kvCacheUtilThreshold;
     if max_e m_e < coldMatchThreshold (a new prefix):
         score_e = coldPlacementWeight * (min_c f_c + n) / (f_e + n),
@@ -157,7 +160,10 @@ class PrefixSpillScorer:
         return self.matcher.index.size()
 
     def _queued(self, state: EndpointState) -> int:
-        return fresh_queue_estimate(metrics_of(state), self._in_flight.count(state.endpoint.name))
+        metrics = metrics_of(state)
+        if metrics.waiting_queue_size <= 0:
+            return 0
+        return fresh_queue_estimate(metrics, self._in_flight.count(state.endpoint.name))
 
     def _is_hot(self, state: EndpointState, queued: int, least_queued: int) -> bool:
         threshold = self._queue_threshold
