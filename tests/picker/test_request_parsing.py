@@ -147,3 +147,17 @@ def test_bodyless_request_keeps_identity_and_hint():
         "o",
         (),
     )
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16-le", "utf-16", "utf-32-be"])
+def test_bodies_in_every_json_encoding_parse_alike(encoding: str):
+    text = json.dumps({"model": "m", "prompt": "caf\u00e9 \u6f22\u5b57"}, ensure_ascii=False)
+    request = parse_inference_request(headers(), text.encode(encoding))
+    assert (request.model, request.prompt_text) == ("m", "caf\u00e9 \u6f22\u5b57")
+
+
+def test_invalid_utf8_is_a_bad_request():
+    with pytest.raises(PickerError) as raised:
+        parse_inference_request(headers(), b'{"model": "m", "prompt": "\xff"}')
+    assert raised.value.code is ErrorCode.BAD_REQUEST
+    assert "not valid JSON" in raised.value.message

@@ -88,7 +88,10 @@ def _bad_request(message: str) -> PickerError:
 
 def _decode_json_object(body: bytes) -> dict[str, Any]:
     try:
-        parsed = json.loads(body)
+        # "{" then a non-zero byte is UTF-8 by json's own encoding detection: decode it here and skip the
+        # detection; anything else takes json.loads' own path (BOMs, UTF-16/32).
+        utf8 = body[:1] == b"{" and body[1:2] != b"\x00"
+        parsed = json.loads(body.decode("utf-8", "surrogatepass") if utf8 else body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise _bad_request(f"request body is not valid JSON: {error}") from None
     if not isinstance(parsed, dict):

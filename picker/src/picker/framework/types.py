@@ -24,13 +24,18 @@ class Endpoint:
     address: str
     port: int
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Written on every routed request (header and metadata) and compared on every response: built once.
+    _hostport: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # IPv6 needs brackets so the port stays unambiguous.
+        hostport = f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
+        object.__setattr__(self, "_hostport", hostport)
 
     @property
     def hostport(self) -> str:
         """The ``ip:port`` form written to ``x-gateway-destination-endpoint``."""
-        if ":" in self.address:  # IPv6 needs brackets so the port stays unambiguous.
-            return f"[{self.address}]:{self.port}"
-        return f"{self.address}:{self.port}"
+        return self._hostport
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ from typing import Any
 from picker.framework.context import PluginContext
 from picker.framework.registry import PluginParameters
 from picker.framework.types import EndpointState, InferenceRequest
-from picker.plugins._load import metrics_of
 
 KV_CACHE_UTILIZATION_SCORER_TYPE = "kv-cache-utilization-scorer"
 
@@ -22,7 +21,8 @@ class KvCacheUtilizationScorer:
         self.name = name
 
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
-        return [1.0 - metrics_of(state).kv_cache_usage_ratio for state in endpoints]
+        # Inlined metrics_of (no metrics = idle, usage 0): this runs over every candidate on every request.
+        return [1.0 if (m := state.metrics) is None else 1.0 - m.kv_cache_usage_ratio for state in endpoints]
 
 
 def create_kv_cache_utilization_scorer(
