@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 
@@ -158,22 +157,3 @@ def test_python_m_picker_help_runs():
     )
     assert result.returncode == 0
     assert "--endpoints-file" in result.stdout and "--grpc-health-port" in result.stdout
-
-
-def test_event_loop_flag_picks_the_loop_and_a_missing_uvloop_is_a_clear_error(monkeypatch):
-    from picker.__main__ import event_loop_factory
-
-    default = parse_options(["--pool-name", "p"])
-    plain = parse_options(["--pool-name", "p", "--event-loop", "asyncio"])
-    assert default.event_loop == "uvloop"
-    loop = event_loop_factory(default)()
-    try:
-        assert type(loop).__module__.startswith("uvloop")
-    finally:
-        loop.close()
-    assert event_loop_factory(plain) is asyncio.new_event_loop
-    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if it were not installed: import raises
-    with pytest.raises(
-        OptionsError, match=r"--event-loop uvloop: uvloop is not installed.*--event-loop asyncio"
-    ):
-        event_loop_factory(default)

@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from picker.cli import OptionsError, parse_options
 from picker.config.errors import ConfigError
@@ -64,19 +64,6 @@ async def serve(options: PickerOptions) -> None:
     await PickerApp(options, runtime, clock).run_until_signalled()
 
 
-def event_loop_factory(options: PickerOptions) -> Callable[[], asyncio.AbstractEventLoop]:
-    """The loop ``--event-loop`` names; uvloop is imported only when chosen."""
-    if options.event_loop == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            raise OptionsError(
-                "--event-loop uvloop: uvloop is not installed here; install it or pass --event-loop asyncio"
-            ) from None
-        return uvloop.new_event_loop
-    return asyncio.new_event_loop
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         options = parse_options(sys.argv[1:] if argv is None else argv)
@@ -86,13 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(options)
     _warn_about_compatibility_flags(options)
     try:
-        loop_factory = event_loop_factory(options)
-    except OptionsError as error:
-        print(f"python -m picker: error: {error}", file=sys.stderr)
-        return 2
-    try:
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(serve(options))
+        asyncio.run(serve(options))
     except (ConfigError, CertificateError) as error:
         logger.error("%s", error)
         return 2

@@ -94,10 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="file with the bearer token /metrics accepts (re-read per scrape); setting it enables the check",
     )  # fmt: skip
     serving.add_argument(
-        "--event-loop", choices=("asyncio", "uvloop"), default="uvloop",
-        help="asyncio event loop implementation; uvloop costs less CPU per request",
-    )  # fmt: skip
-    serving.add_argument(
         "--shutdown-grace-period", dest="shutdown_grace_period_s", type=_duration, default=25.0, metavar="DURATION",
         help="on SIGTERM, how long open streams may finish (seconds or e.g. 25s)",
     )  # fmt: skip

@@ -63,10 +63,6 @@ class PickerOptions(BaseModel):
     model_server_metrics_scheme: Literal["http", "https"] = "http"
     model_server_metrics_https_insecure_skip_verify: bool = True
 
-    event_loop: Literal["asyncio", "uvloop"] = Field(
-        "uvloop", description="uvloop: measurably less CPU per request (picker/README.md, Transport)."
-    )
-
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 

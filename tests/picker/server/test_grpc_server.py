@@ -9,7 +9,6 @@ import socket
 
 import grpc
 import pytest
-import uvloop
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc
 from extproc_messages import completion_body, read, request_body, request_headers
 from picker.server.ext_proc import ExternalProcessorService
@@ -149,33 +148,24 @@ async def test_a_client_cancel_ends_the_handler(recording_director):
         await server.stop(grace_s=None)
 
 
-def test_tls_with_alpn_h2_works_under_uvloop(recording_director, tmp_path):
-    """The default event loop, end to end: the server on uvloop with TLS, a blocking grpcio client
-    (grpc.aio itself does not run on uvloop) in a thread, trusting the self-signed certificate."""
+async def test_tls_with_alpn_h2_end_to_end(recording_director, tmp_path):
     now = datetime.datetime.now(datetime.UTC)
     certificate_pem, key_pem = self_signed_certificate(now)
     (tmp_path / "tls.crt").write_bytes(certificate_pem)
     (tmp_path / "tls.key").write_bytes(key_pem)
-
-    def exchange(port: int) -> list:
-        credentials = grpc.ssl_channel_credentials(root_certificates=certificate_pem)
-        options = [("grpc.ssl_target_name_override", "localhost")]
-        with grpc.secure_channel(f"127.0.0.1:{port}", credentials, options=options) as channel:
-            requests = [request_headers(), request_body(completion_body(), end_of_stream=True)]
-            answers = external_processor_pb2_grpc.ExternalProcessorStub(channel).Process(
-                iter(requests), timeout=TIMEOUT_S
-            )
-            return list(answers)
-
-    async def serve_and_exchange() -> list:
-        server = ext_proc_server(recording_director)
-        port = await server.start("127.0.0.1", 0, "--grpc-port", server_ssl_context(tmp_path, now))
-        try:
-            return await asyncio.to_thread(exchange, port)
-        finally:
-            await server.stop(grace_s=None)
-
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        answers = runner.run(serve_and_exchange())
+    server = ext_proc_server(recording_director)
+    port = await server.start("127.0.0.1", 0, "--grpc-port", server_ssl_context(tmp_path, now))
+    credentials = grpc.ssl_channel_credentials(root_certificates=certificate_pem)
+    options = [("grpc.ssl_target_name_override", "localhost")]
+    try:
+        async with grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials, options=options) as channel:
+            call = external_processor_pb2_grpc.ExternalProcessorStub(channel).Process()
+            await call.write(request_headers())
+            await call.write(request_body(completion_body(), end_of_stream=True))
+            answers = await read(call, 2)
+            await call.done_writing()
+            assert await call.read() == grpc.aio.EOF
+    finally:
+        await server.stop(grace_s=None)
     assert [answer.WhichOneof("response") for answer in answers] == ["request_headers", "request_body"]
     assert recording_director.names() == ["route", "release"]

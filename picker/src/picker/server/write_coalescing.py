@@ -59,7 +59,7 @@ class CoalescingProtocol(asyncio.Protocol):
         self._transport: CoalescingTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports quack like asyncio.Transport without subclassing it: no isinstance check.
+        # No isinstance check: transports of other loops (uvloop's) do not subclass asyncio.Transport.
         self._transport = CoalescingTransport(cast(asyncio.Transport, transport), asyncio.get_running_loop())
         self._protocol.connection_made(self._transport)  # type: ignore[arg-type]
 
