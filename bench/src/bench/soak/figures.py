@@ -68,7 +68,7 @@ ADMISSIONS: dict[str, dict[str, object] | None] = {
 
 
 async def overload(
-    critical_requests: int, flood_workers: int, admission_name: str
+    critical_requests: int, flood_workers: int, admission_name: str, pause_after_429_s: float
 ) -> list[dict[str, object]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="figures-overload-") as work:
@@ -79,13 +79,21 @@ async def overload(
         try:
             for flood in (False, True):
                 result = await run_overload(
-                    gateway, critical_requests=critical_requests, flood_workers=flood_workers, flood=flood
+                    gateway,
+                    critical_requests=critical_requests,
+                    flood_workers=flood_workers,
+                    flood=flood,
+                    flood_pause_after_429_s=pause_after_429_s,
                 )
                 before, after = result.picker_rss_kib
+                requests = critical_requests + sum(result.sheddable_statuses.values())
+                flood_label = f"{flood_workers} clients" if flood else "none"
+                if flood and pause_after_429_s > 0:
+                    flood_label += f", {pause_after_429_s * 1000:.0f} ms pause after 429"
                 rows.append(
                     {
                         "admission": admission_name,
-                        "sheddable flood": f"{flood_workers} clients" if flood else "none",
+                        "sheddable flood": flood_label,
                         "critical ok": f"{result.critical_statuses[200]}/{critical_requests}",
                         "critical TTFT p50 (s)": f"{percentile(result.critical_ttft_s, 0.5):.3f}",
                         "critical TTFT p90 (s)": f"{percentile(result.critical_ttft_s, 0.9):.3f}",
@@ -94,6 +102,7 @@ async def overload(
                         "max waiting/replica": result.max_waiting_per_replica,
                         "max in system/replica": result.max_in_system_per_replica,
                         "picker RSS (MiB)": f"{before / 1024:.1f} -> {after / 1024:.1f}",
+                        "picker CPU/request (ms)": f"{1000 * result.picker_cpu_s / requests:.2f}",
                     }
                 )
         finally:
@@ -120,7 +129,7 @@ async def main_async(args: argparse.Namespace) -> None:
         print("Overload: priority 10 client streaming, priority -1 flood (2 small replicas)")
         rows = []
         for admission_name in args.admission or ADMISSIONS:
-            rows += await overload(args.critical, args.flood, admission_name)
+            rows += await overload(args.critical, args.flood, admission_name, args.flood_pause)
         print_table(rows)
     print(f"({time.monotonic() - started:.0f} s)")
 
@@ -132,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=9.0, help="replica loss: load duration")
     parser.add_argument("--critical", type=int, default=20, help="overload: critical requests")
     parser.add_argument("--flood", type=int, default=16, help="overload: sheddable clients")
+    parser.add_argument(
+        "--flood-pause",
+        type=float,
+        default=0.0,
+        help="overload: seconds a sheddable client pauses after a 429 (default 0: back to back)",
+    )
     parser.add_argument(
         "--admission",
         action="append",

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import multiprocessing.synchronize
+import os
 import queue
 import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 
@@ -46,6 +48,7 @@ class OverloadResult:
     rejection_latency_s: list[float] = field(default_factory=list)
     max_waiting_per_replica: int = 0
     max_in_system_per_replica: int = 0  # running + waiting, sampled every 0.2 s
+    picker_cpu_s: float = 0.0  # the picker process's CPU time (user + system) over the run
     picker_rss_kib: tuple[int, int] = (0, 0)  # before, after
 
 
@@ -94,6 +97,7 @@ class FloodSettings:
     url: str
     workers: int
     max_requests: int
+    pause_after_429_s: float = 0.0  # 0 = back to back; > 0 = a client that backs off when refused
 
 
 @dataclass
@@ -125,6 +129,8 @@ async def flood(
             outcome.statuses[answer.status] += 1
             if answer.status == 429:
                 outcome.rejection_latency_s.append(answer.latency_s)
+                if settings.pause_after_429_s > 0:
+                    await asyncio.sleep(settings.pause_after_429_s)
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         started.set()
@@ -148,6 +154,7 @@ async def run_overload(
     flood_workers: int,
     flood: bool = True,
     max_flood_requests: int = 5_000,
+    flood_pause_after_429_s: float = 0.0,
 ) -> OverloadResult:
     """``critical_requests`` streamed one after another; with ``flood``, ``flood_workers`` sheddable
     clients (another process) post back to back until the critical client is done (bounded by
@@ -155,6 +162,7 @@ async def run_overload(
     result = OverloadResult()
     assert gateway.picker.child is not None
     rss_before = gateway.picker.child.rss_kib()
+    picker_cpu_before = process_cpu_s(gateway.picker.child.pid)
     done = asyncio.Event()
 
     async def watch_queues() -> None:
@@ -171,7 +179,12 @@ async def run_overload(
     results: multiprocessing.Queue[FloodOutcome] = context.Queue()
     flooder = context.Process(
         target=flood_process_main,
-        args=(FloodSettings(gateway.url(), flood_workers, max_flood_requests), started, stop, results),
+        args=(
+            FloodSettings(gateway.url(), flood_workers, max_flood_requests, flood_pause_after_429_s),
+            started,
+            stop,
+            results,
+        ),
         name="overload-flood",
         daemon=True,
     )
@@ -196,7 +209,14 @@ async def run_overload(
             if flooder.pid is not None:
                 await collect_flood(flooder, results, result)
     result.picker_rss_kib = (rss_before, gateway.picker.child.rss_kib())
+    result.picker_cpu_s = process_cpu_s(gateway.picker.child.pid) - picker_cpu_before
     return result
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a live process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def collect_flood(
