@@ -49,6 +49,10 @@ def test_quick_mode_runs_end_to_end_and_cleans_up(tmp_path):
 
     result = json.loads((out_dir / "results.json").read_text())
     assert result["mode"] == "quick" and result["seed"] == 1
+    # What a reader needs to reproduce or discount the numbers: code revision and machine load.
+    assert result["versions"]["source"] and result["versions"]["picker-recommended"].startswith("picker ")
+    assert {"load_average_start", "load_average_end"} <= set(result["machine"])
+    assert "elapsed:" in completed.stderr
     [scenario] = result["scenarios"]
     assert [run["target"] for run in scenario["runs"]] == TARGETS
     for run in scenario["runs"]:
@@ -57,6 +61,8 @@ def test_quick_mode_runs_end_to_end_and_cleans_up(tmp_path):
         assert summary["sent"] > 0 and summary["ok"] == summary["sent"] and summary["errors"] == 0
         assert run["fleet_hit_rate"] is not None and 0.0 <= run["fleet_hit_rate"] <= 1.0
         assert sum(run["requests_per_replica"].values()) == summary["ok"]
+        # Placement per conversation group adds up to the same successful requests.
+        assert sum(sum(c.values()) for c in run["replicas_per_group"].values()) == summary["ok"]
     assert 0.0 < scenario["bound"]["capacity_hit_tokens"] <= scenario["bound"]["prompt_tokens"]
 
     table = (out_dir / "results.md").read_text()

@@ -191,7 +191,22 @@ def _versions(known: dict[str, Target], used: set[str]) -> dict[str, str]:
     for name in sorted(used):
         if name in known and name != "direct":
             versions[name] = known[name].version()
+    versions["source"] = _source_revision()
     return versions
+
+
+def _source_revision() -> str:
+    """The git commit the run's code came from (``+dirty`` with uncommitted changes): the picker's
+    version number does not move between commits, and its behaviour does."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True,
+                              text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return head + ("+dirty" if dirty else "")
 
 
 @app.command("report")

@@ -15,6 +15,7 @@ from bench.driver.load import LoadShape, OpenLoop
 from bench.driver.runner import LoadDriver
 from bench.fleet import running_fleet
 from bench.report.result import ScenarioResult, SweepPoint, SweepResult, TargetRun
+from bench.stats.placement import replicas_per_group
 from bench.stats.prefix_cache import cache_deltas, fleet_hit_rate, scrape_fleet
 from bench.stats.summary import RunSummary, summarize
 from bench.targets.base import Target, TargetUnavailable
@@ -143,6 +144,7 @@ class Suite:
             target=target.name, status="ok", summary=summary, cache=cache, fleet_hit_rate=fleet_hit_rate(cache),
             requests_per_replica=dict(sorted(Counter(r.served_by or "unknown" for r in load_run.records
                                                      if r.ok).items())),
+            replicas_per_group=replicas_per_group(load_run.records),
             ttft_samples_ms=[round(r.ttft_s * 1000.0, 3) for r in load_run.records
                              if r.ok and r.ttft_s is not None],
         ), tokens

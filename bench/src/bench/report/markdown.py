@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench.report.result import BenchResult, ScenarioResult, TargetRun
+from bench.stats.placement import mean_replicas_per_shared_group
 
 BASELINE_TARGET = "envoy-round-robin"
 MIN_MEANINGFUL_BOUND = 0.05
@@ -44,6 +45,19 @@ def scenario_table(scenario: ScenarioResult) -> str:
         lines.append("")
         lines.append(f"Analytical bound: {scenario.bound_note}")
     return "\n".join(lines)
+
+
+def placement_line(scenario: ScenarioResult) -> str:
+    """Mean replicas per shared prefix group, per target; empty when nothing repeats (or older results)."""
+    parts = []
+    for run in scenario.runs:
+        mean = mean_replicas_per_shared_group(run.replicas_per_group)
+        if mean is not None:
+            parts.append(f"{run.target} {mean:.2f}")
+    if not parts:
+        return ""
+    return ("Replicas serving each prefix group (mean over groups with 2+ requests; 1 = never split): "
+            + ", ".join(parts) + ".")
 
 
 def _row(run: TargetRun, base_p90: float | None, bound: float | None) -> str:
@@ -102,6 +116,9 @@ def render(result: BenchResult) -> str:
         out += [f"## {scenario.name}", "", scenario.description, "",
                 f"Load: {scenario.load.get('label', scenario.load)}; SLO for goodput: "
                 f"{_slo_text(scenario)}", "", scenario_table(scenario), ""]
+        placement = placement_line(scenario)
+        if placement:
+            out += [placement, ""]
         per_class = priority_table(scenario)
         if per_class:
             out += ["Per priority class:", "", per_class, ""]

@@ -26,6 +26,8 @@ class TargetRun(BaseModel):
     fleet_hit_rate: float | None = None
     bound_hit_rate: float | None = Field(default=None, description="The bound over the requests this run sent.")
     requests_per_replica: dict[str, int] = Field(default_factory=dict)
+    replicas_per_group: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="Per prefix group, requests each replica served (placement).")
     ttft_samples_ms: list[float] = Field(default_factory=list, description="For the TTFT CDF plot.")
 
 
