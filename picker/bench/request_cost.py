@@ -49,6 +49,11 @@ CHARS_PER_TOKEN = 4
 SYSTEM_PROMPTS = 16
 SHARED_SHARE = 0.8  # of each prompt is one of the shared system prompts
 ENDPOINTS = 8
+# Scrapes land as often as the picker's default --refresh-metrics-interval: the recommended profile's 200 ms
+# staleness threshold never trips, so flow control stays on its fast path (nothing here would dispatch a
+# queued request: the loop never yields).
+SCRAPE_INTERVAL_S = 0.05
+RUN_TIMEOUT_S = 120.0  # a whole run takes seconds even on a loaded box
 # protocol_config (ProcessingRequest field 11): request and response body mode FULL_DUPLEX_STREAMED (4),
 # appended as raw bytes because the installed xds-protos predate the field (Envoy sends it, see
 # picker.server.envoy_requests.announced_body_modes).
@@ -173,7 +178,7 @@ def build_requests(seed: int, count: int, prompt_tokens: int, sse_events: int) -
 
 class _Pool:
     """Static endpoints and their scraped metrics, refreshed outside the timed sections (scraping is not
-    per-request work) so saturation never trips and flow control stays on its fast path."""
+    per-request work), below every saturation threshold."""
 
     def __init__(self, store: object, clock: object, rng: random.Random) -> None:
         from picker.framework.types import Endpoint
@@ -235,9 +240,11 @@ async def _run_profile(profile: str, wires: list[RequestWire], seed: int, warmup
     totals = dict.fromkeys((*PHASES, WIRE), 0)
     gaps = dict.fromkeys(totals, 0)  # timed gaps per key, to take the timer's own cost out
     timer = time.process_time_ns
+    refreshed_s = clock.now()
     for number, wire in enumerate(wires):
-        if number % 32 == 0:
+        if clock.now() - refreshed_s >= SCRAPE_INTERVAL_S:
             pool.refresh()
+            refreshed_s = clock.now()
         if number == warmup:
             totals = dict.fromkeys(totals, 0)
             gaps = dict.fromkeys(totals, 0)
@@ -271,7 +278,20 @@ def measure(profile: str, requests: int, seed: int, prompt_tokens: int, sse_even
     """Microseconds of process CPU per request, per phase, for one profile (one process, one pass)."""
     warmup = max(50, requests // 10)
     wires = build_requests(seed, requests + warmup, prompt_tokens, sse_events)
-    return asyncio.run(_run_profile(profile, wires, seed, warmup))
+    return asyncio.run(_run_with_timeout(profile, wires, seed, warmup))
+
+
+async def _run_with_timeout(
+    profile: str, wires: list[RequestWire], seed: int, warmup: int
+) -> dict[str, float]:
+    try:
+        async with asyncio.timeout(RUN_TIMEOUT_S):
+            return await _run_profile(profile, wires, seed, warmup)
+    except TimeoutError:
+        raise SystemExit(
+            f"{profile}: a request waited in flow control for {RUN_TIMEOUT_S:.0f} s (the endpoints looked "
+            "saturated); check that the pool's metrics stay fresh and below the profile's thresholds"
+        ) from None
 
 
 def _measure_in_subprocess(src: Path | None, args: argparse.Namespace, profile: str) -> dict[str, float]:
