@@ -1,0 +1,153 @@
+"""Instructions the picker executes per whole request (valgrind callgrind's Ir), this tree against a git ref.
+
+CPU time on a shared box moves by tens of percent with the neighbours' load; an instruction count does
+not. Same workload as ``request_cost.py`` (RequestStream in front of the factory-built Director, real
+PickerMetrics, ~1k-token completions and chat, half SSE), measured as one number per request: the
+picker's logic plus protobuf (de)serialisation of every message, which the transport pays anyway and
+which is nearly the same in both trees. Instrumentation is switched on only around the measured
+requests (``callgrind_control``), so imports and warm-up cost nothing. Needs valgrind. Run from the
+repository root:
+
+    .venv/bin/python picker/bench/request_instructions.py --baseline-ref HEAD~5
+
+Nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from request_cost import PROFILES, REPO_ROOT, _Pool, build_requests  # the same workload, same directory
+
+_TOTALS = re.compile(r"^totals:\s+(\d+)", re.MULTILINE)
+
+
+def _callgrind_control(*arguments: str) -> None:
+    subprocess.run(["callgrind_control", *arguments, str(os.getpid())], check=True, capture_output=True)
+
+
+async def _child(
+    profile: str, requests: int, warmup: int, seed: int, prompt_tokens: int, sse_events: int
+) -> None:
+    from envoy.service.ext_proc.v3.external_processor_pb2 import ProcessingRequest
+    from picker.datastore.store import EndpointStore
+    from picker.factory import build_director
+    from picker.framework.clock import FakeClock
+    from picker.metrics import PickerMetrics
+    from picker.server.ext_proc_settings import ExtProcSettings
+    from picker.server.request_stream import RequestStream
+
+    from picker.config import load_config_file
+
+    # Virtual time: valgrind runs the picker ~50x slower, and real time would let every scrape go stale.
+    clock = FakeClock()
+    store = EndpointStore()
+    pool = _Pool(store, clock, random.Random(seed))
+    director = build_director(
+        load_config_file(PROFILES[profile]), store, clock, random.Random(seed), PickerMetrics("bench")
+    )
+    settings = ExtProcSettings()
+    wires = build_requests(seed, warmup + requests, prompt_tokens, sse_events)
+    for number, wire in enumerate(wires):
+        if number == warmup:
+            _callgrind_control("--instr=on")
+        if number % 16 == 0:
+            pool.refresh()  # scrapes: a handful per request at the default 50 ms interval and ~300 req/s
+        stream = RequestStream(director, settings, lambda: str(uuid.uuid4()))
+        for _, raw in wire.messages:
+            for response in await stream.handle(ProcessingRequest.FromString(raw)):
+                response.SerializeToString()
+        stream.close()
+    _callgrind_control("--dump")
+
+
+def _instructions_per_request(src: Path, args: argparse.Namespace, profile: str, scratch: Path) -> float:
+    out = scratch / f"callgrind.{profile}.{src.parents[1].name}"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")])))
+    command = [
+        "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
+        sys.executable, __file__, "--child", "--profile", profile, "--requests", str(args.requests),
+        "--seed", str(args.seed), "--prompt-tokens", str(args.prompt_tokens), "--sse-events", str(args.sse_events),
+    ]  # fmt: skip
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    (dump,) = scratch.glob(f"{out.name}.*.1")  # the one --dump, taken right after the measured requests
+    match = _TOTALS.search(dump.read_text())
+    if match is None:
+        raise SystemExit(f"{dump}: no 'totals:' line; is this callgrind's output?")
+    return int(match.group(1)) / args.requests
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=200, help="measured requests (after 50 of warm-up)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--prompt-tokens", type=int, default=1000)
+    parser.add_argument("--sse-events", type=int, default=20)
+    parser.add_argument("--profile", choices=sorted(PROFILES), action="append")
+    parser.add_argument(
+        "--baseline-ref", required=False, help="git ref to compare with (a temporary worktree)"
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # runs under valgrind
+    args = parser.parse_args()
+    profiles = args.profile or sorted(PROFILES)
+    if args.child:
+        asyncio.run(_child(profiles[0], args.requests, 50, args.seed, args.prompt_tokens, args.sse_events))
+        return
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("needs valgrind (apt-get install valgrind): callgrind counts the instructions")
+    print(f"`{' '.join(sys.argv)}`\n")
+    print(
+        f"valgrind callgrind instructions (Ir) per request, {args.requests} requests after 50 of warm-up, "
+        f"{args.prompt_tokens}-token prompts, SSE with {args.sse_events} events on half the requests\n"
+    )
+    with tempfile.TemporaryDirectory(prefix="picker-instructions-") as scratch_name:
+        scratch = Path(scratch_name)
+        trees = [("this tree", REPO_ROOT / "picker" / "src")]
+        if args.baseline_ref:
+            worktree = scratch / "baseline"
+            subprocess.run(
+                [
+                    "git",
+                    "-C",
+                    str(REPO_ROOT),
+                    "worktree",
+                    "add",
+                    "--detach",
+                    "--quiet",
+                    str(worktree),
+                    args.baseline_ref,
+                ],
+                check=True,
+            )
+            trees.insert(0, (args.baseline_ref, worktree / "picker" / "src"))
+        try:
+            header = " | ".join(f"{name} Ir/request" for name, _ in trees)
+            print(f"| profile | {header} |{' ratio |' if len(trees) == 2 else ''}")
+            print(f"|---|{'---:|' * len(trees)}{'---:|' if len(trees) == 2 else ''}")
+            for profile in profiles:
+                counts = [_instructions_per_request(src, args, profile, scratch) for _, src in trees]
+                cells = " | ".join(f"{count / 1e6:.2f} M" for count in counts)
+                ratio = f" {counts[1] / counts[0]:.2f}x |" if len(counts) == 2 else ""
+                print(f"| {profile} | {cells} |{ratio}")
+        finally:
+            if args.baseline_ref:
+                subprocess.run(
+                    ["git", "-C", str(REPO_ROOT), "worktree", "remove", "--force", str(scratch / "baseline")],
+                    check=False,
+                )
+
+
+if __name__ == "__main__":
+    main()
