@@ -31,8 +31,9 @@ def seed_holders(plugin: PrefixSpillScorer, *holders) -> None:
         ({"waiting_queue_size": 1}, 0, [1.0, 0.0, 0.0]),
         ({"kv_cache_usage_ratio": 0.96}, 0, [0.0, 0.0, 0.0]),
         ({"kv_cache_usage_ratio": 0.9}, 0, [1.0, 0.0, 0.0]),
-        ({"running_requests": 2}, 8, [1.0, 0.0, 0.0]),
-        ({"running_requests": 2, "waiting_queue_size": 1}, 8, [0.0, 0.0, 0.0]),
+        ({"running_requests": 2}, 5, [1.0, 0.0, 0.0]),
+        ({"running_requests": 2}, 6, [0.0, 0.0, 0.0]),
+        ({"running_requests": 2, "waiting_queue_size": 1}, 4, [0.0, 0.0, 0.0]),
         ({"running_requests": 8, "waiting_queue_size": 1}, 8, [1.0, 0.0, 0.0]),
     ],
     ids=[
@@ -41,8 +42,9 @@ def seed_holders(plugin: PrefixSpillScorer, *holders) -> None:
         "one queued request is not hot",
         "kv above threshold withdraws affinity",
         "busy but admitting (kv 0.9) keeps affinity",
-        "in-flight excess on a server reporting no queue is not hot",
-        "in-flight excess on a server reporting a queue withdraws affinity",
+        "in-flight excess under twice the threshold, server reporting no queue, is not hot",
+        "in-flight excess of twice the threshold withdraws affinity without a reported queue",
+        "in-flight excess on a server reporting a queue withdraws affinity at the threshold",
         "in-flight all running is not a queue",
     ],
 )
@@ -86,8 +88,11 @@ def test_a_queue_the_whole_pool_shares_is_not_hot() -> None:
         for _ in range(count):
             in_flight.increment(name)
     plugin = spill_scorer(in_flight)
-    states = [endpoint_state(0, running_requests=1, waiting_queue_size=1),
-              endpoint_state(1, running_requests=1, waiting_queue_size=1), endpoint_state(2, waiting_queue_size=1)]
+    states = [
+        endpoint_state(0, running_requests=1, waiting_queue_size=1),
+        endpoint_state(1, running_requests=1, waiting_queue_size=1),
+        endpoint_state(2, waiting_queue_size=1),
+    ]
     seed_holders(plugin, states[0])
     # Queues 4, 3, 4: the home is 1 above the least-queued candidate, under the threshold of 2.
     assert plugin.score(inference_request(PROMPT, request_id="q"), states) == pytest.approx([1.0, 0.0, 0.0])

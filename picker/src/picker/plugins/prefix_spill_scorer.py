@@ -6,11 +6,11 @@ recomputed) across the pool. This scorer withdraws affinity from *saturated* hol
 candidate still has headroom: the request then goes to the best-matching unsaturated replica, which after
 the first spill is the one replica that already received that prefix.
 
-A holder is saturated relative to the least-queued candidate, not on its own queue alone, and the
-picker's in-flight count only adds to a queue the server itself reports: when the picker is short of CPU
-its in-flight counts run ahead of the scrapes (finished requests not yet released, running counts not yet
-scraped), and reading that as a queue scattered prefixes that needed no moving. A server that reported
-nobody waiting was admitting everything; a real hot spot shows up in its own waiting count within a scrape.
+A holder is saturated relative to the least-queued candidate, not on its own queue alone, and a queue
+seen only in the picker's in-flight count (the server's last scrape reported nobody waiting) must be
+twice as deep to count: when the picker is short of CPU its in-flight counts run ahead of the scrapes
+(finished requests not yet released, running counts not yet scraped), and reading that as a queue
+scattered prefixes that needed no moving. A burst far past the server's slots still counts at once.
 
 A prefix nobody holds yet (a new conversation group, or unrelated prompts) has no affinity to weigh; it
 goes where the least new content was placed recently, so distinct prefixes spread over the caches
@@ -70,8 +70,8 @@ class PrefixSpillParameters(PrefixCacheParameters):
 
 class PrefixSpillScorer:
     """m_e = matched_blocks_e / total_blocks;
-    q_e = max(waiting_e, in_flight_e - running_e) if waiting_e > 0 else 0;
-    hot_e = min(q_e, q_e - min_c q_c) >= queueDepthThreshold or kv_e >= kvCacheUtilThreshold;
+    q_e = max(waiting_e, in_flight_e - running_e); T_e = queueDepthThreshold x (1 if waiting_e > 0 else 2);
+    hot_e = min(q_e, q_e - min_c q_c) >= T_e or kv_e >= kvCacheUtilThreshold;
     if max_e m_e < coldMatchThreshold (a new prefix):
         score_e = coldPlacementWeight * (min_c f_c + n) / (f_e + n),
         f_e = blocks newly placed on e, halved every footprintHalfLifeBlocks placed pool-wide, n = total_blocks;
@@ -160,16 +160,15 @@ class PrefixSpillScorer:
         return self.matcher.index.size()
 
     def _queued(self, state: EndpointState) -> int:
-        metrics = metrics_of(state)
-        if metrics.waiting_queue_size <= 0:
-            return 0
-        return fresh_queue_estimate(metrics, self._in_flight.count(state.endpoint.name))
+        return fresh_queue_estimate(metrics_of(state), self._in_flight.count(state.endpoint.name))
 
     def _is_hot(self, state: EndpointState, queued: int, least_queued: int) -> bool:
-        threshold = self._queue_threshold
+        metrics = metrics_of(state)
+        # Unconfirmed by the server's own waiting count, the in-flight estimate needs twice the margin.
+        threshold = self._queue_threshold if metrics.waiting_queue_size > 0 else 2 * self._queue_threshold
         if queued >= threshold and queued - least_queued >= threshold:
             return True
-        return metrics_of(state).kv_cache_usage_ratio >= self._kv_threshold
+        return metrics.kv_cache_usage_ratio >= self._kv_threshold
 
 
 def create_prefix_spill_scorer(
