@@ -3,6 +3,7 @@ dependencies and `python -m picker --help` runs from it (minutes: it downloads f
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,11 @@ def test_the_picker_installs_and_runs_from_a_clean_environment(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    installed = {line.split("==")[0].lower() for line in result.stdout.splitlines() if "==" in line}
-    assert {"gke-inference-picker", "grpcio", "xds-protos", "aiohttp", "prometheus-client"} <= installed
+    # pip freeze spells some names with "_" (prometheus_client): compare normalised names (PEP 503).
+    installed = {
+        re.sub(r"[-_.]+", "-", line.split("==")[0]).lower()
+        for line in result.stdout.splitlines()
+        if "==" in line
+    }
+    assert {"gke-inference-picker", "grpclib", "xds-protos", "aiohttp", "prometheus-client"} <= installed
     assert not {name for name in installed if name.startswith("pulumi")}

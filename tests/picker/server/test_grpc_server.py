@@ -11,6 +11,10 @@ import grpc
 import pytest
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc
 from extproc_messages import completion_body, read, request_body, request_headers
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.events import RemoteSettingsChanged
+from h2.settings import SettingCodes
 from picker.server.ext_proc import ExternalProcessorService
 from picker.server.grpc_server import GrpcServer, PortBindError
 from picker.server.tls import self_signed_certificate, server_ssl_context
@@ -169,3 +173,48 @@ async def test_tls_with_alpn_h2_end_to_end(recording_director, tmp_path):
         await server.stop(grace_s=None)
     assert [answer.WhichOneof("response") for answer in answers] == ["request_headers", "request_body"]
     assert recording_director.names() == ["route", "release"]
+
+
+async def test_the_first_settings_frame_lifts_the_concurrent_stream_limit(recording_director):
+    """Envoy keeps the first SETTINGS' MAX_CONCURRENT_STREAMS as the connection's capacity: it must not be
+    h2's default of 100, or Envoy opens extra connections under load (and fails requests queued on them)."""
+    server = ext_proc_server(recording_director)
+    port = await server.start("127.0.0.1", 0, "--grpc-port")
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        client = H2Connection(H2Configuration(client_side=True))
+        client.initiate_connection()
+        writer.write(client.data_to_send())
+        await writer.drain()
+        first_settings = None
+        async with asyncio.timeout(TIMEOUT_S):
+            while first_settings is None:
+                for event in client.receive_data(await reader.read(65_536)):
+                    if isinstance(event, RemoteSettingsChanged) and first_settings is None:
+                        first_settings = event.changed_settings
+    finally:
+        writer.close()
+        await server.stop(grace_s=None)
+    assert first_settings[SettingCodes.MAX_CONCURRENT_STREAMS].new_value == 2**31 - 1
+
+
+async def test_more_than_a_hundred_streams_share_one_connection(recording_director):
+    recording_director.route_gate = asyncio.Event()  # every stream stays open until all have been routed
+    server = ext_proc_server(recording_director)
+    port = await server.start("127.0.0.1", 0, "--grpc-port")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = external_processor_pb2_grpc.ExternalProcessorStub(channel)
+            calls = [stub.Process() for _ in range(150)]
+            for call in calls:
+                await call.write(request_headers())
+                await call.write(request_body(completion_body(), end_of_stream=True))
+            await wait_until(lambda: recording_director.names().count("route") == 150)
+            assert server.open_calls == 150
+            recording_director.route_gate.set()
+            for call in calls:
+                (headers_answer, _) = await read(call, 2)
+                assert headers_answer.WhichOneof("response") == "request_headers"
+                call.cancel()
+    finally:
+        await server.stop(grace_s=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from picker.server.write_coalescing import CoalescingProtocol, CoalescingTransport
+from picker.server.write_coalescing import CoalescingTransport
 
 
 class RecordingTransport(asyncio.Transport):
@@ -60,38 +60,3 @@ async def test_close_sends_what_is_queued_first_and_nothing_is_written_after():
     await next_turn()  # the scheduled flush finds the transport closing and drops the bytes
     assert transport.writes == [b"GOAWAY"]
     assert coalescing.is_closing()
-
-
-async def test_the_protocol_hands_the_wrapped_transport_to_the_inner_protocol():
-    class InnerProtocol(asyncio.Protocol):
-        def __init__(self) -> None:
-            self.events: list[object] = []
-
-        def connection_made(self, transport) -> None:
-            self.transport = transport
-            transport.write(b"SETTINGS")
-
-        def data_received(self, data: bytes) -> None:
-            self.events.append(data)
-            self.transport.write(b"ACK")
-
-        def pause_writing(self) -> None:
-            self.events.append("paused")
-
-        def resume_writing(self) -> None:
-            self.events.append("resumed")
-
-        def connection_lost(self, exc) -> None:
-            self.events.append(("lost", exc))
-
-    inner, transport = InnerProtocol(), RecordingTransport()
-    protocol = CoalescingProtocol(inner)
-    protocol.connection_made(transport)
-    protocol.data_received(b"PING")
-    await next_turn()
-    assert transport.writes == [b"SETTINGSACK"]
-    assert inner.transport.get_extra_info("peername") == ("127.0.0.1", 1234)
-    protocol.pause_writing()
-    protocol.resume_writing()
-    protocol.connection_lost(None)
-    assert inner.events == [b"PING", "paused", "resumed", ("lost", None)]

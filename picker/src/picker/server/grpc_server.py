@@ -19,15 +19,17 @@ import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from grpclib.const import Handler, Status
 from grpclib.encoding.proto import ProtoCodec
 from grpclib.exceptions import GRPCError
-from grpclib.protocol import H2Protocol
+from grpclib.protocol import Connection, EventsProcessor, H2Protocol
 from grpclib.server import Server, Stream
+from h2.connection import H2Connection
+from h2.settings import SettingCodes
 
-from picker.server.write_coalescing import CoalescingProtocol
+from picker.server.write_coalescing import CoalescingTransport
 
 logger = logging.getLogger(__name__)
 
@@ -96,15 +98,53 @@ def _bound_socket(host: str, port: int, flag: str) -> socket.socket:
     return listening
 
 
-class _CoalescingServer(Server):
-    """grpclib's Server with each connection's writes coalesced per event-loop turn (write_coalescing.py).
+# h2 advertises and enforces 100 concurrent streams per connection. Envoy takes the first SETTINGS frame's
+# limit as that connection's capacity for good (a later, higher value does not raise it), so under load it
+# opened more connections, whose TLS handshakes then waited behind the busy loop past Envoy's connect timeout
+# and failed every request queued on them (503s in envoy_overhead.py at 200-400 req/s); and grpclib closes a
+# whole connection when a client opens one stream past the limit. grpc-core servers advertise no limit.
+_MAX_CONCURRENT_STREAMS = 2**31 - 1
 
-    ``_protocol_factory`` is grpclib's own hook for new connections (stable through 0.4.x, which
-    pyproject.toml pins); the protocol it returns is wrapped, not changed.
+
+class _ServerProtocol(H2Protocol):
+    """grpclib's HTTP/2 server protocol, set up here so that the very first SETTINGS frame lifts the stream
+    limit, with the connection's writes coalesced per event-loop turn (write_coalescing.py)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # No isinstance check: transports of other loops (uvloop's) do not subclass asyncio.Transport.
+        coalescing = CoalescingTransport(cast(asyncio.Transport, transport), asyncio.get_running_loop())
+        raw_socket = transport.get_extra_info("socket")
+        if raw_socket is not None:
+            raw_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # answers are small and urgent
+        h2_connection = H2Connection(config=self.h2_config)
+        h2_connection.local_settings[SettingCodes.MAX_CONCURRENT_STREAMS] = _MAX_CONCURRENT_STREAMS
+        h2_connection.local_settings.acknowledge()  # make it the value the preface announces and enforces
+        h2_connection.initiate_connection()
+        # grpclib's flow-control windows (Configuration defaults: 4 MiB per connection and per stream).
+        default_window = h2_connection.local_settings.initial_window_size
+        connection_window = self.config.http2_connection_window_size
+        if connection_window != default_window:
+            h2_connection.increment_flow_control_window(connection_window - default_window)
+        stream_window = self.config.http2_stream_window_size
+        if stream_window != default_window:
+            h2_connection.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: stream_window})
+        self.connection = Connection(h2_connection, cast(asyncio.Transport, coalescing), config=self.config)
+        self.connection.flush()
+        self.connection.initialize()  # keepalive pings, if configured
+        self.processor = EventsProcessor(self.handler, self.connection)
+
+
+class _PickerServer(Server):
+    """grpclib's Server whose connections use _ServerProtocol.
+
+    ``_protocol_factory`` is grpclib's own hook for new connections, and the protocol's attributes are the
+    ones its H2Protocol sets (stable through 0.4.x, which pyproject.toml pins; tests/picker/server covers
+    both).
     """
 
     def _protocol_factory(self) -> H2Protocol:
-        return CoalescingProtocol(super()._protocol_factory())  # type: ignore[return-value]
+        protocol = super()._protocol_factory()  # registers the connection's handler with the server
+        return _ServerProtocol(protocol.handler, protocol.config, protocol.h2_config)
 
 
 async def _refuse_while_stopping(stream: Stream[Any, Any]) -> None:
@@ -154,7 +194,7 @@ class GrpcServer:
         """Bind and serve; returns the bound port. Raises PortBindError naming ``flag``."""
         listening = _bound_socket(host, port, flag)
         try:
-            server = _CoalescingServer([self], codec=self._codec)
+            server = _PickerServer([self], codec=self._codec)
             await server.start(sock=listening, backlog=_LISTEN_BACKLOG, ssl=ssl_context)
         except OSError as error:
             listening.close()

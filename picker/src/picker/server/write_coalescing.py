@@ -10,7 +10,7 @@ writing them at once, sends the same bytes in the same order with a fraction of 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import Any
 
 
 class CoalescingTransport:
@@ -49,31 +49,3 @@ class CoalescingTransport:
     def __getattr__(self, name: str) -> Any:
         # Everything else (abort, pause_reading, ...) goes straight to the real transport.
         return getattr(self._transport, name)
-
-
-class CoalescingProtocol(asyncio.Protocol):
-    """Delegates to a grpclib protocol, handing it a CoalescingTransport instead of the real one."""
-
-    def __init__(self, protocol: asyncio.Protocol) -> None:
-        self._protocol = protocol
-        self._transport: CoalescingTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # No isinstance check: transports of other loops (uvloop's) do not subclass asyncio.Transport.
-        self._transport = CoalescingTransport(cast(asyncio.Transport, transport), asyncio.get_running_loop())
-        self._protocol.connection_made(self._transport)  # type: ignore[arg-type]
-
-    def data_received(self, data: bytes) -> None:
-        self._protocol.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        return self._protocol.eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._protocol.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self._protocol.pause_writing()
-
-    def resume_writing(self) -> None:
-        self._protocol.resume_writing()
