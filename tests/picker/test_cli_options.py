@@ -157,3 +157,21 @@ def test_python_m_picker_help_runs():
     )
     assert result.returncode == 0
     assert "--endpoints-file" in result.stdout and "--grpc-health-port" in result.stdout
+
+
+@pytest.mark.parametrize(("log_level", "grpclib_level"), [("info", "WARNING"), ("debug", "DEBUG")])
+def test_grpclib_stream_resets_are_not_logged_per_request_unless_debugging(log_level, grpclib_level):
+    import logging
+
+    from picker.__main__ import configure_logging
+
+    grpclib_logger = logging.getLogger("grpclib.server")
+    saved = (logging.getLogger().level, logging.getLogger().handlers[:], grpclib_logger.level)
+    try:
+        grpclib_logger.setLevel(logging.NOTSET)
+        configure_logging(parse_options(["--pool-name", "p", "--log-level", log_level]))
+        assert logging.getLevelName(grpclib_logger.getEffectiveLevel()) == grpclib_level
+    finally:
+        logging.getLogger().setLevel(saved[0])
+        logging.getLogger().handlers[:] = saved[1]
+        grpclib_logger.setLevel(saved[2])

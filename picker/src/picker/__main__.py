@@ -40,6 +40,10 @@ def configure_logging(options: PickerOptions) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=options.log_level.upper(), handlers=[handler], force=True)
+    if options.log_level != "debug":
+        # Envoy resets every ext_proc stream once the response is through, and grpclib logs each reset
+        # at INFO ("Request was cancelled"): a line and a write per request. Its errors still show.
+        logging.getLogger("grpclib.server").setLevel(logging.WARNING)
 
 
 def _warn_about_compatibility_flags(options: PickerOptions) -> None:
