@@ -58,8 +58,10 @@ async def _child(
     )
     settings = ExtProcSettings()
     wires = build_requests(seed, warmup + requests, prompt_tokens, sse_events)
+    answers = []  # kept to serialise them again on their own: the wire share of the count
     for number, wire in enumerate(wires):
         if number == warmup:
+            answers.clear()
             _callgrind_control("--instr=on")
         if number % 16 == 0:
             pool.refresh()  # scrapes: a handful per request at the default 50 ms interval and ~300 req/s
@@ -67,11 +69,21 @@ async def _child(
         for _, raw in wire.messages:
             for response in await stream.handle(ProcessingRequest.FromString(raw)):
                 response.SerializeToString()
+                answers.append(response)
         stream.close()
-    _callgrind_control("--dump")
+    _callgrind_control("--dump")  # dump 1: whole requests
+    for wire in wires[warmup:]:
+        for _, raw in wire.messages:
+            ProcessingRequest.FromString(raw)
+    for response in answers:
+        response.SerializeToString()
+    _callgrind_control("--dump")  # dump 2: protobuf (de)serialisation alone
 
 
-def _instructions_per_request(src: Path, args: argparse.Namespace, profile: str, scratch: Path) -> float:
+def _instructions_per_request(
+    src: Path, args: argparse.Namespace, profile: str, scratch: Path
+) -> tuple[float, float]:
+    """(whole request, protobuf wire alone) instructions per request for one tree and profile."""
     out = scratch / f"callgrind.{profile}.{src.parents[1].name}"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")])))
     command = [
@@ -80,11 +92,14 @@ def _instructions_per_request(src: Path, args: argparse.Namespace, profile: str,
         "--seed", str(args.seed), "--prompt-tokens", str(args.prompt_tokens), "--sse-events", str(args.sse_events),
     ]  # fmt: skip
     subprocess.run(command, env=env, check=True, capture_output=True)
-    (dump,) = scratch.glob(f"{out.name}.*.1")  # the one --dump, taken right after the measured requests
-    match = _TOTALS.search(dump.read_text())
-    if match is None:
-        raise SystemExit(f"{dump}: no 'totals:' line; is this callgrind's output?")
-    return int(match.group(1)) / args.requests
+    counts = []
+    for dump_number in (1, 2):  # the child's two --dump calls
+        (dump,) = scratch.glob(f"{out.name}.*.{dump_number}")
+        match = _TOTALS.search(dump.read_text())
+        if match is None:
+            raise SystemExit(f"{dump}: no 'totals:' line; is this callgrind's output?")
+        counts.append(int(match.group(1)) / args.requests)
+    return counts[0], counts[1]
 
 
 def main() -> None:
@@ -133,14 +148,18 @@ def main() -> None:
             )
             trees.insert(0, (args.baseline_ref, worktree / "picker" / "src"))
         try:
-            header = " | ".join(f"{name} Ir/request" for name, _ in trees)
-            print(f"| profile | {header} |{' ratio |' if len(trees) == 2 else ''}")
-            print(f"|---|{'---:|' * len(trees)}{'---:|' if len(trees) == 2 else ''}")
+            print("| profile | tree | whole request Ir | protobuf wire Ir | picker logic Ir |")
+            print("|---|---|---:|---:|---:|")
             for profile in profiles:
-                counts = [_instructions_per_request(src, args, profile, scratch) for _, src in trees]
-                cells = " | ".join(f"{count / 1e6:.2f} M" for count in counts)
-                ratio = f" {counts[1] / counts[0]:.2f}x |" if len(counts) == 2 else ""
-                print(f"| {profile} | {cells} |{ratio}")
+                logic = []
+                for name, src in trees:
+                    whole, wire = _instructions_per_request(src, args, profile, scratch)
+                    logic.append(whole - wire)
+                    print(
+                        f"| {profile} | {name} | {whole / 1e6:.3f} M | {wire / 1e6:.3f} M | {(whole - wire) / 1e6:.3f} M |"
+                    )
+                if len(logic) == 2:
+                    print(f"| {profile} | ratio | | | **{logic[1] / logic[0]:.2f}x** |")
         finally:
             if args.baseline_ref:
                 subprocess.run(
