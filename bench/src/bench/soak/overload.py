@@ -153,7 +153,7 @@ async def run_overload(
     critical_requests: int,
     flood_workers: int,
     flood: bool = True,
-    max_flood_requests: int = 5_000,
+    max_flood_requests: int = 100_000,
     flood_pause_after_429_s: float = 0.0,
 ) -> OverloadResult:
     """``critical_requests`` streamed one after another; with ``flood``, ``flood_workers`` sheddable
