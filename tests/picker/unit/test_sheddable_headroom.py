@@ -17,7 +17,7 @@ from picker.framework.clock import FakeClock
 from picker.framework.in_flight import InFlightTracker
 from picker.framework.types import Endpoint, EndpointMetrics
 
-from picker.config import default_config, load_config_text, recommended_config
+from picker.config import default_config, load_config_text
 from tests.picker.unit.builders import endpoint_state, inference_request
 
 NOW = 1000.0
@@ -97,11 +97,11 @@ def test_headroom_rule(
     assert rule.eligible([state]) == ([state] if qualifies else [])
 
 
-def test_config_is_off_by_default_and_in_both_shipped_profiles() -> None:
+def test_config_is_off_by_default_and_in_the_epp_default_profile() -> None:
     assert not SheddableHeadroomConfig().enabled
     assert SheddableHeadroomConfig(queue_depth_threshold=0).enabled
-    assert not default_config().sheddable_headroom.enabled
-    assert not recommended_config().sheddable_headroom.enabled
+    assert SheddableHeadroomConfig(max_in_flight_per_endpoint=4).enabled
+    assert not default_config().sheddable_headroom.enabled  # the EPP drop-in stays unchanged
 
 
 def test_config_keys_are_camel_case() -> None:
