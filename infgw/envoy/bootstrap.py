@@ -40,7 +40,9 @@ def _picker_cluster(picker: PickerConnection) -> dict[str, Any]:
     cluster: dict[str, Any] = {
         "name": PICKER_CLUSTER,
         "type": "STATIC",
-        "connect_timeout": "1s",
+        # Envoy's default: under overload new TLS handshakes wait behind a busy picker, and a 1 s limit
+        # failed the requests queued on those connections with 503.
+        "connect_timeout": "5s",
         "lb_policy": "ROUND_ROBIN",
         # ext_proc is gRPC: the cluster must speak HTTP/2.
         "typed_extension_protocol_options": {

@@ -12,6 +12,7 @@ from picker.config.model import (
     PluginRef,
     PluginSpec,
     SchedulingProfileSpec,
+    SheddableHeadroomConfig,
 )
 
 
@@ -33,7 +34,7 @@ def default_config() -> EndpointPickerConfig:
 
 def recommended_config() -> EndpointPickerConfig:
     """Prefix affinity that spills hot prefixes, load from running + in-flight + KV headroom, LoRA affinity,
-    and the picker-side flow-control queue with a 30 s TTL."""
+    the picker-side flow-control queue with a 30 s TTL, and no sheddable request where anything waits."""
     return EndpointPickerConfig(
         plugins=[
             PluginSpec(
@@ -66,4 +67,5 @@ def recommended_config() -> EndpointPickerConfig:
             )
         ],
         flow_control=FlowControlConfig(enabled=True, request_ttl=30.0, max_queued_requests=1000),
+        sheddable_headroom=SheddableHeadroomConfig(queue_depth_threshold=0),
     )
