@@ -28,9 +28,15 @@ _PICKER_SERVING = re.compile(r"picker serving: ext_proc=[^:]+:(\d+) tls=\w+ heal
 RETRY_ON = ("connect-failure", "refused-stream", "reset")
 
 
-def picker_config(max_endpoints: int, admission: dict[str, Any] | None = None) -> str:
+def picker_config(
+    max_endpoints: int, admission: dict[str, Any] | None = None, prefix_lru_capacity: int | None = None
+) -> str:
     """The EPP default profile with the picker returning ``max_endpoints`` (primary + fallbacks);
-    ``admission`` adds top-level keys such as ``saturationDetector`` and ``flowControl``."""
+    ``admission`` adds top-level keys such as ``saturationDetector`` and ``flowControl``;
+    ``prefix_lru_capacity`` sets the prefix-cache scorer's ``lruCapacityPerServer``."""
+    prefix_scorer: dict[str, Any] = {"type": "prefix-cache-scorer"}
+    if prefix_lru_capacity is not None:
+        prefix_scorer["parameters"] = {"lruCapacityPerServer": prefix_lru_capacity}
     return yaml.safe_dump(
         {
             **(admission or {}),
@@ -39,7 +45,7 @@ def picker_config(max_endpoints: int, admission: dict[str, Any] | None = None) -
             "plugins": [
                 {"type": "queue-scorer"},
                 {"type": "kv-cache-utilization-scorer"},
-                {"type": "prefix-cache-scorer"},
+                prefix_scorer,
                 {"type": "max-score-picker", "parameters": {"maxNumOfEndpoints": max_endpoints}},
             ],
             "schedulingProfiles": [
@@ -214,6 +220,7 @@ class Picker:
     max_endpoints: int = 1
     extra_args: tuple[str, ...] = ()
     admission: dict[str, Any] | None = None
+    prefix_lru_capacity: int | None = None
     grpc_port: int = 0
     metrics_port: int = 0
     child: ChildProcess | None = None
@@ -232,7 +239,7 @@ class Picker:
         command = [
             sys.executable, "-m", "picker",
             "--endpoints-file", str(self.work_dir / "endpoints.yaml"),
-            "--config-text", picker_config(self.max_endpoints, self.admission),
+            "--config-text", picker_config(self.max_endpoints, self.admission, self.prefix_lru_capacity),
             "--bind-address", "127.0.0.1",
             # A restart reuses the ports Envoy was configured with.
             "--grpc-port", str(self.grpc_port), "--grpc-health-port", "0",
@@ -294,7 +301,9 @@ def gateway_bootstrap(
             grpc_timeout_s=2.0,
         ),
         endpoints=tuple(r.hostport for r in replicas),
-        destination_routing=DestinationRouting.OVERRIDE_HOST if retry_path else DestinationRouting.ORIGINAL_DST,
+        destination_routing=DestinationRouting.OVERRIDE_HOST
+        if retry_path
+        else DestinationRouting.ORIGINAL_DST,
         num_retries=3,
         retry_on=RETRY_ON,
         route_timeout_s=route_timeout_s,
@@ -343,9 +352,12 @@ def start_gateway(
     envoys: dict[str, dict[str, Any]] | None = None,
     picker_args: tuple[str, ...] = (),
     admission: dict[str, Any] | None = None,
+    prefix_lru_capacity: int | None = None,
 ) -> GatewayUnderTest:
     """Replicas, then the picker, then each Envoy (``envoys``: name -> gateway_bootstrap keywords)."""
-    picker = Picker(work_dir, replicas, objectives or {}, max_endpoints, picker_args, admission)
+    picker = Picker(
+        work_dir, replicas, objectives or {}, max_endpoints, picker_args, admission, prefix_lru_capacity
+    )
     gateway = GatewayUnderTest(replicas, picker, {})
     try:
         for replica in replicas:  # all at once: start-up is mostly Python imports

@@ -135,10 +135,21 @@ def print_sample(s: SoakSample) -> None:
           f"{s.picker_rss_kib / 1024:16.1f} {s.prefix_index_size:12d}", flush=True)  # fmt: skip
 
 
-async def run_soak(minutes: float, replicas: int, load_fraction: float, seed: int, interval_s: float) -> int:
+async def run_soak(
+    minutes: float,
+    replicas: int,
+    load_fraction: float,
+    seed: int,
+    interval_s: float,
+    prefix_lru_capacity: int = LRU_CAPACITY_PER_ENDPOINT,
+) -> int:
     with tempfile.TemporaryDirectory(prefix="soak-") as work:
         work_dir = Path(work)
-        gateway = start_gateway(work_dir, [sim_replica(work_dir, f"replica-{i}") for i in range(replicas)])
+        gateway = start_gateway(
+            work_dir,
+            [sim_replica(work_dir, f"replica-{i}") for i in range(replicas)],
+            prefix_lru_capacity=prefix_lru_capacity,
+        )
         try:
             capacity = await measure_capacity(gateway, seconds=20, workers=32)
             print(f"capacity: {capacity:.1f} req/s with 32 clients; soaking at {load_fraction:.0%} = "
@@ -147,7 +158,7 @@ async def run_soak(minutes: float, replicas: int, load_fraction: float, seed: in
             report = await soak(gateway, minutes, load_fraction, seed, interval_s, capacity)
         finally:
             gateway.stop()
-    bound = LRU_CAPACITY_PER_ENDPOINT * replicas
+    bound = prefix_lru_capacity * replicas
     peak_index = max(s.prefix_index_size for s in report.samples)
     print()
     print(f"errors: {report.errors} of {report.samples[-1].sent} {report.error_statuses or ''} (target 0)")
@@ -156,7 +167,7 @@ async def run_soak(minutes: float, replicas: int, load_fraction: float, seed: in
     achieved = report.samples[-1].sent / (report.samples[-1].elapsed_s or 1)
     print(f"offered load: {achieved:.1f} req/s achieved of {report.target_rps:.1f} targeted")
     print(f"picker RSS growth after the first interval: {report.rss_growth:+.1%} (target < 10%)")
-    print(f"prefix index: peak {peak_index} entries, bound {bound} ({LRU_CAPACITY_PER_ENDPOINT} per replica)")
+    print(f"prefix index: peak {peak_index} entries, bound {bound} ({prefix_lru_capacity} per replica)")
     verdict = report.errors == 0 and report.rss_growth < 0.10 and peak_index <= bound
     print("verdict:", "PASS" if verdict else "FAIL")
     return 0 if verdict else 1
