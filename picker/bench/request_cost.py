@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +67,23 @@ class RequestWire:
     """One request's ProcessingRequests as serialised bytes, each tagged with the phase it belongs to."""
 
     messages: tuple[tuple[str, bytes], ...]
+
+
+@contextmanager
+def baseline_source(ref: str | None, scratch: Path) -> Iterator[Path | None]:
+    """``picker/src`` of ``ref`` in a detached git worktree under ``scratch`` (None without a ref); removed
+    on exit, so a comparison run leaves no worktree behind."""
+    if not ref:
+        yield None
+        return
+    worktree = scratch / "baseline"
+    subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach", "--quiet", str(worktree), ref], check=True
+    )
+    try:
+        yield worktree / "picker" / "src"
+    finally:
+        subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "remove", "--force", str(worktree)], check=False)
 
 
 def _header_map(values: dict[str, str]) -> HeaderMap:
@@ -361,53 +380,22 @@ def main() -> None:
         f"{args.prompt_tokens}-token prompts, SSE with {args.sse_events} events on half the requests; "
         f"least of {args.rounds} alternating runs of {args.requests} requests per phase"
     )
-    with tempfile.TemporaryDirectory(prefix="picker-baseline-") as scratch:
-        baseline_src: Path | None = None
-        if args.baseline_ref:
-            worktree = Path(scratch) / "tree"
-            subprocess.run(
-                [
-                    "git",
-                    "-C",
-                    str(REPO_ROOT),
-                    "worktree",
-                    "add",
-                    "--detach",
-                    "--quiet",
-                    str(worktree),
-                    args.baseline_ref,
-                ],
-                check=True,
+    with (
+        tempfile.TemporaryDirectory(prefix="picker-baseline-") as scratch,
+        baseline_source(args.baseline_ref, Path(scratch)) as baseline_src,
+    ):
+        for profile in profiles:
+            current_runs, baseline_runs = [], []
+            for _ in range(args.rounds):
+                current_runs.append(_measure_in_subprocess(REPO_ROOT / "picker" / "src", args, profile))
+                if baseline_src is not None:
+                    baseline_runs.append(_measure_in_subprocess(baseline_src, args, profile))
+            _print_table(
+                profile,
+                _best_by_phase(current_runs),
+                _best_by_phase(baseline_runs) if baseline_runs else None,
+                args.baseline_ref or "",
             )
-            baseline_src = worktree / "picker" / "src"
-        try:
-            for profile in profiles:
-                current_runs, baseline_runs = [], []
-                for _ in range(args.rounds):
-                    current_runs.append(_measure_in_subprocess(REPO_ROOT / "picker" / "src", args, profile))
-                    if baseline_src is not None:
-                        baseline_runs.append(_measure_in_subprocess(baseline_src, args, profile))
-                _print_table(
-                    profile,
-                    _best_by_phase(current_runs),
-                    _best_by_phase(baseline_runs) if baseline_runs else None,
-                    args.baseline_ref or "",
-                )
-        finally:
-            if baseline_src is not None:
-                subprocess.run(
-                    [
-                        "git",
-                        "-C",
-                        str(REPO_ROOT),
-                        "worktree",
-                        "remove",
-                        "--force",
-                        str(baseline_src.parents[1]),
-                    ],
-                    check=False,
-                )
-
 
 if __name__ == "__main__":
     main()

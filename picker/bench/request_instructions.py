@@ -27,7 +27,13 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from request_cost import PROFILES, REPO_ROOT, _Pool, build_requests  # the same workload, same directory
+from request_cost import (  # the same workload, same directory
+    PROFILES,
+    REPO_ROOT,
+    _Pool,
+    baseline_source,
+    build_requests,
+)
 
 _TOTALS = re.compile(r"^totals:\s+(\d+)", re.MULTILINE)
 
@@ -129,25 +135,10 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="picker-instructions-") as scratch_name:
         scratch = Path(scratch_name)
-        trees = [("this tree", REPO_ROOT / "picker" / "src")]
-        if args.baseline_ref:
-            worktree = scratch / "baseline"
-            subprocess.run(
-                [
-                    "git",
-                    "-C",
-                    str(REPO_ROOT),
-                    "worktree",
-                    "add",
-                    "--detach",
-                    "--quiet",
-                    str(worktree),
-                    args.baseline_ref,
-                ],
-                check=True,
-            )
-            trees.insert(0, (args.baseline_ref, worktree / "picker" / "src"))
-        try:
+        with baseline_source(args.baseline_ref, scratch) as baseline_src:
+            trees = [("this tree", REPO_ROOT / "picker" / "src")]
+            if baseline_src is not None:
+                trees.insert(0, (args.baseline_ref, baseline_src))
             print("| profile | tree | whole request Ir | protobuf wire Ir | picker logic Ir |")
             print("|---|---|---:|---:|---:|")
             for profile in profiles:
@@ -160,13 +151,6 @@ def main() -> None:
                     )
                 if len(logic) == 2:
                     print(f"| {profile} | ratio | | | **{logic[1] / logic[0]:.2f}x** |")
-        finally:
-            if args.baseline_ref:
-                subprocess.run(
-                    ["git", "-C", str(REPO_ROOT), "worktree", "remove", "--force", str(scratch / "baseline")],
-                    check=False,
-                )
-
 
 if __name__ == "__main__":
     main()
