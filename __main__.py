@@ -26,6 +26,7 @@ from components.model_armor import ModelArmorGuard, ModelArmorGuardArgs
 from components.picker_image import PickerImage, PickerImageArgs
 from components.project_services import ProjectServices, ProjectServicesArgs
 from components.region import GpuPoolArgs, Region, RegionArgs, SystemPoolArgs
+from components.sample_request import sample_curl
 
 project = stack_config.project
 services = ProjectServices("services", ProjectServicesArgs(project=project))
@@ -71,6 +72,7 @@ if stack_config.fleet.config_cluster is not None:
     )
 
 gateways: dict[str, str] = {}
+gateway_addresses: dict[str, pulumi.Output[list[str]]] = {}
 if stack_config.services is not None:
     service_config = stack_config.services
     gateway_cluster = stack_config.fleet.config_cluster or next(iter(stack_config.regions))
@@ -122,13 +124,19 @@ if stack_config.services is not None:
                     *([fleet] if fleet is not None else []),
                     *([armor] if armor is not None else []),
                 ],
+                # The gateway's proxies live in the proxy-only subnets: every region's for the cross-regional
+                # gateway, the cluster's own otherwise.
+                gateway_depends_on=[r.proxy_subnet for r in regions.values()]
+                if fleet is not None
+                else [region.proxy_subnet],
                 model_armor_template=armor.template_name if armor is not None else None,
                 model_armor_location=armor_location,
                 proxy_only_ranges=proxy_only_ranges,
             ),
         )
-        if service.gateway_name is not None:
+        if service.gateway_name is not None and service.gateway_addresses is not None:
             gateways[name] = service.gateway_name
+            gateway_addresses[name] = service.gateway_addresses
     if service_config.monitoring.dashboard:
         InferenceDashboard(
             "inference-dashboard",
@@ -144,6 +152,18 @@ if stack_config.services is not None:
 pulumi.export("topology", "multi-cluster" if fleet is not None else "single-cluster")
 if gateways:
     pulumi.export("gateways", gateways)
+    # Known once `pulumi up` has waited for GKE to program each Gateway (pulumi.com/waitFor).
+    pulumi.export("gateway_addresses", gateway_addresses)
+    assert stack_config.services is not None
+    pulumi.export(
+        "test_requests",
+        {
+            name: addresses.apply(
+                lambda values: [sample_curl(address, stack_config.services) for address in values]
+            )
+            for name, addresses in gateway_addresses.items()
+        },
+    )
 pulumi.export("clusters", {name: region.cluster_name for name, region in regions.items()})
 pulumi.export("kube_contexts", {name: region.kube_context for name, region in regions.items()})
 pulumi.export("kubeconfigs", {name: region.kubeconfig for name, region in regions.items()})

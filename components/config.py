@@ -33,7 +33,7 @@ from components.config_sources import RawStackConfig, StackFileError, read_stack
 from components.gcp_locations import closest_regions, is_known_region, region_of_zone, zones_of
 from components.gke_versions import MULTI_CLUSTER_MIN_VERSION, SINGLE_CLUSTER_MIN_VERSION, version_problem
 from components.gpu_machines import gpu_machine_problem
-from components.service_config import ServicesConfig, placement_problems
+from components.service_config import GpuSupply, ServicesConfig, placement_problems
 
 PROJECT_KEY = "gcp:project"
 # Exit status of `pulumi up` (the program) and `infgw plan` when the stack config is invalid.
@@ -437,7 +437,9 @@ def _check_services(parts: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int,
     fleet: FleetConfig | None = parts.get("fleet")
     regions: dict[str, RegionConfig | None] = parts.get("regions") or {}
     gpus = {
-        key: (region.gpu_pool.accelerator_type, region.gpu_pool.accelerator_count)
+        key: GpuSupply(
+            region.gpu_pool.accelerator_type, region.gpu_pool.accelerator_count, region.gpu_pool.node_count
+        )
         for key, region in regions.items()
         # A region that failed validation is salvaged without its zone or pools: nothing to check against.
         if region is not None and "zone" in region.model_fields_set

@@ -32,3 +32,11 @@ def version_problem(version: str, minimum: str, topology: str) -> str | None:
     if required is not None and parsed < required:
         return f"{version} is below {minimum}, the minimum for the {topology} Inference Gateway; set gkeVersion: {minimum} or later"
     return None
+
+
+def gke_minor_version(version: str) -> str:
+    """'1.34.1-gke.1127000' -> '1.34', the form a cluster in a release channel is created with."""
+    parsed = parse_gke_version(version)
+    if parsed is None:
+        raise ValueError(f"{version!r} is not a GKE version")
+    return f"{parsed[0]}.{parsed[1]}"

@@ -39,11 +39,12 @@ from components.crds import (
 from components.crds.api_versions import (
     GKE_EXPORT_ANNOTATION,
     GKE_EXPORT_VALUE,
-    INFERENCE_OBJECTIVE_CRD_URL,
+    INFERENCE_OBJECTIVE_CRD_FILE,
     ApiKind,
 )
 from components.crds.base import CrdModel
 from components.crds.pod_monitoring import SecretCredentials, SecretKeySelector
+from components.kube_object import KubeObjectWithStatus
 from components.model_armor import model_armor_extension_spec
 from components.model_server import (
     HF_TOKEN_KEY,
@@ -63,6 +64,14 @@ from components.picker_workload import (
     picker_rbac_rules,
     picker_service_ports,
 )
+from components.rollout_budget import (
+    IMAGE_PULL_ANNOTATION,
+    MAX_SURGE,
+    MAX_UNAVAILABLE,
+    create_budget_s,
+    go_duration,
+    update_budget_s,
+)
 from components.service_config import PoolSpec, ServicesConfig
 from components.traffic_specs import (
     backend_policy_spec,
@@ -72,8 +81,14 @@ from components.traffic_specs import (
 )
 
 METRICS_READER = "inference-gateway-sa-metrics-reader"
+METRICS_READER_SECRET = f"{METRICS_READER}-secret"
 PART_OF = {"app.kubernetes.io/part-of": "gke-inference-gateway"}
 RBAC_GROUP = "rbac.authorization.k8s.io"
+# pulumi-kubernetes' custom readiness condition (>= 4.18), replacing "no wait" for kinds it does not know.
+WAIT_FOR = "pulumi.com/waitFor"
+# GKE provisions the load balancer behind a Gateway; an address shows once it is programmed.
+GATEWAY_ADDRESS_WAIT = "jsonpath={.status.addresses[0].value}"
+GATEWAY_TIMEOUT = pulumi.CustomTimeouts(create="20m", update="20m")
 
 Topology = Literal["single", "multi"]
 
@@ -98,6 +113,8 @@ class InferenceServiceArgs:
     # Config cluster with services.modelArmor: the ModelArmorGuard's template and its region.
     model_armor_template: str | None = None
     model_armor_location: str | None = None
+    # What the Gateway's proxies need (the proxy-only subnets): created before it, deleted after it.
+    gateway_depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
     # The gateway's proxy-only subnet ranges (every region whose proxies reach this cluster): with them,
     # each pool gets NetworkPolicies (components/network_policies.py); empty creates none.
     proxy_only_ranges: Sequence[str] = field(default_factory=tuple)
@@ -133,9 +150,7 @@ class InferenceService(pulumi.ComponentResource):
         # Everything namespaced waits for the namespace when this component creates one.
         self._base = [namespace] if namespace is not None else []
         self._hf_secret = self._hf_token_secret()
-        self._objective_crd = k8s.yaml.v2.ConfigFile(
-            f"{name}-inferenceobjective-crd", file=INFERENCE_OBJECTIVE_CRD_URL, opts=self._opts()
-        )
+        self._objective_crd = self._inference_objective_crd()
         metrics_secret = self._metrics_reader()
 
         self.pools: dict[str, pulumi.CustomResource] = {}
@@ -153,6 +168,7 @@ class InferenceService(pulumi.ComponentResource):
             )
 
         self.gateway_name: str | None = None
+        self.gateway_addresses: pulumi.Output[list[str]] | None = None
         if args.config_cluster:
             self.gateway_name = self._gateway()
 
@@ -162,6 +178,7 @@ class InferenceService(pulumi.ComponentResource):
                 "namespace": self._namespace,
                 "pools": sorted(self.pools),
                 "gatewayName": self.gateway_name,
+                "gatewayAddresses": self.gateway_addresses,
             }
         )
 
@@ -213,6 +230,20 @@ class InferenceService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=self._args.provider),
         )
 
+    def _inference_objective_crd(self) -> k8s.apiextensions.v1.CustomResourceDefinition:
+        """The CRD from the file shipped with the program; objectives wait until the API serves it
+        (pulumi-kubernetes has no built-in wait for `Established`)."""
+        document = yaml.safe_load(INFERENCE_OBJECTIVE_CRD_FILE.read_text(encoding="utf-8"))
+        return k8s.apiextensions.v1.CustomResourceDefinition(
+            f"{self._name}-inferenceobjective-crd",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=document["metadata"]["name"],
+                annotations={**document["metadata"].get("annotations", {}), WAIT_FOR: "condition=Established"},
+            ),
+            spec=document["spec"],
+            opts=pulumi.ResourceOptions(parent=self, provider=self._args.provider, depends_on=self._base),
+        )
+
     def _hf_token_secret(self) -> k8s.core.v1.Secret | None:
         if self._args.hf_token is None:
             pulumi.log.warn(
@@ -231,10 +262,10 @@ class InferenceService(pulumi.ComponentResource):
 
     # ---- metrics reader (seed 002): lets Managed Prometheus' collector scrape authenticated /metrics ----
 
-    def _metrics_reader(self) -> str:
+    def _metrics_reader(self) -> k8s.core.v1.Secret:
         ns = self._namespace
         cluster_role = f"{ns}-inference-gateway-metrics-reader"
-        secret_name = f"{METRICS_READER}-secret"
+        secret_name = METRICS_READER_SECRET
         account = k8s.core.v1.ServiceAccount(
             f"{self._name}-metrics-reader-sa", metadata=self._meta(METRICS_READER), opts=self._opts()
         )
@@ -251,7 +282,7 @@ class InferenceService(pulumi.ComponentResource):
             subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=METRICS_READER, namespace=ns)],
             opts=self._opts(),
         )
-        k8s.core.v1.Secret(
+        secret = k8s.core.v1.Secret(
             f"{self._name}-metrics-reader-secret",
             metadata=self._meta(
                 secret_name, annotations={"kubernetes.io/service-account.name": METRICS_READER}
@@ -282,18 +313,20 @@ class InferenceService(pulumi.ComponentResource):
             ],
             opts=self._opts(),
         )
-        return secret_name
+        return secret
 
     # ---- one pool: model server, picker, InferencePool, metrics ----------------------------------
 
-    def _pool(self, pool: PoolSpec, metrics_secret: str) -> k8s.apiextensions.CustomResource:
+    def _pool(self, pool: PoolSpec, metrics_secret: pulumi.Resource) -> k8s.apiextensions.CustomResource:
+        """Order matters for `pulumi up`: the InferencePool exists before the picker Deployment, whose pods
+        turn ready only once they have read their pool (docs/deploying.md, the deploy rehearsal)."""
         server_labels = {"app": pool.name}
         deployment = self._model_server(pool, server_labels)
-        picker_service = self._picker(pool, metrics_secret)
         self._network_policies(pool, server_labels)
 
         # GKE only imports pools into the config cluster when asked to, with this exact annotation.
         annotations = {GKE_EXPORT_ANNOTATION: GKE_EXPORT_VALUE} if self._args.topology == "multi" else None
+        # Not awaited and waiting on nothing: the picker and the routes need it, it needs no ready pod.
         inference_pool = self._custom_resource(
             f"{pool.name}-inferencepool",
             pool.name,
@@ -306,9 +339,9 @@ class InferenceService(pulumi.ComponentResource):
                     failure_mode=pool.failure_mode,
                 ),
             ),
-            depends_on=[deployment, picker_service],
             annotations=annotations,
         )
+        self._picker(pool, metrics_secret, inference_pool)
 
         monitoring = self._services.monitoring
         if monitoring.autoscaling_metric:
@@ -339,7 +372,7 @@ class InferenceService(pulumi.ComponentResource):
                             authorization=ScrapeAuthorization(
                                 credentials=SecretCredentials(
                                     secret=SecretKeySelector(
-                                        name=metrics_secret, key=PICKER_METRICS_TOKEN_KEY
+                                        name=METRICS_READER_SECRET, key=PICKER_METRICS_TOKEN_KEY
                                     )
                                 )
                             ),
@@ -360,12 +393,20 @@ class InferenceService(pulumi.ComponentResource):
         replicas: int | None,
         pod: k8s.core.v1.PodSpecArgs,
         depends_on: Sequence[pulumi.Resource] = (),
+        *,
+        strategy: k8s.apps.v1.DeploymentStrategyArgs | None = None,
+        timeouts: pulumi.CustomTimeouts | None = None,
+        annotations: dict[str, str] | None = None,
     ) -> k8s.apps.v1.Deployment:
+        opts = self._opts(depends_on)
+        if timeouts is not None:
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(custom_timeouts=timeouts))
         return k8s.apps.v1.Deployment(
             f"{self._name}-{role}-deployment",
-            metadata=self._meta(object_name, labels=labels),
+            metadata=self._meta(object_name, labels=labels, annotations=annotations),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=replicas,
+                strategy=strategy,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -374,7 +415,7 @@ class InferenceService(pulumi.ComponentResource):
                     spec=pod,
                 ),
             ),
-            opts=self._opts(depends_on),
+            opts=opts,
         )
 
     def _model_server(self, pool: PoolSpec, labels: dict[str, str]) -> k8s.apps.v1.Deployment:
@@ -397,9 +438,23 @@ class InferenceService(pulumi.ComponentResource):
             None if pool.autoscaling is not None else pool.replicas,
             model_server_pod_spec(pool, self._services.health_check.path, self._services.hf_token_secret),
             depends_on,
+            # A GPU pool has no spare accelerator for a surge pod: replace one replica at a time.
+            strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                type="RollingUpdate",
+                rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                    max_surge=MAX_SURGE, max_unavailable=MAX_UNAVAILABLE
+                ),
+            ),
+            # Image pull + model download and load: far past pulumi-kubernetes' 10-minute default.
+            timeouts=pulumi.CustomTimeouts(
+                create=go_duration(create_budget_s(pool)), update=go_duration(update_budget_s(pool))
+            ),
+            annotations={IMAGE_PULL_ANNOTATION: str(pool.image_pull_s)},
         )
 
-    def _picker(self, pool: PoolSpec, metrics_secret: str) -> k8s.core.v1.Service:
+    def _picker(
+        self, pool: PoolSpec, metrics_secret: pulumi.Resource, inference_pool: pulumi.Resource
+    ) -> k8s.core.v1.Service:
         name = picker_name(pool)
         labels = picker_labels(pool)
         account = k8s.core.v1.ServiceAccount(
@@ -421,7 +476,7 @@ class InferenceService(pulumi.ComponentResource):
         config_map = k8s.core.v1.ConfigMap(
             f"{self._name}-{name}-config",
             metadata=self._meta(name),
-            data={PICKER_CONFIG_FILE: yaml.safe_dump(pool.picker.config.to_wire(), sort_keys=False)},
+            data={PICKER_CONFIG_FILE: pool.picker.config_text},
             opts=self._opts(),
         )
         deployment = self._deployment(
@@ -431,8 +486,9 @@ class InferenceService(pulumi.ComponentResource):
             "endpoint-picker",
             pool.picker.replicas,
             # The token PodMonitoring sends: the picker accepts exactly that one on /metrics.
-            picker_pod_spec(pool, self._namespace, self._args.picker_image, metrics_secret),
-            [config_map, binding],
+            picker_pod_spec(pool, self._namespace, self._args.picker_image, METRICS_READER_SECRET),
+            # Everything its pods need to turn ready: config, RBAC, the token volume and the pool it serves.
+            [config_map, binding, metrics_secret, inference_pool],
         )
         return k8s.core.v1.Service(
             f"{self._name}-{name}-service",
@@ -506,9 +562,21 @@ class InferenceService(pulumi.ComponentResource):
         services = self._services
         multi = self._args.topology == "multi"
         gateway_name = services.gateway.name
-        gateway = self._custom_resource(
-            "gateway", gateway_name, gateway_spec(services.gateway, multi, self._args.gateway_regions)
+        spec = gateway_spec(services.gateway, multi, self._args.gateway_regions)
+        # Awaited until GKE gave it an address; its proxies need the proxy-only subnets, which therefore
+        # also outlive it on `pulumi destroy`.
+        gateway = KubeObjectWithStatus(
+            f"{self._name}-gateway",
+            api_version=spec.API.api_version,
+            kind=spec.API.kind,
+            metadata=self._meta(gateway_name, annotations={WAIT_FOR: GATEWAY_ADDRESS_WAIT}),
+            spec=spec.to_wire(),
+            opts=pulumi.ResourceOptions.merge(
+                self._opts([*self._args.depends_on, *self._args.gateway_depends_on]),
+                pulumi.ResourceOptions(custom_timeouts=GATEWAY_TIMEOUT),
+            ),
         )
+        self.gateway_addresses = gateway.status.apply(_gateway_addresses)
         if services.needs_body_based_routing:
             self._body_based_router(gateway_name, gateway)
         if services.model_armor is not None:
@@ -568,3 +636,10 @@ class InferenceService(pulumi.ComponentResource):
             bbr_routing_extension_spec(gateway_name, self._namespace),
             depends_on=[gateway, service],
         )
+
+
+def _gateway_addresses(status: object) -> list[str]:
+    """`status.addresses[*].value` of a Gateway (empty until GKE assigned them)."""
+    if not isinstance(status, dict):
+        return []
+    return [str(entry["value"]) for entry in status.get("addresses") or [] if entry.get("value")]

@@ -23,12 +23,16 @@ def adapters_config_map_name(pool: PoolSpec) -> str:
     return f"{pool.name}-adapters"
 
 
-def vllm_command(pool: PoolSpec) -> str:
-    """The container's shell line: NVIDIA paths GKE mounts, then exec vLLM's OpenAI server."""
+VLLM_ENTRYPOINT = "vllm.entrypoints.openai.api_server"
+
+
+def vllm_args(pool: PoolSpec) -> list[str]:
+    """vLLM's flags for this pool: what `python -m sim` also accepts when the local gateway runs it."""
     args = [
         "--model", pool.model,
         "--tensor-parallel-size", str(pool.gpus_per_replica),
         "--port", str(pool.port),
+        "--max-num-seqs", str(pool.max_num_seqs),
     ]  # fmt: skip
     if pool.max_model_len is not None:
         args += ["--max-model-len", str(pool.max_model_len)]
@@ -39,13 +43,20 @@ def vllm_command(pool: PoolSpec) -> str:
             str(pool.lora.max_loras),
             "--max-cpu-loras",
             str(pool.lora.max_cpu_loras),
+            "--max-lora-rank",
+            str(pool.lora.max_lora_rank),
         ]
-    args += pool.extra_args
+    return [*args, *pool.extra_args]
+
+
+def vllm_command(pool: PoolSpec) -> str:
+    """The container's shell line: NVIDIA paths GKE mounts, then exec vLLM's OpenAI server."""
+    args = vllm_args(pool)
     # exec: SIGTERM must reach vLLM itself, or the preStop/grace-period drain logic never applies.
     return (
         "PATH=$PATH:/usr/local/nvidia/bin "
         "LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/usr/local/nvidia/lib:/usr/local/nvidia/lib64 "
-        f"exec python3 -m vllm.entrypoints.openai.api_server {shlex.join(args)}"
+        f"exec python3 -m {VLLM_ENTRYPOINT} {shlex.join(args)}"
     )
 
 

@@ -1,22 +1,34 @@
-"""PickerImage: the endpoint picker's container image, built and pushed or taken pinned from config.
+"""PickerImage: the endpoint picker's container image, built and pushed, or taken pinned from config.
 
-`build: true` builds picker/Dockerfile with pulumi-docker-build and pushes it to an Artifact Registry
-repository this component creates; otherwise the configured, pinned `image` is used as is. Either way
-`image_ref` never floats (a digest after a push, else a version tag or digest from config).
+By default picker/Dockerfile is built with pulumi-docker-build (a Docker engine on the machine running
+`pulumi up`) and pushed to an Artifact Registry repository this component creates, tagged
+`src-<digest of the build context>`: the tag moves exactly when the image's content does, so immutable tags
+never refuse a push and an unchanged picker is neither rebuilt nor pushed. With a configured `image` that
+pinned image is used as is. Either way `image_ref` never floats (a digest after a push, else the pin).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pulumi
 import pulumi_docker_build as docker_build
 import pulumi_gcp as gcp
 
+from components.build_context_digest import build_context_digest
 from components.service_config import PickerImageSpec
 
 IMAGE_NAME = "picker"
+# picker/ in this repository: the build context, hashed for the tag.
+PICKER_SOURCE_DIR = Path(__file__).resolve().parents[1] / "picker"
+TAG_DIGEST_CHARS = 16
+
+
+def content_tag(context: Path = PICKER_SOURCE_DIR) -> str:
+    """`src-<16 hex>`: the picker build context's content digest."""
+    return f"src-{build_context_digest(context)[:TAG_DIGEST_CHARS]}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,17 +37,15 @@ class PickerImageArgs:
     project: pulumi.Input[str]
     # Artifact Registry location, e.g. the config cluster's region (pulls stay in-region there).
     location: str
-    # Build context and Dockerfile, relative to the Pulumi project directory.
+    # Build context and Dockerfile, relative to the Pulumi project directory; the context is hashed from
+    # `source_dir` (the same folder, absolute) for the tag.
     context_dir: str = "picker"
+    source_dir: Path = PICKER_SOURCE_DIR
     dockerfile: str = "picker/Dockerfile"
     platforms: Sequence[docker_build.Platform] = (docker_build.Platform.LINUX_AMD64,)
     # Identities allowed to pull (the GKE node service accounts), as IAM members ("serviceAccount:...").
     reader_members: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
-
-    def __post_init__(self) -> None:
-        if not self.spec.build and self.spec.image is None:
-            raise ValueError("spec.image: set a pinned picker image, or spec.build=True to build one")
 
 
 class PickerImage(pulumi.ComponentResource):
@@ -75,13 +85,14 @@ class PickerImage(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
+        tag_value = content_tag(args.source_dir)
         tag = pulumi.Output.concat(
             args.location,
             "-docker.pkg.dev/",
             args.project,
             "/",
             repository.repository_id,
-            f"/{IMAGE_NAME}:{spec.tag}",
+            f"/{IMAGE_NAME}:{tag_value}",
         )
         # Registry credentials come from Docker's gcloud credential helper on the deploying machine
         # (`gcloud auth configure-docker <location>-docker.pkg.dev`), so no token lands in state.
@@ -92,7 +103,7 @@ class PickerImage(pulumi.ComponentResource):
             platforms=list(args.platforms),
             tags=[tag],
             push=True,
-            labels={"org.opencontainers.image.version": spec.tag},
+            labels={"org.opencontainers.image.revision": tag_value},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[repository]),
         )
         # `ref` is the digest-pinned reference of the pushed image: unknown until the push (so a preview

@@ -92,11 +92,11 @@ def _picker_container(pool: PoolSpec, namespace: str, image: pulumi.Input[str]) 
         args=picker_args(pool, namespace),
         env=[
             core.EnvVarArgs(
-                name="NAMESPACE",
-                value_from=core.EnvVarSourceArgs(
-                    field_ref=core.ObjectFieldSelectorArgs(field_path="metadata.namespace")
-                ),
+                name=variable,
+                value_from=core.EnvVarSourceArgs(field_ref=core.ObjectFieldSelectorArgs(field_path=field)),
             )
+            # POD_NAME: the holder identity in the leader-election Lease.
+            for variable, field in (("NAMESPACE", "metadata.namespace"), ("POD_NAME", "metadata.name"))
         ],
         ports=[
             core.ContainerPortArgs(name="grpc", container_port=PICKER_GRPC_PORT, protocol="TCP"),

@@ -13,8 +13,9 @@ import pulumi
 import pulumi_gcp as gcp
 
 # Seed 000's list (compute, container, networkservices, modelarmor, autoscaling) plus what the fleet and
-# multi-cluster gateway need (gkehub, multiclusteringress, multiclusterservicediscovery, trafficdirector)
-# and monitoring for managed Prometheus.
+# multi-cluster gateway need (gkehub, multiclusteringress, multiclusterservicediscovery, trafficdirector),
+# monitoring and logging for managed Prometheus and the nodes, and what the program itself calls:
+# IAM (node service accounts), Resource Manager (project IAM grants), Artifact Registry (the picker image).
 INFERENCE_GATEWAY_SERVICES: tuple[str, ...] = (
     "container.googleapis.com",
     "compute.googleapis.com",
@@ -26,6 +27,10 @@ INFERENCE_GATEWAY_SERVICES: tuple[str, ...] = (
     "multiclusterservicediscovery.googleapis.com",
     "trafficdirector.googleapis.com",
     "monitoring.googleapis.com",
+    "logging.googleapis.com",
+    "iam.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "artifactregistry.googleapis.com",
 )
 
 

@@ -16,12 +16,16 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from components.gke_versions import gke_minor_version
 from components.kubeconfig import gke_context_name, gke_kubeconfig
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 # What GKE nodes of the gateway need: Autoscaling API metrics (seed 000 prerequisite, feeds the LB's
 # custom metrics), Cloud Monitoring/Logging, and image pulls from Artifact Registry.
 NODE_SERVICE_ACCOUNT_ROLES: tuple[str, ...] = (
+    # What GKE's default node service account is granted (logging, monitoring, metadata writers), which a
+    # dedicated account must be given explicitly.
+    "roles/container.defaultNodeServiceAccount",
     "roles/autoscaling.metricsWriter",
     "roles/monitoring.metricWriter",
     "roles/logging.logWriter",
@@ -118,6 +122,7 @@ class Region(pulumi.ComponentResource):
     kube_context: str
     provider: k8s.Provider
     node_pools: Sequence[gcp.container.NodePool]
+    proxy_subnet: gcp.compute.Subnetwork
 
     def __init__(self, name: str, args: RegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("infgw:index:Region", name, None, opts)
@@ -143,7 +148,7 @@ class Region(pulumi.ComponentResource):
             for role in NODE_SERVICE_ACCOUNT_ROLES
         ]
 
-        gcp.compute.Subnetwork(
+        self.proxy_subnet = gcp.compute.Subnetwork(
             f"{name}-proxy-only",
             project=args.project,
             name=f"{args.region}-proxy-only",
@@ -173,7 +178,11 @@ class Region(pulumi.ComponentResource):
             node_config=gcp.container.ClusterNodeConfigArgs(
                 service_account=node_account.email, oauth_scopes=[CLOUD_PLATFORM_SCOPE]
             ),
-            min_master_version=args.gke_version,
+            # The minor only (1.34): a release channel offers a moving set of patches, so an exact patch
+            # that was valid when written stops being creatable; GKE takes the channel's latest 1.34.
+            min_master_version=gke_minor_version(args.gke_version),
+            # Dataplane V2: enforces the pools' NetworkPolicies (a Standard cluster without it ignores them).
+            datapath_provider="ADVANCED_DATAPATH",
             release_channel=gcp.container.ClusterReleaseChannelArgs(channel=args.release_channel),
             gateway_api_config=gcp.container.ClusterGatewayApiConfigArgs(channel="CHANNEL_STANDARD"),
             addons_config=gcp.container.ClusterAddonsConfigArgs(

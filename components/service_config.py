@@ -9,14 +9,18 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
+import yaml
+from picker.preflight import ConfigError as PickerConfigError
+from picker.preflight import check_config_text
+from picker.profiles import PROFILE_NAMES, profile_text
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from components.crds.api_versions import INFERENCE_EXTENSION_RELEASE
-from components.crds.endpoint_picker_config import EndpointPickerConfig
 
 # Oldest vLLM that exports `vllm:kv_cache_usage_perc`, the metric the LB's kv-cache signal reads.
 MIN_VLLM_VERSION = (0, 10, 2)
@@ -96,6 +100,9 @@ class LoraSpec(ServiceConfigModel):
     max_cpu_loras: int = Field(
         default=12, ge=1, description="adapters cached in host memory (--max-cpu-loras)"
     )
+    max_lora_rank: int = Field(
+        default=16, ge=1, le=512, description="highest adapter rank vLLM accepts (--max-lora-rank; vLLM's default)"
+    )
     adapters: list[LoraAdapter] = Field(default_factory=list)
     syncer_image: str = Field(DEFAULT_LORA_SYNCER_IMAGE, description="LoRA syncer sidecar image, pinned")
 
@@ -150,15 +157,54 @@ class DrainSpec(ServiceConfigModel):
         return math.ceil(drain_s * (1.0 + self.safety_buffer_ratio))
 
 
-class PickerPoolSpec(ServiceConfigModel):
-    """The pool's endpoint picker: replicas and its EndpointPickerConfig (default: GIE's scorers)."""
+PickerProfile = Literal["recommended", "default"]
+assert set(PickerProfile.__args__) == set(PROFILE_NAMES), "the stack offers exactly the picker's profiles"
 
-    replicas: int = Field(default=1, ge=1, le=10, description="picker replicas (more than 1 elects a leader)")
-    config: EndpointPickerConfig = Field(
-        default_factory=EndpointPickerConfig.default_scorers,
-        description="EndpointPickerConfig mounted as the picker's --config-file (default: queue, KV-cache, prefix scorers)",
+
+class PickerPoolSpec(ServiceConfigModel):
+    """The pool's endpoint picker: replicas and its EndpointPickerConfig, a shipped profile or your own.
+
+    The config is checked by the picker's own loader and plugin builder (``picker.preflight``), so the stack
+    refuses exactly what the picker would refuse at start, with the same key paths.
+    """
+
+    replicas: int = Field(
+        default=1, ge=1, le=10, description="picker replicas; more than 1 elects a leader (one serves)"
+    )
+    profile: PickerProfile = Field(
+        "recommended",
+        description="shipped EndpointPickerConfig: recommended (this project's) or default (the EPP's)",
+    )
+    config: dict[str, Any] | None = Field(
+        None, description="your own EndpointPickerConfig (instead of profile), as the picker's --config-file"
     )
     log_verbosity: int = Field(default=1, ge=0, le=5, description="picker --v")
+
+    @model_validator(mode="after")
+    def _check(self) -> PickerPoolSpec:
+        issues: list[tuple[tuple[str | int, ...], str]] = []
+        if self.config is not None and "profile" in self.model_fields_set:
+            issues.append((("profile",), "set either profile or config, not both"))
+        elif self.config is not None:
+            try:
+                check_config_text(self.config_text)
+            except PickerConfigError as error:
+                issues += [(("config", *_picker_path(issue.path)), issue.message) for issue in error.issues]
+        if issues:
+            raise _fail("PickerPoolSpec", issues, self.model_dump(by_alias=True))
+        return self
+
+    @property
+    def config_text(self) -> str:
+        """The picker's --config-file, byte for byte: the ConfigMap and the local gateway both use it."""
+        if self.config is None:
+            return profile_text(self.profile)
+        return yaml.safe_dump(self.config, sort_keys=False)
+
+
+def _picker_path(path: str) -> tuple[str, ...]:
+    """The picker's ``plugins[2].parameters`` as one key-path part (it is already written as users read it)."""
+    return (path,) if path else ()
 
 
 class HpaSpec(ServiceConfigModel):
@@ -201,9 +247,16 @@ class PoolSpec(ServiceConfigModel):
     )
     accelerator: str = Field("nvidia-h100-80gb", description="node selector cloud.google.com/gke-accelerator")
     max_model_len: int | None = Field(default=None, ge=1, description="vLLM --max-model-len")
+    max_num_seqs: int = Field(
+        default=1024, ge=1, description="vLLM --max-num-seqs: sequences batched at once (upstream manifests: 1024)"
+    )
     # Download + load time before the startup probe gives up; too low and big models crash-loop.
     startup_timeout_s: int = Field(
         default=600, ge=10, description="seconds the startup probe waits for /health"
+    )
+    # Part of `pulumi up`'s wait for the Deployment (components/rollout_budget.py): a vLLM image is ~10 GB.
+    image_pull_s: int = Field(
+        default=600, ge=0, description="seconds a node may take to pull the vLLM image (first rollout)"
     )
     extra_args: list[str] = Field(default_factory=list, description="more vLLM flags, appended as given")
     lora: LoraSpec | None = Field(None, description="serve LoRA adapters (--enable-lora + syncer sidecar)")
@@ -420,33 +473,26 @@ class ModelArmorSpec(ServiceConfigModel):
 
 
 class PickerImageSpec(ServiceConfigModel):
-    """Where the picker image comes from: built and pushed (`build: true`) or a pinned `image`."""
+    """Where the picker image comes from: built from picker/ and pushed (the default), or a pinned `image`."""
 
-    build: bool = Field(False, description="build picker/Dockerfile and push it to Artifact Registry")
-    image: str | None = Field(None, description="pinned picker image (tag or digest) when not building")
+    image: str | None = Field(
+        None, description="a pinned picker image (tag or digest) to run instead of building one"
+    )
     repository: str = Field(
-        default="inference-gateway", pattern=_DNS_LABEL, description="Artifact Registry repo id"
-    )
-    tag: str = Field(
-        default="0.1.0",
-        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
-        description="version tag of a built image",
+        default="inference-gateway", pattern=_DNS_LABEL, description="Artifact Registry repo id for the build"
     )
 
-    @model_validator(mode="after")
-    def _check(self) -> PickerImageSpec:
-        issues: list[tuple[tuple[str | int, ...], str]] = []
-        if not self.build and self.image is None:
-            issues.append(
-                (("image",), "set picker.image to a pinned image, or picker.build: true to build it")
-            )
-        if self.image is not None and (problem := pinned_image_problem(self.image)):
-            issues.append((("image",), problem))
-        if self.build and self.tag.lower() in _FLOATING_TAGS:
-            issues.append((("tag",), f"tag {self.tag!r} floats; use the picker's version, e.g. 0.1.0"))
-        if issues:
-            raise _fail("PickerImageSpec", issues, self.model_dump(by_alias=True))
-        return self
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, image: str | None) -> str | None:
+        if image is not None and (problem := pinned_image_problem(image)):
+            raise ValueError(problem)
+        return image
+
+    @property
+    def build(self) -> bool:
+        """No image given: `pulumi up` builds picker/Dockerfile, tagged with the build context's digest."""
+        return self.image is None
 
 
 class ServicesConfig(ServiceConfigModel):
@@ -459,7 +505,7 @@ class ServicesConfig(ServiceConfigModel):
         description="namespace of every object (created if not default)",
     )
     hf_token_secret: str = Field(default="hf-token", pattern=_DNS_LABEL, description="Kubernetes Secret name")
-    picker: PickerImageSpec
+    picker: PickerImageSpec = Field(default_factory=PickerImageSpec)
     pools: list[PoolSpec] = Field(min_length=1, description="base models, one InferencePool + picker each")
     objectives: list[ObjectiveSpec] = Field(default_factory=list, description="InferenceObjectives")
     routes: list[RouteSpec] = Field(
@@ -544,29 +590,78 @@ class ServicesConfig(ServiceConfigModel):
         return any(route.models for route in self.effective_routes)
 
 
+@dataclass(frozen=True, slots=True)
+class GpuSupply:
+    """One cluster's GPU node pool: accelerator type, GPUs per node, nodes."""
+
+    accelerator: str
+    per_node: int
+    nodes: int
+
+
+def gpu_demand(pool: PoolSpec) -> int:
+    """Replicas the pool may run at once: the fixed count, or the autoscaler's maximum."""
+    return pool.autoscaling.max_replicas if pool.autoscaling is not None else pool.replicas
+
+
+def unplaced_replicas(pools: list[PoolSpec], supply: GpuSupply) -> dict[str, int]:
+    """Replicas per pool that find no node, packing whole replicas onto nodes (largest first, first fit):
+    a replica's GPUs must all be on one node."""
+    free = [supply.per_node] * supply.nodes
+    unplaced: dict[str, int] = {}
+    replicas = sorted(
+        ((pool.gpus_per_replica, pool.name) for pool in pools for _ in range(gpu_demand(pool))), reverse=True
+    )
+    for gpus, name in replicas:
+        node = next((index for index, left in enumerate(free) if left >= gpus), None)
+        if node is None:
+            unplaced[name] = unplaced.get(name, 0) + 1
+        else:
+            free[node] -= gpus
+    return unplaced
+
+
 def placement_problems(
-    services: ServicesConfig, multi_cluster: bool, gpus_per_node: Mapping[str, tuple[str, int]]
+    services: ServicesConfig, multi_cluster: bool, gpu_pools: Mapping[str, GpuSupply]
 ) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Stack-level checks of `services` against the clusters every pool is deployed to.
 
-    `gpus_per_node` maps each cluster to its GPU pool's (accelerator type, GPUs per node).
+    `gpu_pools` maps each cluster to its GPU pool. Every pool runs in every cluster, so each cluster must
+    hold all pools' replicas at once: a replica that fits nowhere stays Pending and `pulumi up` waits for
+    it until its timeout.
     """
     if multi_cluster and "gateway_class" in services.gateway.model_fields_set:
         yield (
             ("services", "gateway", "gatewayClass"),
             f"a multi-cluster stack always uses {MULTI_CLUSTER_GATEWAY_CLASS}; remove this key",
         )
-    for index, pool in enumerate(services.pools):
-        for cluster, (accelerator, per_node) in gpus_per_node.items():
-            if pool.accelerator != accelerator:
+    for cluster, supply in gpu_pools.items():
+        fitting: list[PoolSpec] = []
+        for index, pool in enumerate(services.pools):
+            if pool.accelerator != supply.accelerator:
                 yield (
                     ("services", "pools", index, "accelerator"),
-                    f"{pool.accelerator} but regions.{cluster}.gpuPool has {accelerator}; pods would never "
-                    f"schedule there: set accelerator: {accelerator}",
+                    f"{pool.accelerator} but regions.{cluster}.gpuPool has {supply.accelerator}; pods would "
+                    f"never schedule there: set accelerator: {supply.accelerator}",
                 )
-            elif pool.gpus_per_replica > per_node:
+            elif pool.gpus_per_replica > supply.per_node:
                 yield (
                     ("services", "pools", index, "gpusPerReplica"),
                     f"{pool.gpus_per_replica} GPUs per replica, but a regions.{cluster}.gpuPool node has "
-                    f"{per_node}; use at most {per_node} or a larger machine type",
+                    f"{supply.per_node}; use at most {supply.per_node} or a larger machine type",
                 )
+            else:
+                fitting.append(pool)
+        unplaced = unplaced_replicas(fitting, supply)
+        for index, pool in enumerate(services.pools):
+            if pool.name not in unplaced:
+                continue
+            demand = sum(gpu_demand(p) * p.gpus_per_replica for p in fitting)
+            key = "autoscaling.maxReplicas" if pool.autoscaling is not None else "replicas"
+            yield (
+                ("services", "pools", index, *key.split(".")),
+                f"{unplaced[pool.name]} of {gpu_demand(pool)} replicas ({pool.gpus_per_replica} GPU each) find no "
+                f"GPU in regions.{cluster}.gpuPool ({supply.nodes} nodes x {supply.per_node} GPUs; all pools "
+                f"ask {demand}): they would stay Pending and `pulumi up` would wait for them until it times "
+                f"out; lower {key} or raise regions.{cluster}.gpuPool.nodeCount",
+            )

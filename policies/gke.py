@@ -82,10 +82,12 @@ def _check_minimum_version(stack: Stack, config: MinimumVersionConfig) -> Iterat
         if version.strip().lower() == "latest":
             continue
         parsed = parse_gke_version(version)
+        # A minor alone ("1.34") makes GKE take the channel's latest patch of it: compare minors only.
+        minor_only = re.fullmatch(r"\d+\.\d+", version.strip()) is not None
         if parsed is None:
             yield Finding(f"minMasterVersion '{version}' is not a GKE version; use a form like {required}.",
                           cluster.urn)
-        elif minimum is not None and parsed < minimum:
+        elif minimum is not None and (parsed[:2] < minimum[:2] if minor_only else parsed < minimum):
             yield Finding(f"minMasterVersion {version} is older than {required}, the first version that supports "
                           f"{why}; raise it.", cluster.urn)
 

@@ -14,12 +14,6 @@ from components.crds.backend_policy import (
     GCPBackendPolicySpec,
 )
 from components.crds.base import CrdModel, LabelSelector, PortNumber
-from components.crds.endpoint_picker_config import (
-    EndpointPickerConfig,
-    PluginSpec,
-    ProfilePluginRef,
-    SchedulingProfile,
-)
 from components.crds.gateway import GatewayAddress, GatewaySpec, Listener
 from components.crds.health_check_policy import (
     GrpcHealthCheck,
@@ -64,7 +58,6 @@ __all__ = [
     "BackendRef",
     "CrdModel",
     "CustomMetric",
-    "EndpointPickerConfig",
     "EndpointPickerRef",
     "ExportedMetric",
     "Extension",
@@ -88,18 +81,15 @@ __all__ = [
     "MetricsEndpoint",
     "ParentReference",
     "PathMatch",
-    "PluginSpec",
     "PodMonitoringSpec",
     "PolicyTargetReference",
     "PoolObjectReference",
     "PortNumber",
-    "ProfilePluginRef",
     "RequestMirror",
     "RouteFilter",
     "RouteMatch",
     "RouteRule",
     "RouteTimeouts",
-    "SchedulingProfile",
     "ScrapeAuthorization",
     "ScrapeEndpoint",
     "ServiceBackendRef",

@@ -6,6 +6,7 @@ InferenceObjective moved groups once already (GIE -> llm-d); when an API moves, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,16 +30,14 @@ class ApiKind:
 
 # Gateway API Inference Extension release whose CRDs and API versions the project targets (seed 000).
 INFERENCE_EXTENSION_RELEASE = "v1.1.0"
-# The InferenceObjective CRD is not installed by GKE (it manages InferencePool); installed at this pin.
-INFERENCE_OBJECTIVE_CRD_URL = (
-    "https://raw.githubusercontent.com/kubernetes-sigs/gateway-api-inference-extension/"
-    f"{INFERENCE_EXTENSION_RELEASE}/config/crd/bases/inference.networking.x-k8s.io_inferenceobjectives.yaml"
+# The InferenceObjective CRD is not installed by GKE (it manages InferencePool); shipped at this release.
+INFERENCE_OBJECTIVE_CRD_FILE = (
+    Path(__file__).parent / "manifests" / "inference.networking.x-k8s.io_inferenceobjectives.yaml"
 )
 
 INFERENCE_POOL = ApiKind("inference.networking.k8s.io", "v1", "InferencePool")
 INFERENCE_OBJECTIVE = ApiKind("inference.networking.x-k8s.io", "v1alpha2", "InferenceObjective")
 # Not a served API: the picker reads this kind from a file (EPP's config format).
-ENDPOINT_PICKER_CONFIG = ApiKind("inference.networking.x-k8s.io", "v1alpha1", "EndpointPickerConfig")
 
 GATEWAY = ApiKind("gateway.networking.k8s.io", "v1", "Gateway")
 HTTP_ROUTE = ApiKind("gateway.networking.k8s.io", "v1", "HTTPRoute")

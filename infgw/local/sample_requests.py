@@ -4,14 +4,14 @@ the gateway, the answer checked to be an OpenAI-shaped completion."""
 from __future__ import annotations
 
 import json
-import shlex
 import time
 from typing import Any
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict
 
-from infgw.local.plan import SEED_MAX_TOKENS, SEED_PROMPT, LocalPlan
+from components.sample_request import SEED_MAX_TOKENS, SEED_PROMPT, completion_body, curl_line
+from infgw.local.plan import LocalPlan
 
 
 class SampleRequest(BaseModel):
@@ -57,12 +57,7 @@ def sample_requests(plan: LocalPlan) -> list[SampleRequest]:
             SampleRequest(
                 pool=pool.name,
                 path="/v1/completions",
-                body={
-                    "model": pool.sample_completion_model,
-                    "prompt": SEED_PROMPT,
-                    "max_tokens": SEED_MAX_TOKENS,
-                    "temperature": 0,
-                },
+                body=completion_body(pool.sample_completion_model),
             )
         )
         requests.append(
@@ -81,8 +76,7 @@ def sample_requests(plan: LocalPlan) -> list[SampleRequest]:
 
 
 def curl_command(gateway_url: str, request: SampleRequest) -> str:
-    body = json.dumps(request.body, indent=2)
-    return f"curl -i -X POST {gateway_url}{request.path} -H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    return curl_line(gateway_url, request.path, request.body)
 
 
 def _problem(request: SampleRequest, status: int, body: Any) -> str | None:

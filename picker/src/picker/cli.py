@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Inference Extension's EPP.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         allow_abbrev=False,
+        # Bad values raise ArgumentError for parse_options to report, instead of exiting the process:
+        # the stack's rehearsal checks planned command lines in-process.
+        exit_on_error=False,
     )
     pool = parser.add_argument_group("pool")
     pool.add_argument(
@@ -173,8 +176,15 @@ class OptionsError(ValueError):
 
 
 def parse_options(argv: Sequence[str]) -> PickerOptions:
-    """Flags -> validated options. argparse exits on unknown flags; cross-flag problems raise OptionsError."""
-    values = vars(build_parser().parse_args(list(argv)))
+    """Flags -> validated options. Every problem (an unknown flag, a bad value, flags that do not go
+    together) raises OptionsError; ``--help`` prints and exits as usual."""
+    try:
+        namespace, unknown = build_parser().parse_known_args(list(argv))
+    except argparse.ArgumentError as error:
+        raise OptionsError(str(error)) from None
+    if unknown:
+        raise OptionsError(f"unrecognized arguments: {' '.join(unknown)}")
+    values = vars(namespace)
     verbosity = values.pop("verbosity")
     if verbosity is not None and verbosity >= 3:
         values["log_level"] = "debug"

@@ -12,15 +12,16 @@ from picker.plugins import builtin_registry
 
 from picker.config import (
     ConfigError,
-    build_scheduling,
     default_config,
     load_config_file,
     load_config_text,
     recommended_config,
 )
+from picker.config.builder import build_scheduling
+from picker.config.defaults import profile_config
+from picker.profiles import PROFILE_NAMES, UnknownProfileError, profile_text
 
 HEADER = "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n"
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "picker" / "config"
 
 
 def build(text: str):
@@ -239,12 +240,22 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
         load_config_file(tmp_path / "absent.yaml")
 
 
-def test_shipped_default_yaml_is_the_epp_default() -> None:
-    assert load_config_file(CONFIG_DIR / "default.yaml") == default_config()
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_every_shipped_profile_builds(name: str) -> None:
+    context = PluginContext(FakeClock(), random.Random(0), InFlightTracker())
+    assert build_scheduling(profile_config(name), builtin_registry(), context).scheduler.profiles
 
 
-def test_shipped_recommended_yaml_is_the_recommended_config() -> None:
-    assert load_config_file(CONFIG_DIR / "recommended.yaml") == recommended_config()
+def test_recommended_profile_queues_in_the_picker_and_spills_hot_prefixes() -> None:
+    config = recommended_config()
+    assert config.flow_control.enabled
+    assert config.sheddable_headroom.queue_depth_threshold == 0
+    assert [plugin.type for plugin in config.plugins][:2] == ["prefix-spill-scorer", "load-headroom-scorer"]
+
+
+def test_unknown_profile_names_the_shipped_ones() -> None:
+    with pytest.raises(UnknownProfileError, match="default, recommended"):
+        profile_text("fastest")
 
 
 def test_default_config_resolves_to_the_epp_default_profile() -> None:

@@ -1,8 +1,11 @@
-"""Picker configuration: the EndpointPickerConfig format, its loader, defaulting and the shipped profiles."""
+"""Picker configuration: the EndpointPickerConfig format, its loader and the shipped profiles.
+
+Light on purpose (pydantic and PyYAML only), so the Pulumi program validates stack config with the very
+same schema; the plugin builder is ``picker.config.builder`` and whole-config checks ``picker.preflight``.
+"""
 
 from __future__ import annotations
 
-from picker.config.builder import SchedulingSetup, build_scheduling
 from picker.config.defaults import default_config, recommended_config
 from picker.config.errors import ConfigError, ConfigIssue
 from picker.config.loader import load_config_file, load_config_text
@@ -27,9 +30,7 @@ __all__ = [
     "PluginSpec",
     "SaturationDetectorConfig",
     "SchedulingProfileSpec",
-    "SchedulingSetup",
     "SheddableHeadroomConfig",
-    "build_scheduling",
     "default_config",
     "load_config_file",
     "load_config_text",

@@ -1,0 +1,43 @@
+"""A content digest of a Docker build context, for image tags that change exactly when the image would.
+
+Files are read in path order; `.dockerignore`'s patterns (the simple forms this repository uses: `**/name`,
+`name`, `*.suffix`) are honoured, so a cache or a benchmark result under the context does not move the tag.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from pathlib import Path
+
+
+def _ignore_patterns(context: Path) -> list[str]:
+    ignore_file = context / ".dockerignore"
+    if not ignore_file.exists():
+        return []
+    lines = ignore_file.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _ignored(relative: str, patterns: list[str]) -> bool:
+    parts = relative.split("/")
+    for pattern in patterns:
+        bare = pattern.removeprefix("**/")
+        prefixes = ["/".join(parts[: index + 1]) for index in range(len(parts))]
+        if pattern.startswith("**/") and any(fnmatch.fnmatch(part, bare) for part in parts):
+            return True
+        if any(fnmatch.fnmatch(prefix, pattern) for prefix in prefixes):
+            return True
+    return False
+
+
+def build_context_digest(context: Path) -> str:
+    """sha256 over every file's relative path and bytes (the Dockerfile is inside the context here)."""
+    patterns = _ignore_patterns(context)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        relative = path.relative_to(context).as_posix()
+        if _ignored(relative, patterns):
+            continue
+        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
