@@ -1,7 +1,8 @@
 """`infgw plan`: validate a stack's config, plan it offline, print the tree, optionally write JSON.
 
 Exit codes: 0 planned; 1 a mandatory policy (policies/) is violated; 2 bad stack config, stack file or
-policy config (one line per problem, no traceback).
+policy config (one line per problem, no traceback), or a deploy rehearsal finding (`pulumi up` would not
+finish: a readiness cycle, a budget shorter than the expected wait, more GPUs asked than the cluster has).
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ def plan(
     project_dir: Annotated[
         Path | None,
         typer.Option("--project-dir", help="Directory holding Pulumi.yaml (default: nearest above cwd)."),
+    ] = None,
+    deploy_order_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--deploy-order",
+            help="Rewrite the deploy-order block of this Markdown file (docs/deploying.md) from the rehearsal.",
+        ),
     ] = None,
     policy_config_file: Annotated[
         Path | None,
@@ -96,5 +104,15 @@ def plan(
         )
         for cluster, paths in written.items():
             typer.echo(f"{len(paths)} manifests for {cluster} written to {manifests_dir / cluster}")
-    if not check_plan(result, policy_config, Console()):
+    from infgw.plan.rehearsal import rehearse
+    from infgw.plan.rehearsal_report import print_rehearsal, write_deploy_order
+
+    rehearsal = rehearse(result)
+    print_rehearsal(rehearsal, Console())
+    if deploy_order_file is not None:
+        write_deploy_order(rehearsal, deploy_order_file)
+    policies_pass = check_plan(result, policy_config, Console())
+    if not rehearsal.ok:
+        raise typer.Exit(INVALID_CONFIG_EXIT)
+    if not policies_pass:
         raise typer.Exit(POLICY_VIOLATION_EXIT)

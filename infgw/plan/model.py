@@ -36,6 +36,8 @@ class PlannedResource:
     dependencies: tuple[str, ...] = ()
     secret_paths: tuple[str, ...] = ()
     unknown_paths: tuple[str, ...] = ()
+    # The `custom_timeouts` resource option as the engine receives it ({"create": "30m", ...}).
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_component(self) -> bool:
@@ -65,6 +67,7 @@ class PlannedResource:
             "inputs": self.inputs,
             "secretPaths": list(self.secret_paths),
             "unknownPaths": list(self.unknown_paths),
+            "customTimeouts": dict(self.custom_timeouts),
         }
 
 

@@ -58,6 +58,15 @@ def normalise_engine_value(value: Any, path: str, secrets: list[str], unknowns: 
     return value
 
 
+def _custom_timeouts(request: Any) -> dict[str, str]:
+    timeouts = request.customTimeouts
+    return {
+        operation: value
+        for operation in ("create", "update", "delete")
+        if (value := getattr(timeouts, operation, ""))
+    }
+
+
 class PlanRecorder(MockMonitor):
     """Mock monitor that keeps a PlannedResource for every RegisterResource request."""
 
@@ -107,6 +116,7 @@ class PlanRecorder(MockMonitor):
                 dependencies=tuple(request.dependencies),
                 secret_paths=tuple(secrets),
                 unknown_paths=tuple(unknowns),
+                custom_timeouts=_custom_timeouts(request),
             )
         )
         return response
