@@ -113,6 +113,7 @@ if stack_config.services is not None:
                 services=service_config,
                 provider=region.provider,
                 picker_image=picker_image.image_ref,
+                picker_image_resources=picker_image.pushed,
                 hf_token=hf_token,
                 topology="multi" if fleet is not None else "single",
                 # Without a fleet every cluster serves alone, behind its own gateway.

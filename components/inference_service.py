@@ -101,6 +101,8 @@ class InferenceServiceArgs:
     services: ServicesConfig
     provider: k8s.Provider
     picker_image: pulumi.Input[str]
+    # What makes `picker_image` pullable (the image push), so picker pods never pull before it.
+    picker_image_resources: Sequence[pulumi.Resource] = field(default_factory=tuple)
     # None: the Secret is managed outside this stack (e.g. External Secrets); the pods still read it.
     hf_token: pulumi.Input[str] | None = None
     topology: Topology = "single"
@@ -488,7 +490,7 @@ class InferenceService(pulumi.ComponentResource):
             # The token PodMonitoring sends: the picker accepts exactly that one on /metrics.
             picker_pod_spec(pool, self._namespace, self._args.picker_image, METRICS_READER_SECRET),
             # Everything its pods need to turn ready: config, RBAC, the token volume and the pool it serves.
-            [config_map, binding, metrics_secret, inference_pool],
+            [config_map, binding, metrics_secret, inference_pool, *self._args.picker_image_resources],
         )
         return k8s.core.v1.Service(
             f"{self._name}-{name}-service",

@@ -218,6 +218,17 @@ def _paths_holding(value: Any, marker: str, path: str = "") -> Iterable[str]:
         yield path
 
 
+def _plain(value: Any) -> Any:
+    """Builtin types only (the plan's markers are str subclasses, which YAML's safe dumper refuses)."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
 def write_cluster_manifests(
     out_dir: Path, manifests: ClusterManifests, unknown_marker: str | None = None
 ) -> list[Path]:
@@ -235,7 +246,7 @@ def write_cluster_manifests(
     written: list[Path] = []
     for index, obj in enumerate(applied, start=1):
         path = cluster_dir / file_name(index, obj, width)
-        path.write_text(yaml.safe_dump(dict(obj.body), sort_keys=False, default_flow_style=False))
+        path.write_text(yaml.safe_dump(_plain(obj.body), sort_keys=False, default_flow_style=False))
         written.append(path)
 
     unknown = [

@@ -52,6 +52,8 @@ class PickerImage(pulumi.ComponentResource):
     """Output `image_ref`: what the picker Deployments run."""
 
     image_ref: pulumi.Output[str]
+    # What must exist before a pod can pull `image_ref` (the push); empty for a configured image.
+    pushed: list[pulumi.Resource]
 
     def __init__(self, name: str, args: PickerImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("infgw:index:PickerImage", name, None, opts)
@@ -59,6 +61,7 @@ class PickerImage(pulumi.ComponentResource):
         if not spec.build:
             assert spec.image is not None
             self.image_ref = pulumi.Output.from_input(spec.image)
+            self.pushed = []
             self.register_outputs({"imageRef": self.image_ref})
             return
 
@@ -106,8 +109,9 @@ class PickerImage(pulumi.ComponentResource):
             labels={"org.opencontainers.image.revision": tag_value},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[repository]),
         )
-        # `ref` is the digest-pinned reference of the pushed image: unknown until the push (so a preview
-        # shows it as such, never a made-up value); the immutable version tag covers a provider that
-        # reports no ref.
-        self.image_ref = pulumi.Output.all(image.ref, tag).apply(lambda parts: parts[0] or parts[1])
+        # The content-addressed tag in a repository with immutable tags pins the content as a digest would,
+        # and is known at preview, so the plan's manifests are complete. Pods may pull it only after the
+        # push: consumers depend on `pushed`.
+        self.image_ref = tag
+        self.pushed = [image]
         self.register_outputs({"imageRef": self.image_ref, "repository": repository.id})

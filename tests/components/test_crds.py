@@ -11,7 +11,6 @@ from pydantic import ValidationError
 from components.crds import (
     BackendPolicyConfig,
     CustomMetric,
-    EndpointPickerConfig,
     EndpointPickerRef,
     GatewayAddress,
     GatewaySpec,
@@ -26,13 +25,10 @@ from components.crds import (
     LabelSelector,
     Listener,
     ParentReference,
-    PluginSpec,
     PolicyTargetReference,
     PoolObjectReference,
     PortNumber,
-    ProfilePluginRef,
     RouteRule,
-    SchedulingProfile,
     pool_import_backend,
 )
 from components.crds.api_versions import (
@@ -133,42 +129,6 @@ def test_wire_format_is_camel_case_without_unset_fields() -> None:
 def test_models_reject_what_the_api_rejects(build: Any, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         build()
-
-
-def test_picker_config_refs_must_resolve() -> None:
-    with pytest.raises(ValidationError, match=r"schedulingProfiles\[0\]\.plugins\[1\]\.pluginRef 'prefix'"):
-        EndpointPickerConfig(
-            plugins=[PluginSpec(type="queue-scorer")],
-            scheduling_profiles=[
-                SchedulingProfile(
-                    name="default",
-                    plugins=[
-                        ProfilePluginRef(plugin_ref="queue-scorer"),
-                        ProfilePluginRef(plugin_ref="prefix"),
-                    ],
-                )
-            ],
-        )
-    with pytest.raises(ValidationError, match="duplicated: \\['queue-scorer'\\]"):
-        EndpointPickerConfig(
-            plugins=[PluginSpec(type="queue-scorer"), PluginSpec(type="queue-scorer")],
-            scheduling_profiles=[
-                SchedulingProfile(name="d", plugins=[ProfilePluginRef(plugin_ref="queue-scorer")])
-            ],
-        )
-
-
-def test_default_picker_config_matches_the_epp_format() -> None:
-    wire = EndpointPickerConfig.default_scorers().to_wire()
-    assert wire["apiVersion"] == "inference.networking.x-k8s.io/v1alpha1"
-    assert wire["kind"] == "EndpointPickerConfig"
-    weights = {ref["pluginRef"]: ref.get("weight") for ref in wire["schedulingProfiles"][0]["plugins"]}
-    assert weights == {
-        "queue-scorer": 2,
-        "kv-cache-utilization-scorer": 2,
-        "prefix-cache-scorer": 3,
-        "max-score-picker": None,
-    }
 
 
 def sample_specs() -> list[CrdModel]:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 import yaml
+from picker.profiles import profile_text
 
-from components.crds import EndpointPickerConfig
 from components.service_config import ServicesConfig
 from infgw.plan.model import SECRET, PlannedResource
 
@@ -24,7 +24,7 @@ ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 HEALTH = "kubernetes:networking.gke.io/v1:HealthCheckPolicy"
 BACKEND = "kubernetes:networking.gke.io/v1:GCPBackendPolicy"
 METRIC = "kubernetes:autoscaling.gke.io/v1beta1:AutoscalingMetric"
-CRD_FILE = "kubernetes:yaml/v2:ConfigFile"
+CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 PICKER_IMAGE = "us-docker.pkg.dev/example-project/inference-gateway/picker:0.1.0"
 GATEWAY_KINDS = {GATEWAY, ROUTE, HEALTH, BACKEND}
 ARMOR_TEMPLATE = "projects/example-project/locations/us-central1/templates/inference-gateway"
@@ -122,10 +122,11 @@ def test_every_child_is_parented_and_uses_the_given_provider(pulumi_mocks: Any) 
 
 def test_custom_resources_wait_for_their_definitions(pulumi_mocks: Any) -> None:
     resources = multi_config_cluster(pulumi_mocks)
-    (crd,) = of_type(resources, CRD_FILE)
-    assert crd.get("file", "").endswith(
-        "/v1.1.0/config/crd/bases/inference.networking.x-k8s.io_inferenceobjectives.yaml"
-    )
+    (crd,) = of_type(resources, CRD)
+    # Shipped with the program (no URL read at preview or up), awaited until the API serves it.
+    assert crd.get("metadata.name") == "inferenceobjectives.inference.networking.x-k8s.io"
+    assert crd.get("metadata.annotations")["pulumi.com/waitFor"] == "condition=Established"
+    assert crd.get("metadata.annotations")["inference.networking.k8s.io/bundle-version"] == "v1.1.0"
     objective = named(resources, OBJECTIVE, "food-review")
     pool = named(resources, POOL, "vllm-llama3-8b-instruct")
     assert crd.urn in objective.dependencies and pool.urn in objective.dependencies
@@ -332,10 +333,8 @@ def test_picker_is_least_privilege_and_locked_down(pulumi_mocks: Any) -> None:
         },
     ]
     config = named(resources, CONFIG_MAP, name).get("data")["config.yaml"]
-    # The mounted file is a valid EndpointPickerConfig the picker loads at startup.
-    assert (
-        EndpointPickerConfig.model_validate(yaml.safe_load(config)) == EndpointPickerConfig.default_scorers()
-    )
+    # The mounted file is the shipped profile, byte for byte (the stack's default is `recommended`).
+    assert config == profile_text("recommended")
     service = named(resources, "kubernetes:core/v1:Service", name)
     assert [(p["name"], p["port"]) for p in service.get("spec.ports")] == [
         ("grpc-ext-proc", 9002),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,10 +37,12 @@ def test_configured_image_is_used_as_is(pulumi_mocks: Any) -> None:
     assert [r.type for r in resources] == ["infgw:index:PickerImage"]
 
 
-def test_build_pushes_to_an_immutable_artifact_registry_repository(pulumi_mocks: Any) -> None:
-    resources, _ = build(
+def test_build_pushes_a_content_tagged_image_to_an_immutable_repository(pulumi_mocks: Any) -> None:
+    from components.picker_image import content_tag
+
+    resources, refs = build(
         pulumi_mocks,
-        PickerImageSpec(build=True, tag="0.2.0"),
+        PickerImageSpec(),
         reader_members=["serviceAccount:nodes@example-project.iam.gserviceaccount.com"],
     )
     (repository,) = [r for r in resources if r.type == REPOSITORY]
@@ -52,29 +55,43 @@ def test_build_pushes_to_an_immutable_artifact_registry_repository(pulumi_mocks:
     assert image.get("context.location") == "picker"
     assert image.get("dockerfile.location") == "picker/Dockerfile"
     assert image.get("platforms") == ["linux/amd64"]
-    assert image.get("labels") == {"org.opencontainers.image.version": "0.2.0"}
-    assert image.get("tags") == ["europe-west3-docker.pkg.dev/example-project/inference-gateway/picker:0.2.0"]
+    tag = content_tag()
+    assert tag.startswith("src-") and len(tag) == 4 + 16
+    expected = f"europe-west3-docker.pkg.dev/example-project/inference-gateway/picker:{tag}"
+    assert image.get("tags") == [expected]
+    # Known at preview (the plan's manifests are complete); pods order after the push via `pushed`.
+    assert refs == [expected]
     (reader,) = [r for r in resources if r.type == READER]
     assert reader.get("role") == "roles/artifactregistry.reader"
     assert repository.urn in image.dependencies
 
 
-def test_built_image_ref_waits_for_the_pushed_digest(pulumi_mocks: Any) -> None:
-    # In preview the digest-pinned ref is unknown, so nothing downstream sees a made-up value.
-    _, refs = build(pulumi_mocks, PickerImageSpec(build=True))
-    assert refs == []
+def test_content_tag_moves_with_the_build_context_and_ignores_what_docker_ignores(tmp_path: Path) -> None:
+    from components.picker_image import content_tag
+
+    (tmp_path / ".dockerignore").write_text("**/__pycache__\nbench\n")
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("print(1)\n")
+    before = content_tag(tmp_path)
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "result.json").write_text("{}")
+    (tmp_path / "src" / "__pycache__").mkdir()
+    (tmp_path / "src" / "__pycache__" / "app.pyc").write_bytes(b"\0")
+    assert content_tag(tmp_path) == before
+    (tmp_path / "src" / "app.py").write_text("print(2)\n")
+    assert content_tag(tmp_path) != before
 
 
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"build": False}, "picker.build: true"),
         ({"image": "ghcr.io/example/picker:latest"}, "floating tag 'latest'"),
         ({"image": "ghcr.io/example/picker"}, "has no tag"),
-        ({"build": True, "tag": "main"}, "tag 'main' floats"),
+        ({"build": True}, "Extra inputs are not permitted"),
     ],
 )
-def test_unpinned_or_missing_images_fail_validation(spec: dict[str, Any], message: str) -> None:
+def test_unpinned_images_fail_validation(spec: dict[str, Any], message: str) -> None:
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match=message):

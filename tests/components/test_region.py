@@ -43,7 +43,10 @@ def test_region_inventory(pulumi_mocks: PlanRecorder, golden_inventory: Inventor
 def test_cluster_has_gateway_prerequisites(pulumi_mocks: PlanRecorder) -> None:
     cluster = one(build_region(pulumi_mocks), CLUSTER, "gke-west-cluster")
     assert cluster.get("location") == "europe-west3"
-    assert cluster.get("minMasterVersion") == "1.34.1-gke.1127000"
+    # The minor of gkeVersion: a channel keeps offering its latest patch, an exact patch goes away.
+    assert cluster.get("minMasterVersion") == "1.34"
+    # Dataplane V2 enforces the pools' NetworkPolicies.
+    assert cluster.get("datapathProvider") == "ADVANCED_DATAPATH"
     assert cluster.get("releaseChannel.channel") == "RAPID"
     assert cluster.get("gatewayApiConfig.channel") == "CHANNEL_STANDARD"
     assert cluster.get("monitoringConfig.enableComponents") == ["SYSTEM_COMPONENTS", "DCGM"]
@@ -90,6 +93,7 @@ def test_node_service_account_roles(pulumi_mocks: PlanRecorder) -> None:
     assert roles == [
         "roles/artifactregistry.reader",
         "roles/autoscaling.metricsWriter",
+        "roles/container.defaultNodeServiceAccount",
         "roles/logging.logWriter",
         "roles/monitoring.metricWriter",
     ]
@@ -121,7 +125,7 @@ def test_every_child_is_parented_to_the_region(pulumi_mocks: PlanRecorder) -> No
     resources = build_region(pulumi_mocks)
     (component,) = [r for r in resources if r.type == "infgw:index:Region"]
     children = [r for r in resources if r is not component]
-    assert len(children) == 10
+    assert len(children) == 11
     assert all(child.parent_urn == component.urn for child in children)
 
 

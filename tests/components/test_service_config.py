@@ -16,6 +16,7 @@ from components.service_config import (
     BackendPolicySpec,
     CustomMetricsBalancing,
     DrainSpec,
+    GpuSupply,
     InFlightBalancing,
     ServicesConfig,
     pinned_image_problem,
@@ -167,10 +168,10 @@ INVALID = [
         id="syncer-main",
     ),
     pytest.param(
-        mutate("services_multi", ["picker"], {"build": False}),
-        "picker.image",
-        "picker.build: true",
-        id="picker-without-image",
+        mutate("services_multi", ["picker"], {"build": True}),
+        "picker.build",
+        "not permitted",
+        id="picker-build-key-is-gone",
     ),
     pytest.param(
         mutate("services_multi", ["pools", 0, "replica"], 3),
@@ -240,8 +241,11 @@ def test_default_routes() -> None:
 
 def test_placement_fits_the_seed_clusters() -> None:
     config = ServicesConfig.model_validate(load("services_multi"))
-    gpus = {"gke-west": ("nvidia-h100-80gb", 2), "gke-east": ("nvidia-h100-80gb", 2)}
-    assert list(placement_problems(config, multi_cluster=True, gpus_per_node=gpus)) == []
+    gpus = {
+        "gke-west": GpuSupply("nvidia-h100-80gb", 2, 3),
+        "gke-east": GpuSupply("nvidia-h100-80gb", 2, 3),
+    }
+    assert list(placement_problems(config, multi_cluster=True, gpu_pools=gpus)) == []
 
 
 @pytest.mark.parametrize(
@@ -249,34 +253,71 @@ def test_placement_fits_the_seed_clusters() -> None:
     [
         (
             {"gateway": {"gatewayClass": "gke-l7-rilb"}},
-            {"gke-west": ("nvidia-h100-80gb", 2)},
+            {"gke-west": GpuSupply("nvidia-h100-80gb", 2, 3)},
             True,
             "services.gateway.gatewayClass",
             "remove this key",
         ),
         (
             {},
-            {"gke-west": ("nvidia-l4", 1)},
+            {"gke-west": GpuSupply("nvidia-l4", 1, 3)},
             False,
             "services.pools[0].accelerator",
             "set accelerator: nvidia-l4",
         ),
         (
             {"pools": [{"name": "big", "model": "m", "gpusPerReplica": 4}], "objectives": []},
-            {"gke-west": ("nvidia-h100-80gb", 2)},
+            {"gke-west": GpuSupply("nvidia-h100-80gb", 2, 3)},
             False,
             "services.pools[0].gpusPerReplica",
             "use at most 2",
         ),
+        (
+            # The guide's single cluster: 3 one-GPU replicas, one node with 2 GPUs.
+            {"pools": [{"name": "llama", "model": "m", "replicas": 3}], "objectives": []},
+            {"gke-central": GpuSupply("nvidia-h100-80gb", 2, 1)},
+            False,
+            "services.pools[0].replicas",
+            "1 of 3 replicas (1 GPU each) find no GPU",
+        ),
+        (
+            # 6 GPUs for 6 asked, but two nodes of 3: the third two-GPU replica finds 1 + 1 free GPUs.
+            {
+                "pools": [
+                    {"name": "a", "model": "m", "replicas": 2, "gpusPerReplica": 2},
+                    {"name": "b", "model": "m", "replicas": 1, "gpusPerReplica": 2},
+                ],
+                "objectives": [],
+            },
+            {"gke-central": GpuSupply("nvidia-h100-80gb", 3, 2)},
+            False,
+            "services.pools[0].replicas",
+            "raise regions.gke-central.gpuPool.nodeCount",
+        ),
+        (
+            {"pools": [{"name": "hpa", "model": "m", "autoscaling": {"maxReplicas": 4, "targetValue": 3}}],
+             "objectives": []},
+            {"gke-central": GpuSupply("nvidia-h100-80gb", 2, 1)},
+            False,
+            "services.pools[0].autoscaling.maxReplicas",
+            "2 of 4 replicas",
+        ),
     ],
-    ids=["gateway-class-on-multi-cluster", "accelerator-mismatch", "replica-larger-than-node"],
+    ids=[
+        "gateway-class-on-multi-cluster",
+        "accelerator-mismatch",
+        "replica-larger-than-node",
+        "more-replicas-than-gpus",
+        "gpus-split-over-nodes",
+        "autoscaling-maximum-above-supply",
+    ],
 )
 def test_placement_problems(
-    changes: dict[str, Any], gpus: dict[str, tuple[str, int]], multi: bool, expected_path: str, fix: str
+    changes: dict[str, Any], gpus: dict[str, GpuSupply], multi: bool, expected_path: str, fix: str
 ) -> None:
     data = {**load("services_multi"), **changes}
     problems = [(key_path(loc), message) for loc, message in placement_problems(
-        ServicesConfig.model_validate(data), multi_cluster=multi, gpus_per_node=gpus
+        ServicesConfig.model_validate(data), multi_cluster=multi, gpu_pools=gpus
     )]  # fmt: skip
     assert any(path == expected_path and fix in message for path, message in problems), problems
 

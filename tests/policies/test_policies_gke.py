@@ -110,7 +110,7 @@ def test_minimum_version_passes_for_compliant_stacks():
     [
         (multi_cluster_stack, "1.33.5-gke.100", "older than 1.34.1-gke.1127000"),
         (multi_cluster_stack, "1.34.1-gke.1000000", "older than 1.34.1-gke.1127000"),
-        (multi_cluster_stack, "1.34", "older than 1.34.1-gke.1127000"),
+        (multi_cluster_stack, "1.33", "older than 1.34.1-gke.1127000"),
         (multi_cluster_stack, "one-point-three-four", "is not a GKE version"),
         (multi_cluster_stack, None, "minMasterVersion is not set"),
     ],

@@ -7,13 +7,13 @@ import random
 
 import pytest
 import yaml
+from components.crds.endpoint_picker_config import EndpointPickerConfig
 from picker.config.builder import build_scheduling
 from picker.framework.clock import FakeClock
 from picker.framework.context import PluginContext
 from picker.framework.in_flight import InFlightTracker
 from picker.plugins import builtin_registry
 
-from components.crds.endpoint_picker_config import EndpointPickerConfig
 from infgw.local.picker_fallbacks import (
     LOCAL_FALLBACK_ENDPOINTS,
     endpoints_per_request,

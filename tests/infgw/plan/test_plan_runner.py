@@ -91,7 +91,7 @@ def test_dev_plan_is_seed_000(dev_plan: Plan) -> None:
     assert ingress.get("spec.multiclusteringress.configMembership") == (
         "projects/my-inference-project/locations/global/memberships/gke-west"
     )
-    assert len(plan.of_type("gcp:projects/service:Service")) == 10
+    assert len(plan.of_type("gcp:projects/service:Service")) == 14
 
 
 def test_single_plan_is_seed_002(single_plan: Plan) -> None:
