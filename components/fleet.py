@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from components.child_options import child_options
+
 FLEET_LOCATION = "global"
 
 
@@ -67,7 +69,7 @@ class Fleet(pulumi.ComponentResource):
                         lambda cluster_id: f"https://container.googleapis.com/v1/{cluster_id}"
                     )
                 ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(spec.wait_for)),
+                opts=child_options(self, opts, depends_on=list(spec.wait_for)),
             )
             for member, spec in args.members.items()
         }
@@ -108,7 +110,7 @@ class Fleet(pulumi.ComponentResource):
             project=args.project,
             role="roles/container.admin",
             member=ingress_agent.email.apply(lambda email: f"serviceAccount:{email}"),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, opts),
         )
         # MCS's importer runs in every member cluster as a Kubernetes service account (workload identity).
         # The `<project>.svc.id.goog` pool exists only once a cluster with workload identity does, hence

@@ -15,6 +15,8 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
+from components.child_options import child_options
+
 # Cloud Monitoring's mosaic grid is 48 columns wide; two charts per row.
 GRID_COLUMNS = 48
 TILE_WIDTH = 24
@@ -142,7 +144,7 @@ class InferenceDashboard(pulumi.ComponentResource):
             f"{name}-dashboard",
             project=args.project,
             dashboard_json=json.dumps(layout, sort_keys=True),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, opts),
         )
         self.dashboard_id = dashboard.id
         self.register_outputs({"dashboardId": self.dashboard_id})

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from components.child_options import child_options
 from components.crds import Extension, ExtensionChain, GCPTrafficExtensionSpec, TargetRef
 from components.crds.api_versions import GATEWAY
 from components.service_config import ModelArmorSpec
@@ -83,7 +84,7 @@ class ModelArmorGuard(pulumi.ComponentResource):
                     ]
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, opts),
         )
         if spec.project_number is not None:
             agent = f"serviceAccount:service-{spec.project_number}@gcp-sa-dep.iam.gserviceaccount.com"
@@ -93,7 +94,7 @@ class ModelArmorGuard(pulumi.ComponentResource):
                     project=args.project,
                     role=role,
                     member=agent,
-                    opts=pulumi.ResourceOptions(parent=self),
+                    opts=child_options(self, opts),
                 )
         self.template_name = template_name(args.project, args.location, spec.template_id)
         self.register_outputs({"templateName": self.template_name})

@@ -18,6 +18,7 @@ import pulumi_docker_build as docker_build
 import pulumi_gcp as gcp
 
 from components.build_context_digest import build_context_digest
+from components.child_options import child_options
 from components.service_config import PickerImageSpec
 
 IMAGE_NAME = "picker"
@@ -65,7 +66,7 @@ class PickerImage(pulumi.ComponentResource):
             self.register_outputs({"imageRef": self.image_ref})
             return
 
-        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        child = child_options(self, opts, depends_on=list(args.depends_on))
         repository = gcp.artifactregistry.Repository(
             f"{name}-repository",
             project=args.project,
@@ -85,7 +86,7 @@ class PickerImage(pulumi.ComponentResource):
                 repository=repository.repository_id,
                 role="roles/artifactregistry.reader",
                 member=member,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=child_options(self, opts),
             )
 
         tag_value = content_tag(args.source_dir)

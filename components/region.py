@@ -16,6 +16,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from components.child_options import child_options
 from components.gke_versions import gke_minor_version
 from components.kubeconfig import gke_context_name, gke_kubeconfig
 
@@ -126,7 +127,7 @@ class Region(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("infgw:index:Region", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         labels = dict(args.labels)
 
         node_account = gcp.serviceaccount.Account(

@@ -104,12 +104,21 @@ class _PlanIndex:
         self.by_urn = {resource.urn: resource for resource in plan.resources}
         self._ancestors: dict[str, frozenset[str]] = {}
 
+    def _direct(self, urn: str) -> list[str]:
+        """Dependencies plus the resource's provider: the engine registers a provider (and so everything
+        the provider depends on, e.g. a cluster's node pools) before any resource that uses it."""
+        resource = self.by_urn.get(urn)
+        if resource is None:
+            return []
+        provider = self.cluster_key(resource) if resource.provider else ""
+        return [*resource.dependencies, *([provider] if provider in self.by_urn else [])]
+
     def ancestors(self, urn: str) -> frozenset[str]:
         """Every URN `urn` transitively depends on (created and, if awaited, ready before it)."""
         if urn in self._ancestors:
             return self._ancestors[urn]
         seen: set[str] = set()
-        stack = list(self.by_urn[urn].dependencies) if urn in self.by_urn else []
+        stack = list(self._direct(urn))
         while stack:
             current = stack.pop()
             if current in seen:
@@ -119,8 +128,7 @@ class _PlanIndex:
             if known is not None:
                 seen |= known
                 continue
-            if current in self.by_urn:
-                stack.extend(self.by_urn[current].dependencies)
+            stack.extend(self._direct(current))
         self._ancestors[urn] = frozenset(seen)
         return self._ancestors[urn]
 

@@ -48,8 +48,9 @@ def print_rehearsal(rehearsal: Rehearsal, console: Console) -> None:
 def deploy_order_markdown(rehearsal: Rehearsal) -> str:
     """One numbered step per wave; awaited resources show their wait and budget."""
     lines = [
-        f"Stack `{rehearsal.plan.stack}`: {len(rehearsal.waits)} waits. Each step starts once everything in the "
-        "steps before it exists (and, where awaited, is ready); what one step lists is created in parallel.",
+        f"Stack `{rehearsal.plan.stack}`: {len(rehearsal.waits)} waits. An object is created once everything it "
+        "depends on exists (and is ready, where awaited); all of that is in earlier steps, so one step's "
+        "objects can be created in parallel.",
         "",
     ]
     for number, wave in enumerate(deploy_order(rehearsal), start=1):

@@ -1,0 +1,155 @@
+"""The deploy rehearsal: the shipped stacks pass it, and each defect that kept `pulumi up` from finishing
+is refused when it is put back into a plan (the old InferencePool ordering, the default wait for a vLLM
+Deployment, more GPU replicas than GPUs, a surge rollout on a full GPU pool, a picker config or flag the
+picker refuses)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.config_sources import read_stack
+from infgw.plan.model import Plan, PlannedResource
+from infgw.plan.recorder import PlanRecorder
+from infgw.plan.rehearsal import rehearse
+from infgw.plan.rehearsal_report import ORDER_BEGIN, ORDER_END, deploy_order_markdown
+from infgw.plan.runner import run_program
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SERVICE = "kubernetes:core/v1:Service"
+POOL = "kubernetes:inference.networking.k8s.io/v1:InferencePool"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+NODE_POOL = "gcp:container/nodePool:NodePool"
+
+
+@pytest.fixture(scope="module")
+def plans(_plan_recorder_session: PlanRecorder, repo_root: Path) -> dict[str, Plan]:
+    result = {}
+    for stack in ("dev", "single"):
+        _plan_recorder_session.clear()
+        result[stack] = run_program(_plan_recorder_session, read_stack(stack, repo_root), repo_root / "__main__.py")
+    return result
+
+
+def one(plan: Plan, type_token: str, name_part: str) -> PlannedResource:
+    (found,) = [r for r in plan.of_type(type_token) if name_part in r.name]
+    return found
+
+
+def edited(plan: Plan, target: PlannedResource, change: Callable[[PlannedResource], PlannedResource]) -> Plan:
+    return dataclasses.replace(
+        plan, resources=tuple(change(r) if r.urn == target.urn else r for r in plan.resources)
+    )
+
+
+def with_inputs(resource: PlannedResource, edit: Callable[[dict[str, Any]], None]) -> PlannedResource:
+    inputs = copy.deepcopy(resource.inputs)
+    edit(inputs)
+    return dataclasses.replace(resource, inputs=inputs)
+
+
+@pytest.mark.parametrize("stack", ["dev", "single"])
+def test_shipped_stacks_pass(plans: dict[str, Plan], stack: str) -> None:
+    rehearsal = rehearse(plans[stack])
+    assert rehearsal.findings == []
+    kinds = {wait.resource.type for wait in rehearsal.waits}
+    assert {DEPLOYMENT, SERVICE, "kubernetes:gateway.networking.k8s.io/v1:Gateway"} <= kinds
+
+
+def test_picker_needs_its_pool_rbac_config_and_token_first(plans: dict[str, Plan]) -> None:
+    rehearsal = rehearse(plans["single"])
+    (picker,) = [w for w in rehearsal.waits if w.resource.name.endswith("-epp-deployment")]
+    needed = {p.type.rsplit(":", 1)[-1] for p, _ in picker.prerequisites}
+    assert needed == {"InferencePool", "RoleBinding", "ConfigMap", "Secret", "ServiceAccount"}
+
+
+def test_old_pool_ordering_is_a_readiness_cycle(plans: dict[str, Plan]) -> None:
+    """Before: the InferencePool depended on the picker's Service, which waits for the picker pods, which
+    turn ready only after reading the InferencePool."""
+    plan = plans["single"]
+    service = one(plan, SERVICE, "-epp-service")
+    pool = one(plan, POOL, "-inferencepool")
+    old = edited(plan, pool, lambda r: dataclasses.replace(r, dependencies=(*r.dependencies, service.urn)))
+    messages = [str(f) for f in rehearse(old).findings]
+    assert any("readiness cycle" in m and pool.name in m for m in messages), messages
+
+
+def test_vllm_deployment_on_the_default_wait_is_refused(plans: dict[str, Plan]) -> None:
+    plan = plans["single"]
+    vllm = one(plan, DEPLOYMENT, "instruct-deployment")
+    without = edited(plan, vllm, lambda r: dataclasses.replace(r, custom_timeouts={}))
+    messages = [str(f) for f in rehearse(without).findings]
+    assert any("create waits at most 10 min (default)" in m and vllm.name in m for m in messages), messages
+
+
+def test_more_gpu_replicas_than_gpus_is_refused(plans: dict[str, Plan]) -> None:
+    """The guide's single cluster: 3 one-GPU replicas on one node with 2 GPUs."""
+    plan = plans["single"]
+    vllm = one(plan, DEPLOYMENT, "instruct-deployment")
+    three = edited(plan, vllm, lambda r: with_inputs(r, lambda i: i["spec"].__setitem__("replicas", 3.0)))
+    messages = [str(f) for f in rehearse(three).findings]
+    assert any("1 of 3 replicas (1 GPU each) find no free GPU" in m for m in messages), messages
+
+
+def test_surge_rollout_on_a_full_gpu_pool_is_refused(plans: dict[str, Plan]) -> None:
+    plan = plans["single"]
+    vllm = one(plan, DEPLOYMENT, "instruct-deployment")
+    surging = edited(plan, vllm, lambda r: with_inputs(r, lambda i: i["spec"].pop("strategy")))
+    messages = [str(f) for f in rehearse(surging).findings]
+    assert any("surge pod" in m and "maxSurge 0" in m for m in messages), messages
+
+
+def test_picker_config_the_picker_refuses_is_refused(plans: dict[str, Plan]) -> None:
+    plan = plans["single"]
+    config_map = one(plan, CONFIG_MAP, "-epp-config")
+    broken = "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\nplugins:\n- type: nope\n"
+    bad = edited(plan, config_map, lambda r: with_inputs(r, lambda i: i["data"].__setitem__("config.yaml", broken)))
+    messages = [str(f) for f in rehearse(bad).findings]
+    assert any("would refuse its config" in m and "unknown plugin type 'nope'" in m for m in messages), messages
+
+
+def test_picker_flag_the_picker_does_not_know_is_refused(plans: dict[str, Plan]) -> None:
+    plan = plans["single"]
+    picker = one(plan, DEPLOYMENT, "-epp-deployment")
+
+    def add_flag(inputs: dict[str, Any]) -> None:
+        inputs["spec"]["template"]["spec"]["containers"][0]["args"].append("--no-such-flag")
+
+    messages = [str(f) for f in rehearse(edited(plan, picker, lambda r: with_inputs(r, add_flag))).findings]
+    assert any("unrecognized arguments: --no-such-flag" in m for m in messages), messages
+
+
+def test_gpu_supply_comes_from_the_cluster_node_pool(plans: dict[str, Plan]) -> None:
+    plan = plans["single"]
+    gpu_pool = one(plan, NODE_POOL, "-gpu")
+    smaller = edited(plan, gpu_pool, lambda r: with_inputs(r, lambda i: i.__setitem__("nodeCount", 0.0)))
+    messages = [str(f) for f in rehearse(smaller).findings]
+    assert any("2 of 2 replicas" in m for m in messages), messages
+
+
+def test_clusters_and_images_wait_for_the_project_apis(plans: dict[str, Plan]) -> None:
+    """A component's depends_on reaches its children (the Python SDK does not do that by itself)."""
+    from infgw.plan.rehearsal import _PlanIndex
+
+    plan = plans["dev"]
+    index = _PlanIndex(plan)
+    api = one(plan, "gcp:projects/service:Service", "services-container").urn
+    for resource in [*plan.of_type("gcp:container/cluster:Cluster"), one(plan, "docker-build:index:Image", "")]:
+        assert api in index.ancestors(resource.urn), resource.name
+
+
+def test_hand_made_secret_is_named_as_a_prerequisite(plans: dict[str, Plan]) -> None:
+    assert any("Secret default/hf-token" in note for note in rehearse(plans["single"]).external)
+
+
+def test_deploy_order_in_the_docs_is_current(plans: dict[str, Plan], repo_root: Path) -> None:
+    text = (repo_root / "docs" / "deploying.md").read_text(encoding="utf-8")
+    block = text.split(ORDER_BEGIN, 1)[1].split(ORDER_END, 1)[0]
+    assert block.strip() == deploy_order_markdown(rehearse(plans["single"])).strip(), (
+        "docs/deploying.md is stale; run: make plan STACK=single ARGS='--deploy-order docs/deploying.md'"
+    )
