@@ -20,8 +20,9 @@ from rich.console import Console
 from components.config import ConfigError, validate_stack_config
 from components.config_sources import StackFileError, find_project_dir, read_stack
 from infgw.local.child_process import ChildExitedError
-from infgw.local.plan import LocalPlan, LocalPlanError, build_local_plan
+from infgw.local.plan import LocalPlan, LocalPlanError, local_plan_from_objects
 from infgw.local.ports import PortBusyError, ensure_port_free
+from infgw.local.rendered_stack import RenderError, read_objects, render_stack
 
 if TYPE_CHECKING:
     from infgw.local.gateway import GatewayOptions, LocalGateway
@@ -31,8 +32,11 @@ FAILED_EXIT = 1
 INVALID_INPUT_EXIT = 2
 
 
-class _Usage(Exception):
+class LocalUsageError(Exception):
     """Bad input found before anything started."""
+
+
+
 
 
 def parse_sim_settings(settings: list[str]) -> dict[str, Any]:
@@ -41,59 +45,71 @@ def parse_sim_settings(settings: list[str]) -> dict[str, Any]:
     for setting in settings:
         key, separator, value = setting.partition("=")
         if not separator or not key.strip():
-            raise _Usage(f"--sim-set {setting!r}: use KEY=VALUE, e.g. --sim-set max_num_seqs=8")
+            raise LocalUsageError(f"--sim-set {setting!r}: use KEY=VALUE, e.g. --sim-set max_num_seqs=8")
         key = key.strip().replace("-", "_")
         if key in {"model", "name", "host", "port", "lora_modules", "served_model_name"}:
-            raise _Usage(
+            raise LocalUsageError(
                 f"--sim-set {key}: set by the stack config and the local gateway; it cannot be overridden"
             )
         try:
             overrides[key] = yaml.safe_load(value)
         except yaml.YAMLError as error:
-            raise _Usage(
+            raise LocalUsageError(
                 f"--sim-set {key}: the value is not valid YAML ({error.__class__.__name__}): {value!r}"
             ) from None
     return overrides
 
 
 def _check_sim_configs(plan: LocalPlan) -> None:
-    """Validate every replica's simulator config now, so a bad --sim-set fails before any process starts."""
+    """Validate every replica's simulator-only settings now, so a bad --sim-set fails before any process."""
     from sim.config import ConfigError as SimConfigError
     from sim.config import SimConfig
 
     for pool in plan.pools:
         for replica in pool.replicas:
             try:
-                SimConfig.build(**replica.sim_config).load_profile()
+                SimConfig.build(model=pool.model, **replica.sim_config).load_profile()
             except SimConfigError as error:
-                raise _Usage(f"replica {replica.name}: {error} (check --sim-set)") from None
+                raise LocalUsageError(f"replica {replica.name}: {error} (check --sim-set)") from None
 
 
-def _load_plan(
-    stack: str, project_dir: Path | None, replicas: int | None, seed: int, sim_settings: list[str]
+def load_local_plan(
+    stack: str,
+    project_dir: Path | None,
+    manifests_dir: Path,
+    *,
+    replicas: int | None = None,
+    seed: int = 0,
+    sim_overrides: dict[str, Any] | None = None,
 ) -> LocalPlan:
+    """Validate the stack, render its manifests as `pulumi up` would apply them (the offline plan, with its
+    deploy rehearsal), and read what to start from the gateway cluster's manifests.
+
+    Raises:
+        LocalUsageError: bad config, a plan that could not deploy, or manifests that do not wire up.
+    """
     try:
         directory = project_dir.resolve() if project_dir else find_project_dir()
         stack_config = validate_stack_config(read_stack(stack, directory))
     except StackFileError as error:
-        raise _Usage(str(error)) from None
+        raise LocalUsageError(str(error)) from None
     except ConfigError as error:
-        raise _Usage("\n".join(str(problem) for problem in error.problems)) from None
+        raise LocalUsageError("\n".join(str(problem) for problem in error.problems)) from None
     if stack_config.services is None:
-        raise _Usage(
+        raise LocalUsageError(
             f"stack {stack!r} has no `gke-inference-gateway:services` section, so there is nothing to serve; "
             "add one (see Pulumi.dev.yaml)"
         )
     try:
-        plan = build_local_plan(
-            stack_config.services,
-            stack=stack,
-            replicas_cap=replicas,
-            seed=seed,
-            sim_overrides=parse_sim_settings(sim_settings),
+        cluster_dir, notes = render_stack(stack, directory, manifests_dir)
+        plan = local_plan_from_objects(
+            read_objects(cluster_dir), stack=stack, replicas_cap=replicas, seed=seed, sim_overrides=sim_overrides
         )
+    except RenderError as error:
+        raise LocalUsageError(f"stack {stack!r} does not plan, so it cannot run here either:\n{error}") from None
     except LocalPlanError as error:
-        raise _Usage(str(error)) from None
+        raise LocalUsageError(str(error)) from None
+    plan = plan.model_copy(update={"warnings": (*notes, *plan.warnings)})
     _check_sim_configs(plan)
     return plan
 
@@ -231,10 +247,6 @@ def local(
             "--port", "-p", min=0, max=65_535, help="Gateway port on 127.0.0.1; 0 picks a free one."
         ),
     ] = 0,
-    picker_tls: Annotated[
-        bool,
-        typer.Option("--picker-tls", help="TLS from Envoy to the pickers (self-signed), as in the cluster."),
-    ] = False,
     sim_set: Annotated[
         list[str] | None,
         typer.Option(
@@ -265,28 +277,31 @@ def local(
         typer.Option("--project-dir", help="Directory holding Pulumi.yaml (default: nearest above cwd)."),
     ] = None,
 ) -> None:
-    """Serve STACK's model pools locally: simulated vLLM replicas, one picker per pool, Envoy in front."""
+    """Serve STACK's model pools locally from its rendered manifests: simulated vLLM replicas with the
+    planned vLLM flags, each pool's picker with its planned args and ConfigMap, Envoy in front."""
     console = Console()
-    try:
-        plan = _load_plan(stack, project_dir, replicas, seed, sim_set or [])
-        if port:
-            ensure_port_free("127.0.0.1", port)
-    except (_Usage, PortBusyError) as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(INVALID_INPUT_EXIT) from None
-    # Imported only now (aiohttp and gRPC take a while): `infgw --help` and config errors stay instant.
-    from infgw.local.gateway import GatewayOptions
-    from infgw.local.readiness import NotReadyError
-
-    _describe_plan(console, plan)
-    options = GatewayOptions(
-        port=port, picker_tls=picker_tls, ready_timeout_s=ready_timeout, access_log=access_log
-    )
     with contextlib.ExitStack() as cleanup:
         if work_dir is None:
             directory = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="infgw-local-")))
         else:
             directory = work_dir.resolve()
+            directory.mkdir(parents=True, exist_ok=True)
+        try:
+            overrides = parse_sim_settings(sim_set or [])
+            plan = load_local_plan(
+                stack, project_dir, directory / "manifests", replicas=replicas, seed=seed, sim_overrides=overrides
+            )
+            if port:
+                ensure_port_free("127.0.0.1", port)
+        except (LocalUsageError, PortBusyError) as error:
+            typer.echo(str(error), err=True)
+            raise typer.Exit(INVALID_INPUT_EXIT) from None
+        # Imported only now (aiohttp and gRPC take a while): `infgw --help` and config errors stay instant.
+        from infgw.local.gateway import GatewayOptions
+        from infgw.local.readiness import NotReadyError
+
+        _describe_plan(console, plan)
+        options = GatewayOptions(port=port, ready_timeout_s=ready_timeout, access_log=access_log)
         try:
             code = asyncio.run(_run_until_signal(_run(console, plan, options, directory, once, refresh)))
         except (ChildExitedError, NotReadyError) as error:

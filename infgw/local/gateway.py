@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from infgw.envoy import find_envoy_binary
 from infgw.local.child_process import ChildExitedError, ChildProcess
+from infgw.local.container_args import materialise_mounts, with_flag
 from infgw.local.envoy_config import PoolAddresses, build_local_bootstrap
 from infgw.local.plan import LocalPlan, PoolPlan
 from infgw.local.ports import ensure_port_free, free_port
@@ -34,9 +35,6 @@ class GatewayOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     port: int = Field(0, ge=0, le=65_535, description="Envoy's listener port; 0 = a free one.")
-    picker_tls: bool = Field(
-        False, description="TLS between Envoy and the pickers (self-signed, as the EPP)."
-    )
     ready_timeout_s: float = Field(60.0, gt=0)
     access_log: bool = False
     picker_log_level: str = "warning"
@@ -167,27 +165,43 @@ class LocalGateway:
     async def stop(self) -> None:
         await self.supervisor.stop_all()
 
+    @property
+    def picker_tls(self) -> bool:
+        """TLS between Envoy and the pickers exactly when the planned pickers serve it (`--secure-serving`,
+        the EPP's default), as every pool's picker is reached the same way."""
+        from picker.preflight import check_command_line
+
+        return any(check_command_line(pool.picker.args).secure_serving for pool in self.plan.pools)
+
     def replicas_of(self, pool: str) -> list[RunningReplica]:
         return [replica for replica in self.replicas if replica.pool == pool]
 
     async def _start_replicas(self) -> None:
+        """Each replica runs the planned vLLM flags, on a free port; the LoRA syncer's adapters are loaded at
+        start (in the cluster the syncer loads them through vLLM's API once the server is up)."""
         config_dir = self.work_dir / "replicas"
         config_dir.mkdir(exist_ok=True)
         for pool in self.plan.pools:
             for replica in pool.replicas:
                 port = free_port()
                 config_path = config_dir / f"{replica.name}.yaml"
-                config = replica.sim_config | {"host": LOOPBACK, "port": port}
-                config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-                child = await self.supervisor.start(
-                    f"replica:{replica.name}", [sys.executable, "-m", "sim", "--config", str(config_path)]
-                )
+                config_path.write_text(yaml.safe_dump(replica.sim_config, sort_keys=False), encoding="utf-8")
+                argv = [
+                    sys.executable, "-m", "sim",
+                    *with_flag(with_flag(replica.server_args, "--port", str(port)), "--host", LOOPBACK),
+                    "--name", replica.name,
+                    "--config", str(config_path),
+                ]  # fmt: skip
+                if replica.adapters:
+                    argv += ["--lora-modules", *(f"{name}={source}" for name, source in replica.adapters)]
+                child = await self.supervisor.start(f"replica:{replica.name}", argv)
                 self.replicas.append(
                     RunningReplica(pool.name, replica.name, f"http://{LOOPBACK}:{port}", child)
                 )
 
     def _write_endpoints_file(self, pool: PoolPlan) -> Path:
-        """The picker's static discovery: this pool's replicas and its objectives (priority < 0 sheddable)."""
+        """The picker's static discovery (no Kubernetes API here): the replicas the InferencePool would
+        select and the pool's InferenceObjectives."""
         endpoints = []
         for replica in self.replicas_of(pool.name):
             host, _, port = replica.url.removeprefix("http://").rpartition(":")
@@ -205,25 +219,26 @@ class LocalGateway:
         path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
         return path
 
-    async def _start_picker(self, pool: PoolPlan) -> None:
+    def picker_argv(self, pool: PoolPlan, ports: tuple[int, int, int]) -> list[str]:
+        """The planned picker args, changed only where one machine needs it (docs/local-gateway.md)."""
         endpoints_file = self._write_endpoints_file(pool)
-        config_file = endpoints_file.with_name(f"{pool.name}-config.yaml")
-        config_file.write_text(yaml.safe_dump(pool.picker_config, sort_keys=False), encoding="utf-8")
-        grpc_port, health_port, metrics_port = free_port(), free_port(), free_port()
-        argv = [
-            sys.executable, "-m", "picker",
-            "--pool-name", pool.name,
-            "--endpoints-file", str(endpoints_file),
-            "--config-file", str(config_file),
+        args = materialise_mounts(
+            pool.picker.args, pool.picker.files, pool.picker.secret_dirs, self.work_dir / "pickers" / pool.name
+        )
+        for flag, port in zip(("--grpc-port", "--grpc-health-port", "--metrics-port"), ports, strict=True):
+            args = with_flag(args, flag, str(port))
+        return [
+            sys.executable, "-m", "picker", *args,
             "--bind-address", LOOPBACK,
-            "--grpc-port", str(grpc_port),
-            "--grpc-health-port", str(health_port),
-            "--metrics-port", str(metrics_port),
-            f"--secure-serving={'true' if self.options.picker_tls else 'false'}",
+            "--endpoints-file", str(endpoints_file),
             "--log-level", self.options.picker_log_level,
             # Local replicas stop quickly; a long grace period would only delay Ctrl-C.
             "--shutdown-grace-period", "2s",
         ]  # fmt: skip
+
+    async def _start_picker(self, pool: PoolPlan) -> None:
+        grpc_port, health_port, metrics_port = free_port(), free_port(), free_port()
+        argv = self.picker_argv(pool, (grpc_port, health_port, metrics_port))
         child = await self.supervisor.start(f"picker:{pool.name}", argv)
         self.pickers[pool.name] = RunningPicker(
             pool.name, grpc_port, health_port, f"http://{LOOPBACK}:{metrics_port}/metrics", child
@@ -241,7 +256,7 @@ class LocalGateway:
             self.plan,
             addresses,
             listener_port=self.options.port,
-            picker_tls=self.options.picker_tls,
+            picker_tls=self.picker_tls,
             access_log=self.options.access_log,
         )
         envoy_dir = self.work_dir / "envoy"

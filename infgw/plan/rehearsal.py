@@ -425,7 +425,20 @@ def rehearse(plan: Plan) -> Rehearsal:
             result.findings.extend(_picker_findings(resource, index))
             result.external.extend(_external_references(index, resource))
     result.findings.extend(_gpu_findings(index, result.waits))
+    result.findings.extend(_wiring_findings(plan))
     return result
+
+
+def _wiring_findings(plan: Plan) -> Iterator[Finding]:
+    """Each cluster's pools must wire up (ports, Services, flags): the local gateway runs the same wiring."""
+    from components.manifests import manifests_by_cluster
+    from infgw.plan.pool_wiring import WiringError, cluster_wiring
+
+    for cluster in manifests_by_cluster(plan.resources):
+        try:
+            cluster_wiring(obj.body for obj in cluster.objects)
+        except WiringError as error:
+            yield Finding((cluster.cluster,), str(error))
 
 
 def deploy_order(rehearsal: Rehearsal) -> list[list[PlannedResource]]:

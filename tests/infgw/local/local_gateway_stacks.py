@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from components.config import StackConfig, validate_stack_config
 from components.config_sources import read_stack
+from components.service_config import ServicesConfig
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 QWEN = "Qwen/Qwen2.5-1.5B-Instruct"
@@ -50,7 +52,7 @@ def stack_document(services: dict[str, object]) -> dict[str, object]:
                         "machineType": "a3-highgpu-2g",
                         "acceleratorType": "nvidia-h100-80gb",
                         "acceleratorCount": 2,
-                        "nodeCount": 1,
+                        "nodeCount": 2,
                     },
                 }
             },
@@ -71,3 +73,28 @@ def write_stack(directory: Path, stack: str, services: dict[str, object], projec
 
 def load_stack(project_dir: Path, stack: str) -> StackConfig:
     return validate_stack_config(read_stack(stack, project_dir))
+
+
+def render_services(pulumi_mocks: Any, services: ServicesConfig, *, multi: bool = False) -> list[dict[str, Any]]:
+    """The objects InferenceService renders for `services` in one (config) cluster, as the plan writes them."""
+    import pulumi_kubernetes as k8s
+
+    from components.inference_service import InferenceService, InferenceServiceArgs
+    from components.manifests import manifests_by_cluster
+
+    def program() -> None:
+        provider = k8s.Provider("local-k8s", kubeconfig="unused-under-mocks")
+        InferenceService(
+            "local-inference",
+            InferenceServiceArgs(
+                cluster_name="local",
+                services=services,
+                provider=provider,
+                picker_image="example.com/picker:0.1.0",
+                topology="multi" if multi else "single",
+                gateway_regions=["europe-west3", "us-east4"] if multi else (),
+            ),
+        )
+
+    (cluster,) = manifests_by_cluster(pulumi_mocks.record(program))
+    return [dict(obj.body) for obj in cluster.objects]

@@ -4,12 +4,9 @@ pool routes with override-host over its own replicas and retries on the picker's
 
 from __future__ import annotations
 
-import copy
-
 import pytest
-from local_gateway_stacks import LLAMA, QWEN, TWO_POOL_SERVICES
+from local_gateway_stacks import LLAMA, QWEN
 
-from components.service_config import ServicesConfig
 from infgw.envoy import BodyMode, DestinationRouting, build_bootstrap, validate_bootstrap
 from infgw.envoy.bootstrap import PICKED_ENDPOINT_CLUSTER, ROUND_ROBIN_CLUSTER
 from infgw.local.body_router import MODEL_HEADER
@@ -21,7 +18,7 @@ from infgw.local.envoy_config import (
     ext_proc_filter_name,
     pool_bootstrap_spec,
 )
-from infgw.local.plan import LocalPlan, build_local_plan
+from infgw.local.plan import LocalPlan
 
 ADDRESSES = {
     "llama": PoolAddresses(picker_port=9100, replicas=("127.0.0.1:8001", "127.0.0.1:8002")),
@@ -29,14 +26,8 @@ ADDRESSES = {
 }
 
 
-def two_pool_plan() -> LocalPlan:
-    return build_local_plan(ServicesConfig.model_validate(TWO_POOL_SERVICES), stack="t")
 
 
-def one_pool_plan() -> LocalPlan:
-    document = copy.deepcopy(TWO_POOL_SERVICES)
-    document["pools"] = document["pools"][:1]
-    return build_local_plan(ServicesConfig.model_validate(document), stack="t")
 
 
 def manager(bootstrap):
@@ -64,9 +55,9 @@ def override_host_endpoints(cluster) -> set[str]:
     }
 
 
-def test_fail_close_pool_streams_full_duplex_and_routes_override_host_without_fallback() -> None:
+def test_fail_close_pool_streams_full_duplex_and_routes_override_host_without_fallback(one_pool_plan: LocalPlan) -> None:
     spec = pool_bootstrap_spec(
-        one_pool_plan().pools[0], ADDRESSES["llama"], route_timeout_s=60, listener_port=0, picker_tls=False
+        one_pool_plan.pools[0], ADDRESSES["llama"], route_timeout_s=60, listener_port=0, picker_tls=False
     )
     assert spec.picker is not None
     assert spec.picker.request_body_mode is BodyMode.FULL_DUPLEX_STREAMED
@@ -86,9 +77,9 @@ def test_fail_close_pool_streams_full_duplex_and_routes_override_host_without_fa
     assert unpicked["direct_response"]["status"] == 503
 
 
-def test_fail_open_pool_buffers_requests_and_falls_back_round_robin() -> None:
+def test_fail_open_pool_buffers_requests_and_falls_back_round_robin(two_pool_plan: LocalPlan) -> None:
     spec = pool_bootstrap_spec(
-        two_pool_plan().pool("qwen"), ADDRESSES["qwen"], route_timeout_s=60, listener_port=0, picker_tls=True
+        two_pool_plan.pool("qwen"), ADDRESSES["qwen"], route_timeout_s=60, listener_port=0, picker_tls=True
     )
     assert spec.picker is not None
     assert spec.picker.failure_mode_allow
@@ -99,8 +90,8 @@ def test_fail_open_pool_buffers_requests_and_falls_back_round_robin() -> None:
     assert spec.destination_routing is DestinationRouting.OVERRIDE_HOST
 
 
-def test_one_pool_is_exactly_the_shared_generators_bootstrap() -> None:
-    plan = one_pool_plan()
+def test_one_pool_is_exactly_the_shared_generators_bootstrap(one_pool_plan: LocalPlan) -> None:
+    plan = one_pool_plan
     bootstrap = build_local_bootstrap(plan, ADDRESSES, listener_port=8080)
     spec = pool_bootstrap_spec(
         plan.pools[0], ADDRESSES["llama"], route_timeout_s=60, listener_port=8080, picker_tls=False
@@ -108,8 +99,8 @@ def test_one_pool_is_exactly_the_shared_generators_bootstrap() -> None:
     assert bootstrap == build_bootstrap(spec)
 
 
-def test_two_pools_get_one_listener_a_body_router_and_an_ext_proc_each() -> None:
-    bootstrap = build_local_bootstrap(two_pool_plan(), ADDRESSES)
+def test_two_pools_get_one_listener_a_body_router_and_an_ext_proc_each(two_pool_plan: LocalPlan, one_pool_plan: LocalPlan) -> None:
+    bootstrap = build_local_bootstrap(two_pool_plan, ADDRESSES)
     assert len(bootstrap["static_resources"]["listeners"]) == 1
     names = [f["name"] for f in manager(bootstrap)["http_filters"]]
     router = names.index("inference.body_based_router")
@@ -117,7 +108,7 @@ def test_two_pools_get_one_listener_a_body_router_and_an_ext_proc_each() -> None
     assert names[0] == "envoy.filters.http.header_mutation"  # the client's destination header goes first
     assert names[-1] == "envoy.filters.http.router"
     # Every other filter of the generator's single-pool chain is kept, in its order.
-    single = build_local_bootstrap(one_pool_plan(), ADDRESSES)
+    single = build_local_bootstrap(one_pool_plan, ADDRESSES)
     generated = [f["name"] for f in manager(single)["http_filters"] if f["name"] != EXT_PROC_FILTER]
     assert [name for name in names if name in generated] == generated
     assert len(names) == len(generated) + 3
@@ -140,8 +131,8 @@ def test_two_pools_get_one_listener_a_body_router_and_an_ext_proc_each() -> None
     assert ext_procs[ext_proc_filter_name("qwen")]["failure_mode_allow"] is True
 
 
-def test_every_served_model_routes_to_its_pool_with_other_pickers_disabled() -> None:
-    bootstrap = build_local_bootstrap(two_pool_plan(), ADDRESSES)
+def test_every_served_model_routes_to_its_pool_with_other_pickers_disabled(two_pool_plan: LocalPlan) -> None:
+    bootstrap = build_local_bootstrap(two_pool_plan, ADDRESSES)
     by_model: dict[str, list[dict]] = {}
     for route in routes(bootstrap):
         headers = route["match"].get("headers")
@@ -168,8 +159,8 @@ def test_every_served_model_routes_to_its_pool_with_other_pickers_disabled() -> 
     assert set(by_model[None][0]["typed_per_filter_config"]) == {ext_proc_filter_name("qwen")}
 
 
-def test_cluster_names_are_unique_and_all_referenced_clusters_exist() -> None:
-    bootstrap = build_local_bootstrap(two_pool_plan(), ADDRESSES)
+def test_cluster_names_are_unique_and_all_referenced_clusters_exist(two_pool_plan: LocalPlan) -> None:
+    bootstrap = build_local_bootstrap(two_pool_plan, ADDRESSES)
     names = [cluster["name"] for cluster in bootstrap["static_resources"]["clusters"]]
     assert len(names) == len(set(names))
     for route in routes(bootstrap):
@@ -179,15 +170,15 @@ def test_cluster_names_are_unique_and_all_referenced_clusters_exist() -> None:
     assert rr["load_assignment"]["cluster_name"] == "model_servers_round_robin/qwen"
 
 
-def test_multi_pool_listener_buffers_long_prompts_and_keeps_timeouts() -> None:
-    bootstrap = build_local_bootstrap(two_pool_plan(), ADDRESSES)
+def test_multi_pool_listener_buffers_long_prompts_and_keeps_timeouts(two_pool_plan: LocalPlan) -> None:
+    bootstrap = build_local_bootstrap(two_pool_plan, ADDRESSES)
     listener = bootstrap["static_resources"]["listeners"][0]
     assert listener["per_connection_buffer_limit_bytes"] >= 16 * 1024 * 1024
     assert {route["route"]["timeout"] for route in routes(bootstrap) if "route" in route} == {"60.000s"}
 
 
-def test_each_pool_routes_override_host_within_its_own_replicas_only() -> None:
-    bootstrap = build_local_bootstrap(two_pool_plan(), ADDRESSES)
+def test_each_pool_routes_override_host_within_its_own_replicas_only(two_pool_plan: LocalPlan) -> None:
+    bootstrap = build_local_bootstrap(two_pool_plan, ADDRESSES)
     by_cluster = clusters(bootstrap)
     assert PICKED_ENDPOINT_CLUSTER not in by_cluster  # no cluster shared between pools
     for pool, other in (("llama", "qwen"), ("qwen", "llama")):
@@ -209,9 +200,11 @@ def test_each_pool_routes_override_host_within_its_own_replicas_only() -> None:
     assert len(locality["lb_endpoints"]) == len(ADDRESSES["qwen"].replicas)
 
 
-@pytest.mark.parametrize("plan_factory", [one_pool_plan, two_pool_plan], ids=["one-pool", "two-pools"])
-def test_every_route_to_a_replica_retries_on_the_pickers_fallbacks(plan_factory) -> None:
-    bootstrap = build_local_bootstrap(plan_factory(), ADDRESSES)
+@pytest.mark.parametrize("plan_fixture", ["one_pool_plan", "two_pool_plan"], ids=["one-pool", "two-pools"])
+def test_every_route_to_a_replica_retries_on_the_pickers_fallbacks(
+    plan_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    bootstrap = build_local_bootstrap(request.getfixturevalue(plan_fixture), ADDRESSES)
     to_replicas = [route["route"] for route in routes(bootstrap) if "route" in route]
     assert to_replicas
     for action in to_replicas:
@@ -228,8 +221,9 @@ def test_every_route_to_a_replica_retries_on_the_pickers_fallbacks(plan_factory)
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("plan_factory", [one_pool_plan, two_pool_plan], ids=["one-pool", "two-pools"])
-def test_envoy_accepts_the_bootstrap(plan_factory) -> None:
-    bootstrap = build_local_bootstrap(plan_factory(), ADDRESSES, picker_tls=True, access_log=True)
+@pytest.mark.parametrize("plan_fixture", ["one_pool_plan", "two_pool_plan"], ids=["one-pool", "two-pools"])
+def test_envoy_accepts_the_bootstrap(plan_fixture: str, request: pytest.FixtureRequest) -> None:
+    plan = request.getfixturevalue(plan_fixture)
+    bootstrap = build_local_bootstrap(plan, ADDRESSES, picker_tls=True, access_log=True)
     assert any("load_balancing_policy" in cluster for cluster in bootstrap["static_resources"]["clusters"])
     validate_bootstrap(bootstrap)

@@ -6,11 +6,10 @@ import socket
 from pathlib import Path
 
 import pytest
-from local_gateway_stacks import load_stack
 
 import infgw.local.gateway as gateway_module
+from infgw.local.command import load_local_plan
 from infgw.local.gateway import GatewayOptions, LocalGateway
-from infgw.local.plan import build_local_plan
 from infgw.local.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -19,9 +18,7 @@ pytestmark = pytest.mark.integration
 async def test_a_port_taken_before_its_child_binds_it_is_retried_with_new_ports(
     two_pool_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    services = load_stack(two_pool_project, "two-pool").services
-    assert services is not None
-    plan = build_local_plan(services, stack="two-pool", replicas_cap=1)
+    plan = load_local_plan("two-pool", two_pool_project, tmp_path / "manifests", replicas=1)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()

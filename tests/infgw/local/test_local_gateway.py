@@ -13,10 +13,10 @@ import aiohttp
 import openai
 import pytest
 import pytest_asyncio
-from local_gateway_stacks import LLAMA, QWEN, load_stack
+from local_gateway_stacks import LLAMA, QWEN
 
+from infgw.local.command import load_local_plan
 from infgw.local.gateway import GatewayOptions, LocalGateway
-from infgw.local.plan import build_local_plan
 from infgw.local.replica_status import fetch_replica_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -44,9 +44,8 @@ def pid_alive(pid: int) -> bool:
 async def gateway(
     two_pool_project: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[LocalGateway]:
-    services = load_stack(two_pool_project, "two-pool").services
-    assert services is not None
-    plan = build_local_plan(services, stack="two-pool", sim_overrides=SIM_OVERRIDES)
+    manifests = tmp_path_factory.mktemp("manifests")
+    plan = load_local_plan("two-pool", two_pool_project, manifests, sim_overrides=SIM_OVERRIDES)
     running = LocalGateway(plan, GatewayOptions(ready_timeout_s=60), tmp_path_factory.mktemp("local-gateway"))
     async with running:
         pids = [child.pid for child in running.supervisor.children]

@@ -17,10 +17,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
-from local_gateway_stacks import LLAMA, QWEN, TWO_POOL_SERVICES, load_stack, write_stack
+from local_gateway_stacks import LLAMA, QWEN, TWO_POOL_SERVICES, write_stack
 
+from infgw.local.command import load_local_plan
 from infgw.local.gateway import GatewayOptions, LocalGateway, RunningReplica
-from infgw.local.plan import build_local_plan
 from infgw.local.replica_status import fetch_replica_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -52,9 +52,9 @@ async def gateway(
     services = copy.deepcopy(TWO_POOL_SERVICES)
     services["pools"][0]["replicas"] = REPLICAS
     project = write_stack(tmp_path_factory.mktemp("replica-loss"), "replica-loss", services, project_file)
-    config = load_stack(project, "replica-loss").services
-    assert config is not None
-    plan = build_local_plan(config, stack="replica-loss", sim_overrides=SIM_OVERRIDES)
+    plan = load_local_plan(
+        "replica-loss", project, tmp_path_factory.mktemp("manifests"), sim_overrides=SIM_OVERRIDES
+    )
     assert plan.pool(POOL).fail_open is False
     running = LocalGateway(plan, GatewayOptions(ready_timeout_s=90), tmp_path_factory.mktemp("gateway"))
     async with running:

@@ -8,19 +8,15 @@ import shlex
 import aiohttp
 import pytest
 from aiohttp import web
-from local_gateway_stacks import LLAMA, QWEN, TWO_POOL_SERVICES
+from local_gateway_stacks import LLAMA, QWEN
 
-from components.service_config import ServicesConfig
-from infgw.local.plan import SEED_PROMPT, build_local_plan
+from components.sample_request import SEED_PROMPT
+from infgw.local.plan import LocalPlan
 from infgw.local.sample_requests import SampleRequest, curl_command, sample_requests, send_sample
 
 
-def plan():
-    return build_local_plan(ServicesConfig.model_validate(TWO_POOL_SERVICES), stack="t")
-
-
-def test_completion_and_chat_per_pool_with_seed_000s_prompt() -> None:
-    requests = sample_requests(plan())
+def test_completion_and_chat_per_pool_with_seed_000s_prompt(two_pool_plan: LocalPlan) -> None:
+    requests = sample_requests(two_pool_plan)
     assert [(r.pool, r.path, r.body["model"]) for r in requests] == [
         ("llama", "/v1/completions", "food-review-1"),
         ("llama", "/v1/chat/completions", LLAMA),
@@ -31,8 +27,8 @@ def test_completion_and_chat_per_pool_with_seed_000s_prompt() -> None:
     assert first == {"model": "food-review-1", "prompt": SEED_PROMPT, "max_tokens": 100, "temperature": 0}
 
 
-def test_curl_line_is_runnable_shell() -> None:
-    request = sample_requests(plan())[0]
+def test_curl_line_is_runnable_shell(two_pool_plan: LocalPlan) -> None:
+    request = sample_requests(two_pool_plan)[0]
     line = curl_command("http://127.0.0.1:8080", request)
     words = shlex.split(line)
     assert words[:5] == ["curl", "-i", "-X", "POST", "http://127.0.0.1:8080/v1/completions"]

@@ -153,3 +153,11 @@ def test_deploy_order_in_the_docs_is_current(plans: dict[str, Plan], repo_root: 
     assert block.strip() == deploy_order_markdown(rehearse(plans["single"])).strip(), (
         "docs/deploying.md is stale; run: make plan STACK=single ARGS='--deploy-order docs/deploying.md'"
     )
+
+
+def test_a_port_the_model_server_does_not_listen_on_is_refused(plans: dict[str, Plan]) -> None:
+    plan = plans["single"]
+    pool = one(plan, POOL, "-inferencepool")
+    moved = edited(plan, pool, lambda r: with_inputs(r, lambda i: i["spec"]["targetPorts"][0].__setitem__("number", 8080.0)))
+    messages = [str(f) for f in rehearse(moved).findings]
+    assert any("targetPort 8080 is no container port" in m for m in messages), messages
