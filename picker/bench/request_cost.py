@@ -3,7 +3,7 @@
 Every request replays what Envoy sends in FULL_DUPLEX_STREAMED mode (request headers with
 ``protocol_config``, the JSON body in two chunks, response headers and body with the ``envoy.lb`` served
 endpoint, a JSON answer or SSE events with usage in the last one) through ``RequestStream`` in front of
-a Director built by ``picker.factory.build_director`` from ``picker/config/default.yaml`` or
+a Director built by ``picker.factory.build_director`` from ``picker/src/picker/profiles/default.yaml`` or
 ``recommended.yaml``, with real ``PickerMetrics``, static endpoints whose scraped metrics stay fresh,
 and a seeded mix of ~1k-token completions and chat prompts sharing system prompts.
 
@@ -42,8 +42,8 @@ from google.protobuf.struct_pb2 import Struct
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROFILES = {
-    "default": REPO_ROOT / "picker" / "config" / "default.yaml",
-    "recommended": REPO_ROOT / "picker" / "config" / "recommended.yaml",
+    "default": REPO_ROOT / "picker" / "src" / "picker" / "profiles" / "default.yaml",
+    "recommended": REPO_ROOT / "picker" / "src" / "picker" / "profiles" / "recommended.yaml",
 }
 PHASES = ("request headers", "request body + route", "response headers", "response body", "close")
 WIRE = "protobuf wire"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from picker.profiles import profile_text
 
 from infgw.envoy import BodyMode, EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
 from infgw.envoy.spec import DestinationRouting
@@ -31,36 +32,17 @@ RETRY_ON = ("connect-failure", "refused-stream", "reset")
 def picker_config(
     max_endpoints: int, admission: dict[str, Any] | None = None, prefix_lru_capacity: int | None = None
 ) -> str:
-    """The EPP default profile with the picker returning ``max_endpoints`` (primary + fallbacks);
-    ``admission`` adds top-level keys such as ``saturationDetector`` and ``flowControl``;
-    ``prefix_lru_capacity`` sets the prefix-cache scorer's ``lruCapacityPerServer``."""
-    prefix_scorer: dict[str, Any] = {"type": "prefix-cache-scorer"}
-    if prefix_lru_capacity is not None:
-        prefix_scorer["parameters"] = {"lruCapacityPerServer": prefix_lru_capacity}
-    return yaml.safe_dump(
-        {
-            **(admission or {}),
-            "apiVersion": "inference.networking.x-k8s.io/v1alpha1",
-            "kind": "EndpointPickerConfig",
-            "plugins": [
-                {"type": "queue-scorer"},
-                {"type": "kv-cache-utilization-scorer"},
-                prefix_scorer,
-                {"type": "max-score-picker", "parameters": {"maxNumOfEndpoints": max_endpoints}},
-            ],
-            "schedulingProfiles": [
-                {
-                    "name": "default",
-                    "plugins": [
-                        {"pluginRef": "queue-scorer"},
-                        {"pluginRef": "kv-cache-utilization-scorer"},
-                        {"pluginRef": "prefix-cache-scorer"},
-                        {"pluginRef": "max-score-picker"},
-                    ],
-                }
-            ],
-        }
-    )
+    """The shipped EPP default profile (``picker.profiles``) with the picker returning ``max_endpoints``
+    (primary + fallbacks); ``admission`` adds top-level keys such as ``saturationDetector`` and
+    ``flowControl``; ``prefix_lru_capacity`` sets the prefix-cache scorer's ``lruCapacityPerServer``."""
+    document: dict[str, Any] = yaml.safe_load(profile_text("default"))
+    for plugin in document["plugins"]:
+        if plugin["type"] == "prefix-cache-scorer" and prefix_lru_capacity is not None:
+            plugin["parameters"] = {**plugin.get("parameters", {}), "lruCapacityPerServer": prefix_lru_capacity}
+    document["plugins"].append({"type": "max-score-picker", "parameters": {"maxNumOfEndpoints": max_endpoints}})
+    for profile in document["schedulingProfiles"]:
+        profile["plugins"].append({"pluginRef": "max-score-picker"})
+    return yaml.safe_dump({**(admission or {}), **document}, sort_keys=False)
 
 
 @dataclass

@@ -28,22 +28,22 @@ from infgw.envoy import (
 DEFAULT_OBJECTIVES = {"critical": 100, "batch": -1}
 
 
-def picker_profile_path(profile: str) -> Path:
-    """``picker/config/<profile>.yaml`` in the source tree the picker package is installed from."""
+def picker_profile_text(profile: str) -> str:
+    """A profile shipped with the picker (``picker.profiles``): the same text the stack deploys."""
     try:
-        import picker
+        from picker.profiles import UnknownProfileError, profile_text
     except ImportError as err:
         raise TargetUnavailable("the picker package is not installed in this environment") from err
-    path = Path(picker.__file__).resolve().parents[2] / "config" / f"{profile}.yaml"
-    if not path.exists():
-        raise TargetUnavailable(f"picker profile {profile!r} not found at {path}")
-    return path
+    try:
+        return profile_text(profile)
+    except UnknownProfileError as err:
+        raise TargetUnavailable(str(err)) from err
 
 
 @dataclass(frozen=True)
 class PickerGateway:
     name: str
-    profile: str  # picker/config/<profile>.yaml
+    profile: str  # a shipped profile (picker.profiles)
     description: str = ""
     objectives: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_OBJECTIVES))
     # FULL_DUPLEX_STREAMED: every response chunk passes through the picker (token usage accounting, as
@@ -52,7 +52,7 @@ class PickerGateway:
     ready_timeout_s: float = 30.0
 
     def check_available(self) -> None:
-        picker_profile_path(self.profile)
+        picker_profile_text(self.profile)
         try:
             import picker.__main__  # noqa: F401  (the CLI the target runs)
         except ImportError as err:
@@ -69,7 +69,7 @@ class PickerGateway:
         return [
             sys.executable, "-m", "picker",
             "--endpoints-file", str(endpoints_file),
-            "--config-file", str(picker_profile_path(self.profile)),
+            "--config-text", picker_profile_text(self.profile),
             "--grpc-port", str(grpc_port),
             "--grpc-health-port", str(health_port),
             "--metrics-port", str(metrics_port),
