@@ -260,7 +260,17 @@ def test_vllm_deployment_follows_seed_002(pulumi_mocks: Any) -> None:
         "exec python3 -m vllm.entrypoints.openai.api_server --model meta-llama/Llama-3.1-8B-Instruct"
         in command
     )
-    assert "--enable-lora --max-loras 2 --max-cpu-loras 12" in command
+    assert "--enable-lora --max-loras 2 --max-cpu-loras 12 --max-lora-rank 16" in command
+    # Upstream's reference manifest batches 1024 sequences; vLLM's own default is lower.
+    assert "--max-num-seqs 1024" in command
+    # One replica at a time, none added: a fully used GPU pool has no accelerator for a surge pod.
+    assert deployment.get("spec.strategy") == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+    }
+    # pulumi up waits for image pull + model load: 600 + 600 + 120 s, not the 10-minute default.
+    assert deployment.custom_timeouts["create"] == "22m"
+    assert deployment.get("metadata.annotations")["infgw.dev/image-pull-seconds"] == "600"
     assert vllm["image"] == "vllm/vllm-openai:v0.13.0"
     assert vllm["resources"] == {"limits": {"nvidia.com/gpu": "1"}, "requests": {"nvidia.com/gpu": "1"}}
     assert vllm["lifecycle"] == {"preStop": {"sleep": {"seconds": 30}}}
@@ -298,6 +308,8 @@ def test_picker_is_least_privilege_and_locked_down(pulumi_mocks: Any) -> None:
     name = "vllm-llama3-1-8b-instruct-epp"
     picker = container(named(resources, DEPLOYMENT, name), "picker")
     assert picker["image"] == PICKER_IMAGE
+    # The leader-election holder identity comes from the downward API.
+    assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in picker["env"]
     assert picker["securityContext"] == {
         "runAsNonRoot": True,
         "runAsUser": 65532,

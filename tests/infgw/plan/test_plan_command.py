@@ -101,3 +101,32 @@ def test_dev_plan_in_a_real_process_writes_json(tmp_path: Path, repo_root: Path)
     assert document["stack"] == "dev"
     assert document["counts"]["gcp:container/cluster:Cluster"] == 2
     assert document["counts"]["gcp:gkehub/membership:Membership"] == 2
+    # The deploy rehearsal ran and found nothing that would keep `pulumi up` from finishing.
+    assert "Deploy rehearsal: 9 waits, no readiness cycle" in completed.stdout
+
+
+@pytest.mark.parametrize(
+    ("pool_changes", "expected"),
+    [
+        # The guide's single cluster as written: 3 one-GPU replicas on its one 2-GPU node.
+        ({"replicas": 3}, "services.pools[0].replicas: 1 of 3 replicas (1 GPU each) find no GPU"),
+        (
+            {"picker": {"config": {"plugins": [{"type": "prefix-cache-scorer", "parameters": {"blockSize": 0}}]}}},
+            "services.pools[0].picker.config.plugins[0].parameters.blockSize: Input should be greater than or equal to 1",
+        ),
+        ({"picker": {"profile": "fastest"}}, "services.pools[0].picker.profile: Input should be 'recommended' or 'default'"),
+    ],
+    ids=["more-gpu-replicas-than-gpus", "picker-config-the-picker-refuses", "unknown-profile"],
+)
+def test_stack_that_could_not_deploy_exits_2_naming_the_key(
+    tmp_path: Path, repo_root: Path, pool_changes: dict[str, object], expected: str
+) -> None:
+    import yaml
+
+    shutil.copy(repo_root / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    document = yaml.safe_load((repo_root / "Pulumi.single.yaml").read_text(encoding="utf-8"))
+    document["config"]["gke-inference-gateway:services"]["pools"][0].update(pool_changes)
+    (tmp_path / "Pulumi.guide.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    result = CliRunner().invoke(app, ["plan", "--stack", "guide", "--project-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert any(line.startswith(expected) for line in result.stderr.splitlines()), result.stderr

@@ -161,3 +161,35 @@ def test_a_port_the_model_server_does_not_listen_on_is_refused(plans: dict[str, 
     moved = edited(plan, pool, lambda r: with_inputs(r, lambda i: i["spec"]["targetPorts"][0].__setitem__("number", 8080.0)))
     messages = [str(f) for f in rehearse(moved).findings]
     assert any("targetPort 8080 is no container port" in m for m in messages), messages
+
+
+def test_gateway_that_does_not_wait_for_its_proxy_subnet_is_refused(plans: dict[str, Plan]) -> None:
+    """Without the dependency `pulumi destroy` would also race the subnet against the Gateway."""
+    plan = plans["single"]
+    gateway = one(plan, "kubernetes:gateway.networking.k8s.io/v1:Gateway", "gateway")
+    subnet = one(plan, "gcp:compute/subnetwork:Subnetwork", "proxy-only")
+    detached = edited(
+        plan, gateway, lambda r: dataclasses.replace(r, dependencies=tuple(d for d in r.dependencies if d != subnet.urn))
+    )
+    messages = [str(f) for f in rehearse(detached).findings]
+    assert any("without depending on gke-central-proxy-only" in m for m in messages), messages
+
+
+def test_the_gateway_address_and_the_test_request_are_stack_outputs(plans: dict[str, Plan]) -> None:
+    outputs = plans["single"].outputs
+    # Known once `pulumi up` waited for GKE to program the Gateway (pulumi.com/waitFor on its address).
+    assert set(outputs["gateway_addresses"]) == set(outputs["test_requests"]) == {"gke-central"}
+    gateway = one(plans["single"], "kubernetes:gateway.networking.k8s.io/v1:Gateway", "gateway")
+    assert gateway.get("metadata.annotations")["pulumi.com/waitFor"] == "jsonpath={.status.addresses[0].value}"
+
+
+def test_the_test_request_is_the_guides_request_against_the_address() -> None:
+    from components.sample_request import sample_curl
+    from components.service_config import ServicesConfig
+
+    services = ServicesConfig.model_validate(
+        {"pools": [{"name": "p", "model": "base", "lora": {"adapters": [{"id": "food-review-1", "source": "a/b"}]}}]}
+    )
+    line = sample_curl("203.0.113.7", services)
+    assert line.startswith("curl -i -X POST http://203.0.113.7/v1/completions ")
+    assert '"model": "food-review-1"' in line and "What is the best pizza in the world?" in line
