@@ -137,6 +137,18 @@ def manifests_by_cluster(registrations: Iterable[Registration]) -> list[ClusterM
     return [cluster_manifests(cluster, resources) for cluster, resources in sorted(grouped.items())]
 
 
+class _ManifestDumper(yaml.SafeDumper):
+    """Multi-line strings (a ConfigMap's files) as literal blocks, readable as the files they become."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ManifestDumper.add_representer(str, _represent_text)
+
+
 def _plain(value: Any) -> Any:
     """Mock inputs as plain YAML data: secrets unwrapped, ints back from floats (8000.0 -> 8000), keys ordered."""
     if isinstance(value, float) and value.is_integer():
@@ -218,6 +230,18 @@ def _paths_holding(value: Any, marker: str, path: str = "") -> Iterable[str]:
         yield path
 
 
+class _ManifestDumper(yaml.SafeDumper):
+    """Multi-line strings (a ConfigMap's files) as literal blocks, readable as the files they become."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ManifestDumper.add_representer(str, _represent_text)
+
+
 def _plain(value: Any) -> Any:
     """Builtin types only (the plan's markers are str subclasses, which YAML's safe dumper refuses)."""
     if isinstance(value, Mapping):
@@ -246,7 +270,9 @@ def write_cluster_manifests(
     written: list[Path] = []
     for index, obj in enumerate(applied, start=1):
         path = cluster_dir / file_name(index, obj, width)
-        path.write_text(yaml.safe_dump(_plain(obj.body), sort_keys=False, default_flow_style=False))
+        path.write_text(
+            yaml.dump(_plain(obj.body), Dumper=_ManifestDumper, sort_keys=False, default_flow_style=False)
+        )
         written.append(path)
 
     unknown = [

@@ -104,16 +104,20 @@ def test_inconsistent_flags_name_the_flag_and_the_fix(argv, message):
     ids=["bad boolean", "bad duration"],
 )
 def test_unparseable_values_exit_with_usage(argv, capsys):
-    with pytest.raises(SystemExit) as raised:
+    with pytest.raises(OptionsError):
         parse_options(argv)
-    assert raised.value.code == 2
+    assert main(argv) == 2
     assert "python -m picker: error" in capsys.readouterr().err
 
 
-def test_config_file_and_text_are_mutually_exclusive(capsys):
-    with pytest.raises(SystemExit):
+def test_unknown_flags_are_options_errors_naming_them():
+    with pytest.raises(OptionsError, match="unrecognized arguments: --no-such-flag"):
+        parse_options(["--pool-name", "p", "--no-such-flag"])
+
+
+def test_config_file_and_text_are_mutually_exclusive():
+    with pytest.raises(OptionsError, match="not allowed with argument"):
         parse_options(["--pool-name", "p", "--config-file", "a.yaml", "--config-text", "x"])
-    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_help_documents_every_flag():
