@@ -9,13 +9,13 @@ import sys
 import urllib.request
 
 import pytest
-from sim.__main__ import app, build_config, expand_multi_value_flags
+from sim.__main__ import app, build_config, translate_command_line
 from typer.testing import CliRunner
 
 
 def test_multi_value_flags_expand_like_vllm() -> None:
     argv = ["--lora-modules", "a", "b=/p", "--port", "0", "--served-model-name", "x", "y"]
-    assert expand_multi_value_flags(argv) == [
+    assert translate_command_line(argv).simulator_argv == [
         "--lora-modules",
         "a",
         "--lora-modules",
