@@ -63,6 +63,32 @@ def test_chart_arguments_run_unchanged():
     assert (options.log_format, options.tracing, options.metrics_endpoint_auth) == ("json", False, False)
 
 
+def test_leader_election_flags_default_to_controller_runtime_and_name_the_epp_lease(tmp_path):
+    options = parse_options(["--pool-name", "pool", "--ha-enable-leader-election"])
+    assert options.ha_enable_leader_election
+    assert (options.ha_lease_duration_s, options.ha_renew_deadline_s, options.ha_retry_period_s) == (
+        15,
+        10,
+        2,
+    )
+    assert options.lease_name({"NAMESPACE": "team"}) == "epp-team-pool.llm-d.ai"
+    assert options.kubeconfig is None
+    options = parse_options(
+        [
+            "--pool-name=pool", "--pool-namespace=ns", "--endpoints-file", "e.yaml",
+            "--kubeconfig", str(tmp_path / "kubeconfig"), "--ha-enable-leader-election=true",
+            "--ha-lease-duration=3s", "--ha-renew-deadline", "2s", "--ha-retry-period", "500ms",
+        ]
+    )  # fmt: skip
+    assert (options.ha_lease_duration_s, options.ha_renew_deadline_s, options.ha_retry_period_s) == (
+        3,
+        2,
+        0.5,
+    )
+    assert options.kubeconfig == tmp_path / "kubeconfig"
+    assert options.lease_name({}) == "epp-ns-pool.llm-d.ai"
+
+
 def test_pool_namespace_resolution():
     options = parse_options(["--pool-name", "p"])
     assert options.resolved_pool_namespace({"NAMESPACE": "serving"}) == "serving"
@@ -87,8 +113,29 @@ def test_pool_namespace_resolution():
             ["--pool-name", "p", "--total-queued-requests-metric", "sglang:num_queue_reqs"],
             "vLLM's metric names",
         ),
+        (
+            ["--endpoints-file", "e.yaml", "--ha-enable-leader-election"],
+            "--ha-enable-leader-election needs --pool-name",
+        ),
+        (
+            ["--pool-name", "p", "--ha-enable-leader-election", "--ha-lease-duration", "10s"],
+            r"--ha-lease-duration \(10s\) must be longer than --ha-renew-deadline \(10s\)",
+        ),
+        (
+            ["--pool-name", "p", "--ha-enable-leader-election", "--ha-retry-period", "9s"],
+            r"--ha-renew-deadline \(10s\) must be longer than 1.2 x --ha-retry-period \(9s\)",
+        ),
     ],
-    ids=["no pool", "auth without token", "port range", "cert without TLS", "foreign metric name"],
+    ids=[
+        "no pool",
+        "auth without token",
+        "port range",
+        "cert without TLS",
+        "foreign metric name",
+        "election without pool name",
+        "lease not longer than renew deadline",
+        "renew deadline within jittered retry",
+    ],
 )
 def test_inconsistent_flags_name_the_flag_and_the_fix(argv, message):
     with pytest.raises(OptionsError, match=message):

@@ -9,13 +9,13 @@ import sys
 import urllib.request
 
 import pytest
-from sim.__main__ import app, build_config, expand_multi_value_flags
+from sim.__main__ import app, build_config, translate_command_line
 from typer.testing import CliRunner
 
 
 def test_multi_value_flags_expand_like_vllm() -> None:
     argv = ["--lora-modules", "a", "b=/p", "--port", "0", "--served-model-name", "x", "y"]
-    assert expand_multi_value_flags(argv) == [
+    assert translate_command_line(argv).simulator_argv == [
         "--lora-modules",
         "a",
         "--lora-modules",
@@ -75,6 +75,9 @@ def test_serves_and_stops_on_sigterm() -> None:
             '{"name": "cad", "path": "/a/cad"}',
             "--max-loras",
             "2",
+            "--enable-lora",
+            "--tensor-parallel-size",
+            "1",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -89,6 +92,8 @@ def test_serves_and_stops_on_sigterm() -> None:
         assert ids == ["meta-llama/Llama-3.1-8B-Instruct", "food-review-1", "cad"]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+        assert process.stderr is not None
+        assert "ignoring vLLM flags the simulator does not model: --tensor-parallel-size" in process.stderr.read()
     finally:
         if process.poll() is None:
             process.kill()

@@ -51,10 +51,6 @@ def _warn_about_compatibility_flags(options: PickerOptions) -> None:
         logger.warning(
             "--tracing: OpenTelemetry tracing is not implemented in this picker; continuing without"
         )
-    if options.ha_enable_leader_election:
-        logger.warning(
-            "--ha-enable-leader-election: no leader election here; every replica serves and reports ready"
-        )
 
 
 async def serve(options: PickerOptions) -> None:
@@ -65,7 +61,15 @@ async def serve(options: PickerOptions) -> None:
 
     clock = RealClock()
     runtime = ProcessRuntime(options, clock, os.environ)
-    await PickerApp(options, runtime, clock).run_until_signalled()
+    if not options.ha_enable_leader_election:
+        await PickerApp(options, runtime, clock).run_until_signalled()
+        return
+    # Imported only here: the Kubernetes client takes seconds to import.
+    from picker.leadership.process_election import open_leader_elector
+
+    async with open_leader_elector(options, clock, os.environ) as elector:
+        logger.info("leader election on as %s; reporting NOT_SERVING until elected", elector.identity)
+        await PickerApp(options, runtime, clock, elector).run_until_signalled()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -52,19 +52,46 @@ class PickerRuntime(Protocol):
         ...
 
 
-class PickerApp:
-    """Owns the three servers and the runtime's background task for one process lifetime."""
+class Leadership(Protocol):
+    """Leader election: whether this replica may serve, and the loop that keeps it so."""
 
-    def __init__(self, options: PickerOptions, runtime: PickerRuntime, clock: Clock) -> None:
+    @property
+    def is_leader(self) -> bool: ...
+
+    async def run(self) -> None:
+        """Compete for and hold leadership until cancelled; cancelling hands leadership over."""
+        ...
+
+
+class PickerApp:
+    """Owns the three servers and the runtime's (and elector's) background tasks for one process lifetime.
+
+    With a ``leadership``, only the leader reports ready; followers keep the runtime's discovery and
+    scraping running (a warm standby) and still answer ext_proc streams that reach them.
+    """
+
+    def __init__(
+        self,
+        options: PickerOptions,
+        runtime: PickerRuntime,
+        clock: Clock,
+        leadership: Leadership | None = None,
+    ) -> None:
         self._options = options
         self._runtime = runtime
         self._clock = clock
-        self.health = PickerHealth(runtime.is_synced, clock)
+        self._leadership = leadership
+        self.health = (
+            PickerHealth(runtime.is_synced, clock, is_leader=lambda: leadership.is_leader)
+            if leadership is not None
+            else PickerHealth(runtime.is_synced, clock)
+        )
         # Health on the ext_proc port too: gateways can health-check the cluster they already talk to.
         self._ext_proc_server = GrpcServer([ExternalProcessorService(runtime.director), self.health.servicer])
         self._health_server = GrpcServer([self.health.servicer])
         self._metrics = MetricsEndpoint(runtime.registry, options.metrics_auth_token_file)
         self._tasks: list[asyncio.Task[None]] = []
+        self._election: asyncio.Task[None] | None = None
         self.runtime_finished: asyncio.Task[None] | None = None
         self.grpc_port = 0
         self.grpc_health_port = 0
@@ -103,9 +130,12 @@ class PickerApp:
             ) from None
         self._tasks = [
             asyncio.create_task(self._runtime.run(), name="picker-runtime"),
-            asyncio.create_task(self.health.serve_when_synced(), name="picker-health"),
+            asyncio.create_task(self.health.track_readiness(), name="picker-health"),
         ]
         self.runtime_finished = self._tasks[0]
+        if self._leadership is not None:
+            self._election = asyncio.create_task(self._leadership.run(), name="picker-leader-election")
+            self._tasks.append(self._election)
         # One parseable line: tests and scripts that start the picker on port 0 read the ports from it.
         logger.info(
             "picker serving: ext_proc=%s:%d tls=%s health=%d metrics=%d",
@@ -120,6 +150,10 @@ class PickerApp:
         """Graceful: health goes NOT_SERVING first, open streams get ``grace_s`` to finish, then loops stop."""
         grace = self._options.shutdown_grace_period_s if grace_s is None else grace_s
         self.health.shut_down()
+        if self._election is not None:
+            # Hand the Lease over before draining, so a follower turns ready while this one drains.
+            self._election.cancel()
+            await asyncio.gather(self._election, return_exceptions=True)
         await self._ext_proc_server.stop(grace)
         for task in self._tasks:
             task.cancel()
@@ -131,6 +165,7 @@ class PickerApp:
             except Exception as error:
                 logger.error("background task %s had failed: %s", task.get_name(), _describe(error))
         self._tasks = []
+        self._election = None
         await self._health_server.stop(None)
         await self._metrics.stop()
         logger.info("picker stopped")
@@ -144,14 +179,16 @@ class PickerApp:
         await self.start()
         assert self.runtime_finished is not None
         signalled = asyncio.create_task(stop_requested.wait())
+        watched = {signalled, self.runtime_finished} | ({self._election} if self._election else set())
         try:
-            # The runtime's loops never return on their own; if they do, discovery is broken: exit.
-            await asyncio.wait({signalled, self.runtime_finished}, return_when=asyncio.FIRST_COMPLETED)
-            if self.runtime_finished.done():
-                error = self.runtime_finished.exception()
-                raise RuntimeError(
-                    f"the picker's discovery/scraping loops stopped: {_describe(error)}"
-                ) from error
+            # These loops never return on their own; if one does, discovery or election is broken: exit.
+            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            for task in watched - {signalled}:
+                if task.done():
+                    error = None if task.cancelled() else task.exception()
+                    raise RuntimeError(
+                        f"background task {task.get_name()} stopped: {_describe(error)}"
+                    ) from error
             logger.info(
                 "shutdown requested; draining open streams for up to %.1f s",
                 self._options.shutdown_grace_period_s,

@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="static discovery for local runs: YAML 'endpoints: [{name, address, port, labels}]' and "
         "'objectives: [{name, priority}]', re-read when it changes; replaces Kubernetes discovery",
     )  # fmt: skip
+    pool.add_argument(
+        "--kubeconfig", type=Path, default=None,
+        help="kubeconfig of the API server (pool discovery, leader election); default: in-cluster "
+        "config, then ~/.kube/config",
+    )  # fmt: skip
 
     scheduling = parser.add_argument_group("scheduling")
     configs = scheduling.add_mutually_exclusive_group()
@@ -162,13 +167,34 @@ def build_parser() -> argparse.ArgumentParser:
         )  # fmt: skip
     for flag, dest, effect in (
         ("--tracing", "tracing", "OpenTelemetry tracing is not implemented; true logs a warning"),
-        ("--ha-enable-leader-election", "ha_enable_leader_election",
-         "no leader election: every replica reports ready and serves; true logs a warning"),
         ("--enable-pprof", "enable_pprof", "Go profiling; no effect in this picker"),
         ("--health-checking", "health_checking", "no effect: gRPC health is always served"),
     ):  # fmt: skip
         _add_bool(compatibility, flag, dest, False, effect)
+    _add_leader_election(parser)
     return parser
+
+
+def _add_leader_election(parser: argparse.ArgumentParser) -> None:
+    election = parser.add_argument_group(
+        "high availability",
+        "one replica (the holder of Lease epp-<pool-namespace>-<pool-name>.llm-d.ai) reports ready; "
+        "the others keep discovery and scraping warm and take over when the lease lapses",
+    )
+    _add_bool(
+        election, "--ha-enable-leader-election", "ha_enable_leader_election", False,
+        "elect a leader through a coordination.k8s.io Lease; only the leader reports ready",
+    )  # fmt: skip
+    for flag, dest, default, effect in (
+        ("--ha-lease-duration", "ha_lease_duration_s", 15.0,
+         "followers take over this long after the last renewal they saw"),
+        ("--ha-renew-deadline", "ha_renew_deadline_s", 10.0,
+         "a leader that has not renewed for this long stops serving"),
+        ("--ha-retry-period", "ha_retry_period_s", 2.0, "interval between acquire and renew attempts"),
+    ):  # fmt: skip
+        election.add_argument(
+            flag, dest=dest, type=_duration, default=default, metavar="DURATION", help=effect
+        )
 
 
 class OptionsError(ValueError):

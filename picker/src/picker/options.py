@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DEFAULT_POOL_GROUP = "inference.networking.k8s.io"
+# client-go's leader election jitter: retries wait retry_period x (1 + up to this factor).
+LEASE_JITTER_FACTOR = 1.2
 # The metric names the datastore reads (KV usage falls back to vllm:gpu_cache_usage_perc).
 VLLM_METRIC_NAMES = (
     "vllm:num_requests_waiting",
@@ -32,6 +34,9 @@ class PickerOptions(BaseModel):
     pool_group: str = Field(DEFAULT_POOL_GROUP, description="API group of the InferencePool.")
     endpoints_file: Path | None = Field(
         None, description="Static discovery: YAML with endpoints (and objectives) instead of Kubernetes."
+    )
+    kubeconfig: Path | None = Field(
+        None, description="Kubeconfig for the API server; default: in-cluster config, then ~/.kube/config."
     )
 
     # --- scheduling configuration ---------------------------------------------------------------
@@ -72,7 +77,16 @@ class PickerOptions(BaseModel):
     lora_info_metric: str = VLLM_METRIC_NAMES[2]
     cache_info_metric: str = VLLM_METRIC_NAMES[3]
     tracing: bool = False
+
+    # --- high availability: one leader serves (Kubernetes Lease) ---------------------------------
     ha_enable_leader_election: bool = False
+    ha_lease_duration_s: float = Field(
+        15.0, gt=0, description="How long followers wait after the last renewal they saw before taking over."
+    )
+    ha_renew_deadline_s: float = Field(
+        10.0, gt=0, description="A leader that has not renewed for this long steps down."
+    )
+    ha_retry_period_s: float = Field(2.0, gt=0, description="Interval between acquire and renew attempts.")
     enable_pprof: bool = False
     health_checking: bool = False
 
@@ -102,9 +116,34 @@ class PickerOptions(BaseModel):
                     f"{flag} {value!r}: this picker reads vLLM's metric names only ({supported}); "
                     "drop the flag, or serve vLLM-compatible metrics"
                 )
+        if self.ha_enable_leader_election:
+            self._check_leader_election()
         if self.cert_path is not None and not self.secure_serving:
             raise ValueError("--cert-path has no effect with --secure-serving=false: drop one of them")
         return self
+
+    def _check_leader_election(self) -> None:
+        if not self.pool_name:
+            raise ValueError(
+                "--ha-enable-leader-election needs --pool-name: the Lease is named after the pool "
+                "(epp-<namespace>-<pool>.llm-d.ai); pass --pool-name with --endpoints-file too"
+            )
+        # client-go's rules: the leader must give up before followers may take over, and retry
+        # (with up to 1.2x jitter) within the renew deadline.
+        if self.ha_lease_duration_s <= self.ha_renew_deadline_s:
+            raise ValueError(
+                f"--ha-lease-duration ({self.ha_lease_duration_s:g}s) must be longer than "
+                f"--ha-renew-deadline ({self.ha_renew_deadline_s:g}s)"
+            )
+        if self.ha_renew_deadline_s <= LEASE_JITTER_FACTOR * self.ha_retry_period_s:
+            raise ValueError(
+                f"--ha-renew-deadline ({self.ha_renew_deadline_s:g}s) must be longer than "
+                f"{LEASE_JITTER_FACTOR:g} x --ha-retry-period ({self.ha_retry_period_s:g}s)"
+            )
+
+    def lease_name(self, environ: Mapping[str, str]) -> str:
+        """The EPP's Lease name: ``epp-<poolNamespace>-<poolName>.llm-d.ai``."""
+        return f"epp-{self.resolved_pool_namespace(environ)}-{self.pool_name}.llm-d.ai"
 
     def resolved_pool_namespace(self, environ: Mapping[str, str]) -> str:
         """The flag, else ``$NAMESPACE`` (the Downward API in the chart), else ``default``."""

@@ -58,6 +58,7 @@ class ProcessRuntime:
                 options.pool_name,
                 options.resolved_pool_namespace(environ),
                 options.pool_group,
+                options.kubeconfig,
             )
         self.metrics = PickerMetrics(pool_name)
         self._director = build_director(

@@ -1,7 +1,11 @@
 """The ``vllm-sim`` / ``python -m sim`` command: one simulated vLLM replica, served until SIGINT/SIGTERM.
 
-Flags are vLLM's; --config reads a YAML of the same keys (flags win). Once listening, the URL and port
-are printed on stdout as one JSON line, for launchers that start replicas as subprocesses.
+The command line is vLLM's (``python3 -m vllm.entrypoints.openai.api_server`` args run unchanged): the
+flags the simulator models change its behaviour, the other vLLM flags are accepted and listed once on
+stderr, a flag vLLM does not have exits 2 (``sim/vllm_flags.py`` holds vLLM's list). Simulator-only
+options (latency profile, faults, name, mode) come on top; --config reads a YAML of simulator keys (flags
+win). Once listening, the URL and port are printed on stdout as one JSON line, for launchers that start
+replicas as subprocesses.
 """
 
 from __future__ import annotations
@@ -20,25 +24,25 @@ import typer
 from sim.config import ConfigError, LoraModule, SimConfig
 from sim.latency_profile import shipped_profile_names
 from sim.server import start_simulator
-
-# vLLM takes several values after one flag (--lora-modules a b); click wants the flag repeated.
-_MULTI_VALUE_FLAGS = ("--lora-modules", "--served-model-name")
+from sim.vllm_command_line import CommandLineError, TranslatedCommandLine, VllmCommandLine
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=False)
 
 
-def expand_multi_value_flags(argv: list[str]) -> list[str]:
-    expanded: list[str] = []
-    current: str | None = None
-    for arg in argv:
-        if arg.startswith("-"):
-            current = arg if arg in _MULTI_VALUE_FLAGS else None
-            expanded.append(arg)
-        elif current is not None and expanded[-1] != current:
-            expanded.extend([current, arg])
-        else:
-            expanded.append(arg)
-    return expanded
+def simulator_options() -> dict[str, bool]:
+    """Every spelling the simulator's own CLI takes -> whether it takes a value."""
+    command = typer.main.get_command(app)
+    options = {"--help": False}
+    for param in command.params:
+        if param.param_type_name == "option":  # typer's (vendored) click Option
+            for spelling in (*param.opts, *param.secondary_opts):
+                options[spelling] = not param.is_flag
+    return options
+
+
+def translate_command_line(argv: list[str]) -> TranslatedCommandLine:
+    """vLLM's argv (plus simulator options) -> the simulator CLI's argv and the vLLM flags it ignores."""
+    return VllmCommandLine(simulator_options()).translate(argv)
 
 
 @app.command()
@@ -62,9 +66,16 @@ def serve(
     max_num_seqs: Annotated[int | None, typer.Option(help="Most sequences running at once.")] = None,
     max_num_batched_tokens: Annotated[int | None, typer.Option(help="Token budget of one step.")] = None,
     max_model_len: Annotated[int | None, typer.Option(help="Context window (prompt + output).")] = None,
-    num_gpu_blocks: Annotated[int | None, typer.Option(help="KV-cache size in blocks.")] = None,
+    num_gpu_blocks: Annotated[
+        int | None,
+        typer.Option("--num-gpu-blocks", "--num-gpu-blocks-override", help="KV-cache size in blocks."),
+    ] = None,
     block_size: Annotated[int | None, typer.Option(help="Tokens per KV block.")] = None,
     max_loras: Annotated[int | None, typer.Option(help="Adapters resident at once.")] = None,
+    enable_lora: Annotated[
+        bool | None,
+        typer.Option(help="Serve LoRA adapters; --no-enable-lora refuses them (default: allowed)."),
+    ] = None,
     enable_prefix_caching: Annotated[bool | None, typer.Option(help="Automatic prefix caching.")] = None,
     error_rate: Annotated[float | None, typer.Option(help="Fault: share of requests failed.")] = None,
     error_status: Annotated[int | None, typer.Option(help="Fault: status of injected failures.")] = None,
@@ -81,6 +92,9 @@ def serve(
         float | None, typer.Option(help="Grace for in-flight requests on stop.")
     ] = None,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
+    check_config: Annotated[
+        bool, typer.Option(help="Print the resolved config as JSON and exit without serving.")
+    ] = False,
 ) -> None:
     """Start one simulated vLLM replica."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -101,6 +115,7 @@ def serve(
             "num_gpu_blocks": num_gpu_blocks,
             "block_size": block_size,
             "max_loras": max_loras,
+            "enable_lora": enable_lora,
             "enable_prefix_caching": enable_prefix_caching,
             "shutdown_timeout_s": shutdown_timeout_s,
         }.items()
@@ -128,6 +143,9 @@ def serve(
         if "profile" in str(err):
             typer.echo(f"vllm-sim: shipped profiles: {', '.join(shipped_profile_names())}", err=True)
         raise typer.Exit(2) from err
+    if check_config:
+        typer.echo(sim_config.model_dump_json())
+        return
     try:
         asyncio.run(_serve(sim_config))
     except OSError as err:
@@ -163,9 +181,20 @@ async def _serve(config: SimConfig) -> None:
         await handle.stop()
 
 
-def main() -> None:
-    sys.argv[1:] = expand_multi_value_flags(sys.argv[1:])
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Translate vLLM's command line, report the flags not modelled, then run the simulator's CLI."""
+    try:
+        command_line = translate_command_line(sys.argv[1:] if argv is None else argv)
+    except CommandLineError as err:
+        typer.echo(f"vllm-sim: error: {err}", err=True)
+        raise SystemExit(2) from err
+    if command_line.ignored_vllm_flags:
+        typer.echo(
+            "vllm-sim: ignoring vLLM flags the simulator does not model: "
+            + ", ".join(command_line.ignored_vllm_flags),
+            err=True,
+        )
+    app(args=command_line.simulator_argv, prog_name="vllm-sim")
 
 
 if __name__ == "__main__":

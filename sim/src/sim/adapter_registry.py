@@ -18,8 +18,13 @@ class RegisteredAdapter:
 
 class AdapterRegistry:
     def __init__(
-        self, base_model_name: str, reserved_names: list[str], wall_clock: Callable[[], float]
+        self,
+        base_model_name: str,
+        reserved_names: list[str],
+        wall_clock: Callable[[], float],
+        enabled: bool = True,
     ) -> None:
+        self._enabled = enabled
         self._base_model_name = base_model_name
         self._reserved = set(reserved_names)
         self._wall_clock = wall_clock
@@ -32,6 +37,10 @@ class AdapterRegistry:
         return list(self._adapters.values())
 
     def load(self, name: str, path: str | None, base_model_name: str | None = None) -> RegisteredAdapter:
+        if not self._enabled:
+            raise ApiError.bad_request(
+                "LoRA is not enabled on this server; start it with --enable-lora.", param="lora_name"
+            )
         if name in self._adapters:
             raise ApiError.bad_request(
                 f"The lora adapter '{name}' has already been loaded.", param="lora_name"

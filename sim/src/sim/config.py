@@ -106,6 +106,11 @@ class SimConfig(BaseModel):
     num_gpu_blocks: int | None = Field(default=None, gt=0, description="Default: the profile's.")
     block_size: int = Field(default=16, description="KV block size in tokens (vLLM allows 8..128).")
     max_loras: int = Field(default=1, ge=0)
+    enable_lora: bool | None = Field(
+        default=None,
+        description="vLLM's --enable-lora. None: adapters allowed (the simulator's default); False: "
+        "lora_modules and runtime loads are refused, as vLLM without --enable-lora does.",
+    )
     enable_prefix_caching: bool = True
     max_request_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     shutdown_timeout_s: float = Field(default=2.0, ge=0, description="Grace for in-flight requests on stop.")
@@ -122,6 +127,10 @@ class SimConfig(BaseModel):
 
     @model_validator(mode="after")
     def _adapters_need_slots(self) -> SimConfig:
+        if self.lora_modules and self.enable_lora is False:
+            raise ValueError(
+                "lora_modules are set but enable_lora is false; pass --enable-lora (as vLLM needs)"
+            )
         if self.lora_modules and self.max_loras < 1:
             raise ValueError("lora_modules are set but max_loras is 0; set max_loras to at least 1")
         names = [module.name for module in self.lora_modules]

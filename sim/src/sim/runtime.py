@@ -57,7 +57,9 @@ class SimulatorRuntime:
         self.fault_rng = random.Random(seeds.getrandbits(64))
         self.tokenizer = ApproximateTokenizer()
         self.answers = AnswerText(self.tokenizer, random.Random(seeds.getrandbits(64)))
-        self.adapters = AdapterRegistry(config.model, config.model_names, wall_clock)
+        self.adapters = AdapterRegistry(
+            config.model, config.model_names, wall_clock, enabled=config.enable_lora is not False
+        )
         for module in config.lora_modules:
             self.adapters.load(module.name, module.path, module.base_model_name)
         self.metrics = SimMetrics(config.model_names[0], self.engine_config, self.engine.stats, wall_clock)

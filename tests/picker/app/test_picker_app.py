@@ -54,13 +54,28 @@ def local_options(**overrides) -> PickerOptions:
     return PickerOptions(**values)
 
 
+class FakeLeadership:
+    """Leadership the test hands out and takes back; records that stopping cancelled (released) it."""
+
+    def __init__(self) -> None:
+        self.is_leader = False
+        self.released = False
+
+    async def run(self) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.is_leader = False
+            self.released = True
+
+
 @pytest.fixture
 async def started(recording_director):
     apps = []
 
-    async def start(runtime=None, **overrides):
+    async def start(runtime=None, leadership=None, **overrides):
         runtime = runtime or FakeRuntime(recording_director)
-        app = PickerApp(local_options(**overrides), runtime, RealClock())
+        app = PickerApp(local_options(**overrides), runtime, RealClock(), leadership)
         await app.start()
         apps.append(app)
         return app, runtime
@@ -96,6 +111,48 @@ async def test_health_is_not_serving_until_synced_then_serving_with_the_epp_name
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await health_status(app.grpc_health_port, "no-such-service")
     assert raised.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+READINESS_GATED = ("", "envoy.service.ext_proc.v3.ExternalProcessor", "inference-extension", "readiness")
+
+
+async def test_with_leader_election_only_the_leader_reports_ready_and_liveness_stays_serving(started):
+    leadership = FakeLeadership()
+    app, runtime = await started(leadership=leadership, secure_serving=False)
+    runtime.synced = True  # a follower's datastore is warm...
+    await asyncio.sleep(0.2)
+    for service in READINESS_GATED:  # ...but it does not advertise itself
+        assert (
+            await health_status(app.grpc_health_port, service) == health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+    assert await health_status(app.grpc_health_port, "liveness") == health_pb2.HealthCheckResponse.SERVING
+    leadership.is_leader = True  # elected: ready without a restart
+    for service in READINESS_GATED:
+        await wait_for_status(app.grpc_health_port, service, health_pb2.HealthCheckResponse.SERVING)
+    leadership.is_leader = False  # stepped down
+    for service in READINESS_GATED:
+        await wait_for_status(app.grpc_health_port, service, health_pb2.HealthCheckResponse.NOT_SERVING)
+    assert await health_status(app.grpc_health_port, "liveness") == health_pb2.HealthCheckResponse.SERVING
+    assert await health_status(app.grpc_port, "readiness") == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_a_leader_that_is_not_synced_is_not_ready(started):
+    leadership = FakeLeadership()
+    leadership.is_leader = True
+    app, _ = await started(leadership=leadership, secure_serving=False)
+    await asyncio.sleep(0.2)
+    assert (
+        await health_status(app.grpc_health_port, "readiness") == health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+
+
+async def test_stopping_hands_leadership_over(started):
+    leadership = FakeLeadership()
+    app, runtime = await started(leadership=leadership, secure_serving=False)
+    runtime.synced = leadership.is_leader = True
+    await wait_for_status(app.grpc_health_port, "readiness", health_pb2.HealthCheckResponse.SERVING)
+    await app.stop(grace_s=0)
+    assert leadership.released and not leadership.is_leader
 
 
 async def test_self_signed_tls_is_served_by_default(started):

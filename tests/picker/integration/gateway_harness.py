@@ -118,7 +118,12 @@ class PickerProcess:
     """``python -m picker`` on port 0 with a static endpoints file; ports are read from its log line."""
 
     def __init__(
-        self, work_dir: Path, endpoints: list[IdentityUpstream], objectives: dict[str, int], *args: str
+        self,
+        work_dir: Path,
+        endpoints: list[IdentityUpstream],
+        objectives: dict[str, int],
+        *args: str,
+        env: dict[str, str] | None = None,
     ):
         self.endpoints_file = work_dir / "endpoints.yaml"
         self.log_file = work_dir / "picker.log"
@@ -137,12 +142,13 @@ class PickerProcess:
             "--seed", "7",
             *args,
         ]  # fmt: skip
+        self.env = env
         self.process: subprocess.Popen[bytes] | None = None
         self.grpc_port = self.health_port = self.metrics_port = 0
 
     async def start(self) -> PickerProcess:
         with self.log_file.open("wb") as log:
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         async with asyncio.timeout(STARTUP_TIMEOUT_S):
             while True:
                 match = _SERVING_LINE.search(self.log_file.read_text(errors="replace"))

@@ -75,6 +75,14 @@ async def test_load_use_and_unload_an_adapter(start_sim, http: aiohttp.ClientSes
         assert response.status == 404
 
 
+async def test_without_enable_lora_adapters_are_refused(start_sim, http: aiohttp.ClientSession) -> None:
+    sim = await start_sim(enable_lora=False)
+    load = {"lora_name": "cad-fabricator", "lora_path": "redcathode/fabricator"}
+    async with http.post(f"{sim.url}/v1/load_lora_adapter", json=load) as response:
+        assert response.status == 400
+        assert "--enable-lora" in (await response.json())["error"]["message"]
+
+
 async def test_tokenize_detokenize_round_trip(start_sim, http: aiohttp.ClientSession) -> None:
     sim = await start_sim(max_model_len=2048)
     text = "What is the best pizza in the world? Ünïcödé 🍕"

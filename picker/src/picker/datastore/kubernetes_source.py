@@ -10,13 +10,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
-from kubernetes_asyncio import client, config, watch
+from kubernetes_asyncio import client, watch
 
 from picker.datastore.pool_membership import POOL_GROUP_V1, PoolMembership
 from picker.datastore.store import EndpointStore
 from picker.framework.clock import Clock
+from picker.kubernetes_api import kubernetes_api_client
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class KubernetesEndpointSource:
         pool_name: str,
         namespace: str,
         pool_group: str = POOL_GROUP_V1,
+        kubeconfig: Path | None = None,
     ) -> None:
         if pool_group not in POOL_VERSION_BY_GROUP:
             raise ValueError(
@@ -50,16 +53,13 @@ class KubernetesEndpointSource:
         self._clock = clock
         self._namespace = namespace
         self._pool_group = pool_group
+        self._kubeconfig = kubeconfig
         self.membership = PoolMembership(store, pool_name, pool_group)
         self._selector_changed = asyncio.Event()
 
     async def run(self) -> None:
-        """Load in-cluster credentials (or ~/.kube/config) and watch until cancelled."""
-        try:
-            config.load_incluster_config()
-        except config.ConfigException:
-            await config.load_kube_config()
-        async with client.ApiClient() as api:
+        """Connect (``--kubeconfig``, else in-cluster, else ~/.kube/config) and watch until cancelled."""
+        async with kubernetes_api_client(self._kubeconfig) as api:
             await self.watch(api, client.CustomObjectsApi(api), client.CoreV1Api(api))
 
     async def watch(self, api: Any, custom: Any, core: Any) -> None:

@@ -1,5 +1,10 @@
-"""gRPC health for the picker (grpc.health.v1 on --grpc-health-port), with the EPP's service names:
-NOT_SERVING until the datastore has synced the pool, SERVING after, NOT_SERVING again on shutdown."""
+"""gRPC health for the picker (grpc.health.v1 on --grpc-health-port), with the EPP's service names.
+
+Readiness is decided here and only here: the readiness-gated services answer SERVING while the
+datastore has synced the pool *and* this replica may serve (always, or, with leader election, while it
+holds the Lease), NOT_SERVING otherwise, and NOT_SERVING for good once shutdown starts. ``liveness``
+answers SERVING throughout: a follower is healthy and must not be restarted.
+"""
 
 from __future__ import annotations
 
@@ -14,16 +19,27 @@ LIVENESS_SERVICE = "liveness"
 READINESS_SERVICE = "readiness"
 CHART_PROBE_SERVICE = "inference-extension"  # the inferencepool chart's single-replica probe name
 
-# Services that answer SERVING only once the pool is synced; liveness answers SERVING from the start.
+# Services that answer SERVING only while the picker is ready; liveness answers SERVING from the start.
 READINESS_GATED_SERVICES = (OVERALL_SERVICE, EXT_PROC_SERVICE, READINESS_SERVICE, CHART_PROBE_SERVICE)
 
 
-class PickerHealth:
-    """Owns the health service (served on both ports) and flips it to SERVING once ``is_synced()``."""
+def _always() -> bool:
+    return True
 
-    def __init__(self, is_synced: Callable[[], bool], clock: Clock, poll_interval_s: float = 0.05) -> None:
+
+class PickerHealth:
+    """Owns the health service (served on both ports) and keeps it in step with readiness."""
+
+    def __init__(
+        self,
+        is_synced: Callable[[], bool],
+        clock: Clock,
+        poll_interval_s: float = 0.05,
+        is_leader: Callable[[], bool] = _always,
+    ) -> None:
         self.servicer = HealthService()
         self._is_synced = is_synced
+        self._is_leader = is_leader
         self._clock = clock
         self._poll_interval_s = poll_interval_s
         self.serving = False
@@ -31,13 +47,19 @@ class PickerHealth:
         for service in READINESS_GATED_SERVICES:
             self.servicer.set(service, NOT_SERVING)
 
-    async def serve_when_synced(self) -> None:
-        """Run until the pool is synced, then mark every readiness-gated service SERVING."""
-        while not self._is_synced():
+    def is_ready(self) -> bool:
+        """Synced and allowed to serve (the leader, when leader election is on)."""
+        return self._is_synced() and self._is_leader()
+
+    async def track_readiness(self) -> None:
+        """Until cancelled: flip every readiness-gated service when :meth:`is_ready` changes."""
+        while True:
+            ready = self.is_ready()
+            if ready != self.serving:
+                for service in READINESS_GATED_SERVICES:
+                    self.servicer.set(service, SERVING if ready else NOT_SERVING)
+                self.serving = ready
             await self._clock.sleep(self._poll_interval_s)
-        for service in READINESS_GATED_SERVICES:
-            self.servicer.set(service, SERVING)
-        self.serving = True
 
     def shut_down(self) -> None:
         """Every service NOT_SERVING, so gateways stop sending new streams while existing ones drain."""
