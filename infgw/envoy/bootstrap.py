@@ -36,7 +36,7 @@ def _address(host: str, port: int) -> dict[str, Any]:
 
 
 def _picker_cluster(picker: PickerConnection) -> dict[str, Any]:
-    endpoint: dict[str, Any] = {"address": _address(picker.host, picker.port)}
+    endpoints = [{"endpoint": {"address": _address(picker.host, port)}} for port in (picker.port, *picker.standby_ports)]
     cluster: dict[str, Any] = {
         "name": PICKER_CLUSTER,
         "type": "STATIC",
@@ -53,7 +53,7 @@ def _picker_cluster(picker: PickerConnection) -> dict[str, Any]:
         },
         "load_assignment": {
             "cluster_name": PICKER_CLUSTER,
-            "endpoints": [{"lb_endpoints": [{"endpoint": endpoint}]}],
+            "endpoints": [{"lb_endpoints": endpoints}],
         },
     }
     if picker.tls:

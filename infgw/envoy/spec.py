@@ -73,6 +73,11 @@ class PickerConnection(BaseModel):
 
     host: str = Field("127.0.0.1", description="The picker's IP address.")
     port: int = Field(9002, ge=1, le=65_535, description="The picker's ext_proc gRPC port (--grpc-port).")
+    standby_ports: tuple[int, ...] = Field(
+        (),
+        description="More picker replicas on the same host (leader election: followers report NOT_SERVING, "
+        "so with health_check on Envoy sends every stream to the leader and fails over when it changes).",
+    )
     tls: bool = Field(
         True,
         description="TLS toward the picker without certificate verification, as gateways talk to the "
@@ -125,6 +130,14 @@ class PickerConnection(BaseModel):
         except ValueError:
             raise ValueError(f"{status} is not an HTTP status Envoy knows; use e.g. 503 or 500") from None
         return status
+
+    @model_validator(mode="after")
+    def _replicas_need_health_checks(self) -> PickerConnection:
+        if self.standby_ports and not self.health_check:
+            raise ValueError(
+                "standby_ports need health_check: without it Envoy would round-robin streams onto followers"
+            )
+        return self
 
     @model_validator(mode="after")
     def _no_response_body_without_response_headers(self) -> PickerConnection:

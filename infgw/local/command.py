@@ -181,7 +181,8 @@ async def _run(
 
     total = sum(len(pool.replicas) for pool in plan.pools)
     console.print(
-        f"Starting {total} simulated replica(s), {len(plan.pools)} picker(s) and Envoy (logs: {work_dir / 'logs'})"
+        f"Starting {total} simulated replica(s), {sum(p.picker.replicas for p in plan.pools)} picker(s) and Envoy "
+        f"(logs: {work_dir / 'logs'})"
     )
     async with LocalGateway(plan, options, work_dir) as gateway:
         console.print(f"\n[bold green]Gateway ready at {gateway.url}[/]  (Envoy admin: {gateway.admin_url})")

@@ -60,3 +60,19 @@ def materialise_mounts(
         else:
             result.append(arg)
     return result
+
+
+def override_planned_flags(args: Sequence[str], settings: Mapping[str, object]) -> tuple[list[str], dict[str, object]]:
+    """`--sim-set` settings that name a flag the planned command line sets (``max_num_seqs`` for
+    ``--max-num-seqs``) replace that flag's value, since the command line wins over a config file; the
+    others are returned for the simulator's config file."""
+    result = list(args)
+    remaining: dict[str, object] = {}
+    for key, value in settings.items():
+        flag = "--" + key.replace("_", "-")
+        planned = any(arg == flag or arg.startswith(flag + "=") for arg in result)
+        if planned and isinstance(value, str | int | float) and not isinstance(value, bool):
+            result = with_flag(result, flag, str(value))
+        else:
+            remaining[key] = value
+    return result, remaining

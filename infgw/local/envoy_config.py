@@ -46,6 +46,8 @@ class PoolAddresses(BaseModel):
 
     picker_port: int
     replicas: tuple[str, ...]  # ip:port
+    # The ext_proc ports of the pool's other picker replicas (leader election: only the leader serves).
+    standby_picker_ports: tuple[int, ...] = ()
 
 
 def pool_bootstrap_spec(
@@ -61,6 +63,9 @@ def pool_bootstrap_spec(
     buffer requests and send what the picker did not route round-robin, FailClose pools answer it 503."""
     picker = PickerConnection(
         port=addresses.picker_port,
+        standby_ports=addresses.standby_picker_ports,
+        # With several replicas Envoy must find the leader: followers answer NOT_SERVING on ext_proc.
+        health_check=bool(addresses.standby_picker_ports),
         tls=picker_tls,
         failure_mode_allow=pool.fail_open,
         # Envoy fails open in FULL_DUPLEX_STREAMED only before the first body chunk (see PickerConnection).

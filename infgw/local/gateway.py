@@ -12,12 +12,14 @@ from types import TracebackType
 
 import aiohttp
 import yaml
+from picker.preflight import check_command_line
 from pydantic import BaseModel, ConfigDict, Field
 
 from infgw.envoy import find_envoy_binary
 from infgw.local.child_process import ChildExitedError, ChildProcess
-from infgw.local.container_args import materialise_mounts, with_flag
+from infgw.local.container_args import materialise_mounts, override_planned_flags, with_flag
 from infgw.local.envoy_config import PoolAddresses, build_local_bootstrap
+from infgw.local.lease_api import FakeLeaseApi
 from infgw.local.plan import LocalPlan, PoolPlan
 from infgw.local.ports import ensure_port_free, free_port
 from infgw.local.readiness import (
@@ -29,6 +31,8 @@ from infgw.local.readiness import (
 from infgw.local.supervisor import ProcessSupervisor
 
 LOOPBACK = "127.0.0.1"
+# The picker's gRPC health service that reports SERVING whenever the process runs (leader or not).
+LIVENESS_SERVICE = "liveness"
 
 
 class GatewayOptions(BaseModel):
@@ -75,7 +79,10 @@ class LocalGateway:
         self.work_dir = work_dir
         self.supervisor = ProcessSupervisor(work_dir / "logs")
         self.replicas: list[RunningReplica] = []
-        self.pickers: dict[str, RunningPicker] = {}
+        # Per pool: its picker replicas in start order (one unless the Deployment runs several).
+        self.picker_replicas: dict[str, list[RunningPicker]] = {}
+        # The Kubernetes Lease API the pickers' leader election talks to (no API server here).
+        self.lease_api: FakeLeaseApi | None = None
         self.envoy: ChildProcess | None = None
         self.url = ""
         self.admin_url = ""
@@ -110,7 +117,7 @@ class LocalGateway:
                     raise
             await self.stop()
             self.supervisor = ProcessSupervisor(self.work_dir / "logs")
-            self.replicas, self.pickers, self.envoy = [], {}, None
+            self.replicas, self.picker_replicas, self.envoy = [], {}, None
 
     async def _start_once(self) -> None:
         """Start every child at once (ports are chosen up front), then wait for each tier in order.
@@ -149,11 +156,16 @@ class LocalGateway:
             await asyncio.gather(
                 *(wait_http_ok(session, r.process, f"{r.url}/health", timeout_s) for r in self.replicas)
             )
+            # Every replica alive; per pool one serving (a follower of a leader election never serves).
             await asyncio.gather(
                 *(
-                    wait_grpc_serving(p.process, f"{LOOPBACK}:{p.health_port}", timeout_s)
-                    for p in self.pickers.values()
+                    wait_grpc_serving(p.process, f"{LOOPBACK}:{p.health_port}", timeout_s, LIVENESS_SERVICE)
+                    for replicas in self.picker_replicas.values()
+                    for p in replicas
                 )
+            )
+            await asyncio.gather(
+                *(self._wait_one_serving(replicas, timeout_s) for replicas in self.picker_replicas.values())
             )
             self.admin_url, listener_port = await wait_envoy_ready(
                 session, self.envoy, self.work_dir / "envoy" / "admin-address", timeout_s
@@ -162,15 +174,35 @@ class LocalGateway:
             for pool in self.plan.pools:
                 await wait_routable(session, self.envoy, self.url, pool.model, timeout_s)
 
+    async def _wait_one_serving(self, replicas: list[RunningPicker], timeout_s: float) -> None:
+        waits = [
+            asyncio.ensure_future(wait_grpc_serving(p.process, f"{LOOPBACK}:{p.health_port}", timeout_s))
+            for p in replicas
+        ]
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
     async def stop(self) -> None:
         await self.supervisor.stop_all()
+        if self.lease_api is not None:
+            await self.lease_api.stop()
+            self.lease_api = None
+
+    @property
+    def pickers(self) -> dict[str, RunningPicker]:
+        """Each pool's first picker replica (its only one unless the pool runs several)."""
+        return {pool: replicas[0] for pool, replicas in self.picker_replicas.items()}
 
     @property
     def picker_tls(self) -> bool:
         """TLS between Envoy and the pickers exactly when the planned pickers serve it (`--secure-serving`,
         the EPP's default), as every pool's picker is reached the same way."""
-        from picker.preflight import check_command_line
-
         return any(check_command_line(pool.picker.args).secure_serving for pool in self.plan.pools)
 
     def replicas_of(self, pool: str) -> list[RunningReplica]:
@@ -184,11 +216,12 @@ class LocalGateway:
         for pool in self.plan.pools:
             for replica in pool.replicas:
                 port = free_port()
+                server_args, sim_config = override_planned_flags(replica.server_args, replica.sim_config)
                 config_path = config_dir / f"{replica.name}.yaml"
-                config_path.write_text(yaml.safe_dump(replica.sim_config, sort_keys=False), encoding="utf-8")
+                config_path.write_text(yaml.safe_dump(sim_config, sort_keys=False), encoding="utf-8")
                 argv = [
                     sys.executable, "-m", "sim",
-                    *with_flag(with_flag(replica.server_args, "--port", str(port)), "--host", LOOPBACK),
+                    *with_flag(with_flag(server_args, "--port", str(port)), "--host", LOOPBACK),
                     "--name", replica.name,
                     "--config", str(config_path),
                 ]  # fmt: skip
@@ -237,17 +270,35 @@ class LocalGateway:
         ]  # fmt: skip
 
     async def _start_picker(self, pool: PoolPlan) -> None:
-        grpc_port, health_port, metrics_port = free_port(), free_port(), free_port()
-        argv = self.picker_argv(pool, (grpc_port, health_port, metrics_port))
-        child = await self.supervisor.start(f"picker:{pool.name}", argv)
-        self.pickers[pool.name] = RunningPicker(
-            pool.name, grpc_port, health_port, f"http://{LOOPBACK}:{metrics_port}/metrics", child
-        )
+        """The Deployment's replicas; with leader election they share a Lease on a local Lease API (the
+        added `--kubeconfig` points at it), and each gets its pod name for the lease's holder identity."""
+        elects = check_command_line(pool.picker.args).ha_enable_leader_election
+        kubeconfig: list[str] = []
+        if elects:
+            kubeconfig = ["--kubeconfig", str(await self._lease_kubeconfig())]
+        self.picker_replicas[pool.name] = []
+        for index in range(pool.picker.replicas if elects else 1):
+            grpc_port, health_port, metrics_port = free_port(), free_port(), free_port()
+            argv = [*self.picker_argv(pool, (grpc_port, health_port, metrics_port)), *kubeconfig]
+            name = f"picker:{pool.name}" if index == 0 else f"picker:{pool.name}-{index}"
+            child = await self.supervisor.start(name, argv, env={"POD_NAME": f"{pool.name}-epp-{index}"})
+            self.picker_replicas[pool.name].append(
+                RunningPicker(pool.name, grpc_port, health_port, f"http://{LOOPBACK}:{metrics_port}/metrics", child)
+            )
+
+    async def _lease_kubeconfig(self) -> Path:
+        if self.lease_api is None:
+            self.lease_api = FakeLeaseApi()
+            await self.lease_api.start()
+        directory = self.work_dir / "pickers"
+        directory.mkdir(parents=True, exist_ok=True)
+        return self.lease_api.write_kubeconfig(directory / "kubeconfig")
 
     async def _start_envoy(self) -> None:
         addresses = {
             pool.name: PoolAddresses(
-                picker_port=self.pickers[pool.name].grpc_port,
+                picker_port=self.picker_replicas[pool.name][0].grpc_port,
+                standby_picker_ports=tuple(p.grpc_port for p in self.picker_replicas[pool.name][1:]),
                 replicas=tuple(r.url.removeprefix("http://") for r in self.replicas_of(pool.name)),
             )
             for pool in self.plan.pools

@@ -16,6 +16,8 @@ from infgw.plan.pool_wiring import Body
 # `infgw plan` exit codes: 1 = a mandatory policy is violated (manifests are written; serving locally is
 # still useful to see why), 2 = bad config or a deploy-rehearsal finding (nothing would deploy).
 POLICY_VIOLATION_EXIT = 1
+# The policy report's verdict when a mandatory rule is violated (policies/report.py).
+POLICY_BLOCKED = "violation(s); blocked."
 
 
 class RenderError(RuntimeError):
@@ -43,7 +45,8 @@ def render_stack(stack: str, project_dir: Path, out_dir: Path) -> tuple[Path, li
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     notes: list[str] = []
-    if result.returncode == POLICY_VIOLATION_EXIT:
+    blocked_by_policy = result.returncode == POLICY_VIOLATION_EXIT and POLICY_BLOCKED in result.stdout
+    if blocked_by_policy:
         notes.append(f"the policy pack blocks this stack for `pulumi up`:\n{_problem_lines(result.stdout)}")
     elif result.returncode != 0:
         raise RenderError(_problem_lines(result.stderr + result.stdout))

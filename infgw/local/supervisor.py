@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from infgw.local.child_process import ChildProcess
@@ -23,8 +24,9 @@ class ProcessSupervisor:
     def child(self, name: str) -> ChildProcess:
         return next(child for child in self._children if child.name == name)
 
-    async def start(self, name: str, argv: Sequence[str]) -> ChildProcess:
-        child = ChildProcess(name, argv, self.log_dir / f"{name}.log")
+    async def start(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> ChildProcess:
+        """Start `argv` as `name`; `env` adds variables to this process's environment."""
+        child = ChildProcess(name, argv, self.log_dir / f"{name}.log", {**os.environ, **env} if env else None)
         self._children.append(child)
         await child.start()
         return child

@@ -62,9 +62,12 @@ def stack_document(services: dict[str, object]) -> dict[str, object]:
 
 
 def write_stack(directory: Path, stack: str, services: dict[str, object], project_file: Path) -> Path:
-    """A project directory holding the repository's Pulumi.yaml and Pulumi.<stack>.yaml."""
+    """A project directory holding the repository's Pulumi.yaml and program, and Pulumi.<stack>.yaml."""
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copy(project_file, directory / "Pulumi.yaml")
+    program = directory / "__main__.py"
+    if not program.exists():
+        program.symlink_to(project_file.parent / "__main__.py")
     (directory / f"Pulumi.{stack}.yaml").write_text(
         yaml.safe_dump(stack_document(services)), encoding="utf-8"
     )

@@ -90,6 +90,16 @@ def test_unknown_stack_and_missing_services_are_clear_errors(
     assert "services: missing" in output
 
 
+def test_picker_config_the_picker_refuses_stops_before_anything_starts(tmp_path: Path, project_file: Path) -> None:
+    services = copy.deepcopy(TWO_POOL_SERVICES)
+    services["pools"][0]["picker"] = {"config": {"plugins": [{"type": "no-such-scorer"}]}}
+    project = write_stack(tmp_path, "bad-picker", services, project_file)
+    code, output = run_cli("--project-dir", str(project), "--stack", "bad-picker")
+    assert code == INVALID_INPUT_EXIT
+    assert "services.pools[0].picker.config.plugins[0].type" in output
+    assert "unknown plugin type 'no-such-scorer'" in output
+
+
 def test_invalid_services_config_names_the_key(tmp_path: Path, project_file: Path) -> None:
     services = copy.deepcopy(TWO_POOL_SERVICES)
     services["objectives"][0]["pool"] = "nope"
@@ -105,12 +115,8 @@ def test_child_failing_at_startup_stops_everything_and_shows_its_log(
 ) -> None:
     services = copy.deepcopy(TWO_POOL_SERVICES)
     services["pools"] = services["pools"][:1]
-    services["pools"][0]["picker"] = {
-        "config": {
-            "plugins": [{"type": "no-such-scorer"}, {"type": "max-score-picker"}],
-            "schedulingProfiles": [{"name": "default", "plugins": [{"pluginRef": "no-such-scorer"}]}],
-        }
-    }
+    # A flag vLLM does not have: the stack plans (extraArgs are passed as given), the server refuses it.
+    services["pools"][0]["extraArgs"] = ["--no-such-vllm-flag"]
     project = write_stack(tmp_path / "project", "bad-picker", services, project_file)
     work_dir = tmp_path / "work"
     code, output = run_cli(
@@ -125,8 +131,8 @@ def test_child_failing_at_startup_stops_everything_and_shows_its_log(
         str(work_dir),
     )
     assert code == 1
-    assert "picker:llama exited with code" in output
-    assert "unknown plugin type 'no-such-scorer'" in output  # the picker's own words, from its log
+    assert "replica:llama-0 exited with code" in output
+    assert "unrecognized arguments: --no-such-vllm-flag" in output  # the server's own words, from its log
     assert processes_mentioning(str(work_dir)) == []
 
 

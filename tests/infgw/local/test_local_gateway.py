@@ -4,6 +4,7 @@ official openai client. One gateway per module (two pools, three replicas); the 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ import aiohttp
 import openai
 import pytest
 import pytest_asyncio
-from local_gateway_stacks import LLAMA, QWEN
+from local_gateway_stacks import LLAMA, QWEN, TWO_POOL_SERVICES, write_stack
 
 from infgw.local.command import load_local_plan
 from infgw.local.gateway import GatewayOptions, LocalGateway
@@ -41,11 +42,15 @@ def pid_alive(pid: int) -> bool:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def gateway(
-    two_pool_project: Path, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[LocalGateway]:
+async def gateway(project_file: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalGateway]:
+    # The EPP's default profile: its legacy admission sheds sheddable requests once the model servers'
+    # queues pass the saturation threshold, which the shedding test below drives.
+    services = copy.deepcopy(TWO_POOL_SERVICES)
+    for pool in services["pools"]:
+        pool["picker"] = {"profile": "default"}
+    project = write_stack(tmp_path_factory.mktemp("two-pool-epp"), "two-pool-epp", services, project_file)
     manifests = tmp_path_factory.mktemp("manifests")
-    plan = load_local_plan("two-pool", two_pool_project, manifests, sim_overrides=SIM_OVERRIDES)
+    plan = load_local_plan("two-pool-epp", project, manifests, sim_overrides=SIM_OVERRIDES)
     running = LocalGateway(plan, GatewayOptions(ready_timeout_s=60), tmp_path_factory.mktemp("local-gateway"))
     async with running:
         pids = [child.pid for child in running.supervisor.children]

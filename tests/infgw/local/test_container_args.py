@@ -1,0 +1,31 @@
+"""The local changes to a planned command line: one flag's value, mounted files, --sim-set overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from infgw.local.container_args import materialise_mounts, override_planned_flags, with_flag
+
+
+def test_with_flag_replaces_both_forms_and_appends_when_absent() -> None:
+    assert with_flag(["--port", "8000", "--model", "m"], "--port", "1234") == ["--port", "1234", "--model", "m"]
+    assert with_flag(["--port=8000"], "--port", "1234") == ["--port=1234"]
+    assert with_flag(["--model", "m"], "--port", "1234") == ["--model", "m", "--port", "1234"]
+
+
+def test_mounted_files_move_into_the_work_folder_and_secrets_get_a_token(tmp_path: Path) -> None:
+    args = ["--config-file", "/config/config.yaml", "--metrics-auth-token-file=/var/run/secrets/r/token", "--v", "1"]
+    moved = materialise_mounts(args, {"/config/config.yaml": "kind: X\n"}, ("/var/run/secrets/r",), tmp_path)
+    assert moved[1] == str(tmp_path / "config" / "config.yaml")
+    assert (tmp_path / "config" / "config.yaml").read_text() == "kind: X\n"
+    flag, token_path = moved[2].split("=", 1)
+    assert flag == "--metrics-auth-token-file" and len(Path(token_path).read_text()) >= 32
+    assert moved[3:] == ["--v", "1"]
+
+
+def test_sim_settings_naming_a_planned_flag_replace_it_the_rest_go_to_the_config() -> None:
+    args, rest = override_planned_flags(
+        ["--model", "m", "--max-num-seqs", "1024"], {"max_num_seqs": 1, "profile": "zero-latency", "seed": 3}
+    )
+    assert args == ["--model", "m", "--max-num-seqs", "1"]
+    assert rest == {"profile": "zero-latency", "seed": 3}
