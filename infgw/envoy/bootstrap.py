@@ -71,6 +71,9 @@ def _picker_cluster(picker: PickerConnection) -> dict[str, Any]:
             {
                 "timeout": "1s",
                 "interval": "2s",
+                # Envoy's default is 60 s while the cluster has carried no traffic: a picker not yet up
+                # when Envoy started would stay failed (and a follower could never be found healthy).
+                "no_traffic_interval": "2s",
                 "unhealthy_threshold": 1,
                 "healthy_threshold": 1,
                 "grpc_health_check": {"service_name": EXT_PROC_SERVICE},
