@@ -162,6 +162,8 @@ def _plain(value: Any) -> Any:
         return {key: _plain(value[key]) for key in ordered}
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
+    if isinstance(value, str):
+        return str(value)  # the plan's markers are str subclasses, which YAML's safe dumper refuses
     return value
 
 
@@ -230,29 +232,6 @@ def _paths_holding(value: Any, marker: str, path: str = "") -> Iterable[str]:
         yield path
 
 
-class _ManifestDumper(yaml.SafeDumper):
-    """Multi-line strings (a ConfigMap's files) as literal blocks, readable as the files they become."""
-
-
-def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in text else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
-
-
-_ManifestDumper.add_representer(str, _represent_text)
-
-
-def _plain(value: Any) -> Any:
-    """Builtin types only (the plan's markers are str subclasses, which YAML's safe dumper refuses)."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
-
-
 def write_cluster_manifests(
     out_dir: Path, manifests: ClusterManifests, unknown_marker: str | None = None
 ) -> list[Path]:
@@ -271,7 +250,7 @@ def write_cluster_manifests(
     for index, obj in enumerate(applied, start=1):
         path = cluster_dir / file_name(index, obj, width)
         path.write_text(
-            yaml.dump(_plain(obj.body), Dumper=_ManifestDumper, sort_keys=False, default_flow_style=False)
+            yaml.dump(dict(obj.body), Dumper=_ManifestDumper, sort_keys=False, default_flow_style=False)
         )
         written.append(path)
 
