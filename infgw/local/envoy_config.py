@@ -34,7 +34,7 @@ MULTI_POOL_BUFFER_LIMIT_BYTES = 16 * 1024 * 1024
 # with the request in flight) move on to the picker's next endpoint. Envoy never retries once response
 # headers have reached the client, so a started stream is not replayed.
 RETRY_ON = ("connect-failure", "refused-stream", "reset")
-# Enough to walk the picker's two fallbacks (picker_fallbacks.LOCAL_FALLBACK_ENDPOINTS) and one spare:
+# Enough to walk the recommended profile's two fallbacks (maxNumOfEndpoints 3) and one spare:
 # the setting the reliability harness measured its replica-loss figures with (docs/reliability.md).
 NUM_RETRIES = 3
 
