@@ -8,7 +8,9 @@ prerequisites, the table below), then fails the plan where a real `pulumi up` wo
 - a budget (custom timeouts, else 10 minutes) shorter than the expected time to ready, for create and for
   a rolling update;
 - GPU demand above a cluster's GPU supply, at rollout and during an update (surge pods need spare GPUs);
-- a picker container the picker itself would refuse (flags, its ConfigMap's EndpointPickerConfig).
+- a picker container the picker itself would refuse (flags, its ConfigMap's EndpointPickerConfig), and a
+  vLLM command line vLLM would refuse (a flag it does not have);
+- a pool whose objects do not wire up (ports, the picker Service, flags against container ports).
 
 Readiness prerequisites (what Kubernetes and the components need before the pods or objects turn ready):
 
@@ -434,11 +436,23 @@ def _wiring_findings(plan: Plan) -> Iterator[Finding]:
     from components.manifests import manifests_by_cluster
     from infgw.plan.pool_wiring import WiringError, cluster_wiring
 
+    from sim.vllm_command_line import CommandLineError, VllmCommandLine
+
+    vllm = VllmCommandLine({})  # vLLM's own flags only: what the server would accept at start
     for cluster in manifests_by_cluster(plan.resources):
         try:
-            cluster_wiring(obj.body for obj in cluster.objects)
+            wiring = cluster_wiring(obj.body for obj in cluster.objects)
         except WiringError as error:
             yield Finding((cluster.cluster,), str(error))
+            continue
+        for pool in wiring.pools:
+            try:
+                vllm.translate(list(pool.server_args))
+            except CommandLineError as error:
+                yield Finding(
+                    (cluster.cluster, pool.model_server.name),
+                    f"vLLM would refuse its command line and exit at start: {error}; fix pools[].extraArgs",
+                )
 
 
 def deploy_order(rehearsal: Rehearsal) -> list[list[PlannedResource]]:

@@ -90,6 +90,15 @@ def test_unknown_stack_and_missing_services_are_clear_errors(
     assert "services: missing" in output
 
 
+def test_a_flag_vllm_does_not_have_stops_before_anything_starts(tmp_path: Path, project_file: Path) -> None:
+    services = copy.deepcopy(TWO_POOL_SERVICES)
+    services["pools"][0]["extraArgs"] = ["--no-such-vllm-flag"]
+    project = write_stack(tmp_path, "bad-flag", services, project_file)
+    code, output = run_cli("--project-dir", str(project), "--stack", "bad-flag")
+    assert code == INVALID_INPUT_EXIT
+    assert "does not plan" in output and "--no-such-vllm-flag" in output
+
+
 def test_picker_config_the_picker_refuses_stops_before_anything_starts(tmp_path: Path, project_file: Path) -> None:
     services = copy.deepcopy(TWO_POOL_SERVICES)
     services["pools"][0]["picker"] = {"config": {"plugins": [{"type": "no-such-scorer"}]}}
@@ -115,8 +124,9 @@ def test_child_failing_at_startup_stops_everything_and_shows_its_log(
 ) -> None:
     services = copy.deepcopy(TWO_POOL_SERVICES)
     services["pools"] = services["pools"][:1]
-    # A flag vLLM does not have: the stack plans (extraArgs are passed as given), the server refuses it.
-    services["pools"][0]["extraArgs"] = ["--no-such-vllm-flag"]
+    # LoRA turned off after the adapters were asked for: the stack plans (vLLM knows the flag), the server
+    # refuses the adapters the LoRA syncer brings.
+    services["pools"][0]["extraArgs"] = ["--no-enable-lora"]
     project = write_stack(tmp_path / "project", "bad-picker", services, project_file)
     work_dir = tmp_path / "work"
     code, output = run_cli(
@@ -132,7 +142,7 @@ def test_child_failing_at_startup_stops_everything_and_shows_its_log(
     )
     assert code == 1
     assert "replica:llama-0 exited with code" in output
-    assert "unrecognized arguments: --no-such-vllm-flag" in output  # the server's own words, from its log
+    assert "lora_modules are set but enable_lora is false" in output  # the server's own words, from its log
     assert processes_mentioning(str(work_dir)) == []
 
 

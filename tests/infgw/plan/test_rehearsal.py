@@ -193,3 +193,14 @@ def test_the_test_request_is_the_guides_request_against_the_address() -> None:
     line = sample_curl("203.0.113.7", services)
     assert line.startswith("curl -i -X POST http://203.0.113.7/v1/completions ")
     assert '"model": "food-review-1"' in line and "What is the best pizza in the world?" in line
+
+
+def test_a_vllm_flag_vllm_does_not_have_is_refused(plans: dict[str, Plan]) -> None:
+    plan = plans["single"]
+    vllm = one(plan, DEPLOYMENT, "instruct-deployment")
+
+    def add_flag(inputs: dict[str, Any]) -> None:
+        inputs["spec"]["template"]["spec"]["containers"][0]["args"][0] += " --no-such-vllm-flag"
+
+    messages = [str(f) for f in rehearse(edited(plan, vllm, lambda r: with_inputs(r, add_flag))).findings]
+    assert any("vLLM would refuse its command line" in m and "--no-such-vllm-flag" in m for m in messages), messages
