@@ -433,10 +433,10 @@ def rehearse(plan: Plan) -> Rehearsal:
 
 def _wiring_findings(plan: Plan) -> Iterator[Finding]:
     """Each cluster's pools must wire up (ports, Services, flags): the local gateway runs the same wiring."""
+    from sim.vllm_command_line import CommandLineError, VllmCommandLine
+
     from components.manifests import manifests_by_cluster
     from infgw.plan.pool_wiring import WiringError, cluster_wiring
-
-    from sim.vllm_command_line import CommandLineError, VllmCommandLine
 
     vllm = VllmCommandLine({})  # vLLM's own flags only: what the server would accept at start
     for cluster in manifests_by_cluster(plan.resources):
