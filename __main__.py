@@ -9,7 +9,7 @@ from __future__ import annotations
 import pulumi
 
 from components.config import ConfigError, StackConfig, exit_on_config_error, load_stack_config
-from components.config_sources import read_engine_config
+from components.config.sources import read_engine_config
 
 try:
     stack_config: StackConfig = load_stack_config(
@@ -25,7 +25,7 @@ from components.inference_service import InferenceService, InferenceServiceArgs
 from components.model_armor import ModelArmorGuard, ModelArmorGuardArgs
 from components.picker_image import PickerImage, PickerImageArgs
 from components.project_services import ProjectServices, ProjectServicesArgs
-from components.region import GpuPoolArgs, Region, RegionArgs, SystemPoolArgs
+from components.region import Region, RegionArgs
 from components.sample_request import sample_curl
 
 project = stack_config.project
@@ -36,18 +36,11 @@ regions: dict[str, Region] = {
         name,
         RegionArgs(
             project=project,
-            region=spec.region,
-            zone=spec.zone,
-            proxy_subnet_cidr=spec.proxy_subnet_cidr,
+            spec=spec,
             proxy_subnet_purpose=stack_config.proxy_subnet_purpose,
             gke_version=stack_config.gke_version,
             release_channel=stack_config.release_channel,
             network=stack_config.network,
-            subnetwork=spec.subnetwork,
-            pods_cidr=spec.pods_cidr,
-            services_cidr=spec.services_cidr,
-            system_pool=SystemPoolArgs(**spec.system_pool.model_dump()),
-            gpu_pool=GpuPoolArgs(**spec.gpu_pool.model_dump()),
             deletion_protection=stack_config.deletion_protection,
             labels=stack_config.labels,
         ),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pulumi_kubernetes as k8s
 
+from components.config.services import BodyBasedRouterSpec
 from components.crds import (
     Extension,
     ExtensionChain,
@@ -21,7 +22,6 @@ from components.crds import (
     TargetRef,
 )
 from components.crds.api_versions import GATEWAY
-from components.service_config import BodyBasedRouterSpec
 
 BBR_NAME = "body-based-router"
 BBR_GRPC_PORT = 9004

@@ -22,6 +22,7 @@ from components.body_based_router import (
     bbr_routing_extension_spec,
     bbr_service_ports,
 )
+from components.config.services import PoolSpec, ServicesConfig
 from components.crds import (
     AutoscalingMetricSpec,
     EndpointPickerRef,
@@ -72,7 +73,6 @@ from components.rollout_budget import (
     go_duration,
     update_budget_s,
 )
-from components.service_config import PoolSpec, ServicesConfig
 from components.traffic_specs import (
     backend_policy_spec,
     gateway_spec,

@@ -15,9 +15,9 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.child_options import child_options
+from components.config.services import ModelArmorSpec
 from components.crds import Extension, ExtensionChain, GCPTrafficExtensionSpec, TargetRef
 from components.crds.api_versions import GATEWAY
-from components.service_config import ModelArmorSpec
 
 # Responsible-AI categories the template screens, each at the configured confidence.
 RAI_FILTER_TYPES = ("SEXUALLY_EXPLICIT", "HATE_SPEECH", "HARASSMENT", "DANGEROUS")

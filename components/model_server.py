@@ -10,7 +10,7 @@ from typing import Any
 
 import pulumi_kubernetes as k8s
 
-from components.service_config import PoolSpec
+from components.config.services import PoolSpec
 
 HF_TOKEN_KEY = "token"
 # The LoRA syncer reads its rollout file from this ConfigMap key (mounted as a directory, no subPath).

@@ -19,7 +19,7 @@ import pulumi_gcp as gcp
 
 from components.build_context_digest import build_context_digest
 from components.child_options import child_options
-from components.service_config import PickerImageSpec
+from components.config.services import PickerImageSpec
 
 IMAGE_NAME = "picker"
 # picker/ in this repository: the build context, hashed for the tag.

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.config.services import PoolSpec
 from components.crds.api_versions import INFERENCE_OBJECTIVE, INFERENCE_POOL
-from components.service_config import PoolSpec
 
 PICKER_GRPC_PORT = 9002
 PICKER_HEALTH_PORT = 9003

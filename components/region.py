@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.child_options import child_options
-from components.gke_versions import gke_minor_version
+from components.config.stack import ProxySubnetPurpose, RegionConfig
 from components.kubeconfig import gke_context_name, gke_kubeconfig
+from policies.gke_versions import gke_minor_version
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 # What GKE nodes of the gateway need: Autoscaling API metrics (seed 000 prerequisite, feeds the LB's
@@ -32,55 +32,24 @@ NODE_SERVICE_ACCOUNT_ROLES: tuple[str, ...] = (
     "roles/logging.logWriter",
     "roles/artifactregistry.reader",
 )
-ProxySubnetPurpose = Literal["GLOBAL_MANAGED_PROXY", "REGIONAL_MANAGED_PROXY"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class SystemPoolArgs:
-    machine_type: str = "e2-standard-8"
-    node_count: int = 1
-    disk_type: str = "pd-balanced"
-    disk_size_gb: int = 100
-
-
-@dataclass(frozen=True, kw_only=True)
-class GpuPoolArgs:
-    machine_type: str = "a3-highgpu-2g"
-    accelerator_type: str = "nvidia-h100-80gb"
-    accelerator_count: int = 2
-    node_count: int = 1
-    spot: bool = True
-    gpu_driver_version: str = "LATEST"
-    disk_type: str = "pd-ssd"
-    disk_size_gb: int = 200
 
 
 @dataclass(frozen=True, kw_only=True)
 class RegionArgs:
-    """One region's cluster and network pieces. `name` of the component is the cluster's name."""
+    """One region's cluster and network pieces (the component's name is the cluster's name).
+
+    `spec` is the region's validated stack config, defaults included (defined once, in
+    `components.config.stack`); the rest are stack-wide settings the composition root passes on.
+    """
 
     project: str
-    region: str
-    zone: str
-    proxy_subnet_cidr: str
+    spec: RegionConfig
     proxy_subnet_purpose: ProxySubnetPurpose
     gke_version: str
     release_channel: str = "RAPID"
     network: str = "default"
-    # Node subnet; None lets GKE use the region's subnet of an auto-mode network.
-    subnetwork: str | None = None
-    pods_cidr: str | None = None
-    services_cidr: str | None = None
-    system_pool: SystemPoolArgs = field(default_factory=SystemPoolArgs)
-    gpu_pool: GpuPoolArgs = field(default_factory=GpuPoolArgs)
     deletion_protection: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.zone.startswith(f"{self.region}-"):
-            raise ValueError(f"RegionArgs.zone {self.zone!r} is not in region {self.region!r}")
-        if self.system_pool.node_count < 1 or self.gpu_pool.node_count < 1:
-            raise ValueError("RegionArgs node pools need node_count >= 1")
 
 
 def _node_config(
@@ -152,10 +121,10 @@ class Region(pulumi.ComponentResource):
         self.proxy_subnet = gcp.compute.Subnetwork(
             f"{name}-proxy-only",
             project=args.project,
-            name=f"{args.region}-proxy-only",
-            region=args.region,
+            name=f"{args.spec.region}-proxy-only",
+            region=args.spec.region,
             network=args.network,
-            ip_cidr_range=args.proxy_subnet_cidr,
+            ip_cidr_range=args.spec.proxy_subnet_cidr,
             purpose=args.proxy_subnet_purpose,
             role="ACTIVE",
             opts=child,
@@ -165,13 +134,13 @@ class Region(pulumi.ComponentResource):
             f"{name}-cluster",
             project=args.project,
             name=name,
-            location=args.region,
+            location=args.spec.region,
             network=args.network,
-            subnetwork=args.subnetwork,
+            subnetwork=args.spec.subnetwork,
             networking_mode="VPC_NATIVE",
             ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
-                cluster_ipv4_cidr_block=args.pods_cidr,
-                services_ipv4_cidr_block=args.services_cidr,
+                cluster_ipv4_cidr_block=args.spec.pods_cidr,
+                services_ipv4_cidr_block=args.spec.services_cidr,
             ),
             # GKE insists on an initial pool; it is deleted right away and replaced by the pools below.
             remove_default_node_pool=True,
@@ -212,13 +181,13 @@ class Region(pulumi.ComponentResource):
             project=args.project,
             name="system",
             cluster=cluster.name,
-            location=args.region,
-            node_locations=[args.zone],
-            node_count=args.system_pool.node_count,
+            location=args.spec.region,
+            node_locations=[args.spec.zone],
+            node_count=args.spec.system_pool.node_count,
             node_config=_node_config(
-                machine_type=args.system_pool.machine_type,
-                disk_type=args.system_pool.disk_type,
-                disk_size_gb=args.system_pool.disk_size_gb,
+                machine_type=args.spec.system_pool.machine_type,
+                disk_type=args.spec.system_pool.disk_type,
+                disk_size_gb=args.spec.system_pool.disk_size_gb,
                 service_account=node_account.email,
                 resource_labels=labels,
             ),
@@ -230,22 +199,22 @@ class Region(pulumi.ComponentResource):
             project=args.project,
             name="gpu",
             cluster=cluster.name,
-            location=args.region,
-            node_locations=[args.zone],
-            node_count=args.gpu_pool.node_count,
+            location=args.spec.region,
+            node_locations=[args.spec.zone],
+            node_count=args.spec.gpu_pool.node_count,
             node_config=_node_config(
-                machine_type=args.gpu_pool.machine_type,
-                disk_type=args.gpu_pool.disk_type,
-                disk_size_gb=args.gpu_pool.disk_size_gb,
+                machine_type=args.spec.gpu_pool.machine_type,
+                disk_type=args.spec.gpu_pool.disk_type,
+                disk_size_gb=args.spec.gpu_pool.disk_size_gb,
                 service_account=node_account.email,
                 resource_labels=labels,
-                spot=args.gpu_pool.spot,
+                spot=args.spec.gpu_pool.spot,
                 guest_accelerators=[
                     gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
-                        type=args.gpu_pool.accelerator_type,
-                        count=args.gpu_pool.accelerator_count,
+                        type=args.spec.gpu_pool.accelerator_type,
+                        count=args.spec.gpu_pool.accelerator_count,
                         gpu_driver_installation_config=gcp.container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
-                            gpu_driver_version=args.gpu_pool.gpu_driver_version
+                            gpu_driver_version=args.spec.gpu_pool.gpu_driver_version
                         ),
                     )
                 ],
@@ -260,7 +229,7 @@ class Region(pulumi.ComponentResource):
             ),
         )
 
-        self.kube_context = gke_context_name(args.project, args.region, name)
+        self.kube_context = gke_context_name(args.project, args.spec.region, name)
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
                 lambda values: gke_kubeconfig(self.kube_context, values[0], values[1])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from components.service_config import PoolSpec
+from components.config.services import PoolSpec
 
 # Scheduling, volume mounts, container start and the first readiness probes of one pod.
 POD_START_S = 120

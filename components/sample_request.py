@@ -7,7 +7,7 @@ import json
 import shlex
 from typing import Any
 
-from components.service_config import PoolSpec, ServicesConfig
+from components.config.services import PoolSpec, ServicesConfig
 
 SEED_PROMPT = "What is the best pizza in the world?"  # Google's multi-cluster guide's test prompt
 SEED_MAX_TOKENS = 100

@@ -8,6 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from components.config.services import (
+    MULTI_CLUSTER_GATEWAY_CLASS,
+    BackendPolicySpec,
+    CustomMetricsBalancing,
+    HealthCheckSpec,
+    PoolSpec,
+    RouteSpec,
+)
+from components.config.services import (
+    GatewaySpec as GatewayConfig,
+)
 from components.crds import (
     BackendLogging,
     BackendObjectReference,
@@ -36,17 +47,6 @@ from components.crds import (
 )
 from components.crds.api_versions import GATEWAY
 from components.crds.backend_policy import GKE_NAMED_METRIC_PREFIX
-from components.service_config import (
-    MULTI_CLUSTER_GATEWAY_CLASS,
-    BackendPolicySpec,
-    CustomMetricsBalancing,
-    HealthCheckSpec,
-    PoolSpec,
-    RouteSpec,
-)
-from components.service_config import (
-    GatewaySpec as GatewayConfig,
-)
 
 # Header the body-based router sets from the request body's `model`; routes match on it.
 MODEL_NAME_HEADER = "X-Gateway-Model-Name"

@@ -5,7 +5,6 @@ version, Rapid channel, Gateway API, PERFORMANCE HPA profile, managed Prometheus
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -14,20 +13,15 @@ from pulumi_policy import EnforcementLevel, Severity
 from pydantic import Field, field_validator
 
 from policies import resource_types as types
+from policies.gke_versions import (
+    MULTI_CLUSTER_MIN_VERSION,
+    SINGLE_CLUSTER_MIN_VERSION,
+    is_minor_only,
+    parse_gke_version,
+)
 from policies.props import Props, as_int
 from policies.rule import Finding, NoConfig, Resource, ResourceRule, RuleConfig, Stack, StackRule, known
 from policies.topology import is_multi_cluster, uses_custom_metrics
-
-_VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:-gke\.(\d+))?$")
-
-
-def parse_gke_version(version: str) -> tuple[int, int, int, int] | None:
-    """``1.34.1-gke.1127000`` -> (1, 34, 1, 1127000); missing parts count as 0; None if unparseable."""
-    match = _VERSION_RE.match(version.strip())
-    if match is None:
-        return None
-    major, minor, patch, build = match.groups()
-    return int(major), int(minor), int(patch or 0), int(build or 0)
 
 
 def _is_cluster(resource_type: str) -> bool:
@@ -40,8 +34,6 @@ def _is_node_pool(resource_type: str) -> bool:
 
 # --- gke-minimum-version -----------------------------------------------------------------------------
 
-MULTI_CLUSTER_MIN_VERSION = "1.34.1-gke.1127000"
-SINGLE_CLUSTER_MIN_VERSION = "1.32.3"
 
 
 def _gke_version(value: str) -> str:
@@ -83,7 +75,7 @@ def _check_minimum_version(stack: Stack, config: MinimumVersionConfig) -> Iterat
             continue
         parsed = parse_gke_version(version)
         # A minor alone ("1.34") makes GKE take the channel's latest patch of it: compare minors only.
-        minor_only = re.fullmatch(r"\d+\.\d+", version.strip()) is not None
+        minor_only = is_minor_only(version)
         if parsed is None:
             yield Finding(f"minMasterVersion '{version}' is not a GKE version; use a form like {required}.",
                           cluster.urn)

@@ -18,7 +18,7 @@ import yaml
 from rich.console import Console
 
 from components.config import ConfigError, validate_stack_config
-from components.config_sources import StackFileError, find_project_dir, read_stack
+from components.config.sources import StackFileError, find_project_dir, read_stack
 from infgw.local.child_process import ChildExitedError
 from infgw.local.plan import LocalPlan, LocalPlanError, local_plan_from_objects
 from infgw.local.ports import PortBusyError, ensure_port_free

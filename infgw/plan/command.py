@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from components.config import CONFIG_ERROR_EXIT_CODE, ConfigError, validate_stack_config
-from components.config_sources import StackFileError, find_project_dir, read_stack
+from components.config.sources import StackFileError, find_project_dir, read_stack
 
 INVALID_CONFIG_EXIT = CONFIG_ERROR_EXIT_CODE
 
@@ -96,7 +96,7 @@ def plan(
         json_file.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
         typer.echo(f"Full plan written to {json_file}")
     if manifests_dir is not None:
-        from components.manifests import manifests_by_cluster, write_manifests
+        from infgw.plan.manifests import manifests_by_cluster, write_manifests
         from infgw.plan.model import UNKNOWN
 
         written = write_manifests(

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from components.service_config import GpuSupply
+from components.config.services import GpuSupply
 from infgw.plan.await_model import (
     DEPLOYMENT,
     GATEWAY,
@@ -435,7 +435,7 @@ def _wiring_findings(plan: Plan) -> Iterator[Finding]:
     """Each cluster's pools must wire up (ports, Services, flags): the local gateway runs the same wiring."""
     from sim.vllm_command_line import CommandLineError, VllmCommandLine
 
-    from components.manifests import manifests_by_cluster
+    from infgw.plan.manifests import manifests_by_cluster
     from infgw.plan.pool_wiring import WiringError, cluster_wiring
 
     vllm = VllmCommandLine({})  # vLLM's own flags only: what the server would accept at start

@@ -9,7 +9,7 @@ from typing import Any
 
 import pulumi
 
-from components.config_sources import RawStackConfig
+from components.config.sources import RawStackConfig
 from infgw.plan.model import SECRET, Plan
 from infgw.plan.recorder import PlanRecorder, normalise_engine_value
 

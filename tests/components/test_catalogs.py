@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from components.gcp_locations import is_known_region, region_of_zone, zones_of
-from components.gke_versions import parse_gke_version, version_problem
 from components.gpu_machines import GPU_MACHINES, gpu_machine_problem
+from policies.gke_versions import parse_gke_version, version_problem
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.config_reference import DOC, main, reference_table, render_document
+from components.config.reference import DOC, main, reference_table, render_document
 
 
 def test_reference_lists_every_region_key() -> None:
@@ -20,6 +20,6 @@ def test_reference_lists_every_region_key() -> None:
 def test_committed_doc_is_current() -> None:
     text = DOC.read_text(encoding="utf-8")
     assert render_document(text) == text, (
-        "docs/configuration.md is stale; run: .venv/bin/python -m components.config_reference"
+        "docs/configuration.md is stale; run: .venv/bin/python -m components.config.reference"
     )
     assert main(["--check"]) == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from components.config import ConfigError, load_stack_config
-from components.config_sources import (
+from components.config.sources import (
     SECRET_PLACEHOLDER,
     StackFileError,
     find_project_dir,

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from picker.profiles import profile_text
 
-from components.service_config import ServicesConfig
+from components.config.services import ServicesConfig
 from infgw.plan.model import SECRET, PlannedResource
 
 GOLDEN = Path(__file__).parent / "golden" / "inference_service"

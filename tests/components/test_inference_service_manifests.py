@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.manifests import (
+from components.config.services import ServicesConfig
+from infgw.plan.manifests import (
     ClusterManifests,
     KubeObject,
     RecordedResource,
@@ -20,7 +21,6 @@ from components.manifests import (
     manifests_by_cluster,
     write_manifests,
 )
-from components.service_config import ServicesConfig
 from tests.components.crd_schema_check import (
     CRD_DIR,
     is_core_api,
@@ -143,7 +143,7 @@ def test_validator_rejects_an_invalid_core_object(pulumi_mocks: Any) -> None:
 def test_stacks_render_one_folder_per_cluster(
     pulumi_mocks: Any, repo_root: Path, tmp_path: Path, stack: str, clusters: list[str]
 ) -> None:
-    from components.config_sources import read_stack
+    from components.config.sources import read_stack
     from infgw.plan.model import UNKNOWN
     from infgw.plan.runner import run_program
 

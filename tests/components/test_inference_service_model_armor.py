@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from components.config.services import ModelArmorSpec
 from components.model_armor import model_armor_extension_spec, model_armor_settings, template_name
-from components.service_config import ModelArmorSpec
 
 TEMPLATE = template_name("example-project", "us-central1", "inference-gateway")
 
@@ -98,8 +98,8 @@ def test_project_number_grants_the_service_extensions_agent(pulumi_mocks: Any) -
 def test_gateway_gets_the_extension_and_args_demand_the_template(pulumi_mocks: Any) -> None:
     import pulumi_kubernetes as k8s
 
+    from components.config.services import ServicesConfig
     from components.inference_service import InferenceService, InferenceServiceArgs
-    from components.service_config import ServicesConfig
 
     config = ServicesConfig.model_validate(
         {

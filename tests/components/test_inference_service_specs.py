@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from components.config.services import BackendPolicySpec, PoolSpec, RouteSpec
+from components.config.services import GatewaySpec as GatewayConfig
 from components.model_server import lora_rollout_config, vllm_command
 from components.picker_workload import picker_args, picker_rbac_rules
-from components.service_config import BackendPolicySpec, PoolSpec, RouteSpec
-from components.service_config import GatewaySpec as GatewayConfig
 from components.traffic_specs import backend_policy_config, gateway_spec, route_rule
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.service_config import PickerImageSpec
+from components.config.services import PickerImageSpec
 from infgw.plan.model import PlannedResource
 
 PINNED = "us-docker.pkg.dev/example-project/inference-gateway/picker@sha256:" + "ab" * 32

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from components.service_config import (
+from components.config.services import (
     MIN_VLLM_VERSION,
     BackendPolicySpec,
     CustomMetricsBalancing,
@@ -324,7 +324,7 @@ def test_placement_problems(
 
 def test_stack_validation_reports_service_problems_with_their_key(repo_root: Path) -> None:
     from components.config import ConfigError, validate_stack_config
-    from components.config_sources import read_stack
+    from components.config.sources import read_stack
 
     raw = read_stack("single", repo_root)
     services_key = f"{raw.project}:services"

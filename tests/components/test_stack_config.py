@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from components.config import ConfigError, ConfigProblem, StackConfig, exit_on_config_error, load_stack_config
-from components.config_sources import RawStackConfig
+from components.config.sources import RawStackConfig
 
 PROJECT = "gke-inference-gateway"
 BASE: dict[str, Any] = {
@@ -313,7 +313,7 @@ def test_engine_text_values_validate_like_file_values(
     engine_config: Callable[[dict[str, str], list[str]], None],
 ) -> None:
     """Under `pulumi up` config arrives as text (objects as JSON); it must validate like the stack file."""
-    from components.config_sources import read_engine_config
+    from components.config.sources import read_engine_config
 
     engine_values = {
         key: json.dumps(value) if isinstance(value, dict) else value for key, value in BASE.items()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.manifests import manifests_by_cluster, write_manifests
+from infgw.plan.manifests import manifests_by_cluster, write_manifests
 from tests.conftest import _ensure_event_loop
 
 CANARY_TOKEN = "hf_CanaryTokenThatMustNeverAppearInClear0001"
@@ -58,7 +58,7 @@ class _CollectingHandler(logging.Handler):
 def rendered(
     _plan_recorder_session: Any, repo_root: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, RenderedStack]]:
-    from components.config_sources import read_stack
+    from components.config.sources import read_stack
     from infgw.plan.model import UNKNOWN
     from infgw.plan.runner import run_program
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from local_gateway_stacks import TWO_POOL_SERVICES, render_services, write_stack
 
-from components.service_config import ServicesConfig
+from components.config.services import ServicesConfig
 from infgw.local.plan import LocalPlan
 
 

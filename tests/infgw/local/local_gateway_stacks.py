@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 
 from components.config import StackConfig, validate_stack_config
-from components.config_sources import read_stack
-from components.service_config import ServicesConfig
+from components.config.services import ServicesConfig
+from components.config.sources import read_stack
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 QWEN = "Qwen/Qwen2.5-1.5B-Instruct"
@@ -83,7 +83,7 @@ def render_services(pulumi_mocks: Any, services: ServicesConfig, *, multi: bool 
     import pulumi_kubernetes as k8s
 
     from components.inference_service import InferenceService, InferenceServiceArgs
-    from components.manifests import manifests_by_cluster
+    from infgw.plan.manifests import manifests_by_cluster
 
     def program() -> None:
         provider = k8s.Provider("local-k8s", kubeconfig="unused-under-mocks")

@@ -11,7 +11,7 @@ import pytest
 from local_gateway_stacks import LLAMA, QWEN, TWO_POOL_SERVICES, load_stack, render_services
 from picker.profiles import profile_text
 
-from components.service_config import ServicesConfig
+from components.config.services import ServicesConfig
 from infgw.local.plan import LocalPlan, LocalPlanError, local_plan_from_objects
 from infgw.plan.pool_wiring import flag_value
 

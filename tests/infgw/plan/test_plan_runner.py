@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from components.config_sources import RawStackConfig, read_stack
+from components.config.sources import RawStackConfig, read_stack
 from infgw.plan.inventory import InventoryCheck
 from infgw.plan.model import Plan
 from infgw.plan.recorder import PlanRecorder

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from components.config_sources import read_stack
+from components.config.sources import read_stack
 from infgw.plan.model import Plan, PlannedResource
 from infgw.plan.recorder import PlanRecorder
 from infgw.plan.rehearsal import rehearse
@@ -184,8 +184,8 @@ def test_the_gateway_address_and_the_test_request_are_stack_outputs(plans: dict[
 
 
 def test_the_test_request_is_the_guides_request_against_the_address() -> None:
+    from components.config.services import ServicesConfig
     from components.sample_request import sample_curl
-    from components.service_config import ServicesConfig
 
     services = ServicesConfig.model_validate(
         {"pools": [{"name": "p", "model": "base", "lora": {"adapters": [{"id": "food-review-1", "source": "a/b"}]}}]}

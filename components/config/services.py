@@ -16,10 +16,9 @@ import yaml
 from picker.preflight import ConfigError as PickerConfigError
 from picker.preflight import check_config_text
 from picker.profiles import PROFILE_NAMES, profile_text
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic.alias_generators import to_camel
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import Field, field_validator, model_validator
 
+from components.config.base import ConfigModel, KeyIssue, fail
 from components.crds.api_versions import INFERENCE_EXTENSION_RELEASE
 
 # Oldest vLLM that exports `vllm:kv_cache_usage_perc`, the metric the LB's kv-cache signal reads.
@@ -62,28 +61,7 @@ def _image_version(image: str) -> tuple[int, ...] | None:
     return tuple(int(part or 0) for part in match.groups())
 
 
-def _fail(model: str, issues: list[tuple[tuple[str | int, ...], str]], value: Any) -> ValidationError:
-    """One ValidationError carrying every issue at its own key path (pydantic nests the paths)."""
-    return ValidationError.from_exception_data(
-        model,
-        [
-            InitErrorDetails(
-                type=PydanticCustomError("stack_config", "{message}", {"message": message}),
-                loc=loc,
-                input=value,
-            )
-            for loc, message in issues
-        ],
-    )
-
-
-class ServiceConfigModel(BaseModel):
-    """camelCase keys in YAML, snake_case in Python; unknown keys are errors (typos never pass silently)."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
-
-
-class LoraAdapter(ServiceConfigModel):
+class LoraAdapter(ConfigModel):
     """One adapter the syncer keeps loaded; `id` is the model name clients send."""
 
     id: str = Field(
@@ -95,7 +73,7 @@ class LoraAdapter(ServiceConfigModel):
     source: str = Field(min_length=1, description="Hugging Face repo (owner/name) or path of the adapter")
 
 
-class LoraSpec(ServiceConfigModel):
+class LoraSpec(ConfigModel):
     max_loras: int = Field(default=2, ge=1, description="adapters resident on the GPU at once (--max-loras)")
     max_cpu_loras: int = Field(
         default=12, ge=1, description="adapters cached in host memory (--max-cpu-loras)"
@@ -108,7 +86,7 @@ class LoraSpec(ServiceConfigModel):
 
     @model_validator(mode="after")
     def _check(self) -> LoraSpec:
-        issues: list[tuple[tuple[str | int, ...], str]] = []
+        issues: list[KeyIssue] = []
         seen: dict[str, int] = {}
         for index, adapter in enumerate(self.adapters):
             if adapter.id in seen:
@@ -130,11 +108,11 @@ class LoraSpec(ServiceConfigModel):
         if problem := pinned_image_problem(self.syncer_image):
             issues.append((("syncerImage",), problem))
         if issues:
-            raise _fail("LoraSpec", issues, self.model_dump(by_alias=True))
+            raise fail("LoraSpec", issues, self.model_dump(by_alias=True))
         return self
 
 
-class DrainSpec(ServiceConfigModel):
+class DrainSpec(ConfigModel):
     """Inputs of the seed's drain-time formula for terminationGracePeriodSeconds.
 
     decode = max_output_tokens x tpot; + prefill share; + preStop sleep; x (1 + safety buffer).
@@ -161,7 +139,7 @@ PickerProfile = Literal["recommended", "default"]
 assert set(PickerProfile.__args__) == set(PROFILE_NAMES), "the stack offers exactly the picker's profiles"
 
 
-class PickerPoolSpec(ServiceConfigModel):
+class PickerPoolSpec(ConfigModel):
     """The pool's endpoint picker: replicas and its EndpointPickerConfig, a shipped profile or your own.
 
     The config is checked by the picker's own loader and plugin builder (``picker.preflight``), so the stack
@@ -182,7 +160,7 @@ class PickerPoolSpec(ServiceConfigModel):
 
     @model_validator(mode="after")
     def _check(self) -> PickerPoolSpec:
-        issues: list[tuple[tuple[str | int, ...], str]] = []
+        issues: list[KeyIssue] = []
         if self.config is not None and "profile" in self.model_fields_set:
             issues.append((("profile",), "set either profile or config, not both"))
         elif self.config is not None:
@@ -191,7 +169,7 @@ class PickerPoolSpec(ServiceConfigModel):
             except PickerConfigError as error:
                 issues += [(("config", *_picker_path(issue.path)), issue.message) for issue in error.issues]
         if issues:
-            raise _fail("PickerPoolSpec", issues, self.model_dump(by_alias=True))
+            raise fail("PickerPoolSpec", issues, self.model_dump(by_alias=True))
         return self
 
     @property
@@ -207,7 +185,7 @@ def _picker_path(path: str) -> tuple[str, ...]:
     return (path,) if path else ()
 
 
-class HpaSpec(ServiceConfigModel):
+class HpaSpec(ConfigModel):
     """Model-server HPA on a pod metric read through Managed Prometheus' custom-metrics adapter."""
 
     min_replicas: int = Field(default=1, ge=1)
@@ -222,17 +200,17 @@ class HpaSpec(ServiceConfigModel):
 
     @model_validator(mode="after")
     def _check(self) -> HpaSpec:
-        issues: list[tuple[tuple[str | int, ...], str]] = []
+        issues: list[KeyIssue] = []
         if self.max_replicas < self.min_replicas:
             issues.append((("maxReplicas",), f"maxReplicas ({self.max_replicas}) must be >= minReplicas"))
         if self.metric == "kv-cache" and self.target_value > 1:
             issues.append((("targetValue",), "kv-cache target is a ratio in (0, 1], e.g. 0.8"))
         if issues:
-            raise _fail("HpaSpec", issues, self.model_dump(by_alias=True))
+            raise fail("HpaSpec", issues, self.model_dump(by_alias=True))
         return self
 
 
-class PoolSpec(ServiceConfigModel):
+class PoolSpec(ConfigModel):
     """One base model served by vLLM replicas behind one InferencePool and one picker."""
 
     name: str = Field(
@@ -287,7 +265,7 @@ class PoolSpec(ServiceConfigModel):
         return [self.model, *(adapter.id for adapter in (self.lora.adapters if self.lora else []))]
 
 
-class ObjectiveSpec(ServiceConfigModel):
+class ObjectiveSpec(ConfigModel):
     name: str = Field(
         max_length=253,
         pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
@@ -297,17 +275,17 @@ class ObjectiveSpec(ServiceConfigModel):
     pool: str = Field(description="name of a pool under services.pools")
 
 
-class WeightedPool(ServiceConfigModel):
+class WeightedPool(ConfigModel):
     pool: str = Field(description="name of a pool under services.pools")
     weight: int = Field(default=1, ge=0, le=1_000_000, description="relative share, e.g. 90 and 10")
 
 
-class MirrorSpec(ServiceConfigModel):
+class MirrorSpec(ConfigModel):
     pool: str = Field(description="pool that receives a copy of the traffic (responses dropped)")
     percent: int = Field(default=100, ge=1, le=100, description="share of requests mirrored")
 
 
-class RouteSpec(ServiceConfigModel):
+class RouteSpec(ConfigModel):
     """Traffic for the listed model names (all traffic when empty) split across pools by weight."""
 
     name: str = Field(max_length=253, pattern=_DNS_LABEL, description="HTTPRoute name")
@@ -319,7 +297,7 @@ class RouteSpec(ServiceConfigModel):
     mirror: MirrorSpec | None = Field(None, description="copy traffic to another pool")
 
 
-class GatewaySpec(ServiceConfigModel):
+class GatewaySpec(ConfigModel):
     name: str = Field(
         default="inference-gateway", max_length=253, pattern=_DNS_LABEL, description="Gateway name"
     )
@@ -330,7 +308,7 @@ class GatewaySpec(ServiceConfigModel):
     port: int = Field(default=80, ge=1, le=65535, description="HTTP listener port")
 
 
-class CustomMetricsBalancing(ServiceConfigModel):
+class CustomMetricsBalancing(ConfigModel):
     metric: str = Field(
         default="kv-cache",
         pattern=r"^[a-z0-9]([-a-z0-9]{0,62}[a-z0-9])?$",
@@ -349,12 +327,12 @@ class CustomMetricsBalancing(ServiceConfigModel):
         return value
 
 
-class InFlightBalancing(ServiceConfigModel):
+class InFlightBalancing(ConfigModel):
     max_requests_per_endpoint: int = Field(ge=1, description="in-flight requests one replica can hold")
     dry_run: bool = False
 
 
-class BackendPolicySpec(ServiceConfigModel):
+class BackendPolicySpec(ConfigModel):
     """GCPBackendPolicy: exactly one balancing mode; timeout at least twice the estimated p99 latency."""
 
     timeout_s: int = Field(default=600, ge=1, le=3600, alias="timeoutSec", description="LB backend timeout")
@@ -370,7 +348,7 @@ class BackendPolicySpec(ServiceConfigModel):
 
     @model_validator(mode="after")
     def _check(self) -> BackendPolicySpec:
-        issues: list[tuple[tuple[str | int, ...], str]] = []
+        issues: list[KeyIssue] = []
         if self.custom_metrics is not None and self.in_flight is not None:
             issues.append(
                 (
@@ -387,7 +365,7 @@ class BackendPolicySpec(ServiceConfigModel):
                 )
             )
         if issues:
-            raise _fail("BackendPolicySpec", issues, self.model_dump(by_alias=True))
+            raise fail("BackendPolicySpec", issues, self.model_dump(by_alias=True))
         return self
 
     @property
@@ -396,7 +374,7 @@ class BackendPolicySpec(ServiceConfigModel):
         return self.in_flight or self.custom_metrics or CustomMetricsBalancing()
 
 
-class HealthCheckSpec(ServiceConfigModel):
+class HealthCheckSpec(ConfigModel):
     path: str = Field("/health", description="model-server health path (LB check and probes)")
     check_interval_s: int = Field(default=5, ge=1, le=300, alias="checkIntervalSec")
     timeout_s: int = Field(default=5, ge=1, le=300, alias="timeoutSec", description="<= checkIntervalSec")
@@ -404,7 +382,7 @@ class HealthCheckSpec(ServiceConfigModel):
     @model_validator(mode="after")
     def _check(self) -> HealthCheckSpec:
         if self.timeout_s > self.check_interval_s:
-            raise _fail(
+            raise fail(
                 "HealthCheckSpec",
                 [
                     (
@@ -417,7 +395,7 @@ class HealthCheckSpec(ServiceConfigModel):
         return self
 
 
-class MonitoringSpec(ServiceConfigModel):
+class MonitoringSpec(ConfigModel):
     pod_monitoring: bool = Field(
         default=True, description="Managed Prometheus scrape of the pickers (seed 002)"
     )
@@ -430,7 +408,7 @@ class MonitoringSpec(ServiceConfigModel):
     )
 
 
-class BodyBasedRouterSpec(ServiceConfigModel):
+class BodyBasedRouterSpec(ConfigModel):
     """The body-based router, deployed next to the gateway when a route matches on model names."""
 
     image: str = Field(DEFAULT_BBR_IMAGE, description="body-based router image, pinned")
@@ -444,7 +422,7 @@ class BodyBasedRouterSpec(ServiceConfigModel):
         return image
 
 
-class ModelArmorSpec(ServiceConfigModel):
+class ModelArmorSpec(ConfigModel):
     """Model Armor screens prompts and responses at the gateway (a GCPTrafficExtension to its API)."""
 
     template_id: str = Field(
@@ -472,7 +450,7 @@ class ModelArmorSpec(ServiceConfigModel):
     )
 
 
-class PickerImageSpec(ServiceConfigModel):
+class PickerImageSpec(ConfigModel):
     """Where the picker image comes from: built from picker/ and pushed (the default), or a pinned `image`."""
 
     image: str | None = Field(
@@ -495,7 +473,7 @@ class PickerImageSpec(ServiceConfigModel):
         return self.image is None
 
 
-class ServicesConfig(ServiceConfigModel):
+class ServicesConfig(ConfigModel):
     """Everything InferenceService renders in every target cluster (and the config cluster's gateway)."""
 
     namespace: str = Field(
@@ -523,7 +501,7 @@ class ServicesConfig(ServiceConfigModel):
 
     @model_validator(mode="after")
     def _check_references(self) -> ServicesConfig:
-        issues: list[tuple[tuple[str | int, ...], str]] = []
+        issues: list[KeyIssue] = []
         pool_names = [pool.name for pool in self.pools]
         known = ", ".join(pool_names)
 
@@ -566,7 +544,7 @@ class ServicesConfig(ServiceConfigModel):
                 check_pool_ref(("routes", r_index, "mirror", "pool"), route.mirror.pool)
 
         if issues:
-            raise _fail("ServicesConfig", issues, self.model_dump(by_alias=True))
+            raise fail("ServicesConfig", issues, self.model_dump(by_alias=True))
         return self
 
     def pool(self, name: str) -> PoolSpec:
@@ -623,7 +601,7 @@ def unplaced_replicas(pools: list[PoolSpec], supply: GpuSupply) -> dict[str, int
 
 def placement_problems(
     services: ServicesConfig, multi_cluster: bool, gpu_pools: Mapping[str, GpuSupply]
-) -> Iterator[tuple[tuple[str | int, ...], str]]:
+) -> Iterator[KeyIssue]:
     """Stack-level checks of `services` against the clusters every pool is deployed to.
 
     `gpu_pools` maps each cluster to its GPU pool. Every pool runs in every cluster, so each cluster must

@@ -1,6 +1,6 @@
 """Generate the stack-key reference table of docs/configuration.md from the StackConfig models.
 
-`python -m components.config_reference` rewrites the generated block; `--check` exits 1 when it is stale
+`python -m components.config.reference` rewrites the generated block; `--check` exits 1 when it is stale
 (a test runs the check, so a new key cannot land undocumented).
 """
 
@@ -18,11 +18,12 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from components.config import PROJECT_KEY, StackConfig
+from components.config.loading import PROJECT_KEY
+from components.config.stack import StackConfig
 
-BEGIN = "<!-- BEGIN GENERATED: stack keys (python -m components.config_reference) -->"
+BEGIN = "<!-- BEGIN GENERATED: stack keys (python -m components.config.reference) -->"
 END = "<!-- END GENERATED: stack keys -->"
-DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 
 _PLAIN_TYPE_NAMES = MappingProxyType(
@@ -133,7 +134,7 @@ def main(argv: list[str]) -> int:
     wanted = render_document(current)
     if "--check" in argv:
         if current != wanted:
-            print(f"{DOC} is stale; run: .venv/bin/python -m components.config_reference", file=sys.stderr)
+            print(f"{DOC} is stale; run: .venv/bin/python -m components.config.reference", file=sys.stderr)
             return 1
         return 0
     DOC.write_text(wanted, encoding="utf-8")

@@ -1,4 +1,5 @@
-"""GKE version strings: parsing, ordering, and the minimum each gateway topology needs.
+"""GKE version strings: parsing, ordering, and the minimum each gateway topology needs. One module for the
+stack config's validation (components) and the policy pack (which must run on its own, so it lives here).
 
 Minimums from the GKE docs: the multi-cluster Inference Gateway (seed 000) needs 1.34.1-gke.1127000;
 the single-cluster Inference Gateway (seed 002) needs 1.32.3.
@@ -40,3 +41,8 @@ def gke_minor_version(version: str) -> str:
     if parsed is None:
         raise ValueError(f"{version!r} is not a GKE version")
     return f"{parsed[0]}.{parsed[1]}"
+
+
+def is_minor_only(version: str) -> bool:
+    """'1.34': GKE takes the release channel's latest patch of that minor."""
+    return re.fullmatch(r"\d+\.\d+", version.strip()) is not None
