@@ -26,7 +26,7 @@ from components.model_armor import ModelArmorGuard, ModelArmorGuardArgs
 from components.picker_image import PickerImage, PickerImageArgs
 from components.project_services import ProjectServices, ProjectServicesArgs
 from components.region import Region, RegionArgs
-from components.sample_request import sample_curl
+from components.specs.sample_request import sample_curl
 
 project = stack_config.project
 services = ProjectServices("services", ProjectServicesArgs(project=project))

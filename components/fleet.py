@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from components.child_options import child_options
+from components.runtime.child_options import child_options
 
 FLEET_LOCATION = "global"
 

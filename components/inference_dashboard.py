@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
-from components.child_options import child_options
+from components.runtime.child_options import child_options
 
 # Cloud Monitoring's mosaic grid is 48 columns wide; two charts per row.
 GRID_COLUMNS = 48

@@ -14,14 +14,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.body_based_router import (
-    BBR_LABELS,
-    BBR_NAME,
-    bbr_health_check_policy_spec,
-    bbr_pod_spec,
-    bbr_routing_extension_spec,
-    bbr_service_ports,
-)
 from components.config.services import PoolSpec, ServicesConfig
 from components.crds import (
     AutoscalingMetricSpec,
@@ -45,17 +37,25 @@ from components.crds.api_versions import (
 )
 from components.crds.base import CrdModel
 from components.crds.pod_monitoring import SecretCredentials, SecretKeySelector
-from components.kube_object import KubeObjectWithStatus
-from components.model_armor import model_armor_extension_spec
-from components.model_server import (
+from components.runtime.kube_object import KubeObjectWithStatus
+from components.specs.body_based_router import (
+    BBR_LABELS,
+    BBR_NAME,
+    bbr_health_check_policy_spec,
+    bbr_pod_spec,
+    bbr_routing_extension_spec,
+    bbr_service_ports,
+)
+from components.specs.model_armor_extension import model_armor_extension_spec
+from components.specs.model_server import (
     HF_TOKEN_KEY,
     LORA_CONFIG_KEY,
     adapters_config_map_name,
     lora_rollout_config,
     model_server_pod_spec,
 )
-from components.network_policies import PoolNetworkPolicyInputs, pool_network_policies
-from components.picker_workload import (
+from components.specs.network_policies import PoolNetworkPolicyInputs, pool_network_policies
+from components.specs.picker_workload import (
     PICKER_CONFIG_FILE,
     PICKER_GRPC_PORT,
     PICKER_METRICS_TOKEN_KEY,
@@ -65,7 +65,7 @@ from components.picker_workload import (
     picker_rbac_rules,
     picker_service_ports,
 )
-from components.rollout_budget import (
+from components.specs.rollout_budget import (
     IMAGE_PULL_ANNOTATION,
     MAX_SURGE,
     MAX_UNAVAILABLE,
@@ -73,7 +73,7 @@ from components.rollout_budget import (
     go_duration,
     update_budget_s,
 )
-from components.traffic_specs import (
+from components.specs.traffic_specs import (
     backend_policy_spec,
     gateway_spec,
     health_check_policy_spec,
@@ -118,7 +118,7 @@ class InferenceServiceArgs:
     # What the Gateway's proxies need (the proxy-only subnets): created before it, deleted after it.
     gateway_depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
     # The gateway's proxy-only subnet ranges (every region whose proxies reach this cluster): with them,
-    # each pool gets NetworkPolicies (components/network_policies.py); empty creates none.
+    # each pool gets NetworkPolicies (components/specs/network_policies.py); empty creates none.
     proxy_only_ranges: Sequence[str] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:

@@ -1,23 +1,19 @@
 """ModelArmorGuard: the Model Armor template the gateway's traffic extension screens prompts and responses with.
 
-The Kubernetes side (the GCPTrafficExtension on the Gateway) is rendered by InferenceService from
-`model_armor_settings()`; this component owns the GCP side: the template and, when the project number is
+The Kubernetes side (the GCPTrafficExtension on the Gateway) is `components/specs/model_armor_extension.py`;
+this component owns the GCP side: the template and, when the project number is
 configured, the Service Extensions agent's roles.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
 
-from components.child_options import child_options
 from components.config.services import ModelArmorSpec
-from components.crds import Extension, ExtensionChain, GCPTrafficExtensionSpec, TargetRef
-from components.crds.api_versions import GATEWAY
+from components.runtime.child_options import child_options
 
 # Responsible-AI categories the template screens, each at the configured confidence.
 RAI_FILTER_TYPES = ("SEXUALLY_EXPLICIT", "HATE_SPEECH", "HARASSMENT", "DANGEROUS")
@@ -31,20 +27,6 @@ AGENT_ROLES = (
 
 def template_name(project: str, location: str, template_id: str) -> str:
     return f"projects/{project}/locations/{location}/templates/{template_id}"
-
-
-def model_armor_api(location: str) -> str:
-    """The regional endpoint the traffic extension calls (`googleAPIServiceName`)."""
-    return f"modelarmor.{location}.rep.googleapis.com"
-
-
-def model_armor_settings(template: str, models: Sequence[str]) -> str:
-    """The extension's `model_armor_settings` metadata: one entry per model, or `default` for all."""
-    entries = [
-        {"model": model, "user_prompt_template_id": template, "model_response_template_id": template}
-        for model in (models or ["default"])
-    ]
-    return json.dumps(entries, separators=(",", ":"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,34 +80,3 @@ class ModelArmorGuard(pulumi.ComponentResource):
                 )
         self.template_name = template_name(args.project, args.location, spec.template_id)
         self.register_outputs({"templateName": self.template_name})
-
-
-def model_armor_extension_spec(
-    gateway_name: str, location: str, template: str, spec: ModelArmorSpec
-) -> GCPTrafficExtensionSpec:
-    """The GCPTrafficExtension on the Gateway: every request and response event goes to Model Armor."""
-    return GCPTrafficExtensionSpec(
-        target_refs=[TargetRef(group=GATEWAY.group, kind=GATEWAY.kind, name=gateway_name)],
-        extension_chains=[
-            ExtensionChain(
-                name="model-armor",
-                extensions=[
-                    Extension(
-                        name="model-armor",
-                        google_api_service_name=model_armor_api(location),
-                        supported_events=[
-                            "RequestHeaders",
-                            "RequestBody",
-                            "RequestTrailers",
-                            "ResponseHeaders",
-                            "ResponseBody",
-                            "ResponseTrailers",
-                        ],
-                        timeout=f"{spec.timeout_ms}ms",
-                        fail_open=spec.fail_open,
-                        metadata={"model_armor_settings": model_armor_settings(template, spec.models)},
-                    )
-                ],
-            )
-        ],
-    )

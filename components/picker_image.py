@@ -17,9 +17,9 @@ import pulumi
 import pulumi_docker_build as docker_build
 import pulumi_gcp as gcp
 
-from components.build_context_digest import build_context_digest
-from components.child_options import child_options
 from components.config.services import PickerImageSpec
+from components.runtime.child_options import child_options
+from components.specs.build_context_digest import build_context_digest
 
 IMAGE_NAME = "picker"
 # picker/ in this repository: the build context, hashed for the tag.

@@ -15,9 +15,9 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components.child_options import child_options
 from components.config.stack import ProxySubnetPurpose, RegionConfig
-from components.kubeconfig import gke_context_name, gke_kubeconfig
+from components.runtime.child_options import child_options
+from components.specs.kubeconfig import gke_context_name, gke_kubeconfig
 from policies.gke_versions import gke_minor_version
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from pydantic import BaseModel, ConfigDict
 
-from components.sample_request import SEED_MAX_TOKENS, SEED_PROMPT, completion_body, curl_line
+from components.specs.sample_request import SEED_MAX_TOKENS, SEED_PROMPT, completion_body, curl_line
 from infgw.local.plan import LocalPlan
 
 

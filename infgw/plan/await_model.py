@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from components.rollout_budget import IMAGE_PULL_ANNOTATION
+from components.specs.rollout_budget import IMAGE_PULL_ANNOTATION
 from infgw.plan.model import UNKNOWN, PlannedResource
 
 DEFAULT_TIMEOUT_S = 600

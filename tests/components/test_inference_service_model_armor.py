@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from components.config.services import ModelArmorSpec
-from components.model_armor import model_armor_extension_spec, model_armor_settings, template_name
+from components.model_armor import template_name
+from components.specs.model_armor_extension import model_armor_extension_spec, model_armor_settings
 
 TEMPLATE = template_name("example-project", "us-central1", "inference-gateway")
 

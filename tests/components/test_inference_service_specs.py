@@ -6,9 +6,9 @@ import pytest
 
 from components.config.services import BackendPolicySpec, PoolSpec, RouteSpec
 from components.config.services import GatewaySpec as GatewayConfig
-from components.model_server import lora_rollout_config, vllm_command
-from components.picker_workload import picker_args, picker_rbac_rules
-from components.traffic_specs import backend_policy_config, gateway_spec, route_rule
+from components.specs.model_server import lora_rollout_config, vllm_command
+from components.specs.picker_workload import picker_args, picker_rbac_rules
+from components.specs.traffic_specs import backend_policy_config, gateway_spec, route_rule
 
 
 def route(**fields: object) -> RouteSpec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from components.kubeconfig import gke_context_name, gke_kubeconfig
+from components.specs.kubeconfig import gke_context_name, gke_kubeconfig
 
 
 def test_context_name_matches_gcloud() -> None:

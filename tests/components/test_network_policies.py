@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pulumi._types import input_type_to_dict
 
-from components.network_policies import (
+from components.specs.network_policies import (
     GOOGLE_HEALTH_CHECK_RANGES,
     PoolNetworkPolicyInputs,
     model_server_network_policy,

@@ -14,7 +14,7 @@ from sim.vllm_command_line import human_readable_int
 from sim.vllm_flags import VLLM_FLAGS, FlagKind
 
 from components.config import load_stack_config
-from components.model_server import vllm_command
+from components.specs.model_server import vllm_command
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VLLM_ENTRYPOINT = "python3 -m vllm.entrypoints.openai.api_server "

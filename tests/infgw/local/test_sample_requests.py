@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from local_gateway_stacks import LLAMA, QWEN
 
-from components.sample_request import SEED_PROMPT
+from components.specs.sample_request import SEED_PROMPT
 from infgw.local.plan import LocalPlan
 from infgw.local.sample_requests import SampleRequest, curl_command, sample_requests, send_sample
 

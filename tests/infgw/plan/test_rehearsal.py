@@ -185,7 +185,7 @@ def test_the_gateway_address_and_the_test_request_are_stack_outputs(plans: dict[
 
 def test_the_test_request_is_the_guides_request_against_the_address() -> None:
     from components.config.services import ServicesConfig
-    from components.sample_request import sample_curl
+    from components.specs.sample_request import sample_curl
 
     services = ServicesConfig.model_validate(
         {"pools": [{"name": "p", "model": "base", "lora": {"adapters": [{"id": "food-review-1", "source": "a/b"}]}}]}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pulumi_kubernetes as k8s
 
-from components.picker_workload import PICKER_GRPC_PORT, PICKER_HEALTH_PORT, PICKER_METRICS_PORT
+from components.specs.picker_workload import PICKER_GRPC_PORT, PICKER_HEALTH_PORT, PICKER_METRICS_PORT
 
 net = k8s.networking.v1
 meta = k8s.meta.v1
