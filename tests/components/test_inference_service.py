@@ -114,7 +114,14 @@ def test_every_child_is_parented_and_uses_the_given_provider(pulumi_mocks: Any) 
     (provider,) = of_type(resources, "pulumi:providers:kubernetes")
     children = [r for r in resources if r.type.startswith("kubernetes:")]
     assert children
-    assert {r.parent_urn for r in children} == {component.urn}
+    # Shared objects directly under the service; per pool a ModelPool, in the config cluster a GatewayFront.
+    parts = {r.urn: r for r in resources if r.type in ("infgw:index:ModelPool", "infgw:index:GatewayFront")}
+    assert {parts[urn].name for urn in parts} == {
+        "gke-west-inference-vllm-llama3-8b-instruct",
+        "gke-west-inference-gateway-front",
+    }
+    assert {p.parent_urn for p in parts.values()} == {component.urn}
+    assert {r.parent_urn for r in children} == {component.urn, *parts}
     # A provider reference is "<urn>::<id>".
     assert {r.provider.rpartition("::")[0] for r in children} == {provider.urn}
     assert component.inputs == {"clusterName": "gke-west"}
