@@ -6,6 +6,8 @@ any resource is registered, with one line per problem on stderr and exit code 2.
 
 from __future__ import annotations
 
+import functools
+
 import pulumi
 
 from components.config import ConfigError, StackConfig, exit_on_config_error, load_stack_config
@@ -26,7 +28,7 @@ from components.model_armor import ModelArmorGuard, ModelArmorGuardArgs
 from components.picker_image import PickerImage, PickerImageArgs
 from components.project_services import ProjectServices, ProjectServicesArgs
 from components.region import Region, RegionArgs
-from components.specs.sample_request import sample_curl
+from components.specs.sample_request import sample_curls
 
 project = stack_config.project
 services = ProjectServices("services", ProjectServicesArgs(project=project))
@@ -148,13 +150,12 @@ if gateways:
     pulumi.export("gateways", gateways)
     # Known once `pulumi up` has waited for GKE to program each Gateway (pulumi.com/waitFor).
     pulumi.export("gateway_addresses", gateway_addresses)
-    assert stack_config.services is not None
+    services_config = stack_config.services
+    assert services_config is not None
     pulumi.export(
         "test_requests",
         {
-            name: addresses.apply(
-                lambda values: [sample_curl(address, stack_config.services) for address in values]
-            )
+            name: addresses.apply(functools.partial(sample_curls, services_config))
             for name, addresses in gateway_addresses.items()
         },
     )

@@ -148,10 +148,3 @@ def _gateway_addresses(status: object) -> list[str]:
     if not isinstance(status, dict):
         return []
     return [str(entry["value"]) for entry in status.get("addresses") or [] if entry.get("value")]
-
-
-def _gateway_addresses(status: object) -> list[str]:
-    """`status.addresses[*].value` of a Gateway (empty until GKE assigned them)."""
-    if not isinstance(status, dict):
-        return []
-    return [str(entry["value"]) for entry in status.get("addresses") or [] if entry.get("value")]

@@ -20,15 +20,15 @@ def membership_ids(stack: Stack) -> set[str]:
     """Membership ids the stack registers: explicit Memberships and clusters registered via ``fleet``."""
     ids: set[str] = set()
     for membership in stack.of(types.FLEET_MEMBERSHIP):
-        membership_id = known(lambda m=membership: m.props.text("membershipId"))
+        membership_id = known(lambda: membership.props.text("membershipId"))
         if membership_id:
             ids.add(membership_id)
-        full_name = known(lambda m=membership: m.props.text("name"))
+        full_name = known(lambda: membership.props.text("name"))
         if full_name and _MEMBERSHIP_SEGMENT in full_name:
             ids.add(full_name.rsplit("/", 1)[-1])
     for cluster in stack.of(types.CLUSTER):
-        registered = known(lambda c=cluster: c.props.text("fleet", "project"))
-        name = known(lambda c=cluster: c.props.text("name"))
+        registered = known(lambda: cluster.props.text("fleet", "project"))
+        name = known(lambda: cluster.props.text("name"))
         if registered and name:
             ids.add(name)
     return ids
@@ -36,14 +36,14 @@ def membership_ids(stack: Stack) -> set[str]:
 
 def _check_config_membership(stack: Stack, config: NoConfig) -> Iterator[Finding]:
     features = [f for f in stack.of(types.FLEET_FEATURE)
-                if known(lambda f=f: f.props.text("name")) == MULTI_CLUSTER_INGRESS_FEATURE]
+                if known(lambda: f.props.text("name")) == MULTI_CLUSTER_INGRESS_FEATURE]
     registered = membership_ids(stack)
     if not features and registered and is_multi_cluster(stack):
         yield Finding("the stack registers fleet memberships and routes across clusters, but declares no "
                       "multiclusteringress Feature; add one whose spec.multiclusteringress.configMembership "
                       "is the config cluster's membership.")
     for feature in features:
-        reference = known(lambda f=feature: f.props.text("spec", "multiclusteringress", "configMembership") or "")
+        reference = known(lambda: feature.props.text("spec", "multiclusteringress", "configMembership") or "")
         if reference is None:
             continue
         if not reference:

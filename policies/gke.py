@@ -64,7 +64,7 @@ def _check_minimum_version(stack: Stack, config: MinimumVersionConfig) -> Iterat
         required, why = config.single_cluster_min_version, "the single-cluster Inference Gateway"
     minimum = parse_gke_version(required)
     for cluster in stack.of(types.CLUSTER):
-        version = known(lambda c=cluster: c.props.text("minMasterVersion") or "")
+        version = known(lambda: cluster.props.text("minMasterVersion") or "")
         if version is None:
             continue
         if not version:
@@ -375,13 +375,13 @@ def _cluster_reference(reference: str) -> str:
 def _check_node_pool_zones(stack: Stack, config: NoConfig) -> Iterator[Finding]:
     cluster_locations: dict[str, str] = {}
     for cluster in stack.of(types.CLUSTER):
-        name = known(lambda c=cluster: c.props.text("name")) or cluster.name
-        location = known(lambda c=cluster: c.props.text("location"))
+        name = known(lambda: cluster.props.text("name")) or cluster.name
+        location = known(lambda: cluster.props.text("location"))
         if location:
             cluster_locations[name] = location
     for pool in stack.of(types.NODE_POOL):
-        facts = known(lambda p=pool: (p.props.text("cluster"), p.props.text("location"),
-                                       p.props.strings("nodeLocations")))
+        facts = known(lambda: (pool.props.text("cluster"), pool.props.text("location"),
+                                       pool.props.strings("nodeLocations")))
         if facts is None:
             continue
         cluster_ref, location, zones = facts

@@ -35,17 +35,17 @@ class Grant:
 def _grants(stack: Stack, roles: set[str]) -> list[Grant]:
     grants: list[Grant] = []
     for grant in stack.of(types.PROJECT_IAM_MEMBER):
-        role = known(lambda g=grant: g.props.text("role"))
+        role = known(lambda: grant.props.text("role"))
         if role is not None and role not in roles:
             continue
-        member = known(lambda g=grant: (g.props.text("member"),))
+        member = known(lambda: (grant.props.text("member"),))
         members = None if member is None or role is None else tuple(m for m in member if m)
         grants.append(Grant(members, grant.dependencies))
     for binding in stack.of(types.PROJECT_IAM_BINDING):
-        role = known(lambda b=binding: b.props.text("role"))
+        role = known(lambda: binding.props.text("role"))
         if role is not None and role not in roles:
             continue
-        bound = known(lambda b=binding: tuple(b.props.strings("members")))
+        bound = known(lambda: tuple(binding.props.strings("members")))
         grants.append(Grant(None if role is None else bound, binding.dependencies))
     return grants
 
@@ -59,9 +59,9 @@ def _check_metrics_writer(stack: Stack, config: MetricsWriterConfig) -> Iterator
     grants = _grants(stack, set(config.roles))
     roles = ", ".join(config.roles)
     for pool in stack.of(types.NODE_POOL):
-        if not known(lambda p=pool: bool(p.props.items("nodeConfig", "guestAccelerators"))):
+        if not known(lambda: bool(pool.props.items("nodeConfig", "guestAccelerators"))):
             continue
-        account = known(lambda p=pool: (p.props.text("nodeConfig", "serviceAccount"),))
+        account = known(lambda: (pool.props.text("nodeConfig", "serviceAccount"),))
         if account is not None:
             email = account[0]
             if email is None:

@@ -199,8 +199,8 @@ class PoolRef:
 def pools(stack: Stack) -> list[PoolRef]:
     result = []
     for pool in stack.of(types.is_inference_pool):
-        name = known(lambda p=pool: object_name(p) or "")
-        result.append(PoolRef(pool, known(lambda p=pool: object_namespace(p)) or "", name or None))
+        name = known(lambda: object_name(pool) or "")
+        result.append(PoolRef(pool, known(lambda: object_namespace(pool)) or "", name or None))
     return result
 
 
@@ -208,9 +208,9 @@ def _chart_pool_names(stack: Stack) -> set[str]:
     """Pools rendered by the inferencepool Helm chart (release name = pool name) are invisible otherwise."""
     names = set()
     for chart in stack.of(types.HELM_CHART_V4):
-        chart_ref = known(lambda c=chart: c.props.text("chart")) or ""
+        chart_ref = known(lambda: chart.props.text("chart")) or ""
         if "inferencepool" in chart_ref:
-            names.add(known(lambda c=chart: c.props.text("name")) or chart.name)
+            names.add(known(lambda: chart.props.text("name")) or chart.name)
     return names
 
 
@@ -219,8 +219,8 @@ def _chart_pool_names(stack: Stack) -> set[str]:
 
 def _exported_by_patch(stack: Stack, pool: PoolRef) -> bool:
     for patch in stack.of(types.is_inference_pool_patch):
-        facts = known(lambda p=patch: (object_name(p), object_namespace(p),
-                                       p.props.text("metadata", "annotations", EXPORT_ANNOTATION)))
+        facts = known(lambda: (object_name(patch), object_namespace(patch),
+                                       patch.props.text("metadata", "annotations", EXPORT_ANNOTATION)))
         if facts and facts[0] == pool.name and facts[1] == pool.namespace and facts[2] == EXPORT_VALUE \
                 and same_cluster(patch, pool.resource):
             return True
@@ -231,7 +231,7 @@ def _check_export_annotation(stack: Stack, config: NoConfig) -> Iterator[Finding
     if not is_multi_cluster(stack):
         return
     for pool in pools(stack):
-        value = known(lambda p=pool: p.resource.props.text("metadata", "annotations", EXPORT_ANNOTATION) or "")
+        value = known(lambda: pool.resource.props.text("metadata", "annotations", EXPORT_ANNOTATION) or "")
         if value is None or value == EXPORT_VALUE or _exported_by_patch(stack, pool):
             continue
         found = f" (found '{value}')" if value else ""
@@ -258,10 +258,10 @@ export_annotation = StackRule(
 def _check_pool_matches_workload(stack: Stack, config: NoConfig) -> Iterator[Finding]:
     workloads = stack.of(types.is_workload)
     for pool in pools(stack):
-        facts = known(lambda p=pool: (
-            selector_labels(p.resource.props.mapping("spec", "selector")),
-            [as_int(t.number("number")) for t in p.resource.props.items("spec", "targetPorts")]
-            or [as_int(p.resource.props.number("spec", "targetPortNumber"))],
+        facts = known(lambda: (
+            selector_labels(pool.resource.props.mapping("spec", "selector")),
+            [as_int(t.number("number")) for t in pool.resource.props.items("spec", "targetPorts")]
+            or [as_int(pool.resource.props.number("spec", "targetPortNumber"))],
         ))
         if facts is None:
             continue
@@ -277,8 +277,8 @@ def _check_pool_matches_workload(stack: Stack, config: NoConfig) -> Iterator[Fin
         for workload in workloads:
             if not same_cluster(workload, pool.resource):
                 continue
-            namespace = known(lambda w=workload: object_namespace(w))
-            templates = known(lambda w=workload: pod_templates(w))
+            namespace = known(lambda: object_namespace(workload))
+            templates = known(lambda: pod_templates(workload))
             if namespace is None or templates is None:
                 undecided = True
                 continue
@@ -287,8 +287,8 @@ def _check_pool_matches_workload(stack: Stack, config: NoConfig) -> Iterator[Fin
             for template in templates:
                 if selects(selector, template.labels):
                     matched = True
-                    ports = known(lambda t=template: set().union(*(container_ports(c) for c in
-                                                                    containers(t.spec, include_init=False))))
+                    ports = known(lambda: set().union(*(container_ports(c) for c in
+                                                                    containers(template.spec, include_init=False))))
                     if ports is None:
                         undecided = True
                     else:
@@ -327,13 +327,13 @@ def _check_objective_pool(stack: Stack, config: NoConfig) -> Iterator[Finding]:
         return  # an auto-named pool could be any name; nothing can be proven missing
     chart_pools = _chart_pool_names(stack)
     for objective in stack.of(types.is_inference_objective):
-        facts = known(lambda o=objective: (o.props.text("spec", "poolRef", "name"),
-                                           o.props.text("spec", "poolRef", "kind") or "InferencePool",
-                                           object_namespace(o)))
+        facts = known(lambda: (objective.props.text("spec", "poolRef", "name"),
+                                           objective.props.text("spec", "poolRef", "kind") or "InferencePool",
+                                           object_namespace(objective)))
         if facts is None:
             continue
         pool_name, pool_kind, namespace = facts
-        label = known(lambda o=objective: object_name(o)) or objective.name
+        label = known(lambda: object_name(objective)) or objective.name
         if not pool_name:
             yield Finding(f"InferenceObjective {label} has no spec.poolRef.name; name the InferencePool it "
                           f"applies to.", objective.urn)

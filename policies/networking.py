@@ -94,7 +94,7 @@ def _subnet_facts(subnet: Resource) -> SubnetFacts | None:
 def subnets(stack: Stack, config: NetworkConfig) -> tuple[list[SubnetFacts], bool]:
     """Facts of the stack's subnets whose region is known plus the configured external ones, and whether
     some subnet's facts are not known yet."""
-    facts = [known(lambda s=s: _subnet_facts(s)) for s in stack.of(types.SUBNETWORK)]
+    facts = [known(lambda: _subnet_facts(s)) for s in stack.of(types.SUBNETWORK)]
     external = [
         SubnetFacts(name=f"{e.name} (external)", urn=None, region=e.region, network=network_key(e.network),
                     purpose=e.purpose, active=e.role == "ACTIVE", ranges=(e.ip_cidr_range,) if e.ip_cidr_range else ())
@@ -106,7 +106,7 @@ def subnets(stack: Stack, config: NetworkConfig) -> tuple[list[SubnetFacts], boo
 def cluster_regions(stack: Stack) -> set[str]:
     regions = set()
     for cluster in stack.of(types.CLUSTER):
-        location = known(lambda c=cluster: c.props.text("location"))
+        location = known(lambda: cluster.props.text("location"))
         if location:
             regions.add(region_of_zone(location))
     return regions
@@ -142,21 +142,24 @@ def _check_subnet_per_gateway_region(stack: Stack, config: NetworkConfig) -> Ite
                               f"{network}; a region and VPC take exactly one: keep one, make others BACKUP.",
                               ours[-1].urn)
     for gateway in stack.of(types.is_gateway):
-        details = known(lambda g=gateway: (g.props.text("spec", "gatewayClassName"),
-                                            g.props.items("spec", "addresses")))
-        if details is None or details[0] is None:
+        details = known(lambda: (gateway.props.text("spec", "gatewayClassName"),
+                                            gateway.props.items("spec", "addresses")))
+        if details is None:
             continue
-        gateway_class, addresses = details
-        purpose = required_proxy_purpose(gateway_class)
-        if purpose is None:
+        found_class, addresses = details
+        if found_class is None:
             continue
+        needed = required_proxy_purpose(found_class)
+        if needed is None:
+            continue
+        purpose = needed
         regions = _gateway_regions(addresses) or cluster_regions(stack)
         for region in sorted(regions):
             if active_proxy.get((region, purpose)) or undecided:
                 continue
             present = sorted({s.purpose for s in facts if s.region == region and s.purpose in PROXY_ONLY_PURPOSES})
             found = f"; the region only has {', '.join(present)}" if present else ""
-            yield Finding(f"Gateway class {gateway_class} needs an ACTIVE {purpose} proxy-only subnet in "
+            yield Finding(f"Gateway class {found_class} needs an ACTIVE {purpose} proxy-only subnet in "
                           f"{region}, and the stack declares none{found}. Add one (a /23 is typical).",
                           gateway.urn)
 

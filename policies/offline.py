@@ -9,7 +9,7 @@ import asyncio
 import copy
 import difflib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from inspect import isawaitable
 from pathlib import Path
@@ -23,7 +23,9 @@ from pulumi_policy import (
     PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
+    ResourceValidationPolicy,
     StackValidationArgs,
+    StackValidationPolicy,
 )
 from pulumi_policy.policy import _NotApplicableError  # raised by args.not_applicable(); no public name
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
@@ -54,13 +56,20 @@ class PlannedResource:
 class RecordedResource(Protocol):
     """What a recorded plan (``infgw plan``) holds per registration; duck-typed to keep the pack standalone."""
 
-    type: str
-    name: str
-    urn: str
-    inputs: Mapping[str, Any]
-    parent_urn: str
-    provider: str
-    dependencies: tuple[str, ...]
+    @property
+    def type(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def urn(self) -> str: ...
+    @property
+    def inputs(self) -> Mapping[str, Any]: ...
+    @property
+    def parent_urn(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def dependencies(self) -> tuple[str, ...]: ...
 
 
 def _provider_urn(reference: str) -> str | None:
@@ -286,7 +295,11 @@ def _policy_resources(planned: Sequence[PlannedResource], props: Sequence[Mappin
 
 
 def _settle(result: Any) -> Any:
-    return asyncio.run(result) if isawaitable(result) else result
+    return asyncio.run(_awaited(result)) if isawaitable(result) else result
+
+
+async def _awaited(result: Awaitable[Any]) -> Any:
+    return await result
 
 
 def run_pack(
@@ -338,22 +351,24 @@ def run_pack(
     policy_resources: list[PolicyResource] | None = None
     for rule, level in active:
         reported = EnforcementLevel.MANDATORY if level is EnforcementLevel.REMEDIATE else level
-        policy = rule.to_policy()
+        validation = rule.to_policy()
         if isinstance(rule, ResourceRule):
+            assert isinstance(validation, ResourceValidationPolicy)
             for index in range(len(planned)):
                 if not rule.applies_to(planned[index].resource_type):
                     continue  # the validator would return at once; skip building its arguments
                 collect = _collector(violations, rule.name, reported, by_urn, default_urn=urns[index])
                 try:
-                    _settle(policy.validate(resource_args(index, rule), collect))
+                    _settle(validation.validate(resource_args(index, rule), collect))
                 except _NotApplicableError as err:
                     not_applicable.append(NotApplicable(rule.name, err.reason or "", urns[index]))
             continue
         if policy_resources is None:
             policy_resources = _policy_resources(planned, props, urns, by_urn)
         collect = _collector(violations, rule.name, reported, by_urn, default_urn=None)
+        assert isinstance(validation, StackValidationPolicy)
         try:
-            _settle(policy.validate(StackValidationArgs(policy_resources, config.properties.get(rule.name), tags),
+            _settle(validation.validate(StackValidationArgs(policy_resources, config.properties.get(rule.name), tags),
                                     collect))
         except _NotApplicableError as err:
             not_applicable.append(NotApplicable(rule.name, err.reason or ""))

@@ -194,7 +194,8 @@ class ResourceRule(Rule[ConfigT]):
             name=self.name,
             description=self.description,
             validate=validate,
-            remediate=remediate,
+            # pulumi-policy's annotation wants an awaitable; its runtime takes a plain mapping as well.
+            remediate=remediate,  # type: ignore[arg-type]
             enforcement_level=self.enforcement_level,
             config_schema=self.config_schema(),
             severity=self.severity,

@@ -15,11 +15,11 @@ def is_multi_cluster(stack: Stack) -> bool:
     if len(stack.of(types.CLUSTER)) >= 2:
         return True
     for gateway in stack.of(types.is_gateway):
-        gateway_class = known(lambda g=gateway: g.props.text("spec", "gatewayClassName"))
+        gateway_class = known(lambda: gateway.props.text("spec", "gatewayClassName"))
         if gateway_class and gateway_class.endswith("-mc"):
             return True
     for route in stack.of(types.is_http_route):
-        kinds = known(lambda r=route: [ref.text("kind") for rule in r.props.items("spec", "rules")
+        kinds = known(lambda: [ref.text("kind") for rule in route.props.items("spec", "rules")
                                        for ref in rule.items("backendRefs")]) or []
         if POOL_IMPORT_KIND in kinds:
             return True
@@ -29,7 +29,7 @@ def is_multi_cluster(stack: Stack) -> bool:
 def uses_custom_metrics(stack: Stack) -> bool:
     """Whether any GCPBackendPolicy balances on custom metrics (needs the newest GKE prerequisites)."""
     for policy in stack.of(types.is_backend_policy):
-        mode = known(lambda p=policy: p.props.text("spec", "default", "balancingMode"))
+        mode = known(lambda: policy.props.text("spec", "default", "balancingMode"))
         if mode == "CUSTOM_METRICS":
             return True
     return False

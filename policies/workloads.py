@@ -57,8 +57,8 @@ def model_servers(stack: Stack) -> list[WorkloadPods]:
     pool_refs = pools(stack)
     result: list[WorkloadPods] = []
     for workload in stack.of(types.is_workload):
-        templates = known(lambda w=workload: pod_templates(w))
-        namespace = known(lambda w=workload: object_namespace(w))
+        templates = known(lambda: pod_templates(workload))
+        namespace = known(lambda: object_namespace(workload))
         if templates is None or namespace is None:
             continue
         selected: list[PodTemplate] = []
@@ -66,9 +66,9 @@ def model_servers(stack: Stack) -> list[WorkloadPods]:
         for pool in pool_refs:
             if pool.namespace != namespace or not same_cluster(pool.resource, workload):
                 continue
-            facts = known(lambda p=pool: (selector_labels(p.resource.props.mapping("spec", "selector")),
+            facts = known(lambda: (selector_labels(pool.resource.props.mapping("spec", "selector")),
                                           [as_int(t.number("number"))
-                                           for t in p.resource.props.items("spec", "targetPorts")]))
+                                           for t in pool.resource.props.items("spec", "targetPorts")]))
             if facts is None:
                 continue
             selector, target_ports = facts
@@ -78,7 +78,7 @@ def model_servers(stack: Stack) -> list[WorkloadPods]:
                         selected.append(template)
                     ports.update(p for p in target_ports if p is not None)
         if not pool_refs:
-            selected = [t for t in templates if known(lambda t=t: _requests_gpus(t))]
+            selected = [t for t in templates if known(lambda: _requests_gpus(t))]
         if selected:
             result.append(WorkloadPods(workload, selected, frozenset(ports)))
     return result
@@ -286,9 +286,9 @@ def prestop_seconds(container: Props) -> int | None:
 def _check_graceful_shutdown(stack: Stack, config: GracefulShutdownConfig) -> Iterator[Finding]:
     for pods in model_servers(stack):
         for template in pods.templates:
-            facts = known(lambda t=template, w=pods: (
-                as_int(t.spec.number("terminationGracePeriodSeconds")),
-                [(container_label(c), prestop_seconds(c)) for c in serving_containers(w, t)],
+            facts = known(lambda: (
+                as_int(template.spec.number("terminationGracePeriodSeconds")),
+                [(container_label(c), prestop_seconds(c)) for c in serving_containers(pods, template)],
             ))
             if facts is None:
                 continue
@@ -332,8 +332,10 @@ def _check_probes(stack: Stack, config: ProbesConfig) -> Iterator[Finding]:
     required = ["readinessProbe", "livenessProbe"] + (["startupProbe"] if config.require_startup_probe else [])
     for pods in model_servers(stack):
         for template in pods.templates:
-            facts = known(lambda t=template, w=pods: [
-                (container_label(c), [p for p in required if c.get(p) is None]) for c in serving_containers(w, t)])
+            facts = known(lambda: [
+                (container_label(c), [p for p in required if c.get(p) is None])
+                for c in serving_containers(pods, template)
+            ])
             for label, missing in facts or []:
                 if missing:
                     yield Finding(f"{label}: the model server has no {', '.join(missing)}; without them traffic "
@@ -366,23 +368,23 @@ def _picker_workloads(stack: Stack, config: PickerHardeningConfig) -> list[Resou
     selectors: list[tuple[Resource, str, dict[str, str]]] = []
     services = stack.of(types.SERVICE)
     for pool in pools(stack):
-        picker_service = known(lambda p=pool: p.resource.props.text("spec", "endpointPickerRef", "name"))
+        picker_service = known(lambda: pool.resource.props.text("spec", "endpointPickerRef", "name"))
         for service in services:
-            facts = known(lambda s=service: (object_name(s), object_namespace(s),
-                                             s.props.string_map("spec", "selector")))
+            facts = known(lambda: (object_name(service), object_namespace(service),
+                                             service.props.string_map("spec", "selector")))
             if facts and facts[0] == picker_service and facts[1] == pool.namespace \
                     and same_cluster(service, pool.resource):
                 selectors.append((service, facts[1], facts[2]))
     result = []
     for workload in stack.of(types.is_workload):
-        facts = known(lambda w=workload: (object_namespace(w), pod_templates(w)))
+        facts = known(lambda: (object_namespace(workload), pod_templates(workload)))
         if facts is None:
             continue
         namespace, templates = facts
         by_reference = any(ns == namespace and same_cluster(svc, workload) and selects(sel, t.labels)
                            for svc, ns, sel in selectors for t in templates)
         by_image = any(
-            fragment in split_image(known(lambda c=c: c.text("image")) or "")[0].rsplit("/", 1)[-1]
+            fragment in split_image(known(lambda: c.text("image")) or "")[0].rsplit("/", 1)[-1]
             for t in templates for c in containers(t.spec, include_init=False) for fragment in config.image_names)
         if by_reference or by_image:
             result.append(workload)
@@ -415,9 +417,9 @@ def _hardening_problems(template: PodTemplate) -> Iterator[str]:
 
 def _check_picker_hardened(stack: Stack, config: PickerHardeningConfig) -> Iterator[Finding]:
     for workload in _picker_workloads(stack, config):
-        templates = known(lambda w=workload: pod_templates(w)) or []
+        templates = known(lambda: pod_templates(workload)) or []
         for template in templates:
-            problems = known(lambda t=template: list(_hardening_problems(t)))
+            problems = known(lambda: list(_hardening_problems(template)))
             for problem in problems or []:
                 yield Finding(f"endpoint picker {workload.name}: {problem}", workload.urn)
 

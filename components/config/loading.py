@@ -129,7 +129,7 @@ def _partial_parts(data: Mapping[str, Any]) -> dict[str, Any]:
                 parts[name] = valid
             continue
         try:
-            if alias in data:
+            if alias in data and field.annotation is not None:
                 parts[name] = TypeAdapter(field.annotation).validate_python(data[alias])
             elif not field.is_required():
                 parts[name] = field.get_default(call_default_factory=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -136,7 +137,7 @@ class DrainSpec(ConfigModel):
 
 
 PickerProfile = Literal["recommended", "default"]
-assert set(PickerProfile.__args__) == set(PROFILE_NAMES), "the stack offers exactly the picker's profiles"
+assert set(typing.get_args(PickerProfile)) == set(PROFILE_NAMES), "the stack offers the picker's profiles"
 
 
 class PickerPoolSpec(ConfigModel):

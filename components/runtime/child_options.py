@@ -19,7 +19,9 @@ def inherited_depends_on(opts: pulumi.ResourceOptions | None) -> list[pulumi.Res
         return []
     if isinstance(value, pulumi.Resource):
         return [value]
-    return [item for item in value if isinstance(item, pulumi.Resource)]
+    if isinstance(value, Sequence):
+        return [item for item in value if isinstance(item, pulumi.Resource)]
+    raise TypeError("a component's depends_on must be resources, not an Output or awaitable")
 
 
 def child_options(

@@ -30,5 +30,7 @@ class KubeObjectWithStatus(pulumi.CustomResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": spec, "status": None}
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=_utilities.get_version()))
+        # The provider version pulumi-kubernetes' own resources pin (its helper is untyped).
+        version: str = _utilities.get_version()  # type: ignore[no-untyped-call]
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=version))
         super().__init__(f"kubernetes:{api_version}:{kind}", resource_name, props, opts)

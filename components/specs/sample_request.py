@@ -29,6 +29,11 @@ def curl_line(base_url: str, path: str, body: dict[str, Any]) -> str:
     )
 
 
+def sample_curls(services: ServicesConfig, addresses: list[str]) -> list[str]:
+    """`sample_curl` for each of a Gateway's addresses."""
+    return [sample_curl(address, services) for address in addresses]
+
+
 def sample_curl(address: str, services: ServicesConfig) -> str:
     """The test request against a Gateway address, ready to paste (from a VM in the VPC for an internal
     gateway)."""

@@ -121,7 +121,7 @@ class EnvoyProcess:
     def _admin_get(self, path: str) -> str:
         try:
             with urllib.request.urlopen(self.admin_url + path, timeout=2) as response:
-                return response.read().decode().strip()
+                return str(response.read().decode()).strip()
         except OSError:
             return ""
 

@@ -175,10 +175,10 @@ def build_local_bootstrap(
     ext_proc_filters: list[dict[str, Any]] = []
     routes_by_pool: dict[str, list[dict[str, Any]]] = {}
     for pool in plan.pools:
-        pool_clusters, ext_proc, routes = _pool_parts(bootstraps[pool.name], pool.name)
+        pool_clusters, ext_proc, pool_routes = _pool_parts(bootstraps[pool.name], pool.name)
         clusters += pool_clusters
         ext_proc_filters.append(ext_proc)
-        routes_by_pool[pool.name] = routes
+        routes_by_pool[pool.name] = pool_routes
 
     all_filters = [ext_proc_filter_name(pool.name) for pool in plan.pools]
     routes: list[dict[str, Any]] = []

@@ -11,8 +11,6 @@ from typing import Any
 
 import yaml
 
-from infgw.plan.pool_wiring import Body
-
 # `infgw plan` exit codes: 1 = a mandatory policy is violated (manifests are written; serving locally is
 # still useful to see why), 2 = bad config or a deploy-rehearsal finding (nothing would deploy).
 POLICY_VIOLATION_EXIT = 1
@@ -53,7 +51,7 @@ def render_stack(stack: str, project_dir: Path, out_dir: Path) -> tuple[Path, li
     return gateway_cluster_dir(out_dir), notes
 
 
-def read_objects(cluster_dir: Path) -> list[Body]:
+def read_objects(cluster_dir: Path) -> list[dict[str, Any]]:
     """Every object of one cluster folder, in apply order."""
     objects: list[dict[str, Any]] = []
     for path in sorted(cluster_dir.glob("*.yaml")):

@@ -65,7 +65,7 @@ def go_duration_s(text: str) -> float:
     return sum(float(number) * _UNIT_S[unit] for number, unit in parts)
 
 
-def annotations(resource: PlannedResource) -> dict[str, Any]:
+def annotations_of(resource: PlannedResource) -> dict[str, Any]:
     value = resource.get("metadata.annotations") or {}
     return value if isinstance(value, dict) else {}
 
@@ -84,7 +84,7 @@ def await_of(resource: PlannedResource) -> Await | None:
     """The wait pulumi-kubernetes performs for `resource`, or None when it does not wait."""
     if not resource.type.startswith("kubernetes:") or resource.type.startswith("kubernetes:yaml"):
         return None
-    notes = annotations(resource)
+    notes = annotations_of(resource)
     if str(notes.get(SKIP_AWAIT, "")).lower() == "true":
         return None
     if WAIT_FOR in notes:
@@ -130,7 +130,7 @@ def _probe_window_s(probe: dict[str, Any] | None) -> float:
 def pod_ready_s(resource: PlannedResource) -> float:
     """Expected worst time from creation to a ready pod: image pull, start, the slowest container's startup
     probe window, one readiness period."""
-    notes = annotations(resource)
+    notes = annotations_of(resource)
     pull = float(notes.get(IMAGE_PULL_ANNOTATION, SMALL_IMAGE_PULL_S))
     containers = (pod_template(resource).get("spec") or {}).get("containers") or []
     startup = max((_probe_window_s(c.get("startupProbe")) for c in containers), default=0.0)
@@ -174,7 +174,7 @@ def expected_create_s(resource: PlannedResource) -> float:
         return pod_ready_s(resource)
     if resource.type == SERVICE:
         return SERVICE_SETTLE_S
-    notes = annotations(resource)
+    notes = annotations_of(resource)
     if resource.type == GATEWAY:
         return GATEWAY_PROGRAMMED_S
     if resource.type == CRD and "Established" in str(notes.get(WAIT_FOR, "")):

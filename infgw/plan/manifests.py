@@ -76,7 +76,8 @@ class KubeObject:
 
     @property
     def namespace(self) -> str | None:
-        return self.body["metadata"].get("namespace")
+        namespace = self.body["metadata"].get("namespace")
+        return None if namespace is None else str(namespace)
 
     @property
     def carries_secret_data(self) -> bool:
@@ -100,11 +101,16 @@ class ClusterManifests:
 class Registration(Protocol):
     """What the offline plan records per resource (infgw.plan.PlannedResource satisfies it)."""
 
-    type: str
-    name: str
-    urn: str
-    inputs: Mapping[str, Any]
-    parent_urn: str
+    @property
+    def type(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def urn(self) -> str: ...
+    @property
+    def inputs(self) -> Mapping[str, Any]: ...
+    @property
+    def parent_urn(self) -> str: ...
 
 
 # The component whose registration carries `clusterName`; its children belong to that cluster.

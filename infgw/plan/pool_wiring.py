@@ -50,7 +50,8 @@ class Workload:
 
     @property
     def pod_spec(self) -> Body:
-        return self.deployment["spec"]["template"]["spec"]
+        spec: Body = self.deployment["spec"]["template"]["spec"]
+        return spec
 
 
 @dataclass(frozen=True)

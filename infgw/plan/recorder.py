@@ -94,11 +94,11 @@ class PlanRecorder(MockMonitor):
         def program() -> None:
             build()
 
-        pulumi.runtime.test(program)()
+        pulumi.runtime.test(program)()  # type: ignore[no-untyped-call]  # pulumi's test helper is untyped
         return sorted(self.planned, key=lambda resource: resource.urn)
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # untyped in pulumi
         if request.type == "pulumi:pulumi:Stack":
             return response
         secrets: list[str] = []

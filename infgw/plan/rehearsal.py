@@ -296,7 +296,7 @@ def gpus_per_pod(deployment: PlannedResource) -> int:
     for container in _containers(deployment):
         requests = (container.get("resources") or {}).get("limits") or {}
         value = requests.get(GPU_RESOURCE)
-        total += int(float(value)) if value not in (None, UNKNOWN) else 0
+        total += int(float(value)) if value is not None and value != UNKNOWN else 0
     return total
 
 

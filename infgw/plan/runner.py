@@ -57,7 +57,7 @@ def run_program(recorder: PlanRecorder, raw: RawStackConfig, program: Path) -> P
 
         return pulumi.Output.from_input(collect())
 
-    pulumi.runtime.test(program_then_exports)()
+    pulumi.runtime.test(program_then_exports)()  # type: ignore[no-untyped-call]  # untyped in pulumi
     return Plan(
         project=pulumi.get_project(),
         stack=raw.stack,
