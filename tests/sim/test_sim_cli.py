@@ -36,6 +36,8 @@ def test_multi_value_flags_expand_like_vllm() -> None:
         (["--error-rate", "2"], "faults.error_rate"),
         (["--profile", "tpu-nonexistent"], "unknown latency profile 'tpu-nonexistent'"),
         (["--lora-modules", "{not json"], "not a valid adapter object"),
+        (["--kv-events-config", '{"enable_kv_cache_events": true, "hvm": 1}'], "hvm"),
+        (["--kv-events-encoding", "protobuf"], "kv_events_encoding"),
         (
             ["--num-gpu-blocks", "10", "--max-model-len", "1000"],
             "lower max_model_len or raise num_gpu_blocks",

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from sim.config import ConfigError, LoraModule, SimConfig
+from sim.kv_events.config import KVEventsConfig, KVEventsConfigError
 from sim.latency_profile import shipped_profile_names
 from sim.server import start_simulator
 from sim.vllm_command_line import CommandLineError, TranslatedCommandLine, VllmCommandLine
@@ -91,6 +92,19 @@ def serve(
     shutdown_timeout_s: Annotated[
         float | None, typer.Option(help="Grace for in-flight requests on stop.")
     ] = None,
+    kv_events_config: Annotated[
+        str | None,
+        typer.Option(help="vLLM's KV-event config as JSON, e.g. '{\"enable_kv_cache_events\":true}'."),
+    ] = None,
+    kv_events_encoding: Annotated[
+        str | None, typer.Option(help="Simulator only: event encoding, map (vLLM >= 0.24) or array.")
+    ] = None,
+    kv_events_int_block_hashes: Annotated[
+        bool | None,
+        typer.Option(
+            envvar="VLLM_KV_EVENTS_USE_INT_BLOCK_HASHES", help="Block hashes as uint64 (else raw bytes)."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
     check_config: Annotated[
         bool, typer.Option(help="Print the resolved config as JSON and exit without serving.")
@@ -118,6 +132,8 @@ def serve(
             "enable_lora": enable_lora,
             "enable_prefix_caching": enable_prefix_caching,
             "shutdown_timeout_s": shutdown_timeout_s,
+            "kv_events_encoding": kv_events_encoding,
+            "kv_events_int_block_hashes": kv_events_int_block_hashes,
         }.items()
         if value is not None
     }
@@ -137,8 +153,10 @@ def serve(
     try:
         if lora_modules:
             values["lora_modules"] = [LoraModule.parse(spec) for spec in lora_modules]
+        if kv_events_config is not None:
+            values["kv_events_config"] = KVEventsConfig.from_json(kv_events_config)
         sim_config = build_config(config, values, faults)
-    except ConfigError as err:
+    except (ConfigError, KVEventsConfigError) as err:
         typer.echo(f"vllm-sim: {err}", err=True)
         if "profile" in str(err):
             typer.echo(f"vllm-sim: shipped profiles: {', '.join(shipped_profile_names())}", err=True)
@@ -166,10 +184,12 @@ def build_config(path: Path | None, values: dict[str, Any], faults: dict[str, An
 
 async def _serve(config: SimConfig) -> None:
     handle = await start_simulator(config)
-    print(
-        json.dumps({"event": "listening", "url": handle.url, "port": handle.port, "name": handle.name}),
-        flush=True,
-    )
+    listening = {"event": "listening", "url": handle.url, "port": handle.port, "name": handle.name}
+    publisher = handle.runtime.kv_events.publisher if handle.runtime.kv_events is not None else None
+    if publisher is not None:
+        listening["kv_events_endpoint"] = publisher.endpoint
+        listening["kv_events_replay_endpoint"] = publisher.replay_endpoint
+    print(json.dumps(listening), flush=True)
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

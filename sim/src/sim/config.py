@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sim.engine import EngineConfig
+from sim.kv_events.config import EventEncoding, KVEventsConfig
 from sim.latency_profile import LatencyProfile, load_profile
 
 
@@ -115,6 +116,15 @@ class SimConfig(BaseModel):
     max_request_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     shutdown_timeout_s: float = Field(default=2.0, ge=0, description="Grace for in-flight requests on stop.")
     faults: FaultConfig = Field(default_factory=FaultConfig)
+    kv_events_config: KVEventsConfig | None = Field(
+        default=None, description="vLLM's --kv-events-config (KV-cache events over ZMQ)."
+    )
+    kv_events_encoding: EventEncoding = Field(
+        default=EventEncoding.MAP, description="map (vLLM >= 0.24) or array (older vLLM) event encoding."
+    )
+    kv_events_int_block_hashes: bool = Field(
+        default=True, description="VLLM_KV_EVENTS_USE_INT_BLOCK_HASHES: uint64 hashes, else raw bytes."
+    )
 
     @field_validator("block_size")
     @classmethod

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import zmq
+
 from sim.adapter_registry import AdapterRegistry
 from sim.answer_text import AnswerText
 from sim.api.errors import ApiError
@@ -15,6 +17,9 @@ from sim.clock import Clock, MonotonicClock
 from sim.config import SimConfig
 from sim.engine import Engine, EngineEvent
 from sim.engine_driver import EngineDriver
+from sim.kv_events.batcher import KVEventBatcher
+from sim.kv_events.encoding import KVEventEncoder
+from sim.kv_events.publisher import ZmqEventPublisher
 from sim.metrics import SimMetrics
 from sim.tokenizer import ApproximateTokenizer
 
@@ -53,7 +58,9 @@ class SimulatorRuntime:
         self.engine_config = config.engine_config(self.profile)
         # Separate streams per purpose, so e.g. fault draws never shift answer lengths.
         seeds = random.Random(config.seed)
-        self.engine = Engine(self.engine_config, random.Random(seeds.getrandbits(64)))
+        events_config = config.kv_events_config
+        self.kv_events = KVEventBatcher() if events_config is not None and events_config.publishes else None
+        self.engine = Engine(self.engine_config, random.Random(seeds.getrandbits(64)), self.kv_events)
         self.fault_rng = random.Random(seeds.getrandbits(64))
         self.tokenizer = ApproximateTokenizer()
         self.answers = AnswerText(self.tokenizer, random.Random(seeds.getrandbits(64)))
@@ -67,16 +74,42 @@ class SimulatorRuntime:
         self.started_at = int(wall_clock())
 
     def start(self) -> None:
-        """Start the engine loop; needs a running event loop."""
+        """Start the KV-event publisher (if configured) and the engine loop; needs a running event loop.
+
+        Raises OSError when the KV-event endpoints cannot be bound or connected.
+        """
+        if self.kv_events is not None and self.kv_events.publisher is None:
+            self.kv_events.attach(self._open_kv_event_publisher())
         self.driver = EngineDriver(self.engine, self.clock, self._on_events)
         self.driver.start()
 
     async def stop(self) -> None:
         if self.driver is not None:
             await self.driver.stop()
+        if self.kv_events is not None:
+            self.kv_events.close()
+
+    def reset_prefix_cache(self) -> None:
+        self.engine.reset_prefix_cache()
+        if self.kv_events is not None:
+            self.kv_events.flush()
+
+    def _open_kv_event_publisher(self) -> ZmqEventPublisher:
+        events_config = self.config.kv_events_config
+        assert events_config is not None
+        encoder = KVEventEncoder(self.config.kv_events_encoding, self.config.kv_events_int_block_hashes)
+        try:
+            return ZmqEventPublisher(events_config, encoder, self.wall_clock)
+        except zmq.ZMQError as err:
+            raise OSError(
+                f"--kv-events-config: cannot open {events_config.endpoint} "
+                f"(replay {events_config.replay_endpoint}): {err}"
+            ) from err
 
     def _on_events(self, events: Sequence[EngineEvent]) -> None:
         self.metrics.observe(events)
+        if self.kv_events is not None:
+            self.kv_events.flush()
 
     @property
     def max_model_len(self) -> int:

@@ -76,3 +76,8 @@ class AdminRoutes:
         body = await read_model(request, UnloadLoraAdapterRequest)
         self._runtime.adapters.unload(body.lora_name)
         return web.Response(text=f"Success: LoRA adapter '{body.lora_name}' removed successfully.")
+
+    async def reset_prefix_cache(self, request: web.Request) -> web.Response:
+        # vLLM's dev-mode route: drops every cached prefix (publishes AllBlocksCleared when events are on).
+        self._runtime.reset_prefix_cache()
+        return web.Response(status=200)

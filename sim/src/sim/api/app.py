@@ -58,6 +58,7 @@ def build_app(runtime: SimulatorRuntime) -> web.Application:
     app.router.add_get("/metrics", admin.metrics)
     app.router.add_post("/v1/load_lora_adapter", admin.load_lora_adapter)
     app.router.add_post("/v1/unload_lora_adapter", admin.unload_lora_adapter)
+    app.router.add_post("/reset_prefix_cache", admin.reset_prefix_cache)
 
     async def add_replica_header(request: web.Request, response: web.StreamResponse) -> None:
         response.headers[REPLICA_HEADER] = runtime.replica_name

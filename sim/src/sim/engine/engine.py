@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sim.engine.engine_config import EngineConfig
 from sim.engine.kv_block_pool import KVBlockPool, chain_block_hashes
+from sim.engine.kv_cache_events import BlocksStored, KVCacheEventSink
 from sim.engine.lora_slots import LoraSlots
 from sim.engine.output_length import OutputLengthSampler
 from sim.engine.sequence import (
@@ -66,10 +67,15 @@ class Engine:
     actually holding tokens while decode can never run dry.
     """
 
-    def __init__(self, config: EngineConfig, rng: random.Random) -> None:
+    def __init__(
+        self, config: EngineConfig, rng: random.Random, kv_event_sink: KVCacheEventSink | None = None
+    ) -> None:
         self.config = config
         self._profile = config.profile
-        self._pool = KVBlockPool(config.num_gpu_blocks, config.block_size, config.enable_prefix_caching)
+        self._kv_event_sink = kv_event_sink
+        self._pool = KVBlockPool(
+            config.num_gpu_blocks, config.block_size, config.enable_prefix_caching, kv_event_sink
+        )
         self._loras = LoraSlots(config.max_loras, config.profile.lora_load_s)
         self._lengths = OutputLengthSampler(
             config.profile.output_tokens_median, config.profile.output_tokens_sigma, rng
@@ -262,13 +268,46 @@ class Engine:
             return False
         self._pool.acquire(hits)
         sequence.blocks = [*hits, *self._pool.allocate(new_blocks)]
-        for block, block_hash in zip(sequence.blocks, sequence.block_hashes, strict=False):
+        stored = [
             self._pool.register(block, block_hash)
+            for block, block_hash in zip(sequence.blocks, sequence.block_hashes, strict=False)
+        ]
+        if self._kv_event_sink is not None:
+            self._publish_stored_runs(sequence, stored)
         sequence.reserved_blocks = growth
         self._reserved_blocks += growth
         sequence.num_cached_tokens = len(hits) * block_size
         sequence.num_computed_prompt_tokens = sequence.num_cached_tokens
         return True
+
+    def _publish_stored_runs(self, sequence: Sequence, stored: list[bool]) -> None:
+        """One BlocksStored per run of consecutive newly cached blocks (vLLM emits per request and call)."""
+        assert self._kv_event_sink is not None
+        block_size = self.config.block_size
+        request = sequence.request
+        start = 0
+        while start < len(stored):
+            if not stored[start]:
+                start += 1
+                continue
+            end = start
+            while end < len(stored) and stored[end]:
+                end += 1
+            self._kv_event_sink.record(
+                BlocksStored(
+                    block_hashes=tuple(sequence.block_hashes[start:end]),
+                    parent_block_hash=sequence.block_hashes[start - 1] if start > 0 else None,
+                    token_ids=request.prompt_token_ids[start * block_size : end * block_size],
+                    block_size=block_size,
+                    lora_name=request.lora_name,
+                    cache_salt=request.cache_salt,
+                )
+            )
+            start = end
+
+    def reset_prefix_cache(self) -> None:
+        """Drop every cached prefix (vLLM's ``POST /reset_prefix_cache``)."""
+        self._pool.reset_prefix_cache()
 
     # -- step completion ------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sim.engine.kv_cache_events import AllBlocksCleared, BlocksRemoved, KVCacheEventSink
+
 
 @dataclass(slots=True, eq=False)
 class KVBlock:
@@ -39,7 +41,13 @@ class KVBlockPool:
     least recently freed first (evicting their cached prefix).
     """
 
-    def __init__(self, num_blocks: int, block_size: int, enable_prefix_caching: bool = True) -> None:
+    def __init__(
+        self,
+        num_blocks: int,
+        block_size: int,
+        enable_prefix_caching: bool = True,
+        event_sink: KVCacheEventSink | None = None,
+    ) -> None:
         if num_blocks <= 0 or block_size <= 0:
             raise ValueError(f"num_blocks ({num_blocks}) and block_size ({block_size}) must be positive")
         self.num_blocks = num_blocks
@@ -50,6 +58,7 @@ class KVBlockPool:
         self._free_cached: OrderedDict[int, KVBlock] = OrderedDict()
         self._cached: dict[bytes, KVBlock] = {}
         self.evictions = 0
+        self._event_sink = event_sink
 
     @property
     def num_free_blocks(self) -> int:
@@ -93,6 +102,7 @@ class KVBlockPool:
                 f"asked for {count} KV blocks with {self.num_free_blocks} free; admission is broken"
             )
         blocks: list[KVBlock] = []
+        evicted: list[bytes] = []
         for _ in range(count):
             if self._free_plain:
                 block = self._free_plain.pop()
@@ -103,18 +113,36 @@ class KVBlockPool:
                 _, block = self._free_cached.popitem(last=False)
                 assert block.block_hash is not None
                 del self._cached[block.block_hash]
+                evicted.append(block.block_hash)
                 block.block_hash = None
                 self.evictions += 1
             block.ref_count = 1
             blocks.append(block)
+        if evicted and self._event_sink is not None:
+            self._event_sink.record(BlocksRemoved(tuple(evicted)))
         return blocks
 
-    def register(self, block: KVBlock, block_hash: bytes) -> None:
-        """Publish a full, computed block for reuse; the first holder of a hash keeps it."""
+    def register(self, block: KVBlock, block_hash: bytes) -> bool:
+        """Publish a full, computed block for reuse; the first holder of a hash keeps it.
+
+        Returns True when this call made the block a new cache entry.
+        """
         if not self.enable_prefix_caching or block.block_hash is not None or block_hash in self._cached:
-            return
+            return False
         block.block_hash = block_hash
         self._cached[block_hash] = block
+        return True
+
+    def reset_prefix_cache(self) -> None:
+        """Forget every cached prefix (vLLM's ``/reset_prefix_cache``); blocks in use keep their tokens."""
+        for block in self._cached.values():
+            block.block_hash = None
+            if block.ref_count == 0:
+                del self._free_cached[block.block_id]
+                self._free_plain.append(block)
+        self._cached.clear()
+        if self._event_sink is not None:
+            self._event_sink.record(AllBlocksCleared())
 
     def release(self, blocks: Sequence[KVBlock]) -> None:
         # Freed in reverse so a sequence's tail blocks are evicted before its head: heads are the

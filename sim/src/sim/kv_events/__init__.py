@@ -1,0 +1,1 @@
+"""vLLM-compatible KV-cache event publishing (``--kv-events-config``): config, msgpack encoding, ZMQ."""
