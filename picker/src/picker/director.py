@@ -82,6 +82,9 @@ class Director:
         flow_config = flow_controller.config if flow_controller is not None else None
         self._max_in_flight = flow_config.max_in_flight_per_endpoint if flow_config is not None else None
         store.add_listener(self._on_membership_change)
+        current = [state.endpoint for state in store.all_endpoints()]
+        for watcher in scheduling.pool_watchers:
+            watcher.endpoints_changed(current, [])
 
     @property
     def in_flight(self) -> InFlightTracker:
@@ -175,6 +178,8 @@ class Director:
             group.create_task(self._gauge_loop(), name="director:gauges")
             if self._flow is not None:
                 group.create_task(self._flow.run(), name="director:flow-control")
+            for plugin in self.scheduling.background_plugins:
+                group.create_task(plugin.run_in_background(), name=f"plugin:{plugin.name}")
 
     def flush_gauges(self) -> None:
         """Set the prefix-index size and the pool gauges now (the background loop does it periodically)."""
@@ -259,6 +264,8 @@ class Director:
             self._metrics.request_error_total.labels(record.model, record.target_model, code.value).inc()
 
     def _on_membership_change(self, added: list[Endpoint], removed: list[str]) -> None:
+        for watcher in self.scheduling.pool_watchers:
+            watcher.endpoints_changed(added, removed)
         if not removed:
             return
         self._in_flight.forget(removed)

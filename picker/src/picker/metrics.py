@@ -278,6 +278,24 @@ class PickerMetrics:
             buckets=_HIT_BYTES_BUCKETS,
             registry=r,
         )
+        self.kv_events = _Counter(
+            "inference_extension_kv_events_total",
+            "KV-cache events applied to the precise prefix index, by event type.",
+            ("event_type",),
+            registry=r,
+        )
+        self.kv_event_errors = _Counter(
+            "inference_extension_kv_event_errors_total",
+            "KV-event problems by cause (malformed, unknown_event_type, wrong_topic, publisher_gone, "
+            "sequence_gap, sequence_reset, unknown_parent, unknown_endpoint, replay_failed, ...).",
+            ("cause",),
+            registry=r,
+        )
+        self.kv_event_fallback_endpoints = _Gauge(
+            "inference_extension_kv_events_fallback_endpoints",
+            "Endpoints the precise prefix scorer scores approximately (no KV events from them).",
+            registry=r,
+        )
         self.info = _Gauge(
             "inference_extension_info", "Build information.", ("commit", "build_ref"), registry=r
         )
@@ -307,6 +325,15 @@ class PickerMetrics:
         if total_bytes > 0:
             self.prefix_indexer_hit_ratio.observe(matched_bytes / total_bytes)
             self.prefix_indexer_hit_bytes.observe(matched_bytes)
+
+    def record_kv_events(self, event_type: str, count: int) -> None:
+        self.kv_events.labels(event_type).inc(count)
+
+    def record_kv_event_error(self, cause: str) -> None:
+        self.kv_event_errors.labels(cause).inc()
+
+    def set_kv_event_fallback_endpoints(self, count: int) -> None:
+        self.kv_event_fallback_endpoints.set(count)
 
     # -- flow control hooks -----------------------------------------------------------------------
     def record_flow_outcome(self, fairness_id: str, priority: int, outcome: str, waited_s: float) -> None:

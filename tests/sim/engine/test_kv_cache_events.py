@@ -27,7 +27,9 @@ def _engine(profile: LatencyProfile, num_gpu_blocks: int = 64) -> tuple[Engine, 
     return Engine(config, random.Random(1), recorder), recorder
 
 
-def _request(request_id: str, tokens: range, lora: str | None = None, salt: str | None = None) -> GenerationRequest:
+def _request(
+    request_id: str, tokens: range, lora: str | None = None, salt: str | None = None
+) -> GenerationRequest:
     return GenerationRequest(
         request_id, tuple(tokens), max_tokens=4, ignore_eos=True, lora_name=lora, cache_salt=salt
     )

@@ -98,13 +98,13 @@ async def test_sequence_numbers_count_batches_and_replay_answers_from_the_buffer
         context.destroy(linger=0)
     assert [seq for _, seq, _ in live] == [0, 1, 2]
     assert [decode_frames(frames)[1] for frames in replayed] == [1, 2]
-    assert [decode_frames(frames)[2].events for frames in replayed] == [batch.events for _, _, batch in live[1:]]
+    assert [decode_frames(frames)[2].events for frames in replayed] == [
+        batch.events for _, _, batch in live[1:]
+    ]
 
 
 async def test_evictions_and_reset_are_published(start_sim, http) -> None:
-    sim = await start_sim(
-        kv_events_config=_events_config(), num_gpu_blocks=40, max_model_len=600
-    )
+    sim = await start_sim(kv_events_config=_events_config(), num_gpu_blocks=40, max_model_len=600)
     context = zmq.asyncio.Context()
     try:
         socket = await _subscriber(context, sim.runtime.kv_events.publisher.endpoint)

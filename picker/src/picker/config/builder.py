@@ -24,10 +24,12 @@ from picker.config.model import (
 )
 from picker.framework.context import PluginContext
 from picker.framework.interfaces import (
+    BackgroundPlugin,
     EndpointPruner,
     Filter,
     Picker,
     Plugin,
+    PoolWatcher,
     PreRequest,
     ProfileHandler,
     ResponseComplete,
@@ -52,6 +54,8 @@ class SchedulingSetup:
     pre_request_hooks: tuple[PreRequest, ...]
     response_complete_hooks: tuple[ResponseComplete, ...]
     pruners: tuple[EndpointPruner, ...]
+    pool_watchers: tuple[PoolWatcher, ...] = ()
+    background_plugins: tuple[BackgroundPlugin, ...] = ()
 
 
 def build_scheduling(
@@ -167,6 +171,10 @@ def build_scheduling(
             plugin for plugin in plugins.values() if isinstance(plugin, ResponseComplete)
         ),
         pruners=tuple(plugin for plugin in plugins.values() if isinstance(plugin, EndpointPruner)),
+        pool_watchers=tuple(plugin for plugin in plugins.values() if isinstance(plugin, PoolWatcher)),
+        background_plugins=tuple(
+            plugin for plugin in plugins.values() if isinstance(plugin, BackgroundPlugin)
+        ),
     )
 
 

@@ -11,9 +11,16 @@ from picker.framework.in_flight import InFlightTracker
 
 
 class PluginMetricsSink(Protocol):
-    """Where plugins report what the EPP's ``inference_extension_prefix_indexer_*`` metrics show."""
+    """Where plugins report what the EPP's ``inference_extension_prefix_indexer_*`` metrics show, and the
+    precise prefix scorer its KV-event stream health."""
 
     def record_prefix_match(self, matched_bytes: int, total_bytes: int) -> None: ...
+
+    def record_kv_events(self, event_type: str, count: int) -> None: ...
+
+    def record_kv_event_error(self, cause: str) -> None: ...
+
+    def set_kv_event_fallback_endpoints(self, count: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

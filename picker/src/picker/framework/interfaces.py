@@ -119,6 +119,23 @@ class EndpointPruner(Plugin, Protocol):
     def prune(self, live_endpoint_names: Set[str]) -> None: ...
 
 
+@runtime_checkable
+class PoolWatcher(Plugin, Protocol):
+    """Follows pool membership: told the current endpoints at start, then every change (a name both added
+    and removed is an endpoint replaced in place: new address or port, empty cache)."""
+
+    def endpoints_changed(self, added: Sequence[Endpoint], removed: Sequence[str]) -> None: ...
+
+
+@runtime_checkable
+class BackgroundPlugin(Plugin, Protocol):
+    """Has its own long-running work (e.g. event subscriptions), run by the director until cancelled.
+
+    ``run_in_background`` must handle its own failures: if it raises, the picker stops."""
+
+    async def run_in_background(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class WeightedScorer:
     """A scorer with its profile weight; weights live outside scorers (a scorer may sit in several profiles)."""

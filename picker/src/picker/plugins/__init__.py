@@ -14,6 +14,10 @@ from picker.plugins.kv_cache_utilization_scorer import (
 from picker.plugins.load_headroom_scorer import LOAD_HEADROOM_SCORER_TYPE, create_load_headroom_scorer
 from picker.plugins.lora_affinity_scorer import LORA_AFFINITY_SCORER_TYPE, create_lora_affinity_scorer
 from picker.plugins.max_score_picker import MAX_SCORE_PICKER_TYPE, create_max_score_picker
+from picker.plugins.precise_prefix_cache_scorer import (
+    PRECISE_PREFIX_CACHE_SCORER_TYPE,
+    create_precise_prefix_cache_scorer,
+)
 from picker.plugins.prefix_cache_scorer import PREFIX_CACHE_SCORER_TYPE, create_prefix_cache_scorer
 from picker.plugins.prefix_spill_scorer import PREFIX_SPILL_SCORER_TYPE, create_prefix_spill_scorer
 from picker.plugins.queue_scorer import QUEUE_SCORER_TYPE, create_queue_scorer
@@ -36,6 +40,7 @@ def builtin_registry() -> PluginRegistry:
     registry.register(SINGLE_PROFILE_HANDLER_TYPE, create_single_profile_handler)
     registry.register(PREFIX_SPILL_SCORER_TYPE, create_prefix_spill_scorer)
     registry.register(LOAD_HEADROOM_SCORER_TYPE, create_load_headroom_scorer)
+    registry.register(PRECISE_PREFIX_CACHE_SCORER_TYPE, create_precise_prefix_cache_scorer)
     return registry
 
 

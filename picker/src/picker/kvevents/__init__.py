@@ -1,0 +1,1 @@
+"""Subscribing to model servers' KV-cache events and indexing which endpoint holds which prompt blocks."""

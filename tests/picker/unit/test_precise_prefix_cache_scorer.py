@@ -1,0 +1,133 @@
+"""``precise-prefix-cache-scorer``: longest cached prefix from KV events, approximate for silent endpoints."""
+
+from __future__ import annotations
+
+import pytest
+from picker.config.errors import ConfigError
+from picker.framework.context import PluginContext
+from picker.framework.interfaces import (
+    BackgroundPlugin,
+    EndpointPruner,
+    PoolWatcher,
+    PreRequest,
+    ProfileResult,
+    SchedulingResult,
+    Scorer,
+)
+from picker.plugins import builtin_registry
+from picker.plugins.precise_prefix_cache_scorer import (
+    PrecisePrefixCacheScorer,
+    create_precise_prefix_cache_scorer,
+)
+from picker.tokenization.approximate_tokenizer import ApproximateTokenizer
+from pydantic import ValidationError
+
+from tests.picker.kvevents.vllm_payloads import batch, block_stored
+from tests.picker.unit.builders import endpoint_state, inference_request
+
+STATES = [endpoint_state(i) for i in range(4)]
+PROMPT = " ".join("abcdefghijklmnopq")  # one token per letter
+TOKENS = ApproximateTokenizer().encode(PROMPT)  # 17 tokens: 4 blocks of 4
+
+
+def scorer(plugin_context: PluginContext, **parameters) -> PrecisePrefixCacheScorer:
+    parameters.setdefault("tokenProcessorConfig", {"blockSizeTokens": 4})
+    return create_precise_prefix_cache_scorer("precise", parameters, plugin_context)
+
+
+def publish(plugin: PrecisePrefixCacheScorer, endpoint: str, blocks: int, seq: int = 0, **kw) -> None:
+    event = block_stored(list(range(1, blocks + 1)), TOKENS[: blocks * 4], **kw)
+    plugin.indexer.apply(endpoint, seq, plugin.indexer.decode(batch(event)))
+
+
+def test_plugin_implements_its_contracts(plugin_context: PluginContext) -> None:
+    plugin = scorer(plugin_context)
+    for contract in (Scorer, PreRequest, EndpointPruner, PoolWatcher, BackgroundPlugin):
+        assert isinstance(plugin, contract)
+    assert "precise-prefix-cache-scorer" in builtin_registry().types()
+
+
+@pytest.mark.parametrize(
+    ("held_blocks", "expected"),
+    [
+        ({"e0": 4, "e1": 2, "e2": 0, "e3": 1}, [1.0, 0.5, 0.0, 0.25]),
+        ({"e0": 0, "e1": 0, "e2": 0, "e3": 0}, [0.0, 0.0, 0.0, 0.0]),
+        ({"e0": 1, "e1": 3, "e2": 3, "e3": 4}, [0.25, 0.75, 0.75, 1.0]),
+    ],
+    ids=["mixed", "nothing-cached", "ties"],
+)
+def test_score_is_the_cached_share_of_the_request_prefix(
+    plugin_context: PluginContext, held_blocks: dict[str, int], expected: list[float]
+) -> None:
+    plugin = scorer(plugin_context)
+    for endpoint, blocks in held_blocks.items():
+        if blocks:
+            publish(plugin, endpoint, blocks)
+        else:  # publishing, holding nothing
+            plugin.indexer.apply(endpoint, 0, plugin.indexer.decode(batch()))
+    assert plugin.score(inference_request(PROMPT), STATES) == expected
+
+
+def test_a_short_prompt_scores_zero(plugin_context: PluginContext) -> None:
+    plugin = scorer(plugin_context)
+    publish(plugin, "e0", 1)
+    assert plugin.score(inference_request("one"), STATES[:1]) == [0.0]
+
+
+def test_adapter_requests_match_adapter_blocks_only(plugin_context: PluginContext) -> None:
+    plugin = scorer(plugin_context)
+    publish(plugin, "e0", 4, lora_name="sql")
+    publish(plugin, "e1", 4)
+    assert plugin.score(inference_request(PROMPT, model="sql"), STATES[:2]) == [1.0, 1.0]
+    assert plugin.score(inference_request(PROMPT, model="base", request_id="r-2"), STATES[:2]) == [0.0, 1.0]
+
+
+def test_silent_endpoints_fall_back_to_routing_history(plugin_context: PluginContext) -> None:
+    plugin = scorer(plugin_context, fallback={"blockSize": 8})
+    publish(plugin, "e0", 2)
+    first = inference_request(PROMPT, request_id="r-1")
+    plugin.score(first, STATES[:2])
+    plugin.pre_request(first, SchedulingResult({"default": ProfileResult((STATES[1],))}, "default"))
+    scores = plugin.score(inference_request(PROMPT, request_id="r-2"), STATES[:2])
+    assert scores[0] == 0.5  # from events
+    assert scores[1] == 1.0  # e1 publishes nothing: the approximate index remembers routing it there
+
+
+def test_a_departed_endpoint_is_forgotten(plugin_context: PluginContext) -> None:
+    plugin = scorer(plugin_context)
+    publish(plugin, "e0", 4)
+    plugin.endpoints_changed([], ["e0"])
+    assert plugin.score(inference_request(PROMPT), STATES[:1]) == [0.0]
+    assert not plugin.indexer.is_publishing("e0")
+
+
+def test_parameters_use_llm_d_names_and_reject_typos(plugin_context: PluginContext) -> None:
+    plugin = scorer(
+        plugin_context,
+        tokenProcessorConfig={"blockSizeTokens": 64, "hashSeed": "s"},
+        indexerConfig={"kvBlockIndexConfig": {"inMemoryConfig": {"size": 10, "podCacheSize": 2}}},
+        kvEventsConfig={
+            "topicFilter": "kv@",
+            "podDiscoveryConfig": {"socketPort": 5556, "replaySocketPort": 5557},
+        },
+    )
+    assert plugin.hasher.block_size == 64 and plugin.hasher.hash_seed == "s"
+    with pytest.raises(ValidationError, match="blockSizeToken"):
+        scorer(plugin_context, tokenProcessorConfig={"blockSizeToken": 16})
+    with pytest.raises(ValidationError, match="zmqEndpoint"):
+        scorer(plugin_context, kvEventsConfig={"discoverPods": False})
+
+
+def test_a_missing_tokenizer_is_a_config_error(plugin_context: PluginContext, tmp_path) -> None:
+    from picker.config.builder import build_scheduling
+    from picker.config.model import EndpointPickerConfig
+
+    config = EndpointPickerConfig.model_validate(
+        {
+            "plugins": [
+                {"type": "precise-prefix-cache-scorer", "parameters": {"tokenizer": {"path": str(tmp_path)}}}
+            ]
+        }
+    )
+    with pytest.raises(ConfigError, match="tokenizer.json does not exist"):
+        build_scheduling(config, builtin_registry(), plugin_context)
