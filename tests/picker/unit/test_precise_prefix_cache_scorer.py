@@ -129,5 +129,5 @@ def test_a_missing_tokenizer_is_a_config_error(plugin_context: PluginContext, tm
             ]
         }
     )
-    with pytest.raises(ConfigError, match="tokenizer.json does not exist"):
+    with pytest.raises(ConfigError, match=r"tokenizer\.json does not exist"):
         build_scheduling(config, builtin_registry(), plugin_context)
