@@ -92,6 +92,12 @@ def serve(
     shutdown_timeout_s: Annotated[
         float | None, typer.Option(help="Grace for in-flight requests on stop.")
     ] = None,
+    tokenizer: Annotated[
+        str | None, typer.Option(help="Directory with the model's tokenizer.json; default: approximate.")
+    ] = None,
+    chat_template: Annotated[
+        str | None, typer.Option(help="Jinja chat template file or text (overrides the tokenizer's).")
+    ] = None,
     kv_events_config: Annotated[
         str | None,
         typer.Option(help="vLLM's KV-event config as JSON, e.g. '{\"enable_kv_cache_events\":true}'."),
@@ -132,6 +138,8 @@ def serve(
             "enable_lora": enable_lora,
             "enable_prefix_caching": enable_prefix_caching,
             "shutdown_timeout_s": shutdown_timeout_s,
+            "tokenizer": tokenizer,
+            "chat_template": chat_template,
             "kv_events_encoding": kv_events_encoding,
             "kv_events_int_block_hashes": kv_events_int_block_hashes,
         }.items()

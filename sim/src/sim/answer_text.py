@@ -7,7 +7,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sim.tokenizer import ApproximateTokenizer
+from sim.tokenizer import PromptTokenizer
 
 PASSAGE = (
     "A good pizza starts with the dough: flour, water, salt and yeast, left to rise slowly so the crust "
@@ -73,7 +73,7 @@ class AnswerText:
     from the replica's seeded RNG; echo starts at the prompt's first piece.
     """
 
-    def __init__(self, tokenizer: ApproximateTokenizer, rng: random.Random) -> None:
+    def __init__(self, tokenizer: PromptTokenizer, rng: random.Random) -> None:
         self._tokenizer = tokenizer
         self._passage = tokenizer.token_strings(tokenizer.tokenize(PASSAGE))
         self._rng = rng

@@ -116,6 +116,13 @@ class SimConfig(BaseModel):
     max_request_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     shutdown_timeout_s: float = Field(default=2.0, ge=0, description="Grace for in-flight requests on stop.")
     faults: FaultConfig = Field(default_factory=FaultConfig)
+    tokenizer: str | None = Field(
+        default=None,
+        description="Directory with a model's tokenizer.json (+ tokenizer_config.json); default: approximate.",
+    )
+    chat_template: str | None = Field(
+        default=None, description="Jinja chat template: a file path or the template text (vLLM's flag)."
+    )
     kv_events_config: KVEventsConfig | None = Field(
         default=None, description="vLLM's --kv-events-config (KV-cache events over ZMQ)."
     )
@@ -134,6 +141,16 @@ class SimConfig(BaseModel):
                 f"block_size must be one of 8, 16, 32, 64, 128 (vLLM's choices), got {block_size}"
             )
         return block_size
+
+    @field_validator("tokenizer")
+    @classmethod
+    def _tokenizer_files_exist(cls, tokenizer: str | None) -> str | None:
+        if tokenizer is not None and not (Path(tokenizer) / "tokenizer.json").is_file():
+            raise ValueError(
+                f"{tokenizer}/tokenizer.json does not exist; point tokenizer at a local directory holding "
+                "the model's tokenizer.json (and tokenizer_config.json for its chat template)"
+            )
+        return tokenizer
 
     @model_validator(mode="after")
     def _adapters_need_slots(self) -> SimConfig:

@@ -7,21 +7,24 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import zmq
 
 from sim.adapter_registry import AdapterRegistry
 from sim.answer_text import AnswerText
 from sim.api.errors import ApiError
+from sim.chat_template import ChatTemplate, ChatTemplateError, ChatTurn
 from sim.clock import Clock, MonotonicClock
 from sim.config import SimConfig
 from sim.engine import Engine, EngineEvent
 from sim.engine_driver import EngineDriver
+from sim.hf_tokenizer import HuggingFaceTokenizer
 from sim.kv_events.batcher import KVEventBatcher
 from sim.kv_events.encoding import KVEventEncoder
 from sim.kv_events.publisher import ZmqEventPublisher
 from sim.metrics import SimMetrics
-from sim.tokenizer import ApproximateTokenizer
+from sim.tokenizer import ApproximateTokenizer, PromptTokenizer
 
 
 class InjectedFault(enum.Enum):
@@ -62,7 +65,14 @@ class SimulatorRuntime:
         self.kv_events = KVEventBatcher() if events_config is not None and events_config.publishes else None
         self.engine = Engine(self.engine_config, random.Random(seeds.getrandbits(64)), self.kv_events)
         self.fault_rng = random.Random(seeds.getrandbits(64))
-        self.tokenizer = ApproximateTokenizer()
+        self.tokenizer: PromptTokenizer = (
+            HuggingFaceTokenizer.from_directory(Path(config.tokenizer))
+            if config.tokenizer is not None
+            else ApproximateTokenizer()
+        )
+        self.chat_template = ChatTemplate.load(
+            Path(config.tokenizer) if config.tokenizer is not None else None, config.chat_template
+        )
         self.answers = AnswerText(self.tokenizer, random.Random(seeds.getrandbits(64)))
         self.adapters = AdapterRegistry(
             config.model, config.model_names, wall_clock, enabled=config.enable_lora is not False
@@ -110,6 +120,13 @@ class SimulatorRuntime:
         self.metrics.observe(events)
         if self.kv_events is not None:
             self.kv_events.flush()
+
+    def render_chat(self, messages: Sequence[ChatTurn], add_generation_prompt: bool) -> str:
+        """The chat prompt text (vLLM's template step); a template error is the client's 400."""
+        try:
+            return self.chat_template.render(messages, add_generation_prompt)
+        except ChatTemplateError as err:
+            raise ApiError.bad_request(str(err), param="messages") from err
 
     @property
     def max_model_len(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 MAX_PIECE_BYTES = 4
 MAX_TOKEN_ID = 2 ** (8 * MAX_PIECE_BYTES) - 1
@@ -16,6 +17,20 @@ class InvalidTokenError(ValueError):
     """A token id that no text encodes to (negative or wider than a piece)."""
 
 
+class PromptTokenizer(Protocol):
+    """What the simulator needs from a tokenizer (this approximate one or a real model's)."""
+
+    def tokenize(self, text: str, limit: int | None = None, add_special_tokens: bool = True) -> list[int]: ...
+
+    def detokenize(self, token_ids: Iterable[int]) -> str: ...
+
+    def token_bytes(self, token_ids: Iterable[int]) -> bytes: ...
+
+    def token_strings(self, token_ids: Sequence[int]) -> list[str]: ...
+
+    def count(self, text: str) -> int: ...
+
+
 class ApproximateTokenizer:
     """Byte-piece tokenizer with no vocabulary.
 
@@ -26,8 +41,8 @@ class ApproximateTokenizer:
     integer. English comes out at roughly 1.3 tokens per word, close to Llama 3; the ids are not Llama's.
     """
 
-    def tokenize(self, text: str, limit: int | None = None) -> list[int]:
-        """Token ids of ``text``; with ``limit``, only the first ``limit`` of them.
+    def tokenize(self, text: str, limit: int | None = None, add_special_tokens: bool = True) -> list[int]:
+        """Token ids of ``text``; with ``limit``, only the first ``limit`` of them (no special tokens exist).
 
         The limit stops the work, not just the result: a server checking a context window needs at most
         max_model_len + 1 tokens to reject a prompt, and tokenizing all of a multi-MiB prompt on the event

@@ -131,3 +131,13 @@ def test_a_missing_tokenizer_is_a_config_error(plugin_context: PluginContext, tm
     )
     with pytest.raises(ConfigError, match=r"tokenizer\.json does not exist"):
         build_scheduling(config, builtin_registry(), plugin_context)
+
+
+def test_spill_withdraws_affinity_from_a_saturated_holder(plugin_context: PluginContext) -> None:
+    plugin = scorer(plugin_context, spill={"queueDepthThreshold": 2})
+    publish(plugin, "e0", 4)
+    publish(plugin, "e1", 2)
+    busy = [endpoint_state(0, waiting_queue_size=5), endpoint_state(1, waiting_queue_size=0)]
+    assert plugin.score(inference_request(PROMPT), busy) == [0.0, 0.5]
+    both_busy = [endpoint_state(0, waiting_queue_size=5), endpoint_state(1, waiting_queue_size=5)]
+    assert plugin.score(inference_request(PROMPT, request_id="r-2"), both_busy) == [1.0, 0.5]

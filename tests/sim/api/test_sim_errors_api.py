@@ -287,8 +287,8 @@ async def test_huge_prompt_is_refused_after_tokenizing_one_token_past_the_window
     tokenize = tokenizer.tokenize
     produced: list[int] = []
 
-    def counting_tokenize(text: str, limit: int | None = None) -> list[int]:
-        token_ids = tokenize(text, limit)
+    def counting_tokenize(text: str, limit: int | None = None, add_special_tokens: bool = True) -> list[int]:
+        token_ids = tokenize(text, limit, add_special_tokens)
         produced.append(len(token_ids))
         return token_ids
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from picker.framework.in_flight import InFlightTracker
 from picker.framework.types import EndpointMetrics, EndpointState
 
 IDLE_METRICS = EndpointMetrics()
@@ -21,3 +24,25 @@ def fresh_queue_estimate(metrics: EndpointMetrics, in_flight: int) -> int:
     return (
         waiting if waiting >= unstarted else unstarted
     )  # not max(): a builtin call per candidate per request
+
+
+def hot_endpoints(
+    endpoints: Sequence[EndpointState], in_flight: InFlightTracker, queue_threshold: int, kv_threshold: float
+) -> list[bool]:
+    """Which candidates are saturated *relative to the least-queued one* (the spill rule of the prefix
+    scorers): q_e = fresh queue estimate, T_e = queue_threshold (x2 when the server's own scrape shows nobody
+    waiting: an in-flight-only queue must be twice as deep), hot_e = min(q_e, q_e - min_c q_c) >= T_e or
+    kv_e >= kv_threshold."""
+    queued = [
+        fresh_queue_estimate(metrics_of(state), in_flight.count(state.endpoint.name)) for state in endpoints
+    ]
+    least_queued = min(queued, default=0)
+    hot = []
+    for state, queue in zip(endpoints, queued, strict=True):
+        metrics = metrics_of(state)
+        threshold = queue_threshold if metrics.waiting_queue_size > 0 else 2 * queue_threshold
+        hot.append(
+            (queue >= threshold and queue - least_queued >= threshold)
+            or metrics.kv_cache_usage_ratio >= kv_threshold
+        )
+    return hot

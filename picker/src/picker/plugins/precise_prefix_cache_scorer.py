@@ -7,6 +7,7 @@ holding them; the scorer tokenizes the request like the server does and scores
 
     score(endpoint) = longest run of the request's blocks, from the first, that the endpoint holds
                       / the request's block count
+    (with ``spill`` set: x saturatedMatchFactor for a saturated holder while some candidate is not saturated)
 
 An endpoint that publishes no events (none yet, publisher gone, restarted and not replayed) is scored by the
 approximate ``prefix-cache-scorer`` rule from routing history instead; the number of such endpoints is the
@@ -29,6 +30,7 @@ from picker.kvevents.block_index import KVBlockIndex
 from picker.kvevents.block_keys import BlockKeyHasher
 from picker.kvevents.indexer import KVEventIndexer
 from picker.kvevents.subscriber import KVEventSubscriber, SubscriberSettings
+from picker.plugins._load import hot_endpoints
 from picker.plugins.prefix_cache_scorer import PrefixCacheParameters, PrefixMatcher
 from picker.tokenization.request_tokenizer import RequestTokenizer
 
@@ -82,6 +84,15 @@ class TokenizerConfig(PluginParameters):
     chat_template: Path | None = Field(default=None, description="Jinja chat template file, as vLLM's flag")
 
 
+class SpillConfig(PluginParameters):
+    """``prefix-spill-scorer``'s rule on precise matches: a saturated holder loses its affinity while some
+    candidate has headroom, so a hot prefix moves to one more replica instead of queueing at its home."""
+
+    queue_depth_threshold: int = Field(default=2, ge=1)
+    kv_cache_util_threshold: float = Field(default=0.95, gt=0.0, le=1.0)
+    saturated_match_factor: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
 class PrecisePrefixCacheParameters(PluginParameters):
     token_processor_config: TokenProcessorConfig = Field(default_factory=TokenProcessorConfig)
     indexer_config: IndexerConfig = Field(default_factory=IndexerConfig)
@@ -91,6 +102,7 @@ class PrecisePrefixCacheParameters(PluginParameters):
     fallback: PrefixCacheParameters = Field(
         default_factory=PrefixCacheParameters, description="approximate scoring for endpoints without events"
     )
+    spill: SpillConfig | None = Field(default=None, description="off unless set")
 
 
 class PrecisePrefixCacheScorer:
@@ -125,6 +137,7 @@ class PrecisePrefixCacheScorer:
             context.clock.now,
         )
         self.fallback = PrefixMatcher(parameters.fallback, context.metrics)
+        self._in_flight = context.in_flight
 
     # -- Scorer -----------------------------------------------------------------------------------
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
@@ -141,6 +154,16 @@ class PrecisePrefixCacheScorer:
                 scores.append(matched.get(name, 0) / total if total else 0.0)
             else:
                 scores.append(approximate.get(name, 0.0))
+        spill = self.parameters.spill
+        if spill is not None and any(scores):
+            hot = hot_endpoints(
+                endpoints, self._in_flight, spill.queue_depth_threshold, spill.kv_cache_util_threshold
+            )
+            if not all(hot):
+                scores = [
+                    score * spill.saturated_match_factor if is_hot else score
+                    for score, is_hot in zip(scores, hot, strict=True)
+                ]
         return scores
 
     def match(self, request: InferenceRequest) -> tuple[dict[str, int], int]:

@@ -30,7 +30,7 @@ from picker.framework.context import PluginContext
 from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import SchedulingResult
 from picker.framework.types import EndpointState, InferenceRequest
-from picker.plugins._load import fresh_queue_estimate, metrics_of
+from picker.plugins._load import hot_endpoints
 from picker.plugins.prefix_cache_scorer import PrefixCacheParameters, PrefixMatch, PrefixMatcher
 
 PREFIX_SPILL_SCORER_TYPE = "prefix-spill-scorer"
@@ -109,9 +109,7 @@ class PrefixSpillScorer:
         matched = match.matched_blocks_by_endpoint
         if not matched or max(matched.values()) < self._cold_threshold * total:
             return self._cold_scores(endpoints, total)
-        queued = [self._queued(state) for state in endpoints]
-        least_queued = min(queued)
-        hot = [self._is_hot(state, q, least_queued) for state, q in zip(endpoints, queued, strict=True)]
+        hot = hot_endpoints(endpoints, self._in_flight, self._queue_threshold, self._kv_threshold)
         if all(hot):
             return [matched.get(state.endpoint.name, 0) / total for state in endpoints]
         scores = [0.0] * len(endpoints)
@@ -158,17 +156,6 @@ class PrefixSpillScorer:
 
     def index_size(self) -> int:
         return self.matcher.index.size()
-
-    def _queued(self, state: EndpointState) -> int:
-        return fresh_queue_estimate(metrics_of(state), self._in_flight.count(state.endpoint.name))
-
-    def _is_hot(self, state: EndpointState, queued: int, least_queued: int) -> bool:
-        metrics = metrics_of(state)
-        # Unconfirmed by the server's own waiting count, the in-flight estimate needs twice the margin.
-        threshold = self._queue_threshold if metrics.waiting_queue_size > 0 else 2 * self._queue_threshold
-        if queued >= threshold and queued - least_queued >= threshold:
-            return True
-        return metrics.kv_cache_usage_ratio >= self._kv_threshold
 
 
 def create_prefix_spill_scorer(

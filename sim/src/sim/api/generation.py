@@ -15,7 +15,6 @@ from sim.answer_text import AnswerPieces, StopMatch
 from sim.api.errors import ApiError
 from sim.api.json_body import read_model
 from sim.api.schemas import ChatCompletionRequest, CompletionRequest, SamplingRequest, check_sampling
-from sim.chat_template import render_chat_prompt
 from sim.engine import GenerationRequest, RequestRejected, SequenceFinished, TokenGenerated
 from sim.engine_driver import RequestStream
 from sim.runtime import InjectedFault, SimulatorRuntime
@@ -98,9 +97,10 @@ class GenerationRoutes:
         body = await read_model(request, ChatCompletionRequest)
         check_sampling(body)
         model = self._runtime.resolve_model(body.model)
-        prompt_text = render_chat_prompt(body.messages, body.add_generation_prompt)
+        prompt_text = self._runtime.render_chat(body.messages, body.add_generation_prompt)
         last_user = next((m.text() for m in reversed(body.messages) if m.role == "user"), prompt_text)
-        prompt = _Prompt(self._tokenize_prompt(prompt_text), last_user)
+        # vLLM's chat default: the template already wrote the special tokens it wants.
+        prompt = _Prompt(self._tokenize_prompt(prompt_text, add_special_tokens=False), last_user)
         job = self._job("chat", "chatcmpl", body, model.name, model.lora_name, [prompt], echo=False)
         return await self._run(request, job)
 
@@ -126,7 +126,7 @@ class GenerationRoutes:
                 raise ApiError.bad_request(f"prompt: {err}", param="prompt") from err
         return prompts
 
-    def _tokenize_prompt(self, text: str) -> tuple[int, ...]:
+    def _tokenize_prompt(self, text: str, add_special_tokens: bool = True) -> tuple[int, ...]:
         """The prompt's token ids, tokenizing no more than max_model_len + 1 tokens.
 
         Tokenizing runs on the event loop: a multi-MiB prompt tokenized in full would stall every request
@@ -134,7 +134,9 @@ class GenerationRoutes:
         decides that, so tokenizing stops there and the request gets vLLM's 400 at once.
         """
         max_model_len = self._runtime.max_model_len
-        token_ids = self._runtime.tokenizer.tokenize(text, limit=max_model_len + 1)
+        token_ids = self._runtime.tokenizer.tokenize(
+            text, limit=max_model_len + 1, add_special_tokens=add_special_tokens
+        )
         if len(token_ids) > max_model_len:
             # The exact count is unknown (tokenizing stopped), so the message says "more than".
             raise ApiError.bad_request(

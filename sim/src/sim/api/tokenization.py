@@ -18,7 +18,6 @@ from sim.api.schemas import (
     TokenizeCompletionRequest,
     check_sampling,
 )
-from sim.chat_template import render_chat_prompt
 from sim.runtime import SimulatorRuntime
 from sim.tokenizer import InvalidTokenError
 
@@ -43,14 +42,16 @@ class TokenizationRoutes:
         if shape.messages is not None:
             chat = await read_model(request, TokenizeChatRequest)
             self._runtime.resolve_model(chat.model)
-            text = render_chat_prompt(chat.messages, chat.add_generation_prompt)
+            text = self._runtime.render_chat(chat.messages, chat.add_generation_prompt)
             return_strs = chat.return_token_strs
+            add_special_tokens = False
         else:
             plain = await read_model(request, TokenizeCompletionRequest)
             self._runtime.resolve_model(plain.model)
             text = plain.prompt
             return_strs = plain.return_token_strs
-        tokens = tokenizer.tokenize(text)
+            add_special_tokens = plain.add_special_tokens
+        tokens = tokenizer.tokenize(text, add_special_tokens=add_special_tokens)
         return web.json_response(
             {
                 "count": len(tokens),
@@ -95,8 +96,8 @@ class TokenizationRoutes:
         body = await read_model(request, ChatCompletionRequest)
         check_sampling(body)
         model = self._runtime.resolve_model(body.model)
-        text = render_chat_prompt(body.messages, body.add_generation_prompt)
-        token_ids = self._runtime.tokenizer.tokenize(text)
+        text = self._runtime.render_chat(body.messages, body.add_generation_prompt)
+        token_ids = self._runtime.tokenizer.tokenize(text, add_special_tokens=False)
         return web.json_response(self._generate_request("chatcmpl", model.name, token_ids, body))
 
     def _generate_request(
