@@ -5,6 +5,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from picker.config import (
+    ConfigError,
+    default_config,
+    load_config_file,
+    load_config_text,
+    precise_config,
+    recommended_config,
+)
 from picker.config.builder import build_scheduling
 from picker.config.defaults import profile_config
 from picker.framework.clock import FakeClock
@@ -12,14 +20,6 @@ from picker.framework.context import PluginContext
 from picker.framework.in_flight import InFlightTracker
 from picker.plugins import builtin_registry
 from picker.profiles import PROFILE_NAMES, UnknownProfileError, profile_text
-
-from picker.config import (
-    ConfigError,
-    default_config,
-    load_config_file,
-    load_config_text,
-    recommended_config,
-)
 
 HEADER = "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n"
 
@@ -256,6 +256,14 @@ def test_recommended_profile_queues_in_the_picker_and_spills_hot_prefixes() -> N
 def test_unknown_profile_names_the_shipped_ones() -> None:
     with pytest.raises(UnknownProfileError, match="default, recommended"):
         profile_text("fastest")
+
+
+def test_precise_profile_takes_prefix_affinity_from_kv_events(plugin_context) -> None:
+    config = precise_config()
+    assert [plugin.type for plugin in config.plugins][:2] == ["precise-prefix-cache-scorer", "load-headroom-scorer"]
+    assert config.flow_control == recommended_config().flow_control
+    setup = build_scheduling(config, builtin_registry(), plugin_context)
+    assert [plugin.name for plugin in setup.background_plugins] == ["precise-prefix-cache-scorer"]
 
 
 def test_default_config_resolves_to_the_epp_default_profile() -> None:

@@ -6,7 +6,7 @@ same schema; the plugin builder is ``picker.config.builder`` and whole-config ch
 
 from __future__ import annotations
 
-from picker.config.defaults import default_config, recommended_config
+from picker.config.defaults import default_config, precise_config, recommended_config
 from picker.config.errors import ConfigError, ConfigIssue
 from picker.config.loader import load_config_file, load_config_text
 from picker.config.model import (
@@ -34,5 +34,6 @@ __all__ = [
     "default_config",
     "load_config_file",
     "load_config_text",
+    "precise_config",
     "recommended_config",
 ]

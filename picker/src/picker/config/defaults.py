@@ -25,3 +25,9 @@ def recommended_config() -> EndpointPickerConfig:
     """This project's profile: prefix affinity that spills hot prefixes, load headroom, LoRA affinity,
     flow control, no sheddable request where anything waits (picker/PLUGINS.md)."""
     return profile_config("recommended")
+
+
+def precise_config() -> EndpointPickerConfig:
+    """The recommended profile with prefix affinity from the servers' KV events (precise-prefix-cache-scorer,
+    llm-d's pod-discovery mode on ports 5557/5558) instead of routing history (picker/PLUGINS.md)."""
+    return profile_config("precise")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from importlib import resources
 
-# `default`: the EPP's default profile (GIE v1.1 chart). `recommended`: this project's.
-PROFILE_NAMES = ("default", "recommended")
+# `default`: the EPP's default profile (GIE v1.1 chart). `recommended`: this project's. `precise`: the
+# recommended one with prefix affinity from the model servers' KV events.
+PROFILE_NAMES = ("default", "recommended", "precise")
 
 
 class UnknownProfileError(ValueError):
