@@ -1,7 +1,8 @@
 """ZMQ subscriptions to model servers' KV events, in llm-d's two modes.
 
-- ``dial`` (llm-d pod discovery): one SUB per endpoint, connected to ``tcp://<ip>:<socketPort>``; the
-  servers' PUB sockets bind (``"endpoint": "tcp://*:5557"``). A socket monitor notices a publisher that
+- ``dial`` (llm-d pod discovery): one SUB per endpoint, connected to ``tcp://<ip>:<socketPort + rank>``
+  (``rank`` from the EPP's endpoint name ``<pod>-rank-<i>``, as vLLM offsets data-parallel ranks' ports);
+  the servers' PUB sockets bind (``"endpoint": "tcp://*:5557"``). A socket monitor notices a publisher that
   disconnects; its entries are dropped until it publishes again.
 - ``bind`` (llm-d ``zmqEndpoint``): one SUB bound at ``bind_endpoint``; servers connect their PUB to it
   and name themselves in the topic ``kv@<ip:port>@<model>``.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +30,7 @@ from picker.kvevents.indexer import REPLAY_FAILED, UNKNOWN_ENDPOINT, KVEventInde
 logger = logging.getLogger(__name__)
 
 END_SEQ = (-1).to_bytes(8, "big", signed=True)
+_RANK_SUFFIX = re.compile(r"-rank-(\d+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +113,7 @@ class KVEventSubscriber:
             socket.setsockopt(zmq.LINGER, 0)
             socket.setsockopt(zmq.IPV6, 1)
             socket.setsockopt(zmq.SUBSCRIBE, b"")  # filter in code, so a wrong topic is seen and counted
-            socket.connect(_tcp(endpoint.address, self._settings.socket_port))
+            socket.connect(_tcp(endpoint.address, self._settings.socket_port + _rank(endpoint.name)))
             poller = zmq.asyncio.Poller()
             poller.register(socket, zmq.POLLIN)
             poller.register(monitor, zmq.POLLIN)
@@ -122,7 +125,7 @@ class KVEventSubscriber:
                 if socket in ready:
                     message = self._indexer.parse(await socket.recv_multipart())
                     if message is not None:
-                        await self._handle(endpoint.name, endpoint.address, message)
+                        await self._handle(endpoint.name, endpoint, message)
         except asyncio.CancelledError:
             raise
         except Exception:  # never let one endpoint's stream end the picker
@@ -155,15 +158,15 @@ class KVEventSubscriber:
                         "kv@<pod-ip>:<serving-port>@<model>",
                     )
                     continue
-                await self._handle(name, self._endpoints[name].address, message)
+                await self._handle(name, self._endpoints[name], message)
         finally:
             socket.close(linger=0)
 
     # -- both -------------------------------------------------------------------------------------
-    async def _handle(self, name: str, address: str, message: ParsedMessage) -> None:
+    async def _handle(self, name: str, endpoint: Endpoint, message: ParsedMessage) -> None:
         start = self._indexer.replay_start(name, message.seq)
         if start is not None and self._may_replay(name):
-            await self._replay(name, address, start, message.seq)
+            await self._replay(name, endpoint, start, message.seq)
         self._indexer.apply(name, message.seq, message.batch)
 
     def _may_replay(self, name: str) -> bool:
@@ -176,14 +179,14 @@ class KVEventSubscriber:
         self._last_replay_s[name] = now
         return True
 
-    async def _replay(self, name: str, address: str, start: int, before: int) -> None:
+    async def _replay(self, name: str, endpoint: Endpoint, start: int, before: int) -> None:
         """Apply batches [start, before) from the server's replay buffer (2- or 3-frame replies)."""
         assert self._context is not None
         dealer = self._context.socket(zmq.DEALER)
         try:
             dealer.setsockopt(zmq.LINGER, 0)
             dealer.setsockopt(zmq.IPV6, 1)
-            dealer.connect(_tcp(address, self._settings.replay_socket_port))
+            dealer.connect(_tcp(endpoint.address, self._settings.replay_socket_port + _rank(endpoint.name)))
             await dealer.send_multipart([b"", start.to_bytes(8, "big")])
             async with asyncio.timeout(self._settings.replay_timeout_s):
                 while True:
@@ -207,6 +210,11 @@ class KVEventSubscriber:
             self._indexer.report(REPLAY_FAILED, f"{name}: replay failed: {error}")
         finally:
             dealer.close(linger=0)
+
+
+def _rank(endpoint_name: str) -> int:
+    match = _RANK_SUFFIX.search(endpoint_name)
+    return int(match.group(1)) if match else 0
 
 
 def _tcp(address: str, port: int) -> str:

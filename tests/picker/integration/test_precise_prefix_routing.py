@@ -1,0 +1,161 @@
+"""Precise prefix-cache routing end to end: real Envoy, the picker with the precise profile, and simulators
+publishing vLLM KV events. A prompt whose prefix a server holds goes there; once that server has evicted it
+(and another holds it), requests follow the cache, not the routing history."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+from gateway_harness import PickerProcess
+from prometheus_client.parser import text_string_to_metric_families
+from sim.config import SimConfig
+from sim.server import SimulatorHandle, start_simulator
+
+from infgw.envoy import EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
+
+pytestmark = pytest.mark.integration
+
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "picker" / "config"
+MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+SHARED = "You are the support assistant of a pizza shop; answer from the menu and the opening hours. " * 4
+
+
+@dataclass(frozen=True)
+class PoolMember:
+    name: str
+    host: str
+    port: int
+
+
+def free_port_run(count: int) -> int:
+    """A base port with ``count`` consecutive ports free on every interface (sims bind tcp://*:port)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("", 0))
+            base = probe.getsockname()[1]
+        if base + count > 65_000:
+            continue
+        probes = [socket.socket() for _ in range(count)]
+        try:
+            for offset, candidate in enumerate(probes):
+                candidate.bind(("", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for candidate in probes:
+                candidate.close()
+    raise RuntimeError("no run of free ports")
+
+
+async def picker_metric(
+    http: aiohttp.ClientSession, picker: PickerProcess, name: str, **labels: str
+) -> float:
+    async with http.get(f"http://127.0.0.1:{picker.metrics_port}/metrics") as response:
+        text = await response.text()
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+async def complete(http: aiohttp.ClientSession, url: str, prompt: str) -> str:
+    body = {"model": MODEL, "prompt": prompt, "max_tokens": 2}
+    async with http.post(f"{url}/v1/completions", json=body) as response:
+        assert response.status == 200, await response.text()
+        return response.headers["x-sim-replica"]
+
+
+async def wait_for_metric(http, picker, name: str, at_least: float, **labels: str) -> None:
+    async with asyncio.timeout(10):
+        while await picker_metric(http, picker, name, **labels) < at_least:
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def fleet(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[list[SimulatorHandle], PickerProcess, str, aiohttp.ClientSession]]:
+    events_base = free_port_run(4)  # live ports base, base+1; replay ports base+2, base+3
+    async with contextlib.AsyncExitStack() as cleanup:
+        sims: list[SimulatorHandle] = []
+        for rank in range(2):
+            config = SimConfig.build(
+                host="127.0.0.1",
+                port=0,
+                name=f"sim-{rank}",
+                profile="zero-latency",
+                num_gpu_blocks=96,
+                max_model_len=1024,
+                kv_events_config={
+                    "enable_kv_cache_events": True,
+                    "endpoint": f"tcp://*:{events_base + rank}",
+                    "replay_endpoint": f"tcp://*:{events_base + 2 + rank}",
+                    "topic": f"kv@127.0.0.1:{rank}@{MODEL}",
+                },
+            )
+            sim = await start_simulator(config)
+            cleanup.push_async_callback(sim.stop)
+            sims.append(sim)
+        precise = yaml.safe_load((CONFIG_DIR / "precise.yaml").read_text())
+        parameters = precise["plugins"][0]["parameters"]
+        parameters["kvEventsConfig"]["podDiscoveryConfig"] = {
+            "socketPort": events_base,
+            "replaySocketPort": events_base + 2,
+        }
+        config_file = tmp_path / "precise.yaml"
+        config_file.write_text(yaml.safe_dump(precise))
+        # The EPP's names for two ranks of one pod: rank i reads events at socketPort + i.
+        members = [PoolMember(f"pod-rank-{rank}", "127.0.0.1", sim.port) for rank, sim in enumerate(sims)]
+        picker = await PickerProcess(tmp_path, members, {}, "--config-file", str(config_file)).start()  # type: ignore[arg-type]
+        cleanup.push_async_callback(picker.stop)
+        envoy = EnvoyProcess(
+            build_bootstrap(EnvoyBootstrapSpec(picker=PickerConnection(port=picker.grpc_port)))
+        )
+        await asyncio.to_thread(envoy.start)
+        cleanup.push_async_callback(asyncio.to_thread, envoy.stop)
+        http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        cleanup.push_async_callback(http.close)
+        yield sims, picker, f"http://127.0.0.1:{envoy.listener_port}", http
+
+
+async def test_requests_follow_the_servers_cache_not_the_routing_history(fleet) -> None:
+    sims, picker, gateway_url, http = fleet
+    # sim-1 computes the shared prefix (directly, not through the gateway): only its events say so.
+    await asyncio.sleep(0.5)  # the picker's subscriptions connect
+    await complete(http, sims[1].url, SHARED + "warm-up")
+    await wait_for_metric(http, picker, "inference_extension_kv_events_total", 1, event_type="BlockStored")
+    served = [await complete(http, gateway_url, SHARED + f"question {index}") for index in range(6)]
+    assert served == ["sim-1"] * 6, served
+
+    # sim-1 evicts the prefix (other prompts fill its cache); sim-0 computes it.
+    removed_before = await picker_metric(
+        http, picker, "inference_extension_kv_events_total", event_type="BlockRemoved"
+    )
+    for index in range(4):
+        await complete(http, sims[1].url, f"unrelated filler text number {index} " * 60)
+    await wait_for_metric(
+        http, picker, "inference_extension_kv_events_total", removed_before + 1, event_type="BlockRemoved"
+    )
+    stored = await picker_metric(
+        http, picker, "inference_extension_kv_events_total", event_type="BlockStored"
+    )
+    await complete(http, sims[0].url, SHARED + "warm-up")
+    await wait_for_metric(
+        http, picker, "inference_extension_kv_events_total", stored + 1, event_type="BlockStored"
+    )
+    served = [await complete(http, gateway_url, SHARED + f"follow-up {index}") for index in range(6)]
+    assert served == ["sim-0"] * 6, served
+    assert await picker_metric(http, picker, "inference_extension_kv_events_fallback_endpoints") == 0
+    errors = await picker_metric(http, picker, "inference_extension_kv_event_errors_total")
+    assert errors == 0, picker.log()
