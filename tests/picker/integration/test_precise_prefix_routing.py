@@ -82,11 +82,45 @@ async def wait_for_metric(http, picker, name: str, at_least: float, **labels: st
             await asyncio.sleep(0.05)
 
 
+@dataclass
+class Fleet:
+    sims: list[SimulatorHandle]
+    events_base: int
+    work_dir: Path
+    cleanup: contextlib.AsyncExitStack
+    http: aiohttp.ClientSession
+    picker: PickerProcess | None = None
+    gateway_url: str = ""
+
+    async def start_gateway(self) -> None:
+        """The picker (precise profile, dialing both simulators) and Envoy in front of it."""
+        precise = yaml.safe_load((CONFIG_DIR / "precise.yaml").read_text())
+        parameters = precise["plugins"][0]["parameters"]
+        parameters["kvEventsConfig"]["podDiscoveryConfig"] = {
+            "socketPort": self.events_base,
+            "replaySocketPort": self.events_base + 2,
+        }
+        config_file = self.work_dir / "precise.yaml"
+        config_file.write_text(yaml.safe_dump(precise))
+        # The EPP's names for two ranks of one pod: rank i reads events at socketPort + i.
+        members = [
+            PoolMember(f"pod-rank-{rank}", "127.0.0.1", sim.port) for rank, sim in enumerate(self.sims)
+        ]
+        picker = PickerProcess(self.work_dir, members, {}, "--config-file", str(config_file))  # type: ignore[arg-type]
+        self.picker = await picker.start()
+        self.cleanup.push_async_callback(picker.stop)
+        envoy = EnvoyProcess(
+            build_bootstrap(EnvoyBootstrapSpec(picker=PickerConnection(port=picker.grpc_port)))
+        )
+        await asyncio.to_thread(envoy.start)
+        self.cleanup.push_async_callback(asyncio.to_thread, envoy.stop)
+        self.gateway_url = f"http://127.0.0.1:{envoy.listener_port}"
+
+
 @pytest.fixture
-async def fleet(
-    tmp_path: Path,
-) -> AsyncIterator[tuple[list[SimulatorHandle], PickerProcess, str, aiohttp.ClientSession]]:
-    events_base = free_port_run(4)  # live ports base, base+1; replay ports base+2, base+3
+async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
+    """Two simulators publishing KV events (live on base, base+1; replay on base+2, base+3)."""
+    events_base = free_port_run(4)
     async with contextlib.AsyncExitStack() as cleanup:
         sims: list[SimulatorHandle] = []
         for rank in range(2):
@@ -107,30 +141,15 @@ async def fleet(
             sim = await start_simulator(config)
             cleanup.push_async_callback(sim.stop)
             sims.append(sim)
-        precise = yaml.safe_load((CONFIG_DIR / "precise.yaml").read_text())
-        parameters = precise["plugins"][0]["parameters"]
-        parameters["kvEventsConfig"]["podDiscoveryConfig"] = {
-            "socketPort": events_base,
-            "replaySocketPort": events_base + 2,
-        }
-        config_file = tmp_path / "precise.yaml"
-        config_file.write_text(yaml.safe_dump(precise))
-        # The EPP's names for two ranks of one pod: rank i reads events at socketPort + i.
-        members = [PoolMember(f"pod-rank-{rank}", "127.0.0.1", sim.port) for rank, sim in enumerate(sims)]
-        picker = await PickerProcess(tmp_path, members, {}, "--config-file", str(config_file)).start()  # type: ignore[arg-type]
-        cleanup.push_async_callback(picker.stop)
-        envoy = EnvoyProcess(
-            build_bootstrap(EnvoyBootstrapSpec(picker=PickerConnection(port=picker.grpc_port)))
-        )
-        await asyncio.to_thread(envoy.start)
-        cleanup.push_async_callback(asyncio.to_thread, envoy.stop)
         http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         cleanup.push_async_callback(http.close)
-        yield sims, picker, f"http://127.0.0.1:{envoy.listener_port}", http
+        yield Fleet(sims, events_base, tmp_path, cleanup, http)
 
 
-async def test_requests_follow_the_servers_cache_not_the_routing_history(fleet) -> None:
-    sims, picker, gateway_url, http = fleet
+async def test_requests_follow_the_servers_cache_not_the_routing_history(fleet: Fleet) -> None:
+    await fleet.start_gateway()
+    sims, picker, gateway_url, http = fleet.sims, fleet.picker, fleet.gateway_url, fleet.http
+    assert picker is not None
     # sim-1 computes the shared prefix (directly, not through the gateway): only its events say so.
     await asyncio.sleep(0.5)  # the picker's subscriptions connect
     await complete(http, sims[1].url, SHARED + "warm-up")
@@ -159,3 +178,18 @@ async def test_requests_follow_the_servers_cache_not_the_routing_history(fleet) 
     assert await picker_metric(http, picker, "inference_extension_kv_events_fallback_endpoints") == 0
     errors = await picker_metric(http, picker, "inference_extension_kv_event_errors_total")
     assert errors == 0, picker.log()
+
+
+async def test_a_picker_started_after_the_servers_cached_recovers_it_by_replay(fleet: Fleet) -> None:
+    """As after a picker restart: the prefix was computed before the picker subscribed; no event about it
+    will come again, so only the replay buffer can tell the picker where it is."""
+    await complete(fleet.http, fleet.sims[0].url, SHARED + "warm-up")
+    await fleet.start_gateway()
+    assert fleet.picker is not None
+    await wait_for_metric(
+        fleet.http, fleet.picker, "inference_extension_kv_events_total", 1, event_type="BlockStored"
+    )
+    served = [
+        await complete(fleet.http, fleet.gateway_url, SHARED + f"question {index}") for index in range(6)
+    ]
+    assert served == ["sim-0"] * 6, served

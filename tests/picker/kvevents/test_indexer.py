@@ -116,3 +116,16 @@ def test_bad_messages_are_counted_and_logged_once_per_cause(
     warnings = [record.getMessage() for record in caplog.records]
     assert len(warnings) == 3  # malformed, wrong_topic, unknown_event_type: once each
     assert any("kv@<ip:port>@<model>" in message for message in warnings)
+
+
+def test_live_batches_a_replay_covered_are_duplicates_not_a_restart(
+    indexer: KVEventIndexer, metrics: CountingMetrics
+) -> None:
+    for seq in range(3):  # replayed on connect
+        replayed = indexer.decode(
+            batch(block_stored([seq + 1], TOKENS[seq * 4 : seq * 4 + 4], parent=seq or None))
+        )
+        indexer.apply("e1", seq, replayed)
+    assert deliver(indexer, 1, block_removed([2])) is None  # queued live copy of an already-replayed batch
+    assert indexer.index.longest_prefix(keys()) == {"e1": 3}
+    assert metrics.errors == []

@@ -101,7 +101,8 @@ async def test_dial_mode_applies_live_batches_and_replays_a_gap(context: zmq.asy
             await server.send(1, batch(block_stored([2], TOKENS[4:8], parent=1)), live=False)  # lost
             await server.send(2, batch(block_stored([3], TOKENS[8:12], parent=2)))
             await eventually(lambda: indexer.index.longest_prefix(keys()) == {"e1": 3})
-            assert server.replay_requests == [1] and "sequence_gap" in metrics.errors
+            # 0: the proactive replay of a new subscription; 1: the gap.
+            assert server.replay_requests == [0, 1] and "sequence_gap" in metrics.errors
             server.pub.close(linger=0)  # the server goes away
             await eventually(lambda: not indexer.is_publishing("e1"))
             assert indexer.index.longest_prefix(keys()) == {} and "publisher_gone" in metrics.errors
@@ -129,3 +130,27 @@ async def test_bind_mode_names_endpoints_from_the_topic(context: zmq.asyncio.Con
         pub.close(linger=0)
     assert indexer.index.longest_prefix(keys()) == {"e1": 1}
     assert sorted(metrics.errors) == ["unknown_endpoint", "wrong_topic"]
+
+
+async def test_a_new_subscription_replays_what_was_published_before_it(context: zmq.asyncio.Context) -> None:
+    server = FakeServer(context, "kv@127.0.0.1:8000@base")
+    replay = asyncio.create_task(server.serve_replay())
+    await server.send(
+        0, batch(block_stored([1, 2], TOKENS[:8]))
+    )  # nobody listens yet: only the buffer has it
+    await server.send(1, batch(block_stored([3], TOKENS[8:12], parent=2)))
+    indexer = KVEventIndexer(KVBlockIndex(BlockKeyHasher(4), 1000, 10), "kv@", CountingMetrics())
+    subscriber = KVEventSubscriber(
+        indexer, SubscriberSettings(None, server.port, server.replay_port), time.monotonic
+    )
+    subscriber.endpoint_added(ENDPOINT)
+    try:
+        async with running(subscriber):
+            await eventually(lambda: indexer.index.longest_prefix(keys()) == {"e1": 3})
+            await asyncio.sleep(0.3)
+            await server.send(
+                2, batch(block_stored([4], TOKENS[12:16], parent=3))
+            )  # live continues: no reset
+            await eventually(lambda: indexer.index.longest_prefix(keys()) == {"e1": 4})
+    finally:
+        replay.cancel()

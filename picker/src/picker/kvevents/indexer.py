@@ -1,8 +1,8 @@
 """Applies endpoints' KV-event messages to the block index: frame checks, decoding, sequence numbers.
 
-Per endpoint the indexer keeps the last applied sequence number. The next one applies; a jump asks the
-caller to replay the missing batches first; a smaller one means the server restarted (its counter starts
-again at 0): the endpoint's entries are dropped before applying. Every problem is counted by cause and
+Per endpoint the indexer keeps the last applied sequence number and the last one seen live. The next one
+applies; a jump asks the caller to replay the missing batches first; a live one at or below the previous live
+one means the server restarted (its counter starts again at 0): the endpoint's entries are dropped first. Every problem is counted by cause and
 logged once per cause; nothing raises, so one bad publisher never stops the others.
 """
 
@@ -39,7 +39,8 @@ class KVEventIndexer:
         self.index = index
         self._topic_filter = topic_filter
         self._metrics = metrics
-        self._last_seq: dict[str, int] = {}
+        self._last_seq: dict[str, int] = {}  # last batch applied (live or replayed)
+        self._live_seq: dict[str, int] = {}  # last batch seen on the live stream
         self._logged_causes: set[str] = set()
 
     # -- messages ---------------------------------------------------------------------------------
@@ -73,22 +74,26 @@ class KVEventIndexer:
             return None
 
     def replay_start(self, endpoint: str, seq: int) -> int | None:
-        """The first sequence number to replay before ``seq`` can apply, or None when it applies now.
+        """For a live message: the first sequence number to replay before ``seq`` can apply, or None.
 
-        A first message with seq > 0 replays from 0 (the server published before the picker listened).
-        A seq at or below the last applied one is a server restart: the endpoint's entries go first.
+        A first message with seq > 0 replays from 0 (the server published before the picker listened). A
+        live seq at or below the previous live one is a server restart (its counter starts again at 0): the
+        endpoint's entries go first. A live seq already covered by a replay is a duplicate (``apply`` skips it).
         """
-        last = self._last_seq.get(endpoint)
-        if last is None:
-            return 0 if seq > 0 else None
-        if seq == last + 1:
-            return None
-        if seq <= last:
-            self.report(SEQUENCE_RESET, f"{endpoint}: sequence went back from {last} to {seq} (restart)")
+        previous_live = self._live_seq.get(endpoint)
+        if previous_live is not None and seq <= previous_live:
+            self.report(
+                SEQUENCE_RESET, f"{endpoint}: sequence went back from {previous_live} to {seq} (restart)"
+            )
             self.forget(endpoint)
+        self._live_seq[endpoint] = seq
+        applied = self._last_seq.get(endpoint)
+        if applied is None:
             return 0 if seq > 0 else None
-        self.report(SEQUENCE_GAP, f"{endpoint}: sequence jumped from {last} to {seq}; replaying")
-        return last + 1
+        if seq <= applied + 1:
+            return None
+        self.report(SEQUENCE_GAP, f"{endpoint}: sequence jumped from {applied} to {seq}; replaying")
+        return applied + 1
 
     def apply(self, endpoint: str, seq: int, batch: EventBatch) -> None:
         """Apply one batch unless it was applied already (replays overlap live messages)."""
@@ -126,6 +131,7 @@ class KVEventIndexer:
 
     def forget(self, endpoint: str) -> None:
         self._last_seq.pop(endpoint, None)
+        self._live_seq.pop(endpoint, None)
         self.index.clear(endpoint)
 
     # -- problems ---------------------------------------------------------------------------------

@@ -8,7 +8,9 @@
   and name themselves in the topic ``kv@<ip:port>@<model>``.
 
 Either way a sequence gap (or a first message after events were missed) is filled from the server's replay
-ROUTER at ``tcp://<ip>:<replaySocketPort>`` when that port is set, at most once per cooldown per endpoint.
+ROUTER at ``tcp://<ip>:<replaySocketPort + rank>`` when that port is set, at most once per cooldown per
+endpoint; in dial mode each new subscription also replays from 0 at once (llm-d's proactive replay), so a
+restarted picker knows what the servers cached before it started.
 """
 
 from __future__ import annotations
@@ -114,6 +116,10 @@ class KVEventSubscriber:
             socket.setsockopt(zmq.IPV6, 1)
             socket.setsockopt(zmq.SUBSCRIBE, b"")  # filter in code, so a wrong topic is seen and counted
             socket.connect(_tcp(endpoint.address, self._settings.socket_port + _rank(endpoint.name)))
+            if self._settings.replay_socket_port > 0:
+                # What the server cached before this subscription (a picker restart): replay from 0 now
+                # instead of waiting for its next batch. Live batches queue meanwhile; replayed ones dedupe.
+                await self._replay(endpoint.name, endpoint, 0, None)
             poller = zmq.asyncio.Poller()
             poller.register(socket, zmq.POLLIN)
             poller.register(monitor, zmq.POLLIN)
@@ -179,8 +185,9 @@ class KVEventSubscriber:
         self._last_replay_s[name] = now
         return True
 
-    async def _replay(self, name: str, endpoint: Endpoint, start: int, before: int) -> None:
-        """Apply batches [start, before) from the server's replay buffer (2- or 3-frame replies)."""
+    async def _replay(self, name: str, endpoint: Endpoint, start: int, before: int | None) -> None:
+        """Apply batches [start, before) (``before`` None: all) from the server's replay buffer (2- or
+        3-frame replies)."""
         assert self._context is not None
         dealer = self._context.socket(zmq.DEALER)
         try:
@@ -200,7 +207,7 @@ class KVEventSubscriber:
                         return
                     seq = int.from_bytes(seq_bytes, "big")
                     batch = self._indexer.decode(payload)
-                    if batch is not None and seq < before:
+                    if batch is not None and (before is None or seq < before):
                         self._indexer.apply(name, seq, batch)
         except TimeoutError:
             self._indexer.report(
