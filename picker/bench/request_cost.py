@@ -78,12 +78,15 @@ def baseline_source(ref: str | None, scratch: Path) -> Iterator[Path | None]:
         return
     worktree = scratch / "baseline"
     subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach", "--quiet", str(worktree), ref], check=True
+        ["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach", "--quiet", str(worktree), ref],
+        check=True,
     )
     try:
         yield worktree / "picker" / "src"
     finally:
-        subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "remove", "--force", str(worktree)], check=False)
+        subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "worktree", "remove", "--force", str(worktree)], check=False
+        )
 
 
 def _header_map(values: dict[str, str]) -> HeaderMap:
@@ -396,6 +399,7 @@ def main() -> None:
                 _best_by_phase(baseline_runs) if baseline_runs else None,
                 args.baseline_ref or "",
             )
+
 
 if __name__ == "__main__":
     main()

@@ -152,5 +152,6 @@ def main() -> None:
                 if len(logic) == 2:
                     print(f"| {profile} | ratio | | | **{logic[1] / logic[0]:.2f}x** |")
 
+
 if __name__ == "__main__":
     main()

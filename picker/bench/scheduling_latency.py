@@ -3,7 +3,10 @@
 Times ``Director.route`` + ``release`` in-process (snapshot, admission, flow-control fast path, filters,
 scorers, picker, prefix-index update) on a seeded workload of prompts that share system prompts, while
 scrapes keep arriving (a 50 ms scrape interval at the offered rate). Prints a table and, per cell, the
-ratio of the project profile to the EPP default profile. Not a test: run it by hand.
+ratio of the project profile to the EPP default profile. The precise profile runs with its index filled
+as KV events would fill it (every system prompt cached on two endpoints, every endpoint publishing), the
+simulator's approximate tokenizer, and a second table splits its decision into tokenization, index lookup
+(key hashing + longest prefix) and the rest. Not a test: run it by hand.
 
     .venv/bin/python picker/bench/scheduling_latency.py [--seed 1] [--decisions 2000]
 """
@@ -22,9 +25,12 @@ from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
 from picker.factory import build_director
 from picker.framework.clock import RealClock
+from picker.framework.kv_events import BlockStored, EventBatch
 from picker.framework.types import Endpoint, EndpointMetrics, InferenceRequest
+from picker.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
+from picker.tokenization.approximate_tokenizer import ApproximateTokenizer
 
-from picker.config import default_config, recommended_config
+from picker.config import default_config, precise_config, recommended_config
 
 CHARS_PER_TOKEN = 4
 SYSTEM_PROMPTS = 32  # distinct shared prefixes in the workload
@@ -55,7 +61,8 @@ def random_metrics(rng: random.Random, now_s: float) -> EndpointMetrics:
     )
 
 
-def make_prompts(rng: random.Random, prompt_tokens: int, count: int) -> list[str]:
+def make_prompts(rng: random.Random, prompt_tokens: int, count: int) -> tuple[list[str], list[str]]:
+    """(prompts, system prompts): each prompt is a system prompt (80%) and a unique suffix."""
     chars = prompt_tokens * CHARS_PER_TOKEN
     shared_chars = int(chars * 0.8)
     systems = [
@@ -66,11 +73,28 @@ def make_prompts(rng: random.Random, prompt_tokens: int, count: int) -> list[str
     for _ in range(count):
         suffix = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz ") for _ in range(chars - shared_chars))
         prompts.append(rng.choice(systems) + suffix)
-    return prompts
+    return prompts, systems
+
+
+def fill_precise_index(director_plugins: dict[str, object], names: list[str], systems: list[str]) -> None:
+    """What the servers' BlockStored events would say: each system prompt cached on two endpoints."""
+    for plugin in director_plugins.values():
+        if not isinstance(plugin, PrecisePrefixCacheScorer):
+            continue
+        block = plugin.hasher.block_size
+        for name in names:
+            plugin.indexer.apply(name, 0, EventBatch(0.0, ()))  # publishing, nothing cached yet
+        for index, system in enumerate(systems):
+            tokens = ApproximateTokenizer().encode(system)
+            full = len(tokens) // block * block
+            hashes = tuple(range(index * 10_000, index * 10_000 + full // block))
+            event = BlockStored(hashes, None, tuple(tokens[:full]), block)
+            for holder in (names[index % len(names)], names[(index * 7 + 1) % len(names)]):
+                plugin.indexer.apply(holder, index + 1, EventBatch(0.0, (event,)))
 
 
 async def measure(
-    config: EndpointPickerConfig, endpoint_count: int, prompts: list[str], seed: int
+    config: EndpointPickerConfig, endpoint_count: int, prompts: list[str], systems: list[str], seed: int
 ) -> tuple[list[float], list[float]]:
     """Wall and thread-CPU microseconds per decision (CPU time is immune to other processes' load)."""
     clock = RealClock()
@@ -83,6 +107,7 @@ async def measure(
     for name in names:
         store.update_metrics(name, random_metrics(rng, clock.now()))
     director = build_director(config, store, clock, random.Random(seed))
+    fill_precise_index(dict(director.scheduling.plugins), names, systems)
     scrapes_per_decision = max(
         1, round(endpoint_count * 20 / OFFERED_RATE_PER_S)
     )  # 20 scrapes/s per endpoint
@@ -101,7 +126,7 @@ async def measure(
             model="base",
             target_model=f"adapter-{index % 4}",
             prompt_text=prompt,
-            body={"model": "base"},
+            body={"model": "base", "prompt": prompt},
             body_size_bytes=len(prompt),
         )
         started = time.perf_counter_ns()
@@ -123,13 +148,13 @@ def percentile(sorted_samples: list[float], fraction: float) -> float:
 
 async def run(seed: int, decisions: int, sizes: list[int], token_counts: list[int]) -> list[Cell]:
     cells = []
-    profiles = {"epp-default": default_config(), "project": recommended_config()}
+    profiles = {"epp-default": default_config(), "project": recommended_config(), "precise": precise_config()}
     for endpoint_count in sizes:
         for prompt_tokens in token_counts:
             count = decisions if endpoint_count < 1024 else max(200, decisions // 4)
-            prompts = make_prompts(random.Random(seed), prompt_tokens, count)
+            prompts, systems = make_prompts(random.Random(seed), prompt_tokens, count)
             for profile, config in profiles.items():
-                wall, cpu = await measure(config, endpoint_count, prompts, seed)
+                wall, cpu = await measure(config, endpoint_count, prompts, systems, seed)
                 wall.sort()
                 cpu.sort()
                 cells.append(
@@ -145,6 +170,68 @@ async def run(seed: int, decisions: int, sizes: list[int], token_counts: list[in
                     )
                 )
     return cells
+
+
+@dataclass(frozen=True)
+class SplitCell:
+    prompt_tokens: int
+    tokenize_p50_us: float
+    tokenize_p99_us: float
+    lookup_p50_us: float
+    lookup_p99_us: float
+
+
+def measure_precise_split(
+    prompt_tokens: int, decisions: int, seed: int, endpoint_count: int = 128
+) -> SplitCell:
+    """Thread-CPU time per request, on the decision workload: tokenizing the whole prompt (chunk cache warm
+    from earlier requests: a shared system prompt is not tokenized again) and the precise scorer's match
+    (render and chunk the prompt, tokenize and hash the chunks no earlier request had, longest prefix)."""
+    clock = RealClock()
+    store = EndpointStore()
+    names = [f"vllm-{i}-rank-0" for i in range(endpoint_count)]
+    store.replace_endpoints(Endpoint(name, f"10.0.{i}.1", 8000) for i, name in enumerate(names))
+    director = build_director(precise_config(), store, clock, random.Random(seed))
+    prompts, systems = make_prompts(random.Random(seed), prompt_tokens, decisions)
+    fill_precise_index(dict(director.scheduling.plugins), names, systems)
+    plugin = next(p for p in director.scheduling.plugins.values() if isinstance(p, PrecisePrefixCacheScorer))
+    tokenize: list[float] = []
+    lookup: list[float] = []
+    warmup = len(prompts) // 10
+    for index, prompt in enumerate(prompts):
+        request = InferenceRequest(f"r{index}", "base", "base", prompt, {"model": "base", "prompt": prompt})
+        twin = InferenceRequest(f"t{index}", "base", "base", prompt, {"model": "base", "prompt": prompt})
+        started = time.thread_time_ns()
+        plugin.tokenizer.token_ids(twin)
+        tokenized = time.thread_time_ns()
+        plugin.match(request)
+        looked_up = time.thread_time_ns()
+        if index >= warmup:
+            tokenize.append((tokenized - started) / 1000.0)
+            lookup.append((looked_up - tokenized) / 1000.0)
+    tokenize.sort()
+    lookup.sort()
+    return SplitCell(
+        prompt_tokens,
+        percentile(tokenize, 0.5),
+        percentile(tokenize, 0.99),
+        percentile(lookup, 0.5),
+        percentile(lookup, 0.99),
+    )
+
+
+def print_split(cells: list[SplitCell]) -> None:
+    print()
+    print("# precise-prefix-cache-scorer per request, 128 endpoints (thread CPU time)")
+    print(
+        "| prompt tokens | tokenize p50 (ms) | tokenize p99 (ms) | index lookup p50 (ms) | index lookup p99 (ms) |"
+    )
+    print("|---:|---:|---:|---:|---:|")
+    for cell in cells:
+        print(
+            f"| {cell.prompt_tokens} | {cell.tokenize_p50_us / 1000:.3f} | {cell.tokenize_p99_us / 1000:.3f} | "
+            f"{cell.lookup_p50_us / 1000:.3f} | {cell.lookup_p99_us / 1000:.3f} |"
+        )
 
 
 def print_table(cells: list[Cell], seed: int, decisions: int) -> None:
@@ -178,6 +265,7 @@ def main() -> None:
     args = parser.parse_args()
     cells = asyncio.run(run(args.seed, args.decisions, args.endpoints, args.prompt_tokens))
     print_table(cells, args.seed, args.decisions)
+    print_split([measure_precise_split(tokens, args.decisions, args.seed) for tokens in args.prompt_tokens])
 
 
 if __name__ == "__main__":

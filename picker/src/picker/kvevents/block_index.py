@@ -33,6 +33,7 @@ class KVBlockIndex:
         self._max_holders = max_endpoints_per_key
         self._holders: OrderedDict[int, set[str]] = OrderedDict()
         self._keys_by_server_hash: dict[str, dict[int, tuple[int, ...]]] = {}
+        self.adapter_names: set[str] = set()  # every lora_name ever stored (lookups skip unknown adapters)
 
     # -- updates ----------------------------------------------------------------------------------
     def store(self, endpoint: str, event: BlockStored) -> StoreOutcome:
@@ -40,6 +41,8 @@ class KVBlockIndex:
         if event.block_size % size:
             return StoreOutcome.BLOCK_SIZE_MISMATCH
         known = self._keys_by_server_hash.setdefault(endpoint, {})
+        if event.lora_name:
+            self.adapter_names.add(event.lora_name)
         if event.parent_block_hash is None:
             parent = self.hasher.root(event.lora_name, event.cache_salt)
         else:

@@ -34,7 +34,10 @@ class BlockKeyHasher:
         count = len(token_ids) // size
         if max_blocks is not None:
             count = min(count, max_blocks)
-        packed = array("I", token_ids[: count * size]).tobytes()
+        head = token_ids[: count * size]
+        packed = (
+            head.tobytes() if isinstance(head, array) and head.typecode == "I" else array("I", head).tobytes()
+        )
         stride = size * 4
         keys = [0] * count
         for index in range(count):

@@ -29,6 +29,7 @@ from picker.framework.types import Endpoint, EndpointState, InferenceRequest
 from picker.kvevents.block_index import KVBlockIndex
 from picker.kvevents.block_keys import BlockKeyHasher
 from picker.kvevents.indexer import KVEventIndexer
+from picker.kvevents.request_keys import RequestKeyCache
 from picker.kvevents.subscriber import KVEventSubscriber, SubscriberSettings
 from picker.plugins._load import hot_endpoints
 from picker.plugins.prefix_cache_scorer import PrefixCacheParameters, PrefixMatcher
@@ -117,12 +118,13 @@ class PrecisePrefixCacheScorer:
     ) -> None:
         self.name = name
         self.parameters = parameters
-        self._tokenizer = tokenizer
+        self.tokenizer = tokenizer
         self._metrics: PluginMetricsSink | None = context.metrics
         token_config = parameters.token_processor_config
         memory = parameters.indexer_config.kv_block_index_config.in_memory_config
         self.hasher = BlockKeyHasher(token_config.block_size_tokens, token_config.hash_seed)
         self.index = KVBlockIndex(self.hasher, memory.size, memory.pod_cache_size)
+        self._keys = RequestKeyCache(self.hasher)
         events = parameters.kv_events_config
         self.indexer = KVEventIndexer(self.index, events.topic_filter, context.metrics)
         self.subscriber = KVEventSubscriber(
@@ -138,6 +140,7 @@ class PrecisePrefixCacheScorer:
         )
         self.fallback = PrefixMatcher(parameters.fallback, context.metrics)
         self._in_flight = context.in_flight
+        self._fallback_in_use = True
 
     # -- Scorer -----------------------------------------------------------------------------------
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
@@ -145,6 +148,7 @@ class PrecisePrefixCacheScorer:
         silent = [state for state in endpoints if state.endpoint.name not in publishing]
         if self._metrics is not None:
             self._metrics.set_kv_event_fallback_endpoints(len(silent))
+        self._fallback_in_use = bool(silent)
         approximate = self._fallback_scores(request, endpoints) if silent else {}
         matched, total = self.match(request)
         scores = []
@@ -169,20 +173,21 @@ class PrecisePrefixCacheScorer:
     def match(self, request: InferenceRequest) -> tuple[dict[str, int], int]:
         """Per endpoint the longest cached run of the request's blocks, and the request's block count.
 
-        The request names a base model or an adapter, which the picker cannot tell apart: both chains are
-        looked up (an adapter's blocks are keyed by its name, the base model's by none) and the longer wins.
+        The request names a base model or an adapter, which the picker cannot tell apart: when some server
+        stored blocks under an adapter of that name, both chains are looked up (an adapter's blocks are keyed
+        by its name, the base model's by none) and the longer wins.
         """
-        token_ids = self._tokenizer.token_ids(request)
+        segments = self.tokenizer.segments(request)
         limit = self.parameters.max_prefix_blocks_to_match
         salt = request.cache_salt or None
-        base_keys = self.hasher.request_keys(token_ids, None, salt, limit)
+        chunk_tokens = self.tokenizer.chunk_tokens
+        base_keys = self._keys.keys(self.hasher.root(None, salt), segments, chunk_tokens, limit)
         if not base_keys:
             return {}, 0
         matched = self.index.longest_prefix(base_keys)
-        if request.target_model:
-            adapter = self.index.longest_prefix(
-                self.hasher.request_keys(token_ids, request.target_model, salt, limit)
-            )
+        if request.target_model in self.index.adapter_names:
+            root = self.hasher.root(request.target_model, salt)
+            adapter = self.index.longest_prefix(self._keys.keys(root, segments, chunk_tokens, limit))
             for name, blocks in adapter.items():
                 if blocks > matched.get(name, 0):
                     matched[name] = blocks
@@ -199,7 +204,9 @@ class PrecisePrefixCacheScorer:
 
     # -- lifecycle hooks --------------------------------------------------------------------------
     def pre_request(self, request: InferenceRequest, result: SchedulingResult) -> None:
-        self.fallback.record(request, result)
+        # Routing history only matters while some endpoint is scored from it (hashing it costs a prompt pass).
+        if self._fallback_in_use:
+            self.fallback.record(request, result)
 
     def prune(self, live_endpoint_names: Set[str]) -> None:
         self.fallback.prune(live_endpoint_names)

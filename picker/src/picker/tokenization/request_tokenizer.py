@@ -2,24 +2,42 @@
 
 Completions: the ``prompt`` string (the first one of a batch) with the tokenizer's special tokens (vLLM's
 default ``add_special_tokens=True``). Chat: the chat template's rendering, without adding special tokens again
-(vLLM's chat default). Cached per request: a body routed twice (flow control, retries) is tokenized once.
+(vLLM's chat default). Cached per request (a body routed twice is tokenized once) and per prompt chunk
+(``ChunkCache``: a shared prefix is tokenized once across requests).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from picker.framework.types import InferenceRequest
 from picker.tokenization.approximate_tokenizer import ApproximateTokenizer
 from picker.tokenization.chat_template import ChatTemplate, ChatTemplateError
+from picker.tokenization.chunk_cache import ChunkCache
 
 _MEMO_CAPACITY = 4096
 
 
 class TextTokenizer(Protocol):
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]: ...
+
+    def special_tokens_around(self) -> tuple[list[int], list[int]]:
+        """The ids ``add_special_tokens=True`` puts before and after a text's own tokens."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PromptSegments:
+    """A prompt as the server tokenizes it: special tokens added around it, and its text in chunks whose
+    tokens concatenate to the text's tokens (``ChunkCache``)."""
+
+    prefix_ids: tuple[int, ...]
+    chunks: tuple[str, ...]
+    suffix_ids: tuple[int, ...]
 
 
 class HuggingFaceTokenizer:
@@ -33,12 +51,21 @@ class HuggingFaceTokenizer:
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return self._tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
 
+    def special_tokens_around(self) -> tuple[list[int], list[int]]:
+        plain = self.encode("a", add_special_tokens=False)
+        full = self.encode("a", add_special_tokens=True)
+        start = next(i for i in range(len(full)) if full[i : i + len(plain)] == plain)
+        return full[:start], full[start + len(plain) :]
+
 
 class RequestTokenizer:
     def __init__(self, tokenizer: TextTokenizer, chat_template: ChatTemplate) -> None:
         self._tokenizer = tokenizer
         self._chat_template = chat_template
-        self._memo: OrderedDict[tuple[int, str], list[int]] = OrderedDict()
+        self._chunks = ChunkCache(lambda text: tokenizer.encode(text, add_special_tokens=False))
+        prefix_ids, suffix_ids = tokenizer.special_tokens_around()
+        self._prefix_ids, self._suffix_ids = tuple(prefix_ids), tuple(suffix_ids)
+        self._memo: OrderedDict[tuple[int, str], PromptSegments] = OrderedDict()
 
     @classmethod
     def approximate(cls) -> RequestTokenizer:
@@ -58,28 +85,44 @@ class RequestTokenizer:
             ChatTemplate.from_files(directory / "tokenizer_config.json", chat_template_file),
         )
 
-    def token_ids(self, request: InferenceRequest) -> list[int]:
-        """The request's prompt token ids; [] for a body this cannot tokenize (it then scores as uncached)."""
+    def segments(self, request: InferenceRequest) -> PromptSegments:
+        """The request's prompt as special-token ids and text chunks (memoised per request); no chunks for
+        a body this cannot tokenize (it then scores as uncached)."""
         key = (id(request), request.request_id)
         cached = self._memo.get(key)
         if cached is not None:
             return cached
         try:
-            token_ids = self._encode(request)
+            segments = self._segments(request)
         except ChatTemplateError:
-            token_ids = []
-        self._memo[key] = token_ids
+            segments = PromptSegments((), (), ())
+        self._memo[key] = segments
         if len(self._memo) > _MEMO_CAPACITY:
             self._memo.popitem(last=False)
+        return segments
+
+    def chunk_tokens(self, chunk: str) -> Sequence[int]:
+        """One chunk's token ids (cached across requests; do not modify them)."""
+        return self._chunks.tokens(chunk)
+
+    def token_ids(self, request: InferenceRequest) -> list[int]:
+        """The request's prompt token ids, as its model server computes them."""
+        segments = self.segments(request)
+        token_ids = list(segments.prefix_ids)
+        for chunk in segments.chunks:
+            token_ids.extend(self._chunks.tokens(chunk))
+        token_ids.extend(segments.suffix_ids)
         return token_ids
 
-    def _encode(self, request: InferenceRequest) -> list[int]:
+    def _segments(self, request: InferenceRequest) -> PromptSegments:
         body = request.body
         messages = body.get("messages")
         if isinstance(messages, list):
             text = self._chat_template.render(messages, body.get("add_generation_prompt", True) is not False)
-            return self._tokenizer.encode(text, add_special_tokens=False)
+            return PromptSegments((), tuple(self._chunks.chunks(text)), ())
         prompt = body.get("prompt")
         if isinstance(prompt, list):
             prompt = prompt[0] if prompt else ""
-        return self._tokenizer.encode(prompt, add_special_tokens=True) if isinstance(prompt, str) else []
+        if not isinstance(prompt, str):
+            return PromptSegments((), (), ())
+        return PromptSegments(self._prefix_ids, tuple(self._chunks.chunks(prompt)), self._suffix_ids)
