@@ -12,11 +12,14 @@ import yaml
 
 from bench.config import FleetSpec
 from bench.targets.base import FleetView
-from bench.targets.process import ManagedProcess, free_port
+from bench.targets.process import ManagedProcess, free_port, free_port_run
 
 
-def replica_config(spec: FleetSpec, index: int, port: int, seed: int) -> dict[str, object]:
-    """The simulator config of replica ``index`` (SimConfig keys)."""
+def replica_config(
+    spec: FleetSpec, index: int, port: int, seed: int, kv_events_ports: tuple[int, int] | None = None
+) -> dict[str, object]:
+    """The simulator config of replica ``index`` (SimConfig keys); with ``kv_events_ports`` (live, replay
+    base ports) it publishes vLLM KV events on base + index, as data-parallel ranks of one vLLM pod do."""
     config: dict[str, object] = {
         "model": spec.model,
         "name": f"replica-{index}",
@@ -33,22 +36,39 @@ def replica_config(spec: FleetSpec, index: int, port: int, seed: int) -> dict[st
         "lora_modules": [{"name": name} for name in spec.lora_modules],
         "enable_prefix_caching": True,
     }
+    if kv_events_ports is not None:
+        live, replay = kv_events_ports
+        config["kv_events_config"] = {
+            "enable_kv_cache_events": True,
+            "publisher": "zmq",
+            "endpoint": f"tcp://*:{live + index}",
+            "replay_endpoint": f"tcp://*:{replay + index}",
+            "topic": f"kv@127.0.0.1:{port}@{spec.model}",
+        }
     config.update(spec.extra)
     return config
 
 
 @asynccontextmanager
-async def running_fleet(spec: FleetSpec, seed: int, work_dir: Path,
-                        ready_timeout_s: float = 30.0) -> AsyncIterator[FleetView]:
-    """Starts ``spec.replicas`` simulators, waits for each /health, yields their URLs, stops them all."""
+async def running_fleet(spec: FleetSpec, seed: int, work_dir: Path, ready_timeout_s: float = 30.0,
+                        kv_events: bool = False) -> AsyncIterator[FleetView]:
+    """Starts ``spec.replicas`` simulators, waits for each /health, yields their URLs, stops them all.
+
+    With ``kv_events`` the replicas publish vLLM KV events (ports in ``FleetView.kv_events_ports``).
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     processes: list[tuple[ManagedProcess, str]] = []
+    events_ports = None
+    if kv_events:
+        base = free_port_run(2 * spec.replicas)
+        events_ports = (base, base + spec.replicas)
     try:
         replicas: dict[str, str] = {}
         for index in range(spec.replicas):
             port = free_port()
             config_path = work_dir / f"replica-{index}.yaml"
-            config_path.write_text(yaml.safe_dump(replica_config(spec, index, port, seed)), encoding="utf-8")
+            config = replica_config(spec, index, port, seed, events_ports)
+            config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
             process = ManagedProcess(f"replica-{index}", [sys.executable, "-m", "sim", "--config", str(config_path)],
                                      work_dir / f"replica-{index}.log")
             url = f"http://127.0.0.1:{port}"
@@ -56,7 +76,7 @@ async def running_fleet(spec: FleetSpec, seed: int, work_dir: Path,
             process.start()
             replicas[f"replica-{index}"] = url
         await asyncio.gather(*(p.wait_http_ready(url + "/health", ready_timeout_s) for p, url in processes))
-        yield FleetView(replicas=replicas, model=spec.model, work_dir=work_dir)
+        yield FleetView(replicas=replicas, model=spec.model, work_dir=work_dir, kv_events_ports=events_ports)
     finally:
         # All at once: each replica's graceful shutdown takes a moment, and they are independent.
         await asyncio.gather(*(p.stop() for p, _ in processes))

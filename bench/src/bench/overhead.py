@@ -33,7 +33,7 @@ async def measure_overhead(spec: OverheadSpec, targets: Mapping[str, Target], na
         progress(f"overhead: {name}")
         try:
             target.check_available()
-            async with running_fleet(spec.fleet, seed, work_dir / "overhead" / name) as view, \
+            async with running_fleet(spec.fleet, seed, work_dir / "overhead" / name, kv_events=target.wants_kv_events) as view, \
                     target.serve(view) as base_url:
                 driver = LoadDriver(base_url, seed)
                 latency = await driver.run(requests, ClosedLoop(concurrency=spec.latency_concurrency,

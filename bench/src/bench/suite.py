@@ -123,7 +123,7 @@ class Suite:
         run_dir = self._work_dir / scenario.name / target.name
         tokens: list[list[int]] | None = None
         try:
-            async with running_fleet(fleet, self._config.seed, run_dir) as view:
+            async with running_fleet(fleet, self._config.seed, run_dir, kv_events=target.wants_kv_events) as view:
                 async with target.serve(view) as base_url, aiohttp.ClientSession() as session:
                     before = await scrape_fleet(session, view.replicas)
                     driver = LoadDriver(base_url, self._config.seed, self._config.request_timeout_s)

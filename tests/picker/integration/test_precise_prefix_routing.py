@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
+from bench.targets.process import free_port_run
 from gateway_harness import PickerProcess
 from prometheus_client.parser import text_string_to_metric_families
 from sim.config import SimConfig
@@ -33,27 +33,6 @@ class PoolMember:
     name: str
     host: str
     port: int
-
-
-def free_port_run(count: int) -> int:
-    """A base port with ``count`` consecutive ports free on every interface (sims bind tcp://*:port)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("", 0))
-            base = probe.getsockname()[1]
-        if base + count > 65_000:
-            continue
-        probes = [socket.socket() for _ in range(count)]
-        try:
-            for offset, candidate in enumerate(probes):
-                candidate.bind(("", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for candidate in probes:
-                candidate.close()
-    raise RuntimeError("no run of free ports")
 
 
 async def picker_metric(

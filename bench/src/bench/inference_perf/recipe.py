@@ -119,7 +119,7 @@ async def run_recipe(target: Target, fleet: FleetSpec, run: InferencePerfRun, py
     tokenizer_dir = await asyncio.to_thread(build_tokenizer, venv, work_dir, seed)
     report_dir = out_dir.resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
-    async with running_fleet(fleet, seed, work_dir / "fleet") as view, target.serve(view) as base_url:
+    async with running_fleet(fleet, seed, work_dir / "fleet", kv_events=target.wants_kv_events) as view, target.serve(view) as base_url:
         config_path = work_dir / "inference-perf.yml"
         config_path.write_text(yaml.safe_dump(inference_perf_config(base_url, fleet.model, tokenizer_dir, run,
                                                                     report_dir)), encoding="utf-8")

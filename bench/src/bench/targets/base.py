@@ -20,6 +20,9 @@ class FleetView:
     replicas: Mapping[str, str]  # replica name -> base URL (http://127.0.0.1:port)
     model: str
     work_dir: Path  # where the target may write configs and logs
+    # When the replicas publish vLLM KV events: replica i's PUB is tcp://127.0.0.1:<live + i>, its replay
+    # ROUTER tcp://127.0.0.1:<replay + i> (i in ``replicas`` order).
+    kv_events_ports: tuple[int, int] | None = None
 
     def hostports(self) -> list[tuple[str, int]]:
         out = []
@@ -34,6 +37,7 @@ class Target(Protocol):
 
     name: str
     description: str
+    wants_kv_events: bool  # the fleet must publish KV events for this target
 
     def check_available(self) -> None:
         """Raise TargetUnavailable with a reason if this target cannot run here."""

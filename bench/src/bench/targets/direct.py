@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import ClassVar
 
 from bench.targets.base import FleetView
 
@@ -14,6 +15,7 @@ class DirectToReplicas:
     """Client-side round-robin; yields the replica URLs joined by commas (the driver splits them)."""
 
     name: str = "direct"
+    wants_kv_events: ClassVar[bool] = False
     description: str = "client-side round-robin straight to the replicas (no proxy)"
 
     def check_available(self) -> None:

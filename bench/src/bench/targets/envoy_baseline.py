@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from bench.targets.base import FleetView, TargetUnavailable
 from infgw.envoy import EnvoyBootstrapSpec, EnvoyError, EnvoyProcess, build_bootstrap, find_envoy_binary
@@ -44,6 +44,7 @@ def envoy_version() -> str:
 
 @dataclass(frozen=True)
 class EnvoyBaseline:
+    wants_kv_events: ClassVar[bool] = False
     name: str
     lb_policy: LbPolicy
     description: str = ""

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import ClassVar
 
 from bench.targets.base import FleetView, TargetUnavailable
 from bench.targets.process import ManagedProcess, free_port
@@ -30,6 +31,7 @@ def default_peers_venv() -> Path:
 class PeerRouter:
     """One peer router binary. ``launch_subcommand`` is "launch" for the sglang-style CLIs, "" otherwise."""
 
+    wants_kv_events: ClassVar[bool] = False
     name: str
     package: str
     launch_subcommand: str

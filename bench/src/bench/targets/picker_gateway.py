@@ -50,6 +50,9 @@ class PickerGateway:
     # the EPP does). NONE: the picker sees response headers only ("lean"), two fewer messages per request.
     response_body_mode: BodyMode = BodyMode.FULL_DUPLEX_STREAMED
     ready_timeout_s: float = 30.0
+    # The profile's precise-prefix-cache-scorer dials the replicas' KV-event publishers (the fleet then
+    # publishes): endpoints are named <name>-rank-<i> and the scorer's ports set to the fleet's.
+    wants_kv_events: bool = False
 
     def check_available(self) -> None:
         picker_profile_text(self.profile)
@@ -65,11 +68,12 @@ class PickerGateway:
             picker_version = "unknown"
         return f"picker {picker_version} ({self.profile} profile), envoy {envoy_version()}"
 
-    def picker_argv(self, endpoints_file: Path, grpc_port: int, health_port: int, metrics_port: int) -> list[str]:
+    def picker_argv(self, endpoints_file: Path, grpc_port: int, health_port: int, metrics_port: int,
+                    config_text: str | None = None) -> list[str]:
         return [
             sys.executable, "-m", "picker",
             "--endpoints-file", str(endpoints_file),
-            "--config-text", picker_profile_text(self.profile),
+            "--config-text", config_text or picker_profile_text(self.profile),
             "--grpc-port", str(grpc_port),
             "--grpc-health-port", str(health_port),
             "--metrics-port", str(metrics_port),
@@ -81,15 +85,18 @@ class PickerGateway:
     @asynccontextmanager
     async def serve(self, fleet: FleetView) -> AsyncIterator[str]:
         self.check_available()
+        config_text = self._events_profile(fleet) if self.wants_kv_events else None
         endpoints_file = fleet.work_dir / f"{self.name}-endpoints.yaml"
         endpoints_file.write_text(yaml.safe_dump({
-            "endpoints": [{"name": name, "address": url.removeprefix("http://").rsplit(":", 1)[0],
-                           "port": int(url.rsplit(":", 1)[1])} for name, url in fleet.replicas.items()],
+            "endpoints": [{"name": f"{name}-rank-{rank}" if self.wants_kv_events else name,
+                           "address": url.removeprefix("http://").rsplit(":", 1)[0],
+                           "port": int(url.rsplit(":", 1)[1])}
+                          for rank, (name, url) in enumerate(fleet.replicas.items())],
             "objectives": [{"name": name, "priority": p} for name, p in self.objectives.items()],
         }), encoding="utf-8")
         grpc_port, health_port, metrics_port = free_port(), free_port(), free_port()
-        picker = ManagedProcess(self.name, self.picker_argv(endpoints_file, grpc_port, health_port, metrics_port),
-                                fleet.work_dir / f"{self.name}.log")
+        argv = self.picker_argv(endpoints_file, grpc_port, health_port, metrics_port, config_text)
+        picker = ManagedProcess(self.name, argv, fleet.work_dir / f"{self.name}.log")
         async with picker:
             await picker.wait_http_ready(f"http://127.0.0.1:{metrics_port}/metrics", self.ready_timeout_s)
             spec = EnvoyBootstrapSpec(picker=PickerConnection(port=grpc_port, tls=False,
@@ -105,6 +112,21 @@ class PickerGateway:
                 yield f"http://127.0.0.1:{envoy.listener_port}"
             finally:
                 await asyncio.to_thread(envoy.stop)
+
+
+    def _events_profile(self, fleet: FleetView) -> str:
+        """The profile with its precise scorer dialing the fleet's KV-event ports (rank i: base + i)."""
+        if fleet.kv_events_ports is None:
+            raise TargetUnavailable(f"{self.name} needs a fleet that publishes KV events")
+        live, replay = fleet.kv_events_ports
+        profile = yaml.safe_load(picker_profile_text(self.profile))
+        scorers = [p for p in profile["plugins"] if p["type"] == "precise-prefix-cache-scorer"]
+        if not scorers:
+            raise TargetUnavailable(f"profile {self.profile!r} has no precise-prefix-cache-scorer")
+        for scorer in scorers:
+            events = scorer.setdefault("parameters", {}).setdefault("kvEventsConfig", {})
+            events["podDiscoveryConfig"] = {"socketPort": live, "replaySocketPort": replay}
+        return yaml.safe_dump(profile)
 
 
 async def _wait_routable(base_url: str, timeout_s: float) -> None:

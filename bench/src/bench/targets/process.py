@@ -26,6 +26,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_run(count: int, attempts: int = 50) -> int:
+    """A base port with ``count`` consecutive ports free on every interface (for servers that bind
+    ``tcp://*:<port>``, such as vLLM's KV-event publishers)."""
+    for _ in range(attempts):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("", 0))
+            base = int(probe.getsockname()[1])
+        if base + count > 65_000:
+            continue
+        probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+        try:
+            for offset, candidate in enumerate(probes):
+                candidate.bind(("", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for candidate in probes:
+                candidate.close()
+    raise OSError(f"found no run of {count} free ports in {attempts} attempts")
+
+
 class ManagedProcess:
     """One child process with its output in ``log_path``; use as ``async with``.
 
