@@ -7,15 +7,9 @@ from typing import Any
 
 import msgpack
 
-STORED_FIELDS = (
-    "block_hashes",
-    "parent_block_hash",
-    "token_ids",
-    "block_size",
-    "lora_id",
-    "medium",
-    "lora_name",
-)
+from tests.sim.kv_events.vllm_schema import FIELDS
+
+STORED_FIELDS = FIELDS["BlockStored"][:7]  # vLLM's fields before extra_keys
 
 
 def block_stored(

@@ -343,3 +343,37 @@ class TestFlowControl:
         with pytest.raises(asyncio.CancelledError):
             await waiting
         assert picker.flow_controller.queued == 0
+
+
+async def test_pool_watchers_see_membership_and_background_plugins_run(fake_clock: FakeClock) -> None:
+    class WatchingScorer:
+        plugin_type = "watching-scorer"
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+            self.changes: list[tuple[list[str], list[str]]] = []
+            self.started = asyncio.Event()
+
+        def score(self, request, endpoints):
+            return [0.0] * len(endpoints)
+
+        def endpoints_changed(self, added, removed) -> None:
+            self.changes.append(([endpoint.name for endpoint in added], list(removed)))
+
+        async def run_in_background(self) -> None:
+            self.started.set()
+            await asyncio.Event().wait()
+
+    registry = builtin_registry()
+    registry.register("watching-scorer", lambda name, parameters, context: WatchingScorer(name))
+    store = pool(fake_clock, [0, 1])
+    picker, _ = director(fake_clock, store, load_config_text("plugins: [{type: watching-scorer}]"), registry)
+    watcher = picker.scheduling.plugins["watching-scorer"]
+    assert watcher.changes == [(["e0", "e1"], [])]  # the pool as it was when the director was built
+    store.replace_endpoints([Endpoint("e1", "10.0.0.1", 8000), Endpoint("e2", "10.0.0.2", 8000)])
+    assert watcher.changes[-1] == (["e2"], ["e0"])
+    runner = asyncio.create_task(picker.run())
+    await asyncio.wait_for(watcher.started.wait(), timeout=5)
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
