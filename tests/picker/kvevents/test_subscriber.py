@@ -117,9 +117,10 @@ async def test_bind_mode_names_endpoints_from_the_topic(context: zmq.asyncio.Con
     subscriber = KVEventSubscriber(indexer, settings, time.monotonic)
     subscriber.endpoint_added(ENDPOINT)
     async with running(subscriber):
-        await eventually(lambda: hasattr(subscriber, "bound_endpoint"))
+        await eventually(lambda: subscriber.bound_endpoint is not None)
         pub = context.socket(zmq.PUB)
         pub.setsockopt(zmq.LINGER, 0)
+        assert subscriber.bound_endpoint is not None
         pub.connect(subscriber.bound_endpoint)
         await asyncio.sleep(0.3)
         for topic in ("kv@127.0.0.1:8000@base", "kv@10.9.9.9:8000@base", "other"):

@@ -59,6 +59,7 @@ class KVEventSubscriber:
         self._last_replay_s: dict[str, float] = {}
         self._context: zmq.asyncio.Context | None = None
         self._running = False
+        self.bound_endpoint: str | None = None  # bind mode: the address actually bound
 
     # -- membership -------------------------------------------------------------------------------
     def endpoint_added(self, endpoint: Endpoint) -> None:
@@ -149,7 +150,12 @@ class KVEventSubscriber:
         try:
             socket.setsockopt(zmq.LINGER, 0)
             socket.setsockopt(zmq.SUBSCRIBE, b"")
-            socket.bind(bind_endpoint)
+            try:
+                socket.bind(bind_endpoint)
+            except zmq.ZMQError as error:
+                raise OSError(
+                    f"kvEventsConfig.zmqEndpoint {bind_endpoint!r}: cannot bind: {error}"
+                ) from error
             self.bound_endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
             while True:
                 message = self._indexer.parse(await socket.recv_multipart())
