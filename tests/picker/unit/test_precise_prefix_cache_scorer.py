@@ -22,7 +22,7 @@ from picker.plugins.precise_prefix_cache_scorer import (
 from picker.tokenization.approximate_tokenizer import ApproximateTokenizer
 from pydantic import ValidationError
 
-from tests.picker.kvevents.vllm_payloads import batch, block_stored
+from tests.picker.kvevents.vllm_payloads import batch, block_removed, block_stored
 from tests.picker.unit.builders import endpoint_state, inference_request
 
 STATES = [endpoint_state(i) for i in range(4)]
@@ -141,3 +141,32 @@ def test_spill_withdraws_affinity_from_a_saturated_holder(plugin_context: Plugin
     assert plugin.score(inference_request(PROMPT), busy) == [0.0, 0.5]
     both_busy = [endpoint_state(0, waiting_queue_size=5), endpoint_state(1, waiting_queue_size=5)]
     assert plugin.score(inference_request(PROMPT, request_id="r-2"), both_busy) == [1.0, 0.5]
+
+
+async def test_speculative_indexing_counts_routed_blocks_until_the_ttl(
+    plugin_context: PluginContext, fake_clock
+) -> None:
+    plugin = scorer(plugin_context, speculativeIndexing=True, speculativeTTL=2.0)
+    for state in STATES[:2]:
+        plugin.indexer.apply(
+            state.endpoint.name, 0, plugin.indexer.decode(batch())
+        )  # both publish, hold nothing
+    first = inference_request(PROMPT, request_id="r-1")
+    assert plugin.score(first, STATES[:2]) == [0.0, 0.0]
+    plugin.pre_request(first, SchedulingResult({"default": ProfileResult((STATES[1],))}, "default"))
+    assert plugin.score(inference_request(PROMPT, request_id="r-2"), STATES[:2]) == [0.0, 1.0]
+    await fake_clock.advance(2.5)  # no BlockStored came: the guess expires
+    assert plugin.score(inference_request(PROMPT, request_id="r-3"), STATES[:2]) == [0.0, 0.0]
+    without = scorer(plugin_context)
+    assert without.parameters.speculative_indexing is False
+
+
+def test_a_servers_removal_overrules_a_speculative_entry(plugin_context: PluginContext) -> None:
+    plugin = scorer(plugin_context, speculativeIndexing=True)
+    publish(plugin, "e1", 4)
+    first = inference_request(PROMPT, request_id="r-1")
+    plugin.score(first, STATES[:2])
+    plugin.pre_request(first, SchedulingResult({"default": ProfileResult((STATES[1],))}, "default"))
+    plugin.indexer.apply("e1", 1, plugin.indexer.decode(batch(block_removed([3]))))  # the third block went
+    plugin.indexer.apply("e0", 0, plugin.indexer.decode(batch()))
+    assert plugin.score(inference_request(PROMPT, request_id="r-2"), STATES[:2]) == [0.0, 0.5]

@@ -67,14 +67,18 @@ class KVBlockIndex:
             self._drop_keys(endpoint, known.pop(next(iter(known))))
         return StoreOutcome.STORED
 
-    def remove(self, endpoint: str, event: BlockRemoved) -> None:
+    def remove(self, endpoint: str, event: BlockRemoved) -> list[int]:
+        """Drop the removed blocks; returns the picker keys they covered."""
         known = self._keys_by_server_hash.get(endpoint)
         if not known:
-            return
+            return []
+        removed: list[int] = []
         for server_hash in event.block_hashes:
             keys = known.pop(server_hash, None)
             if keys is not None:
                 self._drop_keys(endpoint, keys)
+                removed.extend(keys)
+        return removed
 
     def clear(self, endpoint: str) -> None:
         """Forget everything ``endpoint`` holds (restart, AllBlocksCleared, publisher gone)."""

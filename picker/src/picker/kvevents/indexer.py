@@ -15,6 +15,7 @@ from picker.framework.context import PluginMetricsSink
 from picker.framework.kv_events import AllBlocksCleared, BlockRemoved, BlockStored, EventBatch
 from picker.kvevents.block_index import KVBlockIndex, StoreOutcome
 from picker.kvevents.codec import KVEventDecodeError, decode_batch
+from picker.kvevents.speculative_index import SpeculativeIndex
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,15 @@ class ParsedMessage:
 
 
 class KVEventIndexer:
-    def __init__(self, index: KVBlockIndex, topic_filter: str, metrics: PluginMetricsSink | None) -> None:
+    def __init__(
+        self,
+        index: KVBlockIndex,
+        topic_filter: str,
+        metrics: PluginMetricsSink | None,
+        speculative: SpeculativeIndex | None = None,
+    ) -> None:
         self.index = index
+        self._speculative = speculative  # guesses the server's removals and clears overrule
         self._topic_filter = topic_filter
         self._metrics = metrics
         self._last_seq: dict[str, int] = {}  # last batch applied (live or replayed)
@@ -109,10 +117,14 @@ class KVEventIndexer:
                     continue
                 self._count("BlockStored")
             elif isinstance(event, BlockRemoved):
-                self.index.remove(endpoint, event)
+                removed = self.index.remove(endpoint, event)
+                if self._speculative is not None:
+                    self._speculative.discard(endpoint, removed)
                 self._count("BlockRemoved")
             elif isinstance(event, AllBlocksCleared):
                 self.index.clear(endpoint)
+                if self._speculative is not None:
+                    self._speculative.forget(endpoint)
                 self._count("AllBlocksCleared")
 
     # -- endpoint lifecycle -----------------------------------------------------------------------
@@ -133,6 +145,8 @@ class KVEventIndexer:
         self._last_seq.pop(endpoint, None)
         self._live_seq.pop(endpoint, None)
         self.index.clear(endpoint)
+        if self._speculative is not None:
+            self._speculative.forget(endpoint)
 
     # -- problems ---------------------------------------------------------------------------------
     def report(self, cause: str, detail: str) -> None:

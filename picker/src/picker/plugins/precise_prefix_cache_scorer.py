@@ -16,6 +16,7 @@ approximate ``prefix-cache-scorer`` rule from routing history instead; the numbe
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,14 @@ from picker.kvevents.block_index import KVBlockIndex
 from picker.kvevents.block_keys import BlockKeyHasher
 from picker.kvevents.indexer import KVEventIndexer
 from picker.kvevents.request_keys import RequestKeyCache
+from picker.kvevents.speculative_index import SpeculativeIndex
 from picker.kvevents.subscriber import KVEventSubscriber, SubscriberSettings
 from picker.plugins._load import hot_endpoints
 from picker.plugins.prefix_cache_scorer import PrefixCacheParameters, PrefixMatcher
 from picker.tokenization.request_tokenizer import RequestTokenizer
 
 PRECISE_PREFIX_CACHE_SCORER_TYPE = "precise-prefix-cache-scorer"
+_PENDING_CAPACITY = 4096  # requests scored but not yet routed (a failed schedule never calls pre_request)
 
 
 class TokenProcessorConfig(PluginParameters):
@@ -104,6 +107,10 @@ class PrecisePrefixCacheParameters(PluginParameters):
         default_factory=PrefixCacheParameters, description="approximate scoring for endpoints without events"
     )
     spill: SpillConfig | None = Field(default=None, description="off unless set")
+    speculative_indexing: bool = Field(
+        default=False, description="count a routed request's blocks as held until its events can arrive"
+    )
+    speculative_ttl: float = Field(default=2.0, gt=0, alias="speculativeTTL", description="seconds")
 
 
 class PrecisePrefixCacheScorer:
@@ -125,8 +132,13 @@ class PrecisePrefixCacheScorer:
         self.hasher = BlockKeyHasher(token_config.block_size_tokens, token_config.hash_seed)
         self.index = KVBlockIndex(self.hasher, memory.size, memory.pod_cache_size)
         self._keys = RequestKeyCache(self.hasher)
+        self._clock = context.clock
+        self._routed_keys: OrderedDict[tuple[int, str], list[int]] = OrderedDict()
         events = parameters.kv_events_config
-        self.indexer = KVEventIndexer(self.index, events.topic_filter, context.metrics)
+        self._speculative = (
+            SpeculativeIndex(parameters.speculative_ttl) if parameters.speculative_indexing else None
+        )
+        self.indexer = KVEventIndexer(self.index, events.topic_filter, context.metrics, self._speculative)
         self.subscriber = KVEventSubscriber(
             self.indexer,
             SubscriberSettings(
@@ -175,23 +187,34 @@ class PrecisePrefixCacheScorer:
 
         The request names a base model or an adapter, which the picker cannot tell apart: when some server
         stored blocks under an adapter of that name, both chains are looked up (an adapter's blocks are keyed
-        by its name, the base model's by none) and the longer wins.
+        by its name, the base model's by none) and the longer wins. With speculative indexing, blocks of
+        requests routed in the last ``speculativeTTL`` count as held by their endpoint.
         """
         segments = self.tokenizer.segments(request)
         limit = self.parameters.max_prefix_blocks_to_match
         salt = request.cache_salt or None
         chunk_tokens = self.tokenizer.chunk_tokens
-        base_keys = self._keys.keys(self.hasher.root(None, salt), segments, chunk_tokens, limit)
-        if not base_keys:
+        chains = [self._keys.keys(self.hasher.root(None, salt), segments, chunk_tokens, limit)]
+        if not chains[0]:
             return {}, 0
-        matched = self.index.longest_prefix(base_keys)
         if request.target_model in self.index.adapter_names:
             root = self.hasher.root(request.target_model, salt)
-            adapter = self.index.longest_prefix(self._keys.keys(root, segments, chunk_tokens, limit))
-            for name, blocks in adapter.items():
-                if blocks > matched.get(name, 0):
-                    matched[name] = blocks
-        return matched, len(base_keys)
+            chains.append(self._keys.keys(root, segments, chunk_tokens, limit))
+        now_s = self._clock.now()
+        matched: dict[str, int] = {}
+        for keys in chains:
+            runs = [self.index.longest_prefix(keys)]
+            if self._speculative is not None:
+                runs.append(self._speculative.longest_prefix(keys, now_s))
+            for run in runs:
+                for name, blocks in run.items():
+                    if blocks > matched.get(name, 0):
+                        matched[name] = blocks
+        if self._speculative is not None:
+            self._routed_keys[(id(request), request.request_id)] = chains[-1]  # the adapter's, if any
+            if len(self._routed_keys) > _PENDING_CAPACITY:
+                self._routed_keys.popitem(last=False)
+        return matched, len(chains[0])
 
     def _fallback_scores(
         self, request: InferenceRequest, endpoints: Sequence[EndpointState]
@@ -204,6 +227,10 @@ class PrecisePrefixCacheScorer:
 
     # -- lifecycle hooks --------------------------------------------------------------------------
     def pre_request(self, request: InferenceRequest, result: SchedulingResult) -> None:
+        if self._speculative is not None:
+            keys = self._routed_keys.pop((id(request), request.request_id), None)
+            if keys:
+                self._speculative.add(result.primary.endpoints[0].endpoint.name, keys, self._clock.now())
         # Routing history only matters while some endpoint is scored from it (hashing it costs a prompt pass).
         if self._fallback_in_use:
             self.fallback.record(request, result)
@@ -211,6 +238,8 @@ class PrecisePrefixCacheScorer:
     def prune(self, live_endpoint_names: Set[str]) -> None:
         self.fallback.prune(live_endpoint_names)
         self.index.prune(live_endpoint_names)
+        if self._speculative is not None:
+            self._speculative.prune(live_endpoint_names)
 
     def endpoints_changed(self, added: Sequence[Endpoint], removed: Sequence[str]) -> None:
         for name in removed:
