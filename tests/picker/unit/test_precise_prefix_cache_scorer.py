@@ -170,3 +170,17 @@ def test_a_servers_removal_overrules_a_speculative_entry(plugin_context: PluginC
     plugin.indexer.apply("e1", 1, plugin.indexer.decode(batch(block_removed([3]))))  # the third block went
     plugin.indexer.apply("e0", 0, plugin.indexer.decode(batch()))
     assert plugin.score(inference_request(PROMPT, request_id="r-2"), STATES[:2]) == [0.0, 0.5]
+
+
+def test_a_prefix_nobody_holds_goes_where_history_put_it(plugin_context: PluginContext) -> None:
+    plugin = scorer(plugin_context, historyBelowMatch=0.25, fallback={"blockSize": 8})
+    for state in STATES[:2]:
+        plugin.indexer.apply(
+            state.endpoint.name, 0, plugin.indexer.decode(batch())
+        )  # publishing, empty caches
+    first = inference_request(PROMPT, request_id="r-1")
+    plugin.score(first, STATES[:2])
+    plugin.pre_request(first, SchedulingResult({"default": ProfileResult((STATES[1],))}, "default"))
+    assert plugin.score(inference_request(PROMPT, request_id="r-2"), STATES[:2]) == [0.0, 1.0]
+    publish(plugin, "e0", 2, seq=1)  # e0 now holds half: the events decide again
+    assert plugin.score(inference_request(PROMPT, request_id="r-3"), STATES[:2]) == [0.5, 0.0]

@@ -7,7 +7,8 @@ holding them; the scorer tokenizes the request like the server does and scores
 
     score(endpoint) = longest run of the request's blocks, from the first, that the endpoint holds
                       / the request's block count
-    (with ``spill`` set: x saturatedMatchFactor for a saturated holder while some candidate is not saturated)
+    (with ``spill`` set: x saturatedMatchFactor for a saturated holder while some candidate is not saturated;
+    with ``historyBelowMatch`` set and no endpoint holding that share of the request: routing history instead)
 
 An endpoint that publishes no events (none yet, publisher gone, restarted and not replayed) is scored by the
 approximate ``prefix-cache-scorer`` rule from routing history instead; the number of such endpoints is the
@@ -107,6 +108,12 @@ class PrecisePrefixCacheParameters(PluginParameters):
         default_factory=PrefixCacheParameters, description="approximate scoring for endpoints without events"
     )
     spill: SpillConfig | None = Field(default=None, description="off unless set")
+    history_below_match: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="below this best cached share, every endpoint scores from routing history (0: off)",
+    )
     speculative_indexing: bool = Field(
         default=False, description="count a routed request's blocks as held until its events can arrive"
     )
@@ -160,13 +167,17 @@ class PrecisePrefixCacheScorer:
         silent = [state for state in endpoints if state.endpoint.name not in publishing]
         if self._metrics is not None:
             self._metrics.set_kv_event_fallback_endpoints(len(silent))
-        self._fallback_in_use = bool(silent)
-        approximate = self._fallback_scores(request, endpoints) if silent else {}
         matched, total = self.match(request)
+        # Nobody holds (enough of) it any more: go where it went before, so that a prefix evicted
+        # everywhere comes back on one replica instead of wherever load points.
+        cold_threshold = self.parameters.history_below_match
+        cold = cold_threshold > 0 and total > 0 and max(matched.values(), default=0) < cold_threshold * total
+        self._fallback_in_use = bool(silent) or cold_threshold > 0
+        approximate = self._fallback_scores(request, endpoints) if silent or cold else {}
         scores = []
         for state in endpoints:
             name = state.endpoint.name
-            if name in publishing:
+            if name in publishing and not cold:
                 scores.append(matched.get(name, 0) / total if total else 0.0)
             else:
                 scores.append(approximate.get(name, 0.0))
