@@ -15,6 +15,7 @@ import pytest
 import yaml
 from bench.targets.process import free_port_run
 from gateway_harness import PickerProcess
+from picker.profiles import profile_text
 from prometheus_client.parser import text_string_to_metric_families
 from sim.config import SimConfig
 from sim.server import SimulatorHandle, start_simulator
@@ -23,7 +24,6 @@ from infgw.envoy import EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, buil
 
 pytestmark = pytest.mark.integration
 
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "picker" / "config"
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 SHARED = "You are the support assistant of a pizza shop; answer from the menu and the opening hours. " * 4
 
@@ -73,7 +73,7 @@ class Fleet:
 
     async def start_gateway(self) -> None:
         """The picker (precise profile, dialing both simulators) and Envoy in front of it."""
-        precise = yaml.safe_load((CONFIG_DIR / "precise.yaml").read_text())
+        precise = yaml.safe_load(profile_text("precise"))
         parameters = precise["plugins"][0]["parameters"]
         parameters["kvEventsConfig"]["podDiscoveryConfig"] = {
             "socketPort": self.events_base,
