@@ -61,6 +61,13 @@ def ignored_flags(stderr: str) -> list[str]:
         (["--no-enable-lora"], {"enable_lora": False}),
         (["--port", "8000", "--port", "0"], {"port": 0}),  # the last value wins, as in argparse
         (["--profile", "zero-latency", "--mode", "echo", "--error-rate", "0.5"], {"profile": "zero-latency", "mode": "echo"}),
+        (
+            ["--kv-events-config", '{"enable_kv_cache_events": true, "endpoint": "tcp://*:5557", "topic": "kv@x"}'],
+            {"kv_events_config": {"enable_kv_cache_events": True, "publisher": "zmq", "endpoint": "tcp://*:5557",
+                                  "replay_endpoint": None, "buffer_steps": 10000, "hwm": 100000,
+                                  "max_queue_size": 100000, "topic": "kv@x"}},
+        ),
+        (["--chat-template", "{{ messages[0]['content'] }}"], {"chat_template": "{{ messages[0]['content'] }}"}),
     ],
 )  # fmt: skip
 def test_modelled_flags_configure_the_simulator(argv, expected, capsys) -> None:
@@ -83,7 +90,7 @@ def test_modelled_flags_configure_the_simulator(argv, expected, capsys) -> None:
         (["--hf-token", "--port", "0"], ["--hf-token"]),
         (["--hf-token", "secret"], ["--hf-token"]),
         (["--gpu-memory-utilization", "0.9", "--dtype=bfloat16", "-q", "awq"], ["--gpu-memory-utilization", "--dtype", "--quantization"]),
-        (["--scheduling-policy", "priority", "--kv-events-config", '{"enable_kv_cache_events": true}'], ["--scheduling-policy", "--kv-events-config"]),
+        (["--scheduling-policy", "priority", "--speculative-config", '{"num_speculative_tokens": 2}'], ["--scheduling-policy", "--speculative-config"]),
     ],
 )  # fmt: skip
 def test_vllm_flags_the_simulator_does_not_model_are_listed_and_ignored(argv, ignored, capsys) -> None:
