@@ -83,7 +83,7 @@ def test_adapter_requests_match_adapter_blocks_only(plugin_context: PluginContex
 
 
 def test_silent_endpoints_fall_back_to_routing_history(plugin_context: PluginContext) -> None:
-    plugin = scorer(plugin_context, fallback={"blockSize": 8})
+    plugin = scorer(plugin_context)
     publish(plugin, "e0", 2)
     first = inference_request(PROMPT, request_id="r-1")
     plugin.score(first, STATES[:2])
@@ -173,7 +173,7 @@ def test_a_servers_removal_overrules_a_speculative_entry(plugin_context: PluginC
 
 
 def test_a_prefix_nobody_holds_goes_where_history_put_it(plugin_context: PluginContext) -> None:
-    plugin = scorer(plugin_context, historyBelowMatch=0.25, fallback={"blockSize": 8})
+    plugin = scorer(plugin_context, historyBelowMatch=0.25)
     for state in STATES[:2]:
         plugin.indexer.apply(
             state.endpoint.name, 0, plugin.indexer.decode(batch())

@@ -11,7 +11,9 @@ holding them; the scorer tokenizes the request like the server does and scores
     with ``historyBelowMatch`` set and no endpoint holding that share of the request: routing history instead)
 
 An endpoint that publishes no events (none yet, publisher gone, restarted and not replayed) is scored by the
-approximate ``prefix-cache-scorer`` rule from routing history instead; the number of such endpoints is the
+approximate ``prefix-cache-scorer`` rule instead (matched / total of the request's first 256 blocks, against
+where the picker sent earlier requests' first 256 blocks: an LRU of ``lruCapacityPerServer`` blocks per
+endpoint, over the same block keys); the number of such endpoints is the
 ``inference_extension_kv_events_fallback_endpoints`` gauge.
 """
 
@@ -35,11 +37,14 @@ from picker.kvevents.request_keys import RequestKeyCache
 from picker.kvevents.speculative_index import SpeculativeIndex
 from picker.kvevents.subscriber import KVEventSubscriber, SubscriberSettings
 from picker.plugins._load import hot_endpoints
-from picker.plugins.prefix_cache_scorer import PrefixCacheParameters, PrefixMatcher
+from picker.plugins.prefix_index import PrefixIndex
 from picker.tokenization.request_tokenizer import RequestTokenizer
 
 PRECISE_PREFIX_CACHE_SCORER_TYPE = "precise-prefix-cache-scorer"
 _PENDING_CAPACITY = 4096  # requests scored but not yet routed (a failed schedule never calls pre_request)
+# Routing history keeps a request's first blocks only (4,096 tokens at 16 per block): enough to tell where a
+# prefix went, at a fraction of the cost of recording every block of every request.
+_HISTORY_BLOCKS = 256
 
 
 class TokenProcessorConfig(PluginParameters):
@@ -104,8 +109,8 @@ class PrecisePrefixCacheParameters(PluginParameters):
     kv_events_config: KVEventsConfig = Field(default_factory=KVEventsConfig)
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     max_prefix_blocks_to_match: int = Field(default=2048, ge=1)
-    fallback: PrefixCacheParameters = Field(
-        default_factory=PrefixCacheParameters, description="approximate scoring for endpoints without events"
+    lru_capacity_per_server: int = Field(
+        default=31250, ge=1, description="routing-history blocks remembered per endpoint (for the fallbacks)"
     )
     spill: SpillConfig | None = Field(default=None, description="off unless set")
     history_below_match: float = Field(
@@ -157,9 +162,9 @@ class PrecisePrefixCacheScorer:
             ),
             context.clock.now,
         )
-        self.fallback = PrefixMatcher(parameters.fallback, context.metrics)
+        # Where the picker sent which blocks (the approximate scorers' routing history, over the same keys).
+        self.history = PrefixIndex(parameters.lru_capacity_per_server)
         self._in_flight = context.in_flight
-        self._fallback_in_use = True
 
     # -- Scorer -----------------------------------------------------------------------------------
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
@@ -168,19 +173,24 @@ class PrecisePrefixCacheScorer:
         if self._metrics is not None:
             self._metrics.set_kv_event_fallback_endpoints(len(silent))
         matched, total = self.match(request)
+        if not total:
+            return [0.0] * len(endpoints)
         # Nobody holds (enough of) it any more: go where it went before, so that a prefix evicted
         # everywhere comes back on one replica instead of wherever load points.
         cold_threshold = self.parameters.history_below_match
-        cold = cold_threshold > 0 and total > 0 and max(matched.values(), default=0) < cold_threshold * total
-        self._fallback_in_use = bool(silent) or cold_threshold > 0
-        approximate = self._fallback_scores(request, endpoints) if silent or cold else {}
+        cold = cold_threshold > 0 and max(matched.values(), default=0) < cold_threshold * total
+        routed: dict[str, int] = {}
+        routed_total = 1
+        if silent or cold:
+            history_keys = self._routed_keys[_request_key(request)][:_HISTORY_BLOCKS]
+            routed, routed_total = self.history.match(history_keys), len(history_keys)
         scores = []
         for state in endpoints:
             name = state.endpoint.name
             if name in publishing and not cold:
-                scores.append(matched.get(name, 0) / total if total else 0.0)
+                scores.append(matched.get(name, 0) / total)
             else:
-                scores.append(approximate.get(name, 0.0))
+                scores.append(routed.get(name, 0) / routed_total)
         spill = self.parameters.spill
         if spill is not None and any(scores):
             hot = hot_endpoints(
@@ -221,33 +231,27 @@ class PrecisePrefixCacheScorer:
                 for name, blocks in run.items():
                     if blocks > matched.get(name, 0):
                         matched[name] = blocks
-        if self._speculative is not None:
-            self._routed_keys[(id(request), request.request_id)] = chains[-1]  # the adapter's, if any
-            if len(self._routed_keys) > _PENDING_CAPACITY:
-                self._routed_keys.popitem(last=False)
+        # The chain the server will store the request under: the adapter's when it is a known adapter.
+        self._routed_keys[_request_key(request)] = chains[-1]
+        if len(self._routed_keys) > _PENDING_CAPACITY:
+            self._routed_keys.popitem(last=False)
         return matched, len(chains[0])
-
-    def _fallback_scores(
-        self, request: InferenceRequest, endpoints: Sequence[EndpointState]
-    ) -> dict[str, float]:
-        match = self.fallback.match(request, endpoints)
-        total = len(match.hashes)
-        if not total:
-            return {}
-        return {name: blocks / total for name, blocks in match.matched_blocks_by_endpoint.items()}
 
     # -- lifecycle hooks --------------------------------------------------------------------------
     def pre_request(self, request: InferenceRequest, result: SchedulingResult) -> None:
+        keys = self._routed_keys.pop(_request_key(request), None)
+        if keys is None:  # scheduled by a profile without this scorer
+            self.match(request)
+            keys = self._routed_keys.pop(_request_key(request), None)
+        if not keys:
+            return
+        endpoint = result.primary.endpoints[0].endpoint.name
+        self.history.add(endpoint, keys[:_HISTORY_BLOCKS])
         if self._speculative is not None:
-            keys = self._routed_keys.pop((id(request), request.request_id), None)
-            if keys:
-                self._speculative.add(result.primary.endpoints[0].endpoint.name, keys, self._clock.now())
-        # Routing history only matters while some endpoint is scored from it (hashing it costs a prompt pass).
-        if self._fallback_in_use:
-            self.fallback.record(request, result)
+            self._speculative.add(endpoint, keys, self._clock.now())
 
     def prune(self, live_endpoint_names: Set[str]) -> None:
-        self.fallback.prune(live_endpoint_names)
+        self.history.prune(live_endpoint_names)
         self.index.prune(live_endpoint_names)
         if self._speculative is not None:
             self._speculative.prune(live_endpoint_names)
@@ -262,7 +266,12 @@ class PrecisePrefixCacheScorer:
         await self.subscriber.run()
 
     def index_size(self) -> int:
-        return self.index.size() + self.fallback.index.size()
+        return self.index.size() + self.history.size()
+
+
+def _request_key(request: InferenceRequest) -> tuple[int, str]:
+    # By identity and id: two in-flight requests may carry the same x-request-id.
+    return (id(request), request.request_id)
 
 
 def create_precise_prefix_cache_scorer(
