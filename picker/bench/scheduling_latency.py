@@ -5,8 +5,9 @@ scorers, picker, prefix-index update) on a seeded workload of prompts that share
 scrapes keep arriving (a 50 ms scrape interval at the offered rate). Prints a table and, per cell, the
 ratio of the project profile to the EPP default profile. The precise profile runs with its index filled
 as KV events would fill it (every system prompt cached on two endpoints, every endpoint publishing), the
-simulator's approximate tokenizer, and a second table splits its decision into tokenization, index lookup
-(key hashing + longest prefix) and the rest. Not a test: run it by hand.
+simulator's approximate tokenizer, and a second table splits its per-request work into tokenization and
+index lookup (block keys + longest prefix); the rest of the decision is the first table minus these. Not a
+test: run it by hand.
 
     .venv/bin/python picker/bench/scheduling_latency.py [--seed 1] [--decisions 2000]
 """
@@ -184,9 +185,10 @@ class SplitCell:
 def measure_precise_split(
     prompt_tokens: int, decisions: int, seed: int, endpoint_count: int = 128
 ) -> SplitCell:
-    """Thread-CPU time per request, on the decision workload: tokenizing the whole prompt (chunk cache warm
-    from earlier requests: a shared system prompt is not tokenized again) and the precise scorer's match
-    (render and chunk the prompt, tokenize and hash the chunks no earlier request had, longest prefix)."""
+    """Thread-CPU time per request, on the decision workload: tokenizing the prompt (chunk cache warm from
+    earlier requests, so a shared system prompt costs a lookup and the unique suffix is tokenized), then the
+    index lookup: the precise scorer's match with those tokens cached (block keys per chunk, cached for
+    chunks seen before; longest prefix in the KV-event index and the speculative entries)."""
     clock = RealClock()
     store = EndpointStore()
     names = [f"vllm-{i}-rank-0" for i in range(endpoint_count)]
