@@ -38,6 +38,7 @@ from picker.kvevents.speculative_index import SpeculativeIndex
 from picker.kvevents.subscriber import KVEventSubscriber, SubscriberSettings
 from picker.plugins._load import hot_endpoints
 from picker.plugins.prefix_index import PrefixIndex
+from picker.plugins.prefix_spill_scorer import SpillParameters
 from picker.tokenization.request_tokenizer import RequestTokenizer
 
 PRECISE_PREFIX_CACHE_SCORER_TYPE = "precise-prefix-cache-scorer"
@@ -94,15 +95,6 @@ class TokenizerConfig(PluginParameters):
     chat_template: Path | None = Field(default=None, description="Jinja chat template file, as vLLM's flag")
 
 
-class SpillConfig(PluginParameters):
-    """``prefix-spill-scorer``'s rule on precise matches: a saturated holder loses its affinity while some
-    candidate has headroom, so a hot prefix moves to one more replica instead of queueing at its home."""
-
-    queue_depth_threshold: int = Field(default=2, ge=1)
-    kv_cache_util_threshold: float = Field(default=0.95, gt=0.0, le=1.0)
-    saturated_match_factor: float = Field(default=0.0, ge=0.0, le=1.0)
-
-
 class PrecisePrefixCacheParameters(PluginParameters):
     token_processor_config: TokenProcessorConfig = Field(default_factory=TokenProcessorConfig)
     indexer_config: IndexerConfig = Field(default_factory=IndexerConfig)
@@ -112,7 +104,9 @@ class PrecisePrefixCacheParameters(PluginParameters):
     lru_capacity_per_server: int = Field(
         default=31250, ge=1, description="routing-history blocks remembered per endpoint (for the fallbacks)"
     )
-    spill: SpillConfig | None = Field(default=None, description="off unless set")
+    spill: SpillParameters | None = Field(
+        default=None, description="prefix-spill-scorer's rule on precise matches; off unless set"
+    )
     history_below_match: float = Field(
         default=0.0,
         ge=0.0,

@@ -29,6 +29,7 @@ from pydantic import Field
 from picker.framework.context import PluginContext
 from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import SchedulingResult
+from picker.framework.registry import PluginParameters
 from picker.framework.types import EndpointState, InferenceRequest
 from picker.plugins._load import hot_endpoints
 from picker.plugins.prefix_cache_scorer import PrefixCacheParameters, PrefixMatch, PrefixMatcher
@@ -38,7 +39,9 @@ PREFIX_SPILL_SCORER_TYPE = "prefix-spill-scorer"
 _PENDING_CAPACITY = 4096
 
 
-class PrefixSpillParameters(PrefixCacheParameters):
+class SpillParameters(PluginParameters):
+    """The spill rule's parameters (also the precise prefix scorer's ``spill``)."""
+
     queue_depth_threshold: int = Field(default=2, ge=1, description="queued requests that make a holder hot")
     kv_cache_util_threshold: float = Field(
         default=0.95, gt=0.0, le=1.0, description="KV usage that makes a holder hot (near preemption)"
@@ -49,6 +52,9 @@ class PrefixSpillParameters(PrefixCacheParameters):
         le=1.0,
         description="share of affinity a hot holder keeps while others have headroom",
     )
+
+
+class PrefixSpillParameters(PrefixCacheParameters, SpillParameters):
     cold_match_threshold: float = Field(
         default=0.25,
         ge=0.0,
