@@ -34,6 +34,7 @@ from components.specs.conventions import METRICS_READER_SECRET, RBAC_GROUP, Topo
 from components.specs.model_server import (
     LORA_CONFIG_KEY,
     adapters_config_map_name,
+    kv_event_ports,
     lora_rollout_config,
     model_server_pod_spec,
 )
@@ -92,6 +93,14 @@ class ModelPool(pulumi.ComponentResource):
             self, args.provider, args.services.namespace, args.resource_prefix, args.base, args.cluster_ready
         )
         self.inference_pool = self._build(args.pool)
+        events = args.pool.picker.kv_events
+        if events is not None and events.tokenizer.path is None:
+            pulumi.log.warn(
+                f"pool {args.pool.name}: the picker routes on KV-cache events but has no tokenizer.path; it "
+                "cuts prompts into blocks as the simulator does, which matches nothing on real vLLM. Mount the "
+                "model's tokenizer.json into the picker and set tokenizer.path (docs/configuration.md)",
+                resource=self,
+            )
         for objective in args.services.objectives:
             if objective.pool != args.pool.name:
                 continue
@@ -262,6 +271,7 @@ class ModelPool(pulumi.ComponentResource):
             model_server_port=pool.port,
             picker_labels=picker_labels(pool),
             proxy_only_ranges=tuple(self._args.proxy_only_ranges),
+            picker_only_ports=kv_event_ports(pool),
         )
         for name, spec in pool_network_policies(inputs).items():
             k8s.networking.v1.NetworkPolicy(

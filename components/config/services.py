@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
+from picker.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheParameters, precise_parameters
 from picker.preflight import ConfigError as PickerConfigError
 from picker.preflight import check_config_text
 from picker.profiles import PROFILE_NAMES, profile_text
@@ -136,7 +137,7 @@ class DrainSpec(ConfigModel):
         return math.ceil(drain_s * (1.0 + self.safety_buffer_ratio))
 
 
-PickerProfile = Literal["recommended", "default"]
+PickerProfile = Literal["recommended", "default", "precise"]
 assert set(typing.get_args(PickerProfile)) == set(PROFILE_NAMES), "the stack offers the picker's profiles"
 
 
@@ -152,7 +153,8 @@ class PickerPoolSpec(ConfigModel):
     )
     profile: PickerProfile = Field(
         "recommended",
-        description="shipped EndpointPickerConfig: recommended (this project's) or default (the EPP's)",
+        description="shipped EndpointPickerConfig: recommended (this project's), default (the EPP's), or "
+        "precise (routes on the model servers' KV-cache events)",
     )
     config: dict[str, Any] | None = Field(
         None, description="your own EndpointPickerConfig (instead of profile), as the picker's --config-file"
@@ -169,6 +171,12 @@ class PickerPoolSpec(ConfigModel):
                 check_config_text(self.config_text)
             except PickerConfigError as error:
                 issues += [(("config", *_picker_path(issue.path)), issue.message) for issue in error.issues]
+        if not issues and (events := self.kv_events) is not None and events.kv_events_config.zmq_endpoint:
+            issues.append((
+                ("config",),
+                "kvEventsConfig.zmqEndpoint (servers connecting to one picker socket) is for local runs; in a "
+                "cluster the picker dials each model server's publisher (podDiscoveryConfig): remove it",
+            ))
         if issues:
             raise fail("PickerPoolSpec", issues, self.model_dump(by_alias=True))
         return self
@@ -179,6 +187,12 @@ class PickerPoolSpec(ConfigModel):
         if self.config is None:
             return profile_text(self.profile)
         return yaml.safe_dump(self.config, sort_keys=False)
+
+    @property
+    def kv_events(self) -> PrecisePrefixCacheParameters | None:
+        """The precise prefix-cache scorer's settings when the config routes on the model servers' KV-cache
+        events (their publisher ports and the tokenizer), else None."""
+        return precise_parameters(check_config_text(self.config_text))
 
 
 def _picker_path(path: str) -> tuple[str, ...]:

@@ -5,10 +5,12 @@ Pure builders: no resources are created here; InferenceService wraps the pod spe
 
 from __future__ import annotations
 
+import json
 import shlex
 from typing import Any
 
 import pulumi_kubernetes as k8s
+from picker.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheParameters
 
 from components.config.services import PoolSpec
 
@@ -46,7 +48,32 @@ def vllm_args(pool: PoolSpec) -> list[str]:
             "--max-lora-rank",
             str(pool.lora.max_lora_rank),
         ]
+    if (events := pool.picker.kv_events) is not None:
+        args += ["--kv-events-config", json.dumps(kv_events_config(pool, events), separators=(",", ":"))]
     return [*args, *pool.extra_args]
+
+
+def kv_event_ports(pool: PoolSpec) -> tuple[int, ...]:
+    """The ports the pool's model servers publish KV-cache events on (with replay), for its picker."""
+    events = pool.picker.kv_events
+    if events is None:
+        return ()
+    discovery = events.kv_events_config.pod_discovery_config
+    return tuple(port for port in (discovery.socket_port, discovery.replay_socket_port) if port)
+
+
+def kv_events_config(pool: PoolSpec, events: PrecisePrefixCacheParameters) -> dict[str, Any]:
+    """vLLM's --kv-events-config: a ZMQ publisher (and replay router) on the ports the picker dials."""
+    discovery = events.kv_events_config.pod_discovery_config
+    config: dict[str, Any] = {
+        "enable_kv_cache_events": True,
+        "publisher": "zmq",
+        "endpoint": f"tcp://*:{discovery.socket_port}",
+        "topic": f"kv@{pool.model}",
+    }
+    if discovery.replay_socket_port:
+        config["replay_endpoint"] = f"tcp://*:{discovery.replay_socket_port}"
+    return config
 
 
 def vllm_command(pool: PoolSpec) -> str:
@@ -115,7 +142,13 @@ def _vllm_container(pool: PoolSpec, health_path: str, hf_token_secret: str) -> c
         command=["sh", "-c"],
         args=[vllm_command(pool)],
         env=env,
-        ports=[core.ContainerPortArgs(container_port=pool.port, name="http", protocol="TCP")],
+        ports=[
+            core.ContainerPortArgs(container_port=pool.port, name="http", protocol="TCP"),
+            *(
+                core.ContainerPortArgs(container_port=port, name=name, protocol="TCP")
+                for port, name in zip(kv_event_ports(pool), ("kv-events", "kv-events-replay"), strict=False)
+            ),
+        ],
         lifecycle=core.LifecycleArgs(
             pre_stop=core.LifecycleHandlerArgs(sleep=core.SleepActionArgs(seconds=pool.drain.pre_stop_s))
         ),

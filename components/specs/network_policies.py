@@ -33,6 +33,8 @@ class PoolNetworkPolicyInputs:
     model_server_port: int
     picker_labels: dict[str, str]
     proxy_only_ranges: Sequence[str]
+    # Ports only the pool's picker may reach on the model servers (their KV-cache event publishers).
+    picker_only_ports: Sequence[int] = ()
 
     def __post_init__(self) -> None:
         if not self.proxy_only_ranges:
@@ -99,19 +101,23 @@ def model_server_network_policy(inputs: PoolNetworkPolicyInputs) -> net.NetworkP
     picker = net.NetworkPolicyPeerArgs(
         pod_selector=meta.LabelSelectorArgs(match_labels=dict(inputs.picker_labels))
     )
+    ingress = [
+        net.NetworkPolicyIngressRuleArgs(
+            from_=[
+                *_ip_blocks([*inputs.proxy_only_ranges, *GOOGLE_HEALTH_CHECK_RANGES]),
+                picker,
+                _metrics_collector(),
+            ],
+            ports=_ports(inputs.model_server_port),
+        )
+    ]
+    if inputs.picker_only_ports:
+        # The KV-cache event publishers (and replay): the picker subscribes, nobody else.
+        ingress.append(net.NetworkPolicyIngressRuleArgs(from_=[picker], ports=_ports(*inputs.picker_only_ports)))
     return net.NetworkPolicySpecArgs(
         pod_selector=meta.LabelSelectorArgs(match_labels=dict(inputs.model_server_labels)),
         policy_types=["Ingress"],
-        ingress=[
-            net.NetworkPolicyIngressRuleArgs(
-                from_=[
-                    *_ip_blocks([*inputs.proxy_only_ranges, *GOOGLE_HEALTH_CHECK_RANGES]),
-                    picker,
-                    _metrics_collector(),
-                ],
-                ports=_ports(inputs.model_server_port),
-            )
-        ],
+        ingress=ingress,
     )
 
 

@@ -4,9 +4,12 @@ planned one) and paths of mounted volumes moved into the gateway's work folder."
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+import yaml
 
 
 def with_flag(args: Sequence[str], flag: str, value: str) -> list[str]:
@@ -76,3 +79,39 @@ def override_planned_flags(args: Sequence[str], settings: Mapping[str, object]) 
         else:
             remaining[key] = value
     return result, remaining
+
+
+KV_EVENTS_FLAG = "--kv-events-config"
+
+
+def with_kv_event_ports(args: Sequence[str], socket_port: int, replay_port: int | None) -> list[str]:
+    """vLLM's `--kv-events-config` with its publisher (and replay) moved to the given ports."""
+    from infgw.plan.pool_wiring import flag_value
+
+    text = flag_value(args, KV_EVENTS_FLAG)
+    if text is None:
+        return list(args)
+    config = json.loads(text)
+    config["endpoint"] = _with_port(str(config.get("endpoint", "tcp://*:5557")), socket_port)
+    if replay_port is not None and config.get("replay_endpoint"):
+        config["replay_endpoint"] = _with_port(str(config["replay_endpoint"]), replay_port)
+    return with_flag(args, KV_EVENTS_FLAG, json.dumps(config, separators=(",", ":")))
+
+
+def _with_port(endpoint: str, port: int) -> str:
+    return f"{endpoint.rsplit(':', 1)[0]}:{port}"
+
+
+def with_discovery_ports(config_text: str, socket_base: int, replay_base: int | None) -> str:
+    """The picker's EndpointPickerConfig with its precise scorer dialing `socket_base + rank` (and
+    `replay_base + rank`): one machine's replicas cannot all publish on the planned port."""
+    document = yaml.safe_load(config_text)
+    for plugin in document.get("plugins") or []:
+        if plugin.get("type") != "precise-prefix-cache-scorer":
+            continue
+        events = plugin.setdefault("parameters", {}).setdefault("kvEventsConfig", {})
+        discovery = events.setdefault("podDiscoveryConfig", {})
+        discovery["socketPort"] = socket_base
+        if replay_base is not None:
+            discovery["replaySocketPort"] = replay_base
+    return yaml.safe_dump(document, sort_keys=False)

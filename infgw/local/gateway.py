@@ -12,16 +12,23 @@ from types import TracebackType
 
 import aiohttp
 import yaml
-from picker.preflight import check_command_line
+from picker.plugins.precise_prefix_cache_scorer import precise_parameters
+from picker.preflight import check_command_line, check_config_text
 from pydantic import BaseModel, ConfigDict, Field
 
 from infgw.envoy import find_envoy_binary
 from infgw.local.child_process import ChildExitedError, ChildProcess
-from infgw.local.container_args import materialise_mounts, override_planned_flags, with_flag
+from infgw.local.container_args import (
+    materialise_mounts,
+    override_planned_flags,
+    with_discovery_ports,
+    with_flag,
+    with_kv_event_ports,
+)
 from infgw.local.envoy_config import PoolAddresses, build_local_bootstrap
 from infgw.local.lease_api import FakeLeaseApi
 from infgw.local.plan import LocalPlan, PoolPlan
-from infgw.local.ports import ensure_port_free, free_port
+from infgw.local.ports import ensure_port_free, free_port, free_port_block
 from infgw.local.readiness import (
     wait_envoy_ready,
     wait_grpc_serving,
@@ -29,6 +36,7 @@ from infgw.local.readiness import (
     wait_routable,
 )
 from infgw.local.supervisor import ProcessSupervisor
+from infgw.plan.pool_wiring import flag_value
 
 LOOPBACK = "127.0.0.1"
 # The picker's gRPC health service that reports SERVING whenever the process runs (leader or not).
@@ -79,6 +87,8 @@ class LocalGateway:
         self.work_dir = work_dir
         self.supervisor = ProcessSupervisor(work_dir / "logs")
         self.replicas: list[RunningReplica] = []
+        # Per pool whose picker routes on KV events: the replicas' publisher and replay base ports.
+        self.event_ports: dict[str, tuple[int, int | None]] = {}
         # Per pool: its picker replicas in start order (one unless the Deployment runs several).
         self.picker_replicas: dict[str, list[RunningPicker]] = {}
         # The Kubernetes Lease API the pickers' leader election talks to (no API server here).
@@ -118,6 +128,7 @@ class LocalGateway:
             await self.stop()
             self.supervisor = ProcessSupervisor(self.work_dir / "logs")
             self.replicas, self.picker_replicas, self.envoy = [], {}, None
+            self.event_ports = {}
 
     async def _start_once(self) -> None:
         """Start every child at once (ports are chosen up front), then wait for each tier in order.
@@ -214,9 +225,15 @@ class LocalGateway:
         config_dir = self.work_dir / "replicas"
         config_dir.mkdir(exist_ok=True)
         for pool in self.plan.pools:
-            for replica in pool.replicas:
+            event_ports = self._allocate_event_ports(pool)
+            for rank, replica in enumerate(pool.replicas):
                 port = free_port()
                 server_args, sim_config = override_planned_flags(replica.server_args, replica.sim_config)
+                if event_ports is not None:
+                    socket_base, replay_base = event_ports
+                    server_args = with_kv_event_ports(
+                        server_args, socket_base + rank, None if replay_base is None else replay_base + rank
+                    )
                 config_path = config_dir / f"{replica.name}.yaml"
                 config_path.write_text(yaml.safe_dump(sim_config, sort_keys=False), encoding="utf-8")
                 argv = [
@@ -232,15 +249,29 @@ class LocalGateway:
                     RunningReplica(pool.name, replica.name, f"http://{LOOPBACK}:{port}", child)
                 )
 
+    def _allocate_event_ports(self, pool: PoolPlan) -> tuple[int, int | None] | None:
+        """A pool whose picker routes on KV events: its replicas cannot all publish on the planned port of
+        one machine, so replica `rank` publishes on `base + rank` (vLLM's data-parallel rule, which the
+        picker dials for an endpoint named `...-rank-<i>`) and the picker's config is told the bases."""
+        text = pool.picker.config_text
+        events = precise_parameters(check_config_text(text)) if text is not None else None
+        if events is None:
+            return None
+        count = len(pool.replicas)
+        replay = events.kv_events_config.pod_discovery_config.replay_socket_port
+        ports = (free_port_block(count), free_port_block(count) if replay else None)
+        self.event_ports[pool.name] = ports
+        return ports
+
     def _write_endpoints_file(self, pool: PoolPlan) -> Path:
         """The picker's static discovery (no Kubernetes API here): the replicas the InferencePool would
         select and the pool's InferenceObjectives."""
         endpoints = []
-        for replica in self.replicas_of(pool.name):
+        ranked = pool.name in self.event_ports
+        for rank, replica in enumerate(self.replicas_of(pool.name)):
             host, _, port = replica.url.removeprefix("http://").rpartition(":")
-            endpoints.append(
-                {"name": replica.name, "address": host, "port": int(port), "labels": {"pool": pool.name}}
-            )
+            name = f"{replica.name}-rank-{rank}" if ranked else replica.name
+            endpoints.append({"name": name, "address": host, "port": int(port), "labels": {"pool": pool.name}})
         document = {
             "endpoints": endpoints,
             "objectives": [
@@ -255,8 +286,11 @@ class LocalGateway:
     def picker_argv(self, pool: PoolPlan, ports: tuple[int, int, int]) -> list[str]:
         """The planned picker args, changed only where one machine needs it (docs/local-gateway.md)."""
         endpoints_file = self._write_endpoints_file(pool)
+        files = dict(pool.picker.files)
+        if pool.name in self.event_ports and (path := flag_value(pool.picker.args, "--config-file")) in files:
+            files[path] = with_discovery_ports(files[path], *self.event_ports[pool.name])
         args = materialise_mounts(
-            pool.picker.args, pool.picker.files, pool.picker.secret_dirs, self.work_dir / "pickers" / pool.name
+            pool.picker.args, files, pool.picker.secret_dirs, self.work_dir / "pickers" / pool.name
         )
         for flag, port in zip(("--grpc-port", "--grpc-health-port", "--metrics-port"), ports, strict=True):
             args = with_flag(args, flag, str(port))

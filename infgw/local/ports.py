@@ -35,3 +35,25 @@ def ensure_port_free(host: str, port: int) -> None:
         except OSError as error:
             reason = "already in use" if error.errno == errno.EADDRINUSE else (error.strerror or str(error))
             raise PortBusyError(host, port, reason) from None
+
+
+def free_port_block(count: int, host: str = "127.0.0.1", attempts: int = 50) -> int:
+    """The first of `count` consecutive ports that are all free right now (for a publisher per replica at
+    base + rank, the way vLLM offsets data-parallel ranks)."""
+    for _ in range(attempts):
+        base = free_port(host)
+        if base + count > 65_535:
+            continue
+        probes: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                probes.append(probe)
+                probe.bind((host, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise RuntimeError(f"no {count} consecutive free ports on {host} after {attempts} tries")

@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from picker.config.model import EndpointPickerConfig
 from picker.framework.context import PluginContext, PluginMetricsSink
 from picker.framework.interfaces import SchedulingResult
 from picker.framework.registry import PluginParameters
@@ -266,6 +267,15 @@ class PrecisePrefixCacheScorer:
 def _request_key(request: InferenceRequest) -> tuple[int, str]:
     # By identity and id: two in-flight requests may carry the same x-request-id.
     return (id(request), request.request_id)
+
+
+def precise_parameters(config: EndpointPickerConfig) -> PrecisePrefixCacheParameters | None:
+    """The first precise-prefix-cache-scorer's parameters in `config` (its model servers must publish KV
+    events on the ports they name), or None when the config routes on no events."""
+    for plugin in config.plugins:
+        if plugin.type == PRECISE_PREFIX_CACHE_SCORER_TYPE:
+            return PrecisePrefixCacheParameters.model_validate(plugin.parameters)
+    return None
 
 
 def create_precise_prefix_cache_scorer(
