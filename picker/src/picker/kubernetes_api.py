@@ -20,7 +20,7 @@ async def kubernetes_api_client(kubeconfig: Path | None) -> AsyncIterator[client
         )
     else:
         try:
-            config.load_incluster_config(client_configuration=configuration)
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except config.ConfigException:
             await config.load_kube_config(client_configuration=configuration, persist_config=False)
     async with client.ApiClient(configuration) as api:

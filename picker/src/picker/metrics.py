@@ -92,7 +92,7 @@ class _EventLoopValue:
 
 def _unlocked(value: Any) -> Any:
     # Only the library's default in-process value is swapped; multiprocess mode keeps its mmap'ed values.
-    return _EventLoopValue(value.get()) if type(value) is MutexValue else value
+    return _EventLoopValue(value.get()) if type(value) is MutexValue else value  # type: ignore[no-untyped-call]
 
 
 class _ChildCache:
@@ -125,7 +125,7 @@ class _ChildCache:
             if hasattr(self, attribute):
                 setattr(self, attribute, _unlocked(getattr(self, attribute)))
         if hasattr(self, "_buckets"):
-            self._buckets = [_unlocked(bucket) for bucket in self._buckets]
+            self._buckets = [_unlocked(bucket) for bucket in self._buckets]  # type: ignore[has-type]
 
     def remove(self, *labelvalues: Any) -> None:
         self._cached_children.clear()
@@ -144,7 +144,7 @@ class _Gauge(_ChildCache, Gauge):
     pass
 
 
-class _Histogram(_ChildCache, Histogram):
+class _Histogram(_ChildCache, Histogram):  # type: ignore[misc]  # _buckets: an untyped library attribute
     """A histogram whose ``observe`` finds the bucket by bisection instead of a Python loop over up to 35
     bounds (the library's loop is most of an observation's cost)."""
 

@@ -206,8 +206,7 @@ def _build_profile(
                 )
             )
             continue
-        is_scorer = isinstance(plugin, Scorer)
-        if ref.weight is not None and not is_scorer:
+        if ref.weight is not None and not isinstance(plugin, Scorer):
             issues.append(
                 ConfigIssue(
                     f"{path}.weight", f"{ref.plugin_ref!r} is not a scorer; weights apply to scorers only"
@@ -215,7 +214,7 @@ def _build_profile(
             )
         if isinstance(plugin, Filter):
             filters.append(plugin)
-        if is_scorer:
+        if isinstance(plugin, Scorer):
             weight = ref.weight if ref.weight is not None else 1.0  # Rule 4
             scorers.append(WeightedScorer(plugin, weight))
             refs.append(PluginRef(plugin_ref=ref.plugin_ref, weight=weight))

@@ -6,7 +6,7 @@ need plugin kinds are applied by ``picker.config.builder``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -14,8 +14,8 @@ from pydantic.alias_generators import to_camel
 from picker.config.durations import parse_duration_s
 from picker.config.errors import ConfigIssue
 
-API_VERSION = "inference.networking.x-k8s.io/v1alpha1"
-KIND = "EndpointPickerConfig"
+API_VERSION: Final = "inference.networking.x-k8s.io/v1alpha1"
+KIND: Final = "EndpointPickerConfig"
 
 DurationSeconds = Annotated[float, BeforeValidator(parse_duration_s)]
 

@@ -74,7 +74,8 @@ class Picker(Plugin, Protocol):
 class SchedulerProfileView(Protocol):
     """What a ProfileHandler may know about a profile: its name."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
 
 @runtime_checkable

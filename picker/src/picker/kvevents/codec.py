@@ -138,7 +138,7 @@ def _cache_salt(extra_keys: Any, lora_name: str | None) -> str | None:
         return None
     for key in first:
         if isinstance(key, dict) and key.get("type") == "cache_salt" and isinstance(key.get("salt"), str):
-            return key["salt"]
+            return str(key["salt"])
         if isinstance(key, str) and key != lora_name:
             return key
     return None

@@ -54,7 +54,8 @@ class KubernetesLeaseLock:
 
     async def create(self, record: LeaseRecord) -> LeaseRecord:
         try:
-            lease = await self._leases.create_namespaced_lease(self._namespace, self._body(record))
+            # The client serialises a plain manifest as well as a V1Lease (its annotation names only the model).
+            lease = await self._leases.create_namespaced_lease(self._namespace, self._body(record))  # type: ignore[arg-type]
         except ApiException as error:
             if error.status == _CONFLICT:
                 raise LeaseConflict(f"lease {self.description} already exists") from None
@@ -64,7 +65,7 @@ class KubernetesLeaseLock:
     async def update(self, record: LeaseRecord) -> LeaseRecord:
         try:
             lease = await self._leases.replace_namespaced_lease(
-                self._name, self._namespace, self._body(record)
+                self._name, self._namespace, self._body(record)  # type: ignore[arg-type]  # as in create()
             )
         except ApiException as error:
             if error.status == _CONFLICT:

@@ -38,7 +38,7 @@ _WIRE_LENGTH_DELIMITED = 2
 
 def _header_value(header: HeaderValue) -> str:
     raw_value = header.raw_value  # Envoy sends raw_value; value is the legacy field
-    return raw_value.decode("utf-8", "replace") if raw_value else header.value
+    return raw_value.decode("utf-8", "replace") if raw_value else str(header.value)
 
 
 def header_map_to_dict(header_map: HeaderMap) -> dict[str, str]:
@@ -77,7 +77,7 @@ def _metadata_field(metadata: Metadata, namespace: str, key: str) -> object | No
     value = fields[key]
     kind = value.WhichOneof("kind")
     if kind == "string_value":
-        return value.string_value
+        return str(value.string_value)
     if kind == "list_value":
         return [item.string_value for item in value.list_value.values if item.HasField("string_value")]
     return None
@@ -138,7 +138,7 @@ def _varint_fields(payload: bytes) -> dict[int, int]:
 def announced_body_modes(request: ProcessingRequest) -> tuple[BodyMode, BodyMode] | None:
     """(request, response) body modes from ``protocol_config``, which Envoy sends on a stream's first
     message; None when the data plane does not send it."""
-    for field in UnknownFieldSet(request):
+    for field in UnknownFieldSet(request):  # type: ignore[attr-defined]  # iterable at runtime; stubs lack it
         if field.field_number == _PROTOCOL_CONFIG_FIELD and field.wire_type == _WIRE_LENGTH_DELIMITED:
             try:
                 values = _varint_fields(field.data)

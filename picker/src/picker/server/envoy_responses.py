@@ -207,7 +207,7 @@ def immediate_error_response(error: PickerError) -> ProcessingResponse:
     body = json.dumps(error.openai_body(), separators=(",", ":")).encode()
     return ProcessingResponse(
         immediate_response=ImmediateResponse(
-            status=HttpStatus(code=error.http_status),  # type: ignore[arg-type]
+            status=HttpStatus(code=error.http_status),
             headers=header_mutation({"content-type": "application/json"}),
             body=body,
             details=f"picker_{error.code.value}",

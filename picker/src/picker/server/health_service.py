@@ -16,10 +16,11 @@ from grpclib.const import Cardinality, Handler, Status
 from grpclib.exceptions import GRPCError
 from grpclib.server import Stream
 
-ServingStatus = health_pb2.HealthCheckResponse.ServingStatus
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+# A grpc.health.v1 HealthCheckResponse.ServingStatus value (the generated module carries no types).
+ServingStatus = int
+SERVING: ServingStatus = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING: ServingStatus = health_pb2.HealthCheckResponse.NOT_SERVING
+SERVICE_UNKNOWN: ServingStatus = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 
 
 class HealthService:

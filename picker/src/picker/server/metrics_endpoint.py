@@ -3,6 +3,7 @@ behind a static bearer token (the EPP authenticates through Kubernetes TokenRevi
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from pathlib import Path
@@ -61,8 +62,9 @@ class MetricsEndpoint:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server  # aiohttp exposes the bound sockets only through the asyncio server
-        assert server is not None and server.sockets
+        # aiohttp exposes the bound sockets only through the asyncio server it started.
+        server = site._server
+        assert isinstance(server, asyncio.Server) and server.sockets
         self.port = int(server.sockets[0].getsockname()[1])
         return self.port
 
