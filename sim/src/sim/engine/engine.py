@@ -192,12 +192,12 @@ class Engine:
 
     def _next_idle_start(self, after_s: float) -> float | None:
         """Earliest instant >= after_s at which an idle engine should try a step."""
+        if self._blocked:
+            return self._retry_at_s
         if self._running:
             return after_s  # a step that only preempted: schedule again at once
         if not self._waiting:
             return None
-        if self._blocked:
-            return self._retry_at_s
         return max(after_s, min(s.arrival_s for s in self._waiting))
 
     def _block_until_something_changes(self, now_s: float) -> None:
