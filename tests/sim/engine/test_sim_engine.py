@@ -17,39 +17,9 @@ from sim.engine import (
     TokenGenerated,
 )
 
+from tests.sim.engine.virtual_time import finished, request, run_until_idle
+
 MakeEngine = Callable[..., Engine]
-
-
-def request(
-    request_id: str,
-    prompt_len: int = 64,
-    max_tokens: int = 32,
-    first_token: int = 1000,
-    lora: str | None = None,
-    ignore_eos: bool = True,
-) -> GenerationRequest:
-    return GenerationRequest(
-        request_id=request_id,
-        prompt_token_ids=tuple(range(first_token, first_token + prompt_len)),
-        max_tokens=max_tokens,
-        ignore_eos=ignore_eos,
-        lora_name=lora,
-    )
-
-
-def run_until_idle(engine: Engine, clock: FakeClock, max_steps: int = 100_000) -> list[EngineEvent]:
-    events: list[EngineEvent] = []
-    for _ in range(max_steps):
-        wakeup_s = engine.next_wakeup_s()
-        if wakeup_s is None:
-            return events
-        clock.set(max(clock.now(), wakeup_s))
-        events.extend(engine.advance(clock.now()))
-    raise AssertionError("engine did not go idle")
-
-
-def finished(events: list[EngineEvent]) -> dict[str, SequenceFinished]:
-    return {e.request_id: e for e in events if isinstance(e, SequenceFinished)}
 
 
 def test_queue_grows_past_max_num_seqs(make_engine: MakeEngine) -> None:

@@ -18,6 +18,9 @@ from sim.engine import (
     TokenGenerated,
 )
 
+from tests.sim.engine.virtual_time import request as base_request
+from tests.sim.engine.virtual_time import run_until_idle
+
 MakeEngine = Callable[..., Engine]
 EventT = TypeVar("EventT")
 
@@ -25,24 +28,7 @@ EventT = TypeVar("EventT")
 def request(
     request_id: str, priority: int = 0, prompt_len: int = 64, max_tokens: int = 32, first_token: int = 1000
 ) -> GenerationRequest:
-    return GenerationRequest(
-        request_id=request_id,
-        prompt_token_ids=tuple(range(first_token, first_token + prompt_len)),
-        max_tokens=max_tokens,
-        ignore_eos=True,
-        priority=priority,
-    )
-
-
-def run_until_idle(engine: Engine, clock: FakeClock, max_steps: int = 100_000) -> list[EngineEvent]:
-    events: list[EngineEvent] = []
-    for _ in range(max_steps):
-        wakeup_s = engine.next_wakeup_s()
-        if wakeup_s is None:
-            return events
-        clock.set(max(clock.now(), wakeup_s))
-        events.extend(engine.advance(clock.now()))
-    raise AssertionError("engine did not go idle")
+    return base_request(request_id, prompt_len, max_tokens, first_token, priority=priority)
 
 
 def of_type(events: list[EngineEvent], kind: type[EventT]) -> list[EventT]:
