@@ -12,14 +12,13 @@ import random
 import grpc
 import pytest
 from extproc_messages import read, request_body, request_headers, set_headers, streamed_chunks
+from picker.config import default_config
 from picker.datastore.store import EndpointStore
 from picker.factory import build_director
 from picker.framework.clock import FakeClock
 from picker.framework.types import Endpoint, EndpointMetrics
 from picker.server.envoy_requests import BodyMode
 from picker.server.ext_proc import ExtProcSettings
-
-from picker.config import default_config
 
 BUFFERED = ExtProcSettings(request_body_mode=BodyMode.BUFFERED, response_body_mode=BodyMode.BUFFERED)
 OBJECTIVE = "x-gateway-inference-objective"

@@ -5,6 +5,7 @@ import random
 from collections.abc import Sequence
 
 import pytest
+from picker.config import default_config, load_config_text, recommended_config
 from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
 from picker.director import Director
@@ -16,7 +17,6 @@ from picker.framework.types import Endpoint, EndpointMetrics, ResponseUsage
 from picker.metrics import PickerMetrics
 from picker.plugins import builtin_registry
 
-from picker.config import default_config, load_config_text, recommended_config
 from tests.picker.unit.builders import inference_request
 
 LONG_PROMPT = "You are a helpful assistant. Answer briefly and cite sources. " * 8
