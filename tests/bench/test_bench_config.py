@@ -111,7 +111,7 @@ def test_engine_priority_fleet_sets_both_sides():
     from bench.targets.picker_gateway import PickerGateway
 
     argv = PickerGateway("picker-recommended", "recommended").picker_argv(
-        Path("endpoints.yaml"), 1, 2, 3, spec.scheduling_policy
+        Path("endpoints.yaml"), 1, 2, 3, scheduling_policy=spec.scheduling_policy
     )
     assert argv[argv.index("--model-server-scheduling-policy") + 1] == "priority"
     with pytest.raises(ValueError, match="scheduling_policy"):

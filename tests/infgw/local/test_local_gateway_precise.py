@@ -37,7 +37,7 @@ async def test_precise_picker_indexes_the_replicas_events(
     assert flag_value(plan.pool("llama").replicas[0].server_args, "--kv-events-config") is not None
     work = tmp_path_factory.mktemp("gw")
     async with LocalGateway(plan, GatewayOptions(ready_timeout_s=90), work) as gateway:
-        socket_base, replay_base = gateway.event_ports["llama"]
+        _socket_base, replay_base = gateway.event_ports["llama"]
         assert replay_base is not None
         token = next((work / "pickers" / "llama").rglob("token")).read_text()
         prompt = "A long shared context paragraph about pizza ovens and dough. " * 40
