@@ -5,6 +5,7 @@ interval; multi-cluster pools carry ``networking.gke.io/export: "True"``.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ from pydantic import Field, model_validator
 
 from policies import resource_types as types
 from policies.kubernetes import (
+    PodTemplate,
+    container_label,
     container_ports,
     containers,
     object_name,
@@ -22,7 +25,7 @@ from policies.kubernetes import (
     selector_labels,
     selects,
 )
-from policies.props import as_int
+from policies.props import Props, as_int
 from policies.rule import Finding, NoConfig, Resource, ResourceRule, RuleConfig, Stack, StackRule, known
 from policies.topology import is_multi_cluster
 
@@ -255,6 +258,30 @@ export_annotation = StackRule(
 # --- inference-pool-matches-model-server -------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class SelectedTemplates:
+    templates: list[tuple[Resource, PodTemplate]]  # (workload, pod template) the pool's selector matches
+    undecided: bool  # some workload's namespace or templates are unknown during preview
+
+
+def _selected_templates(workloads: list[Resource], pool: PoolRef, selector: dict[str, str]) -> SelectedTemplates:
+    """The pod templates of workloads in the pool's cluster and namespace that its selector matches."""
+    found: list[tuple[Resource, PodTemplate]] = []
+    undecided = False
+    for workload in workloads:
+        if not same_cluster(workload, pool.resource):
+            continue
+        namespace = known(lambda: object_namespace(workload))
+        templates = known(lambda: pod_templates(workload))
+        if namespace is None or templates is None:
+            undecided = True
+            continue
+        if namespace != pool.namespace:
+            continue
+        found.extend((workload, template) for template in templates if selects(selector, template.labels))
+    return SelectedTemplates(found, undecided)
+
+
 def _check_pool_matches_workload(stack: Stack, config: NoConfig) -> Iterator[Finding]:
     workloads = stack.of(types.is_workload)
     for pool in pools(stack):
@@ -271,28 +298,17 @@ def _check_pool_matches_workload(stack: Stack, config: NoConfig) -> Iterator[Fin
             yield Finding(f"InferencePool {label} has an empty selector; set spec.selector.matchLabels to the "
                           f"model server's pod labels.", pool.resource.urn)
             continue
+        selected = _selected_templates(workloads, pool, selector)
+        matched = bool(selected.templates)
+        undecided = selected.undecided
         matched_ports: set[int] = set()
-        matched = False
-        undecided = False
-        for workload in workloads:
-            if not same_cluster(workload, pool.resource):
-                continue
-            namespace = known(lambda: object_namespace(workload))
-            templates = known(lambda: pod_templates(workload))
-            if namespace is None or templates is None:
+        for _, template in selected.templates:
+            ports = known(lambda: set().union(*(container_ports(c) for c in
+                                                  containers(template.spec, include_init=False))))
+            if ports is None:
                 undecided = True
-                continue
-            if namespace != pool.namespace:
-                continue
-            for template in templates:
-                if selects(selector, template.labels):
-                    matched = True
-                    ports = known(lambda: set().union(*(container_ports(c) for c in
-                                                                    containers(template.spec, include_init=False))))
-                    if ports is None:
-                        undecided = True
-                    else:
-                        matched_ports |= ports
+            else:
+                matched_ports |= ports
         if not matched:
             if not undecided:
                 yield Finding(f"InferencePool {label} selects {selector} in namespace {pool.namespace}, but no "
@@ -360,6 +376,85 @@ objective_references_pool = StackRule(
 )
 
 
+# --- objective-priority-needs-engine-priority --------------------------------------------------------
+
+SCHEDULING_POLICY_FLAG = "--scheduling-policy"
+
+
+def _command_tokens(container: Props) -> list[str]:
+    """command + args as words: a ``sh -c`` line (the stack's vLLM container) is split like a shell would."""
+    tokens: list[str] = []
+    for part in [*container.strings("command"), *container.strings("args")]:
+        try:
+            tokens.extend(shlex.split(part))
+        except ValueError:  # unbalanced quotes: fall back to whitespace
+            tokens.extend(part.split())
+    return tokens
+
+
+def runs_priority_scheduling(container: Props) -> bool:
+    """vLLM's ``--scheduling-policy priority`` (or ``=priority``) is on the container's command line."""
+    tokens = _command_tokens(container)
+    for index, token in enumerate(tokens):
+        if token == f"{SCHEDULING_POLICY_FLAG}=priority":
+            return True
+        if token == SCHEDULING_POLICY_FLAG and tokens[index + 1 : index + 2] == ["priority"]:
+            return True
+    return False
+
+
+def _check_objective_engine_priority(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+    workloads = stack.of(types.is_workload)
+    known_pools = pools(stack)
+    for objective in stack.of(types.is_inference_objective):
+        facts = known(lambda: (objective.props.number("spec", "priority"),
+                                objective.props.text("spec", "poolRef", "name"), object_namespace(objective)))
+        if facts is None or not facts[0] or not facts[1]:
+            continue  # no priority, or 0 (the default): the engine order cannot differ
+        priority, pool_name, namespace = facts
+        label = known(lambda: object_name(objective)) or objective.name
+        for pool in known_pools:
+            if pool.name != pool_name or pool.namespace != namespace or not same_cluster(pool.resource, objective):
+                continue
+            pool_facts = known(lambda: (
+                selector_labels(pool.resource.props.mapping("spec", "selector")),
+                {as_int(t.number("number")) for t in pool.resource.props.items("spec", "targetPorts")}
+                | {as_int(pool.resource.props.number("spec", "targetPortNumber"))},
+            ))
+            if pool_facts is None or not pool_facts[0]:
+                continue
+            selector, target_ports = pool_facts
+            for workload, template in _selected_templates(workloads, pool, selector).templates:
+                workload_label = known(lambda: object_name(workload)) or workload.name
+                servers = known(lambda: [
+                    c for c in containers(template.spec, include_init=False) if container_ports(c) & target_ports])
+                for server in servers or []:
+                    if known(lambda: runs_priority_scheduling(server)) is False:
+                        yield Finding(
+                            f"InferenceObjective {label} has priority {priority:g}, but the model server of "
+                            f"InferencePool {pool_name} ({workload_label}, container {container_label(server)}) "
+                            f"runs without {SCHEDULING_POLICY_FLAG} priority: the priority orders admission "
+                            f"and shedding in the picker, but inside the replica every admitted request waits "
+                            f"and runs first-come first-served. Add '{SCHEDULING_POLICY_FLAG} priority' to the "
+                            f"vLLM args and '--model-server-scheduling-policy priority' to the picker (the "
+                            f"stack's services.pools[].schedulingPolicy: priority sets both).", objective.urn)
+
+
+objective_needs_engine_priority = StackRule(
+    name="objective-priority-needs-engine-priority",
+    description="Recommends vLLM's priority scheduling on model servers whose pool has InferenceObjectives "
+    "with a non-default priority.",
+    rationale="An InferenceObjective's priority decides admission, queueing and shedding in the picker; a "
+    "vLLM server on its default fcfs policy then serves admitted requests in arrival order, so a "
+    "sheddable request already inside a replica delays critical ones. With --scheduling-policy priority "
+    "the picker passes the priority on in the request body.",
+    enforcement_level=EnforcementLevel.ADVISORY,
+    severity=Severity.LOW,
+    config_model=NoConfig,
+    check=_check_objective_engine_priority,
+)
+
+
 RULES = (
     single_balancing_mode,
     backend_timeout_covers_p99,
@@ -368,4 +463,5 @@ RULES = (
     export_annotation,
     pool_matches_model_server,
     objective_references_pool,
+    objective_needs_engine_priority,
 )

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from replica_sim import SimParameters, simulate
-
 from picker.config import default_config, load_config_text, recommended_config
+from replica_sim import SimParameters, simulate
 
 QUEUE_ONLY = "plugins: [{type: queue-scorer}]"
 LOAD_HEADROOM_ONLY = "plugins: [{type: load-headroom-scorer}]"

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from replica_sim import SimParameters, print_comparison, simulate
-
 from picker.config import default_config, load_config_text, recommended_config
+from replica_sim import SimParameters, print_comparison, simulate
 
 EPP_V1_2_WEIGHTS = """
 plugins: [{type: queue-scorer}, {type: kv-cache-utilization-scorer}, {type: prefix-cache-scorer}]

@@ -243,14 +243,13 @@ def _timer_call_ns(samples: int = 20000) -> float:
 
 async def _run_profile(profile: str, wires: list[RequestWire], seed: int, warmup: int) -> dict[str, float]:
     from envoy.service.ext_proc.v3.external_processor_pb2 import ProcessingRequest as Request
+    from picker.config import load_config_file
     from picker.datastore.store import EndpointStore
     from picker.factory import build_director
     from picker.framework.clock import RealClock
     from picker.metrics import PickerMetrics
     from picker.server.ext_proc_settings import ExtProcSettings
     from picker.server.request_stream import RequestStream
-
-    from picker.config import load_config_file
 
     clock = RealClock()
     store = EndpointStore()

@@ -46,14 +46,13 @@ async def _child(
     profile: str, requests: int, warmup: int, seed: int, prompt_tokens: int, sse_events: int
 ) -> None:
     from envoy.service.ext_proc.v3.external_processor_pb2 import ProcessingRequest
+    from picker.config import load_config_file
     from picker.datastore.store import EndpointStore
     from picker.factory import build_director
     from picker.framework.clock import FakeClock
     from picker.metrics import PickerMetrics
     from picker.server.ext_proc_settings import ExtProcSettings
     from picker.server.request_stream import RequestStream
-
-    from picker.config import load_config_file
 
     # Virtual time: valgrind runs the picker ~50x slower, and real time would let every scrape go stale.
     clock = FakeClock()

@@ -22,6 +22,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from picker.config import default_config, precise_config, recommended_config
 from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
 from picker.factory import build_director
@@ -30,8 +31,6 @@ from picker.framework.kv_events import BlockStored, EventBatch
 from picker.framework.types import Endpoint, EndpointMetrics, InferenceRequest
 from picker.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
 from picker.tokenization.approximate_tokenizer import ApproximateTokenizer
-
-from picker.config import default_config, precise_config, recommended_config
 
 CHARS_PER_TOKEN = 4
 SYSTEM_PROMPTS = 32  # distinct shared prefixes in the workload

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import typer
 import yaml
@@ -100,3 +102,17 @@ def test_replica_config_is_accepted_by_the_simulator():
     sim_config = pytest.importorskip("sim.config")
     config = sim_config.SimConfig.build(**replica_config(FleetSpec(), 2, 8123, seed=1))
     assert config.num_gpu_blocks == 600 and config.name == "replica-2"
+
+
+def test_engine_priority_fleet_sets_both_sides():
+    sim_config = pytest.importorskip("sim.config")
+    spec = FleetSpec(scheduling_policy="priority")
+    assert sim_config.SimConfig.build(**replica_config(spec, 0, 8123, seed=1)).scheduling_policy == "priority"
+    from bench.targets.picker_gateway import PickerGateway
+
+    argv = PickerGateway("picker-recommended", "recommended").picker_argv(
+        Path("endpoints.yaml"), 1, 2, 3, scheduling_policy=spec.scheduling_policy
+    )
+    assert argv[argv.index("--model-server-scheduling-policy") + 1] == "priority"
+    with pytest.raises(ValueError, match="scheduling_policy"):
+        FleetSpec(scheduling_policy="lifo")

@@ -37,3 +37,4 @@ def test_report_line_names_each_target_and_is_absent_without_shared_groups():
     assert "envoy-round-robin 2.50" in line and "picker-recommended 1.00" in line
     unshared = TargetRun(target="x", status="ok", replicas_per_group={"unique-1": {"replica-0": 1}})
     assert placement_line(ScenarioResult(name="s", description="", workload={}, load={}, runs=[unshared])) == ""
+

@@ -66,3 +66,21 @@ def test_plots_are_written_as_png(tmp_path):
     assert names == ["prefix-hit-rate.png", "throughput-vs-load.png", "ttft-cdf-shared-prefix-chat.png"]
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_preemption_line_sums_the_fleet_and_stays_quiet_without_preemptions():
+    from bench.report.markdown import preemption_line
+    from bench.stats.prefix_cache import ReplicaCacheStats, parse_cache_counters
+
+    counters = parse_cache_counters(
+        "vllm:prefix_cache_hits_total 5\nvllm:prefix_cache_queries_total 10\nvllm:num_preemptions_total 3\n"
+    )
+    assert counters.preemptions == 3
+    assert parse_cache_counters("vllm:prefix_cache_hits_total 5\nvllm:prefix_cache_queries_total 10\n").preemptions == 0
+    stats = [ReplicaCacheStats(replica=f"r{i}", hits_tokens=0, queries_tokens=1, preemptions=i) for i in range(3)]
+    runs = [TargetRun(target="picker", status="ok", cache=stats),
+            TargetRun(target="rr", status="ok", cache=stats[:1])]
+    scenario = ScenarioResult(name="s", description="", workload={}, load={}, runs=runs)
+    assert preemption_line(scenario) == "Model-server preemptions (KV blocks ran out; recomputed later): picker 3, rr 0."
+    quiet = ScenarioResult(name="s", description="", workload={}, load={}, runs=runs[1:])
+    assert preemption_line(quiet) == ""

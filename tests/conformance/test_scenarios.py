@@ -14,14 +14,13 @@ from typing import Any
 
 import pytest
 import yaml
+from picker.config import default_config, recommended_config
 from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
 from picker.errors import PickerError
 from picker.factory import build_director
 from picker.framework.clock import FakeClock
 from picker.framework.types import Endpoint, EndpointMetrics, InferenceRequest
-
-from picker.config import default_config, recommended_config
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 SCENARIO_FILES = sorted(SCENARIO_DIR.glob("*.yaml"))

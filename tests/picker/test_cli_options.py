@@ -226,3 +226,11 @@ def test_grpclib_stream_resets_are_not_logged_per_request_unless_debugging(log_l
         logging.getLogger().setLevel(saved[0])
         logging.getLogger().handlers[:] = saved[1]
         grpclib_logger.setLevel(saved[2])
+
+
+def test_model_server_scheduling_policy_defaults_to_fcfs_and_takes_priority():
+    assert parse_options(["--pool-name", "p"]).model_server_scheduling_policy == "fcfs"
+    options = parse_options(["--pool-name", "p", "--model-server-scheduling-policy", "priority"])
+    assert options.model_server_scheduling_policy == "priority"
+    with pytest.raises(OptionsError, match="invalid choice: 'lifo' \\(choose from 'fcfs', 'priority'\\)"):
+        parse_options(["--pool-name", "p", "--model-server-scheduling-policy", "lifo"])

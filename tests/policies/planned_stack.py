@@ -85,7 +85,9 @@ def model_server(cluster: str, *, export: bool) -> list[PlannedResource]:
                     "terminationGracePeriodSeconds": 130.0,
                     "containers": [{
                         "name": "vllm", "image": VLLM_IMAGE,
-                        "args": ["--model", "meta-llama/Llama-3.1-8B-Instruct", "--port", "8000"],
+                        # Priority objectives below: the engine schedules by priority too.
+                        "args": ["--model", "meta-llama/Llama-3.1-8B-Instruct", "--port", "8000",
+                                 "--scheduling-policy", "priority"],
                         "ports": [{"name": "http", "containerPort": 8000.0}],
                         "env": [{"name": "HUGGING_FACE_HUB_TOKEN",
                                  "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}}],

@@ -152,7 +152,8 @@ def test_health_check_timing(default, expected):
 # --- stack rules ---------------------------------------------------------------------------------
 
 
-STACK_RULES = [inference.export_annotation, inference.pool_matches_model_server, inference.objective_references_pool]
+STACK_RULES = [inference.export_annotation, inference.pool_matches_model_server, inference.objective_references_pool,
+               inference.objective_needs_engine_priority]
 
 
 @pytest.mark.parametrize("rule", STACK_RULES, ids=lambda r: r.name)
@@ -249,3 +250,60 @@ def test_objective_check_defers_to_auto_named_pools_and_charts():
     stack = mutate(multi_cluster_stack(), "gke-east-food-review",
                    lambda i: i["spec"]["poolRef"].__setitem__("name", "other"))
     assert run_stack_rule(inference.objective_references_pool, [*stack, chart]).messages == []
+
+
+# --- objective-priority-needs-engine-priority ------------------------------------------------------------
+
+
+def _vllm_args(stack, args):
+    for name in [r.name for r in stack if r.name.endswith(POOL) and r.resource_type == types.DEPLOYMENT]:
+        stack = mutate(stack, name, lambda i: i["spec"]["template"]["spec"]["containers"][0].__setitem__("args", args))
+    return stack
+
+
+FCFS_ARGS = ["--model", "m", "--port", "8000"]
+
+
+@pytest.mark.parametrize("builder", [multi_cluster_stack, single_cluster_stack], ids=["multi", "single"])
+def test_priority_objectives_on_an_fcfs_model_server_get_an_advisory(builder):
+    assert inference.objective_needs_engine_priority.enforcement_level.value == "advisory"
+    outcome = run_stack_rule(inference.objective_needs_engine_priority, _vllm_args(builder(), FCFS_ARGS))
+    clusters = 2 if builder is multi_cluster_stack else 1
+    assert len(outcome.messages) == 2 * clusters  # food-review (1) and base-model (2), per cluster
+    assert outcome.messages[0].startswith(
+        f"InferenceObjective food-review has priority 1, but the model server of InferencePool {POOL} "
+        f"({POOL}, container vllm) runs without --scheduling-policy priority")
+    assert "services.pools[].schedulingPolicy: priority" in outcome.messages[0]
+
+
+@pytest.mark.parametrize("args", [
+    ["--model", "m", "--port", "8000", "--scheduling-policy", "priority"],
+    ["--model", "m", "--port=8000", "--scheduling-policy=priority"],
+    ["exec python3 -m vllm.entrypoints.openai.api_server --model m --port 8000 --scheduling-policy priority"],
+], ids=["separate", "equals", "shell line"])
+def test_priority_scheduling_model_server_passes(args):
+    for builder in (single_cluster_stack, multi_cluster_stack):
+        stack = _vllm_args(builder(), args)
+        assert run_stack_rule(inference.objective_needs_engine_priority, stack).messages == []
+
+
+@pytest.mark.parametrize("args", [
+    [*FCFS_ARGS, "--scheduling-policy", "fcfs"],
+    [*FCFS_ARGS, "--scheduling-policy"],
+    ["exec vllm serve m --port 8000 --scheduling-policy 'priority"],  # unbalanced quote: split on spaces
+])
+def test_fcfs_or_a_dangling_flag_is_not_priority_scheduling(args):
+    outcome = run_stack_rule(inference.objective_needs_engine_priority, _vllm_args(single_cluster_stack(), args))
+    assert len(outcome.messages) == 2
+
+
+def test_default_priority_objectives_need_nothing():
+    stack = _vllm_args(single_cluster_stack(), FCFS_ARGS)
+    stack = mutate(stack, "gke-single-food-review", lambda i: i["spec"].__setitem__("priority", 0.0))
+    stack = mutate(stack, "gke-single-base-model", lambda i: i["spec"].pop("priority"))
+    assert run_stack_rule(inference.objective_needs_engine_priority, stack).messages == []
+
+
+def test_unknown_args_are_not_applicable():
+    stack = _vllm_args(single_cluster_stack(), [UNKNOWN_STRING])
+    assert run_stack_rule(inference.objective_needs_engine_priority, stack).messages == []

@@ -59,4 +59,4 @@ def test_report_lists_level_rule_resource_and_message():
 
 
 def test_report_for_a_clean_plan():
-    assert "27 rules, no violations." in _render(run_pack(multi_cluster_stack()))
+    assert "28 rules, no violations." in _render(run_pack(multi_cluster_stack()))

@@ -34,6 +34,7 @@ def test_multi_value_flags_expand_like_vllm() -> None:
     [
         (["--block-size", "10"], "block_size must be one of"),
         (["--error-rate", "2"], "faults.error_rate"),
+        (["--scheduling-policy", "lifo"], "scheduling_policy: Input should be 'fcfs' or 'priority'"),
         (["--profile", "tpu-nonexistent"], "unknown latency profile 'tpu-nonexistent'"),
         (["--lora-modules", "{not json"], "not a valid adapter object"),
         (["--kv-events-config", '{"enable_kv_cache_events": true, "hvm": 1}'], "hvm"),

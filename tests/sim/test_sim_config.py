@@ -41,6 +41,7 @@ def test_wrong_type_is_named() -> None:
         ({"faults": {"error_rate": 1.5}}, "faults.error_rate"),
         ({"faults": {"error_status": 200}}, "4xx or 5xx"),
         ({"mode": "poetry"}, "mode"),
+        ({"scheduling_policy": "lifo"}, "scheduling_policy: Input should be 'fcfs' or 'priority'"),
         ({"faults": {"error_rate": 0.6, "hang_rate": 0.3, "cut_rate": 0.2}}, "must be at most 1"),
     ],
 )

@@ -106,3 +106,23 @@ def test_per_token_histogram_follows_prometheus_bucket_rules(prom) -> None:
         assert prom.value(text, f"{name}_bucket", le="+Inf") == 4
         assert prom.value(text, f"{name}_count") == 4
         assert prom.value(text, f"{name}_sum") == pytest.approx(0.565)
+
+
+def test_preemptions_and_recomputed_tokens_are_counted(h100_profile: LatencyProfile, prom) -> None:
+    # Three sequences growing to 17 blocks each in 40: decode runs out of blocks and preempts.
+    config = EngineConfig(
+        profile=h100_profile, num_gpu_blocks=40, max_model_len=640, scheduling_policy="priority"
+    )
+    engine = Engine(config, random.Random(1))
+    clock = FakeClock()
+    metrics = SimMetrics("llama", config, engine.stats, wall_clock=lambda: 1_700_000_000.0 + clock.now())
+    for index in range(3):
+        prompt = tuple(range(1000 * index, 1000 * index + 64))
+        engine.submit(GenerationRequest(f"r{index}", prompt, max_tokens=200, ignore_eos=True), clock.now())
+    text = step(engine, metrics, clock, 0.0)
+    assert prom.value(text, "vllm:num_preemptions_total") == 0
+    for _ in range(2000):
+        text = step(engine, metrics, clock, 0.01)
+    assert prom.value(text, "vllm:num_preemptions_total") >= 1
+    assert prom.value(text, "sim:recomputed_tokens_total") > 0
+    assert prom.value(text, "vllm:request_success_total", finished_reason="length") == 3

@@ -59,6 +59,7 @@ def ignored_flags(stderr: str) -> list[str]:
             ]},
         ),
         (["--no-enable-lora"], {"enable_lora": False}),
+        (["--scheduling-policy=priority"], {"scheduling_policy": "priority"}),
         (["--port", "8000", "--port", "0"], {"port": 0}),  # the last value wins, as in argparse
         (["--profile", "zero-latency", "--mode", "echo", "--error-rate", "0.5"], {"profile": "zero-latency", "mode": "echo"}),
         (
@@ -90,7 +91,7 @@ def test_modelled_flags_configure_the_simulator(argv, expected, capsys) -> None:
         (["--hf-token", "--port", "0"], ["--hf-token"]),
         (["--hf-token", "secret"], ["--hf-token"]),
         (["--gpu-memory-utilization", "0.9", "--dtype=bfloat16", "-q", "awq"], ["--gpu-memory-utilization", "--dtype", "--quantization"]),
-        (["--scheduling-policy", "priority", "--speculative-config", '{"num_speculative_tokens": 2}'], ["--scheduling-policy", "--speculative-config"]),
+        (["--scheduling-policy", "priority", "--speculative-config", '{"num_speculative_tokens": 2}'], ["--speculative-config"]),
     ],
 )  # fmt: skip
 def test_vllm_flags_the_simulator_does_not_model_are_listed_and_ignored(argv, ignored, capsys) -> None:

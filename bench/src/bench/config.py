@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -29,6 +29,9 @@ class FleetSpec(BaseModel):
     max_model_len: int = Field(default=8192, gt=0)
     max_loras: int = Field(default=1, ge=0)
     lora_modules: list[str] = Field(default_factory=list, description="Adapter names every replica serves.")
+    scheduling_policy: Literal["fcfs", "priority"] = Field(
+        default="fcfs", description="The replicas' vLLM --scheduling-policy; picker targets get the matching "
+        "--model-server-scheduling-policy, as the stack's services.pools[].schedulingPolicy sets both.")
     extra: dict[str, Any] = Field(default_factory=dict, description="Passed to the simulator config as is.")
 
     @model_validator(mode="after")
@@ -41,7 +44,8 @@ class FleetSpec(BaseModel):
 
     def describe(self) -> dict[str, Any]:
         return {"replicas": self.replicas, "profile": self.profile, "kv_blocks_per_replica": self.num_gpu_blocks,
-                "block_size": self.block_size, "max_num_seqs": self.max_num_seqs}
+                "block_size": self.block_size, "max_num_seqs": self.max_num_seqs,
+                "scheduling_policy": self.scheduling_policy}
 
 
 class Scenario(BaseModel):

@@ -35,6 +35,7 @@ def replica_config(
         "max_loras": spec.max_loras,
         "lora_modules": [{"name": name} for name in spec.lora_modules],
         "enable_prefix_caching": True,
+        "scheduling_policy": spec.scheduling_policy,
     }
     if kv_events_ports is not None:
         live, replay = kv_events_ports
@@ -76,7 +77,8 @@ async def running_fleet(spec: FleetSpec, seed: int, work_dir: Path, ready_timeou
             process.start()
             replicas[f"replica-{index}"] = url
         await asyncio.gather(*(p.wait_http_ready(url + "/health", ready_timeout_s) for p, url in processes))
-        yield FleetView(replicas=replicas, model=spec.model, work_dir=work_dir, kv_events_ports=events_ports)
+        yield FleetView(replicas=replicas, model=spec.model, work_dir=work_dir, kv_events_ports=events_ports,
+                        scheduling_policy=spec.scheduling_policy)
     finally:
         # All at once: each replica's graceful shutdown takes a moment, and they are independent.
         await asyncio.gather(*(p.stop() for p, _ in processes))

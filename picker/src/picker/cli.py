@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     scheduling.add_argument(
         "--seed", type=int, default=0, help="seed of the picker's RNG (tie-breaks, random pickers)"
     )
+    scheduling.add_argument(
+        "--model-server-scheduling-policy", choices=("fcfs", "priority"), default="fcfs",
+        help="the pool's vLLM --scheduling-policy; with priority, requests with a known "
+        "InferenceObjective carry vLLM's body field priority = -objective priority (others 0)",
+    )  # fmt: skip
 
     serving = parser.add_argument_group("serving")
     serving.add_argument("--bind-address", default="0.0.0.0", help="address every port binds to")

@@ -18,6 +18,7 @@ from picker.admission.saturation_detector import SaturationDetector
 from picker.admission.sheddable_headroom import SheddableHeadroom
 from picker.config.builder import SchedulingSetup
 from picker.datastore.store import EndpointStore
+from picker.engine_priority import ModelServerSchedulingPolicy, write_engine_priority
 from picker.errors import ErrorCode, PickerError
 from picker.flowcontrol.flow_controller import FlowController
 from picker.framework.clock import Clock
@@ -41,6 +42,7 @@ class _RequestRecord:
     endpoint_name: str | None = None
     sheddable: bool = False  # counted in the sheddable in-flight tracker too
     failed: bool = False
+    body_changed: bool = False  # the engine priority was written into the body
 
 
 class Director:
@@ -61,7 +63,9 @@ class Director:
         headroom: SheddableHeadroom | None = None,
         pool_gauge_interval_s: float = POOL_GAUGE_INTERVAL_S,
         pool_gauge_staleness_s: float = POOL_GAUGE_STALENESS_S,
+        model_server_scheduling_policy: ModelServerSchedulingPolicy = "fcfs",
     ) -> None:
+        self._model_server_scheduling_policy = model_server_scheduling_policy
         self._pool_gauge_interval_s = pool_gauge_interval_s
         self._pool_gauge_staleness_s = pool_gauge_staleness_s
         self._store = store
@@ -104,8 +108,12 @@ class Director:
     async def route(self, request: InferenceRequest) -> RoutingDecision:
         record = _RequestRecord(self._clock.now(), request.model, request.target_model)
         self._records[id(request)] = record
-        request.priority = self._store.priority_of(request.objective)
+        objective_priority = self._store.known_priority_of(request.objective)
+        request.priority = 0 if objective_priority is None else objective_priority
         request.body["model"] = request.target_model
+        record.body_changed = write_engine_priority(
+            request.body, objective_priority, self._model_server_scheduling_policy
+        )
         if self._metrics is not None:
             labels = (request.model, request.target_model)
             self._metrics.request_total.labels(*labels).inc()
@@ -228,7 +236,7 @@ class Director:
                 self._flow.pump()  # the next waiter's capacity check now counts this request
         if self._metrics is not None:
             self._metrics.running_requests.labels(record.model).inc()
-        return RoutingDecision(endpoints=endpoints, body=request.body)
+        return RoutingDecision(endpoints=endpoints, body=request.body, body_changed=record.body_changed)
 
     def _candidates_for(self, request: InferenceRequest, strict: bool = True) -> Sequence[EndpointState]:
         """Reachable endpoints, narrowed to the subset hint's IPs when the data plane sent one."""

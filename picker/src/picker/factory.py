@@ -10,6 +10,7 @@ from picker.config.builder import build_scheduling
 from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
 from picker.director import Director
+from picker.engine_priority import ModelServerSchedulingPolicy
 from picker.flowcontrol.flow_controller import FlowController
 from picker.framework.clock import Clock
 from picker.framework.context import PluginContext
@@ -29,6 +30,7 @@ def build_director(
     *,
     pool_gauge_interval_s: float = 5.0,
     pool_gauge_staleness_s: float = 2.0,
+    model_server_scheduling_policy: ModelServerSchedulingPolicy = "fcfs",
 ) -> Director:
     """Build the Director (a ``RequestDirector``) from a validated config.
 
@@ -54,6 +56,8 @@ def build_director(
         registry: plugin types to build from; defaults to every in-tree plugin.
         pool_gauge_interval_s: --refresh-prometheus-metrics-interval (pool gauges flush period).
         pool_gauge_staleness_s: --metrics-staleness-threshold (endpoints older than this leave the averages).
+        model_server_scheduling_policy: --model-server-scheduling-policy; ``priority`` writes the
+            objective's priority into request bodies as vLLM's ``priority`` (picker.engine_priority).
     """
     in_flight = InFlightTracker()
     context = PluginContext(clock=clock, rng=rng, in_flight=in_flight, metrics=metrics)
@@ -92,4 +96,5 @@ def build_director(
         headroom=headroom,
         pool_gauge_interval_s=pool_gauge_interval_s,
         pool_gauge_staleness_s=pool_gauge_staleness_s,
+        model_server_scheduling_policy=model_server_scheduling_policy,
     )

@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from picker.engine_priority import ModelServerSchedulingPolicy
+
 DEFAULT_POOL_GROUP = "inference.networking.k8s.io"
 # client-go's leader election jitter: retries wait retry_period x (1 + up to this factor).
 LEASE_JITTER_FACTOR = 1.2
@@ -67,6 +69,11 @@ class PickerOptions(BaseModel):
     model_server_metrics_path: str = Field("/metrics", pattern=r"^/")
     model_server_metrics_scheme: Literal["http", "https"] = "http"
     model_server_metrics_https_insecure_skip_verify: bool = True
+    model_server_scheduling_policy: ModelServerSchedulingPolicy = Field(
+        "fcfs",
+        description="The pool's vLLM --scheduling-policy; priority: write the objective's priority into "
+        "request bodies as vLLM's `priority` (negated: higher objective priority runs earlier).",
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"

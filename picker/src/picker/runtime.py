@@ -69,6 +69,7 @@ class ProcessRuntime:
             self.metrics,
             pool_gauge_interval_s=options.refresh_prometheus_metrics_interval_s,
             pool_gauge_staleness_s=options.metrics_staleness_threshold_s,
+            model_server_scheduling_policy=options.model_server_scheduling_policy,
         )
         self._scraper = MetricsScraper(
             self.store,

@@ -78,6 +78,9 @@ def serve(
         typer.Option(help="Serve LoRA adapters; --no-enable-lora refuses them (default: allowed)."),
     ] = None,
     enable_prefix_caching: Annotated[bool | None, typer.Option(help="Automatic prefix caching.")] = None,
+    scheduling_policy: Annotated[
+        str | None, typer.Option(help="fcfs, or priority (the request's `priority`, lower first).")
+    ] = None,
     error_rate: Annotated[float | None, typer.Option(help="Fault: share of requests failed.")] = None,
     error_status: Annotated[int | None, typer.Option(help="Fault: status of injected failures.")] = None,
     extra_latency_s: Annotated[
@@ -137,6 +140,7 @@ def serve(
             "max_loras": max_loras,
             "enable_lora": enable_lora,
             "enable_prefix_caching": enable_prefix_caching,
+            "scheduling_policy": scheduling_policy,
             "shutdown_timeout_s": shutdown_timeout_s,
             "tokenizer": tokenizer,
             "chat_template": chat_template,

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sim.engine import EngineConfig
+from sim.engine import EngineConfig, SchedulingPolicy
 from sim.kv_events.config import EventEncoding, KVEventsConfig
 from sim.latency_profile import LatencyProfile, load_profile
 
@@ -113,6 +113,10 @@ class SimConfig(BaseModel):
         "lora_modules and runtime loads are refused, as vLLM without --enable-lora does.",
     )
     enable_prefix_caching: bool = True
+    scheduling_policy: SchedulingPolicy = Field(
+        default="fcfs",
+        description="fcfs: arrival order; priority: the request's `priority` (lower first), then arrival.",
+    )
     max_request_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     shutdown_timeout_s: float = Field(default=2.0, ge=0, description="Grace for in-flight requests on stop.")
     faults: FaultConfig = Field(default_factory=FaultConfig)
@@ -192,6 +196,7 @@ class SimConfig(BaseModel):
                 max_model_len=self.max_model_len or profile.max_model_len,
                 max_loras=self.max_loras,
                 enable_prefix_caching=self.enable_prefix_caching,
+                scheduling_policy=self.scheduling_policy,
                 slowdown_factor=self.faults.slowdown_factor,
             )
         except ValidationError as err:

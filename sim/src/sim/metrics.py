@@ -16,6 +16,8 @@ from sim.engine import (
     EngineStats,
     FinishReason,
     SequenceFinished,
+    SequencePreempted,
+    SequenceResumed,
     SequenceScheduled,
     TokenGenerated,
 )
@@ -250,6 +252,14 @@ class SimMetrics:
         self._prefix_hits = counter(
             "vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens."
         ).labels(**values)
+        self._preemptions = counter(
+            "vllm:num_preemptions", "Cumulative number of preemption from the engine."
+        ).labels(**values)
+        # Not a vLLM metric: the simulator's count of KV tokens computed twice because of preemption.
+        self._recomputed_tokens = counter(
+            "sim:recomputed_tokens",
+            "Simulator only: KV tokens recomputed after a preemption (lost and not kept by the prefix cache).",
+        ).labels(**values)
         self._success = Counter(
             "vllm:request_success",
             "Count of successfully processed requests.",
@@ -312,6 +322,10 @@ class SimMetrics:
                 self._prefix_hits.inc(event.num_cached_tokens)
                 self._queue_time.observe(event.queue_time_s)
                 self._request_prompt_tokens.observe(event.num_prompt_tokens)
+            elif isinstance(event, SequencePreempted):
+                self._preemptions.inc()
+            elif isinstance(event, SequenceResumed):
+                self._recomputed_tokens.inc(event.num_recomputed_tokens)
             elif isinstance(event, SequenceFinished):
                 self._last_token_s.pop(event.request_id, None)
                 self._arrival_s.pop(event.request_id, None)

@@ -146,3 +146,29 @@ async def test_route_only_mode_routes_and_rejects_without_response_phases(gatewa
     stats = gw.envoy.stats("http.inference_gateway.ext_proc.stream_msgs")
     # headers + body (+ Envoy's empty end-of-stream chunk): nothing about the response is sent.
     assert stats["http.inference_gateway.ext_proc.stream_msgs_sent"] <= 3 * 11
+
+
+@pytest.mark.parametrize("policy", ["fcfs", "priority"])
+async def test_engine_priority_reaches_the_model_server_only_on_a_priority_pool(gateway, policy):
+    gw = await gateway(
+        ("a",),
+        objectives={"interactive": 10, "batch": -1},
+        picker_args=("--model-server-scheduling-policy", policy),
+    )
+    sent = []
+    for path, shape in (("/v1/completions", {"prompt": "hi"}), ("/v1/chat/completions",
+                        {"messages": [{"role": "user", "content": "hi"}]})):  # fmt: skip
+        for stream in (False, True):
+            for objective in ("interactive", "batch", None):
+                body = {"model": "m", "max_tokens": 1, "stream": stream, **shape}
+                headers = {"x-gateway-inference-objective": objective} if objective else {}
+                status, answer = await gw.post(path, body, **headers)
+                assert status == 200, answer
+                sent.append((objective, json.dumps(body).encode()))
+    received = gw.upstreams["a"].received
+    assert len(received) == len(sent)
+    for (objective, raw), got in zip(sent, received, strict=True):
+        if policy == "fcfs" or objective is None:
+            assert got["sha256"] == hashlib.sha256(raw).hexdigest()  # the client's bytes, no priority field
+        else:
+            assert got["body"]["priority"] == {"interactive": -10, "batch": 1}[objective]

@@ -5,14 +5,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from picker.config.builder import build_scheduling
-from picker.config.defaults import profile_config
-from picker.framework.clock import FakeClock
-from picker.framework.context import PluginContext
-from picker.framework.in_flight import InFlightTracker
-from picker.plugins import builtin_registry
-from picker.profiles import PROFILE_NAMES, UnknownProfileError, profile_text
-
 from picker.config import (
     ConfigError,
     default_config,
@@ -21,6 +13,13 @@ from picker.config import (
     precise_config,
     recommended_config,
 )
+from picker.config.builder import build_scheduling
+from picker.config.defaults import profile_config
+from picker.framework.clock import FakeClock
+from picker.framework.context import PluginContext
+from picker.framework.in_flight import InFlightTracker
+from picker.plugins import builtin_registry
+from picker.profiles import PROFILE_NAMES, UnknownProfileError, profile_text
 
 HEADER = "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n"
 

@@ -5,6 +5,7 @@ import random
 from collections.abc import Sequence
 
 import pytest
+from picker.config import default_config, load_config_text, recommended_config
 from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
 from picker.director import Director
@@ -16,7 +17,6 @@ from picker.framework.types import Endpoint, EndpointMetrics, ResponseUsage
 from picker.metrics import PickerMetrics
 from picker.plugins import builtin_registry
 
-from picker.config import default_config, load_config_text, recommended_config
 from tests.picker.unit.builders import inference_request
 
 LONG_PROMPT = "You are a helpful assistant. Answer briefly and cite sources. " * 8
@@ -38,9 +38,18 @@ def director(
     store: EndpointStore,
     config: EndpointPickerConfig | None = None,
     registry: PluginRegistry | None = None,
+    model_server_scheduling_policy: str = "fcfs",
 ) -> tuple[Director, PickerMetrics]:
     metrics = PickerMetrics("test-pool")
-    built = build_director(config or default_config(), store, clock, random.Random(0), metrics, registry)
+    built = build_director(
+        config or default_config(),
+        store,
+        clock,
+        random.Random(0),
+        metrics,
+        registry,
+        model_server_scheduling_policy=model_server_scheduling_policy,  # type: ignore[arg-type]
+    )
     return built, metrics
 
 
@@ -70,6 +79,36 @@ async def test_priority_comes_from_the_objective(fake_clock: FakeClock) -> None:
         await picker.route(request)
         assert request.priority == priority
         picker.release(request)
+
+
+@pytest.mark.parametrize(
+    ("objective", "client_priority", "forwarded", "changed"),
+    [
+        ("critical", None, -10, True),
+        ("batch", None, 1, True),
+        ("critical", -99, -10, True),  # the client's own value is overwritten
+        (None, None, None, False),  # no objective: the body is untouched
+        ("unknown", None, None, False),
+        ("unknown", -99, 0, True),  # no known objective: a client value is reset to vLLM's default
+    ],
+)
+async def test_priority_pool_gets_the_objective_priority_in_the_body(
+    fake_clock: FakeClock, objective: str | None, client_priority: int | None, forwarded, changed: bool
+) -> None:
+    picker, _ = director(fake_clock, pool(fake_clock, [0]), model_server_scheduling_policy="priority")
+    request = inference_request("hi", objective=objective)
+    if client_priority is not None:
+        request.body["priority"] = client_priority
+    decision = await picker.route(request)
+    assert decision.body.get("priority") == forwarded
+    assert decision.body_changed is changed
+
+
+@pytest.mark.parametrize("objective", ["critical", "batch", None])
+async def test_fcfs_pool_never_gets_a_priority_field(fake_clock: FakeClock, objective: str | None) -> None:
+    picker, _ = director(fake_clock, pool(fake_clock, [0]))
+    decision = await picker.route(inference_request("hi", objective=objective))
+    assert "priority" not in decision.body and not decision.body_changed
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import random
 
 import pytest
 from picker.admission import AdmissionController, SaturationDetector, SheddableHeadroom
+from picker.config import default_config, load_config_text
 from picker.config.model import SaturationDetectorConfig, SheddableHeadroomConfig
 from picker.datastore.store import EndpointStore
 from picker.director import Director
@@ -17,7 +18,6 @@ from picker.framework.clock import FakeClock
 from picker.framework.in_flight import InFlightTracker
 from picker.framework.types import Endpoint, EndpointMetrics
 
-from picker.config import default_config, load_config_text
 from tests.picker.unit.builders import endpoint_state, inference_request
 
 NOW = 1000.0

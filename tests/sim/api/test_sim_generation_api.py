@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import aiohttp
+import pytest
 from sim.api.app import REPLICA_HEADER
 
 SEED_REQUEST = {
@@ -266,3 +267,25 @@ async def test_n_samples_streamed_by_index(start_sim, http: aiohttp.ClientSessio
     for chunks in per_index.values():
         assert chunks[0]["delta"] == {"role": "assistant", "content": ""}
         assert len(chunks) == 1 + 4 and chunks[-1]["finish_reason"] == "length"
+
+
+@pytest.mark.parametrize(("path", "prompt"), [
+    ("/v1/completions", {"prompt": "Hi!"}),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi!"}]}),
+])  # fmt: skip
+@pytest.mark.parametrize("priority", [-3, 0, 7])
+async def test_priority_server_takes_any_priority(
+    start_sim, http: aiohttp.ClientSession, path: str, prompt: dict[str, object], priority: int
+) -> None:
+    sim = await start_sim(scheduling_policy="priority")
+    request = prompt | {"max_tokens": 3, "ignore_eos": True, "priority": priority}
+    async with http.post(f"{sim.url}{path}", json=request) as response:
+        assert response.status == 200
+        assert (await response.json())["usage"]["completion_tokens"] == 3
+
+
+async def test_fcfs_server_takes_priority_zero(start_sim, http: aiohttp.ClientSession) -> None:
+    sim = await start_sim()
+    request = {"prompt": "Hi!", "max_tokens": 3, "priority": 0}
+    async with http.post(f"{sim.url}/v1/completions", json=request) as response:
+        assert response.status == 200

@@ -24,6 +24,7 @@ VLLM_SAMPLES = [
     "vllm:time_per_output_token_seconds_bucket",
     "vllm:e2e_request_latency_seconds_bucket",
     "vllm:request_queue_time_seconds_bucket",
+    "vllm:num_preemptions_total",
 ]
 
 # Steps about 8x slower than an H100, so a load test of a few requests stays observable for a while.

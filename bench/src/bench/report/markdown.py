@@ -60,6 +60,15 @@ def placement_line(scenario: ScenarioResult) -> str:
             + ", ".join(parts) + ".")
 
 
+def preemption_line(scenario: ScenarioResult) -> str:
+    """Model-server preemptions (vllm:num_preemptions_total over the fleet) per target; empty when none."""
+    counts = {run.target: sum(stats.preemptions for stats in run.cache) for run in scenario.runs if run.cache}
+    if not any(counts.values()):
+        return ""
+    return ("Model-server preemptions (KV blocks ran out; recomputed later): "
+            + ", ".join(f"{target} {count:,.0f}" for target, count in counts.items()) + ".")
+
+
 def _row(run: TargetRun, base_p90: float | None, bound: float | None) -> str:
     if run.summary is None:
         return f"| {run.target} | {run.status}: {run.reason} |" + " |" * 13
@@ -116,9 +125,9 @@ def render(result: BenchResult) -> str:
         out += [f"## {scenario.name}", "", scenario.description, "",
                 f"Load: {scenario.load.get('label', scenario.load)}; SLO for goodput: "
                 f"{_slo_text(scenario)}", "", scenario_table(scenario), ""]
-        placement = placement_line(scenario)
-        if placement:
-            out += [placement, ""]
+        for line in (placement_line(scenario), preemption_line(scenario)):
+            if line:
+                out += [line, ""]
         per_class = priority_table(scenario)
         if per_class:
             out += ["Per priority class:", "", per_class, ""]

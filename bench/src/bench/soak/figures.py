@@ -3,7 +3,9 @@
 Replica loss: one of 4 replicas SIGKILLed under steady non-streaming load, with the override-host retry
 path (what ``make local`` routes with) and, for comparison, the Inference Extension's reference routing
 (ORIGINAL_DST, primary only; infgw.envoy's default). Overload: a priority >= 0 client's
-TTFT alone and under a sheddable flood, and how fast the flood is refused."""
+TTFT alone and under a sheddable flood, and how fast the flood is refused, with the replicas on vLLM's
+default fcfs scheduling and, with engine priority, on ``--scheduling-policy priority`` (the picker then
+writes each objective's priority into the request body)."""
 
 from __future__ import annotations
 
@@ -67,16 +69,28 @@ ADMISSIONS: dict[str, dict[str, object] | None] = {
 }
 
 
+# vLLM's --scheduling-policy on the replicas; the picker gets the same value as
+# --model-server-scheduling-policy, as the stack's services.pools[].schedulingPolicy sets both.
+ENGINE_POLICIES = ("fcfs", "priority")
+
+
 async def overload(
-    critical_requests: int, flood_workers: int, admission_name: str, pause_after_429_s: float
+    critical_requests: int, flood_workers: int, admission_name: str, pause_after_429_s: float, engine: str
 ) -> list[dict[str, object]]:
     rows = []
     unloaded_p90_s = float("nan")
     with tempfile.TemporaryDirectory(prefix="figures-overload-") as work:
         work_dir = Path(work)
-        replicas = [sim_replica(work_dir, f"replica-{i}", *SIM_ARGS) for i in range(2)]
+        sim_args = (*SIM_ARGS, "--scheduling-policy", engine)
+        replicas = [sim_replica(work_dir, f"replica-{i}", *sim_args) for i in range(2)]
         admission = ADMISSIONS[admission_name]
-        gateway = start_gateway(work_dir, replicas, objectives=OBJECTIVES, admission=admission)
+        gateway = start_gateway(
+            work_dir,
+            replicas,
+            objectives=OBJECTIVES,
+            admission=admission,
+            picker_args=("--model-server-scheduling-policy", engine),
+        )
         try:
             for flood in (False, True):
                 result = await run_overload(
@@ -97,12 +111,16 @@ async def overload(
                 rows.append(
                     {
                         "admission": admission_name,
+                        "engine": engine,
                         "sheddable flood": flood_label,
                         "critical ok": f"{result.critical_statuses[200]}/{critical_requests}",
                         "critical TTFT p50 (s)": f"{percentile(result.critical_ttft_s, 0.5):.3f}",
                         "critical TTFT p90 (s)": f"{p90_s:.3f}",
                         "p90 / unloaded p90": f"{p90_s / unloaded_p90_s:.2f}" if flood else "1",
                         "sheddable 200/429": f"{result.sheddable_statuses[200]}/{result.sheddable_statuses[429]}",
+                        "sheddable 200/s": f"{result.sheddable_statuses[200] / result.duration_s:.1f}",
+                        "preemptions": result.preemptions,
+                        "recomputed tokens": result.recomputed_tokens,
                         "429 p90 (s)": f"{percentile(result.rejection_latency_s, 0.9):.3f}",
                         "max waiting/replica": result.max_waiting_per_replica,
                         "max in system/replica": result.max_in_system_per_replica,
@@ -133,8 +151,9 @@ async def main_async(args: argparse.Namespace) -> None:
     if args.part in ("all", "overload"):
         print("Overload: priority 10 client streaming, priority -1 flood (2 small replicas)")
         rows = []
-        for admission_name in args.admission or ADMISSIONS:
-            rows += await overload(args.critical, args.flood, admission_name, args.flood_pause)
+        for engine in args.engine or ENGINE_POLICIES:
+            for admission_name in args.admission or ADMISSIONS:
+                rows += await overload(args.critical, args.flood, admission_name, args.flood_pause, engine)
         print_table(rows)
     print(f"({time.monotonic() - started:.0f} s)")
 
@@ -157,6 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         choices=list(ADMISSIONS),
         help="overload: only these admission configs (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--engine",
+        action="append",
+        choices=ENGINE_POLICIES,
+        help="overload: only these replica scheduling policies (repeatable; default: both). priority: "
+        "vLLM --scheduling-policy priority and the picker's --model-server-scheduling-policy priority",
     )
     # SIGTERM unwinds like Ctrl-C, so the gateway's processes are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

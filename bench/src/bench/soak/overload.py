@@ -50,6 +50,9 @@ class OverloadResult:
     max_in_system_per_replica: int = 0  # running + waiting, sampled every 0.2 s
     picker_cpu_s: float = 0.0  # the picker process's CPU time (user + system) over the run
     picker_rss_kib: tuple[int, int] = (0, 0)  # before, after
+    duration_s: float = 0.0  # from the first critical request to the last one's end
+    preemptions: int = 0  # vllm:num_preemptions_total over the replicas, during the run
+    recomputed_tokens: int = 0  # sim:recomputed_tokens_total over the replicas, during the run
 
 
 async def streamed_ttft(session: aiohttp.ClientSession, url: str, prompt: str) -> tuple[int, float]:
@@ -73,14 +76,16 @@ async def streamed_ttft(session: aiohttp.ClientSession, url: str, prompt: str) -
 class ReplicaLoad:
     running: int  # vllm:num_requests_running, summed over the replica's series
     waiting: int  # vllm:num_requests_waiting, likewise
+    preemptions: int = 0  # vllm:num_preemptions_total (cumulative)
+    recomputed_tokens: int = 0  # sim:recomputed_tokens_total (cumulative; the simulator's own counter)
 
 
 def replica_load(replica_url: str) -> ReplicaLoad:
-    """One scrape of the replica's running and waiting request gauges."""
+    """One scrape of the replica's running and waiting request gauges and its preemption counters."""
     with urllib.request.urlopen(replica_url + "/metrics", timeout=5) as response:
         text = response.read().decode()
 
-    def gauge(name: str) -> int:
+    def total(name: str) -> int:
         return int(
             sum(
                 float(line.rpartition(" ")[2])
@@ -89,7 +94,12 @@ def replica_load(replica_url: str) -> ReplicaLoad:
             )
         )
 
-    return ReplicaLoad(gauge("vllm:num_requests_running"), gauge("vllm:num_requests_waiting"))
+    return ReplicaLoad(
+        total("vllm:num_requests_running"),
+        total("vllm:num_requests_waiting"),
+        total("vllm:num_preemptions_total"),
+        total("sim:recomputed_tokens_total"),
+    )
 
 
 @dataclass(frozen=True)
@@ -161,6 +171,7 @@ async def run_overload(
     ``max_flood_requests``)."""
     result = OverloadResult()
     assert gateway.picker.child is not None
+    counters_before = [replica_load(r.url) for r in gateway.replicas]
     rss_before = gateway.picker.child.rss_kib()
     picker_cpu_before = process_cpu_s(gateway.picker.child.pid)
     done = asyncio.Event()
@@ -197,17 +208,27 @@ async def run_overload(
                 if not await asyncio.to_thread(started.wait, 30.0):
                     raise RuntimeError("the flood process did not start within 30 s")
                 await asyncio.sleep(1.0)  # let the flood saturate the replicas first
+            started_s = time.monotonic()
             for index in range(critical_requests):
                 status, ttft = await streamed_ttft(session, gateway.url(), f"critical question {index}")
                 result.critical_statuses[status] += 1
                 if status == 200:
                     result.critical_ttft_s.append(ttft)
+            result.duration_s = time.monotonic() - started_s
         finally:
             done.set()
             stop.set()
             await watcher
             if flooder.pid is not None:
                 await collect_flood(flooder, results, result)
+    counters_after = [replica_load(r.url) for r in gateway.replicas]
+    result.preemptions = sum(
+        a.preemptions - b.preemptions for a, b in zip(counters_after, counters_before, strict=True)
+    )
+    result.recomputed_tokens = sum(
+        a.recomputed_tokens - b.recomputed_tokens
+        for a, b in zip(counters_after, counters_before, strict=True)
+    )
     result.picker_rss_kib = (rss_before, gateway.picker.child.rss_kib())
     result.picker_cpu_s = process_cpu_s(gateway.picker.child.pid) - picker_cpu_before
     return result

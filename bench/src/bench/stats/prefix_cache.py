@@ -1,4 +1,4 @@
-"""Per-replica prefix-cache hit rate from the vLLM counters on each model server's /metrics."""
+"""Per-replica prefix-cache hit rate (and preemptions) from the vLLM counters on each model server's /metrics."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from pydantic import BaseModel
 
 HITS = "vllm:prefix_cache_hits_total"  # prompt tokens served from the prefix cache
 QUERIES = "vllm:prefix_cache_queries_total"  # prompt tokens looked up
+PREEMPTIONS = "vllm:num_preemptions_total"  # running requests that lost their KV (optional counter)
 
 
 class CacheCounters(BaseModel):
     hits_tokens: float
     queries_tokens: float
+    preemptions: float = 0.0
 
 
 class ReplicaCacheStats(BaseModel):
@@ -24,6 +26,7 @@ class ReplicaCacheStats(BaseModel):
     replica: str
     hits_tokens: float
     queries_tokens: float
+    preemptions: float = 0.0
 
     @property
     def hit_rate(self) -> float | None:
@@ -32,17 +35,17 @@ class ReplicaCacheStats(BaseModel):
 
 def parse_cache_counters(metrics_text: str) -> CacheCounters:
     """Sums the hit and query counters over all label sets. Missing counters raise ValueError."""
-    totals = {HITS: 0.0, QUERIES: 0.0}
+    totals = {HITS: 0.0, QUERIES: 0.0, PREEMPTIONS: 0.0}
     seen: set[str] = set()
     for family in text_string_to_metric_families(metrics_text):
         for sample in family.samples:
             if sample.name in totals:
                 totals[sample.name] += sample.value
                 seen.add(sample.name)
-    missing = sorted(set(totals) - seen)
+    missing = sorted({HITS, QUERIES} - seen)
     if missing:
         raise ValueError(f"model server /metrics lacks {missing}; the prefix-cache hit rate needs both counters")
-    return CacheCounters(hits_tokens=totals[HITS], queries_tokens=totals[QUERIES])
+    return CacheCounters(hits_tokens=totals[HITS], queries_tokens=totals[QUERIES], preemptions=totals[PREEMPTIONS])
 
 
 async def scrape_fleet(session: aiohttp.ClientSession, replicas: Mapping[str, str]) -> dict[str, CacheCounters]:
@@ -62,7 +65,8 @@ def cache_deltas(before: Mapping[str, CacheCounters], after: Mapping[str, CacheC
     return [
         ReplicaCacheStats(replica=name,
                           hits_tokens=after[name].hits_tokens - before[name].hits_tokens,
-                          queries_tokens=after[name].queries_tokens - before[name].queries_tokens)
+                          queries_tokens=after[name].queries_tokens - before[name].queries_tokens,
+                          preemptions=after[name].preemptions - before[name].preemptions)
         for name in sorted(after)
     ]
 

@@ -23,6 +23,7 @@ class FleetView:
     # When the replicas publish vLLM KV events: replica i's PUB is tcp://127.0.0.1:<live + i>, its replay
     # ROUTER tcp://127.0.0.1:<replay + i> (i in ``replicas`` order).
     kv_events_ports: tuple[int, int] | None = None
+    scheduling_policy: str = "fcfs"  # the replicas' vLLM --scheduling-policy
 
     def hostports(self) -> list[tuple[str, int]]:
         out = []

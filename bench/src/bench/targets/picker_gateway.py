@@ -69,7 +69,8 @@ class PickerGateway:
         return f"picker {picker_version} ({self.profile} profile), envoy {envoy_version()}"
 
     def picker_argv(self, endpoints_file: Path, grpc_port: int, health_port: int, metrics_port: int,
-                    config_text: str | None = None) -> list[str]:
+                    config_text: str | None = None, scheduling_policy: str = "fcfs") -> list[str]:
+        """``scheduling_policy``: the replicas' vLLM policy, passed on as --model-server-scheduling-policy."""
         return [
             sys.executable, "-m", "picker",
             "--endpoints-file", str(endpoints_file),
@@ -80,6 +81,7 @@ class PickerGateway:
             "--secure-serving=false",
             "--bind-address", "127.0.0.1",
             "--log-level", "warning",
+            "--model-server-scheduling-policy", scheduling_policy,
         ]  # fmt: skip
 
     @asynccontextmanager
@@ -95,7 +97,8 @@ class PickerGateway:
             "objectives": [{"name": name, "priority": p} for name, p in self.objectives.items()],
         }), encoding="utf-8")
         grpc_port, health_port, metrics_port = free_port(), free_port(), free_port()
-        argv = self.picker_argv(endpoints_file, grpc_port, health_port, metrics_port, config_text)
+        argv = self.picker_argv(endpoints_file, grpc_port, health_port, metrics_port, config_text,
+                                fleet.scheduling_policy)
         picker = ManagedProcess(self.name, argv, fleet.work_dir / f"{self.name}.log")
         async with picker:
             await picker.wait_http_ready(f"http://127.0.0.1:{metrics_port}/metrics", self.ready_timeout_s)

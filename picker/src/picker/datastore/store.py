@@ -123,9 +123,14 @@ class EndpointStore:
 
     def priority_of(self, objective: str | None) -> int:
         """The objective's priority; 0 for no header, an unknown objective or one without priority."""
+        known = self.known_priority_of(objective)
+        return 0 if known is None else known
+
+    def known_priority_of(self, objective: str | None) -> int | None:
+        """The objective's priority (0 if it declares none); None for no header or an unknown objective."""
         if objective is None:
-            return 0
-        return self._priority_by_objective.get(objective, 0)
+            return None
+        return self._priority_by_objective.get(objective)
 
     def objectives(self) -> dict[str, int]:
         return dict(self._priority_by_objective)

@@ -92,6 +92,7 @@ class RoutingDecision:
 
     endpoints: tuple[Endpoint, ...]
     body: dict[str, Any]  # the body to forward (model possibly rewritten)
+    body_changed: bool = False  # fields other than the model were rewritten (e.g. the engine priority)
 
     @property
     def destination(self) -> str:

@@ -166,8 +166,12 @@ class RequestStream:
         self._routed = self._release_owed = True
         decision = await self._director.route(request)
         self._decision = decision
-        # Re-serialise only when the director changed the body (usually a model rewrite).
-        body_changed = decision.body is not request.body or decision.body.get("model") != client_model
+        # Re-serialise only when the director changed the body (a model rewrite, the engine priority).
+        body_changed = (
+            decision.body_changed
+            or decision.body is not request.body
+            or decision.body.get("model") != client_model
+        )
         forwarded = json.dumps(decision.body, separators=(",", ":")).encode() if body_changed else body
         destination = decision.destination
         if self._request_body_mode is BodyMode.BUFFERED:

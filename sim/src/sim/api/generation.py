@@ -14,7 +14,13 @@ from aiohttp import web
 from sim.answer_text import AnswerPieces, StopMatch
 from sim.api.errors import ApiError
 from sim.api.json_body import read_model
-from sim.api.schemas import ChatCompletionRequest, CompletionRequest, SamplingRequest, check_sampling
+from sim.api.schemas import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    SamplingRequest,
+    check_priority,
+    check_sampling,
+)
 from sim.engine import GenerationRequest, RequestRejected, SequenceFinished, TokenGenerated
 from sim.engine_driver import RequestStream
 from sim.runtime import InjectedFault, SimulatorRuntime
@@ -86,6 +92,7 @@ class GenerationRoutes:
     async def completions(self, request: web.Request) -> web.StreamResponse:
         body = await read_model(request, CompletionRequest)
         check_sampling(body)
+        check_priority(body, self._runtime.config.scheduling_policy)
         if body.suffix:
             raise ApiError.bad_request("suffix is not supported (as in vLLM); omit it.", param="suffix")
         model = self._runtime.resolve_model(body.model)
@@ -96,6 +103,7 @@ class GenerationRoutes:
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         body = await read_model(request, ChatCompletionRequest)
         check_sampling(body)
+        check_priority(body, self._runtime.config.scheduling_policy)
         model = self._runtime.resolve_model(body.model)
         prompt_text = self._runtime.render_chat(body.messages, body.add_generation_prompt)
         last_user = next((m.text() for m in reversed(body.messages) if m.role == "user"), prompt_text)
@@ -188,6 +196,7 @@ class GenerationRoutes:
                     stop_at_tokens=stop.tokens if stop is not None else None,
                     lora_name=lora_name,
                     cache_salt=body.cache_salt,
+                    priority=body.priority,
                 )
                 echo_text = prompt.text if echo else ""
                 choices.append(_Choice(index, prompt_index, engine_request, answer, stop, echo_text))

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sim.api.errors import ApiError
+from sim.engine import SchedulingPolicy
 
 
 class StreamOptions(BaseModel):
@@ -45,7 +46,8 @@ class SamplingRequest(BaseModel):
     repetition_penalty: float | None = None
     logprobs: bool | int | None = None
     user: str | None = None
-    priority: int = 0
+    # vLLM's field: lower values are handled earlier; any non-zero value needs priority scheduling.
+    priority: int = Field(default=0, ge=-(2**63), le=2**63 - 1)
     cache_salt: str | None = None
 
     def requested_max_tokens(self) -> int | None:
@@ -158,13 +160,17 @@ def check_sampling(request: SamplingRequest) -> None:
         raise ApiError.bad_request("Stream options can only be defined when `stream=True`.", "stream_options")
     if request.n < 1:
         raise ApiError.bad_request(f"n must be at least 1, got {request.n}.", param="n")
-    if request.priority != 0:
-        # vLLM's default first-come-first-served policy refuses priorities the same way.
-        raise ApiError.bad_request(
-            f"Got priority {request.priority} but priority scheduling is not enabled; omit priority.",
-            "priority",
-        )
     if request.logprobs not in (None, False) or getattr(request, "top_logprobs", None):
         raise ApiError.bad_request(
             "The simulator does not produce logprobs; omit logprobs.", param="logprobs"
         )
+
+
+def check_priority(request: SamplingRequest, scheduling_policy: SchedulingPolicy) -> None:
+    """vLLM's engine-input check: only a ``--scheduling-policy priority`` server takes a non-zero priority.
+
+    vLLM raises ``ValueError`` with this text when the request reaches its engine, and its OpenAI
+    server answers 400 with no ``param``. Rendering endpoints never reach the engine and do not check.
+    """
+    if request.priority != 0 and scheduling_policy != "priority":
+        raise ApiError.bad_request(f"Got priority {request.priority} but Priority scheduling is not enabled.")

@@ -9,9 +9,12 @@ from sim.engine.sequence import (
     FinishReason,
     GenerationRequest,
     SequenceFinished,
+    SequencePreempted,
+    SequenceResumed,
     SequenceScheduled,
     TokenGenerated,
 )
+from sim.engine.waiting_queue import SchedulingPolicy
 
 __all__ = [
     "Engine",
@@ -21,7 +24,10 @@ __all__ = [
     "FinishReason",
     "GenerationRequest",
     "RequestRejected",
+    "SchedulingPolicy",
     "SequenceFinished",
+    "SequencePreempted",
+    "SequenceResumed",
     "SequenceScheduled",
     "TokenGenerated",
 ]

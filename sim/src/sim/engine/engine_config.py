@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sim.engine.waiting_queue import SchedulingPolicy
 from sim.latency_profile import LatencyProfile
 
 
@@ -19,6 +20,7 @@ class EngineConfig(BaseModel):
     max_loras: int = Field(default=1, ge=0)
     enable_prefix_caching: bool = True
     slowdown_factor: float = Field(default=1.0, ge=1.0)
+    scheduling_policy: SchedulingPolicy = "fcfs"
 
     @model_validator(mode="after")
     def _step_budget_covers_a_full_batch(self) -> EngineConfig:
