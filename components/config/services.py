@@ -240,6 +240,11 @@ class PoolSpec(ConfigModel):
     )
     accelerator: str = Field("nvidia-h100-80gb", description="node selector cloud.google.com/gke-accelerator")
     max_model_len: int | None = Field(default=None, ge=1, description="vLLM --max-model-len")
+    scheduling_policy: Literal["fcfs", "priority"] = Field(
+        "fcfs",
+        description="vLLM --scheduling-policy; priority also makes the picker pass each objective's priority "
+        "to vLLM (picker --model-server-scheduling-policy)",
+    )
     max_num_seqs: int = Field(
         default=1024, ge=1, description="vLLM --max-num-seqs: sequences batched at once (upstream manifests: 1024)"
     )

@@ -36,6 +36,8 @@ def vllm_args(pool: PoolSpec) -> list[str]:
         "--port", str(pool.port),
         "--max-num-seqs", str(pool.max_num_seqs),
     ]  # fmt: skip
+    if pool.scheduling_policy != "fcfs":
+        args += ["--scheduling-policy", pool.scheduling_policy]
     if pool.max_model_len is not None:
         args += ["--max-model-len", str(pool.max_model_len)]
     if pool.lora is not None:

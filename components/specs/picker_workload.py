@@ -59,6 +59,9 @@ def picker_args(pool: PoolSpec, namespace: str) -> list[str]:
     ]  # fmt: skip
     if pool.picker.replicas > 1:
         args.append("--ha-enable-leader-election")
+    if pool.scheduling_policy != "fcfs":
+        # The servers order by priority: the picker writes each objective's priority into the body.
+        args += ["--model-server-scheduling-policy", pool.scheduling_policy]
     return args
 
 

@@ -270,6 +270,8 @@ def test_vllm_deployment_follows_seed_002(pulumi_mocks: Any) -> None:
     assert "--enable-lora --max-loras 2 --max-cpu-loras 12 --max-lora-rank 16" in command
     # Upstream's reference manifest batches 1024 sequences; vLLM's own default is lower.
     assert "--max-num-seqs 1024" in command
+    # The golden single stack's services run fcfs (vLLM's default): no scheduling flag for vLLM or picker.
+    assert "--scheduling-policy" not in command
     # One replica at a time, none added: a fully used GPU pool has no accelerator for a surge pod.
     assert deployment.get("spec.strategy") == {
         "type": "RollingUpdate",
@@ -315,6 +317,7 @@ def test_picker_is_least_privilege_and_locked_down(pulumi_mocks: Any) -> None:
     name = "vllm-llama3-1-8b-instruct-epp"
     picker = container(named(resources, DEPLOYMENT, name), "picker")
     assert picker["image"] == PICKER_IMAGE
+    assert "--model-server-scheduling-policy" not in picker["args"]
     # The leader-election holder identity comes from the downward API.
     assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in picker["env"]
     assert picker["securityContext"] == {
@@ -467,3 +470,13 @@ def test_args_reject_impossible_combinations(overrides: dict[str, Any], message:
             picker_image=PICKER_IMAGE,
             **overrides,
         )
+
+
+def test_priority_scheduling_reaches_vllm_and_the_picker_together(pulumi_mocks: Any) -> None:
+    data = yaml.safe_load((GOLDEN / "services_single.yaml").read_text())
+    data["pools"][0]["schedulingPolicy"] = "priority"
+    resources = build(pulumi_mocks, ServicesConfig.model_validate(data))
+    assert "--scheduling-policy priority" in container(named(resources, DEPLOYMENT, "vllm-llama3-1-8b-instruct"), "vllm")["args"][0]
+    picker = container(named(resources, DEPLOYMENT, "vllm-llama3-1-8b-instruct-epp"), "picker")
+    args = picker["args"]
+    assert args[args.index("--model-server-scheduling-policy") + 1] == "priority"

@@ -72,9 +72,8 @@ def test_plan_cli_exits_non_zero_and_names_the_rule(planned):
     assert "MANDATORY backend-timeout-covers-p99" in dev.stdout
     assert "set timeoutSec to at least 800" in dev.stdout
     assert planned["single"].exit_code == 0, planned["single"].stderr
-    # Its objectives have priorities and its vLLM runs fcfs: advice only, the plan is allowed.
-    assert "ADVISORY objective-priority-needs-engine-priority" in planned["single"].stdout
-    assert "0 mandatory, 2 advisory violation(s); allowed." in planned["single"].stdout
+    # Its objectives have priorities and its vLLM schedules by them (schedulingPolicy: priority).
+    assert "28 rules, no violations." in planned["single"].stdout
 
 
 @pytest.mark.integration
