@@ -36,8 +36,10 @@ plan: install
 local: install
 	$(PY) -m infgw local --stack $(STACK) $(ARGS)
 
+## ruff, and mypy (strict on picker/ and components/; configured in pyproject.toml).
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache
