@@ -69,6 +69,7 @@ def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "**required**"
     if field.default_factory is not None:
+        # Pydantic also allows factories taking the validated data; this schema's never do.
         value = field.default_factory()  # type: ignore[call-arg]
         if isinstance(value, BaseModel):
             return "see below" if value.model_dump() else "`{}`"

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from components.crds.api_versions import ApiKind
+
 
 class CrdModel(BaseModel):
-    """A fragment of a custom resource. Python names are snake_case; `to_wire()` gives the API's camelCase."""
+    """A fragment of a custom resource. Python names are snake_case; `to_wire()` gives the API's camelCase.
+
+    A top-level spec sets `API` (its group, version and kind); fragments inside a spec do not.
+    """
+
+    API: ClassVar[ApiKind]
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 

@@ -32,5 +32,6 @@ def child_options(
 ) -> pulumi.ResourceOptions:
     """`parent=parent`, the component's `depends_on` plus `depends_on`, and any other option in `more`."""
     return pulumi.ResourceOptions(
+        # `more` are ResourceOptions keywords (custom_timeouts, provider, ...), typed per keyword there.
         parent=parent, depends_on=[*inherited_depends_on(opts), *depends_on], **more  # type: ignore[arg-type]
     )

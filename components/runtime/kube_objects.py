@@ -59,7 +59,7 @@ class KubeObjects:
         depends_on: Sequence[pulumi.Resource] = (),
         annotations: dict[str, str] | None = None,
     ) -> k8s.apiextensions.CustomResource:
-        api: ApiKind = spec.API  # type: ignore[attr-defined]
+        api: ApiKind = spec.API
         return k8s.apiextensions.CustomResource(
             f"{self.prefix}-{role}",
             api_version=api.api_version,

@@ -85,6 +85,7 @@ class FakeLeaseApi:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._requested_port)
         await site.start()
+        # aiohttp exposes the bound socket only through its asyncio server (typed as the abstract base).
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:

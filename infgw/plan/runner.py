@@ -45,6 +45,7 @@ def run_program(recorder: PlanRecorder, raw: RawStackConfig, program: Path) -> P
         {key: _engine_value(value) for key, value in raw.values.items()}, secret_keys=sorted(raw.secret_keys)
     )
     root = pulumi.runtime.get_root_resource()
+    # The mock runtime's root Stack keeps its exports in `outputs`, which the Resource type does not declare.
     exports: dict[str, Any] = root.outputs if root is not None else {}  # type: ignore[attr-defined]
     exports.clear()
     collected: dict[str, Any] = {}

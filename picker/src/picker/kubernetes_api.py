@@ -20,6 +20,7 @@ async def kubernetes_api_client(kubeconfig: Path | None) -> AsyncIterator[client
         )
     else:
         try:
+            # kubernetes-asyncio's in-cluster loader is untyped.
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except config.ConfigException:
             await config.load_kube_config(client_configuration=configuration, persist_config=False)

@@ -101,6 +101,9 @@ class _ChildCache:
     prometheus-client validates, stringifies and takes a lock on every ``labels()`` call (about 2 us);
     the picker asks for the same few children on every request. Children stay registered in the library's
     own map, so exposition is unchanged; ``remove``/``clear`` drop the cache with them.
+
+    Typing: a mixin, so mypy cannot see the prometheus-client class its ``super()`` calls reach (the
+    ``ignore[misc]`` below); ``_buckets`` and ``MutexValue.get`` are untyped library internals.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
