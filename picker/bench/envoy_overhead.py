@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bench.stats.percentiles import percentile_or_nan
 
 from infgw.envoy import BodyMode, EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
 
@@ -293,10 +294,8 @@ def process_cpu_s(pid: int) -> float | None:
 
 
 def percentile_ms(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
+    """The project's percentile (bench.stats) of seconds, in milliseconds; NaN for no values."""
+    return percentile_or_nan(values, fraction * 100) * 1000
 
 
 @dataclass

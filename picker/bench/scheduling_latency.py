@@ -22,6 +22,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from bench.stats.percentiles import percentile_or_nan
 from picker.config import default_config, precise_config, recommended_config
 from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
@@ -141,11 +142,6 @@ async def measure(
     return samples, cpu_samples
 
 
-def percentile(sorted_samples: list[float], fraction: float) -> float:
-    index = min(len(sorted_samples) - 1, max(0, round(fraction * (len(sorted_samples) - 1))))
-    return sorted_samples[index]
-
-
 async def run(seed: int, decisions: int, sizes: list[int], token_counts: list[int]) -> list[Cell]:
     cells = []
     profiles = {"epp-default": default_config(), "project": recommended_config(), "precise": precise_config()}
@@ -162,11 +158,11 @@ async def run(seed: int, decisions: int, sizes: list[int], token_counts: list[in
                         endpoint_count,
                         prompt_tokens,
                         profile,
-                        percentile(wall, 0.5),
-                        percentile(wall, 0.99),
+                        percentile_or_nan(wall, 50),
+                        percentile_or_nan(wall, 99),
                         statistics.fmean(wall),
-                        percentile(cpu, 0.5),
-                        percentile(cpu, 0.99),
+                        percentile_or_nan(cpu, 50),
+                        percentile_or_nan(cpu, 99),
                     )
                 )
     return cells
@@ -214,10 +210,10 @@ def measure_precise_split(
     lookup.sort()
     return SplitCell(
         prompt_tokens,
-        percentile(tokenize, 0.5),
-        percentile(tokenize, 0.99),
-        percentile(lookup, 0.5),
-        percentile(lookup, 0.99),
+        percentile_or_nan(tokenize, 50),
+        percentile_or_nan(tokenize, 99),
+        percentile_or_nan(lookup, 50),
+        percentile_or_nan(lookup, 99),
     )
 
 

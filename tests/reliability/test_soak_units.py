@@ -3,13 +3,14 @@ picker config it writes, the percentile it reports, and the soak CLI refusing ba
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 import yaml
 from bench.soak.__main__ import main as soak_main
 from bench.soak.gateway import RETRY_ON, ChildProcess, Picker, Replica, gateway_bootstrap, picker_config
-from bench.soak.overload import percentile
+from bench.stats.percentiles import percentile_or_nan
 
 from infgw.envoy.bootstrap import PICKED_ENDPOINT_CLUSTER
 from infgw.envoy.process import validate_bootstrap
@@ -57,12 +58,12 @@ def test_picker_config_returns_fallbacks_and_carries_admission() -> None:
     assert document["flowControl"] == {"enabled": True}
 
 
-def test_percentile_is_nearest_rank() -> None:
+def test_soak_figures_use_the_projects_percentile() -> None:
+    """One definition (bench.stats): linear interpolation; NaN where a table needs a number and has none."""
     values = [float(v) for v in range(1, 11)]
-    assert percentile(values, 0.9) == 9.0
-    assert percentile(values, 0.5) == 5.0
-    assert percentile([3.0], 0.9) == 3.0
-    assert percentile([], 0.9) != percentile([], 0.9)  # NaN: no values, no figure
+    assert percentile_or_nan(values, 90) == pytest.approx(9.1)
+    assert percentile_or_nan([3.0], 90) == 3.0
+    assert math.isnan(percentile_or_nan([], 90))
 
 
 @pytest.mark.parametrize("argv", [["--minutes", "0"], ["--load", "1.5"], ["--replicas", "0"]])

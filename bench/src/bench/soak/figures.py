@@ -19,7 +19,8 @@ from pathlib import Path
 
 from bench.soak.gateway import sim_replica, start_gateway, wait_until
 from bench.soak.load import run_load
-from bench.soak.overload import OBJECTIVES, SIM_ARGS, percentile, run_overload
+from bench.soak.overload import OBJECTIVES, SIM_ARGS, run_overload
+from bench.stats.percentiles import percentile_or_nan
 
 
 async def replica_loss(retry_path: bool, workers: int, seconds: float) -> dict[str, object]:
@@ -101,7 +102,7 @@ async def overload(
                     flood_pause_after_429_s=pause_after_429_s,
                 )
                 before, after = result.picker_rss_kib
-                p90_s = percentile(result.critical_ttft_s, 0.9)
+                p90_s = percentile_or_nan(result.critical_ttft_s, 90)
                 if not flood:
                     unloaded_p90_s = p90_s  # the baseline, measured on the same gateway just before
                 requests = critical_requests + sum(result.sheddable_statuses.values())
@@ -114,14 +115,14 @@ async def overload(
                         "engine": engine,
                         "sheddable flood": flood_label,
                         "critical ok": f"{result.critical_statuses[200]}/{critical_requests}",
-                        "critical TTFT p50 (s)": f"{percentile(result.critical_ttft_s, 0.5):.3f}",
+                        "critical TTFT p50 (s)": f"{percentile_or_nan(result.critical_ttft_s, 50):.3f}",
                         "critical TTFT p90 (s)": f"{p90_s:.3f}",
                         "p90 / unloaded p90": f"{p90_s / unloaded_p90_s:.2f}" if flood else "1",
                         "sheddable 200/429": f"{result.sheddable_statuses[200]}/{result.sheddable_statuses[429]}",
                         "sheddable 200/s": f"{result.sheddable_statuses[200] / result.duration_s:.1f}",
                         "preemptions": result.preemptions,
                         "recomputed tokens": result.recomputed_tokens,
-                        "429 p90 (s)": f"{percentile(result.rejection_latency_s, 0.9):.3f}",
+                        "429 p90 (s)": f"{percentile_or_nan(result.rejection_latency_s, 90):.3f}",
                         "max waiting/replica": result.max_waiting_per_replica,
                         "max in system/replica": result.max_in_system_per_replica,
                         "picker RSS (MiB)": f"{before / 1024:.1f} -> {after / 1024:.1f}",

@@ -32,14 +32,6 @@ OBJECTIVES = {CRITICAL: 10, SHEDDABLE: -1}
 SIM_ARGS = ("--max-num-seqs", "2", "--slowdown-factor", "4")
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile; NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
-
-
 @dataclass
 class OverloadResult:
     critical_ttft_s: list[float] = field(default_factory=list)

@@ -15,7 +15,7 @@ import aiohttp
 
 from bench.soak.gateway import GatewayUnderTest, sim_replica, start_gateway
 from bench.soak.load import Outcome, completion, post_once, run_load
-from bench.soak.overload import percentile
+from bench.stats.percentiles import percentile_or_nan
 
 PREFIX_INDEX_METRIC = "inference_extension_prefix_indexer_size"
 # The prefix-cache scorer's default LRU capacity per endpoint (PLUGINS.md): the index's hard bound.
@@ -91,8 +91,8 @@ async def soak(gateway: GatewayUnderTest, minutes: float, load_fraction: float, 
             sent=len(outcomes) + len(in_flight),
             ok=sum(1 for o in outcomes if o.status == 200),
             errors=sum(1 for o in outcomes if o.status != 200),
-            p50_s=percentile(latencies, 0.5),
-            p90_s=percentile(latencies, 0.9),
+            p50_s=percentile_or_nan(latencies, 50),
+            p90_s=percentile_or_nan(latencies, 90),
             picker_rss_kib=gateway.picker.child.rss_kib(),
             prefix_index_size=int(metrics.get(PREFIX_INDEX_METRIC, 0)),
         )

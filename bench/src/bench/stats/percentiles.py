@@ -1,4 +1,8 @@
-"""Order statistics used in every report (no numpy: the inputs are a few thousand samples)."""
+"""Order statistics used in every report (no numpy: the inputs are a few thousand samples).
+
+The one percentile definition of the project: linear interpolation between the closest ranks (numpy's
+default), so a p99 in docs/benchmarks.md, docs/reliability.md and picker/README.md means the same thing.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,12 @@ def percentile(samples: Sequence[float], q: float) -> float | None:
     if low == high:
         return ordered[low]
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def percentile_or_nan(samples: Sequence[float], q: float) -> float:
+    """`percentile`, with NaN for no samples: for tables that format a number in every cell."""
+    value = percentile(samples, q)
+    return math.nan if value is None else value
 
 
 def empirical_cdf(samples: Sequence[float]) -> tuple[list[float], list[float]]:
