@@ -147,7 +147,7 @@ def test_vllm_defaults_and_endpoint_rule() -> None:
         "",
     )
     assert KVEventsConfig(enable_kv_cache_events=True).publisher == "zmq"
-    assert binds("tcp://*:5557") and binds("ipc:///tmp/x") and not binds("tcp://10.0.0.1:5557")
+    assert binds("tcp://*:5557") and binds("ipc:///run/kv-events.sock") and not binds("tcp://10.0.0.1:5557")
 
 
 @pytest.mark.parametrize(
