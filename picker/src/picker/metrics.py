@@ -3,14 +3,14 @@ the instance owns. The server exposes ``registry``; the director, scheduler and 
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Sequence
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.values import MutexValue
+from prometheus_client import CollectorRegistry
 
 from picker import __version__
+from picker.fast_metrics import FastCounter as _Counter
+from picker.fast_metrics import FastGauge as _Gauge
+from picker.fast_metrics import FastHistogram as _Histogram
 from picker.framework.types import EndpointState
 
 # Bucket edges as the EPP declares them.
@@ -59,106 +59,6 @@ _SCHEDULER_BUCKETS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0
 _HIT_RATIO_BUCKETS = tuple(round(step / 10, 1) for step in range(11))
 _HIT_BYTES_BUCKETS = (0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 _QUEUE_DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120)
-
-
-class _EventLoopValue:
-    """prometheus-client's ``MutexValue`` without the mutex.
-
-    Every write comes from the picker's event-loop thread, and ``/metrics`` is served on that same loop
-    (aiohttp), so the lock each ``inc`` takes (about a third of an observation) protects nothing.
-    """
-
-    _multiprocess = False
-
-    def __init__(self, value: float) -> None:
-        self._value = value
-        self._exemplar: Any = None
-
-    def inc(self, amount: float) -> None:
-        self._value += amount
-
-    def set(self, value: float, timestamp: float | None = None) -> None:
-        self._value = value
-
-    def set_exemplar(self, exemplar: Any) -> None:
-        self._exemplar = exemplar
-
-    def get(self) -> float:
-        return self._value
-
-    def get_exemplar(self) -> Any:
-        return self._exemplar
-
-
-def _unlocked(value: Any) -> Any:
-    # Only the library's default in-process value is swapped; multiprocess mode keeps its mmap'ed values.
-    return _EventLoopValue(value.get()) if type(value) is MutexValue else value  # type: ignore[no-untyped-call]
-
-
-class _ChildCache:
-    """``labels()`` from a dict keyed by the caller's values, and values without locks.
-
-    prometheus-client validates, stringifies and takes a lock on every ``labels()`` call (about 2 us);
-    the picker asks for the same few children on every request. Children stay registered in the library's
-    own map, so exposition is unchanged; ``remove``/``clear`` drop the cache with them.
-
-    Typing: a mixin, so mypy cannot see the prometheus-client class its ``super()`` calls reach (the
-    ``ignore[misc]`` below); ``_buckets`` and ``MutexValue.get`` are untyped library internals.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._cached_children: dict[tuple[Any, ...], Any] = {}
-        super().__init__(*args, **kwargs)
-
-    def labels(self, *labelvalues: Any, **labelkwargs: Any) -> Any:
-        if labelkwargs:
-            return super().labels(*labelvalues, **labelkwargs)  # type: ignore[misc]
-        try:
-            return self._cached_children[labelvalues]
-        except KeyError:
-            child = super().labels(*labelvalues)  # type: ignore[misc]
-            self._cached_children[labelvalues] = child
-            return child
-        except TypeError:  # an unhashable value: the library stringifies it
-            return super().labels(*labelvalues)  # type: ignore[misc]
-
-    def _metric_init(self) -> None:
-        super()._metric_init()  # type: ignore[misc]
-        for attribute in ("_value", "_sum"):  # counter and gauge value; histogram sum
-            if hasattr(self, attribute):
-                setattr(self, attribute, _unlocked(getattr(self, attribute)))
-        if hasattr(self, "_buckets"):
-            self._buckets = [_unlocked(bucket) for bucket in self._buckets]  # type: ignore[has-type]
-
-    def remove(self, *labelvalues: Any) -> None:
-        self._cached_children.clear()
-        super().remove(*labelvalues)  # type: ignore[misc]
-
-    def clear(self) -> None:
-        self._cached_children.clear()
-        super().clear()  # type: ignore[misc]
-
-
-class _Counter(_ChildCache, Counter):
-    pass
-
-
-class _Gauge(_ChildCache, Gauge):
-    pass
-
-
-class _Histogram(_ChildCache, Histogram):  # type: ignore[misc]  # _buckets: an untyped library attribute
-    """A histogram whose ``observe`` finds the bucket by bisection instead of a Python loop over up to 35
-    bounds (the library's loop is most of an observation's cost)."""
-
-    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
-        buckets = getattr(self, "_buckets", None)
-        if buckets is None or exemplar is not None or amount != amount:
-            # A labelled parent (the library raises its error), an exemplar, or NaN (counted in no bucket).
-            super().observe(amount, exemplar)
-            return
-        self._sum.inc(amount)
-        buckets[bisect_left(self._upper_bounds, amount)].inc(1)
 
 
 class PickerMetrics:

@@ -138,7 +138,7 @@ def _varint_fields(payload: bytes) -> dict[int, int]:
 def announced_body_modes(request: ProcessingRequest) -> tuple[BodyMode, BodyMode] | None:
     """(request, response) body modes from ``protocol_config``, which Envoy sends on a stream's first
     message; None when the data plane does not send it."""
-    for field in UnknownFieldSet(request):  # type: ignore[attr-defined]  # iterable at runtime; stubs lack it
+    for field in UnknownFieldSet(request):
         if field.field_number == _PROTOCOL_CONFIG_FIELD and field.wire_type == _WIRE_LENGTH_DELIMITED:
             try:
                 values = _varint_fields(field.data)
