@@ -81,7 +81,9 @@ class Director:
         )
         self._clock = clock
         self._rng = rng
-        self._metrics = metrics
+        # Without a sink of its own the director records into an unscraped registry: no "is there a
+        # metrics object" branch on the request path.
+        self._metrics = metrics if metrics is not None else PickerMetrics("unscraped")
         self._records: dict[int, _RequestRecord] = {}
         flow_config = flow_controller.config if flow_controller is not None else None
         self._max_in_flight = flow_config.max_in_flight_per_endpoint if flow_config is not None else None
@@ -114,10 +116,9 @@ class Director:
         record.body_changed = write_engine_priority(
             request.body, objective_priority, self._model_server_scheduling_policy
         )
-        if self._metrics is not None:
-            labels = (request.model, request.target_model)
-            self._metrics.request_total.labels(*labels).inc()
-            self._metrics.request_sizes.labels(*labels).observe(request.body_size_bytes)
+        labels = (request.model, request.target_model)
+        self._metrics.request_total.labels(*labels).inc()
+        self._metrics.request_sizes.labels(*labels).observe(request.body_size_bytes)
         try:
             return await self._route(request, record)
         except PickerError as error:
@@ -149,7 +150,7 @@ class Director:
         self, request: InferenceRequest, served: Endpoint | None, usage: ResponseUsage, response_bytes: int
     ) -> None:
         record = self._records.get(id(request))
-        if self._metrics is not None and record is not None:
+        if record is not None:
             labels = (record.model, record.target_model)
             duration_s = self._clock.now() - record.started_s
             self._metrics.request_duration.labels(*labels).observe(duration_s)
@@ -174,8 +175,7 @@ class Director:
         self._in_flight.decrement(record.endpoint_name)
         if record.sheddable:
             self._sheddable_in_flight.decrement(record.endpoint_name)
-        if self._metrics is not None:
-            self._metrics.running_requests.labels(record.model).dec()
+        self._metrics.running_requests.labels(record.model).dec()
         if self._flow is not None:
             self._flow.pump()  # capacity may have freed up
 
@@ -192,16 +192,14 @@ class Director:
     def flush_gauges(self) -> None:
         """Set the prefix-index size and the pool gauges now (the background loop does it periodically)."""
         self._flush_index_size()
-        if self._metrics is not None:
-            self._metrics.flush_pool_gauges(
-                self._store.candidates(), self._clock.now(), self._pool_gauge_staleness_s
-            )
+        self._metrics.flush_pool_gauges(
+            self._store.candidates(), self._clock.now(), self._pool_gauge_staleness_s
+        )
 
     def _flush_index_size(self) -> None:
-        if self._metrics is not None:
-            self._metrics.prefix_indexer_size.set(
-                sum(p.index_size() for p in self.scheduling.plugins.values() if hasattr(p, "index_size"))
-            )
+        self._metrics.prefix_indexer_size.set(
+            sum(p.index_size() for p in self.scheduling.plugins.values() if hasattr(p, "index_size"))
+        )
 
     # -- internals ---------------------------------------------------------------------------------
     async def _route(self, request: InferenceRequest, record: _RequestRecord) -> RoutingDecision:
@@ -221,8 +219,7 @@ class Director:
         try:
             started_s = self._clock.now()
             result = self._scheduler.schedule(request, candidates)
-            if self._metrics is not None:
-                self._metrics.scheduler_e2e_duration.observe(self._clock.now() - started_s)
+            self._metrics.scheduler_e2e_duration.observe(self._clock.now() - started_s)
             for hook in self.scheduling.pre_request_hooks:
                 hook.pre_request(request, result)
             endpoints = tuple(state.endpoint for state in result.primary.endpoints)
@@ -234,8 +231,7 @@ class Director:
         finally:
             if self._flow is not None:
                 self._flow.pump()  # the next waiter's capacity check now counts this request
-        if self._metrics is not None:
-            self._metrics.running_requests.labels(record.model).inc()
+        self._metrics.running_requests.labels(record.model).inc()
         return RoutingDecision(endpoints=endpoints, body=request.body, body_changed=record.body_changed)
 
     def _candidates_for(self, request: InferenceRequest, strict: bool = True) -> Sequence[EndpointState]:
@@ -268,8 +264,7 @@ class Director:
 
     def _count_error(self, record: _RequestRecord, code: ErrorCode) -> None:
         record.failed = True
-        if self._metrics is not None:
-            self._metrics.request_error_total.labels(record.model, record.target_model, code.value).inc()
+        self._metrics.request_error_total.labels(record.model, record.target_model, code.value).inc()
 
     def _on_membership_change(self, added: list[Endpoint], removed: list[str]) -> None:
         for watcher in self.scheduling.pool_watchers:
