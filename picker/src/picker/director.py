@@ -23,9 +23,10 @@ from picker.errors import ErrorCode, PickerError
 from picker.flowcontrol.flow_controller import FlowController
 from picker.framework.clock import Clock
 from picker.framework.in_flight import InFlightTracker
+from picker.framework.interfaces import PrefixIndexHolder
+from picker.framework.load import fresh_queue_estimate
 from picker.framework.types import Endpoint, EndpointState, InferenceRequest, ResponseUsage, RoutingDecision
 from picker.metrics import PickerMetrics
-from picker.plugins._load import fresh_queue_estimate
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ class Director:
 
     def _flush_index_size(self) -> None:
         self._metrics.prefix_indexer_size.set(
-            sum(p.index_size() for p in self.scheduling.plugins.values() if hasattr(p, "index_size"))
+            sum(p.index_size() for p in self.scheduling.plugins.values() if isinstance(p, PrefixIndexHolder))
         )
 
     # -- internals ---------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from picker.config.model import SheddableHeadroomConfig
 from picker.framework.clock import Clock
 from picker.framework.in_flight import InFlightTracker
+from picker.framework.load import fresh_queue_estimate
 from picker.framework.types import EndpointState
-from picker.plugins._load import fresh_queue_estimate
 
 
 class SheddableHeadroom:

@@ -137,6 +137,13 @@ class BackgroundPlugin(Plugin, Protocol):
     async def run_in_background(self) -> None: ...
 
 
+@runtime_checkable
+class PrefixIndexHolder(Plugin, Protocol):
+    """Keeps a prefix index; its size is the EPP's ``inference_extension_prefix_indexer_size`` gauge."""
+
+    def index_size(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class WeightedScorer:
     """A scorer with its profile weight; weights live outside scorers (a scorer may sit in several profiles)."""

@@ -29,6 +29,7 @@ from pydantic import Field, model_validator
 from picker.config.model import EndpointPickerConfig
 from picker.framework.context import PluginContext, PluginMetricsSink
 from picker.framework.interfaces import SchedulingResult
+from picker.framework.load import hot_endpoints
 from picker.framework.registry import PluginParameters
 from picker.framework.types import Endpoint, EndpointState, InferenceRequest
 from picker.kvevents.block_index import KVBlockIndex
@@ -37,7 +38,6 @@ from picker.kvevents.indexer import KVEventIndexer
 from picker.kvevents.request_keys import RequestKeyCache
 from picker.kvevents.speculative_index import SpeculativeIndex
 from picker.kvevents.subscriber import KVEventSubscriber, SubscriberSettings
-from picker.plugins._load import hot_endpoints
 from picker.plugins.prefix_index import PrefixIndex
 from picker.plugins.prefix_spill_scorer import SpillParameters
 from picker.tokenization.request_tokenizer import RequestTokenizer

@@ -29,9 +29,9 @@ from pydantic import Field
 from picker.framework.context import PluginContext
 from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import SchedulingResult
+from picker.framework.load import hot_endpoints
 from picker.framework.registry import PluginParameters
 from picker.framework.types import EndpointState, InferenceRequest
-from picker.plugins._load import hot_endpoints
 from picker.plugins.prefix_cache_scorer import PrefixCacheParameters, PrefixMatch, PrefixMatcher
 
 PREFIX_SPILL_SCORER_TYPE = "prefix-spill-scorer"
