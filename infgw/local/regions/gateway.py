@@ -1,0 +1,308 @@
+"""The running multi-region local gateway: per region the single-cluster LocalGateway of that cluster's
+rendered manifests (replicas, pickers, its Envoy), the cross-region tier's Envoy in front, and the
+utilization loop that feeds the tier the regions' reported utilization.
+
+Faults: :meth:`RegionalGateway.take_down` kills a region's replicas or its pickers (SIGKILL, a crash)
+while serving; :meth:`RegionalGateway.bring_up` starts them again on the same ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import time
+from pathlib import Path
+from types import TracebackType
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
+
+from infgw.envoy import find_envoy_binary
+from infgw.local.child_process import ChildProcess
+from infgw.local.gateway import LOOPBACK, GatewayOptions, LocalGateway
+from infgw.local.ports import ensure_port_free, free_port
+from infgw.local.readiness import wait_envoy_ready, wait_routable
+from infgw.local.regions.regional_plan import RegionalPlan
+from infgw.local.regions.spill_controller import SpillController
+from infgw.local.regions.tier_bootstrap import (
+    SHARE_DENOMINATOR,
+    RegionAddresses,
+    TierBootstrapSpec,
+    build_tier_bootstrap,
+    nearest_cluster,
+    share_key,
+)
+from infgw.local.regions.tier_config import BalancingMode
+from infgw.local.regions.traffic_log import RegionTraffic, TrafficLog
+from infgw.local.regions.utilization import DelayedReports, region_utilization, scrape_region
+from infgw.local.supervisor import ProcessSupervisor
+
+# How often Envoy writes its access log to disk (its default is 10 s): the status view counts from it.
+ACCESS_LOG_FLUSH_MS = 200
+
+
+class RegionPart(enum.StrEnum):
+    """What of a region a fault takes down."""
+
+    REPLICAS = "replicas"
+    PICKER = "picker"
+
+
+class RegionalOptions(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    port: int = Field(0, ge=0, le=65_535, description="The client region's tier listener; 0 = a free one.")
+    client_region: str | None = Field(None, description="Region (or cluster) of `url`; default the first.")
+    inter_region_delay_s: float = Field(0.0, ge=0, description="Added to every cross-region hop.")
+    report_delay_s: float = Field(1.0, ge=0, description="Utilization becomes visible this long after it is measured.")
+    report_interval_s: float = Field(0.5, gt=0, description="How often the regions are scraped and reported.")
+    ready_timeout_s: float = Field(60.0, gt=0)
+    access_log: bool = False
+
+
+class RegionStatus(BaseModel):
+    """One region as the status view and the control endpoint show it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    region: str
+    cluster: str
+    url: str
+    utilization: float | None = Field(description="The reported (delayed) utilization, 0..1.")
+    target: float
+    local_share: float
+    healthy_endpoints: int
+    endpoints: int
+    local: int
+    spilled: int
+    failed_over: int
+    failed: int
+    served: int
+    down: tuple[str, ...]
+
+
+class RegionalGateway:
+    """``async with RegionalGateway(plan, options, work_dir) as gateway:`` serves at ``gateway.url`` (the
+    client region's address) and ``gateway.urls[region]``."""
+
+    def __init__(self, plan: RegionalPlan, options: RegionalOptions, work_dir: Path) -> None:
+        self.plan = plan
+        self.options = options
+        self.work_dir = work_dir
+        self.client_region = plan.region(options.client_region).region if options.client_region else plan.regions[0].region
+        self.gateways: dict[str, LocalGateway] = {
+            region.region: LocalGateway(
+                region.plan,
+                GatewayOptions(ready_timeout_s=options.ready_timeout_s, access_log=options.access_log),
+                work_dir / region.cluster,
+            )
+            for region in plan.regions
+        }
+        self.supervisor = ProcessSupervisor(work_dir / "tier" / "logs")
+        self.tier_envoy: ChildProcess | None = None
+        self.urls: dict[str, str] = {}
+        self.admin_url = ""
+        regions = [region.region for region in plan.regions]
+        self.controller = SpillController(regions, plan.tier.max_utilization)
+        self.reports = DelayedReports(regions, options.report_delay_s)
+        self.reported: dict[str, float | None] = dict.fromkeys(regions)
+        self.traffic = TrafficLog(work_dir / "tier" / "access.log", tuple(regions))
+        self.down: dict[str, set[RegionPart]] = {region: set() for region in regions}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._posted: dict[str, int] = {}
+
+    @property
+    def url(self) -> str:
+        return self.urls[self.client_region]
+
+    @property
+    def balances(self) -> bool:
+        """Whether reports move traffic (a dryRun metric, or RATE, is reported only)."""
+        return not self.plan.tier.dry_run and self.plan.tier.balancing_mode in (
+            BalancingMode.CUSTOM_METRICS,
+            BalancingMode.IN_FLIGHT,
+        )
+
+    async def __aenter__(self) -> RegionalGateway:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self.options.port:
+            ensure_port_free(LOOPBACK, self.options.port)
+        await asyncio.gather(*(gateway.start() for gateway in self.gateways.values()))
+        await self._start_tier()
+        self._loop_task = asyncio.ensure_future(self._report_loop())
+
+    async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        await self.supervisor.stop_all()
+        await asyncio.gather(*(gateway.stop() for gateway in self.gateways.values()), return_exceptions=True)
+
+    def _pool_replicas(self, region: str) -> list[str]:
+        """The tier's endpoints in ``region``: the exported pool's replicas (ip:port)."""
+        return [
+            replica.url.removeprefix("http://")
+            for replica in self.gateways[region].replicas_of(self.plan.tier.pool)
+        ]
+
+    def tier_spec(self) -> TierBootstrapSpec:
+        addresses = []
+        for region in self.plan.regions:
+            gateway = self.gateways[region.region]
+            client_port = self.options.port if region.region == self.client_region and self.options.port else free_port()
+            addresses.append(
+                RegionAddresses(
+                    region=region.region,
+                    entry_port=int(gateway.url.rpartition(":")[2]),
+                    health_targets=tuple(self._pool_replicas(region.region)),
+                    client_port=client_port,
+                    hop_port=free_port(),
+                )
+            )
+        return TierBootstrapSpec(
+            tier=self.plan.tier,
+            regions=tuple(addresses),
+            inter_region_delay_s=self.options.inter_region_delay_s,
+            access_log_path=self.traffic.path,
+        )
+
+    async def _start_tier(self) -> None:
+        spec = self.tier_spec()
+        tier_dir = self.work_dir / "tier"
+        tier_dir.mkdir(parents=True, exist_ok=True)
+        bootstrap_path = tier_dir / "bootstrap.json"
+        bootstrap_path.write_text(json.dumps(build_tier_bootstrap(spec), indent=2), encoding="utf-8")
+        admin_address_path = tier_dir / "admin-address"
+        argv = [
+            str(find_envoy_binary()),
+            "-c", str(bootstrap_path),
+            "--admin-address-path", str(admin_address_path),
+            "--concurrency", "1",
+            "--log-level", "warning",
+            "--disable-hot-restart",
+            "--file-flush-interval-msec", str(ACCESS_LOG_FLUSH_MS),
+        ]  # fmt: skip
+        self.tier_envoy = await self.supervisor.start("envoy:tier", argv)
+        self.urls = {address.region: f"http://{LOOPBACK}:{address.client_port}" for address in spec.regions}
+        model = self.plan.regions[0].plan.pool(self.plan.tier.pool).model
+        async with aiohttp.ClientSession() as session:
+            self.admin_url, _ = await wait_envoy_ready(
+                session, self.tier_envoy, admin_address_path, self.options.ready_timeout_s
+            )
+            for url in self.urls.values():
+                await wait_routable(session, self.tier_envoy, url, model, self.options.ready_timeout_s)
+
+    async def _report_loop(self) -> None:
+        """Scrape every region, record, report (delayed), and set the tier's local shares."""
+        async with aiohttp.ClientSession() as session:
+            while True:
+                await self.report_once(session)
+                await asyncio.sleep(self.options.report_interval_s)
+
+    async def report_once(self, session: aiohttp.ClientSession) -> None:
+        now = time.monotonic()
+        tier = self.plan.tier
+        path = tier.metric.path if tier.metric is not None else "/metrics"
+        for region in self.plan.regions:
+            urls = [f"http://{address}{path}" for address in self._pool_replicas(region.region)]
+            readings = await scrape_region(session, tier, urls)
+            self.reports.record(region.region, now, region_utilization(tier, readings))
+        self.reported = {region: self.reports.reported(region, now) for region in self.reported}
+        if self.balances:
+            await self._post_shares(session, self.controller.update(self.reported))
+
+    async def _post_shares(self, session: aiohttp.ClientSession, shares: dict[str, float]) -> None:
+        updates = {
+            share_key(region): round(share * SHARE_DENOMINATOR)
+            for region, share in shares.items()
+            if self._posted.get(region) != round(share * SHARE_DENOMINATOR)
+        }
+        if not updates:
+            return
+        async with session.post(f"{self.admin_url}/runtime_modify", params={k: str(v) for k, v in updates.items()}) as response:
+            if response.status != 200:
+                raise RuntimeError(f"the tier's Envoy refused a runtime update: HTTP {response.status}")
+        for region, share in shares.items():
+            self._posted[region] = round(share * SHARE_DENOMINATOR)
+
+    async def healthy_endpoints(self, session: aiohttp.ClientSession) -> dict[str, tuple[int, int]]:
+        """Per region (healthy, all) of its endpoints, as the tier's health checks see them."""
+        async with session.get(f"{self.admin_url}/clusters?format=json") as response:
+            document = await response.json(content_type=None)
+        counts = {region: (0, 0) for region in self.reported}
+        wanted = nearest_cluster(self.client_region)
+        for cluster in document.get("cluster_statuses", []):
+            if cluster.get("name") != wanted:
+                continue
+            for host in cluster.get("host_statuses", []):
+                region = str(host.get("locality", {}).get("region", ""))
+                if region not in counts:
+                    continue
+                status = host.get("health_status", {})
+                healthy = not status.get("failed_active_health_check") and status.get("eds_health_status", "HEALTHY") == "HEALTHY"
+                good, total = counts[region]
+                counts[region] = (good + int(healthy), total + 1)
+        return counts
+
+    async def status(self, session: aiohttp.ClientSession) -> list[RegionStatus]:
+        traffic = self.traffic.update()
+        health = await self.healthy_endpoints(session)
+        rows = []
+        for region in self.plan.regions:
+            counts: RegionTraffic = traffic[region.region]
+            healthy, total = health[region.region]
+            rows.append(
+                RegionStatus(
+                    region=region.region,
+                    cluster=region.cluster,
+                    url=self.urls[region.region],
+                    utilization=self.reported[region.region],
+                    target=self.plan.tier.max_utilization,
+                    local_share=self.controller.shares[region.region],
+                    healthy_endpoints=healthy,
+                    endpoints=total,
+                    local=counts.local,
+                    spilled=counts.spilled,
+                    failed_over=counts.failed_over,
+                    failed=counts.failed,
+                    served=counts.served,
+                    down=tuple(sorted(part.value for part in self.down[region.region])),
+                )
+            )
+        return rows
+
+    def _children(self, region: str, part: RegionPart) -> list[ChildProcess]:
+        gateway = self.gateways[self.plan.region(region).region]
+        if part is RegionPart.REPLICAS:
+            return [replica.process for replica in gateway.replicas]
+        return [picker.process for pickers in gateway.picker_replicas.values() for picker in pickers]
+
+    async def take_down(self, region: str, part: RegionPart) -> None:
+        """Kill ``region``'s replicas or pickers (SIGKILL: a crash, no drain)."""
+        name = self.plan.region(region).region
+        await asyncio.gather(*(child.kill() for child in self._children(name, part)))
+        self.down[name].add(part)
+
+    async def bring_up(self, region: str, part: RegionPart) -> None:
+        """Start them again with the same command lines (same ports)."""
+        name = self.plan.region(region).region
+        for child in self._children(name, part):
+            if not child.running:
+                await child.start()
+        self.down[name].discard(part)

@@ -1,0 +1,280 @@
+"""The cross-region tier's Envoy bootstrap: Google's cross-regional internal load balancer, locally.
+
+Per region of the Gateway a client listener (the region's gateway address). A request's client region is
+that listener's, or the ``x-infgw-client-region`` header's. Per client region two clusters over every
+region's model-server endpoints, ordered by priority:
+
+- ``nearest/<client>``: priority 0 = the client's region, then the other regions in the Gateway's order;
+- ``spill/<client>``: the other regions first, the client's own last.
+
+Two routes per client region pick one of them: ``nearest`` matches with the runtime fraction
+``tier.<client>.local_share`` (per ten thousand), ``spill`` takes the rest. The utilization controller
+sets those fractions through the admin runtime (capacity spill-over); Envoy's own active health checks
+and priority failover move traffic off a region whose endpoints all fail (health-based failover).
+
+Each endpoint stands for one model server: Envoy health-checks the replica itself (the HealthCheckPolicy's
+path, interval, timeout, thresholds) while requests go to the region's entry, its Envoy with the picker,
+which chooses the replica, as the cluster's InferencePool does. Requests to another region pass its hop
+listener, which adds the inter-region delay (Envoy's fault filter) before the region's entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from infgw.envoy.bootstrap import _address, _duration
+from infgw.local.regions.tier_config import TierConfig
+
+CLIENT_REGION_HEADER = "x-infgw-client-region"
+SERVED_REGION_HEADER = "x-infgw-served-region"
+METADATA_NAMESPACE = "infgw"
+SHARE_DENOMINATOR = 10_000
+# Any healthy endpoint keeps its priority's whole share: the load balancer fails a region over only when
+# none of its endpoints is healthy (Envoy's default, 140%, would move load off a partly healthy region).
+OVERPROVISIONING_PERCENT = 100_000
+_TYPE = "@type"
+_API = "type.googleapis.com/envoy."
+
+
+def share_key(client_region: str) -> str:
+    return f"tier.{client_region}.local_share"
+
+
+def nearest_cluster(client_region: str) -> str:
+    return f"nearest/{client_region}"
+
+
+def spill_cluster(client_region: str) -> str:
+    return f"spill/{client_region}"
+
+
+class RegionAddresses(BaseModel):
+    """Where one region's gateway and model servers listen, and the tier's own ports for it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    region: str
+    entry_port: int = Field(description="The region's Envoy (its picker chooses the replica).")
+    health_targets: tuple[str, ...] = Field(description="Each model server's health-check ip:port.")
+    client_port: int = Field(description="The tier's listener for clients in this region; 0 = free.")
+    hop_port: int = Field(description="The tier's listener adding the inter-region delay into this region.")
+
+
+class TierBootstrapSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tier: TierConfig
+    regions: tuple[RegionAddresses, ...]  # in the tier's region order
+    inter_region_delay_s: float = Field(0.0, ge=0)
+    access_log_path: Path
+    connect_timeout_s: float = 1.0
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host, int(port)
+
+
+def _endpoints(spec: TierBootstrapSpec, region: RegionAddresses, client: str, priority: int) -> dict[str, Any]:
+    local = region.region == client
+    port = region.entry_port if local else region.hop_port
+    lb_endpoints = []
+    for target in region.health_targets:
+        host, health_port = _host_port(target)
+        lb_endpoints.append(
+            {
+                "endpoint": {
+                    "address": _address("127.0.0.1", port),
+                    "health_check_config": {"address": _address(host, health_port)},
+                },
+                "metadata": {"filter_metadata": {METADATA_NAMESPACE: {"region": region.region}}},
+            }
+        )
+    return {"priority": priority, "locality": {"region": region.region}, "lb_endpoints": lb_endpoints}
+
+
+def _balanced_cluster(spec: TierBootstrapSpec, name: str, client: str, order: list[RegionAddresses]) -> dict[str, Any]:
+    check = spec.tier.health_check
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": _duration(spec.connect_timeout_s),
+        "lb_policy": "ROUND_ROBIN",
+        # No panic routing: with no healthy endpoint anywhere the load balancer answers 503, as Google's
+        # does, rather than Envoy's default of spreading over every endpoint regardless of health.
+        "common_lb_config": {"healthy_panic_threshold": {"value": 0}},
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [_endpoints(spec, region, client, index) for index, region in enumerate(order)],
+            "policy": {"overprovisioning_factor": OVERPROVISIONING_PERCENT},
+        },
+        "health_checks": [
+            {
+                "timeout": _duration(check.timeout_s),
+                "interval": _duration(check.interval_s),
+                "no_traffic_interval": _duration(check.interval_s),
+                "unhealthy_interval": _duration(check.interval_s),
+                "interval_jitter": "0s",
+                "unhealthy_threshold": check.unhealthy_threshold,
+                "healthy_threshold": check.healthy_threshold,
+                "http_health_check": {"path": check.path},
+            }
+        ],
+        # Envoy's default circuit breakers cap a cluster at 1,024 requests; LLM requests are long.
+        "circuit_breakers": {"thresholds": [{"max_requests": 100_000, "max_pending_requests": 100_000}]},
+    }
+
+
+def _entry_cluster(spec: TierBootstrapSpec, region: RegionAddresses) -> dict[str, Any]:
+    name = f"region/{region.region}"
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": _duration(spec.connect_timeout_s),
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address("127.0.0.1", region.entry_port)}}]}],
+        },
+        "circuit_breakers": {"thresholds": [{"max_requests": 100_000, "max_pending_requests": 100_000}]},
+    }
+
+
+def _route(spec: TierBootstrapSpec, cluster: str, client: str, *, header: bool, share: bool) -> dict[str, Any]:
+    match: dict[str, Any] = {"prefix": "/"}
+    if header:
+        match["headers"] = [{"name": CLIENT_REGION_HEADER, "string_match": {"exact": client}}]
+    if share:
+        match["runtime_fraction"] = {
+            "default_value": {"numerator": SHARE_DENOMINATOR, "denominator": "TEN_THOUSAND"},
+            "runtime_key": share_key(client),
+        }
+    return {
+        "name": cluster,
+        "match": match,
+        "route": {"cluster": cluster, "timeout": _duration(spec.tier.timeout_s)},
+        "request_headers_to_add": [
+            {"header": {"key": CLIENT_REGION_HEADER, "value": client}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+        ],
+        "response_headers_to_add": [
+            {
+                "header": {
+                    "key": SERVED_REGION_HEADER,
+                    "value": f'%UPSTREAM_METADATA(["{METADATA_NAMESPACE}", "region"])%',
+                },
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            },
+            {"header": {"key": CLIENT_REGION_HEADER, "value": client}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
+        ],
+    }
+
+
+def _client_routes(spec: TierBootstrapSpec, own: str) -> list[dict[str, Any]]:
+    """A client-region header picks that region's routes; without one, the listener's region applies."""
+    routes: list[dict[str, Any]] = []
+    for client, header in [*((r.region, True) for r in spec.regions), (own, False)]:
+        routes += [
+            _route(spec, nearest_cluster(client), client, header=header, share=True),
+            _route(spec, spill_cluster(client), client, header=header, share=False),
+        ]
+    return routes
+
+
+_ACCESS_LOG_FORMAT = {
+    "route": "%ROUTE_NAME%",
+    "served_region": "%RESP(" + SERVED_REGION_HEADER + ")%",
+    "status": "%RESPONSE_CODE%",
+    "flags": "%RESPONSE_FLAGS%",
+    "duration_ms": "%DURATION%",
+}
+
+
+def _manager(stat_prefix: str, routes: list[dict[str, Any]], filters: list[dict[str, Any]], log: Path | None) -> dict[str, Any]:
+    manager: dict[str, Any] = {
+        _TYPE: _API + "extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": stat_prefix,
+        "codec_type": "AUTO",
+        "route_config": {"name": stat_prefix, "virtual_hosts": [{"name": "tier", "domains": ["*"], "routes": routes}]},
+        "http_filters": [
+            *filters,
+            {"name": "envoy.filters.http.router", "typed_config": {_TYPE: _API + "extensions.filters.http.router.v3.Router"}},
+        ],
+    }
+    if log is not None:
+        manager["access_log"] = [
+            {
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    _TYPE: _API + "extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": str(log),
+                    "log_format": {"json_format": _ACCESS_LOG_FORMAT},
+                },
+            }
+        ]
+    return manager
+
+
+def _listener(name: str, port: int, manager: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "address": _address("127.0.0.1", port),
+        "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}],
+    }
+
+
+def _delay_filter(delay_s: float) -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.http.fault",
+        "typed_config": {
+            _TYPE: _API + "extensions.filters.http.fault.v3.HTTPFault",
+            "delay": {"fixed_delay": _duration(delay_s), "percentage": {"numerator": 100, "denominator": "HUNDRED"}},
+        },
+    }
+
+
+def client_listener_name(region: str) -> str:
+    return f"client/{region}"
+
+
+def build_tier_bootstrap(spec: TierBootstrapSpec, initial_shares: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The tier's bootstrap; ``initial_shares`` (per ten thousand, default all local) seed the runtime."""
+    listeners = []
+    clusters = []
+    for region in spec.regions:
+        own = region.region
+        listeners.append(
+            _listener(
+                client_listener_name(own),
+                region.client_port,
+                _manager(f"client_{own}", _client_routes(spec, own), [], spec.access_log_path),
+            )
+        )
+        hop_route = {
+            "name": f"hop/{own}",
+            "match": {"prefix": "/"},
+            "route": {"cluster": f"region/{own}", "timeout": _duration(spec.tier.timeout_s)},
+        }
+        filters = [_delay_filter(spec.inter_region_delay_s)] if spec.inter_region_delay_s > 0 else []
+        listeners.append(_listener(f"hop/{own}", region.hop_port, _manager(f"hop_{own}", [hop_route], filters, None)))
+        others = [r for r in spec.regions if r.region != own]
+        region_here = [region]
+        clusters += [
+            _balanced_cluster(spec, nearest_cluster(own), own, region_here + others),
+            _balanced_cluster(spec, spill_cluster(own), own, others + region_here),
+            _entry_cluster(spec, region),
+        ]
+    shares = {share_key(r.region): SHARE_DENOMINATOR for r in spec.regions}
+    shares.update({share_key(region): value for region, value in (initial_shares or {}).items()})
+    return {
+        "admin": {"address": _address("127.0.0.1", 0)},
+        "layered_runtime": {
+            "layers": [
+                {"name": "static", "static_layer": shares},
+                {"name": "admin", "admin_layer": {}},
+            ]
+        },
+        "static_resources": {"listeners": listeners, "clusters": clusters},
+    }
