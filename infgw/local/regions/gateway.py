@@ -56,7 +56,9 @@ class RegionalOptions(BaseModel):
     port: int = Field(0, ge=0, le=65_535, description="The client region's tier listener; 0 = a free one.")
     client_region: str | None = Field(None, description="Region (or cluster) of `url`; default the first.")
     inter_region_delay_s: float = Field(0.0, ge=0, description="Added to every cross-region hop.")
-    report_delay_s: float = Field(1.0, ge=0, description="Utilization becomes visible this long after it is measured.")
+    report_delay_s: float = Field(
+        1.0, ge=0, description="Utilization becomes visible this long after it is measured."
+    )
     report_interval_s: float = Field(0.5, gt=0, description="How often the regions are scraped and reported.")
     ready_timeout_s: float = Field(60.0, gt=0)
     access_log: bool = False
@@ -91,7 +93,9 @@ class RegionalGateway:
         self.plan = plan
         self.options = options
         self.work_dir = work_dir
-        self.client_region = plan.region(options.client_region).region if options.client_region else plan.regions[0].region
+        self.client_region = (
+            plan.region(options.client_region).region if options.client_region else plan.regions[0].region
+        )
         self.gateways: dict[str, LocalGateway] = {
             region.region: LocalGateway(
                 region.plan,
@@ -165,7 +169,11 @@ class RegionalGateway:
         addresses = []
         for region in self.plan.regions:
             gateway = self.gateways[region.region]
-            client_port = self.options.port if region.region == self.client_region and self.options.port else free_port()
+            client_port = (
+                self.options.port
+                if region.region == self.client_region and self.options.port
+                else free_port()
+            )
             addresses.append(
                 RegionAddresses(
                     region=region.region,
@@ -235,7 +243,9 @@ class RegionalGateway:
         }
         if not updates:
             return
-        async with session.post(f"{self.admin_url}/runtime_modify", params={k: str(v) for k, v in updates.items()}) as response:
+        async with session.post(
+            f"{self.admin_url}/runtime_modify", params={k: str(v) for k, v in updates.items()}
+        ) as response:
             if response.status != 200:
                 raise RuntimeError(f"the tier's Envoy refused a runtime update: HTTP {response.status}")
         for region, share in shares.items():
@@ -255,7 +265,10 @@ class RegionalGateway:
                 if region not in counts:
                     continue
                 status = host.get("health_status", {})
-                healthy = not status.get("failed_active_health_check") and status.get("eds_health_status", "HEALTHY") == "HEALTHY"
+                healthy = (
+                    not status.get("failed_active_health_check")
+                    and status.get("eds_health_status", "HEALTHY") == "HEALTHY"
+                )
                 good, total = counts[region]
                 counts[region] = (good + int(healthy), total + 1)
         return counts

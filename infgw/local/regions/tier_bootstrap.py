@@ -79,7 +79,9 @@ def _host_port(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _endpoints(spec: TierBootstrapSpec, region: RegionAddresses, client: str, priority: int) -> dict[str, Any]:
+def _endpoints(
+    spec: TierBootstrapSpec, region: RegionAddresses, client: str, priority: int
+) -> dict[str, Any]:
     local = region.region == client
     port = region.entry_port if local else region.hop_port
     lb_endpoints = []
@@ -97,7 +99,9 @@ def _endpoints(spec: TierBootstrapSpec, region: RegionAddresses, client: str, pr
     return {"priority": priority, "locality": {"region": region.region}, "lb_endpoints": lb_endpoints}
 
 
-def _balanced_cluster(spec: TierBootstrapSpec, name: str, client: str, order: list[RegionAddresses]) -> dict[str, Any]:
+def _balanced_cluster(
+    spec: TierBootstrapSpec, name: str, client: str, order: list[RegionAddresses]
+) -> dict[str, Any]:
     check = spec.tier.health_check
     return {
         "name": name,
@@ -137,13 +141,17 @@ def _entry_cluster(spec: TierBootstrapSpec, region: RegionAddresses) -> dict[str
         "connect_timeout": _duration(spec.connect_timeout_s),
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address("127.0.0.1", region.entry_port)}}]}],
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": _address("127.0.0.1", region.entry_port)}}]}
+            ],
         },
         "circuit_breakers": {"thresholds": [{"max_requests": 100_000, "max_pending_requests": 100_000}]},
     }
 
 
-def _route(spec: TierBootstrapSpec, cluster: str, client: str, *, header: bool, share: bool) -> dict[str, Any]:
+def _route(
+    spec: TierBootstrapSpec, cluster: str, client: str, *, header: bool, share: bool
+) -> dict[str, Any]:
     match: dict[str, Any] = {"prefix": "/"}
     if header:
         match["headers"] = [{"name": CLIENT_REGION_HEADER, "string_match": {"exact": client}}]
@@ -157,7 +165,10 @@ def _route(spec: TierBootstrapSpec, cluster: str, client: str, *, header: bool, 
         "match": match,
         "route": {"cluster": cluster, "timeout": _duration(spec.tier.timeout_s)},
         "request_headers_to_add": [
-            {"header": {"key": CLIENT_REGION_HEADER, "value": client}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+            {
+                "header": {"key": CLIENT_REGION_HEADER, "value": client},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
         ],
         "response_headers_to_add": [
             {
@@ -167,7 +178,10 @@ def _route(spec: TierBootstrapSpec, cluster: str, client: str, *, header: bool, 
                 },
                 "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
             },
-            {"header": {"key": CLIENT_REGION_HEADER, "value": client}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
+            {
+                "header": {"key": CLIENT_REGION_HEADER, "value": client},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            },
         ],
     }
 
@@ -192,15 +206,23 @@ _ACCESS_LOG_FORMAT = {
 }
 
 
-def _manager(stat_prefix: str, routes: list[dict[str, Any]], filters: list[dict[str, Any]], log: Path | None) -> dict[str, Any]:
+def _manager(
+    stat_prefix: str, routes: list[dict[str, Any]], filters: list[dict[str, Any]], log: Path | None
+) -> dict[str, Any]:
     manager: dict[str, Any] = {
         _TYPE: _API + "extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": stat_prefix,
         "codec_type": "AUTO",
-        "route_config": {"name": stat_prefix, "virtual_hosts": [{"name": "tier", "domains": ["*"], "routes": routes}]},
+        "route_config": {
+            "name": stat_prefix,
+            "virtual_hosts": [{"name": "tier", "domains": ["*"], "routes": routes}],
+        },
         "http_filters": [
             *filters,
-            {"name": "envoy.filters.http.router", "typed_config": {_TYPE: _API + "extensions.filters.http.router.v3.Router"}},
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {_TYPE: _API + "extensions.filters.http.router.v3.Router"},
+            },
         ],
     }
     if log is not None:
@@ -221,7 +243,9 @@ def _listener(name: str, port: int, manager: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": name,
         "address": _address("127.0.0.1", port),
-        "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}],
+        "filter_chains": [
+            {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}
+        ],
     }
 
 
@@ -230,7 +254,10 @@ def _delay_filter(delay_s: float) -> dict[str, Any]:
         "name": "envoy.filters.http.fault",
         "typed_config": {
             _TYPE: _API + "extensions.filters.http.fault.v3.HTTPFault",
-            "delay": {"fixed_delay": _duration(delay_s), "percentage": {"numerator": 100, "denominator": "HUNDRED"}},
+            "delay": {
+                "fixed_delay": _duration(delay_s),
+                "percentage": {"numerator": 100, "denominator": "HUNDRED"},
+            },
         },
     }
 
@@ -239,7 +266,9 @@ def client_listener_name(region: str) -> str:
     return f"client/{region}"
 
 
-def build_tier_bootstrap(spec: TierBootstrapSpec, initial_shares: Mapping[str, int] | None = None) -> dict[str, Any]:
+def build_tier_bootstrap(
+    spec: TierBootstrapSpec, initial_shares: Mapping[str, int] | None = None
+) -> dict[str, Any]:
     """The tier's bootstrap; ``initial_shares`` (per ten thousand, default all local) seed the runtime."""
     listeners = []
     clusters = []
@@ -258,7 +287,9 @@ def build_tier_bootstrap(spec: TierBootstrapSpec, initial_shares: Mapping[str, i
             "route": {"cluster": f"region/{own}", "timeout": _duration(spec.tier.timeout_s)},
         }
         filters = [_delay_filter(spec.inter_region_delay_s)] if spec.inter_region_delay_s > 0 else []
-        listeners.append(_listener(f"hop/{own}", region.hop_port, _manager(f"hop_{own}", [hop_route], filters, None)))
+        listeners.append(
+            _listener(f"hop/{own}", region.hop_port, _manager(f"hop_{own}", [hop_route], filters, None))
+        )
         others = [r for r in spec.regions if r.region != own]
         region_here = [region]
         clusters += [

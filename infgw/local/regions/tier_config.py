@@ -107,7 +107,12 @@ def _health_check(objects: list[Body], pool: str) -> HealthCheck:
         return HealthCheck()
     default = policies[0]["spec"].get("default") or {}
     config = default.get("config") or {}
-    http = config.get("httpHealthCheck") or config.get("httpsHealthCheck") or config.get("http2HealthCheck") or {}
+    http = (
+        config.get("httpHealthCheck")
+        or config.get("httpsHealthCheck")
+        or config.get("http2HealthCheck")
+        or {}
+    )
     port = http.get("port") if http.get("portSpecification", "USE_FIXED_PORT") == "USE_FIXED_PORT" else None
     return HealthCheck(
         path=str(http.get("requestPath", "/")),

@@ -55,9 +55,7 @@ class TrafficLog:
         except (ValueError, KeyError, TypeError):
             self.malformed += 1
             return
-        client = next(
-            (r for r in self.regions if route in (nearest_cluster(r), spill_cluster(r))), None
-        )
+        client = next((r for r in self.regions if route in (nearest_cluster(r), spill_cluster(r))), None)
         if client is None:
             self.malformed += 1
             return
