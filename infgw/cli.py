@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from infgw.local.command import local
+from infgw.local.regions.command import region_app
 from infgw.plan.command import plan
 
 app = typer.Typer(
@@ -22,3 +23,4 @@ def main() -> None:
 
 app.command("plan")(plan)
 app.command("local")(local)
+app.add_typer(region_app)

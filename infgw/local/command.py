@@ -22,6 +22,7 @@ from components.config.sources import StackFileError, find_project_dir, read_sta
 from infgw.local.child_process import ChildExitedError
 from infgw.local.plan import LocalPlan, LocalPlanError, local_plan_from_objects
 from infgw.local.ports import PortBusyError, ensure_port_free
+from infgw.local.regions.regional_plan import RegionalPlan, is_multi_region
 from infgw.local.rendered_stack import RenderError, read_objects, render_stack
 
 if TYPE_CHECKING:
@@ -34,9 +35,6 @@ INVALID_INPUT_EXIT = 2
 
 class LocalUsageError(Exception):
     """Bad input found before anything started."""
-
-
-
 
 
 def parse_sim_settings(settings: list[str]) -> dict[str, Any]:
@@ -60,7 +58,7 @@ def parse_sim_settings(settings: list[str]) -> dict[str, Any]:
     return overrides
 
 
-def _check_sim_configs(plan: LocalPlan) -> None:
+def check_sim_configs(plan: LocalPlan) -> None:
     """Validate every replica's simulator-only settings now, so a bad --sim-set fails before any process."""
     from sim.config import ConfigError as SimConfigError
     from sim.config import SimConfig
@@ -88,6 +86,41 @@ def load_local_plan(
     Raises:
         LocalUsageError: bad config, a plan that could not deploy, or manifests that do not wire up.
     """
+    cluster_dir, notes = render_checked_stack(stack, project_dir, manifests_dir)
+    return cluster_local_plan(cluster_dir, notes, stack, replicas, seed, sim_overrides)
+
+
+def cluster_local_plan(
+    cluster_dir: Path,
+    notes: list[str],
+    stack: str,
+    replicas: int | None,
+    seed: int,
+    sim_overrides: dict[str, Any] | None,
+) -> LocalPlan:
+    """What to start for one cluster folder of rendered manifests (raises LocalUsageError)."""
+    try:
+        plan = local_plan_from_objects(
+            read_objects(cluster_dir),
+            stack=stack,
+            replicas_cap=replicas,
+            seed=seed,
+            sim_overrides=sim_overrides,
+        )
+    except LocalPlanError as error:
+        raise LocalUsageError(str(error)) from None
+    plan = plan.model_copy(update={"warnings": (*notes, *plan.warnings)})
+    check_sim_configs(plan)
+    return plan
+
+
+def render_checked_stack(stack: str, project_dir: Path | None, manifests_dir: Path) -> tuple[Path, list[str]]:
+    """Validate the stack and render its manifests into ``manifests_dir``: the gateway cluster's folder
+    and notes (a policy the stack violates).
+
+    Raises:
+        LocalUsageError: bad config, or a plan that could not deploy.
+    """
     try:
         directory = project_dir.resolve() if project_dir else find_project_dir()
         stack_config = validate_stack_config(read_stack(stack, directory))
@@ -101,17 +134,11 @@ def load_local_plan(
             "add one (see Pulumi.dev.yaml)"
         )
     try:
-        cluster_dir, notes = render_stack(stack, directory, manifests_dir)
-        plan = local_plan_from_objects(
-            read_objects(cluster_dir), stack=stack, replicas_cap=replicas, seed=seed, sim_overrides=sim_overrides
-        )
+        return render_stack(stack, directory, manifests_dir)
     except RenderError as error:
-        raise LocalUsageError(f"stack {stack!r} does not plan, so it cannot run here either:\n{error}") from None
-    except LocalPlanError as error:
-        raise LocalUsageError(str(error)) from None
-    plan = plan.model_copy(update={"warnings": (*notes, *plan.warnings)})
-    _check_sim_configs(plan)
-    return plan
+        raise LocalUsageError(
+            f"stack {stack!r} does not plan, so it cannot run here either:\n{error}"
+        ) from None
 
 
 def _describe_plan(console: Console, plan: LocalPlan) -> None:
@@ -277,6 +304,27 @@ def local(
         Path | None,
         typer.Option("--project-dir", help="Directory holding Pulumi.yaml (default: nearest above cwd)."),
     ] = None,
+    client_region: Annotated[
+        str | None,
+        typer.Option(
+            "--client-region",
+            help="Multi-region stacks: the region (or cluster) whose address --port and the sample requests use.",
+        ),
+    ] = None,
+    inter_region_delay: Annotated[
+        float,
+        typer.Option(
+            "--inter-region-delay", min=0, help="Multi-region stacks: seconds added to each cross-region hop."
+        ),
+    ] = 0.0,
+    report_delay: Annotated[
+        float,
+        typer.Option(
+            "--report-delay",
+            min=0,
+            help="Multi-region stacks: seconds until a region's utilization reaches the tier.",
+        ),
+    ] = 1.0,
 ) -> None:
     """Serve STACK's model pools locally from its rendered manifests: simulated vLLM replicas with the
     planned vLLM flags, each pool's picker with its planned args and ConfigMap, Envoy in front."""
@@ -287,11 +335,19 @@ def local(
         else:
             directory = work_dir.resolve()
             directory.mkdir(parents=True, exist_ok=True)
+        regional: RegionalPlan | None = None
         try:
             overrides = parse_sim_settings(sim_set or [])
-            plan = load_local_plan(
-                stack, project_dir, directory / "manifests", replicas=replicas, seed=seed, sim_overrides=overrides
-            )
+            manifests = directory / "manifests"
+            cluster_dir, notes = render_checked_stack(stack, project_dir, manifests)
+            if is_multi_region(manifests):
+                from infgw.local.regions.command import load_regional_plan
+
+                regional = load_regional_plan(
+                    manifests, notes, stack=stack, replicas=replicas, seed=seed, sim_overrides=overrides
+                )
+            else:
+                plan = cluster_local_plan(cluster_dir, notes, stack, replicas, seed, overrides)
             if port:
                 ensure_port_free("127.0.0.1", port)
         except (LocalUsageError, PortBusyError) as error:
@@ -301,10 +357,26 @@ def local(
         from infgw.local.gateway import GatewayOptions
         from infgw.local.readiness import NotReadyError
 
-        _describe_plan(console, plan)
-        options = GatewayOptions(port=port, ready_timeout_s=ready_timeout, access_log=access_log)
+        if regional is not None:
+            from infgw.local.regions.command import describe_regional_plan, run_regions
+            from infgw.local.regions.gateway import RegionalOptions
+
+            describe_regional_plan(console, regional)
+            regional_options = RegionalOptions(
+                port=port,
+                client_region=client_region,
+                inter_region_delay_s=inter_region_delay,
+                report_delay_s=report_delay,
+                ready_timeout_s=ready_timeout,
+                access_log=access_log,
+            )
+            coroutine = run_regions(console, regional, regional_options, directory, once, refresh)
+        else:
+            _describe_plan(console, plan)
+            options = GatewayOptions(port=port, ready_timeout_s=ready_timeout, access_log=access_log)
+            coroutine = _run(console, plan, options, directory, once, refresh)
         try:
-            code = asyncio.run(_run_until_signal(_run(console, plan, options, directory, once, refresh)))
+            code = asyncio.run(_run_until_signal(coroutine))
         except (ChildExitedError, NotReadyError) as error:
             console.print(f"[red]local gateway failed:[/] {error}", highlight=False)
             if work_dir is None:

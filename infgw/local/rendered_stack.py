@@ -16,6 +16,8 @@ import yaml
 POLICY_VIOLATION_EXIT = 1
 # The policy report's verdict when a mandatory rule is violated (policies/report.py).
 POLICY_BLOCKED = "violation(s); blocked."
+# The full plan, written next to the cluster folders: where each cluster runs (infgw.local.regions).
+PLAN_JSON = "plan.json"
 
 
 class RenderError(RuntimeError):
@@ -40,6 +42,7 @@ def render_stack(stack: str, project_dir: Path, out_dir: Path) -> tuple[Path, li
     command = [
         sys.executable, "-m", "infgw", "plan",
         "--stack", stack, "--project-dir", str(project_dir), "--manifests", str(out_dir),
+        "--json", str(out_dir / PLAN_JSON),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     notes: list[str] = []
