@@ -1,0 +1,54 @@
+"""Shared settings of the two-region gateway tests: a small KV cache so a few clients fill it, and the
+rendered HealthCheckPolicy checking every second so a region loss is detected within seconds."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infgw.local.regions.command import load_regional_plan
+from infgw.local.regions.regional_plan import RegionalPlan
+
+WEST, EAST = "europe-west3", "us-east4"
+MODEL = "food-review-1"
+# 48 blocks x 16 tokens per replica: ~10 requests of ~130 tokens fill it; context capped to fit.
+SIM_OVERRIDES = {"num_gpu_blocks": 48, "max_model_len": 512}
+REPLICAS = 2
+CHECK_INTERVAL_S = 1
+
+
+EditObject = Callable[[dict[str, Any]], None]
+
+
+def edited_copy(source: Path, target: Path, kind: str, edit: EditObject) -> Path:
+    """A copy of the rendered manifests under ``target`` with every ``kind`` object passed to ``edit``."""
+    shutil.copytree(source, target)
+    for path in target.glob("*/*.yaml"):
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(document, dict) and document.get("kind") == kind:
+            edit(document)
+            path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return target
+
+
+def fast_health_checks(policy: dict[str, Any]) -> None:
+    policy["spec"]["default"]["checkIntervalSec"] = CHECK_INTERVAL_S
+    policy["spec"]["default"]["timeoutSec"] = CHECK_INTERVAL_S
+
+
+def regional_plan_from(manifests: Path, notes: list[str]) -> RegionalPlan:
+    return load_regional_plan(
+        manifests, notes, stack="dev", replicas=REPLICAS, seed=0, sim_overrides=SIM_OVERRIDES
+    )
+
+
+def plan_with_edits(source: Path, notes: list[str], target: Path, **edits: Any) -> RegionalPlan:
+    """The dev stack's regional plan from a copy of its manifests, each kind edited by ``edits[kind]``."""
+    current = source
+    for index, (kind, edit) in enumerate(edits.items()):
+        current = edited_copy(current, target / f"{index}-{kind}", kind, edit)
+    return regional_plan_from(current, notes)

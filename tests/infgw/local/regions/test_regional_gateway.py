@@ -1,0 +1,153 @@
+"""The two-region local gateway from the dev stack's rendered manifests: clients stay in their region
+below the target, a share spills above it, a region whose replicas die loses all traffic to the other
+once the health checks react (no request lost after that), and coming back restores locality.
+
+Tests run in file order against one gateway (module scope): each leaves both regions up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from regional_fixtures import CHECK_INTERVAL_S, EAST, MODEL, WEST, fast_health_checks, plan_with_edits
+
+from infgw.local.regions.gateway import RegionalGateway, RegionalOptions, RegionPart
+from infgw.local.regions.load import LoadResult, RequestShape, run_load
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+SHAPE = RequestShape(model=MODEL, prompt_words=80, max_tokens=32)
+WAIT_S = 30.0  # bound on every wait for the tier to react
+
+
+async def _until(
+    condition: Callable[[], Awaitable[bool]], timeout_s: float = WAIT_S, step_s: float = 0.2
+) -> float:
+    """Poll the async ``condition`` until it holds; the seconds it took. Fails the test at the bound."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if await condition():
+            return time.monotonic() - started
+        await asyncio.sleep(step_s)
+    pytest.fail(f"not within {timeout_s} s: {condition.__doc__ or condition}")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def gateway(
+    tmp_path_factory: pytest.TempPathFactory, dev_manifests: tuple[Path, list[str]]
+) -> AsyncIterator[RegionalGateway]:
+    source, notes = dev_manifests
+    plan = plan_with_edits(
+        source, notes, tmp_path_factory.mktemp("edited"), HealthCheckPolicy=fast_health_checks
+    )
+    options = RegionalOptions(report_delay_s=0.5, ready_timeout_s=90)
+    async with RegionalGateway(plan, options, tmp_path_factory.mktemp("regional")) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+async def _all_local(gateway: RegionalGateway) -> bool:
+    """every region keeps all of its clients' requests (local share 100%)"""
+    return all(share == 1.0 for share in gateway.controller.shares.values())
+
+
+async def test_the_tier_is_configured_from_the_rendered_objects(gateway: RegionalGateway) -> None:
+    tier = gateway.plan.tier
+    assert tier.regions == (WEST, EAST)
+    assert tier.max_utilization == pytest.approx(0.6)
+    assert tier.metric is not None and tier.metric.source_name == "vllm:kv_cache_usage_perc"
+    assert tier.health_check.interval_s == CHECK_INTERVAL_S  # the edited HealthCheckPolicy
+    assert tier.health_check.path == "/health"
+    assert tier.timeout_s == 100
+
+
+async def test_below_target_each_regions_clients_stay_in_region(
+    gateway: RegionalGateway, session: aiohttp.ClientSession
+) -> None:
+    result = await run_load(session, gateway.url, SHAPE, {WEST: 1, EAST: 1}, duration_s=6, max_requests=60)
+    assert result.failed() == []
+    assert set(result.served(WEST)) == {WEST}
+    assert set(result.served(EAST)) == {EAST}
+    assert all(u is None or u < gateway.plan.tier.max_utilization for u in gateway.reported.values())
+    await asyncio.sleep(0.5)  # Envoy writes its access log every 200 ms
+    rows = {row.region: row for row in await gateway.status(session)}
+    assert rows[WEST].local >= len(result.served(WEST)) and rows[WEST].spilled == 0
+
+
+async def test_above_target_a_share_spills_to_the_other_region(
+    gateway: RegionalGateway, session: aiohttp.ClientSession
+) -> None:
+    utilization: list[float] = []
+
+    async def watch() -> None:
+        while True:
+            if (value := gateway.reported[WEST]) is not None:
+                utilization.append(value)
+            await asyncio.sleep(0.25)
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        result = await run_load(session, gateway.url, SHAPE, {WEST: 12}, duration_s=20, max_requests=800)
+    finally:
+        watcher.cancel()
+    assert result.failed() == []
+    assert max(utilization) > gateway.plan.tier.max_utilization
+    assert result.share_elsewhere(WEST) > 0.05, result.served(WEST)
+    assert result.served(WEST)[WEST] > 0  # spill-over is a share, not a move
+
+
+async def test_region_loss_moves_all_traffic_once_health_checks_react_and_recovery_restores_locality(
+    gateway: RegionalGateway, session: aiohttp.ClientSession
+) -> None:
+    await _until(lambda: _all_local(gateway))
+    result = LoadResult()
+    load = asyncio.ensure_future(
+        run_load(session, gateway.url, SHAPE, {WEST: 2}, duration_s=40, max_requests=2000, result=result)
+    )
+    try:
+        await asyncio.sleep(2)
+        origin = time.monotonic()
+        await gateway.take_down(WEST, RegionPart.REPLICAS)
+
+        async def west_marked_down() -> bool:
+            """the tier's health checks mark every europe-west3 endpoint down"""
+            return (await gateway.healthy_endpoints(session))[WEST][0] == 0
+
+        await _until(west_marked_down)
+        await asyncio.sleep(3)
+    finally:
+        load.cancel()
+        await asyncio.gather(load, return_exceptions=True)
+    # The tier has reacted once its load balancer sends the region's clients elsewhere: from the first
+    # request served by the other region after the kill, nothing may fail or go back to the dead region.
+    moved = min(o.started_s for o in result.outcomes if o.started_s > origin and o.served_region == EAST)
+    after = [o for o in result.outcomes if o.started_s >= moved]
+    assert len(after) >= 5, "too few requests after the tier moved the traffic"
+    assert [o for o in after if o.status != 200] == []
+    assert {o.served_region for o in after} == {EAST}
+    # Envoy excludes a host one check after the admin shows it failed: (threshold + 1) checks, plus a
+    # generous margin for a busy machine.
+    assert moved - origin < CHECK_INTERVAL_S * 3 + 8
+
+    await gateway.bring_up(WEST, RegionPart.REPLICAS)
+
+    async def west_healthy() -> bool:
+        """every europe-west3 endpoint passes the tier's health checks again"""
+        healthy, total = (await gateway.healthy_endpoints(session))[WEST]
+        return healthy == total
+
+    await _until(west_healthy)
+    await _until(lambda: _all_local(gateway))
+    back = await run_load(session, gateway.url, SHAPE, {WEST: 1}, duration_s=3, max_requests=20)
+    assert back.failed() == []
+    assert set(back.served(WEST)) == {WEST}
