@@ -153,7 +153,7 @@ def _describe_plan(console: Console, plan: LocalPlan) -> None:
         console.print(f"[yellow]note:[/] {warning}")
 
 
-def _print_result(console: Console, result: SampleResult) -> None:
+def print_sample_result(console: Console, result: SampleResult) -> None:
     mark = "[green]ok[/]" if result.ok else "[red]FAILED[/]"
     served = f" by {result.replica}" if result.replica else ""
     console.print(f"{mark} {result.request.label} -> {result.status}{served} in {result.elapsed_s:.2f} s")
@@ -221,7 +221,7 @@ async def _run(
             to_send = requests if once else requests[:1]
             results = [await send_sample(session, gateway.url, request) for request in to_send]
         for result in results:
-            _print_result(console, result)
+            print_sample_result(console, result)
         failed = [result for result in results if not result.ok]
         if once:
             if failed:

@@ -79,6 +79,7 @@ async def run_regions(
     import aiohttp
     from rich.live import Live
 
+    from infgw.local.command import print_sample_result
     from infgw.local.regions.control import ControlServer
     from infgw.local.regions.gateway import RegionalGateway
     from infgw.local.regions.status_view import render_regional_status
@@ -89,8 +90,11 @@ async def run_regions(
         f"{work_dir}/tier/logs)"
     )
     async with RegionalGateway(plan, options, work_dir) as gateway, ControlServer(gateway) as control:
+        console.print(
+            f"\n[bold green]Gateway ready at {gateway.url}[/]  (client region {gateway.client_region})"
+        )
         for region, url in gateway.urls.items():
-            console.print(f"[bold green]{region}[/] clients: {url}")
+            console.print(f"[bold]{region}[/] clients: {url}")
         console.print(
             f"Client region of the sample requests: {gateway.client_region}; control: {control.url}"
         )
@@ -100,10 +104,7 @@ async def run_regions(
             to_send = requests if once else requests[:1]
             results = [await send_sample(session, gateway.url, request) for request in to_send]
             for result in results:
-                mark = "[green]ok[/]" if result.ok else "[red]FAILED[/]"
-                console.print(f"{mark} {result.request.label} -> {result.status} in {result.elapsed_s:.2f} s")
-                if not result.ok:
-                    console.print(f"[red]{result.problem}[/]")
+                print_sample_result(console, result)
             if once:
                 failed = [result for result in results if not result.ok]
                 if failed:

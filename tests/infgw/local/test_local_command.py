@@ -99,7 +99,9 @@ def test_a_flag_vllm_does_not_have_stops_before_anything_starts(tmp_path: Path, 
     assert "does not plan" in output and "--no-such-vllm-flag" in output
 
 
-def test_picker_config_the_picker_refuses_stops_before_anything_starts(tmp_path: Path, project_file: Path) -> None:
+def test_picker_config_the_picker_refuses_stops_before_anything_starts(
+    tmp_path: Path, project_file: Path
+) -> None:
     services = copy.deepcopy(TWO_POOL_SERVICES)
     services["pools"][0]["picker"] = {"config": {"plugins": [{"type": "no-such-scorer"}]}}
     project = write_stack(tmp_path, "bad-picker", services, project_file)
@@ -165,14 +167,50 @@ def test_once_answers_seed_000s_request_through_envoy_and_the_picker(repo_root: 
     assert '"object": "text_completion"' in result.stdout
     assert '"object": "chat.completion"' in result.stdout
     assert processes_mentioning(str(work_dir)) == []
+    # The dev stack is two clusters: each region's gateway, and the cross-region tier in front.
+    assert "through the tier" in result.stdout
+    assert (work_dir / "gke-west" / "envoy" / "bootstrap.json").is_file()
+    assert (work_dir / "gke-east" / "envoy" / "bootstrap.json").is_file()
+    assert (work_dir / "tier" / "bootstrap.json").is_file()
+
+
+def test_once_serves_a_single_cluster_stack_on_one_envoy(repo_root: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    work_dir = tmp_path / "work"
+    argv = local_argv(
+        "--project-dir", str(repo_root), "--stack", "single", "--once", "--replicas", "1", "--work-dir", str(work_dir)
+    )  # fmt: skip
+    result = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=os.environ | {"COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All 2 sample requests answered; stopping." in result.stdout
+    assert processes_mentioning(str(work_dir)) == []
     assert (work_dir / "envoy" / "bootstrap.json").is_file()
+    assert not (work_dir / "tier").exists()
 
 
 @contextlib.asynccontextmanager
 async def serving(work_dir: Path, repo_root: Path) -> AsyncIterator[asyncio.subprocess.Process]:
     """`infgw local` serving in a subprocess, yielded once ready; whatever the test does, it ends stopped."""
     process = await asyncio.create_subprocess_exec(
-        *local_argv("--project-dir", str(repo_root), "--replicas", "1", "--work-dir", str(work_dir)),
+        # A single-cluster stack: one replica, one picker, Envoy (the dev stack runs two regions and a tier).
+        *local_argv(
+            "--project-dir",
+            str(repo_root),
+            "--stack",
+            "single",
+            "--replicas",
+            "1",
+            "--work-dir",
+            str(work_dir),
+        ),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env=os.environ | {"COLUMNS": "200"},
