@@ -3,14 +3,18 @@ rendered HealthCheckPolicy checking every second so a region loss is detected wi
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
 
 from infgw.local.regions.command import load_regional_plan
+from infgw.local.regions.gateway import RegionalGateway
+from infgw.local.regions.load import LoadResult, RequestShape, run_load
 from infgw.local.regions.regional_plan import RegionalPlan
 
 WEST, EAST = "europe-west3", "us-east4"
@@ -52,3 +56,34 @@ def plan_with_edits(source: Path, notes: list[str], target: Path, **edits: Any) 
     for index, (kind, edit) in enumerate(edits.items()):
         current = edited_copy(current, target / f"{index}-{kind}", kind, edit)
     return regional_plan_from(current, notes)
+
+
+# The load that spills at the dev stack's 60% target (test_regional_gateway.py): one region's clients.
+SPILL_CLIENTS = 12
+SPILL_DURATION_S = 20.0
+SPILL_MAX_REQUESTS = 800
+
+
+async def spilling_load(gateway: RegionalGateway, session: aiohttp.ClientSession) -> tuple[LoadResult, float]:
+    """The spilling load from europe-west3's clients, and the highest utilization the tier saw reported."""
+    peak = 0.0
+
+    async def watch() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, gateway.reported[WEST] or 0.0)
+            await asyncio.sleep(0.25)
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        result = await run_load(
+            session,
+            gateway.url,
+            RequestShape(model=MODEL),
+            {WEST: SPILL_CLIENTS},
+            SPILL_DURATION_S,
+            SPILL_MAX_REQUESTS,
+        )
+    finally:
+        watcher.cancel()
+    return result, peak

@@ -14,14 +14,22 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
-from regional_fixtures import CHECK_INTERVAL_S, EAST, MODEL, WEST, fast_health_checks, plan_with_edits
+from regional_fixtures import (
+    CHECK_INTERVAL_S,
+    EAST,
+    MODEL,
+    WEST,
+    fast_health_checks,
+    plan_with_edits,
+    spilling_load,
+)
 
 from infgw.local.regions.gateway import RegionalGateway, RegionalOptions, RegionPart
 from infgw.local.regions.load import LoadResult, RequestShape, run_load
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-SHAPE = RequestShape(model=MODEL, prompt_words=80, max_tokens=32)
+SHAPE = RequestShape(model=MODEL)
 WAIT_S = 30.0  # bound on every wait for the tier to react
 
 
@@ -87,21 +95,9 @@ async def test_below_target_each_regions_clients_stay_in_region(
 async def test_above_target_a_share_spills_to_the_other_region(
     gateway: RegionalGateway, session: aiohttp.ClientSession
 ) -> None:
-    utilization: list[float] = []
-
-    async def watch() -> None:
-        while True:
-            if (value := gateway.reported[WEST]) is not None:
-                utilization.append(value)
-            await asyncio.sleep(0.25)
-
-    watcher = asyncio.ensure_future(watch())
-    try:
-        result = await run_load(session, gateway.url, SHAPE, {WEST: 12}, duration_s=20, max_requests=800)
-    finally:
-        watcher.cancel()
+    result, peak = await spilling_load(gateway, session)
     assert result.failed() == []
-    assert max(utilization) > gateway.plan.tier.max_utilization
+    assert peak > gateway.plan.tier.max_utilization
     assert result.share_elsewhere(WEST) > 0.05, result.served(WEST)
     assert result.served(WEST)[WEST] > 0  # spill-over is a share, not a move
 
