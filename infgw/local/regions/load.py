@@ -8,10 +8,14 @@ import itertools
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 
 from infgw.local.regions.tier_bootstrap import CLIENT_REGION_HEADER, SERVED_REGION_HEADER
+
+if TYPE_CHECKING:
+    from infgw.local.regions.gateway import RegionalGateway
 
 
 @dataclass(frozen=True)
@@ -90,3 +94,13 @@ async def run_load(
 
     await asyncio.gather(*(client(region) for region, count in clients.items() for _ in range(count)))
     return result
+
+
+async def record_reported(
+    gateway: RegionalGateway, region: str, samples: list[float], every_s: float = 0.25
+) -> None:
+    """Append ``region``'s reported utilization to ``samples`` until cancelled (run it beside a load)."""
+    while True:
+        if (value := gateway.reported[region]) is not None:
+            samples.append(value)
+        await asyncio.sleep(every_s)

@@ -14,7 +14,7 @@ import yaml
 
 from infgw.local.regions.command import load_regional_plan
 from infgw.local.regions.gateway import RegionalGateway
-from infgw.local.regions.load import LoadResult, RequestShape, run_load
+from infgw.local.regions.load import LoadResult, RequestShape, record_reported, run_load
 from infgw.local.regions.regional_plan import RegionalPlan
 
 WEST, EAST = "europe-west3", "us-east4"
@@ -66,15 +66,8 @@ SPILL_MAX_REQUESTS = 800
 
 async def spilling_load(gateway: RegionalGateway, session: aiohttp.ClientSession) -> tuple[LoadResult, float]:
     """The spilling load from europe-west3's clients, and the highest utilization the tier saw reported."""
-    peak = 0.0
-
-    async def watch() -> None:
-        nonlocal peak
-        while True:
-            peak = max(peak, gateway.reported[WEST] or 0.0)
-            await asyncio.sleep(0.25)
-
-    watcher = asyncio.ensure_future(watch())
+    samples: list[float] = []
+    watcher = asyncio.ensure_future(record_reported(gateway, WEST, samples))
     try:
         result = await run_load(
             session,
@@ -86,4 +79,4 @@ async def spilling_load(gateway: RegionalGateway, session: aiohttp.ClientSession
         )
     finally:
         watcher.cancel()
-    return result, peak
+    return result, max(samples, default=0.0)

@@ -1,0 +1,1 @@
+"""Scenarios of the two-region local gateway: spill-over against offered load, and region loss."""

@@ -1,0 +1,223 @@
+"""``python -m bench.regions sweep|region-loss``: the two-region local gateway (the dev stack's rendered
+manifests, objects edited per run as a changed stack would render them) under load from one region.
+
+sweep: for each maxUtilizationPercent, a rising number of europe-west3 clients; per step the reported
+utilization of europe-west3 and the share of its clients' requests served in us-east4. region-loss: per
+HealthCheckPolicy checkIntervalSec, steady load from europe-west3, its replicas killed; how long until the
+tier moved the traffic and how many requests failed in between (none may fail after).
+Writes JSON and a PNG under --out (docs/regions/ by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import aiohttp
+import typer
+
+from infgw.local.command import render_checked_stack
+from infgw.local.regions.command import load_regional_plan
+from infgw.local.regions.gateway import RegionalGateway, RegionalOptions, RegionPart
+from infgw.local.regions.load import LoadResult, RequestShape, record_reported, run_load
+from infgw.local.regions.regional_plan import RegionalPlan
+from infgw.local.rendered_stack import read_objects
+
+WEST, EAST = "europe-west3", "us-east4"
+MODEL = "food-review-1"
+SIM_OVERRIDES = {"num_gpu_blocks": 48, "max_model_len": 512}
+REPLICAS = 2
+SHAPE = RequestShape(model=MODEL)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True)
+
+
+def _edited_plan(source: Path, notes: list[str], work: Path, kind: str, edit: Any) -> RegionalPlan:
+    import yaml
+
+    target = work / f"manifests-{kind}-{time.monotonic_ns()}"
+    shutil.copytree(source, target)
+    for path in target.glob("*/*.yaml"):
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(document, dict) and document.get("kind") == kind:
+            edit(document)
+            path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return load_regional_plan(
+        target, notes, stack="dev", replicas=REPLICAS, seed=0, sim_overrides=SIM_OVERRIDES
+    )
+
+
+def _machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "load_average": os.getloadavg(), "platform": platform.platform()}
+
+
+async def _sweep_target(
+    plan: RegionalPlan, work: Path, clients: list[int], step_s: float
+) -> list[dict[str, Any]]:
+    rows = []
+    options = RegionalOptions(report_delay_s=1.0, ready_timeout_s=120)
+    async with RegionalGateway(plan, options, work) as gateway, aiohttp.ClientSession() as session:
+        for count in clients:
+            samples: list[float] = []
+            await run_load(session, gateway.url, SHAPE, {WEST: count}, step_s / 3, 10_000)  # settle
+            watcher = asyncio.ensure_future(record_reported(gateway, WEST, samples))
+            result = await run_load(session, gateway.url, SHAPE, {WEST: count}, step_s, 10_000)
+            watcher.cancel()
+            served = result.served(WEST)
+            row = {
+                "clients": count,
+                "requests_per_s": round(sum(served.values()) / step_s, 2),
+                "utilization_mean": round(sum(samples) / len(samples), 3) if samples else None,
+                "spilled_share": round(result.share_elsewhere(WEST), 3),
+                "failed": len(result.failed()),
+            }
+            rows.append(row)
+            typer.echo(f"  {row}")
+    return rows
+
+
+@app.command()
+def sweep(
+    targets: Annotated[str, typer.Option(help="maxUtilizationPercent values, comma-separated.")] = "40,60",
+    clients: Annotated[
+        str, typer.Option(help="europe-west3 client counts, comma-separated.")
+    ] = "1,2,4,6,8,10,12",
+    step_s: Annotated[float, typer.Option(help="Measured seconds per step.")] = 10.0,
+    out: Annotated[Path, typer.Option(help="Where results go.")] = Path("docs/regions"),
+) -> None:
+    """Spill-over against offered load, per configured maxUtilizationPercent."""
+    out.mkdir(parents=True, exist_ok=True)
+    started = _machine()
+    results: dict[str, Any] = {
+        "command": " ".join(["python -m bench.regions", *sys.argv[1:]]),
+        "machine_start": started,
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-regions-") as temp:
+        work = Path(temp)
+        source, notes = work / "dev", []
+        _, notes = render_checked_stack("dev", Path.cwd(), source)
+        by_target = {}
+        for target in [int(t) for t in targets.split(",")]:
+            typer.echo(f"maxUtilizationPercent {target}")
+
+            def set_target(policy: dict[str, Any], target: int = target) -> None:
+                policy["spec"]["default"]["customMetrics"][0]["maxUtilizationPercent"] = target
+
+            plan = _edited_plan(source, notes, work, "GCPBackendPolicy", set_target)
+            rows = asyncio.run(
+                _sweep_target(plan, work / f"run-{target}", [int(c) for c in clients.split(",")], step_s)
+            )
+            onset = next((row for row in rows if row["spilled_share"] > 0.02), None)
+            by_target[str(target)] = {"steps": rows, "spill_onset": onset}
+        results["targets"] = by_target
+    results["machine_end"] = _machine()
+    (out / "spill-sweep.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    _plot_sweep(by_target, out / "spill-sweep.png")
+    typer.echo(f"written: {out / 'spill-sweep.json'}, {out / 'spill-sweep.png'}")
+
+
+def _plot_sweep(by_target: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for target, data in by_target.items():
+        steps = [s for s in data["steps"] if s["utilization_mean"] is not None]
+        axis.plot(
+            [100 * s["utilization_mean"] for s in steps],
+            [100 * s["spilled_share"] for s in steps],
+            marker="o",
+            label=f"maxUtilizationPercent {target}",
+        )
+        axis.axvline(int(target), linestyle=":", color=axis.lines[-1].get_color())
+    axis.set_xlabel("europe-west3 reported kv-cache utilization (mean over the step), %")
+    axis.set_ylabel("europe-west3 clients' requests served in us-east4, %")
+    axis.set_title("Spill-over vs utilization (offered load rising step by step)")
+    axis.legend()
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+async def _region_loss(plan: RegionalPlan, work: Path, clients: int) -> dict[str, Any]:
+    options = RegionalOptions(report_delay_s=1.0, ready_timeout_s=120)
+    async with RegionalGateway(plan, options, work) as gateway, aiohttp.ClientSession() as session:
+        result = LoadResult()
+        load = asyncio.ensure_future(
+            run_load(session, gateway.url, SHAPE, {WEST: clients}, 60, 100_000, result)
+        )
+        await asyncio.sleep(3)
+        killed = time.monotonic()
+        await gateway.take_down(WEST, RegionPart.REPLICAS)
+        while time.monotonic() - killed < 45 and not any(
+            o.started_s > killed and o.served_region == EAST for o in result.outcomes
+        ):
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(5)
+        load.cancel()
+        await asyncio.gather(load, return_exceptions=True)
+    moved = min(
+        (o.started_s for o in result.outcomes if o.started_s > killed and o.served_region == EAST),
+        default=None,
+    )
+    if moved is None:
+        return {"moved_after_s": None, "failed": len(result.failed())}
+    return {
+        "moved_after_s": round(moved - killed, 2),
+        "failed_before_move": len([o for o in result.outcomes if o.status != 200 and o.started_s < moved]),
+        "failed_after_move": len([o for o in result.outcomes if o.status != 200 and o.started_s >= moved]),
+        "answered_after_move": len([o for o in result.outcomes if o.status == 200 and o.started_s >= moved]),
+    }
+
+
+@app.command("region-loss")
+def region_loss(
+    intervals: Annotated[str, typer.Option(help="checkIntervalSec values, comma-separated.")] = "1,2,5",
+    clients: Annotated[int, typer.Option(help="Concurrent europe-west3 clients.")] = 2,
+    out: Annotated[Path, typer.Option(help="Where results go.")] = Path("docs/regions"),
+) -> None:
+    """Requests lost when a region's replicas die, per health-check interval (unhealthyThreshold as rendered)."""
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "command": " ".join(["python -m bench.regions", *sys.argv[1:]]),
+        "machine_start": _machine(),
+    }
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-regions-") as temp:
+        work = Path(temp)
+        source = work / "dev"
+        _, notes = render_checked_stack("dev", Path.cwd(), source)
+        threshold = next(
+            int(o["spec"]["default"].get("unhealthyThreshold", 2))
+            for o in read_objects(source / "gke-west")
+            if o.get("kind") == "HealthCheckPolicy"
+        )
+        for interval in [int(i) for i in intervals.split(",")]:
+
+            def set_interval(policy: dict[str, Any], interval: int = interval) -> None:
+                policy["spec"]["default"].update(checkIntervalSec=interval, timeoutSec=interval)
+
+            plan = _edited_plan(source, notes, work, "HealthCheckPolicy", set_interval)
+            row = {"check_interval_s": interval, "unhealthy_threshold": threshold, "clients": clients}
+            row |= asyncio.run(_region_loss(plan, work / f"loss-{interval}", clients))
+            rows.append(row)
+            typer.echo(f"  {row}")
+    results["runs"] = rows
+    results["machine_end"] = _machine()
+    (out / "region-loss.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    typer.echo(f"written: {out / 'region-loss.json'}")
+
+
+if __name__ == "__main__":
+    app()
