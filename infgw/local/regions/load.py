@@ -17,6 +17,10 @@ from infgw.local.regions.tier_bootstrap import CLIENT_REGION_HEADER, SERVED_REGI
 if TYPE_CHECKING:
     from infgw.local.regions.gateway import RegionalGateway
 
+# A small KV cache (48 blocks x 16 tokens per replica, context capped to fit) so a few closed-loop clients
+# fill a simulated replica's cache: the simulator settings the tests and scenarios run the regions with.
+SMALL_KV_CACHE = {"num_gpu_blocks": 48, "max_model_len": 512}
+
 
 @dataclass(frozen=True)
 class Outcome:

@@ -9,6 +9,7 @@ import copy
 import os
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -149,18 +150,18 @@ def test_child_failing_at_startup_stops_everything_and_shows_its_log(
 
 
 @pytest.mark.integration
-def test_once_answers_seed_000s_request_through_envoy_and_the_picker(repo_root: Path, tmp_path: Path) -> None:
-    import subprocess
-
-    work_dir = tmp_path / "work"
-    result = subprocess.run(
-        local_argv("--project-dir", str(repo_root), "--once", "--replicas", "1", "--work-dir", str(work_dir)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=os.environ | {"COLUMNS": "200"},
+def run_once(repo_root: Path, work_dir: Path, stack: str) -> subprocess.CompletedProcess[str]:
+    argv = local_argv(
+        "--project-dir", str(repo_root), "--stack", stack, "--once", "--replicas", "1", "--work-dir", str(work_dir)
+    )  # fmt: skip
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=120, check=False, env=os.environ | {"COLUMNS": "200"}
     )
+
+
+def test_once_answers_seed_000s_request_through_envoy_and_the_picker(repo_root: Path, tmp_path: Path) -> None:
+    work_dir = tmp_path / "work"
+    result = run_once(repo_root, work_dir, "dev")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All 2 sample requests answered" in result.stdout
     assert '"model": "food-review-1"' in result.stdout  # seed 000's request, and its answer
@@ -175,20 +176,8 @@ def test_once_answers_seed_000s_request_through_envoy_and_the_picker(repo_root: 
 
 
 def test_once_serves_a_single_cluster_stack_on_one_envoy(repo_root: Path, tmp_path: Path) -> None:
-    import subprocess
-
     work_dir = tmp_path / "work"
-    argv = local_argv(
-        "--project-dir", str(repo_root), "--stack", "single", "--once", "--replicas", "1", "--work-dir", str(work_dir)
-    )  # fmt: skip
-    result = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=os.environ | {"COLUMNS": "200"},
-    )
+    result = run_once(repo_root, work_dir, "single")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All 2 sample requests answered; stopping." in result.stdout
     assert processes_mentioning(str(work_dir)) == []

@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -27,29 +26,22 @@ import typer
 from infgw.local.command import render_checked_stack
 from infgw.local.regions.command import load_regional_plan
 from infgw.local.regions.gateway import RegionalGateway, RegionalOptions, RegionPart
-from infgw.local.regions.load import LoadResult, RequestShape, record_reported, run_load
+from infgw.local.regions.load import SMALL_KV_CACHE, LoadResult, RequestShape, record_reported, run_load
+from infgw.local.regions.manifest_edits import EditObject, edited_copy
 from infgw.local.regions.regional_plan import RegionalPlan
 from infgw.local.rendered_stack import read_objects
 
 WEST, EAST = "europe-west3", "us-east4"
 MODEL = "food-review-1"
-SIM_OVERRIDES = {"num_gpu_blocks": 48, "max_model_len": 512}
+SIM_OVERRIDES = SMALL_KV_CACHE
 REPLICAS = 2
 SHAPE = RequestShape(model=MODEL)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 
-def _edited_plan(source: Path, notes: list[str], work: Path, kind: str, edit: Any) -> RegionalPlan:
-    import yaml
-
-    target = work / f"manifests-{kind}-{time.monotonic_ns()}"
-    shutil.copytree(source, target)
-    for path in target.glob("*/*.yaml"):
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if isinstance(document, dict) and document.get("kind") == kind:
-            edit(document)
-            path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+def _edited_plan(source: Path, notes: list[str], work: Path, kind: str, edit: EditObject) -> RegionalPlan:
+    target = edited_copy(source, work / f"manifests-{kind}-{time.monotonic_ns()}", kind, edit)
     return load_regional_plan(
         target, notes, stack="dev", replicas=REPLICAS, seed=0, sim_overrides=SIM_OVERRIDES
     )

@@ -4,39 +4,22 @@ rendered HealthCheckPolicy checking every second so a region loss is detected wi
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 
 from infgw.local.regions.command import load_regional_plan
 from infgw.local.regions.gateway import RegionalGateway
-from infgw.local.regions.load import LoadResult, RequestShape, record_reported, run_load
+from infgw.local.regions.load import SMALL_KV_CACHE, LoadResult, RequestShape, record_reported, run_load
+from infgw.local.regions.manifest_edits import edited_copy
 from infgw.local.regions.regional_plan import RegionalPlan
 
 WEST, EAST = "europe-west3", "us-east4"
 MODEL = "food-review-1"
-# 48 blocks x 16 tokens per replica: ~10 requests of ~130 tokens fill it; context capped to fit.
-SIM_OVERRIDES = {"num_gpu_blocks": 48, "max_model_len": 512}
+SIM_OVERRIDES = SMALL_KV_CACHE
 REPLICAS = 2
 CHECK_INTERVAL_S = 1
-
-
-EditObject = Callable[[dict[str, Any]], None]
-
-
-def edited_copy(source: Path, target: Path, kind: str, edit: EditObject) -> Path:
-    """A copy of the rendered manifests under ``target`` with every ``kind`` object passed to ``edit``."""
-    shutil.copytree(source, target)
-    for path in target.glob("*/*.yaml"):
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if isinstance(document, dict) and document.get("kind") == kind:
-            edit(document)
-            path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    return target
 
 
 def fast_health_checks(policy: dict[str, Any]) -> None:
