@@ -147,3 +147,29 @@ async def test_region_loss_moves_all_traffic_once_health_checks_react_and_recove
     back = await run_load(session, gateway.url, SHAPE, {WEST: 1}, duration_s=3, max_requests=20)
     assert back.failed() == []
     assert set(back.served(WEST)) == {WEST}
+
+
+async def test_a_regions_picker_lost_fails_its_clients_requests_with_failclose_not_over(
+    gateway: RegionalGateway, session: aiohttp.ClientSession
+) -> None:
+    """The health checks probe the model servers, not the picker: with FailClose the region stays in
+    rotation and its clients get 503 until the picker is back (a finding about the deployed setup)."""
+    assert all(not pool.fail_open for pool in gateway.plan.region(WEST).plan.pools)
+    await gateway.take_down(WEST, RegionPart.PICKER)
+    try:
+        await asyncio.sleep(CHECK_INTERVAL_S * 3)
+        assert (await gateway.healthy_endpoints(session))[WEST][0] > 0
+        during = await run_load(session, gateway.url, SHAPE, {WEST: 1}, duration_s=2, max_requests=10)
+        assert during.outcomes and {o.status for o in during.outcomes} == {503}
+        assert {o.served_region for o in during.outcomes} == {WEST}
+    finally:
+        await gateway.bring_up(WEST, RegionPart.PICKER)
+
+    async def west_answers() -> bool:
+        """europe-west3's clients are answered again once its picker is back"""
+        probe = await run_load(session, gateway.url, SHAPE, {WEST: 1}, duration_s=0.5, max_requests=1)
+        return probe.failed() == []
+
+    await _until(west_answers)
+    back = await run_load(session, gateway.url, SHAPE, {WEST: 1}, duration_s=2, max_requests=10)
+    assert back.failed() == [] and set(back.served(WEST)) == {WEST}
