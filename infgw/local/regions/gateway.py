@@ -20,8 +20,8 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
 from infgw.envoy import find_envoy_binary
-from infgw.local.child_process import ChildProcess
-from infgw.local.gateway import LOOPBACK, GatewayOptions, LocalGateway
+from infgw.local.child_process import ChildExitedError, ChildProcess
+from infgw.local.gateway import _PORT_RACE_ATTEMPTS, LOOPBACK, GatewayOptions, LocalGateway
 from infgw.local.ports import ensure_port_free, free_port
 from infgw.local.readiness import wait_envoy_ready, wait_routable
 from infgw.local.regions.regional_plan import RegionalPlan
@@ -165,22 +165,28 @@ class RegionalGateway:
             for replica in self.gateways[region].replicas_of(self.plan.tier.pool)
         ]
 
+    def _free_ports(self, count: int) -> list[int]:
+        """``count`` distinct free ports (the OS may hand out a just-probed port twice)."""
+        ports: list[int] = []
+        while len(ports) < count:
+            if (port := free_port()) not in ports and port != self.options.port:
+                ports.append(port)
+        return ports
+
     def tier_spec(self) -> TierBootstrapSpec:
+        ports = iter(self._free_ports(2 * len(self.plan.regions)))
         addresses = []
         for region in self.plan.regions:
             gateway = self.gateways[region.region]
-            client_port = (
-                self.options.port
-                if region.region == self.client_region and self.options.port
-                else free_port()
-            )
+            own = region.region == self.client_region and self.options.port
+            client_port = self.options.port if own else next(ports)
             addresses.append(
                 RegionAddresses(
                     region=region.region,
                     entry_port=int(gateway.url.rpartition(":")[2]),
                     health_targets=tuple(self._pool_replicas(region.region)),
                     client_port=client_port,
-                    hop_port=free_port(),
+                    hop_port=next(ports),
                 )
             )
         return TierBootstrapSpec(
@@ -191,6 +197,18 @@ class RegionalGateway:
         )
 
     async def _start_tier(self) -> None:
+        """Start the tier's Envoy; start it again on fresh ports if one was taken in the meantime."""
+        for attempt in range(1, _PORT_RACE_ATTEMPTS + 1):
+            try:
+                await self._start_tier_once()
+                return
+            except ChildExitedError as error:
+                if attempt == _PORT_RACE_ATTEMPTS or "address" not in error.log_tail.lower():
+                    raise
+            await self.supervisor.stop_all()
+            self.supervisor = ProcessSupervisor(self.work_dir / "tier" / "logs")
+
+    async def _start_tier_once(self) -> None:
         spec = self.tier_spec()
         tier_dir = self.work_dir / "tier"
         tier_dir.mkdir(parents=True, exist_ok=True)

@@ -174,7 +174,7 @@ def _route(
             {
                 "header": {
                     "key": SERVED_REGION_HEADER,
-                    "value": f'%UPSTREAM_METADATA(["{METADATA_NAMESPACE}", "region"])%',
+                    "value": f"%UPSTREAM_METADATA({METADATA_NAMESPACE}:region)%",
                 },
                 "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
             },
