@@ -8,7 +8,7 @@ region's model-server endpoints, ordered by priority:
 - ``spill/<client>``: the other regions first, the client's own last.
 
 Two routes per client region pick one of them: ``nearest`` matches with the runtime fraction
-``tier.<client>.local_share`` (per ten thousand), ``spill`` takes the rest. The utilization controller
+``tier.<client>.local_share`` (per cent), ``spill`` takes the rest. The utilization controller
 sets those fractions through the admin runtime (capacity spill-over); Envoy's own active health checks
 and priority failover move traffic off a region whose endpoints all fail (health-based failover).
 
@@ -32,7 +32,9 @@ from infgw.local.regions.tier_config import TierConfig
 CLIENT_REGION_HEADER = "x-infgw-client-region"
 SERVED_REGION_HEADER = "x-infgw-served-region"
 METADATA_NAMESPACE = "infgw"
-SHARE_DENOMINATOR = 10_000
+# Per cent: Envoy reads an integer runtime value as a percentage whatever the default's denominator, and
+# any integer above 100 as "always" (Runtime::SnapshotImpl::featureEnabled), so shares go in whole per cent.
+SHARE_DENOMINATOR = 100
 # Any healthy endpoint keeps its priority's whole share: the load balancer fails a region over only when
 # none of its endpoints is healthy (Envoy's default, 140%, would move load off a partly healthy region).
 OVERPROVISIONING_PERCENT = 100_000
@@ -157,7 +159,7 @@ def _route(
         match["headers"] = [{"name": CLIENT_REGION_HEADER, "string_match": {"exact": client}}]
     if share:
         match["runtime_fraction"] = {
-            "default_value": {"numerator": SHARE_DENOMINATOR, "denominator": "TEN_THOUSAND"},
+            "default_value": {"numerator": SHARE_DENOMINATOR, "denominator": "HUNDRED"},
             "runtime_key": share_key(client),
         }
     return {
@@ -269,7 +271,7 @@ def client_listener_name(region: str) -> str:
 def build_tier_bootstrap(
     spec: TierBootstrapSpec, initial_shares: Mapping[str, int] | None = None
 ) -> dict[str, Any]:
-    """The tier's bootstrap; ``initial_shares`` (per ten thousand, default all local) seed the runtime."""
+    """The tier's bootstrap; ``initial_shares`` (per cent, default all local) seed the runtime."""
     listeners = []
     clusters = []
     for region in spec.regions:

@@ -76,44 +76,63 @@ async def _sweep_target(
     return rows
 
 
+def _custom_metrics_target(target: int) -> EditObject:
+    def edit(policy: dict[str, Any]) -> None:
+        policy["spec"]["default"]["customMetrics"][0]["maxUtilizationPercent"] = target
+
+    return edit
+
+
+def _in_flight_capacity(capacity: int) -> EditObject:
+    def edit(policy: dict[str, Any]) -> None:
+        default = policy["spec"]["default"]
+        default.pop("customMetrics", None)
+        default.update(balancingMode="IN_FLIGHT", maxInFlightRequestsPerEndpoint=capacity)
+
+    return edit
+
+
 @app.command()
 def sweep(
     targets: Annotated[str, typer.Option(help="maxUtilizationPercent values, comma-separated.")] = "40,60",
+    in_flight: Annotated[
+        str,
+        typer.Option(help="IN_FLIGHT maxInFlightRequestsPerEndpoint values, comma-separated ('' for none)."),
+    ] = "",
     clients: Annotated[
         str, typer.Option(help="europe-west3 client counts, comma-separated.")
     ] = "1,2,4,6,8,10,12",
     step_s: Annotated[float, typer.Option(help="Measured seconds per step.")] = 10.0,
     out: Annotated[Path, typer.Option(help="Where results go.")] = Path("docs/regions"),
+    name: Annotated[str, typer.Option(help="File name stem of the results.")] = "spill-sweep",
 ) -> None:
-    """Spill-over against offered load, per configured maxUtilizationPercent."""
+    """Spill-over against offered load, per configured maxUtilizationPercent or in-flight capacity."""
     out.mkdir(parents=True, exist_ok=True)
-    started = _machine()
     results: dict[str, Any] = {
-        "command": " ".join(["python -m bench.regions", *sys.argv[1:]]),
-        "machine_start": started,
+        "command": " ".join([".venv/bin/python -m bench.regions", *sys.argv[1:]]),
+        "machine_start": _machine(),
     }
+    runs: list[tuple[str, EditObject]] = [
+        (f"maxUtilizationPercent {t}", _custom_metrics_target(int(t))) for t in targets.split(",") if t
+    ]
+    runs += [(f"IN_FLIGHT {c} per endpoint", _in_flight_capacity(int(c))) for c in in_flight.split(",") if c]
     with tempfile.TemporaryDirectory(prefix="bench-regions-") as temp:
         work = Path(temp)
-        source, notes = work / "dev", []
+        source = work / "dev"
         _, notes = render_checked_stack("dev", Path.cwd(), source)
-        by_target = {}
-        for target in [int(t) for t in targets.split(",")]:
-            typer.echo(f"maxUtilizationPercent {target}")
-
-            def set_target(policy: dict[str, Any], target: int = target) -> None:
-                policy["spec"]["default"]["customMetrics"][0]["maxUtilizationPercent"] = target
-
-            plan = _edited_plan(source, notes, work, "GCPBackendPolicy", set_target)
-            rows = asyncio.run(
-                _sweep_target(plan, work / f"run-{target}", [int(c) for c in clients.split(",")], step_s)
-            )
+        by_run = {}
+        for index, (label, edit) in enumerate(runs):
+            typer.echo(label)
+            plan = _edited_plan(source, notes, work, "GCPBackendPolicy", edit)
+            steps = [int(c) for c in clients.split(",")]
+            rows = asyncio.run(_sweep_target(plan, work / f"run-{index}", steps, step_s))
             onset = next((row for row in rows if row["spilled_share"] > 0.02), None)
-            by_target[str(target)] = {"steps": rows, "spill_onset": onset}
-        results["targets"] = by_target
+            by_run[label] = {"target": plan.tier.max_utilization, "steps": rows, "spill_onset": onset}
+    results["runs"] = by_run
     results["machine_end"] = _machine()
-    (out / "spill-sweep.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    _plot_sweep(by_target, out / "spill-sweep.png")
-    typer.echo(f"written: {out / 'spill-sweep.json'}, {out / 'spill-sweep.png'}")
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    _plot_sweep(by_run, out / f"{name}.png")
+    typer.echo(f"written: {out / name}.json, {out / name}.png")
 
 
 def _plot_sweep(by_target: dict[str, Any], path: Path) -> None:
@@ -123,16 +142,16 @@ def _plot_sweep(by_target: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4))
-    for target, data in by_target.items():
+    for label, data in by_target.items():
         steps = [s for s in data["steps"] if s["utilization_mean"] is not None]
         axis.plot(
             [100 * s["utilization_mean"] for s in steps],
             [100 * s["spilled_share"] for s in steps],
             marker="o",
-            label=f"maxUtilizationPercent {target}",
+            label=label,
         )
-        axis.axvline(int(target), linestyle=":", color=axis.lines[-1].get_color())
-    axis.set_xlabel("europe-west3 reported kv-cache utilization (mean over the step), %")
+        axis.axvline(100 * data["target"], linestyle=":", color=axis.lines[-1].get_color())
+    axis.set_xlabel("europe-west3 reported utilization (kv-cache, or in-flight / capacity), step mean, %")
     axis.set_ylabel("europe-west3 clients' requests served in us-east4, %")
     axis.set_title("Spill-over vs utilization (offered load rising step by step)")
     axis.legend()
@@ -182,7 +201,7 @@ def region_loss(
     """Requests lost when a region's replicas die, per health-check interval (unhealthyThreshold as rendered)."""
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
-        "command": " ".join(["python -m bench.regions", *sys.argv[1:]]),
+        "command": " ".join([".venv/bin/python -m bench.regions", *sys.argv[1:]]),
         "machine_start": _machine(),
     }
     rows = []

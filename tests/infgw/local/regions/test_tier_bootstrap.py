@@ -116,6 +116,6 @@ def test_routes_time_out_at_the_policys_timeout_and_start_all_local() -> None:
     ]["virtual_hosts"][0]["routes"]
     assert {route["route"]["timeout"] for route in routes} == {"100.000s"}
     assert bootstrap["layered_runtime"]["layers"][0]["static_layer"] == {
-        f"tier.{WEST}.local_share": 10_000,
-        f"tier.{EAST}.local_share": 10_000,
+        f"tier.{WEST}.local_share": 100,
+        f"tier.{EAST}.local_share": 100,
     }
