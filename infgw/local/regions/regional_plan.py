@@ -103,13 +103,13 @@ def regional_plan(
     regions: list[RegionPlan] = []
     warnings: list[str] = []
     for index, region in enumerate(tier.regions):
-        cluster = by_region.get(region)
-        if cluster is None:
+        region_dir = by_region.get(region)
+        if region_dir is None:
             raise LocalPlanError(
                 f"Gateway {tier.gateway} has an address in {region}, where no cluster serves pool {tier.pool}"
             )
         plan = local_plan_from_objects(
-            read_objects(cluster),
+            read_objects(region_dir),
             stack=stack,
             replicas_cap=replicas_cap,
             seed=seed * REGION_SEED_STRIDE + index,
@@ -117,11 +117,11 @@ def regional_plan(
         )
         if tier.pool not in {pool.name for pool in plan.pools}:
             raise LocalPlanError(
-                f"cluster {cluster.name} ({region}) does not serve pool {tier.pool}, which the HTTPRoute of "
+                f"cluster {region_dir.name} ({region}) does not serve pool {tier.pool}, which the HTTPRoute of "
                 f"Gateway {tier.gateway} sends to; export the pool from every cluster of the fleet"
             )
-        warnings += [f"{cluster.name}: {warning}" for warning in plan.warnings]
-        regions.append(RegionPlan(cluster=cluster.name, region=region, plan=plan))
+        warnings += [f"{region_dir.name}: {warning}" for warning in plan.warnings]
+        regions.append(RegionPlan(cluster=region_dir.name, region=region, plan=plan))
     return RegionalPlan(
         stack=stack,
         config_cluster=config_dir.name,
