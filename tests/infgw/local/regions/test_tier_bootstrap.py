@@ -50,7 +50,7 @@ def _spec(delay_s: float) -> TierBootstrapSpec:
             ),
         ),
         inter_region_delay_s=delay_s,
-        access_log_path=Path("/tmp/tier-access.log"),
+        access_log_path=Path("logs") / "tier-access.log",  # validated, never written
     )
 
 
