@@ -130,3 +130,26 @@ def test_stack_that_could_not_deploy_exits_2_naming_the_key(
     result = CliRunner().invoke(app, ["plan", "--stack", "guide", "--project-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert any(line.startswith(expected) for line in result.stderr.splitlines()), result.stderr
+
+
+def test_a_stack_the_rehearsal_refuses_exits_2_naming_the_fix(tmp_path: Path, repo_root: Path) -> None:
+    """Valid config, but the rendered vLLM command line carries a flag vLLM does not have: `pulumi up` would
+    wait for pods that exit at start. The rehearsal says so and the plan exits 2."""
+    import yaml
+
+    shutil.copy(repo_root / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "__main__.py").symlink_to(repo_root / "__main__.py")  # the program the stack runs
+    document = yaml.safe_load((repo_root / "Pulumi.single.yaml").read_text(encoding="utf-8"))
+    document["config"]["gke-inference-gateway:services"]["pools"][0]["extraArgs"] = ["--no-such-vllm-flag"]
+    (tmp_path / "Pulumi.bad-flag.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    completed = subprocess.run(
+        [sys.executable, "-m", "infgw", "plan", "--stack", "bad-flag", "--project-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 2, completed.stdout[-2000:]
+    output = " ".join(completed.stdout.split())
+    assert "vLLM would refuse its command line" in output and "fix pools[].extraArgs" in output
+    assert "`pulumi up` would not finish" in output
