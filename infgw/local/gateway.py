@@ -71,7 +71,7 @@ class RunningPicker:
 
 
 # Fresh starts allowed when a child lost the race for a port chosen free a moment earlier.
-_PORT_RACE_ATTEMPTS = 3
+PORT_RACE_ATTEMPTS = 3
 
 
 class LocalGateway:
@@ -118,12 +118,12 @@ class LocalGateway:
         "address already in use" is therefore started again, with every port chosen anew; any other
         failure is reported at once.
         """
-        for attempt in range(1, _PORT_RACE_ATTEMPTS + 1):
+        for attempt in range(1, PORT_RACE_ATTEMPTS + 1):
             try:
                 await self._start_once()
                 return
             except ChildExitedError as error:
-                if attempt == _PORT_RACE_ATTEMPTS or "address already in use" not in error.log_tail.lower():
+                if attempt == PORT_RACE_ATTEMPTS or "address already in use" not in error.log_tail.lower():
                     raise
             await self.stop()
             self.supervisor = ProcessSupervisor(self.work_dir / "logs")

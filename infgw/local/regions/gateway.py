@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from infgw.envoy import find_envoy_binary
 from infgw.local.child_process import ChildExitedError, ChildProcess
-from infgw.local.gateway import _PORT_RACE_ATTEMPTS, LOOPBACK, GatewayOptions, LocalGateway
+from infgw.local.gateway import LOOPBACK, PORT_RACE_ATTEMPTS, GatewayOptions, LocalGateway
 from infgw.local.ports import ensure_port_free, free_port
 from infgw.local.readiness import wait_envoy_ready, wait_routable
 from infgw.local.regions.regional_plan import RegionalPlan
@@ -198,12 +198,12 @@ class RegionalGateway:
 
     async def _start_tier(self) -> None:
         """Start the tier's Envoy; start it again on fresh ports if one was taken in the meantime."""
-        for attempt in range(1, _PORT_RACE_ATTEMPTS + 1):
+        for attempt in range(1, PORT_RACE_ATTEMPTS + 1):
             try:
                 await self._start_tier_once()
                 return
             except ChildExitedError as error:
-                if attempt == _PORT_RACE_ATTEMPTS or "address" not in error.log_tail.lower():
+                if attempt == PORT_RACE_ATTEMPTS or "address" not in error.log_tail.lower():
                     raise
             await self.supervisor.stop_all()
             self.supervisor = ProcessSupervisor(self.work_dir / "tier" / "logs")
