@@ -8,7 +8,6 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import aiohttp
 import yaml
@@ -17,7 +16,7 @@ from picker.preflight import check_command_line, check_config_text
 from pydantic import BaseModel, ConfigDict, Field
 
 from infgw.envoy import find_envoy_binary
-from infgw.local.child_process import ChildExitedError, ChildProcess
+from infgw.local.child_process import ChildProcess
 from infgw.local.container_args import (
     materialise_mounts,
     override_planned_flags,
@@ -28,13 +27,14 @@ from infgw.local.container_args import (
 from infgw.local.envoy_config import PoolAddresses, build_local_bootstrap
 from infgw.local.lease_api import FakeLeaseApi
 from infgw.local.plan import LocalPlan, PoolPlan
-from infgw.local.ports import ensure_port_free, free_port, free_port_block
+from infgw.local.ports import ensure_port_free, free_port, free_port_block, start_retrying_port_races
 from infgw.local.readiness import (
     wait_envoy_ready,
     wait_grpc_serving,
     wait_http_ok,
     wait_routable,
 )
+from infgw.local.started_on_enter import StartedOnEnter
 from infgw.local.supervisor import ProcessSupervisor
 from infgw.plan.pool_wiring import flag_value
 
@@ -70,11 +70,7 @@ class RunningPicker:
     process: ChildProcess
 
 
-# Fresh starts allowed when a child lost the race for a port chosen free a moment earlier.
-PORT_RACE_ATTEMPTS = 3
-
-
-class LocalGateway:
+class LocalGateway(StartedOnEnter):
     """``async with LocalGateway(plan, options, work_dir) as gateway:`` serves at ``gateway.url``.
 
     ``work_dir`` receives every generated file (replica configs, endpoints files, picker configs, the
@@ -97,38 +93,16 @@ class LocalGateway:
         self.url = ""
         self.admin_url = ""
 
-    async def __aenter__(self) -> LocalGateway:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        await self.stop()
-
     async def start(self) -> None:
-        """Start every child and wait until the gateway answers; retry only a lost race for a port.
+        """Start every child and wait until the gateway answers; a lost race for a port starts everything
+        again on fresh ports (`start_retrying_port_races`)."""
+        await start_retrying_port_races(self._start_once, self._reset)
 
-        Ports are chosen free just before the children bind them, a second or two later (Python start-up);
-        another process can take one in between, which a busy CI box showed. A child failing with
-        "address already in use" is therefore started again, with every port chosen anew; any other
-        failure is reported at once.
-        """
-        for attempt in range(1, PORT_RACE_ATTEMPTS + 1):
-            try:
-                await self._start_once()
-                return
-            except ChildExitedError as error:
-                if attempt == PORT_RACE_ATTEMPTS or "address already in use" not in error.log_tail.lower():
-                    raise
-            await self.stop()
-            self.supervisor = ProcessSupervisor(self.work_dir / "logs")
-            self.replicas, self.picker_replicas, self.envoy = [], {}, None
-            self.event_ports = {}
+    async def _reset(self) -> None:
+        await self.stop()
+        self.supervisor = ProcessSupervisor(self.work_dir / "logs")
+        self.replicas, self.picker_replicas, self.envoy = [], {}, None
+        self.event_ports = {}
 
     async def _start_once(self) -> None:
         """Start every child at once (ports are chosen up front), then wait for each tier in order.

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Awaitable, Callable
+
+from infgw.local.child_process import ChildExitedError
 
 
 class PortBusyError(RuntimeError):
@@ -57,3 +60,23 @@ def free_port_block(count: int, host: str = "127.0.0.1", attempts: int = 50) -> 
             for probe in probes:
                 probe.close()
     raise RuntimeError(f"no {count} consecutive free ports on {host} after {attempts} tries")
+
+
+# Fresh starts allowed when a child lost the race for a port chosen free a moment earlier.
+PORT_RACE_ATTEMPTS = 3
+
+
+async def start_retrying_port_races(
+    start_once: Callable[[], Awaitable[None]], reset: Callable[[], Awaitable[None]]
+) -> None:
+    """`start_once`, again after `reset` (which stops what started) when a child failed with "address already
+    in use": ports are chosen free just before the children bind them, a second or two later, and another
+    process can take one in between (a busy CI box showed it). Any other failure is raised at once."""
+    for attempt in range(1, PORT_RACE_ATTEMPTS + 1):
+        try:
+            await start_once()
+            return
+        except ChildExitedError as error:
+            if attempt == PORT_RACE_ATTEMPTS or "address already in use" not in error.log_tail.lower():
+                raise
+        await reset()

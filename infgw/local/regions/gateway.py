@@ -14,15 +14,14 @@ import enum
 import json
 import time
 from pathlib import Path
-from types import TracebackType
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
 from infgw.envoy import find_envoy_binary
-from infgw.local.child_process import ChildExitedError, ChildProcess
-from infgw.local.gateway import LOOPBACK, PORT_RACE_ATTEMPTS, GatewayOptions, LocalGateway
-from infgw.local.ports import ensure_port_free, free_port
+from infgw.local.child_process import ChildProcess
+from infgw.local.gateway import LOOPBACK, GatewayOptions, LocalGateway
+from infgw.local.ports import ensure_port_free, free_port, start_retrying_port_races
 from infgw.local.readiness import wait_envoy_ready, wait_routable
 from infgw.local.regions.regional_plan import RegionalPlan
 from infgw.local.regions.spill_controller import SpillController
@@ -37,6 +36,7 @@ from infgw.local.regions.tier_bootstrap import (
 from infgw.local.regions.tier_config import BalancingMode
 from infgw.local.regions.traffic_log import RegionTraffic, TrafficLog
 from infgw.local.regions.utilization import DelayedReports, region_utilization, scrape_region
+from infgw.local.started_on_enter import StartedOnEnter
 from infgw.local.supervisor import ProcessSupervisor
 
 # How often Envoy writes its access log to disk (its default is 10 s): the status view counts from it.
@@ -85,7 +85,7 @@ class RegionStatus(BaseModel):
     down: tuple[str, ...]
 
 
-class RegionalGateway:
+class RegionalGateway(StartedOnEnter):
     """``async with RegionalGateway(plan, options, work_dir) as gateway:`` serves at ``gateway.url`` (the
     client region's address) and ``gateway.urls[region]``."""
 
@@ -128,19 +128,6 @@ class RegionalGateway:
             BalancingMode.CUSTOM_METRICS,
             BalancingMode.IN_FLIGHT,
         )
-
-    async def __aenter__(self) -> RegionalGateway:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         if self.options.port:
@@ -198,15 +185,11 @@ class RegionalGateway:
 
     async def _start_tier(self) -> None:
         """Start the tier's Envoy; start it again on fresh ports if one was taken in the meantime."""
-        for attempt in range(1, PORT_RACE_ATTEMPTS + 1):
-            try:
-                await self._start_tier_once()
-                return
-            except ChildExitedError as error:
-                if attempt == PORT_RACE_ATTEMPTS or "address" not in error.log_tail.lower():
-                    raise
-            await self.supervisor.stop_all()
-            self.supervisor = ProcessSupervisor(self.work_dir / "tier" / "logs")
+        await start_retrying_port_races(self._start_tier_once, self._reset_tier)
+
+    async def _reset_tier(self) -> None:
+        await self.supervisor.stop_all()
+        self.supervisor = ProcessSupervisor(self.work_dir / "tier" / "logs")
 
     async def _start_tier_once(self) -> None:
         spec = self.tier_spec()
