@@ -177,7 +177,7 @@ class _PerTokenHistogram(Collector):
     """A histogram observed once per generated token, exported under one or more names.
 
     prometheus_client's Histogram takes a lock per bucket increment; at thousands of tokens a second per
-    replica that was a measurable share of the simulator's CPU (sim/benchmarks/engine_speed.py), so
+    replica that was a measurable share of the simulator's CPU (bench.micro.sim.engine_speed), so
     this one keeps plain per-bucket counts (the event loop is the only writer and reader) and hands them
     to prometheus_client's HistogramMetricFamily for exposition. vLLM exports inter-token latency under
     its current and its pre-0.11 name; both names come from the same counts.

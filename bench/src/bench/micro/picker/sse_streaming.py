@@ -3,8 +3,8 @@ round-robin and through Envoy + picker, from an upstream that writes one SSE eve
 
 Run from the repository root:
 
-    .venv/bin/python picker/bench/sse_streaming.py
-    .venv/bin/python picker/bench/sse_streaming.py --response-body-mode STREAMED
+    .venv/bin/python -m bench.micro.picker.sse_streaming
+    .venv/bin/python -m bench.micro.picker.sse_streaming --response-body-mode STREAMED
 
 If the picker (or Envoy's ext_proc path) batches chunks, the client sees gaps near 0 ms followed by long
 ones; a faithful path shows gaps near ``--gap-ms``. Nothing here asserts: it prints a table.
@@ -24,8 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from envoy_overhead import percentile_ms, picker_process, process_cpu_s, serve_upstream_app
-
+from bench.micro.picker.envoy_overhead import percentile_ms, picker_process, process_cpu_s, serve_upstream_app
 from infgw.envoy import BodyMode, EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
 
 

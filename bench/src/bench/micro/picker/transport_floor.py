@@ -8,8 +8,8 @@ picker's own work.
 
 Run from the repository root:
 
-    .venv/bin/python picker/bench/transport_floor.py
-    .venv/bin/python picker/bench/transport_floor.py --transports grpclib --modes full --repeats 3
+    .venv/bin/python -m bench.micro.picker.transport_floor
+    .venv/bin/python -m bench.micro.picker.transport_floor --transports grpclib --modes full --repeats 3
 
 Nothing here asserts; it prints a markdown table.
 """
@@ -28,14 +28,11 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ext_proc
-from envoy_overhead import process_cpu_s, run_closed_loop, upstream_processes
 
+from bench.micro.picker.envoy_overhead import process_cpu_s, run_closed_loop, upstream_processes
 from infgw.envoy import BodyMode, EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
 
 DESTINATION = "x-gateway-destination-endpoint"
@@ -150,7 +147,7 @@ def _serve(transport: str, destination: str) -> None:
 
 def _start_servicer(transport: str, destination: str) -> tuple[subprocess.Popen, int]:
     process = subprocess.Popen(
-        [sys.executable, __file__, "--serve", transport, destination],
+        [sys.executable, "-m", "bench.micro.picker.transport_floor", "--serve", transport, destination],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -4,7 +4,7 @@ and protobuf (de)serialisation are measured.
 
 Run from the repository root:
 
-    .venv/bin/python picker/bench/protocol_cost.py
+    .venv/bin/python -m bench.micro.picker.protocol_cost
 
 Each scenario replays the ProcessingRequests Envoy sends for one HTTP request in FULL_DUPLEX_STREAMED
 mode, deserialised from bytes and answered responses serialised, as grpc does. Nothing here asserts.

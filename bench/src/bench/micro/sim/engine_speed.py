@@ -5,7 +5,7 @@ Poisson workload on the H100 profile, and prints per arrival rate the simulated 
 spent, the real-time factor (simulated / wall: above 1 the simulator keeps up) and the share of one
 core a replica needs at that load (wall / simulated).
 
-    .venv/bin/python sim/benchmarks/engine_speed.py --duration-s 20 --rate 5 --rate 20 --rate 50
+    .venv/bin/python -m bench.micro.sim.engine_speed --duration-s 20 --rate 5 --rate 20 --rate 50
 """
 
 from __future__ import annotations

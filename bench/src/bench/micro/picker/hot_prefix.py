@@ -3,7 +3,7 @@
 Runs ``replica_sim`` with a Zipf workload over system prompts, so one prompt carries about a third of the
 traffic, more than one replica can serve. Not a test: run it by hand.
 
-    .venv/bin/python picker/bench/hot_prefix.py [--seed 1] [--requests 3000] [--rate 45]
+    .venv/bin/python -m bench.micro.picker.hot_prefix [--seed 1] [--requests 3000] [--rate 45]
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 
 from picker.config import default_config, load_config_text, recommended_config
-from replica_sim import SimParameters, print_comparison, simulate
+
+from bench.micro.picker.replica_sim import SimParameters, print_comparison, simulate
 
 EPP_V1_2_WEIGHTS = """
 plugins: [{type: queue-scorer}, {type: kv-cache-utilization-scorer}, {type: prefix-cache-scorer}]

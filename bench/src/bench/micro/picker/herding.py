@@ -5,7 +5,7 @@ Runs ``replica_sim`` with unique prompts (no prefix sharing) at a rate where abo
 that looked best at the last scrape; the project's load-headroom scorer also counts what the picker
 itself routed since. Not a test: run it by hand.
 
-    .venv/bin/python picker/bench/herding.py [--seed 1] [--requests 4000] [--rate 400]
+    .venv/bin/python -m bench.micro.picker.herding [--seed 1] [--requests 4000] [--rate 400]
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 
 from picker.config import default_config, load_config_text, recommended_config
-from replica_sim import SimParameters, simulate
+
+from bench.micro.picker.replica_sim import SimParameters, simulate
 
 QUEUE_ONLY = "plugins: [{type: queue-scorer}]"
 LOAD_HEADROOM_ONLY = "plugins: [{type: load-headroom-scorer}]"

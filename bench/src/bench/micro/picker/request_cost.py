@@ -11,8 +11,8 @@ Process CPU time only (the box is shared): per-phase timers around each ``handle
 the timer's own calibrated cost, and protobuf (de)serialisation in its own column because the transport
 pays it in any servicer. Run from the repository root:
 
-    .venv/bin/python picker/bench/request_cost.py                       # this tree
-    .venv/bin/python picker/bench/request_cost.py --baseline-ref HEAD~3 # side by side with a git ref
+    .venv/bin/python -m bench.micro.picker.request_cost                       # this tree
+    .venv/bin/python -m bench.micro.picker.request_cost --baseline-ref HEAD~3 # side by side with a git ref
 
 With ``--baseline-ref`` the same script runs alternately against this tree and a temporary git worktree
 of the ref (its ``picker/src`` first on ``PYTHONPATH``), ``--rounds`` times each, and prints the least CPU
@@ -40,7 +40,7 @@ from envoy.config.core.v3.base_pb2 import HeaderMap, HeaderValue
 from envoy.service.ext_proc.v3.external_processor_pb2 import HttpBody, HttpHeaders, ProcessingRequest
 from google.protobuf.struct_pb2 import Struct
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[5]  # bench/src/bench/micro/picker/<this file>
 PROFILES = {
     "default": REPO_ROOT / "picker" / "src" / "picker" / "profiles" / "default.yaml",
     "recommended": REPO_ROOT / "picker" / "src" / "picker" / "profiles" / "recommended.yaml",
@@ -320,7 +320,7 @@ def _measure_in_subprocess(src: Path | None, args: argparse.Namespace, profile: 
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH", "")]))
     command = [
-        sys.executable, __file__, "--json", "--profile", profile, "--requests", str(args.requests),
+        sys.executable, "-m", "bench.micro.picker.request_cost", "--json", "--profile", profile, "--requests", str(args.requests),
         "--seed", str(args.seed), "--prompt-tokens", str(args.prompt_tokens), "--sse-events", str(args.sse_events),
     ]  # fmt: skip
     output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout

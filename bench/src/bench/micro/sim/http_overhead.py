@@ -5,7 +5,7 @@ body shape); the baseline does nothing but return a canned body, so the ratio is
 validation, tokenization, the engine loop, metrics and SSE framing. Prints one table row per
 (mode, concurrency) with requests/s, p50/p99 latency and the ratio to the baseline.
 
-    .venv/bin/python sim/benchmarks/http_overhead.py --requests 2000 --concurrency 1 --concurrency 16
+    .venv/bin/python -m bench.micro.sim.http_overhead --requests 2000 --concurrency 1 --concurrency 16
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def main(
         asyncio.run(_serve_baseline())
         return
     levels = concurrency or [1, 16]
-    baseline, baseline_url = _start([sys.executable, __file__, "--serve-baseline"])
+    baseline, baseline_url = _start([sys.executable, "-m", "bench.micro.sim.http_overhead", "--serve-baseline"])
     simulator, simulator_url = _start(
         [sys.executable, "-m", "sim", "--port", "0", "--profile", "zero-latency", "--model", "m"]
     )

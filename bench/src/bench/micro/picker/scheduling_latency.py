@@ -9,7 +9,7 @@ simulator's approximate tokenizer, and a second table splits its per-request wor
 index lookup (block keys + longest prefix); the rest of the decision is the first table minus these. Not a
 test: run it by hand.
 
-    .venv/bin/python picker/bench/scheduling_latency.py [--seed 1] [--decisions 2000]
+    .venv/bin/python -m bench.micro.picker.scheduling_latency [--seed 1] [--decisions 2000]
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from bench.stats.percentiles import percentile_or_nan
 from picker.config import default_config, precise_config, recommended_config
 from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
@@ -32,6 +31,8 @@ from picker.framework.kv_events import BlockStored, EventBatch
 from picker.framework.types import Endpoint, EndpointMetrics, InferenceRequest
 from picker.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
 from picker.tokenization.approximate_tokenizer import ApproximateTokenizer
+
+from bench.stats.percentiles import percentile_or_nan
 
 CHARS_PER_TOKEN = 4
 SYSTEM_PROMPTS = 32  # distinct shared prefixes in the workload
