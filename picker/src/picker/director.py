@@ -1,7 +1,8 @@
 """The request lifecycle behind the ext_proc stream: objective -> priority, candidates (subset hint),
-admission, flow control, scheduling, pre-request hooks, in-flight accounting and response metrics.
+admission (with flow control), scheduling, pre-request hooks, in-flight accounting and response metrics.
 
-Implements :class:`picker.request_director.RequestDirector`. Every client-visible failure leaves as a
+Implements :class:`picker.request_director.RequestDirector`: ``route`` returns a :class:`RoutedRequest` that
+holds the request's in-flight share until the stream releases it. Every client-visible failure leaves as a
 PickerError (its code decides the HTTP status in ``picker.errors``); nothing here touches protobufs.
 """
 
@@ -24,9 +25,9 @@ from picker.flowcontrol.flow_controller import FlowController
 from picker.framework.clock import Clock
 from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import PrefixIndexHolder
-from picker.framework.load import fresh_queue_estimate
 from picker.framework.types import Endpoint, EndpointState, InferenceRequest, ResponseUsage, RoutingDecision
 from picker.metrics import PickerMetrics
+from picker.request_director import RoutedRequest
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +41,38 @@ class _RequestRecord:
     started_s: float
     model: str
     target_model: str
-    endpoint_name: str | None = None
-    sheddable: bool = False  # counted in the sheddable in-flight tracker too
     failed: bool = False
-    body_changed: bool = False  # the engine priority was written into the body
+
+
+class _DirectedRequest(RoutedRequest):
+    """A request the director scheduled to ``endpoint_name``: counted in flight until released."""
+
+    __slots__ = ("_director", "_endpoint_name", "_record", "_request", "_sheddable")
+
+    def __init__(
+        self,
+        director: Director,
+        request: InferenceRequest,
+        record: _RequestRecord,
+        decision: RoutingDecision,
+        sheddable: bool,
+    ) -> None:
+        super().__init__(decision)
+        self._director = director
+        self._request = request
+        self._record = record
+        self._endpoint_name = decision.endpoints[0].name
+        self._sheddable = sheddable
+
+    def response_started(self, status: int, streaming: bool) -> None:
+        if status != 200 and not self._record.failed:
+            self._director._count_error(self._record, ErrorCode.MODEL_SERVER_ERROR)
+
+    def response_complete(self, served: Endpoint | None, usage: ResponseUsage, response_bytes: int) -> None:
+        self._director._response_complete(self._request, self._record, served, usage, response_bytes)
+
+    def _release(self) -> None:
+        self._director._release(self._endpoint_name, self._sheddable, self._record.model)
 
 
 class Director:
@@ -73,7 +102,9 @@ class Director:
         self.scheduling = scheduling
         self._scheduler = scheduling.scheduler
         self._detector = detector
-        self._admission = AdmissionController(detector, headroom)
+        self._admission = AdmissionController(
+            detector, headroom, flow=flow_controller, in_flight=in_flight, clock=clock
+        )
         self._flow = flow_controller
         self._in_flight = in_flight
         # Sheddable (priority < 0) requests only, from routing to release; the headroom rule reads it.
@@ -85,9 +116,6 @@ class Director:
         # Without a sink of its own the director records into an unscraped registry: no "is there a
         # metrics object" branch on the request path.
         self._metrics = metrics if metrics is not None else PickerMetrics("unscraped")
-        self._records: dict[int, _RequestRecord] = {}
-        flow_config = flow_controller.config if flow_controller is not None else None
-        self._max_in_flight = flow_config.max_in_flight_per_endpoint if flow_config is not None else None
         store.add_listener(self._on_membership_change)
         current = [state.endpoint for state in store.all_endpoints()]
         for watcher in scheduling.pool_watchers:
@@ -108,20 +136,17 @@ class Director:
         return self._flow
 
     # -- RequestDirector ---------------------------------------------------------------------------
-    async def route(self, request: InferenceRequest) -> RoutingDecision:
+    async def route(self, request: InferenceRequest) -> RoutedRequest:
         record = _RequestRecord(self._clock.now(), request.model, request.target_model)
-        self._records[id(request)] = record
         objective_priority = self._store.known_priority_of(request.objective)
         request.priority = 0 if objective_priority is None else objective_priority
         request.body["model"] = request.target_model
-        record.body_changed = write_engine_priority(
-            request.body, objective_priority, self._model_server_scheduling_policy
-        )
+        body_changed = write_engine_priority(request.body, objective_priority, self._model_server_scheduling_policy)
         labels = (request.model, request.target_model)
         self._metrics.request_total.labels(*labels).inc()
         self._metrics.request_sizes.labels(*labels).observe(request.body_size_bytes)
         try:
-            return await self._route(request, record)
+            return await self._route(request, record, body_changed)
         except PickerError as error:
             self._count_error(record, error.code)
             raise
@@ -133,52 +158,13 @@ class Director:
             raise PickerError(ErrorCode.INTERNAL, "internal error while scheduling") from None
 
     def pick_any(self, request: InferenceRequest) -> RoutingDecision:
-        record = _RequestRecord(self._clock.now(), request.model, request.target_model)
-        self._records[id(request)] = record
         candidates = self._store.candidates()
         if not candidates:
+            record = _RequestRecord(self._clock.now(), request.model, request.target_model)
             self._count_error(record, ErrorCode.INTERNAL)
             raise PickerError(ErrorCode.INTERNAL, "no ready endpoints for a request without a body")
         chosen = candidates[self._rng.randrange(len(candidates))].endpoint
         return RoutingDecision(endpoints=(chosen,), body=request.body)
-
-    def on_response_headers(self, request: InferenceRequest, status: int, streaming: bool) -> None:
-        record = self._records.get(id(request))
-        if status != 200 and record is not None and not record.failed:
-            self._count_error(record, ErrorCode.MODEL_SERVER_ERROR)
-
-    def on_response_complete(
-        self, request: InferenceRequest, served: Endpoint | None, usage: ResponseUsage, response_bytes: int
-    ) -> None:
-        record = self._records.get(id(request))
-        if record is not None:
-            labels = (record.model, record.target_model)
-            duration_s = self._clock.now() - record.started_s
-            self._metrics.request_duration.labels(*labels).observe(duration_s)
-            self._metrics.response_sizes.labels(*labels).observe(response_bytes)
-            if usage.prompt_tokens > 0:
-                self._metrics.input_tokens.labels(*labels).observe(usage.prompt_tokens)
-            if usage.completion_tokens > 0:
-                self._metrics.output_tokens.labels(*labels).observe(usage.completion_tokens)
-                self._metrics.normalized_time_per_output_token.labels(*labels).observe(
-                    duration_s / usage.completion_tokens
-                )
-        for hook in self.scheduling.response_complete_hooks:
-            try:
-                hook.response_complete(request, served, usage)
-            except Exception:  # a response hook must never fail the response
-                logger.exception("response hook %s failed", hook.name)
-
-    def release(self, request: InferenceRequest) -> None:
-        record = self._records.pop(id(request), None)
-        if record is None or record.endpoint_name is None:
-            return
-        self._in_flight.decrement(record.endpoint_name)
-        if record.sheddable:
-            self._sheddable_in_flight.decrement(record.endpoint_name)
-        self._metrics.running_requests.labels(record.model).dec()
-        if self._flow is not None:
-            self._flow.pump()  # capacity may have freed up
 
     # -- background work ---------------------------------------------------------------------------
     async def run(self) -> None:
@@ -203,37 +189,55 @@ class Director:
         )
 
     # -- internals ---------------------------------------------------------------------------------
-    async def _route(self, request: InferenceRequest, record: _RequestRecord) -> RoutingDecision:
-        candidates = self._admission.admit(request, self._candidates_for(request))
-        if self._flow is not None:
-            await self._flow.acquire(
-                request,
-                lambda: self._has_capacity(
-                    self._admission.eligible(request, self._candidates_for(request, strict=False))
-                ),
-            )
-            try:  # the pool and the headroom may have changed while it waited
-                candidates = self._admission.restrict(request, self._candidates_for(request))
-            except PickerError:
-                self._flow.pump()  # dispatched but not scheduled: let the next waiter go
-                raise
-        try:
+    async def _route(self, request: InferenceRequest, record: _RequestRecord, body_changed: bool) -> RoutedRequest:
+        async with self._admission.admitted(request, self._candidates_for) as candidates:
             started_s = self._clock.now()
             result = self._scheduler.schedule(request, candidates)
             self._metrics.scheduler_e2e_duration.observe(self._clock.now() - started_s)
             for hook in self.scheduling.pre_request_hooks:
                 hook.pre_request(request, result)
             endpoints = tuple(state.endpoint for state in result.primary.endpoints)
-            record.endpoint_name = endpoints[0].name
-            self._in_flight.increment(record.endpoint_name)
-            if is_sheddable(request.priority):
-                record.sheddable = True
-                self._sheddable_in_flight.increment(record.endpoint_name)
-        finally:
-            if self._flow is not None:
-                self._flow.pump()  # the next waiter's capacity check now counts this request
+            # Counted in flight before leaving the admission block: the next flow-control waiter sees it.
+            sheddable = is_sheddable(request.priority)
+            self._in_flight.increment(endpoints[0].name)
+            if sheddable:
+                self._sheddable_in_flight.increment(endpoints[0].name)
         self._metrics.running_requests.labels(record.model).inc()
-        return RoutingDecision(endpoints=endpoints, body=request.body, body_changed=record.body_changed)
+        decision = RoutingDecision(endpoints=endpoints, body=request.body, body_changed=body_changed)
+        return _DirectedRequest(self, request, record, decision, sheddable)
+
+    def _response_complete(
+        self,
+        request: InferenceRequest,
+        record: _RequestRecord,
+        served: Endpoint | None,
+        usage: ResponseUsage,
+        response_bytes: int,
+    ) -> None:
+        labels = (record.model, record.target_model)
+        duration_s = self._clock.now() - record.started_s
+        self._metrics.request_duration.labels(*labels).observe(duration_s)
+        self._metrics.response_sizes.labels(*labels).observe(response_bytes)
+        if usage.prompt_tokens > 0:
+            self._metrics.input_tokens.labels(*labels).observe(usage.prompt_tokens)
+        if usage.completion_tokens > 0:
+            self._metrics.output_tokens.labels(*labels).observe(usage.completion_tokens)
+            self._metrics.normalized_time_per_output_token.labels(*labels).observe(
+                duration_s / usage.completion_tokens
+            )
+        for hook in self.scheduling.response_complete_hooks:
+            try:
+                hook.response_complete(request, served, usage)
+            except Exception:  # a response hook must never fail the response
+                logger.exception("response hook %s failed", hook.name)
+
+    def _release(self, endpoint_name: str, sheddable: bool, model: str) -> None:
+        self._in_flight.decrement(endpoint_name)
+        if sheddable:
+            self._sheddable_in_flight.decrement(endpoint_name)
+        self._metrics.running_requests.labels(model).dec()
+        if self._flow is not None:
+            self._flow.pump()  # capacity may have freed up
 
     def _candidates_for(self, request: InferenceRequest, strict: bool = True) -> Sequence[EndpointState]:
         """Reachable endpoints, narrowed to the subset hint's IPs when the data plane sent one."""
@@ -247,21 +251,6 @@ class Director:
         if not candidates and strict:
             raise PickerError(ErrorCode.SERVICE_UNAVAILABLE, "no ready endpoints in the pool")
         return candidates
-
-    def _has_capacity(self, candidates: Sequence[EndpointState]) -> bool:
-        """Flow-control dispatch gate: the detector's rule, with the queue estimate corrected by this picker's
-        in-flight count, so requests dispatched since the last scrape count against capacity."""
-        now_s = self._clock.now()
-        threshold = self._detector.config.queue_depth_threshold
-        for state in candidates:
-            if not self._detector.has_capacity(state, now_s) or state.metrics is None:
-                continue
-            in_flight = self._in_flight.count(state.endpoint.name)
-            if self._max_in_flight is not None and in_flight >= self._max_in_flight:
-                continue
-            if fresh_queue_estimate(state.metrics, in_flight) <= threshold:
-                return True
-        return False
 
     def _count_error(self, record: _RequestRecord, code: ErrorCode) -> None:
         record.failed = True

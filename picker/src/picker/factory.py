@@ -52,20 +52,20 @@ def build_director(
         store: the endpoint store that sources and the scraper keep current.
         clock: RealClock in production, FakeClock in tests.
         rng: the only randomness (tie-breaks, random pickers); seed it for reproducible runs.
-        metrics: where to record the EPP's metrics; None records nothing.
+        metrics: where to record the EPP's metrics; None records into an unscraped registry.
         registry: plugin types to build from; defaults to every in-tree plugin.
         pool_gauge_interval_s: --refresh-prometheus-metrics-interval (pool gauges flush period).
         pool_gauge_staleness_s: --metrics-staleness-threshold (endpoints older than this leave the averages).
         model_server_scheduling_policy: --model-server-scheduling-policy; ``priority`` writes the
             objective's priority into request bodies as vLLM's ``priority`` (picker.engine_priority).
     """
+    # Without a sink of its own the picker records into an unscraped registry: no "is there a metrics
+    # object" branch anywhere on the request path.
+    metrics = metrics if metrics is not None else PickerMetrics("unscraped")
     in_flight = InFlightTracker()
     context = PluginContext(clock=clock, rng=rng, in_flight=in_flight, metrics=metrics)
     scheduling = build_scheduling(
-        config,
-        registry if registry is not None else builtin_registry(),
-        context,
-        observe=metrics.observe_plugin if metrics is not None else None,
+        config, registry if registry is not None else builtin_registry(), context, observe=metrics.observe_plugin
     )
     detector = SaturationDetector(config.saturation_detector, clock)
     flow_controller = (

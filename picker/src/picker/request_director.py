@@ -1,26 +1,64 @@
 """The contract between the protocol layer and the request lifecycle (admission + scheduling).
 
-``picker.server`` depends only on this protocol; ``picker.director.Director`` implements it.
+``picker.server`` depends only on this module; ``picker.director.Director`` implements it. Routing a request
+returns a :class:`RoutedRequest`, which the ext_proc stream owns: it carries the response-side calls and
+gives back what routing took (in-flight counts, flow-control capacity) when the stream leaves its context,
+exactly once, whatever happened. A request that was not routed (an error, a cancelled wait) holds nothing.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import abc
+from types import TracebackType
+from typing import Protocol, Self
 
 from picker.framework.types import Endpoint, InferenceRequest, ResponseUsage, RoutingDecision
 
 
-class RequestDirector(Protocol):
-    """One request's lifecycle, driven by the ext_proc stream.
+class RoutedRequest(abc.ABC):
+    """One routed request, from the routing decision to the end of its ext_proc stream.
 
-    Calls for one request come in this order: ``route`` or ``pick_any`` (once), then, if it returned,
-    ``on_response_headers`` and ``on_response_complete`` (each at most once; not at all if the
-    client or upstream went away first). ``release`` is always called last, exactly once per
-    ``route`` or ``pick_any`` call, whatever happened, so per-request state and in-flight accounting
-    cannot leak.
+    A context manager: leaving it releases the request's share of the pool once; leaving again (or a
+    second owner) releases nothing. Response-side calls come at most once each, before the release.
     """
 
-    async def route(self, request: InferenceRequest) -> RoutingDecision:
+    __slots__ = ("_released", "decision")
+
+    def __init__(self, decision: RoutingDecision) -> None:
+        self.decision = decision
+        self._released = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Give back what routing took, the first time only; the stream's exit calls it."""
+        if not self._released:
+            self._released = True
+            self._release()
+
+    @abc.abstractmethod
+    def response_started(self, status: int, streaming: bool) -> None:
+        """The model server answered; ``status`` other than 200 counts as a model-server error."""
+
+    @abc.abstractmethod
+    def response_complete(self, served: Endpoint | None, usage: ResponseUsage, response_bytes: int) -> None:
+        """The response finished; ``served`` is the endpoint Envoy reports it used, when it says."""
+
+    @abc.abstractmethod
+    def _release(self) -> None:
+        """Give back what routing took; called once, by :meth:`release`."""
+
+
+class RequestDirector(Protocol):
+    """The request lifecycle, driven by the ext_proc stream."""
+
+    async def route(self, request: InferenceRequest) -> RoutedRequest:
         """Resolve the objective's priority, admit, wait in flow control if configured, schedule.
 
         Raises:
@@ -30,19 +68,9 @@ class RequestDirector(Protocol):
         ...
 
     def pick_any(self, request: InferenceRequest) -> RoutingDecision:
-        """Body-less requests (GET): a random ready endpoint, no admission. Raises PickerError(INTERNAL)."""
-        ...
+        """Body-less requests (GET): a random ready endpoint, no admission, nothing held.
 
-    def on_response_headers(self, request: InferenceRequest, status: int, streaming: bool) -> None:
-        """The model server answered; ``status`` other than 200 counts as a model-server error."""
-        ...
-
-    def on_response_complete(
-        self, request: InferenceRequest, served: Endpoint | None, usage: ResponseUsage, response_bytes: int
-    ) -> None:
-        """The response finished; ``served`` is the endpoint Envoy reports it used, when it says."""
-        ...
-
-    def release(self, request: InferenceRequest) -> None:
-        """The stream for this request is closed; drop per-request state and in-flight counts."""
+        Raises:
+            PickerError: INTERNAL when no endpoint is ready.
+        """
         ...

@@ -26,6 +26,8 @@ from picker.framework.types import Endpoint, ResponseUsage
 from picker.server.envoy_requests import BodyMode
 from picker.server.ext_proc import ExtProcSettings
 
+from tests.picker.recording_director import RecordedRoute
+
 ENDPOINT_A = Endpoint(name="pod-a-rank-0", address="10.0.0.1", port=8000)
 ENDPOINT_B = Endpoint(name="pod-b-rank-0", address="10.0.0.2", port=8000)
 BUFFERED = ExtProcSettings(request_body_mode=BodyMode.BUFFERED, response_body_mode=BodyMode.BUFFERED)
@@ -69,7 +71,7 @@ async def test_full_duplex_holds_headers_until_the_body_completes_then_streams_i
         await call.done_writing()
         assert await call.read() == grpc.aio.EOF
 
-    assert recording_director.names() == ["route", "on_response_headers", "on_response_complete", "release"]
+    assert recording_director.names() == ["route", "response_started", "response_complete", "release"]
     assert recording_director.calls[1][1] == (200, False)
     assert recording_director.calls[2][1] == (None, ResponseUsage(7, 3), len(upstream))
 
@@ -236,7 +238,7 @@ async def test_get_without_body_is_routed_by_pick_any_at_the_headers_phase(ext_p
     assert set_headers(answer)["x-gateway-destination-endpoint"] == "10.0.0.1:8000"
     assert answer.request_headers.response.clear_route_cache
     # No route, so no response hooks; release still drops whatever pick_any recorded.
-    assert recording_director.names() == ["pick_any", "release"]
+    assert recording_director.names() == ["pick_any"]  # nothing held: no release
 
 
 async def test_get_with_no_endpoints_is_a_500(ext_proc_stub, recording_director):
@@ -313,7 +315,7 @@ async def test_bad_bodies_get_an_immediate_openai_style_400(
     ],
     ids=["shed 429", "no endpoints 503", "internal 500"],
 )
-async def test_director_errors_become_immediate_responses_and_release_still_runs(
+async def test_director_errors_become_immediate_responses_and_hold_nothing(
     ext_proc_stub, recording_director, error, status
 ):
     recording_director.route_error = error
@@ -325,7 +327,7 @@ async def test_director_errors_become_immediate_responses_and_release_still_runs
         assert await call.read() == grpc.aio.EOF
     assert answer.immediate_response.status.code == status
     assert json.loads(answer.immediate_response.body)["error"]["code"] == status
-    assert recording_director.names() == ["route", "release"]
+    assert recording_director.names() == ["route"]  # a refused request holds nothing to release
 
 
 async def test_a_director_bug_becomes_a_500_and_the_server_keeps_serving(ext_proc_stub, recording_director):
@@ -343,10 +345,10 @@ async def test_a_director_bug_becomes_a_500_and_the_server_keeps_serving(ext_pro
             (answer,) = await read(call)
             assert answer.immediate_response.status.code == 500
             assert await call.read() == grpc.aio.EOF
-    assert broken.names() == ["route", "release", "route", "release"]
+    assert broken.names() == ["route", "route"]
 
 
-async def test_client_disconnect_while_routing_cancels_route_and_releases(ext_proc_stub, recording_director):
+async def test_client_disconnect_while_routing_cancels_route_and_holds_nothing(ext_proc_stub, recording_director):
     recording_director.route_gate = asyncio.Event()
     async with ext_proc_stub(recording_director) as stub:
         call = stub.Process()
@@ -357,9 +359,9 @@ async def test_client_disconnect_while_routing_cancels_route_and_releases(ext_pr
                 await asyncio.sleep(0.01)
         call.cancel()
         async with asyncio.timeout(5):
-            while "release" not in recording_director.names():
+            while "route_cancelled" not in recording_director.names():
                 await asyncio.sleep(0.01)
-    assert recording_director.names() == ["route", "route_cancelled", "release"]
+    assert recording_director.names() == ["route", "route_cancelled"]
 
 
 async def test_sse_response_passes_through_and_usage_is_read_from_the_last_data_line(
@@ -426,11 +428,16 @@ async def test_body_ended_by_trailers_keeps_eos_for_the_trailers_answer(ext_proc
 
 
 async def test_failing_response_hooks_do_not_stop_the_response(ext_proc_stub, recording_director):
-    class HookFails(type(recording_director)):
-        def on_response_headers(self, request, status, streaming):
+    class HookFails(RecordedRoute):
+        def response_started(self, status, streaming):
             raise RuntimeError("metrics bug")
 
-    director = HookFails()
+    class Director(type(recording_director)):
+        async def route(self, request):
+            routed = await super().route(request)
+            return HookFails(routed.decision, self.calls, request)
+
+    director = Director()
     async with ext_proc_stub(director) as stub:
         call = stub.Process()
         await call.write(request_headers())
@@ -457,7 +464,7 @@ async def test_response_body_mode_none_completes_the_response_when_the_stream_en
         await read(call)
         await call.done_writing()
         assert await call.read() == grpc.aio.EOF
-    assert recording_director.names() == ["route", "on_response_headers", "on_response_complete", "release"]
+    assert recording_director.names() == ["route", "response_started", "response_complete", "release"]
     assert recording_director.calls[2][1] == (None, ResponseUsage(), 0)
 
 

@@ -61,7 +61,7 @@ async def test_routes_to_the_shortest_queue_and_rewrites_the_model(fake_clock: F
     store = pool(fake_clock, [4, 0, 9])
     picker, metrics = director(fake_clock, store)
     request = inference_request("hi", model="llama-lora", client_model="llama")
-    decision = await picker.route(request)
+    decision = (await picker.route(request)).decision
     assert decision.destination == "10.0.0.1:8000"
     assert decision.body["model"] == "llama-lora"
     assert (
@@ -76,9 +76,8 @@ async def test_priority_comes_from_the_objective(fake_clock: FakeClock) -> None:
     picker, _ = director(fake_clock, pool(fake_clock, [0]))
     for objective, priority in (("critical", 10), ("batch", -1), ("unknown", 0), (None, 0)):
         request = inference_request(objective=objective)
-        await picker.route(request)
-        assert request.priority == priority
-        picker.release(request)
+        with await picker.route(request):
+            assert request.priority == priority
 
 
 @pytest.mark.parametrize(
@@ -99,7 +98,7 @@ async def test_priority_pool_gets_the_objective_priority_in_the_body(
     request = inference_request("hi", objective=objective)
     if client_priority is not None:
         request.body["priority"] = client_priority
-    decision = await picker.route(request)
+    decision = (await picker.route(request)).decision
     assert decision.body.get("priority") == forwarded
     assert decision.body_changed is changed
 
@@ -107,7 +106,7 @@ async def test_priority_pool_gets_the_objective_priority_in_the_body(
 @pytest.mark.parametrize("objective", ["critical", "batch", None])
 async def test_fcfs_pool_never_gets_a_priority_field(fake_clock: FakeClock, objective: str | None) -> None:
     picker, _ = director(fake_clock, pool(fake_clock, [0]))
-    decision = await picker.route(inference_request("hi", objective=objective))
+    decision = (await picker.route(inference_request("hi", objective=objective))).decision
     assert "priority" not in decision.body and not decision.body_changed
 
 
@@ -122,7 +121,7 @@ async def test_fcfs_pool_never_gets_a_priority_field(fake_clock: FakeClock, obje
 )
 async def test_subset_hint_restricts_candidates(fake_clock: FakeClock, hint, expected) -> None:
     picker, _ = director(fake_clock, pool(fake_clock, [3, 1, 5]))
-    decision = await picker.route(inference_request(subset_hint=hint))
+    decision = (await picker.route(inference_request(subset_hint=hint))).decision
     assert decision.destination == (expected or "10.0.0.1:8000")
 
 
@@ -145,7 +144,7 @@ async def test_sheddable_request_under_saturation_is_429_others_pass(fake_clock:
     with pytest.raises(PickerError) as raised:
         await picker.route(inference_request(objective="batch"))
     assert raised.value.code is ErrorCode.RESOURCE_EXHAUSTED
-    decision = await picker.route(inference_request(objective="critical"))
+    decision = (await picker.route(inference_request(objective="critical"))).decision
     assert decision.destination == "10.0.0.0:8000"
 
 
@@ -158,35 +157,32 @@ async def test_stale_metrics_count_as_saturated(fake_clock: FakeClock) -> None:
 
 async def test_prefix_affinity_follows_the_first_routing(fake_clock: FakeClock) -> None:
     picker, metrics = director(fake_clock, pool(fake_clock, [0, 0, 0, 0]))
-    first = await picker.route(inference_request(LONG_PROMPT, request_id="a"))
+    first = (await picker.route(inference_request(LONG_PROMPT, request_id="a"))).decision
     for index in range(5):
-        again = await picker.route(
-            inference_request(LONG_PROMPT + f" question {index}", request_id=f"b{index}")
-        )
+        again = (
+            await picker.route(inference_request(LONG_PROMPT + f" question {index}", request_id=f"b{index}"))
+        ).decision
         assert again.destination == first.destination
     assert metrics.registry.get_sample_value("inference_extension_prefix_indexer_hit_ratio_count") == 6
 
 
 async def test_in_flight_is_counted_until_release(fake_clock: FakeClock) -> None:
     picker, metrics = director(fake_clock, pool(fake_clock, [0]))
-    request = inference_request(model="m")
-    await picker.route(request)
+    routed = await picker.route(inference_request(model="m"))
     assert picker.in_flight.count("e0") == 1
     assert sample(metrics, "inference_objective_running_requests", model_name="m") == 1
-    picker.release(request)
-    picker.release(request)  # idempotent
+    routed.release()
+    routed.release()  # a second release gives back nothing
     assert picker.in_flight.count("e0") == 0
     assert sample(metrics, "inference_objective_running_requests", model_name="m") == 0
 
 
 async def test_response_hooks_record_metrics(fake_clock: FakeClock) -> None:
     picker, metrics = director(fake_clock, pool(fake_clock, [0]))
-    request = inference_request(model="m")
-    decision = await picker.route(request)
-    await fake_clock.advance(0.5)
-    picker.on_response_headers(request, 200, streaming=True)
-    picker.on_response_complete(request, decision.endpoints[0], ResponseUsage(12, 40), response_bytes=900)
-    picker.release(request)
+    with await picker.route(inference_request(model="m")) as routed:
+        await fake_clock.advance(0.5)
+        routed.response_started(200, streaming=True)
+        routed.response_complete(routed.decision.endpoints[0], ResponseUsage(12, 40), response_bytes=900)
     labels = {"model_name": "m", "target_model_name": "m"}
     assert sample(metrics, "inference_objective_request_duration_seconds_sum", **labels) == pytest.approx(0.5)
     assert sample(metrics, "inference_objective_input_tokens_sum", **labels) == 12
@@ -196,9 +192,8 @@ async def test_response_hooks_record_metrics(fake_clock: FakeClock) -> None:
 
 async def test_non_200_response_counts_as_model_server_error(fake_clock: FakeClock) -> None:
     picker, metrics = director(fake_clock, pool(fake_clock, [0]))
-    request = inference_request(model="m")
-    await picker.route(request)
-    picker.on_response_headers(request, 503, streaming=False)
+    routed = await picker.route(inference_request(model="m"))
+    routed.response_started(503, streaming=False)
     labels = {"model_name": "m", "target_model_name": "m", "error_code": "ModelServerError"}
     assert sample(metrics, "inference_objective_request_error_total", **labels) == 1
 
@@ -218,7 +213,7 @@ async def test_filter_leaving_nobody_is_429(fake_clock: FakeClock) -> None:
     with pytest.raises(PickerError) as raised:
         await picker.route(inference_request())
     assert raised.value.http_status == 429
-    chosen = await picker.route(inference_request(headers={"test-epp-endpoint-selection": "10.0.0.1"}))
+    chosen = (await picker.route(inference_request(headers={"test-epp-endpoint-selection": "10.0.0.1"}))).decision
     assert chosen.destination == "10.0.0.1:8000"
 
 
@@ -243,20 +238,19 @@ async def test_a_failing_plugin_becomes_a_500_and_the_director_keeps_working(fak
         await picker.route(inference_request())
     assert raised.value.http_status == 500
     picker.scheduling.plugins["exploding-scorer"].armed = False
-    assert (await picker.route(inference_request())).destination == "10.0.0.0:8000"
+    assert (await picker.route(inference_request())).decision.destination == "10.0.0.0:8000"
 
 
 async def test_departed_endpoints_are_pruned_from_prefix_index_and_in_flight(fake_clock: FakeClock) -> None:
     store = pool(fake_clock, [0, 5])
     picker, _ = director(fake_clock, store)
-    request = inference_request(LONG_PROMPT)
-    await picker.route(request)
+    routed = await picker.route(inference_request(LONG_PROMPT))
     prefix = picker.scheduling.plugins["prefix-cache-scorer"]
     assert prefix.index_size() > 0
     store.replace_endpoints([Endpoint("e1", "10.0.0.1", 8000)])
     assert prefix.index_size() == 0
     assert picker.in_flight.count("e0") == 0
-    picker.release(request)  # releasing a request to a departed endpoint is harmless
+    routed.release()  # releasing a request to a departed endpoint is harmless
     assert picker.in_flight.counts() == {}
 
 
@@ -313,7 +307,7 @@ class TestFlowControl:
         )
         store.update_metrics("e0", EndpointMetrics(waiting_queue_size=1, updated_at_s=fake_clock.now()))
         await fake_clock.advance(0.01)
-        assert (await asyncio.wait_for(waiting, 1.0)).destination == "10.0.0.0:8000"
+        assert (await asyncio.wait_for(waiting, 1.0)).decision.destination == "10.0.0.0:8000"
         assert (
             sample(
                 metrics, "inference_extension_flow_control_queue_size", fairness_id="tenant-a", priority="0"
@@ -348,13 +342,12 @@ class TestFlowControl:
             "plugins: [{type: queue-scorer}]\nflowControl: {enabled: true, maxInFlightPerEndpoint: 1}"
         )
         picker, _ = director(fake_clock, pool(fake_clock, [0]), config)
-        first = inference_request(request_id="first")
-        await picker.route(first)
+        first = await picker.route(inference_request(request_id="first"))
         second = asyncio.create_task(picker.route(inference_request(request_id="second")))
         await asyncio.sleep(0)
         assert not second.done() and picker.flow_controller.queued == 1
-        picker.release(first)  # frees the slot and pumps the queue
-        assert (await asyncio.wait_for(second, 1.0)).destination == "10.0.0.0:8000"
+        first.release()  # frees the slot and pumps the queue
+        assert (await asyncio.wait_for(second, 1.0)).decision.destination == "10.0.0.0:8000"
 
     async def test_ttl_expiry_in_the_queue_is_503(self, fake_clock: FakeClock) -> None:
         config = load_config_text(

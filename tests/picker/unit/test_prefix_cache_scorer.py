@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import xxhash
+from picker.framework.context import NullPluginMetrics
 from picker.framework.interfaces import ProfileResult, SchedulingResult
 from picker.plugins.prefix_cache_scorer import (
     PrefixCacheParameters,
@@ -19,7 +20,7 @@ STATES = [endpoint_state(i) for i in range(3)]
 
 
 def scorer(**parameters) -> PrefixCacheScorer:
-    return PrefixCacheScorer(PrefixMatcher(PrefixCacheParameters.model_validate(parameters), None))
+    return PrefixCacheScorer(PrefixMatcher(PrefixCacheParameters.model_validate(parameters), NullPluginMetrics()))
 
 
 def routed_to(state, request) -> SchedulingResult:

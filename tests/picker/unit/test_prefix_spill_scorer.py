@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from picker.framework.context import NullPluginMetrics
 from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import ProfileResult, SchedulingResult
 from picker.plugins.prefix_cache_scorer import PrefixMatcher
@@ -13,7 +14,7 @@ PROMPT = "system prompt shared by everyone " * 4  # 132 chars -> 8 blocks of 16
 
 def spill_scorer(in_flight: InFlightTracker, **parameters) -> PrefixSpillScorer:
     params = PrefixSpillParameters.model_validate({"blockSize": 16, **parameters})
-    return PrefixSpillScorer(PrefixMatcher(params, None), params, in_flight)
+    return PrefixSpillScorer(PrefixMatcher(params, NullPluginMetrics()), params, in_flight)
 
 
 def seed_holders(plugin: PrefixSpillScorer, *holders) -> None:

@@ -173,9 +173,8 @@ def director(clock: FakeClock, store: EndpointStore, headroom_yaml: str, flow_ya
 
 async def test_director_caps_sheddable_requests_per_endpoint_until_release(fake_clock: FakeClock) -> None:
     picker = director(fake_clock, pool(fake_clock, 2), "{maxInFlightPerEndpoint: 1}")
-    first, second = (inference_request(objective="batch", request_id=name) for name in ("a", "b"))
-    first_destination = (await picker.route(first)).destination
-    second_destination = (await picker.route(second)).destination
+    first, second = [await picker.route(inference_request(objective="batch", request_id=name)) for name in "ab"]
+    first_destination, second_destination = first.decision.destination, second.decision.destination
     assert {first_destination, second_destination} == {"10.0.0.0:8000", "10.0.0.1:8000"}
     assert picker.sheddable_in_flight.counts() == {"e0": 1, "e1": 1}
     with pytest.raises(PickerError) as raised:
@@ -185,9 +184,9 @@ async def test_director_caps_sheddable_requests_per_endpoint_until_release(fake_
         critical = inference_request(objective="critical", request_id=f"k{index}")
         await picker.route(critical)
     assert picker.sheddable_in_flight.counts() == {"e0": 1, "e1": 1}
-    picker.release(first)
+    first.release()
     third = inference_request(objective="batch", request_id="d")
-    assert (await picker.route(third)).destination == first_destination  # the only one with headroom
+    assert (await picker.route(third)).decision.destination == first_destination  # the only one with headroom
     assert picker.sheddable_in_flight.total() == 2
 
 
@@ -214,15 +213,14 @@ async def test_flow_control_rechecks_headroom_after_waiting(fake_clock: FakeCloc
         "{maxInFlightPerEndpoint: 1}",
         "flowControl: {enabled: true, maxInFlightPerEndpoint: 1}",
     )
-    critical = inference_request(objective="critical", request_id="k")
-    await picker.route(critical)
+    critical = await picker.route(inference_request(objective="critical", request_id="k"))
     # The endpoint has sheddable headroom but no flow-control capacity: the sheddable request queues...
     waiting = asyncio.create_task(picker.route(inference_request(objective="batch", request_id="s1")))
     await asyncio.sleep(0)
     assert picker.flow_controller.queued == 1
     # ...and is dispatched when the critical request is released.
-    picker.release(critical)
-    assert (await asyncio.wait_for(waiting, 1.0)).destination == "10.0.0.0:8000"
+    critical.release()
+    assert (await asyncio.wait_for(waiting, 1.0)).decision.destination == "10.0.0.0:8000"
     assert picker.sheddable_in_flight.counts() == {"e0": 1}
     with pytest.raises(PickerError) as raised:  # the cap now refuses the next one before it queues
         await picker.route(inference_request(objective="batch", request_id="s2"))
@@ -238,11 +236,10 @@ async def test_headroom_taken_while_dispatched_from_the_queue_is_429(fake_clock:
         "{maxInFlightPerEndpoint: 1}",
         "flowControl: {enabled: true, maxInFlightPerEndpoint: 1}",
     )
-    critical = inference_request(objective="critical", request_id="k")
-    await picker.route(critical)
+    critical = await picker.route(inference_request(objective="critical", request_id="k"))
     queued = asyncio.create_task(picker.route(inference_request(objective="batch", request_id="queued")))
     await asyncio.sleep(0)
-    picker.release(critical)  # dispatches the queued request, which has not resumed yet...
+    critical.release()  # dispatches the queued request, which has not resumed yet...
     await picker.route(inference_request(objective="batch", request_id="newcomer"))  # ...and loses the slot
     with pytest.raises(PickerError) as raised:
         await asyncio.wait_for(queued, 1.0)

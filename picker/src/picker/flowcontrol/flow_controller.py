@@ -38,6 +38,16 @@ class FlowControlMetricsSink(Protocol):
     def set_flow_queue_sizes(self, sizes: dict[tuple[str, int], int]) -> None: ...
 
 
+class NullFlowControlMetrics:
+    """Records nothing: the sink of a flow controller built without a picker's metrics (tests)."""
+
+    def record_flow_outcome(self, fairness_id: str, priority: int, outcome: str, waited_s: float) -> None:
+        pass
+
+    def set_flow_queue_sizes(self, sizes: dict[tuple[str, int], int]) -> None:
+        pass
+
+
 class FlowController:
     """Owns the queue, the waiters' futures and TTL expiry. Single event loop."""
 
@@ -46,7 +56,7 @@ class FlowController:
     ) -> None:
         self.config = config
         self._clock = clock
-        self._metrics = metrics
+        self._metrics: FlowControlMetricsSink = metrics if metrics is not None else NullFlowControlMetrics()
         self._queue = FlowQueue()
 
     @property
@@ -135,9 +145,7 @@ class FlowController:
         return self._clock.now() - entry.enqueued_at_s
 
     def _record(self, fairness_id: str, priority: int, outcome: FlowOutcome, waited_s: float) -> None:
-        if self._metrics is not None:
-            self._metrics.record_flow_outcome(fairness_id, priority, outcome.value, waited_s)
+        self._metrics.record_flow_outcome(fairness_id, priority, outcome.value, waited_s)
 
     def _publish_sizes(self) -> None:
-        if self._metrics is not None:
-            self._metrics.set_flow_queue_sizes(self._queue.flow_sizes())
+        self._metrics.set_flow_queue_sizes(self._queue.flow_sizes())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from picker.framework.clock import Clock
@@ -23,6 +23,22 @@ class PluginMetricsSink(Protocol):
     def set_kv_event_fallback_endpoints(self, count: int) -> None: ...
 
 
+class NullPluginMetrics:
+    """Records nothing: the sink of plugins built without a picker's metrics (config checks, tests)."""
+
+    def record_prefix_match(self, matched_bytes: int, total_bytes: int) -> None:
+        pass
+
+    def record_kv_events(self, event_type: str, count: int) -> None:
+        pass
+
+    def record_kv_event_error(self, cause: str) -> None:
+        pass
+
+    def set_kv_event_fallback_endpoints(self, count: int) -> None:
+        pass
+
+
 @dataclass(frozen=True, slots=True)
 class PluginContext:
     """Shared, injected dependencies. ``rng`` is the only randomness plugins may use (seeded by the caller)."""
@@ -30,4 +46,4 @@ class PluginContext:
     clock: Clock
     rng: random.Random
     in_flight: InFlightTracker
-    metrics: PluginMetricsSink | None = None
+    metrics: PluginMetricsSink = field(default_factory=NullPluginMetrics)

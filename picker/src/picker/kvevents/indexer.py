@@ -40,7 +40,7 @@ class KVEventIndexer:
         self,
         index: KVBlockIndex,
         topic_filter: str,
-        metrics: PluginMetricsSink | None,
+        metrics: PluginMetricsSink,
         speculative: SpeculativeIndex | None = None,
     ) -> None:
         self.index = index
@@ -150,12 +150,10 @@ class KVEventIndexer:
 
     # -- problems ---------------------------------------------------------------------------------
     def report(self, cause: str, detail: str) -> None:
-        if self._metrics is not None:
-            self._metrics.record_kv_event_error(cause)
+        self._metrics.record_kv_event_error(cause)
         if cause not in self._logged_causes:
             self._logged_causes.add(cause)
             logger.warning("KV events: %s (further %s problems are only counted)", detail, cause)
 
     def _count(self, event_type: str) -> None:
-        if self._metrics is not None:
-            self._metrics.record_kv_events(event_type, 1)
+        self._metrics.record_kv_events(event_type, 1)

@@ -133,7 +133,7 @@ class PrecisePrefixCacheScorer:
         self.name = name
         self.parameters = parameters
         self.tokenizer = tokenizer
-        self._metrics: PluginMetricsSink | None = context.metrics
+        self._metrics: PluginMetricsSink = context.metrics
         token_config = parameters.token_processor_config
         memory = parameters.indexer_config.kv_block_index_config.in_memory_config
         self.hasher = BlockKeyHasher(token_config.block_size_tokens, token_config.hash_seed)
@@ -165,8 +165,7 @@ class PrecisePrefixCacheScorer:
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
         publishing = self.indexer.publishing_endpoints()
         silent = [state for state in endpoints if state.endpoint.name not in publishing]
-        if self._metrics is not None:
-            self._metrics.set_kv_event_fallback_endpoints(len(silent))
+        self._metrics.set_kv_event_fallback_endpoints(len(silent))
         matched, total = self.match(request)
         if not total:
             return [0.0] * len(endpoints)

@@ -50,7 +50,7 @@ class PrefixMatch:
 class PrefixMatcher:
     """Hashing + index + per-request memo; shared by the prefix scorers of this package."""
 
-    def __init__(self, parameters: PrefixCacheParameters, metrics: PluginMetricsSink | None) -> None:
+    def __init__(self, parameters: PrefixCacheParameters, metrics: PluginMetricsSink) -> None:
         self.parameters = parameters
         self.index = PrefixIndex(parameters.lru_capacity_per_server)
         self._metrics = metrics
@@ -89,9 +89,8 @@ class PrefixMatcher:
         if not memo.hashes:
             return
         endpoint_name = primary.endpoint.name
-        if self._metrics is not None:
-            matched = memo.matched_blocks_by_endpoint.get(endpoint_name, 0)
-            self._metrics.record_prefix_match(matched * memo.block_size, len(memo.hashes) * memo.block_size)
+        matched = memo.matched_blocks_by_endpoint.get(endpoint_name, 0)
+        self._metrics.record_prefix_match(matched * memo.block_size, len(memo.hashes) * memo.block_size)
         self.index.add(endpoint_name, memo.hashes)
 
     def prune(self, live_endpoint_names: Set[str]) -> None:

@@ -43,13 +43,10 @@ class ExternalProcessorService:
         }
 
     async def process(self, grpc_stream: Stream[ProcessingRequest, ProcessingResponse]) -> None:
-        stream = RequestStream(self._director, self._settings, self._new_request_id)
-        try:
+        # Leaving the block, also on client cancel (grpclib cancels this task), releases the routed request.
+        with RequestStream(self._director, self._settings, self._new_request_id) as stream:
             while (message := await grpc_stream.recv_message()) is not None:
                 for response in await stream.handle(message):
                     await grpc_stream.send_message(response)
                 if stream.finished:
                     return
-        finally:
-            # Also on client cancel (grpclib cancels this task): the director's release must run.
-            stream.close()

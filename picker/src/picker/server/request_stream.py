@@ -1,18 +1,24 @@
 """One ext_proc stream (one HTTP request) as a state machine: what it has received, what it owes Envoy,
-and the director calls it makes, in the RequestDirector contract's order."""
+and the director calls it makes, in the RequestDirector contract's order.
+
+A context manager: the RoutedRequest a route returns is entered into the stream's exit stack, so leaving
+the stream (normally, by an error answer, or because the client went away) releases it exactly once."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Callable
+from contextlib import ExitStack
+from types import TracebackType
+from typing import Self
 
 from envoy.service.ext_proc.v3.external_processor_pb2 import ProcessingRequest, ProcessingResponse
 
 from picker.errors import ErrorCode, PickerError
 from picker.framework.types import Endpoint, InferenceRequest, ResponseUsage, RoutingDecision
 from picker.gateway_protocol import CONTROL_HEADERS, REQUEST_ID_HEADER
-from picker.request_director import RequestDirector
+from picker.request_director import RequestDirector, RoutedRequest
 from picker.request_parsing import (
     RequestHeaders,
     bodyless_request,
@@ -57,8 +63,8 @@ class RequestStream:
         self._body_complete = False
         self._request: InferenceRequest | None = None
         self._decision: RoutingDecision | None = None
-        self._routed = False  # director.route was called: response hooks apply
-        self._release_owed = False  # route or pick_any was called: the director holds a record
+        self._routed: RoutedRequest | None = None  # response-side calls go to it; released on exit
+        self._owned = ExitStack()
         self._usage_parser: ResponseUsageParser | None = None
         self._response_headers_seen = False
         self._streaming_response = False
@@ -129,7 +135,6 @@ class RequestStream:
     def _route_bodyless(self) -> list[ProcessingResponse]:
         assert self._headers is not None
         self._request = bodyless_request(self._headers, self._subset_hint)
-        self._release_owed = True
         decision = self._director.pick_any(self._request)
         self._decision = decision
         return [
@@ -163,9 +168,8 @@ class RequestStream:
         request = parse_inference_request(self._headers, body, self._subset_hint)
         client_model = request.model
         self._request = request
-        self._routed = self._release_owed = True
-        decision = await self._director.route(request)
-        self._decision = decision
+        self._routed = self._owned.enter_context(await self._director.route(request))
+        decision = self._decision = self._routed.decision
         # Re-serialise only when the director changed the body (a model rewrite, the engine priority).
         body_changed = (
             decision.body_changed
@@ -215,8 +219,8 @@ class RequestStream:
         self._usage_parser = ResponseUsageParser(streaming=streaming)
         self._response_headers_seen = True
         self._streaming_response = streaming
-        if self._routed and self._request is not None:
-            self._call_hook(self._director.on_response_headers, self._request, status, streaming)
+        if self._routed is not None:
+            self._call_hook(self._routed.response_started, status, streaming)
         if message.response_headers.end_of_stream:
             self._complete_response()
         return [envoy_responses.continue_response_headers()]
@@ -263,15 +267,13 @@ class RequestStream:
         return None
 
     def _complete_response(self) -> None:
-        if self._response_complete or not self._routed or self._request is None:
+        if self._response_complete or self._routed is None:
             return
         self._response_complete = True
         parser = self._usage_parser
         usage = parser.finish() if parser is not None else ResponseUsage()
         response_bytes = parser.body_bytes if parser is not None else 0
-        self._call_hook(
-            self._director.on_response_complete, self._request, self._served_endpoint(), usage, response_bytes
-        )
+        self._call_hook(self._routed.response_complete, self._served_endpoint(), usage, response_bytes)
 
     def _call_hook(self, hook: Callable[..., None], *args: object) -> None:
         # Response-side hooks only record; the response must pass whatever they do.
@@ -280,11 +282,18 @@ class RequestStream:
         except Exception:
             logger.exception("director hook %s failed for request %s", hook.__name__, self._request_id())
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
     def close(self) -> None:
         """The stream ended (normally, by an error answer, or because the client went away)."""
-        if self._response_headers_seen and self._response_body_mode is BodyMode.NONE:
-            # The data plane never sends the body in this mode: the response is complete when the
-            # stream ends (usage unknown).
-            self._complete_response()
-        if self._release_owed and self._request is not None:
-            self._call_hook(self._director.release, self._request)
+        with self._owned:  # releases the routed request whatever the response-side calls do
+            if self._response_headers_seen and self._response_body_mode is BodyMode.NONE:
+                # The data plane never sends the body in this mode: the response is complete when the
+                # stream ends (usage unknown).
+                self._complete_response()

@@ -23,6 +23,7 @@ from envoy.config.core.v3.base_pb2 import HeaderMap, HeaderValue
 from envoy.service.ext_proc.v3.external_processor_pb2 import HttpBody, HttpHeaders, ProcessingRequest
 from google.protobuf.struct_pb2 import Struct
 from picker.framework.types import Endpoint, InferenceRequest, ResponseUsage, RoutingDecision
+from picker.request_director import RoutedRequest
 from picker.server.ext_proc_settings import ExtProcSettings
 from picker.server.request_stream import RequestStream
 
@@ -32,21 +33,23 @@ _ENDPOINT = Endpoint(name="e0", address="10.0.0.1", port=8000)
 class _InstantDirector:
     """Routes every request to one endpoint at once: no scheduling cost in the measurement."""
 
-    async def route(self, request: InferenceRequest) -> RoutingDecision:
-        return RoutingDecision(endpoints=(_ENDPOINT,), body=request.body)
+    async def route(self, request: InferenceRequest) -> RoutedRequest:
+        return _InstantRoute(RoutingDecision(endpoints=(_ENDPOINT,), body=request.body))
 
     def pick_any(self, request: InferenceRequest) -> RoutingDecision:
         return RoutingDecision(endpoints=(_ENDPOINT,), body={})
 
-    def on_response_headers(self, request: InferenceRequest, status: int, streaming: bool) -> None:
+
+class _InstantRoute(RoutedRequest):
+    """Holds nothing: the response-side calls and the release cost nothing."""
+
+    def response_started(self, status: int, streaming: bool) -> None:
         pass
 
-    def on_response_complete(
-        self, request: InferenceRequest, served: Endpoint | None, usage: ResponseUsage, response_bytes: int
-    ) -> None:
+    def response_complete(self, served: Endpoint | None, usage: ResponseUsage, response_bytes: int) -> None:
         pass
 
-    def release(self, request: InferenceRequest) -> None:
+    def _release(self) -> None:
         pass
 
 
@@ -116,12 +119,11 @@ async def _replay(
 ) -> int:
     answers = 0
     for request_number in range(count):
-        stream = RequestStream(director, settings, lambda: "generated-id")  # type: ignore[arg-type]
-        for raw in wire:
-            for response in await stream.handle(ProcessingRequest.FromString(raw)):
-                response.SerializeToString()
-                answers += 1
-        stream.close()
+        with RequestStream(director, settings, lambda: "generated-id") as stream:
+            for raw in wire:
+                for response in await stream.handle(ProcessingRequest.FromString(raw)):
+                    response.SerializeToString()
+                    answers += 1
         del request_number
     return answers
 

@@ -21,8 +21,9 @@ from picker.config.model import EndpointPickerConfig, FlowControlConfig
 from picker.datastore.store import EndpointStore
 from picker.director import Director
 from picker.factory import build_director
-from picker.framework.types import Endpoint, EndpointMetrics, InferenceRequest, RoutingDecision
+from picker.framework.types import Endpoint, EndpointMetrics, InferenceRequest
 from picker.plugins.prefix_hashing import prefix_block_hashes
+from picker.request_director import RoutedRequest
 
 MODEL = "llama-3.1-8b"
 CHARS_PER_TOKEN = 4
@@ -51,6 +52,7 @@ class SimRequest:
     arrived_s: float
     ttft_s: float = 0.0
     cached_tokens: int = 0
+    routed: RoutedRequest | None = None  # what the director holds for it until it finishes
 
 
 @dataclass
@@ -74,7 +76,7 @@ class SimClock:
         raise RuntimeError("the simulation does not sleep")
 
 
-def run_sync(coroutine: Coroutine[Any, Any, RoutingDecision]) -> RoutingDecision:
+def run_sync(coroutine: Coroutine[Any, Any, RoutedRequest]) -> RoutedRequest:
     """Drive a coroutine that never suspends (Director.route without flow control)."""
     try:
         coroutine.send(None)
@@ -175,7 +177,9 @@ def simulate(
             sim = SimRequest(
                 request, group, prefix_block_hashes(MODEL, "", prompt, block_chars, 10_000), clock.now()
             )
-            replica = replicas[run_sync(director.route(request)).endpoints[0].name]
+            routed = run_sync(director.route(request))
+            sim.routed = routed
+            replica = replicas[routed.decision.endpoints[0].name]
             if replica.running < params.max_batch:
                 start(replica, sim)
             else:
@@ -184,7 +188,8 @@ def simulate(
         else:
             replica, sim = payload
             replica.running -= 1
-            director.release(sim.request)
+            assert sim.routed is not None
+            sim.routed.release()
             finished.append(sim)
             remaining -= 1
             if replica.waiting:

@@ -133,8 +133,7 @@ async def measure(
         )
         started = time.perf_counter_ns()
         cpu_started = time.thread_time_ns()
-        await director.route(request)
-        director.release(request)
+        (await director.route(request)).release()
         cpu_us = (time.thread_time_ns() - cpu_started) / 1000.0
         elapsed_us = (time.perf_counter_ns() - started) / 1000.0
         if index >= warmup:
