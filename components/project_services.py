@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-# Seed 000's list (compute, container, networkservices, modelarmor, autoscaling) plus what the fleet and
+# Google's multi-cluster Inference Gateway guide's list (compute, container, networkservices, modelarmor, autoscaling) plus what the fleet and
 # multi-cluster gateway need (gkehub, multiclusteringress, multiclusterservicediscovery, trafficdirector),
 # monitoring and logging for managed Prometheus and the nodes, and what the program itself calls:
 # IAM (node service accounts), Resource Manager (project IAM grants), Artifact Registry (the picker image).

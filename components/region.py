@@ -2,7 +2,7 @@
 service account, the proxy-only subnet for the gateway's proxies, and a Kubernetes provider for it.
 
 The cluster is regional (control plane in `region`); both node pools live in `zone` (node_locations), the
-zone with GPU capacity. Seed 000's commands pass the zone as the pools' location; that would target a
+zone with GPU capacity. Google's multi-cluster Inference Gateway guide passes the zone as the pools' location; that would target a
 zonal cluster that does not exist, so the pool location here is the cluster's region.
 """
 
@@ -21,7 +21,7 @@ from components.specs.kubeconfig import gke_context_name, gke_kubeconfig
 from policies.gke_versions import gke_minor_version
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-# What GKE nodes of the gateway need: Autoscaling API metrics (seed 000 prerequisite, feeds the LB's
+# What GKE nodes of the gateway need: Autoscaling API metrics (a prerequisite in Google's multi-cluster Inference Gateway guide, feeds the LB's
 # custom metrics), Cloud Monitoring/Logging, and image pulls from Artifact Registry.
 NODE_SERVICE_ACCOUNT_ROLES: tuple[str, ...] = (
     # What GKE's default node service account is granted (logging, monitoring, metadata writers), which a

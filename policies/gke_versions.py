@@ -1,8 +1,8 @@
 """GKE version strings: parsing, ordering, and the minimum each gateway topology needs. One module for the
 stack config's validation (components) and the policy pack (which must run on its own, so it lives here).
 
-Minimums from the GKE docs: the multi-cluster Inference Gateway (seed 000) needs 1.34.1-gke.1127000;
-the single-cluster Inference Gateway (seed 002) needs 1.32.3.
+Minimums from the GKE docs: the multi-cluster Inference Gateway needs 1.34.1-gke.1127000;
+the single-cluster Inference Gateway needs 1.32.3.
 """
 
 from __future__ import annotations

@@ -417,9 +417,9 @@ class HealthCheckSpec(ConfigModel):
 
 class MonitoringSpec(ConfigModel):
     pod_monitoring: bool = Field(
-        default=True, description="Managed Prometheus scrape of the pickers (seed 002)"
+        default=True, description="Managed Prometheus scrape of the pickers (Google's single-cluster Inference Gateway tutorial)"
     )
-    autoscaling_metric: bool = Field(default=True, description="export KV-cache usage to the LB (seed 000)")
+    autoscaling_metric: bool = Field(default=True, description="export KV-cache usage to the LB (Google's multi-cluster Inference Gateway guide)")
     scrape_interval: str = Field(
         default="10s", pattern=r"^[0-9]+(ms|s|m)$", description="PodMonitoring interval"
     )

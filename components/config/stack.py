@@ -29,7 +29,7 @@ _REGION_KEY = re.compile(r"^[a-z]([-a-z0-9]{0,22}[a-z0-9])?$")
 class SystemPoolConfig(ConfigModel):
     """CPU nodes for system pods and the endpoint picker (kept off the Spot GPUs)."""
 
-    machine_type: str = Field("e2-standard-8", description="CPU machine type, e.g. c2-standard-16 (seed 000)")
+    machine_type: str = Field("e2-standard-8", description="CPU machine type, e.g. c2-standard-16 (Google's multi-cluster Inference Gateway guide)")
     node_count: int = Field(1, description="nodes in the region's zone")
     disk_type: str = Field("pd-balanced", description="boot disk type, e.g. pd-standard")
     disk_size_gb: int = Field(100, description="boot disk size in GB")
@@ -50,13 +50,13 @@ class SystemPoolConfig(ConfigModel):
 
 
 class GpuPoolConfig(ConfigModel):
-    """The accelerator node pool serving the model (seed 000: a3-highgpu-2g, 2 x H100, Spot, 3 nodes)."""
+    """The accelerator node pool serving the model (Google's multi-cluster Inference Gateway guide: a3-highgpu-2g, 2 x H100, Spot, 3 nodes)."""
 
     machine_type: str = Field("a3-highgpu-2g", description="GPU machine type")
     accelerator_type: str = Field("nvidia-h100-80gb", description="GPU type the machine type carries")
     accelerator_count: int = Field(2, description="GPUs per node; must match the machine type")
     node_count: int = Field(1, description="nodes in the region's zone")
-    spot: bool = Field(True, description="Spot VMs (cheaper, preemptible; seed 000 uses them)")
+    spot: bool = Field(True, description="Spot VMs (cheaper, preemptible; Google's multi-cluster Inference Gateway guide uses them)")
     gpu_driver_version: Literal["LATEST", "DEFAULT"] = Field("LATEST", description="driver GKE installs")
     disk_type: str = Field("pd-ssd", description="boot disk type")
     disk_size_gb: int = Field(200, description="boot disk size in GB (model weights are cached here)")

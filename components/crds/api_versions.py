@@ -28,7 +28,7 @@ class ApiKind:
         return f"kubernetes:{self.group or 'core'}/{self.version}:{self.kind}"
 
 
-# Gateway API Inference Extension release whose CRDs and API versions the project targets (seed 000).
+# Gateway API Inference Extension release whose CRDs and API versions the project targets (Google's multi-cluster Inference Gateway guide).
 INFERENCE_EXTENSION_RELEASE = "v1.1.0"
 # The InferenceObjective CRD is not installed by GKE (it manages InferencePool); shipped at this release.
 INFERENCE_OBJECTIVE_CRD_FILE = (

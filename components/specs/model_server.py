@@ -1,4 +1,4 @@
-"""The vLLM model-server pod of one pool (seed 002's Deployment), as typed pulumi-kubernetes Args.
+"""The vLLM model-server pod of one pool (the Deployment of Google's single-cluster Inference Gateway tutorial), as typed pulumi-kubernetes Args.
 
 Pure builders: no resources are created here; InferenceService wraps the pod spec in a Deployment.
 """

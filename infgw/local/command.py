@@ -214,7 +214,7 @@ async def _run(
     async with LocalGateway(plan, options, work_dir) as gateway:
         console.print(f"\n[bold green]Gateway ready at {gateway.url}[/]  (Envoy admin: {gateway.admin_url})")
         requests = sample_requests(plan)
-        console.print("\nSeed 000's test request:")
+        console.print("\nThe setup guide's test request:")
         console.print(curl_command(gateway.url, requests[0]), soft_wrap=True, highlight=False)
         console.print(f"\nOpenAI clients: base_url={gateway.url}/v1, any api_key.\n")
         async with aiohttp.ClientSession() as session:

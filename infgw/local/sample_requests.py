@@ -1,4 +1,4 @@
-"""Seed 000's test request (and a chat variant) per pool: built from the plan, shown as curl, sent through
+"""The multi-cluster guide's test request (and a chat variant) per pool: built from the plan, shown as curl, sent through
 the gateway, the answer checked to be an OpenAI-shaped completion."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class SampleResult(BaseModel):
 
 
 def sample_requests(plan: LocalPlan) -> list[SampleRequest]:
-    """Per pool: seed 000's completion (an adapter's name when the pool has one) and a chat to the base model."""
+    """Per pool: the multi-cluster guide's completion (an adapter's name when the pool has one) and a chat to the base model."""
     requests: list[SampleRequest] = []
     for pool in plan.pools:
         requests.append(

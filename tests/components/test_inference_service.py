@@ -1,4 +1,4 @@
-"""InferenceService under Pulumi mocks: what each cluster gets, single- and multi-cluster (seeds 000, 002)."""
+"""InferenceService under Pulumi mocks: what each cluster gets, single- and multi-cluster (Google's multi-cluster guide and single-cluster tutorial)."""
 
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ def test_target_cluster_gets_the_pool_but_no_gateway(pulumi_mocks: Any) -> None:
     assert of_type(resources, OBJECTIVE) and of_type(resources, METRIC)
 
 
-# ---- seed 000: config cluster of a fleet ---------------------------------------------------------------
+# ---- the multi-cluster guide: config cluster of a fleet ---------------------------------------------------------------
 
 
 def test_multi_cluster_gateway_addresses_one_ephemeral_ip_per_region(pulumi_mocks: Any) -> None:
@@ -209,7 +209,7 @@ def test_kv_cache_is_exported_for_the_load_balancer(pulumi_mocks: Any) -> None:
     }
 
 
-# ---- seed 002: single cluster --------------------------------------------------------------------------
+# ---- the single-cluster tutorial: one cluster --------------------------------------------------------------------------
 
 
 def test_single_cluster_gateway_route_and_policies(pulumi_mocks: Any) -> None:

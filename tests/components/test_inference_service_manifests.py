@@ -197,7 +197,7 @@ def test_rewriting_removes_stale_files(pulumi_mocks: Any, tmp_path: Path) -> Non
 def test_single_cluster_manifests_match_golden(
     pulumi_mocks: Any, tmp_path: Path, regen_inventories: bool
 ) -> None:
-    """The full kubectl-ready output for seed 002, reviewed as files (regenerate with --regen-inventories)."""
+    """The full kubectl-ready output for Google's single-cluster Inference Gateway tutorial, reviewed as files (regenerate with --regen-inventories)."""
     golden_dir = GOLDEN / "manifests_single_cluster"
     write_manifests(tmp_path, [rendered(pulumi_mocks, "single_cluster")])
     actual = {path.name: path.read_text() for path in sorted((tmp_path / "c1").iterdir())}

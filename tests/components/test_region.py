@@ -74,7 +74,7 @@ def test_custom_network_and_subnetwork_pass_through(pulumi_mocks: PlanRecorder) 
 
 def test_gpu_pool_lives_in_the_zone_of_the_regional_cluster(pulumi_mocks: PlanRecorder) -> None:
     pool = one(build_region(pulumi_mocks), NODE_POOL, "gke-west-gpu")
-    # Seed 000 passes the zone as the pool's location; the cluster is regional, so location = region.
+    # Google's multi-cluster Inference Gateway guide passes the zone as the pool's location; the cluster is regional, so location = region.
     assert pool.get("location") == "europe-west3"
     assert pool.get("nodeLocations") == ["europe-west3-c"]
     assert pool.get("nodeCount") == 3

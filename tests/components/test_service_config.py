@@ -73,7 +73,7 @@ def test_in_flight_mode_is_kept() -> None:
 
 
 def test_drain_formula_reproduces_the_seed_walkthrough() -> None:
-    # Seed 002: 4000 tokens at 10 ms = 40 s; +40 % prefill = 56 s; +30 s preStop = 86 s; +50 % = 129 s.
+    # Google's single-cluster Inference Gateway tutorial: 4000 tokens at 10 ms = 40 s; +40 % prefill = 56 s; +30 s preStop = 86 s; +50 % = 129 s.
     assert DrainSpec(max_output_tokens=4000).termination_grace_period_s == 129
     # The default 4096-token budget rounds up rather than down.
     assert DrainSpec().termination_grace_period_s == 132

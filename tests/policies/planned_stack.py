@@ -173,7 +173,7 @@ def gateway(cluster: str, gateway_class: str, regions: Iterable[str], backend_ki
 
 
 def multi_cluster_stack() -> list[PlannedResource]:
-    """Seed 000: gke-west (europe-west3) is the config cluster, gke-east (us-east4) the second target."""
+    """Google's multi-cluster Inference Gateway guide: gke-west (europe-west3) is the config cluster, gke-east (us-east4) the second target."""
     resources = [
         *gcp_resources("gke-west", "europe-west3", "europe-west3-c", "10.0.0.0/23", "GLOBAL_MANAGED_PROXY"),
         *gcp_resources("gke-east", "us-east4", "us-east4-a", "10.5.0.0/23", "GLOBAL_MANAGED_PROXY"),
@@ -194,7 +194,7 @@ def multi_cluster_stack() -> list[PlannedResource]:
 
 
 def single_cluster_stack() -> list[PlannedResource]:
-    """Seed 002: one regional cluster behind gke-l7-regional-external-managed."""
+    """Google's single-cluster Inference Gateway tutorial: one regional cluster behind gke-l7-regional-external-managed."""
     return [
         *gcp_resources("gke-single", "us-central1", "us-central1-a", "10.129.0.0/23", "REGIONAL_MANAGED_PROXY"),
         *model_server("gke-single", export=False),

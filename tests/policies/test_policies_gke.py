@@ -240,7 +240,7 @@ def test_zone_outside_region_fails():
 
 
 def test_pool_location_must_be_cluster_location():
-    # Seed 000 passes the zone as the pool's location; for a regional cluster that is wrong.
+    # Google's multi-cluster Inference Gateway guide passes the zone as the pool's location; for a regional cluster that is wrong.
     stack = mutate(multi_cluster_stack(), "gke-west-gpu", lambda i: i.__setitem__("location", "europe-west3-c"))
     outcome = run_stack_rule(gke.node_pool_zones_in_region, stack)
     assert len(outcome.messages) == 1

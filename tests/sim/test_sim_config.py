@@ -103,7 +103,7 @@ def test_shipped_profiles_load_and_order_their_costs() -> None:
         profile = load_profile(name)
         assert profile.step_time_s(0, 0, 0) == 0.0
     h100 = load_profile("h100-llama3.1-8b")
-    # Seed 002's two figures: ~10 ms per step at batch ~50, prompt tokens ~6x cheaper than output tokens.
+    # Google's single-cluster Inference Gateway tutorial's two figures: ~10 ms per step at batch ~50, prompt tokens ~6x cheaper than output tokens.
     assert h100.step_time_s(50, 0, 0) == pytest.approx(0.010, rel=0.05)
     per_output_token_s = h100.step_time_s(50, 0, 0) / 50
     assert per_output_token_s / h100.prefill_per_token_s == pytest.approx(6, rel=0.05)

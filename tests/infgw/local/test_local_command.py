@@ -164,7 +164,7 @@ def test_once_answers_seed_000s_request_through_envoy_and_the_picker(repo_root: 
     result = run_once(repo_root, work_dir, "dev")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All 2 sample requests answered" in result.stdout
-    assert '"model": "food-review-1"' in result.stdout  # seed 000's request, and its answer
+    assert '"model": "food-review-1"' in result.stdout  # the multi-cluster guide's request, and its answer
     assert '"object": "text_completion"' in result.stdout
     assert '"object": "chat.completion"' in result.stdout
     assert processes_mentioning(str(work_dir)) == []

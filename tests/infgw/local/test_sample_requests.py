@@ -1,4 +1,4 @@
-"""Seed 000's sample request per pool, its curl line, and how an answer is judged."""
+"""The multi-cluster guide's sample request per pool, its curl line, and how an answer is judged."""
 
 from __future__ import annotations
 

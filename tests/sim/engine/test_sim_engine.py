@@ -212,7 +212,7 @@ def test_step_time_grows_with_batch_size(h100_profile, batch: int) -> None:
 
 
 def test_inter_token_latency_matches_the_calibration_point(make_engine: MakeEngine) -> None:
-    # Seed 002: ~10 ms per output token at a batch of ~50 (short contexts, no prefill in the step).
+    # Google's single-cluster Inference Gateway tutorial: ~10 ms per output token at a batch of ~50 (short contexts, no prefill in the step).
     engine, clock = make_engine(), FakeClock()
     for index in range(50):
         engine.submit(
