@@ -109,7 +109,7 @@ async def test_scenario(path: Path) -> None:
     for index, earlier in enumerate(scenario.get("history") or []):
         routed = await director.route(request_of(earlier, f"history-{index}"))
         if "expect" in earlier:
-            assert [e.name for e in routed.endpoints] == earlier["expect"], f"history[{index}]"
+            assert [e.name for e in routed.decision.endpoints] == earlier["expect"], f"history[{index}]"
     request = request_of(scenario["request"], "request")
     if "status" in expect:
         with pytest.raises(PickerError) as raised:
@@ -118,7 +118,7 @@ async def test_scenario(path: Path) -> None:
         if "messageContains" in expect:
             assert expect["messageContains"] in raised.value.message
         return
-    decision = await director.route(request)
+    decision = (await director.route(request)).decision
     chosen = [endpoint.name for endpoint in decision.endpoints]
     if "endpoints" in expect:
         assert chosen == expect["endpoints"]
