@@ -67,12 +67,13 @@ class _DirectedRequest(RoutedRequest):
     def response_started(self, status: int, streaming: bool) -> None:
         if status != 200 and not self._record.failed:
             self._director._count_error(self._record, ErrorCode.MODEL_SERVER_ERROR)
+        self._director._response_started(self._request, streaming)
 
     def response_complete(self, served: Endpoint | None, usage: ResponseUsage, response_bytes: int) -> None:
         self._director._response_complete(self._request, self._record, served, usage, response_bytes)
 
     def _release(self) -> None:
-        self._director._release(self._endpoint_name, self._sheddable, self._record.model)
+        self._director._release(self._request, self._endpoint_name, self._sheddable, self._record.model)
 
 
 class Director:
@@ -231,7 +232,19 @@ class Director:
             except Exception:  # a response hook must never fail the response
                 logger.exception("response hook %s failed", hook.name)
 
-    def _release(self, endpoint_name: str, sheddable: bool, model: str) -> None:
+    def _response_started(self, request: InferenceRequest, streaming: bool) -> None:
+        for hook in self.scheduling.response_started_hooks:
+            try:
+                hook.response_started(request, streaming)
+            except Exception:  # a response hook must never fail the response
+                logger.exception("response hook %s failed", hook.name)
+
+    def _release(self, request: InferenceRequest, endpoint_name: str, sheddable: bool, model: str) -> None:
+        for hook in self.scheduling.released_hooks:
+            try:
+                hook.request_released(request)
+            except Exception:  # releasing must finish whatever a plugin does
+                logger.exception("release hook %s failed", hook.name)
         self._in_flight.decrement(endpoint_name)
         if sheddable:
             self._sheddable_in_flight.decrement(endpoint_name)
