@@ -70,7 +70,9 @@ def build_director(
     saturation = config.effective_saturation_detector()
     detector = SaturationDetector(saturation, clock)
     flow_controller = (
-        FlowController(config.flow_control.resolved(), clock, metrics) if config.flow_control_enabled else None
+        FlowController(config.flow_control.resolved(), clock, metrics)
+        if config.flow_control_enabled
+        else None
     )
     sheddable_in_flight = InFlightTracker()
     headroom = (

@@ -41,7 +41,7 @@ def test_every_epp_metric_is_registered() -> None:
 
 def test_each_instance_owns_its_registry() -> None:
     first, second = PickerMetrics("a"), PickerMetrics("b")
-    first.request_total.labels("m", "m").inc()
+    first.request_total.labels("m", "m", "default-flow", "0").inc()
     assert (
         second.registry.get_sample_value(
             "inference_objective_request_total", {"model_name": "m", "target_model_name": "m"}
@@ -97,12 +97,12 @@ def test_histogram_buckets_match_prometheus_client_for_boundaries_and_odd_values
         "inference_objective_request_duration_seconds",
         "reference",
         ("model_name", "target_model_name"),
-        buckets=metrics.request_duration._upper_bounds[:-1],
+        buckets=metrics.request_duration.legacy._upper_bounds[:-1],
         registry=stock_registry,
     )
     values = [0.0, 0.005, 0.0050001, 1.0, 1.25, 3600.0, 3600.5, -1.0, float("inf"), float("nan"), 17.0]
     for value in values:
-        metrics.request_duration.labels("m", "t").observe(value)
+        metrics.request_duration.labels("m", "t", "f", "0").observe(value)
         stock.labels("m", "t").observe(value)
     ours = _bucket_samples(metrics.registry, "inference_objective_request_duration_seconds")
     reference = _bucket_samples(stock_registry, "inference_objective_request_duration_seconds")
@@ -131,7 +131,7 @@ def test_labels_keep_prometheus_client_errors() -> None:
         metrics.scheduler_e2e_duration.labels("x")
     with pytest.raises(ValueError, match="missing label values"):
         metrics.request_sizes.observe(1.0)  # a labelled parent is not observable
-    metrics.request_total.labels(model_name="m", target_model_name="t").inc()
+    metrics.request_total.labels(model_name="m", target_model_name="t", fairness_id="f", priority="0").inc()
     assert (
         metrics.registry.get_sample_value(
             "inference_objective_request_total", {"model_name": "m", "target_model_name": "t"}

@@ -34,7 +34,14 @@ DEFAULT_SATURATION_DETECTOR: Final = "utilization-detector"
 BAND_DEFAULT_MAX_REQUESTS: Final = 5000  # v0.10 per priority band
 BAND_DEFAULT_MAX_BYTES: Final = 1_000_000_000  # v0.10 per priority band (1G)
 _QUANTITY_SUFFIXES: Final = {
-    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
 }
 
 DurationSeconds = Annotated[float, BeforeValidator(parse_duration_s)]
@@ -109,7 +116,10 @@ class PriorityBandConfig(_ConfigModel):
     ordering_policy_ref: str | None = Field(default=None, min_length=1)
 
 
-_V010_FLOW_ALIASES = {"default_request_ttl": "defaultRequestTTL", "no_endpoint_request_ttl": "noEndpointRequestTTL"}
+_V010_FLOW_ALIASES = {
+    "default_request_ttl": "defaultRequestTTL",
+    "no_endpoint_request_ttl": "noEndpointRequestTTL",
+}
 
 
 class FlowControlConfig(_ConfigModel):
@@ -140,8 +150,12 @@ class FlowControlConfig(_ConfigModel):
         default=None, ge=1, description="an endpoint with this many picker in-flight requests has no capacity"
     )
     # llm-d-router v0.10 keys (apix/config/v1alpha1 FlowControlConfig).
-    max_requests: int | None = Field(default=None, ge=0, description="v0.10: global queued requests, 0 = bands'")
-    max_bytes: ByteQuantity | None = Field(default=None, ge=0, description="v0.10: global queued bytes, 0 = bands'")
+    max_requests: int | None = Field(
+        default=None, ge=0, description="v0.10: global queued requests, 0 = bands'"
+    )
+    max_bytes: ByteQuantity | None = Field(
+        default=None, ge=0, description="v0.10: global queued bytes, 0 = bands'"
+    )
     default_request_ttl: DurationSeconds | None = Field(default=None, ge=0.0, description="v0.10: queue TTL")
     no_endpoint_request_ttl: DurationSeconds | None = Field(default=None, ge=0.0)
     default_priority_band: PriorityBandConfig | None = None
@@ -195,9 +209,16 @@ class FlowControlConfig(_ConfigModel):
 
 _V010_FLOW_FIELDS = frozenset(
     {
-        "max_requests", "max_bytes", "default_request_ttl", "no_endpoint_request_ttl", "default_priority_band",
-        "default_negative_priority_band", "priority_bands", "usage_limit_policy_plugin_ref",
-        "saturation_detector", "enable_eviction",
+        "max_requests",
+        "max_bytes",
+        "default_request_ttl",
+        "no_endpoint_request_ttl",
+        "default_priority_band",
+        "default_negative_priority_band",
+        "priority_bands",
+        "usage_limit_policy_plugin_ref",
+        "saturation_detector",
+        "enable_eviction",
     }
 )
 
@@ -345,7 +366,10 @@ def v010_reference_issues(config: EndpointPickerConfig) -> list[ConfigIssue]:
             references.append((f"dataLayer.sources[{index}].pluginRef", source.plugin_ref))
             for extractor_index, extractor in enumerate(source.extractors):
                 references.append(
-                    (f"dataLayer.sources[{index}].extractors[{extractor_index}].pluginRef", extractor.plugin_ref)
+                    (
+                        f"dataLayer.sources[{index}].extractors[{extractor_index}].pluginRef",
+                        extractor.plugin_ref,
+                    )
                 )
     if config.request_handler is not None:
         for index, parser in enumerate(config.request_handler.parsers):
@@ -376,11 +400,16 @@ def inert_keys(config: EndpointPickerConfig) -> list[ConfigIssue]:
     flow = config.flow_control
     if flow.v010_keys_set() and not config.flow_control_enabled:
         inert.append(
-            ConfigIssue("flowControl", "has no effect while the flowControl feature gate is off (add it to featureGates)")
+            ConfigIssue(
+                "flowControl",
+                "has no effect while the flowControl feature gate is off (add it to featureGates)",
+            )
         )
     if flow.no_endpoint_request_ttl is not None:
         inert.append(
-            ConfigIssue("flowControl.noEndpointRequestTTL", "not used: a request with no endpoint fails at once (503)")
+            ConfigIssue(
+                "flowControl.noEndpointRequestTTL", "not used: a request with no endpoint fails at once (503)"
+            )
         )
     for key, value in (
         ("defaultPriorityBand", flow.default_priority_band),
@@ -425,8 +454,12 @@ def inert_keys(config: EndpointPickerConfig) -> list[ConfigIssue]:
     if config.request_handler is not None:
         inert.append(ConfigIssue("requestHandler", "not used: the picker parses the OpenAI API itself"))
     if config.parser is not None:
-        inert.append(ConfigIssue("parser", "deprecated in v0.10 and not used: the picker parses the OpenAI API itself"))
+        inert.append(
+            ConfigIssue("parser", "deprecated in v0.10 and not used: the picker parses the OpenAI API itself")
+        )
     for index, spec in enumerate(config.plugins):
         if spec.type == DEFAULT_SATURATION_DETECTOR and spec.parameters.get("headroom", 0) != 0:
-            inert.append(ConfigIssue(f"plugins[{index}].parameters.headroom", "not used: no headroom is applied"))
+            inert.append(
+                ConfigIssue(f"plugins[{index}].parameters.headroom", "not used: no headroom is applied")
+            )
     return inert

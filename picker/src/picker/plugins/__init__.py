@@ -12,11 +12,11 @@ from picker.plugins.header_based_testing_filter import (
     HEADER_BASED_TESTING_FILTER_TYPE,
     create_header_based_testing_filter,
 )
+from picker.plugins.inflight_load_producer import INFLIGHT_LOAD_PRODUCER_TYPE, create_inflight_load_producer
 from picker.plugins.kv_cache_utilization_scorer import (
     KV_CACHE_UTILIZATION_SCORER_TYPE,
     create_kv_cache_utilization_scorer,
 )
-from picker.plugins.inflight_load_producer import INFLIGHT_LOAD_PRODUCER_TYPE, create_inflight_load_producer
 from picker.plugins.load_headroom_scorer import LOAD_HEADROOM_SCORER_TYPE, create_load_headroom_scorer
 from picker.plugins.lora_affinity_scorer import LORA_AFFINITY_SCORER_TYPE, create_lora_affinity_scorer
 from picker.plugins.max_score_picker import MAX_SCORE_PICKER_TYPE, create_max_score_picker

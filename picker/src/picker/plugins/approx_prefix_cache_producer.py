@@ -24,7 +24,12 @@ from picker.framework.interfaces import SchedulingResult
 from picker.framework.producers import PrefixCacheMatchInfo
 from picker.framework.registry import PluginParameters
 from picker.framework.types import EndpointState, InferenceRequest
-from picker.plugins.prefix_cache_scorer import CHARS_PER_TOKEN, PrefixCacheParameters, PrefixMatch, PrefixMatcher
+from picker.plugins.prefix_cache_scorer import (
+    CHARS_PER_TOKEN,
+    PrefixCacheParameters,
+    PrefixMatch,
+    PrefixMatcher,
+)
 
 APPROX_PREFIX_CACHE_PRODUCER_TYPE = "approx-prefix-cache-producer"
 MIN_BLOCK_SIZE_TOKENS = 64
@@ -51,7 +56,9 @@ class ApproxPrefixCacheProducerParameters(PluginParameters):
 class _TokenBlockMatcher(PrefixMatcher):
     """The shared prefix matcher with v0.10's token-based block size and token cap."""
 
-    def __init__(self, parameters: ApproxPrefixCacheProducerParameters, metrics: PluginMetricsSink | None) -> None:
+    def __init__(
+        self, parameters: ApproxPrefixCacheProducerParameters, metrics: PluginMetricsSink | None
+    ) -> None:
         super().__init__(
             PrefixCacheParameters(
                 block_size=max(parameters.block_size_tokens, MIN_BLOCK_SIZE_TOKENS) * CHARS_PER_TOKEN,
@@ -107,12 +114,16 @@ class ApproxPrefixCacheProducer:
         total = len(match.hashes)
         matched = match.matched_blocks_by_endpoint
         return {
-            state.endpoint.name: PrefixCacheMatchInfo(matched.get(state.endpoint.name, 0), total, block_tokens)
+            state.endpoint.name: PrefixCacheMatchInfo(
+                matched.get(state.endpoint.name, 0), total, block_tokens
+            )
             for state in endpoints
         }
 
     def pre_request(self, request: InferenceRequest, result: SchedulingResult) -> None:
-        self._matcher.record(request, result)  # _last stays: later pre-request hooks read the pre-routing match
+        self._matcher.record(
+            request, result
+        )  # _last stays: later pre-request hooks read the pre-routing match
 
     def prune(self, live_endpoint_names: Set[str]) -> None:
         self._matcher.prune(live_endpoint_names)

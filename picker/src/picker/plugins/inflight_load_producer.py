@@ -21,7 +21,11 @@ from pydantic import Field
 
 from picker.framework.context import PluginContext
 from picker.framework.interfaces import Plugin, SchedulingResult
-from picker.framework.producers import InFlightLoad, PrefixMatchProducer, find_producer
+from picker.framework.producers import (
+    InFlightLoad,
+    PrefixMatchProducer,
+    find_prefix_match_producer,
+)
 from picker.framework.registry import PluginParameters
 from picker.framework.types import EndpointState, InferenceRequest
 from picker.plugins.approx_prefix_cache_producer import APPROX_PREFIX_CACHE_PRODUCER_TYPE
@@ -72,9 +76,7 @@ class InFlightLoadProducerPlugin:
             candidate = plugins.get(APPROX_PREFIX_CACHE_PRODUCER_TYPE)
             self._prefix = candidate if isinstance(candidate, PrefixMatchProducer) else None
             return
-        self._prefix = find_producer(
-            plugins, name, PrefixMatchProducer, "prefixMatchInfoProducerName", APPROX_PREFIX_CACHE_PRODUCER_TYPE
-        )
+        self._prefix = find_prefix_match_producer(plugins, name, APPROX_PREFIX_CACHE_PRODUCER_TYPE)
 
     def load(self, endpoint_name: str) -> InFlightLoad:
         return InFlightLoad(self._requests.get(endpoint_name, 0), self._tokens.get(endpoint_name, 0))
@@ -141,6 +143,7 @@ def create_inflight_load_producer(
     params = InFlightLoadProducerParameters.model_validate(parameters)
     if params.sync_cross_replica_state:
         logger.warning(
-            "plugins %s: syncCrossReplicaState has no effect here; in-flight counts are per picker replica", name
+            "plugins %s: syncCrossReplicaState has no effect here; in-flight counts are per picker replica",
+            name,
         )
     return InFlightLoadProducerPlugin(params, name)

@@ -20,7 +20,12 @@ from pydantic import Field
 
 from picker.framework.context import PluginContext
 from picker.framework.interfaces import Plugin
-from picker.framework.producers import InFlightLoadProducer, PrefixMatchProducer, find_producer
+from picker.framework.producers import (
+    InFlightLoadProducer,
+    PrefixMatchProducer,
+    find_in_flight_load_producer,
+    find_prefix_match_producer,
+)
 from picker.framework.registry import PluginParameters
 from picker.framework.types import EndpointState, InferenceRequest
 from picker.plugins.approx_prefix_cache_producer import APPROX_PREFIX_CACHE_PRODUCER_TYPE
@@ -59,23 +64,17 @@ class PrefixCacheAffinityFilter:
         self._load: InFlightLoadProducer | None = None
 
     def bind_producers(self, plugins: Mapping[str, Plugin]) -> None:
-        self._prefix = find_producer(
-            plugins,
-            self.parameters.prefix_match_info_producer_name,
-            PrefixMatchProducer,
-            "prefixMatchInfoProducerName",
-            APPROX_PREFIX_CACHE_PRODUCER_TYPE,
+        self._prefix = find_prefix_match_producer(
+            plugins, self.parameters.prefix_match_info_producer_name, APPROX_PREFIX_CACHE_PRODUCER_TYPE
         )
         if self.parameters.max_ttft_penalty_ms > 0:  # the load gate reads in-flight tokens
-            self._load = find_producer(
-                plugins,
-                self.parameters.in_flight_load_producer_name,
-                InFlightLoadProducer,
-                "inFlightLoadProducerName",
-                INFLIGHT_LOAD_PRODUCER_TYPE,
+            self._load = find_in_flight_load_producer(
+                plugins, self.parameters.in_flight_load_producer_name, INFLIGHT_LOAD_PRODUCER_TYPE
             )
 
-    def filter(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> Sequence[EndpointState]:
+    def filter(
+        self, request: InferenceRequest, endpoints: Sequence[EndpointState]
+    ) -> Sequence[EndpointState]:
         parameters = self.parameters
         if len(endpoints) <= 1 or parameters.affinity_threshold <= 0:
             return endpoints
@@ -92,7 +91,11 @@ class PrefixCacheAffinityFilter:
         scale = 1000.0 / parameters.peak_prefill_throughput
         best_sticky = min(self._load.load(name).tokens for name in sticky_names) * scale
         best_other = (
-            min(self._load.load(s.endpoint.name).tokens for s in endpoints if s.endpoint.name not in sticky_names)
+            min(
+                self._load.load(s.endpoint.name).tokens
+                for s in endpoints
+                if s.endpoint.name not in sticky_names
+            )
             * scale
         )
         if best_sticky - best_other > parameters.max_ttft_penalty_ms:

@@ -15,7 +15,10 @@ from pydantic import Field
 
 from picker.framework.context import PluginContext
 from picker.framework.interfaces import Plugin
-from picker.framework.producers import InFlightLoadProducer, find_producer
+from picker.framework.producers import (
+    InFlightLoadProducer,
+    find_in_flight_load_producer,
+)
 from picker.framework.registry import PluginParameters
 from picker.framework.types import EndpointState, InferenceRequest
 from picker.plugins.inflight_load_producer import INFLIGHT_LOAD_PRODUCER_TYPE
@@ -40,12 +43,8 @@ class TokenLoadScorer:
         self._load: InFlightLoadProducer | None = None
 
     def bind_producers(self, plugins: Mapping[str, Plugin]) -> None:
-        self._load = find_producer(
-            plugins,
-            self.parameters.in_flight_load_producer_name,
-            InFlightLoadProducer,
-            "inFlightLoadProducerName",
-            INFLIGHT_LOAD_PRODUCER_TYPE,
+        self._load = find_in_flight_load_producer(
+            plugins, self.parameters.in_flight_load_producer_name, INFLIGHT_LOAD_PRODUCER_TYPE
         )
 
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
@@ -60,5 +59,7 @@ class TokenLoadScorer:
         ]
 
 
-def create_token_load_scorer(name: str, parameters: Mapping[str, Any], context: PluginContext) -> TokenLoadScorer:
+def create_token_load_scorer(
+    name: str, parameters: Mapping[str, Any], context: PluginContext
+) -> TokenLoadScorer:
     return TokenLoadScorer(TokenLoadScorerParameters.model_validate(parameters), name)

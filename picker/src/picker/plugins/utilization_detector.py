@@ -29,7 +29,9 @@ class UtilizationDetector:
 
     plugin_type = UTILIZATION_DETECTOR_TYPE
 
-    def __init__(self, parameters: UtilizationDetectorParameters, name: str = UTILIZATION_DETECTOR_TYPE) -> None:
+    def __init__(
+        self, parameters: UtilizationDetectorParameters, name: str = UTILIZATION_DETECTOR_TYPE
+    ) -> None:
         self.name = name
         self.parameters = parameters
 
