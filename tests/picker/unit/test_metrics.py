@@ -7,6 +7,8 @@ from picker.framework.types import Endpoint, EndpointMetrics, EndpointState
 from picker.metrics import PickerMetrics
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
 
+from picker import __version__ as picker_version
+
 # inference-extension.md section 6.2 (EPP v1.1) plus the flow-control metrics of section 5.3.
 EPP_METRIC_NAMES = {
     "inference_objective_request_total",
@@ -138,3 +140,20 @@ def test_labels_keep_prometheus_client_errors() -> None:
         )
         == 1
     )
+
+
+def test_request_families_are_written_under_both_generations_names_with_their_labels() -> None:
+    metrics = PickerMetrics("pool")
+    metrics.request_total.labels("m", "t", "tenant", "5").inc()
+    metrics.running_requests.labels("m", "t", "tenant", "5").inc()
+    metrics.running_requests.labels("m", "t", "other", "0").inc()
+    metrics.pool_per_pod_queue_size.labels("pool", "e1").set(3)
+    read = metrics.registry.get_sample_value
+    v010 = {"model_name": "m", "target_model_name": "t", "fairness_id": "tenant", "priority": "5"}
+    assert read("llm_d_epp_request_total", v010) == 1
+    assert read("inference_objective_request_total", {"model_name": "m", "target_model_name": "t"}) == 1
+    assert read("inference_objective_running_requests", {"model_name": "m"}) == 2  # v1.1: per model only
+    assert read("llm_d_epp_per_endpoint_queue_size", {"name": "pool", "model_server_endpoint": "e1"}) == 3
+    assert read("inference_pool_per_pod_queue_size", {"name": "pool", "model_server_pod": "e1"}) == 3
+    assert read("llm_d_epp_info", {"commit": "unknown", "build_ref": picker_version}) == 1
+    assert read("inference_extension_info", {"commit": "unknown", "build_ref": picker_version}) == 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from picker.config.durations import parse_duration_s
@@ -61,6 +61,16 @@ def _parse_quantity(value: object) -> object:
 
 
 ByteQuantity = Annotated[int, BeforeValidator(_parse_quantity)]
+
+
+def _check_feature_gate(gate: str) -> str:
+    name, separator, value = gate.partition("=")
+    if not name or (separator and value not in ("true", "false")):
+        raise ValueError(f"{gate!r} must be 'name', 'name=true' or 'name=false'")
+    return gate
+
+
+FeatureGate = Annotated[str, AfterValidator(_check_feature_gate)]
 
 
 class _ConfigModel(BaseModel):
@@ -274,7 +284,7 @@ class EndpointPickerConfig(_ConfigModel):
 
     api_version: Literal["inference.networking.x-k8s.io/v1alpha1", "llm-d.ai/v1alpha1"] = API_VERSION
     kind: Literal["EndpointPickerConfig"] = KIND
-    feature_gates: list[str] = Field(default_factory=list)
+    feature_gates: list[FeatureGate] = Field(default_factory=list)
     plugins: list[PluginSpec] = Field(min_length=1)
     scheduling_profiles: list[SchedulingProfileSpec] = Field(default_factory=list)
     saturation_detector: SaturationDetectorConfig = Field(default_factory=SaturationDetectorConfig)
@@ -283,16 +293,6 @@ class EndpointPickerConfig(_ConfigModel):
     request_handler: RequestHandlerConfig | None = None
     parser: PluginReference | None = None  # v0.10: deprecated, moved to requestHandler.parsers
     sheddable_headroom: SheddableHeadroomConfig = Field(default_factory=SheddableHeadroomConfig)
-
-    @model_validator(mode="after")
-    def _gates_are_well_formed(self) -> EndpointPickerConfig:
-        for index, gate in enumerate(self.feature_gates):
-            name, separator, value = gate.partition("=")
-            if not name or (separator and value not in ("true", "false")):
-                raise ValueError(
-                    f"featureGates[{index}] {gate!r} must be 'name', 'name=true' or 'name=false'"
-                )
-        return self
 
     def feature_gate(self, name: str) -> bool:
         """A gate's value: the last entry naming it wins, else v0.10's default (unknown gates: off)."""
