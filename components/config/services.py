@@ -81,10 +81,7 @@ class LoraSpec(ConfigModel):
         default=12, ge=1, description="adapters cached in host memory (--max-cpu-loras)"
     )
     max_lora_rank: int = Field(
-        default=16,
-        ge=1,
-        le=512,
-        description="highest adapter rank vLLM accepts (--max-lora-rank; vLLM's default)",
+        default=16, ge=1, le=512, description="highest adapter rank vLLM accepts (--max-lora-rank; vLLM's default)"
     )
     adapters: list[LoraAdapter] = Field(default_factory=list)
     syncer_image: str = Field(DEFAULT_LORA_SYNCER_IMAGE, description="LoRA syncer sidecar image, pinned")
@@ -176,13 +173,11 @@ class PickerPoolSpec(ConfigModel):
             except PickerConfigError as error:
                 issues += [(("config", *_picker_path(issue.path)), issue.message) for issue in error.issues]
         if not issues and (events := self.kv_events) is not None and events.kv_events_config.zmq_endpoint:
-            issues.append(
-                (
-                    ("config",),
-                    "kvEventsConfig.zmqEndpoint (servers connecting to one picker socket) is for local runs; in a "
-                    "cluster the picker dials each model server's publisher (podDiscoveryConfig): remove it",
-                )
-            )
+            issues.append((
+                ("config",),
+                "kvEventsConfig.zmqEndpoint (servers connecting to one picker socket) is for local runs; in a "
+                "cluster the picker dials each model server's publisher (podDiscoveryConfig): remove it",
+            ))
         if issues:
             raise fail("PickerPoolSpec", issues, self.model_dump(by_alias=True))
         return self
@@ -252,9 +247,7 @@ class PoolSpec(ConfigModel):
         "to vLLM (picker --model-server-scheduling-policy)",
     )
     max_num_seqs: int = Field(
-        default=1024,
-        ge=1,
-        description="vLLM --max-num-seqs: sequences batched at once (upstream manifests: 1024)",
+        default=1024, ge=1, description="vLLM --max-num-seqs: sequences batched at once (upstream manifests: 1024)"
     )
     # Download + load time before the startup probe gives up; too low and big models crash-loop.
     startup_timeout_s: int = Field(

@@ -65,9 +65,7 @@ class KubernetesLeaseLock:
     async def update(self, record: LeaseRecord) -> LeaseRecord:
         try:
             lease = await self._leases.replace_namespaced_lease(
-                self._name,
-                self._namespace,
-                self._body(record),  # type: ignore[arg-type]  # as in create()
+                self._name, self._namespace, self._body(record)  # type: ignore[arg-type]  # as in create()
             )
         except ApiException as error:
             if error.status == _CONFLICT:
