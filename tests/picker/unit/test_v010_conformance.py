@@ -3,6 +3,7 @@ table is parsed, and each item is tried the way its row's status claims it behav
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import re
@@ -153,7 +154,7 @@ def check_headers(names: list[str], status: str) -> None:
     if status == "supported":  # the x-llm-d-* name wins when both are sent
         pairs = [
             (a, b)
-            for a, b in zip(names, names[1:], strict=False)
+            for a, b in itertools.pairwise(names)
             if a.startswith("x-llm-d-") and b.startswith("x-gateway-")
         ]
         for new, old in pairs:
