@@ -9,7 +9,7 @@ import pytest
 from picker.config import ConfigError, llm_d_default_config, load_config_text
 from picker.config.builder import build_scheduling
 from picker.framework.clock import FakeClock
-from picker.framework.context import PluginContext
+from picker.framework.context import NullPluginMetrics, PluginContext
 from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import ProfileResult, SchedulingResult
 from picker.framework.producers import InFlightLoad
@@ -38,7 +38,7 @@ class Plugins:
         self, producer: dict | None = None, load: dict | None = None, gate: dict | None = None
     ) -> None:
         self.prefix = ApproxPrefixCacheProducer(
-            ApproxPrefixCacheProducerParameters.model_validate(producer or {})
+            ApproxPrefixCacheProducerParameters.model_validate(producer or {}), NullPluginMetrics()
         )
         self.load = InFlightLoadProducerPlugin(InFlightLoadProducerParameters.model_validate(load or {}))
         self.scorer = TokenLoadScorer(TokenLoadScorerParameters(queueThresholdTokens=1000))

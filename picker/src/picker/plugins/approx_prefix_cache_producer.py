@@ -56,9 +56,7 @@ class ApproxPrefixCacheProducerParameters(PluginParameters):
 class _TokenBlockMatcher(PrefixMatcher):
     """The shared prefix matcher with v0.10's token-based block size and token cap."""
 
-    def __init__(
-        self, parameters: ApproxPrefixCacheProducerParameters, metrics: PluginMetricsSink | None
-    ) -> None:
+    def __init__(self, parameters: ApproxPrefixCacheProducerParameters, metrics: PluginMetricsSink) -> None:
         super().__init__(
             PrefixCacheParameters(
                 block_size=max(parameters.block_size_tokens, MIN_BLOCK_SIZE_TOKENS) * CHARS_PER_TOKEN,
@@ -93,7 +91,7 @@ class ApproxPrefixCacheProducer:
     def __init__(
         self,
         parameters: ApproxPrefixCacheProducerParameters,
-        metrics: PluginMetricsSink | None = None,
+        metrics: PluginMetricsSink,
         name: str = APPROX_PREFIX_CACHE_PRODUCER_TYPE,
     ) -> None:
         self.name = name
