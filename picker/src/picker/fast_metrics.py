@@ -143,11 +143,12 @@ class _TwinChild:
         self._legacy.observe(amount)
 
 
-class DualNameMetric:
+class DualNameMetric(_TwinChild):
     """One metric family under two names, as llm-d-router v0.10 dual-emits: its ``llm_d_epp_*`` name with
     v0.10's labels and the GIE v1.1 name with v1.1's labels (a subset, possibly renamed). ``labels`` takes
     the v0.10 label values; the v1.1 child gets the values of its own labels. Counters, gauges and
-    histograms alike (``metric_class`` is one of this module's fast classes)."""
+    histograms alike (``metric_class`` is one of this module's fast classes); an unlabelled family is
+    written directly, as its own twin child."""
 
     def __init__(
         self,
@@ -168,6 +169,7 @@ class DualNameMetric:
         self.legacy = metric_class(legacy_name, documentation, legacy_labels, **kwargs)
         self._legacy_positions = tuple(labelnames.index(renamed.get(name, name)) for name in legacy_labels)
         self._children: dict[tuple[Any, ...], _TwinChild] = {}
+        super().__init__(self.current, self.legacy)
 
     def labels(self, *labelvalues: Any, **labelkwargs: Any) -> _TwinChild:
         if labelkwargs:
@@ -188,16 +190,3 @@ class DualNameMetric:
         legacy_values = tuple(labelvalues[position] for position in self._legacy_positions)
         if len(legacy_values) == len(labelvalues):  # a shared legacy child (fewer labels) stays
             self.legacy.remove(*legacy_values)
-
-    # Unlabelled families write both directly.
-    def inc(self, amount: float = 1.0) -> None:
-        self.current.inc(amount)
-        self.legacy.inc(amount)
-
-    def set(self, value: float) -> None:
-        self.current.set(value)
-        self.legacy.set(value)
-
-    def observe(self, amount: float) -> None:
-        self.current.observe(amount)
-        self.legacy.observe(amount)

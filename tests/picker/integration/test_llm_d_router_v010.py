@@ -1,30 +1,17 @@
 """llm-d-router v0.10 as a drop-in, end to end through real Envoy and the real picker process: the guide's
-"sticky until saturated" config (llm-d.ai/v1alpha1, current parameter names) loads and routes, the
-x-llm-d-* headers are read and stripped, and one scrape shows the same traffic under the llm_d_epp_* and
-the GIE v1.1 metric names."""
+"sticky until saturated" config (llm-d.ai/v1alpha1, current parameter names: the shipped llm-d-default
+profile) loads and routes, the x-llm-d-* headers are read and stripped, and one scrape shows the same
+traffic under the llm_d_epp_* and the GIE v1.1 metric names."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from picker.profiles import profile_text
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
-GUIDE_CONFIG = """\
-apiVersion: llm-d.ai/v1alpha1
-kind: EndpointPickerConfig
-plugins:
-- type: token-load-scorer
-- type: inflight-load-producer
-- type: approx-prefix-cache-producer
-  parameters: {maxPrefixTokensToMatch: 40960}
-- type: prefix-cache-affinity-filter
-  parameters: {affinityThreshold: 0.80, maxTTFTPenaltyMs: 18000, peakPrefillThroughput: 15928}
-schedulingProfiles:
-- name: default
-  plugins: [{pluginRef: prefix-cache-affinity-filter}, {pluginRef: token-load-scorer}]
-"""
 SHARED_CONTEXT = "You are a careful assistant. Answer from the manual below. " * 40  # ~2.4k chars, 9 blocks
 LLM_D_HEADERS = {"x-llm-d-inference-objective": "interactive", "x-llm-d-inference-fairness-id": "tenant-a"}
 
@@ -36,7 +23,7 @@ async def scrape(gateway) -> str:
 
 async def test_the_v0_10_guide_config_routes_sticky_and_reports_both_metric_generations(gateway, tmp_path):
     config = tmp_path / "llm-d-guide.yaml"
-    config.write_text(GUIDE_CONFIG)
+    config.write_text(profile_text("llm-d-default"))
     gw = await gateway(("a", "b", "c"), picker_args=("--config-file", str(config)), objectives={"interactive": 10})
 
     served = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from picker.framework.interfaces import Plugin
 from picker.framework.types import EndpointState, InferenceRequest
@@ -74,13 +74,17 @@ class ProducerConsumer(Plugin, Protocol):
     def bind_producers(self, plugins: Mapping[str, Plugin]) -> None: ...
 
 
-def _named_plugin(plugins: Mapping[str, Plugin], name: str, parameter: str, producer_type: str) -> Plugin:
+def _named_plugin(
+    plugins: Mapping[str, Plugin], name: str, parameter: str, producer_type: str, kind: Any, produces: str
+) -> Any:
     plugin = plugins.get(name)
     if plugin is None:
         raise ValueError(
             f"{parameter}: no plugin named {name!r}; add a plugin of type {producer_type!r} "
             f"(named {name!r}) or point {parameter} at one"
         )
+    if not isinstance(plugin, kind):
+        raise ValueError(f"{parameter}: plugin {name!r} ({plugin.plugin_type}) produces no {produces}")
     return plugin
 
 
@@ -88,21 +92,17 @@ def find_prefix_match_producer(
     plugins: Mapping[str, Plugin], name: str, producer_type: str
 ) -> PrefixMatchProducer:
     """The prefix producer called ``name`` (``prefixMatchInfoProducerName``), or a ValueError saying what to fix."""
-    plugin = _named_plugin(plugins, name, "prefixMatchInfoProducerName", producer_type)
-    if not isinstance(plugin, PrefixMatchProducer):
-        raise ValueError(
-            f"prefixMatchInfoProducerName: plugin {name!r} ({plugin.plugin_type}) produces no prefix matches"
-        )
-    return plugin
+    producer: PrefixMatchProducer = _named_plugin(
+        plugins, name, "prefixMatchInfoProducerName", producer_type, PrefixMatchProducer, "prefix matches"
+    )
+    return producer
 
 
 def find_in_flight_load_producer(
     plugins: Mapping[str, Plugin], name: str, producer_type: str
 ) -> InFlightLoadProducer:
     """The load producer called ``name`` (``inFlightLoadProducerName``), or a ValueError saying what to fix."""
-    plugin = _named_plugin(plugins, name, "inFlightLoadProducerName", producer_type)
-    if not isinstance(plugin, InFlightLoadProducer):
-        raise ValueError(
-            f"inFlightLoadProducerName: plugin {name!r} ({plugin.plugin_type}) produces no in-flight load"
-        )
-    return plugin
+    producer: InFlightLoadProducer = _named_plugin(
+        plugins, name, "inFlightLoadProducerName", producer_type, InFlightLoadProducer, "in-flight load"
+    )
+    return producer
