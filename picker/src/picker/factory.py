@@ -70,7 +70,7 @@ def build_director(
     saturation = config.effective_saturation_detector()
     detector = SaturationDetector(saturation, clock)
     flow_controller = (
-        FlowController(config.flow_control.resolved(), clock, metrics)
+        FlowController(config.effective_flow_control(), clock, metrics)
         if config.flow_control_enabled
         else None
     )

@@ -60,7 +60,7 @@ def rejected(text: str) -> dict[str, str]:
 def test_the_v0_10_guide_config_loads_and_drives_flow_control_and_the_detector() -> None:
     config = load_config_text(GUIDE)
     assert config.api_version == "llm-d.ai/v1alpha1" and config.flow_control_enabled
-    flow = config.flow_control.resolved()
+    flow = config.effective_flow_control()
     assert (flow.max_queued_requests, flow.max_queued_bytes, flow.request_ttl) == (250, 2 * 2**30, 20.0)
     detector = config.effective_saturation_detector()
     assert (detector.queue_depth_threshold, detector.kv_cache_util_threshold) == (3, 0.9)
@@ -74,12 +74,16 @@ def test_v0_10_flow_control_defaults_and_gate() -> None:
         V010 + "plugins: [{type: queue-scorer}]\nflowControl: {priorityBands: [{priority: 0}]}\n"
     )
     assert not config.flow_control_enabled  # v0.10's flowControl gate is off by default
-    flow = config.flow_control.resolved()
+    flow = config.effective_flow_control()
     assert (flow.max_queued_requests, flow.max_queued_bytes, flow.request_ttl) == (5000, 10**9, 60.0)
-    on = load_config_text(
+    off = load_config_text(
         V010 + "featureGates: [flowControl=true, flowControl=false]\nplugins: [{type: queue-scorer}]\n"
     )
-    assert not on.flow_control_enabled  # the last entry wins
+    assert not off.flow_control_enabled  # the last entry wins
+    gate_only = load_config_text(V010 + "featureGates: [flowControl]\nplugins: [{type: queue-scorer}]\n")
+    flow = gate_only.effective_flow_control()  # no flowControl section: v0.10's defaults, not the project's
+    assert gate_only.flow_control_enabled
+    assert (flow.max_queued_requests, flow.max_queued_bytes, flow.request_ttl) == (5000, 10**9, 60.0)
 
 
 @pytest.mark.parametrize(
@@ -189,6 +193,6 @@ def test_the_v1_1_form_reads_as_before_and_warns_about_nothing(caplog: pytest.Lo
             "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n"
             "plugins: [{type: queue-scorer}]\nflowControl: {enabled: true, maxQueuedRequests: 7}\n"
         )
-    assert config.flow_control_enabled and config.flow_control.resolved().max_queued_requests == 7
+    assert config.flow_control_enabled and config.effective_flow_control().max_queued_requests == 7
     assert caplog.records == []
     assert rejected("apiVersion: llm-d.ai/v2\nkind: EndpointPickerConfig\nplugins: [{type: queue-scorer}]\n")

@@ -33,6 +33,7 @@ DEFAULT_ORDERING_POLICY: Final = "fcfs-ordering-policy"
 DEFAULT_SATURATION_DETECTOR: Final = "utilization-detector"
 BAND_DEFAULT_MAX_REQUESTS: Final = 5000  # v0.10 per priority band
 BAND_DEFAULT_MAX_BYTES: Final = 1_000_000_000  # v0.10 per priority band (1G)
+DEFAULT_REQUEST_TTL_S: Final = 60.0  # v0.10's defaultRequestTTL
 _QUANTITY_SUFFIXES: Final = {
     "k": 10**3,
     "M": 10**6,
@@ -194,23 +195,28 @@ class FlowControlConfig(_ConfigModel):
             seen.add(band.priority)
         return self
 
-    def resolved(self) -> FlowControlConfig:
-        """The limits the flow controller enforces: v0.10's keys mapped onto this project's (global
-        ``maxRequests``/``maxBytes``, else the sum of the bands' limits; ``defaultRequestTTL``, 60 s)."""
+    def resolved(self, llm_d_defaults: bool = False) -> FlowControlConfig:
+        """The limits the flow controller enforces. With any v0.10 key (or ``llm_d_defaults``, for a
+        ``llm-d.ai/v1alpha1`` file) v0.10's are mapped onto this project's: requests = ``maxRequests``, else
+        the sum of the bands' (each 5000 by default; one default band when none is listed); bytes likewise
+        (1G per band); TTL = ``defaultRequestTTL``, else 60 s. A project key set explicitly stays."""
+        if not (llm_d_defaults or self.v010_keys_set()):
+            return self
+        bands = self.priority_bands or [PriorityBandConfig()]
         updates: dict[str, object] = {}
-        if self.max_requests or self.priority_bands:
+        if "max_queued_requests" not in self.model_fields_set:
             updates["max_queued_requests"] = self.max_requests or sum(
-                band.max_requests or BAND_DEFAULT_MAX_REQUESTS for band in self.priority_bands
+                band.max_requests or BAND_DEFAULT_MAX_REQUESTS for band in bands
             )
-        if self.max_bytes or self.priority_bands:
+        if "max_queued_bytes" not in self.model_fields_set:
             updates["max_queued_bytes"] = self.max_bytes or sum(
-                band.max_bytes or BAND_DEFAULT_MAX_BYTES for band in self.priority_bands
+                band.max_bytes or BAND_DEFAULT_MAX_BYTES for band in bands
             )
-        if self.default_request_ttl is not None:
-            updates["request_ttl"] = self.default_request_ttl
-        elif self.v010_keys_set() and "request_ttl" not in self.model_fields_set:
-            updates["request_ttl"] = 60.0  # v0.10's defaultRequestTTL
-        return self.model_copy(update=updates) if updates else self
+        if "request_ttl" not in self.model_fields_set:
+            updates["request_ttl"] = (
+                self.default_request_ttl if self.default_request_ttl is not None else DEFAULT_REQUEST_TTL_S
+            )
+        return self.model_copy(update=updates)
 
     def v010_keys_set(self) -> bool:
         """Whether any llm-d-router v0.10 key was written (then v0.10's defaults apply)."""
@@ -307,6 +313,10 @@ class EndpointPickerConfig(_ConfigModel):
     def flow_control_enabled(self) -> bool:
         """``flowControl.enabled`` (this project's spelling) or v0.10's ``flowControl`` feature gate."""
         return self.flow_control.enabled or self.feature_gate(FLOW_CONTROL_GATE)
+
+    def effective_flow_control(self) -> FlowControlConfig:
+        """The flow controller's limits, with llm-d-router v0.10's defaults for a ``llm-d.ai`` file."""
+        return self.flow_control.resolved(llm_d_defaults=self.api_version == LLM_D_API_VERSION)
 
     def effective_saturation_detector(self) -> SaturationDetectorConfig:
         """The thresholds admission and flow control use: a ``utilization-detector`` plugin's parameters when
