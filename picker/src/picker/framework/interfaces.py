@@ -115,8 +115,7 @@ class ResponseComplete(Plugin, Protocol):
 
 @runtime_checkable
 class ResponseStarted(Plugin, Protocol):
-    """Runs when the model server's response headers arrive (``streaming``: an SSE response has begun,
-    i.e. prefill is over)."""
+    """Runs when the model server's response headers arrive (``streaming``: an SSE response has begun)."""
 
     def response_started(self, request: InferenceRequest, streaming: bool) -> None: ...
 

@@ -4,10 +4,12 @@ On routing (pre-request) the chosen endpoint is charged one request and the requ
 tokens: ``prompt_tokens - cached_tokens`` where cached tokens = matched blocks x block size from the prefix
 producer (``prefixMatchInfoProducerName``, default ``approx-prefix-cache-producer``; without one, nothing
 is cached). With ``addEstimatedOutputTokens`` it also charges ``min(outputRatio x prompt_tokens,
-max_tokens, maxEstimatedOutputTokens)`` output tokens. Prompt tokens are released when a streamed response
-starts (prefill is over) or, for a JSON response, when the stream closes; output tokens and the request
-when the stream closes. Prompt tokens are estimated as UTF-8 bytes / 4 (the EPP's estimate backend).
-State is per picker process, as in v0.10 without cross-replica sync.
+max_tokens, maxEstimatedOutputTokens)`` output tokens. Prompt tokens are released at a streamed response's
+headers or, for a JSON response, when the stream closes; output tokens and the request when the stream
+closes. v0.10 releases prompt tokens at the first streamed chunk, which vLLM sends after prefill; the
+picker has no first-chunk hook yet, and servers send the headers before prefill, so it releases earlier.
+Prompt tokens are estimated as UTF-8 bytes / 4 (the EPP's estimate backend). State is per picker process,
+as in v0.10 without cross-replica sync.
 """
 
 from __future__ import annotations
