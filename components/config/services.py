@@ -137,7 +137,7 @@ class DrainSpec(ConfigModel):
         return math.ceil(drain_s * (1.0 + self.safety_buffer_ratio))
 
 
-PickerProfile = Literal["recommended", "default", "precise"]
+PickerProfile = Literal["recommended", "default", "precise", "llm-d-default"]
 assert set(typing.get_args(PickerProfile)) == set(PROFILE_NAMES), "the stack offers the picker's profiles"
 
 
@@ -153,8 +153,9 @@ class PickerPoolSpec(ConfigModel):
     )
     profile: PickerProfile = Field(
         "recommended",
-        description="shipped EndpointPickerConfig: recommended (this project's), default (the EPP's), or "
-        "precise (routes on the model servers' KV-cache events)",
+        description="shipped EndpointPickerConfig: recommended (this project's), default (the EPP's), "
+        "precise (routes on the model servers' KV-cache events), or llm-d-default (llm-d's guide default on "
+        "llm-d-router v0.10, sticky until saturated)",
     )
     config: dict[str, Any] | None = Field(
         None, description="your own EndpointPickerConfig (instead of profile), as the picker's --config-file"

@@ -336,3 +336,57 @@ def test_stack_validation_reports_service_problems_with_their_key(repo_root: Pat
         validate_stack_config(broken)
     report = "\n".join(str(problem) for problem in caught.value.problems)
     assert "services.pools[0].accelerator" in report and "set accelerator: nvidia-h100-80gb" in report
+
+
+V010_GUIDE_CONFIG: dict[str, Any] = {
+    "apiVersion": "llm-d.ai/v1alpha1",
+    "kind": "EndpointPickerConfig",
+    "featureGates": ["flowControl"],
+    "plugins": [
+        {"type": "token-load-scorer"},
+        {"type": "inflight-load-producer"},
+        {"type": "approx-prefix-cache-producer", "parameters": {"maxPrefixTokensToMatch": 40960}},
+        {
+            "type": "prefix-cache-affinity-filter",
+            "parameters": {"affinityThreshold": 0.8, "maxTTFTPenaltyMs": 18000},
+        },
+    ],
+    "schedulingProfiles": [
+        {
+            "name": "default",
+            "plugins": [{"pluginRef": "prefix-cache-affinity-filter"}, {"pluginRef": "token-load-scorer"}],
+        }
+    ],
+    "flowControl": {"maxRequests": 500, "priorityBands": [{"priority": 0}]},
+}
+
+
+def test_the_stack_takes_both_picker_config_generations_and_the_llm_d_profile() -> None:
+    v010 = ServicesConfig.model_validate(
+        mutate("services_multi", ["pools", 0, "picker"], {"config": V010_GUIDE_CONFIG})
+    )
+    assert "llm-d.ai/v1alpha1" in v010.pools[0].picker.config_text
+    shipped = ServicesConfig.model_validate(
+        mutate("services_multi", ["pools", 0, "picker"], {"profile": "llm-d-default"})
+    )
+    assert "prefix-cache-affinity-filter" in shipped.pools[0].picker.config_text
+    v11 = copy.deepcopy(V010_GUIDE_CONFIG) | {
+        "apiVersion": "inference.networking.x-k8s.io/v1alpha1",
+        "featureGates": [],
+        "flowControl": {"enabled": True},
+    }
+    assert ServicesConfig.model_validate(
+        mutate("services_multi", ["pools", 0, "picker"], {"config": v11})
+    ).pools
+
+
+def test_the_stack_rejects_a_key_v0_10_rejects_naming_it() -> None:
+    config = copy.deepcopy(V010_GUIDE_CONFIG)
+    config["plugins"][3]["parameters"]["maxTokensInFlightPenalty"] = 286720
+    errors = errors_of(mutate("services_multi", ["pools", 0, "picker"], {"config": config}))
+    assert errors == [
+        (
+            "pools[0].picker.config.plugins[3].parameters.maxTokensInFlightPenalty",
+            "unknown key; remove it or fix its spelling",
+        )
+    ]

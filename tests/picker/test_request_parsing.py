@@ -161,3 +161,37 @@ def test_invalid_utf8_is_a_bad_request():
         parse_inference_request(headers(), b'{"model": "m", "prompt": "\xff"}')
     assert raised.value.code is ErrorCode.BAD_REQUEST
     assert "not valid JSON" in raised.value.message
+
+
+def test_llm_d_headers_win_over_their_x_gateway_aliases_and_both_are_removed():
+    parsed = parse_request_headers(
+        {
+            "X-LLM-D-Inference-Objective": "critical",
+            "x-gateway-inference-objective": "batch",
+            "x-llm-d-inference-fairness-id": "tenant-new",
+            "x-gateway-inference-fairness-id": "tenant-old",
+            "x-llm-d-model-name-rewrite": "model-b",
+            "x-gateway-model-name-rewrite": "model-a",
+        },
+        "new-id",
+    )
+    assert (parsed.objective, parsed.fairness_id, parsed.model_rewrite) == (
+        "critical",
+        "tenant-new",
+        "model-b",
+    )
+    assert not [name for name in parsed.headers if name.startswith(("x-llm-d-", "x-gateway-"))]
+
+
+def test_the_x_gateway_aliases_alone_still_work():
+    parsed = parse_request_headers(
+        {"x-gateway-inference-objective": "batch", "x-gateway-inference-fairness-id": "t"}, "new-id"
+    )
+    assert (parsed.objective, parsed.fairness_id) == ("batch", "t")
+
+
+def test_a_present_but_empty_llm_d_header_shadows_its_alias_as_in_v0_10():
+    parsed = parse_request_headers(
+        {"x-llm-d-inference-objective": "", "x-gateway-inference-objective": "batch"}, "new-id"
+    )
+    assert parsed.objective is None

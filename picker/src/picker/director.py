@@ -41,6 +41,8 @@ class _RequestRecord:
     started_s: float
     model: str
     target_model: str
+    fairness_id: str
+    priority: str = "0"  # a metric label value
     failed: bool = False
 
 
@@ -67,12 +69,13 @@ class _DirectedRequest(RoutedRequest):
     def response_started(self, status: int, streaming: bool) -> None:
         if status != 200 and not self._record.failed:
             self._director._count_error(self._record, ErrorCode.MODEL_SERVER_ERROR)
+        self._director._response_started(self._request, streaming)
 
     def response_complete(self, served: Endpoint | None, usage: ResponseUsage, response_bytes: int) -> None:
         self._director._response_complete(self._request, self._record, served, usage, response_bytes)
 
     def _release(self) -> None:
-        self._director._release(self._endpoint_name, self._sheddable, self._record.model)
+        self._director._release(self._request, self._endpoint_name, self._sheddable, self._record)
 
 
 class Director:
@@ -137,12 +140,13 @@ class Director:
 
     # -- RequestDirector ---------------------------------------------------------------------------
     async def route(self, request: InferenceRequest) -> RoutedRequest:
-        record = _RequestRecord(self._clock.now(), request.model, request.target_model)
+        record = _RequestRecord(self._clock.now(), request.model, request.target_model, request.fairness_id)
         objective_priority = self._store.known_priority_of(request.objective)
         request.priority = 0 if objective_priority is None else objective_priority
+        record.priority = str(request.priority)
         request.body["model"] = request.target_model
         body_changed = write_engine_priority(request.body, objective_priority, self._model_server_scheduling_policy)
-        labels = (request.model, request.target_model)
+        labels = _labels_of(record)
         self._metrics.request_total.labels(*labels).inc()
         self._metrics.request_sizes.labels(*labels).observe(request.body_size_bytes)
         try:
@@ -160,7 +164,7 @@ class Director:
     def pick_any(self, request: InferenceRequest) -> RoutingDecision:
         candidates = self._store.candidates()
         if not candidates:
-            record = _RequestRecord(self._clock.now(), request.model, request.target_model)
+            record = _RequestRecord(self._clock.now(), request.model, request.target_model, request.fairness_id)
             self._count_error(record, ErrorCode.INTERNAL)
             raise PickerError(ErrorCode.INTERNAL, "no ready endpoints for a request without a body")
         chosen = candidates[self._rng.randrange(len(candidates))].endpoint
@@ -202,7 +206,7 @@ class Director:
             self._in_flight.increment(endpoints[0].name)
             if sheddable:
                 self._sheddable_in_flight.increment(endpoints[0].name)
-        self._metrics.running_requests.labels(record.model).inc()
+        self._metrics.running_requests.labels(*_labels_of(record)).inc()
         decision = RoutingDecision(endpoints=endpoints, body=request.body, body_changed=body_changed)
         return _DirectedRequest(self, request, record, decision, sheddable)
 
@@ -214,7 +218,7 @@ class Director:
         usage: ResponseUsage,
         response_bytes: int,
     ) -> None:
-        labels = (record.model, record.target_model)
+        labels = _labels_of(record)
         duration_s = self._clock.now() - record.started_s
         self._metrics.request_duration.labels(*labels).observe(duration_s)
         self._metrics.response_sizes.labels(*labels).observe(response_bytes)
@@ -231,11 +235,25 @@ class Director:
             except Exception:  # a response hook must never fail the response
                 logger.exception("response hook %s failed", hook.name)
 
-    def _release(self, endpoint_name: str, sheddable: bool, model: str) -> None:
+    def _response_started(self, request: InferenceRequest, streaming: bool) -> None:
+        for hook in self.scheduling.response_started_hooks:
+            try:
+                hook.response_started(request, streaming)
+            except Exception:  # a response hook must never fail the response
+                logger.exception("response hook %s failed", hook.name)
+
+    def _release(
+        self, request: InferenceRequest, endpoint_name: str, sheddable: bool, record: _RequestRecord
+    ) -> None:
+        for hook in self.scheduling.released_hooks:
+            try:
+                hook.request_released(request)
+            except Exception:  # releasing must finish whatever a plugin does
+                logger.exception("release hook %s failed", hook.name)
         self._in_flight.decrement(endpoint_name)
         if sheddable:
             self._sheddable_in_flight.decrement(endpoint_name)
-        self._metrics.running_requests.labels(model).dec()
+        self._metrics.running_requests.labels(*_labels_of(record)).dec()
         if self._flow is not None:
             self._flow.pump()  # capacity may have freed up
 
@@ -254,7 +272,7 @@ class Director:
 
     def _count_error(self, record: _RequestRecord, code: ErrorCode) -> None:
         record.failed = True
-        self._metrics.request_error_total.labels(record.model, record.target_model, code.value).inc()
+        self._metrics.request_error_total.labels(*_labels_of(record), code.value).inc()
 
     def _on_membership_change(self, added: list[Endpoint], removed: list[str]) -> None:
         for watcher in self.scheduling.pool_watchers:
@@ -277,6 +295,11 @@ class Director:
                 self.flush_gauges()
             else:
                 self._flush_index_size()
+
+
+def _labels_of(record: _RequestRecord) -> tuple[str, str, str, str]:
+    """The request metrics' labels: model_name, target_model_name, fairness_id, priority."""
+    return (record.model, record.target_model, record.fairness_id, record.priority)
 
 
 def _strip_port(hostport: str) -> str:

@@ -67,9 +67,12 @@ def build_director(
     scheduling = build_scheduling(
         config, registry if registry is not None else builtin_registry(), context, observe=metrics.observe_plugin
     )
-    detector = SaturationDetector(config.saturation_detector, clock)
+    saturation = config.effective_saturation_detector()
+    detector = SaturationDetector(saturation, clock)
     flow_controller = (
-        FlowController(config.flow_control, clock, metrics) if config.flow_control.enabled else None
+        FlowController(config.effective_flow_control(), clock, metrics)
+        if config.flow_control_enabled
+        else None
     )
     sheddable_in_flight = InFlightTracker()
     headroom = (
@@ -77,7 +80,7 @@ def build_director(
             config.sheddable_headroom,
             sheddable_in_flight=sheddable_in_flight,
             in_flight=in_flight,
-            metrics_staleness_s=config.saturation_detector.metrics_staleness_threshold,
+            metrics_staleness_s=saturation.metrics_staleness_threshold,
             clock=clock,
         )
         if config.sheddable_headroom.enabled

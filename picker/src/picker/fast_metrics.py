@@ -14,7 +14,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.values import MutexValue
 
-__all__ = ["FastCounter", "FastGauge", "FastHistogram"]
+__all__ = ["DualNameMetric", "FastCounter", "FastGauge", "FastHistogram"]
 
 
 class _EventLoopValue:
@@ -115,3 +115,78 @@ class FastHistogram(_ChildCache, Histogram):  # type: ignore[misc]  # _buckets: 
             return
         self._sum.inc(amount)
         buckets[bisect_left(self._upper_bounds, amount)].inc(1)
+
+
+class _TwinChild:
+    """One labelled child of each name of a :class:`DualNameMetric`; every write goes to both."""
+
+    __slots__ = ("_current", "_legacy")
+
+    def __init__(self, current: Any, legacy: Any) -> None:
+        self._current = current
+        self._legacy = legacy
+
+    def inc(self, amount: float = 1.0) -> None:
+        self._current.inc(amount)
+        self._legacy.inc(amount)
+
+    def dec(self, amount: float = 1.0) -> None:
+        self._current.dec(amount)
+        self._legacy.dec(amount)
+
+    def set(self, value: float) -> None:
+        self._current.set(value)
+        self._legacy.set(value)
+
+    def observe(self, amount: float) -> None:
+        self._current.observe(amount)
+        self._legacy.observe(amount)
+
+
+class DualNameMetric(_TwinChild):
+    """One metric family under two names, as llm-d-router v0.10 dual-emits: its ``llm_d_epp_*`` name with
+    v0.10's labels and the GIE v1.1 name with v1.1's labels (a subset, possibly renamed). ``labels`` takes
+    the v0.10 label values; the v1.1 child gets the values of its own labels. Counters, gauges and
+    histograms alike (``metric_class`` is one of this module's fast classes); an unlabelled family is
+    written directly, as its own twin child."""
+
+    def __init__(
+        self,
+        metric_class: type[Any],
+        current_name: str,
+        legacy_name: str,
+        documentation: str,
+        labelnames: tuple[str, ...] = (),
+        *,
+        legacy_labelnames: tuple[str, ...] | None = None,
+        renamed: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        legacy_labels = labelnames if legacy_labelnames is None else legacy_labelnames
+        renamed = renamed or {}
+        self.labelnames = labelnames
+        self.current = metric_class(current_name, documentation, labelnames, **kwargs)
+        self.legacy = metric_class(legacy_name, documentation, legacy_labels, **kwargs)
+        self._legacy_positions = tuple(labelnames.index(renamed.get(name, name)) for name in legacy_labels)
+        self._children: dict[tuple[Any, ...], _TwinChild] = {}
+        super().__init__(self.current, self.legacy)
+
+    def labels(self, *labelvalues: Any, **labelkwargs: Any) -> _TwinChild:
+        if labelkwargs:
+            if labelvalues or set(labelkwargs) != set(self.labelnames):
+                raise ValueError(f"missing label values; expected {self.labelnames}")
+            labelvalues = tuple(labelkwargs[name] for name in self.labelnames)
+        try:
+            return self._children[labelvalues]
+        except KeyError:
+            current = self.current.labels(*labelvalues)  # raises prometheus-client's errors
+            legacy = self.legacy.labels(*(labelvalues[position] for position in self._legacy_positions))
+            child = self._children[labelvalues] = _TwinChild(current, legacy)
+            return child
+
+    def remove(self, *labelvalues: Any) -> None:
+        self._children.pop(labelvalues, None)
+        self.current.remove(*labelvalues)
+        legacy_values = tuple(labelvalues[position] for position in self._legacy_positions)
+        if len(legacy_values) == len(labelvalues):  # a shared legacy child (fewer labels) stays
+            self.legacy.remove(*legacy_values)

@@ -20,11 +20,15 @@ SUBSET_HINT_KEY = "x-gateway-destination-endpoint-subset"
 SERVED_ENDPOINT_NAMESPACE = "envoy.lb"
 SERVED_ENDPOINT_KEY = "x-gateway-destination-endpoint-served"
 
-# Control headers a client may send; the picker reads them and removes them before forwarding.
-OBJECTIVE_HEADER = "x-gateway-inference-objective"
-MODEL_NAME_REWRITE_HEADER = "x-gateway-model-name-rewrite"
-FAIRNESS_ID_HEADER = "x-gateway-inference-fairness-id"
-CONTROL_HEADERS: frozenset[str] = frozenset({OBJECTIVE_HEADER, MODEL_NAME_REWRITE_HEADER, FAIRNESS_ID_HEADER})
+# Control headers a client may send; the picker reads them and removes them before forwarding. Each has
+# llm-d-router v0.10's name first and GIE v1.1's (v0.10's deprecated alias) after it: the first one present
+# wins, as v0.10's metadata.GetLowerCaseHeaderValue reads them.
+OBJECTIVE_HEADERS = ("x-llm-d-inference-objective", "x-gateway-inference-objective")
+MODEL_NAME_REWRITE_HEADERS = ("x-llm-d-model-name-rewrite", "x-gateway-model-name-rewrite")
+FAIRNESS_ID_HEADERS = ("x-llm-d-inference-fairness-id", "x-gateway-inference-fairness-id")
+CONTROL_HEADERS: frozenset[str] = frozenset(
+    {*OBJECTIVE_HEADERS, *MODEL_NAME_REWRITE_HEADERS, *FAIRNESS_ID_HEADERS}
+)
 
 REQUEST_ID_HEADER = "x-request-id"
 DEFAULT_FAIRNESS_ID = "default-flow"

@@ -4,10 +4,12 @@ the instance owns. The server exposes ``registry``; the director, scheduler and 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from picker import __version__
+from picker.fast_metrics import DualNameMetric
 from picker.fast_metrics import FastCounter as _Counter
 from picker.fast_metrics import FastGauge as _Gauge
 from picker.fast_metrics import FastHistogram as _Histogram
@@ -73,98 +75,155 @@ class PickerMetrics:
     ) -> None:
         self.pool_name = pool_name
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        # llm-d-router v0.10 names (llm_d_epp_*, with fairness_id and priority on request families) and the
+        # GIE v1.1 names (inference_objective_* / inference_pool_* / inference_extension_*), written together.
+        request = ("model_name", "target_model_name", "fairness_id", "priority")
         objective = ("model_name", "target_model_name")
         r = self.registry
-        self.request_total = _Counter(
-            "inference_objective_request_total", "Requests per model.", objective, registry=r
+
+        def twin(
+            metric_class: type,
+            current: str,
+            legacy: str,
+            documentation: str,
+            labels: tuple[str, ...] = (),
+            legacy_labels: tuple[str, ...] | None = None,
+            **kwargs: Any,
+        ) -> DualNameMetric:
+            return DualNameMetric(
+                metric_class,
+                current,
+                legacy,
+                documentation,
+                labels,
+                legacy_labelnames=legacy_labels,
+                registry=r,
+                **kwargs,
+            )
+
+        self.request_total = twin(
+            _Counter,
+            "llm_d_epp_request_total",
+            "inference_objective_request_total",
+            "Requests per model.",
+            request,
+            objective,
         )
-        self.request_error_total = _Counter(
+        self.request_error_total = twin(
+            _Counter,
+            "llm_d_epp_request_error_total",
             "inference_objective_request_error_total",
             "Failed requests per model and error code.",
+            (*request, "error_code"),
             (*objective, "error_code"),
-            registry=r,
         )
-        self.request_duration = _Histogram(
+        self.request_duration = twin(
+            _Histogram,
+            "llm_d_epp_request_duration_seconds",
             "inference_objective_request_duration_seconds",
             "Request headers to response complete.",
+            request,
             objective,
             buckets=_DURATION_BUCKETS,
-            registry=r,
         )
-        self.request_sizes = _Histogram(
+        self.request_sizes = twin(
+            _Histogram,
+            "llm_d_epp_request_size_bytes",
             "inference_objective_request_sizes",
             "Request body size in bytes.",
+            request,
             objective,
             buckets=_SIZE_BUCKETS,
-            registry=r,
         )
-        self.response_sizes = _Histogram(
+        self.response_sizes = twin(
+            _Histogram,
+            "llm_d_epp_response_size_bytes",
             "inference_objective_response_sizes",
             "Response body size in bytes.",
+            request,
             objective,
             buckets=_RESPONSE_SIZE_BUCKETS,
-            registry=r,
         )
-        self.input_tokens = _Histogram(
+        self.input_tokens = twin(
+            _Histogram,
+            "llm_d_epp_request_input_tokens",
             "inference_objective_input_tokens",
             "usage.prompt_tokens per request.",
+            request,
             objective,
             buckets=_INPUT_TOKEN_BUCKETS,
-            registry=r,
         )
-        self.output_tokens = _Histogram(
+        self.output_tokens = twin(
+            _Histogram,
+            "llm_d_epp_request_output_tokens",
             "inference_objective_output_tokens",
             "usage.completion_tokens per request.",
+            request,
             objective,
             buckets=_OUTPUT_TOKEN_BUCKETS,
-            registry=r,
         )
-        self.normalized_time_per_output_token = _Histogram(
+        self.normalized_time_per_output_token = twin(
+            _Histogram,
+            "llm_d_epp_request_ntpot_seconds",
             "inference_objective_normalized_time_per_output_token_seconds",
             "Request duration divided by output tokens.",
+            request,
             objective,
             buckets=(*_SCHEDULER_BUCKETS, 0.2, 0.5, 1.0),
-            registry=r,
         )
-        self.running_requests = _Gauge(
+        self.running_requests = twin(
+            _Gauge,
+            "llm_d_epp_request_running",
             "inference_objective_running_requests",
             "Requests in flight through the picker.",
+            request,
             ("model_name",),
-            registry=r,
         )
-        self.pool_average_kv_cache = _Gauge(
+        self.pool_average_kv_cache = twin(
+            _Gauge,
+            "llm_d_epp_average_kv_cache_utilization",
             "inference_pool_average_kv_cache_utilization",
             "Mean KV-cache usage over endpoints with fresh metrics.",
             ("name",),
-            registry=r,
         )
-        self.pool_average_queue_size = _Gauge(
+        self.pool_average_queue_size = twin(
+            _Gauge,
+            "llm_d_epp_average_queue_size",
             "inference_pool_average_queue_size",
             "Mean waiting queue over endpoints with fresh metrics.",
             ("name",),
-            registry=r,
         )
-        self.pool_ready_pods = _Gauge(
-            "inference_pool_ready_pods", "Endpoints in the candidate set.", ("name",), registry=r
+        self.pool_ready_pods = twin(
+            _Gauge,
+            "llm_d_epp_ready_endpoints",
+            "inference_pool_ready_pods",
+            "Endpoints in the candidate set.",
+            ("name",),
         )
-        self.pool_per_pod_queue_size = _Gauge(
+        self.pool_per_pod_queue_size = DualNameMetric(
+            _Gauge,
+            "llm_d_epp_per_endpoint_queue_size",
             "inference_pool_per_pod_queue_size",
             "Waiting queue per endpoint.",
-            ("name", "model_server_pod"),
+            ("name", "model_server_endpoint"),
+            legacy_labelnames=("name", "model_server_pod"),
+            renamed={"model_server_pod": "model_server_endpoint"},
             registry=r,
         )
-        self.scheduler_e2e_duration = _Histogram(
+        self.scheduler_e2e_duration = twin(
+            _Histogram,
+            "llm_d_epp_scheduler_e2e_duration_seconds",
             "inference_extension_scheduler_e2e_duration_seconds",
             "One scheduling decision.",
             buckets=_SCHEDULER_BUCKETS,
-            registry=r,
         )
-        self.plugin_duration = _Histogram(
+        self.plugin_duration = twin(
+            _Histogram,
+            "llm_d_epp_plugin_duration_seconds",
             "inference_extension_plugin_duration_seconds",
             "One plugin call.",
             ("extension_point", "plugin_type", "plugin_name"),
             buckets=_SCHEDULER_BUCKETS,
-            registry=r,
         )
         self.prefix_indexer_size = _Gauge(
             "inference_extension_prefix_indexer_size", "Entries in the prefix indexes.", registry=r
@@ -199,9 +258,14 @@ class PickerMetrics:
             "Endpoints the precise prefix scorer scores approximately (no KV events from them).",
             registry=r,
         )
-        self.info = _Gauge(
-            "inference_extension_info", "Build information.", ("commit", "build_ref"), registry=r
+        self.info = twin(
+            _Gauge,
+            "llm_d_epp_info",
+            "inference_extension_info",
+            "Build information.",
+            ("commit", "build_ref"),
         )
+        self.info.labels(commit, build_ref).set(1)
         self.flow_queue_duration = _Histogram(
             "inference_extension_flow_control_request_queue_duration_seconds",
             "Time a request spent in the flow control queue, by outcome.",

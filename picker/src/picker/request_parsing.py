@@ -17,9 +17,9 @@ from picker.gateway_protocol import (
     CONTROL_HEADERS,
     DEFAULT_FAIRNESS_ID,
     DESTINATION_ENDPOINT_HEADER,
-    FAIRNESS_ID_HEADER,
-    MODEL_NAME_REWRITE_HEADER,
-    OBJECTIVE_HEADER,
+    FAIRNESS_ID_HEADERS,
+    MODEL_NAME_REWRITE_HEADERS,
+    OBJECTIVE_HEADERS,
     REQUEST_ID_HEADER,
 )
 
@@ -68,9 +68,9 @@ def parse_request_headers(
     else:
         request_id = new_request_id if isinstance(new_request_id, str) else new_request_id()
     headers[REQUEST_ID_HEADER] = request_id
-    objective = headers.get(OBJECTIVE_HEADER, "").strip() or None
-    fairness_id = headers.get(FAIRNESS_ID_HEADER, "").strip() or DEFAULT_FAIRNESS_ID
-    model_rewrite = headers.get(MODEL_NAME_REWRITE_HEADER, "").strip() or None
+    objective = _first_present(headers, OBJECTIVE_HEADERS).strip() or None
+    fairness_id = _first_present(headers, FAIRNESS_ID_HEADERS).strip() or DEFAULT_FAIRNESS_ID
+    model_rewrite = _first_present(headers, MODEL_NAME_REWRITE_HEADERS).strip() or None
     forwardable = {name: value for name, value in headers.items() if name not in _DROPPED_HEADERS}
     return RequestHeaders(
         request_id=request_id,
@@ -80,6 +80,16 @@ def parse_request_headers(
         fairness_id=fairness_id,
         model_rewrite=model_rewrite,
     )
+
+
+def _first_present(headers: Mapping[str, str], names: tuple[str, ...]) -> str:
+    """The value of the first of ``names`` the request carries (current name, then deprecated alias), even
+    when empty, as llm-d-router v0.10 reads its headers; "" when none is present."""
+    for name in names:
+        value = headers.get(name)
+        if value is not None:
+            return value
+    return ""
 
 
 def _bad_request(message: str) -> PickerError:

@@ -114,7 +114,7 @@ def test_dev_plan_in_a_real_process_writes_json(tmp_path: Path, repo_root: Path)
             {"picker": {"config": {"plugins": [{"type": "prefix-cache-scorer", "parameters": {"blockSize": 0}}]}}},
             "services.pools[0].picker.config.plugins[0].parameters.blockSize: Input should be greater than or equal to 1",
         ),
-        ({"picker": {"profile": "fastest"}}, "services.pools[0].picker.profile: Input should be 'recommended', 'default' or 'precise'"),
+        ({"picker": {"profile": "fastest"}}, "services.pools[0].picker.profile: Input should be 'recommended', 'default', 'precise' or 'llm-d-default'"),
     ],
     ids=["more-gpu-replicas-than-gpus", "picker-config-the-picker-refuses", "unknown-profile"],
 )

@@ -260,7 +260,10 @@ def test_unknown_profile_names_the_shipped_ones() -> None:
 
 def test_precise_profile_takes_prefix_affinity_from_kv_events(plugin_context) -> None:
     config = precise_config()
-    assert [plugin.type for plugin in config.plugins][:2] == ["precise-prefix-cache-scorer", "load-headroom-scorer"]
+    assert [plugin.type for plugin in config.plugins][:2] == [
+        "precise-prefix-cache-scorer",
+        "load-headroom-scorer",
+    ]
     assert config.flow_control == recommended_config().flow_control
     setup = build_scheduling(config, builtin_registry(), plugin_context)
     assert [plugin.name for plugin in setup.background_plugins] == ["precise-prefix-cache-scorer"]

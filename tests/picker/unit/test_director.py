@@ -5,17 +5,19 @@ import random
 from collections.abc import Sequence
 
 import pytest
-from picker.config import default_config, load_config_text, recommended_config
+from picker.config import default_config, llm_d_default_config, load_config_text, recommended_config
 from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
 from picker.director import Director
 from picker.errors import ErrorCode, PickerError
 from picker.factory import build_director
 from picker.framework.clock import FakeClock
+from picker.framework.producers import InFlightLoad
 from picker.framework.registry import PluginRegistry
 from picker.framework.types import Endpoint, EndpointMetrics, ResponseUsage
 from picker.metrics import PickerMetrics
 from picker.plugins import builtin_registry
+from picker.plugins.inflight_load_producer import InFlightLoadProducerPlugin
 
 from tests.picker.unit.builders import inference_request
 
@@ -409,3 +411,22 @@ async def test_pool_watchers_see_membership_and_background_plugins_run(fake_cloc
     runner.cancel()
     with pytest.raises(asyncio.CancelledError):
         await runner
+
+
+async def test_the_llm_d_default_profile_charges_and_releases_in_flight_tokens(fake_clock: FakeClock) -> None:
+    picker, _ = director(fake_clock, pool(fake_clock, [0, 0]), llm_d_default_config())
+    load = picker.scheduling.plugins["inflight-load-producer"]
+    assert isinstance(load, InFlightLoadProducerPlugin)
+    prompt = LONG_PROMPT * 4  # ~2k characters, ~500 estimated tokens
+    streamed = await picker.route(inference_request(prompt, request_id="s"))
+    held = await picker.route(inference_request(prompt + " again", request_id="j"))
+    assert held.decision.destination == streamed.decision.destination  # sticky: the prefix is there
+    name = streamed.decision.endpoints[0].name
+    assert load.load(name).requests == 2 and load.load(name).tokens > 0
+    streamed.response_started(200, streaming=True)  # prefill over: its prompt tokens leave
+    held.response_started(200, streaming=False)
+    charged_by_the_json_request = load.load(name).tokens
+    streamed.release()
+    assert load.load(name) == InFlightLoad(requests=1, tokens=charged_by_the_json_request)
+    held.release()
+    assert load.load(name) == InFlightLoad(requests=0, tokens=0)

@@ -7,6 +7,8 @@ from picker.framework.types import Endpoint, EndpointMetrics, EndpointState
 from picker.metrics import PickerMetrics
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
 
+from picker import __version__ as picker_version
+
 # inference-extension.md section 6.2 (EPP v1.1) plus the flow-control metrics of section 5.3.
 EPP_METRIC_NAMES = {
     "inference_objective_request_total",
@@ -41,7 +43,7 @@ def test_every_epp_metric_is_registered() -> None:
 
 def test_each_instance_owns_its_registry() -> None:
     first, second = PickerMetrics("a"), PickerMetrics("b")
-    first.request_total.labels("m", "m").inc()
+    first.request_total.labels("m", "m", "default-flow", "0").inc()
     assert (
         second.registry.get_sample_value(
             "inference_objective_request_total", {"model_name": "m", "target_model_name": "m"}
@@ -97,12 +99,12 @@ def test_histogram_buckets_match_prometheus_client_for_boundaries_and_odd_values
         "inference_objective_request_duration_seconds",
         "reference",
         ("model_name", "target_model_name"),
-        buckets=metrics.request_duration._upper_bounds[:-1],
+        buckets=metrics.request_duration.legacy._upper_bounds[:-1],
         registry=stock_registry,
     )
     values = [0.0, 0.005, 0.0050001, 1.0, 1.25, 3600.0, 3600.5, -1.0, float("inf"), float("nan"), 17.0]
     for value in values:
-        metrics.request_duration.labels("m", "t").observe(value)
+        metrics.request_duration.labels("m", "t", "f", "0").observe(value)
         stock.labels("m", "t").observe(value)
     ours = _bucket_samples(metrics.registry, "inference_objective_request_duration_seconds")
     reference = _bucket_samples(stock_registry, "inference_objective_request_duration_seconds")
@@ -131,10 +133,27 @@ def test_labels_keep_prometheus_client_errors() -> None:
         metrics.scheduler_e2e_duration.labels("x")
     with pytest.raises(ValueError, match="missing label values"):
         metrics.request_sizes.observe(1.0)  # a labelled parent is not observable
-    metrics.request_total.labels(model_name="m", target_model_name="t").inc()
+    metrics.request_total.labels(model_name="m", target_model_name="t", fairness_id="f", priority="0").inc()
     assert (
         metrics.registry.get_sample_value(
             "inference_objective_request_total", {"model_name": "m", "target_model_name": "t"}
         )
         == 1
     )
+
+
+def test_request_families_are_written_under_both_generations_names_with_their_labels() -> None:
+    metrics = PickerMetrics("pool")
+    metrics.request_total.labels("m", "t", "tenant", "5").inc()
+    metrics.running_requests.labels("m", "t", "tenant", "5").inc()
+    metrics.running_requests.labels("m", "t", "other", "0").inc()
+    metrics.pool_per_pod_queue_size.labels("pool", "e1").set(3)
+    read = metrics.registry.get_sample_value
+    v010 = {"model_name": "m", "target_model_name": "t", "fairness_id": "tenant", "priority": "5"}
+    assert read("llm_d_epp_request_total", v010) == 1
+    assert read("inference_objective_request_total", {"model_name": "m", "target_model_name": "t"}) == 1
+    assert read("inference_objective_running_requests", {"model_name": "m"}) == 2  # v1.1: per model only
+    assert read("llm_d_epp_per_endpoint_queue_size", {"name": "pool", "model_server_endpoint": "e1"}) == 3
+    assert read("inference_pool_per_pod_queue_size", {"name": "pool", "model_server_pod": "e1"}) == 3
+    assert read("llm_d_epp_info", {"commit": "unknown", "build_ref": picker_version}) == 1
+    assert read("inference_extension_info", {"commit": "unknown", "build_ref": picker_version}) == 1

@@ -6,11 +6,12 @@ same schema; the plugin builder is ``picker.config.builder`` and whole-config ch
 
 from __future__ import annotations
 
-from picker.config.defaults import default_config, precise_config, recommended_config
+from picker.config.defaults import default_config, llm_d_default_config, precise_config, recommended_config
 from picker.config.errors import ConfigError, ConfigIssue
 from picker.config.loader import load_config_file, load_config_text
 from picker.config.model import (
     API_VERSION,
+    LLM_D_API_VERSION,
     EndpointPickerConfig,
     FlowControlConfig,
     PluginRef,
@@ -22,6 +23,7 @@ from picker.config.model import (
 
 __all__ = [
     "API_VERSION",
+    "LLM_D_API_VERSION",
     "ConfigError",
     "ConfigIssue",
     "EndpointPickerConfig",
@@ -32,6 +34,7 @@ __all__ = [
     "SchedulingProfileSpec",
     "SheddableHeadroomConfig",
     "default_config",
+    "llm_d_default_config",
     "load_config_file",
     "load_config_text",
     "precise_config",

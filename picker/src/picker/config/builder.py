@@ -32,10 +32,13 @@ from picker.framework.interfaces import (
     PoolWatcher,
     PreRequest,
     ProfileHandler,
+    RequestReleased,
     ResponseComplete,
+    ResponseStarted,
     Scorer,
     WeightedScorer,
 )
+from picker.framework.producers import ProducerConsumer
 from picker.framework.registry import PluginRegistry, UnknownPluginTypeError
 from picker.framework.scheduler import PluginDurationObserver, Scheduler, SchedulerProfile
 from picker.plugins.max_score_picker import MAX_SCORE_PICKER_TYPE
@@ -56,6 +59,8 @@ class SchedulingSetup:
     pruners: tuple[EndpointPruner, ...]
     pool_watchers: tuple[PoolWatcher, ...] = ()
     background_plugins: tuple[BackgroundPlugin, ...] = ()
+    response_started_hooks: tuple[ResponseStarted, ...] = ()
+    released_hooks: tuple[RequestReleased, ...] = ()
 
 
 def build_scheduling(
@@ -86,6 +91,15 @@ def build_scheduling(
             issues.extend(issues_from_validation_error(error, f"plugins[{index}].parameters"))
         except (ValueError, TypeError) as error:  # an out-of-tree factory validating by hand
             issues.append(ConfigIssue(f"plugins[{index}].parameters", str(error)))
+    if issues:
+        raise ConfigError(issues)
+    for index, spec in enumerate(specs):  # producers by name, now that every plugin exists
+        consumer = plugins[spec.effective_name]
+        if isinstance(consumer, ProducerConsumer):
+            try:
+                consumer.bind_producers(plugins)
+            except ValueError as error:
+                issues.append(ConfigIssue(f"plugins[{index}].parameters", str(error)))
     if issues:
         raise ConfigError(issues)
 
@@ -175,6 +189,10 @@ def build_scheduling(
         background_plugins=tuple(
             plugin for plugin in plugins.values() if isinstance(plugin, BackgroundPlugin)
         ),
+        response_started_hooks=tuple(
+            plugin for plugin in plugins.values() if isinstance(plugin, ResponseStarted)
+        ),
+        released_hooks=tuple(plugin for plugin in plugins.values() if isinstance(plugin, RequestReleased)),
     )
 
 

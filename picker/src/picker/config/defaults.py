@@ -31,3 +31,10 @@ def precise_config() -> EndpointPickerConfig:
     """The recommended profile with prefix affinity from the servers' KV events (precise-prefix-cache-scorer,
     llm-d's pod-discovery mode on ports 5557/5558) instead of routing history (picker/PLUGINS.md)."""
     return profile_config("precise")
+
+
+def llm_d_default_config() -> EndpointPickerConfig:
+    """llm-d's guide default on llm-d-router v0.10 (optimized-baseline, "sticky until saturated"):
+    prefix-cache-affinity-filter then token-load-scorer, fed by the in-flight and approximate prefix
+    producers (picker/PLUGINS.md)."""
+    return profile_config("llm-d-default")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
 from picker.config.errors import ConfigError, ConfigIssue, issues_from_validation_error
-from picker.config.model import EndpointPickerConfig, reference_issues
+from picker.config.model import EndpointPickerConfig, inert_keys, reference_issues
+
+logger = logging.getLogger(__name__)
 
 
 def load_config_text(text: str, source: str = "EndpointPickerConfig") -> EndpointPickerConfig:
@@ -31,6 +34,8 @@ def load_config_text(text: str, source: str = "EndpointPickerConfig") -> Endpoin
     issues = reference_issues(config)
     if issues:
         raise ConfigError(issues, source)
+    for inert in inert_keys(config):  # accepted as llm-d-router v0.10 does, but without effect here
+        logger.warning("%s: %s", source, inert)
     return config
 
 

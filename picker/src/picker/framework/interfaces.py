@@ -114,6 +114,20 @@ class ResponseComplete(Plugin, Protocol):
 
 
 @runtime_checkable
+class ResponseStarted(Plugin, Protocol):
+    """Runs when the model server's response headers arrive (``streaming``: an SSE response has begun)."""
+
+    def response_started(self, request: InferenceRequest, streaming: bool) -> None: ...
+
+
+@runtime_checkable
+class RequestReleased(Plugin, Protocol):
+    """Runs once per routed request when its stream closes, whatever happened (completed, failed, aborted)."""
+
+    def request_released(self, request: InferenceRequest) -> None: ...
+
+
+@runtime_checkable
 class EndpointPruner(Plugin, Protocol):
     """Holds per-endpoint state that must be dropped when endpoints leave the pool."""
 

@@ -64,6 +64,10 @@ class PrefixMatcher:
             return first.cache_block_size_tokens * CHARS_PER_TOKEN
         return self.parameters.block_size
 
+    def max_blocks_for(self, block_size: int) -> int:
+        """How many leading blocks of ``block_size`` characters to hash."""
+        return self.parameters.max_prefix_blocks_to_match
+
     def match(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> PrefixMatch:
         block_size = self.block_size_for(endpoints)
         hashes = prefix_block_hashes(
@@ -71,7 +75,7 @@ class PrefixMatcher:
             request.cache_salt,
             request.prompt_text,
             block_size,
-            self.parameters.max_prefix_blocks_to_match,
+            self.max_blocks_for(block_size),
         )
         result = PrefixMatch(hashes, block_size, self.index.match(hashes) if hashes else {})
         self._memo[(id(request), request.request_id)] = result

@@ -10,8 +10,9 @@ from __future__ import annotations
 from importlib import resources
 
 # `default`: the EPP's default profile (GIE v1.1 chart). `recommended`: this project's. `precise`: the
-# recommended one with prefix affinity from the model servers' KV events.
-PROFILE_NAMES = ("default", "recommended", "precise")
+# recommended one with prefix affinity from the model servers' KV events. `llm-d-default`: llm-d's guide
+# default on llm-d-router v0.10 ("sticky until saturated").
+PROFILE_NAMES = ("default", "recommended", "precise", "llm-d-default")
 
 
 class UnknownProfileError(ValueError):
