@@ -67,6 +67,7 @@ def run(
     scenarios: Annotated[str | None, typer.Option(help="Comma-separated subset of scenario names.")] = None,
     sweep: Annotated[bool, typer.Option(help="Also sweep offered load to find each target's saturation.")] = False,
     overhead: Annotated[bool | None, typer.Option(help="Measure routing overhead (default: on unless --quick).")] = None,
+    only_overhead: Annotated[bool, typer.Option(help="Measure routing overhead only (no scenarios).")] = False,
     seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Output folder (default docs/benchmarks, or .../quick, .../full).")] = None,
@@ -94,7 +95,10 @@ def run(
         resolve_target_names(list(bench_config.overhead.targets), known)
     except ValueError as err:
         raise typer.BadParameter(f"{source}: overhead.targets: {err}", param_hint="--config") from err
-    chosen = bench_config.scenarios
+    if only_overhead and (scenarios or overhead is False):
+        raise typer.BadParameter("--only-overhead runs no scenarios; drop --scenarios / --no-overhead",
+                                 param_hint="--only-overhead")
+    chosen = [] if only_overhead else bench_config.scenarios
     if scenarios:
         wanted = scenarios.split(",")
         missing = sorted(set(wanted) - {s.name for s in chosen})
@@ -113,7 +117,7 @@ def run(
             console.print("[yellow]peer routers could not be installed; they will be reported unavailable[/]")
     out_dir = out or {"quick": Path("docs/benchmarks/quick"), "full": Path("docs/benchmarks/full")}.get(
         preset, Path("docs/benchmarks"))
-    do_overhead = (not quick) if overhead is None else overhead
+    do_overhead = only_overhead or ((not quick) if overhead is None else overhead)
 
     own_work_dir = work_dir is None  # only a temp dir we made is ours to delete
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix="bench-"))
@@ -122,7 +126,8 @@ def run(
         command="python -m bench " + shlex.join(sys.argv[1:]), seed=bench_config.seed,
         mode=preset + (f" ({source})" if config else ""),
         started_at=datetime.now(UTC).isoformat(timespec="seconds"), duration_s=0.0,
-        machine=_machine(), versions={}, fleet=bench_config.fleet.describe())
+        machine=_machine(), versions={},
+        fleet=(bench_config.overhead.fleet if only_overhead else bench_config.fleet).describe())
     suite = Suite(bench_config, known, work_dir, progress=lambda m: console.log(m))
     try:
         asyncio.run(_run_all(suite, bench_config, result, known, target_names, sweep, do_overhead, work_dir))
