@@ -21,3 +21,9 @@ def test_unknown_overhead_target_in_a_config_names_the_key(tmp_path):
     result = CliRunner().invoke(app, ["--config", str(config), "--no-install-peers"])
     assert result.exit_code == 2
     assert "overhead.targets" in result.output and "nginx" in result.output
+
+
+def test_only_overhead_with_scenarios_is_refused_before_anything_starts():
+    result = CliRunner().invoke(app, ["--only-overhead", "--scenarios", "no-sharing", "--no-install-peers"])
+    assert result.exit_code == 2
+    assert "--only-overhead runs no scenarios" in result.output

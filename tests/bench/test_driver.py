@@ -23,6 +23,11 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     if objective == "batch":
         return web.json_response({"error": {"message": "shed: pool saturated", "code": 429}}, status=429)
     text = body["messages"][-1]["content"]
+    if not body["stream"]:
+        assert "stream_options" not in body  # vLLM refuses stream_options without stream
+        return web.json_response({"choices": [{"message": {"role": "assistant", "content": "tok " * 3}}],
+                                  "usage": {"prompt_tokens": 11, "completion_tokens": body["max_tokens"]}},
+                                 headers={"x-sim-replica": "replica-3"})
     if text.startswith("broken"):
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
@@ -62,6 +67,16 @@ async def test_closed_loop_records_stream_timing_and_usage(server_url):
         assert len(record.token_times_s) == 4
         assert record.ttft_s is not None and 0 < record.ttft_s <= record.e2e_s
         assert record.served_by == "replica-7"
+
+
+async def test_a_non_streamed_request_is_timed_whole_with_its_usage(server_url):
+    requests = [dataclasses.replace(r, stream=False) for r in NoSharing(requests=5, prompt_words=5,
+                                                                          max_tokens=4).generate(0)]
+    run = await LoadDriver(server_url, seed=0).run(requests, ClosedLoop(concurrency=2, duration_s=10))
+    for record in run.records:
+        assert record.ok, record.error
+        assert record.output_tokens == 4 and record.served_by == "replica-3"
+        assert record.ttft_s == record.e2e_s and len(record.token_times_s) == 1
 
 
 async def test_shed_requests_are_429_with_the_server_message(server_url):

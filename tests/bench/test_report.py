@@ -8,7 +8,15 @@ from bench.bound import PrefixCacheBound
 from bench.driver.record import RequestRecord
 from bench.report.markdown import render
 from bench.report.plots import write_plots
-from bench.report.result import BenchResult, OverheadRun, ScenarioResult, SweepPoint, SweepResult, TargetRun
+from bench.report.result import (
+    BenchResult,
+    OverheadPhase,
+    OverheadRun,
+    ScenarioResult,
+    SweepPoint,
+    SweepResult,
+    TargetRun,
+)
 from bench.stats.slo import Slo
 from bench.stats.summary import summarize
 
@@ -37,8 +45,9 @@ def _result() -> BenchResult:
         sweeps=[SweepResult(scenario="shared-prefix-chat", target="picker-recommended", saturation_rps=8,
                             points=[SweepPoint(rate_rps=8, summary=scenario.runs[1].summary, status="ok"),
                                     SweepPoint(rate_rps=16, summary=None, status="failed", reason="x")])],
-        overhead=[OverheadRun(target="picker-recommended", status="ok", latency_added_p50_ms=1.5,
-                              latency_added_p99_ms=4.0, e2e_p50_ms=3.0, e2e_p99_ms=9.0, max_sustained_rps=400)],
+        overhead=[OverheadRun(target="picker-recommended", status="ok", max_sustained_rps=400, concurrency=48,
+                              phases=[OverheadPhase(stream=False, concurrency=1, ok=300, errors=0, e2e_p50_ms=3.0,
+                                                    e2e_added_p50_ms=1.5, e2e_added_p99_ms=4.0)])],
     )
 
 
@@ -51,7 +60,8 @@ def test_markdown_has_ratios_bound_share_and_unavailable_reason():
     assert "| smg | unavailable: smg is not installed |" in text
     assert "Analytical bound on prefix-cache hit rate: **80.0%**" in text
     assert "| shared-prefix-chat | picker-recommended | 8 |" in text
-    assert "| picker-recommended | 1.5 | 4.0 | 3.0 | 9.0 | 400 |" in text
+    assert "| picker-recommended | non-streamed | 1 | = e2e | = e2e | 1.50 | 4.00 |  | 3.00 | 300 |  |" in text
+    assert "picker-recommended 400." in text
 
 
 def test_result_round_trips_through_json():

@@ -67,6 +67,7 @@ def run(
     scenarios: Annotated[str | None, typer.Option(help="Comma-separated subset of scenario names.")] = None,
     sweep: Annotated[bool, typer.Option(help="Also sweep offered load to find each target's saturation.")] = False,
     overhead: Annotated[bool | None, typer.Option(help="Measure routing overhead (default: on unless --quick).")] = None,
+    only_overhead: Annotated[bool, typer.Option(help="Measure routing overhead only (no scenarios).")] = False,
     seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Output folder (default docs/benchmarks, or .../quick, .../full).")] = None,
@@ -94,7 +95,10 @@ def run(
         resolve_target_names(list(bench_config.overhead.targets), known)
     except ValueError as err:
         raise typer.BadParameter(f"{source}: overhead.targets: {err}", param_hint="--config") from err
-    chosen = bench_config.scenarios
+    if only_overhead and (scenarios or overhead is False):
+        raise typer.BadParameter("--only-overhead runs no scenarios; drop --scenarios / --no-overhead",
+                                 param_hint="--only-overhead")
+    chosen = [] if only_overhead else bench_config.scenarios
     if scenarios:
         wanted = scenarios.split(",")
         missing = sorted(set(wanted) - {s.name for s in chosen})
@@ -113,7 +117,7 @@ def run(
             console.print("[yellow]peer routers could not be installed; they will be reported unavailable[/]")
     out_dir = out or {"quick": Path("docs/benchmarks/quick"), "full": Path("docs/benchmarks/full")}.get(
         preset, Path("docs/benchmarks"))
-    do_overhead = (not quick) if overhead is None else overhead
+    do_overhead = only_overhead or ((not quick) if overhead is None else overhead)
 
     own_work_dir = work_dir is None  # only a temp dir we made is ours to delete
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix="bench-"))
@@ -122,7 +126,8 @@ def run(
         command="python -m bench " + shlex.join(sys.argv[1:]), seed=bench_config.seed,
         mode=preset + (f" ({source})" if config else ""),
         started_at=datetime.now(UTC).isoformat(timespec="seconds"), duration_s=0.0,
-        machine=_machine(), versions={}, fleet=bench_config.fleet.describe())
+        machine=_machine(), versions={},
+        fleet=(bench_config.overhead.fleet if only_overhead else bench_config.fleet).describe())
     suite = Suite(bench_config, known, work_dir, progress=lambda m: console.log(m))
     try:
         asyncio.run(_run_all(suite, bench_config, result, known, target_names, sweep, do_overhead, work_dir))
@@ -244,28 +249,29 @@ def install_peers(
 
 @app.command("inference-perf")
 def inference_perf(
-    target: Annotated[str, typer.Option(help="Target to put in front of the fleet.")] = "picker-recommended",
-    python: Annotated[str | None, typer.Option(help="Python >= 3.12 for inference-perf's venv.")] = None,
-    rate: Annotated[float, typer.Option(help="Constant request rate (req/s).")] = 4.0,
-    duration: Annotated[int, typer.Option(help="Seconds of load.")] = 30,
-    seed: Annotated[int, typer.Option(help="Seed for the fleet and the tokenizer corpus.")] = 1,
-    out: Annotated[Path, typer.Option(help="Where inference-perf writes its reports.")] = Path(
+    venv: Annotated[Path, typer.Option(help="inference-perf's virtualenv (`make bench-inference-perf` makes it).")]
+    = Path(".venv-inference-perf"),
+    stack: Annotated[str, typer.Option(help="The stack whose local gateway (infgw local) serves the load.")] = "single",
+    rate: Annotated[float, typer.Option(help="Poisson request rate (req/s).")] = 4.0,
+    duration: Annotated[int, typer.Option(help="Seconds of load per run.")] = 30,
+    seed: Annotated[int, typer.Option(help="Seed for the fleet, the prompts and the tokenizer corpus.")] = 1,
+    out: Annotated[Path, typer.Option(help="Where inference-perf's reports and the comparison go.")] = Path(
         "docs/benchmarks/inference-perf"),
 ) -> None:
-    """Run kubernetes-sigs inference-perf against the local gateway, offline, with a locally built tokenizer."""
-    from bench.inference_perf.recipe import InferencePerfRun, RecipeError, default_venv, run_recipe
+    """kubernetes-sigs inference-perf and the bench's driver, same shared-prefix load, through the local
+    gateway's picker and through Envoy round-robin over the same simulated fleet (offline)."""
+    from bench.inference_perf.recipe import InferencePerfRun, RecipeError, comparison_table, run_recipe
 
-    known = build_targets()
-    if target not in known:
-        raise typer.BadParameter(f"unknown target {target!r}; known: {sorted(known)}", param_hint="--target")
-    config, _ = load_config(None, "standard")
     work_dir = Path(tempfile.mkdtemp(prefix="bench-inference-perf-"))
+    load_start = _load_average()
     try:
-        reports = asyncio.run(run_recipe(known[target], config.fleet, InferencePerfRun(rate_rps=rate, duration_s=duration),
-                                         python, default_venv(), out, work_dir, seed))
+        figures = asyncio.run(run_recipe(InferencePerfRun(rate_rps=rate, duration_s=duration, stack=stack), venv,
+                                         out, work_dir, seed, progress=lambda m: console.log(m)))
     except RecipeError as err:
         console.print(f"[red]{err}[/]")
+        console.print(f"process logs kept in {work_dir}")
         raise typer.Exit(2) from None
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)  # the reports and config are copied to --out
-    console.print(f"inference-perf reports in {reports}")
+    shutil.rmtree(work_dir, ignore_errors=True)  # the reports and configs are in --out
+    typer.echo(comparison_table(figures))
+    console.print(f"inference-perf reports and comparison.md in {out}; "
+                  f"load average {load_start} -> {_load_average()}")

@@ -71,24 +71,36 @@ class Scenario(BaseModel):
 
 
 DEFAULT_OVERHEAD_TARGETS = ("direct", "envoy-round-robin", "picker-default", "picker-recommended",
-                            "picker-recommended-lean", "sglang-router", "vllm-router", "smg")
+                            "picker-recommended-lean", "picker-precise", "picker-llm-d-default", "sglang-router",
+                            "vllm-router", "smg")
 
 
 class OverheadSpec(BaseModel):
-    """Overhead mode: zero-latency replicas, latency read at low concurrency (no queueing anywhere),
-    throughput at high concurrency. ``direct`` is always measured first as the zero-overhead reference."""
+    """Overhead mode: zero-latency replicas; latency read at low concurrencies (no queueing anywhere), each
+    with non-streamed and with streamed requests, then throughput at high concurrency (streamed).
+    ``direct`` is always measured first as the zero-overhead reference."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     targets: list[str] = Field(default_factory=lambda: list(DEFAULT_OVERHEAD_TARGETS), min_length=1)
-    latency_concurrency: int = Field(default=4, ge=1)
-    latency_duration_s: float = Field(default=5.0, gt=0)
+    latency_concurrencies: list[int] = Field(default_factory=lambda: [1, 4], min_length=1,
+                                             description="Requests in flight in the latency phases.")
+    latency_duration_s: float = Field(default=5.0, gt=0, description="Per phase (each kind, each concurrency).")
+    warmup_requests: int = Field(default=20, ge=0, description="Of each kind, sent first and not recorded.")
     throughput_concurrency: int = Field(default=48, ge=1)
     throughput_duration_s: float = Field(default=5.0, gt=0)
     prompt_words: int = Field(default=40, ge=1)
     max_tokens: int = Field(default=8, ge=1)
     fleet: FleetSpec = Field(default_factory=lambda: FleetSpec(
         profile="zero-latency", num_gpu_blocks=100_000, max_num_seqs=1024, max_model_len=16384))
+
+
+    @field_validator("latency_concurrencies")
+    @classmethod
+    def _concurrencies_positive(cls, values: list[int]) -> list[int]:
+        if any(value < 1 for value in values):
+            raise ValueError(f"latency_concurrencies must all be >= 1, got {values}")
+        return sorted(set(values))
 
 
 class BenchConfig(BaseModel):

@@ -1,4 +1,4 @@
-"""Sends one streaming chat-completions request and times every SSE chunk (aiohttp)."""
+"""Sends one chat-completions request and times every SSE chunk, or the whole answer when not streamed (aiohttp)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 
@@ -17,7 +18,8 @@ SERVED_BY_HEADERS = ("x-sim-replica", "x-inference-pod")
 
 
 class ChatStreamClient:
-    """Posts ``RequestSpec`` bodies to ``{base_url}/v1/chat/completions`` with ``stream: true``.
+    """Posts ``RequestSpec`` bodies to ``{base_url}/v1/chat/completions``, streamed (SSE) unless the spec
+    says ``stream=False``; a plain answer's tokens all arrive with its body, so its TTFT is its e2e latency.
 
     Never raises for a failed request: every outcome, including timeouts and connection errors,
     becomes a ``RequestRecord`` so the run's statistics see it.
@@ -48,12 +50,16 @@ class ChatStreamClient:
                     record.error = _error_message(await response.text())
                     record.finished_at_s = self._clock()
                     return record
-                await self._read_stream(response, record)
+                if request.stream:
+                    await self._read_stream(response, record)
+                else:
+                    await self._read_answer(response, record)
         except TimeoutError:
             record.error = "timeout"
         except aiohttp.ClientError as exc:
             record.error = f"connection: {type(exc).__name__}: {exc}"
-        record.finished_at_s = self._clock()
+        if record.finished_at_s is None:
+            record.finished_at_s = self._clock()
         return record
 
     async def _read_stream(self, response: aiohttp.ClientResponse, record: RequestRecord) -> None:
@@ -83,16 +89,36 @@ class ChatStreamClient:
                     record.token_times_s.append(now)
             usage = chunk.get("usage")
             if usage:
-                record.output_tokens = int(usage.get("completion_tokens") or 0)
-                record.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-                details = usage.get("prompt_tokens_details") or {}
-                if details.get("cached_tokens") is not None:
-                    record.cached_prompt_tokens = int(details["cached_tokens"])
+                _record_usage(record, usage)
         if not done:
             record.error = "truncated stream (no [DONE])"
         elif record.output_tokens == 0:
             # Servers that send no usage chunk: count content chunks (one token each in vLLM).
             record.output_tokens = len(record.token_times_s)
+
+    async def _read_answer(self, response: aiohttp.ClientResponse, record: RequestRecord) -> None:
+        body = await response.read()
+        now = self._clock()
+        try:
+            answer = json.loads(body)
+        except json.JSONDecodeError:
+            record.error = f"malformed JSON answer: {body[:80]!r}"
+            return
+        if not isinstance(answer, dict) or not answer.get("choices"):
+            record.error = _error_message(body.decode(errors="replace"))
+            return
+        record.first_token_at_s = record.finished_at_s = now
+        record.token_times_s.append(now)
+        _record_usage(record, answer.get("usage") or {})
+
+
+def _record_usage(record: RequestRecord, usage: dict[str, Any]) -> None:
+    """An OpenAI usage block's token counts, onto the record."""
+    record.output_tokens = int(usage.get("completion_tokens") or 0)
+    record.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+    details = usage.get("prompt_tokens_details") or {}
+    if details.get("cached_tokens") is not None:
+        record.cached_prompt_tokens = int(details["cached_tokens"])
 
 
 def _error_message(body: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.report.overhead_markdown import render_overhead
 from bench.report.result import BenchResult, ScenarioResult, TargetRun
 from bench.stats.placement import mean_replicas_per_shared_group
 
@@ -141,18 +142,7 @@ def render(result: BenchResult) -> str:
             sat = "n/a" if sweep.saturation_rps is None else f"{sweep.saturation_rps:g}"
             out.append(f"| {sweep.scenario} | {sweep.target} | {sat} | {points} |")
         out.append("")
-    if result.overhead:
-        out += ["## Routing overhead (zero-latency replicas)", "",
-                "| target | added p50 ms | added p99 ms | e2e p50 ms | e2e p99 ms | max sustained req/s |",
-                "|---|---:|---:|---:|---:|---:|"]
-        for o in result.overhead:
-            if o.status != "ok":
-                out.append(f"| {o.target} | {o.status}: {o.reason} | | | | |")
-                continue
-            rps = "n/a" if o.max_sustained_rps is None else f"{o.max_sustained_rps:,.0f}"
-            out.append(f"| {o.target} | {_ms(o.latency_added_p50_ms)} | {_ms(o.latency_added_p99_ms)} "
-                       f"| {_ms(o.e2e_p50_ms)} | {_ms(o.e2e_p99_ms)} | {rps} |")
-        out.append("")
+    out += render_overhead(result.overhead)
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -10,9 +10,10 @@ from bench.bound import PrefixCacheBound
 from bench.stats.prefix_cache import ReplicaCacheStats
 from bench.stats.summary import RunSummary
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: overhead per phase (streamed or not, by concurrency)
 
 TargetStatus = Literal["ok", "unavailable", "failed"]
+ArtifactPlace = Literal["before the first token", "between tokens", "after the last token"]
 
 
 class TargetRun(BaseModel):
@@ -57,18 +58,58 @@ class SweepResult(BaseModel):
     saturation_rps: float | None
 
 
+class OverheadPhase(BaseModel):
+    """One closed-loop phase on zero-latency replicas: streamed or not, at one concurrency.
+
+    Per request, ``max_gap`` is the longest wait between two content chunks and ``tail`` the time from the
+    last content chunk to the end of the response (usage chunk, ``[DONE]``); both are streamed-only. A
+    non-streamed answer's first token arrives with its body, so its TTFT is its e2e latency. ``*_added``
+    fields subtract the baseline's (``direct``) same phase, percentile from percentile.
+    """
+
+    stream: bool
+    concurrency: int
+    ok: int
+    errors: int
+    ttft_p50_ms: float | None = None
+    ttft_p99_ms: float | None = None
+    e2e_p50_ms: float | None = None
+    e2e_p99_ms: float | None = None
+    max_gap_p50_ms: float | None = None
+    tail_p50_ms: float | None = None
+    ttft_added_p50_ms: float | None = None
+    ttft_added_p99_ms: float | None = None
+    e2e_added_p50_ms: float | None = None
+    e2e_added_p99_ms: float | None = None
+    max_gap_added_p50_ms: float | None = None
+    tail_added_p50_ms: float | None = None
+    stall_40ms_share: float | None = Field(
+        default=None, description="Share of streamed requests with one wait (first token, a gap or the tail) "
+        "30-50 ms longer than the baseline's median for it: the Nagle/delayed-ACK signature.")
+
+
+class OverheadArtifact(BaseModel):
+    """Latency a router adds to streamed responses only: a transport effect, not routing cost."""
+
+    concurrency: int
+    where: ArtifactPlace
+    cause: str
+    excess_ms: float = Field(description="Streamed e2e-added p50 minus non-streamed e2e-added p50.")
+
+
 class OverheadRun(BaseModel):
-    """Zero-latency replicas: what the routing layer itself adds."""
+    """Zero-latency replicas: what the routing layer itself adds, per phase, and its throughput."""
 
     target: str
     status: TargetStatus
     reason: str = ""
-    latency_added_p50_ms: float | None = None
-    latency_added_p99_ms: float | None = None
-    e2e_p50_ms: float | None = None
-    e2e_p99_ms: float | None = None
+    phases: list[OverheadPhase] = Field(default_factory=list)
+    artifacts: list[OverheadArtifact] = Field(default_factory=list)
     max_sustained_rps: float | None = None
-    concurrency: int = 0
+    concurrency: int = Field(default=0, description="Requests in flight in the throughput phase.")
+
+    def phase(self, stream: bool, concurrency: int) -> OverheadPhase | None:
+        return next((p for p in self.phases if p.stream == stream and p.concurrency == concurrency), None)
 
 
 class BenchResult(BaseModel):

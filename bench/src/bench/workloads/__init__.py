@@ -12,9 +12,11 @@ from bench.workloads.no_sharing import NoSharing
 from bench.workloads.priority_mix import OBJECTIVE_HEADER, PriorityMix
 from bench.workloads.request import ChatMessage, RequestSpec
 from bench.workloads.shared_prefix_chat import SharedPrefixChat
+from bench.workloads.shared_prefix_questions import SharedPrefixQuestions
 
 AnyWorkload = Annotated[
-    SharedPrefixChat | NoSharing | DominantPrefix | MultiLora | PriorityMix, Field(discriminator="kind")
+    SharedPrefixChat | NoSharing | DominantPrefix | MultiLora | PriorityMix | SharedPrefixQuestions,
+    Field(discriminator="kind")
 ]
 WORKLOAD_ADAPTER: TypeAdapter[AnyWorkload] = TypeAdapter(AnyWorkload)
 
@@ -29,4 +31,5 @@ __all__ = [
     "PriorityMix",
     "RequestSpec",
     "SharedPrefixChat",
+    "SharedPrefixQuestions",
 ]

@@ -33,17 +33,21 @@ class RequestSpec:
     prefix_group: str = ""
     conversation: str = ""
     turn: int = 0
+    # False: one JSON answer (the client's first token arrives with the whole body), no SSE.
+    stream: bool = True
 
     def body(self) -> dict[str, Any]:
         """The OpenAI chat-completions body; ``ignore_eos`` pins the output length so runs compare."""
-        return {
+        body: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": m.role, "content": m.content} for m in self.messages],
             "max_tokens": self.max_tokens,
             "ignore_eos": True,
-            "stream": True,
-            "stream_options": {"include_usage": True},
+            "stream": self.stream,
         }
+        if self.stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
 
     def prompt_text(self) -> str:
         """Plain concatenation of the message contents, for size estimates and the cache bound."""

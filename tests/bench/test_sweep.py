@@ -1,10 +1,9 @@
-"""The pure decisions behind sweeps (is a rate sustained?) and overhead rows (added latency)."""
+"""The pure decision behind sweeps: is a rate sustained?"""
 
 from __future__ import annotations
 
 import pytest
 from bench.driver.record import RequestRecord
-from bench.overhead import overhead_row
 from bench.stats.slo import Slo
 from bench.stats.summary import summarize
 from bench.suite import sustained
@@ -35,24 +34,3 @@ def _records(ttfts_s: list[float], statuses: list[int] | None = None) -> list[Re
 def test_sustained_needs_ninety_percent_good_and_no_errors(ttfts, statuses, expected):
     summary = summarize(_records(ttfts, statuses), window_s=5.0, slo=Slo(ttft_ms=500, itl_ms=100))
     assert sustained(summary) is expected
-
-
-def testoverhead_row_subtracts_the_direct_path():
-    slo = Slo()
-    direct = summarize(_records([0.010] * 11), 1.0, slo)
-    routed = summarize(_records([0.030] * 11), 1.0, slo)
-    measured = {"direct": (direct, direct), "router": (routed, routed)}
-    row = overhead_row("router", measured, concurrency=48)
-    assert row.latency_added_p50_ms == pytest.approx(20.0)
-    assert row.latency_added_p99_ms == pytest.approx(20.0)
-    assert row.max_sustained_rps == pytest.approx(11.0)
-    assert row.concurrency == 48
-
-
-def testoverhead_row_withholds_throughput_when_the_router_failed_requests():
-    slo = Slo()
-    direct = summarize(_records([0.01] * 4), 1.0, slo)
-    failing = summarize(_records([0.01] * 4, [200, 200, 200, 502]), 1.0, slo)
-    row = overhead_row("router", {"direct": (direct, direct), "router": (direct, failing)}, concurrency=8)
-    assert row.max_sustained_rps is None
-    assert "1 errors" in row.reason
