@@ -40,6 +40,7 @@ from picker.kvevents.speculative_index import SpeculativeIndex
 from picker.kvevents.subscriber import KVEventSubscriber, SubscriberSettings
 from picker.plugins.prefix_index import PrefixIndex
 from picker.plugins.prefix_spill_scorer import SpillParameters
+from picker.tokenization.hub_download import download_tokenizer
 from picker.tokenization.request_tokenizer import RequestTokenizer
 
 PRECISE_PREFIX_CACHE_SCORER_TYPE = "precise-prefix-cache-scorer"
@@ -47,6 +48,8 @@ _PENDING_CAPACITY = 4096  # requests scored but not yet routed (a failed schedul
 # Routing history keeps a request's first blocks only (4,096 tokens at 16 per block): enough to tell where a
 # prefix went, at a fraction of the cost of recording every block of every request.
 _HISTORY_BLOCKS = 256
+# Downloaded tokenizer files without tokenizer.cacheDir: the picker's one writable place (a read-only root).
+DEFAULT_TOKENIZER_CACHE = Path("/tmp/tokenizers")
 
 
 class TokenProcessorConfig(PluginParameters):
@@ -93,7 +96,29 @@ class TokenizerConfig(PluginParameters):
     path: Path | None = Field(
         default=None, description="directory with tokenizer.json (+ tokenizer_config.json); none: simulator's"
     )
+    model_name: str | None = Field(
+        default=None, min_length=1, description="Hugging Face model id whose tokenizer files to download"
+    )
+    revision: str | None = Field(default=None, min_length=1, description="the model's Hub revision")
+    cache_dir: Path | None = Field(default=None, description="where downloaded tokenizer files are kept")
     chat_template: Path | None = Field(default=None, description="Jinja chat template file, as vLLM's flag")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TokenizerConfig:
+        if self.path is not None and self.model_name is not None:
+            raise ValueError("set tokenizer.path (files on disk) or tokenizer.modelName (download), not both")
+        if self.model_name is None and (self.revision is not None or self.cache_dir is not None):
+            raise ValueError("tokenizer.revision and tokenizer.cacheDir need tokenizer.modelName")
+        return self
+
+    def load(self) -> RequestTokenizer:
+        """The configured tokenizer: files at ``path``, the Hub's for ``modelName``, else the simulator's."""
+        path = self.path
+        if self.model_name is not None:
+            path = download_tokenizer(self.model_name, self.revision, self.cache_dir or DEFAULT_TOKENIZER_CACHE)
+        if path is None:
+            return RequestTokenizer.approximate()
+        return RequestTokenizer.from_directory(path, self.chat_template)
 
 
 class PrecisePrefixCacheParameters(PluginParameters):
@@ -281,10 +306,5 @@ def create_precise_prefix_cache_scorer(
     name: str, parameters: Mapping[str, Any], context: PluginContext
 ) -> PrecisePrefixCacheScorer:
     params = PrecisePrefixCacheParameters.model_validate(parameters)
-    path = params.tokenizer.path
-    tokenizer = (
-        RequestTokenizer.from_directory(path, params.tokenizer.chat_template)
-        if path is not None
-        else RequestTokenizer.approximate()
-    )
+    tokenizer = params.tokenizer.load() if context.load_external else RequestTokenizer.approximate()
     return PrecisePrefixCacheScorer(name, params, tokenizer, context)
