@@ -43,6 +43,7 @@ from components.specs.picker_workload import (
     PICKER_CONFIG_FILE,
     PICKER_GRPC_PORT,
     PICKER_METRICS_TOKEN_KEY,
+    picker_config_text,
     picker_labels,
     picker_name,
     picker_pod_spec,
@@ -93,14 +94,6 @@ class ModelPool(pulumi.ComponentResource):
             self, args.provider, args.services.namespace, args.resource_prefix, args.base, args.cluster_ready
         )
         self.inference_pool = self._build(args.pool)
-        events = args.pool.picker.kv_events
-        if events is not None and events.tokenizer.path is None:
-            pulumi.log.warn(
-                f"pool {args.pool.name}: the picker routes on KV-cache events but has no tokenizer.path; it "
-                "cuts prompts into blocks as the simulator does, which matches nothing on real vLLM. Mount the "
-                "model's tokenizer.json into the picker and set tokenizer.path (docs/configuration.md)",
-                resource=self,
-            )
         for objective in args.services.objectives:
             if objective.pool != args.pool.name:
                 continue
@@ -239,7 +232,7 @@ class ModelPool(pulumi.ComponentResource):
         config_map = k8s.core.v1.ConfigMap(
             f"{self._kube.prefix}-{name}-config",
             metadata=self._kube.meta(name),
-            data={PICKER_CONFIG_FILE: pool.picker.config_text},
+            data={PICKER_CONFIG_FILE: picker_config_text(pool)},
             opts=self._kube.opts(),
         )
         deployment = self._kube.deployment(
@@ -249,7 +242,13 @@ class ModelPool(pulumi.ComponentResource):
             "endpoint-picker",
             pool.picker.replicas,
             # The token PodMonitoring sends: the picker accepts exactly that one on /metrics.
-            picker_pod_spec(pool, self._kube.namespace, self._args.picker_image, METRICS_READER_SECRET),
+            picker_pod_spec(
+                pool,
+                self._kube.namespace,
+                self._args.picker_image,
+                METRICS_READER_SECRET,
+                self._args.services.hf_token_secret,
+            ),
             # Everything its pods need to turn ready: config, RBAC, the token volume and the pool it serves.
             [config_map, binding, self._args.metrics_secret, inference_pool, *self._args.picker_image_resources],
         )

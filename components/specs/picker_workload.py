@@ -5,11 +5,15 @@ Pure builders of typed pulumi-kubernetes Args; InferenceService creates the reso
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 
 from components.config.services import PoolSpec
 from components.crds.api_versions import INFERENCE_OBJECTIVE, INFERENCE_POOL
+from components.specs.model_server import HF_TOKEN_KEY
 
 PICKER_GRPC_PORT = 9002
 PICKER_HEALTH_PORT = 9003
@@ -27,6 +31,11 @@ PICKER_TERMINATION_GRACE_S = 130
 PICKER_METRICS_TOKEN_DIR = "/var/run/secrets/metrics-reader"
 PICKER_METRICS_TOKEN_KEY = "token"
 PICKER_METRICS_TOKEN_FILE = f"{PICKER_METRICS_TOKEN_DIR}/{PICKER_METRICS_TOKEN_KEY}"
+
+# A precise picker with no tokenizer of its own downloads the served model's tokenizer files here, in its
+# /tmp emptyDir (a read-only root otherwise): once per pod start, a few MB.
+PICKER_TOKENIZER_CACHE_DIR = "/tmp/tokenizers"
+PRECISE_SCORER_TYPE = "precise-prefix-cache-scorer"
 
 core = k8s.core.v1
 READ = ["get", "list", "watch"]
@@ -65,6 +74,35 @@ def picker_args(pool: PoolSpec, namespace: str) -> list[str]:
     return args
 
 
+def picker_config_text(pool: PoolSpec) -> str:
+    """The picker's --config-file. A config routing on KV events whose precise scorer names no tokenizer gets
+    the served model's (``tokenizer.modelName`` = the pool's model, downloaded from the Hugging Face Hub at
+    start with the pod's HF_TOKEN into ``PICKER_TOKENIZER_CACHE_DIR``): the blocks the picker hashes then
+    match vLLM's. A ``tokenizer.path`` or ``modelName`` set in the config is kept (offline clusters)."""
+    text = pool.picker.config_text
+    if pool.picker.kv_events is None:
+        return text
+    document: dict[str, Any] = yaml.safe_load(text)
+    changed = False
+    for plugin in document.get("plugins") or []:
+        if plugin.get("type") != PRECISE_SCORER_TYPE:
+            continue
+        parameters = plugin.get("parameters") or {}
+        tokenizer = parameters.get("tokenizer") or {}
+        if "path" in tokenizer or "modelName" in tokenizer:
+            continue
+        tokenizer = {**tokenizer, "modelName": pool.model, "cacheDir": PICKER_TOKENIZER_CACHE_DIR}
+        plugin["parameters"] = {**parameters, "tokenizer": tokenizer}
+        changed = True
+    return yaml.safe_dump(document, sort_keys=False) if changed else text
+
+
+def picker_downloads_tokenizer(pool: PoolSpec) -> bool:
+    """Whether the picker fetches a tokenizer from the Hub (it then needs the HF token)."""
+    events = pool.picker.kv_events
+    return events is not None and events.tokenizer.path is None
+
+
 def picker_rbac_rules(pool: PoolSpec) -> list[k8s.rbac.v1.PolicyRuleArgs]:
     """Least privilege: read its pods, pool and objectives; Leases only when replicas elect a leader."""
     rules = [
@@ -87,20 +125,40 @@ def picker_rbac_rules(pool: PoolSpec) -> list[k8s.rbac.v1.PolicyRuleArgs]:
     return rules
 
 
-def _picker_container(pool: PoolSpec, namespace: str, image: pulumi.Input[str]) -> core.ContainerArgs:
+def _picker_env(pool: PoolSpec, hf_token_secret: str) -> list[core.EnvVarArgs]:
+    env = [
+        core.EnvVarArgs(
+            name=variable,
+            value_from=core.EnvVarSourceArgs(field_ref=core.ObjectFieldSelectorArgs(field_path=field)),
+        )
+        # POD_NAME: the holder identity in the leader-election Lease.
+        for variable, field in (("NAMESPACE", "metadata.namespace"), ("POD_NAME", "metadata.name"))
+    ]
+    if picker_downloads_tokenizer(pool):
+        # The model servers' token (huggingface_hub reads HF_TOKEN): a gated model's tokenizer needs it.
+        # Optional, as for public models the Secret may not exist.
+        env.append(
+            core.EnvVarArgs(
+                name="HF_TOKEN",
+                value_from=core.EnvVarSourceArgs(
+                    secret_key_ref=core.SecretKeySelectorArgs(
+                        name=hf_token_secret, key=HF_TOKEN_KEY, optional=True
+                    )
+                ),
+            )
+        )
+    return env
+
+
+def _picker_container(
+    pool: PoolSpec, namespace: str, image: pulumi.Input[str], hf_token_secret: str
+) -> core.ContainerArgs:
     return core.ContainerArgs(
         name="picker",
         image=image,
         image_pull_policy="IfNotPresent",
         args=picker_args(pool, namespace),
-        env=[
-            core.EnvVarArgs(
-                name=variable,
-                value_from=core.EnvVarSourceArgs(field_ref=core.ObjectFieldSelectorArgs(field_path=field)),
-            )
-            # POD_NAME: the holder identity in the leader-election Lease.
-            for variable, field in (("NAMESPACE", "metadata.namespace"), ("POD_NAME", "metadata.name"))
-        ],
+        env=_picker_env(pool, hf_token_secret),
         ports=[
             core.ContainerPortArgs(name="grpc", container_port=PICKER_GRPC_PORT, protocol="TCP"),
             core.ContainerPortArgs(name="grpc-health", container_port=PICKER_HEALTH_PORT, protocol="TCP"),
@@ -136,14 +194,19 @@ def _picker_container(pool: PoolSpec, namespace: str, image: pulumi.Input[str]) 
 
 
 def picker_pod_spec(
-    pool: PoolSpec, namespace: str, image: pulumi.Input[str], metrics_token_secret: str
+    pool: PoolSpec,
+    namespace: str,
+    image: pulumi.Input[str],
+    metrics_token_secret: str,
+    hf_token_secret: str,
 ) -> core.PodSpecArgs:
-    """The picker pod: its ServiceAccount, the config file from the ConfigMap, a scratch /tmp, and the
-    metrics-reader token (``metrics_token_secret``, the Secret PodMonitoring sends) that /metrics accepts."""
+    """The picker pod: its ServiceAccount, the config file from the ConfigMap, a scratch /tmp (also the
+    downloaded tokenizer's cache), the metrics-reader token (``metrics_token_secret``, the Secret PodMonitoring
+    sends) that /metrics accepts, and the HF token (``hf_token_secret``) when it downloads a tokenizer."""
     name = picker_name(pool)
     return core.PodSpecArgs(
         service_account_name=name,
-        containers=[_picker_container(pool, namespace, image)],
+        containers=[_picker_container(pool, namespace, image, hf_token_secret)],
         termination_grace_period_seconds=PICKER_TERMINATION_GRACE_S,
         volumes=[
             core.VolumeArgs(name="config", config_map=core.ConfigMapVolumeSourceArgs(name=name)),

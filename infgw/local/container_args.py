@@ -104,12 +104,18 @@ def _with_port(endpoint: str, port: int) -> str:
 
 def with_discovery_ports(config_text: str, socket_base: int, replay_base: int | None) -> str:
     """The picker's EndpointPickerConfig with its precise scorer dialing `socket_base + rank` (and
-    `replay_base + rank`): one machine's replicas cannot all publish on the planned port."""
+    `replay_base + rank`): one machine's replicas cannot all publish on the planned port. A tokenizer the
+    stack has it download by model name is dropped: the local simulators tokenize with their own
+    approximate tokenizer, which is the picker's without one (and nothing is downloaded)."""
     document = yaml.safe_load(config_text)
     for plugin in document.get("plugins") or []:
         if plugin.get("type") != "precise-prefix-cache-scorer":
             continue
-        events = plugin.setdefault("parameters", {}).setdefault("kvEventsConfig", {})
+        tokenizer = plugin.setdefault("parameters", {}).get("tokenizer") or {}
+        if "modelName" in tokenizer:
+            kept = {k: v for k, v in tokenizer.items() if k not in ("modelName", "revision", "cacheDir")}
+            plugin["parameters"]["tokenizer"] = kept
+        events = plugin["parameters"].setdefault("kvEventsConfig", {})
         discovery = events.setdefault("podDiscoveryConfig", {})
         discovery["socketPort"] = socket_base
         if replay_base is not None:

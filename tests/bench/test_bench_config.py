@@ -8,7 +8,7 @@ import pytest
 import typer
 import yaml
 from bench.cli import load_config
-from bench.config import BenchConfig, FleetSpec
+from bench.config import BenchConfig, FleetSpec, Scenario
 from bench.fleet import replica_config
 from bench.targets import DEFAULT_TARGETS, build_targets, resolve_target_names
 from bench.targets.envoy_baseline import with_lb_policy
@@ -116,3 +116,21 @@ def test_engine_priority_fleet_sets_both_sides():
     assert argv[argv.index("--model-server-scheduling-policy") + 1] == "priority"
     with pytest.raises(ValueError, match="scheduling_policy"):
         FleetSpec(scheduling_policy="lifo")
+
+
+def test_picker_restart_must_fit_its_windows_in_the_load():
+    scenario = {"name": "restart", "workload": {"kind": "no-sharing"},
+                "load": {"kind": "open", "rate_rps": 1, "duration_s": 25},
+                "picker_restart": {"at_s": 20, "window_s": 10}}
+    with pytest.raises(ValidationError, match=r"duration_s \(25\) must cover picker_restart.at_s \+ window_s \(30\)"):
+        Scenario.model_validate(scenario)
+    with pytest.raises(ValidationError, match=r"at_s \(5\) must be >= window_s \(10\)"):
+        Scenario.model_validate({**scenario, "picker_restart": {"at_s": 5}})
+    assert Scenario.model_validate({**scenario, "load": {**scenario["load"], "duration_s": 40}}).picker_restart
+
+
+def test_standard_preset_restarts_an_approximate_and_the_precise_picker_side_by_side():
+    standard, _ = load_config(None, "standard")
+    [restart] = [s for s in standard.scenarios if s.picker_restart is not None]
+    assert standard.targets_for(restart) == ["picker-recommended", "picker-precise"]
+    assert restart.picker_restart is not None and restart.picker_restart.window_s == 10

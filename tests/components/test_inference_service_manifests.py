@@ -45,13 +45,17 @@ CASES = {
 }
 
 
-def rendered(pulumi_mocks: Any, case: str) -> ClusterManifests:
+def rendered(pulumi_mocks: Any, case: str, picker: dict[str, Any] | None = None) -> ClusterManifests:
+    """The case's cluster; ``picker`` replaces every pool's ``picker`` settings."""
     import pulumi_kubernetes as k8s
 
     from components.inference_service import InferenceService, InferenceServiceArgs
 
     config_name, overrides = CASES[case]
-    config = ServicesConfig.model_validate(yaml.safe_load((GOLDEN / f"{config_name}.yaml").read_text()))
+    document = yaml.safe_load((GOLDEN / f"{config_name}.yaml").read_text())
+    if picker is not None:
+        document["pools"] = [{**pool, "picker": picker} for pool in document["pools"]]
+    config = ServicesConfig.model_validate(document)
 
     def program() -> None:
         provider = k8s.Provider("k8s", kubeconfig="unused-under-mocks")
@@ -253,3 +257,38 @@ def test_type_tokens_map_to_api_versions() -> None:
         ("rbac.authorization.k8s.io/v1", "Role"),
     ]
     assert objects.remote_files == ("https://example.com/crd.yaml",)
+
+
+def _picker_objects(manifests: ClusterManifests) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The first pool's picker: its config file (parsed) and its container."""
+    [config_map] = [o.body for o in manifests.objects if o.kind == "ConfigMap" and o.name.endswith("-epp")]
+    [deployment] = [o.body for o in manifests.objects if o.kind == "Deployment" and o.name.endswith("-epp")]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return yaml.safe_load(config_map["data"]["config.yaml"]), container
+
+
+def test_a_precise_picker_downloads_the_served_models_tokenizer_with_the_hf_token(pulumi_mocks: Any) -> None:
+    config, container = _picker_objects(rendered(pulumi_mocks, "single_cluster", {"profile": "precise"}))
+    [scorer] = [p for p in config["plugins"] if p["type"] == "precise-prefix-cache-scorer"]
+    assert scorer["parameters"]["tokenizer"] == {"modelName": "meta-llama/Llama-3.1-8B-Instruct",
+                                                 "cacheDir": "/tmp/tokenizers"}
+    [token] = [e for e in container["env"] if e["name"] == "HF_TOKEN"]
+    assert token["valueFrom"]["secretKeyRef"] == {"name": "hf-token", "key": "token", "optional": True}
+    # The cache lives in the pod's writable emptyDir (the root filesystem is read-only).
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_a_tokenizer_path_in_the_config_is_kept_for_offline_clusters(pulumi_mocks: Any) -> None:
+    from picker.profiles import profile_text
+
+    document = yaml.safe_load(profile_text("precise"))
+    for plugin in document["plugins"]:
+        if plugin["type"] == "precise-prefix-cache-scorer":
+            plugin["parameters"]["tokenizer"] = {"path": "/models/llama/tokenizer"}
+    config, container = _picker_objects(rendered(pulumi_mocks, "single_cluster", {"config": document}))
+    [scorer] = [p for p in config["plugins"] if p["type"] == "precise-prefix-cache-scorer"]
+    assert scorer["parameters"]["tokenizer"] == {"path": "/models/llama/tokenizer"}
+    assert "HF_TOKEN" not in {e["name"] for e in container["env"]}
+    _, container = _picker_objects(rendered(pulumi_mocks, "single_cluster", {"profile": "recommended"}))
+    assert "HF_TOKEN" not in {e["name"] for e in container["env"]}

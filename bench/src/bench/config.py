@@ -48,6 +48,23 @@ class FleetSpec(BaseModel):
                 "scheduling_policy": self.scheduling_policy}
 
 
+class PickerRestart(BaseModel):
+    """Restart the target's picker ``at_s`` into the load and compare the fleet's prefix-cache hit rate in
+    the ``window_s`` before the restart with the ``window_s`` after the new picker is ready again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at_s: float = Field(gt=0, description="Seconds into the load; at least window_s, so the window before fits.")
+    window_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> PickerRestart:
+        if self.at_s < self.window_s:
+            raise ValueError(f"picker_restart.at_s ({self.at_s:g}) must be >= window_s ({self.window_s:g}); "
+                             f"the window before the restart starts at at_s - window_s")
+        return self
+
+
 class Scenario(BaseModel):
     """One workload under one load shape, run against every target."""
 
@@ -61,6 +78,18 @@ class Scenario(BaseModel):
     fleet: dict[str, Any] = Field(default_factory=dict, description="Overrides of the run's fleet for this scenario.")
     sweep_rates_rps: list[float] = Field(default_factory=list, description="Open-loop rates for sweep mode.")
     targets: list[str] | None = Field(default=None, description="Run only these of the run's targets here.")
+    picker_restart: PickerRestart | None = Field(
+        default=None, description="Restart each target's picker mid-run (picker targets only).")
+
+    @model_validator(mode="after")
+    def _restart_within_load(self) -> Scenario:
+        restart = self.picker_restart
+        if restart is not None and self.load.duration_s < restart.at_s + restart.window_s:
+            raise ValueError(
+                f"scenarios[{self.name}]: load.duration_s ({self.load.duration_s:g}) must cover "
+                f"picker_restart.at_s + window_s ({restart.at_s + restart.window_s:g}) plus the restart itself; "
+                f"raise duration_s")
+        return self
 
     @field_validator("sweep_rates_rps")
     @classmethod

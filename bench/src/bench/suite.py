@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import cast
 
 import aiohttp
 
 from bench.bound import PrefixCacheBound, prefix_cache_bound
 from bench.config import BenchConfig, FleetSpec, Scenario
 from bench.driver.load import LoadShape, OpenLoop
+from bench.driver.picker_restart import failed_during_restart, restart_mid_run
 from bench.driver.runner import LoadDriver
 from bench.fleet import running_fleet
-from bench.report.result import ScenarioResult, SweepPoint, SweepResult, TargetRun
+from bench.report.result import PickerRestartResult, ScenarioResult, SweepPoint, SweepResult, TargetRun
 from bench.stats.placement import replicas_per_group
 from bench.stats.prefix_cache import cache_deltas, fleet_hit_rate, scrape_fleet
 from bench.stats.summary import RunSummary, summarize
-from bench.targets.base import Target, TargetUnavailable
+from bench.targets.base import FleetView, RestartableTarget, RestartPicker, Target, TargetUnavailable
 from bench.targets.process import ProcessFailed
 from bench.workloads.request import RequestSpec
 
@@ -120,14 +124,26 @@ class Suite:
             target.check_available()
         except TargetUnavailable as err:
             return TargetRun(target=target.name, status="unavailable", reason=str(err)), None
+        restart_spec = scenario.picker_restart
+        if restart_spec is not None and not hasattr(target, "serve_restartable"):
+            return TargetRun(target=target.name, status="unavailable",
+                             reason="the scenario restarts the picker and this target has none"), None
         run_dir = self._work_dir / scenario.name / target.name
         tokens: list[list[int]] | None = None
+        restart: PickerRestartResult | None = None
         try:
             async with running_fleet(fleet, self._config.seed, run_dir, kv_events=target.wants_kv_events) as view:
-                async with target.serve(view) as base_url, aiohttp.ClientSession() as session:
+                async with _serving(target, view, restart_spec is not None) as (base_url, restart_picker), \
+                        aiohttp.ClientSession() as session:
                     before = await scrape_fleet(session, view.replicas)
-                    driver = LoadDriver(base_url, self._config.seed, self._config.request_timeout_s)
-                    load_run = await driver.run(requests, load)
+                    driver = LoadDriver(base_url, self._config.seed, self._config.request_timeout_s,
+                                        clock=time.perf_counter)
+                    load_started = time.perf_counter()
+                    load_task = asyncio.create_task(driver.run(requests, load))
+                    if restart_spec is not None and restart_picker is not None:
+                        restart = await restart_mid_run(session, view.replicas, restart_picker, restart_spec,
+                                                        load_started)
+                    load_run = await load_task
                     after = await scrape_fleet(session, view.replicas)
                 if want_tokens:
                     # After the load (tokenizing touches no cache): only the prompts this run sent.
@@ -138,6 +154,8 @@ class Suite:
             return TargetRun(target=target.name, status="failed", reason=_one_line(err)), tokens
         except Exception as err:
             return TargetRun(target=target.name, status="failed", reason="unexpected " + _one_line(err)), tokens
+        if restart is not None:
+            restart.failed_while_down = failed_during_restart(load_run.records, restart, load_started)
         summary = summarize(load_run.records, load_run.window_s, scenario.slo)
         cache = cache_deltas(before, after)
         return TargetRun(
@@ -147,7 +165,20 @@ class Suite:
             replicas_per_group=replicas_per_group(load_run.records),
             ttft_samples_ms=[round(r.ttft_s * 1000.0, 3) for r in load_run.records
                              if r.ok and r.ttft_s is not None],
+            picker_restart=restart,
         ), tokens
+
+
+@asynccontextmanager
+async def _serving(target: Target, view: FleetView,
+                   restartable: bool) -> AsyncIterator[tuple[str, RestartPicker | None]]:
+    """The target's base URL, and with ``restartable`` the function that restarts its picker."""
+    if restartable:
+        async with cast(RestartableTarget, target).serve_restartable(view) as (base_url, restart):
+            yield base_url, restart
+    else:
+        async with target.serve(view) as base_url:
+            yield base_url, None
 
 
 def _closed(load: LoadShape) -> bool:

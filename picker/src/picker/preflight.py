@@ -25,12 +25,15 @@ __all__ = ["ConfigError", "OptionsError", "check_command_line", "check_config", 
 
 
 def check_config(config: EndpointPickerConfig, source: str = "EndpointPickerConfig") -> None:
-    """Instantiate every plugin (parameters, types, references, defaulting) as the picker does at start.
+    """Instantiate every plugin (parameters, types, references, defaulting) as the picker does at start,
+    without reading what only the picker's pod has (a tokenizer path, a Hub download).
 
     Raises:
         ConfigError: every problem, each with its indexed path (``plugins[2].parameters.blockSize``).
     """
-    context = PluginContext(clock=FakeClock(), rng=random.Random(0), in_flight=InFlightTracker())
+    context = PluginContext(
+        clock=FakeClock(), rng=random.Random(0), in_flight=InFlightTracker(), load_external=False
+    )
     try:
         build_scheduling(config, builtin_registry(), context)
     except ConfigError as error:

@@ -19,6 +19,7 @@ from picker.datastore.store import EndpointStore
 from picker.director import Director
 from picker.factory import build_director
 from picker.framework.clock import Clock
+from picker.heap import freeze_startup_heap
 from picker.metrics import PickerMetrics
 from picker.options import PickerOptions
 
@@ -82,6 +83,7 @@ class ProcessRuntime:
                 verify_tls=not options.model_server_metrics_https_insecure_skip_verify,
             ),
         )
+        freeze_startup_heap()  # last: everything built so far lives as long as the process
 
     @property
     def director(self) -> Director:

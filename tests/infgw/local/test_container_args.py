@@ -29,3 +29,19 @@ def test_sim_settings_naming_a_planned_flag_replace_it_the_rest_go_to_the_config
     )
     assert args == ["--model", "m", "--max-num-seqs", "1"]
     assert rest == {"profile": "zero-latency", "seed": 3}
+
+
+def test_a_hub_tokenizer_is_dropped_locally_where_the_simulators_tokenize_approximately() -> None:
+    import yaml
+    from picker.profiles import profile_text
+
+    from infgw.local.container_args import with_discovery_ports
+
+    document = yaml.safe_load(profile_text("precise"))
+    [scorer] = [p for p in document["plugins"] if p["type"] == "precise-prefix-cache-scorer"]
+    scorer["parameters"]["tokenizer"] = {"modelName": "org/model", "cacheDir": "/tmp/tokenizers"}
+    local = yaml.safe_load(with_discovery_ports(yaml.safe_dump(document), 7000, 7100))
+    [scorer] = [p for p in local["plugins"] if p["type"] == "precise-prefix-cache-scorer"]
+    assert scorer["parameters"]["tokenizer"] == {}
+    assert scorer["parameters"]["kvEventsConfig"]["podDiscoveryConfig"] == {
+        "socketPort": 7000, "replaySocketPort": 7100}

@@ -184,3 +184,19 @@ def test_a_prefix_nobody_holds_goes_where_history_put_it(plugin_context: PluginC
     assert plugin.score(inference_request(PROMPT, request_id="r-2"), STATES[:2]) == [0.0, 1.0]
     publish(plugin, "e0", 2, seq=1)  # e0 now holds half: the events decide again
     assert plugin.score(inference_request(PROMPT, request_id="r-3"), STATES[:2]) == [0.5, 0.0]
+
+
+def test_a_prefix_nobody_holds_or_was_sent_goes_where_the_least_new_content_went(
+    plugin_context: PluginContext,
+) -> None:
+    plugin = scorer(plugin_context, historyBelowMatch=0.25, coldPlacementWeight=0.5)
+    for state in STATES[:2]:
+        plugin.indexer.apply(state.endpoint.name, 0, plugin.indexer.decode(batch()))
+    first = inference_request(PROMPT, request_id="r-1")
+    assert plugin.score(first, STATES[:2]) == [0.5, 0.5]  # nothing placed anywhere yet
+    plugin.pre_request(first, SchedulingResult({"default": ProfileResult((STATES[0],))}, "default"))
+    other = " ".join("qrstuvwxyzabcdefg")  # a different prefix of the same 4 blocks
+    # e0 got 4 new blocks: (0 + 4) / (4 + 4) of the weight there, all of it on e1.
+    assert plugin.score(inference_request(other, request_id="r-2"), STATES[:2]) == [0.25, 0.5]
+    # The first prefix again: routing history, not footprint, places it.
+    assert plugin.score(inference_request(PROMPT, request_id="r-3"), STATES[:2]) == [1.0, 0.0]

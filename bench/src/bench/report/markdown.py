@@ -61,6 +61,26 @@ def placement_line(scenario: ScenarioResult) -> str:
             + ", ".join(parts) + ".")
 
 
+def picker_restart_table(scenario: ScenarioResult) -> str:
+    """Hit rate in the window before and after each target's picker restart; empty without restarts."""
+    restarted = [run for run in scenario.runs if run.picker_restart is not None]
+    if not restarted:
+        return ""
+    window = restarted[0].picker_restart.window_s if restarted[0].picker_restart else 0.0
+    lines = [f"Picker restarted mid-run: fleet prefix-cache hit rate in the {window:g} s before the restart "
+             f"and the {window:g} s after the new picker routed again.", "",
+             "| target | restarted at s | back after s | hit before | hit after | drop (points) "
+             "| failed while down |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for run in restarted:
+        r = run.picker_restart
+        assert r is not None
+        drop = "n/a" if r.drop_points is None else f"{r.drop_points:.1f}"
+        lines.append(f"| {run.target} | {r.at_s:.1f} | {r.recovery_s:.1f} | {_pct(r.hit_rate_before)} "
+                     f"| {_pct(r.hit_rate_after)} | {drop} | {r.failed_while_down} |")
+    return "\n".join(lines)
+
+
 def preemption_line(scenario: ScenarioResult) -> str:
     """Model-server preemptions (vllm:num_preemptions_total over the fleet) per target; empty when none."""
     counts = {run.target: sum(stats.preemptions for stats in run.cache) for run in scenario.runs if run.cache}
@@ -126,7 +146,7 @@ def render(result: BenchResult) -> str:
         out += [f"## {scenario.name}", "", scenario.description, "",
                 f"Load: {scenario.load.get('label', scenario.load)}; SLO for goodput: "
                 f"{_slo_text(scenario)}", "", scenario_table(scenario), ""]
-        for line in (placement_line(scenario), preemption_line(scenario)):
+        for line in (placement_line(scenario), preemption_line(scenario), picker_restart_table(scenario)):
             if line:
                 out += [line, ""]
         per_class = priority_table(scenario)

@@ -16,6 +16,25 @@ TargetStatus = Literal["ok", "unavailable", "failed"]
 ArtifactPlace = Literal["before the first token", "between tokens", "after the last token"]
 
 
+class PickerRestartResult(BaseModel):
+    """The fleet's prefix-cache hit rate in ``window_s`` before a picker restart and ``window_s`` after the
+    new picker routed again (``recovery_s`` after the old one stopped)."""
+
+    at_s: float = Field(description="When the picker was stopped, seconds into the load.")
+    window_s: float
+    recovery_s: float
+    hit_rate_before: float | None
+    hit_rate_after: float | None
+    failed_while_down: int = Field(default=0, description="Requests sent while no picker ran that failed.")
+
+    @property
+    def drop_points(self) -> float | None:
+        """Percentage points lost after the restart (negative: gained)."""
+        if self.hit_rate_before is None or self.hit_rate_after is None:
+            return None
+        return 100.0 * (self.hit_rate_before - self.hit_rate_after)
+
+
 class TargetRun(BaseModel):
     """One target on one scenario. ``status`` != ok carries the reason instead of numbers."""
 
@@ -30,6 +49,7 @@ class TargetRun(BaseModel):
     replicas_per_group: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="Per prefix group, requests each replica served (placement).")
     ttft_samples_ms: list[float] = Field(default_factory=list, description="For the TTFT CDF plot.")
+    picker_restart: PickerRestartResult | None = None
 
 
 class ScenarioResult(BaseModel):

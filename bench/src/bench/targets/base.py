@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,3 +49,13 @@ class Target(Protocol):
     def serve(self, fleet: FleetView) -> AbstractAsyncContextManager[str]: ...
 
 
+
+
+# Stops the target's picker and starts a new one in its place; returns once the new one routes.
+RestartPicker = Callable[[], Awaitable[None]]
+
+
+class RestartableTarget(Target, Protocol):
+    """A target whose picker can be restarted mid-run (the scenario's ``picker_restart``)."""
+
+    def serve_restartable(self, fleet: FleetView) -> AbstractAsyncContextManager[tuple[str, RestartPicker]]: ...

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.targets.base import FleetView, TargetUnavailable
+from bench.targets.base import FleetView, RestartPicker, TargetUnavailable
 from bench.targets.envoy_baseline import envoy_version
 from bench.targets.process import ManagedProcess, free_port
 from infgw.envoy import (
@@ -86,6 +86,13 @@ class PickerGateway:
 
     @asynccontextmanager
     async def serve(self, fleet: FleetView) -> AsyncIterator[str]:
+        async with self.serve_restartable(fleet) as (base_url, _):
+            yield base_url
+
+    @asynccontextmanager
+    async def serve_restartable(self, fleet: FleetView) -> AsyncIterator[tuple[str, RestartPicker]]:
+        """As ``serve``, with a function that restarts the picker on the same ports (Envoy stays up) and
+        returns once requests route through the new picker."""
         self.check_available()
         config_text = self._events_profile(fleet) if self.wants_kv_events else None
         endpoints_file = fleet.work_dir / f"{self.name}-endpoints.yaml"
@@ -100,8 +107,9 @@ class PickerGateway:
         argv = self.picker_argv(endpoints_file, grpc_port, health_port, metrics_port, config_text,
                                 fleet.scheduling_policy)
         picker = ManagedProcess(self.name, argv, fleet.work_dir / f"{self.name}.log")
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         async with picker:
-            await picker.wait_http_ready(f"http://127.0.0.1:{metrics_port}/metrics", self.ready_timeout_s)
+            await picker.wait_http_ready(metrics_url, self.ready_timeout_s)
             spec = EnvoyBootstrapSpec(picker=PickerConnection(port=grpc_port, tls=False,
                                                               response_body_mode=self.response_body_mode))
             envoy = EnvoyProcess(build_bootstrap(spec), concurrency=1)
@@ -111,8 +119,16 @@ class PickerGateway:
                 raise TargetUnavailable(f"envoy did not start: {err}") from err
             try:
                 # The picker needs one scrape of every replica before it will route; wait for it.
-                await _wait_routable(f"http://127.0.0.1:{envoy.listener_port}", self.ready_timeout_s)
-                yield f"http://127.0.0.1:{envoy.listener_port}"
+                base_url = f"http://127.0.0.1:{envoy.listener_port}"
+                await _wait_routable(base_url, self.ready_timeout_s)
+
+                async def restart() -> None:
+                    await picker.stop()
+                    picker.start(append_log=True)
+                    await picker.wait_http_ready(metrics_url, self.ready_timeout_s)
+                    await _wait_routable(base_url, self.ready_timeout_s)
+
+                yield base_url, restart
             finally:
                 await asyncio.to_thread(envoy.stop)
 

@@ -70,9 +70,10 @@ class ManagedProcess:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def start(self) -> None:
+    def start(self, append_log: bool = False) -> None:
+        """Starts the child; ``append_log`` keeps the previous run's log (a restart)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("ab" if append_log else "wb") as log:
             self._process = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, **(self._env or {})}, cwd=self._cwd, start_new_session=True,

@@ -47,3 +47,6 @@ class PluginContext:
     rng: random.Random
     in_flight: InFlightTracker
     metrics: PluginMetricsSink = field(default_factory=NullPluginMetrics)
+    # False when only checking a config away from where it runs (preflight, `infgw plan`): plugins validate
+    # their parameters but do not read files or download what exists only in the picker's pod.
+    load_external: bool = True

@@ -3,11 +3,13 @@ requests (a system prompt, a conversation so far) is tokenized and hashed once, 
 
 A step takes the chain's state before a chunk (the last key and the tokens left over from an unfinished
 block) and the chunk's text, and gives the chunk's keys and the state after it. Equal prefixes reach equal
-states, so their steps hit the cache; only the chunks after the first difference are computed.
+states, so their steps hit the cache; only the chunks after the first difference are computed. Cached keys
+are tuples and token runs ``array('I')`` (nothing the garbage collector keeps traversing, unlike lists).
 """
 
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
@@ -21,7 +23,9 @@ class RequestKeyCache:
     def __init__(self, hasher: BlockKeyHasher, capacity_steps: int = 16384) -> None:
         self.hasher = hasher
         self._capacity = capacity_steps
-        self._steps: OrderedDict[tuple[int, tuple[int, ...], str], tuple[list[int], _State]] = OrderedDict()
+        self._steps: OrderedDict[tuple[int, tuple[int, ...], str], tuple[tuple[int, ...], _State]] = (
+            OrderedDict()
+        )
 
     def keys(
         self,
@@ -50,10 +54,11 @@ class RequestKeyCache:
             keys.extend(self._advance(state, segments.suffix_ids)[0])
         return keys[:max_blocks]
 
-    def _advance(self, state: _State, tokens: Sequence[int]) -> tuple[list[int], _State]:
+    def _advance(self, state: _State, tokens: Sequence[int]) -> tuple[tuple[int, ...], _State]:
         parent, carry = state
-        pending = [*carry, *tokens]
+        pending = array("I", carry)
+        pending.extend(tokens)  # OverflowError for an id outside 32 bits, as BlockKeyHasher.chain raises
         size = self.hasher.block_size
         full = len(pending) // size * size
-        keys = self.hasher.chain(parent, pending[:full])
+        keys = tuple(self.hasher.chain(parent, pending[:full]))
         return keys, (keys[-1] if keys else parent, tuple(pending[full:]))

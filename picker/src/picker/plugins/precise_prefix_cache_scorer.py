@@ -8,7 +8,8 @@ holding them; the scorer tokenizes the request like the server does and scores
     score(endpoint) = longest run of the request's blocks, from the first, that the endpoint holds
                       / the request's block count
     (with ``spill`` set: x saturatedMatchFactor for a saturated holder while some candidate is not saturated;
-    with ``historyBelowMatch`` set and no endpoint holding that share of the request: routing history instead)
+    with ``historyBelowMatch`` set and no endpoint holding that share of the request: routing history instead,
+    and with ``coldPlacementWeight`` set and no history either: prefix-spill-scorer's footprint placement)
 
 An endpoint that publishes no events (none yet, publisher gone, restarted and not replayed) is scored by the
 approximate ``prefix-cache-scorer`` rule instead (matched / total of the request's first 256 blocks, against
@@ -38,8 +39,10 @@ from picker.kvevents.indexer import KVEventIndexer
 from picker.kvevents.request_keys import RequestKeyCache
 from picker.kvevents.speculative_index import SpeculativeIndex
 from picker.kvevents.subscriber import KVEventSubscriber, SubscriberSettings
+from picker.plugins.placement_footprint import PlacementFootprint
 from picker.plugins.prefix_index import PrefixIndex
 from picker.plugins.prefix_spill_scorer import SpillParameters
+from picker.tokenization.hub_download import download_tokenizer
 from picker.tokenization.request_tokenizer import RequestTokenizer
 
 PRECISE_PREFIX_CACHE_SCORER_TYPE = "precise-prefix-cache-scorer"
@@ -47,6 +50,8 @@ _PENDING_CAPACITY = 4096  # requests scored but not yet routed (a failed schedul
 # Routing history keeps a request's first blocks only (4,096 tokens at 16 per block): enough to tell where a
 # prefix went, at a fraction of the cost of recording every block of every request.
 _HISTORY_BLOCKS = 256
+# Downloaded tokenizer files without tokenizer.cacheDir: the picker's one writable place (a read-only root).
+DEFAULT_TOKENIZER_CACHE = Path("/tmp/tokenizers")
 
 
 class TokenProcessorConfig(PluginParameters):
@@ -93,7 +98,29 @@ class TokenizerConfig(PluginParameters):
     path: Path | None = Field(
         default=None, description="directory with tokenizer.json (+ tokenizer_config.json); none: simulator's"
     )
+    model_name: str | None = Field(
+        default=None, min_length=1, description="Hugging Face model id whose tokenizer files to download"
+    )
+    revision: str | None = Field(default=None, min_length=1, description="the model's Hub revision")
+    cache_dir: Path | None = Field(default=None, description="where downloaded tokenizer files are kept")
     chat_template: Path | None = Field(default=None, description="Jinja chat template file, as vLLM's flag")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TokenizerConfig:
+        if self.path is not None and self.model_name is not None:
+            raise ValueError("set tokenizer.path (files on disk) or tokenizer.modelName (download), not both")
+        if self.model_name is None and (self.revision is not None or self.cache_dir is not None):
+            raise ValueError("tokenizer.revision and tokenizer.cacheDir need tokenizer.modelName")
+        return self
+
+    def load(self) -> RequestTokenizer:
+        """The configured tokenizer: files at ``path``, the Hub's for ``modelName``, else the simulator's."""
+        path = self.path
+        if self.model_name is not None:
+            path = download_tokenizer(self.model_name, self.revision, self.cache_dir or DEFAULT_TOKENIZER_CACHE)
+        if path is None:
+            return RequestTokenizer.approximate()
+        return RequestTokenizer.from_directory(path, self.chat_template)
 
 
 class PrecisePrefixCacheParameters(PluginParameters):
@@ -118,6 +145,18 @@ class PrecisePrefixCacheParameters(PluginParameters):
         default=False, description="count a routed request's blocks as held until its events can arrive"
     )
     speculative_ttl: float = Field(default=2.0, gt=0, alias="speculativeTTL", description="seconds")
+    cold_placement_weight: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="a prefix nobody holds and nothing was routed for goes where the least new content went "
+        "(prefix-spill-scorer's rule; needs historyBelowMatch; 0: off)",
+    )
+    footprint_half_life_blocks: float = Field(
+        default=4096.0,
+        gt=0.0,
+        description="new blocks placed pool-wide after which an endpoint's recent footprint counts half",
+    )
 
 
 class PrecisePrefixCacheScorer:
@@ -140,7 +179,9 @@ class PrecisePrefixCacheScorer:
         self.index = KVBlockIndex(self.hasher, memory.size, memory.pod_cache_size)
         self._keys = RequestKeyCache(self.hasher)
         self._clock = context.clock
-        self._routed_keys: OrderedDict[tuple[int, str], list[int]] = OrderedDict()
+        # Per scored request: the keys its server will store it under, and each endpoint's cached run.
+        self._routed_keys: OrderedDict[tuple[int, str], tuple[list[int], dict[str, int]]] = OrderedDict()
+        self._footprint = PlacementFootprint(parameters.footprint_half_life_blocks)
         events = parameters.kv_events_config
         self._speculative = (
             SpeculativeIndex(parameters.speculative_ttl) if parameters.speculative_indexing else None
@@ -176,8 +217,11 @@ class PrecisePrefixCacheScorer:
         routed: dict[str, int] = {}
         routed_total = 1
         if silent or cold:
-            history_keys = self._routed_keys[_request_key(request)][:_HISTORY_BLOCKS]
+            history_keys = self._routed_keys[_request_key(request)][0][:_HISTORY_BLOCKS]
             routed, routed_total = self.history.match(history_keys), len(history_keys)
+        if cold and not any(routed.values()) and self.parameters.cold_placement_weight > 0:
+            # A new prefix: spread it over the caches rather than where load points this instant.
+            return self._footprint.scores(endpoints, total, self.parameters.cold_placement_weight)
         scores = []
         for state in endpoints:
             name = state.endpoint.name
@@ -226,26 +270,29 @@ class PrecisePrefixCacheScorer:
                     if blocks > matched.get(name, 0):
                         matched[name] = blocks
         # The chain the server will store the request under: the adapter's when it is a known adapter.
-        self._routed_keys[_request_key(request)] = chains[-1]
+        self._routed_keys[_request_key(request)] = (chains[-1], matched)
         if len(self._routed_keys) > _PENDING_CAPACITY:
             self._routed_keys.popitem(last=False)
         return matched, len(chains[0])
 
     # -- lifecycle hooks --------------------------------------------------------------------------
     def pre_request(self, request: InferenceRequest, result: SchedulingResult) -> None:
-        keys = self._routed_keys.pop(_request_key(request), None)
-        if keys is None:  # scheduled by a profile without this scorer
+        routed = self._routed_keys.pop(_request_key(request), None)
+        if routed is None:  # scheduled by a profile without this scorer
             self.match(request)
-            keys = self._routed_keys.pop(_request_key(request), None)
-        if not keys:
+            routed = self._routed_keys.pop(_request_key(request), None)
+        if routed is None or not routed[0]:
             return
+        keys, matched = routed
         endpoint = result.primary.endpoints[0].endpoint.name
+        self._footprint.place(endpoint, len(keys) - matched.get(endpoint, 0))
         self.history.add(endpoint, keys[:_HISTORY_BLOCKS])
         if self._speculative is not None:
             self._speculative.add(endpoint, keys, self._clock.now())
 
     def prune(self, live_endpoint_names: Set[str]) -> None:
         self.history.prune(live_endpoint_names)
+        self._footprint.prune(live_endpoint_names)
         self.index.prune(live_endpoint_names)
         if self._speculative is not None:
             self._speculative.prune(live_endpoint_names)
@@ -281,10 +328,5 @@ def create_precise_prefix_cache_scorer(
     name: str, parameters: Mapping[str, Any], context: PluginContext
 ) -> PrecisePrefixCacheScorer:
     params = PrecisePrefixCacheParameters.model_validate(parameters)
-    path = params.tokenizer.path
-    tokenizer = (
-        RequestTokenizer.from_directory(path, params.tokenizer.chat_template)
-        if path is not None
-        else RequestTokenizer.approximate()
-    )
+    tokenizer = params.tokenizer.load() if context.load_external else RequestTokenizer.approximate()
     return PrecisePrefixCacheScorer(name, params, tokenizer, context)

@@ -32,6 +32,7 @@ from picker.framework.interfaces import SchedulingResult
 from picker.framework.load import hot_endpoints
 from picker.framework.registry import PluginParameters
 from picker.framework.types import EndpointState, InferenceRequest
+from picker.plugins.placement_footprint import PlacementFootprint
 from picker.plugins.prefix_cache_scorer import PrefixCacheParameters, PrefixMatch, PrefixMatcher
 
 PREFIX_SPILL_SCORER_TYPE = "prefix-spill-scorer"
@@ -99,9 +100,8 @@ class PrefixSpillScorer:
         self._hot_factor = parameters.saturated_match_factor
         self._cold_threshold = parameters.cold_match_threshold
         self._cold_weight = parameters.cold_placement_weight
-        self._half_life = parameters.footprint_half_life_blocks
         self._in_flight = in_flight
-        self._footprint: dict[str, float] = {}
+        self._footprint = PlacementFootprint(parameters.footprint_half_life_blocks)
         self._pending: OrderedDict[tuple[int, str], PrefixMatch] = OrderedDict()
 
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
@@ -114,7 +114,7 @@ class PrefixSpillScorer:
             self._pending.popitem(last=False)
         matched = match.matched_blocks_by_endpoint
         if not matched or max(matched.values()) < self._cold_threshold * total:
-            return self._cold_scores(endpoints, total)
+            return self._footprint.scores(endpoints, total, self._cold_weight)
         hot = hot_endpoints(endpoints, self._in_flight, self._queue_threshold, self._kv_threshold)
         if all(hot):
             return [matched.get(state.endpoint.name, 0) / total for state in endpoints]
@@ -129,36 +129,16 @@ class PrefixSpillScorer:
         match = self._pending.pop((id(request), request.request_id), None)
         if match is not None:
             chosen = result.primary.endpoints[0].endpoint.name
-            self._place(chosen, len(match.hashes) - match.matched_blocks_by_endpoint.get(chosen, 0))
+            self._footprint.place(chosen, len(match.hashes) - match.matched_blocks_by_endpoint.get(chosen, 0))
         self.matcher.record(request, result)
 
     def footprint(self, endpoint_name: str) -> float:
         """Recent new blocks placed on ``endpoint_name`` (decayed), as cold placement sees them."""
-        return self._footprint.get(endpoint_name, 0.0)
-
-    def _cold_scores(self, endpoints: Sequence[EndpointState], request_blocks: int) -> list[float]:
-        if self._cold_weight == 0.0:
-            return [0.0] * len(endpoints)
-        footprint = self._footprint.get
-        loads = [footprint(state.endpoint.name, 0.0) + request_blocks for state in endpoints]
-        lightest = min(loads)
-        # A ratio, not min-max: footprints a fraction of one request apart score nearly alike.
-        return [self._cold_weight * lightest / load for load in loads]
-
-    def _place(self, endpoint_name: str, new_blocks: int) -> None:
-        if new_blocks <= 0:
-            return
-        # Caches evict what has not been used: older placements count for less, everywhere alike.
-        decay = 0.5 ** (new_blocks / self._half_life)
-        footprint = self._footprint
-        for name in footprint:
-            footprint[name] *= decay
-        footprint[endpoint_name] = footprint.get(endpoint_name, 0.0) + new_blocks
+        return self._footprint.get(endpoint_name)
 
     def prune(self, live_endpoint_names: Set[str]) -> None:
         self.matcher.prune(live_endpoint_names)
-        for name in [name for name in self._footprint if name not in live_endpoint_names]:
-            del self._footprint[name]
+        self._footprint.prune(live_endpoint_names)
 
     def index_size(self) -> int:
         return self.matcher.index.size()

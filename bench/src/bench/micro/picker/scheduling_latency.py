@@ -29,6 +29,7 @@ from picker.factory import build_director
 from picker.framework.clock import RealClock
 from picker.framework.kv_events import BlockStored, EventBatch
 from picker.framework.types import Endpoint, EndpointMetrics, InferenceRequest
+from picker.heap import freeze_startup_heap
 from picker.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
 from picker.tokenization.approximate_tokenizer import ApproximateTokenizer
 
@@ -109,6 +110,7 @@ async def measure(
     for name in names:
         store.update_metrics(name, random_metrics(rng, clock.now()))
     director = build_director(config, store, clock, random.Random(seed))
+    freeze_startup_heap()  # as the picker's start-up does (picker.runtime); the index fills after it
     fill_precise_index(dict(director.scheduling.plugins), names, systems)
     scrapes_per_decision = max(
         1, round(endpoint_count * 20 / OFFERED_RATE_PER_S)
