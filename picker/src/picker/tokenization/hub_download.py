@@ -2,7 +2,7 @@
 
 What vLLM does for ``--tokenizer`` (and llm-d's tokenizer pool did with ``modelName``): ``tokenizer.json`` and,
 when the repository has one, ``tokenizer_config.json`` (chat template, BOS/EOS) through ``huggingface_hub``
-(a dependency of ``tokenizers``). The token comes from ``HF_TOKEN`` as ``huggingface_hub`` reads it, so a
+(declared in the picker's pyproject). The token comes from ``HF_TOKEN`` as ``huggingface_hub`` reads it, so a
 gated model (Llama) needs the same Secret the model servers use. Files already in ``cache_dir`` are reused;
 nothing else of the model is downloaded.
 """
