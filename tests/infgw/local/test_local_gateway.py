@@ -268,4 +268,4 @@ async def test_fail_close_pool_without_its_picker_fails_the_request(
         await client.completions.create(model=LLAMA, prompt="picker?", max_tokens=2, timeout=20)
     # FailClose: Envoy's ext_proc cannot reach the picker and fails the request instead of guessing.
     assert raised.value.status_code >= 500
-    assert gateway.envoy is not None and gateway.envoy.running
+    assert gateway.envoy is not None and gateway.envoy.child.running
