@@ -20,8 +20,8 @@ from rich.console import Console
 from components.config import ConfigError, validate_stack_config
 from components.config.sources import StackFileError, find_project_dir, read_stack
 from infgw.launch.child_process import ChildExitedError
-from infgw.local.plan import LocalPlan, LocalPlanError, local_plan_from_objects
 from infgw.launch.ports import PortBusyError, ensure_port_free
+from infgw.local.plan import LocalPlan, LocalPlanError, local_plan_from_objects
 from infgw.local.regions.regional_plan import RegionalPlan, is_multi_region
 from infgw.local.rendered_stack import RenderError, read_objects, render_stack
 
@@ -354,8 +354,8 @@ def local(
             typer.echo(str(error), err=True)
             raise typer.Exit(INVALID_INPUT_EXIT) from None
         # Imported only now (aiohttp and gRPC take a while): `infgw --help` and config errors stay instant.
-        from infgw.local.gateway import GatewayOptions
         from infgw.launch.readiness import NotReadyError
+        from infgw.local.gateway import GatewayOptions
 
         if regional is not None:
             from infgw.local.regions.command import describe_regional_plan, run_regions

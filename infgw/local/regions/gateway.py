@@ -21,6 +21,7 @@ from infgw.launch.child_process import ChildProcess
 from infgw.launch.envoy_process import EnvoyProcess
 from infgw.launch.ports import ensure_port_free, free_port, start_retrying_port_races
 from infgw.launch.readiness import wait_envoy_ready, wait_routable
+from infgw.launch.started_on_enter import StartedOnEnter
 from infgw.launch.supervisor import ProcessSupervisor
 from infgw.local.gateway import LOOPBACK, GatewayOptions, LocalGateway
 from infgw.local.regions.regional_plan import RegionalPlan
@@ -36,7 +37,6 @@ from infgw.local.regions.tier_bootstrap import (
 from infgw.local.regions.tier_config import BalancingMode
 from infgw.local.regions.traffic_log import RegionTraffic, TrafficLog
 from infgw.local.regions.utilization import DelayedReports, region_utilization, scrape_region
-from infgw.launch.started_on_enter import StartedOnEnter
 
 # How often Envoy writes its access log to disk (its default is 10 s): the status view counts from it.
 ACCESS_LOG_FLUSH_MS = 200
