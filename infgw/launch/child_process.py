@@ -33,7 +33,11 @@ POLL_INTERVAL_S = 0.05
 _Line = TypeVar("_Line", bound=BaseModel)
 
 
-class ChildExitedError(RuntimeError):
+class LaunchError(RuntimeError):
+    """A child exited or did not become ready; the message ends with the tail of its log."""
+
+
+class ChildExitedError(LaunchError):
     """A child process exited while it was expected to run; carries the tail of its log."""
 
     def __init__(self, name: str, returncode: int, log_path: Path, log_tail: str) -> None:

@@ -14,7 +14,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import BaseModel
 
-from infgw.launch.child_process import ChildProcess
+from infgw.launch.child_process import ChildProcess, LaunchError
 
 if TYPE_CHECKING:
     from infgw.launch.envoy_process import EnvoyProcess
@@ -25,7 +25,7 @@ _T = TypeVar("_T")
 _Line = TypeVar("_Line", bound=BaseModel)
 
 
-class NotReadyError(RuntimeError):
+class NotReadyError(LaunchError):
     """A child did not become ready in time (it is still running)."""
 
     def __init__(self, child: ChildProcess, what: str, timeout_s: float, detail: str = "") -> None:
