@@ -21,8 +21,8 @@ _Line = TypeVar("_Line", bound=BaseModel)
 
 
 class AnnouncingProcess(ABC, Generic[_Line]):
-    """``async with`` starts it and waits for the line, and stops it; or :meth:`start` then
-    :meth:`wait_ready` (or the ``*_blocking`` forms, without an event loop)."""
+    """``async with`` (or ``with``, blocking) starts it and waits for the line, and stops it; or
+    :meth:`start` then :meth:`wait_ready` (or the ``*_blocking`` forms, without an event loop)."""
 
     line_model: type[_Line]
     kind: ClassVar[str]  # the child's name is "<kind>:<name>" ("replica:r-0"): a supervisor stops by kind
@@ -74,6 +74,20 @@ class AnnouncingProcess(ABC, Generic[_Line]):
         self.child.stop_blocking()
         self.start()
         self.wait_ready_blocking()
+
+    def __enter__(self) -> Self:
+        self.start()
+        try:
+            self.wait_ready_blocking()
+        except BaseException:
+            self.child.stop_blocking()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.child.stop_blocking()
 
     async def __aenter__(self) -> Self:
         self.start()

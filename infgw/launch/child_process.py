@@ -59,8 +59,8 @@ class ChildProcess:
     """``argv`` run as ``name``, output in ``log_path``; ``env`` adds variables to this process's environment.
 
     :meth:`start` spawns (again, after an exit: a restart with the same command line, its output appended
-    to the log); :meth:`stop` and :meth:`kill` are idempotent and always reap. ``async with`` starts on
-    entry and stops on exit.
+    to the log); :meth:`stop` and :meth:`kill` are idempotent and always reap. ``async with`` (or ``with``,
+    blocking) starts on entry and stops on exit.
     """
 
     def __init__(
@@ -190,6 +190,15 @@ class ChildProcess:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise RuntimeError(f"no VmRSS for {self.name}")
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop_blocking()
 
     async def __aenter__(self) -> Self:
         self.start()
