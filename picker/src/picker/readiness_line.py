@@ -8,8 +8,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-PICKER_SERVING_EVENT = "picker-serving"
-
 
 class PickerReadinessLine(BaseModel):
     """``{"event": "picker-serving", "bind_address": ..., "grpc_port": ..., "tls": ..., "health_port": ...,
@@ -17,7 +15,7 @@ class PickerReadinessLine(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    event: Literal["picker-serving"] = PICKER_SERVING_EVENT
+    event: Literal["picker-serving"] = "picker-serving"
     bind_address: str
     grpc_port: int
     tls: bool

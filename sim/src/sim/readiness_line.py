@@ -8,8 +8,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-SIM_LISTENING_EVENT = "listening"
-
 
 class SimReadinessLine(BaseModel):
     """``{"event": "listening", "url": ..., "port": ..., "name": ...}`` plus the publisher's endpoints when
@@ -17,7 +15,7 @@ class SimReadinessLine(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    event: Literal["listening"] = SIM_LISTENING_EVENT
+    event: Literal["listening"] = "listening"
     url: str
     port: int
     name: str
