@@ -14,7 +14,6 @@ from picker.plugins.precise_prefix_cache_scorer import precise_parameters
 from picker.preflight import check_command_line, check_config_text
 from pydantic import BaseModel, ConfigDict, Field
 
-from infgw.launch.child_process import ChildProcess
 from infgw.launch.envoy_process import EnvoyProcess
 from infgw.launch.picker_process import PickerProcess
 from infgw.launch.ports import ensure_port_free, free_port, free_port_block, start_retrying_port_races
@@ -48,6 +47,8 @@ class GatewayOptions(BaseModel):
 
 @dataclass(frozen=True)
 class RunningReplica:
+    """A replica of a pool; ``replica.child`` is its process."""
+
     pool: str
     replica: ReplicaProcess
 
@@ -58,32 +59,6 @@ class RunningReplica:
     @property
     def url(self) -> str:
         return self.replica.url
-
-    @property
-    def process(self) -> ChildProcess:
-        return self.replica.child
-
-
-@dataclass(frozen=True)
-class RunningPicker:
-    pool: str
-    picker: PickerProcess
-
-    @property
-    def grpc_port(self) -> int:
-        return self.picker.grpc_port
-
-    @property
-    def health_port(self) -> int:
-        return self.picker.health_port
-
-    @property
-    def metrics_url(self) -> str:
-        return self.picker.metrics_url
-
-    @property
-    def process(self) -> ChildProcess:
-        return self.picker.child
 
 
 class LocalGateway(StartedOnEnter):
@@ -102,7 +77,7 @@ class LocalGateway(StartedOnEnter):
         # Per pool whose picker routes on KV events: the replicas' publisher and replay base ports.
         self.event_ports: dict[str, tuple[int, int | None]] = {}
         # Per pool: its picker replicas in start order (one unless the Deployment runs several).
-        self.picker_replicas: dict[str, list[RunningPicker]] = {}
+        self.picker_replicas: dict[str, list[PickerProcess]] = {}
         # The Kubernetes Lease API the pickers' leader election talks to (no API server here).
         self.lease_api: FakeLeaseApi | None = None
         self.envoy: EnvoyProcess | None = None
@@ -157,7 +132,7 @@ class LocalGateway(StartedOnEnter):
         # leader election never serves).
         await asyncio.gather(*(r.replica.wait_ready() for r in self.replicas))
         await asyncio.gather(
-            *(p.picker.wait_ready() for replicas in self.picker_replicas.values() for p in replicas)
+            *(p.wait_ready() for replicas in self.picker_replicas.values() for p in replicas)
         )
         await asyncio.gather(
             *(self._wait_one_serving(replicas, timeout_s) for replicas in self.picker_replicas.values())
@@ -168,9 +143,9 @@ class LocalGateway(StartedOnEnter):
             for pool in self.plan.pools:
                 await wait_routable(session, self.envoy.child, self.url, pool.model, timeout_s)
 
-    async def _wait_one_serving(self, replicas: list[RunningPicker], timeout_s: float) -> None:
+    async def _wait_one_serving(self, replicas: list[PickerProcess], timeout_s: float) -> None:
         waits = [
-            asyncio.ensure_future(wait_grpc_serving(p.process, f"{LOOPBACK}:{p.health_port}", timeout_s))
+            asyncio.ensure_future(wait_grpc_serving(p.child, f"{LOOPBACK}:{p.health_port}", timeout_s))
             for p in replicas
         ]
         try:
@@ -189,7 +164,7 @@ class LocalGateway(StartedOnEnter):
             self.lease_api = None
 
     @property
-    def pickers(self) -> dict[str, RunningPicker]:
+    def pickers(self) -> dict[str, PickerProcess]:
         """Each pool's first picker replica (its only one unless the pool runs several)."""
         return {pool: replicas[0] for pool, replicas in self.picker_replicas.items()}
 
@@ -304,7 +279,7 @@ class LocalGateway(StartedOnEnter):
             )
             self.supervisor.track(picker.child)
             picker.start()
-            self.picker_replicas[pool.name].append(RunningPicker(pool.name, picker))
+            self.picker_replicas[pool.name].append(picker)
 
     async def _lease_kubeconfig(self) -> Path:
         if self.lease_api is None:

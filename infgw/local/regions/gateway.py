@@ -295,8 +295,8 @@ class RegionalGateway(StartedOnEnter):
     def _children(self, region: str, part: RegionPart) -> list[ChildProcess]:
         gateway = self.gateways[self.plan.region(region).region]
         if part is RegionPart.REPLICAS:
-            return [replica.process for replica in gateway.replicas]
-        return [picker.process for pickers in gateway.picker_replicas.values() for picker in pickers]
+            return [replica.replica.child for replica in gateway.replicas]
+        return [picker.child for pickers in gateway.picker_replicas.values() for picker in pickers]
 
     async def take_down(self, region: str, part: RegionPart) -> None:
         """Kill ``region``'s replicas or pickers (SIGKILL: a crash, no drain)."""
