@@ -1,10 +1,10 @@
-"""Envoy as the local inference gateway: typed bootstrap inputs, the bootstrap builder and a process
-helper. Reused by the local gateway and the benchmarks."""
+"""Envoy as the local inference gateway: typed bootstrap inputs, the bootstrap builder and the binary.
+Reused by the local gateway and the benchmarks; ``infgw.launch.envoy_process`` runs it."""
 
 from __future__ import annotations
 
+from infgw.envoy.binary import EnvoyError, find_envoy_binary, validate_bootstrap
 from infgw.envoy.bootstrap import build_bootstrap, render_yaml
-from infgw.envoy.process import EnvoyError, EnvoyProcess, find_envoy_binary, validate_bootstrap
 from infgw.envoy.spec import BodyMode, DestinationRouting, EnvoyBootstrapSpec, PickerConnection
 
 __all__ = [
@@ -12,7 +12,6 @@ __all__ = [
     "DestinationRouting",
     "EnvoyBootstrapSpec",
     "EnvoyError",
-    "EnvoyProcess",
     "PickerConnection",
     "build_bootstrap",
     "find_envoy_binary",

@@ -19,9 +19,9 @@ from rich.console import Console
 
 from components.config import ConfigError, validate_stack_config
 from components.config.sources import StackFileError, find_project_dir, read_stack
-from infgw.local.child_process import ChildExitedError
+from infgw.launch.child_process import ChildExitedError
+from infgw.launch.ports import PortBusyError, ensure_port_free
 from infgw.local.plan import LocalPlan, LocalPlanError, local_plan_from_objects
-from infgw.local.ports import PortBusyError, ensure_port_free
 from infgw.local.regions.regional_plan import RegionalPlan, is_multi_region
 from infgw.local.rendered_stack import RenderError, read_objects, render_stack
 
@@ -174,7 +174,7 @@ async def _serve_status(console: Console, gateway: LocalGateway, refresh_s: floa
         try:
             with Live(console=console, auto_refresh=False, transient=False) as live:
                 while True:
-                    envoy = gateway.envoy
+                    envoy = gateway.envoy.child if gateway.envoy is not None else None
                     if envoy is not None:
                         envoy.check_running()  # Envoy gone means no gateway: stop with its log tail
                     statuses = await asyncio.gather(
@@ -354,8 +354,8 @@ def local(
             typer.echo(str(error), err=True)
             raise typer.Exit(INVALID_INPUT_EXIT) from None
         # Imported only now (aiohttp and gRPC take a while): `infgw --help` and config errors stay instant.
+        from infgw.launch.readiness import NotReadyError
         from infgw.local.gateway import GatewayOptions
-        from infgw.local.readiness import NotReadyError
 
         if regional is not None:
             from infgw.local.regions.command import describe_regional_plan, run_regions

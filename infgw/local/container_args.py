@@ -11,25 +11,7 @@ from pathlib import Path
 
 import yaml
 
-
-def with_flag(args: Sequence[str], flag: str, value: str) -> list[str]:
-    """`args` with `flag`'s value set to `value` (`--flag v` and `--flag=v` forms); appended if absent."""
-    result: list[str] = []
-    replaced = False
-    skip = False
-    for index, arg in enumerate(args):
-        if skip:
-            skip = False
-            continue
-        if arg == flag and index + 1 < len(args):
-            result += [flag, value]
-            replaced, skip = True, True
-        elif arg.startswith(flag + "="):
-            result.append(f"{flag}={value}")
-            replaced = True
-        else:
-            result.append(arg)
-    return result if replaced else [*result, flag, value]
+from infgw.launch.command_line import with_flag
 
 
 def materialise_mounts(

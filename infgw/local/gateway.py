@@ -4,43 +4,35 @@ in dependency order, each waited on until healthy, all stopped together."""
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import yaml
+from picker.datastore.endpoints_file import StaticEndpoint, StaticPoolFile
 from picker.plugins.precise_prefix_cache_scorer import precise_parameters
 from picker.preflight import check_command_line, check_config_text
 from pydantic import BaseModel, ConfigDict, Field
 
-from infgw.envoy import find_envoy_binary
-from infgw.local.child_process import ChildProcess
+from infgw.launch.envoy_process import EnvoyProcess
+from infgw.launch.picker_process import PickerProcess
+from infgw.launch.ports import ensure_port_free, free_port, free_port_block, start_retrying_port_races
+from infgw.launch.readiness import wait_envoy_ready, wait_grpc_serving, wait_routable
+from infgw.launch.replica_process import ReplicaProcess
+from infgw.launch.started_on_enter import StartedOnEnter
+from infgw.launch.supervisor import ProcessSupervisor
 from infgw.local.container_args import (
     materialise_mounts,
     override_planned_flags,
     with_discovery_ports,
-    with_flag,
     with_kv_event_ports,
 )
 from infgw.local.envoy_config import PoolAddresses, build_local_bootstrap
 from infgw.local.lease_api import FakeLeaseApi
 from infgw.local.plan import LocalPlan, PoolPlan
-from infgw.local.ports import ensure_port_free, free_port, free_port_block, start_retrying_port_races
-from infgw.local.readiness import (
-    wait_envoy_ready,
-    wait_grpc_serving,
-    wait_http_ok,
-    wait_routable,
-)
-from infgw.local.started_on_enter import StartedOnEnter
-from infgw.local.supervisor import ProcessSupervisor
 from infgw.plan.pool_wiring import flag_value
 
 LOOPBACK = "127.0.0.1"
-# The picker's gRPC health service that reports SERVING whenever the process runs (leader or not).
-LIVENESS_SERVICE = "liveness"
 
 
 class GatewayOptions(BaseModel):
@@ -55,19 +47,18 @@ class GatewayOptions(BaseModel):
 
 @dataclass(frozen=True)
 class RunningReplica:
-    pool: str
-    name: str
-    url: str
-    process: ChildProcess
+    """A replica of a pool; ``replica.child`` is its process."""
 
-
-@dataclass(frozen=True)
-class RunningPicker:
     pool: str
-    grpc_port: int
-    health_port: int
-    metrics_url: str
-    process: ChildProcess
+    replica: ReplicaProcess
+
+    @property
+    def name(self) -> str:
+        return self.replica.name
+
+    @property
+    def url(self) -> str:
+        return self.replica.url
 
 
 class LocalGateway(StartedOnEnter):
@@ -86,10 +77,10 @@ class LocalGateway(StartedOnEnter):
         # Per pool whose picker routes on KV events: the replicas' publisher and replay base ports.
         self.event_ports: dict[str, tuple[int, int | None]] = {}
         # Per pool: its picker replicas in start order (one unless the Deployment runs several).
-        self.picker_replicas: dict[str, list[RunningPicker]] = {}
+        self.picker_replicas: dict[str, list[PickerProcess]] = {}
         # The Kubernetes Lease API the pickers' leader election talks to (no API server here).
         self.lease_api: FakeLeaseApi | None = None
-        self.envoy: ChildProcess | None = None
+        self.envoy: EnvoyProcess | None = None
         self.url = ""
         self.admin_url = ""
 
@@ -137,31 +128,24 @@ class LocalGateway(StartedOnEnter):
 
     async def _wait_ready(self, timeout_s: float) -> None:
         assert self.envoy is not None
+        # Every replica and picker up (each announces it); per pool one picker serving (a follower of a
+        # leader election never serves).
+        await asyncio.gather(*(r.replica.wait_ready() for r in self.replicas))
+        await asyncio.gather(
+            *(p.wait_ready() for replicas in self.picker_replicas.values() for p in replicas)
+        )
+        await asyncio.gather(
+            *(self._wait_one_serving(replicas, timeout_s) for replicas in self.picker_replicas.values())
+        )
+        await wait_envoy_ready(self.envoy, timeout_s)
+        self.admin_url, self.url = self.envoy.admin_url, f"http://{LOOPBACK}:{self.envoy.listener_port}"
         async with aiohttp.ClientSession() as session:
-            await asyncio.gather(
-                *(wait_http_ok(session, r.process, f"{r.url}/health", timeout_s) for r in self.replicas)
-            )
-            # Every replica alive; per pool one serving (a follower of a leader election never serves).
-            await asyncio.gather(
-                *(
-                    wait_grpc_serving(p.process, f"{LOOPBACK}:{p.health_port}", timeout_s, LIVENESS_SERVICE)
-                    for replicas in self.picker_replicas.values()
-                    for p in replicas
-                )
-            )
-            await asyncio.gather(
-                *(self._wait_one_serving(replicas, timeout_s) for replicas in self.picker_replicas.values())
-            )
-            self.admin_url, listener_port = await wait_envoy_ready(
-                session, self.envoy, self.work_dir / "envoy" / "admin-address", timeout_s
-            )
-            self.url = f"http://{LOOPBACK}:{listener_port}"
             for pool in self.plan.pools:
-                await wait_routable(session, self.envoy, self.url, pool.model, timeout_s)
+                await wait_routable(session, self.envoy.child, self.url, pool.model, timeout_s)
 
-    async def _wait_one_serving(self, replicas: list[RunningPicker], timeout_s: float) -> None:
+    async def _wait_one_serving(self, replicas: list[PickerProcess], timeout_s: float) -> None:
         waits = [
-            asyncio.ensure_future(wait_grpc_serving(p.process, f"{LOOPBACK}:{p.health_port}", timeout_s))
+            asyncio.ensure_future(wait_grpc_serving(p.child, f"{LOOPBACK}:{p.health_port}", timeout_s))
             for p in replicas
         ]
         try:
@@ -180,7 +164,7 @@ class LocalGateway(StartedOnEnter):
             self.lease_api = None
 
     @property
-    def pickers(self) -> dict[str, RunningPicker]:
+    def pickers(self) -> dict[str, PickerProcess]:
         """Each pool's first picker replica (its only one unless the pool runs several)."""
         return {pool: replicas[0] for pool, replicas in self.picker_replicas.items()}
 
@@ -210,18 +194,19 @@ class LocalGateway(StartedOnEnter):
                     )
                 config_path = config_dir / f"{replica.name}.yaml"
                 config_path.write_text(yaml.safe_dump(sim_config, sort_keys=False), encoding="utf-8")
-                argv = [
-                    sys.executable, "-m", "sim",
-                    *with_flag(with_flag(server_args, "--port", str(port)), "--host", LOOPBACK),
-                    "--name", replica.name,
-                    "--config", str(config_path),
-                ]  # fmt: skip
+                args = [*server_args, "--config", str(config_path)]
                 if replica.adapters:
-                    argv += ["--lora-modules", *(f"{name}={source}" for name, source in replica.adapters)]
-                child = await self.supervisor.start(f"replica:{replica.name}", argv)
-                self.replicas.append(
-                    RunningReplica(pool.name, replica.name, f"http://{LOOPBACK}:{port}", child)
+                    args += ["--lora-modules", *(f"{name}={source}" for name, source in replica.adapters)]
+                process = ReplicaProcess(
+                    replica.name,
+                    self.supervisor.log_path(f"replica:{replica.name}"),
+                    args,
+                    port=port,
+                    ready_timeout_s=self.options.ready_timeout_s,
                 )
+                self.supervisor.track(process.child)
+                process.start()
+                self.replicas.append(RunningReplica(pool.name, process))
 
     def _allocate_event_ports(self, pool: PoolPlan) -> tuple[int, int | None] | None:
         """A pool whose picker routes on KV events: its replicas cannot all publish on the planned port of
@@ -237,41 +222,32 @@ class LocalGateway(StartedOnEnter):
         self.event_ports[pool.name] = ports
         return ports
 
-    def _write_endpoints_file(self, pool: PoolPlan) -> Path:
+    def _endpoints(self, pool: PoolPlan) -> StaticPoolFile:
         """The picker's static discovery (no Kubernetes API here): the replicas the InferencePool would
         select and the pool's InferenceObjectives."""
-        endpoints = []
         ranked = pool.name in self.event_ports
-        for rank, replica in enumerate(self.replicas_of(pool.name)):
-            host, _, port = replica.url.removeprefix("http://").rpartition(":")
-            name = f"{replica.name}-rank-{rank}" if ranked else replica.name
-            endpoints.append({"name": name, "address": host, "port": int(port), "labels": {"pool": pool.name}})
-        document = {
-            "endpoints": endpoints,
-            "objectives": [
-                {"name": name, "priority": priority} for name, priority in pool.objectives.items()
-            ],
-        }
-        path = self.work_dir / "pickers" / f"{pool.name}-endpoints.yaml"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-        return path
+        endpoints = [
+            StaticEndpoint(
+                name=f"{replica.name}-rank-{rank}" if ranked else replica.name,
+                address=replica.replica.host,
+                port=replica.replica.port,
+                labels={"pool": pool.name},
+            )
+            for rank, replica in enumerate(self.replicas_of(pool.name))
+        ]
+        return StaticPoolFile.of(endpoints, pool.objectives)
 
-    def picker_argv(self, pool: PoolPlan, ports: tuple[int, int, int]) -> list[str]:
-        """The planned picker args, changed only where one machine needs it (docs/local-gateway.md)."""
-        endpoints_file = self._write_endpoints_file(pool)
+    def picker_args(self, pool: PoolPlan) -> list[str]:
+        """The planned picker args, changed only where one machine needs it (docs/local-gateway.md); the
+        launcher sets the ports, the bind address and the endpoints file."""
         files = dict(pool.picker.files)
         if pool.name in self.event_ports and (path := flag_value(pool.picker.args, "--config-file")) in files:
             files[path] = with_discovery_ports(files[path], *self.event_ports[pool.name])
         args = materialise_mounts(
             pool.picker.args, files, pool.picker.secret_dirs, self.work_dir / "pickers" / pool.name
         )
-        for flag, port in zip(("--grpc-port", "--grpc-health-port", "--metrics-port"), ports, strict=True):
-            args = with_flag(args, flag, str(port))
         return [
-            sys.executable, "-m", "picker", *args,
-            "--bind-address", LOOPBACK,
-            "--endpoints-file", str(endpoints_file),
+            *args,
             "--log-level", self.options.picker_log_level,
             # Local replicas stop quickly; a long grace period would only delay Ctrl-C.
             "--shutdown-grace-period", "2s",
@@ -281,18 +257,29 @@ class LocalGateway(StartedOnEnter):
         """The Deployment's replicas; with leader election they share a Lease on a local Lease API (the
         added `--kubeconfig` points at it), and each gets its pod name for the lease's holder identity."""
         elects = check_command_line(pool.picker.args).ha_enable_leader_election
-        kubeconfig: list[str] = []
+        args = self.picker_args(pool)
         if elects:
-            kubeconfig = ["--kubeconfig", str(await self._lease_kubeconfig())]
+            args += ["--kubeconfig", str(await self._lease_kubeconfig())]
+        endpoints_file = self._endpoints(pool).write(
+            self.work_dir / "pickers" / f"{pool.name}-endpoints.yaml"
+        )
         self.picker_replicas[pool.name] = []
         for index in range(pool.picker.replicas if elects else 1):
-            grpc_port, health_port, metrics_port = free_port(), free_port(), free_port()
-            argv = [*self.picker_argv(pool, (grpc_port, health_port, metrics_port)), *kubeconfig]
-            name = f"picker:{pool.name}" if index == 0 else f"picker:{pool.name}-{index}"
-            child = await self.supervisor.start(name, argv, env={"POD_NAME": f"{pool.name}-epp-{index}"})
-            self.picker_replicas[pool.name].append(
-                RunningPicker(pool.name, grpc_port, health_port, f"http://{LOOPBACK}:{metrics_port}/metrics", child)
+            name = pool.name if index == 0 else f"{pool.name}-{index}"
+            picker = PickerProcess(
+                name,
+                self.supervisor.log_path(f"picker:{name}"),
+                endpoints_file,
+                args,
+                grpc_port=free_port(),
+                health_port=free_port(),
+                metrics_port=free_port(),
+                env={"POD_NAME": f"{pool.name}-epp-{index}"},
+                ready_timeout_s=self.options.ready_timeout_s,
             )
+            self.supervisor.track(picker.child)
+            picker.start()
+            self.picker_replicas[pool.name].append(picker)
 
     async def _lease_kubeconfig(self) -> Path:
         if self.lease_api is None:
@@ -318,17 +305,10 @@ class LocalGateway(StartedOnEnter):
             picker_tls=self.picker_tls,
             access_log=self.options.access_log,
         )
-        envoy_dir = self.work_dir / "envoy"
-        envoy_dir.mkdir(exist_ok=True)
-        bootstrap_path = envoy_dir / "bootstrap.json"
-        bootstrap_path.write_text(json.dumps(bootstrap, indent=2), encoding="utf-8")
-        admin_address_path = envoy_dir / "admin-address"
-        argv = [
-            str(find_envoy_binary()),
-            "-c", str(bootstrap_path),
-            "--admin-address-path", str(admin_address_path),
-            "--concurrency", "1",
-            "--log-level", self.options.envoy_log_level,
-            "--disable-hot-restart",  # several gateways on one host must not share hot-restart memory
-        ]  # fmt: skip
-        self.envoy = await self.supervisor.start("envoy", argv)
+        self.envoy = EnvoyProcess(
+            bootstrap,
+            work_dir=self.work_dir / "envoy",
+            log_path=self.supervisor.log_path("envoy"),
+            log_level=self.options.envoy_log_level,
+        )
+        self.supervisor.track(self.envoy.spawn())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import typer
 import yaml
@@ -110,8 +108,8 @@ def test_engine_priority_fleet_sets_both_sides():
     assert sim_config.SimConfig.build(**replica_config(spec, 0, 8123, seed=1)).scheduling_policy == "priority"
     from bench.targets.picker_gateway import PickerGateway
 
-    argv = PickerGateway("picker-recommended", "recommended").picker_argv(
-        Path("endpoints.yaml"), 1, 2, 3, scheduling_policy=spec.scheduling_policy
+    argv = PickerGateway("picker-recommended", "recommended").picker_args(
+        scheduling_policy=spec.scheduling_policy
     )
     assert argv[argv.index("--model-server-scheduling-policy") + 1] == "priority"
     with pytest.raises(ValueError, match="scheduling_policy"):

@@ -1,6 +1,6 @@
 """A model-server double for faults the simulator does not inject: /metrics that returns garbage or
 hangs, answers that hang or crawl, streams cut mid-way. Its behaviour is switched at run time through
-POST /control; it names itself in ``x-sim-replica`` as the simulator does."""
+POST /control; it names itself in ``x-sim-replica`` and announces readiness as the simulator does."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 
 from aiohttp import web
+from sim.readiness_line import SimReadinessLine
 
 VLLM_METRICS = (
     "# TYPE vllm:num_requests_waiting gauge\n"
@@ -111,7 +112,7 @@ class FakeReplica:
             self.behaviour.running -= 1
 
 
-async def serve(name: str, port: int) -> None:
+async def serve(name: str, host: str, port: int) -> None:
     replica = FakeReplica(name)
     app = web.Application()
     app.router.add_post("/v1/completions", replica.generate)
@@ -121,10 +122,10 @@ async def serve(name: str, port: int) -> None:
     app.router.add_get("/control", replica.stats)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
+    site = web.TCPSite(runner, host, port)
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    print(f"fake replica listening on {bound}", flush=True)
+    print(SimReadinessLine(url=f"http://{host}:{bound}", port=bound, name=name).render(), flush=True)
     try:
         await asyncio.Event().wait()
     finally:
@@ -133,11 +134,12 @@ async def serve(name: str, port: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--name", required=True)
     args = parser.parse_args()
     try:
-        asyncio.run(serve(args.name, args.port))
+        asyncio.run(serve(args.name, args.host, args.port))
     except KeyboardInterrupt:
         pass
 

@@ -116,10 +116,12 @@ def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trap(work_dir: Path) -> Iterator[Replica]:
     """A model server outside the pool: a request landing here was routed by a client-sent header."""
-    trap = fake_replica(work_dir, "trap", FAKE_REPLICA_SCRIPT).start()
+    trap = fake_replica(work_dir, "trap", FAKE_REPLICA_SCRIPT)
+    trap.start()
+    trap.wait_ready_blocking()
     yield trap
-    trap.child.stop()
-    assert not trap.child.alive()
+    trap.child.stop_blocking()
+    assert not trap.child.running
 
 
 @pytest.fixture(scope="module")
@@ -189,5 +191,5 @@ async def test_client_sent_destination_header_is_never_obeyed(
 async def test_gateway_still_serves_after_the_table(gateway: GatewayUnderTest) -> None:
     status, _, body = await _post(gateway.url(), Row(_completion(prompt="still there?"), 200))
     assert status == 200, body
-    assert all(r.child.alive() for r in gateway.replicas)
-    assert gateway.picker.child is not None and gateway.picker.child.alive()
+    assert all(r.child.running for r in gateway.replicas)
+    assert gateway.picker.child.running

@@ -52,7 +52,7 @@ async def test_killing_one_of_four_replicas_under_load_loses_no_request(gateway:
         # Restart even when an assertion failed, so the next test sees the full pool, not this one's fault.
         if not load.done():
             load.cancel()
-        victim.restart_on_same_port()
+        victim.restart_blocking()
         await asyncio.to_thread(
             wait_until, lambda: gateway.picker.ready_pods() == REPLICAS, "the picker takes the replica back"
         )

@@ -9,20 +9,21 @@ from pathlib import Path
 import pytest
 import yaml
 from bench.soak.__main__ import main as soak_main
-from bench.soak.gateway import RETRY_ON, ChildProcess, Picker, Replica, gateway_bootstrap, picker_config
+from bench.soak.gateway import RETRY_ON, gateway_bootstrap, picker_config, soak_picker
 from bench.stats.percentiles import percentile_or_nan
 
+from infgw.envoy.binary import validate_bootstrap
 from infgw.envoy.bootstrap import PICKED_ENDPOINT_CLUSTER
-from infgw.envoy.process import validate_bootstrap
+from infgw.launch.replica_process import ReplicaProcess
 
 
-def _replicas(tmp_path: Path, ports: list[int]) -> list[Replica]:
-    return [Replica(ChildProcess(f"r{p}", [], tmp_path / f"r{p}.log"), port=p) for p in ports]
+def _replicas(tmp_path: Path, ports: list[int]) -> list[ReplicaProcess]:
+    return [ReplicaProcess(f"r{p}", tmp_path / f"r{p}.log", port=p) for p in ports]
 
 
 def test_retry_path_bootstrap_balances_the_pool_by_override_host_and_envoy_accepts_it(tmp_path: Path) -> None:
     replicas = _replicas(tmp_path, [18000, 18001])
-    picker = Picker(tmp_path, replicas, grpc_port=19002)
+    picker = soak_picker(tmp_path, replicas, grpc_port=19002)
     bootstrap = gateway_bootstrap(picker, replicas)
     cluster = next(
         c for c in bootstrap["static_resources"]["clusters"] if c["name"] == PICKED_ENDPOINT_CLUSTER
@@ -44,7 +45,7 @@ def test_retry_path_bootstrap_balances_the_pool_by_override_host_and_envoy_accep
 
 def test_without_the_retry_path_the_bootstrap_is_infgw_envoys_default(tmp_path: Path) -> None:
     replicas = _replicas(tmp_path, [18000])
-    bootstrap = gateway_bootstrap(Picker(tmp_path, replicas, grpc_port=19002), replicas, retry_path=False)
+    bootstrap = gateway_bootstrap(soak_picker(tmp_path, replicas, grpc_port=19002), replicas, retry_path=False)
     cluster = next(
         c for c in bootstrap["static_resources"]["clusters"] if c["name"] == PICKED_ENDPOINT_CLUSTER
     )

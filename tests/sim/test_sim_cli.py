@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from sim.__main__ import app, build_config, translate_command_line
 from typer.testing import CliRunner
+
+from infgw.launch.replica_process import ReplicaProcess
 
 
 def test_multi_value_flags_expand_like_vllm() -> None:
@@ -61,46 +63,20 @@ def test_flags_override_the_config_file_key_by_key(tmp_path) -> None:
 
 
 @pytest.mark.integration
-def test_serves_and_stops_on_sigterm() -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sim",
-            "--port",
-            "0",
-            "--name",
-            "cli-replica",
-            "--profile",
-            "zero-latency",
-            "--lora-modules",
-            "food-review-1",
-            '{"name": "cad", "path": "/a/cad"}',
-            "--max-loras",
-            "2",
-            "--enable-lora",
-            "--tensor-parallel-size",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        announcement = json.loads(process.stdout.readline())
-        assert announcement["event"] == "listening" and announcement["name"] == "cli-replica"
-        with urllib.request.urlopen(f"{announcement['url']}/v1/models", timeout=5) as response:
+def test_serves_announces_itself_and_stops_on_sigterm(tmp_path: Path) -> None:
+    args = [
+        "--profile", "zero-latency",
+        "--lora-modules", "food-review-1", '{"name": "cad", "path": "/a/cad"}',
+        "--max-loras", "2", "--enable-lora", "--tensor-parallel-size", "1",
+    ]  # fmt: skip
+    with ReplicaProcess("cli-replica", tmp_path / "sim.log", args) as replica:
+        assert replica.announced is not None and replica.announced.name == "cli-replica"
+        assert replica.announced.url == replica.url and replica.port > 0
+        with urllib.request.urlopen(f"{replica.url}/v1/models", timeout=5) as response:
             ids = [card["id"] for card in json.load(response)["data"]]
         assert ids == ["meta-llama/Llama-3.1-8B-Instruct", "food-review-1", "cad"]
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-        assert process.stderr is not None
-        assert "ignoring vLLM flags the simulator does not model: --tensor-parallel-size" in process.stderr.read()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+        assert replica.child.stop_blocking(10) == 0  # SIGTERM: a clean exit
+    assert "ignoring vLLM flags the simulator does not model: --tensor-parallel-size" in replica.child.log_text()
 
 
 @pytest.mark.integration

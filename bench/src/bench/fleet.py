@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,7 +11,8 @@ import yaml
 
 from bench.config import FleetSpec
 from bench.targets.base import FleetView
-from bench.targets.process import ManagedProcess, free_port, free_port_run
+from infgw.launch.ports import free_port, free_port_block
+from infgw.launch.replica_process import ReplicaProcess
 
 
 def replica_config(
@@ -53,15 +53,16 @@ def replica_config(
 @asynccontextmanager
 async def running_fleet(spec: FleetSpec, seed: int, work_dir: Path, ready_timeout_s: float = 30.0,
                         kv_events: bool = False) -> AsyncIterator[FleetView]:
-    """Starts ``spec.replicas`` simulators, waits for each /health, yields their URLs, stops them all.
+    """Starts ``spec.replicas`` simulators, waits until each announces it listens, yields their URLs, stops
+    them all.
 
     With ``kv_events`` the replicas publish vLLM KV events (ports in ``FleetView.kv_events_ports``).
     """
     work_dir.mkdir(parents=True, exist_ok=True)
-    processes: list[tuple[ManagedProcess, str]] = []
+    processes: list[ReplicaProcess] = []
     events_ports = None
     if kv_events:
-        base = free_port_run(2 * spec.replicas)
+        base = free_port_block(2 * spec.replicas)
         events_ports = (base, base + spec.replicas)
     try:
         replicas: dict[str, str] = {}
@@ -70,15 +71,14 @@ async def running_fleet(spec: FleetSpec, seed: int, work_dir: Path, ready_timeou
             config_path = work_dir / f"replica-{index}.yaml"
             config = replica_config(spec, index, port, seed, events_ports)
             config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-            process = ManagedProcess(f"replica-{index}", [sys.executable, "-m", "sim", "--config", str(config_path)],
-                                     work_dir / f"replica-{index}.log")
-            url = f"http://127.0.0.1:{port}"
-            processes.append((process, url))
+            process = ReplicaProcess(f"replica-{index}", work_dir / f"replica-{index}.log",
+                                     ["--config", str(config_path)], port=port, ready_timeout_s=ready_timeout_s)
+            processes.append(process)
             process.start()
-            replicas[f"replica-{index}"] = url
-        await asyncio.gather(*(p.wait_http_ready(url + "/health", ready_timeout_s) for p, url in processes))
+            replicas[process.name] = process.url
+        await asyncio.gather(*(p.wait_ready() for p in processes))
         yield FleetView(replicas=replicas, model=spec.model, work_dir=work_dir, kv_events_ports=events_ports,
                         scheduling_policy=spec.scheduling_policy)
     finally:
         # All at once: each replica's graceful shutdown takes a moment, and they are independent.
-        await asyncio.gather(*(p.stop() for p, _ in processes))
+        await asyncio.gather(*(p.child.stop() for p in processes))

@@ -23,8 +23,8 @@ from bench.stats.placement import replicas_per_group
 from bench.stats.prefix_cache import cache_deltas, fleet_hit_rate, scrape_fleet
 from bench.stats.summary import RunSummary, summarize
 from bench.targets.base import FleetView, RestartableTarget, RestartPicker, Target, TargetUnavailable
-from bench.targets.process import ProcessFailed
 from bench.workloads.request import RequestSpec
+from infgw.launch.child_process import LaunchError
 
 # A rate is "sustained" when this share of the offered requests met the SLO, with no errors.
 SUSTAINED_GOODPUT_SHARE = 0.9
@@ -150,7 +150,7 @@ class Suite:
                     sent = max((r.index for r in load_run.records), default=-1) + 1
                     first_replica = next(iter(view.replicas.values()))
                     tokens = await tokenize_prompts(first_replica, fleet.model, requests[:sent])
-        except (ProcessFailed, TargetUnavailable, OSError, aiohttp.ClientError) as err:
+        except (LaunchError, TargetUnavailable, OSError, aiohttp.ClientError) as err:
             return TargetRun(target=target.name, status="failed", reason=_one_line(err)), tokens
         except Exception as err:
             return TargetRun(target=target.name, status="failed", reason="unexpected " + _one_line(err)), tokens

@@ -116,7 +116,7 @@ async def run_regions(
             with Live(console=console, auto_refresh=False) as live:
                 while True:
                     assert gateway.tier_envoy is not None
-                    gateway.tier_envoy.check_running()
+                    gateway.tier_envoy.child.check_running()
                     rows = await gateway.status(session)
                     live.update(render_regional_status(rows, control.url, mode), refresh=True)
                     await asyncio.sleep(refresh_s)

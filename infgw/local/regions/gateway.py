@@ -11,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import json
 import time
 from pathlib import Path
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
-from infgw.envoy import find_envoy_binary
-from infgw.local.child_process import ChildProcess
+from infgw.launch.child_process import ChildProcess
+from infgw.launch.envoy_process import EnvoyProcess
+from infgw.launch.ports import ensure_port_free, free_port, start_retrying_port_races
+from infgw.launch.readiness import wait_envoy_ready, wait_routable
+from infgw.launch.started_on_enter import StartedOnEnter
+from infgw.launch.supervisor import ProcessSupervisor
 from infgw.local.gateway import LOOPBACK, GatewayOptions, LocalGateway
-from infgw.local.ports import ensure_port_free, free_port, start_retrying_port_races
-from infgw.local.readiness import wait_envoy_ready, wait_routable
 from infgw.local.regions.regional_plan import RegionalPlan
 from infgw.local.regions.spill_controller import SpillController
 from infgw.local.regions.tier_bootstrap import (
@@ -36,8 +37,6 @@ from infgw.local.regions.tier_bootstrap import (
 from infgw.local.regions.tier_config import BalancingMode
 from infgw.local.regions.traffic_log import RegionTraffic, TrafficLog
 from infgw.local.regions.utilization import DelayedReports, region_utilization, scrape_region
-from infgw.local.started_on_enter import StartedOnEnter
-from infgw.local.supervisor import ProcessSupervisor
 
 # How often Envoy writes its access log to disk (its default is 10 s): the status view counts from it.
 ACCESS_LOG_FLUSH_MS = 200
@@ -105,7 +104,7 @@ class RegionalGateway(StartedOnEnter):
             for region in plan.regions
         }
         self.supervisor = ProcessSupervisor(work_dir / "tier" / "logs")
-        self.tier_envoy: ChildProcess | None = None
+        self.tier_envoy: EnvoyProcess | None = None
         self.urls: dict[str, str] = {}
         self.admin_url = ""
         regions = [region.region for region in plan.regions]
@@ -193,29 +192,21 @@ class RegionalGateway(StartedOnEnter):
 
     async def _start_tier_once(self) -> None:
         spec = self.tier_spec()
-        tier_dir = self.work_dir / "tier"
-        tier_dir.mkdir(parents=True, exist_ok=True)
-        bootstrap_path = tier_dir / "bootstrap.json"
-        bootstrap_path.write_text(json.dumps(build_tier_bootstrap(spec), indent=2), encoding="utf-8")
-        admin_address_path = tier_dir / "admin-address"
-        argv = [
-            str(find_envoy_binary()),
-            "-c", str(bootstrap_path),
-            "--admin-address-path", str(admin_address_path),
-            "--concurrency", "1",
-            "--log-level", "warning",
-            "--disable-hot-restart",
-            "--file-flush-interval-msec", str(ACCESS_LOG_FLUSH_MS),
-        ]  # fmt: skip
-        self.tier_envoy = await self.supervisor.start("envoy:tier", argv)
+        self.tier_envoy = EnvoyProcess(
+            build_tier_bootstrap(spec),
+            work_dir=self.work_dir / "tier",
+            name="envoy:tier",
+            log_path=self.supervisor.log_path("envoy:tier"),
+            extra_args=("--file-flush-interval-msec", str(ACCESS_LOG_FLUSH_MS)),
+        )
+        self.supervisor.track(self.tier_envoy.spawn())
         self.urls = {address.region: f"http://{LOOPBACK}:{address.client_port}" for address in spec.regions}
         model = self.plan.regions[0].plan.pool(self.plan.tier.pool).model
+        await wait_envoy_ready(self.tier_envoy, self.options.ready_timeout_s)
+        self.admin_url = self.tier_envoy.admin_url
         async with aiohttp.ClientSession() as session:
-            self.admin_url, _ = await wait_envoy_ready(
-                session, self.tier_envoy, admin_address_path, self.options.ready_timeout_s
-            )
             for url in self.urls.values():
-                await wait_routable(session, self.tier_envoy, url, model, self.options.ready_timeout_s)
+                await wait_routable(session, self.tier_envoy.child, url, model, self.options.ready_timeout_s)
 
     async def _report_loop(self) -> None:
         """Scrape every region, record, report (delayed), and set the tier's local shares."""
@@ -304,13 +295,14 @@ class RegionalGateway(StartedOnEnter):
     def _children(self, region: str, part: RegionPart) -> list[ChildProcess]:
         gateway = self.gateways[self.plan.region(region).region]
         if part is RegionPart.REPLICAS:
-            return [replica.process for replica in gateway.replicas]
-        return [picker.process for pickers in gateway.picker_replicas.values() for picker in pickers]
+            return [replica.replica.child for replica in gateway.replicas]
+        return [picker.child for pickers in gateway.picker_replicas.values() for picker in pickers]
 
     async def take_down(self, region: str, part: RegionPart) -> None:
         """Kill ``region``'s replicas or pickers (SIGKILL: a crash, no drain)."""
         name = self.plan.region(region).region
-        await asyncio.gather(*(child.kill() for child in self._children(name, part)))
+        for child in self._children(name, part):
+            child.kill()
         self.down[name].add(part)
 
     async def bring_up(self, region: str, part: RegionPart) -> None:
@@ -318,5 +310,5 @@ class RegionalGateway(StartedOnEnter):
         name = self.plan.region(region).region
         for child in self._children(name, part):
             if not child.running:
-                await child.start()
+                child.start()
         self.down[name].discard(part)

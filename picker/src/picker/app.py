@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from picker.framework.clock import Clock
 from picker.options import PickerOptions
+from picker.readiness_line import PickerReadinessLine
 from picker.request_director import RequestDirector
 from picker.server.ext_proc import ExternalProcessorService
 from picker.server.grpc_server import GrpcServer, PortBindError
@@ -136,14 +137,16 @@ class PickerApp:
         if self._leadership is not None:
             self._election = asyncio.create_task(self._leadership.run(), name="picker-leader-election")
             self._tasks.append(self._election)
-        # One parseable line: tests and scripts that start the picker on port 0 read the ports from it.
-        logger.info(
-            "picker serving: ext_proc=%s:%d tls=%s health=%d metrics=%d",
-            options.bind_address,
-            self.grpc_port,
-            str(options.secure_serving).lower(),
-            self.grpc_health_port,
-            self.metrics_port,
+        # The readiness line: whatever started the picker on port 0 reads the ports from it.
+        print(
+            PickerReadinessLine(
+                bind_address=options.bind_address,
+                grpc_port=self.grpc_port,
+                tls=options.secure_serving,
+                health_port=self.grpc_health_port,
+                metrics_port=self.metrics_port,
+            ).render(),
+            flush=True,
         )
 
     async def stop(self, grace_s: float | None = None) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import sys
@@ -24,6 +23,7 @@ import typer
 from sim.config import ConfigError, LoraModule, SimConfig
 from sim.kv_events.config import KVEventsConfig, KVEventsConfigError
 from sim.latency_profile import shipped_profile_names
+from sim.readiness_line import SimReadinessLine
 from sim.server import start_simulator
 from sim.vllm_command_line import CommandLineError, TranslatedCommandLine, VllmCommandLine
 
@@ -196,12 +196,15 @@ def build_config(path: Path | None, values: dict[str, Any], faults: dict[str, An
 
 async def _serve(config: SimConfig) -> None:
     handle = await start_simulator(config)
-    listening = {"event": "listening", "url": handle.url, "port": handle.port, "name": handle.name}
     publisher = handle.runtime.kv_events.publisher if handle.runtime.kv_events is not None else None
-    if publisher is not None:
-        listening["kv_events_endpoint"] = publisher.endpoint
-        listening["kv_events_replay_endpoint"] = publisher.replay_endpoint
-    print(json.dumps(listening), flush=True)
+    listening = SimReadinessLine(
+        url=handle.url,
+        port=handle.port,
+        name=handle.name,
+        kv_events_endpoint=publisher.endpoint if publisher is not None else None,
+        kv_events_replay_endpoint=publisher.replay_endpoint if publisher is not None else None,
+    )
+    print(listening.render(), flush=True)
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

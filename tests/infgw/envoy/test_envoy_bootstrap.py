@@ -11,7 +11,6 @@ from infgw.envoy import (
     BodyMode,
     EnvoyBootstrapSpec,
     EnvoyError,
-    EnvoyProcess,
     PickerConnection,
     build_bootstrap,
     render_yaml,
@@ -238,16 +237,6 @@ def test_envoy_rejects_a_broken_bootstrap_with_its_reason():
     bootstrap["static_resources"]["clusters"][0]["lb_policy"] = "NOT_A_POLICY"
     with pytest.raises(EnvoyError, match="NOT_A_POLICY"):
         validate_bootstrap(bootstrap)
-
-
-@pytest.mark.integration
-def test_envoy_process_starts_on_free_ports_and_stops():
-    with EnvoyProcess(build_bootstrap(EnvoyBootstrapSpec(endpoints=POOL))) as envoy:
-        assert envoy.listener_port > 0
-        assert envoy.admin_url.startswith("http://127.0.0.1:")
-        process = envoy._process
-        assert process is not None and process.poll() is None
-    assert process.poll() is not None
 
 
 def test_override_host_routing_balances_the_pool_by_the_pickers_list_and_needs_no_lua():

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import infgw.local.gateway as gateway_module
+from infgw.launch.ports import free_port
 from infgw.local.command import load_local_plan
 from infgw.local.gateway import GatewayOptions, LocalGateway
-from infgw.local.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -242,7 +242,7 @@ async def test_objective_header_sheds_only_sheddable_traffic_under_saturation(
 async def test_fail_open_pool_serves_without_its_picker(
     gateway: LocalGateway, client: openai.AsyncOpenAI
 ) -> None:
-    await gateway.pickers["qwen"].process.stop()
+    await gateway.pickers["qwen"].child.stop()
     raw = await client.completions.with_raw_response.create(model=QWEN, prompt="still there?", max_tokens=3)
     assert raw.parse().choices[0].text
     assert raw.headers["x-sim-replica"] in replica_names(gateway, "qwen")
@@ -251,7 +251,7 @@ async def test_fail_open_pool_serves_without_its_picker(
 async def test_every_replica_down_is_a_503_and_the_gateway_keeps_serving(
     gateway: LocalGateway, client: openai.AsyncOpenAI
 ) -> None:
-    await asyncio.gather(*(replica.process.stop() for replica in gateway.replicas_of("llama")))
+    await asyncio.gather(*(replica.replica.child.stop() for replica in gateway.replicas_of("llama")))
     with pytest.raises(openai.APIStatusError) as raised:
         await client.completions.create(model=LLAMA, prompt="anyone?", max_tokens=2)
     assert raised.value.status_code == 503
@@ -263,9 +263,9 @@ async def test_every_replica_down_is_a_503_and_the_gateway_keeps_serving(
 async def test_fail_close_pool_without_its_picker_fails_the_request(
     gateway: LocalGateway, client: openai.AsyncOpenAI
 ) -> None:
-    await gateway.pickers["llama"].process.stop()
+    await gateway.pickers["llama"].child.stop()
     with pytest.raises(openai.APIStatusError) as raised:
         await client.completions.create(model=LLAMA, prompt="picker?", max_tokens=2, timeout=20)
     # FailClose: Envoy's ext_proc cannot reach the picker and fails the request instead of guessing.
     assert raised.value.status_code >= 500
-    assert gateway.envoy is not None and gateway.envoy.running
+    assert gateway.envoy is not None and gateway.envoy.child.running

@@ -14,13 +14,14 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from local_gateway_stacks import LLAMA, TWO_POOL_SERVICES, write_stack
 
+from infgw.launch.picker_process import PickerProcess
 from infgw.local.command import load_local_plan
-from infgw.local.gateway import LOOPBACK, GatewayOptions, LocalGateway, RunningPicker
+from infgw.local.gateway import LOOPBACK, GatewayOptions, LocalGateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
 
-async def serving(picker: RunningPicker) -> bool:
+async def serving(picker: PickerProcess) -> bool:
     async with grpc.aio.insecure_channel(f"{LOOPBACK}:{picker.health_port}") as channel:
         try:
             reply = await health_pb2_grpc.HealthStub(channel).Check(
@@ -57,7 +58,7 @@ async def test_the_other_picker_takes_over_when_the_leader_stops(
         leader, follower = (pickers[0], pickers[1]) if states[0] else (pickers[1], pickers[0])
         async with aiohttp.ClientSession() as session:
             assert await completion_status(session, gateway.url) == 200
-            await leader.process.stop()  # SIGTERM: the leader releases the lease on its way out
+            await leader.child.stop()  # SIGTERM: the leader releases the lease on its way out
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 45
             while loop.time() < deadline and not await serving(follower):

@@ -135,7 +135,7 @@ async def test_killing_a_replica_the_picker_routes_to_loses_no_request(gateway: 
         victim = await busy_replica(gateway, served_before, deadline)
         served_before = Counter(a.replica for a in answers if a.status == 200)
         killed_at = time.monotonic()
-        await victim.process.kill()
+        victim.replica.child.kill()
         await asyncio.wait_for(load, LOAD_S + REQUEST_TIMEOUT_S + 5)
     finally:
         if not load.done():

@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from infgw.local.ports import free_port
+from infgw.launch.ports import free_port
 from infgw.local.replica_status import fetch_replica_status, parse_replica_metrics
 
 PAGE = """\

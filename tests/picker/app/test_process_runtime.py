@@ -7,15 +7,16 @@ import asyncio
 import aiohttp
 import grpc
 import pytest
-import yaml
 from aiohttp import web
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc
 from extproc_messages_for_app import completion_request
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from picker.app import PickerApp
 from picker.config.errors import ConfigError
+from picker.datastore.endpoints_file import StaticEndpoint, StaticPoolFile
 from picker.framework.clock import RealClock
 from picker.options import PickerOptions
+from picker.readiness_line import PickerReadinessLine
 from picker.runtime import ProcessRuntime
 
 
@@ -48,25 +49,27 @@ def options_for(endpoints_file, **overrides) -> PickerOptions:
     return PickerOptions(**values)
 
 
-async def test_the_real_runtime_routes_to_the_least_loaded_endpoint_and_reports_metrics(tmp_path):
+async def test_the_real_runtime_routes_to_the_least_loaded_endpoint_and_reports_metrics(tmp_path, capsys):
     busy_runner, busy_port = await metrics_server(waiting=4)
     idle_runner, idle_port = await metrics_server(waiting=0)
-    endpoints_file = tmp_path / "endpoints.yaml"
-    endpoints_file.write_text(
-        yaml.safe_dump(
-            {
-                "endpoints": [
-                    {"name": "busy", "address": "127.0.0.1", "port": busy_port},
-                    {"name": "idle", "address": "127.0.0.1", "port": idle_port},
-                ]
-            }
-        )
-    )
+    endpoints_file = StaticPoolFile.of(
+        [
+            StaticEndpoint(name="busy", address="127.0.0.1", port=busy_port),
+            StaticEndpoint(name="idle", address="127.0.0.1", port=idle_port),
+        ]
+    ).write(tmp_path / "endpoints.yaml")
     options = options_for(endpoints_file)
     clock = RealClock()
     app = PickerApp(options, ProcessRuntime(options, clock, {}), clock)
     await app.start()
     try:
+        # The one readiness line a launcher parses: the ports it bound (port 0 in the options).
+        announced = PickerReadinessLine.model_validate_json(capsys.readouterr().out.strip().splitlines()[-1])
+        assert (announced.grpc_port, announced.health_port, announced.metrics_port) == (
+            app.grpc_port,
+            app.grpc_health_port,
+            app.metrics_port,
+        )
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_health_port}") as channel:
             async with asyncio.timeout(5):
                 while True:

@@ -1,5 +1,5 @@
 """End-to-end harness: tiny aiohttp model servers that answer with their own identity and serve
-configurable vLLM metrics, the real picker as a subprocess (``python -m picker``), and real Envoy."""
+configurable vLLM metrics, the real picker as a subprocess and real Envoy (both through ``infgw.launch``)."""
 
 from __future__ import annotations
 
@@ -7,22 +7,19 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import re
-import signal
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 from aiohttp import web
+from picker.datastore.endpoints_file import StaticEndpoint, StaticPoolFile
 
-from infgw.envoy import EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
+from infgw.envoy import EnvoyBootstrapSpec, PickerConnection, build_bootstrap
+from infgw.launch.envoy_process import EnvoyProcess
+from infgw.launch.picker_process import PickerProcess
 
 STARTUP_TIMEOUT_S = 20.0
-_SERVING_LINE = re.compile(r"picker serving: ext_proc=[^:]+:(\d+) tls=\w+ health=(\d+) metrics=(\d+)")
 
 
 @dataclass
@@ -114,68 +111,25 @@ class IdentityUpstream:
             await self.runner.cleanup()
 
 
-class PickerProcess:
-    """``python -m picker`` on port 0 with a static endpoints file; ports are read from its log line."""
-
-    def __init__(
-        self,
-        work_dir: Path,
-        endpoints: list[IdentityUpstream],
-        objectives: dict[str, int],
-        *args: str,
-        env: dict[str, str] | None = None,
-    ):
-        self.endpoints_file = work_dir / "endpoints.yaml"
-        self.log_file = work_dir / "picker.log"
-        document = {
-            "endpoints": [{"name": u.name, "address": u.host, "port": u.port} for u in endpoints],
-            "objectives": [{"name": name, "priority": priority} for name, priority in objectives.items()],
-        }
-        self.endpoints_file.write_text(yaml.safe_dump(document))
-        self.command = [
-            sys.executable, "-m", "picker",
-            "--endpoints-file", str(self.endpoints_file),
-            "--bind-address", "127.0.0.1",
-            "--grpc-port", "0", "--grpc-health-port", "0", "--metrics-port", "0",
-            "--refresh-metrics-interval", "20ms",
-            "--shutdown-grace-period", "2s",
-            "--seed", "7",
-            *args,
-        ]  # fmt: skip
-        self.env = env
-        self.process: subprocess.Popen[bytes] | None = None
-        self.grpc_port = self.health_port = self.metrics_port = 0
-
-    async def start(self) -> PickerProcess:
-        with self.log_file.open("wb") as log:
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
-        async with asyncio.timeout(STARTUP_TIMEOUT_S):
-            while True:
-                match = _SERVING_LINE.search(self.log_file.read_text(errors="replace"))
-                if match:
-                    self.grpc_port, self.health_port, self.metrics_port = map(int, match.groups())
-                    return self
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"picker exited early: {self.log()}")
-                await asyncio.sleep(0.05)
-
-    def log(self) -> str:
-        return self.log_file.read_text(errors="replace")[-3000:]
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    async def stop(self) -> int:
-        """SIGTERM (graceful), SIGKILL if it does not exit in 10 s; returns the exit code."""
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.to_thread(self.process.wait, 10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                await asyncio.to_thread(self.process.wait, 10)
-        return self.process.returncode
+def harness_picker(
+    work_dir: Path,
+    endpoints: list[IdentityUpstream],
+    objectives: dict[str, int],
+    *args: str,
+    env: dict[str, str] | None = None,
+) -> PickerProcess:
+    """``python -m picker`` (through the launcher) on port 0 with a static endpoints file of ``endpoints``."""
+    return PickerProcess(
+        "picker",
+        work_dir / "picker.log",
+        work_dir / "endpoints.yaml",
+        ["--refresh-metrics-interval", "20ms", "--shutdown-grace-period", "2s", "--seed", "7", *args],
+        endpoints=StaticPoolFile.of(
+            [StaticEndpoint(name=u.name, address=u.host, port=u.port) for u in endpoints], objectives
+        ),
+        env=env,
+        ready_timeout_s=STARTUP_TIMEOUT_S,
+    )
 
 
 @dataclass
@@ -259,8 +213,9 @@ async def start_gateway(
         served = [
             upstreams[n] for n in (picker_endpoints if picker_endpoints is not None else upstream_names)
         ]
-        picker = await PickerProcess(work_dir, served, objectives or {}, *picker_args).start()
-        cleanup.push_async_callback(picker.stop)
+        picker = await cleanup.enter_async_context(
+            harness_picker(work_dir, served, objectives or {}, *picker_args)
+        )
         connection.setdefault("port", picker.grpc_port)
         connection.setdefault("tls", "--secure-serving=false" not in picker_args)
     spec = EnvoyBootstrapSpec(
@@ -271,9 +226,7 @@ async def start_gateway(
     bootstrap = build_bootstrap(spec)
     if subset_hint is not None:
         add_subset_hint(bootstrap, [upstreams[name].hostport for name in subset_hint])
-    envoy = EnvoyProcess(bootstrap)
-    await asyncio.to_thread(envoy.start)
-    cleanup.push_async_callback(asyncio.to_thread, envoy.stop)
+    envoy = await cleanup.enter_async_context(EnvoyProcess(bootstrap))
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
     cleanup.push_async_callback(session.close)
     return Gateway(envoy, upstreams, picker, session)

@@ -24,7 +24,7 @@ async def test_an_empty_pool_gets_503_and_the_picker_keeps_serving(gateway):
         status, body = await gw.complete("anyone?")
         assert status == 503
         assert body["error"]["type"] == "service_unavailable_error"
-    assert gw.picker.alive()
+    assert gw.picker.child.running
 
 
 async def test_buffered_body_mode_routes_rewrites_and_rejects_like_full_duplex(gateway):
@@ -47,7 +47,7 @@ async def test_fail_open_falls_back_to_round_robin_when_the_picker_stops(gateway
         fallback_pool=True,
     )
     assert (await gw.complete("before"))[0] == 200
-    assert await gw.picker.stop() == 0  # SIGTERM: graceful shutdown exits cleanly
+    assert await gw.picker.child.stop() == 0  # SIGTERM: graceful shutdown exits cleanly
     landed = set()
     for i in range(6):
         status, body = await gw.complete(f"after-{i}", **{"x-gateway-destination-endpoint": "127.0.0.1:1"})

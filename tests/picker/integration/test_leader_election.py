@@ -13,9 +13,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-from gateway_harness import IdentityUpstream, PickerProcess
+from gateway_harness import IdentityUpstream, harness_picker
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from infgw.launch.picker_process import PickerProcess
 from infgw.local.lease_api import FakeLeaseApi
 
 pytestmark = pytest.mark.integration
@@ -62,7 +63,7 @@ async def two_pickers(
         pickers = {}
         for name in ("picker-a", "picker-b"):
             (work_dir / name).mkdir()
-            picker = PickerProcess(
+            picker = harness_picker(
                 work_dir / name, [upstream], {},
                 "--pool-name", "pool", "--pool-namespace", "ns", "--secure-serving=false",
                 "--ha-enable-leader-election", "--kubeconfig", str(kubeconfig),
@@ -71,8 +72,9 @@ async def two_pickers(
                 env=os.environ | {"POD_NAME": name},
             )  # fmt: skip
             pickers[name] = picker
-            cleanup.push_async_callback(picker.stop)
-        await asyncio.gather(*(picker.start() for picker in pickers.values()))
+            cleanup.push_async_callback(picker.child.stop)
+            picker.start()
+        await asyncio.gather(*(picker.wait_ready() for picker in pickers.values()))
         yield api, pickers
 
 
@@ -90,8 +92,7 @@ async def test_one_replica_serves_and_a_follower_takes_over_when_the_leader_is_k
         lease = api.lease("ns", LEASE_NAME)
         assert lease is not None and lease["spec"]["holderIdentity"] == leader
 
-        assert pickers[leader].process is not None
-        pickers[leader].process.kill()
+        pickers[leader].child.kill()
         killed_at = time.monotonic()
         assert await wait_for_one_leader(pickers, lease_s + 2.2 * retry_s + SLACK_S) == follower
         takeover_s = time.monotonic() - killed_at
@@ -107,7 +108,7 @@ async def test_a_terminated_leader_hands_over_at_once(tmp_path) -> None:
     async with two_pickers(tmp_path, lease_s, 10.0, retry_s) as (api, pickers):
         leader = await wait_for_one_leader(pickers, 20)
         (follower,) = set(pickers) - {leader}
-        stopping = asyncio.create_task(pickers[leader].stop())
+        stopping = asyncio.create_task(pickers[leader].child.stop())
         terminated_at = time.monotonic()
         assert await wait_for_one_leader({follower: pickers[follower]}, 2.2 * retry_s + SLACK_S) == follower
         assert time.monotonic() - terminated_at < lease_s / 2

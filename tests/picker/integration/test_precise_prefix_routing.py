@@ -13,14 +13,16 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
-from bench.targets.process import free_port_run
-from gateway_harness import PickerProcess
+from gateway_harness import harness_picker
 from picker.profiles import profile_text
 from prometheus_client.parser import text_string_to_metric_families
 from sim.config import SimConfig
 from sim.server import SimulatorHandle, start_simulator
 
-from infgw.envoy import EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
+from infgw.envoy import EnvoyBootstrapSpec, PickerConnection, build_bootstrap
+from infgw.launch.envoy_process import EnvoyProcess
+from infgw.launch.picker_process import PickerProcess
+from infgw.launch.ports import free_port_block
 
 pytestmark = pytest.mark.integration
 
@@ -85,21 +87,18 @@ class Fleet:
         members = [
             PoolMember(f"pod-rank-{rank}", "127.0.0.1", sim.port) for rank, sim in enumerate(self.sims)
         ]
-        picker = PickerProcess(self.work_dir, members, {}, "--config-file", str(config_file))  # type: ignore[arg-type]
-        self.picker = await picker.start()
-        self.cleanup.push_async_callback(picker.stop)
-        envoy = EnvoyProcess(
-            build_bootstrap(EnvoyBootstrapSpec(picker=PickerConnection(port=picker.grpc_port)))
+        picker = harness_picker(self.work_dir, members, {}, "--config-file", str(config_file))  # type: ignore[arg-type]
+        self.picker = await self.cleanup.enter_async_context(picker)
+        envoy = await self.cleanup.enter_async_context(
+            EnvoyProcess(build_bootstrap(EnvoyBootstrapSpec(picker=PickerConnection(port=picker.grpc_port))))
         )
-        await asyncio.to_thread(envoy.start)
-        self.cleanup.push_async_callback(asyncio.to_thread, envoy.stop)
         self.gateway_url = f"http://127.0.0.1:{envoy.listener_port}"
 
 
 @pytest.fixture
 async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
     """Two simulators publishing KV events (live on base, base+1; replay on base+2, base+3)."""
-    events_base = free_port_run(4)
+    events_base = free_port_block(4)
     async with contextlib.AsyncExitStack() as cleanup:
         sims: list[SimulatorHandle] = []
         for rank in range(2):
@@ -156,7 +155,7 @@ async def test_requests_follow_the_servers_cache_not_the_routing_history(fleet: 
     assert served == ["sim-0"] * 6, served
     assert await picker_metric(http, picker, "inference_extension_kv_events_fallback_endpoints") == 0
     errors = await picker_metric(http, picker, "inference_extension_kv_event_errors_total")
-    assert errors == 0, picker.log()
+    assert errors == 0, picker.child.log_tail()
 
 
 async def test_a_picker_started_after_the_servers_cached_recovers_it_by_replay(fleet: Fleet) -> None:

@@ -19,10 +19,10 @@ from bench.stats.summary import summarize
 from bench.suite import Progress
 from bench.targets.base import Target, TargetUnavailable
 from bench.targets.picker_gateway import PickerGateway
-from bench.targets.process import ProcessFailed
 from bench.workloads.no_sharing import NoSharing
 from bench.workloads.request import RequestSpec
 from infgw.envoy import BodyMode
+from infgw.launch.child_process import LaunchError
 
 BASELINE = "direct"
 # Most requests one phase can take (~1,000 req/s for a few seconds); each phase gets fresh prompts.
@@ -59,7 +59,7 @@ async def measure_overhead(spec: OverheadSpec, targets: Mapping[str, Target], na
         except TargetUnavailable as err:
             out.append(OverheadRun(target=name, status="unavailable", reason=str(err)))
             continue
-        except (ProcessFailed, OSError) as err:
+        except (LaunchError, OSError) as err:
             out.append(OverheadRun(target=name, status="failed", reason=f"{type(err).__name__}: {err}"[:600]))
             continue
         except Exception as err:

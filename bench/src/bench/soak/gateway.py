@@ -1,29 +1,29 @@
-"""A local gateway built from the real parts as separate processes: simulator replicas (``python -m sim``),
-the picker (``python -m picker --endpoints-file``) and Envoy (``infgw.envoy``). Every part can be killed
-and restarted on its own port: the soak and the reliability tests (tests/reliability/) drive it."""
+"""A local gateway built from the real parts as separate processes, started with the launcher
+(``infgw.launch``): simulator replicas, the picker on a static endpoints file and Envoy. Every part can be
+killed and restarted on its own port: the soak and the reliability tests (tests/reliability/) drive it."""
 
 from __future__ import annotations
 
 import json
-import re
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from picker.datastore.endpoints_file import StaticEndpoint, StaticPoolFile
 from picker.profiles import profile_text
 
-from infgw.envoy import BodyMode, EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
+from infgw.envoy import BodyMode, EnvoyBootstrapSpec, PickerConnection, build_bootstrap
 from infgw.envoy.spec import DestinationRouting
+from infgw.launch.child_process import ChildProcess
+from infgw.launch.envoy_process import EnvoyProcess
+from infgw.launch.picker_process import PickerProcess
+from infgw.launch.replica_process import ReplicaProcess
 
-STARTUP_TIMEOUT_S = 90.0  # a shared 2-core CI box can take tens of seconds to import
-_PICKER_SERVING = re.compile(r"picker serving: ext_proc=[^:]+:(\d+) tls=\w+ health=(\d+) metrics=(\d+)")
 # Envoy retries these on the next host of the picker's list: a refused connection, a refused HTTP/2
 # stream, and a reset before any response byte (a replica killed with the request in flight).
 RETRY_ON = ("connect-failure", "refused-stream", "reset")
@@ -45,124 +45,12 @@ def picker_config(
     return yaml.safe_dump({**(admission or {}), **document}, sort_keys=False)
 
 
-@dataclass
-class ChildProcess:
-    """One child process with its log file; stop() always reaps it."""
-
-    name: str
-    command: list[str]
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def spawn(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else "(no log)"
-
-    def wait_for_log(self, pattern: re.Pattern[str], after: int = 0) -> re.Match[str]:
-        """The first match of ``pattern`` in the log past byte ``after``; fails fast if the child exits."""
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            text = self.log_path.read_text(errors="replace")[after:] if self.log_path.exists() else ""
-            match = pattern.search(text)
-            if match:
-                return match
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited during start-up: {self.log_tail()}")
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} not ready after {STARTUP_TIMEOUT_S} s: {self.log_tail()}")
-
-    def log_size(self) -> int:
-        return self.log_path.stat().st_size if self.log_path.exists() else 0
-
-    def kill(self) -> None:
-        """SIGKILL: a crash, no drain."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-        if self.process is not None:
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        """SIGTERM, SIGKILL after 10 s."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-    def rss_kib(self) -> int:
-        """Resident set size from /proc (Linux), in KiB."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise RuntimeError(f"no VmRSS for {self.name}")
-
-
-_SIM_LISTENING = re.compile(r'"event": "listening".*?"port": (\d+)')
-_FAKE_LISTENING = re.compile(r"fake replica listening on (\d+)")
-
-
-@dataclass
-class Replica:
-    """A model server process: the simulator, or the purpose-built fake replica."""
-
-    child: ChildProcess
-    port: int = 0
-    kind: str = "sim"
-    _log_offset: int = 0
-
-    @property
-    def name(self) -> str:
-        return self.child.name
-
-    @property
-    def hostport(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.hostport}"
-
-    def spawn(self) -> None:
-        self._log_offset = self.child.log_size()
-        self.child.spawn()
-
-    def wait_listening(self) -> None:
-        pattern = _SIM_LISTENING if self.kind == "sim" else _FAKE_LISTENING
-        self.port = int(self.child.wait_for_log(pattern, self._log_offset).group(1))
-
-    def start(self) -> Replica:
-        self.spawn()
-        self.wait_listening()
-        return self
-
-    def restart_on_same_port(self) -> None:
-        """Start again where it was (the picker and Envoy know it by address)."""
-        self.child.stop()
-        command = self.child.command
-        index = command.index("--port")
-        command[index + 1] = str(self.port)
-        self.start()
+class Replica(ReplicaProcess):
+    """A model server process: the simulator, or the purpose-built fake replica (which takes control
+    requests)."""
 
     def control(self, **settings: Any) -> None:
         """Switch a fake replica's behaviour (mode, delays) at run time."""
-        assert self.kind == "fake", "only fake replicas take control requests"
         request = urllib.request.Request(
             self.url + "/control", data=json.dumps(settings).encode(), method="POST",
             headers={"content-type": "application/json"},
@@ -172,78 +60,26 @@ class Replica:
 
     def stats(self) -> dict[str, Any]:
         """A fake replica's behaviour and the requests it served since the last control call."""
-        assert self.kind == "fake", "only fake replicas report stats"
         with urllib.request.urlopen(self.url + "/control", timeout=5) as response:
             return dict(json.loads(response.read()))
 
 
 def sim_replica(work_dir: Path, name: str, *sim_args: str) -> Replica:
-    command = [
-        sys.executable, "-m", "sim", "--host", "127.0.0.1", "--port", "0", "--name", name,
-        "--seed", "7", "--log-level", "warning", *sim_args,
-    ]  # fmt: skip
-    return Replica(ChildProcess(name, command, work_dir / f"{name}.log"))
+    return Replica(name, work_dir / f"{name}.log", ["--seed", "7", "--log-level", "warning", *sim_args])
 
 
 def fake_replica(work_dir: Path, name: str, script: Path) -> Replica:
-    """A purpose-built replica script that prints ``fake replica listening on PORT`` and takes
-    ``--port``/``--name`` (tests/reliability/fake_replica.py)."""
-    command = [sys.executable, str(script), "--port", "0", "--name", name]
-    return Replica(ChildProcess(name, command, work_dir / f"{name}.log"), kind="fake")
+    """A purpose-built replica script that takes ``--host``/``--port``/``--name`` and announces itself with
+    the simulator's readiness line (tests/reliability/fake_replica.py)."""
+    return Replica(name, work_dir / f"{name}.log", program=[sys.executable, str(script)])
 
 
-@dataclass
-class Picker:
+class Picker(PickerProcess):
     """``python -m picker`` on a static endpoints file, plain-text gRPC (Envoy and picker on loopback)."""
-
-    work_dir: Path
-    replicas: Sequence[Replica]
-    objectives: dict[str, int] = field(default_factory=dict)
-    max_endpoints: int = 1
-    extra_args: tuple[str, ...] = ()
-    admission: dict[str, Any] | None = None
-    prefix_lru_capacity: int | None = None
-    grpc_port: int = 0
-    metrics_port: int = 0
-    child: ChildProcess | None = None
-
-    def write_endpoints(self, replicas: Sequence[Replica] | None = None) -> None:
-        document = {
-            "endpoints": [
-                {"name": r.name, "address": "127.0.0.1", "port": r.port} for r in (replicas or self.replicas)
-            ],
-            "objectives": [{"name": n, "priority": p} for n, p in self.objectives.items()],
-        }
-        (self.work_dir / "endpoints.yaml").write_text(yaml.safe_dump(document))
-
-    def start(self) -> Picker:
-        self.write_endpoints()
-        command = [
-            sys.executable, "-m", "picker",
-            "--endpoints-file", str(self.work_dir / "endpoints.yaml"),
-            "--config-text", picker_config(self.max_endpoints, self.admission, self.prefix_lru_capacity),
-            "--bind-address", "127.0.0.1",
-            # A restart reuses the ports Envoy was configured with.
-            "--grpc-port", str(self.grpc_port), "--grpc-health-port", "0",
-            "--metrics-port", str(self.metrics_port),
-            "--secure-serving=false",
-            "--refresh-metrics-interval", "50ms",
-            "--refresh-prometheus-metrics-interval", "50ms",
-            "--shutdown-grace-period", "1s",
-            "--seed", "7",
-            *self.extra_args,
-        ]  # fmt: skip
-        self.child = self.child or ChildProcess("picker", command, self.work_dir / "picker.log")
-        self.child.command = command
-        offset = self.child.log_size()
-        self.child.spawn()
-        match = self.child.wait_for_log(_PICKER_SERVING, offset)
-        self.grpc_port, _, self.metrics_port = map(int, match.groups())
-        return self
 
     def metrics(self) -> dict[str, float]:
         """The picker's Prometheus samples, keyed by the full sample name with labels."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
             text = response.read().decode()
         samples: dict[str, float] = {}
         for line in text.splitlines():
@@ -258,9 +94,37 @@ class Picker:
         )
 
 
+def soak_picker(
+    work_dir: Path,
+    replicas: Sequence[ReplicaProcess],
+    objectives: dict[str, int] | None = None,
+    *,
+    max_endpoints: int = 1,
+    extra_args: Sequence[str] = (),
+    admission: dict[str, Any] | None = None,
+    prefix_lru_capacity: int | None = None,
+    grpc_port: int = 0,
+) -> Picker:
+    """The picker over ``replicas`` (started: their ports are known), not started yet."""
+    endpoints = [StaticEndpoint(name=r.name, address=r.host, port=r.port) for r in replicas]
+    args = [
+        "--config-text", picker_config(max_endpoints, admission, prefix_lru_capacity),
+        "--secure-serving=false",
+        "--refresh-metrics-interval", "50ms",
+        "--refresh-prometheus-metrics-interval", "50ms",
+        "--shutdown-grace-period", "1s",
+        "--seed", "7",
+        *extra_args,
+    ]  # fmt: skip
+    return Picker(
+        "picker", work_dir / "picker.log", work_dir / "endpoints.yaml", args,
+        endpoints=StaticPoolFile.of(endpoints, objectives), grpc_port=grpc_port,
+    )  # fmt: skip
+
+
 def gateway_bootstrap(
-    picker: Picker,
-    replicas: Sequence[Replica],
+    picker: PickerProcess,
+    replicas: Sequence[ReplicaProcess],
     *,
     fail_open: bool = False,
     retry_path: bool = True,
@@ -306,23 +170,18 @@ class GatewayUnderTest:
         return f"http://127.0.0.1:{self.envoys[envoy].listener_port}"
 
     def children(self) -> list[ChildProcess]:
-        found = [r.child for r in self.replicas]
-        if self.picker.child is not None:
-            found.append(self.picker.child)
-        return found
+        return [*(r.child for r in self.replicas), self.picker.child]
 
     def stop(self) -> None:
         for envoy in self.envoys.values():
             envoy.stop()
         for child in self.children():  # signal all first: they drain in parallel
-            if child.alive():
-                assert child.process is not None
-                child.process.terminate()
+            child.terminate()
         for child in self.children():
-            child.stop()
+            child.stop_blocking()
 
     def leftover_processes(self) -> list[str]:
-        return [c.name for c in self.children() if c.alive()]
+        return [c.name for c in self.children() if c.running]
 
 
 def start_gateway(
@@ -337,23 +196,31 @@ def start_gateway(
     prefix_lru_capacity: int | None = None,
 ) -> GatewayUnderTest:
     """Replicas, then the picker, then each Envoy (``envoys``: name -> gateway_bootstrap keywords)."""
-    picker = Picker(
-        work_dir, replicas, objectives or {}, max_endpoints, picker_args, admission, prefix_lru_capacity
-    )
-    gateway = GatewayUnderTest(replicas, picker, {})
+    started: list[ChildProcess] = []
+    gateway: GatewayUnderTest | None = None
     try:
         for replica in replicas:  # all at once: start-up is mostly Python imports
-            replica.spawn()
+            replica.start()
+            started.append(replica.child)
         for replica in replicas:
-            replica.wait_listening()
+            replica.wait_ready_blocking()
+        picker = soak_picker(
+            work_dir, replicas, objectives, max_endpoints=max_endpoints, extra_args=picker_args,
+            admission=admission, prefix_lru_capacity=prefix_lru_capacity,
+        )  # fmt: skip
+        gateway = GatewayUnderTest(replicas, picker, {})
         picker.start()
+        picker.wait_ready_blocking()
         for name, options in (envoys or {"main": {}}).items():
             envoy = EnvoyProcess(gateway_bootstrap(picker, replicas, **options))
             gateway.envoys[name] = envoy
             envoy.start()
         wait_until(lambda: picker.ready_pods() == len(replicas), "picker sees every replica")
     except BaseException:
-        gateway.stop()
+        if gateway is not None:
+            gateway.stop()
+        for child in started:
+            child.stop_blocking()
         raise
     return gateway
 

@@ -162,7 +162,6 @@ async def run_overload(
     clients (another process) post back to back until the critical client is done (bounded by
     ``max_flood_requests``)."""
     result = OverloadResult()
-    assert gateway.picker.child is not None
     counters_before = [replica_load(r.url) for r in gateway.replicas]
     rss_before = gateway.picker.child.rss_kib()
     picker_cpu_before = process_cpu_s(gateway.picker.child.pid)

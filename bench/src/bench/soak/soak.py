@@ -82,7 +82,6 @@ async def soak(gateway: GatewayUnderTest, minutes: float, load_fraction: float, 
         )
 
     def sample() -> SoakSample:
-        assert gateway.picker.child is not None
         window = [o for o in outcomes if o.started_s >= time.monotonic() - interval_s and o.status == 200]
         latencies = [o.latency_s for o in window]
         metrics = gateway.picker.metrics()

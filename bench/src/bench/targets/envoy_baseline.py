@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import subprocess
 from collections.abc import AsyncIterator
@@ -11,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from bench.targets.base import FleetView, TargetUnavailable
-from infgw.envoy import EnvoyBootstrapSpec, EnvoyError, EnvoyProcess, build_bootstrap, find_envoy_binary
+from infgw.envoy import EnvoyBootstrapSpec, EnvoyError, build_bootstrap, find_envoy_binary
+from infgw.launch.envoy_process import EnvoyProcess
 
 LbPolicy = Literal["ROUND_ROBIN", "LEAST_REQUEST"]
 
@@ -65,12 +65,8 @@ class EnvoyBaseline:
     async def serve(self, fleet: FleetView) -> AsyncIterator[str]:
         spec = EnvoyBootstrapSpec(endpoints=tuple(f"{h}:{p}" for h, p in fleet.hostports()))
         bootstrap = with_lb_policy(build_bootstrap(spec), self.lb_policy)
-        envoy = EnvoyProcess(bootstrap, concurrency=self.concurrency)
         try:
-            await asyncio.to_thread(envoy.start)
+            async with EnvoyProcess(bootstrap, concurrency=self.concurrency) as envoy:
+                yield f"http://127.0.0.1:{envoy.listener_port}"
         except EnvoyError as err:
             raise TargetUnavailable(f"envoy did not start: {err}") from err
-        try:
-            yield f"http://127.0.0.1:{envoy.listener_port}"
-        finally:
-            await asyncio.to_thread(envoy.stop)

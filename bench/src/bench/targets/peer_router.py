@@ -15,8 +15,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import ClassVar
 
+import aiohttp
+
 from bench.targets.base import FleetView, TargetUnavailable
-from bench.targets.process import ManagedProcess, free_port
+from infgw.launch.child_process import ChildProcess
+from infgw.launch.ports import free_port
+from infgw.launch.readiness import wait_http_ok
 
 # package name on PyPI -> console script it installs
 PEER_PACKAGES = {"sglang-router": "sglang-router", "vllm-router": "vllm-router", "smg": "smg"}
@@ -71,10 +75,10 @@ class PeerRouter:
     async def serve(self, fleet: FleetView) -> AsyncIterator[str]:
         self.check_available()
         port = free_port()
-        process = ManagedProcess(
+        process = ChildProcess(
             self.name, self.argv(port, free_port(), list(fleet.replicas.values())),
             fleet.work_dir / f"{self.name}.log")
-        async with process:
+        async with process, aiohttp.ClientSession() as session:
             # Both CLIs wait for every worker's /health before they serve; /health answers once ready.
-            await process.wait_http_ready(f"http://127.0.0.1:{port}/health", timeout_s=self.ready_timeout_s)
+            await wait_http_ok(session, process, f"http://127.0.0.1:{port}/health", self.ready_timeout_s)
             yield f"http://127.0.0.1:{port}"

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
 
 import yaml
 
 from bench.targets.base import FleetView, RestartPicker, TargetUnavailable
 from bench.targets.envoy_baseline import envoy_version
-from bench.targets.process import ManagedProcess, free_port
 from infgw.envoy import (
     BodyMode,
     EnvoyBootstrapSpec,
     EnvoyError,
-    EnvoyProcess,
     PickerConnection,
     build_bootstrap,
 )
+from infgw.launch.envoy_process import EnvoyProcess
 
 # InferenceObjectives the priority-mix workload names; batch < 0 makes it sheddable (EPP semantics).
 DEFAULT_OBJECTIVES = {"critical": 100, "batch": -1}
@@ -68,18 +65,12 @@ class PickerGateway:
             picker_version = "unknown"
         return f"picker {picker_version} ({self.profile} profile), envoy {envoy_version()}"
 
-    def picker_argv(self, endpoints_file: Path, grpc_port: int, health_port: int, metrics_port: int,
-                    config_text: str | None = None, scheduling_policy: str = "fcfs") -> list[str]:
-        """``scheduling_policy``: the replicas' vLLM policy, passed on as --model-server-scheduling-policy."""
+    def picker_args(self, config_text: str | None = None, scheduling_policy: str = "fcfs") -> list[str]:
+        """The picker's flags (the launcher adds the endpoints file, bind address and ports).
+        ``scheduling_policy``: the replicas' vLLM policy, passed on as --model-server-scheduling-policy."""
         return [
-            sys.executable, "-m", "picker",
-            "--endpoints-file", str(endpoints_file),
             "--config-text", config_text or picker_profile_text(self.profile),
-            "--grpc-port", str(grpc_port),
-            "--grpc-health-port", str(health_port),
-            "--metrics-port", str(metrics_port),
             "--secure-serving=false",
-            "--bind-address", "127.0.0.1",
             "--log-level", "warning",
             "--model-server-scheduling-policy", scheduling_policy,
         ]  # fmt: skip
@@ -94,44 +85,38 @@ class PickerGateway:
         """As ``serve``, with a function that restarts the picker on the same ports (Envoy stays up) and
         returns once requests route through the new picker."""
         self.check_available()
-        config_text = self._events_profile(fleet) if self.wants_kv_events else None
-        endpoints_file = fleet.work_dir / f"{self.name}-endpoints.yaml"
-        endpoints_file.write_text(yaml.safe_dump({
-            "endpoints": [{"name": f"{name}-rank-{rank}" if self.wants_kv_events else name,
-                           "address": url.removeprefix("http://").rsplit(":", 1)[0],
-                           "port": int(url.rsplit(":", 1)[1])}
-                          for rank, (name, url) in enumerate(fleet.replicas.items())],
-            "objectives": [{"name": name, "priority": p} for name, p in self.objectives.items()],
-        }), encoding="utf-8")
-        grpc_port, health_port, metrics_port = free_port(), free_port(), free_port()
-        argv = self.picker_argv(endpoints_file, grpc_port, health_port, metrics_port, config_text,
-                                fleet.scheduling_policy)
-        picker = ManagedProcess(self.name, argv, fleet.work_dir / f"{self.name}.log")
-        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-        async with picker:
-            await picker.wait_http_ready(metrics_url, self.ready_timeout_s)
-            spec = EnvoyBootstrapSpec(picker=PickerConnection(port=grpc_port, tls=False,
-                                                              response_body_mode=self.response_body_mode))
-            envoy = EnvoyProcess(build_bootstrap(spec), concurrency=1)
-            try:
-                await asyncio.to_thread(envoy.start)
-            except EnvoyError as err:
-                raise TargetUnavailable(f"envoy did not start: {err}") from err
-            try:
-                # The picker needs one scrape of every replica before it will route; wait for it.
-                base_url = f"http://127.0.0.1:{envoy.listener_port}"
-                await _wait_routable(base_url, self.ready_timeout_s)
+        from picker.datastore.endpoints_file import StaticEndpoint, StaticPoolFile  # checked just above
 
-                async def restart() -> None:
-                    await picker.stop()
-                    picker.start(append_log=True)
-                    await picker.wait_http_ready(metrics_url, self.ready_timeout_s)
+        from infgw.launch.picker_process import PickerProcess
+
+        config_text = self._events_profile(fleet) if self.wants_kv_events else None
+        endpoints = [
+            StaticEndpoint(name=f"{name}-rank-{rank}" if self.wants_kv_events else name,
+                           address=url.removeprefix("http://").rsplit(":", 1)[0], port=int(url.rsplit(":", 1)[1]))
+            for rank, (name, url) in enumerate(fleet.replicas.items())
+        ]
+        picker = PickerProcess(
+            self.name, fleet.work_dir / f"{self.name}.log", fleet.work_dir / f"{self.name}-endpoints.yaml",
+            self.picker_args(config_text, fleet.scheduling_policy),
+            endpoints=StaticPoolFile.of(endpoints, self.objectives), ready_timeout_s=self.ready_timeout_s,
+        )  # fmt: skip
+        async with picker:
+            spec = EnvoyBootstrapSpec(picker=PickerConnection(port=picker.grpc_port, tls=False,
+                                                              response_body_mode=self.response_body_mode))
+            try:
+                envoy = EnvoyProcess(build_bootstrap(spec), ready_timeout_s=self.ready_timeout_s)
+                async with envoy:
+                    # The picker needs one scrape of every replica before it will route; wait for it.
+                    base_url = f"http://127.0.0.1:{envoy.listener_port}"
                     await _wait_routable(base_url, self.ready_timeout_s)
 
-                yield base_url, restart
-            finally:
-                await asyncio.to_thread(envoy.stop)
+                    async def restart() -> None:
+                        await picker.restart()  # same ports, log appended; returns once it announces itself
+                        await _wait_routable(base_url, self.ready_timeout_s)
 
+                    yield base_url, restart
+            except EnvoyError as err:
+                raise TargetUnavailable(f"envoy did not start: {err}") from err
 
     def _events_profile(self, fleet: FleetView) -> str:
         """The profile with its precise scorer dialing the fleet's KV-event ports (rank i: base + i)."""

@@ -6,9 +6,10 @@ Kubernetes client costs about a second, which local runs with a static file shou
 
 from __future__ import annotations
 
+from picker.datastore.endpoints_file import StaticEndpoint, StaticObjective, StaticPoolFile, parse_static_pool
 from picker.datastore.pool_membership import PoolMembership, PoolSpec
 from picker.datastore.scraper import MetricsScraper, ScrapeSettings
-from picker.datastore.static_source import StaticEndpointSource, parse_static_pool
+from picker.datastore.static_source import StaticEndpointSource
 from picker.datastore.store import EndpointStore
 from picker.datastore.vllm_metrics import MetricsParseError, parse_vllm_metrics
 
@@ -19,7 +20,10 @@ __all__ = [
     "PoolMembership",
     "PoolSpec",
     "ScrapeSettings",
+    "StaticEndpoint",
     "StaticEndpointSource",
+    "StaticObjective",
+    "StaticPoolFile",
     "parse_static_pool",
     "parse_vllm_metrics",
 ]

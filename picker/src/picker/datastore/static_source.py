@@ -1,85 +1,21 @@
-"""Pool membership and objective priorities from a YAML file, for local runs without Kubernetes.
+"""Pool membership and objective priorities from the static endpoints file (``endpoints_file.py``), for
+local runs without Kubernetes.
 
 The file is re-read when it changes; a bad edit is logged and the last good state stays in force.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from picker.config.errors import ConfigError, ConfigIssue, issues_from_validation_error
+from picker.config.errors import ConfigError, ConfigIssue
+from picker.datastore.endpoints_file import StaticPoolFile, parse_static_pool
 from picker.datastore.store import EndpointStore
 from picker.framework.clock import Clock
 from picker.framework.types import Endpoint
 
 logger = logging.getLogger(__name__)
-
-
-class _StaticModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StaticEndpoint(_StaticModel):
-    name: str = Field(min_length=1, max_length=253)
-    address: str = Field(
-        description="an IP address: it is written verbatim into x-gateway-destination-endpoint"
-    )
-    port: int = Field(ge=1, le=65535)
-    labels: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("address")
-    @classmethod
-    def _must_be_ip(cls, value: str) -> str:
-        try:
-            return str(ipaddress.ip_address(value))
-        except ValueError:
-            raise ValueError(
-                f"{value!r} is not an IP address; Envoy's ORIGINAL_DST routing needs an IP"
-            ) from None
-
-
-class StaticObjective(_StaticModel):
-    name: str = Field(min_length=1, max_length=253)
-    priority: int = 0
-
-
-class StaticPoolFile(_StaticModel):
-    """``endpoints: [{name, address, port, labels?}]`` and ``objectives: [{name, priority}]``."""
-
-    endpoints: list[StaticEndpoint] = Field(default_factory=list)
-    objectives: list[StaticObjective] = Field(default_factory=list)
-
-
-def parse_static_pool(text: str, source: str = "static endpoints file") -> StaticPoolFile:
-    """Validate the file's text. Raises ConfigError with indexed paths (``endpoints[1].port``)."""
-    try:
-        document = yaml.safe_load(text) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError([ConfigIssue("", f"not valid YAML: {error}")], source) from None
-    if not isinstance(document, dict):
-        raise ConfigError([ConfigIssue("", "expected a mapping with 'endpoints' and 'objectives'")], source)
-    try:
-        pool = StaticPoolFile.model_validate(document)
-    except ValidationError as error:
-        raise ConfigError(issues_from_validation_error(error), source) from None
-    issues: list[ConfigIssue] = []
-    for kind, names in (
-        ("endpoints", [e.name for e in pool.endpoints]),
-        ("objectives", [o.name for o in pool.objectives]),
-    ):
-        seen: set[str] = set()
-        for index, name in enumerate(names):
-            if name in seen:
-                issues.append(ConfigIssue(f"{kind}[{index}].name", f"duplicate name {name!r}"))
-            seen.add(name)
-    if issues:
-        raise ConfigError(issues, source)
-    return pool
 
 
 class StaticEndpointSource:

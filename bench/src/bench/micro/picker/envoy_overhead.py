@@ -21,10 +21,8 @@ import multiprocessing
 import os
 import platform
 import random
-import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,12 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from picker.datastore.endpoints_file import StaticEndpoint, StaticPoolFile
 
 from bench.stats.percentiles import percentile_or_nan
-from infgw.envoy import BodyMode, EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
+from infgw.envoy import BodyMode, EnvoyBootstrapSpec, PickerConnection, build_bootstrap
+from infgw.launch.envoy_process import EnvoyProcess
+from infgw.launch.picker_process import PickerProcess
 
-_SERVING_LINE = re.compile(r"picker serving: ext_proc=[^:]+:(\d+) tls=\w+ health=(\d+) metrics=(\d+)")
 _METRICS_TEMPLATE = (
     "# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting {waiting}\n"
     "# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running 0\n"
@@ -122,36 +121,21 @@ def picker_process(
     work_dir: Path, upstreams: list[str], tls: bool, seed: int, objectives: dict[str, int] | None = None
 ) -> Iterator[tuple[int, int]]:
     """Yields (ext_proc port, pid)."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    endpoints_file = work_dir / "endpoints.yaml"
     endpoints = [
-        {"name": f"upstream-{i}", "address": hostport.split(":")[0], "port": int(hostport.split(":")[1])}
+        StaticEndpoint(name=f"upstream-{i}", address=hostport.split(":")[0], port=int(hostport.split(":")[1]))
         for i, hostport in enumerate(upstreams)
     ]
-    objective_list = [{"name": name, "priority": priority} for name, priority in (objectives or {}).items()]
-    endpoints_file.write_text(yaml.safe_dump({"endpoints": endpoints, "objectives": objective_list}))
-    log_path = work_dir / "picker.log"
-    command = [
-        sys.executable, "-m", "picker", "--endpoints-file", str(endpoints_file), "--bind-address", "127.0.0.1",
-        "--grpc-port", "0", "--grpc-health-port", "0", "--metrics-port", "0", "--seed", str(seed),
-        f"--secure-serving={str(tls).lower()}", "--log-level", "info", "--shutdown-grace-period", "1s",
+    args = [
+        "--seed", str(seed), f"--secure-serving={str(tls).lower()}", "--log-level", "info",
+        "--shutdown-grace-period", "1s",
     ]  # fmt: skip
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while not (match := _SERVING_LINE.search(log_path.read_text(errors="replace"))):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"picker did not start: {log_path.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.05)
-        yield int(match.group(1)), process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    picker = PickerProcess(
+        "picker", work_dir / "picker.log", work_dir / "endpoints.yaml", args,
+        endpoints=StaticPoolFile.of(endpoints, objectives), ready_timeout_s=60,
+    )  # fmt: skip
+    with picker:
+        assert picker.child.pid is not None
+        yield picker.grpc_port, picker.child.pid
 
 
 # --- load generation (in its own process) ---------------------------------------------------------

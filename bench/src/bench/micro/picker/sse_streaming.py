@@ -25,7 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.micro.picker.envoy_overhead import percentile_ms, picker_process, process_cpu_s, serve_upstream_app
-from infgw.envoy import BodyMode, EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
+from infgw.envoy import BodyMode, EnvoyBootstrapSpec, PickerConnection, build_bootstrap
+from infgw.launch.envoy_process import EnvoyProcess
 
 
 def _serve_streaming_upstream(events: int, gap_s: float, port_queue: multiprocessing.Queue) -> None:

@@ -20,23 +20,28 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import re
 import signal
 import socket
 import statistics
-import subprocess
 import sys
-import time
+import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
 
 from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ext_proc
+from pydantic import BaseModel
 
 from bench.micro.picker.envoy_overhead import process_cpu_s, run_closed_loop, upstream_processes
-from infgw.envoy import BodyMode, EnvoyBootstrapSpec, EnvoyProcess, PickerConnection, build_bootstrap
+from infgw.envoy import BodyMode, EnvoyBootstrapSpec, PickerConnection, build_bootstrap
+from infgw.launch.child_process import ChildProcess
+from infgw.launch.envoy_process import EnvoyProcess
+from infgw.launch.readiness import wait_ready_line_blocking
 
 DESTINATION = "x-gateway-destination-endpoint"
-_LISTENING = re.compile(r"floor servicer listening on (\d+)")
 
 
 # --- the trivial servicer (runs in a child process: ``transport_floor.py --serve TRANSPORT UPSTREAM``) ---
@@ -103,7 +108,7 @@ async def _serve_grpcio(destination: str) -> None:
     external_processor_pb2_grpc.add_ExternalProcessorServicer_to_server(Servicer(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    print(f"floor servicer listening on {port}", flush=True)
+    print(FloorServicerReady(port=port).model_dump_json(), flush=True)
     await server.wait_for_termination()
 
 
@@ -134,7 +139,7 @@ async def _serve_grpclib(destination: str) -> None:
     server = Server([Service()])
     await server.start(sock=listening)
     port = listening.getsockname()[1]
-    print(f"floor servicer listening on {port}", flush=True)
+    print(FloorServicerReady(port=port).model_dump_json(), flush=True)
     await server.wait_closed()
 
 
@@ -145,31 +150,24 @@ def _serve(transport: str, destination: str) -> None:
 # --- the measurement --------------------------------------------------------------------------------
 
 
-def _start_servicer(transport: str, destination: str) -> tuple[subprocess.Popen, int]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.micro.picker.transport_floor", "--serve", transport, destination],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if match := _LISTENING.search(line):
-            return process, int(match.group(1))
-        if process.poll() is not None:
-            break
-    process.kill()
-    raise RuntimeError(f"{transport} floor servicer did not start")
+class FloorServicerReady(BaseModel):
+    """The servicer's readiness line (read by the launcher, as the picker's is)."""
+
+    event: Literal["floor-servicer-listening"] = "floor-servicer-listening"
+    port: int
 
 
-def _stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
+@contextmanager
+def floor_servicer(transport: str, destination: str, work_dir: Path) -> Iterator[tuple[ChildProcess, int]]:
+    """The servicer in its own process (a launcher child), with the port it listens on."""
+    argv = [sys.executable, "-m", "bench.micro.picker.transport_floor", "--serve", transport, destination]
+    label = transport.replace(".", "-")
+    child = ChildProcess(f"floor:{label}", argv, work_dir / f"floor-{label}.log")
+    child.start()
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        yield child, wait_ready_line_blocking(child, FloorServicerReady, 30).port
+    finally:
+        child.stop_blocking(10)
 
 
 def _picker_connection(port: int, mode: str) -> PickerConnection:
@@ -201,6 +199,7 @@ def main() -> None:
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     round_robin: list[float] = []
     with (
+        tempfile.TemporaryDirectory(prefix="transport-floor-") as work_dir,
         upstream_processes(2) as upstreams,
         EnvoyProcess(build_bootstrap(EnvoyBootstrapSpec(endpoints=tuple(upstreams)))) as baseline,
         ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as load,
@@ -212,8 +211,7 @@ def main() -> None:
             ).result()
             round_robin.append(len(run.latencies_s) / run.elapsed_s)
             for transport in args.transports:
-                servicer, port = _start_servicer(transport, upstreams[0])
-                try:
+                with floor_servicer(transport, upstreams[0], Path(work_dir)) as (servicer, port):
                     for mode in args.modes:
                         with EnvoyProcess(
                             build_bootstrap(EnvoyBootstrapSpec(picker=_picker_connection(port, mode)))
@@ -236,8 +234,6 @@ def main() -> None:
                             results.setdefault((transport, mode), []).append((served / run.elapsed_s, cpu_ms))
                             print(f"[{repeat}] {transport} {mode}: {served / run.elapsed_s:.0f} req/s, "
                                   f"{cpu_ms:.2f} ms CPU/request", file=sys.stderr)  # fmt: skip
-                finally:
-                    _stop(servicer)
     round_robin_rps = statistics.median(round_robin)
     print(f"Trivial ext_proc servicer through Envoy 1.40, no TLS, closed loop at {args.concurrency} in flight, "
           f"{args.duration_s:g} s runs, medians of {args.repeats} alternating repeats; Envoy round-robin "

@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import aiohttp
@@ -24,6 +25,11 @@ import typer
 from aiohttp import web
 from rich.console import Console
 from rich.table import Table
+from sim.readiness_line import SimReadinessLine
+
+from infgw.launch.child_process import ChildProcess
+from infgw.launch.readiness import wait_ready_line_blocking
+from infgw.launch.replica_process import ReplicaProcess
 
 OUTPUT_TOKENS = 16
 PROMPT = "What is the best pizza in the world?"
@@ -94,15 +100,8 @@ async def _serve_baseline() -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    print(json.dumps({"event": "listening", "url": f"http://127.0.0.1:{port}"}), flush=True)
+    print(SimReadinessLine(url=f"http://127.0.0.1:{port}", port=port, name="baseline").render(), flush=True)
     await asyncio.Event().wait()
-
-
-def _start(command: list[str]) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    announcement = json.loads(process.stdout.readline())
-    return process, announcement["url"]
 
 
 async def _load(url: str, stream: bool, requests: int, concurrency: int) -> RunResult:
@@ -155,10 +154,18 @@ def main(
         asyncio.run(_serve_baseline())
         return
     levels = concurrency or [1, 16]
-    baseline, baseline_url = _start([sys.executable, "-m", "bench.micro.sim.http_overhead", "--serve-baseline"])
-    simulator, simulator_url = _start(
-        [sys.executable, "-m", "sim", "--port", "0", "--profile", "zero-latency", "--model", "m"]
-    )
+    with tempfile.TemporaryDirectory(prefix="sim-http-overhead-") as work_dir:
+        baseline_argv = [sys.executable, "-m", "bench.micro.sim.http_overhead", "--serve-baseline"]
+        with (
+            ChildProcess("baseline", baseline_argv, Path(work_dir) / "baseline.log") as baseline,
+            ReplicaProcess("sim", Path(work_dir) / "sim.log", ["--profile", "zero-latency", "--model", "m"]) as sim,
+        ):
+            baseline_url = wait_ready_line_blocking(baseline, SimReadinessLine, 60).url
+            table = _measure(baseline_url, sim.url, requests, levels)
+    Console().print(table)
+
+
+def _measure(baseline_url: str, simulator_url: str, requests: int, levels: list[int]) -> Table:
     table = Table(title=f"simulator HTTP overhead ({requests} requests/run, {OUTPUT_TOKENS} output tokens)")
     for column in (
         "mode",
@@ -171,26 +178,21 @@ def main(
         "sim p99 ms",
     ):
         table.add_column(column, justify="right")
-    try:
-        for stream in (False, True):
-            for clients in levels:
-                base = asyncio.run(_load(baseline_url, stream, requests, clients))
-                sim = asyncio.run(_load(simulator_url, stream, requests, clients))
-                table.add_row(
-                    "stream" if stream else "json",
-                    str(clients),
-                    f"{base.requests_per_s:.0f}",
-                    f"{sim.requests_per_s:.0f}",
-                    f"{sim.requests_per_s / base.requests_per_s:.2f}",
-                    f"{base.p50_ms:.2f}",
-                    f"{sim.p50_ms:.2f}",
-                    f"{sim.p99_ms:.2f}",
-                )
-    finally:
-        for process in (baseline, simulator):
-            process.terminate()
-            process.wait(timeout=10)
-    Console().print(table)
+    for stream in (False, True):
+        for clients in levels:
+            base = asyncio.run(_load(baseline_url, stream, requests, clients))
+            sim = asyncio.run(_load(simulator_url, stream, requests, clients))
+            table.add_row(
+                "stream" if stream else "json",
+                str(clients),
+                f"{base.requests_per_s:.0f}",
+                f"{sim.requests_per_s:.0f}",
+                f"{sim.requests_per_s / base.requests_per_s:.2f}",
+                f"{base.p50_ms:.2f}",
+                f"{sim.p50_ms:.2f}",
+                f"{sim.p99_ms:.2f}",
+            )
+    return table
 
 
 if __name__ == "__main__":

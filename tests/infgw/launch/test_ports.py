@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from infgw.local.ports import PortBusyError, ensure_port_free, free_port
+from infgw.launch.ports import PortBusyError, ensure_port_free, free_port
 
 
 def test_free_port_can_be_bound() -> None:

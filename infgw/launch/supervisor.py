@@ -1,13 +1,13 @@
-"""Owns every child process of one local gateway run: starts them, notices one that died, stops all."""
+"""Owns every child process of one gateway run (the local gateway's, a regional tier's): notices one that
+died, stops all."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from infgw.local.child_process import ChildProcess
+from infgw.launch.child_process import ChildProcess
 
 
 class ProcessSupervisor:
@@ -24,11 +24,12 @@ class ProcessSupervisor:
     def child(self, name: str) -> ChildProcess:
         return next(child for child in self._children if child.name == name)
 
-    async def start(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> ChildProcess:
-        """Start `argv` as `name`; `env` adds variables to this process's environment."""
-        child = ChildProcess(name, argv, self.log_dir / f"{name}.log", {**os.environ, **env} if env else None)
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def track(self, child: ChildProcess) -> ChildProcess:
+        """Own `child` (started by the caller, or about to be): it is checked and stopped with the rest."""
         self._children.append(child)
-        await child.start()
         return child
 
     def check_running(self, names: Sequence[str] | None = None) -> None:

@@ -11,11 +11,17 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from infgw.local.child_process import ChildExitedError
-from infgw.local.readiness import NotReadyError, wait_http_ok
-from infgw.local.supervisor import ProcessSupervisor
+from infgw.launch.child_process import ChildExitedError, ChildProcess
+from infgw.launch.readiness import NotReadyError, wait_http_ok
+from infgw.launch.supervisor import ProcessSupervisor
 
 pytestmark = pytest.mark.integration
+
+
+def start(supervisor: ProcessSupervisor, name: str, argv: list[str]) -> ChildProcess:
+    child = supervisor.track(ChildProcess(name, argv, supervisor.log_path(name)))
+    child.start()
+    return child
 
 
 def alive(pid: int) -> bool:
@@ -31,7 +37,7 @@ async def test_child_dying_at_startup_is_reported_with_its_log(tmp_path: Path) -
     script = (
         "import sys; print('loading model'); print('error: port 1 is privileged', flush=True); sys.exit(3)"
     )
-    child = await supervisor.start("replica:r-0", [sys.executable, "-c", script])
+    child = start(supervisor, "replica:r-0", [sys.executable, "-c", script])
     try:
         async with aiohttp.ClientSession() as session:
             with pytest.raises(ChildExitedError) as raised:
@@ -46,7 +52,7 @@ async def test_child_dying_at_startup_is_reported_with_its_log(tmp_path: Path) -
 
 async def test_child_that_never_gets_ready_times_out_naming_the_check(tmp_path: Path) -> None:
     supervisor = ProcessSupervisor(tmp_path)
-    child = await supervisor.start("picker:p", [sys.executable, "-c", "import time; time.sleep(60)"])
+    child = start(supervisor, "picker:p", [sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         async with aiohttp.ClientSession() as session:
             with pytest.raises(
@@ -68,7 +74,7 @@ async def test_stop_reaps_the_group_and_escalates_to_sigkill(tmp_path: Path) -> 
         "print(child.pid, flush=True)\n"
         "time.sleep(60)\n"
     )
-    child = await supervisor.start("envoy", [sys.executable, "-c", script])
+    child = start(supervisor, "envoy", [sys.executable, "-c", script])
     log = tmp_path / "envoy.log"
     for _ in range(200):
         if log.read_text().strip():

@@ -1,26 +1,37 @@
-"""Readiness waits for the local gateway's children: each polls until its check passes, fails fast with
-the child's log tail if the child exits, and gives up after a deadline naming what it waited for."""
+"""Readiness waits for a child process: each polls until its check passes, fails fast with the child's log
+tail if the child exits, and gives up after a deadline naming what it waited for. The check that a
+program is up is its readiness line (``ready_line``); the others check what it serves."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pydantic import BaseModel
 
-from infgw.local.child_process import ChildProcess
+from infgw.launch.child_process import ChildProcess, LaunchError
+
+if TYPE_CHECKING:
+    from infgw.launch.envoy_process import EnvoyProcess
 
 POLL_INTERVAL_S = 0.1
 
 _T = TypeVar("_T")
+_Line = TypeVar("_Line", bound=BaseModel)
 
 
-class NotReadyError(RuntimeError):
+class NotReadyError(LaunchError):
     """A child did not become ready in time (it is still running)."""
+
+    def __init__(self, child: ChildProcess, what: str, timeout_s: float, detail: str = "") -> None:
+        message = f"{child.name}: {what} not ready after {timeout_s:g} s; last lines of {child.log_path}:\n"
+        message += child.log_tail()
+        super().__init__(f"{message}\n{detail}" if detail else message)
 
 
 async def _poll(
@@ -34,11 +45,34 @@ async def _poll(
         if result is not None:
             return result
         if loop.time() >= deadline:
-            raise NotReadyError(
-                f"{child.name}: {what} not ready after {timeout_s:g} s; last lines of {child.log_path}:\n"
-                f"{child.log_tail()}"
-            )
+            raise NotReadyError(child, what, timeout_s)
         await asyncio.sleep(POLL_INTERVAL_S)
+
+
+def poll_blocking(child: ChildProcess, what: str, timeout_s: float, attempt: Callable[[], _T | None]) -> _T:
+    """:func:`_poll` for a caller without an event loop."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        child.check_running()
+        result = attempt()
+        if result is not None:
+            return result
+        if time.monotonic() >= deadline:
+            raise NotReadyError(child, what, timeout_s)
+        time.sleep(POLL_INTERVAL_S)
+
+
+async def wait_ready_line(child: ChildProcess, line_model: type[_Line], timeout_s: float) -> _Line:
+    """The child's readiness line (``picker.readiness_line``, ``sim.readiness_line``), once printed."""
+
+    async def attempt() -> _Line | None:
+        return child.ready_line(line_model)
+
+    return await _poll(child, "its readiness line", timeout_s, attempt)
+
+
+def wait_ready_line_blocking(child: ChildProcess, line_model: type[_Line], timeout_s: float) -> _Line:
+    return poll_blocking(child, "its readiness line", timeout_s, lambda: child.ready_line(line_model))
 
 
 async def wait_http_ok(
@@ -69,28 +103,13 @@ async def wait_grpc_serving(child: ChildProcess, address: str, timeout_s: float,
         await _poll(child, f"gRPC health on {address}", timeout_s, attempt)
 
 
-async def wait_envoy_ready(
-    session: aiohttp.ClientSession, child: ChildProcess, admin_address_path: Path, timeout_s: float
-) -> tuple[str, int]:
-    """Envoy's admin URL and the port its (only) listener bound, once /ready says LIVE."""
+async def wait_envoy_ready(envoy: EnvoyProcess, timeout_s: float) -> None:
+    """Until Envoy's admin /ready says LIVE (``envoy.admin_url`` and ``envoy.listener_port`` are then set)."""
 
-    async def attempt() -> tuple[str, int] | None:
-        address = admin_address_path.read_text().strip() if admin_address_path.exists() else ""
-        if not address:
-            return None
-        admin_url = f"http://{address}"
-        try:
-            async with session.get(f"{admin_url}/ready", timeout=aiohttp.ClientTimeout(total=2)) as response:
-                if (await response.text()).strip() != "LIVE":
-                    return None
-            async with session.get(f"{admin_url}/listeners?format=json") as response:
-                listeners = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError):
-            return None
-        address_info = listeners["listener_statuses"][0]["local_address"]["socket_address"]
-        return admin_url, int(address_info["port_value"])
+    async def attempt() -> bool | None:
+        return True if await asyncio.to_thread(envoy.check_ready) else None
 
-    return await _poll(child, "Envoy /ready", timeout_s, attempt)
+    await _poll(envoy.child, "Envoy /ready", timeout_s, attempt)
 
 
 async def wait_routable(
@@ -117,7 +136,9 @@ async def wait_routable(
             last_answer[0] = repr(error)
         return None
 
+    what = f"a completion for {model!r} through {gateway_url}"
     try:
-        await _poll(child, f"a completion for {model!r} through {gateway_url}", timeout_s, attempt)
-    except NotReadyError as error:
-        raise NotReadyError(f"{error}\nlast answer through the gateway: {last_answer[0]}") from None
+        await _poll(child, what, timeout_s, attempt)
+    except NotReadyError:
+        detail = f"last answer through the gateway: {last_answer[0]}"
+        raise NotReadyError(child, what, timeout_s, detail) from None

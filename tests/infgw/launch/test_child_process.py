@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from infgw.local.child_process import ChildProcess
+from infgw.launch.child_process import ChildProcess
 
 pytestmark = pytest.mark.integration
 
@@ -18,16 +18,16 @@ async def test_kill_is_sigkill_without_grace_and_reaps(tmp_path: Path) -> None:
     # Ignores SIGTERM: only a SIGKILL ends it before its 60 s sleep.
     script = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\ntime.sleep(60)\n"
     child = ChildProcess("replica:victim", [sys.executable, "-c", script], tmp_path / "victim.log")
-    await child.start()
+    child.start()
     try:
         for _ in range(200):
             if "up" in child.log_tail():
                 break
             await asyncio.sleep(0.05)
         assert child.running
-        await asyncio.wait_for(child.kill(), 10)
+        child.kill()
         assert child.returncode == -signal.SIGKILL
         assert not child.running
-        await child.kill()  # a dead child: nothing to do
+        child.kill()  # a dead child: nothing to do
     finally:
         await child.stop(timeout_s=0.5)

@@ -6,7 +6,7 @@ import errno
 import socket
 from collections.abc import Awaitable, Callable
 
-from infgw.local.child_process import ChildExitedError
+from infgw.launch.child_process import ChildExitedError
 
 
 class PortBusyError(RuntimeError):
@@ -40,9 +40,10 @@ def ensure_port_free(host: str, port: int) -> None:
             raise PortBusyError(host, port, reason) from None
 
 
-def free_port_block(count: int, host: str = "127.0.0.1", attempts: int = 50) -> int:
+def free_port_block(count: int, host: str = "", attempts: int = 50) -> int:
     """The first of `count` consecutive ports that are all free right now (for a publisher per replica at
-    base + rank, the way vLLM offsets data-parallel ranks)."""
+    base + rank, the way vLLM offsets data-parallel ranks). By default free on every interface: vLLM's
+    KV-event publishers bind ``tcp://*:<port>``."""
     for _ in range(attempts):
         base = free_port(host)
         if base + count > 65_535:
@@ -59,7 +60,9 @@ def free_port_block(count: int, host: str = "127.0.0.1", attempts: int = 50) -> 
         finally:
             for probe in probes:
                 probe.close()
-    raise RuntimeError(f"no {count} consecutive free ports on {host} after {attempts} tries")
+    raise RuntimeError(
+        f"no {count} consecutive free ports on {host or 'any interface'} after {attempts} tries"
+    )
 
 
 # Fresh starts allowed when a child lost the race for a port chosen free a moment earlier.

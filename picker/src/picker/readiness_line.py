@@ -1,0 +1,26 @@
+"""The one line the picker prints on stdout once every port is bound: a JSON object naming the ports it
+serves, so whatever started it on port 0 reads them back (``infgw.launch`` parses it). Printed whatever
+the log level, and only here: a process that supervises pickers prints the same model."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class PickerReadinessLine(BaseModel):
+    """``{"event": "picker-serving", "bind_address": ..., "grpc_port": ..., "tls": ..., "health_port": ...,
+    "metrics_port": ...}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event: Literal["picker-serving"] = "picker-serving"
+    bind_address: str
+    grpc_port: int
+    tls: bool
+    health_port: int
+    metrics_port: int
+
+    def render(self) -> str:
+        return self.model_dump_json()
