@@ -7,6 +7,7 @@ import asyncio
 import datetime
 import logging
 import signal
+from collections.abc import Callable
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry
@@ -24,6 +25,9 @@ from picker.server.tls import server_ssl_context
 __all__ = ["PickerApp", "PickerRuntime", "PortBindError"]
 
 logger = logging.getLogger(__name__)
+
+# A worker's own health and metrics ports: reached by its supervisor only, never from outside the pod.
+WORKER_SIDE_ADDRESS = "127.0.0.1"
 
 
 def _describe(error: BaseException | None) -> str:
@@ -77,8 +81,13 @@ class PickerApp:
         runtime: PickerRuntime,
         clock: Clock,
         leadership: Leadership | None = None,
+        *,
+        worker: bool = False,
     ) -> None:
+        """``worker``: one of several worker processes (picker.workers): the ext_proc port is shared
+        (SO_REUSEPORT), and health and metrics listen on free loopback ports for the supervisor only."""
         self._options = options
+        self._worker = worker
         self._runtime = runtime
         self._clock = clock
         self._leadership = leadership
@@ -118,16 +127,21 @@ class PickerApp:
             else None
         )
         self.grpc_port = await self._ext_proc_server.start(
-            options.bind_address, options.grpc_port, "--grpc-port", ssl_context
+            options.bind_address, options.grpc_port, "--grpc-port", ssl_context, reuse_port=self._worker
+        )
+        side_address, health_port, metrics_port = (
+            (WORKER_SIDE_ADDRESS, 0, 0)
+            if self._worker
+            else (options.bind_address, options.grpc_health_port, options.metrics_port)
         )
         self.grpc_health_port = await self._health_server.start(
-            options.bind_address, options.grpc_health_port, "--grpc-health-port"
+            side_address, health_port, "--grpc-health-port"
         )
         try:
-            self.metrics_port = await self._metrics.start(options.bind_address, options.metrics_port)
+            self.metrics_port = await self._metrics.start(side_address, metrics_port)
         except OSError as error:
             raise PortBindError(
-                f"--metrics-port: cannot listen on {options.bind_address}:{options.metrics_port}: {error}"
+                f"--metrics-port: cannot listen on {side_address}:{metrics_port}: {error}"
             ) from None
         self._tasks = [
             asyncio.create_task(self._runtime.run(), name="picker-runtime"),
@@ -137,6 +151,16 @@ class PickerApp:
         if self._leadership is not None:
             self._election = asyncio.create_task(self._leadership.run(), name="picker-leader-election")
             self._tasks.append(self._election)
+        if self._worker:
+            # A worker's health and metrics ports are private: its supervisor announces the picker.
+            logger.info(
+                "worker serving: ext_proc=%s:%d health=%d metrics=%d",
+                options.bind_address,
+                self.grpc_port,
+                self.grpc_health_port,
+                self.metrics_port,
+            )
+            return
         # The readiness line: whatever started the picker on port 0 reads the ports from it.
         print(
             PickerReadinessLine(
@@ -173,13 +197,15 @@ class PickerApp:
         await self._metrics.stop()
         logger.info("picker stopped")
 
-    async def run_until_signalled(self) -> None:
-        """Serve until SIGTERM or SIGINT, then stop gracefully."""
+    async def run_until_signalled(self, on_serving: Callable[[PickerApp], None] | None = None) -> None:
+        """Serve until SIGTERM or SIGINT, then stop gracefully; ``on_serving`` runs once every port is bound."""
         stop_requested = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signal_number, stop_requested.set)
         await self.start()
+        if on_serving is not None:
+            on_serving(self)
         assert self.runtime_finished is not None
         signalled = asyncio.create_task(stop_requested.wait())
         watched = {signalled, self.runtime_finished} | ({self._election} if self._election else set())
