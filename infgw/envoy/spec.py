@@ -116,6 +116,14 @@ class PickerConnection(BaseModel):
         "(a comma-separated list, maxNumOfEndpoints > 1), a Lua step keeps the first (primary) before "
         "routing. False sends the list unchanged, which ORIGINAL_DST rejects with 503.",
     )
+    max_streams_per_connection: int | None = Field(
+        None,
+        ge=1,
+        description="At most this many ext_proc streams share one HTTP/2 connection; Envoy opens more "
+        "connections as streams grow. A picker with --workers spreads connections (not streams) over its "
+        "worker processes, so a small value spreads load; None: Envoy's default (one connection per "
+        "Envoy worker thread carries everything).",
+    )
     health_check: bool = Field(
         False,
         description="Envoy gRPC-health-checks the picker's ext_proc port (service "

@@ -76,7 +76,7 @@ def check_worker_config(options: PickerOptions, count: int) -> None:
         )
 
 
-def _reserve_port(host: str, port: int) -> socket.socket:
+def reserve_port(host: str, port: int) -> socket.socket:
     """The ext_proc port, bound with SO_REUSEPORT and never listening: the workers' to share. A port
     another program already listens on is refused (a plain bind fails on it), as without workers."""
     if port != 0:
@@ -162,7 +162,7 @@ class WorkerSupervisor:
 
     async def _start(self) -> None:
         options = self._options
-        self._reservation = _reserve_port(options.bind_address, options.grpc_port)
+        self._reservation = reserve_port(options.bind_address, options.grpc_port)
         self.grpc_port = self._reservation.getsockname()[1]
         self.grpc_health_port = await self._health_server.start(
             options.bind_address, options.grpc_health_port, "--grpc-health-port"
