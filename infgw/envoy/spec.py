@@ -75,8 +75,9 @@ class PickerConnection(BaseModel):
     port: int = Field(9002, ge=1, le=65_535, description="The picker's ext_proc gRPC port (--grpc-port).")
     standby_ports: tuple[int, ...] = Field(
         (),
-        description="More picker replicas on the same host (leader election: followers report NOT_SERVING, "
-        "so with health_check on Envoy sends every stream to the leader and fails over when it changes).",
+        description="More picker replicas on the same host. With health_check on, Envoy round-robins streams "
+        "over the replicas that report SERVING: the leader with leader election (followers report "
+        "NOT_SERVING; Envoy fails over when it changes), every replica when they run active-active.",
     )
     tls: bool = Field(
         True,

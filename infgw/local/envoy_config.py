@@ -46,7 +46,8 @@ class PoolAddresses(BaseModel):
 
     picker_port: int
     replicas: tuple[str, ...]  # ip:port
-    # The ext_proc ports of the pool's other picker replicas (leader election: only the leader serves).
+    # The ext_proc ports of the pool's other picker replicas: Envoy health-checks every replica and
+    # round-robins streams over the serving ones (the leader with leader election; all when active-active).
     standby_picker_ports: tuple[int, ...] = ()
 
 
@@ -64,7 +65,7 @@ def pool_bootstrap_spec(
     picker = PickerConnection(
         port=addresses.picker_port,
         standby_ports=addresses.standby_picker_ports,
-        # With several replicas Envoy must find the leader: followers answer NOT_SERVING on ext_proc.
+        # With several replicas Envoy must find the serving ones: followers answer NOT_SERVING on ext_proc.
         health_check=bool(addresses.standby_picker_ports),
         tls=picker_tls,
         failure_mode_allow=pool.fail_open,
