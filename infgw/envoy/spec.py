@@ -66,6 +66,12 @@ def _split_hostport(value: str) -> tuple[str, int]:
     return host, port
 
 
+# For a picker with --workers: Envoy opens one connection per this many concurrent ext_proc streams, which
+# the kernel spreads over the workers (it spreads connections, not streams; one connection would keep one
+# worker busy and leave the others idle).
+WORKER_STREAMS_PER_CONNECTION = 4
+
+
 class PickerConnection(BaseModel):
     """Where the endpoint picker listens and how Envoy's ext_proc filter talks to it."""
 
