@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import signal
 from collections.abc import Callable
 from typing import Protocol
 
@@ -21,6 +20,7 @@ from picker.server.grpc_server import GrpcServer, PortBindError
 from picker.server.health import PickerHealth
 from picker.server.metrics_endpoint import MetricsEndpoint
 from picker.server.tls import server_ssl_context
+from picker.server.until_signalled import describe_error, serve_until_signalled
 
 __all__ = ["PickerApp", "PickerRuntime", "PortBindError"]
 
@@ -28,15 +28,6 @@ logger = logging.getLogger(__name__)
 
 # A worker's own health and metrics ports: reached by its supervisor only, never from outside the pod.
 WORKER_SIDE_ADDRESS = "127.0.0.1"
-
-
-def _describe(error: BaseException | None) -> str:
-    """The leaf errors of a (possibly nested) ExceptionGroup, as one line."""
-    if error is None:
-        return "no error reported"
-    if isinstance(error, BaseExceptionGroup):
-        return "; ".join(_describe(inner) for inner in error.exceptions)
-    return f"{type(error).__name__}: {error}"
 
 
 class PickerRuntime(Protocol):
@@ -190,40 +181,22 @@ class PickerApp:
             except asyncio.CancelledError:
                 pass
             except Exception as error:
-                logger.error("background task %s had failed: %s", task.get_name(), _describe(error))
+                logger.error("background task %s had failed: %s", task.get_name(), describe_error(error))
         self._tasks = []
         self._election = None
         await self._health_server.stop(None)
         await self._metrics.stop()
         logger.info("picker stopped")
 
+    def essential_tasks(self) -> list[asyncio.Task[None]]:
+        """The runtime's loops and the election: neither returns on its own while the picker is healthy."""
+        tasks = [self.runtime_finished] if self.runtime_finished is not None else []
+        return tasks + ([self._election] if self._election is not None else [])
+
     async def run_until_signalled(self, on_serving: Callable[[PickerApp], None] | None = None) -> None:
         """Serve until SIGTERM or SIGINT, then stop gracefully; ``on_serving`` runs once every port is bound."""
-        stop_requested = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signal_number in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signal_number, stop_requested.set)
-        await self.start()
-        if on_serving is not None:
-            on_serving(self)
-        assert self.runtime_finished is not None
-        signalled = asyncio.create_task(stop_requested.wait())
-        watched = {signalled, self.runtime_finished} | ({self._election} if self._election else set())
-        try:
-            # These loops never return on their own; if one does, discovery or election is broken: exit.
-            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-            for task in watched - {signalled}:
-                if task.done():
-                    error = None if task.cancelled() else task.exception()
-                    raise RuntimeError(
-                        f"background task {task.get_name()} stopped: {_describe(error)}"
-                    ) from error
-            logger.info(
-                "shutdown requested; draining open streams for up to %.1f s",
-                self._options.shutdown_grace_period_s,
-            )
-        finally:
-            signalled.cancel()
-            await self.stop()
-            for signal_number in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(signal_number)
+        await serve_until_signalled(
+            self,
+            self._options.shutdown_grace_period_s,
+            None if on_serving is None else lambda: on_serving(self),
+        )

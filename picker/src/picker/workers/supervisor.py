@@ -39,6 +39,7 @@ from picker.options import PickerOptions
 from picker.server.grpc_server import GrpcServer, bound_socket
 from picker.server.health import PickerHealth
 from picker.server.metrics_endpoint import MetricsEndpoint
+from picker.server.until_signalled import serve_until_signalled
 from picker.workers.merged_metrics import WorkerMetricsCollector
 from picker.workers.start_error import WorkerStartError
 from picker.workers.worker_process import WorkerProcess
@@ -280,30 +281,13 @@ class WorkerSupervisor:
             self._reservation = None
         logger.info("picker stopped")
 
+    def essential_tasks(self) -> list[asyncio.Task[None]]:
+        """The election (workers that exit are restarted, not fatal)."""
+        return [self._election] if self._election is not None else []
+
     async def run_until_signalled(self) -> None:
         """Serve until SIGTERM or SIGINT (or the election loop fails), then stop gracefully."""
-        stop_requested = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signal_number in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signal_number, stop_requested.set)
-        await self.start()
-        signalled = asyncio.create_task(stop_requested.wait())
-        watched = {signalled} | ({self._election} if self._election else set())
-        try:
-            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-            if self._election is not None and self._election.done():
-                error = None if self._election.cancelled() else self._election.exception()
-                raise RuntimeError(f"leader election stopped: {error}") from error
-            logger.info(
-                "shutdown requested; %d workers draining open streams for up to %.1f s",
-                len(self._workers),
-                self._options.shutdown_grace_period_s,
-            )
-        finally:
-            signalled.cancel()
-            await self.stop()
-            for signal_number in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(signal_number)
+        await serve_until_signalled(self, self._options.shutdown_grace_period_s)
 
 
 async def serve_with_workers(
