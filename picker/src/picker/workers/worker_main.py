@@ -1,5 +1,5 @@
-"""One worker process: ``python -m picker.workers.worker_main INDEX REPORT_FD OPTIONS_JSON``, started by
-the supervisor (picker.workers.supervisor), never by hand.
+"""One worker process: ``python -m picker.workers.worker_main INDEX REPORT_FD`` with its PickerOptions as
+JSON on stdin, started by the supervisor (picker.workers.supervisor), never by hand.
 
 It is a whole picker (discovery, scraping, KV-event subscriptions, scheduling state of its own) whose
 ext_proc socket shares the picker's port (SO_REUSEPORT) and whose health and metrics ports are free
@@ -60,8 +60,8 @@ async def serve_worker(options: PickerOptions, report: IO[str]) -> None:
 def main(argv: Sequence[str]) -> int:
     from picker.__main__ import configure_logging, run_and_map_errors
 
-    index, report_fd, options_json = argv
-    options = PickerOptions.model_validate_json(options_json)
+    index, report_fd = argv
+    options = PickerOptions.model_validate_json(sys.stdin.read())
     configure_logging(options, f"worker {index}")
     with os.fdopen(int(report_fd), "w", buffering=1, encoding="utf-8") as report:
         return run_and_map_errors(serve_worker(options, report))

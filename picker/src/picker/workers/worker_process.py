@@ -54,8 +54,9 @@ class WorkerProcess:
         try:
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "picker.workers.worker_main",
-                str(self.index), str(write_fd), self._options_json,
-                stdin=asyncio.subprocess.DEVNULL,
+                str(self.index), str(write_fd),
+                # The options on stdin, not the command line: no argument-size limit, and `ps` stays short.
+                stdin=asyncio.subprocess.PIPE,
                 pass_fds=(write_fd,),
                 # Its own session: a terminal's Ctrl-C reaches the supervisor, which stops workers in order.
                 start_new_session=True,
@@ -66,6 +67,9 @@ class WorkerProcess:
             raise
         finally:
             os.close(write_fd)
+        assert self._process.stdin is not None
+        self._process.stdin.write(self._options_json.encode())
+        self._process.stdin.close()
         self._reports = asyncio.StreamReader()
         protocol = asyncio.StreamReaderProtocol(self._reports)
         self._transport, _ = await asyncio.get_running_loop().connect_read_pipe(
