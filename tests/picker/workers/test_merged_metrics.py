@@ -23,12 +23,12 @@ def _values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def test_two_workers_merge_into_one_pickers_view() -> None:
     first, second = PickerMetrics("pool"), PickerMetrics("pool")
-    first.request_total.labels("m", "m").inc(2)
-    second.request_total.labels("m", "m").inc(3)
-    first.request_duration.labels("m", "m").observe(0.01)
-    second.request_duration.labels("m", "m").observe(7.0)
-    first.running_requests.labels("m").set(1)
-    second.running_requests.labels("m").set(4)
+    first.request_total.labels("m", "m", "f", "0").inc(2)
+    second.request_total.labels("m", "m", "f", "0").inc(3)
+    first.request_duration.labels("m", "m", "f", "0").observe(0.01)
+    second.request_duration.labels("m", "m", "f", "0").observe(7.0)
+    first.running_requests.labels("m", "m", "f", "0").set(1)
+    second.running_requests.labels("m", "m", "f", "0").set(4)
     first.pool_ready_pods.labels("pool").set(3)
     second.pool_ready_pods.labels("pool").set(2)  # a worker a scrape behind
 
@@ -46,6 +46,9 @@ def test_two_workers_merge_into_one_pickers_view() -> None:
     assert merged[("inference_objective_request_duration_seconds_bucket", (("le", "0.025"), *model))] == 1
     assert merged[("inference_objective_request_duration_seconds_bucket", (("le", "+Inf"), *model))] == 2
     assert merged[("inference_objective_running_requests", (("model_name", "m"),))] == 5
+    request = (("fairness_id", "f"), ("model_name", "m"), ("priority", "0"), ("target_model_name", "m"))
+    assert merged[("llm_d_epp_request_total", request)] == 5
+    assert merged[("llm_d_epp_request_running", request)] == 5
     assert merged[("inference_pool_ready_pods", (("name", "pool"),))] == 3
     created = [key for key in merged if key[0] == "inference_objective_request_created"]
     assert merged[created[0]] == min(
@@ -55,7 +58,7 @@ def test_two_workers_merge_into_one_pickers_view() -> None:
 
 def test_one_worker_passes_through_unchanged() -> None:
     only = PickerMetrics("pool")
-    only.request_total.labels("m", "m").inc(4)
+    only.request_total.labels("m", "m", "f", "0").inc(4)
     text = _exposition(only)
     merged = merge_metrics_texts([text])
     assert {(s.name, tuple(sorted(s.labels.items()))): s.value for f in merged for s in f.samples} == _values(

@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 SUMMED_GAUGES = frozenset(
     {
+        "llm_d_epp_request_running",
         "inference_objective_running_requests",
         "inference_extension_flow_control_queue_size",
     }
