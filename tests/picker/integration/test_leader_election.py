@@ -128,7 +128,7 @@ async def test_with_workers_only_the_supervisor_holds_the_lease_and_hands_it_ove
             await asyncio.sleep(0.1)
         lease = api.lease("ns", LEASE_NAME)
         assert lease is not None and lease["spec"]["holderIdentity"] == leader
-        assert "workers=2" in pickers[leader].log()
+        assert "workers=2" in pickers[leader].child.log_path.read_text(errors="replace")
         (follower,) = set(pickers) - {leader}
-        await pickers[leader].stop()
+        await pickers[leader].child.stop()
         assert await wait_for_one_leader({follower: pickers[follower]}, 2.2 * retry_s + SLACK_S) == follower

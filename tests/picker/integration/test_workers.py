@@ -15,9 +15,11 @@ from typing import Any
 import aiohttp
 import grpc
 import pytest
-from gateway_harness import Gateway, PickerProcess
+from gateway_harness import Gateway
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
+
+from infgw.launch.picker_process import PickerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -32,14 +34,18 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 DEADLINE_S = 30.0
 
 
+def log_of(picker: PickerProcess) -> str:
+    return picker.child.log_path.read_text(errors="replace")
+
+
 def worker_metrics_ports(picker: PickerProcess) -> dict[int, int]:
     """The latest private metrics port of each worker, from their own serving lines."""
-    return {int(index): int(port) for index, port in _WORKER_LINE.findall(picker.log())}
+    return {int(index): int(port) for index, port in _WORKER_LINE.findall(log_of(picker))}
 
 
 def worker_pids(picker: PickerProcess) -> list[int]:
-    match = _PIDS.search(picker.log())
-    assert match, picker.log()
+    match = _PIDS.search(log_of(picker))
+    assert match, log_of(picker)
     return [int(pid) for pid in match.group(1).split()]
 
 
@@ -142,8 +148,8 @@ async def test_a_killed_worker_costs_only_its_streams_and_is_restarted(gateway: 
         )
 
     await wait_until(restarted)
-    assert re.search(rf"worker 0 \(pid {victim}\) exited with code -9", gw.picker.log())
-    assert "worker 0 serving again" in gw.picker.log()
+    assert re.search(rf"worker 0 \(pid {victim}\) exited with code -9", log_of(gw.picker))
+    assert "worker 0 serving again" in log_of(gw.picker)
     assert await burst(gw, 8) == [200] * 8
 
 
@@ -157,7 +163,7 @@ async def test_health_is_not_serving_only_when_every_worker_is_gone(gateway: Cal
     # Until worker 0 is back, the other one keeps the picker ready.
     seen: set[int | None] = set()
     async with asyncio.timeout(DEADLINE_S):
-        while "worker 0 serving again" not in picker.log():
+        while "worker 0 serving again" not in log_of(picker):
             seen.add(await readiness(picker))
             await asyncio.sleep(0.02)
     assert seen == {SERVING}
@@ -173,6 +179,6 @@ async def _is(picker: PickerProcess, status: int) -> bool:
 
 
 def _current_pid_of_worker_0(picker: PickerProcess, old: int) -> list[int]:
-    pids = re.findall(r"worker 0 serving again \(pid (\d+)\)", picker.log())
-    assert pids, picker.log()
+    pids = re.findall(r"worker 0 serving again \(pid (\d+)\)", log_of(picker))
+    assert pids, log_of(picker)
     return [int(pids[-1])]

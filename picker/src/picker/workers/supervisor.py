@@ -36,6 +36,7 @@ from picker.config.errors import ConfigError, ConfigIssue
 from picker.fast_metrics import FastCounter, FastGauge
 from picker.framework.clock import Clock
 from picker.options import PickerOptions
+from picker.readiness_line import PickerReadinessLine
 from picker.server.grpc_server import GrpcServer, bound_socket
 from picker.server.health import PickerHealth
 from picker.server.metrics_endpoint import MetricsEndpoint
@@ -185,6 +186,17 @@ class WorkerSupervisor:
         self._tasks.append(asyncio.create_task(self.health.track_readiness(), name="picker-health"))
         if self._leadership is not None:
             self._election = asyncio.create_task(self._leadership.run(), name="picker-leader-election")
+        # The readiness line (the picker's public ports), as one picker process prints it.
+        print(
+            PickerReadinessLine(
+                bind_address=options.bind_address,
+                grpc_port=self.grpc_port,
+                tls=options.secure_serving,
+                health_port=self.grpc_health_port,
+                metrics_port=self.metrics_port,
+            ).render(),
+            flush=True,
+        )
         logger.info(
             "picker serving: ext_proc=%s:%d tls=%s health=%d metrics=%d workers=%d (pids %s)",
             options.bind_address,
