@@ -153,16 +153,13 @@ class PickerApp:
             )
             return
         # The readiness line: whatever started the picker on port 0 reads the ports from it.
-        print(
-            PickerReadinessLine(
-                bind_address=options.bind_address,
-                grpc_port=self.grpc_port,
-                tls=options.secure_serving,
-                health_port=self.grpc_health_port,
-                metrics_port=self.metrics_port,
-            ).render(),
-            flush=True,
-        )
+        PickerReadinessLine(
+            bind_address=options.bind_address,
+            grpc_port=self.grpc_port,
+            tls=options.secure_serving,
+            health_port=self.grpc_health_port,
+            metrics_port=self.metrics_port,
+        ).announce()
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Graceful: health goes NOT_SERVING first, open streams get ``grace_s`` to finish, then loops stop."""

@@ -187,16 +187,13 @@ class WorkerSupervisor:
         if self._leadership is not None:
             self._election = asyncio.create_task(self._leadership.run(), name="picker-leader-election")
         # The readiness line (the picker's public ports), as one picker process prints it.
-        print(
-            PickerReadinessLine(
-                bind_address=options.bind_address,
-                grpc_port=self.grpc_port,
-                tls=options.secure_serving,
-                health_port=self.grpc_health_port,
-                metrics_port=self.metrics_port,
-            ).render(),
-            flush=True,
-        )
+        PickerReadinessLine(
+            bind_address=options.bind_address,
+            grpc_port=self.grpc_port,
+            tls=options.secure_serving,
+            health_port=self.grpc_health_port,
+            metrics_port=self.metrics_port,
+        ).announce()
         logger.info(
             "picker serving: ext_proc=%s:%d tls=%s health=%d metrics=%d workers=%d (pids %s)",
             options.bind_address,
