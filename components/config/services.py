@@ -138,6 +138,7 @@ class DrainSpec(ConfigModel):
 
 
 PickerProfile = Literal["recommended", "default", "precise", "llm-d-default"]
+PickerHaMode = Literal["auto", "active-active", "leader-election"]
 assert set(typing.get_args(PickerProfile)) == set(PROFILE_NAMES), "the stack offers the picker's profiles"
 
 
@@ -149,7 +150,24 @@ class PickerPoolSpec(ConfigModel):
     """
 
     replicas: int = Field(
-        default=1, ge=1, le=10, description="picker replicas; more than 1 elects a leader (one serves)"
+        default=1,
+        ge=1,
+        le=10,
+        description="picker replicas; with more than 1, haMode decides whether all serve or one leader does",
+    )
+    ha_mode: PickerHaMode = Field(
+        "auto",
+        description="with replicas > 1: active-active (every replica serves; only for a config that routes on "
+        "the model servers' KV events, whose view is the same in every replica), leader-election (one "
+        "serves, the others stand by), or auto (active-active for event-driven configs such as the precise "
+        "profile, else leader-election)",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="worker processes per picker pod (--workers; one per core: the pod requests that many "
+        "CPUs); each serves the ext_proc port with scheduling state of its own",
     )
     profile: PickerProfile = Field(
         "recommended",
@@ -178,9 +196,23 @@ class PickerPoolSpec(ConfigModel):
                 "kvEventsConfig.zmqEndpoint (servers connecting to one picker socket) is for local runs; in a "
                 "cluster the picker dials each model server's publisher (podDiscoveryConfig): remove it",
             ))
+        if not issues and self.ha_mode == "active-active" and self.kv_events is None:
+            issues.append((
+                ("haMode",),
+                "active-active needs a config that routes on the model servers' KV events (profile precise): "
+                "with approximate prefix state every replica learns from its own share of the traffic and "
+                "cache affinity drops (docs/picker.md, High availability); use haMode auto or leader-election",
+            ))
         if issues:
             raise fail("PickerPoolSpec", issues, self.model_dump(by_alias=True))
         return self
+
+    @property
+    def elects_leader(self) -> bool:
+        """More than one replica, and only one may serve: an approximate config, or haMode leader-election."""
+        if self.replicas == 1 or self.ha_mode == "active-active":
+            return False
+        return self.ha_mode == "leader-election" or self.kv_events is None
 
     @property
     def config_text(self) -> str:
@@ -247,7 +279,9 @@ class PoolSpec(ConfigModel):
         "to vLLM (picker --model-server-scheduling-policy)",
     )
     max_num_seqs: int = Field(
-        default=1024, ge=1, description="vLLM --max-num-seqs: sequences batched at once (upstream manifests: 1024)"
+        default=1024,
+        ge=1,
+        description="vLLM --max-num-seqs: sequences batched at once (upstream manifests: 1024)",
     )
     # Download + load time before the startup probe gives up; too low and big models crash-loop.
     startup_timeout_s: int = Field(

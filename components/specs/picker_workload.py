@@ -66,8 +66,10 @@ def picker_args(pool: PoolSpec, namespace: str) -> list[str]:
         "--secure-serving",
         "--v", str(pool.picker.log_verbosity),
     ]  # fmt: skip
-    if pool.picker.replicas > 1:
+    if pool.picker.elects_leader:
         args.append("--ha-enable-leader-election")
+    if pool.picker.workers > 1:
+        args += ["--workers", str(pool.picker.workers)]
     if pool.scheduling_policy != "fcfs":
         # The servers order by priority: the picker writes each objective's priority into the body.
         args += ["--model-server-scheduling-policy", pool.scheduling_policy]
@@ -114,7 +116,7 @@ def picker_rbac_rules(pool: PoolSpec) -> list[k8s.rbac.v1.PolicyRuleArgs]:
             api_groups=[INFERENCE_OBJECTIVE.group], resources=["inferenceobjectives"], verbs=READ
         ),
     ]
-    if pool.picker.replicas > 1:
+    if pool.picker.elects_leader:
         rules.append(
             k8s.rbac.v1.PolicyRuleArgs(
                 api_groups=["coordination.k8s.io"],
@@ -173,9 +175,7 @@ def _picker_container(
             grpc=core.GRPCActionArgs(port=PICKER_HEALTH_PORT, service=PICKER_READINESS_SERVICE),
             period_seconds=2,
         ),
-        resources=core.ResourceRequirementsArgs(
-            requests={"cpu": "500m", "memory": "512Mi"}, limits={"memory": "1Gi"}
-        ),
+        resources=picker_resources(pool),
         security_context=core.SecurityContextArgs(
             run_as_non_root=True,
             run_as_user=PICKER_USER_ID,
@@ -190,6 +190,20 @@ def _picker_container(
             core.VolumeMountArgs(name="tmp", mount_path="/tmp"),
             core.VolumeMountArgs(name="metrics-token", mount_path=PICKER_METRICS_TOKEN_DIR, read_only=True),
         ],
+    )
+
+
+def picker_resources(pool: PoolSpec) -> core.ResourceRequirementsArgs:
+    """One process needs half a core; workers one core each (a worker is one busy Python thread) and
+    the memory of as many pickers, each with its own endpoint metrics and prefix index."""
+    workers = pool.picker.workers
+    if workers == 1:
+        return core.ResourceRequirementsArgs(
+            requests={"cpu": "500m", "memory": "512Mi"}, limits={"memory": "1Gi"}
+        )
+    return core.ResourceRequirementsArgs(
+        requests={"cpu": str(workers), "memory": f"{512 * workers}Mi"},
+        limits={"memory": f"{workers}Gi"},
     )
 
 

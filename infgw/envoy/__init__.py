@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from infgw.envoy.binary import EnvoyError, find_envoy_binary, validate_bootstrap
 from infgw.envoy.bootstrap import build_bootstrap, render_yaml
-from infgw.envoy.spec import BodyMode, DestinationRouting, EnvoyBootstrapSpec, PickerConnection
+from infgw.envoy.spec import (
+    WORKER_STREAMS_PER_CONNECTION,
+    BodyMode,
+    DestinationRouting,
+    EnvoyBootstrapSpec,
+    PickerConnection,
+)
 
 __all__ = [
+    "WORKER_STREAMS_PER_CONNECTION",
     "BodyMode",
     "DestinationRouting",
     "EnvoyBootstrapSpec",

@@ -36,7 +36,13 @@ def _address(host: str, port: int) -> dict[str, Any]:
 
 
 def _picker_cluster(picker: PickerConnection) -> dict[str, Any]:
-    endpoints = [{"endpoint": {"address": _address(picker.host, port)}} for port in (picker.port, *picker.standby_ports)]
+    endpoints = [
+        {"endpoint": {"address": _address(picker.host, port)}}
+        for port in (picker.port, *picker.standby_ports)
+    ]
+    http2_options: dict[str, Any] = {}
+    if picker.max_streams_per_connection is not None:
+        http2_options["max_concurrent_streams"] = picker.max_streams_per_connection
     cluster: dict[str, Any] = {
         "name": PICKER_CLUSTER,
         "type": "STATIC",
@@ -48,7 +54,7 @@ def _picker_cluster(picker: PickerConnection) -> dict[str, Any]:
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 _TYPE: _API + "extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}},
+                "explicit_http_config": {"http2_protocol_options": http2_options},
             }
         },
         "load_assignment": {

@@ -66,6 +66,12 @@ def _split_hostport(value: str) -> tuple[str, int]:
     return host, port
 
 
+# For a picker with --workers: Envoy opens one connection per this many concurrent ext_proc streams, which
+# the kernel spreads over the workers (it spreads connections, not streams; one connection would keep one
+# worker busy and leave the others idle).
+WORKER_STREAMS_PER_CONNECTION = 4
+
+
 class PickerConnection(BaseModel):
     """Where the endpoint picker listens and how Envoy's ext_proc filter talks to it."""
 
@@ -75,8 +81,9 @@ class PickerConnection(BaseModel):
     port: int = Field(9002, ge=1, le=65_535, description="The picker's ext_proc gRPC port (--grpc-port).")
     standby_ports: tuple[int, ...] = Field(
         (),
-        description="More picker replicas on the same host (leader election: followers report NOT_SERVING, "
-        "so with health_check on Envoy sends every stream to the leader and fails over when it changes).",
+        description="More picker replicas on the same host. With health_check on, Envoy round-robins streams "
+        "over the replicas that report SERVING: the leader with leader election (followers report "
+        "NOT_SERVING; Envoy fails over when it changes), every replica when they run active-active.",
     )
     tls: bool = Field(
         True,
@@ -115,6 +122,14 @@ class PickerConnection(BaseModel):
         description="ORIGINAL_DST connects to exactly one ip:port: when the picker answers with fallbacks "
         "(a comma-separated list, maxNumOfEndpoints > 1), a Lua step keeps the first (primary) before "
         "routing. False sends the list unchanged, which ORIGINAL_DST rejects with 503.",
+    )
+    max_streams_per_connection: int | None = Field(
+        None,
+        ge=1,
+        description="At most this many ext_proc streams share one HTTP/2 connection; Envoy opens more "
+        "connections as streams grow. A picker with --workers spreads connections (not streams) over its "
+        "worker processes, so a small value spreads load; None: Envoy's default (one connection per "
+        "Envoy worker thread carries everything).",
     )
     health_check: bool = Field(
         False,

@@ -21,7 +21,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from infgw.envoy import BodyMode, DestinationRouting, EnvoyBootstrapSpec, PickerConnection, build_bootstrap
+from infgw.envoy import (
+    WORKER_STREAMS_PER_CONNECTION,
+    BodyMode,
+    DestinationRouting,
+    EnvoyBootstrapSpec,
+    PickerConnection,
+    build_bootstrap,
+)
 from infgw.envoy.bootstrap import PICKED_ENDPOINT_CLUSTER, PICKER_CLUSTER, ROUND_ROBIN_CLUSTER
 from infgw.local.body_router import MODEL_HEADER, body_router_filter
 from infgw.local.plan import LocalPlan, PoolPlan
@@ -46,8 +53,15 @@ class PoolAddresses(BaseModel):
 
     picker_port: int
     replicas: tuple[str, ...]  # ip:port
-    # The ext_proc ports of the pool's other picker replicas (leader election: only the leader serves).
+    # The ext_proc ports of the pool's other picker replicas: Envoy health-checks every replica and
+    # round-robins streams over the serving ones (the leader with leader election; all when active-active).
     standby_picker_ports: tuple[int, ...] = ()
+
+
+def _runs_workers(pool: PoolPlan) -> bool:
+    from picker.preflight import check_command_line
+
+    return check_command_line(pool.picker.args).workers != 1
 
 
 def pool_bootstrap_spec(
@@ -64,12 +78,13 @@ def pool_bootstrap_spec(
     picker = PickerConnection(
         port=addresses.picker_port,
         standby_ports=addresses.standby_picker_ports,
-        # With several replicas Envoy must find the leader: followers answer NOT_SERVING on ext_proc.
+        # With several replicas Envoy must find the serving ones: followers answer NOT_SERVING on ext_proc.
         health_check=bool(addresses.standby_picker_ports),
         tls=picker_tls,
         failure_mode_allow=pool.fail_open,
         # Envoy fails open in FULL_DUPLEX_STREAMED only before the first body chunk (see PickerConnection).
         request_body_mode=BodyMode.BUFFERED if pool.fail_open else BodyMode.FULL_DUPLEX_STREAMED,
+        max_streams_per_connection=WORKER_STREAMS_PER_CONNECTION if _runs_workers(pool) else None,
     )
     return EnvoyBootstrapSpec(
         listener_port=listener_port,

@@ -254,8 +254,9 @@ class LocalGateway(StartedOnEnter):
         ]  # fmt: skip
 
     async def _start_picker(self, pool: PoolPlan) -> None:
-        """The Deployment's replicas; with leader election they share a Lease on a local Lease API (the
-        added `--kubeconfig` points at it), and each gets its pod name for the lease's holder identity."""
+        """The Deployment's replicas: with leader election they share a Lease on a local Lease API (the
+        added `--kubeconfig` points at it) and each gets its pod name for the lease's holder identity;
+        without (one replica, or active-active), every replica serves and Envoy spreads streams over them."""
         elects = check_command_line(pool.picker.args).ha_enable_leader_election
         args = self.picker_args(pool)
         if elects:
@@ -264,7 +265,7 @@ class LocalGateway(StartedOnEnter):
             self.work_dir / "pickers" / f"{pool.name}-endpoints.yaml"
         )
         self.picker_replicas[pool.name] = []
-        for index in range(pool.picker.replicas if elects else 1):
+        for index in range(pool.picker.replicas):
             name = pool.name if index == 0 else f"{pool.name}-{index}"
             picker = PickerProcess(
                 name,

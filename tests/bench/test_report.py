@@ -94,3 +94,17 @@ def test_preemption_line_sums_the_fleet_and_stays_quiet_without_preemptions():
     assert preemption_line(scenario) == "Model-server preemptions (KV blocks ran out; recomputed later): picker 3, rr 0."
     quiet = ScenarioResult(name="s", description="", workload={}, load={}, runs=runs[1:])
     assert preemption_line(quiet) == ""
+
+
+def test_scale_out_rows_compare_workers_and_replicas_with_one_picker_of_the_same_profile():
+    result = _result()
+    scenario = result.scenarios[0]
+    scenario.runs += [_run("picker-precise", 0.2, 0.80), _run("picker-precise-2-workers", 0.2, 0.79),
+                      _run("picker-precise-2-replicas", 0.3, 0.74)]
+    text = render(result)
+    assert "## Scale-out: workers and active-active replicas" in text
+    assert "| shared-prefix-chat | picker-precise-2-workers | picker-precise | 79.0% | -1.0 |" in text
+    assert "| shared-prefix-chat | picker-precise-2-replicas | picker-precise | 74.0% | -6.0 |" in text
+    assert "1.50x |" in text  # p90 TTFT 0.3 s against 0.2 s
+    # Without a scale-out target there is no section.
+    assert "Scale-out" not in render(_result())

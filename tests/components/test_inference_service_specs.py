@@ -91,3 +91,33 @@ def test_replicated_picker_elects_a_leader_and_may_use_leases() -> None:
     single = PoolSpec(name="p", model="m")
     assert "--ha-enable-leader-election" not in picker_args(single, "default")
     assert not any("leases" in (rule.resources or []) for rule in picker_rbac_rules(single))
+
+
+def test_replicas_of_an_event_driven_picker_all_serve_and_approximate_ones_elect_a_leader() -> None:
+    precise = PoolSpec.model_validate({"name": "p", "model": "m", "picker": {"replicas": 2, "profile": "precise"}})
+    assert not precise.picker.elects_leader
+    assert "--ha-enable-leader-election" not in picker_args(precise, "default")
+    assert not any("leases" in (rule.resources or []) for rule in picker_rbac_rules(precise))
+    standby = PoolSpec.model_validate(
+        {"name": "p", "model": "m", "picker": {"replicas": 2, "profile": "precise", "haMode": "leader-election"}}
+    )
+    assert "--ha-enable-leader-election" in picker_args(standby, "default")
+
+
+def test_active_active_with_approximate_prefix_state_is_refused_naming_the_key() -> None:
+    with pytest.raises(ValueError, match=r"(?s)picker.haMode.*active-active needs a config that routes on the model servers"):
+        PoolSpec.model_validate(
+            {"name": "p", "model": "m", "picker": {"replicas": 2, "haMode": "active-active"}}
+        )
+
+
+def test_picker_workers_become_the_flag_and_the_pods_cpu_request() -> None:
+    from components.specs.picker_workload import picker_resources
+
+    pool = PoolSpec.model_validate({"name": "p", "model": "m", "picker": {"workers": 4}})
+    args = picker_args(pool, "default")
+    assert args[args.index("--workers") + 1] == "4"
+    assert picker_resources(pool).requests == {"cpu": "4", "memory": "2048Mi"}
+    single = PoolSpec(name="p", model="m")
+    assert "--workers" not in picker_args(single, "default")
+    assert picker_resources(single).requests == {"cpu": "500m", "memory": "512Mi"}

@@ -100,8 +100,8 @@ class Scenario(BaseModel):
 
 
 DEFAULT_OVERHEAD_TARGETS = ("direct", "envoy-round-robin", "picker-default", "picker-recommended",
-                            "picker-recommended-lean", "picker-precise", "picker-llm-d-default", "sglang-router",
-                            "vllm-router", "smg")
+                            "picker-recommended-lean", "picker-precise", "picker-llm-d-default",
+                            "picker-precise-2-workers", "sglang-router", "vllm-router", "smg")
 
 
 class OverheadSpec(BaseModel):

@@ -8,7 +8,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from picker.cli import OptionsError, parse_options
 from picker.config.errors import ConfigError
@@ -33,12 +34,14 @@ class _JsonLogFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def configure_logging(options: PickerOptions) -> None:
+def configure_logging(options: PickerOptions, process_name: str = "") -> None:
+    """``process_name``: a worker's (``worker 1``), written into every line so their logs tell apart."""
     handler = logging.StreamHandler(sys.stderr)
     if options.log_format == "json":
         handler.setFormatter(_JsonLogFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        where = f" [{process_name}]" if process_name else ""
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s %(name)s{where}: %(message)s"))
     logging.basicConfig(level=options.log_level.upper(), handlers=[handler], force=True)
     if options.log_level != "debug":
         # Envoy resets every ext_proc stream once the response is through, and grpclib logs each reset
@@ -60,6 +63,13 @@ async def serve(options: PickerOptions) -> None:
     from picker.runtime import ProcessRuntime
 
     clock = RealClock()
+    worker_count = resolved_worker_count(options)
+    if worker_count > 1:
+        # The supervisor: workers run the runtime; it answers health and metrics and holds the Lease.
+        from picker.workers.supervisor import serve_with_workers
+
+        await serve_with_workers(options, worker_count, clock, os.environ)
+        return
     runtime = ProcessRuntime(options, clock, os.environ)
     if not options.ha_enable_leader_election:
         await PickerApp(options, runtime, clock).run_until_signalled()
@@ -72,6 +82,36 @@ async def serve(options: PickerOptions) -> None:
         await PickerApp(options, runtime, clock, elector).run_until_signalled()
 
 
+def resolved_worker_count(options: PickerOptions) -> int:
+    """--workers as a number: ``auto`` is the CPU limit, else the CPU affinity (picker.workers.cpu_limit)."""
+    if options.workers == "auto":
+        from picker.workers.cpu_limit import available_cpus
+
+        return available_cpus()
+    return options.workers
+
+
+def run_and_map_errors(serving: Coroutine[Any, Any, None]) -> int:
+    """Run ``serving`` to the end; exit code 2 for configuration and port problems, 1 for a stop."""
+    from picker.workers.start_error import WorkerStartError
+
+    try:
+        asyncio.run(serving)
+    except (ConfigError, CertificateError) as error:
+        logger.error("%s", error)
+        return 2
+    except OSError as error:  # typically a port already in use
+        logger.error("cannot serve: %s", error)
+        return 2
+    except WorkerStartError as error:
+        logger.error("%s", error)
+        return error.exit_code
+    except RuntimeError as error:
+        logger.exception("picker stopped: %s", error)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         options = parse_options(sys.argv[1:] if argv is None else argv)
@@ -80,18 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(options)
     _warn_about_compatibility_flags(options)
-    try:
-        asyncio.run(serve(options))
-    except (ConfigError, CertificateError) as error:
-        logger.error("%s", error)
-        return 2
-    except OSError as error:  # typically a port already in use
-        logger.error("cannot serve: %s", error)
-        return 2
-    except RuntimeError as error:
-        logger.exception("picker stopped: %s", error)
-        return 1
-    return 0
+    return run_and_map_errors(serve(options))
 
 
 if __name__ == "__main__":

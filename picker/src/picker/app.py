@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import signal
+from collections.abc import Callable
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry
@@ -20,19 +20,14 @@ from picker.server.grpc_server import GrpcServer, PortBindError
 from picker.server.health import PickerHealth
 from picker.server.metrics_endpoint import MetricsEndpoint
 from picker.server.tls import server_ssl_context
+from picker.server.until_signalled import describe_error, serve_until_signalled
 
 __all__ = ["PickerApp", "PickerRuntime", "PortBindError"]
 
 logger = logging.getLogger(__name__)
 
-
-def _describe(error: BaseException | None) -> str:
-    """The leaf errors of a (possibly nested) ExceptionGroup, as one line."""
-    if error is None:
-        return "no error reported"
-    if isinstance(error, BaseExceptionGroup):
-        return "; ".join(_describe(inner) for inner in error.exceptions)
-    return f"{type(error).__name__}: {error}"
+# A worker's own health and metrics ports: reached by its supervisor only, never from outside the pod.
+WORKER_SIDE_ADDRESS = "127.0.0.1"
 
 
 class PickerRuntime(Protocol):
@@ -77,8 +72,13 @@ class PickerApp:
         runtime: PickerRuntime,
         clock: Clock,
         leadership: Leadership | None = None,
+        *,
+        worker: bool = False,
     ) -> None:
+        """``worker``: one of several worker processes (picker.workers): the ext_proc port is shared
+        (SO_REUSEPORT), and health and metrics listen on free loopback ports for the supervisor only."""
         self._options = options
+        self._worker = worker
         self._runtime = runtime
         self._clock = clock
         self._leadership = leadership
@@ -118,16 +118,21 @@ class PickerApp:
             else None
         )
         self.grpc_port = await self._ext_proc_server.start(
-            options.bind_address, options.grpc_port, "--grpc-port", ssl_context
+            options.bind_address, options.grpc_port, "--grpc-port", ssl_context, reuse_port=self._worker
+        )
+        side_address, health_port, metrics_port = (
+            (WORKER_SIDE_ADDRESS, 0, 0)
+            if self._worker
+            else (options.bind_address, options.grpc_health_port, options.metrics_port)
         )
         self.grpc_health_port = await self._health_server.start(
-            options.bind_address, options.grpc_health_port, "--grpc-health-port"
+            side_address, health_port, "--grpc-health-port"
         )
         try:
-            self.metrics_port = await self._metrics.start(options.bind_address, options.metrics_port)
+            self.metrics_port = await self._metrics.start(side_address, metrics_port)
         except OSError as error:
             raise PortBindError(
-                f"--metrics-port: cannot listen on {options.bind_address}:{options.metrics_port}: {error}"
+                f"--metrics-port: cannot listen on {side_address}:{metrics_port}: {error}"
             ) from None
         self._tasks = [
             asyncio.create_task(self._runtime.run(), name="picker-runtime"),
@@ -137,17 +142,24 @@ class PickerApp:
         if self._leadership is not None:
             self._election = asyncio.create_task(self._leadership.run(), name="picker-leader-election")
             self._tasks.append(self._election)
+        if self._worker:
+            # A worker's health and metrics ports are private: its supervisor announces the picker.
+            logger.info(
+                "worker serving: ext_proc=%s:%d health=%d metrics=%d",
+                options.bind_address,
+                self.grpc_port,
+                self.grpc_health_port,
+                self.metrics_port,
+            )
+            return
         # The readiness line: whatever started the picker on port 0 reads the ports from it.
-        print(
-            PickerReadinessLine(
-                bind_address=options.bind_address,
-                grpc_port=self.grpc_port,
-                tls=options.secure_serving,
-                health_port=self.grpc_health_port,
-                metrics_port=self.metrics_port,
-            ).render(),
-            flush=True,
-        )
+        PickerReadinessLine(
+            bind_address=options.bind_address,
+            grpc_port=self.grpc_port,
+            tls=options.secure_serving,
+            health_port=self.grpc_health_port,
+            metrics_port=self.metrics_port,
+        ).announce()
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Graceful: health goes NOT_SERVING first, open streams get ``grace_s`` to finish, then loops stop."""
@@ -166,38 +178,22 @@ class PickerApp:
             except asyncio.CancelledError:
                 pass
             except Exception as error:
-                logger.error("background task %s had failed: %s", task.get_name(), _describe(error))
+                logger.error("background task %s had failed: %s", task.get_name(), describe_error(error))
         self._tasks = []
         self._election = None
         await self._health_server.stop(None)
         await self._metrics.stop()
         logger.info("picker stopped")
 
-    async def run_until_signalled(self) -> None:
-        """Serve until SIGTERM or SIGINT, then stop gracefully."""
-        stop_requested = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signal_number in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signal_number, stop_requested.set)
-        await self.start()
-        assert self.runtime_finished is not None
-        signalled = asyncio.create_task(stop_requested.wait())
-        watched = {signalled, self.runtime_finished} | ({self._election} if self._election else set())
-        try:
-            # These loops never return on their own; if one does, discovery or election is broken: exit.
-            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-            for task in watched - {signalled}:
-                if task.done():
-                    error = None if task.cancelled() else task.exception()
-                    raise RuntimeError(
-                        f"background task {task.get_name()} stopped: {_describe(error)}"
-                    ) from error
-            logger.info(
-                "shutdown requested; draining open streams for up to %.1f s",
-                self._options.shutdown_grace_period_s,
-            )
-        finally:
-            signalled.cancel()
-            await self.stop()
-            for signal_number in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(signal_number)
+    def essential_tasks(self) -> list[asyncio.Task[None]]:
+        """The runtime's loops and the election: neither returns on its own while the picker is healthy."""
+        tasks = [self.runtime_finished] if self.runtime_finished is not None else []
+        return tasks + ([self._election] if self._election is not None else [])
+
+    async def run_until_signalled(self, on_serving: Callable[[PickerApp], None] | None = None) -> None:
+        """Serve until SIGTERM or SIGINT, then stop gracefully; ``on_serving`` runs once every port is bound."""
+        await serve_until_signalled(
+            self,
+            self._options.shutdown_grace_period_s,
+            None if on_serving is None else lambda: on_serving(self),
+        )

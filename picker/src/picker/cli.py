@@ -36,6 +36,15 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _workers(text: str) -> int | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a worker count; use a number or auto") from None
+
+
 def _add_bool(group: argparse._ArgumentGroup, flag: str, dest: str, default: bool, help_text: str) -> None:
     # Go's flag package accepts --x, --x=true and --x=false; so does this.
     group.add_argument(
@@ -105,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     serving.add_argument(
         "--metrics-auth-token-file", type=Path, default=None,
         help="file with the bearer token /metrics accepts (re-read per scrape); setting it enables the check",
+    )  # fmt: skip
+    serving.add_argument(
+        "--workers", type=_workers, default=1, metavar="N|auto",
+        help="worker processes sharing the ext_proc port (each its own scheduling state, one supervisor "
+        "answering health and metrics for all); auto: the container's CPU limit, else its CPU affinity",
     )  # fmt: skip
     serving.add_argument(
         "--shutdown-grace-period", dest="shutdown_grace_period_s", type=_duration, default=25.0, metavar="DURATION",

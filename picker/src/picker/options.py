@@ -14,6 +14,8 @@ from picker.engine_priority import ModelServerSchedulingPolicy
 DEFAULT_POOL_GROUP = "inference.networking.k8s.io"
 # client-go's leader election jitter: retries wait retry_period x (1 + up to this factor).
 LEASE_JITTER_FACTOR = 1.2
+# One worker process per core is the useful most; more only share the same cores.
+MAX_WORKERS = 64
 # The metric names the datastore reads (KV usage falls back to vllm:gpu_cache_usage_perc).
 VLLM_METRIC_NAMES = (
     "vllm:num_requests_waiting",
@@ -59,6 +61,11 @@ class PickerOptions(BaseModel):
     )
     shutdown_grace_period_s: float = Field(
         25.0, ge=0, description="On SIGTERM, how long open streams may finish before they are cut."
+    )
+    workers: int | Literal["auto"] = Field(
+        1,
+        description="Worker processes serving the ext_proc port (SO_REUSEPORT) under one supervisor that "
+        "answers health and metrics for all; 'auto': the CPU limit (cgroup cpu.max), else the CPU affinity.",
     )
 
     # --- model-server metrics -------------------------------------------------------------------
@@ -125,6 +132,10 @@ class PickerOptions(BaseModel):
                 )
         if self.ha_enable_leader_election:
             self._check_leader_election()
+        if isinstance(self.workers, int) and not 1 <= self.workers <= MAX_WORKERS:
+            raise ValueError(
+                f"--workers {self.workers}: use 1 to {MAX_WORKERS}, or auto (one per CPU of the limit)"
+            )
         if self.cert_path is not None and not self.secure_serving:
             raise ValueError("--cert-path has no effect with --secure-serving=false: drop one of them")
         return self

@@ -24,3 +24,7 @@ class PickerReadinessLine(BaseModel):
 
     def render(self) -> str:
         return self.model_dump_json()
+
+    def announce(self) -> None:
+        """Print the line to stdout, where the launcher reads it."""
+        print(self.render(), flush=True)

@@ -72,3 +72,52 @@ async def test_the_other_picker_takes_over_when_the_leader_stops(
                     break
                 await asyncio.sleep(0.5)
             assert statuses[-3:] == [200, 200, 200], statuses
+
+
+async def test_precise_pickers_run_active_active_and_both_route(
+    project_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`picker.replicas: 2` with the precise profile renders no leader election: the local gateway starts
+    both, both report SERVING, and Envoy spreads streams over them (each counts requests it routed)."""
+    services = copy.deepcopy(TWO_POOL_SERVICES)
+    services["pools"] = services["pools"][:1]
+    services["pools"][0] |= {"replicas": 2, "picker": {"replicas": 2, "profile": "precise"}}
+    project = write_stack(tmp_path_factory.mktemp("aa"), "aa", services, project_file)
+    plan = load_local_plan(
+        "aa", project, tmp_path_factory.mktemp("manifests"), sim_overrides={"profile": "zero-latency"}
+    )
+    assert "--ha-enable-leader-election" not in plan.pool("llama").picker.args
+    work = tmp_path_factory.mktemp("gw")
+    async with LocalGateway(plan, GatewayOptions(ready_timeout_s=90), work) as gateway:
+        pickers = gateway.picker_replicas["llama"]
+        assert len(pickers) == 2 and gateway.lease_api is None
+        token = next((work / "pickers" / "llama").rglob("token")).read_text()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while loop.time() < deadline and not all([await serving(picker) for picker in pickers]):
+            await asyncio.sleep(0.2)
+        assert all([await serving(picker) for picker in pickers])
+        async with aiohttp.ClientSession() as session:
+
+            async def routed() -> list[float]:
+                counts = []
+                for picker in pickers:
+                    headers = {"Authorization": f"Bearer {token}"}
+                    async with session.get(picker.metrics_url, headers=headers) as response:
+                        text = await response.text()
+                    counts.append(
+                        sum(
+                            float(line.rsplit(" ", 1)[1])
+                            for line in text.splitlines()
+                            if line.startswith("inference_objective_request_total{")
+                        )
+                    )
+                return counts
+
+            # Envoy health-checks each picker every 2 s: once both pass, streams alternate between them.
+            statuses: list[int] = []
+            while loop.time() < deadline + 30 and min(await routed()) == 0:
+                statuses += [await completion_status(session, gateway.url) for _ in range(4)]
+                await asyncio.sleep(0.5)
+            assert set(statuses) == {200}
+            assert min(await routed()) > 0, await routed()

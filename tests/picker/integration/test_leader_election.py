@@ -53,7 +53,7 @@ async def wait_for_one_leader(pickers: dict[str, PickerProcess], timeout_s: floa
 
 @contextlib.asynccontextmanager
 async def two_pickers(
-    work_dir: Path, lease_s: float, renew_s: float, retry_s: float
+    work_dir: Path, lease_s: float, renew_s: float, retry_s: float, *extra_args: str
 ) -> AsyncIterator[tuple[FakeLeaseApi, dict[str, PickerProcess]]]:
     async with FakeLeaseApi() as api, contextlib.AsyncExitStack() as cleanup:
         upstream = IdentityUpstream("replica", host="127.0.0.11")
@@ -68,7 +68,7 @@ async def two_pickers(
                 "--pool-name", "pool", "--pool-namespace", "ns", "--secure-serving=false",
                 "--ha-enable-leader-election", "--kubeconfig", str(kubeconfig),
                 "--ha-lease-duration", f"{lease_s}s", "--ha-renew-deadline", f"{renew_s}s",
-                "--ha-retry-period", f"{retry_s}s",
+                "--ha-retry-period", f"{retry_s}s", *extra_args,
                 env=os.environ | {"POD_NAME": name},
             )  # fmt: skip
             pickers[name] = picker
@@ -115,3 +115,20 @@ async def test_a_terminated_leader_hands_over_at_once(tmp_path) -> None:
         assert await stopping == 0
         lease = api.lease("ns", LEASE_NAME)
         assert lease is not None and lease["spec"]["holderIdentity"] == follower
+
+
+async def test_with_workers_only_the_supervisor_holds_the_lease_and_hands_it_over(tmp_path) -> None:
+    """Two pickers of two workers each: one Lease holder (the supervisor's pod name), one ready picker;
+    SIGTERM to it hands the Lease to the other."""
+    lease_s, retry_s = 20.0, 0.5
+    async with two_pickers(tmp_path, lease_s, 10.0, retry_s, "--workers", "2") as (api, pickers):
+        leader = await wait_for_one_leader(pickers, 30)
+        for _ in range(10):
+            assert await serving(pickers) == [leader]
+            await asyncio.sleep(0.1)
+        lease = api.lease("ns", LEASE_NAME)
+        assert lease is not None and lease["spec"]["holderIdentity"] == leader
+        assert "workers=2" in pickers[leader].child.log_path.read_text(errors="replace")
+        (follower,) = set(pickers) - {leader}
+        await pickers[leader].child.stop()
+        assert await wait_for_one_leader({follower: pickers[follower]}, 2.2 * retry_s + SLACK_S) == follower

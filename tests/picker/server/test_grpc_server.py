@@ -242,3 +242,17 @@ def test_the_picker_connection_remembers_a_bounded_number_of_closed_streams():
     server.receive_data(client.data_to_send())  # h2 files closed streams when it next counts open ones
     assert server.open_inbound_streams == 0
     assert len(server._closed_streams) == _RecentClosedStreamsConnection.MAX_CLOSED_STREAMS
+
+
+async def test_worker_servers_share_a_port_with_reuse_port_and_a_plain_server_still_cannot(
+    recording_director,
+):
+    first, second = ext_proc_server(recording_director), ext_proc_server(recording_director)
+    port = await first.start("127.0.0.1", 0, "--grpc-port", reuse_port=True)
+    try:
+        assert await second.start("127.0.0.1", port, "--grpc-port", reuse_port=True) == port
+        with pytest.raises(PortBindError, match="--grpc-port"):
+            await ext_proc_server(recording_director).start("127.0.0.1", port, "--grpc-port")
+    finally:
+        await second.stop(grace_s=None)
+        await first.stop(grace_s=None)

@@ -125,6 +125,34 @@ def priority_table(scenario: ScenarioResult) -> str | None:
     return "\n".join(lines)
 
 
+# Scale-out targets and the one-process picker each is compared with (same profile).
+SCALE_OUT_BASES = {
+    "picker-precise-2-workers": "picker-precise",
+    "picker-precise-2-replicas": "picker-precise",
+    "picker-recommended-2-replicas": "picker-recommended",
+}
+
+
+def scale_out_table(result: BenchResult) -> str | None:
+    """Workers and active-active replicas against one picker process, per scenario: what scale-out costs
+    in cache affinity (hit-rate points) and TTFT. None when no scale-out target ran."""
+    lines = ["| scenario | target | vs | prefix hit | hit points vs one | TTFT p90 ms | p90 vs one |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for scenario in result.scenarios:
+        runs = {run.target: run for run in scenario.runs if run.summary is not None}
+        for target, base_name in SCALE_OUT_BASES.items():
+            run, base = runs.get(target), runs.get(base_name)
+            if run is None or base is None or run.summary is None or base.summary is None:
+                continue
+            points = (
+                "n/a" if run.fleet_hit_rate is None or base.fleet_hit_rate is None
+                else f"{100 * (run.fleet_hit_rate - base.fleet_hit_rate):+.1f}")
+            lines.append(
+                f"| {scenario.name} | {target} | {base_name} | {_pct(run.fleet_hit_rate)} | {points} "
+                f"| {_ms(run.summary.ttft.p90_ms)} | {_ratio(run.summary.ttft.p90_ms, base.summary.ttft.p90_ms)} |")
+    return "\n".join(lines) if len(lines) > 2 else None
+
+
 def render(result: BenchResult) -> str:
     """The whole report: provenance, one section per scenario, sweeps, overhead."""
     out = [
@@ -152,6 +180,11 @@ def render(result: BenchResult) -> str:
         per_class = priority_table(scenario)
         if per_class:
             out += ["Per priority class:", "", per_class, ""]
+    scale_out = scale_out_table(result)
+    if scale_out:
+        out += ["## Scale-out: workers and active-active replicas", "",
+                "Each against the one-process picker of the same profile in the same run (hit points: "
+                "fleet prefix-cache hit rate difference).", "", scale_out, ""]
     if result.sweeps:
         out += ["## Saturation sweep", "",
                 "| scenario | target | saturation req/s | " + "points (rate: goodput) |", "|---|---|---:|---|"]

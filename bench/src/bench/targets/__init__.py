@@ -20,6 +20,9 @@ DEFAULT_TARGETS = (
     "picker-recommended-lean",
     "picker-precise",
     "picker-llm-d-default",
+    "picker-precise-2-workers",
+    "picker-precise-2-replicas",
+    "picker-recommended-2-replicas",
     "sglang-router",
     "vllm-router",
     "smg",
@@ -42,6 +45,15 @@ def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
                       wants_kv_events=True),
         PickerGateway("picker-llm-d-default", "llm-d-default",
                       "Envoy + picker, llm-d's guide default on llm-d-router v0.10 (sticky until saturated)"),
+        PickerGateway("picker-precise-2-workers", "precise",
+                      "as picker-precise, with --workers 2 (two processes, each its own state and KV-event "
+                      "subscriptions)", wants_kv_events=True, workers=2),
+        PickerGateway("picker-precise-2-replicas", "precise",
+                      "two picker-precise replicas, both serving (active-active): streams alternate between "
+                      "them", wants_kv_events=True, replicas=2),
+        PickerGateway("picker-recommended-2-replicas", "recommended",
+                      "two picker-recommended replicas, both serving: what approximate prefix state loses "
+                      "active-active (the stack keeps leader election for it)", replicas=2),
         PeerRouter("sglang-router", "sglang-router", "launch", "cache_aware", venv, "sglang-router cache_aware"),
         PeerRouter("vllm-router", "vllm-router", "", "cache_aware", venv, "vllm-router cache_aware"),
         PeerRouter("smg", "smg", "launch", "cache_aware", venv, "smg (SGLang Model Gateway) cache_aware"),

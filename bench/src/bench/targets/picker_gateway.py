@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ import yaml
 from bench.targets.base import FleetView, RestartPicker, TargetUnavailable
 from bench.targets.envoy_baseline import envoy_version
 from infgw.envoy import (
+    WORKER_STREAMS_PER_CONNECTION,
     BodyMode,
     EnvoyBootstrapSpec,
     EnvoyError,
@@ -21,6 +23,8 @@ from infgw.envoy import (
 )
 from infgw.launch.envoy_process import EnvoyProcess
 
+# Two rounds of Envoy's 2 s picker health checks.
+HEALTH_CHECK_SETTLE_S = 4.5
 # InferenceObjectives the priority-mix workload names; batch < 0 makes it sheddable (EPP semantics).
 DEFAULT_OBJECTIVES = {"critical": 100, "batch": -1}
 
@@ -50,6 +54,11 @@ class PickerGateway:
     # The profile's precise-prefix-cache-scorer dials the replicas' KV-event publishers (the fleet then
     # publishes): endpoints are named <name>-rank-<i> and the scorer's ports set to the fleet's.
     wants_kv_events: bool = False
+    # --workers: picker processes sharing the ext_proc port (one supervisor answering for them).
+    workers: int = 1
+    # Picker replicas, each its own process(es), all serving (active-active): Envoy health-checks them and
+    # round-robins streams over them, so each sees about 1/replicas of the traffic.
+    replicas: int = 1
 
     def check_available(self) -> None:
         picker_profile_text(self.profile)
@@ -73,6 +82,7 @@ class PickerGateway:
             "--secure-serving=false",
             "--log-level", "warning",
             "--model-server-scheduling-policy", scheduling_policy,
+            "--workers", str(self.workers),
         ]  # fmt: skip
 
     @asynccontextmanager
@@ -95,23 +105,33 @@ class PickerGateway:
                            address=url.removeprefix("http://").rsplit(":", 1)[0], port=int(url.rsplit(":", 1)[1]))
             for rank, (name, url) in enumerate(fleet.replicas.items())
         ]
-        picker = PickerProcess(
-            self.name, fleet.work_dir / f"{self.name}.log", fleet.work_dir / f"{self.name}-endpoints.yaml",
-            self.picker_args(config_text, fleet.scheduling_policy),
-            endpoints=StaticPoolFile.of(endpoints, self.objectives), ready_timeout_s=self.ready_timeout_s,
-        )  # fmt: skip
-        async with picker:
-            spec = EnvoyBootstrapSpec(picker=PickerConnection(port=picker.grpc_port, tls=False,
-                                                              response_body_mode=self.response_body_mode))
+        async with contextlib.AsyncExitStack() as stack:
+            # Every replica serves (active-active); each draws tie-breaks from its own seed.
+            pickers = []
+            for replica in range(self.replicas):
+                name = self.name if replica == 0 else f"{self.name}-{replica}"
+                pickers.append(await stack.enter_async_context(PickerProcess(
+                    name, fleet.work_dir / f"{name}.log", fleet.work_dir / f"{self.name}-endpoints.yaml",
+                    [*self.picker_args(config_text, fleet.scheduling_policy), "--seed", str(replica)],
+                    endpoints=StaticPoolFile.of(endpoints, self.objectives), ready_timeout_s=self.ready_timeout_s,
+                )))  # fmt: skip
+            spec = EnvoyBootstrapSpec(picker=PickerConnection(
+                port=pickers[0].grpc_port, standby_ports=tuple(p.grpc_port for p in pickers[1:]),
+                health_check=self.replicas > 1, tls=False, response_body_mode=self.response_body_mode,
+                max_streams_per_connection=WORKER_STREAMS_PER_CONNECTION if self.workers > 1 else None))
             try:
                 envoy = EnvoyProcess(build_bootstrap(spec), ready_timeout_s=self.ready_timeout_s)
                 async with envoy:
                     # The picker needs one scrape of every replica before it will route; wait for it.
                     base_url = f"http://127.0.0.1:{envoy.listener_port}"
                     await _wait_routable(base_url, self.ready_timeout_s)
+                    if self.replicas > 1:
+                        # Envoy's health checks (every 2 s) must have found every replica before load starts.
+                        await asyncio.sleep(HEALTH_CHECK_SETTLE_S)
 
                     async def restart() -> None:
-                        await picker.restart()  # same ports, log appended; returns once it announces itself
+                        for picker in pickers:
+                            await picker.restart()  # same ports, log appended; returns once it announces itself
                         await _wait_routable(base_url, self.ready_timeout_s)
 
                     yield base_url, restart

@@ -5,8 +5,9 @@ grpclib's per-message path is plain asyncio (no completion-queue thread, no wake
 see the "Transport" paragraph of picker/README.md for the measurement.
 
 What grpclib leaves to its user, and this class adds:
-- the socket is bound here, so a bind failure names the flag, port 0 reads back, and SO_REUSEPORT is never
-  set (a second picker on the same port fails instead of silently sharing it);
+- the socket is bound here, so a bind failure names the flag, port 0 reads back, and SO_REUSEPORT is set
+  only for worker processes (``reuse_port``), whose supervisor first made sure no other program holds the
+  port (a second picker on the same port fails instead of silently sharing it);
 - a message-size limit (grpclib has none): MAX_MESSAGE_BYTES both ways, RESOURCE_EXHAUSTED beyond it;
 - a graceful stop: new calls are refused with UNAVAILABLE, open calls get the grace period to finish,
   then the rest are cancelled (grpclib's own ``close()`` cancels everything at once).
@@ -75,8 +76,9 @@ class _SizeLimitedProtoCodec(ProtoCodec):
         return super().decode(data, message_type)
 
 
-def _bound_socket(host: str, port: int, flag: str) -> socket.socket:
-    """A listening-ready TCP socket on ``host:port``; errors name ``flag``."""
+def bound_socket(host: str, port: int, flag: str, reuse_port: bool = False) -> socket.socket:
+    """A listening-ready TCP socket on ``host:port``; errors name ``flag``. ``reuse_port``: SO_REUSEPORT,
+    so that every worker process binds the same port and the kernel spreads connections over them."""
     try:
         family, kind, protocol, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -89,6 +91,8 @@ def _bound_socket(host: str, port: int, flag: str) -> socket.socket:
     try:
         # SO_REUSEADDR (as asyncio sets it) only skips TIME_WAIT; it never lets two listeners share a port.
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         listening.bind(address)
     except OSError as error:
         listening.close()
@@ -201,9 +205,16 @@ class GrpcServer:
     def open_calls(self) -> int:
         return self._open_calls
 
-    async def start(self, host: str, port: int, flag: str, ssl_context: ssl.SSLContext | None = None) -> int:
+    async def start(
+        self,
+        host: str,
+        port: int,
+        flag: str,
+        ssl_context: ssl.SSLContext | None = None,
+        reuse_port: bool = False,
+    ) -> int:
         """Bind and serve; returns the bound port. Raises PortBindError naming ``flag``."""
-        listening = _bound_socket(host, port, flag)
+        listening = bound_socket(host, port, flag, reuse_port)
         try:
             server = _PickerServer([self], codec=self._codec)
             await server.start(sock=listening, backlog=_LISTEN_BACKLOG, ssl=ssl_context)

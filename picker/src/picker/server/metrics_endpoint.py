@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -17,12 +18,19 @@ logger = logging.getLogger(__name__)
 class MetricsEndpoint:
     """An aiohttp server serving ``registry``; ``token_file`` set means every scrape needs that token.
 
-    The token file is re-read per scrape so a rotated Secret takes effect without a restart.
+    The token file is re-read per scrape so a rotated Secret takes effect without a restart. ``refresh``
+    runs before each scrape is rendered (the worker supervisor collects its workers' metrics there).
     """
 
-    def __init__(self, registry: CollectorRegistry, token_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        token_file: Path | None = None,
+        refresh: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._registry = registry
         self._token_file = token_file
+        self._refresh = refresh
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -50,6 +58,8 @@ class MetricsEndpoint:
         denied = self._authorised(request)
         if denied is not None:
             return denied
+        if self._refresh is not None:
+            await self._refresh()
         return web.Response(
             body=generate_latest(self._registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )

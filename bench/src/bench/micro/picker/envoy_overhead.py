@@ -26,7 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -118,16 +118,21 @@ def upstream_processes(count: int, waiting: int = 0) -> Iterator[list[str]]:
 
 @contextmanager
 def picker_process(
-    work_dir: Path, upstreams: list[str], tls: bool, seed: int, objectives: dict[str, int] | None = None
+    work_dir: Path,
+    upstreams: list[str],
+    tls: bool,
+    seed: int,
+    objectives: dict[str, int] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[tuple[int, int]]:
-    """Yields (ext_proc port, pid)."""
+    """Yields (ext_proc port, pid); ``extra_args`` are appended (a profile, --workers)."""
     endpoints = [
         StaticEndpoint(name=f"upstream-{i}", address=hostport.split(":")[0], port=int(hostport.split(":")[1]))
         for i, hostport in enumerate(upstreams)
     ]
     args = [
         "--seed", str(seed), f"--secure-serving={str(tls).lower()}", "--log-level", "info",
-        "--shutdown-grace-period", "1s",
+        "--shutdown-grace-period", "1s", *extra_args,
     ]  # fmt: skip
     picker = PickerProcess(
         "picker", work_dir / "picker.log", work_dir / "endpoints.yaml", args,

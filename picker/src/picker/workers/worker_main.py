@@ -1,0 +1,71 @@
+"""One worker process: ``python -m picker.workers.worker_main INDEX REPORT_FD`` with its PickerOptions as
+JSON on stdin, started by the supervisor (picker.workers.supervisor), never by hand.
+
+It is a whole picker (discovery, scraping, KV-event subscriptions, scheduling state of its own) whose
+ext_proc socket shares the picker's port (SO_REUSEPORT) and whose health and metrics ports are free
+loopback ports. It tells the supervisor, one JSON line each on REPORT_FD: ``serving`` (its pid and those
+ports) once bound, and ``ready`` whenever its readiness changes. SIGTERM drains it like a picker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import IO
+
+from picker.options import PickerOptions
+from picker.workers.reports import READY, SERVING
+
+# The interval at which the worker's readiness is forwarded (the health poll's own interval).
+_READINESS_POLL_S = 0.05
+
+
+async def _forward_readiness(app: object, report: IO[str]) -> None:
+    from picker.app import PickerApp
+
+    assert isinstance(app, PickerApp)
+    sent: bool | None = None
+    while True:
+        if app.health.serving != sent:
+            sent = app.health.serving
+            report.write(json.dumps({"event": READY, "ready": sent}) + "\n")
+        await asyncio.sleep(_READINESS_POLL_S)
+
+
+async def serve_worker(options: PickerOptions, report: IO[str]) -> None:
+    from picker.app import PickerApp
+    from picker.framework.clock import RealClock
+    from picker.runtime import ProcessRuntime
+
+    clock = RealClock()
+    app = PickerApp(options, ProcessRuntime(options, clock, os.environ), clock, worker=True)
+    forwarding: list[asyncio.Task[None]] = []
+
+    def serving(started: PickerApp) -> None:
+        message = {"event": SERVING, "pid": os.getpid(), "health": started.grpc_health_port,
+                   "metrics": started.metrics_port}  # fmt: skip
+        report.write(json.dumps(message) + "\n")
+        forwarding.append(asyncio.create_task(_forward_readiness(started, report)))
+
+    try:
+        await app.run_until_signalled(on_serving=serving)
+    finally:
+        for task in forwarding:
+            task.cancel()
+
+
+def main(argv: Sequence[str]) -> int:
+    from picker.__main__ import configure_logging, run_and_map_errors
+
+    index, report_fd = argv
+    options = PickerOptions.model_validate_json(sys.stdin.read())
+    configure_logging(options, f"worker {index}")
+    with os.fdopen(int(report_fd), "w", buffering=1, encoding="utf-8") as report:
+        return run_and_map_errors(serve_worker(options, report))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,184 @@
+"""``python -m picker --workers 2`` behind real Envoy: both workers serve the one ext_proc port, metrics
+add up across them, a killed worker costs at most the streams it held and is started again, and health
+turns NOT_SERVING only while no worker is left."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import grpc
+import pytest
+from gateway_harness import Gateway
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from infgw.launch.picker_process import PickerProcess
+
+pytestmark = pytest.mark.integration
+
+WORKER_ARGS = ("--secure-serving=false", "--workers", "2")
+# One stream per connection: Envoy opens a connection per concurrent request, which the kernel spreads
+# over the workers (SO_REUSEPORT hashes connections, not streams).
+ONE_STREAM_PER_CONNECTION = {"max_streams_per_connection": 1}
+_WORKER_LINE = re.compile(r"\[worker (\d+)\]: worker serving: .* metrics=(\d+)")
+_PIDS = re.compile(r"picker serving: .* workers=\d+ \(pids ([\d ]+)\)")
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+DEADLINE_S = 30.0
+
+
+def log_of(picker: PickerProcess) -> str:
+    return picker.child.log_path.read_text(errors="replace")
+
+
+def worker_metrics_ports(picker: PickerProcess) -> dict[int, int]:
+    """The latest private metrics port of each worker, from their own serving lines."""
+    return {int(index): int(port) for index, port in _WORKER_LINE.findall(log_of(picker))}
+
+
+def worker_pids(picker: PickerProcess) -> list[int]:
+    match = _PIDS.search(log_of(picker))
+    assert match, log_of(picker)
+    return [int(pid) for pid in match.group(1).split()]
+
+
+async def metric(url: str, name: str, **labels: str) -> float:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        text = await response.text()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+async def requests_total(port: int) -> float:
+    return await metric(f"http://127.0.0.1:{port}/metrics", "inference_objective_request_total")
+
+
+async def readiness(picker: PickerProcess) -> int | None:
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{picker.health_port}") as channel:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service="readiness"), timeout=1.0
+            )
+    except grpc.aio.AioRpcError:
+        return None
+    return reply.status
+
+
+async def wait_until(predicate: Callable[[], Any], timeout_s: float = DEADLINE_S) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not await predicate():
+            await asyncio.sleep(0.05)
+
+
+async def burst(gateway: Gateway, count: int) -> list[int]:
+    """``count`` requests at once (one connection each): their statuses."""
+    results = await asyncio.gather(*(gateway.complete(f"prompt {index}") for index in range(count)))
+    return [status for status, _ in results]
+
+
+async def test_workers_share_the_port_all_serve_and_metrics_add_up(gateway: Callable[..., Any]) -> None:
+    gw: Gateway = await gateway(picker_args=WORKER_ARGS, picker_connection=ONE_STREAM_PER_CONNECTION)
+    assert gw.picker is not None
+    sent = 0
+    per_worker: dict[int, float] = {}
+    async with asyncio.timeout(DEADLINE_S):
+        # Each burst opens fresh connections; a few bursts make "all on one worker" vanishingly unlikely.
+        while len(per_worker) < 2 or min(per_worker.values()) == 0:
+            assert await burst(gw, 16) == [200] * 16
+            sent += 16
+            ports = worker_metrics_ports(gw.picker)
+            assert sorted(ports) == [0, 1]
+            per_worker = {index: await requests_total(port) for index, port in ports.items()}
+    assert sum(per_worker.values()) == sent
+    # The picker's own /metrics: one view, the workers' counts added up, with its worker gauge.
+    public = f"http://127.0.0.1:{gw.picker.metrics_port}/metrics"
+    assert await metric(public, "inference_objective_request_total") == sent
+    assert await metric(public, "inference_extension_workers") == 2
+    assert await metric(public, "inference_extension_worker_restarts_total") == 0
+
+
+async def test_a_killed_worker_costs_only_its_streams_and_is_restarted(gateway: Callable[..., Any]) -> None:
+    gw: Gateway = await gateway(picker_args=WORKER_ARGS, picker_connection=ONE_STREAM_PER_CONNECTION)
+    assert gw.picker is not None
+    victim = worker_pids(gw.picker)[0]
+    outcomes: list[tuple[float, float, int]] = []  # (start, end, status)
+    stop = asyncio.Event()
+
+    async def client() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            status, _ = await gw.complete("load")
+            outcomes.append((started, time.monotonic(), status))
+
+    clients = [asyncio.create_task(client()) for _ in range(4)]
+    try:
+        await asyncio.sleep(1.0)
+        killed_at = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        await asyncio.sleep(2.0)
+    finally:
+        stop.set()
+        await asyncio.gather(*clients)
+    failed = [(start, end) for start, end, status in outcomes if status != 200]
+    in_flight_at_kill = [o for o in outcomes if o[0] <= killed_at <= o[1]]
+    # At most the streams the dead worker held (FailClose: Envoy answers those 503), never more.
+    assert len(failed) <= len(in_flight_at_kill), (failed, in_flight_at_kill)
+    # New streams go to the surviving worker at once: nothing that started after the kill failed, beyond
+    # the moment Envoy needs to see the dead connections close.
+    assert all(start <= killed_at + 0.5 for start, _ in failed), (killed_at, failed)
+    assert sum(1 for start, _, status in outcomes if start > killed_at and status == 200) > 0
+    # Reported and restarted.
+    public = f"http://127.0.0.1:{gw.picker.metrics_port}/metrics"
+
+    async def restarted() -> bool:
+        return (
+            await metric(public, "inference_extension_worker_restarts_total") == 1
+            and await metric(public, "inference_extension_workers") == 2
+        )
+
+    await wait_until(restarted)
+    assert re.search(rf"worker 0 \(pid {victim}\) exited with code -9", log_of(gw.picker))
+    assert "worker 0 serving again" in log_of(gw.picker)
+    assert await burst(gw, 8) == [200] * 8
+
+
+async def test_health_is_not_serving_only_when_every_worker_is_gone(gateway: Callable[..., Any]) -> None:
+    gw: Gateway = await gateway(picker_args=WORKER_ARGS)
+    picker = gw.picker
+    assert picker is not None
+    await wait_until(lambda: _is(picker, SERVING))
+    first, second = worker_pids(picker)
+    os.kill(first, signal.SIGKILL)
+    # Until worker 0 is back, the other one keeps the picker ready.
+    seen: set[int | None] = set()
+    async with asyncio.timeout(DEADLINE_S):
+        while "worker 0 serving again" not in log_of(picker):
+            seen.add(await readiness(picker))
+            await asyncio.sleep(0.02)
+    assert seen == {SERVING}
+    # Every worker gone: NOT_SERVING until one of the replacements is ready again.
+    for pid in (second, *_current_pid_of_worker_0(picker, first)):
+        os.kill(pid, signal.SIGKILL)
+    await wait_until(lambda: _is(picker, NOT_SERVING), timeout_s=5.0)
+    await wait_until(lambda: _is(picker, SERVING))
+
+
+async def _is(picker: PickerProcess, status: int) -> bool:
+    return await readiness(picker) == status
+
+
+def _current_pid_of_worker_0(picker: PickerProcess, old: int) -> list[int]:
+    pids = re.findall(r"worker 0 serving again \(pid (\d+)\)", log_of(picker))
+    assert pids, log_of(picker)
+    return [int(pids[-1])]
