@@ -153,6 +153,55 @@ async def test_region_loss_moves_all_traffic_once_health_checks_react_and_recove
     assert set(back.served(WEST)) == {WEST}
 
 
+async def test_failed_health_checks_alone_move_all_traffic_without_a_lost_request_and_back(
+    gateway: RegionalGateway, session: aiohttp.ClientSession
+) -> None:
+    """GKE's health checks failing while the pods run (a firewall rule, the check's path): the region's
+    clients fail over once the checks mark it down; its replicas keep answering until then, so nothing
+    is lost at any point; checks passing again restore locality."""
+    await _until(lambda: _all_local(gateway))
+    result = LoadResult()
+    origin = float("inf")
+    load = asyncio.ensure_future(
+        run_load(session, gateway.url, SHAPE, {WEST: 2}, duration_s=40, max_requests=5_000, result=result)
+    )
+    try:
+        await asyncio.sleep(2)
+        origin = time.monotonic()
+        await gateway.take_down(WEST, RegionPart.HEALTH)
+
+        async def west_marked_down() -> bool:
+            """the tier's health checks mark every europe-west3 endpoint down"""
+            return (await gateway.healthy_endpoints(session))[WEST][0] == 0
+
+        await _until(west_marked_down)
+        await asyncio.sleep(3)
+        assert all(replica.process.running for replica in gateway.gateways[WEST].replicas)
+        rows = {row.region: row for row in await gateway.status(session)}
+        assert rows[WEST].down == ("health",) and rows[WEST].healthy_endpoints == 0
+    finally:
+        load.cancel()
+        await asyncio.gather(load, return_exceptions=True)
+        await gateway.bring_up(WEST, RegionPart.HEALTH)
+    assert result.failed() == []
+    moved = min(o.started_s for o in result.outcomes if o.started_s > origin and o.served_region == EAST)
+    after = [o for o in result.outcomes if o.started_s >= moved]
+    assert len(after) >= 5 and {o.served_region for o in after} == {EAST}
+    assert moved - origin < CHECK_INTERVAL_S * 3 + 8  # see the region-loss test
+    assert rows[WEST].failed_over > 0  # the status view counts them as failed over, not spilled
+
+    async def west_healthy() -> bool:
+        """every europe-west3 endpoint passes the tier's health checks again"""
+        healthy, total = (await gateway.healthy_endpoints(session))[WEST]
+        return healthy == total
+
+    await _until(west_healthy)
+    await _until(lambda: _all_local(gateway))
+    back = await run_load(session, gateway.url, SHAPE, {WEST: 1}, duration_s=3, max_requests=20)
+    assert back.failed() == []
+    assert set(back.served(WEST)) == {WEST}
+
+
 async def test_a_regions_picker_lost_fails_its_clients_requests_with_failclose_not_over(
     gateway: RegionalGateway, session: aiohttp.ClientSession
 ) -> None:
