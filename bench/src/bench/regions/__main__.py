@@ -14,6 +14,7 @@ Writes JSON (and the sweep a PNG) under --out (docs/regions/ by default).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -204,6 +206,27 @@ async def _region_loss(plan: RegionalPlan, work: Path, clients: int, part: Regio
     }
 
 
+@contextlib.contextmanager
+def _scenario_runs(out: Path, name: str) -> Iterator[tuple[Path, Path, list[str], list[dict[str, Any]]]]:
+    """A work directory, the dev stack rendered into it, its notes, and the list of runs the caller fills;
+    written with the command and the machine's load to ``out/<name>.json`` at the end."""
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "command": " ".join([".venv/bin/python -m bench.regions", *sys.argv[1:]]),
+        "machine_start": _machine(),
+    }
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-regions-") as temp:
+        work = Path(temp)
+        source = work / "dev"
+        _, notes = render_checked_stack("dev", Path.cwd(), source)
+        yield work, source, notes, rows
+    results["runs"] = rows
+    results["machine_end"] = _machine()
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    typer.echo(f"written: {out / name}.json")
+
+
 @app.command("region-loss")
 def region_loss(
     intervals: Annotated[str, typer.Option(help="checkIntervalSec values, comma-separated.")] = "1,2,5",
@@ -215,16 +238,7 @@ def region_loss(
 ) -> None:
     """Requests lost when a region's replicas die or its health checks fail, per health-check interval
     (unhealthyThreshold as rendered)."""
-    out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {
-        "command": " ".join([".venv/bin/python -m bench.regions", *sys.argv[1:]]),
-        "machine_start": _machine(),
-    }
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-regions-") as temp:
-        work = Path(temp)
-        source = work / "dev"
-        _, notes = render_checked_stack("dev", Path.cwd(), source)
+    with _scenario_runs(out, "region-loss") as (work, source, notes, rows):
         threshold = next(
             int(o["spec"]["default"].get("unhealthyThreshold", 2))
             for o in read_objects(source / "gke-west")
@@ -246,10 +260,6 @@ def region_loss(
                 row |= asyncio.run(_region_loss(plan, work / f"loss-{interval}-{part.value}", clients, part))
                 rows.append(row)
                 typer.echo(f"  {row}")
-    results["runs"] = rows
-    results["machine_end"] = _machine()
-    (out / "region-loss.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    typer.echo(f"written: {out / 'region-loss.json'}")
 
 
 def _failure_mode(mode: str) -> EditObject:
@@ -291,26 +301,13 @@ def picker_loss(
     out: Annotated[Path, typer.Option(help="Where results go.")] = Path("docs/regions"),
 ) -> None:
     """What a region's clients get while its picker is down, per pool failure mode."""
-    out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {
-        "command": " ".join([".venv/bin/python -m bench.regions", *sys.argv[1:]]),
-        "machine_start": _machine(),
-    }
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-regions-") as temp:
-        work = Path(temp)
-        source = work / "dev"
-        _, notes = render_checked_stack("dev", Path.cwd(), source)
+    with _scenario_runs(out, "picker-loss") as (work, source, notes, rows):
         for mode in modes.split(","):
             plan = _edited_plan(source, notes, work, "InferencePool", _failure_mode(mode))
             row: dict[str, Any] = {"failure_mode": mode, "clients": clients, "picker_down_s": down_s}
             row |= asyncio.run(_picker_loss(plan, work / f"picker-{mode}", clients, down_s))
             rows.append(row)
             typer.echo(f"  {row}")
-    results["runs"] = rows
-    results["machine_end"] = _machine()
-    (out / "picker-loss.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    typer.echo(f"written: {out / 'picker-loss.json'}")
 
 
 if __name__ == "__main__":

@@ -19,13 +19,12 @@ from regional_fixtures import (
     EAST,
     MODEL,
     WEST,
-    fast_health_checks,
-    plan_with_edits,
+    fast_checking_gateway,
     spilling_load,
 )
 
-from infgw.local.regions.gateway import RegionalGateway, RegionalOptions, RegionPart
-from infgw.local.regions.load import LoadResult, RequestShape, run_load
+from infgw.local.regions.gateway import RegionalGateway, RegionPart, RegionStatus
+from infgw.local.regions.load import LoadResult, Outcome, RequestShape, run_load
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -49,12 +48,7 @@ async def _until(
 async def gateway(
     tmp_path_factory: pytest.TempPathFactory, dev_manifests: tuple[Path, list[str]]
 ) -> AsyncIterator[RegionalGateway]:
-    source, notes = dev_manifests
-    plan = plan_with_edits(
-        source, notes, tmp_path_factory.mktemp("edited"), HealthCheckPolicy=fast_health_checks
-    )
-    options = RegionalOptions(report_delay_s=0.5, ready_timeout_s=90)
-    async with RegionalGateway(plan, options, tmp_path_factory.mktemp("regional")) as running:
+    async with fast_checking_gateway(tmp_path_factory, dev_manifests) as running:
         yield running
 
 
@@ -102,45 +96,50 @@ async def test_above_target_a_share_spills_to_the_other_region(
     assert result.served(WEST)[WEST] > 0  # spill-over is a share, not a move
 
 
-async def test_region_loss_moves_all_traffic_once_health_checks_react_and_recovery_restores_locality(
-    gateway: RegionalGateway, session: aiohttp.ClientSession
-) -> None:
+async def _west_down_under_load(
+    gateway: RegionalGateway, session: aiohttp.ClientSession, part: RegionPart
+) -> tuple[LoadResult, float, dict[str, RegionStatus]]:
+    """Steady load from europe-west3's clients; ``part`` of the region taken down after 2 s, the load
+    kept on until 3 s after the tier's health checks mark its endpoints down. The load's outcomes, when
+    the part went down, and the status rows then. The part stays down (brought up on a failure)."""
     await _until(lambda: _all_local(gateway))
     result = LoadResult()
-    origin = float("inf")  # when the replicas die
     load = asyncio.ensure_future(
         # A closed-loop client re-sends an immediate 503 at once: hundreds a second while the region is dead.
         run_load(session, gateway.url, SHAPE, {WEST: 2}, duration_s=40, max_requests=50_000, result=result)
     )
+
+    async def west_marked_down() -> bool:
+        """the tier's health checks mark every europe-west3 endpoint down"""
+        return (await gateway.healthy_endpoints(session))[WEST][0] == 0
+
     try:
         await asyncio.sleep(2)
         origin = time.monotonic()
-        await gateway.take_down(WEST, RegionPart.REPLICAS)
-
-        async def west_marked_down() -> bool:
-            """the tier's health checks mark every europe-west3 endpoint down"""
-            return (await gateway.healthy_endpoints(session))[WEST][0] == 0
-
+        await gateway.take_down(WEST, part)
         await _until(west_marked_down)
         await asyncio.sleep(3)
+        rows = {row.region: row for row in await gateway.status(session)}
+    except BaseException:
+        await gateway.bring_up(WEST, part)  # leave the region up for the next test
+        raise
     finally:
         load.cancel()
         await asyncio.gather(load, return_exceptions=True)
-        if not any(o.started_s > origin and o.served_region == EAST for o in result.outcomes):
-            await gateway.bring_up(WEST, RegionPart.REPLICAS)  # leave the region up for the next test
-    # The tier has reacted once its load balancer sends the region's clients elsewhere: from the first
-    # request served by the other region after the kill, nothing may fail or go back to the dead region.
+    return result, origin, rows
+
+
+def _after_the_move(result: LoadResult, origin: float) -> tuple[float, list[Outcome]]:
+    """The tier has reacted once its load balancer sends the region's clients elsewhere: seconds from
+    ``origin`` to the first request served by the other region, and the requests from then on."""
     moved = min(o.started_s for o in result.outcomes if o.started_s > origin and o.served_region == EAST)
     after = [o for o in result.outcomes if o.started_s >= moved]
     assert len(after) >= 5, "too few requests after the tier moved the traffic"
-    assert [o for o in after if o.status != 200] == []
     assert {o.served_region for o in after} == {EAST}
-    # Envoy excludes a host one check after the admin shows it failed: (threshold + 1) checks, plus a
-    # generous margin for a busy machine.
-    assert moved - origin < CHECK_INTERVAL_S * 3 + 8
+    return moved - origin, after
 
-    await gateway.bring_up(WEST, RegionPart.REPLICAS)
 
+async def _locality_returns(gateway: RegionalGateway, session: aiohttp.ClientSession) -> None:
     async def west_healthy() -> bool:
         """every europe-west3 endpoint passes the tier's health checks again"""
         healthy, total = (await gateway.healthy_endpoints(session))[WEST]
@@ -151,6 +150,22 @@ async def test_region_loss_moves_all_traffic_once_health_checks_react_and_recove
     back = await run_load(session, gateway.url, SHAPE, {WEST: 1}, duration_s=3, max_requests=20)
     assert back.failed() == []
     assert set(back.served(WEST)) == {WEST}
+
+
+async def test_region_loss_moves_all_traffic_once_health_checks_react_and_recovery_restores_locality(
+    gateway: RegionalGateway, session: aiohttp.ClientSession
+) -> None:
+    result, origin, _ = await _west_down_under_load(gateway, session, RegionPart.REPLICAS)
+    try:
+        # From the first request served by the other region, nothing may fail or go back.
+        moved_after_s, after = _after_the_move(result, origin)
+        assert [o for o in after if o.status != 200] == []
+        # Envoy excludes a host one check after the admin shows it failed: (threshold + 1) checks, plus a
+        # generous margin for a busy machine.
+        assert moved_after_s < CHECK_INTERVAL_S * 3 + 8
+    finally:
+        await gateway.bring_up(WEST, RegionPart.REPLICAS)
+    await _locality_returns(gateway, session)
 
 
 async def test_failed_health_checks_alone_move_all_traffic_without_a_lost_request_and_back(
@@ -159,47 +174,17 @@ async def test_failed_health_checks_alone_move_all_traffic_without_a_lost_reques
     """GKE's health checks failing while the pods run (a firewall rule, the check's path): the region's
     clients fail over once the checks mark it down; its replicas keep answering until then, so nothing
     is lost at any point; checks passing again restore locality."""
-    await _until(lambda: _all_local(gateway))
-    result = LoadResult()
-    origin = float("inf")
-    load = asyncio.ensure_future(
-        run_load(session, gateway.url, SHAPE, {WEST: 2}, duration_s=40, max_requests=5_000, result=result)
-    )
+    result, origin, rows = await _west_down_under_load(gateway, session, RegionPart.HEALTH)
     try:
-        await asyncio.sleep(2)
-        origin = time.monotonic()
-        await gateway.take_down(WEST, RegionPart.HEALTH)
-
-        async def west_marked_down() -> bool:
-            """the tier's health checks mark every europe-west3 endpoint down"""
-            return (await gateway.healthy_endpoints(session))[WEST][0] == 0
-
-        await _until(west_marked_down)
-        await asyncio.sleep(3)
         assert all(replica.process.running for replica in gateway.gateways[WEST].replicas)
-        rows = {row.region: row for row in await gateway.status(session)}
         assert rows[WEST].down == ("health",) and rows[WEST].healthy_endpoints == 0
+        assert result.failed() == []
+        moved_after_s, _ = _after_the_move(result, origin)
+        assert moved_after_s < CHECK_INTERVAL_S * 3 + 8  # as for the region loss
+        assert rows[WEST].failed_over > 0  # the status view counts them as failed over, not spilled
     finally:
-        load.cancel()
-        await asyncio.gather(load, return_exceptions=True)
         await gateway.bring_up(WEST, RegionPart.HEALTH)
-    assert result.failed() == []
-    moved = min(o.started_s for o in result.outcomes if o.started_s > origin and o.served_region == EAST)
-    after = [o for o in result.outcomes if o.started_s >= moved]
-    assert len(after) >= 5 and {o.served_region for o in after} == {EAST}
-    assert moved - origin < CHECK_INTERVAL_S * 3 + 8  # see the region-loss test
-    assert rows[WEST].failed_over > 0  # the status view counts them as failed over, not spilled
-
-    async def west_healthy() -> bool:
-        """every europe-west3 endpoint passes the tier's health checks again"""
-        healthy, total = (await gateway.healthy_endpoints(session))[WEST]
-        return healthy == total
-
-    await _until(west_healthy)
-    await _until(lambda: _all_local(gateway))
-    back = await run_load(session, gateway.url, SHAPE, {WEST: 1}, duration_s=3, max_requests=20)
-    assert back.failed() == []
-    assert set(back.served(WEST)) == {WEST}
+    await _locality_returns(gateway, session)
 
 
 async def test_a_regions_picker_lost_fails_its_clients_requests_with_failclose_not_over(

@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from regional_fixtures import MODEL, WEST, fast_health_checks, plan_with_edits
+from regional_fixtures import MODEL, WEST, fast_checking_gateway
 
 from infgw.local.regions.fault_window import load_through_fault
-from infgw.local.regions.gateway import RegionalGateway, RegionalOptions, RegionPart
+from infgw.local.regions.gateway import RegionalGateway, RegionPart
 from infgw.local.regions.load import RequestShape
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -29,16 +29,7 @@ def fail_open(pool: dict[str, Any]) -> None:
 async def gateway(
     tmp_path_factory: pytest.TempPathFactory, dev_manifests: tuple[Path, list[str]]
 ) -> AsyncIterator[RegionalGateway]:
-    source, notes = dev_manifests
-    plan = plan_with_edits(
-        source,
-        notes,
-        tmp_path_factory.mktemp("edited"),
-        HealthCheckPolicy=fast_health_checks,
-        InferencePool=fail_open,
-    )
-    options = RegionalOptions(report_delay_s=0.5, ready_timeout_s=90)
-    async with RegionalGateway(plan, options, tmp_path_factory.mktemp("regional")) as running:
+    async with fast_checking_gateway(tmp_path_factory, dev_manifests, InferencePool=fail_open) as running:
         yield running
 
 
