@@ -156,7 +156,9 @@ def _balanced_cluster(
                 "interval_jitter": "0s",
                 "unhealthy_threshold": check.unhealthy_threshold,
                 "healthy_threshold": check.healthy_threshold,
-                "http_health_check": {"path": check.path},
+                # Google counts every failed check towards unhealthyThreshold; Envoy marks a host down
+                # at once on a status outside expected_statuses unless it is "retriable".
+                "http_health_check": {"path": check.path, "retriable_statuses": [{"start": 100, "end": 600}]},
             }
         ],
         # Envoy's default circuit breakers cap a cluster at 1,024 requests; LLM requests are long.

@@ -1,12 +1,15 @@
 """The two-region local gateway from the dev stack's rendered manifests: clients stay in their region
 below the target, a share spills above it, a region whose replicas die loses all traffic to the other
-once the health checks react (no request lost after that), and coming back restores locality.
+once the health checks react (no request lost after that), and coming back restores locality; a region
+whose health checks alone fail moves and returns the same way with no request lost at all; a picker
+lost with FailClose fails its region's clients; `infgw region` drives the faults.
 
 Tests run in file order against one gateway (module scope): each leaves both regions up."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -22,7 +25,10 @@ from regional_fixtures import (
     fast_checking_gateway,
     spilling_load,
 )
+from typer.testing import CliRunner, Result
 
+from infgw.cli import app
+from infgw.local.regions.control import ControlServer
 from infgw.local.regions.gateway import RegionalGateway, RegionPart, RegionStatus
 from infgw.local.regions.load import LoadResult, Outcome, RequestShape, run_load
 
@@ -211,3 +217,32 @@ async def test_a_regions_picker_lost_fails_its_clients_requests_with_failclose_n
     await _until(west_answers)
     back = await run_load(session, gateway.url, SHAPE, {WEST: 1}, duration_s=2, max_requests=10)
     assert back.failed() == [] and set(back.served(WEST)) == {WEST}
+
+
+async def test_infgw_region_commands_take_health_checks_down_and_up_through_the_control_endpoint(
+    gateway: RegionalGateway,
+) -> None:
+    runner = CliRunner()
+
+    async def infgw(*args: str) -> Result:
+        return await asyncio.to_thread(runner.invoke, app, list(args))
+
+    async with ControlServer(gateway) as control:
+        down = await infgw("region", "down", WEST, "--what", "health", "--control", control.url)
+        assert down.exit_code == 0, down.output
+        assert json.loads(down.output) == {"region": WEST, "part": "health", "action": "down"}
+        assert gateway.down[WEST] == {RegionPart.HEALTH}
+        try:
+            status = await infgw("region", "status", "--control", control.url)
+            assert {row["region"]: row["down"] for row in json.loads(status.output)} == {
+                WEST: ["health"],
+                EAST: [],
+            }
+        finally:
+            up = await infgw("region", "up", "gke-west", "--part", "health", "--control", control.url)
+        assert up.exit_code == 0, up.output
+        assert gateway.down[WEST] == set()
+        wrong_part = await infgw("region", "down", WEST, "--what", "zone", "--control", control.url)
+        assert wrong_part.exit_code == 2 and "replicas" in wrong_part.output and "health" in wrong_part.output
+        unknown = await infgw("region", "down", "asia-east1", "--control", control.url)
+        assert unknown.exit_code == 2 and "404" in unknown.output

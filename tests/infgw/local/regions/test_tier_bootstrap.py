@@ -93,6 +93,8 @@ def test_each_model_server_is_health_checked_as_rendered() -> None:
     check = cluster["health_checks"][0]
     assert (check["interval"], check["timeout"], check["unhealthy_threshold"]) == ("3.000s", "2.000s", 4)
     assert check["http_health_check"]["path"] == "/health"
+    # Any answer but 200 counts towards the threshold (Envoy would fail a host on one 503).
+    assert check["http_health_check"]["retriable_statuses"] == [{"start": 100, "end": 600}]
     probes = [
         e["endpoint"]["health_check_config"]["address"]["socket_address"]["port_value"]
         for group in cluster["load_assignment"]["endpoints"]
