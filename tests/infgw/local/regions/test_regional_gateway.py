@@ -9,6 +9,7 @@ Tests run in file order against one gateway (module scope): each leaves both reg
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -102,12 +103,14 @@ async def test_above_target_a_share_spills_to_the_other_region(
     assert result.served(WEST)[WEST] > 0  # spill-over is a share, not a move
 
 
+@contextlib.asynccontextmanager
 async def _west_down_under_load(
     gateway: RegionalGateway, session: aiohttp.ClientSession, part: RegionPart
-) -> tuple[LoadResult, float, dict[str, RegionStatus]]:
+) -> AsyncIterator[tuple[LoadResult, float, dict[str, RegionStatus]]]:
     """Steady load from europe-west3's clients; ``part`` of the region taken down after 2 s, the load
-    kept on until 3 s after the tier's health checks mark its endpoints down. The load's outcomes, when
-    the part went down, and the status rows then. The part stays down (brought up on a failure)."""
+    kept on until 3 s after the tier's health checks mark its endpoints down. Yields the load's
+    outcomes, when the part went down, and the status rows then; on exit brings the part up and (unless
+    the body failed) checks that locality returns."""
     await _until(lambda: _all_local(gateway))
     result = LoadResult()
     load = asyncio.ensure_future(
@@ -120,29 +123,33 @@ async def _west_down_under_load(
         return (await gateway.healthy_endpoints(session))[WEST][0] == 0
 
     try:
-        await asyncio.sleep(2)
-        origin = time.monotonic()
-        await gateway.take_down(WEST, part)
-        await _until(west_marked_down)
-        await asyncio.sleep(3)
-        rows = {row.region: row for row in await gateway.status(session)}
-    except BaseException:
-        await gateway.bring_up(WEST, part)  # leave the region up for the next test
-        raise
+        try:
+            await asyncio.sleep(2)
+            origin = time.monotonic()
+            await gateway.take_down(WEST, part)
+            await _until(west_marked_down)
+            await asyncio.sleep(3)
+            rows = {row.region: row for row in await gateway.status(session)}
+        finally:
+            load.cancel()
+            await asyncio.gather(load, return_exceptions=True)
+        yield result, origin, rows
     finally:
-        load.cancel()
-        await asyncio.gather(load, return_exceptions=True)
-    return result, origin, rows
+        await gateway.bring_up(WEST, part)  # leave the region up for the next test
+    await _locality_returns(gateway, session)
 
 
-def _after_the_move(result: LoadResult, origin: float) -> tuple[float, list[Outcome]]:
-    """The tier has reacted once its load balancer sends the region's clients elsewhere: seconds from
-    ``origin`` to the first request served by the other region, and the requests from then on."""
+def _after_the_move(result: LoadResult, origin: float) -> list[Outcome]:
+    """The tier has reacted once its load balancer sends the region's clients elsewhere: the requests
+    from the first one served by the other region on, which all went there, soon after ``origin``."""
     moved = min(o.started_s for o in result.outcomes if o.started_s > origin and o.served_region == EAST)
     after = [o for o in result.outcomes if o.started_s >= moved]
     assert len(after) >= 5, "too few requests after the tier moved the traffic"
     assert {o.served_region for o in after} == {EAST}
-    return moved - origin, after
+    # Envoy excludes a host one check after the admin shows it failed: (threshold + 1) checks, plus a
+    # generous margin for a busy machine.
+    assert moved - origin < CHECK_INTERVAL_S * 3 + 8
+    return after
 
 
 async def _locality_returns(gateway: RegionalGateway, session: aiohttp.ClientSession) -> None:
@@ -161,17 +168,9 @@ async def _locality_returns(gateway: RegionalGateway, session: aiohttp.ClientSes
 async def test_region_loss_moves_all_traffic_once_health_checks_react_and_recovery_restores_locality(
     gateway: RegionalGateway, session: aiohttp.ClientSession
 ) -> None:
-    result, origin, _ = await _west_down_under_load(gateway, session, RegionPart.REPLICAS)
-    try:
+    async with _west_down_under_load(gateway, session, RegionPart.REPLICAS) as (result, origin, _):
         # From the first request served by the other region, nothing may fail or go back.
-        moved_after_s, after = _after_the_move(result, origin)
-        assert [o for o in after if o.status != 200] == []
-        # Envoy excludes a host one check after the admin shows it failed: (threshold + 1) checks, plus a
-        # generous margin for a busy machine.
-        assert moved_after_s < CHECK_INTERVAL_S * 3 + 8
-    finally:
-        await gateway.bring_up(WEST, RegionPart.REPLICAS)
-    await _locality_returns(gateway, session)
+        assert [o for o in _after_the_move(result, origin) if o.status != 200] == []
 
 
 async def test_failed_health_checks_alone_move_all_traffic_without_a_lost_request_and_back(
@@ -180,17 +179,12 @@ async def test_failed_health_checks_alone_move_all_traffic_without_a_lost_reques
     """GKE's health checks failing while the pods run (a firewall rule, the check's path): the region's
     clients fail over once the checks mark it down; its replicas keep answering until then, so nothing
     is lost at any point; checks passing again restore locality."""
-    result, origin, rows = await _west_down_under_load(gateway, session, RegionPart.HEALTH)
-    try:
+    async with _west_down_under_load(gateway, session, RegionPart.HEALTH) as (result, origin, rows):
         assert all(replica.process.running for replica in gateway.gateways[WEST].replicas)
         assert rows[WEST].down == ("health",) and rows[WEST].healthy_endpoints == 0
-        assert result.failed() == []
-        moved_after_s, _ = _after_the_move(result, origin)
-        assert moved_after_s < CHECK_INTERVAL_S * 3 + 8  # as for the region loss
+        assert result.failed() == []  # before the move too
+        _after_the_move(result, origin)
         assert rows[WEST].failed_over > 0  # the status view counts them as failed over, not spilled
-    finally:
-        await gateway.bring_up(WEST, RegionPart.HEALTH)
-    await _locality_returns(gateway, session)
 
 
 async def test_a_regions_picker_lost_fails_its_clients_requests_with_failclose_not_over(
