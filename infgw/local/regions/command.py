@@ -120,8 +120,7 @@ async def run_regions(
             last_fault = ""
             with terminal_keys(sys.stdin.fileno()) as keys, Live(console=console, auto_refresh=False) as live:
                 while True:
-                    assert gateway.tier_envoy is not None
-                    gateway.tier_envoy.child.check_running()
+                    gateway.check_running()
                     rows = await gateway.status(session)
                     keys_help = fault_keys.help() if keys is not None else None
                     live.update(
