@@ -20,6 +20,8 @@ from infgw.local.regions.load import RequestShape
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
+PICKER_WARM_UP_S = 3.0  # after its restart, see below
+
 
 def fail_open(pool: dict[str, Any]) -> None:
     pool["spec"]["endpointPickerRef"]["failureMode"] = "FailOpen"
@@ -63,7 +65,15 @@ async def test_a_regions_picker_lost_with_failopen_keeps_serving_its_clients_in_
         sent_without_picker = await _failed_open(gateway, session) - before
     during = window.during()
     assert len(during) >= 5
-    assert [o for o in window.result.outcomes if o.status != 200] == []
+    # A restarted picker answers 503 "no ready endpoints" until its first scrape of the pool: an answer,
+    # which FailOpen does not cover, and Envoy here reaches the picker before it is ready (a Service would
+    # wait for its readiness). Seen once in eight runs; docs/reliability.md, "A region's picker lost".
+    failed = [
+        (o.status, round(o.started_s - window.down_at, 2), round(o.started_s - window.up_at, 2))
+        for o in window.result.outcomes
+        if o.status != 200 and not (o.status == 503 and 0 <= o.started_s - window.up_at < PICKER_WARM_UP_S)
+    ]
+    assert failed == [], "(status, s after the kill, s after the restart)"
     assert {o.served_region for o in during} == {WEST}  # the health checks probe the replicas: no failover
     assert sent_without_picker > 0
     assert window.recovered_after_s(WEST) is not None
