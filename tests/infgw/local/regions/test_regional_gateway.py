@@ -180,7 +180,7 @@ async def test_failed_health_checks_alone_move_all_traffic_without_a_lost_reques
     clients fail over once the checks mark it down; its replicas keep answering until then, so nothing
     is lost at any point; checks passing again restore locality."""
     async with _west_down_under_load(gateway, session, RegionPart.HEALTH) as (result, origin, rows):
-        assert all(replica.process.running for replica in gateway.gateways[WEST].replicas)
+        assert all(replica.replica.child.running for replica in gateway.gateways[WEST].replicas)
         assert rows[WEST].down == ("health",) and rows[WEST].healthy_endpoints == 0
         assert result.failed() == []  # before the move too
         _after_the_move(result, origin)
