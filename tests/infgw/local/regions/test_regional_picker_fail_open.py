@@ -20,8 +20,6 @@ from infgw.local.regions.load import RequestShape
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-PICKER_WARM_UP_S = 3.0  # after its restart, see below
-
 
 def fail_open(pool: dict[str, Any]) -> None:
     pool["spec"]["endpointPickerRef"]["failureMode"] = "FailOpen"
@@ -65,14 +63,14 @@ async def test_a_regions_picker_lost_with_failopen_keeps_serving_its_clients_in_
         sent_without_picker = await _failed_open(gateway, session) - before
     during = window.during()
     assert len(during) >= 5
-    # A restarted picker most likely answers 503 "no ready endpoints" until its first scrape of the pool:
-    # an answer, which FailOpen does not cover, and Envoy here reaches the picker before it is ready (a
-    # Service would wait for its readiness). One 503 in eight runs; docs/reliability.md, "A region's
-    # picker lost". Any other failure fails the test with its time from the kill and the restart.
+    # A request in flight through the picker when it is killed can get 503 (seen in 2 of 9 runs, one
+    # request started 0.2 s before the kill): FailOpen covers the requests that arrive after; see
+    # docs/reliability.md, "A region's picker lost". Any other failure fails the test with its time
+    # from the kill and from the restart.
     failed = [
         (o.status, round(o.started_s - window.down_at, 2), round(o.started_s - window.up_at, 2))
         for o in window.result.outcomes
-        if o.status != 200 and not (o.status == 503 and 0 <= o.started_s - window.up_at < PICKER_WARM_UP_S)
+        if o.status != 200 and not (o.status == 503 and o.started_s < window.down_at <= o.ended_s)
     ]
     assert failed == [], "(status, s after the kill, s after the restart)"
     assert {o.served_region for o in during} == {WEST}  # the health checks probe the replicas: no failover
