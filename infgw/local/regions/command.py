@@ -4,7 +4,9 @@ control endpoint and status view), and `infgw region down|up|status`, which talk
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -81,6 +83,7 @@ async def run_regions(
 
     from infgw.local.command import print_sample_result
     from infgw.local.regions.control import ControlServer
+    from infgw.local.regions.fault_keys import FaultKeys, apply_fault, terminal_keys
     from infgw.local.regions.gateway import RegionalGateway
     from infgw.local.regions.status_view import render_regional_status
     from infgw.local.sample_requests import curl_command, sample_requests, send_sample
@@ -113,13 +116,24 @@ async def run_regions(
                 console.print(f"All {len(results)} sample requests answered through the tier; stopping.")
                 return 0
             mode = plan.tier.balancing_mode.value + (" (dryRun)" if plan.tier.dry_run else "")
-            with Live(console=console, auto_refresh=False) as live:
+            fault_keys = FaultKeys([region.region for region in plan.regions])
+            last_fault = ""
+            with terminal_keys(sys.stdin.fileno()) as keys, Live(console=console, auto_refresh=False) as live:
                 while True:
-                    assert gateway.tier_envoy is not None
-                    gateway.tier_envoy.child.check_running()
+                    gateway.check_running()
                     rows = await gateway.status(session)
-                    live.update(render_regional_status(rows, control.url, mode), refresh=True)
-                    await asyncio.sleep(refresh_s)
+                    keys_help = fault_keys.help() if keys is not None else None
+                    live.update(
+                        render_regional_status(rows, control.url, mode, keys_help, last_fault), refresh=True
+                    )
+                    if keys is None:
+                        await asyncio.sleep(refresh_s)
+                        continue
+                    with contextlib.suppress(TimeoutError):
+                        key = await asyncio.wait_for(keys.get(), refresh_s)
+                        action = fault_keys.press(key, {row.region: row.down for row in rows})
+                        if action is not None:
+                            last_fault = await apply_fault(gateway, action)
 
 
 region_app = typer.Typer(
@@ -129,7 +143,15 @@ region_app = typer.Typer(
 )
 
 ControlOption = Annotated[str, typer.Option("--control", help="The control URL `infgw local` printed.")]
-PartOption = Annotated[str, typer.Option("--part", help="What to take down or bring up: replicas or picker.")]
+PartOption = Annotated[
+    str,
+    typer.Option(
+        "--part",
+        "--what",
+        help="What to take down or bring up: replicas, picker, or health (its health checks fail, "
+        "replicas and picker keep running).",
+    ),
+]
 
 
 def _call(method: str, url: str) -> Any:
@@ -148,13 +170,13 @@ def _call(method: str, url: str) -> Any:
 
 @region_app.command("down")
 def region_down(region: str, control: ControlOption, part: PartOption = "replicas") -> None:
-    """Take REGION's replicas or picker down (SIGKILL) while the gateway serves."""
+    """Take REGION's replicas or picker down (SIGKILL), or fail its health checks, while the gateway serves."""
     typer.echo(json.dumps(_call("POST", f"{control}/regions/{region}/down?part={part}")))
 
 
 @region_app.command("up")
 def region_up(region: str, control: ControlOption, part: PartOption = "replicas") -> None:
-    """Start REGION's replicas or picker again."""
+    """Start REGION's replicas or picker again, or let its health checks pass again."""
     typer.echo(json.dumps(_call("POST", f"{control}/regions/{region}/up?part={part}")))
 
 

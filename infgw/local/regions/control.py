@@ -1,6 +1,6 @@
 """The running regional gateway's control endpoint (127.0.0.1 only): region status as JSON, and faults.
 
-``GET /regions`` -> the status rows; ``POST /regions/{region}/down?part=replicas|picker`` and
+``GET /regions`` -> the status rows; ``POST /regions/{region}/down?part=replicas|picker|health`` and
 ``.../up?part=...`` take a region's part down or bring it back while serving. Errors are OpenAI-style JSON.
 """
 
@@ -38,10 +38,7 @@ def control_app(gateway: RegionalGateway) -> web.Application:
             region = gateway.plan.region(name).region
         except KeyError as error:
             return _error(404, str(error.args[0]))
-        if action == "down":
-            await gateway.take_down(region, part)
-        else:
-            await gateway.bring_up(region, part)
+        await gateway.set_down(region, part, down=action == "down")
         return web.json_response({"region": region, "part": part.value, "action": action})
 
     app = web.Application()

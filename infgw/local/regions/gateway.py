@@ -3,7 +3,8 @@ rendered manifests (replicas, pickers, its Envoy), the cross-region tier's Envoy
 utilization loop that feeds the tier the regions' reported utilization.
 
 Faults: :meth:`RegionalGateway.take_down` kills a region's replicas or its pickers (SIGKILL, a crash)
-while serving; :meth:`RegionalGateway.bring_up` starts them again on the same ports.
+while serving, or fails its health checks while both keep running; :meth:`RegionalGateway.bring_up`
+starts them again on the same ports (or lets the health checks through again).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import enum
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,7 +32,9 @@ from infgw.local.regions.tier_bootstrap import (
     SHARE_DENOMINATOR,
     RegionAddresses,
     TierBootstrapSpec,
+    build_probe_bootstrap,
     build_tier_bootstrap,
+    health_key,
     nearest_cluster,
     share_key,
 )
@@ -47,6 +51,7 @@ class RegionPart(enum.StrEnum):
 
     REPLICAS = "replicas"
     PICKER = "picker"
+    HEALTH = "health"  # the tier's health checks of its model servers fail; replicas and picker run on
 
 
 class RegionalOptions(BaseModel):
@@ -105,6 +110,7 @@ class RegionalGateway(StartedOnEnter):
         }
         self.supervisor = ProcessSupervisor(work_dir / "tier" / "logs")
         self.tier_envoy: EnvoyProcess | None = None
+        self.probes_envoy: EnvoyProcess | None = None
         self.urls: dict[str, str] = {}
         self.admin_url = ""
         regions = [region.region for region in plan.regions]
@@ -160,7 +166,8 @@ class RegionalGateway(StartedOnEnter):
         return ports
 
     def tier_spec(self) -> TierBootstrapSpec:
-        ports = iter(self._free_ports(2 * len(self.plan.regions)))
+        targets = {region.region: tuple(self._pool_replicas(region.region)) for region in self.plan.regions}
+        ports = iter(self._free_ports(2 * len(self.plan.regions) + sum(map(len, targets.values()))))
         addresses = []
         for region in self.plan.regions:
             gateway = self.gateways[region.region]
@@ -170,7 +177,8 @@ class RegionalGateway(StartedOnEnter):
                 RegionAddresses(
                     region=region.region,
                     entry_port=int(gateway.url.rpartition(":")[2]),
-                    health_targets=tuple(self._pool_replicas(region.region)),
+                    health_targets=targets[region.region],
+                    probe_ports=tuple(next(ports) for _ in targets[region.region]),
                     client_port=client_port,
                     hop_port=next(ports),
                 )
@@ -190,23 +198,36 @@ class RegionalGateway(StartedOnEnter):
         await self.supervisor.stop_all()
         self.supervisor = ProcessSupervisor(self.work_dir / "tier" / "logs")
 
-    async def _start_tier_once(self) -> None:
-        spec = self.tier_spec()
-        self.tier_envoy = EnvoyProcess(
-            build_tier_bootstrap(spec),
-            work_dir=self.work_dir / "tier",
-            name="envoy:tier",
-            log_path=self.supervisor.log_path("envoy:tier"),
+    async def _start_envoy(self, name: str, bootstrap: dict[str, Any]) -> EnvoyProcess:
+        """One of the tier's Envoys (``envoy:<name>``, files in ``<work>/<name>/``), once ready."""
+        envoy = EnvoyProcess(
+            bootstrap,
+            work_dir=self.work_dir / name,
+            name=f"envoy:{name}",
+            log_path=self.supervisor.log_path(f"envoy:{name}"),
             extra_args=("--file-flush-interval-msec", str(ACCESS_LOG_FLUSH_MS)),
         )
-        self.supervisor.track(self.tier_envoy.spawn())
+        self.supervisor.track(envoy.spawn())
+        await wait_envoy_ready(envoy, self.options.ready_timeout_s)
+        return envoy
+
+    async def _start_tier_once(self) -> None:
+        spec = self.tier_spec()
+        # The probes first: the tier's first health-check round must reach the replicas.
+        self.probes_envoy = await self._start_envoy("probes", build_probe_bootstrap(spec))
+        self.tier_envoy = await self._start_envoy("tier", build_tier_bootstrap(spec))
         self.urls = {address.region: f"http://{LOOPBACK}:{address.client_port}" for address in spec.regions}
         model = self.plan.regions[0].plan.pool(self.plan.tier.pool).model
-        await wait_envoy_ready(self.tier_envoy, self.options.ready_timeout_s)
         self.admin_url = self.tier_envoy.admin_url
         async with aiohttp.ClientSession() as session:
             for url in self.urls.values():
                 await wait_routable(session, self.tier_envoy.child, url, model, self.options.ready_timeout_s)
+
+    def check_running(self) -> None:
+        """Raise ChildExitedError if the tier's or the probes' Envoy has exited."""
+        for envoy in (self.tier_envoy, self.probes_envoy):
+            if envoy is not None:
+                envoy.child.check_running()
 
     async def _report_loop(self) -> None:
         """Scrape every region, record, report (delayed), and set the tier's local shares."""
@@ -235,13 +256,19 @@ class RegionalGateway(StartedOnEnter):
         }
         if not updates:
             return
+        await self._modify_runtime(session, updates)
+        for region, share in shares.items():
+            self._posted[region] = round(share * SHARE_DENOMINATOR)
+
+    async def _modify_runtime(
+        self, session: aiohttp.ClientSession, values: dict[str, int], *, admin_url: str | None = None
+    ) -> None:
+        """Set runtime keys of the tier's Envoy (or of the one at ``admin_url``)."""
         async with session.post(
-            f"{self.admin_url}/runtime_modify", params={k: str(v) for k, v in updates.items()}
+            f"{admin_url or self.admin_url}/runtime_modify", params={k: str(v) for k, v in values.items()}
         ) as response:
             if response.status != 200:
                 raise RuntimeError(f"the tier's Envoy refused a runtime update: HTTP {response.status}")
-        for region, share in shares.items():
-            self._posted[region] = round(share * SHARE_DENOMINATOR)
 
     async def healthy_endpoints(self, session: aiohttp.ClientSession) -> dict[str, tuple[int, int]]:
         """Per region (healthy, all) of its endpoints, as the tier's health checks see them."""
@@ -296,19 +323,38 @@ class RegionalGateway(StartedOnEnter):
         gateway = self.gateways[self.plan.region(region).region]
         if part is RegionPart.REPLICAS:
             return [replica.replica.child for replica in gateway.replicas]
-        return [picker.child for pickers in gateway.picker_replicas.values() for picker in pickers]
+        if part is RegionPart.PICKER:
+            return [picker.child for pickers in gateway.picker_replicas.values() for picker in pickers]
+        return []  # HEALTH: no process stops, the tier's probes fail
+
+    async def _set_health_checks(self, region: str, passing: bool) -> None:
+        assert self.probes_envoy is not None
+        async with aiohttp.ClientSession() as session:
+            await self._modify_runtime(
+                session,
+                {health_key(region): SHARE_DENOMINATOR if passing else 0},
+                admin_url=self.probes_envoy.admin_url,
+            )
 
     async def take_down(self, region: str, part: RegionPart) -> None:
-        """Kill ``region``'s replicas or pickers (SIGKILL: a crash, no drain)."""
+        """Kill ``region``'s replicas or pickers (SIGKILL: a crash, no drain), or fail its health checks."""
         name = self.plan.region(region).region
+        if part is RegionPart.HEALTH:
+            await self._set_health_checks(name, passing=False)
         for child in self._children(name, part):
             child.kill()
         self.down[name].add(part)
 
     async def bring_up(self, region: str, part: RegionPart) -> None:
-        """Start them again with the same command lines (same ports)."""
+        """Start them again with the same command lines (same ports), or let the health checks through."""
         name = self.plan.region(region).region
+        if part is RegionPart.HEALTH:
+            await self._set_health_checks(name, passing=True)
         for child in self._children(name, part):
             if not child.running:
                 child.start()
         self.down[name].discard(part)
+
+    async def set_down(self, region: str, part: RegionPart, *, down: bool) -> None:
+        """:meth:`take_down` or :meth:`bring_up`."""
+        await (self.take_down(region, part) if down else self.bring_up(region, part))

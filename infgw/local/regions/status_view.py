@@ -44,15 +44,25 @@ def region_table(rows: Sequence[RegionStatus]) -> Table:
     return table
 
 
-def render_regional_status(rows: Sequence[RegionStatus], control_url: str, mode: str) -> RenderableType:
+def render_regional_status(
+    rows: Sequence[RegionStatus], control_url: str, mode: str, keys_help: str | None, last_fault: str
+) -> RenderableType:
+    """``keys_help``: the fault keys (None when the view reads no keyboard); ``last_fault``: what the
+    last key did."""
     parts: list[RenderableType] = [
         Text("Local multi-region inference gateway", style="bold"),
         Text("  ".join(f"{row.region}: {row.url}" for row in rows)),
         Text(f"balancing: {mode}"),
         region_table(rows),
         Text(LEGEND, style="dim"),
+    ]
+    if keys_help is not None:
+        parts.append(Text(keys_help))
+    if last_fault:
+        parts.append(Text(last_fault, style="yellow"))
+    parts += [
         Text(
-            f"faults: infgw region down|up REGION --part replicas|picker --control {control_url}",
+            f"faults: infgw region down|up REGION --part replicas|picker|health --control {control_url}",
             style="dim",
         ),
         Text("Ctrl-C stops the gateway and every process it started.", style="dim"),

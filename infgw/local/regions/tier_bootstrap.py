@@ -12,10 +12,18 @@ Two routes per client region pick one of them: ``nearest`` matches with the runt
 sets those fractions through the admin runtime (capacity spill-over); Envoy's own active health checks
 and priority failover move traffic off a region whose endpoints all fail (health-based failover).
 
-Each endpoint stands for one model server: Envoy health-checks the replica itself (the HealthCheckPolicy's
+Each endpoint stands for one model server: Envoy health-checks the replica (the HealthCheckPolicy's
 path, interval, timeout, thresholds) while requests go to the region's entry, its Envoy with the picker,
 which chooses the replica, as the cluster's InferencePool does. Requests to another region pass its hop
 listener, which adds the inter-region delay (Envoy's fault filter) before the region's entry.
+
+A health check reaches its replica through a probe listener (one per model server) of a second Envoy,
+the probes (:func:`build_probe_bootstrap`), which passes it on while the runtime key
+``tier.<region>.health_checks`` is 100 (per cent) and answers 503 when it is 0: a region's health checks
+fail while its replicas and picker keep running, as when GKE's probers are cut off (a firewall rule, the
+health-check path) without the pods dying. The probes run in their own Envoy, started first, because an
+Envoy binds its listeners only after its clusters' first health-check round: probes inside the tier
+would fail that round and hold every endpoint down for ``healthyThreshold`` more checks.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from infgw.envoy.bootstrap import _address, _duration
 from infgw.local.regions.tier_config import TierConfig
@@ -46,6 +54,11 @@ def share_key(client_region: str) -> str:
     return f"tier.{client_region}.local_share"
 
 
+def health_key(region: str) -> str:
+    """Runtime key, per cent: the share of ``region``'s health checks that reach its model servers."""
+    return f"tier.{region}.health_checks"
+
+
 def nearest_cluster(client_region: str) -> str:
     return f"nearest/{client_region}"
 
@@ -62,8 +75,20 @@ class RegionAddresses(BaseModel):
     region: str
     entry_port: int = Field(description="The region's Envoy (its picker chooses the replica).")
     health_targets: tuple[str, ...] = Field(description="Each model server's health-check ip:port.")
+    probe_ports: tuple[int, ...] = Field(
+        description="Per health target, the tier's listener its health checks pass (the fault switch)."
+    )
     client_port: int = Field(description="The tier's listener for clients in this region; 0 = free.")
     hop_port: int = Field(description="The tier's listener adding the inter-region delay into this region.")
+
+    @model_validator(mode="after")
+    def _one_probe_per_target(self) -> RegionAddresses:
+        if len(self.probe_ports) != len(self.health_targets):
+            raise ValueError(
+                f"region {self.region}: {len(self.probe_ports)} probe port(s) for "
+                f"{len(self.health_targets)} health target(s); give one probe port per target"
+            )
+        return self
 
 
 class TierBootstrapSpec(BaseModel):
@@ -87,13 +112,17 @@ def _endpoints(
     local = region.region == client
     port = region.entry_port if local else region.hop_port
     lb_endpoints = []
-    for target in region.health_targets:
-        host, health_port = _host_port(target)
+    for target, probe_port in zip(region.health_targets, region.probe_ports, strict=True):
         lb_endpoints.append(
             {
                 "endpoint": {
                     "address": _address("127.0.0.1", port),
-                    "health_check_config": {"address": _address(host, health_port)},
+                    # Host: the model server's ip:port, as a prober checking the pod sends it (the
+                    # default, the cluster's name, has a "/" Envoy refuses in a Host header).
+                    "health_check_config": {
+                        "address": _address("127.0.0.1", probe_port),
+                        "hostname": target,
+                    },
                 },
                 "metadata": {"filter_metadata": {METADATA_NAMESPACE: {"region": region.region}}},
             }
@@ -127,7 +156,9 @@ def _balanced_cluster(
                 "interval_jitter": "0s",
                 "unhealthy_threshold": check.unhealthy_threshold,
                 "healthy_threshold": check.healthy_threshold,
-                "http_health_check": {"path": check.path},
+                # Google counts every failed check towards unhealthyThreshold; Envoy marks a host down
+                # at once on a status outside expected_statuses unless it is "retriable".
+                "http_health_check": {"path": check.path, "retriable_statuses": [{"start": 100, "end": 600}]},
             }
         ],
         # Envoy's default circuit breakers cap a cluster at 1,024 requests; LLM requests are long.
@@ -264,6 +295,52 @@ def _delay_filter(delay_s: float) -> dict[str, Any]:
     }
 
 
+def probe_name(region: str, index: int) -> str:
+    return f"probe/{region}/{index}"
+
+
+def _probe(
+    spec: TierBootstrapSpec, region: RegionAddresses, index: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The listener (and its cluster) that passes health checks to one model server while the region's
+    health checks are up, and fails them with 503 while they are down."""
+    name = probe_name(region.region, index)
+    host, port = _host_port(region.health_targets[index])
+    timeout = _duration(spec.tier.health_check.timeout_s)
+    routes = [
+        {
+            "name": name,
+            "match": {
+                "prefix": "/",
+                "runtime_fraction": {
+                    "default_value": {"numerator": SHARE_DENOMINATOR, "denominator": "HUNDRED"},
+                    "runtime_key": health_key(region.region),
+                },
+            },
+            "route": {"cluster": name, "timeout": timeout},
+        },
+        {
+            "name": f"{name}/down",
+            "match": {"prefix": "/"},
+            "direct_response": {
+                "status": 503,
+                "body": {"inline_string": f"health checks of {region.region} are down (infgw region up)"},
+            },
+        },
+    ]
+    cluster = {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": _duration(spec.connect_timeout_s),
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(host, port)}}]}],
+        },
+    }
+    listener = _listener(name, region.probe_ports[index], _manager(name.replace("/", "_"), routes, [], None))
+    return listener, cluster
+
+
 def client_listener_name(region: str) -> str:
     return f"client/{region}"
 
@@ -299,13 +376,33 @@ def build_tier_bootstrap(
             _balanced_cluster(spec, spill_cluster(own), own, others + region_here),
             _entry_cluster(spec, region),
         ]
-    shares = {share_key(r.region): SHARE_DENOMINATOR for r in spec.regions}
-    shares.update({share_key(region): value for region, value in (initial_shares or {}).items()})
+    runtime = {share_key(r.region): SHARE_DENOMINATOR for r in spec.regions}
+    runtime.update({share_key(region): value for region, value in (initial_shares or {}).items()})
+    return _bootstrap(runtime, listeners, clusters)
+
+
+def build_probe_bootstrap(spec: TierBootstrapSpec) -> dict[str, Any]:
+    """The probes' bootstrap: every region's health checks pass (runtime ``tier.<region>.health_checks``
+    100) until the admin runtime sets a region's key to 0."""
+    listeners = []
+    clusters = []
+    for region in spec.regions:
+        for index in range(len(region.probe_ports)):
+            probe_listener, probe_cluster = _probe(spec, region, index)
+            listeners.append(probe_listener)
+            clusters.append(probe_cluster)
+    runtime = {health_key(r.region): SHARE_DENOMINATOR for r in spec.regions}
+    return _bootstrap(runtime, listeners, clusters)
+
+
+def _bootstrap(
+    runtime: dict[str, int], listeners: list[dict[str, Any]], clusters: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "admin": {"address": _address("127.0.0.1", 0)},
         "layered_runtime": {
             "layers": [
-                {"name": "static", "static_layer": shares},
+                {"name": "static", "static_layer": runtime},
                 {"name": "admin", "admin_layer": {}},
             ]
         },

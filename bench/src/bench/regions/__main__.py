@@ -1,22 +1,28 @@
-"""``python -m bench.regions sweep|region-loss``: the two-region local gateway (the dev stack's rendered
-manifests, objects edited per run as a changed stack would render them) under load from one region.
+"""``python -m bench.regions sweep|region-loss|picker-loss``: the two-region local gateway (the dev
+stack's rendered manifests, objects edited per run as a changed stack would render them) under load from
+one region.
 
 sweep: for each maxUtilizationPercent, a rising number of europe-west3 clients; per step the reported
 utilization of europe-west3 and the share of its clients' requests served in us-east4. region-loss: per
-HealthCheckPolicy checkIntervalSec, steady load from europe-west3, its replicas killed; how long until the
-tier moved the traffic and how many requests failed in between (none may fail after).
-Writes JSON and a PNG under --out (docs/regions/ by default).
+HealthCheckPolicy checkIntervalSec, steady load from europe-west3, its replicas killed (or only its health
+checks failed); how long until the tier moved the traffic and how many requests failed in between (none
+may fail after). picker-loss: per failure mode of the pool (the rendered InferencePool's), europe-west3's
+picker killed for a while under steady load; what its clients got meanwhile and after.
+Writes JSON (and the sweep a PNG) under --out (docs/regions/ by default).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,8 +31,16 @@ import typer
 
 from infgw.local.command import render_checked_stack
 from infgw.local.regions.command import load_regional_plan
+from infgw.local.regions.fault_window import load_through_fault
 from infgw.local.regions.gateway import RegionalGateway, RegionalOptions, RegionPart
-from infgw.local.regions.load import SMALL_KV_CACHE, LoadResult, RequestShape, record_reported, run_load
+from infgw.local.regions.load import (
+    SMALL_KV_CACHE,
+    LoadResult,
+    Outcome,
+    RequestShape,
+    record_reported,
+    run_load,
+)
 from infgw.local.regions.manifest_edits import EditObject, edited_copy
 from infgw.local.regions.regional_plan import RegionalPlan
 from infgw.local.rendered_stack import read_objects
@@ -161,7 +175,7 @@ def _plot_sweep(by_target: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-async def _region_loss(plan: RegionalPlan, work: Path, clients: int) -> dict[str, Any]:
+async def _region_loss(plan: RegionalPlan, work: Path, clients: int, part: RegionPart) -> dict[str, Any]:
     options = RegionalOptions(report_delay_s=1.0, ready_timeout_s=120)
     async with RegionalGateway(plan, options, work) as gateway, aiohttp.ClientSession() as session:
         result = LoadResult()
@@ -170,7 +184,7 @@ async def _region_loss(plan: RegionalPlan, work: Path, clients: int) -> dict[str
         )
         await asyncio.sleep(3)
         killed = time.monotonic()
-        await gateway.take_down(WEST, RegionPart.REPLICAS)
+        await gateway.take_down(WEST, part)
         while time.monotonic() - killed < 45 and not any(
             o.started_s > killed and o.served_region == EAST for o in result.outcomes
         ):
@@ -192,23 +206,39 @@ async def _region_loss(plan: RegionalPlan, work: Path, clients: int) -> dict[str
     }
 
 
-@app.command("region-loss")
-def region_loss(
-    intervals: Annotated[str, typer.Option(help="checkIntervalSec values, comma-separated.")] = "1,2,5",
-    clients: Annotated[int, typer.Option(help="Concurrent europe-west3 clients.")] = 2,
-    out: Annotated[Path, typer.Option(help="Where results go.")] = Path("docs/regions"),
-) -> None:
-    """Requests lost when a region's replicas die, per health-check interval (unhealthyThreshold as rendered)."""
+@contextlib.contextmanager
+def _scenario_runs(out: Path, name: str) -> Iterator[tuple[Path, Path, list[str], list[dict[str, Any]]]]:
+    """A work directory, the dev stack rendered into it, its notes, and the list of runs the caller fills;
+    written with the command and the machine's load to ``out/<name>.json`` at the end."""
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
         "command": " ".join([".venv/bin/python -m bench.regions", *sys.argv[1:]]),
         "machine_start": _machine(),
     }
-    rows = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-regions-") as temp:
         work = Path(temp)
         source = work / "dev"
         _, notes = render_checked_stack("dev", Path.cwd(), source)
+        yield work, source, notes, rows
+    results["runs"] = rows
+    results["machine_end"] = _machine()
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    typer.echo(f"written: {out / name}.json")
+
+
+@app.command("region-loss")
+def region_loss(
+    intervals: Annotated[str, typer.Option(help="checkIntervalSec values, comma-separated.")] = "1,2,5",
+    clients: Annotated[int, typer.Option(help="Concurrent europe-west3 clients.")] = 2,
+    parts: Annotated[
+        str, typer.Option(help="What fails, comma-separated: replicas (killed), health (checks only).")
+    ] = "replicas,health",
+    out: Annotated[Path, typer.Option(help="Where results go.")] = Path("docs/regions"),
+) -> None:
+    """Requests lost when a region's replicas die or its health checks fail, per health-check interval
+    (unhealthyThreshold as rendered)."""
+    with _scenario_runs(out, "region-loss") as (work, source, notes, rows):
         threshold = next(
             int(o["spec"]["default"].get("unhealthyThreshold", 2))
             for o in read_objects(source / "gke-west")
@@ -220,14 +250,64 @@ def region_loss(
                 policy["spec"]["default"].update(checkIntervalSec=interval, timeoutSec=interval)
 
             plan = _edited_plan(source, notes, work, "HealthCheckPolicy", set_interval)
-            row = {"check_interval_s": interval, "unhealthy_threshold": threshold, "clients": clients}
-            row |= asyncio.run(_region_loss(plan, work / f"loss-{interval}", clients))
+            for part in [RegionPart(p) for p in parts.split(",")]:
+                row: dict[str, Any] = {
+                    "part": part.value,
+                    "check_interval_s": interval,
+                    "unhealthy_threshold": threshold,
+                    "clients": clients,
+                }
+                row |= asyncio.run(_region_loss(plan, work / f"loss-{interval}-{part.value}", clients, part))
+                rows.append(row)
+                typer.echo(f"  {row}")
+
+
+def _failure_mode(mode: str) -> EditObject:
+    def edit(pool: dict[str, Any]) -> None:
+        pool["spec"]["endpointPickerRef"]["failureMode"] = mode
+
+    return edit
+
+
+def _outcome_counts(outcomes: list[Outcome]) -> dict[str, Any]:
+    return {
+        "requests": len(outcomes),
+        "answered": sum(o.status == 200 for o in outcomes),
+        "failed_by_status": dict(Counter(str(o.status) for o in outcomes if o.status != 200)),
+        "served_in": dict(Counter(o.served_region or "-" for o in outcomes if o.status == 200)),
+    }
+
+
+async def _picker_loss(plan: RegionalPlan, work: Path, clients: int, down_s: float) -> dict[str, Any]:
+    options = RegionalOptions(report_delay_s=1.0, ready_timeout_s=120)
+    async with RegionalGateway(plan, options, work) as gateway, aiohttp.ClientSession() as session:
+        window = await load_through_fault(
+            gateway, session, SHAPE, {WEST: clients}, WEST, RegionPart.PICKER,
+            before_s=3, down_s=down_s, after_s=6, max_requests=200_000,
+        )  # fmt: skip
+    recovered = window.recovered_after_s(WEST)
+    return {
+        "during": _outcome_counts(window.during()),
+        "after": _outcome_counts(window.after()),
+        "answered_in_region_after_restart_s": None if recovered is None else round(recovered, 2),
+    }
+
+
+@app.command("picker-loss")
+def picker_loss(
+    modes: Annotated[str, typer.Option(help="failureMode values, comma-separated.")] = "FailClose,FailOpen",
+    clients: Annotated[int, typer.Option(help="Concurrent europe-west3 clients.")] = 2,
+    down_s: Annotated[float, typer.Option(help="Seconds the picker stays down.")] = 10.0,
+    out: Annotated[Path, typer.Option(help="Where results go.")] = Path("docs/regions"),
+) -> None:
+    """What a region's clients get while its picker is down, per pool failure mode."""
+    with _scenario_runs(out, "picker-loss") as (work, source, notes, rows):
+        for mode in modes.split(","):
+            plan = _edited_plan(source, notes, work, "InferencePool", _failure_mode(mode))
+            row: dict[str, Any] = {"failure_mode": mode, "clients": clients, "picker_down_s": down_s}
+            row |= asyncio.run(_picker_loss(plan, work / f"picker-{mode}", clients, down_s))
             rows.append(row)
             typer.echo(f"  {row}")
-    results["runs"] = rows
-    results["machine_end"] = _machine()
-    (out / "region-loss.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    typer.echo(f"written: {out / 'region-loss.json'}")
 
 
 if __name__ == "__main__":

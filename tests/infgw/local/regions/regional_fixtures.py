@@ -4,13 +4,16 @@ rendered HealthCheckPolicy checking every second so a region loss is detected wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from infgw.local.regions.command import load_regional_plan
-from infgw.local.regions.gateway import RegionalGateway
+from infgw.local.regions.gateway import RegionalGateway, RegionalOptions
 from infgw.local.regions.load import SMALL_KV_CACHE, LoadResult, RequestShape, record_reported, run_load
 from infgw.local.regions.manifest_edits import edited_copy
 from infgw.local.regions.regional_plan import RegionalPlan
@@ -39,6 +42,20 @@ def plan_with_edits(source: Path, notes: list[str], target: Path, **edits: Any) 
     for index, (kind, edit) in enumerate(edits.items()):
         current = edited_copy(current, target / f"{index}-{kind}", kind, edit)
     return regional_plan_from(current, notes)
+
+
+@contextlib.asynccontextmanager
+async def fast_checking_gateway(
+    tmp_path_factory: pytest.TempPathFactory, dev_manifests: tuple[Path, list[str]], **edits: Any
+) -> AsyncIterator[RegionalGateway]:
+    """The two-region gateway of the dev stack's manifests with 1 s health checks and ``edits``."""
+    source, notes = dev_manifests
+    plan = plan_with_edits(
+        source, notes, tmp_path_factory.mktemp("edited"), HealthCheckPolicy=fast_health_checks, **edits
+    )
+    options = RegionalOptions(report_delay_s=0.5, ready_timeout_s=90)
+    async with RegionalGateway(plan, options, tmp_path_factory.mktemp("regional")) as running:
+        yield running
 
 
 # The load that spills at the dev stack's 60% target (test_regional_gateway.py): one region's clients.

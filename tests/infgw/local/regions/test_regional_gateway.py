@@ -1,12 +1,16 @@
 """The two-region local gateway from the dev stack's rendered manifests: clients stay in their region
 below the target, a share spills above it, a region whose replicas die loses all traffic to the other
-once the health checks react (no request lost after that), and coming back restores locality.
+once the health checks react (no request lost after that), and coming back restores locality; a region
+whose health checks alone fail moves and returns the same way with no request lost at all; a picker
+lost with FailClose fails its region's clients; `infgw region` drives the faults.
 
 Tests run in file order against one gateway (module scope): each leaves both regions up."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -19,13 +23,15 @@ from regional_fixtures import (
     EAST,
     MODEL,
     WEST,
-    fast_health_checks,
-    plan_with_edits,
+    fast_checking_gateway,
     spilling_load,
 )
+from typer.testing import CliRunner, Result
 
-from infgw.local.regions.gateway import RegionalGateway, RegionalOptions, RegionPart
-from infgw.local.regions.load import LoadResult, RequestShape, run_load
+from infgw.cli import app
+from infgw.local.regions.control import ControlServer
+from infgw.local.regions.gateway import RegionalGateway, RegionPart, RegionStatus
+from infgw.local.regions.load import LoadResult, Outcome, RequestShape, run_load
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -49,12 +55,7 @@ async def _until(
 async def gateway(
     tmp_path_factory: pytest.TempPathFactory, dev_manifests: tuple[Path, list[str]]
 ) -> AsyncIterator[RegionalGateway]:
-    source, notes = dev_manifests
-    plan = plan_with_edits(
-        source, notes, tmp_path_factory.mktemp("edited"), HealthCheckPolicy=fast_health_checks
-    )
-    options = RegionalOptions(report_delay_s=0.5, ready_timeout_s=90)
-    async with RegionalGateway(plan, options, tmp_path_factory.mktemp("regional")) as running:
+    async with fast_checking_gateway(tmp_path_factory, dev_manifests) as running:
         yield running
 
 
@@ -102,45 +103,56 @@ async def test_above_target_a_share_spills_to_the_other_region(
     assert result.served(WEST)[WEST] > 0  # spill-over is a share, not a move
 
 
-async def test_region_loss_moves_all_traffic_once_health_checks_react_and_recovery_restores_locality(
-    gateway: RegionalGateway, session: aiohttp.ClientSession
-) -> None:
+@contextlib.asynccontextmanager
+async def _west_down_under_load(
+    gateway: RegionalGateway, session: aiohttp.ClientSession, part: RegionPart
+) -> AsyncIterator[tuple[LoadResult, float, dict[str, RegionStatus]]]:
+    """Steady load from europe-west3's clients; ``part`` of the region taken down after 2 s, the load
+    kept on until 3 s after the tier's health checks mark its endpoints down. Yields the load's
+    outcomes, when the part went down, and the status rows then; on exit brings the part up and (unless
+    the body failed) checks that locality returns."""
     await _until(lambda: _all_local(gateway))
     result = LoadResult()
-    origin = float("inf")  # when the replicas die
     load = asyncio.ensure_future(
         # A closed-loop client re-sends an immediate 503 at once: hundreds a second while the region is dead.
         run_load(session, gateway.url, SHAPE, {WEST: 2}, duration_s=40, max_requests=50_000, result=result)
     )
+
+    async def west_marked_down() -> bool:
+        """the tier's health checks mark every europe-west3 endpoint down"""
+        return (await gateway.healthy_endpoints(session))[WEST][0] == 0
+
     try:
-        await asyncio.sleep(2)
-        origin = time.monotonic()
-        await gateway.take_down(WEST, RegionPart.REPLICAS)
-
-        async def west_marked_down() -> bool:
-            """the tier's health checks mark every europe-west3 endpoint down"""
-            return (await gateway.healthy_endpoints(session))[WEST][0] == 0
-
-        await _until(west_marked_down)
-        await asyncio.sleep(3)
+        try:
+            await asyncio.sleep(2)
+            origin = time.monotonic()
+            await gateway.take_down(WEST, part)
+            await _until(west_marked_down)
+            await asyncio.sleep(3)
+            rows = {row.region: row for row in await gateway.status(session)}
+        finally:
+            load.cancel()
+            await asyncio.gather(load, return_exceptions=True)
+        yield result, origin, rows
     finally:
-        load.cancel()
-        await asyncio.gather(load, return_exceptions=True)
-        if not any(o.started_s > origin and o.served_region == EAST for o in result.outcomes):
-            await gateway.bring_up(WEST, RegionPart.REPLICAS)  # leave the region up for the next test
-    # The tier has reacted once its load balancer sends the region's clients elsewhere: from the first
-    # request served by the other region after the kill, nothing may fail or go back to the dead region.
+        await gateway.bring_up(WEST, part)  # leave the region up for the next test
+    await _locality_returns(gateway, session)
+
+
+def _after_the_move(result: LoadResult, origin: float) -> list[Outcome]:
+    """The tier has reacted once its load balancer sends the region's clients elsewhere: the requests
+    from the first one served by the other region on, which all went there, soon after ``origin``."""
     moved = min(o.started_s for o in result.outcomes if o.started_s > origin and o.served_region == EAST)
     after = [o for o in result.outcomes if o.started_s >= moved]
     assert len(after) >= 5, "too few requests after the tier moved the traffic"
-    assert [o for o in after if o.status != 200] == []
     assert {o.served_region for o in after} == {EAST}
     # Envoy excludes a host one check after the admin shows it failed: (threshold + 1) checks, plus a
     # generous margin for a busy machine.
     assert moved - origin < CHECK_INTERVAL_S * 3 + 8
+    return after
 
-    await gateway.bring_up(WEST, RegionPart.REPLICAS)
 
+async def _locality_returns(gateway: RegionalGateway, session: aiohttp.ClientSession) -> None:
     async def west_healthy() -> bool:
         """every europe-west3 endpoint passes the tier's health checks again"""
         healthy, total = (await gateway.healthy_endpoints(session))[WEST]
@@ -151,6 +163,28 @@ async def test_region_loss_moves_all_traffic_once_health_checks_react_and_recove
     back = await run_load(session, gateway.url, SHAPE, {WEST: 1}, duration_s=3, max_requests=20)
     assert back.failed() == []
     assert set(back.served(WEST)) == {WEST}
+
+
+async def test_region_loss_moves_all_traffic_once_health_checks_react_and_recovery_restores_locality(
+    gateway: RegionalGateway, session: aiohttp.ClientSession
+) -> None:
+    async with _west_down_under_load(gateway, session, RegionPart.REPLICAS) as (result, origin, _):
+        # From the first request served by the other region, nothing may fail or go back.
+        assert [o for o in _after_the_move(result, origin) if o.status != 200] == []
+
+
+async def test_failed_health_checks_alone_move_all_traffic_without_a_lost_request_and_back(
+    gateway: RegionalGateway, session: aiohttp.ClientSession
+) -> None:
+    """GKE's health checks failing while the pods run (a firewall rule, the check's path): the region's
+    clients fail over once the checks mark it down; its replicas keep answering until then, so nothing
+    is lost at any point; checks passing again restore locality."""
+    async with _west_down_under_load(gateway, session, RegionPart.HEALTH) as (result, origin, rows):
+        assert all(replica.replica.child.running for replica in gateway.gateways[WEST].replicas)
+        assert rows[WEST].down == ("health",) and rows[WEST].healthy_endpoints == 0
+        assert result.failed() == []  # before the move too
+        _after_the_move(result, origin)
+        assert rows[WEST].failed_over > 0  # the status view counts them as failed over, not spilled
 
 
 async def test_a_regions_picker_lost_fails_its_clients_requests_with_failclose_not_over(
@@ -177,3 +211,32 @@ async def test_a_regions_picker_lost_fails_its_clients_requests_with_failclose_n
     await _until(west_answers)
     back = await run_load(session, gateway.url, SHAPE, {WEST: 1}, duration_s=2, max_requests=10)
     assert back.failed() == [] and set(back.served(WEST)) == {WEST}
+
+
+async def test_infgw_region_commands_take_health_checks_down_and_up_through_the_control_endpoint(
+    gateway: RegionalGateway,
+) -> None:
+    runner = CliRunner()
+
+    async def infgw(*args: str) -> Result:
+        return await asyncio.to_thread(runner.invoke, app, list(args))
+
+    async with ControlServer(gateway) as control:
+        down = await infgw("region", "down", WEST, "--what", "health", "--control", control.url)
+        assert down.exit_code == 0, down.output
+        assert json.loads(down.output) == {"region": WEST, "part": "health", "action": "down"}
+        assert gateway.down[WEST] == {RegionPart.HEALTH}
+        try:
+            status = await infgw("region", "status", "--control", control.url)
+            assert {row["region"]: row["down"] for row in json.loads(status.output)} == {
+                WEST: ["health"],
+                EAST: [],
+            }
+        finally:
+            up = await infgw("region", "up", "gke-west", "--part", "health", "--control", control.url)
+        assert up.exit_code == 0, up.output
+        assert gateway.down[WEST] == set()
+        wrong_part = await infgw("region", "down", WEST, "--what", "zone", "--control", control.url)
+        assert wrong_part.exit_code == 2 and "replicas" in wrong_part.output and "health" in wrong_part.output
+        unknown = await infgw("region", "down", "asia-east1", "--control", control.url)
+        assert unknown.exit_code == 2 and "404" in unknown.output
