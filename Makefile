@@ -5,6 +5,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
 ARGS   ?=
+# pytest-xdist workers for `make test` (tests bind port 0 and own their processes, so they run side by side).
+TEST_WORKERS ?= 2
 
 PROJECT_FILES := pyproject.toml picker/pyproject.toml sim/pyproject.toml bench/pyproject.toml
 
@@ -20,7 +22,7 @@ install: $(VENV)/.installed
 
 ## The README's test command: unit + integration tiers (slow excluded).
 test: install
-	$(PY) -m pytest -m "not slow" $(ARGS)
+	$(PY) -m pytest -m "not slow" -n $(TEST_WORKERS) $(ARGS)
 
 test-unit: install
 	$(PY) -m pytest -m "not slow and not integration" $(ARGS)
