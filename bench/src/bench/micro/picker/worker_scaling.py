@@ -39,10 +39,10 @@ from infgw.envoy import (
     WORKER_STREAMS_PER_CONNECTION,
     BodyMode,
     EnvoyBootstrapSpec,
-    EnvoyProcess,
     PickerConnection,
     build_bootstrap,
 )
+from infgw.launch.envoy_process import EnvoyProcess
 
 IDLE_WINDOW_S = 3.0
 
