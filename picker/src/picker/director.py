@@ -198,16 +198,26 @@ class Director:
             started_s = self._clock.now()
             result = self._scheduler.schedule(request, candidates)
             self._metrics.scheduler_e2e_duration.observe(self._clock.now() - started_s)
-            for hook in self.scheduling.pre_request_hooks:
-                hook.pre_request(request, result)
             endpoints = tuple(state.endpoint for state in result.primary.endpoints)
+            decision = RoutingDecision(endpoints=endpoints, body=request.body, body_changed=body_changed)
             # Counted in flight before leaving the admission block: the next flow-control waiter sees it.
-            sheddable = is_sheddable(request.priority)
-            self._in_flight.increment(endpoints[0].name)
-            if sheddable:
-                self._sheddable_in_flight.increment(endpoints[0].name)
+            # From here the request holds a share of the pool, so a failing pre-request hook releases it.
+            routed = self._hold(request, record, decision)
+            try:
+                for hook in self.scheduling.pre_request_hooks:
+                    hook.pre_request(request, result)
+            except BaseException:
+                routed.release()
+                raise
+        return routed
+
+    def _hold(self, request: InferenceRequest, record: _RequestRecord, decision: RoutingDecision) -> RoutedRequest:
+        sheddable = is_sheddable(request.priority)
+        endpoint_name = decision.endpoints[0].name
+        self._in_flight.increment(endpoint_name)
+        if sheddable:
+            self._sheddable_in_flight.increment(endpoint_name)
         self._metrics.running_requests.labels(*_labels_of(record)).inc()
-        decision = RoutingDecision(endpoints=endpoints, body=request.body, body_changed=body_changed)
         return _DirectedRequest(self, request, record, decision, sheddable)
 
     def _response_complete(

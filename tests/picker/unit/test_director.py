@@ -243,6 +243,37 @@ async def test_a_failing_plugin_becomes_a_500_and_the_director_keeps_working(fak
     assert (await picker.route(inference_request())).decision.destination == "10.0.0.0:8000"
 
 
+async def test_a_failing_pre_request_hook_is_a_500_that_gives_back_what_routing_took(fake_clock: FakeClock) -> None:
+    class ChargingHook:
+        """Charges a request at pre_request and refunds it at release, then fails (like a buggy producer)."""
+
+        plugin_type = "charging-hook"
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+            self.charged = 0
+
+        def score(self, request, endpoints):
+            return [1.0] * len(endpoints)
+
+        def pre_request(self, request, result):
+            self.charged += 1
+            raise RuntimeError("bug after charging")
+
+        def request_released(self, request):
+            self.charged -= 1
+
+    registry = builtin_registry()
+    registry.register("charging-hook", lambda name, parameters, context: ChargingHook(name))
+    picker, metrics = director(fake_clock, pool(fake_clock, [0]), load_config_text("plugins: [{type: charging-hook}]"), registry)
+    with pytest.raises(PickerError) as raised:
+        await picker.route(inference_request(model="m"))
+    assert raised.value.http_status == 500
+    assert picker.scheduling.plugins["charging-hook"].charged == 0
+    assert picker.in_flight.counts() == {}
+    assert sample(metrics, "inference_objective_running_requests", model_name="m") == 0
+
+
 async def test_departed_endpoints_are_pruned_from_prefix_index_and_in_flight(fake_clock: FakeClock) -> None:
     store = pool(fake_clock, [0, 5])
     picker, _ = director(fake_clock, store)
