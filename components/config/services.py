@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
-from picker.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheParameters, precise_parameters
+from picker.plugins.kv_event_prefix_index import KVEventIndexParameters, kv_event_parameters
 from picker.preflight import ConfigError as PickerConfigError
 from picker.preflight import check_config_text
 from picker.profiles import PROFILE_NAMES, profile_text
@@ -222,10 +222,10 @@ class PickerPoolSpec(ConfigModel):
         return yaml.safe_dump(self.config, sort_keys=False)
 
     @property
-    def kv_events(self) -> PrecisePrefixCacheParameters | None:
+    def kv_events(self) -> KVEventIndexParameters | None:
         """The precise prefix-cache scorer's settings when the config routes on the model servers' KV-cache
         events (their publisher ports and the tokenizer), else None."""
-        return precise_parameters(check_config_text(self.config_text))
+        return kv_event_parameters(check_config_text(self.config_text))
 
 
 def _picker_path(path: str) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ import shlex
 from typing import Any
 
 import pulumi_kubernetes as k8s
-from picker.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheParameters
+from picker.plugins.kv_event_prefix_index import KVEventIndexParameters
 
 from components.config.services import PoolSpec
 
@@ -64,7 +64,7 @@ def kv_event_ports(pool: PoolSpec) -> tuple[int, ...]:
     return tuple(port for port in (discovery.socket_port, discovery.replay_socket_port) if port)
 
 
-def kv_events_config(pool: PoolSpec, events: PrecisePrefixCacheParameters) -> dict[str, Any]:
+def kv_events_config(pool: PoolSpec, events: KVEventIndexParameters) -> dict[str, Any]:
     """vLLM's --kv-events-config: a ZMQ publisher (and replay router) on the ports the picker dials."""
     discovery = events.kv_events_config.pod_discovery_config
     config: dict[str, Any] = {

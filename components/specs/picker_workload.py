@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
+from picker.plugins.kv_event_prefix_index import KV_EVENT_PLUGIN_TYPES
 
 from components.config.services import PoolSpec
 from components.crds.api_versions import INFERENCE_OBJECTIVE, INFERENCE_POOL
@@ -35,7 +36,6 @@ PICKER_METRICS_TOKEN_FILE = f"{PICKER_METRICS_TOKEN_DIR}/{PICKER_METRICS_TOKEN_K
 # A precise picker with no tokenizer of its own downloads the served model's tokenizer files here, in its
 # /tmp emptyDir (a read-only root otherwise): once per pod start, a few MB.
 PICKER_TOKENIZER_CACHE_DIR = "/tmp/tokenizers"
-PRECISE_SCORER_TYPE = "precise-prefix-cache-scorer"
 
 core = k8s.core.v1
 READ = ["get", "list", "watch"]
@@ -87,7 +87,7 @@ def picker_config_text(pool: PoolSpec) -> str:
     document: dict[str, Any] = yaml.safe_load(text)
     changed = False
     for plugin in document.get("plugins") or []:
-        if plugin.get("type") != PRECISE_SCORER_TYPE:
+        if plugin.get("type") not in KV_EVENT_PLUGIN_TYPES:
             continue
         parameters = plugin.get("parameters") or {}
         tokenizer = parameters.get("tokenizer") or {}

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
+from picker.plugins.kv_event_prefix_index import KV_EVENT_PLUGIN_TYPES
 
 from infgw.launch.command_line import with_flag
 
@@ -85,13 +86,13 @@ def _with_port(endpoint: str, port: int) -> str:
 
 
 def with_discovery_ports(config_text: str, socket_base: int, replay_base: int | None) -> str:
-    """The picker's EndpointPickerConfig with its precise scorer dialing `socket_base + rank` (and
+    """The picker's EndpointPickerConfig with its KV-event plugin (precise producer or scorer) dialing `socket_base + rank` (and
     `replay_base + rank`): one machine's replicas cannot all publish on the planned port. A tokenizer the
     stack has it download by model name is dropped: the local simulators tokenize with their own
     approximate tokenizer, which is the picker's without one (and nothing is downloaded)."""
     document = yaml.safe_load(config_text)
     for plugin in document.get("plugins") or []:
-        if plugin.get("type") != "precise-prefix-cache-scorer":
+        if plugin.get("type") not in KV_EVENT_PLUGIN_TYPES:
             continue
         tokenizer = plugin.setdefault("parameters", {}).get("tokenizer") or {}
         if "modelName" in tokenizer:

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 from picker.datastore.endpoints_file import StaticEndpoint, StaticPoolFile
-from picker.plugins.precise_prefix_cache_scorer import precise_parameters
+from picker.plugins.kv_event_prefix_index import kv_event_parameters
 from picker.preflight import check_command_line, check_config_text
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -213,7 +213,7 @@ class LocalGateway(StartedOnEnter):
         one machine, so replica `rank` publishes on `base + rank` (vLLM's data-parallel rule, which the
         picker dials for an endpoint named `...-rank-<i>`) and the picker's config is told the bases."""
         text = pool.picker.config_text
-        events = precise_parameters(check_config_text(text)) if text is not None else None
+        events = kv_event_parameters(check_config_text(text)) if text is not None else None
         if events is None:
             return None
         count = len(pool.replicas)

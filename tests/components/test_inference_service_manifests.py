@@ -292,3 +292,30 @@ def test_a_tokenizer_path_in_the_config_is_kept_for_offline_clusters(pulumi_mock
     assert "HF_TOKEN" not in {e["name"] for e in container["env"]}
     _, container = _picker_objects(rendered(pulumi_mocks, "single_cluster", {"profile": "recommended"}))
     assert "HF_TOKEN" not in {e["name"] for e in container["env"]}
+
+
+def test_the_v0_10_producer_form_gets_the_tokenizer_and_the_servers_publish_on_its_ports(
+    pulumi_mocks: Any,
+) -> None:
+    from picker.profiles import profile_text
+
+    document = yaml.safe_load(profile_text("precise"))
+    [scorer] = [p for p in document["plugins"] if p["type"] == "precise-prefix-cache-scorer"]
+    index_keys = ("tokenProcessorConfig", "indexerConfig", "kvEventsConfig", "speculativeIndexing")
+    scorer["type"] = "precise-prefix-cache-producer"
+    scorer["parameters"] = {k: v for k, v in scorer["parameters"].items() if k in index_keys}
+    document["plugins"].append(
+        {"type": "prefix-cache-scorer",
+         "parameters": {"prefixMatchInfoProducerName": "precise-prefix-cache-producer"}})
+    for ref in document["schedulingProfiles"][0]["plugins"]:
+        if ref["pluginRef"] == "precise-prefix-cache-scorer":
+            ref["pluginRef"] = "prefix-cache-scorer"
+    manifests = rendered(pulumi_mocks, "single_cluster", {"config": document})
+    config, container = _picker_objects(manifests)
+    [producer] = [p for p in config["plugins"] if p["type"] == "precise-prefix-cache-producer"]
+    assert producer["parameters"]["tokenizer"]["modelName"] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert "HF_TOKEN" in {e["name"] for e in container["env"]}
+    servers = [o.body for o in manifests.objects if o.kind == "Deployment" and not o.name.endswith("-epp")]
+    commands = [" ".join(c.get("command", []) + c.get("args", []))
+                for s in servers for c in s["spec"]["template"]["spec"]["containers"]]
+    assert any("--kv-events-config" in c and "tcp://*:5557" in c and "tcp://*:5558" in c for c in commands)

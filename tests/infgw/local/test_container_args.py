@@ -45,3 +45,19 @@ def test_a_hub_tokenizer_is_dropped_locally_where_the_simulators_tokenize_approx
     assert scorer["parameters"]["tokenizer"] == {}
     assert scorer["parameters"]["kvEventsConfig"]["podDiscoveryConfig"] == {
         "socketPort": 7000, "replaySocketPort": 7100}
+
+
+def test_the_v0_10_producer_dials_the_local_ports_too() -> None:
+    import yaml
+
+    from infgw.local.container_args import with_discovery_ports
+
+    text = yaml.safe_dump({"plugins": [
+        {"type": "precise-prefix-cache-producer",
+         "parameters": {"kvEventsConfig": {"podDiscoveryConfig": {"socketPort": 5557}}}},
+        {"type": "prefix-cache-scorer",
+         "parameters": {"prefixMatchInfoProducerName": "precise-prefix-cache-producer"}}]})
+    local = yaml.safe_load(with_discovery_ports(text, 7000, 7100))
+    assert local["plugins"][0]["parameters"]["kvEventsConfig"]["podDiscoveryConfig"] == {
+        "socketPort": 7000, "replaySocketPort": 7100}
+    assert "kvEventsConfig" not in local["plugins"][1]["parameters"]

@@ -14,7 +14,7 @@ from picker.config.model import EndpointPickerConfig
 from picker.framework.context import PluginContext
 from picker.framework.types import InferenceRequest
 from picker.plugins import builtin_registry
-from picker.plugins.precise_prefix_cache_scorer import TokenizerConfig
+from picker.plugins.kv_event_prefix_index import TokenizerConfig
 from picker.preflight import check_config
 from picker.tokenization.hub_download import TokenizerDownloadError, download_tokenizer
 from picker.tokenization.request_tokenizer import RequestTokenizer

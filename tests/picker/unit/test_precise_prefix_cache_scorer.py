@@ -15,6 +15,7 @@ from picker.framework.interfaces import (
     Scorer,
 )
 from picker.plugins import builtin_registry
+from picker.plugins.kv_event_prefix_index import KVEventPrefixIndex
 from picker.plugins.precise_prefix_cache_scorer import (
     PrecisePrefixCacheScorer,
     create_precise_prefix_cache_scorer,
@@ -35,7 +36,9 @@ def scorer(plugin_context: PluginContext, **parameters) -> PrecisePrefixCacheSco
     return create_precise_prefix_cache_scorer("precise", parameters, plugin_context)
 
 
-def publish(plugin: PrecisePrefixCacheScorer, endpoint: str, blocks: int, seq: int = 0, **kw) -> None:
+def publish(
+    plugin: PrecisePrefixCacheScorer | KVEventPrefixIndex, endpoint: str, blocks: int, seq: int = 0, **kw
+) -> None:
     event = block_stored(list(range(1, blocks + 1)), TOKENS[: blocks * 4], **kw)
     plugin.indexer.apply(endpoint, seq, plugin.indexer.decode(batch(event)))
 

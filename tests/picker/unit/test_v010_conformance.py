@@ -144,6 +144,63 @@ def check_plugins(types: list[str], status: str) -> None:
             assert not schedules, plugin_type
 
 
+PRODUCER = "precise-prefix-cache-producer"
+# A value per plugin parameter the table names (its last key), set in a config that has the producer.
+PARAMETER_SAMPLES: dict[str, Any] = {
+    "prefixMatchInfoProducerName": PRODUCER,
+    "blockSizeTokens": 32,
+    "blockSize": 32,
+    "hashSeed": "7",
+    "size": 1000,
+    "podCacheSize": 3,
+    "zmqEndpoint": "tcp://127.0.0.1:5999",
+    "topicFilter": "kv@",
+    "discoverPods": True,
+    "socketPort": 5600,
+    "replaySocketPort": 5601,
+    "speculativeIndexing": True,
+    "speculativeTTL": 3.0,
+    "hashAlgorithm": "xxh64",
+    "redisConfig": {"address": "redis:6379"},
+    "costAwareMemoryConfig": {"size": "2GiB"},
+    "enableMetrics": True,
+    "kvCacheBackendConfigs": [{"name": "gpu", "weight": 1.0}],
+    "concurrency": 4,
+    "engineType": "vllm",
+    "podLabelSelector": "llm-d.ai/inference-serving=true",
+    "podNamespace": "default",
+}
+DEPRECATED_ALIASES = {"blockSize": "blockSizeTokens"}
+
+
+def check_plugin_parameters(items: list[str], status: str) -> None:
+    for item in items:
+        plugin_type, *path = item.split(".")
+        parameters: dict[str, Any] = {}
+        node = parameters
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = PARAMETER_SAMPLES[path[-1]]
+        plugins = [{"type": PRODUCER}, {"type": "max-score-picker"}, {"type": "inflight-load-producer"}]
+        if plugin_type == PRODUCER:
+            plugins[0]["parameters"] = parameters
+        else:
+            plugins.append({"type": plugin_type, "parameters": parameters})
+        text = yaml.safe_dump({**BASE, "plugins": plugins})
+        if status == "not supported":
+            with pytest.raises(ConfigError) as error:
+                build(text)
+            assert any(path[-1] in issue.path for issue in error.value.issues), item
+            continue
+        context = PluginContext(FakeClock(), random.Random(0), InFlightTracker())
+        setup = build_scheduling(load_config_text(text), builtin_registry(), context)
+        plugin = setup.plugins[plugin_type]
+        value: Any = plugin.parameters.model_dump(by_alias=True)  # type: ignore[attr-defined]
+        for key in [*path[:-1], DEPRECATED_ALIASES.get(path[-1], path[-1])]:
+            value = value[key]
+        assert value == PARAMETER_SAMPLES[path[-1]], item
+
+
 def check_headers(names: list[str], status: str) -> None:
     for name in names:
         parsed = parse_request_headers({name: "value-1"}, "id")
@@ -193,6 +250,8 @@ def test_conformance_row(area: str, items: list[str], status: str, caplog: pytes
         check_config_keys(items, status, caplog)
     elif area == "plugins":
         check_plugins(items, status)
+    elif area == "plugin parameters":
+        check_plugin_parameters(items, status)
     elif area == "headers":
         check_headers(items, status)
     elif area == "health services":
@@ -209,6 +268,7 @@ def test_the_table_covers_every_sampled_config_key_and_every_area() -> None:
     assert {area for area, _, _ in ROWS} == {
         "config keys",
         "plugins",
+        "plugin parameters",
         "headers",
         "health services",
         "metric families",

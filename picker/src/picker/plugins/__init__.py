@@ -17,14 +17,16 @@ from picker.plugins.kv_cache_utilization_scorer import (
     KV_CACHE_UTILIZATION_SCORER_TYPE,
     create_kv_cache_utilization_scorer,
 )
+from picker.plugins.kv_event_prefix_index import (
+    PRECISE_PREFIX_CACHE_PRODUCER_TYPE,
+    PRECISE_PREFIX_CACHE_SCORER_TYPE,
+)
 from picker.plugins.load_headroom_scorer import LOAD_HEADROOM_SCORER_TYPE, create_load_headroom_scorer
 from picker.plugins.lora_affinity_scorer import LORA_AFFINITY_SCORER_TYPE, create_lora_affinity_scorer
 from picker.plugins.max_score_picker import MAX_SCORE_PICKER_TYPE, create_max_score_picker
 from picker.plugins.metrics_data_source import METRICS_DATA_SOURCE_TYPE, create_metrics_data_source
-from picker.plugins.precise_prefix_cache_scorer import (
-    PRECISE_PREFIX_CACHE_SCORER_TYPE,
-    create_precise_prefix_cache_scorer,
-)
+from picker.plugins.precise_prefix_cache_producer import create_precise_prefix_cache_producer
+from picker.plugins.precise_prefix_cache_scorer import create_precise_prefix_cache_scorer
 from picker.plugins.prefix_cache_affinity_filter import (
     PREFIX_CACHE_AFFINITY_FILTER_TYPE,
     create_prefix_cache_affinity_filter,
@@ -59,6 +61,7 @@ def builtin_registry() -> PluginRegistry:
     registry.register(TOKEN_LOAD_SCORER_TYPE, create_token_load_scorer)
     registry.register(INFLIGHT_LOAD_PRODUCER_TYPE, create_inflight_load_producer)
     registry.register(APPROX_PREFIX_CACHE_PRODUCER_TYPE, create_approx_prefix_cache_producer)
+    registry.register(PRECISE_PREFIX_CACHE_PRODUCER_TYPE, create_precise_prefix_cache_producer)
     registry.register(UTILIZATION_DETECTOR_TYPE, create_utilization_detector)
     registry.register(METRICS_DATA_SOURCE_TYPE, create_metrics_data_source)
     registry.register(CORE_METRICS_EXTRACTOR_TYPE, create_core_metrics_extractor)

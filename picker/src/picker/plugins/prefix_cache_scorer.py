@@ -2,6 +2,11 @@
 
 Scores matched_blocks / total_blocks per endpoint; after scheduling records the request's blocks on the
 primary endpoint. Hashes are computed once per request and reused by ``pre_request``.
+
+With ``prefixMatchInfoProducerName`` set (llm-d-router v0.10), the scorer keeps no index of its own: it scores
+the named producer's ``PrefixCacheMatchInfo`` (matched / total blocks), e.g. ``approx-prefix-cache-producer``
+(routing history) or ``precise-prefix-cache-producer`` (the servers' KV events); the producer records the
+request itself.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from picker.framework.context import PluginContext, PluginMetricsSink
-from picker.framework.interfaces import SchedulingResult
+from picker.framework.interfaces import Plugin, SchedulingResult
+from picker.framework.producers import PrefixMatchProducer, find_prefix_match_producer
 from picker.framework.registry import PluginParameters
 from picker.framework.types import EndpointState, InferenceRequest
 from picker.plugins.prefix_hashing import prefix_block_hashes
@@ -30,6 +36,9 @@ class PrefixCacheParameters(PluginParameters):
     max_prefix_blocks_to_match: int = Field(default=256, ge=1)
     lru_capacity_per_server: int = Field(default=31250, ge=1)
     hash_block_size: int | None = Field(default=None, ge=1, description="v1.0 spelling of blockSize")
+    prefix_match_info_producer_name: str | None = Field(
+        default=None, min_length=1, description="score this producer's match info instead of an own index"
+    )
 
     @model_validator(mode="after")
     def _accept_v1_0_name(self) -> PrefixCacheParameters:
@@ -109,8 +118,18 @@ class PrefixCacheScorer:
     def __init__(self, matcher: PrefixMatcher, name: str = PREFIX_CACHE_SCORER_TYPE) -> None:
         self.name = name
         self.matcher = matcher
+        self.parameters = matcher.parameters
+        self._producer: PrefixMatchProducer | None = None  # prefixMatchInfoProducerName's, once bound
+
+    def bind_producers(self, plugins: Mapping[str, Plugin]) -> None:
+        name = self.parameters.prefix_match_info_producer_name
+        if name is not None:
+            self._producer = find_prefix_match_producer(plugins, name, name)
 
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
+        if self._producer is not None:
+            info = self._producer.match_info(request, endpoints)
+            return [info[state.endpoint.name].score for state in endpoints]
         match = self.matcher.match(request, endpoints)
         if not match.matched_blocks_by_endpoint:
             return [0.0] * len(endpoints)
@@ -119,7 +138,8 @@ class PrefixCacheScorer:
         return [matched.get(state.endpoint.name, 0) / total for state in endpoints]
 
     def pre_request(self, request: InferenceRequest, result: SchedulingResult) -> None:
-        self.matcher.record(request, result)
+        if self._producer is None:  # a producer records the request itself
+            self.matcher.record(request, result)
 
     def prune(self, live_endpoint_names: Set[str]) -> None:
         self.matcher.prune(live_endpoint_names)

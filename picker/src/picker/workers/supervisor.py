@@ -59,13 +59,13 @@ STOP_MARGIN_S = 5.0
 
 def check_worker_config(options: PickerOptions, count: int) -> None:
     """What workers cannot share, refused before any starts (exit code 2)."""
-    from picker.plugins.precise_prefix_cache_scorer import precise_parameters
+    from picker.plugins.kv_event_prefix_index import kv_event_parameters
     from picker.preflight import check_config
     from picker.runtime import load_scheduling_config
 
     config = load_scheduling_config(options)
     check_config(config)
-    events = precise_parameters(config)
+    events = kv_event_parameters(config)
     if events is not None and events.kv_events_config.zmq_endpoint:
         raise ConfigError(
             [
