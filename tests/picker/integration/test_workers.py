@@ -108,6 +108,9 @@ async def test_workers_share_the_port_all_serve_and_metrics_add_up(gateway: Call
     assert await metric(public, "inference_extension_worker_restarts_total") == 0
 
 
+KILL_NOTICE_S = 1.5
+
+
 async def test_a_killed_worker_costs_only_its_streams_and_is_restarted(gateway: Callable[..., Any]) -> None:
     gw: Gateway = await gateway(picker_args=WORKER_ARGS, picker_connection=ONE_STREAM_PER_CONNECTION)
     assert gw.picker is not None
@@ -135,8 +138,9 @@ async def test_a_killed_worker_costs_only_its_streams_and_is_restarted(gateway: 
     # At most the streams the dead worker held (FailClose: Envoy answers those 503), never more.
     assert len(failed) <= len(in_flight_at_kill), (failed, in_flight_at_kill)
     # New streams go to the surviving worker at once: nothing that started after the kill failed, beyond
-    # the moment Envoy needs to see the dead connections close.
-    assert all(start <= killed_at + 0.5 for start, _ in failed), (killed_at, failed)
+    # the moment Envoy needs to see the dead connections close (bounded generously: the box is shared, and
+    # the first assertion already caps the failures at the streams the dead worker held).
+    assert all(start <= killed_at + KILL_NOTICE_S for start, _ in failed), (killed_at, failed)
     assert sum(1 for start, _, status in outcomes if start > killed_at and status == 200) > 0
     # Reported and restarted.
     public = f"http://127.0.0.1:{gw.picker.metrics_port}/metrics"
