@@ -33,9 +33,11 @@ PICKER_METRICS_TOKEN_DIR = "/var/run/secrets/metrics-reader"
 PICKER_METRICS_TOKEN_KEY = "token"
 PICKER_METRICS_TOKEN_FILE = f"{PICKER_METRICS_TOKEN_DIR}/{PICKER_METRICS_TOKEN_KEY}"
 
+# The picker's root filesystem is read-only: its one writable place is an emptyDir mounted here.
+PICKER_SCRATCH_DIR = "/tmp"
 # A precise picker with no tokenizer of its own downloads the served model's tokenizer files here, in its
-# /tmp emptyDir (a read-only root otherwise): once per pod start, a few MB.
-PICKER_TOKENIZER_CACHE_DIR = "/tmp/tokenizers"
+# scratch emptyDir: once per pod start, a few MB.
+PICKER_TOKENIZER_CACHE_DIR = f"{PICKER_SCRATCH_DIR}/tokenizers"
 
 core = k8s.core.v1
 READ = ["get", "list", "watch"]
@@ -187,7 +189,7 @@ def _picker_container(
         volume_mounts=[
             core.VolumeMountArgs(name="config", mount_path="/config", read_only=True),
             # Read-only root: the one writable place Python and the TLS self-signing may need.
-            core.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            core.VolumeMountArgs(name="tmp", mount_path=PICKER_SCRATCH_DIR),
             core.VolumeMountArgs(name="metrics-token", mount_path=PICKER_METRICS_TOKEN_DIR, read_only=True),
         ],
     )

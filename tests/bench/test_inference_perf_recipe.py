@@ -20,6 +20,7 @@ from bench.inference_perf.recipe import (
     inference_perf_config,
     inference_perf_executable,
     read_inference_perf_summary,
+    without_machine_paths,
 )
 
 
@@ -115,3 +116,16 @@ def test_tokenizer_builder_makes_a_folder_transformers_can_load(tmp_path):
 
 def test_builder_script_exists_next_to_the_recipe():
     assert Path(BUILD_TOKENIZER).is_file()
+
+
+def test_the_published_report_names_no_machine_paths(tmp_path: Path) -> None:
+    report = tmp_path / "report" / "picker"
+    (report / "run").mkdir(parents=True)
+    tokenizer = tmp_path / "work" / "tokenizer"
+    (report / "run" / "config.yaml").write_text(
+        f"storage:\n  local_storage:\n    path: {report}\ntokenizer:\n  pretrained_model_name_or_path: {tokenizer}\n"
+    )
+    without_machine_paths(report, {report: ".", tokenizer: "<work dir>/tokenizer"})
+    text = (report / "run" / "config.yaml").read_text()
+    assert str(tmp_path) not in text
+    assert "path: .\n" in text and "<work dir>/tokenizer" in text

@@ -206,6 +206,16 @@ async def serving(router: Router, plan: LocalPlan, work_dir: Path) -> AsyncItera
             yield url, replicas
 
 
+def without_machine_paths(report_dir: Path, replacements: dict[Path, str]) -> None:
+    """inference-perf echoes its config (absolute paths of this run) into the report; the published copy
+    names them relative to the report instead, so the docs hold no machine's paths."""
+    for config in report_dir.rglob("*.yaml"):
+        text = config.read_text(encoding="utf-8")
+        for path, replacement in replacements.items():
+            text = text.replace(str(path), replacement)
+        config.write_text(text, encoding="utf-8")
+
+
 async def _inference_perf(executable: Path, config: dict[str, Any], work_dir: Path, timeout_s: float) -> None:
     config_path = work_dir / "inference-perf.yml"
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -261,6 +271,7 @@ async def run_recipe(run: InferencePerfRun, venv: Path, out_dir: Path, work_dir:
                     config = inference_perf_config(url, model, tokenizer_dir, run, report_dir, seed)
                     await _inference_perf(executable, config, run_dir, timeout_s=run.duration_s + 300)
                     numbers = read_inference_perf_summary(next(report_dir.rglob(SUMMARY_FILE), report_dir / SUMMARY_FILE))
+                    without_machine_paths(report_dir, {report_dir: ".", tokenizer_dir: "<work dir>/tokenizer"})
                 else:
                     requests = await _calibrated_requests(run, model, seed, replicas, target_tokens.get(router))
                     load = await LoadDriver(url, seed).run(requests, OpenLoop(rate_rps=run.rate_rps,

@@ -38,7 +38,6 @@ KV_EVENT_PLUGIN_TYPES = (PRECISE_PREFIX_CACHE_PRODUCER_TYPE, PRECISE_PREFIX_CACH
 
 
 # Downloaded tokenizer files without tokenizer.cacheDir: the picker's one writable place (a read-only root).
-DEFAULT_TOKENIZER_CACHE = Path("/tmp/tokenizers")
 
 
 class TokenProcessorConfig(PluginParameters):
@@ -111,9 +110,8 @@ class TokenizerConfig(PluginParameters):
         """The configured tokenizer: files at ``path``, the Hub's for ``modelName``, else the simulator's."""
         path = self.path
         if self.model_name is not None:
-            path = download_tokenizer(
-                self.model_name, self.revision, self.cache_dir or DEFAULT_TOKENIZER_CACHE
-            )
+            # No cacheDir: huggingface_hub's own cache (HF_HOME, ~/.cache/huggingface by default).
+            path = download_tokenizer(self.model_name, self.revision, self.cache_dir)
         if path is None:
             return RequestTokenizer.approximate()
         return RequestTokenizer.from_directory(path, self.chat_template)

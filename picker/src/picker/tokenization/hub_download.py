@@ -19,7 +19,7 @@ class TokenizerDownloadError(ValueError):
     """The Hub did not give the tokenizer (offline, unknown or gated model, bad token); says what to fix."""
 
 
-def download_tokenizer(model_name: str, revision: str | None, cache_dir: Path) -> Path:
+def download_tokenizer(model_name: str, revision: str | None, cache_dir: Path | None) -> Path:
     """The directory holding the model's ``tokenizer.json`` (+ ``tokenizer_config.json`` when it has one)."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, HFValidationError
