@@ -6,10 +6,13 @@ scrapes keep arriving (a 50 ms scrape interval at the offered rate). Prints a ta
 ratio of the project profile to the EPP default profile. The precise profile runs with its index filled
 as KV events would fill it (every system prompt cached on two endpoints, every endpoint publishing), the
 simulator's approximate tokenizer, and a second table splits its per-request work into tokenization and
-index lookup (block keys + longest prefix); the rest of the decision is the first table minus these. Not a
-test: run it by hand.
+index lookup (block keys + longest prefix); the rest of the decision is the first table minus these.
+``--tokenizer DIR`` (a folder with ``tokenizer.json``, as vLLM's ``--tokenizer``) or ``--build-tokenizer`` (a
+byte-level BPE trained here on the workload's own text with the ``tokenizers`` library, as a stand-in for a
+model's: no download) adds a ``precise-hf`` profile that tokenizes with Hugging Face's Rust tokenizer, the
+way a deployment with ``tokenizer.modelName`` does. Not a test: run it by hand.
 
-    .venv/bin/python -m bench.micro.picker.scheduling_latency [--seed 1] [--decisions 2000]
+    .venv/bin/python -m bench.micro.picker.scheduling_latency [--seed 1] [--decisions 2000] [--build-tokenizer]
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ import asyncio
 import os
 import random
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from picker.config import default_config, precise_config, recommended_config
+import yaml
+from picker.config import default_config, load_config_text, precise_config, recommended_config
 from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
 from picker.factory import build_director
@@ -31,7 +37,7 @@ from picker.framework.kv_events import BlockStored, EventBatch
 from picker.framework.types import Endpoint, EndpointMetrics, InferenceRequest
 from picker.heap import freeze_startup_heap
 from picker.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
-from picker.tokenization.approximate_tokenizer import ApproximateTokenizer
+from picker.profiles import profile_text
 
 from bench.stats.percentiles import percentile_or_nan
 
@@ -88,7 +94,8 @@ def fill_precise_index(director_plugins: dict[str, object], names: list[str], sy
         for name in names:
             plugin.indexer.apply(name, 0, EventBatch(0.0, ()))  # publishing, nothing cached yet
         for index, system in enumerate(systems):
-            tokens = ApproximateTokenizer().encode(system)
+            # The scorer's own tokenizer, so the blocks the events announce are the blocks requests hash to.
+            tokens = plugin.tokenizer.token_ids(InferenceRequest(f"s{index}", "base", "base", system, {}))
             full = len(tokens) // block * block
             hashes = tuple(range(index * 10_000, index * 10_000 + full // block))
             event = BlockStored(hashes, None, tuple(tokens[:full]), block)
@@ -144,9 +151,37 @@ async def measure(
     return samples, cpu_samples
 
 
-async def run(seed: int, decisions: int, sizes: list[int], token_counts: list[int]) -> list[Cell]:
+def precise_with_tokenizer(directory: Path) -> EndpointPickerConfig:
+    """The shipped precise profile with its scorer tokenizing by ``directory``'s tokenizer.json."""
+    document = yaml.safe_load(profile_text("precise"))
+    for plugin in document["plugins"]:
+        if plugin["type"] == "precise-prefix-cache-scorer":
+            plugin.setdefault("parameters", {})["tokenizer"] = {"path": str(directory)}
+    return load_config_text(yaml.safe_dump(document), source=f"precise profile with the tokenizer in {directory}")
+
+
+def build_workload_tokenizer(directory: Path, seed: int, prompt_tokens: int) -> Path:
+    """A byte-level BPE trained on text like the workload's (seeded), written to ``directory``."""
+    from bench.inference_perf.build_tokenizer import build
+
+    prompts, systems = make_prompts(random.Random(seed + 1), prompt_tokens, 50)
+    corpus = directory / "corpus.txt"
+    corpus.write_text("\n".join(systems + prompts), encoding="utf-8")
+    build(corpus, directory / "tokenizer", vocab_size=8000)
+    return directory / "tokenizer"
+
+
+async def run(
+    seed: int,
+    decisions: int,
+    sizes: list[int],
+    token_counts: list[int],
+    tokenizer_dir: Path | None = None,
+) -> list[Cell]:
     cells = []
     profiles = {"epp-default": default_config(), "project": recommended_config(), "precise": precise_config()}
+    if tokenizer_dir is not None:
+        profiles["precise-hf"] = precise_with_tokenizer(tokenizer_dir)
     for endpoint_count in sizes:
         for prompt_tokens in token_counts:
             count = decisions if endpoint_count < 1024 else max(200, decisions // 4)
@@ -180,7 +215,11 @@ class SplitCell:
 
 
 def measure_precise_split(
-    prompt_tokens: int, decisions: int, seed: int, endpoint_count: int = 128
+    prompt_tokens: int,
+    decisions: int,
+    seed: int,
+    endpoint_count: int = 128,
+    config: EndpointPickerConfig | None = None,
 ) -> SplitCell:
     """Thread-CPU time per request, on the decision workload: tokenizing the prompt (chunk cache warm from
     earlier requests, so a shared system prompt costs a lookup and the unique suffix is tokenized), then the
@@ -190,7 +229,7 @@ def measure_precise_split(
     store = EndpointStore()
     names = [f"vllm-{i}-rank-0" for i in range(endpoint_count)]
     store.replace_endpoints(Endpoint(name, f"10.0.{i}.1", 8000) for i, name in enumerate(names))
-    director = build_director(precise_config(), store, clock, random.Random(seed))
+    director = build_director(config or precise_config(), store, clock, random.Random(seed))
     prompts, systems = make_prompts(random.Random(seed), prompt_tokens, decisions)
     fill_precise_index(dict(director.scheduling.plugins), names, systems)
     plugin = next(p for p in director.scheduling.plugins.values() if isinstance(p, PrecisePrefixCacheScorer))
@@ -261,10 +300,23 @@ def main() -> None:
     )
     parser.add_argument("--endpoints", type=int, nargs="+", default=[16, 128, 1024])
     parser.add_argument("--prompt-tokens", type=int, nargs="+", default=[1000, 8000])
+    tokenizer = parser.add_mutually_exclusive_group()
+    tokenizer.add_argument("--tokenizer", type=Path, help="a folder with tokenizer.json: adds precise-hf")
+    tokenizer.add_argument(
+        "--build-tokenizer", action="store_true", help="train a BPE on the workload's text: adds precise-hf"
+    )
     args = parser.parse_args()
-    cells = asyncio.run(run(args.seed, args.decisions, args.endpoints, args.prompt_tokens))
-    print_table(cells, args.seed, args.decisions)
-    print_split([measure_precise_split(tokens, args.decisions, args.seed) for tokens in args.prompt_tokens])
+    with tempfile.TemporaryDirectory(prefix="scheduling-latency-") as scratch:
+        tokenizer_dir = args.tokenizer
+        if args.build_tokenizer:
+            tokenizer_dir = build_workload_tokenizer(Path(scratch), args.seed, max(args.prompt_tokens))
+        cells = asyncio.run(run(args.seed, args.decisions, args.endpoints, args.prompt_tokens, tokenizer_dir))
+        print_table(cells, args.seed, args.decisions)
+        print_split([measure_precise_split(tokens, args.decisions, args.seed) for tokens in args.prompt_tokens])
+        if tokenizer_dir is not None:
+            print("\nprecise-hf (Hugging Face tokenizer from", "a BPE trained here)" if args.build_tokenizer else f"{tokenizer_dir})")
+            hf = precise_with_tokenizer(tokenizer_dir)
+            print_split([measure_precise_split(t, args.decisions, args.seed, config=hf) for t in args.prompt_tokens])
 
 
 if __name__ == "__main__":
