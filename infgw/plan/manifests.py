@@ -11,9 +11,12 @@ import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import yaml
+
+# What the offline plan records per resource: the policy pack reads the same records, so one Protocol.
+from policies.offline import RecordedResource as Registration
 
 # Apply order: what others reference comes first (namespaces, CRDs, identities, config, workloads,
 # then the objects GKE controllers reconcile against them).
@@ -96,21 +99,6 @@ class ClusterManifests:
     def applied(self) -> tuple[KubeObject, ...]:
         """The objects written to files: all but Secrets holding stack secrets (created by hand)."""
         return tuple(obj for obj in self.objects if not obj.carries_secret_data)
-
-
-class Registration(Protocol):
-    """What the offline plan records per resource (infgw.plan.PlannedResource satisfies it)."""
-
-    @property
-    def type(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def urn(self) -> str: ...
-    @property
-    def inputs(self) -> Mapping[str, Any]: ...
-    @property
-    def parent_urn(self) -> str: ...
 
 
 # The component whose registration carries `clusterName`; its children belong to that cluster.

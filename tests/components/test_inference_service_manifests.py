@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from components.config.services import ServicesConfig
+from components.specs.picker_workload import PICKER_SCRATCH_DIR, PICKER_TOKENIZER_CACHE_DIR
 from infgw.plan.manifests import (
     ClusterManifests,
     KubeObject,
@@ -271,11 +272,12 @@ def test_a_precise_picker_downloads_the_served_models_tokenizer_with_the_hf_toke
     config, container = _picker_objects(rendered(pulumi_mocks, "single_cluster", {"profile": "precise"}))
     [scorer] = [p for p in config["plugins"] if p["type"] == "precise-prefix-cache-scorer"]
     assert scorer["parameters"]["tokenizer"] == {"modelName": "meta-llama/Llama-3.1-8B-Instruct",
-                                                 "cacheDir": "/tmp/tokenizers"}
+                                                 "cacheDir": PICKER_TOKENIZER_CACHE_DIR}
     [token] = [e for e in container["env"] if e["name"] == "HF_TOKEN"]
     assert token["valueFrom"]["secretKeyRef"] == {"name": "hf-token", "key": "token", "optional": True}
     # The cache lives in the pod's writable emptyDir (the root filesystem is read-only).
-    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert {"name": "tmp", "mountPath": PICKER_SCRATCH_DIR} in container["volumeMounts"]
+    assert PICKER_TOKENIZER_CACHE_DIR.startswith(PICKER_SCRATCH_DIR + "/")
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 

@@ -39,7 +39,7 @@ def test_a_hub_tokenizer_is_dropped_locally_where_the_simulators_tokenize_approx
 
     document = yaml.safe_load(profile_text("precise"))
     [scorer] = [p for p in document["plugins"] if p["type"] == "precise-prefix-cache-scorer"]
-    scorer["parameters"]["tokenizer"] = {"modelName": "org/model", "cacheDir": "/tmp/tokenizers"}
+    scorer["parameters"]["tokenizer"] = {"modelName": "org/model", "cacheDir": "scratch/tokenizers"}
     local = yaml.safe_load(with_discovery_ports(yaml.safe_dump(document), 7000, 7100))
     [scorer] = [p for p in local["plugins"] if p["type"] == "precise-prefix-cache-scorer"]
     assert scorer["parameters"]["tokenizer"] == {}

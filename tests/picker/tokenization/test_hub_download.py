@@ -85,7 +85,7 @@ def test_path_and_model_name_are_exclusive_and_hub_options_need_a_model() -> Non
     with pytest.raises(ValidationError, match="not both"):
         TokenizerConfig.model_validate({"path": "/t", "modelName": "org/model"})
     with pytest.raises(ValidationError, match=r"need tokenizer\.modelName"):
-        TokenizerConfig.model_validate({"cacheDir": "/tmp/t"})
+        TokenizerConfig.model_validate({"cacheDir": "cache"})
 
 
 def test_preflight_neither_downloads_nor_reads_the_pods_files(monkeypatch) -> None:
