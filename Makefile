@@ -8,14 +8,14 @@ ARGS   ?=
 # pytest-xdist workers for `make test` (tests bind port 0 and own their processes, so they run side by side).
 TEST_WORKERS ?= 2
 
-PROJECT_FILES := pyproject.toml picker/pyproject.toml sim/pyproject.toml bench/pyproject.toml
+PROJECT_FILES := pyproject.toml chat_prompt/pyproject.toml picker/pyproject.toml sim/pyproject.toml bench/pyproject.toml
 
 .PHONY: install test test-all test-unit plan local lint clean
 
 $(VENV)/.installed: $(PROJECT_FILES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ./picker -e ./sim -e ./bench -e ".[dev]"
+	$(PY) -m pip install --quiet -e ./chat_prompt -e ./picker -e ./sim -e ./bench -e ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed

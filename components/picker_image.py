@@ -1,15 +1,15 @@
 """PickerImage: the endpoint picker's container image, built and pushed, or taken pinned from config.
 
 By default picker/Dockerfile is built with pulumi-docker-build (a Docker engine on the machine running
-`pulumi up`) and pushed to an Artifact Registry repository this component creates, tagged
-`src-<digest of the build context>`: the tag moves exactly when the image's content does, so immutable tags
+`pulumi up`; the context is picker/, with chat_prompt/ as the named context `chat_prompt`) and pushed to an
+Artifact Registry repository this component creates, tagged `src-<digest of the build contexts>`: the tag moves exactly when the image's content does, so immutable tags
 never refuse a push and an unchanged picker is neither rebuilt nor pushed. With a configured `image` that
 pinned image is used as is. Either way `image_ref` never floats (a digest after a push, else the pin).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,14 +22,23 @@ from components.runtime.child_options import child_options
 from components.specs.build_context_digest import build_context_digest
 
 IMAGE_NAME = "picker"
-# picker/ in this repository: the build context, hashed for the tag.
-PICKER_SOURCE_DIR = Path(__file__).resolve().parents[1] / "picker"
+# This repository (the Pulumi project directory); picker/ in it is the build context, hashed for the tag.
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+PICKER_SOURCE_DIR = PROJECT_DIR / "picker"
+# picker/Dockerfile's named build contexts (`COPY --from=<name>`): name -> directory in this repository.
+PICKER_NAMED_CONTEXTS: Mapping[str, str] = {"chat_prompt": "chat_prompt"}
 TAG_DIGEST_CHARS = 16
 
 
-def content_tag(context: Path = PICKER_SOURCE_DIR) -> str:
-    """`src-<16 hex>`: the picker build context's content digest."""
-    return f"src-{build_context_digest(context)[:TAG_DIGEST_CHARS]}"
+def content_tag(
+    context: Path = PICKER_SOURCE_DIR,
+    named_context_dirs: Mapping[str, str] = PICKER_NAMED_CONTEXTS,
+    project_dir: Path = PROJECT_DIR,
+) -> str:
+    """`src-<16 hex>`: the content digest of the build context and its named contexts (directories relative
+    to `project_dir`)."""
+    named = {name: project_dir / location for name, location in named_context_dirs.items()}
+    return f"src-{build_context_digest(context, named)[:TAG_DIGEST_CHARS]}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +51,10 @@ class PickerImageArgs:
     # `source_dir` (the same folder, absolute) for the tag.
     context_dir: str = "picker"
     source_dir: Path = PICKER_SOURCE_DIR
+    # Named build contexts, name -> directory relative to the Pulumi project directory; hashed from
+    # `project_dir` with the main context.
+    named_context_dirs: Mapping[str, str] = field(default_factory=lambda: dict(PICKER_NAMED_CONTEXTS))
+    project_dir: Path = PROJECT_DIR
     dockerfile: str = "picker/Dockerfile"
     platforms: Sequence[docker_build.Platform] = (docker_build.Platform.LINUX_AMD64,)
     # Identities allowed to pull (the GKE node service accounts), as IAM members ("serviceAccount:...").
@@ -89,7 +102,7 @@ class PickerImage(pulumi.ComponentResource):
                 opts=child_options(self, opts),
             )
 
-        tag_value = content_tag(args.source_dir)
+        tag_value = content_tag(args.source_dir, args.named_context_dirs, args.project_dir)
         tag = pulumi.Output.concat(
             args.location,
             "-docker.pkg.dev/",
@@ -102,7 +115,13 @@ class PickerImage(pulumi.ComponentResource):
         # (`gcloud auth configure-docker <location>-docker.pkg.dev`), so no token lands in state.
         image = docker_build.Image(
             f"{name}-image",
-            context=docker_build.BuildContextArgs(location=args.context_dir),
+            context=docker_build.BuildContextArgs(
+                location=args.context_dir,
+                named={
+                    name: docker_build.ContextArgs(location=location)
+                    for name, location in args.named_context_dirs.items()
+                },
+            ),
             dockerfile=docker_build.DockerfileArgs(location=args.dockerfile),
             platforms=list(args.platforms),
             tags=[tag],

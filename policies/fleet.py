@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from policies import resource_types as types
-from policies.rule import Finding, NoConfig, Stack, StackRule, known
+from policies.rule import Finding, NoConfig, Stack, known
+from policies.rule_declaration import stack_rule
 from policies.topology import is_multi_cluster
 
 MULTI_CLUSTER_INGRESS_FEATURE = "multiclusteringress"
@@ -34,7 +35,13 @@ def membership_ids(stack: Stack) -> set[str]:
     return ids
 
 
-def _check_config_membership(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+@stack_rule("fleet-config-membership-exists", severity=Severity.HIGH)
+def config_membership_exists(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+    """Requires the multi-cluster ingress feature to name a config membership the stack registers.
+
+    The config membership selects the config cluster that hosts the Gateway, HTTPRoute and
+    GCPInferencePoolImports; a dangling reference leaves the multi-cluster gateway unprogrammed.
+    """
     features = [f for f in stack.of(types.FLEET_FEATURE)
                 if known(lambda: f.props.text("name")) == MULTI_CLUSTER_INGRESS_FEATURE]
     registered = membership_ids(stack)
@@ -59,18 +66,6 @@ def _check_config_membership(stack: Stack, config: NoConfig) -> Iterator[Finding
             known_ids = ", ".join(sorted(registered)) or "none"
             yield Finding(f"configMembership {reference} names membership '{membership_id}', which this stack "
                           f"does not register (registered: {known_ids}); point it at one of them.", feature.urn)
-
-
-config_membership_exists = StackRule(
-    name="fleet-config-membership-exists",
-    description="Requires the multi-cluster ingress feature to name a config membership the stack registers.",
-    rationale="The config membership selects the config cluster that hosts the Gateway, HTTPRoute and "
-    "GCPInferencePoolImports; a dangling reference leaves the multi-cluster gateway unprogrammed.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.HIGH,
-    config_model=NoConfig,
-    check=_check_config_membership,
-)
 
 
 RULES = (config_membership_exists,)

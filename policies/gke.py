@@ -20,7 +20,8 @@ from policies.gke_versions import (
     parse_gke_version,
 )
 from policies.props import Props, as_int
-from policies.rule import Finding, NoConfig, Resource, ResourceRule, RuleConfig, Stack, StackRule, known
+from policies.rule import Finding, NoConfig, Resource, RuleConfig, Stack, known
+from policies.rule_declaration import Remediation, resource_rule, stack_rule
 from policies.topology import is_multi_cluster, uses_custom_metrics
 
 
@@ -32,8 +33,20 @@ def _is_node_pool(resource_type: str) -> bool:
     return resource_type == types.NODE_POOL
 
 
-# --- gke-minimum-version -----------------------------------------------------------------------------
+def _setting_remediation(section: str, key: str, value: str, accepted: frozenset[str]) -> Remediation:
+    """Sets ``props[section][key]`` to ``value`` unless it already holds one of ``accepted``."""
 
+    def remediate(props: dict[str, Any], config: NoConfig) -> dict[str, Any] | None:
+        if (props.get(section) or {}).get(key) in accepted:
+            return None
+        fixed = copy.deepcopy(props)
+        fixed[section] = {**(fixed.get(section) or {}), key: value}
+        return fixed
+
+    return remediate
+
+
+# --- gke-minimum-version -----------------------------------------------------------------------------
 
 
 def _gke_version(value: str) -> str:
@@ -57,7 +70,17 @@ class MinimumVersionConfig(RuleConfig):
         return _gke_version(value)
 
 
-def _check_minimum_version(stack: Stack, config: MinimumVersionConfig) -> Iterator[Finding]:
+@stack_rule(
+    "gke-minimum-version",
+    severity=Severity.HIGH,
+    remediation_steps="Raise the cluster's minMasterVersion (stack config) to the version named in the message.",
+)
+def minimum_version(stack: Stack, config: MinimumVersionConfig) -> Iterator[Finding]:
+    """Requires GKE clusters to run at least the version the stack's gateway topology needs.
+
+    The single-cluster Inference Gateway needs GKE 1.32.3+; multi-cluster routing and custom-metrics load
+    balancing need 1.34.1-gke.1127000+. Older control planes accept the manifests but never program them.
+    """
     if is_multi_cluster(stack) or uses_custom_metrics(stack):
         required, why = config.multi_cluster_min_version, "multi-cluster routing and custom-metrics balancing"
     else:
@@ -84,41 +107,25 @@ def _check_minimum_version(stack: Stack, config: MinimumVersionConfig) -> Iterat
                           f"{why}; raise it.", cluster.urn)
 
 
-minimum_version = StackRule(
-    name="gke-minimum-version",
-    description="Requires GKE clusters to run at least the version the stack's gateway topology needs.",
-    rationale="The single-cluster Inference Gateway needs GKE 1.32.3+; multi-cluster routing and "
-    "custom-metrics load balancing need 1.34.1-gke.1127000+. Older control planes accept the manifests "
-    "but never program them.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.HIGH,
-    config_model=MinimumVersionConfig,
-    check=_check_minimum_version,
-    remediation_steps="Raise the cluster's minMasterVersion (stack config) to the version named in the message.",
-)
-
-
 # --- gke-rapid-release-channel -----------------------------------------------------------------------
 
 
-def _check_rapid_channel(resource: Resource, config: NoConfig) -> Iterator[str]:
+@resource_rule(
+    "gke-rapid-release-channel",
+    applies_to=_is_cluster,
+    enforcement_level=EnforcementLevel.ADVISORY,
+    severity=Severity.LOW,
+)
+def rapid_release_channel(resource: Resource, config: NoConfig) -> Iterator[str]:
+    """Recommends the RAPID release channel for inference clusters.
+
+    Load-balancer custom metrics are documented for clusters on the Rapid channel; other channels may not have
+    the required GKE version yet.
+    """
     channel = resource.props.text("releaseChannel", "channel")
     if channel != "RAPID":
         yield (f"release channel is {channel or 'unset (GKE default REGULAR)'}; the custom-metrics features "
                f"the gateway uses ship on RAPID first: set releaseChannel.channel to RAPID.")
-
-
-rapid_release_channel = ResourceRule(
-    name="gke-rapid-release-channel",
-    description="Recommends the RAPID release channel for inference clusters.",
-    rationale="Load-balancer custom metrics are documented for clusters on the Rapid channel; other "
-    "channels may not have the required GKE version yet.",
-    enforcement_level=EnforcementLevel.ADVISORY,
-    severity=Severity.LOW,
-    config_model=NoConfig,
-    applies_to=_is_cluster,
-    check=_check_rapid_channel,
-)
 
 
 # --- gke-gateway-api-enabled -------------------------------------------------------------------------
@@ -126,7 +133,19 @@ rapid_release_channel = ResourceRule(
 _ENABLED_GATEWAY_CHANNELS = frozenset({"CHANNEL_STANDARD", "CHANNEL_EXPERIMENTAL"})
 
 
-def _check_gateway_api(resource: Resource, config: NoConfig) -> Iterator[str]:
+@resource_rule(
+    "gke-gateway-api-enabled",
+    applies_to=_is_cluster,
+    severity=Severity.HIGH,
+    remediate=_setting_remediation("gatewayApiConfig", "channel", "CHANNEL_STANDARD", _ENABLED_GATEWAY_CHANNELS),
+    remediation_steps="Set gatewayApiConfig.channel to CHANNEL_STANDARD.",
+)
+def gateway_api_enabled(resource: Resource, config: NoConfig) -> Iterator[str]:
+    """Requires the Gateway API (standard channel) on every GKE cluster.
+
+    The Inference Gateway is a Gateway API implementation: without the CRDs and the GKE Gateway controller the
+    Gateway, HTTPRoute and policies are never programmed.
+    """
     channel = resource.props.text("gatewayApiConfig", "channel")
     if channel not in _ENABLED_GATEWAY_CHANNELS:
         yield (f"Gateway API is {'disabled' if channel else 'not enabled'} (gatewayApiConfig.channel="
@@ -135,40 +154,7 @@ def _check_gateway_api(resource: Resource, config: NoConfig) -> Iterator[str]:
         yield "the HttpLoadBalancing add-on is disabled; GKE Gateway controllers need it enabled."
 
 
-def _remediate_gateway_api(props: dict[str, Any], config: NoConfig) -> dict[str, Any] | None:
-    channel = (props.get("gatewayApiConfig") or {}).get("channel")
-    if channel in _ENABLED_GATEWAY_CHANNELS:
-        return None
-    fixed = copy.deepcopy(props)
-    fixed["gatewayApiConfig"] = {**(fixed.get("gatewayApiConfig") or {}), "channel": "CHANNEL_STANDARD"}
-    return fixed
-
-
-gateway_api_enabled = ResourceRule(
-    name="gke-gateway-api-enabled",
-    description="Requires the Gateway API (standard channel) on every GKE cluster.",
-    rationale="The Inference Gateway is a Gateway API implementation: without the CRDs and the GKE "
-    "Gateway controller the Gateway, HTTPRoute and policies are never programmed.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.HIGH,
-    config_model=NoConfig,
-    applies_to=_is_cluster,
-    check=_check_gateway_api,
-    remediate=_remediate_gateway_api,
-    remediation_steps="Set gatewayApiConfig.channel to CHANNEL_STANDARD.",
-)
-
-
 # --- gke-managed-prometheus-dcgm ---------------------------------------------------------------------
-
-
-def _check_monitoring(resource: Resource, config: NoConfig) -> Iterator[str]:
-    if resource.props.flag("monitoringConfig", "managedPrometheus", "enabled") is not True:
-        yield "managed Prometheus is off; set monitoringConfig.managedPrometheus.enabled to true."
-    components = resource.props.strings("monitoringConfig", "enableComponents")
-    if "DCGM" not in components:
-        yield ("monitoringConfig.enableComponents lacks DCGM, so GPU metrics are not collected; "
-               "add DCGM (and keep SYSTEM_COMPONENTS).")
 
 
 def _remediate_monitoring(props: dict[str, Any], config: NoConfig) -> dict[str, Any] | None:
@@ -186,50 +172,44 @@ def _remediate_monitoring(props: dict[str, Any], config: NoConfig) -> dict[str, 
     return fixed
 
 
-managed_prometheus_dcgm = ResourceRule(
-    name="gke-managed-prometheus-dcgm",
-    description="Requires managed Prometheus and the DCGM monitoring component on GKE clusters.",
-    rationale="The gateway's dashboards and the doc's setup rely on Google Cloud Managed Service for "
-    "Prometheus and DCGM GPU metrics (--enable-managed-prometheus --monitoring=SYSTEM,DCGM).",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_model=NoConfig,
+@resource_rule(
+    "gke-managed-prometheus-dcgm",
     applies_to=_is_cluster,
-    check=_check_monitoring,
     remediate=_remediate_monitoring,
     remediation_steps="Enable monitoringConfig.managedPrometheus and add DCGM to enableComponents.",
 )
+def managed_prometheus_dcgm(resource: Resource, config: NoConfig) -> Iterator[str]:
+    """Requires managed Prometheus and the DCGM monitoring component on GKE clusters.
+
+    The gateway's dashboards and the doc's setup rely on Google Cloud Managed Service for Prometheus and DCGM
+    GPU metrics (--enable-managed-prometheus --monitoring=SYSTEM,DCGM).
+    """
+    if resource.props.flag("monitoringConfig", "managedPrometheus", "enabled") is not True:
+        yield "managed Prometheus is off; set monitoringConfig.managedPrometheus.enabled to true."
+    components = resource.props.strings("monitoringConfig", "enableComponents")
+    if "DCGM" not in components:
+        yield ("monitoringConfig.enableComponents lacks DCGM, so GPU metrics are not collected; "
+               "add DCGM (and keep SYSTEM_COMPONENTS).")
 
 
 # --- gke-hpa-performance-profile ---------------------------------------------------------------------
 
 
-def _check_hpa_profile(resource: Resource, config: NoConfig) -> Iterator[str]:
+@resource_rule(
+    "gke-hpa-performance-profile",
+    applies_to=_is_cluster,
+    remediate=_setting_remediation("podAutoscaling", "hpaProfile", "PERFORMANCE", frozenset({"PERFORMANCE"})),
+    remediation_steps="Set podAutoscaling.hpaProfile to PERFORMANCE.",
+)
+def hpa_performance_profile(resource: Resource, config: NoConfig) -> Iterator[str]:
+    """Requires the PERFORMANCE HPA profile on GKE clusters.
+
+    Exposing custom metrics to load balancers is documented as requiring the performance HPA profile.
+    """
     profile = resource.props.text("podAutoscaling", "hpaProfile")
     if profile != "PERFORMANCE":
         yield (f"podAutoscaling.hpaProfile is {profile or 'unset'}; custom metrics for load balancing need "
                f"PERFORMANCE.")
-
-
-def _remediate_hpa_profile(props: dict[str, Any], config: NoConfig) -> dict[str, Any] | None:
-    if (props.get("podAutoscaling") or {}).get("hpaProfile") == "PERFORMANCE":
-        return None
-    fixed = copy.deepcopy(props)
-    fixed["podAutoscaling"] = {**(fixed.get("podAutoscaling") or {}), "hpaProfile": "PERFORMANCE"}
-    return fixed
-
-
-hpa_performance_profile = ResourceRule(
-    name="gke-hpa-performance-profile",
-    description="Requires the PERFORMANCE HPA profile on GKE clusters.",
-    rationale="Exposing custom metrics to load balancers is documented as requiring the performance "
-    "HPA profile.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_model=NoConfig,
-    applies_to=_is_cluster,
-    check=_check_hpa_profile,
-    remediate=_remediate_hpa_profile,
-    remediation_steps="Set podAutoscaling.hpaProfile to PERFORMANCE.",
-)
 
 
 # --- gpu-driver-installation -------------------------------------------------------------------------
@@ -254,18 +234,6 @@ def _accelerators(props: Props) -> list[Props]:
     return props.items("nodeConfig", "guestAccelerators")
 
 
-def _check_driver_installation(resource: Resource, config: DriverInstallationConfig) -> Iterator[str]:
-    for index, accelerator in enumerate(_accelerators(resource.props)):
-        count = accelerator.number("count")
-        if count is not None and count <= 0:
-            continue
-        version = accelerator.text("gpuDriverInstallationConfig", "gpuDriverVersion")
-        if version not in _INSTALLING_DRIVER_VERSIONS:
-            kind = accelerator.text("type") or f"guestAccelerators[{index}]"
-            yield (f"{kind}: gpuDriverInstallationConfig.gpuDriverVersion is {version or 'unset'}, so GKE "
-                   f"installs no NVIDIA driver and GPU pods never start; set it to LATEST or DEFAULT.")
-
-
 def _remediate_driver_installation(
     props: dict[str, Any], config: DriverInstallationConfig
 ) -> dict[str, Any] | None:
@@ -280,19 +248,28 @@ def _remediate_driver_installation(
     return fixed if changed else None
 
 
-gpu_driver_installation = ResourceRule(
-    name="gpu-driver-installation",
-    description="Requires GPU node pools to let GKE install the NVIDIA driver.",
-    rationale="Without gpuDriverInstallationConfig (or with INSTALLATION_DISABLED) nodes come up without "
-    "a driver and vLLM pods stay pending or crash until someone installs the driver DaemonSet.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.HIGH,
-    config_model=DriverInstallationConfig,
+@resource_rule(
+    "gpu-driver-installation",
     applies_to=_is_node_pool,
-    check=_check_driver_installation,
+    severity=Severity.HIGH,
     remediate=_remediate_driver_installation,
     remediation_steps="Set guestAccelerators[].gpuDriverInstallationConfig.gpuDriverVersion to LATEST.",
 )
+def gpu_driver_installation(resource: Resource, config: DriverInstallationConfig) -> Iterator[str]:
+    """Requires GPU node pools to let GKE install the NVIDIA driver.
+
+    Without gpuDriverInstallationConfig (or with INSTALLATION_DISABLED) nodes come up without a driver and
+    vLLM pods stay pending or crash until someone installs the driver DaemonSet.
+    """
+    for index, accelerator in enumerate(_accelerators(resource.props)):
+        count = accelerator.number("count")
+        if count is not None and count <= 0:
+            continue
+        version = accelerator.text("gpuDriverInstallationConfig", "gpuDriverVersion")
+        if version not in _INSTALLING_DRIVER_VERSIONS:
+            kind = accelerator.text("type") or f"guestAccelerators[{index}]"
+            yield (f"{kind}: gpuDriverInstallationConfig.gpuDriverVersion is {version or 'unset'}, so GKE "
+                   f"installs no NVIDIA driver and GPU pods never start; set it to LATEST or DEFAULT.")
 
 
 # --- gpu-machine-type-matches-accelerators -----------------------------------------------------------
@@ -321,7 +298,13 @@ def expected_accelerator(machine_type: str) -> tuple[str, int] | None:
     return _FIXED_GPU_MACHINES.get(machine_type)
 
 
-def _check_machine_matches(resource: Resource, config: NoConfig) -> Iterator[str]:
+@resource_rule("gpu-machine-type-matches-accelerators", applies_to=_is_node_pool)
+def machine_type_matches_accelerators(resource: Resource, config: NoConfig) -> Iterator[str]:
+    """Requires a GPU node pool's machine type to match its accelerator type and count.
+
+    Accelerator-optimized machines (a2/a3/a4/g2) have a fixed GPU type and count; a mismatch fails node-pool
+    creation after a long wait, or silently wastes GPUs.
+    """
     machine_type = resource.props.text("nodeConfig", "machineType")
     if machine_type is None:
         return
@@ -346,18 +329,6 @@ def _check_machine_matches(resource: Resource, config: NoConfig) -> Iterator[str
         yield f"{machine_type} cannot attach GPUs; use an accelerator-optimized (a2/a3/g2) or N1 machine type."
 
 
-machine_type_matches_accelerators = ResourceRule(
-    name="gpu-machine-type-matches-accelerators",
-    description="Requires a GPU node pool's machine type to match its accelerator type and count.",
-    rationale="Accelerator-optimized machines (a2/a3/a4/g2) have a fixed GPU type and count; a mismatch "
-    "fails node-pool creation after a long wait, or silently wastes GPUs.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_model=NoConfig,
-    applies_to=_is_node_pool,
-    check=_check_machine_matches,
-)
-
-
 # --- node-pool-zones-in-cluster-region ---------------------------------------------------------------
 
 
@@ -372,7 +343,13 @@ def _cluster_reference(reference: str) -> str:
     return reference.rsplit("/", 1)[-1]
 
 
-def _check_node_pool_zones(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+@stack_rule("node-pool-zones-in-cluster-region")
+def node_pool_zones_in_region(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+    """Requires node pool zones to lie in their cluster's region.
+
+    A node pool's location must be the cluster's location (the region for regional clusters) and its
+    nodeLocations zones of that region; the doc's zone-vs-region mix-up fails at apply time.
+    """
     cluster_locations: dict[str, str] = {}
     for cluster in stack.of(types.CLUSTER):
         name = known(lambda: cluster.props.text("name")) or cluster.name
@@ -397,17 +374,6 @@ def _check_node_pool_zones(stack: Stack, config: NoConfig) -> Iterator[Finding]:
             if region_of_zone(zone) != region:
                 yield Finding(f"nodeLocations zone {zone} is outside the cluster's region {region}; "
                               f"pick a zone in {region}.", pool.urn)
-
-
-node_pool_zones_in_region = StackRule(
-    name="node-pool-zones-in-cluster-region",
-    description="Requires node pool zones to lie in their cluster's region.",
-    rationale="A node pool's location must be the cluster's location (the region for regional clusters) "
-    "and its nodeLocations zones of that region; the doc's zone-vs-region mix-up fails at apply time.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_model=NoConfig,
-    check=_check_node_pool_zones,
-)
 
 
 RULES = (

@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 from pydantic import Field
 
 from policies import resource_types as types
-from policies.rule import Finding, Resource, RuleConfig, Stack, StackRule, known
+from policies.rule import Finding, Resource, RuleConfig, Stack, known
+from policies.rule_declaration import stack_rule
 
 METRICS_WRITER_ROLES = ("roles/autoscaling.metricsWriter", "roles/container.defaultNodeServiceAccount")
 
@@ -55,7 +56,13 @@ def _account_dependencies(stack: Stack, pool: Resource) -> list[Resource]:
     return [accounts[urn] for urn in pool.dependencies if urn in accounts]
 
 
-def _check_metrics_writer(stack: Stack, config: MetricsWriterConfig) -> Iterator[Finding]:
+@stack_rule("node-sa-writes-autoscaling-metrics", severity=Severity.HIGH)
+def node_sa_writes_metrics(stack: Stack, config: MetricsWriterConfig) -> Iterator[Finding]:
+    """Requires GPU node service accounts to be allowed to write Autoscaling API metrics.
+
+    The doc requires node service accounts to write metrics to the Autoscaling API; without it the KV-cache
+    metric never reaches the load balancer and CUSTOM_METRICS balancing has no signal.
+    """
     grants = _grants(stack, set(config.roles))
     roles = ", ".join(config.roles)
     for pool in stack.of(types.NODE_POOL):
@@ -82,18 +89,6 @@ def _check_metrics_writer(stack: Stack, config: MetricsWriterConfig) -> Iterator
             yield Finding(f"node service account {service_account.name} (email known after apply) holds none of "
                           f"{roles}, so exported vLLM metrics never reach the load balancer; grant it "
                           f"roles/autoscaling.metricsWriter.", pool.urn)
-
-
-node_sa_writes_metrics = StackRule(
-    name="node-sa-writes-autoscaling-metrics",
-    description="Requires GPU node service accounts to be allowed to write Autoscaling API metrics.",
-    rationale="The doc requires node service accounts to write metrics to the Autoscaling API; without "
-    "it the KV-cache metric never reaches the load balancer and CUSTOM_METRICS balancing has no signal.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.HIGH,
-    config_model=MetricsWriterConfig,
-    check=_check_metrics_writer,
-)
 
 
 RULES = (node_sa_writes_metrics,)

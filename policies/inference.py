@@ -26,7 +26,8 @@ from policies.kubernetes import (
     selects,
 )
 from policies.props import Props, as_int
-from policies.rule import Finding, NoConfig, Resource, ResourceRule, RuleConfig, Stack, StackRule, known
+from policies.rule import Finding, NoConfig, Resource, RuleConfig, Stack, known
+from policies.rule_declaration import resource_rule, stack_rule
 from policies.topology import is_multi_cluster
 
 EXPORT_ANNOTATION = "networking.gke.io/export"
@@ -40,7 +41,17 @@ GKE_DEFAULT_HEALTH_CHECK_SEC = 5
 # --- backend-policy-single-balancing-mode ------------------------------------------------------------
 
 
-def _check_single_balancing_mode(resource: Resource, config: NoConfig) -> Iterator[str]:
+@resource_rule(
+    "backend-policy-single-balancing-mode",
+    applies_to=types.is_backend_policy,
+    severity=Severity.HIGH,
+)
+def single_balancing_mode(resource: Resource, config: NoConfig) -> Iterator[str]:
+    """Requires exactly one balancing mode (CUSTOM_METRICS or IN_FLIGHT) per GCPBackendPolicy.
+
+    GKE documents the custom-metrics and in-flight balancing modes as mutually exclusive; mixing their fields
+    leaves the load balancer's behaviour undefined.
+    """
     default = resource.props.mapping("spec", "default")
     if default is None:
         return
@@ -69,19 +80,6 @@ def _check_single_balancing_mode(resource: Resource, config: NoConfig) -> Iterat
         yield f"balancing fields are set without balancingMode; set balancingMode: {implied}."
 
 
-single_balancing_mode = ResourceRule(
-    name="backend-policy-single-balancing-mode",
-    description="Requires exactly one balancing mode (CUSTOM_METRICS or IN_FLIGHT) per GCPBackendPolicy.",
-    rationale="GKE documents the custom-metrics and in-flight balancing modes as mutually exclusive; "
-    "mixing their fields leaves the load balancer's behaviour undefined.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.HIGH,
-    config_model=NoConfig,
-    applies_to=types.is_backend_policy,
-    check=_check_single_balancing_mode,
-)
-
-
 # --- backend-timeout-covers-p99 ----------------------------------------------------------------------
 
 
@@ -101,7 +99,13 @@ class BackendTimeoutConfig(RuleConfig):
         return self
 
 
-def _check_backend_timeout(resource: Resource, config: BackendTimeoutConfig) -> Iterator[str]:
+@resource_rule("backend-timeout-covers-p99", applies_to=types.is_backend_policy)
+def backend_timeout_covers_p99(resource: Resource, config: BackendTimeoutConfig) -> Iterator[str]:
+    """Requires the backend timeout to be at least twice the configured P99 request latency.
+
+    GKE recommends timeoutSec >= 2 x the estimated P99 latency (up to 3600 s for long contexts); the 30 s
+    default cuts off long completions mid-stream.
+    """
     default = resource.props.mapping("spec", "default")
     if default is None:
         return
@@ -117,22 +121,16 @@ def _check_backend_timeout(resource: Resource, config: BackendTimeoutConfig) -> 
         yield f"timeoutSec {effective:g} exceeds {config.max_timeout_sec}; lower it."
 
 
-backend_timeout_covers_p99 = ResourceRule(
-    name="backend-timeout-covers-p99",
-    description="Requires the backend timeout to be at least twice the configured P99 request latency.",
-    rationale="GKE recommends timeoutSec >= 2 x the estimated P99 latency (up to 3600 s for long contexts); "
-    "the 30 s default cuts off long completions mid-stream.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_model=BackendTimeoutConfig,
-    applies_to=types.is_backend_policy,
-    check=_check_backend_timeout,
-)
-
-
 # --- custom-metric-utilization-range -----------------------------------------------------------------
 
 
-def _check_utilization_range(resource: Resource, config: NoConfig) -> Iterator[str]:
+@resource_rule("custom-metric-utilization-range", applies_to=types.is_backend_policy)
+def custom_metric_utilization_range(resource: Resource, config: NoConfig) -> Iterator[str]:
+    """Requires custom-metric maxUtilizationPercent to be an integer within 1..100.
+
+    The GKE field is an integer percent; a 0..1 fraction (the Compute API's maxUtilization) or an out-of-range
+    value either fails admission or pins every backend at saturation.
+    """
     for index, metric in enumerate(resource.props.items("spec", "default", "customMetrics")):
         label = metric.text("name") or f"customMetrics[{index}]"
         if metric.get("maxUtilization") is not None:
@@ -147,22 +145,16 @@ def _check_utilization_range(resource: Resource, config: NoConfig) -> Iterator[s
             yield f"{label}: maxUtilizationPercent {value:g} is outside 1..100; use an integer percent such as 60."
 
 
-custom_metric_utilization_range = ResourceRule(
-    name="custom-metric-utilization-range",
-    description="Requires custom-metric maxUtilizationPercent to be an integer within 1..100.",
-    rationale="The GKE field is an integer percent; a 0..1 fraction (the Compute API's maxUtilization) "
-    "or an out-of-range value either fails admission or pins every backend at saturation.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_model=NoConfig,
-    applies_to=types.is_backend_policy,
-    check=_check_utilization_range,
-)
-
-
 # --- health-check-timeout-within-interval ------------------------------------------------------------
 
 
-def _check_health_check_timing(resource: Resource, config: NoConfig) -> Iterator[str]:
+@resource_rule("health-check-timeout-within-interval", applies_to=types.is_health_check_policy)
+def health_check_timeout_within_interval(resource: Resource, config: NoConfig) -> Iterator[str]:
+    """Requires a HealthCheckPolicy's timeout not to exceed its check interval.
+
+    Compute Engine health checks reject timeoutSec greater than checkIntervalSec (default 5 s), which fails
+    the policy at apply time.
+    """
     default = resource.props.mapping("spec", "default")
     if default is None:
         return
@@ -175,18 +167,6 @@ def _check_health_check_timing(resource: Resource, config: NoConfig) -> Iterator
         yield (f"timeoutSec {timeout:g} exceeds checkIntervalSec {effective_interval:g}"
                f"{'' if interval is not None else ' (default)'}; a probe must finish before the next starts: "
                f"lower timeoutSec or raise checkIntervalSec.")
-
-
-health_check_timeout_within_interval = ResourceRule(
-    name="health-check-timeout-within-interval",
-    description="Requires a HealthCheckPolicy's timeout not to exceed its check interval.",
-    rationale="Compute Engine health checks reject timeoutSec greater than checkIntervalSec (default 5 s), "
-    "which fails the policy at apply time.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_model=NoConfig,
-    applies_to=types.is_health_check_policy,
-    check=_check_health_check_timing,
-)
 
 
 # --- pools: indexes shared by the stack rules --------------------------------------------------------
@@ -230,7 +210,13 @@ def _exported_by_patch(stack: Stack, pool: PoolRef) -> bool:
     return False
 
 
-def _check_export_annotation(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+@stack_rule("inference-pool-export-annotation", severity=Severity.HIGH)
+def export_annotation(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+    """Requires InferencePools in multi-cluster stacks to carry networking.gke.io/export: "True".
+
+    Only exported pools become GCPInferencePoolImports in the config cluster; an unexported pool silently
+    receives no multi-cluster traffic.
+    """
     if not is_multi_cluster(stack):
         return
     for pool in pools(stack):
@@ -241,18 +227,6 @@ def _check_export_annotation(stack: Stack, config: NoConfig) -> Iterator[Finding
         yield Finding(f"InferencePool {pool.name or pool.resource.name} lacks the annotation "
                       f"{EXPORT_ANNOTATION}: \"{EXPORT_VALUE}\"{found}, so the config cluster never imports it "
                       f"and multi-cluster routing has no backends; add the annotation.", pool.resource.urn)
-
-
-export_annotation = StackRule(
-    name="inference-pool-export-annotation",
-    description="Requires InferencePools in multi-cluster stacks to carry networking.gke.io/export: \"True\".",
-    rationale="Only exported pools become GCPInferencePoolImports in the config cluster; an unexported "
-    "pool silently receives no multi-cluster traffic.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.HIGH,
-    config_model=NoConfig,
-    check=_check_export_annotation,
-)
 
 
 # --- inference-pool-matches-model-server -------------------------------------------------------------
@@ -282,7 +256,13 @@ def _selected_templates(workloads: list[Resource], pool: PoolRef, selector: dict
     return SelectedTemplates(found, undecided)
 
 
-def _check_pool_matches_workload(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+@stack_rule("inference-pool-matches-model-server", severity=Severity.HIGH)
+def pool_matches_model_server(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+    """Requires each InferencePool's selector and target port to match a model-server workload.
+
+    A selector that matches no pods, or a port the server does not listen on, gives the endpoint picker zero
+    usable endpoints and every request fails with 503.
+    """
     workloads = stack.of(types.is_workload)
     for pool in pools(stack):
         facts = known(lambda: (
@@ -322,22 +302,17 @@ def _check_pool_matches_workload(stack: Stack, config: NoConfig) -> Iterator[Fin
                           f"the container's port.", pool.resource.urn)
 
 
-pool_matches_model_server = StackRule(
-    name="inference-pool-matches-model-server",
-    description="Requires each InferencePool's selector and target port to match a model-server workload.",
-    rationale="A selector that matches no pods, or a port the server does not listen on, gives the endpoint "
-    "picker zero usable endpoints and every request fails with 503.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.HIGH,
-    config_model=NoConfig,
-    check=_check_pool_matches_workload,
-)
-
-
 # --- objective-references-existing-pool --------------------------------------------------------------
 
 
-def _check_objective_pool(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+@stack_rule("objective-references-existing-pool")
+def objective_references_pool(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+    """Requires every InferenceObjective to reference an InferencePool declared in the same cluster and
+    namespace.
+
+    An objective for a missing pool is accepted by the API server but never applied: its priority silently has
+    no effect on admission or shedding.
+    """
     known_pools = pools(stack)
     if any(p.name is None for p in known_pools):
         return  # an auto-named pool could be any name; nothing can be proven missing
@@ -363,17 +338,6 @@ def _check_objective_pool(stack: Stack, config: NoConfig) -> Iterator[Finding]:
         yield Finding(f"InferenceObjective {label} references InferencePool '{pool_name}' in namespace "
                       f"{namespace}, which this stack does not declare in that cluster (pools: "
                       f"{', '.join(candidates) or 'none'}); fix spec.poolRef.name.", objective.urn)
-
-
-objective_references_pool = StackRule(
-    name="objective-references-existing-pool",
-    description="Requires every InferenceObjective to reference an InferencePool declared in the same cluster and namespace.",
-    rationale="An objective for a missing pool is accepted by the API server but never applied: its "
-    "priority silently has no effect on admission or shedding.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_model=NoConfig,
-    check=_check_objective_pool,
-)
 
 
 # --- objective-priority-needs-engine-priority --------------------------------------------------------
@@ -403,7 +367,20 @@ def runs_priority_scheduling(container: Props) -> bool:
     return False
 
 
-def _check_objective_engine_priority(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+@stack_rule(
+    "objective-priority-needs-engine-priority",
+    enforcement_level=EnforcementLevel.ADVISORY,
+    severity=Severity.LOW,
+)
+def objective_needs_engine_priority(stack: Stack, config: NoConfig) -> Iterator[Finding]:
+    """Recommends vLLM's priority scheduling on model servers whose pool has InferenceObjectives with a
+    non-default priority.
+
+    An InferenceObjective's priority decides admission, queueing and shedding in the picker; a vLLM server on
+    its default fcfs policy then serves admitted requests in arrival order, so a sheddable request already
+    inside a replica delays critical ones. With --scheduling-policy priority the picker passes the priority on
+    in the request body.
+    """
     workloads = stack.of(types.is_workload)
     known_pools = pools(stack)
     for objective in stack.of(types.is_inference_objective):
@@ -438,21 +415,6 @@ def _check_objective_engine_priority(stack: Stack, config: NoConfig) -> Iterator
                             f"and runs first-come first-served. Add '{SCHEDULING_POLICY_FLAG} priority' to the "
                             f"vLLM args and '--model-server-scheduling-policy priority' to the picker (the "
                             f"stack's services.pools[].schedulingPolicy: priority sets both).", objective.urn)
-
-
-objective_needs_engine_priority = StackRule(
-    name="objective-priority-needs-engine-priority",
-    description="Recommends vLLM's priority scheduling on model servers whose pool has InferenceObjectives "
-    "with a non-default priority.",
-    rationale="An InferenceObjective's priority decides admission, queueing and shedding in the picker; a "
-    "vLLM server on its default fcfs policy then serves admitted requests in arrival order, so a "
-    "sheddable request already inside a replica delays critical ones. With --scheduling-policy priority "
-    "the picker passes the priority on in the request body.",
-    enforcement_level=EnforcementLevel.ADVISORY,
-    severity=Severity.LOW,
-    config_model=NoConfig,
-    check=_check_objective_engine_priority,
-)
 
 
 RULES = (

@@ -10,14 +10,15 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from policies import resource_types as types
 from policies.gke import region_of_zone
 from policies.props import Props
-from policies.rule import Finding, Resource, RuleConfig, Stack, StackRule, known
+from policies.rule import Finding, Resource, RuleConfig, Stack, known
+from policies.rule_declaration import stack_rule
 
 GLOBAL_MANAGED_PROXY = "GLOBAL_MANAGED_PROXY"
 REGIONAL_MANAGED_PROXY = "REGIONAL_MANAGED_PROXY"
@@ -124,7 +125,13 @@ def _gateway_regions(addresses: list[Props]) -> set[str]:
 # --- proxy-only-subnet-per-gateway-region ------------------------------------------------------------
 
 
-def _check_subnet_per_gateway_region(stack: Stack, config: NetworkConfig) -> Iterator[Finding]:
+@stack_rule("proxy-only-subnet-per-gateway-region", severity=Severity.HIGH)
+def proxy_subnet_per_gateway_region(stack: Stack, config: NetworkConfig) -> Iterator[Finding]:
+    """Requires one active proxy-only subnet of the purpose the gateway class needs in every gateway region.
+
+    The gateway's managed Envoys live in the proxy-only subnet; without it in a region the load balancer has
+    no proxies there, and two active ones in a region and VPC are rejected.
+    """
     facts, undecided = subnets(stack, config)
     active_proxy: dict[tuple[str, str], list[SubnetFacts]] = defaultdict(list)
     for subnet in facts:
@@ -164,22 +171,16 @@ def _check_subnet_per_gateway_region(stack: Stack, config: NetworkConfig) -> Ite
                           gateway.urn)
 
 
-proxy_subnet_per_gateway_region = StackRule(
-    name="proxy-only-subnet-per-gateway-region",
-    description="Requires one active proxy-only subnet of the purpose the gateway class needs in every gateway region.",
-    rationale="The gateway's managed Envoys live in the proxy-only subnet; without it in a region the "
-    "load balancer has no proxies there, and two active ones in a region and VPC are rejected.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.HIGH,
-    config_model=NetworkConfig,
-    check=_check_subnet_per_gateway_region,
-)
-
-
 # --- proxy-only-purposes-not-mixed -------------------------------------------------------------------
 
 
-def _check_mixed_purposes(stack: Stack, config: NetworkConfig) -> Iterator[Finding]:
+@stack_rule("proxy-only-purposes-not-mixed", severity=Severity.HIGH)
+def proxy_purposes_not_mixed(stack: Stack, config: NetworkConfig) -> Iterator[Finding]:
+    """Prohibits REGIONAL and GLOBAL managed-proxy subnets in the same region and network.
+
+    The multi-cluster guide warns that creating the GLOBAL_MANAGED_PROXY subnet fails where a
+    REGIONAL_MANAGED_PROXY one exists; single-cluster and cross-regional gateways cannot share a region+VPC.
+    """
     purposes: dict[tuple[str, str], dict[str, SubnetFacts]] = defaultdict(dict)
     for subnet in subnets(stack, config)[0]:
         if subnet.purpose in PROXY_ONLY_PURPOSES:
@@ -196,22 +197,16 @@ def _check_mixed_purposes(stack: Stack, config: NetworkConfig) -> Iterator[Findi
                       f"use another region or VPC for the single-cluster gateway.", ours)
 
 
-proxy_purposes_not_mixed = StackRule(
-    name="proxy-only-purposes-not-mixed",
-    description="Prohibits REGIONAL and GLOBAL managed-proxy subnets in the same region and network.",
-    rationale="The multi-cluster guide warns that creating the GLOBAL_MANAGED_PROXY subnet fails where a "
-    "REGIONAL_MANAGED_PROXY one exists; single-cluster and cross-regional gateways cannot share a region+VPC.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.HIGH,
-    config_model=NetworkConfig,
-    check=_check_mixed_purposes,
-)
-
-
 # --- proxy-only-cidrs-disjoint -----------------------------------------------------------------------
 
 
-def _check_cidrs_disjoint(stack: Stack, config: NetworkConfig) -> Iterator[Finding]:
+@stack_rule("proxy-only-cidrs-disjoint")
+def proxy_cidrs_disjoint(stack: Stack, config: NetworkConfig) -> Iterator[Finding]:
+    """Requires proxy-only subnet ranges not to overlap each other or other ranges in the VPC.
+
+    Subnet ranges in one VPC must be disjoint; an overlap fails subnet creation mid-apply, after the clusters
+    already exist.
+    """
     by_network: dict[str, list[tuple[SubnetFacts, ipaddress.IPv4Network | ipaddress.IPv6Network]]] = defaultdict(list)
     for subnet in subnets(stack, config)[0]:
         for cidr in subnet.ranges:
@@ -234,17 +229,6 @@ def _check_cidrs_disjoint(stack: Stack, config: NetworkConfig) -> Iterator[Findi
                 yield Finding(f"{first_cidr} ({first.name}) overlaps {second_cidr} ({second.name}) on network "
                               f"{network_name}; give the proxy-only subnet a disjoint range.",
                               proxy.urn or first.urn or second.urn)
-
-
-proxy_cidrs_disjoint = StackRule(
-    name="proxy-only-cidrs-disjoint",
-    description="Requires proxy-only subnet ranges not to overlap each other or other ranges in the VPC.",
-    rationale="Subnet ranges in one VPC must be disjoint; an overlap fails subnet creation mid-apply, after "
-    "the clusters already exist.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_model=NetworkConfig,
-    check=_check_cidrs_disjoint,
-)
 
 
 RULES = (proxy_subnet_per_gateway_region, proxy_purposes_not_mixed, proxy_cidrs_disjoint)

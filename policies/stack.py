@@ -8,11 +8,12 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 from pydantic import Field
 
 from policies import resource_types as types
-from policies.rule import Resource, ResourceRule, RuleConfig
+from policies.rule import Resource, RuleConfig
+from policies.rule_declaration import resource_rule
 
 
 class ProductionConfig(RuleConfig):
@@ -28,14 +29,6 @@ def is_production(resource: Resource, config: ProductionConfig) -> bool:
     return config.production or tag.lower() in {value.lower() for value in config.production_values}
 
 
-def _check_deletion_protection(resource: Resource, config: ProductionConfig) -> Iterator[str]:
-    if not is_production(resource, config):
-        return
-    if resource.props.flag("deletionProtection") is False:
-        yield ("deletionProtection is false on a production stack, so `pulumi destroy` or a replacing "
-               "change deletes the cluster and its GPU capacity; set deletionProtection: true.")
-
-
 def _remediate_deletion_protection(props: dict[str, Any], config: ProductionConfig) -> dict[str, Any] | None:
     # Remediations cannot see stack tags, so this only acts when config marks the stack as production.
     if not config.production or props.get("deletionProtection") is not False:
@@ -45,20 +38,25 @@ def _remediate_deletion_protection(props: dict[str, Any], config: ProductionConf
     return fixed
 
 
-deletion_protection_in_production = ResourceRule(
-    name="deletion-protection-in-production",
-    description="Requires deletion protection on GKE clusters of production stacks.",
-    rationale="Disposable stacks turn deletionProtection off so `pulumi destroy` works; on a production "
-    "stack the same setting lets one mistaken replace delete a cluster and its scarce GPU capacity.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.CRITICAL,
-    config_model=ProductionConfig,
+@resource_rule(
+    "deletion-protection-in-production",
     applies_to=lambda resource_type: resource_type == types.CLUSTER,
-    check=_check_deletion_protection,
+    severity=Severity.CRITICAL,
     remediate=_remediate_deletion_protection,
     remediation_steps="Set deletionProtection: true on the cluster (automatic only when config "
     "marks the stack as production).",
 )
+def deletion_protection_in_production(resource: Resource, config: ProductionConfig) -> Iterator[str]:
+    """Requires deletion protection on GKE clusters of production stacks.
+
+    Disposable stacks turn deletionProtection off so `pulumi destroy` works; on a production stack the same
+    setting lets one mistaken replace delete a cluster and its scarce GPU capacity.
+    """
+    if not is_production(resource, config):
+        return
+    if resource.props.flag("deletionProtection") is False:
+        yield ("deletionProtection is false on a production stack, so `pulumi destroy` or a replacing "
+               "change deletes the cluster and its GPU capacity; set deletionProtection: true.")
 
 
 RULES = (deletion_protection_in_production,)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 from pydantic import Field
 
 from policies import resource_types as types
@@ -30,7 +30,8 @@ from policies.kubernetes import (
     selects,
 )
 from policies.props import Props, as_int
-from policies.rule import Finding, NoConfig, Resource, ResourceRule, RuleConfig, Stack, StackRule, known
+from policies.rule import Finding, NoConfig, Resource, RuleConfig, Stack, known
+from policies.rule_declaration import resource_rule, stack_rule
 
 GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_TERMINATION_GRACE_SEC = 30
@@ -118,7 +119,14 @@ def split_image(image: str) -> tuple[str, str | None, str | None]:
     return repository, tag, digest or None
 
 
-def _check_images(resource: Resource, config: ImagePinningConfig) -> Iterator[str]:
+@resource_rule("images-pinned", applies_to=types.is_workload)
+def images_pinned(resource: Resource, config: ImagePinningConfig) -> Iterator[str]:
+    """Requires every container image to be pinned to a version tag or digest.
+
+    Moving tags make rollouts unreproducible: a node restart can pull a different vLLM or picker build than
+    the one that was tested, mid-incident. The single-cluster guide's manifest uses vllm/vllm-openai:latest
+    and lora-syncer:main; copying it verbatim is blocked here.
+    """
     for template in pod_templates(resource):
         for container in containers(template.spec):
             image = container.text("image")
@@ -138,36 +146,7 @@ def _check_images(resource: Resource, config: ImagePinningConfig) -> Iterator[st
                 yield f"{label}: image {image} uses the moving tag '{tag}'; pin a version tag or digest."
 
 
-images_pinned = ResourceRule(
-    name="images-pinned",
-    description="Requires every container image to be pinned to a version tag or digest.",
-    rationale="Moving tags make rollouts unreproducible: a node restart can pull a different vLLM or picker "
-    "build than the one that was tested, mid-incident. The single-cluster guide's manifest uses "
-    "vllm/vllm-openai:latest and lora-syncer:main; copying it verbatim is blocked here.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_model=ImagePinningConfig,
-    applies_to=types.is_workload,
-    check=_check_images,
-)
-
-
 # --- gpu-requests-equal-limits -----------------------------------------------------------------------
-
-
-def _check_gpu_quantities(resource: Resource, config: NoConfig) -> Iterator[str]:
-    for template in pod_templates(resource):
-        for container in containers(template.spec):
-            requested = gpu_quantity(container, "requests")
-            limited = gpu_quantity(container, "limits")
-            label = container_label(container)
-            if requested is None and limited is None:
-                continue
-            if limited is None:
-                yield (f"{label}: requests {requested:g} {GPU_RESOURCE} without a limit; extended resources must "
-                       f"be set in limits (equal to requests).")
-            elif requested is not None and requested != limited:
-                yield (f"{label}: {GPU_RESOURCE} requests {requested:g} != limits {limited:g}; GPUs cannot be "
-                       f"overcommitted, so set them equal.")
 
 
 def _remediate_gpu_quantities(props: dict[str, Any], config: NoConfig) -> dict[str, Any] | None:
@@ -195,18 +174,31 @@ def _remediate_gpu_quantities(props: dict[str, Any], config: NoConfig) -> dict[s
     return fixed if changed else None
 
 
-gpu_requests_equal_limits = ResourceRule(
-    name="gpu-requests-equal-limits",
-    description="Requires GPU requests to equal GPU limits in every container.",
-    rationale="Kubernetes only schedules extended resources from limits and rejects requests that differ "
-    "from them; a mismatch fails the rollout.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_model=NoConfig,
+@resource_rule(
+    "gpu-requests-equal-limits",
     applies_to=types.is_workload,
-    check=_check_gpu_quantities,
     remediate=_remediate_gpu_quantities,
     remediation_steps="Set resources.requests[nvidia.com/gpu] to the limit.",
 )
+def gpu_requests_equal_limits(resource: Resource, config: NoConfig) -> Iterator[str]:
+    """Requires GPU requests to equal GPU limits in every container.
+
+    Kubernetes only schedules extended resources from limits and rejects requests that differ from them; a
+    mismatch fails the rollout.
+    """
+    for template in pod_templates(resource):
+        for container in containers(template.spec):
+            requested = gpu_quantity(container, "requests")
+            limited = gpu_quantity(container, "limits")
+            label = container_label(container)
+            if requested is None and limited is None:
+                continue
+            if limited is None:
+                yield (f"{label}: requests {requested:g} {GPU_RESOURCE} without a limit; extended resources must "
+                       f"be set in limits (equal to requests).")
+            elif requested is not None and requested != limited:
+                yield (f"{label}: {GPU_RESOURCE} requests {requested:g} != limits {limited:g}; GPUs cannot be "
+                       f"overcommitted, so set them equal.")
 
 
 # --- hf-token-from-secret ----------------------------------------------------------------------------
@@ -219,7 +211,17 @@ class TokenConfig(RuleConfig):
     )
 
 
-def _check_token(resource: Resource, config: TokenConfig) -> Iterator[str]:
+def _applies_to_token(resource_type: str) -> bool:
+    return types.is_workload(resource_type) or resource_type == types.CONFIG_MAP
+
+
+@resource_rule("hf-token-from-secret", applies_to=_applies_to_token, severity=Severity.CRITICAL)
+def hf_token_from_secret(resource: Resource, config: TokenConfig) -> Iterator[str]:
+    """Requires the Hugging Face token to reach pods only through a Secret reference.
+
+    A literal token in a pod spec or ConfigMap is readable by anyone who can read the Deployment, and lands in
+    Pulumi state in plaintext.
+    """
     if resource.resource_type == types.CONFIG_MAP:
         for key, value in resource.props.string_map("data").items():
             if _HF_TOKEN_RE.search(value):
@@ -244,23 +246,6 @@ def _check_token(resource: Resource, config: TokenConfig) -> Iterator[str]:
                     yield f"{label}: a command-line argument contains a Hugging Face token; read it from a Secret."
 
 
-def _applies_to_token(resource_type: str) -> bool:
-    return types.is_workload(resource_type) or resource_type == types.CONFIG_MAP
-
-
-hf_token_from_secret = ResourceRule(
-    name="hf-token-from-secret",
-    description="Requires the Hugging Face token to reach pods only through a Secret reference.",
-    rationale="A literal token in a pod spec or ConfigMap is readable by anyone who can read the "
-    "Deployment, and lands in Pulumi state in plaintext.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.CRITICAL,
-    config_model=TokenConfig,
-    applies_to=_applies_to_token,
-    check=_check_token,
-)
-
-
 # --- model-server-graceful-shutdown ------------------------------------------------------------------
 
 
@@ -283,7 +268,13 @@ def prestop_seconds(container: Props) -> int | None:
     return int(match.group(1)) if match else 0
 
 
-def _check_graceful_shutdown(stack: Stack, config: GracefulShutdownConfig) -> Iterator[Finding]:
+@stack_rule("model-server-graceful-shutdown")
+def model_server_graceful_shutdown(stack: Stack, config: GracefulShutdownConfig) -> Iterator[Finding]:
+    """Requires model servers to drain: a preStop hook and a grace period covering preStop plus drain time.
+
+    On rollout or scale-in the load balancer and picker need the preStop window to stop routing, and running
+    generations need the rest of the grace period to finish instead of being cut off.
+    """
     for pods in model_servers(stack):
         for template in pods.templates:
             facts = known(lambda: (
@@ -308,17 +299,6 @@ def _check_graceful_shutdown(stack: Stack, config: GracefulShutdownConfig) -> It
                                   f"{needed}.", pods.workload.urn)
 
 
-model_server_graceful_shutdown = StackRule(
-    name="model-server-graceful-shutdown",
-    description="Requires model servers to drain: a preStop hook and a grace period covering preStop plus drain time.",
-    rationale="On rollout or scale-in the load balancer and picker need the preStop window to stop routing, "
-    "and running generations need the rest of the grace period to finish instead of being cut off.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_model=GracefulShutdownConfig,
-    check=_check_graceful_shutdown,
-)
-
-
 # --- model-server-probes -----------------------------------------------------------------------------
 
 
@@ -328,7 +308,13 @@ class ProbesConfig(RuleConfig):
     )
 
 
-def _check_probes(stack: Stack, config: ProbesConfig) -> Iterator[Finding]:
+@stack_rule("model-server-probes")
+def model_server_probes(stack: Stack, config: ProbesConfig) -> Iterator[Finding]:
+    """Requires readiness, liveness and startup probes on model-server containers.
+
+    Readiness keeps loading replicas out of the pool, liveness restarts wedged engines, and a startup probe
+    stops liveness from killing a server that is still loading weights.
+    """
     required = ["readinessProbe", "livenessProbe"] + (["startupProbe"] if config.require_startup_probe else [])
     for pods in model_servers(stack):
         for template in pods.templates:
@@ -341,17 +327,6 @@ def _check_probes(stack: Stack, config: ProbesConfig) -> Iterator[Finding]:
                     yield Finding(f"{label}: the model server has no {', '.join(missing)}; without them traffic "
                                   f"reaches replicas that are still loading weights or wedged. Add HTTP probes "
                                   f"on /health.", pods.workload.urn)
-
-
-model_server_probes = StackRule(
-    name="model-server-probes",
-    description="Requires readiness, liveness and startup probes on model-server containers.",
-    rationale="Readiness keeps loading replicas out of the pool, liveness restarts wedged engines, and a "
-    "startup probe stops liveness from killing a server that is still loading weights.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_model=ProbesConfig,
-    check=_check_probes,
-)
 
 
 # --- picker-pod-hardened -----------------------------------------------------------------------------
@@ -415,25 +390,20 @@ def _hardening_problems(template: PodTemplate) -> Iterator[str]:
             yield f"{label}: must not run privileged."
 
 
-def _check_picker_hardened(stack: Stack, config: PickerHardeningConfig) -> Iterator[Finding]:
+@stack_rule("picker-pod-hardened", severity=Severity.HIGH)
+def picker_pod_hardened(stack: Stack, config: PickerHardeningConfig) -> Iterator[Finding]:
+    """Requires the endpoint-picker pod to run as non-root with a read-only root filesystem and no privilege
+    escalation.
+
+    The picker sits on every request path and holds a token that reads pod metrics; a compromised picker must
+    not be able to write its image or gain root.
+    """
     for workload in _picker_workloads(stack, config):
         templates = known(lambda: pod_templates(workload)) or []
         for template in templates:
             problems = known(lambda: list(_hardening_problems(template)))
             for problem in problems or []:
                 yield Finding(f"endpoint picker {workload.name}: {problem}", workload.urn)
-
-
-picker_pod_hardened = StackRule(
-    name="picker-pod-hardened",
-    description="Requires the endpoint-picker pod to run as non-root with a read-only root filesystem and no privilege escalation.",
-    rationale="The picker sits on every request path and holds a token that reads pod metrics; a "
-    "compromised picker must not be able to write its image or gain root.",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    severity=Severity.HIGH,
-    config_model=PickerHardeningConfig,
-    check=_check_picker_hardened,
-)
 
 
 RULES = (

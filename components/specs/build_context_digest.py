@@ -1,6 +1,7 @@
 """A content digest of a Docker build context, for image tags that change exactly when the image would.
 
-Files are read in path order; `.dockerignore`'s patterns (the simple forms this repository uses: `**/name`,
+The main context and any named contexts (Dockerfile ``COPY --from=<name>``) are hashed together. Files are
+read in path order; `.dockerignore`'s patterns (the simple forms this repository uses: `**/name`,
 `name`, `*.suffix`) are honoured, so a cache or a benchmark result under the context does not move the tag.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -31,13 +33,21 @@ def _ignored(relative: str, patterns: list[str]) -> bool:
     return False
 
 
-def build_context_digest(context: Path) -> str:
-    """sha256 over every file's relative path and bytes (the Dockerfile is inside the context here)."""
-    patterns = _ignore_patterns(context)
+def build_context_digest(context: Path, named: Mapping[str, Path] | None = None) -> str:
+    """sha256 over every file's relative path and bytes (the Dockerfile is inside the context here), then
+    each named context's name and files, in name order."""
     digest = hashlib.sha256()
+    _update(digest, context)
+    for name, directory in sorted((named or {}).items()):
+        digest.update(b"\0named\0" + name.encode() + b"\0")
+        _update(digest, directory)
+    return digest.hexdigest()
+
+
+def _update(digest: hashlib._Hash, context: Path) -> None:
+    patterns = _ignore_patterns(context)
     for path in sorted(p for p in context.rglob("*") if p.is_file()):
         relative = path.relative_to(context).as_posix()
         if _ignored(relative, patterns):
             continue
         digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()

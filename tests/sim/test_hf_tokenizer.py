@@ -65,3 +65,9 @@ async def test_chat_template_flag_overrides_and_template_errors_are_400(
 def test_a_directory_without_tokenizer_json_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"tokenizer\.json does not exist"):
         SimConfig.build(tokenizer=str(tmp_path))
+
+
+def test_a_chat_template_path_that_does_not_exist_is_a_config_error(tokenizer_dir: Path) -> None:
+    config = SimConfig.build(tokenizer=str(tokenizer_dir), chat_template="templates/missing.jinja")
+    with pytest.raises(ConfigError, match=r"chat_template: .*looks like a file path"):
+        config.load_chat_template()

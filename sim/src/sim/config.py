@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from chat_prompt import ChatTemplate, ChatTemplateError
 from sim.engine import EngineConfig, SchedulingPolicy
 from sim.kv_events.config import EventEncoding, KVEventsConfig
 from sim.latency_profile import LatencyProfile, load_profile
@@ -184,6 +185,15 @@ class SimConfig(BaseModel):
             return load_profile(self.profile)
         except ValueError as err:
             raise ConfigError(f"profile: {err}") from err
+
+    def load_chat_template(self) -> ChatTemplate:
+        """vLLM's: ``chat_template`` (a file or the text), else the tokenizer's, else the Llama 3 format."""
+        try:
+            return ChatTemplate.load(
+                Path(self.tokenizer) if self.tokenizer is not None else None, self.chat_template
+            )
+        except ChatTemplateError as err:
+            raise ConfigError(f"chat_template: {err}") from err
 
     def engine_config(self, profile: LatencyProfile) -> EngineConfig:
         try:

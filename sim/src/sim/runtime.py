@@ -8,13 +8,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import zmq
 
+from chat_prompt import ChatTemplateError
 from sim.adapter_registry import AdapterRegistry
 from sim.answer_text import AnswerText
 from sim.api.errors import ApiError
-from sim.chat_template import ChatTemplate, ChatTemplateError, ChatTurn
 from sim.clock import Clock, MonotonicClock
 from sim.config import SimConfig
 from sim.engine import Engine, EngineEvent
@@ -25,6 +26,9 @@ from sim.kv_events.encoding import KVEventEncoder
 from sim.kv_events.publisher import ZmqEventPublisher
 from sim.metrics import SimMetrics
 from sim.tokenizer import ApproximateTokenizer, PromptTokenizer
+
+if TYPE_CHECKING:
+    from sim.api.schemas import ChatMessage
 
 
 class InjectedFault(enum.Enum):
@@ -70,9 +74,7 @@ class SimulatorRuntime:
             if config.tokenizer is not None
             else ApproximateTokenizer()
         )
-        self.chat_template = ChatTemplate.load(
-            Path(config.tokenizer) if config.tokenizer is not None else None, config.chat_template
-        )
+        self.chat_template = config.load_chat_template()
         self.answers = AnswerText(self.tokenizer, random.Random(seeds.getrandbits(64)))
         self.adapters = AdapterRegistry(
             config.model, config.model_names, wall_clock, enabled=config.enable_lora is not False
@@ -121,10 +123,10 @@ class SimulatorRuntime:
         if self.kv_events is not None:
             self.kv_events.flush()
 
-    def render_chat(self, messages: Sequence[ChatTurn], add_generation_prompt: bool) -> str:
+    def render_chat(self, messages: Sequence[ChatMessage], add_generation_prompt: bool) -> str:
         """The chat prompt text (vLLM's template step); a template error is the client's 400."""
         try:
-            return self.chat_template.render(messages, add_generation_prompt)
+            return self.chat_template.render([message.openai_json() for message in messages], add_generation_prompt)
         except ChatTemplateError as err:
             raise ApiError.bad_request(str(err), param="messages") from err
 

@@ -67,8 +67,9 @@ def test_cached_key_steps_equal_keys_of_the_whole_prompt(tiny: HuggingFaceTokeni
     from picker.framework.types import InferenceRequest
     from picker.kvevents.block_keys import BlockKeyHasher
     from picker.kvevents.request_keys import RequestKeyCache
-    from picker.tokenization.chat_template import ChatTemplate
     from picker.tokenization.request_tokenizer import RequestTokenizer
+
+    from chat_prompt import ChatTemplate
 
     tokenizer = RequestTokenizer(tiny, ChatTemplate())
     hasher = BlockKeyHasher(16)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from chat_prompt import TOKENIZER_CONFIG_FILE
+
 TOKENIZER_FILE = "tokenizer.json"
-TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 
 
 class TokenizerDownloadError(ValueError):

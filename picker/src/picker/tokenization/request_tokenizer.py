@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from chat_prompt import ChatTemplate, ChatTemplateError
 from picker.framework.types import InferenceRequest
 from picker.tokenization.approximate_tokenizer import ApproximateTokenizer
-from picker.tokenization.chat_template import ChatTemplate, ChatTemplateError
 from picker.tokenization.chunk_cache import ChunkCache
 
 _MEMO_CAPACITY = 4096
@@ -82,7 +82,7 @@ class RequestTokenizer:
             )
         return cls(
             HuggingFaceTokenizer(tokenizer_file),
-            ChatTemplate.from_files(directory / "tokenizer_config.json", chat_template_file),
+            ChatTemplate.load(directory, str(chat_template_file) if chat_template_file is not None else None),
         )
 
     def segments(self, request: InferenceRequest) -> PromptSegments:

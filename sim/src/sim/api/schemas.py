@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chat_prompt import message_text
 from sim.api.errors import ApiError
 from sim.engine import SchedulingPolicy
 
@@ -74,12 +75,12 @@ class ChatMessage(BaseModel):
     content: str | list[TextContentPart] | None = None
     name: str | None = None
 
+    def openai_json(self) -> dict[str, Any]:
+        """The message as OpenAI's chat API spells it (what ``chat_prompt`` renders)."""
+        return self.model_dump(include={"role", "content"})
+
     def text(self) -> str:
-        if self.content is None:
-            return ""
-        if isinstance(self.content, str):
-            return self.content
-        return "".join(part.text for part in self.content)
+        return message_text(self.openai_json()["content"])
 
 
 class ChatCompletionRequest(SamplingRequest):

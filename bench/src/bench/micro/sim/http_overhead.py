@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from sim.readiness_line import SimReadinessLine
 
+from bench.stats.percentiles import percentile_or_nan
 from infgw.launch.child_process import ChildProcess
 from infgw.launch.readiness import wait_ready_line_blocking
 from infgw.launch.replica_process import ReplicaProcess
@@ -130,11 +130,10 @@ async def _load(url: str, stream: bool, requests: int, concurrency: int) -> RunR
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    latencies.sort()
     return RunResult(
         requests_per_s=requests / elapsed,
-        p50_ms=statistics.median(latencies) * 1000,
-        p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        p50_ms=percentile_or_nan(latencies, 50) * 1000,
+        p99_ms=percentile_or_nan(latencies, 99) * 1000,
     )
 
 
