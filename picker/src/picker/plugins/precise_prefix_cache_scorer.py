@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from picker.framework.context import PluginContext, PluginMetricsSink
+from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import SchedulingResult
 from picker.framework.load import hot_endpoints
 from picker.framework.types import Endpoint, EndpointState, InferenceRequest
@@ -105,7 +106,9 @@ class PrecisePrefixCacheScorer:
         self.parameters = parameters
         self.tokenizer = tokenizer
         self._metrics: PluginMetricsSink = context.metrics
-        self.events = KVEventPrefixIndex(parameters, tokenizer, context, parameters.footprint_half_life_blocks)
+        self.events = KVEventPrefixIndex(
+            parameters, tokenizer, context, parameters.footprint_half_life_blocks
+        )
         self.hasher = self.events.hasher
         self.index = self.events.index
         self.indexer = self.events.indexer
@@ -117,6 +120,9 @@ class PrecisePrefixCacheScorer:
         # Where the picker sent which blocks (the approximate scorers' routing history, over the same keys).
         self.history = PrefixIndex(parameters.lru_capacity_per_server)
         self._in_flight = context.in_flight
+        self._none_in_flight = (
+            InFlightTracker()
+        )  # never counts: rendezvous placement's veto reads scrapes only
 
     # -- Scorer -----------------------------------------------------------------------------------
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
@@ -160,15 +166,22 @@ class PrecisePrefixCacheScorer:
                 ]
         return scores
 
-    def _rendezvous_scores(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
+    def _rendezvous_scores(
+        self, request: InferenceRequest, endpoints: Sequence[EndpointState]
+    ) -> list[float]:
         """1 for the endpoint every picker process picks for this new prefix: rendezvous hashing of its first
-        block no endpoint holds by the events, over the endpoints the spill rule does not call hot and whose
-        recent stores (by the events) are within this request's new blocks of the lightest's."""
+        block no endpoint holds by the events, over the endpoints the spill rule does not call hot by their
+        scraped metrics and whose recent stores (by the events) are within half this request's new blocks of
+        the lightest's."""
         keys = self._routed_keys[_request_key(request)][0]
         held = max(self.index.longest_prefix(keys).values(), default=0)
         spill = self.parameters.spill
+        # The spill rule on the scraped metrics alone: this process's in-flight counts are its own share of
+        # the traffic, which another process does not see, so they would make two processes veto differently.
         hot = (
-            hot_endpoints(endpoints, self._in_flight, spill.queue_depth_threshold, spill.kv_cache_util_threshold)
+            hot_endpoints(
+                endpoints, self._none_in_flight, spill.queue_depth_threshold, spill.kv_cache_util_threshold
+            )
             if spill is not None
             else [False] * len(endpoints)
         )

@@ -20,6 +20,7 @@ then the mean over seeds. Not a test: it prints a table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import heapq
 import itertools
 import random
@@ -29,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-
 from picker.config import load_config_text
 from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
@@ -253,11 +253,16 @@ def profile_config(name: str) -> EndpointPickerConfig:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     parser.add_argument("--event-delay-ms", type=float, default=50.0, help="server event -> every index")
-    parser.add_argument("--profiles", nargs="+", default=["precise-footprint", "precise-rendezvous", "recommended"])
+    parser.add_argument("--max-batch", type=int, default=None, help="sequences per replica (default 64)")
+    parser.add_argument(
+        "--profiles", nargs="+", default=["precise-footprint", "precise-rendezvous", "recommended"]
+    )
     args = parser.parse_args()
     delay_s = args.event_delay_ms / 1000
     print(
@@ -266,9 +271,12 @@ def main() -> None:
     )
     for name in args.scenarios:
         scenario = SCENARIOS[name]
+        if args.max_batch is not None:
+            scenario = dataclasses.replace(scenario, max_batch=args.max_batch)
         print(
             f"## {name}: {scenario.groups} groups x {scenario.turns} turns, {scenario.requests} requests at "
-            f"{scenario.rate_rps:g}/s, {scenario.replicas} replicas x {scenario.cache_blocks} blocks\n"
+            f"{scenario.rate_rps:g}/s, {scenario.replicas} replicas x {scenario.cache_blocks} blocks, "
+            f"{scenario.max_batch} sequences each\n"
         )
         print(
             "| profile | seed | hit, 1 decider | hit, 2 deciders | points | TTFT p90 1 / 2 (s) "

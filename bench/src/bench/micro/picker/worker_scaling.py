@@ -61,6 +61,18 @@ def tree_cpu_s(pid: int) -> float:
     return sum(process_cpu_s(member) or 0.0 for member in process_tree(pid))
 
 
+def tree_wakeups(pid: int) -> int:
+    """Voluntary context switches of every thread in the tree: how often its processes slept and woke."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{member}/task").iterdir():
+                for line in (task / "status").read_text().splitlines():
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+    return total
+
+
 def tree_rss_mib(pid: int) -> list[float]:
     """Resident memory of each process in the tree (supervisor first), MiB."""
     sizes = []
@@ -76,11 +88,15 @@ def tree_rss_mib(pid: int) -> list[float]:
 class Cell:
     rps: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
+    supervisor_ms: list[float] = field(default_factory=list)  # of cpu_ms: the supervisor's (2 workers)
+    wakeups: list[float] = field(default_factory=list)  # voluntary context switches per request
     errors: int = 0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--profiles", nargs="+", default=["default", "recommended", "precise"])
     parser.add_argument("--upstreams", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop requests in flight")
@@ -112,38 +128,63 @@ def main() -> None:
                         Path(work_dir) / f"{profile}-{workers}", upstreams, False, args.seed, None,
                         ("--config-text", profile_text(profile), "--workers", str(workers))))  # fmt: skip
                     for body, mode in (("full", BodyMode.FULL_DUPLEX_STREAMED), ("none", BodyMode.NONE)):
-                        connection = PickerConnection(port=port, tls=False, response_body_mode=mode,
-                                                      max_streams_per_connection=WORKER_STREAMS_PER_CONNECTION)
-                        envoy = stack.enter_context(EnvoyProcess(build_bootstrap(EnvoyBootstrapSpec(picker=connection))))
-                        gateways[(body, workers)] = (f"http://127.0.0.1:{envoy.listener_port}/v1/completions", pid)
+                        connection = PickerConnection(
+                            port=port,
+                            tls=False,
+                            response_body_mode=mode,
+                            max_streams_per_connection=WORKER_STREAMS_PER_CONNECTION,
+                        )
+                        envoy = stack.enter_context(
+                            EnvoyProcess(build_bootstrap(EnvoyBootstrapSpec(picker=connection)))
+                        )
+                        gateways[(body, workers)] = (
+                            f"http://127.0.0.1:{envoy.listener_port}/v1/completions",
+                            pid,
+                        )
                 for url, _ in gateways.values():  # warm-up: connections open, first scrapes done
                     load.submit(run_closed_loop, url, args.concurrency, 2.0, args.seed).result()
                 # Each picker's background CPU (every worker scrapes every endpoint every 50 ms), subtracted
                 # per request below: the table is the cost of requests, and the idle cost is reported apart.
-                idle_rate = {}
+                idle_rate, own_idle_rate = {}, {}
                 for workers in (1, 2):
                     pid = gateways[("full", workers)][1]
-                    before, started = tree_cpu_s(pid), time.perf_counter()
+                    before, own_before = tree_cpu_s(pid), process_cpu_s(pid) or 0.0
+                    started = time.perf_counter()
                     time.sleep(IDLE_WINDOW_S)
-                    idle_rate[pid] = (tree_cpu_s(pid) - before) / (time.perf_counter() - started)
+                    elapsed = time.perf_counter() - started
+                    idle_rate[pid] = (tree_cpu_s(pid) - before) / elapsed
+                    own_idle_rate[pid] = ((process_cpu_s(pid) or 0.0) - own_before) / elapsed
                     idle[(profile, workers)] = idle_rate[pid]
                 for repeat in range(args.repeats):
                     if profile == args.profiles[0]:
-                        run = load.submit(run_closed_loop, rr_url, args.concurrency, args.duration_s, args.seed).result()
+                        run = load.submit(
+                            run_closed_loop, rr_url, args.concurrency, args.duration_s, args.seed
+                        ).result()
                         baseline.rps.append(len(run.latencies_s) / run.elapsed_s)
                     for (body, workers), (url, pid) in gateways.items():
-                        cpu_before = tree_cpu_s(pid)
+                        cpu_before, own_before, wakeups_before = (
+                            tree_cpu_s(pid),
+                            process_cpu_s(pid) or 0.0,
+                            tree_wakeups(pid),
+                        )
                         run = load.submit(
                             run_closed_loop, url, args.concurrency, args.duration_s, args.seed + repeat
                         ).result()
                         cpu_s = tree_cpu_s(pid) - cpu_before - idle_rate[pid] * run.elapsed_s
+                        own_s = (process_cpu_s(pid) or 0.0) - own_before - own_idle_rate[pid] * run.elapsed_s
+                        wakeups = tree_wakeups(pid) - wakeups_before
                         cell = results.setdefault((profile, body, workers), Cell())
                         requests = len(run.latencies_s) + run.errors
                         cell.rps.append(len(run.latencies_s) / run.elapsed_s)
                         cell.cpu_ms.append(cpu_s * 1000 / max(1, requests))
+                        cell.supervisor_ms.append(own_s * 1000 / max(1, requests) if workers > 1 else 0.0)
+                        cell.wakeups.append(wakeups / max(1, requests))
                         cell.errors += run.errors
-                        print(f"[{repeat}] {profile} body={body} workers={workers}: {cell.rps[-1]:.0f} req/s, "
-                              f"{cell.cpu_ms[-1]:.2f} CPU ms/request, errors {run.errors}", file=sys.stderr)
+                        print(
+                            f"[{repeat}] {profile} body={body} workers={workers}: {cell.rps[-1]:.0f} req/s, "
+                            f"{cell.cpu_ms[-1]:.2f} CPU ms/request, errors {run.errors}",
+                            file=sys.stderr,
+                        )
                 for (_, workers), (_, pid) in gateways.items():
                     memory[(profile, workers)] = tree_rss_mib(pid)
     table = render(args, results, baseline, memory, idle, load_before)
@@ -154,9 +195,14 @@ def main() -> None:
             output.write(table + "\n")
 
 
-def render(args: argparse.Namespace, results: dict[tuple[str, str, int], Cell], baseline: Cell,
-           memory: dict[tuple[str, int], list[float]], idle: dict[tuple[str, int], float],
-           load_before: tuple[float, float, float]) -> str:
+def render(
+    args: argparse.Namespace,
+    results: dict[tuple[str, str, int], Cell],
+    baseline: Cell,
+    memory: dict[tuple[str, int], list[float]],
+    idle: dict[tuple[str, int], float],
+    load_before: tuple[float, float, float],
+) -> str:
     median = statistics.median
     rr = median(baseline.rps)
     lines = [
@@ -169,11 +215,13 @@ def render(args: argparse.Namespace, results: dict[tuple[str, str, int], Cell], 
         f"{os.getloadavg()[0]:.1f} after. Envoy round-robin (no picker): {rr:.0f} req/s.",
         "",
         "CPU per request: the picker's processes (supervisor and workers) during the run, less their idle "
-        "(scraping) CPU measured beforehand; per core: 1000 / that.",
+        "(scraping) CPU measured beforehand; per core: 1000 / that. Of it, the supervisor's own; wake-ups: "
+        "voluntary context switches of all the picker's threads per request (an event loop that finds less "
+        "work per turn wakes more often per request).",
         "",
         "| profile | response body | req/s, 1 worker | req/s, 2 workers | 2 / 1 | CPU ms/request, 1 | "
-        "CPU ms/request, 2 | req/s per picker core (1 worker) | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "CPU ms/request, 2 (supervisor) | wake-ups/request, 1 / 2 | req/s per picker core (1 worker) | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for profile in args.profiles:
         for body in ("full", "none"):
@@ -182,12 +230,20 @@ def render(args: argparse.Namespace, results: dict[tuple[str, str, int], Cell], 
             lines.append(
                 f"| {profile} | {'processed' if body == 'full' else 'not sent'} | {median(one.rps):.0f} "
                 f"| {median(two.rps):.0f} | {median(two.rps) / median(one.rps):.2f} | {median(one.cpu_ms):.2f} "
-                f"| {median(two.cpu_ms):.2f} | {per_core:.0f} | {one.errors + two.errors} |")
-    lines += ["", "Idle CPU (scraping, discovery; % of one core) and resident memory after the runs (MiB; "
-              "supervisor first, then workers):", ""]
+                f"| {median(two.cpu_ms):.2f} ({median(two.supervisor_ms):.2f}) "
+                f"| {median(one.wakeups):.2f} / {median(two.wakeups):.2f} | {per_core:.0f} | {one.errors + two.errors} |"
+            )
+    lines += [
+        "",
+        "Idle CPU (scraping, discovery; % of one core) and resident memory after the runs (MiB; "
+        "supervisor first, then workers):",
+        "",
+    ]
     for (profile, workers), sizes in memory.items():
-        lines.append(f"- {profile}, {workers} worker(s): idle {100 * idle[(profile, workers)]:.1f}% CPU; RSS "
-                     + ", ".join(f"{size:.0f}" for size in sizes))
+        lines.append(
+            f"- {profile}, {workers} worker(s): idle {100 * idle[(profile, workers)]:.1f}% CPU; RSS "
+            + ", ".join(f"{size:.0f}" for size in sizes)
+        )
     return "\n".join(lines) + "\n"
 
 
