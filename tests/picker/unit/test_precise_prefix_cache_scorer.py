@@ -209,10 +209,12 @@ def test_a_prefix_nobody_holds_or_was_sent_goes_where_the_least_new_content_went
     assert plugin.score(inference_request(PROMPT, request_id="r-3"), STATES[:2]) == [1.0, 0.0]
 
 
-def rendezvous_scorer(seed: int, **parameters) -> PrecisePrefixCacheScorer:
+def rendezvous_scorer(
+    seed: int, in_flight: InFlightTracker | None = None, **parameters
+) -> PrecisePrefixCacheScorer:
     """A scorer of its own: another picker process (its own clock, rng, in-flight counts)."""
     context = PluginContext(
-        clock=FakeClock(start_s=1000.0), rng=random.Random(seed), in_flight=InFlightTracker()
+        clock=FakeClock(start_s=1000.0), rng=random.Random(seed), in_flight=in_flight or InFlightTracker()
     )
     plugin = scorer(context, historyBelowMatch=0.25, coldPlacement="rendezvous", **parameters)
     for state in STATES:
@@ -250,6 +252,12 @@ def test_rendezvous_skips_a_saturated_endpoint_and_an_overfull_one() -> None:
     busy = [endpoint_state(i, waiting_queue_size=5 if i == home else 0) for i in range(4)]
     vetoed = plugin.score(inference_request(PROMPT, request_id="r-2"), busy)
     assert vetoed[home] == 0.0 and sorted(vetoed) == [0.0, 0.0, 0.0, 1.0]
+    # This process's own in-flight requests (another process has its own) do not veto: scrapes only.
+    in_flight = InFlightTracker()
+    for _ in range(8):
+        in_flight.increment(STATES[home].endpoint.name)
+    busy_here = rendezvous_scorer(2, in_flight, spill={"queueDepthThreshold": 2})
+    assert busy_here.score(inference_request(PROMPT, request_id="r-2"), STATES) == cool
     # The home endpoint stored far more new content recently (by its events) than the others: skipped too.
     other = " ".join("zyxwvutsrqponmlkj")
     plugin.indexer.apply(
