@@ -69,13 +69,9 @@ def test_endpoints_far_above_the_lightest_footprint_are_skipped() -> None:
     assert chosen(placement, key, recent=within, blocks=8) == first  # 14 <= 10 + 8 / 2
 
 
-def test_scores_mark_the_chosen_endpoint() -> None:
-    placement = RendezvousPlacement()
-    scores = placement.scores(7, NAMES, LEVEL, 8, COOL)
-    assert sorted(scores) == [0.0, 0.0, 0.0, 1.0]
-    assert NAMES[scores.index(1.0)] == chosen(placement, 7)
+def test_no_candidates_is_an_error() -> None:
     with pytest.raises(ValueError, match="no candidates"):
-        placement.choose(7, [], [], 8, [])
+        RendezvousPlacement().choose(7, [], [], 8, [])
 
 
 def test_the_placement_key_is_the_first_block_nobody_holds() -> None:

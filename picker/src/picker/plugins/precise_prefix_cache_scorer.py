@@ -186,13 +186,14 @@ class PrecisePrefixCacheScorer:
             else [False] * len(endpoints)
         )
         footprint = self.events.footprint
-        return self._rendezvous.scores(
+        chosen = self._rendezvous.choose(
             first_unheld_block(keys, held),
             [state.endpoint.name for state in endpoints],
             [footprint.get(state.endpoint.name) for state in endpoints],
             len(keys) - held,
             hot,
         )
+        return [1.0 if index == chosen else 0.0 for index in range(len(endpoints))]
 
     def match(self, request: InferenceRequest) -> tuple[dict[str, int], int]:
         """Per endpoint the longest cached run of the request's blocks, and the request's block count

@@ -54,18 +54,6 @@ class RendezvousPlacement:
                 best, best_weight = index, weight
         return best
 
-    def scores(
-        self,
-        key: int,
-        names: Sequence[str],
-        recent_blocks: Sequence[float],
-        request_blocks: int,
-        hot: Sequence[bool],
-    ) -> list[float]:
-        """1 for the chosen endpoint (:meth:`choose`), 0 for the others."""
-        chosen = self.choose(key, names, recent_blocks, request_blocks, hot)
-        return [1.0 if index == chosen else 0.0 for index in range(len(names))]
-
     def prune(self, live_endpoint_names: Set[str]) -> None:
         for name in [name for name in self._seeds if name not in live_endpoint_names]:
             del self._seeds[name]

@@ -25,8 +25,7 @@ import heapq
 import itertools
 import random
 import statistics
-from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -40,10 +39,17 @@ from picker.framework.types import Endpoint, EndpointMetrics, InferenceRequest
 from picker.kvevents.block_keys import BlockKeyHasher
 from picker.plugins.kv_event_prefix_index import PRECISE_PREFIX_CACHE_SCORER_TYPE, KVEventPrefixIndex
 from picker.profiles import profile_text
-from picker.request_director import RoutedRequest
 from picker.tokenization.request_tokenizer import RequestTokenizer
 
-from bench.micro.picker.replica_sim import SCRAPE_INTERVAL_S, SimClock, run_sync, without_flow_control
+from bench.micro.picker.replica_sim import (
+    SCRAPE_INTERVAL_S,
+    Replica,
+    SimClock,
+    SimRequest,
+    finish,
+    run_sync,
+    without_flow_control,
+)
 from bench.stats.percentiles import percentile
 from bench.workloads.request import RequestSpec
 from bench.workloads.shared_prefix_chat import SharedPrefixChat
@@ -72,27 +78,6 @@ SCENARIOS = {
     "shared-prefix-chat": Scenario("shared-prefix-chat", groups=8, turns=3, requests=400),
     "capacity-bound-chat": Scenario("capacity-bound-chat", groups=18, turns=4, requests=400),
 }
-
-
-@dataclass
-class SimRequest:
-    request: InferenceRequest
-    group: str
-    keys: list[int]
-    tokens: list[int]
-    arrived_s: float
-    ttft_s: float = 0.0
-    cached_tokens: int = 0
-    routed: RoutedRequest | None = None
-
-
-@dataclass
-class Replica:
-    endpoint: Endpoint
-    cache: OrderedDict[int, None] = field(default_factory=OrderedDict)
-    running: int = 0
-    waiting: deque[SimRequest] = field(default_factory=deque)
-    next_seq: int = 0
 
 
 def kv_event_indexes(director: Director) -> list[KVEventPrefixIndex]:
@@ -138,8 +123,8 @@ def simulate(
         heapq.heappush(events, (at_s, next(sequence), kind, payload))
 
     def publish(replica: Replica, batch: EventBatch) -> None:
-        seq = replica.next_seq
-        replica.next_seq += 1
+        seq = replica.next_event_seq
+        replica.next_event_seq += 1
         for decider in range(deciders):
             push(clock.now() + event_delay_s, "kv", (decider, replica.endpoint.name, seq, batch))
 
@@ -158,22 +143,22 @@ def simulate(
     def start(replica: Replica, sim: SimRequest) -> None:
         cache = replica.cache
         cached = 0
-        for key in sim.keys:
+        for key in sim.hashes:
             if key not in cache:
                 break
             cached += 1
-        for key in reversed(sim.keys):  # as vLLM frees them: a sequence's last blocks are evicted first
+        for key in reversed(sim.hashes):  # as vLLM frees them: a sequence's last blocks are evicted first
             cache[key] = None
             cache.move_to_end(key)
         evicted = []
         while len(cache) > scenario.cache_blocks:
             evicted.append(cache.popitem(last=False)[0])
         stored: list[BlockStored | BlockRemoved] = []
-        if cached < len(sim.keys):
+        if cached < len(sim.hashes):
             stored.append(BlockStored(
-                block_hashes=tuple(sim.keys[cached:]),
-                parent_block_hash=sim.keys[cached - 1] if cached else None,
-                token_ids=tuple(sim.tokens[cached * BLOCK_TOKENS : len(sim.keys) * BLOCK_TOKENS]),
+                block_hashes=tuple(sim.hashes[cached:]),
+                parent_block_hash=sim.hashes[cached - 1] if cached else None,
+                token_ids=tuple(sim.tokens[cached * BLOCK_TOKENS : len(sim.hashes) * BLOCK_TOKENS]),
                 block_size=BLOCK_TOKENS,
             ))  # fmt: skip
         if evicted:
@@ -196,7 +181,7 @@ def simulate(
     for index in range(deciders):
         push(SCRAPE_INTERVAL_S * index / deciders, "scrape", index)
     finished: list[SimRequest] = []
-    served_by: dict[str, set[str]] = {}  # group -> the replicas its requests went to
+    served_by: dict[int, set[str]] = {}  # group -> the replicas its requests went to
     remaining = len(specs)
     while events and remaining:
         clock.now_s, _, kind, payload = heapq.heappop(events)
@@ -215,7 +200,8 @@ def simulate(
                 prompt_text=spec.prompt_text(), body=body, streaming=True,
             )  # fmt: skip
             tokens = tokenizer.token_ids(request)
-            sim = SimRequest(request, spec.prefix_group, hasher.chain(root, tokens), tokens, clock.now())
+            group = int(spec.prefix_group.removeprefix("group-"))
+            sim = SimRequest(request, group, hasher.chain(root, tokens), clock.now(), tokens=tokens)
             routed = run_sync(directors[spec.index % deciders].route(request))
             sim.routed = routed
             replica = replicas[routed.decision.endpoints[0].name]
@@ -226,13 +212,9 @@ def simulate(
                 replica.waiting.append(sim)
         else:
             replica, sim = payload
-            replica.running -= 1
-            assert sim.routed is not None
-            sim.routed.release()
+            finish(replica, sim, start)
             finished.append(sim)
             remaining -= 1
-            if replica.waiting:
-                start(replica, replica.waiting.popleft())
     ttfts = [sim.ttft_s for sim in finished]
     return {
         "hit_rate": sum(sim.cached_tokens for sim in finished) / sum(len(sim.tokens) for sim in finished),

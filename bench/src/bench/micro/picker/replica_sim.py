@@ -13,7 +13,7 @@ import itertools
 import random
 import statistics
 from collections import OrderedDict, deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,7 @@ class SimRequest:
     ttft_s: float = 0.0
     cached_tokens: int = 0
     routed: RoutedRequest | None = None  # what the director holds for it until it finishes
+    tokens: list[int] = field(default_factory=list)  # its prompt's token ids, where the model needs them
 
 
 @dataclass
@@ -61,6 +62,16 @@ class Replica:
     cache: OrderedDict[int, None] = field(default_factory=OrderedDict)
     running: int = 0
     waiting: deque[SimRequest] = field(default_factory=deque)
+    next_event_seq: int = 0  # the sequence number of its next KV-event batch, where it publishes any
+
+
+def finish(replica: Replica, sim: SimRequest, start: Callable[[Replica, SimRequest], None]) -> None:
+    """``sim`` finished on ``replica``: its slot frees, the director releases it, the next queued one starts."""
+    replica.running -= 1
+    assert sim.routed is not None
+    sim.routed.release()
+    if replica.waiting:
+        start(replica, replica.waiting.popleft())
 
 
 class SimClock:
@@ -187,13 +198,9 @@ def simulate(
                 deepest_queue = max(deepest_queue, len(replica.waiting))
         else:
             replica, sim = payload
-            replica.running -= 1
-            assert sim.routed is not None
-            sim.routed.release()
+            finish(replica, sim, start)
             finished.append(sim)
             remaining -= 1
-            if replica.waiting:
-                start(replica, replica.waiting.popleft())
 
     ttfts = sorted(sim.ttft_s for sim in finished)
     prompt_tokens = params.system_prompt_tokens + params.question_tokens
