@@ -35,7 +35,7 @@ from picker.datastore.store import EndpointStore
 from picker.director import Director
 from picker.factory import build_director
 from picker.framework.kv_events import BlockRemoved, BlockStored, EventBatch
-from picker.framework.types import Endpoint, EndpointMetrics, InferenceRequest
+from picker.framework.types import Endpoint, InferenceRequest
 from picker.kvevents.block_keys import BlockKeyHasher
 from picker.plugins.kv_event_prefix_index import PRECISE_PREFIX_CACHE_SCORER_TYPE, KVEventPrefixIndex
 from picker.profiles import profile_text
@@ -48,6 +48,7 @@ from bench.micro.picker.replica_sim import (
     SimRequest,
     finish,
     run_sync,
+    scrape_into,
     without_flow_control,
 )
 from bench.stats.percentiles import percentile
@@ -128,18 +129,6 @@ def simulate(
         for decider in range(deciders):
             push(clock.now() + event_delay_s, "kv", (decider, replica.endpoint.name, seq, batch))
 
-    def scrape(store: EndpointStore) -> None:
-        for name, replica in replicas.items():
-            store.update_metrics(
-                name,
-                EndpointMetrics(
-                    waiting_queue_size=len(replica.waiting),
-                    running_requests=replica.running,
-                    kv_cache_usage_ratio=min(1.0, replica.running / scenario.max_batch),
-                    updated_at_s=clock.now(),
-                ),
-            )
-
     def start(replica: Replica, sim: SimRequest) -> None:
         cache = replica.cache
         cached = 0
@@ -186,7 +175,7 @@ def simulate(
     while events and remaining:
         clock.now_s, _, kind, payload = heapq.heappop(events)
         if kind == "scrape":
-            scrape(stores[payload])
+            scrape_into(stores[payload], replicas, scenario.max_batch, clock.now(), kv_usage_full_batch=1.0)
             push(clock.now() + SCRAPE_INTERVAL_S, "scrape", payload)
         elif kind == "kv":
             decider, name, seq, batch = payload

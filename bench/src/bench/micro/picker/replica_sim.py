@@ -74,6 +74,26 @@ def finish(replica: Replica, sim: SimRequest, start: Callable[[Replica, SimReque
         start(replica, replica.waiting.popleft())
 
 
+def scrape_into(
+    store: EndpointStore,
+    replicas: dict[str, Replica],
+    max_batch: int,
+    now_s: float,
+    kv_usage_full_batch: float,
+) -> None:
+    """What a scrape of every replica reports now: queue, running, and KV usage growing with the batch."""
+    for name, replica in replicas.items():
+        store.update_metrics(
+            name,
+            EndpointMetrics(
+                waiting_queue_size=len(replica.waiting),
+                running_requests=replica.running,
+                kv_cache_usage_ratio=min(1.0, kv_usage_full_batch * replica.running / max_batch),
+                updated_at_s=now_s,
+            ),
+        )
+
+
 class SimClock:
     """Virtual time set by the event loop (flow control is off, so nothing ever sleeps)."""
 
@@ -130,16 +150,7 @@ def simulate(
         heapq.heappush(events, (at_s, next(sequence), kind, payload))
 
     def scrape() -> None:
-        for name, replica in replicas.items():
-            store.update_metrics(
-                name,
-                EndpointMetrics(
-                    waiting_queue_size=len(replica.waiting),
-                    running_requests=replica.running,
-                    kv_cache_usage_ratio=min(1.0, 0.9 * replica.running / params.max_batch),
-                    updated_at_s=clock.now(),
-                ),
-            )
+        scrape_into(store, replicas, params.max_batch, clock.now(), kv_usage_full_batch=0.9)
 
     def start(replica: Replica, sim: SimRequest) -> None:
         cached_blocks = 0
