@@ -9,6 +9,7 @@ costs O(1) whatever the number of endpoints, and the figures depend only on the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Set
 
 
@@ -32,7 +33,7 @@ class StoredFootprint:
         if value is None:
             return 0.0
         blocks, at_total = value
-        return blocks * 0.5 ** ((self._stored_total - at_total) / self._half_life)
+        return blocks * math.pow(0.5, (self._stored_total - at_total) / self._half_life)
 
     def forget(self, endpoint: str) -> None:
         self._blocks.pop(endpoint, None)
