@@ -21,9 +21,7 @@ BLOCKS_PER_PROMPT = 25
 
 
 def history_bytes_per_entry(endpoints: int, prompts: int, rng: random.Random) -> float:
-    prompts_hashes = [
-        [rng.getrandbits(63) for _ in range(BLOCKS_PER_PROMPT)] for _ in range(endpoints * prompts)
-    ]
+    prompts_hashes = [[rng.getrandbits(63) for _ in range(BLOCKS_PER_PROMPT)] for _ in range(endpoints * prompts)]
     tracemalloc.start()
     index = PrefixIndex(10_000_000)
     for number, hashes in enumerate(prompts_hashes):
@@ -50,9 +48,7 @@ def kv_index_bytes_per_key(endpoints: int, prompts: int, rng: random.Random) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--endpoints", type=int, default=4)
     parser.add_argument("--prompts", type=int, default=400, help="distinct prompts stored per endpoint")
     parser.add_argument("--seed", type=int, default=1)
@@ -61,14 +57,10 @@ def main() -> None:
     entries = args.endpoints * args.prompts * BLOCKS_PER_PROMPT
     print(f"| structure | bytes per entry ({entries:,} entries, {args.endpoints} endpoints) |")
     print("|---|---:|")
-    print(
-        f"| routing history (PrefixIndex), per (block, endpoint) | "
-        f"{history_bytes_per_entry(args.endpoints, args.prompts, rng):.0f} |"
-    )
-    print(
-        f"| KV-block index (KVBlockIndex), per block key, one holder | "
-        f"{kv_index_bytes_per_key(args.endpoints, args.prompts, rng):.0f} |"
-    )
+    print(f"| routing history (PrefixIndex), per (block, endpoint) | "
+          f"{history_bytes_per_entry(args.endpoints, args.prompts, rng):.0f} |")
+    print(f"| KV-block index (KVBlockIndex), per block key, one holder | "
+          f"{kv_index_bytes_per_key(args.endpoints, args.prompts, rng):.0f} |")
 
 
 if __name__ == "__main__":

@@ -157,9 +157,7 @@ def precise_with_tokenizer(directory: Path) -> EndpointPickerConfig:
     for plugin in document["plugins"]:
         if plugin["type"] == "precise-prefix-cache-scorer":
             plugin.setdefault("parameters", {})["tokenizer"] = {"path": str(directory)}
-    return load_config_text(
-        yaml.safe_dump(document), source=f"precise profile with the tokenizer in {directory}"
-    )
+    return load_config_text(yaml.safe_dump(document), source=f"precise profile with the tokenizer in {directory}")
 
 
 def build_workload_tokenizer(directory: Path, seed: int, prompt_tokens: int) -> Path:
@@ -314,18 +312,11 @@ def main() -> None:
             tokenizer_dir = build_workload_tokenizer(Path(scratch), args.seed, max(args.prompt_tokens))
         cells = asyncio.run(run(args.seed, args.decisions, args.endpoints, args.prompt_tokens, tokenizer_dir))
         print_table(cells, args.seed, args.decisions)
-        print_split(
-            [measure_precise_split(tokens, args.decisions, args.seed) for tokens in args.prompt_tokens]
-        )
+        print_split([measure_precise_split(tokens, args.decisions, args.seed) for tokens in args.prompt_tokens])
         if tokenizer_dir is not None:
-            print(
-                "\nprecise-hf (Hugging Face tokenizer from",
-                "a BPE trained here)" if args.build_tokenizer else f"{tokenizer_dir})",
-            )
+            print("\nprecise-hf (Hugging Face tokenizer from", "a BPE trained here)" if args.build_tokenizer else f"{tokenizer_dir})")
             hf = precise_with_tokenizer(tokenizer_dir)
-            print_split(
-                [measure_precise_split(t, args.decisions, args.seed, config=hf) for t in args.prompt_tokens]
-            )
+            print_split([measure_precise_split(t, args.decisions, args.seed, config=hf) for t in args.prompt_tokens])
 
 
 if __name__ == "__main__":

@@ -94,9 +94,7 @@ class Cell:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profiles", nargs="+", default=["default", "recommended", "precise"])
     parser.add_argument("--upstreams", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop requests in flight")
@@ -128,28 +126,18 @@ def main() -> None:
                         Path(work_dir) / f"{profile}-{workers}", upstreams, False, args.seed, None,
                         ("--config-text", profile_text(profile), "--workers", str(workers))))  # fmt: skip
                     for body, mode in (("full", BodyMode.FULL_DUPLEX_STREAMED), ("none", BodyMode.NONE)):
-                        connection = PickerConnection(
-                            port=port,
-                            tls=False,
-                            response_body_mode=mode,
-                            max_streams_per_connection=WORKER_STREAMS_PER_CONNECTION,
-                        )
-                        envoy = stack.enter_context(
-                            EnvoyProcess(build_bootstrap(EnvoyBootstrapSpec(picker=connection)))
-                        )
-                        gateways[(body, workers)] = (
-                            f"http://127.0.0.1:{envoy.listener_port}/v1/completions",
-                            pid,
-                        )
+                        connection = PickerConnection(port=port, tls=False, response_body_mode=mode,
+                                                      max_streams_per_connection=WORKER_STREAMS_PER_CONNECTION)
+                        envoy = stack.enter_context(EnvoyProcess(build_bootstrap(EnvoyBootstrapSpec(picker=connection))))
+                        gateways[(body, workers)] = (f"http://127.0.0.1:{envoy.listener_port}/v1/completions", pid)
                 for url, _ in gateways.values():  # warm-up: connections open, first scrapes done
                     load.submit(run_closed_loop, url, args.concurrency, 2.0, args.seed).result()
                 # Each picker's background CPU (every worker scrapes every endpoint every 50 ms), subtracted
                 # per request below: the table is the cost of requests, and the idle cost is reported apart.
-                idle_rate, own_idle_rate = {}, {}
+                idle_rate, own_idle_rate = {}, {}  # the tree's, and the supervisor's own (2 workers)
                 for workers in (1, 2):
                     pid = gateways[("full", workers)][1]
-                    before, own_before = tree_cpu_s(pid), process_cpu_s(pid) or 0.0
-                    started = time.perf_counter()
+                    before, own_before, started = tree_cpu_s(pid), process_cpu_s(pid) or 0.0, time.perf_counter()
                     time.sleep(IDLE_WINDOW_S)
                     elapsed = time.perf_counter() - started
                     idle_rate[pid] = (tree_cpu_s(pid) - before) / elapsed
@@ -157,16 +145,10 @@ def main() -> None:
                     idle[(profile, workers)] = idle_rate[pid]
                 for repeat in range(args.repeats):
                     if profile == args.profiles[0]:
-                        run = load.submit(
-                            run_closed_loop, rr_url, args.concurrency, args.duration_s, args.seed
-                        ).result()
+                        run = load.submit(run_closed_loop, rr_url, args.concurrency, args.duration_s, args.seed).result()
                         baseline.rps.append(len(run.latencies_s) / run.elapsed_s)
                     for (body, workers), (url, pid) in gateways.items():
-                        cpu_before, own_before, wakeups_before = (
-                            tree_cpu_s(pid),
-                            process_cpu_s(pid) or 0.0,
-                            tree_wakeups(pid),
-                        )
+                        cpu_before, own_before, wakeups_before = tree_cpu_s(pid), process_cpu_s(pid) or 0.0, tree_wakeups(pid)
                         run = load.submit(
                             run_closed_loop, url, args.concurrency, args.duration_s, args.seed + repeat
                         ).result()
@@ -180,11 +162,8 @@ def main() -> None:
                         cell.supervisor_ms.append(own_s * 1000 / max(1, requests) if workers > 1 else 0.0)
                         cell.wakeups.append(wakeups / max(1, requests))
                         cell.errors += run.errors
-                        print(
-                            f"[{repeat}] {profile} body={body} workers={workers}: {cell.rps[-1]:.0f} req/s, "
-                            f"{cell.cpu_ms[-1]:.2f} CPU ms/request, errors {run.errors}",
-                            file=sys.stderr,
-                        )
+                        print(f"[{repeat}] {profile} body={body} workers={workers}: {cell.rps[-1]:.0f} req/s, "
+                              f"{cell.cpu_ms[-1]:.2f} CPU ms/request, errors {run.errors}", file=sys.stderr)
                 for (_, workers), (_, pid) in gateways.items():
                     memory[(profile, workers)] = tree_rss_mib(pid)
     table = render(args, results, baseline, memory, idle, load_before)
@@ -195,14 +174,9 @@ def main() -> None:
             output.write(table + "\n")
 
 
-def render(
-    args: argparse.Namespace,
-    results: dict[tuple[str, str, int], Cell],
-    baseline: Cell,
-    memory: dict[tuple[str, int], list[float]],
-    idle: dict[tuple[str, int], float],
-    load_before: tuple[float, float, float],
-) -> str:
+def render(args: argparse.Namespace, results: dict[tuple[str, str, int], Cell], baseline: Cell,
+           memory: dict[tuple[str, int], list[float]], idle: dict[tuple[str, int], float],
+           load_before: tuple[float, float, float]) -> str:
     median = statistics.median
     rr = median(baseline.rps)
     lines = [
@@ -231,19 +205,12 @@ def render(
                 f"| {profile} | {'processed' if body == 'full' else 'not sent'} | {median(one.rps):.0f} "
                 f"| {median(two.rps):.0f} | {median(two.rps) / median(one.rps):.2f} | {median(one.cpu_ms):.2f} "
                 f"| {median(two.cpu_ms):.2f} ({median(two.supervisor_ms):.2f}) "
-                f"| {median(one.wakeups):.2f} / {median(two.wakeups):.2f} | {per_core:.0f} | {one.errors + two.errors} |"
-            )
-    lines += [
-        "",
-        "Idle CPU (scraping, discovery; % of one core) and resident memory after the runs (MiB; "
-        "supervisor first, then workers):",
-        "",
-    ]
+                f"| {median(one.wakeups):.2f} / {median(two.wakeups):.2f} | {per_core:.0f} | {one.errors + two.errors} |")
+    lines += ["", "Idle CPU (scraping, discovery; % of one core) and resident memory after the runs (MiB; "
+              "supervisor first, then workers):", ""]
     for (profile, workers), sizes in memory.items():
-        lines.append(
-            f"- {profile}, {workers} worker(s): idle {100 * idle[(profile, workers)]:.1f}% CPU; RSS "
-            + ", ".join(f"{size:.0f}" for size in sizes)
-        )
+        lines.append(f"- {profile}, {workers} worker(s): idle {100 * idle[(profile, workers)]:.1f}% CPU; RSS "
+                     + ", ".join(f"{size:.0f}" for size in sizes))
     return "\n".join(lines) + "\n"
 
 
