@@ -120,9 +120,8 @@ class PrecisePrefixCacheScorer:
         # Where the picker sent which blocks (the approximate scorers' routing history, over the same keys).
         self.history = PrefixIndex(parameters.lru_capacity_per_server)
         self._in_flight = context.in_flight
-        self._none_in_flight = (
-            InFlightTracker()
-        )  # never counts: rendezvous placement's veto reads scrapes only
+        # Never counts: rendezvous placement's veto reads the scraped metrics only.
+        self._none_in_flight = InFlightTracker()
 
     # -- Scorer -----------------------------------------------------------------------------------
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:

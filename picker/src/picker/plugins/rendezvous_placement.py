@@ -12,9 +12,11 @@ group, or of the group's own context after a prompt every group shares), so
 - the next turns of a group agree with its first: their first unheld block is the same one;
 - adding or removing an endpoint moves only the prefixes that hash highest to it (about 1/N of them).
 
-Load vetoes only: a saturated candidate (the caller's rule, e.g. the spill rule) is skipped while some
-candidate is not saturated, and the next in the prefix's rendezvous order takes it, which every process
-computes alike too. Used by ``precise-prefix-cache-scorer`` with ``coldPlacement: rendezvous``.
+Balance and load veto only: a candidate that stored more than half the request's new blocks above the
+lightest candidate recently (by its events: ``StoredFootprint``), or that is saturated (the caller's rule on
+scraped metrics, e.g. the spill rule) while some candidate is not, is skipped, and the next in the prefix's
+rendezvous order takes it, which every process computes alike too. Used by ``precise-prefix-cache-scorer``
+with ``coldPlacement: rendezvous``.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class RendezvousPlacement:
     ) -> int:
         """Index into ``names`` of the endpoint ``key`` goes to: the highest rendezvous weight among the
         candidates not ``hot`` (all when every one is) whose ``recent_blocks`` (blocks stored recently) are
-        at most ``request_blocks`` above the lightest such candidate's."""
+        at most half of ``request_blocks`` (the request's new blocks) above the lightest such candidate's."""
         if not names:
             raise ValueError("no candidates to place on")
         allowed = [index for index, is_hot in enumerate(hot) if not is_hot] or list(range(len(names)))
