@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from picker.config.errors import ConfigError
+from picker.framework.clock import FakeClock
 from picker.framework.context import PluginContext
+from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import (
     BackgroundPlugin,
     EndpointPruner,
@@ -203,3 +207,71 @@ def test_a_prefix_nobody_holds_or_was_sent_goes_where_the_least_new_content_went
     assert plugin.score(inference_request(other, request_id="r-2"), STATES[:2]) == [0.25, 0.5]
     # The first prefix again: routing history, not footprint, places it.
     assert plugin.score(inference_request(PROMPT, request_id="r-3"), STATES[:2]) == [1.0, 0.0]
+
+
+def rendezvous_scorer(
+    seed: int, in_flight: InFlightTracker | None = None, **parameters
+) -> PrecisePrefixCacheScorer:
+    """A scorer of its own: another picker process (its own clock, rng, in-flight counts)."""
+    context = PluginContext(
+        clock=FakeClock(start_s=1000.0), rng=random.Random(seed), in_flight=in_flight or InFlightTracker()
+    )
+    plugin = scorer(context, historyBelowMatch=0.25, coldPlacement="rendezvous", **parameters)
+    for state in STATES:
+        plugin.indexer.apply(state.endpoint.name, 0, plugin.indexer.decode(batch()))  # publishing, empty
+    return plugin
+
+
+def test_two_picker_processes_place_a_new_prefix_on_the_same_endpoint() -> None:
+    first, second = rendezvous_scorer(1), rendezvous_scorer(2)
+    # Each process routed a different earlier prefix somewhere (state the other never sees): the footprint
+    # rule would now send the next new prefix to different endpoints; rendezvous hashing does not.
+    for plugin, earlier, endpoint in (
+        (first, "qrstuvwxyzabcdefg", STATES[0]),
+        (second, "zyxwvutsrqponmlkj", STATES[3]),
+    ):
+        request = inference_request(" ".join(earlier), request_id="earlier")
+        plugin.score(request, STATES)
+        plugin.pre_request(request, SchedulingResult({"default": ProfileResult((endpoint,))}, "default"))
+    scores = [plugin.score(inference_request(PROMPT, request_id="new"), STATES) for plugin in (first, second)]
+    assert scores[0] == scores[1]
+    assert sorted(scores[0]) == [0.0, 0.0, 0.0, 1.0]
+    # ... and the other process keeps sending the prefix there before any event for it arrives.
+    chosen = STATES[scores[0].index(1.0)]
+    first.pre_request(
+        inference_request(PROMPT, request_id="new"),
+        SchedulingResult({"default": ProfileResult((chosen,))}, "default"),
+    )
+    assert second.score(inference_request(PROMPT, request_id="next"), STATES) == scores[0]
+
+
+def test_rendezvous_skips_a_saturated_endpoint_and_an_overfull_one() -> None:
+    plugin = rendezvous_scorer(1, spill={"queueDepthThreshold": 2})
+    cool = plugin.score(inference_request(PROMPT, request_id="r-1"), STATES)
+    home = cool.index(1.0)
+    busy = [endpoint_state(i, waiting_queue_size=5 if i == home else 0) for i in range(4)]
+    vetoed = plugin.score(inference_request(PROMPT, request_id="r-2"), busy)
+    assert vetoed[home] == 0.0 and sorted(vetoed) == [0.0, 0.0, 0.0, 1.0]
+    # This process's own in-flight requests (another process has its own) do not veto: scrapes only.
+    in_flight = InFlightTracker()
+    for _ in range(8):
+        in_flight.increment(STATES[home].endpoint.name)
+    busy_here = rendezvous_scorer(2, in_flight, spill={"queueDepthThreshold": 2})
+    assert busy_here.score(inference_request(PROMPT, request_id="r-2"), STATES) == cool
+    # The home endpoint stored far more new content recently (by its events) than the others: skipped too.
+    other = " ".join("zyxwvutsrqponmlkj")
+    plugin.indexer.apply(
+        STATES[home].endpoint.name,
+        1,
+        plugin.indexer.decode(
+            batch(block_stored([9, 10, 11, 12], ApproximateTokenizer().encode(other)[:16]))
+        ),
+    )
+    assert plugin.score(inference_request(PROMPT, request_id="r-3"), STATES)[home] == 0.0
+
+
+def test_rendezvous_needs_history_below_match(plugin_context: PluginContext) -> None:
+    with pytest.raises(ValidationError, match="historyBelowMatch"):
+        scorer(plugin_context, coldPlacement="rendezvous")
+    with pytest.raises(ValidationError, match="coldPlacement"):
+        scorer(plugin_context, historyBelowMatch=0.25, coldPlacement="hashed")

@@ -16,6 +16,7 @@ from picker.framework.kv_events import AllBlocksCleared, BlockRemoved, BlockStor
 from picker.kvevents.block_index import KVBlockIndex, StoreOutcome
 from picker.kvevents.codec import KVEventDecodeError, decode_batch
 from picker.kvevents.speculative_index import SpeculativeIndex
+from picker.kvevents.stored_footprint import StoredFootprint
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,10 @@ class KVEventIndexer:
         topic_filter: str,
         metrics: PluginMetricsSink,
         speculative: SpeculativeIndex | None = None,
+        footprint: StoredFootprint | None = None,
     ) -> None:
         self.index = index
+        self._footprint = footprint  # blocks each endpoint stored recently, by its events
         self._speculative = speculative  # guesses the server's removals and clears overrule
         self._topic_filter = topic_filter
         self._metrics = metrics
@@ -115,6 +118,8 @@ class KVEventIndexer:
                 if outcome is not StoreOutcome.STORED:
                     self.report(outcome.value, f"{endpoint}: BlockStored skipped ({outcome.value})")
                     continue
+                if self._footprint is not None:
+                    self._footprint.stored(endpoint, len(event.token_ids) // self.index.hasher.block_size)
                 self._count("BlockStored")
             elif isinstance(event, BlockRemoved):
                 removed = self.index.remove(endpoint, event)
@@ -147,6 +152,8 @@ class KVEventIndexer:
         self.index.clear(endpoint)
         if self._speculative is not None:
             self._speculative.forget(endpoint)
+        if self._footprint is not None:
+            self._footprint.forget(endpoint)
 
     # -- problems ---------------------------------------------------------------------------------
     def report(self, cause: str, detail: str) -> None:

@@ -26,6 +26,7 @@ from picker.kvevents.block_keys import BlockKeyHasher
 from picker.kvevents.indexer import KVEventIndexer
 from picker.kvevents.request_keys import RequestKeyCache
 from picker.kvevents.speculative_index import SpeculativeIndex
+from picker.kvevents.stored_footprint import StoredFootprint
 from picker.kvevents.subscriber import KVEventSubscriber, SubscriberSettings
 from picker.tokenization.hub_download import download_tokenizer
 from picker.tokenization.request_tokenizer import RequestTokenizer
@@ -145,7 +146,11 @@ class KVEventMatch:
 
 class KVEventPrefixIndex:
     def __init__(
-        self, parameters: KVEventIndexParameters, tokenizer: RequestTokenizer, context: PluginContext
+        self,
+        parameters: KVEventIndexParameters,
+        tokenizer: RequestTokenizer,
+        context: PluginContext,
+        footprint_half_life_blocks: float = 4096.0,
     ) -> None:
         self.parameters = parameters
         self.tokenizer = tokenizer
@@ -159,7 +164,11 @@ class KVEventPrefixIndex:
         self.speculative = (
             SpeculativeIndex(parameters.speculative_ttl) if parameters.speculative_indexing else None
         )
-        self.indexer = KVEventIndexer(self.index, events.topic_filter, context.metrics, self.speculative)
+        # Where new content was stored recently, by the events (alike in every process; cold placement's).
+        self.footprint = StoredFootprint(footprint_half_life_blocks)
+        self.indexer = KVEventIndexer(
+            self.index, events.topic_filter, context.metrics, self.speculative, self.footprint
+        )
         self.subscriber = KVEventSubscriber(
             self.indexer,
             SubscriberSettings(
@@ -215,6 +224,7 @@ class KVEventPrefixIndex:
         self.index.prune(live_endpoint_names)
         if self.speculative is not None:
             self.speculative.prune(live_endpoint_names)
+        self.footprint.prune(live_endpoint_names)
 
     def endpoints_changed(self, added: Sequence[Endpoint], removed: Sequence[str]) -> None:
         for name in removed:

@@ -9,7 +9,8 @@ holding them; the scorer tokenizes the request like the server does and scores
                       / the request's block count
     (with ``spill`` set: x saturatedMatchFactor for a saturated holder while some candidate is not saturated;
     with ``historyBelowMatch`` set and no endpoint holding that share of the request: routing history instead,
-    and with ``coldPlacementWeight`` set and no history either: prefix-spill-scorer's footprint placement)
+    and with no history either: ``coldPlacement``'s rule, prefix-spill-scorer's footprint placement (with
+    ``coldPlacementWeight`` set) or rendezvous hashing, which every picker process computes alike)
 
 An endpoint that publishes no events (none yet, publisher gone, restarted and not replayed) is scored by the
 approximate ``prefix-cache-scorer`` rule instead (matched / total of the request's first 256 blocks, against
@@ -22,11 +23,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence, Set
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from picker.framework.context import PluginContext, PluginMetricsSink
+from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import SchedulingResult
 from picker.framework.load import hot_endpoints
 from picker.framework.types import Endpoint, EndpointState, InferenceRequest
@@ -39,6 +41,7 @@ from picker.plugins.kv_event_prefix_index import (
 from picker.plugins.placement_footprint import PlacementFootprint
 from picker.plugins.prefix_index import PrefixIndex
 from picker.plugins.prefix_spill_scorer import SpillParameters
+from picker.plugins.rendezvous_placement import RendezvousPlacement, first_unheld_block
 from picker.tokenization.request_tokenizer import RequestTokenizer
 
 _PENDING_CAPACITY = 4096  # requests scored but not yet routed (a failed schedule never calls pre_request)
@@ -72,6 +75,21 @@ class PrecisePrefixCacheParameters(KVEventIndexParameters):
         gt=0.0,
         description="new blocks placed pool-wide after which an endpoint's recent footprint counts half",
     )
+    cold_placement: Literal["footprint", "rendezvous"] = Field(
+        default="footprint",
+        description="a prefix nobody holds and nothing was routed for: 'footprint' (coldPlacementWeight's "
+        "rule, this process's own placements) or 'rendezvous' (hashed over the endpoints not saturated: "
+        "every picker process and replica places it alike; needs historyBelowMatch)",
+    )
+
+    @model_validator(mode="after")
+    def _rendezvous_needs_cold_detection(self) -> PrecisePrefixCacheParameters:
+        if self.cold_placement == "rendezvous" and self.history_below_match == 0:
+            raise ValueError(
+                "coldPlacement: rendezvous places prefixes nobody holds, which historyBelowMatch detects: "
+                "set historyBelowMatch (e.g. 0.25) or drop coldPlacement"
+            )
+        return self
 
 
 class PrecisePrefixCacheScorer:
@@ -88,7 +106,9 @@ class PrecisePrefixCacheScorer:
         self.parameters = parameters
         self.tokenizer = tokenizer
         self._metrics: PluginMetricsSink = context.metrics
-        self.events = KVEventPrefixIndex(parameters, tokenizer, context)
+        self.events = KVEventPrefixIndex(
+            parameters, tokenizer, context, parameters.footprint_half_life_blocks
+        )
         self.hasher = self.events.hasher
         self.index = self.events.index
         self.indexer = self.events.indexer
@@ -96,9 +116,12 @@ class PrecisePrefixCacheScorer:
         # Per scored request: the keys its server will store it under, and each endpoint's cached run.
         self._routed_keys: OrderedDict[tuple[int, str], tuple[list[int], dict[str, int]]] = OrderedDict()
         self._footprint = PlacementFootprint(parameters.footprint_half_life_blocks)
+        self._rendezvous = RendezvousPlacement()
         # Where the picker sent which blocks (the approximate scorers' routing history, over the same keys).
         self.history = PrefixIndex(parameters.lru_capacity_per_server)
         self._in_flight = context.in_flight
+        # Never counts: rendezvous placement's veto reads the scraped metrics only.
+        self._none_in_flight = InFlightTracker()
 
     # -- Scorer -----------------------------------------------------------------------------------
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
@@ -117,9 +140,12 @@ class PrecisePrefixCacheScorer:
         if silent or cold:
             history_keys = self._routed_keys[_request_key(request)][0][:_HISTORY_BLOCKS]
             routed, routed_total = self.history.match(history_keys), len(history_keys)
-        if cold and not any(routed.values()) and self.parameters.cold_placement_weight > 0:
+        if cold and not any(routed.values()):
             # A new prefix: spread it over the caches rather than where load points this instant.
-            return self._footprint.scores(endpoints, total, self.parameters.cold_placement_weight)
+            if self.parameters.cold_placement == "rendezvous":
+                return self._rendezvous_scores(request, endpoints)
+            if self.parameters.cold_placement_weight > 0:
+                return self._footprint.scores(endpoints, total, self.parameters.cold_placement_weight)
         scores = []
         for state in endpoints:
             name = state.endpoint.name
@@ -138,6 +164,35 @@ class PrecisePrefixCacheScorer:
                     for score, is_hot in zip(scores, hot, strict=True)
                 ]
         return scores
+
+    def _rendezvous_scores(
+        self, request: InferenceRequest, endpoints: Sequence[EndpointState]
+    ) -> list[float]:
+        """1 for the endpoint every picker process picks for this new prefix: rendezvous hashing of its first
+        block no endpoint holds by the events, over the endpoints the spill rule does not call hot by their
+        scraped metrics and whose recent stores (by the events) are within half this request's new blocks of
+        the lightest's."""
+        keys = self._routed_keys[_request_key(request)][0]
+        held = max(self.index.longest_prefix(keys).values(), default=0)
+        spill = self.parameters.spill
+        # The spill rule on the scraped metrics alone: this process's in-flight counts are its own share of
+        # the traffic, which another process does not see, so they would make two processes veto differently.
+        hot = (
+            hot_endpoints(
+                endpoints, self._none_in_flight, spill.queue_depth_threshold, spill.kv_cache_util_threshold
+            )
+            if spill is not None
+            else [False] * len(endpoints)
+        )
+        footprint = self.events.footprint
+        chosen = self._rendezvous.choose(
+            first_unheld_block(keys, held),
+            [state.endpoint.name for state in endpoints],
+            [footprint.get(state.endpoint.name) for state in endpoints],
+            len(keys) - held,
+            hot,
+        )
+        return [1.0 if index == chosen else 0.0 for index in range(len(endpoints))]
 
     def match(self, request: InferenceRequest) -> tuple[dict[str, int], int]:
         """Per endpoint the longest cached run of the request's blocks, and the request's block count
@@ -167,6 +222,7 @@ class PrecisePrefixCacheScorer:
     def prune(self, live_endpoint_names: Set[str]) -> None:
         self.history.prune(live_endpoint_names)
         self._footprint.prune(live_endpoint_names)
+        self._rendezvous.prune(live_endpoint_names)
         self.events.prune(live_endpoint_names)
 
     def endpoints_changed(self, added: Sequence[Endpoint], removed: Sequence[str]) -> None:

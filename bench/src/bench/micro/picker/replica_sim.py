@@ -13,7 +13,7 @@ import itertools
 import random
 import statistics
 from collections import OrderedDict, deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,7 @@ class SimRequest:
     ttft_s: float = 0.0
     cached_tokens: int = 0
     routed: RoutedRequest | None = None  # what the director holds for it until it finishes
+    tokens: list[int] = field(default_factory=list)  # its prompt's token ids, where the model needs them
 
 
 @dataclass
@@ -61,6 +62,36 @@ class Replica:
     cache: OrderedDict[int, None] = field(default_factory=OrderedDict)
     running: int = 0
     waiting: deque[SimRequest] = field(default_factory=deque)
+    next_event_seq: int = 0  # the sequence number of its next KV-event batch, where it publishes any
+
+
+def finish(replica: Replica, sim: SimRequest, start: Callable[[Replica, SimRequest], None]) -> None:
+    """``sim`` finished on ``replica``: its slot frees, the director releases it, the next queued one starts."""
+    replica.running -= 1
+    assert sim.routed is not None
+    sim.routed.release()
+    if replica.waiting:
+        start(replica, replica.waiting.popleft())
+
+
+def scrape_into(
+    store: EndpointStore,
+    replicas: dict[str, Replica],
+    max_batch: int,
+    now_s: float,
+    kv_usage_full_batch: float,
+) -> None:
+    """What a scrape of every replica reports now: queue, running, and KV usage growing with the batch."""
+    for name, replica in replicas.items():
+        store.update_metrics(
+            name,
+            EndpointMetrics(
+                waiting_queue_size=len(replica.waiting),
+                running_requests=replica.running,
+                kv_cache_usage_ratio=min(1.0, kv_usage_full_batch * replica.running / max_batch),
+                updated_at_s=now_s,
+            ),
+        )
 
 
 class SimClock:
@@ -119,16 +150,7 @@ def simulate(
         heapq.heappush(events, (at_s, next(sequence), kind, payload))
 
     def scrape() -> None:
-        for name, replica in replicas.items():
-            store.update_metrics(
-                name,
-                EndpointMetrics(
-                    waiting_queue_size=len(replica.waiting),
-                    running_requests=replica.running,
-                    kv_cache_usage_ratio=min(1.0, 0.9 * replica.running / params.max_batch),
-                    updated_at_s=clock.now(),
-                ),
-            )
+        scrape_into(store, replicas, params.max_batch, clock.now(), kv_usage_full_batch=0.9)
 
     def start(replica: Replica, sim: SimRequest) -> None:
         cached_blocks = 0
@@ -187,13 +209,9 @@ def simulate(
                 deepest_queue = max(deepest_queue, len(replica.waiting))
         else:
             replica, sim = payload
-            replica.running -= 1
-            assert sim.routed is not None
-            sim.routed.release()
+            finish(replica, sim, start)
             finished.append(sim)
             remaining -= 1
-            if replica.waiting:
-                start(replica, replica.waiting.popleft())
 
     ttfts = sorted(sim.ttft_s for sim in finished)
     prompt_tokens = params.system_prompt_tokens + params.question_tokens

@@ -61,6 +61,18 @@ def tree_cpu_s(pid: int) -> float:
     return sum(process_cpu_s(member) or 0.0 for member in process_tree(pid))
 
 
+def tree_wakeups(pid: int) -> int:
+    """Voluntary context switches of every thread in the tree: how often its processes slept and woke."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{member}/task").iterdir():
+                for line in (task / "status").read_text().splitlines():
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+    return total
+
+
 def tree_rss_mib(pid: int) -> list[float]:
     """Resident memory of each process in the tree (supervisor first), MiB."""
     sizes = []
@@ -76,6 +88,8 @@ def tree_rss_mib(pid: int) -> list[float]:
 class Cell:
     rps: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
+    supervisor_ms: list[float] = field(default_factory=list)  # of cpu_ms: the supervisor's (2 workers)
+    wakeups: list[float] = field(default_factory=list)  # voluntary context switches per request
     errors: int = 0
 
 
@@ -120,27 +134,33 @@ def main() -> None:
                     load.submit(run_closed_loop, url, args.concurrency, 2.0, args.seed).result()
                 # Each picker's background CPU (every worker scrapes every endpoint every 50 ms), subtracted
                 # per request below: the table is the cost of requests, and the idle cost is reported apart.
-                idle_rate = {}
+                idle_rate, own_idle_rate = {}, {}  # the tree's, and the supervisor's own (2 workers)
                 for workers in (1, 2):
                     pid = gateways[("full", workers)][1]
-                    before, started = tree_cpu_s(pid), time.perf_counter()
+                    before, own_before, started = tree_cpu_s(pid), process_cpu_s(pid) or 0.0, time.perf_counter()
                     time.sleep(IDLE_WINDOW_S)
-                    idle_rate[pid] = (tree_cpu_s(pid) - before) / (time.perf_counter() - started)
+                    elapsed = time.perf_counter() - started
+                    idle_rate[pid] = (tree_cpu_s(pid) - before) / elapsed
+                    own_idle_rate[pid] = ((process_cpu_s(pid) or 0.0) - own_before) / elapsed
                     idle[(profile, workers)] = idle_rate[pid]
                 for repeat in range(args.repeats):
                     if profile == args.profiles[0]:
                         run = load.submit(run_closed_loop, rr_url, args.concurrency, args.duration_s, args.seed).result()
                         baseline.rps.append(len(run.latencies_s) / run.elapsed_s)
                     for (body, workers), (url, pid) in gateways.items():
-                        cpu_before = tree_cpu_s(pid)
+                        cpu_before, own_before, wakeups_before = tree_cpu_s(pid), process_cpu_s(pid) or 0.0, tree_wakeups(pid)
                         run = load.submit(
                             run_closed_loop, url, args.concurrency, args.duration_s, args.seed + repeat
                         ).result()
                         cpu_s = tree_cpu_s(pid) - cpu_before - idle_rate[pid] * run.elapsed_s
+                        own_s = (process_cpu_s(pid) or 0.0) - own_before - own_idle_rate[pid] * run.elapsed_s
+                        wakeups = tree_wakeups(pid) - wakeups_before
                         cell = results.setdefault((profile, body, workers), Cell())
                         requests = len(run.latencies_s) + run.errors
                         cell.rps.append(len(run.latencies_s) / run.elapsed_s)
                         cell.cpu_ms.append(cpu_s * 1000 / max(1, requests))
+                        cell.supervisor_ms.append(own_s * 1000 / max(1, requests) if workers > 1 else 0.0)
+                        cell.wakeups.append(wakeups / max(1, requests))
                         cell.errors += run.errors
                         print(f"[{repeat}] {profile} body={body} workers={workers}: {cell.rps[-1]:.0f} req/s, "
                               f"{cell.cpu_ms[-1]:.2f} CPU ms/request, errors {run.errors}", file=sys.stderr)
@@ -169,11 +189,13 @@ def render(args: argparse.Namespace, results: dict[tuple[str, str, int], Cell], 
         f"{os.getloadavg()[0]:.1f} after. Envoy round-robin (no picker): {rr:.0f} req/s.",
         "",
         "CPU per request: the picker's processes (supervisor and workers) during the run, less their idle "
-        "(scraping) CPU measured beforehand; per core: 1000 / that.",
+        "(scraping) CPU measured beforehand; per core: 1000 / that. Of it, the supervisor's own; wake-ups: "
+        "voluntary context switches of all the picker's threads per request (an event loop that finds less "
+        "work per turn wakes more often per request).",
         "",
         "| profile | response body | req/s, 1 worker | req/s, 2 workers | 2 / 1 | CPU ms/request, 1 | "
-        "CPU ms/request, 2 | req/s per picker core (1 worker) | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "CPU ms/request, 2 (supervisor) | wake-ups/request, 1 / 2 | req/s per picker core (1 worker) | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for profile in args.profiles:
         for body in ("full", "none"):
@@ -182,7 +204,8 @@ def render(args: argparse.Namespace, results: dict[tuple[str, str, int], Cell], 
             lines.append(
                 f"| {profile} | {'processed' if body == 'full' else 'not sent'} | {median(one.rps):.0f} "
                 f"| {median(two.rps):.0f} | {median(two.rps) / median(one.rps):.2f} | {median(one.cpu_ms):.2f} "
-                f"| {median(two.cpu_ms):.2f} | {per_core:.0f} | {one.errors + two.errors} |")
+                f"| {median(two.cpu_ms):.2f} ({median(two.supervisor_ms):.2f}) "
+                f"| {median(one.wakeups):.2f} / {median(two.wakeups):.2f} | {per_core:.0f} | {one.errors + two.errors} |")
     lines += ["", "Idle CPU (scraping, discovery; % of one core) and resident memory after the runs (MiB; "
               "supervisor first, then workers):", ""]
     for (profile, workers), sizes in memory.items():

@@ -1,0 +1,275 @@
+"""One picker vs two pickers that route alternate requests: the hit rate they lose, without the box's noise.
+
+A seeded virtual-time model of the scale-out targets (``picker-precise-2-workers``, ``-2-replicas``): LRU
+replicas of 16-token blocks serve the bench's shared-prefix chat requests, and 1 or 2 real Directors
+("deciders", each with its own plugins, in-flight counts and scrape of the replicas' metrics at its own
+phase) route them, request ``i`` by decider ``i mod D`` (Envoy round-robins streams over the pickers).
+Every replica publishes vLLM-style KV events (``BlockStored`` when a request starts, ``BlockRemoved`` when
+the LRU evicts); each decider's KV-event index receives every batch ``--event-delay-ms`` after it happens,
+as each picker process subscribes to every server. So the deciders share one event-fed view of the caches
+and differ only in what each keeps to itself: speculative entries, routing history, placement footprint,
+in-flight counts.
+
+    .venv/bin/python -m bench.micro.picker.active_active_sim                 # both scenarios, seeds 1-5
+    .venv/bin/python -m bench.micro.picker.active_active_sim --seeds 1 2 --event-delay-ms 100
+
+Prints per scenario and seed each profile's hit rate with 1 and 2 deciders and the difference in points,
+then the mean over seeds. Not a test: it prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import heapq
+import itertools
+import random
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from picker.config import load_config_text
+from picker.config.model import EndpointPickerConfig
+from picker.datastore.store import EndpointStore
+from picker.director import Director
+from picker.factory import build_director
+from picker.framework.kv_events import BlockRemoved, BlockStored, EventBatch
+from picker.framework.types import Endpoint, InferenceRequest
+from picker.kvevents.block_keys import BlockKeyHasher
+from picker.plugins.kv_event_prefix_index import PRECISE_PREFIX_CACHE_SCORER_TYPE, KVEventPrefixIndex
+from picker.profiles import profile_text
+from picker.tokenization.request_tokenizer import RequestTokenizer
+
+from bench.micro.picker.replica_sim import (
+    SCRAPE_INTERVAL_S,
+    Replica,
+    SimClock,
+    SimRequest,
+    finish,
+    run_sync,
+    scrape_into,
+    without_flow_control,
+)
+from bench.stats.percentiles import percentile
+from bench.workloads.request import RequestSpec
+from bench.workloads.shared_prefix_chat import SharedPrefixChat
+
+MODEL = "llama-3.1-8b"
+BLOCK_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The bench scenario's workload and fleet (docs/benchmarks.md), with more requests for steadier rates."""
+
+    name: str
+    groups: int
+    turns: int
+    requests: int
+    rate_rps: float = 8.0
+    replicas: int = 4
+    cache_blocks: int = 600  # the bench fleet's num_gpu_blocks
+    max_batch: int = 64
+    prefill_s_per_token: float = 1 / 16000
+    decode_s: float = 0.35  # 32 output tokens
+
+
+SCENARIOS = {
+    "shared-prefix-chat": Scenario("shared-prefix-chat", groups=8, turns=3, requests=400),
+    "capacity-bound-chat": Scenario("capacity-bound-chat", groups=18, turns=4, requests=400),
+}
+
+
+def kv_event_indexes(director: Director) -> list[KVEventPrefixIndex]:
+    """The KV-event indexes of a Director's plugins (none for an approximate profile)."""
+    indexes = []
+    for plugin in director.scheduling.plugins.values():
+        events = getattr(plugin, "events", None)
+        if isinstance(events, KVEventPrefixIndex):
+            indexes.append(events)
+    return indexes
+
+
+def simulate(
+    config: EndpointPickerConfig, scenario: Scenario, deciders: int, seed: int, event_delay_s: float
+) -> dict[str, float]:
+    clock = SimClock()
+    replicas = {
+        f"vllm-{i}-rank-0": Replica(Endpoint(f"vllm-{i}-rank-0", f"10.0.{i}.1", 8000))
+        for i in range(scenario.replicas)
+    }
+    stores = [EndpointStore() for _ in range(deciders)]
+    directors = []
+    for index, store in enumerate(stores):
+        store.replace_endpoints(replica.endpoint for replica in replicas.values())
+        directors.append(
+            build_director(without_flow_control(config), store, clock, random.Random(seed * 100 + index))
+        )
+    indexes = [kv_event_indexes(director) for director in directors]
+    tokenizer = RequestTokenizer.approximate()  # the simulator's default, as the replicas tokenize
+    hasher = BlockKeyHasher(BLOCK_TOKENS)
+    root = hasher.root(None, None)
+
+    workload = SharedPrefixChat(
+        requests=scenario.requests, groups=scenario.groups, turns=scenario.turns, context_words=1200,
+        max_tokens=32, model=MODEL,
+    )  # fmt: skip
+    specs: list[RequestSpec] = workload.generate(seed)
+    arrivals = random.Random(seed)
+    events: list[tuple[float, int, str, Any]] = []
+    sequence = itertools.count()
+
+    def push(at_s: float, kind: str, payload: Any = None) -> None:
+        heapq.heappush(events, (at_s, next(sequence), kind, payload))
+
+    def publish(replica: Replica, batch: EventBatch) -> None:
+        seq = replica.next_event_seq
+        replica.next_event_seq += 1
+        for decider in range(deciders):
+            push(clock.now() + event_delay_s, "kv", (decider, replica.endpoint.name, seq, batch))
+
+    def start(replica: Replica, sim: SimRequest) -> None:
+        cache = replica.cache
+        cached = 0
+        for key in sim.hashes:
+            if key not in cache:
+                break
+            cached += 1
+        for key in reversed(sim.hashes):  # as vLLM frees them: a sequence's last blocks are evicted first
+            cache[key] = None
+            cache.move_to_end(key)
+        evicted = []
+        while len(cache) > scenario.cache_blocks:
+            evicted.append(cache.popitem(last=False)[0])
+        stored: list[BlockStored | BlockRemoved] = []
+        if cached < len(sim.hashes):
+            stored.append(BlockStored(
+                block_hashes=tuple(sim.hashes[cached:]),
+                parent_block_hash=sim.hashes[cached - 1] if cached else None,
+                token_ids=tuple(sim.tokens[cached * BLOCK_TOKENS : len(sim.hashes) * BLOCK_TOKENS]),
+                block_size=BLOCK_TOKENS,
+            ))  # fmt: skip
+        if evicted:
+            stored.append(BlockRemoved(tuple(evicted)))
+        if stored:
+            publish(replica, EventBatch(clock.now(), tuple(stored)))
+        prompt_tokens = len(sim.tokens)
+        sim.cached_tokens = min(prompt_tokens, cached * BLOCK_TOKENS)
+        prefill_s = (prompt_tokens - sim.cached_tokens) * scenario.prefill_s_per_token
+        sim.ttft_s = clock.now() - sim.arrived_s + prefill_s
+        replica.running += 1
+        push(clock.now() + prefill_s + scenario.decode_s, "finish", (replica, sim))
+
+    for replica in replicas.values():  # every publisher announces itself (a replay from 0 of nothing)
+        publish(replica, EventBatch(0.0, ()))
+    arrival_s = 0.0
+    for spec in specs:
+        arrival_s += arrivals.expovariate(scenario.rate_rps)
+        push(arrival_s, "arrival", spec)
+    for index in range(deciders):
+        push(SCRAPE_INTERVAL_S * index / deciders, "scrape", index)
+    finished: list[SimRequest] = []
+    served_by: dict[int, set[str]] = {}  # group -> the replicas its requests went to
+    remaining = len(specs)
+    while events and remaining:
+        clock.now_s, _, kind, payload = heapq.heappop(events)
+        if kind == "scrape":
+            scrape_into(stores[payload], replicas, scenario.max_batch, clock.now(), kv_usage_full_batch=1.0)
+            push(clock.now() + SCRAPE_INTERVAL_S, "scrape", payload)
+        elif kind == "kv":
+            decider, name, seq, batch = payload
+            for index in indexes[decider]:
+                index.indexer.apply(name, seq, batch)
+        elif kind == "arrival":
+            spec = payload
+            body = spec.body()
+            request = InferenceRequest(
+                request_id=f"r{spec.index}", model=MODEL, target_model=MODEL,
+                prompt_text=spec.prompt_text(), body=body, streaming=True,
+            )  # fmt: skip
+            tokens = tokenizer.token_ids(request)
+            group = int(spec.prefix_group.removeprefix("group-"))
+            sim = SimRequest(request, group, hasher.chain(root, tokens), clock.now(), tokens=tokens)
+            routed = run_sync(directors[spec.index % deciders].route(request))
+            sim.routed = routed
+            replica = replicas[routed.decision.endpoints[0].name]
+            served_by.setdefault(sim.group, set()).add(replica.endpoint.name)
+            if replica.running < scenario.max_batch:
+                start(replica, sim)
+            else:
+                replica.waiting.append(sim)
+        else:
+            replica, sim = payload
+            finish(replica, sim, start)
+            finished.append(sim)
+            remaining -= 1
+    ttfts = [sim.ttft_s for sim in finished]
+    return {
+        "hit_rate": sum(sim.cached_tokens for sim in finished) / sum(len(sim.tokens) for sim in finished),
+        "ttft_p90_s": percentile(ttfts, 90),
+        "replicas_per_group": statistics.fmean(len(names) for names in served_by.values()),
+    }
+
+
+def profile_config(name: str) -> EndpointPickerConfig:
+    """A shipped profile, or ``precise-footprint`` / ``precise-rendezvous``: precise with that ``coldPlacement``."""
+    base, _, cold_placement = name.partition("-")
+    document = yaml.safe_load(profile_text(base))
+    if cold_placement:
+        for plugin in document["plugins"]:
+            if plugin["type"] == PRECISE_PREFIX_CACHE_SCORER_TYPE:
+                plugin["parameters"]["coldPlacement"] = cold_placement
+    return load_config_text(yaml.safe_dump(document))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
+    parser.add_argument("--event-delay-ms", type=float, default=50.0, help="server event -> every index")
+    parser.add_argument("--max-batch", type=int, default=None, help="sequences per replica (default 64)")
+    parser.add_argument(
+        "--profiles", nargs="+", default=["precise-footprint", "precise-rendezvous", "recommended"]
+    )
+    args = parser.parse_args()
+    delay_s = args.event_delay_ms / 1000
+    print(
+        f"# One vs two deciders (virtual time; events reach every index after {args.event_delay_ms:g} ms; "
+        f"seeds {' '.join(map(str, args.seeds))})\n"
+    )
+    for name in args.scenarios:
+        scenario = SCENARIOS[name]
+        if args.max_batch is not None:
+            scenario = dataclasses.replace(scenario, max_batch=args.max_batch)
+        print(
+            f"## {name}: {scenario.groups} groups x {scenario.turns} turns, {scenario.requests} requests at "
+            f"{scenario.rate_rps:g}/s, {scenario.replicas} replicas x {scenario.cache_blocks} blocks, "
+            f"{scenario.max_batch} sequences each\n"
+        )
+        print(
+            "| profile | seed | hit, 1 decider | hit, 2 deciders | points | TTFT p90 1 / 2 (s) "
+            "| replicas per group 1 / 2 |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for profile in args.profiles:
+            config = profile_config(profile)
+            losses = []
+            for seed in args.seeds:
+                one = simulate(config, scenario, 1, seed, delay_s)
+                two = simulate(config, scenario, 2, seed, delay_s)
+                losses.append(100 * (two["hit_rate"] - one["hit_rate"]))
+                print(
+                    f"| {profile} | {seed} | {one['hit_rate']:.1%} | {two['hit_rate']:.1%} | {losses[-1]:+.1f} "
+                    f"| {one['ttft_p90_s']:.2f} / {two['ttft_p90_s']:.2f} "
+                    f"| {one['replicas_per_group']:.2f} / {two['replicas_per_group']:.2f} |",
+                    flush=True,
+                )
+            print(f"| {profile} | mean | | | **{statistics.fmean(losses):+.1f}** | | |", flush=True)
+        print()
+
+
+if __name__ == "__main__":
+    main()
