@@ -26,7 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -124,8 +124,10 @@ def picker_process(
     seed: int,
     objectives: dict[str, int] | None = None,
     extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[int, int]]:
-    """Yields (ext_proc port, pid); ``extra_args`` are appended (a profile, --workers)."""
+    """Yields (ext_proc port, pid); ``extra_args`` are appended (a profile, --workers); ``env``:
+    variables added to the picker's environment."""
     endpoints = [
         StaticEndpoint(name=f"upstream-{i}", address=hostport.split(":")[0], port=int(hostport.split(":")[1]))
         for i, hostport in enumerate(upstreams)
@@ -136,7 +138,7 @@ def picker_process(
     ]  # fmt: skip
     picker = PickerProcess(
         "picker", work_dir / "picker.log", work_dir / "endpoints.yaml", args,
-        endpoints=StaticPoolFile.of(endpoints, objectives), ready_timeout_s=60,
+        endpoints=StaticPoolFile.of(endpoints, objectives), env=env, ready_timeout_s=60,
     )  # fmt: skip
     with picker:
         assert picker.child.pid is not None
