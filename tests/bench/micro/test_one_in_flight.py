@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 import pytest
-
 from bench.micro.picker.one_in_flight import PickerVariant, timing_median_ms
 
 
