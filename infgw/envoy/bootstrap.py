@@ -286,7 +286,8 @@ def _primary_destination_filter() -> dict[str, Any]:
 
 
 # The timing log's fields (EnvoyBootstrapSpec.timing_log), microseconds; "-" (or absent) where a stage did
-# not happen. Envoy's stream timeline: DS = downstream (client), US = upstream (model server), RX/TX =
+# not happen. Envoy writes file access logs in batches (its --file-flush-interval-msec and
+# --file-flush-min-size-kb): read the file once a batch is out. Envoy's stream timeline: DS = downstream (client), US = upstream (model server), RX/TX =
 # received/sent, BEG/END = first/last byte. ``ext_proc`` is the filter's ExtProcLoggingInfo: the time Envoy
 # waited for each phase's answer (request_header_latency_us covers the body too when the picker holds its
 # headers answer until the body is in, as it does in FULL_DUPLEX_STREAMED).
@@ -297,6 +298,7 @@ TIMING_LOG_FIELDS = {
     "response_headers_us": "%COMMON_DURATION(US_RX_BEG:DS_TX_BEG:us)%",
     "response_body_us": "%COMMON_DURATION(US_RX_END:DS_TX_END:us)%",
     "ext_proc": "%FILTER_STATE(envoy.filters.http.ext_proc:TYPED)%",
+    "response_content_type": "%RESP(CONTENT-TYPE)%",  # tells streamed (text/event-stream) answers apart
 }
 
 

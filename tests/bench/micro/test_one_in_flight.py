@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from bench.micro.picker.one_in_flight import PickerVariant, timing_median_ms
+from bench.micro.picker.one_in_flight import PickerVariant, is_streamed, timing_median_ms
 
 
 def test_a_variant_is_a_name_an_optional_git_ref_and_shell_split_flags():
@@ -30,3 +30,9 @@ def test_timing_medians_read_envoys_fields_and_the_ext_proc_struct_and_skip_what
     assert timing_median_ms(timings, "upstream_us") == "0.300"
     assert timing_median_ms(timings, "ext_proc.request_header_latency_us") == "0.800"
     assert timing_median_ms(timings, "ext_proc.response_header_latency_us") == "-"
+
+
+def test_timing_lines_are_told_apart_by_the_answers_content_type():
+    assert is_streamed({"response_content_type": "text/event-stream; charset=utf-8"})
+    assert not is_streamed({"response_content_type": "application/json"})
+    assert not is_streamed({})

@@ -95,6 +95,35 @@ def _serve_upstream(name: str, waiting: int, port_queue: multiprocessing.Queue) 
 
 
 @contextmanager
+def upstream_child(target: Callable[..., None], *args: object) -> Iterator[str]:
+    """``target(*args, port_queue)`` (a server that puts its port on the queue) in a spawned process;
+    yields its ``127.0.0.1:port`` and stops the process on exit."""
+    context = multiprocessing.get_context("spawn")
+    port_queue: multiprocessing.Queue = context.Queue()
+    process = context.Process(target=target, args=(*args, port_queue), daemon=True)
+    process.start()
+    try:
+        yield f"127.0.0.1:{port_queue.get(timeout=30)}"
+    finally:
+        process.terminate()
+        process.join(timeout=10)
+
+
+def idle_metrics_text() -> str:
+    """An upstream's vLLM metrics with nothing queued or running."""
+    return _METRICS_TEMPLATE.format(waiting=0)
+
+
+def append_table(path: Path | None, table: str) -> None:
+    """Append a rendered markdown table to ``path`` (the scripts' ``--output``); nothing without a path."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as output:
+        output.write(table + "\n")
+
+
+@contextmanager
 def upstream_processes(count: int, waiting: int = 0) -> Iterator[list[str]]:
     """``count`` instant upstreams reporting ``waiting`` queued requests in their vLLM metrics."""
     context = multiprocessing.get_context("spawn")
@@ -498,10 +527,7 @@ def main() -> None:
     shed = measure_shedding(args) if args.shed_requests > 0 else None
     table = render(args, results, shed)
     print(table)
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        with args.output.open("a") as output:
-            output.write(table + "\n")
+    append_table(args.output, table)
 
 
 if __name__ == "__main__":

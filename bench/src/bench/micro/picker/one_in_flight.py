@@ -35,17 +35,19 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.micro.picker.envoy_overhead import (
+    append_table,
+    idle_metrics_text,
     percentile_ms,
     picker_process,
     process_cpu_s,
     serve_upstream_app,
+    upstream_child,
 )
 from bench.micro.picker.request_cost import baseline_source
 from infgw.envoy import EnvoyBootstrapSpec, PickerConnection, build_bootstrap
@@ -84,23 +86,12 @@ def _serve_upstream(events: int, port_queue: multiprocessing.Queue) -> None:  # 
         await response.write_eof()
         return response
 
+    metrics_text = idle_metrics_text()
+
     async def metrics(_: web.Request) -> web.Response:
-        return web.Response(text="# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting 0\n")
+        return web.Response(text=metrics_text)
 
     serve_upstream_app(completions, metrics, port_queue)
-
-
-@contextmanager
-def upstream_process(events: int) -> Iterator[str]:
-    context = multiprocessing.get_context("spawn")
-    ports: multiprocessing.Queue = context.Queue()
-    process = context.Process(target=_serve_upstream, args=(events, ports), daemon=True)
-    process.start()
-    try:
-        yield f"127.0.0.1:{ports.get(timeout=30)}"
-    finally:
-        process.terminate()
-        process.join(timeout=10)
 
 
 # --- the client: one request at a time (in its own process) ----------------------------------------
@@ -202,15 +193,19 @@ class Kind:
     timings: list[dict[str, object]] = field(default_factory=list)
 
 
-def _log_lines(path: Path | None) -> int:
-    return len(path.read_text().splitlines()) if path is not None and path.exists() else 0
+# Envoy writes its timing log at least this often (--file-flush-interval-msec); read it after twice that.
+_FLUSH_INTERVAL_MS = 200
+_ACCESS_LOG_FLUSH_S = 2 * _FLUSH_INTERVAL_MS / 1000
+_ENVOY_ARGS = ("--file-flush-interval-msec", str(_FLUSH_INTERVAL_MS))
 
 
-def _new_timings(path: Path | None, skip: int) -> list[dict[str, object]]:
-    if path is None:
-        return []
-    time.sleep(0.2)  # Envoy's file access log flushes on a short timer
-    return [json.loads(line) for line in path.read_text().splitlines()[skip:]]
+def _timing_lines(path: Path | None) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path and path.exists() else []
+
+
+def is_streamed(timing: dict[str, object]) -> bool:
+    """Whether a timing-log line is a streamed (SSE) answer's."""
+    return "text/event-stream" in str(timing.get("response_content_type", ""))
 
 
 def timing_median_ms(timings: list[dict[str, object]], key: str) -> str:
@@ -241,7 +236,6 @@ def measure_idle_cpu(gateways: list[Gateway], seconds: float = 3.0) -> None:
 
 def run_phase(load: ProcessPoolExecutor, gateway: Gateway, stream: bool, duration_s: float, seed: int,
               into: Kind) -> None:  # fmt: skip
-    skip = _log_lines(gateway.timing_log)
     cpu_before = process_cpu_s(gateway.picker_pid) if gateway.picker_pid is not None else None
     started = time.perf_counter()
     run = load.submit(run_one_at_a_time, gateway.url, stream, duration_s, seed).result()
@@ -256,7 +250,6 @@ def run_phase(load: ProcessPoolExecutor, gateway: Gateway, stream: bool, duratio
     if cpu_before is not None and cpu_after is not None and served:
         busy_s = (cpu_after - cpu_before) - gateway.idle_cpu_per_s * elapsed
         into.picker_cpu_ms.append(busy_s * 1000 / (served + run.errors))
-    into.timings += _new_timings(gateway.timing_log, skip)
 
 
 # --- report -------------------------------------------------------------------------------------------
@@ -329,10 +322,13 @@ def main() -> None:
 
     with ExitStack() as stack:
         work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="picker-one-in-flight-")))
-        upstream = stack.enter_context(upstream_process(args.events))
+        upstream = stack.enter_context(upstream_child(_serve_upstream, args.events))
         baseline_log = work_dir / "round-robin-timing.jsonl"
         baseline = stack.enter_context(
-            EnvoyProcess(build_bootstrap(EnvoyBootstrapSpec(endpoints=(upstream,), timing_log=baseline_log)))
+            EnvoyProcess(
+                build_bootstrap(EnvoyBootstrapSpec(endpoints=(upstream,), timing_log=baseline_log)),
+                extra_args=_ENVOY_ARGS,
+            )
         )
         url = f"http://127.0.0.1:{baseline.listener_port}/v1/completions"
         gateways = [Gateway(ROUND_ROBIN, url, timing_log=baseline_log)]
@@ -350,7 +346,7 @@ def main() -> None:
             spec = EnvoyBootstrapSpec(
                 picker=PickerConnection(port=port, tls=args.picker_tls), timing_log=timing_log
             )
-            envoy = stack.enter_context(EnvoyProcess(build_bootstrap(spec)))
+            envoy = stack.enter_context(EnvoyProcess(build_bootstrap(spec), extra_args=_ENVOY_ARGS))
             gateways.append(Gateway(variant.name, f"http://127.0.0.1:{envoy.listener_port}/v1/completions", pid,
                                     timing_log))  # fmt: skip
         load = stack.enter_context(
@@ -359,7 +355,8 @@ def main() -> None:
         for gateway in gateways:  # warm-up: connections open, first scrapes done, code paths loaded
             for stream in (False, True):
                 load.submit(run_one_at_a_time, gateway.url, stream, 1.0, args.seed).result()
-        measure_idle_cpu(gateways)
+        measure_idle_cpu(gateways)  # also lets Envoy flush the warm-up's timing lines, skipped below
+        warm_up_lines = {g.name: len(_timing_lines(g.timing_log)) for g in gateways}
         results = {(g.name, stream): Kind() for g in gateways for stream in (False, True)}
         for repeat in range(args.repeats):
             shift = repeat % len(gateways)
@@ -370,12 +367,13 @@ def main() -> None:
                     print(f"[{repeat}] {gateway.name} {'streamed' if stream else 'non-streamed'}: p50 "
                           f"{kind.e2e_p50_ms[-1]:.2f} ms, CPU {kind.picker_cpu_ms[-1] if kind.picker_cpu_ms else 0:.3f} "
                           f"ms/request", file=sys.stderr)  # fmt: skip
+        time.sleep(_ACCESS_LOG_FLUSH_S)
+        for gateway in gateways:
+            for timing in _timing_lines(gateway.timing_log)[warm_up_lines[gateway.name] :]:
+                results[(gateway.name, is_streamed(timing))].timings.append(timing)
     table = render(args, results, [g.name for g in gateways], load_before, os.getloadavg())
     print(table)
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        with args.output.open("a") as output:
-            output.write(table + "\n")
+    append_table(args.output, table)
 
 
 if __name__ == "__main__":
