@@ -54,10 +54,17 @@ UpstreamHandler = Callable[[Any], Awaitable[Any]]  # an aiohttp handler; aiohttp
 
 
 def serve_upstream_app(
-    completions: UpstreamHandler, metrics: UpstreamHandler, port_queue: multiprocessing.Queue
+    completions: UpstreamHandler, metrics: UpstreamHandler | None, port_queue: multiprocessing.Queue
 ) -> None:
-    """Serve POST /v1/completions and GET /metrics on a free loopback port, report it, run until killed."""
+    """Serve POST /v1/completions and GET /metrics (None: an idle server's metrics) on a free loopback
+    port, report it, run until killed."""
     from aiohttp import web
+
+    if metrics is None:
+        idle = _METRICS_TEMPLATE.format(waiting=0)
+
+        async def metrics(_: web.Request) -> web.Response:
+            return web.Response(text=idle)
 
     async def main() -> None:
         app = web.Application()
@@ -107,11 +114,6 @@ def upstream_child(target: Callable[..., None], *args: object) -> Iterator[str]:
     finally:
         process.terminate()
         process.join(timeout=10)
-
-
-def idle_metrics_text() -> str:
-    """An upstream's vLLM metrics with nothing queued or running."""
-    return _METRICS_TEMPLATE.format(waiting=0)
 
 
 def append_table(path: Path | None, table: str) -> None:

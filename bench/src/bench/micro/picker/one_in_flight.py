@@ -42,7 +42,6 @@ from pathlib import Path
 
 from bench.micro.picker.envoy_overhead import (
     append_table,
-    idle_metrics_text,
     percentile_ms,
     picker_process,
     process_cpu_s,
@@ -86,12 +85,7 @@ def _serve_upstream(events: int, port_queue: multiprocessing.Queue) -> None:  # 
         await response.write_eof()
         return response
 
-    metrics_text = idle_metrics_text()
-
-    async def metrics(_: web.Request) -> web.Response:
-        return web.Response(text=metrics_text)
-
-    serve_upstream_app(completions, metrics, port_queue)
+    serve_upstream_app(completions, None, port_queue)
 
 
 # --- the client: one request at a time (in its own process) ----------------------------------------

@@ -25,7 +25,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.micro.picker.envoy_overhead import (
-    idle_metrics_text,
     percentile_ms,
     picker_process,
     process_cpu_s,
@@ -53,12 +52,7 @@ def _serve_streaming_upstream(events: int, gap_s: float, port_queue: multiproces
         await response.write_eof()
         return response
 
-    metrics_text = idle_metrics_text()
-
-    async def metrics(_: web.Request) -> web.Response:
-        return web.Response(text=metrics_text)
-
-    serve_upstream_app(completions, metrics, port_queue)
+    serve_upstream_app(completions, None, port_queue)
 
 
 @contextmanager
