@@ -285,6 +285,23 @@ def _primary_destination_filter() -> dict[str, Any]:
     }
 
 
+# The timing log's fields (EnvoyBootstrapSpec.timing_log), microseconds; "-" (or absent) where a stage did
+# not happen. Envoy writes file access logs in batches (its --file-flush-interval-msec and
+# --file-flush-min-size-kb): read the file once a batch is out. Envoy's stream timeline: DS = downstream (client), US = upstream (model server), RX/TX =
+# received/sent, BEG/END = first/last byte. ``ext_proc`` is the filter's ExtProcLoggingInfo: the time Envoy
+# waited for each phase's answer (request_header_latency_us covers the body too when the picker holds its
+# headers answer until the body is in, as it does in FULL_DUPLEX_STREAMED).
+TIMING_LOG_FIELDS = {
+    "total_us": "%COMMON_DURATION(DS_RX_BEG:DS_TX_END:us)%",
+    "request_phases_us": "%COMMON_DURATION(DS_RX_END:US_TX_BEG:us)%",
+    "upstream_us": "%COMMON_DURATION(US_TX_BEG:US_RX_BEG:us)%",
+    "response_headers_us": "%COMMON_DURATION(US_RX_BEG:DS_TX_BEG:us)%",
+    "response_body_us": "%COMMON_DURATION(US_RX_END:DS_TX_END:us)%",
+    "ext_proc": "%FILTER_STATE(envoy.filters.http.ext_proc:TYPED)%",
+    "response_content_type": "%RESP(CONTENT-TYPE)%",  # tells streamed (text/event-stream) answers apart
+}
+
+
 def _http_connection_manager(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
     http_filters: list[dict[str, Any]] = [_strip_client_destination_filter()]
     if spec.picker is not None:
@@ -311,13 +328,27 @@ def _http_connection_manager(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
         },
         "http_filters": http_filters,
     }
+    access_logs: list[dict[str, Any]] = []
     if spec.access_log:
-        manager["access_log"] = [
+        access_logs.append(
             {
                 "name": "envoy.access_loggers.stdout",
                 "typed_config": {_TYPE: _API + "extensions.access_loggers.stream.v3.StdoutAccessLog"},
             }
-        ]
+        )
+    if spec.timing_log is not None:
+        access_logs.append(
+            {
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    _TYPE: _API + "extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": str(spec.timing_log),
+                    "log_format": {"json_format": TIMING_LOG_FIELDS},
+                },
+            }
+        )
+    if access_logs:
+        manager["access_log"] = access_logs
     return manager
 
 

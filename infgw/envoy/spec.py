@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from http import HTTPStatus
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -226,6 +227,12 @@ class EnvoyBootstrapSpec(BaseModel):
         None, gt=0, description="Per-connection buffer; BUFFERED mode rejects larger bodies with 413."
     )
     access_log: bool = Field(False, description="Log each request to Envoy's stdout.")
+    timing_log: Path | None = Field(
+        None,
+        description="Append one JSON line per request to this file: where Envoy's time went (request "
+        "phases, upstream, response headers and body, in microseconds) and the ext_proc filter's own "
+        "per-phase latencies (TIMING_LOG_FIELDS in infgw/envoy/bootstrap.py). For benchmarks.",
+    )
 
     @field_validator("endpoints")
     @classmethod

@@ -3,7 +3,6 @@ flags or configuration (nothing was started), 1 if discovery or scraping stops u
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -13,6 +12,8 @@ from typing import Any
 
 from picker.cli import OptionsError, parse_options
 from picker.config.errors import ConfigError
+from picker.event_loop import LoopFactory, loop_factory
+from picker.event_loop import run as run_on_loop
 from picker.options import PickerOptions
 from picker.server.tls import CertificateError
 
@@ -91,12 +92,13 @@ def resolved_worker_count(options: PickerOptions) -> int:
     return options.workers
 
 
-def run_and_map_errors(serving: Coroutine[Any, Any, None]) -> int:
-    """Run ``serving`` to the end; exit code 2 for configuration and port problems, 1 for a stop."""
+def run_and_map_errors(serving: Coroutine[Any, Any, None], loop: LoopFactory | None = None) -> int:
+    """Run ``serving`` to the end on a loop from ``loop`` (None: asyncio's own); exit code 2 for
+    configuration and port problems, 1 for a stop."""
     from picker.workers.start_error import WorkerStartError
 
     try:
-        asyncio.run(serving)
+        run_on_loop(serving, loop)
     except (ConfigError, CertificateError) as error:
         logger.error("%s", error)
         return 2
@@ -118,9 +120,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OptionsError as error:
         print(f"python -m picker: error: {error}", file=sys.stderr)
         return 2
+    try:
+        loop = loop_factory(options.uvloop)
+    except OptionsError as error:
+        print(f"python -m picker: error: {error}", file=sys.stderr)
+        return 2
     configure_logging(options)
     _warn_about_compatibility_flags(options)
-    return run_and_map_errors(serve(options))
+    return run_and_map_errors(serve(options), loop)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-auth-token-file", type=Path, default=None,
         help="file with the bearer token /metrics accepts (re-read per scrape); setting it enables the check",
     )  # fmt: skip
+    _add_bool(
+        serving, "--uvloop", "uvloop", True,
+        "run the event loop on uvloop (less CPU and latency per request); false: asyncio's own loop",
+    )  # fmt: skip
     serving.add_argument(
         "--workers", type=_workers, default=1, metavar="N|auto",
         help="worker processes sharing the ext_proc port (each its own scheduling state, one supervisor "

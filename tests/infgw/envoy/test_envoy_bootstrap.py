@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -175,6 +177,23 @@ def test_lean_responses_skip_the_response_body():
     assert (mode["response_header_mode"], mode["response_body_mode"]) == ("SEND", "NONE")
 
 
+def test_the_timing_log_writes_envoys_stages_and_the_ext_proc_phases_as_json_lines(tmp_path):
+    spec = EnvoyBootstrapSpec(
+        picker=PickerConnection(), timing_log=tmp_path / "timing.jsonl", access_log=True
+    )
+    loggers = manager(build_bootstrap(spec))["access_log"]
+    assert [logger["name"] for logger in loggers] == [
+        "envoy.access_loggers.stdout",
+        "envoy.access_loggers.file",
+    ]
+    timing = loggers[1]["typed_config"]
+    assert timing["path"] == str(tmp_path / "timing.jsonl")
+    fields = timing["log_format"]["json_format"]
+    assert fields["ext_proc"] == "%FILTER_STATE(envoy.filters.http.ext_proc:TYPED)%"
+    assert fields["upstream_us"] == "%COMMON_DURATION(US_TX_BEG:US_RX_BEG:us)%"
+    assert "access_log" not in manager(build_bootstrap(EnvoyBootstrapSpec(picker=PickerConnection())))
+
+
 def test_yaml_rendering_round_trips():
     import yaml
 
@@ -224,8 +243,9 @@ def test_bad_specs_fail_before_anything_starts(kwargs, message):
             buffer_limit_bytes=1 << 20,
             access_log=True,
         ),
+        EnvoyBootstrapSpec(picker=PickerConnection(), timing_log=Path(os.devnull)),
     ],
-    ids=["round robin", "picker fail-open with health checks", "picker buffered plaintext"],
+    ids=["round robin", "picker fail-open with health checks", "picker buffered plaintext", "timing log"],
 )
 def test_envoy_accepts_the_generated_bootstraps(spec):
     validate_bootstrap(build_bootstrap(spec))

@@ -3,7 +3,6 @@ behind a static bearer token (the EPP authenticates through Kubernetes TokenRevi
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -72,10 +71,12 @@ class MetricsEndpoint:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        # aiohttp exposes the bound sockets only through the asyncio server it started.
+        # aiohttp exposes the bound sockets only through the server it started (an asyncio.Server, or
+        # uvloop's, which does not subclass it).
         server = site._server
-        assert isinstance(server, asyncio.Server) and server.sockets
-        self.port = int(server.sockets[0].getsockname()[1])
+        sockets = getattr(server, "sockets", None)
+        assert sockets, "aiohttp started no listening socket"
+        self.port = int(sockets[0].getsockname()[1])
         return self.port
 
     async def stop(self) -> None:

@@ -26,7 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,10 +54,17 @@ UpstreamHandler = Callable[[Any], Awaitable[Any]]  # an aiohttp handler; aiohttp
 
 
 def serve_upstream_app(
-    completions: UpstreamHandler, metrics: UpstreamHandler, port_queue: multiprocessing.Queue
+    completions: UpstreamHandler, metrics: UpstreamHandler | None, port_queue: multiprocessing.Queue
 ) -> None:
-    """Serve POST /v1/completions and GET /metrics on a free loopback port, report it, run until killed."""
+    """Serve POST /v1/completions and GET /metrics (None: an idle server's metrics) on a free loopback
+    port, report it, run until killed."""
     from aiohttp import web
+
+    if metrics is None:
+        idle = _METRICS_TEMPLATE.format(waiting=0)
+
+        async def metrics(_: web.Request) -> web.Response:
+            return web.Response(text=idle)
 
     async def main() -> None:
         app = web.Application()
@@ -95,6 +102,30 @@ def _serve_upstream(name: str, waiting: int, port_queue: multiprocessing.Queue) 
 
 
 @contextmanager
+def upstream_child(target: Callable[..., None], *args: object) -> Iterator[str]:
+    """``target(*args, port_queue)`` (a server that puts its port on the queue) in a spawned process;
+    yields its ``127.0.0.1:port`` and stops the process on exit."""
+    context = multiprocessing.get_context("spawn")
+    port_queue: multiprocessing.Queue = context.Queue()
+    process = context.Process(target=target, args=(*args, port_queue), daemon=True)
+    process.start()
+    try:
+        yield f"127.0.0.1:{port_queue.get(timeout=30)}"
+    finally:
+        process.terminate()
+        process.join(timeout=10)
+
+
+def append_table(path: Path | None, table: str) -> None:
+    """Append a rendered markdown table to ``path`` (the scripts' ``--output``); nothing without a path."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as output:
+        output.write(table + "\n")
+
+
+@contextmanager
 def upstream_processes(count: int, waiting: int = 0) -> Iterator[list[str]]:
     """``count`` instant upstreams reporting ``waiting`` queued requests in their vLLM metrics."""
     context = multiprocessing.get_context("spawn")
@@ -124,8 +155,10 @@ def picker_process(
     seed: int,
     objectives: dict[str, int] | None = None,
     extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[int, int]]:
-    """Yields (ext_proc port, pid); ``extra_args`` are appended (a profile, --workers)."""
+    """Yields (ext_proc port, pid); ``extra_args`` are appended (a profile, --workers); ``env``:
+    variables added to the picker's environment."""
     endpoints = [
         StaticEndpoint(name=f"upstream-{i}", address=hostport.split(":")[0], port=int(hostport.split(":")[1]))
         for i, hostport in enumerate(upstreams)
@@ -136,7 +169,7 @@ def picker_process(
     ]  # fmt: skip
     picker = PickerProcess(
         "picker", work_dir / "picker.log", work_dir / "endpoints.yaml", args,
-        endpoints=StaticPoolFile.of(endpoints, objectives), ready_timeout_s=60,
+        endpoints=StaticPoolFile.of(endpoints, objectives), env=env, ready_timeout_s=60,
     )  # fmt: skip
     with picker:
         assert picker.child.pid is not None
@@ -496,10 +529,7 @@ def main() -> None:
     shed = measure_shedding(args) if args.shed_requests > 0 else None
     table = render(args, results, shed)
     print(table)
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        with args.output.open("a") as output:
-            output.write(table + "\n")
+    append_table(args.output, table)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.micro.picker.envoy_overhead import percentile_ms, picker_process, process_cpu_s, serve_upstream_app
+from bench.micro.picker.envoy_overhead import (
+    percentile_ms,
+    picker_process,
+    process_cpu_s,
+    serve_upstream_app,
+    upstream_child,
+)
 from infgw.envoy import BodyMode, EnvoyBootstrapSpec, PickerConnection, build_bootstrap
 from infgw.launch.envoy_process import EnvoyProcess
 
@@ -46,23 +52,13 @@ def _serve_streaming_upstream(events: int, gap_s: float, port_queue: multiproces
         await response.write_eof()
         return response
 
-    async def metrics(_: web.Request) -> web.Response:
-        return web.Response(text="# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting 0\n")
-
-    serve_upstream_app(completions, metrics, port_queue)
+    serve_upstream_app(completions, None, port_queue)
 
 
 @contextmanager
 def streaming_upstream(events: int, gap_s: float) -> Iterator[str]:
-    context = multiprocessing.get_context("spawn")
-    ports: multiprocessing.Queue = context.Queue()
-    process = context.Process(target=_serve_streaming_upstream, args=(events, gap_s, ports), daemon=True)
-    process.start()
-    try:
-        yield f"127.0.0.1:{ports.get(timeout=30)}"
-    finally:
-        process.terminate()
-        process.join(timeout=10)
+    with upstream_child(_serve_streaming_upstream, events, gap_s) as upstream:
+        yield upstream
 
 
 async def _stream_gaps(url: str, requests: int, concurrency: int) -> tuple[list[float], list[float], int]:
