@@ -59,12 +59,13 @@ async def serve_worker(options: PickerOptions, report: IO[str]) -> None:
 
 def main(argv: Sequence[str]) -> int:
     from picker.__main__ import configure_logging, run_and_map_errors
+    from picker.event_loop import loop_factory
 
     index, report_fd = argv
     options = PickerOptions.model_validate_json(sys.stdin.read())
     configure_logging(options, f"worker {index}")
     with os.fdopen(int(report_fd), "w", buffering=1, encoding="utf-8") as report:
-        return run_and_map_errors(serve_worker(options, report))
+        return run_and_map_errors(serve_worker(options, report), loop_factory(options.uvloop))
 
 
 if __name__ == "__main__":
