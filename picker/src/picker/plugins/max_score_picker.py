@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -42,8 +43,9 @@ class MaxScorePicker:
             tied = [index for index, score in enumerate(scores) if score == best]
             return (endpoints[tied[0] if len(tied) == 1 else self._rng.choice(tied)],)
         random_key = self._rng.random
-        order = sorted(range(len(endpoints)), key=lambda index: (-scores[index], random_key()))
-        return tuple(endpoints[index] for index in order[: self.max_num_of_endpoints])
+        # One draw per candidate, in candidate order; the index breaks exact ties as a stable sort would.
+        keys = [(-score, random_key(), index) for index, score in enumerate(scores)]
+        return tuple(endpoints[key[2]] for key in heapq.nsmallest(self.max_num_of_endpoints, keys))
 
 
 def create_max_score_picker(

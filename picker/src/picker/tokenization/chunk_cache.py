@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 _BOUNDARY = re.compile(r"(?<=[A-Za-z]) (?=[A-Za-z])")
 
-Encode = Callable[[str], list[int]]
+Encode = Callable[[str], Sequence[int]]
 
 
 class ChunkCache:
@@ -45,10 +45,13 @@ class ChunkCache:
         cached = self._chunks.get(chunk)
         if cached is None:
             encoded = self._encode(chunk)
-            try:
-                cached = array("I", encoded)
-            except OverflowError:  # not a real vocabulary's id; the block hasher rejects it later
-                cached = tuple(encoded)
+            if isinstance(encoded, array) and encoded.typecode == "I":
+                cached = encoded
+            else:
+                try:
+                    cached = array("I", encoded)
+                except OverflowError:  # not a real vocabulary's id; the block hasher rejects it later
+                    cached = tuple(encoded)
             self._chunks[chunk] = cached
             if len(self._chunks) > self._capacity:
                 self._chunks.popitem(last=False)
