@@ -21,6 +21,7 @@ import re
 import struct
 import sys
 from array import array
+from collections.abc import Iterator
 
 _MAX_PIECE_BYTES = 4
 _WORD = re.compile(r"\x00|\s*[^\s\x00]+|\s+")
@@ -59,16 +60,22 @@ class ApproximateTokenizer:
         """The text's pieces as consecutive 4-byte big-endian ids, one code point per byte."""
         cache = self._words
         cached = cache.get
-        # Filling, a word not cached is stored (the cache may pass its capacity by one text's words).
-        keep = cache.setdefault if len(cache) < _WORD_CACHE_CAPACITY else _as_is
-        if text.isascii() and _SEPARATOR not in text:
-            padding = _PADDING
+        if not (text.isascii() and _SEPARATOR not in text):
+            keep = cache.setdefault if len(cache) < _WORD_CACHE_CAPACITY else _as_is
+            return "".join([cached(word) or keep(word, _padded(word)) for word in _WORD.findall(text)])
+        padding = _PADDING
+        if len(cache) >= _WORD_CACHE_CAPACITY:
             return "".join([
-                cached(word)
-                or keep(word, word[:-rest] + padding[rest] + word[-rest:] if (rest := len(word) & 3) else word)
+                cached(word) or (word[:-rest] + padding[rest] + word[-rest:] if (rest := len(word) & 3) else word)
                 for word in _ascii_words(text)
             ])
-        return "".join([cached(word) or keep(word, _padded(word)) for word in _WORD.findall(text)])
+        # Filling: a word not cached is stored (the cache may pass its capacity by one text's words).
+        keep = cache.setdefault
+        return "".join([
+            cached(word)
+            or keep(word, word[:-rest] + padding[rest] + word[-rest:] if (rest := len(word) & 3) else word)
+            for word in _ascii_words(text)
+        ])
 
 
 def _as_is(word: str, padded: str) -> str:
@@ -84,8 +91,8 @@ def _padded(word: str) -> str:
     return struct.pack(f">{len(pieces)}I", *pieces).decode("latin-1")
 
 
-def _ascii_words(text: str) -> list[str]:
-    """``_WORD.findall(text)`` for ASCII text without the separator, plus empty strings (which pad to nothing)."""
+def _ascii_words(text: str) -> Iterator[str]:
+    """``_WORD.findall(text)`` for ASCII text without the separator."""
     present = [char for char in _ASCII_WHITESPACE if char in text]
     for char in present:
         text = text.replace(char, _SEPARATOR + char)
@@ -93,7 +100,7 @@ def _ascii_words(text: str) -> list[str]:
         text = text.replace(char + _SEPARATOR, char)
     if "\x00" in text:
         text = text.replace("\x00", _SEPARATOR + "\x00" + _SEPARATOR)
-    return text.split(_SEPARATOR)
+    return filter(None, text.split(_SEPARATOR))  # no empty word before a leading space or around a NUL
 
 
 def _pieces(word: str) -> tuple[int, ...]:

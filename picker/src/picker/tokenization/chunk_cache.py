@@ -14,12 +14,12 @@ picker's GC pauses came mostly from such lists).
 
 from __future__ import annotations
 
-import re
+import string
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-_BOUNDARY = re.compile(r"(?<=[A-Za-z]) (?=[A-Za-z])")
+_ASCII_LETTERS = frozenset(string.ascii_letters)
 
 Encode = Callable[[str], Sequence[int]]
 
@@ -64,10 +64,22 @@ class ChunkCache:
         start = 0
         size = self._chunk_chars
         while len(text) - start > size:
-            boundary = _BOUNDARY.search(text, start + size)
-            if boundary is None:
+            boundary = _boundary(text, start + size)
+            if boundary < 0:
                 break
-            pieces.append(text[start : boundary.start()])
-            start = boundary.start()
+            pieces.append(text[start:boundary])
+            start = boundary
         pieces.append(text[start:])
         return pieces
+
+
+def _boundary(text: str, position: int) -> int:
+    """The first space between two ASCII letters at or after ``position`` (-1: none): spaces are found by
+    ``str.find`` (memchr) and their neighbours checked, rather than a look-around tried at every character."""
+    letters = _ASCII_LETTERS
+    space = text.find(" ", position)
+    while space >= 0:
+        if space > 0 and text[space - 1] in letters and text[space + 1 : space + 2] in letters:
+            return space
+        space = text.find(" ", space + 1)
+    return -1
