@@ -50,7 +50,9 @@ def test_common_prefix_is_exact_for_any_keys() -> None:
     for _ in range(5000):
         left = tuple(rng.randint(0, 2) for _ in range(rng.randint(0, 9)))
         right = tuple(rng.randint(0, 2) for _ in range(rng.randint(0, 9)))
-        scan = next((i for i, (a, b) in enumerate(zip(left, right)) if a != b), min(len(left), len(right)))
+        scan = next(
+            (i for i, (a, b) in enumerate(zip(left, right, strict=False)) if a != b), min(len(left), len(right))
+        )
         assert _common_prefix(left, right) == scan, (left, right)
     chained = tuple(range(1000))
     assert _common_prefix(chained, chained[:700] + (-1,) * 300) == 700

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -43,9 +42,12 @@ class MaxScorePicker:
             tied = [index for index, score in enumerate(scores) if score == best]
             return (endpoints[tied[0] if len(tied) == 1 else self._rng.choice(tied)],)
         random_key = self._rng.random
-        # One draw per candidate, in candidate order; the index breaks exact ties as a stable sort would.
-        keys = [(-score, random_key(), index) for index, score in enumerate(scores)]
-        return tuple(endpoints[key[2]] for key in heapq.nsmallest(self.max_num_of_endpoints, keys))
+        # Sorted by (score descending, one draw per candidate in candidate order) as two stable sorts with
+        # C-level keys: no key tuple per candidate.
+        draws = [random_key() for _ in scores]
+        order = sorted(range(len(endpoints)), key=draws.__getitem__)
+        order.sort(key=[-score for score in scores].__getitem__)
+        return tuple(endpoints[index] for index in order[: self.max_num_of_endpoints])
 
 
 def create_max_score_picker(
