@@ -102,8 +102,9 @@ def test_the_chunk_cache_keeps_a_packed_array_as_given() -> None:
 
 def test_a_body_routed_twice_is_tokenized_once_and_a_resent_body_hits_the_chunks() -> None:
     from picker.framework.types import InferenceRequest
-    from picker.tokenization.chat_template import ChatTemplate
     from picker.tokenization.request_tokenizer import RequestTokenizer
+
+    from chat_prompt import ChatTemplate
 
     class CountingTokenizer(ApproximateTokenizer):
         def __init__(self) -> None:
