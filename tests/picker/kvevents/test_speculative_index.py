@@ -37,3 +37,23 @@ def test_bounded_in_entries() -> None:
     assert index.longest_prefix([2, 100], now_s=1.0) == {"a": 2}
     index.prune(set())
     assert index.longest_prefix([2, 100], now_s=1.0) == {}
+
+
+def test_common_prefix_is_exact_for_any_keys() -> None:
+    """Chained keys take the single-key bisection; keys that repeat or agree after a difference take the
+    fallback, with the same answer as a scan."""
+    import random
+
+    from picker.kvevents.speculative_index import _common_prefix
+
+    rng = random.Random(4)
+    for _ in range(5000):
+        left = tuple(rng.randint(0, 2) for _ in range(rng.randint(0, 9)))
+        right = tuple(rng.randint(0, 2) for _ in range(rng.randint(0, 9)))
+        scan = next(
+            (i for i, (a, b) in enumerate(zip(left, right, strict=False)) if a != b), min(len(left), len(right))
+        )
+        assert _common_prefix(left, right) == scan, (left, right)
+    chained = tuple(range(1000))
+    assert _common_prefix(chained, chained[:700] + (-1,) * 300) == 700
+    assert _common_prefix(chained, chained[:300]) == 300

@@ -82,3 +82,63 @@ def test_cached_key_steps_equal_keys_of_the_whole_prompt(tiny: HuggingFaceTokeni
         assert len(segments.chunks) > 2 and len(segments.prefix_ids) == 1
         expected = hasher.request_keys(tokenizer.token_ids(request), "sql", None, 100)
         assert cache.keys(hasher.root("sql", None), segments, tokenizer.chunk_tokens, 100) == expected
+
+
+def test_packed_ids_are_the_plain_ids(tiny: HuggingFaceTokenizer) -> None:
+    for text in random_texts(30, 400):
+        assert list(tiny.encode_packed(text)) == tiny.encode(text, add_special_tokens=False)
+        assert list(ApproximateTokenizer().encode_packed(text)) == ApproximateTokenizer().encode(text)
+
+
+def test_the_chunk_cache_keeps_a_packed_array_as_given() -> None:
+    from array import array
+
+    encoded = array("I", [1, 2, 3])
+    cache = ChunkCache(lambda text: encoded)
+    assert cache.tokens("abc") is encoded
+    assert ChunkCache(lambda text: [1, 2]).tokens("abc") == array("I", [1, 2])
+    assert ChunkCache(lambda text: [2**40]).tokens("abc") == (2**40,)  # not an id a vocabulary has
+
+
+def test_a_body_routed_twice_is_tokenized_once_and_a_resent_body_hits_the_chunks() -> None:
+    from picker.framework.types import InferenceRequest
+    from picker.tokenization.request_tokenizer import RequestTokenizer
+
+    from chat_prompt import ChatTemplate
+
+    class CountingTokenizer(ApproximateTokenizer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.texts: list[str] = []
+
+        def encode_packed(self, text: str):  # type: ignore[no-untyped-def]
+            self.texts.append(text)
+            return super().encode_packed(text)
+
+    counting = CountingTokenizer()
+    tokenizer = RequestTokenizer(counting, ChatTemplate())
+    prompt = " ".join(random_texts(1, 5000))
+    first = InferenceRequest("r", "m", "m", prompt, {"model": "m", "prompt": prompt})
+    tokens = tokenizer.token_ids(first)
+    chunks = len(counting.texts)
+    assert chunks > 2
+    assert tokenizer.token_ids(first) == tokens and tokenizer.segments(first) is tokenizer.segments(first)
+    resent = InferenceRequest("r", "m", "m", prompt, {"model": "m", "prompt": prompt})  # a retry: a new stream
+    assert tokenizer.token_ids(resent) == tokens
+    assert len(counting.texts) == chunks  # nothing tokenized again
+
+
+def test_chunks_end_before_the_first_space_between_letters_after_each_chunk_size() -> None:
+    import re
+
+    boundary = re.compile(r"(?<=[A-Za-z]) (?=[A-Za-z])")
+    rng = random.Random(3)
+    for _ in range(3000):
+        size = rng.randint(1, 12)
+        text = "".join(rng.choice("ab Z9 .\n é") for _ in range(rng.randint(0, 60)))
+        expected, start = [], 0
+        while len(text) - start > size and (found := boundary.search(text, start + size)) is not None:
+            expected.append(text[start : found.start()])
+            start = found.start()
+        expected.append(text[start:])
+        assert ChunkCache(lambda chunk: [], chunk_chars=size).chunks(text) == expected, (text, size)

@@ -48,6 +48,22 @@ def test_same_seed_same_tie_breaks() -> None:
     assert draws == [names(second.pick(inference_request(), STATES, [1.0] * 4)) for _ in range(20)]
 
 
+def test_max_score_top_n_is_a_full_sort_with_one_draw_per_candidate() -> None:
+    """The top-n selection picks what sorting every candidate by (score desc, a draw each) picks."""
+    rng = random.Random(6)
+    states = [endpoint_state(i) for i in range(12)]
+    for _ in range(300):
+        scores = [rng.choice([0.0, 0.5, 1.0, rng.random()]) for _ in states]
+        count, seed = rng.randint(1, 14), rng.randint(0, 10**6)
+        picked = MaxScorePicker(random.Random(seed), count).pick(inference_request(), states, scores)
+        draw = random.Random(seed).random
+        if count == 1:
+            continue  # one pick draws only among the tied best (tested above)
+        keys = [(-score, draw()) for score in scores]
+        expected = sorted(range(len(states)), key=keys.__getitem__)[:count]
+        assert names(picked) == [states[index].endpoint.name for index in expected]
+
+
 def test_random_picker_returns_distinct_endpoints() -> None:
     picked = RandomPicker(random.Random(0), 3).pick(inference_request(), STATES, [0.0] * 4)
     assert len(set(names(picked))) == 3

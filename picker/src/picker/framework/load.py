@@ -33,16 +33,22 @@ def hot_endpoints(
     scorers): q_e = fresh queue estimate, T_e = queue_threshold (x2 when the server's own scrape shows nobody
     waiting: an in-flight-only queue must be twice as deep), hot_e = min(q_e, q_e - min_c q_c) >= T_e or
     kv_e >= kv_threshold."""
-    queued = [
-        fresh_queue_estimate(metrics_of(state), in_flight.count(state.endpoint.name)) for state in endpoints
-    ]
+    # Inlined fresh_queue_estimate and metrics_of, locals only, lists of numbers (no per-candidate tuple for
+    # the garbage collector to count): this runs over every candidate on every request.
+    in_flight_of = in_flight.view().get
+    queued: list[int] = []
+    waiting: list[int] = []
+    kv_usage: list[float] = []
+    for state in endpoints:
+        metrics = IDLE_METRICS if state.metrics is None else state.metrics
+        server_queue = metrics.waiting_queue_size
+        unstarted = in_flight_of(state.endpoint.name, 0) - metrics.running_requests
+        queued.append(server_queue if server_queue >= unstarted else unstarted)
+        waiting.append(server_queue)
+        kv_usage.append(metrics.kv_cache_usage_ratio)
     least_queued = min(queued, default=0)
     hot = []
-    for state, queue in zip(endpoints, queued, strict=True):
-        metrics = metrics_of(state)
-        threshold = queue_threshold if metrics.waiting_queue_size > 0 else 2 * queue_threshold
-        hot.append(
-            (queue >= threshold and queue - least_queued >= threshold)
-            or metrics.kv_cache_usage_ratio >= kv_threshold
-        )
+    for queue, server_queue, kv in zip(queued, waiting, kv_usage, strict=True):
+        threshold = queue_threshold if server_queue > 0 else 2 * queue_threshold
+        hot.append((queue >= threshold and queue - least_queued >= threshold) or kv >= kv_threshold)
     return hot

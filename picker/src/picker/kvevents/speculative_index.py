@@ -89,10 +89,23 @@ class SpeculativeIndex:
 
 
 def _common_prefix(left: tuple[int, ...], right: tuple[int, ...]) -> int:
-    """Length of the common prefix, by bisection over C-level tuple slice comparisons."""
-    low, high = 0, min(len(left), len(right))
-    if left[:high] == right[:high]:
-        return high
+    """Length of the common prefix.
+
+    Block keys are chained (a key stands for its whole prefix), so the first unequal position is found by
+    bisection over single keys, then checked with one C-level slice comparison; inputs where equal keys
+    do not mean equal prefixes fall back to bisection over slice comparisons.
+    """
+    high = min(len(left), len(right))
+    low, top = 0, high
+    while low < top:  # the longest run of equal keys at the end of the prefix, if keys are chained
+        middle = (low + top + 1) // 2
+        if left[middle - 1] == right[middle - 1]:
+            low = middle
+        else:
+            top = middle - 1
+    if (low == high or left[low] != right[low]) and left[:low] == right[:low]:
+        return low
+    low = 0
     while low < high:
         middle = (low + high + 1) // 2
         if left[:middle] == right[:middle]:

@@ -42,7 +42,11 @@ class MaxScorePicker:
             tied = [index for index, score in enumerate(scores) if score == best]
             return (endpoints[tied[0] if len(tied) == 1 else self._rng.choice(tied)],)
         random_key = self._rng.random
-        order = sorted(range(len(endpoints)), key=lambda index: (-scores[index], random_key()))
+        # Sorted by (score descending, one draw per candidate in candidate order) as two stable sorts with
+        # C-level keys: no key tuple per candidate.
+        draws = [random_key() for _ in scores]
+        order = sorted(range(len(endpoints)), key=draws.__getitem__)
+        order.sort(key=[-score for score in scores].__getitem__)
         return tuple(endpoints[index] for index in order[: self.max_num_of_endpoints])
 
 

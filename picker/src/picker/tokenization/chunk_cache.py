@@ -14,14 +14,14 @@ picker's GC pauses came mostly from such lists).
 
 from __future__ import annotations
 
-import re
+import string
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-_BOUNDARY = re.compile(r"(?<=[A-Za-z]) (?=[A-Za-z])")
+_ASCII_LETTERS = frozenset(string.ascii_letters)
 
-Encode = Callable[[str], list[int]]
+Encode = Callable[[str], Sequence[int]]
 
 
 class ChunkCache:
@@ -45,10 +45,13 @@ class ChunkCache:
         cached = self._chunks.get(chunk)
         if cached is None:
             encoded = self._encode(chunk)
-            try:
-                cached = array("I", encoded)
-            except OverflowError:  # not a real vocabulary's id; the block hasher rejects it later
-                cached = tuple(encoded)
+            if isinstance(encoded, array) and encoded.typecode == "I":
+                cached = encoded
+            else:
+                try:
+                    cached = array("I", encoded)
+                except OverflowError:  # not a real vocabulary's id; the block hasher rejects it later
+                    cached = tuple(encoded)
             self._chunks[chunk] = cached
             if len(self._chunks) > self._capacity:
                 self._chunks.popitem(last=False)
@@ -61,10 +64,22 @@ class ChunkCache:
         start = 0
         size = self._chunk_chars
         while len(text) - start > size:
-            boundary = _BOUNDARY.search(text, start + size)
-            if boundary is None:
+            boundary = _boundary(text, start + size)
+            if boundary < 0:
                 break
-            pieces.append(text[start : boundary.start()])
-            start = boundary.start()
+            pieces.append(text[start:boundary])
+            start = boundary
         pieces.append(text[start:])
         return pieces
+
+
+def _boundary(text: str, position: int) -> int:
+    """The first space between two ASCII letters at or after ``position`` (-1: none): spaces are found by
+    ``str.find`` (memchr) and their neighbours checked, rather than a look-around tried at every character."""
+    letters = _ASCII_LETTERS
+    space = text.find(" ", position)
+    while space >= 0:
+        if space > 0 and text[space - 1] in letters and text[space + 1 : space + 2] in letters:
+            return space
+        space = text.find(" ", space + 1)
+    return -1

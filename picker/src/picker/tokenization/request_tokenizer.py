@@ -25,6 +25,11 @@ _MEMO_CAPACITY = 4096
 class TextTokenizer(Protocol):
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]: ...
 
+    def encode_packed(self, text: str) -> Sequence[int]:
+        """The text's ids without special tokens, the cheapest way this tokenizer gives them (``ChunkCache``
+        keeps an ``array('I')`` as it is)."""
+        ...
+
     def special_tokens_around(self) -> tuple[list[int], list[int]]:
         """The ids ``add_special_tokens=True`` puts before and after a text's own tokens."""
         ...
@@ -51,6 +56,11 @@ class HuggingFaceTokenizer:
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return self._tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
 
+    def encode_packed(self, text: str) -> list[int]:
+        # The same ids without character offsets (which encode() tracks through every normalisation and
+        # pre-tokenization step): about a third less CPU on byte-level BPE. One input runs on this thread.
+        return self._tokenizer.encode_batch_fast([text], add_special_tokens=False)[0].ids
+
     def special_tokens_around(self) -> tuple[list[int], list[int]]:
         plain = self.encode("a", add_special_tokens=False)
         full = self.encode("a", add_special_tokens=True)
@@ -62,7 +72,7 @@ class RequestTokenizer:
     def __init__(self, tokenizer: TextTokenizer, chat_template: ChatTemplate) -> None:
         self._tokenizer = tokenizer
         self._chat_template = chat_template
-        self._chunks = ChunkCache(lambda text: tokenizer.encode(text, add_special_tokens=False))
+        self._chunks = ChunkCache(tokenizer.encode_packed)
         prefix_ids, suffix_ids = tokenizer.special_tokens_around()
         self._prefix_ids, self._suffix_ids = tuple(prefix_ids), tuple(suffix_ids)
         self._memo: OrderedDict[tuple[int, str], PromptSegments] = OrderedDict()
