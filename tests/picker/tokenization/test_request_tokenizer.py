@@ -6,11 +6,11 @@ import random
 
 import pytest
 from picker.tokenization.approximate_tokenizer import ApproximateTokenizer
-from picker.tokenization.chunk_cache import ChunkCache
+from picker.tokenization.chunk_cache import ChunkCache, cuts_are_transparent
 from picker.tokenization.request_tokenizer import HuggingFaceTokenizer
 from sim.tokenizer import ApproximateTokenizer as SimulatorTokenizer
 
-from tests.picker.tokenization.tiny_tokenizer import build_tiny_tokenizer
+from tests.picker.tokenization.tiny_tokenizer import build_prepending_tokenizer, build_tiny_tokenizer
 
 ALPHABET = "abcdefghij  ABC\n\t.,é€😀\x00<|eot_id|>"
 
@@ -142,3 +142,26 @@ def test_chunks_end_before_the_first_space_between_letters_after_each_chunk_size
             start = found.start()
         expected.append(text[start:])
         assert ChunkCache(lambda chunk: [], chunk_chars=size).chunks(text) == expected, (text, size)
+
+
+def test_a_tokenizer_that_marks_every_text_start_is_not_cut(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    from picker.framework.types import InferenceRequest
+    from picker.tokenization.request_tokenizer import RequestTokenizer
+
+    from chat_prompt import ChatTemplate
+
+    prepending = HuggingFaceTokenizer(build_prepending_tokenizer(tmp_path) / "tokenizer.json")
+    assert not cuts_are_transparent(prepending.encode_packed)
+    with caplog.at_level("WARNING"):
+        tokenizer = RequestTokenizer(prepending, ChatTemplate())
+    assert "tokenized whole" in caplog.text
+    prompt = " ".join(["the quick brown fox jumps over the lazy dog"] * 200)  # many chunks' worth
+    request = InferenceRequest("r", "m", "m", prompt, {"model": "m", "prompt": prompt})
+    assert tokenizer.token_ids(request) == prepending.encode(prompt)  # cut at 1,024 characters it differs
+    cut = ChunkCache(prepending.encode_packed)
+    assert len(cut.chunks(prompt)) > 1 and cut.encode(prompt) != prepending.encode(prompt, add_special_tokens=False)
+
+
+def test_tokenizers_that_split_words_first_are_cut(tiny: HuggingFaceTokenizer) -> None:
+    assert cuts_are_transparent(tiny.encode_packed)
+    assert cuts_are_transparent(ApproximateTokenizer().encode_packed)

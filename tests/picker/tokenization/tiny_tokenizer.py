@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 BOS = "<|begin_of_text|>"
 EOT = "<|eot_id|>"
@@ -40,4 +40,17 @@ def build_tiny_tokenizer(directory: Path) -> Path:
     tokenizer.save(str(directory / "tokenizer.json"))
     config = {"bos_token": BOS, "eos_token": {"content": EOT}, "chat_template": CHAT_TEMPLATE}
     (directory / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    return directory
+
+
+def build_prepending_tokenizer(directory: Path) -> Path:
+    """A Llama 2-style SentencePiece BPE as ``tokenizer.json`` has it: a normalizer that prepends "▁" to every
+    text and turns spaces into "▁", no pre-tokenizer; so a text cut between words does not tokenize as the
+    whole (the cut's second half gains a "▁")."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tokenizer.decoder = decoders.Metaspace()
+    tokenizer.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=300, special_tokens=SPECIAL_TOKENS))
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(directory / "tokenizer.json"))
     return directory

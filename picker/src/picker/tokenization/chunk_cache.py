@@ -5,7 +5,9 @@ after every ``chunk_chars`` characters. Prompts that share a prefix are cut iden
 pieces hit the cache. Cutting there does not change the tokens for tokenizers that split words before
 merging (GPT-2/Llama 3 byte-level BPE, SentencePiece-style metaspace, the simulator's approximate
 tokenizer): the space starts the next word's token either way. Special tokens the tokenizer adds (BOS) are
-added once around the whole prompt.
+added once around the whole prompt. A tokenizer for which that does not hold (e.g. a SentencePiece
+``tokenizer.json`` that prepends "▁" to every text it normalizes, so a chunk's first word gains a marker the
+whole prompt's does not) is found by ``cuts_are_transparent`` when it is loaded, and is then not cut.
 
 Cached token ids are kept as ``array('I')``: an array is not a container the garbage collector tracks, where a
 list of a few hundred ints per chunk is traversed by every collection while it stays cached (measured: the
@@ -71,6 +73,23 @@ class ChunkCache:
             start = boundary
         pieces.append(text[start:])
         return pieces
+
+
+# Text with every kind of cut ``chunks`` makes: a space between two ASCII letters, after words of one and of
+# several letters, lower and upper case, after punctuation further on.
+_PROBE_TEXT = "You are a helpful assistant. Answer the Question in one short sentence, then stop here."
+
+
+def cuts_are_transparent(encode: Encode) -> bool:
+    """Whether cutting text where ``chunks`` cuts leaves ``encode``'s ids unchanged (checked at every such
+    space of a probe text: the ids of the two halves, concatenated, against the whole text's)."""
+    whole = list(encode(_PROBE_TEXT))
+    space = _boundary(_PROBE_TEXT, 1)
+    while space >= 0:
+        if list(encode(_PROBE_TEXT[:space])) + list(encode(_PROBE_TEXT[space:])) != whole:
+            return False
+        space = _boundary(_PROBE_TEXT, space + 1)
+    return True
 
 
 def _boundary(text: str, position: int) -> int:

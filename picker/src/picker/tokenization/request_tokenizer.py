@@ -8,6 +8,8 @@ default ``add_special_tokens=True``). Chat: the chat template's rendering, witho
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,8 +19,9 @@ from typing import Protocol
 from chat_prompt import ChatTemplate, ChatTemplateError
 from picker.framework.types import InferenceRequest
 from picker.tokenization.approximate_tokenizer import ApproximateTokenizer
-from picker.tokenization.chunk_cache import ChunkCache
+from picker.tokenization.chunk_cache import ChunkCache, cuts_are_transparent
 
+logger = logging.getLogger(__name__)
 _MEMO_CAPACITY = 4096
 
 
@@ -72,7 +75,15 @@ class RequestTokenizer:
     def __init__(self, tokenizer: TextTokenizer, chat_template: ChatTemplate) -> None:
         self._tokenizer = tokenizer
         self._chat_template = chat_template
-        self._chunks = ChunkCache(tokenizer.encode_packed)
+        if cuts_are_transparent(tokenizer.encode_packed):
+            self._chunks = ChunkCache(tokenizer.encode_packed)
+        else:
+            logger.warning(
+                "this tokenizer does not give a text's tokens when the text is cut between words (its "
+                "normalizer marks the start of every text it is given): prompts are tokenized whole, and "
+                "only a whole prompt seen before comes from the cache"
+            )
+            self._chunks = ChunkCache(tokenizer.encode_packed, chunk_chars=sys.maxsize)
         prefix_ids, suffix_ids = tokenizer.special_tokens_around()
         self._prefix_ids, self._suffix_ids = tuple(prefix_ids), tuple(suffix_ids)
         self._memo: OrderedDict[tuple[int, str], PromptSegments] = OrderedDict()
