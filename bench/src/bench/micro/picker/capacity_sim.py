@@ -148,7 +148,7 @@ def simulate(
     store = EndpointStore()
     settings = engine_config(fleet)
     replicas = {
-        f"replica-{i}-rank-0": _Replica(f"replica-{i}-rank-0", engine, recorder)
+        f"replica-{i}-rank-{i}": _Replica(f"replica-{i}-rank-{i}", engine, recorder)
         for i in range(fleet.replicas)
         for recorder in [EventRecorder()]
         for engine in [Engine(settings, random.Random(seed * 1000 + i), recorder)]
