@@ -132,3 +132,25 @@ def test_standard_preset_restarts_an_approximate_and_the_precise_picker_side_by_
     [restart] = [s for s in standard.scenarios if s.picker_restart is not None]
     assert standard.targets_for(restart) == ["picker-recommended", "picker-precise"]
     assert restart.picker_restart is not None and restart.picker_restart.window_s == 10
+
+
+def test_scaled_out_precise_targets_place_new_prefixes_by_rendezvous(tmp_path):
+    """The precise profile places new prefixes by one process's footprint; the targets that run it as several
+    processes (and picker-precise-rendezvous, the same rule on one) override it with rendezvous hashing."""
+    import yaml
+    from bench.targets import build_targets
+    from bench.targets.base import FleetView
+
+    fleet = FleetView(replicas={"replica-0": "http://127.0.0.1:1"}, model="m", work_dir=tmp_path,
+                      kv_events_ports=(5557, 5657))
+    targets = build_targets()
+
+    def cold_placement(name: str) -> str:
+        profile = yaml.safe_load(targets[name]._events_profile(fleet))
+        scorer = next(p for p in profile["plugins"] if p["type"] == "precise-prefix-cache-scorer")
+        assert scorer["parameters"]["kvEventsConfig"]["podDiscoveryConfig"]["socketPort"] == 5557
+        return scorer["parameters"]["coldPlacement"]
+
+    assert cold_placement("picker-precise") == "footprint"
+    assert {cold_placement(name) for name in ("picker-precise-rendezvous", "picker-precise-2-workers",
+                                               "picker-precise-2-replicas")} == {"rendezvous"}

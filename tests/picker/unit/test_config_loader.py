@@ -269,6 +269,14 @@ def test_precise_profile_takes_prefix_affinity_from_kv_events(plugin_context) ->
     assert [plugin.name for plugin in setup.background_plugins] == ["precise-prefix-cache-scorer"]
 
 
+def test_precise_profile_places_new_prefixes_by_this_process_footprint() -> None:
+    # One picker process is the default deployment: rendezvous placement (for --workers > 1 and active-active
+    # replicas) lost 15 points of the bound on capacity-bound-chat there.
+    scorer = next(plugin for plugin in precise_config().plugins if plugin.type == "precise-prefix-cache-scorer")
+    assert scorer.parameters["coldPlacement"] == "footprint"
+    assert scorer.parameters["coldPlacementWeight"] > 0
+
+
 def test_default_config_resolves_to_the_epp_default_profile() -> None:
     context = PluginContext(FakeClock(), random.Random(0), InFlightTracker())
     setup = build_scheduling(default_config(), builtin_registry(), context)

@@ -19,6 +19,7 @@ DEFAULT_TARGETS = (
     "picker-recommended",
     "picker-recommended-lean",
     "picker-precise",
+    "picker-precise-rendezvous",
     "picker-llm-d-default",
     "picker-precise-2-workers",
     "picker-precise-2-replicas",
@@ -27,6 +28,10 @@ DEFAULT_TARGETS = (
     "vllm-router",
     "smg",
 )
+
+
+# Precise pickers that run as several processes place new prefixes by rendezvous hashing (alike in each).
+RENDEZVOUS = (("coldPlacement", "rendezvous"),)
 
 
 def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
@@ -43,14 +48,19 @@ def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
         PickerGateway("picker-precise", "precise",
                       "Envoy + picker, the precise profile: prefix affinity from the replicas' KV events",
                       wants_kv_events=True),
+        PickerGateway("picker-precise-rendezvous", "precise",
+                      "as picker-precise, new prefixes placed by rendezvous hashing (coldPlacement: rendezvous, the "
+                      "rule for --workers > 1 and active-active replicas), on one process",
+                      wants_kv_events=True, scorer_overrides=RENDEZVOUS),
         PickerGateway("picker-llm-d-default", "llm-d-default",
                       "Envoy + picker, llm-d's guide default on llm-d-router v0.10 (sticky until saturated)"),
         PickerGateway("picker-precise-2-workers", "precise",
                       "as picker-precise, with --workers 2 (two processes, each its own state and KV-event "
-                      "subscriptions)", wants_kv_events=True, workers=2),
+                      "subscriptions) and coldPlacement: rendezvous, as scaled-out processes should run",
+                      wants_kv_events=True, workers=2, scorer_overrides=RENDEZVOUS),
         PickerGateway("picker-precise-2-replicas", "precise",
                       "two picker-precise replicas, both serving (active-active): streams alternate between "
-                      "them", wants_kv_events=True, replicas=2),
+                      "them; coldPlacement: rendezvous", wants_kv_events=True, replicas=2, scorer_overrides=RENDEZVOUS),
         PickerGateway("picker-recommended-2-replicas", "recommended",
                       "two picker-recommended replicas, both serving: what approximate prefix state loses "
                       "active-active (the stack keeps leader election for it)", replicas=2),

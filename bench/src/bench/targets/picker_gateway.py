@@ -41,6 +41,12 @@ def picker_profile_text(profile: str) -> str:
         raise TargetUnavailable(str(err)) from err
 
 
+def kv_events_endpoint_name(replica: str, rank: int) -> str:
+    """The picker's name for fleet replica ``replica`` (data-parallel rank ``rank``) when it subscribes to the
+    replicas' KV events: what rendezvous placement hashes, so the simulation names endpoints alike."""
+    return f"{replica}-rank-{rank}"
+
+
 @dataclass(frozen=True)
 class PickerGateway:
     name: str
@@ -59,6 +65,9 @@ class PickerGateway:
     # Picker replicas, each its own process(es), all serving (active-active): Envoy health-checks them and
     # round-robins streams over them, so each sees about 1/replicas of the traffic.
     replicas: int = 1
+    # precise-prefix-cache-scorer parameters set over the profile's (a variant of a shipped profile, e.g.
+    # its other coldPlacement rule, measured beside it).
+    scorer_overrides: tuple[tuple[str, object], ...] = ()
 
     def check_available(self) -> None:
         picker_profile_text(self.profile)
@@ -101,7 +110,7 @@ class PickerGateway:
 
         config_text = self._events_profile(fleet) if self.wants_kv_events else None
         endpoints = [
-            StaticEndpoint(name=f"{name}-rank-{rank}" if self.wants_kv_events else name,
+            StaticEndpoint(name=kv_events_endpoint_name(name, rank) if self.wants_kv_events else name,
                            address=url.removeprefix("http://").rsplit(":", 1)[0], port=int(url.rsplit(":", 1)[1]))
             for rank, (name, url) in enumerate(fleet.replicas.items())
         ]
@@ -150,6 +159,7 @@ class PickerGateway:
         for scorer in scorers:
             events = scorer.setdefault("parameters", {}).setdefault("kvEventsConfig", {})
             events["podDiscoveryConfig"] = {"socketPort": live, "replaySocketPort": replay}
+            scorer["parameters"].update(self.scorer_overrides)
         return yaml.safe_dump(profile)
 
 

@@ -58,6 +58,7 @@ from bench.config import FleetSpec, Scenario
 from bench.driver.load import OpenLoop
 from bench.micro.picker.replica_sim import SimClock, run_sync, without_flow_control
 from bench.stats.percentiles import percentile
+from bench.targets.picker_gateway import kv_events_endpoint_name
 
 
 @dataclass
@@ -148,8 +149,9 @@ def simulate(
     store = EndpointStore()
     settings = engine_config(fleet)
     replicas = {
-        f"replica-{i}-rank-0": _Replica(f"replica-{i}-rank-0", engine, recorder)
+        name: _Replica(name, engine, recorder)
         for i in range(fleet.replicas)
+        for name in [kv_events_endpoint_name(f"replica-{i}", i)]  # the bench's names: rendezvous hashes them
         for recorder in [EventRecorder()]
         for engine in [Engine(settings, random.Random(seed * 1000 + i), recorder)]
     }
