@@ -134,9 +134,10 @@ def test_standard_preset_restarts_an_approximate_and_the_precise_picker_side_by_
     assert restart.picker_restart is not None and restart.picker_restart.window_s == 10
 
 
-def test_scaled_out_precise_targets_place_new_prefixes_by_rendezvous(tmp_path):
-    """The precise profile places new prefixes by one process's footprint; the targets that run it as several
-    processes (and picker-precise-rendezvous, the same rule on one) override it with rendezvous hashing."""
+def test_scaled_out_precise_targets_run_the_profile_the_stack_deploys(tmp_path):
+    """The precise profile places new prefixes by footprint, and so do its scaled-out targets (the stack
+    deploys the same profile with picker.workers or active-active replicas); picker-precise-rendezvous is the
+    one target that overrides it, with rendezvous hashing."""
     import yaml
     from bench.targets import build_targets
     from bench.targets.base import FleetView
@@ -151,6 +152,6 @@ def test_scaled_out_precise_targets_place_new_prefixes_by_rendezvous(tmp_path):
         assert scorer["parameters"]["kvEventsConfig"]["podDiscoveryConfig"]["socketPort"] == 5557
         return scorer["parameters"]["coldPlacement"]
 
-    assert cold_placement("picker-precise") == "footprint"
-    assert {cold_placement(name) for name in ("picker-precise-rendezvous", "picker-precise-2-workers",
-                                               "picker-precise-2-replicas")} == {"rendezvous"}
+    assert {cold_placement(name) for name in ("picker-precise", "picker-precise-2-workers",
+                                               "picker-precise-2-replicas")} == {"footprint"}
+    assert cold_placement("picker-precise-rendezvous") == "rendezvous"

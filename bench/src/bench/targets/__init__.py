@@ -30,7 +30,7 @@ DEFAULT_TARGETS = (
 )
 
 
-# Precise pickers that run as several processes place new prefixes by rendezvous hashing (alike in each).
+# The precise profile with new prefixes placed by rendezvous hashing (the same placement in every process).
 RENDEZVOUS = (("coldPlacement", "rendezvous"),)
 
 
@@ -56,11 +56,11 @@ def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
                       "Envoy + picker, llm-d's guide default on llm-d-router v0.10 (sticky until saturated)"),
         PickerGateway("picker-precise-2-workers", "precise",
                       "as picker-precise, with --workers 2 (two processes, each its own state and KV-event "
-                      "subscriptions) and coldPlacement: rendezvous, as scaled-out processes should run",
-                      wants_kv_events=True, workers=2, scorer_overrides=RENDEZVOUS),
+                      "subscriptions), the profile as the stack deploys it with picker.workers: 2",
+                      wants_kv_events=True, workers=2),
         PickerGateway("picker-precise-2-replicas", "precise",
                       "two picker-precise replicas, both serving (active-active): streams alternate between "
-                      "them; coldPlacement: rendezvous", wants_kv_events=True, replicas=2, scorer_overrides=RENDEZVOUS),
+                      "them (the stack's haMode: active-active)", wants_kv_events=True, replicas=2),
         PickerGateway("picker-recommended-2-replicas", "recommended",
                       "two picker-recommended replicas, both serving: what approximate prefix state loses "
                       "active-active (the stack keeps leader election for it)", replicas=2),
