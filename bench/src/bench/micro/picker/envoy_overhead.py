@@ -35,6 +35,7 @@ from typing import Any
 
 from picker.datastore.endpoints_file import StaticEndpoint, StaticPoolFile
 
+from bench.micro.command_line import command_line
 from bench.stats.percentiles import percentile_or_nan
 from infgw.envoy import BodyMode, EnvoyBootstrapSpec, PickerConnection, build_bootstrap
 from infgw.launch.envoy_process import EnvoyProcess
@@ -337,7 +338,7 @@ def render(
     lines = [
         f"## Picker overhead behind Envoy ({datetime.date.today().isoformat()})",
         "",
-        f"`{' '.join(sys.argv)}`  ",
+        f"`{command_line()}`  ",
         f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}, "
         f"{args.upstreams} instant upstreams, picker TLS {'on' if args.picker_tls else 'off'}, "
         f"seed {args.seed}, medians of {args.repeats} alternating repeats; load average before the run "

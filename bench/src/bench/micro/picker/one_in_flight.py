@@ -40,6 +40,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.micro.command_line import command_line
 from bench.micro.picker.envoy_overhead import (
     append_table,
     percentile_ms,
@@ -258,7 +259,7 @@ def render(args: argparse.Namespace, results: dict[tuple[str, bool], Kind], name
     lines = [
         f"## The picker at one request in flight ({datetime.date.today().isoformat()})",
         "",
-        f"`{' '.join(['python -m bench.micro.picker.one_in_flight', *map(shlex.quote, sys.argv[1:])])}`  ",
+        f"`{command_line()}`  ",
         f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}, one instant upstream, "
         f"picker TLS {'on' if args.picker_tls else 'off'}, {args.repeats} interleaved repeats of "
         f"{args.duration_s:g} s per gateway and kind (medians of the repeats' percentiles); load average "

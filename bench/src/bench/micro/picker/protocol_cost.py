@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import time
 
 from envoy.config.core.v3.base_pb2 import HeaderMap, HeaderValue
@@ -26,6 +25,8 @@ from picker.framework.types import Endpoint, InferenceRequest, ResponseUsage, Ro
 from picker.request_director import RoutedRequest
 from picker.server.ext_proc_settings import ExtProcSettings
 from picker.server.request_stream import RequestStream
+
+from bench.micro.command_line import command_line
 
 _ENDPOINT = Endpoint(name="e0", address="10.0.0.1", port=8000)
 
@@ -149,7 +150,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sse-events", type=int, default=20)
     args = parser.parse_args()
-    print(f"`{' '.join(sys.argv)}`\n")
+    print(f"`{command_line()}`\n")
     print("| response | messages in | answers out | protocol CPU us/request | us/message in |")
     print("|---|---:|---:|---:|---:|")
     for label, events in (("JSON", 0), (f"SSE, {args.sse_events} events", args.sse_events)):

@@ -40,6 +40,8 @@ from envoy.config.core.v3.base_pb2 import HeaderMap, HeaderValue
 from envoy.service.ext_proc.v3.external_processor_pb2 import HttpBody, HttpHeaders, ProcessingRequest
 from google.protobuf.struct_pb2 import Struct
 
+from bench.micro.command_line import command_line
+
 REPO_ROOT = Path(__file__).resolve().parents[5]  # bench/src/bench/micro/picker/<this file>
 PROFILES = {
     "default": REPO_ROOT / "picker" / "src" / "picker" / "profiles" / "default.yaml",
@@ -376,7 +378,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(measure(profiles[0], args.requests, args.seed, args.prompt_tokens, args.sse_events)))
         return
-    print(f"`{' '.join(sys.argv)}`\n")
+    print(f"`{command_line()}`\n")
     print(
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, {ENDPOINTS} endpoints, "
         f"{args.prompt_tokens}-token prompts, SSE with {args.sse_events} events on half the requests; "

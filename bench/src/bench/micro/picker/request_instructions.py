@@ -27,6 +27,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from bench.micro.command_line import command_line
 from bench.micro.picker.request_cost import (  # the same workload, same directory
     PROFILES,
     REPO_ROOT,
@@ -127,7 +128,7 @@ def main() -> None:
         return
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("needs valgrind (apt-get install valgrind): callgrind counts the instructions")
-    print(f"`{' '.join(sys.argv)}`\n")
+    print(f"`{command_line()}`\n")
     print(
         f"valgrind callgrind instructions (Ir) per request, {args.requests} requests after 50 of warm-up, "
         f"{args.prompt_tokens}-token prompts, SSE with {args.sse_events} events on half the requests\n"

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.micro.command_line import command_line
 from bench.micro.picker.envoy_overhead import (
     percentile_ms,
     picker_process,
@@ -140,7 +141,7 @@ def main() -> None:
                 print(f"{name}: gap p50 {percentile_ms(gaps, 0.5):.2f} ms", file=sys.stderr)
 
     lines = [
-        f"`{' '.join(sys.argv)}`  ",
+        f"`{command_line()}`  ",
         f"{args.requests} streamed requests ({args.events} events, {args.gap_ms:g} ms apart upstream), "
         f"{args.concurrency} in flight, picker TLS {'on' if args.picker_tls else 'off'}.",
         "",

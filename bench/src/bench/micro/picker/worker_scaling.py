@@ -29,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.micro.command_line import command_line
 from bench.micro.picker.envoy_overhead import (
     picker_process,
     process_cpu_s,
@@ -182,7 +183,7 @@ def render(args: argparse.Namespace, results: dict[tuple[str, str, int], Cell], 
     lines = [
         f"## Picker workers: sustained rate and CPU per request ({datetime.date.today().isoformat()})",
         "",
-        f"`{' '.join(sys.argv)}`  ",
+        f"`{command_line()}`  ",
         f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}, {args.upstreams} "
         f"instant upstreams, {args.concurrency} requests in flight, {args.duration_s:g} s runs, medians of "
         f"{args.repeats} alternating repeats; load average {load_before[0]:.1f} before, "
