@@ -275,3 +275,14 @@ def test_rendezvous_needs_history_below_match(plugin_context: PluginContext) -> 
         scorer(plugin_context, coldPlacement="rendezvous")
     with pytest.raises(ValidationError, match="coldPlacement"):
         scorer(plugin_context, historyBelowMatch=0.25, coldPlacement="hashed")
+
+
+def test_only_rendezvous_placement_keeps_the_event_fed_footprint(plugin_context: PluginContext) -> None:
+    footprint_rule = scorer(plugin_context, historyBelowMatch=0.25, coldPlacementWeight=0.5)
+    assert footprint_rule.events.footprint is None  # nothing counted per BlockStored for a rule that never reads it
+    publish(footprint_rule, STATES[0].endpoint.name, 4)
+    plugin = rendezvous_scorer(1)
+    publish(plugin, STATES[0].endpoint.name, 4, seq=1)  # after the scorer's own empty batch 0
+    footprint = plugin.events.footprint
+    assert footprint is not None
+    assert footprint.get(STATES[0].endpoint.name) == pytest.approx(4) and footprint.get(STATES[1].endpoint.name) == 0

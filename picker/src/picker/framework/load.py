@@ -33,18 +33,16 @@ def hot_endpoints(
     scorers): q_e = fresh queue estimate, T_e = queue_threshold (x2 when the server's own scrape shows nobody
     waiting: an in-flight-only queue must be twice as deep), hot_e = min(q_e, q_e - min_c q_c) >= T_e or
     kv_e >= kv_threshold."""
-    # Inlined fresh_queue_estimate and metrics_of, locals only, lists of numbers (no per-candidate tuple for
-    # the garbage collector to count): this runs over every candidate on every request.
+    # Lists of numbers, not a tuple per candidate for the garbage collector to count: this runs over every
+    # candidate on every request.
     in_flight_of = in_flight.view().get
     queued: list[int] = []
     waiting: list[int] = []
     kv_usage: list[float] = []
     for state in endpoints:
         metrics = IDLE_METRICS if state.metrics is None else state.metrics
-        server_queue = metrics.waiting_queue_size
-        unstarted = in_flight_of(state.endpoint.name, 0) - metrics.running_requests
-        queued.append(server_queue if server_queue >= unstarted else unstarted)
-        waiting.append(server_queue)
+        queued.append(fresh_queue_estimate(metrics, in_flight_of(state.endpoint.name, 0)))
+        waiting.append(metrics.waiting_queue_size)
         kv_usage.append(metrics.kv_cache_usage_ratio)
     least_queued = min(queued, default=0)
     hot = []

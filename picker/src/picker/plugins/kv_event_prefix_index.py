@@ -150,7 +150,7 @@ class KVEventPrefixIndex:
         parameters: KVEventIndexParameters,
         tokenizer: RequestTokenizer,
         context: PluginContext,
-        footprint_half_life_blocks: float = 4096.0,
+        footprint: StoredFootprint | None = None,
     ) -> None:
         self.parameters = parameters
         self.tokenizer = tokenizer
@@ -164,8 +164,9 @@ class KVEventPrefixIndex:
         self.speculative = (
             SpeculativeIndex(parameters.speculative_ttl) if parameters.speculative_indexing else None
         )
-        # Where new content was stored recently, by the events (alike in every process; cold placement's).
-        self.footprint = StoredFootprint(footprint_half_life_blocks)
+        # Where new content was stored recently, by the events (alike in every process), for a placement rule
+        # that reads it; None: not kept.
+        self.footprint = footprint
         self.indexer = KVEventIndexer(
             self.index, events.topic_filter, context.metrics, self.speculative, self.footprint
         )
@@ -224,7 +225,8 @@ class KVEventPrefixIndex:
         self.index.prune(live_endpoint_names)
         if self.speculative is not None:
             self.speculative.prune(live_endpoint_names)
-        self.footprint.prune(live_endpoint_names)
+        if self.footprint is not None:
+            self.footprint.prune(live_endpoint_names)
 
     def endpoints_changed(self, added: Sequence[Endpoint], removed: Sequence[str]) -> None:
         for name in removed:

@@ -32,6 +32,7 @@ from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import SchedulingResult
 from picker.framework.load import hot_endpoints
 from picker.framework.types import Endpoint, EndpointState, InferenceRequest
+from picker.kvevents.stored_footprint import StoredFootprint
 from picker.plugins.kv_event_prefix_index import (
     PRECISE_PREFIX_CACHE_SCORER_TYPE,
     KVEventIndexParameters,
@@ -106,9 +107,13 @@ class PrecisePrefixCacheScorer:
         self.parameters = parameters
         self.tokenizer = tokenizer
         self._metrics: PluginMetricsSink = context.metrics
-        self.events = KVEventPrefixIndex(
-            parameters, tokenizer, context, parameters.footprint_half_life_blocks
+        # Rendezvous placement reads where the servers stored new content (by their events); nothing else does.
+        self._stored_footprint = (
+            StoredFootprint(parameters.footprint_half_life_blocks)
+            if parameters.cold_placement == "rendezvous"
+            else None
         )
+        self.events = KVEventPrefixIndex(parameters, tokenizer, context, self._stored_footprint)
         self.hasher = self.events.hasher
         self.index = self.events.index
         self.indexer = self.events.indexer
@@ -184,7 +189,8 @@ class PrecisePrefixCacheScorer:
             if spill is not None
             else [False] * len(endpoints)
         )
-        footprint = self.events.footprint
+        footprint = self._stored_footprint
+        assert footprint is not None  # kept whenever coldPlacement is rendezvous
         chosen = self._rendezvous.choose(
             first_unheld_block(keys, held),
             [state.endpoint.name for state in endpoints],
