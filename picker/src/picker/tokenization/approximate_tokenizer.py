@@ -60,17 +60,12 @@ class ApproximateTokenizer:
         """The text's pieces as consecutive 4-byte big-endian ids, one code point per byte."""
         cache = self._words
         cached = cache.get
+        # Words not cached are stored until the cache is full (it may pass its capacity by one text's words),
+        # then padded as they come.
+        keep = cache.setdefault if len(cache) < _WORD_CACHE_CAPACITY else _as_is
         if not (text.isascii() and _SEPARATOR not in text):
-            keep = cache.setdefault if len(cache) < _WORD_CACHE_CAPACITY else _as_is
             return "".join([cached(word) or keep(word, _padded(word)) for word in _WORD.findall(text)])
-        padding = _PADDING
-        if len(cache) >= _WORD_CACHE_CAPACITY:
-            return "".join([
-                cached(word) or (word[:-rest] + padding[rest] + word[-rest:] if (rest := len(word) & 3) else word)
-                for word in _ascii_words(text)
-            ])
-        # Filling: a word not cached is stored (the cache may pass its capacity by one text's words).
-        keep = cache.setdefault
+        padding = _PADDING  # _padded's ASCII case inlined: no call per word not cached
         return "".join([
             cached(word)
             or keep(word, word[:-rest] + padding[rest] + word[-rest:] if (rest := len(word) & 3) else word)
