@@ -64,8 +64,9 @@ class RegionalOptions(BaseModel):
         1.0, ge=0, description="Utilization becomes visible this long after it is measured."
     )
     report_interval_s: float = Field(0.5, gt=0, description="How often the regions are scraped and reported.")
-    ready_timeout_s: float = Field(60.0, gt=0)
-    access_log: bool = False
+    # Passed on to every region's LocalGateway: its defaults.
+    ready_timeout_s: float = Field(GatewayOptions.model_fields["ready_timeout_s"].default, gt=0)
+    access_log: bool = GatewayOptions.model_fields["access_log"].default
 
 
 class RegionStatus(BaseModel):
