@@ -164,7 +164,7 @@ class ResourceRule(Rule[ConfigT]):
             try:
                 messages = self.evaluate(resource, config)
             except (UnknownValue, UnknownValueError) as unknown:
-                args.not_applicable(f"{getattr(unknown, 'message', unknown)}; re-checked on update")
+                args.not_applicable(_not_applicable_reason(unknown))
                 return
             for message in messages:
                 report_violation(message, None)
@@ -203,6 +203,11 @@ class ResourceRule(Rule[ConfigT]):
         )
 
 
+def _not_applicable_reason(unknown: Exception) -> str:
+    """Why a rule skips a resource or stack at preview: an input known only after apply (checked on update)."""
+    return f"{getattr(unknown, 'message', unknown)}; re-checked on update"
+
+
 @dataclass(frozen=True, kw_only=True)
 class StackRule(Rule[ConfigT]):
     """Checks relations between resources (subnets per region, pools per objective, ...)."""
@@ -236,7 +241,7 @@ class StackRule(Rule[ConfigT]):
             try:
                 findings = self.evaluate(stack, config)
             except (UnknownValue, UnknownValueError) as unknown:
-                args.not_applicable(f"{getattr(unknown, 'message', unknown)}; re-checked on update")
+                args.not_applicable(_not_applicable_reason(unknown))
                 return
             for finding in findings:
                 report_violation(finding.message, finding.urn)

@@ -22,6 +22,7 @@ from components.crds import (
     TargetRef,
 )
 from components.crds.api_versions import GATEWAY
+from components.specs.container_security import container_security_context
 
 BBR_NAME = "body-based-router"
 BBR_GRPC_PORT = 9004
@@ -48,14 +49,7 @@ def bbr_pod_spec(spec: BodyBasedRouterSpec) -> core.PodSpecArgs:
                 ],
                 liveness_probe=core.ProbeArgs(grpc=health, period_seconds=10),
                 readiness_probe=core.ProbeArgs(grpc=health, period_seconds=2),
-                security_context=core.SecurityContextArgs(
-                    run_as_non_root=True,
-                    run_as_user=BBR_USER_ID,
-                    read_only_root_filesystem=True,
-                    allow_privilege_escalation=False,
-                    capabilities=core.CapabilitiesArgs(drop=["ALL"]),
-                    seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
-                ),
+                security_context=container_security_context(BBR_USER_ID),
             )
         ],
     )

@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 from picker.plugins.kv_event_prefix_index import KVEventIndexParameters
 
 from components.config.services import PoolSpec
+from components.specs.container_security import container_security_context
 
 HF_TOKEN_KEY = "token"
 # The LoRA syncer reads its rollout file from this ConfigMap key (mounted as a directory, no subPath).
@@ -102,22 +103,6 @@ def lora_rollout_config(pool: PoolSpec) -> dict[str, Any]:
     }
 
 
-def _baseline_security_context() -> core.SecurityContextArgs:
-    """What both containers can give up without breaking: neither needs setuid, a Linux capability or a
-    syscall outside the runtime's default seccomp profile (GPU access goes through the device plugin).
-
-    The user and the root filesystem are left to the images: vLLM images run as root and write to their
-    cache directories (~/.cache for the Hugging Face and torch caches, compiled kernels) besides /data and
-    /dev/shm, so runAsNonRoot or readOnlyRootFilesystem would need image-specific paths and users this
-    program does not control. Dropping ALL capabilities still removes root's extra powers in the container.
-    """
-    return core.SecurityContextArgs(
-        allow_privilege_escalation=False,
-        capabilities=core.CapabilitiesArgs(drop=["ALL"]),
-        seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
-    )
-
-
 def _vllm_container(pool: PoolSpec, health_path: str, hf_token_secret: str) -> core.ContainerArgs:
     http_probe = core.HTTPGetActionArgs(path=health_path, port="http", scheme="HTTP")
     env = [
@@ -170,7 +155,7 @@ def _vllm_container(pool: PoolSpec, health_path: str, hf_token_secret: str) -> c
         ),
         resources=core.ResourceRequirementsArgs(limits=gpus, requests=gpus),
         volume_mounts=mounts,
-        security_context=_baseline_security_context(),
+        security_context=container_security_context(),
     )
 
 
@@ -185,7 +170,7 @@ def _lora_syncer(pool: PoolSpec) -> core.ContainerArgs:
         env=[core.EnvVarArgs(name="DYNAMIC_LORA_ROLLOUT_CONFIG", value=f"/config/{LORA_CONFIG_KEY}")],
         volume_mounts=[core.VolumeMountArgs(name="config-volume", mount_path="/config")],
         # It only reads its ConfigMap and calls vLLM's HTTP API on localhost.
-        security_context=_baseline_security_context(),
+        security_context=container_security_context(),
     )
 
 

@@ -14,6 +14,7 @@ from picker.plugins.kv_event_prefix_index import KV_EVENT_PLUGIN_TYPES
 
 from components.config.services import PoolSpec
 from components.crds.api_versions import INFERENCE_OBJECTIVE, INFERENCE_POOL
+from components.specs.container_security import container_security_context
 from components.specs.model_server import HF_TOKEN_KEY
 
 PICKER_GRPC_PORT = 9002
@@ -178,14 +179,7 @@ def _picker_container(
             period_seconds=2,
         ),
         resources=picker_resources(pool),
-        security_context=core.SecurityContextArgs(
-            run_as_non_root=True,
-            run_as_user=PICKER_USER_ID,
-            read_only_root_filesystem=True,
-            allow_privilege_escalation=False,
-            capabilities=core.CapabilitiesArgs(drop=["ALL"]),
-            seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
-        ),
+        security_context=container_security_context(PICKER_USER_ID),
         volume_mounts=[
             core.VolumeMountArgs(name="config", mount_path="/config", read_only=True),
             # Read-only root: the one writable place Python and the TLS self-signing may need.

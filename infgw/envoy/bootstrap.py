@@ -19,25 +19,29 @@ DESTINATION_HEADER = "x-gateway-destination-endpoint"
 DESTINATION_METADATA_NAMESPACE = "envoy.lb"
 EXT_PROC_SERVICE = "envoy.service.ext_proc.v3.ExternalProcessor"
 
+EXT_PROC_FILTER = "envoy.filters.http.ext_proc"
 PICKER_CLUSTER = "endpoint_picker"
 PICKED_ENDPOINT_CLUSTER = "picked_endpoint"  # the destination header: ORIGINAL_DST or override-host
 ROUND_ROBIN_CLUSTER = "model_servers_round_robin"
 
-_TYPE = "@type"
-_API = "type.googleapis.com/envoy."
+# A typed_config's type key, and the type URL prefix of Envoy's own protos.
+TYPE_KEY = "@type"
+ENVOY_TYPE_URL = "type.googleapis.com/envoy."
 
 
-def _duration(seconds: float) -> str:
+def envoy_duration(seconds: float) -> str:
+    """A protobuf Duration as Envoy's YAML spells it (``1.500s``)."""
     return f"{seconds:.3f}s"
 
 
-def _address(host: str, port: int) -> dict[str, Any]:
+def socket_address(host: str, port: int) -> dict[str, Any]:
+    """An Envoy ``core.v3.Address`` for ``host:port`` over TCP."""
     return {"socket_address": {"address": host, "port_value": port}}
 
 
 def _picker_cluster(picker: PickerConnection) -> dict[str, Any]:
     endpoints = [
-        {"endpoint": {"address": _address(picker.host, port)}}
+        {"endpoint": {"address": socket_address(picker.host, port)}}
         for port in (picker.port, *picker.standby_ports)
     ]
     http2_options: dict[str, Any] = {}
@@ -53,7 +57,7 @@ def _picker_cluster(picker: PickerConnection) -> dict[str, Any]:
         # ext_proc is gRPC: the cluster must speak HTTP/2.
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                _TYPE: _API + "extensions.upstreams.http.v3.HttpProtocolOptions",
+                TYPE_KEY: ENVOY_TYPE_URL + "extensions.upstreams.http.v3.HttpProtocolOptions",
                 "explicit_http_config": {"http2_protocol_options": http2_options},
             }
         },
@@ -67,7 +71,7 @@ def _picker_cluster(picker: PickerConnection) -> dict[str, Any]:
         cluster["transport_socket"] = {
             "name": "envoy.transport_sockets.tls",
             "typed_config": {
-                _TYPE: _API + "extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                TYPE_KEY: ENVOY_TYPE_URL + "extensions.transport_sockets.tls.v3.UpstreamTlsContext",
                 "common_tls_context": {"alpn_protocols": ["h2"]},
             },
         }
@@ -103,21 +107,21 @@ def _picked_endpoint_cluster(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
         "name": PICKED_ENDPOINT_CLUSTER,
         "type": "ORIGINAL_DST",
         "lb_policy": "CLUSTER_PROVIDED",
-        "connect_timeout": _duration(spec.connect_timeout_s),
+        "connect_timeout": envoy_duration(spec.connect_timeout_s),
         "circuit_breakers": _model_server_circuit_breakers(),
         "original_dst_lb_config": {"use_http_header": True, "http_header_name": DESTINATION_HEADER},
     }
 
 
 def _typed_policy(name: str, config_type: str, **config: Any) -> dict[str, Any]:
-    return {"typed_extension_config": {"name": name, "typed_config": {_TYPE: _API + config_type, **config}}}
+    return {"typed_extension_config": {"name": name, "typed_config": {TYPE_KEY: ENVOY_TYPE_URL + config_type, **config}}}
 
 
 def _override_host_cluster(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
     """The pool, balanced by the override-host policy: the picker's list in order (first try, then each
     retry), from ``envoy.lb`` metadata or the header; round-robin only if the list names no pool member."""
     lb_endpoints = [
-        {"endpoint": {"address": _address(host, port)}} for host, port in spec.endpoint_addresses()
+        {"endpoint": {"address": socket_address(host, port)}} for host, port in spec.endpoint_addresses()
     ]
     override_host = _typed_policy(
         "envoy.load_balancing_policies.override_host",
@@ -138,7 +142,7 @@ def _override_host_cluster(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
     return {
         "name": PICKED_ENDPOINT_CLUSTER,
         "type": "STATIC",
-        "connect_timeout": _duration(spec.connect_timeout_s),
+        "connect_timeout": envoy_duration(spec.connect_timeout_s),
         "circuit_breakers": _model_server_circuit_breakers(),
         "load_assignment": {
             "cluster_name": PICKED_ENDPOINT_CLUSTER,
@@ -150,13 +154,13 @@ def _override_host_cluster(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
 
 def _round_robin_cluster(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
     lb_endpoints = [
-        {"endpoint": {"address": _address(host, port)}} for host, port in spec.endpoint_addresses()
+        {"endpoint": {"address": socket_address(host, port)}} for host, port in spec.endpoint_addresses()
     ]
     return {
         "name": ROUND_ROBIN_CLUSTER,
         "type": "STATIC",
         "lb_policy": "ROUND_ROBIN",
-        "connect_timeout": _duration(spec.connect_timeout_s),
+        "connect_timeout": envoy_duration(spec.connect_timeout_s),
         "circuit_breakers": _model_server_circuit_breakers(),
         "load_assignment": {
             "cluster_name": ROUND_ROBIN_CLUSTER,
@@ -168,7 +172,7 @@ def _round_robin_cluster(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
 def _route_action(spec: EnvoyBootstrapSpec, cluster: str) -> dict[str, Any]:
     return {
         "cluster": cluster,
-        "timeout": _duration(spec.route_timeout_s),
+        "timeout": envoy_duration(spec.route_timeout_s),
         "retry_policy": {"retry_on": ",".join(spec.retry_on), "num_retries": spec.num_retries},
     }
 
@@ -219,16 +223,16 @@ def _status_code_name(status: int) -> str:
 
 def _ext_proc_filter(picker: PickerConnection) -> dict[str, Any]:
     return {
-        "name": "envoy.filters.http.ext_proc",
+        "name": EXT_PROC_FILTER,
         "typed_config": {
-            _TYPE: _API + "extensions.filters.http.ext_proc.v3.ExternalProcessor",
+            TYPE_KEY: ENVOY_TYPE_URL + "extensions.filters.http.ext_proc.v3.ExternalProcessor",
             "grpc_service": {
                 "envoy_grpc": {"cluster_name": PICKER_CLUSTER},
-                "timeout": _duration(picker.grpc_timeout_s),
+                "timeout": envoy_duration(picker.grpc_timeout_s),
             },
             "failure_mode_allow": picker.failure_mode_allow,
             "status_on_error": {"code": _status_code_name(picker.status_on_error)},
-            "message_timeout": _duration(picker.message_timeout_s),
+            "message_timeout": envoy_duration(picker.message_timeout_s),
             "processing_mode": {
                 "request_header_mode": "SEND",
                 "response_header_mode": "SEND" if picker.response_headers else "SKIP",
@@ -255,7 +259,7 @@ def _strip_client_destination_filter() -> dict[str, Any]:
     return {
         "name": "envoy.filters.http.header_mutation",
         "typed_config": {
-            _TYPE: _API + "extensions.filters.http.header_mutation.v3.HeaderMutation",
+            TYPE_KEY: ENVOY_TYPE_URL + "extensions.filters.http.header_mutation.v3.HeaderMutation",
             "mutations": {"request_mutations": [{"remove": DESTINATION_HEADER}]},
         },
     }
@@ -279,7 +283,7 @@ def _primary_destination_filter() -> dict[str, Any]:
     return {
         "name": "envoy.filters.http.lua",
         "typed_config": {
-            _TYPE: _API + "extensions.filters.http.lua.v3.Lua",
+            TYPE_KEY: ENVOY_TYPE_URL + "extensions.filters.http.lua.v3.Lua",
             "default_source_code": {"inline_string": _PRIMARY_DESTINATION_LUA},
         },
     }
@@ -315,11 +319,11 @@ def _http_connection_manager(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
     http_filters.append(
         {
             "name": "envoy.filters.http.router",
-            "typed_config": {_TYPE: _API + "extensions.filters.http.router.v3.Router"},
+            "typed_config": {TYPE_KEY: ENVOY_TYPE_URL + "extensions.filters.http.router.v3.Router"},
         }
     )
     manager: dict[str, Any] = {
-        _TYPE: _API + "extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        TYPE_KEY: ENVOY_TYPE_URL + "extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "inference_gateway",
         "codec_type": "AUTO",
         "route_config": {
@@ -333,7 +337,7 @@ def _http_connection_manager(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
         access_logs.append(
             {
                 "name": "envoy.access_loggers.stdout",
-                "typed_config": {_TYPE: _API + "extensions.access_loggers.stream.v3.StdoutAccessLog"},
+                "typed_config": {TYPE_KEY: ENVOY_TYPE_URL + "extensions.access_loggers.stream.v3.StdoutAccessLog"},
             }
         )
     if spec.timing_log is not None:
@@ -341,7 +345,7 @@ def _http_connection_manager(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
             {
                 "name": "envoy.access_loggers.file",
                 "typed_config": {
-                    _TYPE: _API + "extensions.access_loggers.file.v3.FileAccessLog",
+                    TYPE_KEY: ENVOY_TYPE_URL + "extensions.access_loggers.file.v3.FileAccessLog",
                     "path": str(spec.timing_log),
                     "log_format": {"json_format": TIMING_LOG_FIELDS},
                 },
@@ -356,7 +360,7 @@ def build_bootstrap(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
     """The full bootstrap. Admin listens on 127.0.0.1:0; read its port from ``--admin-address-path``."""
     listener: dict[str, Any] = {
         "name": "inference_gateway",
-        "address": _address(spec.listener_host, spec.listener_port),
+        "address": socket_address(spec.listener_host, spec.listener_port),
         "filter_chains": [
             {
                 "filters": [
@@ -381,7 +385,7 @@ def build_bootstrap(spec: EnvoyBootstrapSpec) -> dict[str, Any]:
     if spec.routes_unpicked_round_robin:
         clusters.append(_round_robin_cluster(spec))
     return {
-        "admin": {"address": _address("127.0.0.1", 0)},
+        "admin": {"address": socket_address("127.0.0.1", 0)},
         "static_resources": {"listeners": [listener], "clusters": clusters},
     }
 

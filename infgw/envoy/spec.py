@@ -8,6 +8,7 @@ import ipaddress
 from http import HTTPStatus
 from pathlib import Path
 
+from picker.options import PickerOptions
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
@@ -79,7 +80,12 @@ class PickerConnection(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     host: str = Field("127.0.0.1", description="The picker's IP address.")
-    port: int = Field(9002, ge=1, le=65_535, description="The picker's ext_proc gRPC port (--grpc-port).")
+    port: int = Field(
+        PickerOptions.model_fields["grpc_port"].default,
+        ge=1,
+        le=65_535,
+        description="The picker's ext_proc gRPC port (--grpc-port; default the picker's).",
+    )
     standby_ports: tuple[int, ...] = Field(
         (),
         description="More picker replicas on the same host. With health_check on, Envoy round-robins streams "
@@ -87,7 +93,7 @@ class PickerConnection(BaseModel):
         "NOT_SERVING; Envoy fails over when it changes), every replica when they run active-active.",
     )
     tls: bool = Field(
-        True,
+        PickerOptions.model_fields["secure_serving"].default,
         description="TLS toward the picker without certificate verification, as gateways talk to the "
         "EPP's self-signed serving certificate. False for a picker run with --secure-serving=false.",
     )

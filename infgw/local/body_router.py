@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from infgw.envoy.bootstrap import ENVOY_TYPE_URL, TYPE_KEY
+
 MODEL_HEADER = "x-gateway-model-name"  # the header the Inference Extension's BBR sets
 
 # body() buffers the whole request (bounded by the listener's buffer limit); the headers stay mutable
@@ -36,7 +38,7 @@ def body_router_filter() -> dict[str, Any]:
     return {
         "name": "inference.body_based_router",
         "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+            TYPE_KEY: ENVOY_TYPE_URL + "extensions.filters.http.lua.v3.Lua",
             "default_source_code": {"inline_string": _LUA_SOURCE},
         },
     }

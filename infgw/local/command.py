@@ -21,12 +21,14 @@ from components.config import ConfigError, validate_stack_config
 from components.config.sources import StackFileError, find_project_dir, read_stack
 from infgw.launch.child_process import ChildExitedError
 from infgw.launch.ports import PortBusyError, ensure_port_free
+from infgw.local.gateway_options import GatewayOptions
 from infgw.local.plan import LocalPlan, LocalPlanError, local_plan_from_objects
+from infgw.local.regions.regional_options import RegionalOptions
 from infgw.local.regions.regional_plan import RegionalPlan, is_multi_region
 from infgw.local.rendered_stack import RenderError, read_objects, render_stack
 
 if TYPE_CHECKING:
-    from infgw.local.gateway import GatewayOptions, LocalGateway
+    from infgw.local.gateway import LocalGateway
     from infgw.local.sample_requests import SampleResult
 
 FAILED_EXIT = 1
@@ -274,7 +276,7 @@ def local(
         typer.Option(
             "--port", "-p", min=0, max=65_535, help="Gateway port on 127.0.0.1; 0 picks a free one."
         ),
-    ] = 0,
+    ] = GatewayOptions.model_fields["port"].default,
     sim_set: Annotated[
         list[str] | None,
         typer.Option(
@@ -293,13 +295,13 @@ def local(
     ] = None,
     ready_timeout: Annotated[
         float, typer.Option("--ready-timeout", min=1, help="Seconds each start-up step may take.")
-    ] = 60.0,
+    ] = GatewayOptions.model_fields["ready_timeout_s"].default,
     refresh: Annotated[
         float, typer.Option("--refresh", min=0.1, help="Status view refresh interval, seconds.")
     ] = 1.0,
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Envoy logs every request (logs/envoy.log).")
-    ] = False,
+    ] = GatewayOptions.model_fields["access_log"].default,
     project_dir: Annotated[
         Path | None,
         typer.Option("--project-dir", help="Directory holding Pulumi.yaml (default: nearest above cwd)."),
@@ -316,7 +318,7 @@ def local(
         typer.Option(
             "--inter-region-delay", min=0, help="Multi-region stacks: seconds added to each cross-region hop."
         ),
-    ] = 0.0,
+    ] = RegionalOptions.model_fields["inter_region_delay_s"].default,
     report_delay: Annotated[
         float,
         typer.Option(
@@ -324,7 +326,7 @@ def local(
             min=0,
             help="Multi-region stacks: seconds until a region's utilization reaches the tier.",
         ),
-    ] = 1.0,
+    ] = RegionalOptions.model_fields["report_delay_s"].default,
 ) -> None:
     """Serve STACK's model pools locally from its rendered manifests: simulated vLLM replicas with the
     planned vLLM flags, each pool's picker with its planned args and ConfigMap, Envoy in front."""
@@ -355,11 +357,9 @@ def local(
             raise typer.Exit(INVALID_INPUT_EXIT) from None
         # Imported only now (aiohttp and gRPC take a while): `infgw --help` and config errors stay instant.
         from infgw.launch.readiness import NotReadyError
-        from infgw.local.gateway import GatewayOptions
 
         if regional is not None:
             from infgw.local.regions.command import describe_regional_plan, run_regions
-            from infgw.local.regions.gateway import RegionalOptions
 
             describe_regional_plan(console, regional)
             regional_options = RegionalOptions(

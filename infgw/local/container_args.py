@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 from picker.plugins.kv_event_prefix_index import KV_EVENT_PLUGIN_TYPES
+from sim.kv_events.config import KVEventsConfig
 
 from infgw.launch.command_line import with_flag
 
@@ -75,7 +76,8 @@ def with_kv_event_ports(args: Sequence[str], socket_port: int, replay_port: int 
     if text is None:
         return list(args)
     config = json.loads(text)
-    config["endpoint"] = _with_port(str(config.get("endpoint", "tcp://*:5557")), socket_port)
+    endpoint = config.get("endpoint", KVEventsConfig.model_fields["endpoint"].default)
+    config["endpoint"] = _with_port(str(endpoint), socket_port)
     if replay_port is not None and config.get("replay_endpoint"):
         config["replay_endpoint"] = _with_port(str(config["replay_endpoint"]), replay_port)
     return with_flag(args, KV_EVENTS_FLAG, json.dumps(config, separators=(",", ":")))

@@ -29,12 +29,18 @@ from infgw.envoy import (
     PickerConnection,
     build_bootstrap,
 )
-from infgw.envoy.bootstrap import PICKED_ENDPOINT_CLUSTER, PICKER_CLUSTER, ROUND_ROBIN_CLUSTER
+from infgw.envoy.bootstrap import (
+    ENVOY_TYPE_URL,
+    EXT_PROC_FILTER,
+    PICKED_ENDPOINT_CLUSTER,
+    PICKER_CLUSTER,
+    ROUND_ROBIN_CLUSTER,
+    TYPE_KEY,
+)
 from infgw.local.body_router import MODEL_HEADER, body_router_filter
 from infgw.local.plan import LocalPlan, PoolPlan
 
-EXT_PROC_FILTER = "envoy.filters.http.ext_proc"
-_EXT_PROC_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute"
+_EXT_PROC_PER_ROUTE = ENVOY_TYPE_URL + "extensions.filters.http.ext_proc.v3.ExtProcPerRoute"
 # Lua buffers whole request bodies to read the model; long prompts need more than Envoy's 1 MiB default.
 MULTI_POOL_BUFFER_LIMIT_BYTES = 16 * 1024 * 1024
 # A refused connection or stream (a dead replica) and a reset before any response byte (a replica killed
@@ -154,7 +160,7 @@ def _scoped_routes(
         if model is not None:
             route["match"]["headers"] = [{"name": MODEL_HEADER, "string_match": {"exact": model}}]
         route["typed_per_filter_config"] = {
-            name: {"@type": _EXT_PROC_PER_ROUTE, "disabled": True} for name in disabled_filters
+            name: {TYPE_KEY: _EXT_PROC_PER_ROUTE, "disabled": True} for name in disabled_filters
         }
         scoped.append(route)
     return scoped

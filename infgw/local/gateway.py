@@ -12,7 +12,6 @@ import yaml
 from picker.datastore.endpoints_file import StaticEndpoint, StaticPoolFile
 from picker.plugins.kv_event_prefix_index import kv_event_parameters
 from picker.preflight import check_command_line, check_config_text
-from pydantic import BaseModel, ConfigDict, Field
 
 from infgw.launch.envoy_process import EnvoyProcess
 from infgw.launch.picker_process import PickerProcess
@@ -28,21 +27,12 @@ from infgw.local.container_args import (
     with_kv_event_ports,
 )
 from infgw.local.envoy_config import PoolAddresses, build_local_bootstrap
+from infgw.local.gateway_options import GatewayOptions
 from infgw.local.lease_api import FakeLeaseApi
 from infgw.local.plan import LocalPlan, PoolPlan
 from infgw.plan.pool_wiring import flag_value
 
 LOOPBACK = "127.0.0.1"
-
-
-class GatewayOptions(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    port: int = Field(0, ge=0, le=65_535, description="Envoy's listener port; 0 = a free one.")
-    ready_timeout_s: float = Field(60.0, gt=0)
-    access_log: bool = False
-    picker_log_level: str = "warning"
-    envoy_log_level: str = "warning"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from policies.check import PLAN_UNKNOWN_MARKER
+
 
 class PlanMarker(str):
     """A string stand-in for a value the plan cannot or must not show (stays JSON-serialisable)."""
@@ -18,7 +20,7 @@ class PlanMarker(str):
     __slots__ = ()
 
 
-UNKNOWN = PlanMarker("(known after apply)")
+UNKNOWN = PlanMarker(PLAN_UNKNOWN_MARKER)  # the text the policy pack reads back from a saved plan
 SECRET = PlanMarker("[secret]")
 
 

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from picker.options import PickerOptions
 
 VLLM_ENTRYPOINTS = ("vllm.entrypoints.openai.api_server",)
 LORA_SYNCER_CONFIG_ENV = "DYNAMIC_LORA_ROLLOUT_CONFIG"
 MODEL_NAME_HEADER = "X-Gateway-Model-Name"
-PICKER_DEFAULT_GRPC_PORT = 9002
+PICKER_DEFAULT_GRPC_PORT: int = PickerOptions.model_fields["grpc_port"].default
 POOL_KINDS = ("InferencePool", "GCPInferencePoolImport", "InferencePoolImport")
 
 Body = Mapping[str, Any]

@@ -12,6 +12,8 @@ from bench.driver.load import ClosedLoop, OpenLoop
 from bench.driver.runner import LoadDriver
 from bench.workloads import ChatMessage, NoSharing, PriorityMix
 
+from tests.loopback_app import serving_on_loopback
+
 
 def _chunk(payload: dict) -> bytes:
     return b"data: " + json.dumps(payload).encode() + b"\n\n"
@@ -48,13 +50,8 @@ async def _chat(request: web.Request) -> web.StreamResponse:
 async def server_url():
     app = web.Application()
     app.router.add_post("/v1/chat/completions", _chat)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serving_on_loopback(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 async def test_closed_loop_records_stream_timing_and_usage(server_url):

@@ -59,9 +59,3 @@ def test_bad_plan_files_exit_two(tmp_path, content, expected):
     result = CliRunner().invoke(_app(), [str(path)])
     assert result.exit_code == 2
     assert expected in result.output
-
-
-def test_marker_matches_the_plan_writer():
-    from infgw.plan.model import UNKNOWN
-
-    assert PLAN_UNKNOWN_MARKER == UNKNOWN

@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from planned_stack import POOL, multi_cluster_stack, mutate
 from rich.console import Console
 
+from infgw.plan.model import UNKNOWN, PlannedResource
 from policies.offline import planned_from_records, run_pack
 from policies.report import render_report
 
 
-@dataclass
-class Recorded:
-    type: str
-    name: str
-    urn: str
-    inputs: dict[str, Any]
-    parent_urn: str = ""
-    provider: str = ""
-    dependencies: tuple[str, ...] = field(default_factory=tuple)
-
-
-MARKER = "(known after apply)"
-
-
 def test_recorded_plan_markers_become_unknowns_and_provider_refs_become_urns():
     provider_urn = "urn:pulumi:dev::p::infgw:index:Region$pulumi:providers:kubernetes::west-k8s"
-    record = Recorded("kubernetes:apps/v1:Deployment", "d", "urn:pulumi:dev::p::kubernetes:apps/v1:Deployment::d",
-                      {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": MARKER}]}}}},
-                      provider=f"{provider_urn}::04da6b54-80e4-46f7-96ec-b56ff0331ba9", dependencies=("urn:x",))
-    [planned] = planned_from_records([record], unknown_marker=MARKER)
+    record = PlannedResource("kubernetes:apps/v1:Deployment", "d", "urn:pulumi:dev::p::kubernetes:apps/v1:Deployment::d",
+                             True, {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": UNKNOWN}]}}}},
+                             provider=f"{provider_urn}::04da6b54-80e4-46f7-96ec-b56ff0331ba9", dependencies=("urn:x",))
+    [planned] = planned_from_records([record], unknown_marker=UNKNOWN)
     assert planned.provider_urn == provider_urn
     assert planned.parent_urn is None
     assert planned.dependencies == ("urn:x",)

@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sim.config import SimConfig
 
 from bench.driver.load import LoadShape
 from bench.stats.slo import Slo
 from bench.workloads import AnyWorkload
+from bench.workloads.base import WorkloadSpec
+
+# A fleet setting the bench does not choose on purpose takes the simulator's default (defined once, there).
+_SIM_FIELDS = SimConfig.model_fields
 
 
 class FleetSpec(BaseModel):
@@ -21,16 +26,18 @@ class FleetSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     replicas: int = Field(default=4, ge=1, le=32)
-    profile: str = Field(default="h100-llama3.1-8b", description="Simulator latency profile.")
-    model: str = "sim-model"
+    profile: str = Field(default=_SIM_FIELDS["profile"].default, description="Simulator latency profile.")
+    # The model the workloads' requests name unless they set one (defined once, in WorkloadSpec).
+    model: str = WorkloadSpec.model_fields["model"].default
     num_gpu_blocks: int = Field(default=600, gt=0, description="KV blocks per replica.")
-    block_size: int = Field(default=16, description="KV block size in tokens.")
+    block_size: int = Field(default=_SIM_FIELDS["block_size"].default, description="KV block size in tokens.")
     max_num_seqs: int = Field(default=64, gt=0)
     max_model_len: int = Field(default=8192, gt=0)
-    max_loras: int = Field(default=1, ge=0)
+    max_loras: int = Field(default=_SIM_FIELDS["max_loras"].default, ge=0)
     lora_modules: list[str] = Field(default_factory=list, description="Adapter names every replica serves.")
     scheduling_policy: Literal["fcfs", "priority"] = Field(
-        default="fcfs", description="The replicas' vLLM --scheduling-policy; picker targets get the matching "
+        default=_SIM_FIELDS["scheduling_policy"].default,
+        description="The replicas' vLLM --scheduling-policy; picker targets get the matching "
         "--model-server-scheduling-policy, as the stack's services.pools[].schedulingPolicy sets both.")
     extra: dict[str, Any] = Field(default_factory=dict, description="Passed to the simulator config as is.")
 

@@ -25,7 +25,9 @@ from infgw.launch.ports import ensure_port_free, free_port, start_retrying_port_
 from infgw.launch.readiness import wait_envoy_ready, wait_routable
 from infgw.launch.started_on_enter import StartedOnEnter
 from infgw.launch.supervisor import ProcessSupervisor
-from infgw.local.gateway import LOOPBACK, GatewayOptions, LocalGateway
+from infgw.local.gateway import LOOPBACK, LocalGateway
+from infgw.local.gateway_options import GatewayOptions
+from infgw.local.regions.regional_options import RegionalOptions
 from infgw.local.regions.regional_plan import RegionalPlan
 from infgw.local.regions.spill_controller import SpillController
 from infgw.local.regions.tier_bootstrap import (
@@ -52,20 +54,6 @@ class RegionPart(enum.StrEnum):
     REPLICAS = "replicas"
     PICKER = "picker"
     HEALTH = "health"  # the tier's health checks of its model servers fail; replicas and picker run on
-
-
-class RegionalOptions(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    port: int = Field(0, ge=0, le=65_535, description="The client region's tier listener; 0 = a free one.")
-    client_region: str | None = Field(None, description="Region (or cluster) of `url`; default the first.")
-    inter_region_delay_s: float = Field(0.0, ge=0, description="Added to every cross-region hop.")
-    report_delay_s: float = Field(
-        1.0, ge=0, description="Utilization becomes visible this long after it is measured."
-    )
-    report_interval_s: float = Field(0.5, gt=0, description="How often the regions are scraped and reported.")
-    ready_timeout_s: float = Field(60.0, gt=0)
-    access_log: bool = False
 
 
 class RegionStatus(BaseModel):

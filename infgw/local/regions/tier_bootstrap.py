@@ -34,7 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from infgw.envoy.bootstrap import _address, _duration
+from infgw.envoy.bootstrap import ENVOY_TYPE_URL, TYPE_KEY, envoy_duration, socket_address
 from infgw.local.regions.tier_config import TierConfig
 
 CLIENT_REGION_HEADER = "x-infgw-client-region"
@@ -46,8 +46,6 @@ SHARE_DENOMINATOR = 100
 # Any healthy endpoint keeps its priority's whole share: the load balancer fails a region over only when
 # none of its endpoints is healthy (Envoy's default, 140%, would move load off a partly healthy region).
 OVERPROVISIONING_PERCENT = 100_000
-_TYPE = "@type"
-_API = "type.googleapis.com/envoy."
 
 
 def share_key(client_region: str) -> str:
@@ -116,11 +114,11 @@ def _endpoints(
         lb_endpoints.append(
             {
                 "endpoint": {
-                    "address": _address("127.0.0.1", port),
+                    "address": socket_address("127.0.0.1", port),
                     # Host: the model server's ip:port, as a prober checking the pod sends it (the
                     # default, the cluster's name, has a "/" Envoy refuses in a Host header).
                     "health_check_config": {
-                        "address": _address("127.0.0.1", probe_port),
+                        "address": socket_address("127.0.0.1", probe_port),
                         "hostname": target,
                     },
                 },
@@ -137,7 +135,7 @@ def _balanced_cluster(
     return {
         "name": name,
         "type": "STATIC",
-        "connect_timeout": _duration(spec.connect_timeout_s),
+        "connect_timeout": envoy_duration(spec.connect_timeout_s),
         "lb_policy": "ROUND_ROBIN",
         # No panic routing: with no healthy endpoint anywhere the load balancer answers 503, as Google's
         # does, rather than Envoy's default of spreading over every endpoint regardless of health.
@@ -149,10 +147,10 @@ def _balanced_cluster(
         },
         "health_checks": [
             {
-                "timeout": _duration(check.timeout_s),
-                "interval": _duration(check.interval_s),
-                "no_traffic_interval": _duration(check.interval_s),
-                "unhealthy_interval": _duration(check.interval_s),
+                "timeout": envoy_duration(check.timeout_s),
+                "interval": envoy_duration(check.interval_s),
+                "no_traffic_interval": envoy_duration(check.interval_s),
+                "unhealthy_interval": envoy_duration(check.interval_s),
                 "interval_jitter": "0s",
                 "unhealthy_threshold": check.unhealthy_threshold,
                 "healthy_threshold": check.healthy_threshold,
@@ -171,11 +169,11 @@ def _entry_cluster(spec: TierBootstrapSpec, region: RegionAddresses) -> dict[str
     return {
         "name": name,
         "type": "STATIC",
-        "connect_timeout": _duration(spec.connect_timeout_s),
+        "connect_timeout": envoy_duration(spec.connect_timeout_s),
         "load_assignment": {
             "cluster_name": name,
             "endpoints": [
-                {"lb_endpoints": [{"endpoint": {"address": _address("127.0.0.1", region.entry_port)}}]}
+                {"lb_endpoints": [{"endpoint": {"address": socket_address("127.0.0.1", region.entry_port)}}]}
             ],
         },
         "circuit_breakers": {"thresholds": [{"max_requests": 100_000, "max_pending_requests": 100_000}]},
@@ -196,7 +194,7 @@ def _route(
     return {
         "name": cluster,
         "match": match,
-        "route": {"cluster": cluster, "timeout": _duration(spec.tier.timeout_s)},
+        "route": {"cluster": cluster, "timeout": envoy_duration(spec.tier.timeout_s)},
         "request_headers_to_add": [
             {
                 "header": {"key": CLIENT_REGION_HEADER, "value": client},
@@ -243,7 +241,7 @@ def _manager(
     stat_prefix: str, routes: list[dict[str, Any]], filters: list[dict[str, Any]], log: Path | None
 ) -> dict[str, Any]:
     manager: dict[str, Any] = {
-        _TYPE: _API + "extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        TYPE_KEY: ENVOY_TYPE_URL + "extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": stat_prefix,
         "codec_type": "AUTO",
         "route_config": {
@@ -254,7 +252,7 @@ def _manager(
             *filters,
             {
                 "name": "envoy.filters.http.router",
-                "typed_config": {_TYPE: _API + "extensions.filters.http.router.v3.Router"},
+                "typed_config": {TYPE_KEY: ENVOY_TYPE_URL + "extensions.filters.http.router.v3.Router"},
             },
         ],
     }
@@ -263,7 +261,7 @@ def _manager(
             {
                 "name": "envoy.access_loggers.file",
                 "typed_config": {
-                    _TYPE: _API + "extensions.access_loggers.file.v3.FileAccessLog",
+                    TYPE_KEY: ENVOY_TYPE_URL + "extensions.access_loggers.file.v3.FileAccessLog",
                     "path": str(log),
                     "log_format": {"json_format": _ACCESS_LOG_FORMAT},
                 },
@@ -275,7 +273,7 @@ def _manager(
 def _listener(name: str, port: int, manager: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": name,
-        "address": _address("127.0.0.1", port),
+        "address": socket_address("127.0.0.1", port),
         "filter_chains": [
             {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}
         ],
@@ -286,9 +284,9 @@ def _delay_filter(delay_s: float) -> dict[str, Any]:
     return {
         "name": "envoy.filters.http.fault",
         "typed_config": {
-            _TYPE: _API + "extensions.filters.http.fault.v3.HTTPFault",
+            TYPE_KEY: ENVOY_TYPE_URL + "extensions.filters.http.fault.v3.HTTPFault",
             "delay": {
-                "fixed_delay": _duration(delay_s),
+                "fixed_delay": envoy_duration(delay_s),
                 "percentage": {"numerator": 100, "denominator": "HUNDRED"},
             },
         },
@@ -306,7 +304,7 @@ def _probe(
     health checks are up, and fails them with 503 while they are down."""
     name = probe_name(region.region, index)
     host, port = _host_port(region.health_targets[index])
-    timeout = _duration(spec.tier.health_check.timeout_s)
+    timeout = envoy_duration(spec.tier.health_check.timeout_s)
     routes = [
         {
             "name": name,
@@ -331,10 +329,10 @@ def _probe(
     cluster = {
         "name": name,
         "type": "STATIC",
-        "connect_timeout": _duration(spec.connect_timeout_s),
+        "connect_timeout": envoy_duration(spec.connect_timeout_s),
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(host, port)}}]}],
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(host, port)}}]}],
         },
     }
     listener = _listener(name, region.probe_ports[index], _manager(name.replace("/", "_"), routes, [], None))
@@ -363,7 +361,7 @@ def build_tier_bootstrap(
         hop_route = {
             "name": f"hop/{own}",
             "match": {"prefix": "/"},
-            "route": {"cluster": f"region/{own}", "timeout": _duration(spec.tier.timeout_s)},
+            "route": {"cluster": f"region/{own}", "timeout": envoy_duration(spec.tier.timeout_s)},
         }
         filters = [_delay_filter(spec.inter_region_delay_s)] if spec.inter_region_delay_s > 0 else []
         listeners.append(
@@ -399,7 +397,7 @@ def _bootstrap(
     runtime: dict[str, int], listeners: list[dict[str, Any]], clusters: list[dict[str, Any]]
 ) -> dict[str, Any]:
     return {
-        "admin": {"address": _address("127.0.0.1", 0)},
+        "admin": {"address": socket_address("127.0.0.1", 0)},
         "layered_runtime": {
             "layers": [
                 {"name": "static", "static_layer": runtime},

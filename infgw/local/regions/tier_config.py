@@ -12,14 +12,13 @@ from collections.abc import Iterable
 from pydantic import BaseModel, ConfigDict, Field
 
 from components.crds.backend_policy import GKE_NAMED_METRIC_PREFIX as NAMED_METRIC_PREFIX
+from infgw.local.plan import DEFAULT_ROUTE_TIMEOUT_S
 from infgw.plan.pool_wiring import POOL_KINDS, Body
 
 # GCP health-check defaults (compute healthChecks: checkIntervalSec 5, timeoutSec 5, thresholds 2).
 DEFAULT_CHECK_INTERVAL_S = 5.0
 DEFAULT_CHECK_TIMEOUT_S = 5.0
 DEFAULT_THRESHOLD = 2
-# A route with no GCPBackendPolicy timeout: the load balancer's default backend timeout.
-DEFAULT_TIMEOUT_S = 30.0
 # The Gateway address type GKE uses for one region of a cross-regional gateway.
 REGIONAL_ADDRESS_TYPE = "networking.gke.io/ephemeral-ipv4-address/"
 
@@ -70,7 +69,7 @@ class TierConfig(BaseModel):
     max_utilization: float = Field(description="0..1: maxUtilizationPercent / 100 (IN_FLIGHT: 1.0).")
     dry_run: bool = Field(False, description="customMetrics dryRun: reported, not balanced on.")
     max_in_flight_per_endpoint: int | None = None
-    timeout_s: float = DEFAULT_TIMEOUT_S
+    timeout_s: float = DEFAULT_ROUTE_TIMEOUT_S
     health_check: HealthCheck = HealthCheck()
 
 
@@ -195,6 +194,6 @@ def tier_config(objects: Iterable[Body]) -> TierConfig:
         max_utilization=max_utilization,
         dry_run=dry_run,
         max_in_flight_per_endpoint=int(in_flight) if in_flight is not None else None,
-        timeout_s=float(default.get("timeoutSec", DEFAULT_TIMEOUT_S)),
+        timeout_s=float(default.get("timeoutSec", DEFAULT_ROUTE_TIMEOUT_S)),
         health_check=_health_check(items, pool),
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from picker.config.durations import parse_duration_s
-from picker.options import DEFAULT_POOL_GROUP, PickerOptions
+from picker.options import VLLM_METRIC_NAMES, PickerOptions
 
 _TRUE = {"true", "t", "1", "yes"}
 _FALSE = {"false", "f", "0", "no"}
@@ -45,12 +45,19 @@ def _workers(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"{text!r} is not a worker count; use a number or auto") from None
 
 
-def _add_bool(group: argparse._ArgumentGroup, flag: str, dest: str, default: bool, help_text: str) -> None:
+def _add_bool(group: argparse._ArgumentGroup, flag: str, dest: str, help_text: str) -> None:
     # Go's flag package accepts --x, --x=true and --x=false; so does this.
     group.add_argument(
-        flag, dest=dest, type=_bool, nargs="?", const=True, default=default, metavar="BOOL",
-        help=help_text,
+        flag, dest=dest, type=_bool, nargs="?", const=True, metavar="BOOL", help=help_text
     )  # fmt: skip
+
+
+def _defaults_from_options(parser: argparse.ArgumentParser) -> None:
+    """Every flag's default is its PickerOptions field's (defined once, there); --help shows it."""
+    dests = {action.dest for action in parser._actions}
+    parser.set_defaults(
+        **{name: field.default for name, field in PickerOptions.model_fields.items() if name in dests}
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,101 +73,87 @@ def build_parser() -> argparse.ArgumentParser:
         exit_on_error=False,
     )
     pool = parser.add_argument_group("pool")
+    pool.add_argument("--pool-name", help="InferencePool to serve; required unless --endpoints-file")
+    pool.add_argument("--pool-namespace", help="namespace of the pool; empty = $NAMESPACE, else 'default'")
+    pool.add_argument("--pool-group", help="API group of the InferencePool")
     pool.add_argument(
-        "--pool-name", default="", help="InferencePool to serve; required unless --endpoints-file"
-    )
-    pool.add_argument(
-        "--pool-namespace", default="", help="namespace of the pool; empty = $NAMESPACE, else 'default'"
-    )
-    pool.add_argument("--pool-group", default=DEFAULT_POOL_GROUP, help="API group of the InferencePool")
-    pool.add_argument(
-        "--endpoints-file", type=Path, default=None,
+        "--endpoints-file", type=Path,
         help="static discovery for local runs: YAML 'endpoints: [{name, address, port, labels}]' and "
         "'objectives: [{name, priority}]', re-read when it changes; replaces Kubernetes discovery",
     )  # fmt: skip
     pool.add_argument(
-        "--kubeconfig", type=Path, default=None,
+        "--kubeconfig", type=Path,
         help="kubeconfig of the API server (pool discovery, leader election); default: in-cluster "
         "config, then ~/.kube/config",
     )  # fmt: skip
 
     scheduling = parser.add_argument_group("scheduling")
     configs = scheduling.add_mutually_exclusive_group()
-    configs.add_argument("--config-file", type=Path, default=None, help="EndpointPickerConfig YAML file")
-    configs.add_argument("--config-text", default=None, help="EndpointPickerConfig YAML inline")
+    configs.add_argument("--config-file", type=Path, help="EndpointPickerConfig YAML file")
+    configs.add_argument("--config-text", help="EndpointPickerConfig YAML inline")
+    scheduling.add_argument("--seed", type=int, help="seed of the picker's RNG (tie-breaks, random pickers)")
     scheduling.add_argument(
-        "--seed", type=int, default=0, help="seed of the picker's RNG (tie-breaks, random pickers)"
-    )
-    scheduling.add_argument(
-        "--model-server-scheduling-policy", choices=("fcfs", "priority"), default="fcfs",
+        "--model-server-scheduling-policy", choices=("fcfs", "priority"),
         help="the pool's vLLM --scheduling-policy; with priority, requests with a known "
         "InferenceObjective carry vLLM's body field priority = -objective priority (others 0)",
     )  # fmt: skip
 
     serving = parser.add_argument_group("serving")
-    serving.add_argument("--bind-address", default="0.0.0.0", help="address every port binds to")
-    serving.add_argument("--grpc-port", type=int, default=9002, help="ext_proc gRPC port (0 = any free port)")
-    serving.add_argument("--grpc-health-port", type=int, default=9003, help="gRPC health port")
-    serving.add_argument("--metrics-port", type=int, default=9090, help="Prometheus /metrics port")
-    _add_bool(serving, "--secure-serving", "secure_serving", True, "TLS on the ext_proc port")
+    serving.add_argument("--bind-address", help="address every port binds to")
+    serving.add_argument("--grpc-port", type=int, help="ext_proc gRPC port (0 = any free port)")
+    serving.add_argument("--grpc-health-port", type=int, help="gRPC health port")
+    serving.add_argument("--metrics-port", type=int, help="Prometheus /metrics port")
+    _add_bool(serving, "--secure-serving", "secure_serving", "TLS on the ext_proc port")
     serving.add_argument(
-        "--cert-path", type=Path, default=None,
+        "--cert-path", type=Path,
         help="directory holding tls.crt and tls.key; without it a self-signed certificate is generated",
     )  # fmt: skip
     _add_bool(
-        serving, "--metrics-endpoint-auth", "metrics_endpoint_auth", False,
+        serving, "--metrics-endpoint-auth", "metrics_endpoint_auth",
         "require a bearer token on /metrics; needs --metrics-auth-token-file (no TokenReview here)",
     )  # fmt: skip
     serving.add_argument(
-        "--metrics-auth-token-file", type=Path, default=None,
+        "--metrics-auth-token-file", type=Path,
         help="file with the bearer token /metrics accepts (re-read per scrape); setting it enables the check",
     )  # fmt: skip
     _add_bool(
-        serving, "--uvloop", "uvloop", True,
+        serving, "--uvloop", "uvloop",
         "run the event loop on uvloop (less CPU and latency per request); false: asyncio's own loop",
     )  # fmt: skip
     serving.add_argument(
-        "--workers", type=_workers, default=1, metavar="N|auto",
+        "--workers", type=_workers, metavar="N|auto",
         help="worker processes sharing the ext_proc port (each its own scheduling state, one supervisor "
         "answering health and metrics for all); auto: the container's CPU limit, else its CPU affinity",
     )  # fmt: skip
     serving.add_argument(
-        "--shutdown-grace-period", dest="shutdown_grace_period_s", type=_duration, default=25.0, metavar="DURATION",
+        "--shutdown-grace-period", dest="shutdown_grace_period_s", type=_duration, metavar="DURATION",
         help="on SIGTERM, how long open streams may finish (seconds or e.g. 25s)",
     )  # fmt: skip
 
     scraping = parser.add_argument_group("model-server metrics")
     scraping.add_argument(
-        "--refresh-metrics-interval", dest="refresh_metrics_interval_s", type=_duration, default=0.05,
-        metavar="DURATION", help="per-endpoint scrape interval (e.g. 50ms)",
+        "--refresh-metrics-interval", dest="refresh_metrics_interval_s", type=_duration, metavar="DURATION",
+        help="per-endpoint scrape interval (e.g. 50ms)",
     )  # fmt: skip
     scraping.add_argument(
         "--refresh-prometheus-metrics-interval", dest="refresh_prometheus_metrics_interval_s", type=_duration,
-        default=5.0, metavar="DURATION", help="how often pool-level gauges are flushed",
+        metavar="DURATION", help="how often pool-level gauges are flushed",
     )  # fmt: skip
     scraping.add_argument(
-        "--metrics-staleness-threshold", dest="metrics_staleness_threshold_s", type=_duration, default=2.0,
-        metavar="DURATION", help="endpoint metrics older than this count as stale",
+        "--metrics-staleness-threshold", dest="metrics_staleness_threshold_s", type=_duration, metavar="DURATION", help="endpoint metrics older than this count as stale",
     )  # fmt: skip
     scraping.add_argument(
-        "--model-server-metrics-port",
-        type=int,
-        default=0,
-        help="scrape this port; 0 = each endpoint's own port",
+        "--model-server-metrics-port", type=int, help="scrape this port; 0 = each endpoint's own port"
     )
-    scraping.add_argument(
-        "--model-server-metrics-path", default="/metrics", help="path of the metrics endpoint"
-    )
-    scraping.add_argument(
-        "--model-server-metrics-scheme", choices=("http", "https"), default="http", help="scheme for scraping"
-    )
+    scraping.add_argument("--model-server-metrics-path", help="path of the metrics endpoint")
+    scraping.add_argument("--model-server-metrics-scheme", choices=("http", "https"), help="scheme for scraping")
     _add_bool(
         scraping, "--model-server-metrics-https-insecure-skip-verify",
-        "model_server_metrics_https_insecure_skip_verify", True, "skip certificate checks when scraping over https",
+        "model_server_metrics_https_insecure_skip_verify", "skip certificate checks when scraping over https",
     )  # fmt: skip
 
     parser.add_argument(
-        "--log-level", choices=("debug", "info", "warning", "error"), default="info", help="log verbosity"
+        "--log-level", choices=("debug", "info", "warning", "error"), help="log verbosity"
     )
 
     compatibility = parser.add_argument_group(
@@ -174,17 +167,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="EPP log verbosity: >= 3 means --log-level debug",
     )
     compatibility.add_argument(
-        "--zap-encoder", dest="log_format", choices=("console", "json"), default="console",
+        "--zap-encoder", dest="log_format", choices=("console", "json"),
         help="log line format: console text or one JSON object per line",
     )  # fmt: skip
-    for flag, metric in (
-        ("--total-queued-requests-metric", "vllm:num_requests_waiting"),
-        ("--kv-cache-usage-percentage-metric", "vllm:kv_cache_usage_perc"),
-        ("--lora-info-metric", "vllm:lora_requests_info"),
-        ("--cache-info-metric", "vllm:cache_config_info"),
+    for flag, metric in zip(
+        (
+            "--total-queued-requests-metric",
+            "--kv-cache-usage-percentage-metric",
+            "--lora-info-metric",
+            "--cache-info-metric",
+        ),
+        VLLM_METRIC_NAMES,
+        strict=True,
     ):
         compatibility.add_argument(
-            flag, default=metric,
+            flag,
             help=f"only vLLM's metric names are read ({metric}, with vllm:gpu_cache_usage_perc as the KV "
             "fallback); another value is a startup error",
         )  # fmt: skip
@@ -193,8 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("--enable-pprof", "enable_pprof", "Go profiling; no effect in this picker"),
         ("--health-checking", "health_checking", "no effect: gRPC health is always served"),
     ):  # fmt: skip
-        _add_bool(compatibility, flag, dest, False, effect)
+        _add_bool(compatibility, flag, dest, effect)
     _add_leader_election(parser)
+    _defaults_from_options(parser)
     return parser
 
 
@@ -205,19 +203,16 @@ def _add_leader_election(parser: argparse.ArgumentParser) -> None:
         "the others keep discovery and scraping warm and take over when the lease lapses",
     )
     _add_bool(
-        election, "--ha-enable-leader-election", "ha_enable_leader_election", False,
+        election, "--ha-enable-leader-election", "ha_enable_leader_election",
         "elect a leader through a coordination.k8s.io Lease; only the leader reports ready",
     )  # fmt: skip
-    for flag, dest, default, effect in (
-        ("--ha-lease-duration", "ha_lease_duration_s", 15.0,
+    for flag, dest, effect in (
+        ("--ha-lease-duration", "ha_lease_duration_s",
          "followers take over this long after the last renewal they saw"),
-        ("--ha-renew-deadline", "ha_renew_deadline_s", 10.0,
-         "a leader that has not renewed for this long stops serving"),
-        ("--ha-retry-period", "ha_retry_period_s", 2.0, "interval between acquire and renew attempts"),
+        ("--ha-renew-deadline", "ha_renew_deadline_s", "a leader that has not renewed for this long stops serving"),
+        ("--ha-retry-period", "ha_retry_period_s", "interval between acquire and renew attempts"),
     ):  # fmt: skip
-        election.add_argument(
-            flag, dest=dest, type=_duration, default=default, metavar="DURATION", help=effect
-        )
+        election.add_argument(flag, dest=dest, type=_duration, metavar="DURATION", help=effect)
 
 
 class OptionsError(ValueError):

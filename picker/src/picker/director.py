@@ -31,8 +31,6 @@ from picker.request_director import RoutedRequest
 
 logger = logging.getLogger(__name__)
 
-POOL_GAUGE_INTERVAL_S = 5.0  # the EPP's --refresh-prometheus-metrics-interval
-POOL_GAUGE_STALENESS_S = 2.0  # the EPP's --metrics-staleness-threshold
 INDEX_SIZE_INTERVAL_S = 1.0
 
 
@@ -94,9 +92,10 @@ class Director:
         metrics: PickerMetrics | None = None,
         sheddable_in_flight: InFlightTracker | None = None,
         headroom: SheddableHeadroom | None = None,
-        pool_gauge_interval_s: float = POOL_GAUGE_INTERVAL_S,
-        pool_gauge_staleness_s: float = POOL_GAUGE_STALENESS_S,
-        model_server_scheduling_policy: ModelServerSchedulingPolicy = "fcfs",
+        # build_director passes these (their defaults are the picker's flags').
+        pool_gauge_interval_s: float,
+        pool_gauge_staleness_s: float,
+        model_server_scheduling_policy: ModelServerSchedulingPolicy,
     ) -> None:
         self._model_server_scheduling_policy = model_server_scheduling_policy
         self._pool_gauge_interval_s = pool_gauge_interval_s

@@ -17,7 +17,11 @@ from picker.framework.context import PluginContext
 from picker.framework.in_flight import InFlightTracker
 from picker.framework.registry import PluginRegistry
 from picker.metrics import PickerMetrics
+from picker.options import PickerOptions
 from picker.plugins import builtin_registry
+
+# Keyword defaults below are the picker's flags' (PickerOptions), for callers that build a director in code.
+_FLAGS = PickerOptions.model_fields
 
 
 def build_director(
@@ -28,9 +32,9 @@ def build_director(
     metrics: PickerMetrics | None = None,
     registry: PluginRegistry | None = None,
     *,
-    pool_gauge_interval_s: float = 5.0,
-    pool_gauge_staleness_s: float = 2.0,
-    model_server_scheduling_policy: ModelServerSchedulingPolicy = "fcfs",
+    pool_gauge_interval_s: float = _FLAGS["refresh_prometheus_metrics_interval_s"].default,
+    pool_gauge_staleness_s: float = _FLAGS["metrics_staleness_threshold_s"].default,
+    model_server_scheduling_policy: ModelServerSchedulingPolicy = _FLAGS["model_server_scheduling_policy"].default,
 ) -> Director:
     """Build the Director (a ``RequestDirector``) from a validated config.
 

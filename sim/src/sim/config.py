@@ -80,6 +80,9 @@ class FaultConfig(BaseModel):
         return status
 
 
+_ENGINE_FIELDS = EngineConfig.model_fields
+
+
 class SimConfig(BaseModel):
     """One replica's settings. Field names follow vLLM's flags (``max_num_seqs`` is ``--max-num-seqs``).
 
@@ -102,20 +105,24 @@ class SimConfig(BaseModel):
     mode: str = Field(
         default="random", pattern="^(random|echo)$", description="random text or echo the prompt."
     )
-    max_num_seqs: int = Field(default=256, gt=0)
-    max_num_batched_tokens: int = Field(default=8192, gt=0)
+    # The engine's flags take the engine's defaults (defined once, in EngineConfig).
+    max_num_seqs: int = Field(default=_ENGINE_FIELDS["max_num_seqs"].default, gt=0)
+    max_num_batched_tokens: int = Field(default=_ENGINE_FIELDS["max_num_batched_tokens"].default, gt=0)
     max_model_len: int | None = Field(default=None, gt=0, description="Default: the profile's.")
     num_gpu_blocks: int | None = Field(default=None, gt=0, description="Default: the profile's.")
-    block_size: int = Field(default=16, description="KV block size in tokens (vLLM allows 8..128).")
-    max_loras: int = Field(default=1, ge=0)
+    block_size: int = Field(
+        default=_ENGINE_FIELDS["block_size"].default,
+        description="KV block size in tokens (vLLM allows 8..128).",
+    )
+    max_loras: int = Field(default=_ENGINE_FIELDS["max_loras"].default, ge=0)
     enable_lora: bool | None = Field(
         default=None,
         description="vLLM's --enable-lora. None: adapters allowed (the simulator's default); False: "
         "lora_modules and runtime loads are refused, as vLLM without --enable-lora does.",
     )
-    enable_prefix_caching: bool = True
+    enable_prefix_caching: bool = _ENGINE_FIELDS["enable_prefix_caching"].default
     scheduling_policy: SchedulingPolicy = Field(
-        default="fcfs",
+        default=_ENGINE_FIELDS["scheduling_policy"].default,
         description="fcfs: arrival order; priority: the request's `priority` (lower first), then arrival.",
     )
     max_request_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)

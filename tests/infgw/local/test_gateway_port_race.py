@@ -10,7 +10,8 @@ import pytest
 import infgw.local.gateway as gateway_module
 from infgw.launch.ports import free_port
 from infgw.local.command import load_local_plan
-from infgw.local.gateway import GatewayOptions, LocalGateway
+from infgw.local.gateway import LocalGateway
+from infgw.local.gateway_options import GatewayOptions
 
 pytestmark = pytest.mark.integration
 

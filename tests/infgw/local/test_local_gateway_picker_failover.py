@@ -16,7 +16,8 @@ from local_gateway_stacks import LLAMA, TWO_POOL_SERVICES, write_stack
 
 from infgw.launch.picker_process import PickerProcess
 from infgw.local.command import load_local_plan
-from infgw.local.gateway import LOOPBACK, GatewayOptions, LocalGateway
+from infgw.local.gateway import LOOPBACK, LocalGateway
+from infgw.local.gateway_options import GatewayOptions
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 

@@ -13,7 +13,8 @@ import pytest
 from local_gateway_stacks import LLAMA, TWO_POOL_SERVICES, write_stack
 
 from infgw.local.command import load_local_plan
-from infgw.local.gateway import GatewayOptions, LocalGateway
+from infgw.local.gateway import LocalGateway
+from infgw.local.gateway_options import GatewayOptions
 from infgw.plan.pool_wiring import flag_value
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]

@@ -20,7 +20,8 @@ import pytest_asyncio
 from local_gateway_stacks import LLAMA, QWEN, TWO_POOL_SERVICES, write_stack
 
 from infgw.local.command import load_local_plan
-from infgw.local.gateway import GatewayOptions, LocalGateway, RunningReplica
+from infgw.local.gateway import LocalGateway, RunningReplica
+from infgw.local.gateway_options import GatewayOptions
 from infgw.local.replica_status import fetch_replica_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from infgw.launch.ports import free_port
 from infgw.local.replica_status import fetch_replica_status, parse_replica_metrics
+from tests.loopback_app import serving_on_loopback
 
 PAGE = """\
 # HELP vllm:num_requests_running Number of requests in model execution batches.
@@ -75,14 +76,6 @@ async def test_fetch_reads_a_live_metrics_page() -> None:
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with aiohttp.ClientSession() as session:
-            status = await fetch_replica_status(session, "live", f"http://127.0.0.1:{port}")
-    finally:
-        await runner.cleanup()
+    async with serving_on_loopback(app) as port, aiohttp.ClientSession() as session:
+        status = await fetch_replica_status(session, "live", f"http://127.0.0.1:{port}")
     assert status.up and status.waiting == 7

@@ -13,6 +13,7 @@ from local_gateway_stacks import LLAMA, QWEN
 from components.specs.sample_request import SEED_PROMPT
 from infgw.local.plan import LocalPlan
 from infgw.local.sample_requests import SampleRequest, curl_command, sample_requests, send_sample
+from tests.loopback_app import serving_on_loopback
 
 
 def test_completion_and_chat_per_pool_with_seed_000s_prompt(two_pool_plan: LocalPlan) -> None:
@@ -51,11 +52,8 @@ async def fake_gateway():
 
     app = web.Application()
     app.router.add_post("/v1/completions", completions)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with serving_on_loopback(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.mark.parametrize(

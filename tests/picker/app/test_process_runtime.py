@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import aiohttp
 import grpc
@@ -19,8 +20,10 @@ from picker.options import PickerOptions
 from picker.readiness_line import PickerReadinessLine
 from picker.runtime import ProcessRuntime
 
+from tests.loopback_app import serving_on_loopback
 
-async def metrics_server(waiting: int) -> tuple[web.AppRunner, int]:
+
+def metrics_app(waiting: int) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(
             text=f"vllm:num_requests_waiting {waiting}\nvllm:num_requests_running 0\nvllm:kv_cache_usage_perc 0.1\n"
@@ -28,11 +31,14 @@ async def metrics_server(waiting: int) -> tuple[web.AppRunner, int]:
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]
+    return app
+
+
+@pytest.fixture
+async def busy_and_idle_ports() -> AsyncIterator[tuple[int, int]]:
+    """Two model servers' metrics pages: 4 requests waiting, and none."""
+    async with serving_on_loopback(metrics_app(4)) as busy, serving_on_loopback(metrics_app(0)) as idle:
+        yield busy, idle
 
 
 def options_for(endpoints_file, **overrides) -> PickerOptions:
@@ -49,9 +55,10 @@ def options_for(endpoints_file, **overrides) -> PickerOptions:
     return PickerOptions(**values)
 
 
-async def test_the_real_runtime_routes_to_the_least_loaded_endpoint_and_reports_metrics(tmp_path, capsys):
-    busy_runner, busy_port = await metrics_server(waiting=4)
-    idle_runner, idle_port = await metrics_server(waiting=0)
+async def test_the_real_runtime_routes_to_the_least_loaded_endpoint_and_reports_metrics(
+    tmp_path, capsys, busy_and_idle_ports
+):
+    busy_port, idle_port = busy_and_idle_ports
     endpoints_file = StaticPoolFile.of(
         [
             StaticEndpoint(name="busy", address="127.0.0.1", port=busy_port),
@@ -104,8 +111,6 @@ async def test_the_real_runtime_routes_to_the_least_loaded_endpoint_and_reports_
         assert 'inference_objective_request_total{model_name="m",target_model_name="m"}' in text
     finally:
         await app.stop(grace_s=0)
-        await busy_runner.cleanup()
-        await idle_runner.cleanup()
 
 
 def test_bad_scheduling_config_fails_before_anything_runs(tmp_path):

@@ -113,7 +113,7 @@ async def test_dial_mode_applies_live_batches_and_replays_a_gap(context: zmq.asy
 async def test_bind_mode_names_endpoints_from_the_topic(context: zmq.asyncio.Context) -> None:
     metrics = CountingMetrics()
     indexer = KVEventIndexer(KVBlockIndex(BlockKeyHasher(4), 1000, 10), "kv@", metrics)
-    settings = SubscriberSettings("tcp://127.0.0.1:*", 0, 0)
+    settings = SubscriberSettings("tcp://127.0.0.1:*", 0, 0, replay_timeout_s=2, replay_cooldown_s=30)
     subscriber = KVEventSubscriber(indexer, settings, time.monotonic)
     subscriber.endpoint_added(ENDPOINT)
     async with running(subscriber):
@@ -141,9 +141,8 @@ async def test_a_new_subscription_replays_what_was_published_before_it(context: 
     )  # nobody listens yet: only the buffer has it
     await server.send(1, batch(block_stored([3], TOKENS[8:12], parent=2)))
     indexer = KVEventIndexer(KVBlockIndex(BlockKeyHasher(4), 1000, 10), "kv@", CountingMetrics())
-    subscriber = KVEventSubscriber(
-        indexer, SubscriberSettings(None, server.port, server.replay_port), time.monotonic
-    )
+    settings = SubscriberSettings(None, server.port, server.replay_port, replay_timeout_s=2, replay_cooldown_s=30)
+    subscriber = KVEventSubscriber(indexer, settings, time.monotonic)
     subscriber.endpoint_added(ENDPOINT)
     try:
         async with running(subscriber):

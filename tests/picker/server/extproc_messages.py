@@ -83,6 +83,14 @@ async def read(call: Any, count: int = 1) -> list[ProcessingResponse]:
     return [await asyncio.wait_for(call.read(), READ_TIMEOUT_S) for _ in range(count)]
 
 
+async def route_completion(call: Any) -> list[ProcessingResponse]:
+    """Send a completion request whole (headers, then its body with end of stream) and read the two
+    full-duplex answers: the headers (with the destination), then the body."""
+    await call.write(request_headers())
+    await call.write(request_body(completion_body(), end_of_stream=True))
+    return await read(call, 2)
+
+
 def set_headers(response: ProcessingResponse) -> dict[str, str]:
     phase = response.WhichOneof("response")
     common = getattr(response, phase).response

@@ -18,6 +18,7 @@ from extproc_messages import (
     request_trailers,
     response_body,
     response_headers,
+    route_completion,
     set_headers,
     streamed_chunks,
 )
@@ -144,9 +145,7 @@ async def test_client_sent_destination_is_overwritten_and_never_reaches_the_dire
 async def test_request_id_is_generated_and_injected_when_absent(ext_proc_stub, recording_director):
     async with ext_proc_stub(recording_director) as stub:
         call = stub.Process()
-        await call.write(request_headers())
-        await call.write(request_body(completion_body(), end_of_stream=True))
-        headers_answer, _ = await read(call, 2)
+        headers_answer, _ = await route_completion(call)
         await call.done_writing()
     assert set_headers(headers_answer)["x-request-id"] == "generated-id"
     assert recording_director.requests()[0].request_id == "generated-id"
@@ -158,9 +157,7 @@ async def test_fallback_endpoints_are_one_comma_list_in_header_and_metadata(
     director = type(recording_director)(endpoints=(ENDPOINT_A, ENDPOINT_B))
     async with ext_proc_stub(director) as stub:
         call = stub.Process()
-        await call.write(request_headers())
-        await call.write(request_body(completion_body(), end_of_stream=True))
-        headers_answer, _ = await read(call, 2)
+        headers_answer, _ = await route_completion(call)
         await call.done_writing()
     assert set_headers(headers_answer)["x-gateway-destination-endpoint"] == "10.0.0.1:8000,10.0.0.2:8000"
     assert (
@@ -399,9 +396,7 @@ async def test_upstream_error_status_is_reported_and_unparseable_json_passes(
 ):
     async with ext_proc_stub(recording_director) as stub:
         call = stub.Process()
-        await call.write(request_headers())
-        await call.write(request_body(completion_body(), end_of_stream=True))
-        await read(call, 2)
+        await route_completion(call)
         await call.write(response_headers({":status": "503", "content-type": "application/json"}))
         await read(call)
         await call.write(response_body(b"upstream exploded", end_of_stream=True))
@@ -440,9 +435,7 @@ async def test_failing_response_hooks_do_not_stop_the_response(ext_proc_stub, re
     director = Director()
     async with ext_proc_stub(director) as stub:
         call = stub.Process()
-        await call.write(request_headers())
-        await call.write(request_body(completion_body(), end_of_stream=True))
-        await read(call, 2)
+        await route_completion(call)
         await call.write(response_headers({":status": "200"}))
         (answer,) = await read(call)
         await call.done_writing()
@@ -457,9 +450,7 @@ async def test_response_body_mode_none_completes_the_response_when_the_stream_en
     settings = ExtProcSettings(response_body_mode=BodyMode.NONE)
     async with ext_proc_stub(recording_director, settings) as stub:
         call = stub.Process()
-        await call.write(request_headers())
-        await call.write(request_body(completion_body(), end_of_stream=True))
-        await read(call, 2)
+        await route_completion(call)
         await call.write(response_headers({":status": "200", "content-type": "application/json"}))
         await read(call)
         await call.done_writing()
@@ -474,9 +465,7 @@ async def test_a_json_response_over_62_kb_is_re_chunked_at_the_end(ext_proc_stub
     ).encode()
     async with ext_proc_stub(recording_director) as stub:
         call = stub.Process()
-        await call.write(request_headers())
-        await call.write(request_body(completion_body(), end_of_stream=True))
-        await read(call, 2)
+        await route_completion(call)
         await call.write(response_headers({":status": "200", "content-type": "application/json"}))
         await read(call)
         for start in range(0, len(upstream), 16_384):
@@ -495,9 +484,7 @@ async def test_a_json_response_over_62_kb_is_re_chunked_at_the_end(ext_proc_stub
 async def test_a_held_json_body_is_released_before_the_trailers_answer(ext_proc_stub, recording_director):
     async with ext_proc_stub(recording_director) as stub:
         call = stub.Process()
-        await call.write(request_headers())
-        await call.write(request_body(completion_body(), end_of_stream=True))
-        await read(call, 2)
+        await route_completion(call)
         await call.write(response_headers({":status": "200", "content-type": "application/json"}))
         await read(call)
         await call.write(response_body(b'{"ok": true}', end_of_stream=False))

@@ -13,6 +13,7 @@ from picker.datastore.store import EndpointStore
 from picker.framework.clock import RealClock
 from picker.framework.types import Endpoint
 
+from tests.loopback_app import serving_on_loopback
 from tests.picker.unit.vllm_pages import VLLM_PAGE
 
 
@@ -42,15 +43,8 @@ class MetricsServer:
 async def serving(server: MetricsServer) -> AsyncIterator[int]:
     app = web.Application()
     app.router.add_get("/metrics", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serving_on_loopback(app) as port:
         yield port
-    finally:
-        await runner.cleanup()
 
 
 async def wait_for(predicate, timeout_s: float = 2.0) -> None:

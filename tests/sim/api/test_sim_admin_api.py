@@ -11,6 +11,7 @@ from sim.api.app import build_app
 from sim.runtime import SimulatorRuntime
 
 from sim import SimConfig
+from tests.loopback_app import serving_on_loopback
 
 
 async def test_health_names_the_replica(start_sim, http: aiohttp.ClientSession) -> None:
@@ -140,16 +141,12 @@ async def test_server_sockets_use_tcp_nodelay() -> None:
         return web.json_response({"nodelay": sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)})
 
     app.router.add_get("/nodelay", socket_option)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/nodelay") as r:
-            assert (await r.json())["nodelay"] != 0
-    finally:
-        await runner.cleanup()
+    async with (
+        serving_on_loopback(app) as port,
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/nodelay") as r,
+    ):
+        assert (await r.json())["nodelay"] != 0
 
 
 async def test_ipv6_loopback(start_sim, http: aiohttp.ClientSession) -> None:

@@ -193,7 +193,8 @@ def comparison_table(figures: list[ClientFigures]) -> str:
 @asynccontextmanager
 async def serving(router: Router, plan: LocalPlan, work_dir: Path) -> AsyncIterator[tuple[str, dict[str, str]]]:
     """A fresh local gateway; yields the URL ``router`` serves at and the replicas (name -> URL)."""
-    from infgw.local.gateway import GatewayOptions, LocalGateway
+    from infgw.local.gateway import LocalGateway
+    from infgw.local.gateway_options import GatewayOptions
 
     async with LocalGateway(plan, GatewayOptions(), work_dir) as gateway:
         pool = plan.pool(plan.default_pool)

@@ -32,7 +32,7 @@ import typer
 from infgw.local.command import render_checked_stack
 from infgw.local.regions.command import load_regional_plan
 from infgw.local.regions.fault_window import load_through_fault
-from infgw.local.regions.gateway import RegionalGateway, RegionalOptions, RegionPart
+from infgw.local.regions.gateway import RegionalGateway, RegionPart
 from infgw.local.regions.load import (
     SMALL_KV_CACHE,
     LoadResult,
@@ -42,6 +42,7 @@ from infgw.local.regions.load import (
     run_load,
 )
 from infgw.local.regions.manifest_edits import EditObject, edited_copy
+from infgw.local.regions.regional_options import RegionalOptions
 from infgw.local.regions.regional_plan import RegionalPlan
 from infgw.local.rendered_stack import read_objects
 

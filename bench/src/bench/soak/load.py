@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from sim.config import SimConfig
 
 
 @dataclass
@@ -36,7 +37,9 @@ class LoadResult:
 
 
 def completion(prompt: str, max_tokens: int = 4, **extra: Any) -> dict[str, Any]:
-    return {"model": "meta-llama/Llama-3.1-8B-Instruct", "prompt": prompt, "max_tokens": max_tokens, **extra}
+    """A completion for the model a replica serves when its config names none (the simulator's default)."""
+    model = SimConfig.model_fields["model"].default
+    return {"model": model, "prompt": prompt, "max_tokens": max_tokens, **extra}
 
 
 async def post_once(

@@ -148,18 +148,21 @@ class PickerGateway:
                 raise TargetUnavailable(f"envoy did not start: {err}") from err
 
     def _events_profile(self, fleet: FleetView) -> str:
-        """The profile with its precise scorer dialing the fleet's KV-event ports (rank i: base + i)."""
+        """The profile with its KV-event plugin dialing the fleet's KV-event ports (rank i: base + i), as
+        `infgw local` points a planned picker at its replicas; then the target's scorer overrides."""
+        from picker.plugins.kv_event_prefix_index import KV_EVENT_PLUGIN_TYPES
+
+        from infgw.local.container_args import with_discovery_ports
+
         if fleet.kv_events_ports is None:
             raise TargetUnavailable(f"{self.name} needs a fleet that publishes KV events")
         live, replay = fleet.kv_events_ports
-        profile = yaml.safe_load(picker_profile_text(self.profile))
-        scorers = [p for p in profile["plugins"] if p["type"] == "precise-prefix-cache-scorer"]
-        if not scorers:
-            raise TargetUnavailable(f"profile {self.profile!r} has no precise-prefix-cache-scorer")
-        for scorer in scorers:
-            events = scorer.setdefault("parameters", {}).setdefault("kvEventsConfig", {})
-            events["podDiscoveryConfig"] = {"socketPort": live, "replaySocketPort": replay}
-            scorer["parameters"].update(self.scorer_overrides)
+        profile = yaml.safe_load(with_discovery_ports(picker_profile_text(self.profile), live, replay))
+        plugins = [p for p in profile["plugins"] if p["type"] in KV_EVENT_PLUGIN_TYPES]
+        if not plugins:
+            raise TargetUnavailable(f"profile {self.profile!r} has no {' or '.join(KV_EVENT_PLUGIN_TYPES)}")
+        for plugin in plugins:
+            plugin["parameters"].update(self.scorer_overrides)
         return yaml.safe_dump(profile)
 
 

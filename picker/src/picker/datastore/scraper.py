@@ -18,24 +18,31 @@ from picker.datastore.store import EndpointStore
 from picker.datastore.vllm_metrics import MetricsParseError, parse_vllm_metrics
 from picker.framework.clock import Clock
 from picker.framework.types import Endpoint
+from picker.options import PickerOptions
 
 logger = logging.getLogger(__name__)
 
 
+_FLAGS = PickerOptions.model_fields
+
+
 class ScrapeSettings(BaseModel):
-    """Scrape behaviour; defaults follow the EPP except the timeout (see ``timeout_s``)."""
+    """Scrape behaviour; defaults are the picker's flags' (the EPP's), except the timeout (see ``timeout_s``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    interval_s: float = Field(default=0.05, gt=0.0, description="--refresh-metrics-interval")
+    interval_s: float = Field(
+        default=_FLAGS["refresh_metrics_interval_s"].default, gt=0.0, description="--refresh-metrics-interval"
+    )
     # The EPP waits 5 s; a hung server would then stay a candidate for 5 s. One second bounds that.
     timeout_s: float = Field(default=1.0, gt=0.0)
-    scheme: Literal["http", "https"] = "http"
-    path: str = Field(default="/metrics", pattern=r"^/")
+    scheme: Literal["http", "https"] = _FLAGS["model_server_metrics_scheme"].default
+    path: str = Field(default=_FLAGS["model_server_metrics_path"].default, pattern=r"^/")
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="scrape this port instead of each endpoint's own"
     )
-    verify_tls: bool = False  # the EPP's --model-server-metrics-https-insecure-skip-verify defaults to true
+    # --model-server-metrics-https-insecure-skip-verify, inverted
+    verify_tls: bool = not _FLAGS["model_server_metrics_https_insecure_skip_verify"].default
 
 
 class MetricsScraper:

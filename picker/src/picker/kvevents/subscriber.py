@@ -40,8 +40,9 @@ class SubscriberSettings:
     bind_endpoint: str | None  # set: bind mode; None: dial every endpoint
     socket_port: int
     replay_socket_port: int  # 0: no replay
-    replay_timeout_s: float = 2.0
-    replay_cooldown_s: float = 30.0
+    # Both from KVEventsConfig (replayTimeout, replayCooldown), where their defaults are defined.
+    replay_timeout_s: float
+    replay_cooldown_s: float
 
 
 class KVEventSubscriber:

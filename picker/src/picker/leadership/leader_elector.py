@@ -38,11 +38,12 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class LeaseTimings:
-    """controller-runtime's defaults: 15 s lease, 10 s renew deadline, 2 s retry period."""
+    """--ha-lease-duration, --ha-renew-deadline, --ha-retry-period (defaults in PickerOptions:
+    controller-runtime's 15 s, 10 s, 2 s)."""
 
-    lease_duration_s: float = 15.0
-    renew_deadline_s: float = 10.0
-    retry_period_s: float = 2.0
+    lease_duration_s: float
+    renew_deadline_s: float
+    retry_period_s: float
 
     @property
     def lease_duration_seconds(self) -> int:

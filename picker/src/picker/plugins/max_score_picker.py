@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import Field
-
 from picker.framework.context import PluginContext
-from picker.framework.registry import PluginParameters
 from picker.framework.types import EndpointState, InferenceRequest
+from picker.plugins.seeded_picker import PickerParameters, SeededPicker
 
 MAX_SCORE_PICKER_TYPE = "max-score-picker"
 
 
-class PickerParameters(PluginParameters):
-    max_num_of_endpoints: int = Field(default=1, ge=1, description="primary plus fallbacks to return")
-
-
-class MaxScorePicker:
+class MaxScorePicker(SeededPicker):
     """Top ``maxNumOfEndpoints`` by score, uniformly random among equal scores (as the EPP's shuffle+sort)."""
 
     plugin_type = MAX_SCORE_PICKER_TYPE
-
-    def __init__(
-        self, rng: random.Random, max_num_of_endpoints: int = 1, name: str = MAX_SCORE_PICKER_TYPE
-    ) -> None:
-        self.name = name
-        self.max_num_of_endpoints = max_num_of_endpoints
-        self._rng = rng
 
     def pick(
         self, request: InferenceRequest, endpoints: Sequence[EndpointState], scores: Sequence[float]

@@ -22,7 +22,8 @@ from typing import Any
 from picker.framework.context import PluginContext
 from picker.framework.interfaces import SchedulingResult
 from picker.framework.producers import PrefixCacheMatchInfo
-from picker.framework.types import Endpoint, EndpointState, InferenceRequest
+from picker.framework.types import EndpointState, InferenceRequest
+from picker.plugins.kv_event_index_owner import KVEventIndexOwner
 from picker.plugins.kv_event_prefix_index import (
     PRECISE_PREFIX_CACHE_PRODUCER_TYPE,
     KVEventIndexParameters,
@@ -33,7 +34,7 @@ from picker.plugins.kv_event_prefix_index import (
 from picker.tokenization.request_tokenizer import RequestTokenizer
 
 
-class PrecisePrefixCacheProducer:
+class PrecisePrefixCacheProducer(KVEventIndexOwner):
     """Memoised per request: the filter, the in-flight producer and the scorer read one lookup."""
 
     plugin_type = PRECISE_PREFIX_CACHE_PRODUCER_TYPE
@@ -78,12 +79,6 @@ class PrecisePrefixCacheProducer:
 
     def prune(self, live_endpoint_names: Set[str]) -> None:
         self.events.prune(live_endpoint_names)
-
-    def endpoints_changed(self, added: Sequence[Endpoint], removed: Sequence[str]) -> None:
-        self.events.endpoints_changed(added, removed)
-
-    async def run_in_background(self) -> None:
-        await self.events.run()
 
     def index_size(self) -> int:
         return self.events.size()

@@ -31,8 +31,9 @@ from picker.framework.context import PluginContext, PluginMetricsSink
 from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import SchedulingResult
 from picker.framework.load import hot_endpoints
-from picker.framework.types import Endpoint, EndpointState, InferenceRequest
+from picker.framework.types import EndpointState, InferenceRequest
 from picker.kvevents.stored_footprint import StoredFootprint
+from picker.plugins.kv_event_index_owner import KVEventIndexOwner
 from picker.plugins.kv_event_prefix_index import (
     PRECISE_PREFIX_CACHE_SCORER_TYPE,
     KVEventIndexParameters,
@@ -93,7 +94,7 @@ class PrecisePrefixCacheParameters(KVEventIndexParameters):
         return self
 
 
-class PrecisePrefixCacheScorer:
+class PrecisePrefixCacheScorer(KVEventIndexOwner):
     plugin_type = PRECISE_PREFIX_CACHE_SCORER_TYPE
 
     def __init__(
@@ -230,12 +231,6 @@ class PrecisePrefixCacheScorer:
         self._footprint.prune(live_endpoint_names)
         self._rendezvous.prune(live_endpoint_names)
         self.events.prune(live_endpoint_names)
-
-    def endpoints_changed(self, added: Sequence[Endpoint], removed: Sequence[str]) -> None:
-        self.events.endpoints_changed(added, removed)
-
-    async def run_in_background(self) -> None:
-        await self.events.run()
 
     def index_size(self) -> int:
         return self.events.size() + self.history.size()

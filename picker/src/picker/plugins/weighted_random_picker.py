@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import heapq
-import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from picker.framework.context import PluginContext
 from picker.framework.types import EndpointState, InferenceRequest
-from picker.plugins.max_score_picker import PickerParameters
+from picker.plugins.seeded_picker import PickerParameters, SeededPicker
 
 WEIGHTED_RANDOM_PICKER_TYPE = "weighted-random-picker"
 
 
-class WeightedRandomPicker:
+class WeightedRandomPicker(SeededPicker):
     """A-Res weighted sampling without replacement: key = U^(1/score), the largest keys win.
 
     Zero-score endpoints come after every positive one (as their key is 0); all zero is a uniform pick.
@@ -22,20 +21,13 @@ class WeightedRandomPicker:
 
     plugin_type = WEIGHTED_RANDOM_PICKER_TYPE
 
-    def __init__(
-        self, rng: random.Random, max_num_of_endpoints: int = 1, name: str = WEIGHTED_RANDOM_PICKER_TYPE
-    ) -> None:
-        self.name = name
-        self.max_num_of_endpoints = max_num_of_endpoints
-        self._rng = rng
-
     def pick(
         self, request: InferenceRequest, endpoints: Sequence[EndpointState], scores: Sequence[float]
     ) -> tuple[EndpointState, ...]:
-        count = min(self.max_num_of_endpoints, len(endpoints))
         positive = [index for index, score in enumerate(scores) if score > 0.0]
         if not positive:
-            return tuple(endpoints[index] for index in self._rng.sample(range(len(endpoints)), count))
+            return self.uniform(endpoints)
+        count = min(self.max_num_of_endpoints, len(endpoints))
         draw = self._rng.random
         # 1 - U lies in (0, 1], so the key is defined for every draw.
         keyed = [((1.0 - draw()) ** (1.0 / scores[index]), index) for index in positive]

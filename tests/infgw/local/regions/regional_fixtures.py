@@ -13,9 +13,10 @@ import aiohttp
 import pytest
 
 from infgw.local.regions.command import load_regional_plan
-from infgw.local.regions.gateway import RegionalGateway, RegionalOptions
+from infgw.local.regions.gateway import RegionalGateway
 from infgw.local.regions.load import SMALL_KV_CACHE, LoadResult, RequestShape, record_reported, run_load
 from infgw.local.regions.manifest_edits import edited_copy
+from infgw.local.regions.regional_options import RegionalOptions
 from infgw.local.regions.regional_plan import RegionalPlan
 
 WEST, EAST = "europe-west3", "us-east4"

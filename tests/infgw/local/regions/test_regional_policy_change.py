@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 from regional_fixtures import WEST, plan_with_edits, spilling_load
 
-from infgw.local.regions.gateway import RegionalGateway, RegionalOptions
+from infgw.local.regions.gateway import RegionalGateway
+from infgw.local.regions.regional_options import RegionalOptions
 
 pytestmark = [pytest.mark.integration]
 

@@ -45,17 +45,18 @@ from picker.framework.types import Endpoint, EndpointMetrics, InferenceRequest
 from picker.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
 from picker.request_director import RoutedRequest
 from picker.tokenization.request_tokenizer import RequestTokenizer
+from sim.config import SimConfig
 from sim.engine.engine import Engine
 from sim.engine.engine_config import EngineConfig
 from sim.engine.kv_cache_events import KVCacheEvent
 from sim.engine.sequence import GenerationRequest, SequenceFinished, SequenceScheduled, TokenGenerated
 from sim.kv_events.encoding import KVEventEncoder
-from sim.latency_profile import load_profile
 
 from bench.bound import block_keys, prefix_cache_bound
 from bench.cli import load_config
 from bench.config import FleetSpec, Scenario
 from bench.driver.load import OpenLoop
+from bench.fleet import replica_config
 from bench.micro.picker.replica_sim import SimClock, run_sync, without_flow_control
 from bench.stats.percentiles import percentile
 from bench.targets.picker_gateway import kv_events_endpoint_name
@@ -122,16 +123,10 @@ class _Replica:
 
 
 def engine_config(fleet: FleetSpec) -> EngineConfig:
-    faults = fleet.extra.get("faults", {})
-    return EngineConfig(
-        profile=load_profile(fleet.profile),
-        max_num_seqs=fleet.max_num_seqs,
-        block_size=fleet.block_size,
-        num_gpu_blocks=fleet.num_gpu_blocks,
-        max_model_len=fleet.max_model_len,
-        scheduling_policy=fleet.scheduling_policy,
-        slowdown_factor=float(faults.get("slowdown_factor", 1.0)),
-    )
+    """A fleet replica's engine, derived as a real replica derives it: the fleet's simulator config, then
+    the simulator's own ``SimConfig.engine_config``."""
+    config = SimConfig.build(**replica_config(fleet, index=0, port=0, seed=0))
+    return config.engine_config(config.load_profile())
 
 
 def simulate(
