@@ -286,3 +286,23 @@ def test_only_rendezvous_placement_keeps_the_event_fed_footprint(plugin_context:
     footprint = plugin.events.footprint
     assert footprint is not None
     assert footprint.get(STATES[0].endpoint.name) == pytest.approx(4) and footprint.get(STATES[1].endpoint.name) == 0
+
+
+async def test_affinity_yields_to_an_endpoint_that_would_answer_sooner(
+    plugin_context: PluginContext, fake_clock: FakeClock
+) -> None:
+    # 100 tokens/s, 50 ms: an endpoint is late when its estimate exceeds the soonest's by 5 tokens.
+    plugin = scorer(plugin_context, prefillBacklog={"peakPrefillThroughput": 100, "maxTTFTPenaltyMs": 50})
+    publish(plugin, "e0", 4)  # e0 holds the prompt's 4 blocks (16 tokens)
+    plugin.indexer.apply("e1", 0, plugin.indexer.decode(batch()))
+    assert plugin.score(inference_request(PROMPT), STATES[:2]) == [1.0, 0.0]
+    on_e0 = SchedulingResult({"default": ProfileResult((STATES[0],))}, "default")
+    for index, letters in enumerate(["qrstuvwxyzabcdefg", "zyxwvutsrqponmlkj"]):  # two prompts e0 lacks
+        other = inference_request(" ".join(letters), request_id=f"miss-{index}")
+        plugin.score(other, STATES[:2])
+        plugin.pre_request(other, on_e0)
+    # e0 must prefill 32 routed tokens first (0.32 s); e1 would prefill this request's 16 (0.16 s).
+    assert plugin.score(inference_request(PROMPT, request_id="r-2"), STATES[:2]) == [0.0, 1.0]
+    await fake_clock.advance(0.2)  # 12 tokens left on e0: within the penalty again
+    assert plugin.score(inference_request(PROMPT, request_id="r-3"), STATES[:2]) == [1.0, 0.0]
+    assert scorer(plugin_context).parameters.prefill_backlog is None  # off unless set

@@ -41,6 +41,7 @@ from picker.plugins.kv_event_prefix_index import (
     request_tokenizer,
 )
 from picker.plugins.placement_footprint import PlacementFootprint
+from picker.plugins.prefill_backlog import PrefillBacklog, PrefillBacklogParameters
 from picker.plugins.prefix_index import PrefixIndex
 from picker.plugins.prefix_spill_scorer import SpillParameters
 from picker.plugins.rendezvous_placement import RendezvousPlacement, first_unheld_block
@@ -76,6 +77,10 @@ class PrecisePrefixCacheParameters(KVEventIndexParameters):
         default=4096.0,
         gt=0.0,
         description="new blocks placed pool-wide after which an endpoint's recent footprint counts half",
+    )
+    prefill_backlog: PrefillBacklogParameters | None = Field(
+        default=None,
+        description="affinity yields when it costs more than maxTTFTPenaltyMs of estimated TTFT; off unless set",
     )
     cold_placement: Literal["footprint", "rendezvous"] = Field(
         default="footprint",
@@ -123,6 +128,11 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         self._routed_keys: OrderedDict[tuple[int, str], tuple[list[int], dict[str, int]]] = OrderedDict()
         self._footprint = PlacementFootprint(parameters.footprint_half_life_blocks)
         self._rendezvous = RendezvousPlacement()
+        self._backlog = (
+            PrefillBacklog(parameters.prefill_backlog) if parameters.prefill_backlog is not None else None
+        )
+        self._clock = context.clock
+        self._block_tokens = parameters.token_processor_config.block_size_tokens
         # Where the picker sent which blocks (the approximate scorers' routing history, over the same keys).
         self.history = PrefixIndex(parameters.lru_capacity_per_server)
         self._in_flight = context.in_flight
@@ -131,6 +141,20 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
 
     # -- Scorer -----------------------------------------------------------------------------------
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
+        scores = self._affinity_scores(request, endpoints)
+        routed = self._routed_keys.get(_request_key(request))
+        if self._backlog is None or routed is None:
+            return scores
+        keys, matched = routed
+        block_tokens = self._block_tokens
+        return self._backlog.yield_affinity(
+            scores,
+            [state.endpoint.name for state in endpoints],
+            [(len(keys) - matched.get(state.endpoint.name, 0)) * block_tokens for state in endpoints],
+            self._clock.now(),
+        )
+
+    def _affinity_scores(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
         publishing = self.events.publishing_endpoints()
         silent = [state for state in endpoints if state.endpoint.name not in publishing]
         self._metrics.set_kv_event_fallback_endpoints(len(silent))
@@ -223,6 +247,10 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         keys, matched = routed
         endpoint = result.primary.endpoints[0].endpoint.name
         self._footprint.place(endpoint, len(keys) - matched.get(endpoint, 0))
+        if self._backlog is not None:
+            self._backlog.add(
+                endpoint, (len(keys) - matched.get(endpoint, 0)) * self._block_tokens, self._clock.now()
+            )
         self.history.add(endpoint, keys[:_HISTORY_BLOCKS])
         self.events.routed(endpoint, keys)
 
@@ -230,6 +258,8 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         self.history.prune(live_endpoint_names)
         self._footprint.prune(live_endpoint_names)
         self._rendezvous.prune(live_endpoint_names)
+        if self._backlog is not None:
+            self._backlog.prune(live_endpoint_names)
         self.events.prune(live_endpoint_names)
 
     def index_size(self) -> int:
