@@ -80,7 +80,8 @@ class PrecisePrefixCacheParameters(KVEventIndexParameters):
     )
     prefill_backlog: PrefillBacklogParameters | None = Field(
         default=None,
-        description="affinity yields when it costs more than maxTTFTPenaltyMs of estimated TTFT; off unless set",
+        description="a prefix nobody holds does not go where history put it when that costs more than "
+        "maxTTFTPenaltyMs of estimated TTFT (needs historyBelowMatch); off unless set",
     )
     cold_placement: Literal["footprint", "rendezvous"] = Field(
         default="footprint",
@@ -90,11 +91,16 @@ class PrecisePrefixCacheParameters(KVEventIndexParameters):
     )
 
     @model_validator(mode="after")
-    def _rendezvous_needs_cold_detection(self) -> PrecisePrefixCacheParameters:
+    def _cold_rules_need_cold_detection(self) -> PrecisePrefixCacheParameters:
         if self.cold_placement == "rendezvous" and self.history_below_match == 0:
             raise ValueError(
                 "coldPlacement: rendezvous places prefixes nobody holds, which historyBelowMatch detects: "
                 "set historyBelowMatch (e.g. 0.25) or drop coldPlacement"
+            )
+        if self.prefill_backlog is not None and self.history_below_match == 0:
+            raise ValueError(
+                "prefillBacklog redirects prefixes nobody holds, which historyBelowMatch detects: "
+                "set historyBelowMatch (e.g. 0.25) or drop prefillBacklog"
             )
         return self
 
@@ -146,6 +152,8 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         if self._backlog is None or routed is None:
             return scores
         keys, matched = routed
+        if not self._nobody_holds(matched, len(keys)):
+            return scores
         block_tokens = self._block_tokens
         return self._backlog.yield_affinity(
             scores,
@@ -163,8 +171,7 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
             return [0.0] * len(endpoints)
         # Nobody holds (enough of) it any more: go where it went before, so that a prefix evicted
         # everywhere comes back on one replica instead of wherever load points.
-        cold_threshold = self.parameters.history_below_match
-        cold = cold_threshold > 0 and max(matched.values(), default=0) < cold_threshold * total
+        cold = self._nobody_holds(matched, total)
         routed: dict[str, int] = {}
         routed_total = 1
         if silent or cold:
@@ -194,6 +201,11 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
                     for score, is_hot in zip(scores, hot, strict=True)
                 ]
         return scores
+
+    def _nobody_holds(self, matched: Mapping[str, int], total: int) -> bool:
+        """No endpoint holds ``historyBelowMatch`` of the request (always False with it off)."""
+        threshold = self.parameters.history_below_match
+        return threshold > 0 and max(matched.values(), default=0) < threshold * total
 
     def _rendezvous_scores(
         self, request: InferenceRequest, endpoints: Sequence[EndpointState]

@@ -4,8 +4,8 @@ Per endpoint, the prompt tokens routed there that the endpoint did not hold (by 
 form a queue the server prefills at ``peakPrefillThroughput`` tokens per second, measured on the injected
 clock: ``B_e(t) = max(0, B_e(t0) - rate x (t - t0))`` plus each routed request's uncached tokens. A request's
 estimated time to first token there is ``(B_e + u_e) / rate``, ``u_e`` its own tokens the endpoint does not
-hold. Used by ``precise-prefix-cache-scorer`` (``prefillBacklog``) to give up affinity that would cost more
-than ``maxTTFTPenaltyMs`` against the endpoint that would answer first.
+hold. Used by ``precise-prefix-cache-scorer`` (``prefillBacklog``): a prefix nobody holds does not go where
+routing history put it when that endpoint would answer more than ``maxTTFTPenaltyMs`` after the soonest.
 
 The estimate counts this process's requests only (another picker process's are not in it) and assumes the
 configured rate; it does not see decode work or KV blocks held by running requests.
