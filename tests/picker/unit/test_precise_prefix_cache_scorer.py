@@ -286,3 +286,52 @@ def test_only_rendezvous_placement_keeps_the_event_fed_footprint(plugin_context:
     footprint = plugin.events.footprint
     assert footprint is not None
     assert footprint.get(STATES[0].endpoint.name) == pytest.approx(4) and footprint.get(STATES[1].endpoint.name) == 0
+
+
+
+def backlog_scorer(plugin_context: PluginContext, held_blocks: int) -> PrecisePrefixCacheScorer:
+    """100 tokens/s, 50 ms: an endpoint is late when its estimate exceeds the soonest's by 5 tokens. e0 holds
+    ``held_blocks`` of PROMPT's 4 (16 tokens), got PROMPT once (routing history) and then 32 tokens it lacked."""
+    plugin = scorer(
+        plugin_context,
+        historyBelowMatch=0.25,
+        prefillBacklog={"peakPrefillThroughput": 100, "maxTTFTPenaltyMs": 50},
+    )
+    plugin.indexer.apply("e1", 0, plugin.indexer.decode(batch()))
+    if held_blocks:
+        publish(plugin, "e0", held_blocks)
+    else:
+        plugin.indexer.apply("e0", 0, plugin.indexer.decode(batch()))
+    on_e0 = SchedulingResult({"default": ProfileResult((STATES[0],))}, "default")
+    first = inference_request(PROMPT, request_id="r-1")
+    plugin.score(first, STATES[:2])
+    plugin.pre_request(first, on_e0)
+    for index, letters in enumerate(["qrstuvwxyzabcdefg", "zyxwvutsrqponmlkj"]):
+        other = inference_request(" ".join(letters), request_id=f"miss-{index}")
+        plugin.score(other, STATES[:2])
+        plugin.pre_request(other, on_e0)
+    return plugin
+
+
+@pytest.mark.parametrize(
+    ("held_blocks", "wait_s", "expected"),
+    [
+        (0, 0.0, [0.0, 1.0]),  # history names e0, 48 tokens behind (0.64 s vs 0.16 s on e1): e1
+        (0, 0.45, [1.0, 0.0]),  # 3 tokens left on e0 (19 vs 16): within the penalty, history decides
+        (4, 0.0, [1.0, 0.0]),  # e0 holds it: recomputing elsewhere is not this rule's to decide
+        (1, 0.0, [0.25, 0.0]),  # e0 holds a quarter (historyBelowMatch): the events decide, kept
+    ],
+    ids=["history-late", "history-in-time", "held", "held-quarter"],
+)
+async def test_a_prefix_nobody_holds_skips_a_history_endpoint_that_would_answer_late(
+    plugin_context: PluginContext, fake_clock: FakeClock, held_blocks: int, wait_s: float, expected: list[float]
+) -> None:
+    plugin = backlog_scorer(plugin_context, held_blocks)
+    await fake_clock.advance(wait_s)
+    assert plugin.score(inference_request(PROMPT, request_id="r-2"), STATES[:2]) == expected
+
+
+def test_prefill_backlog_needs_history_below_match(plugin_context: PluginContext) -> None:
+    with pytest.raises(ValidationError, match="historyBelowMatch"):
+        scorer(plugin_context, prefillBacklog={"peakPrefillThroughput": 100})
+    assert scorer(plugin_context).parameters.prefill_backlog is None  # off unless set

@@ -20,6 +20,7 @@ DEFAULT_TARGETS = (
     "picker-recommended-lean",
     "picker-precise",
     "picker-precise-rendezvous",
+    "picker-precise-prefill-backlog",
     "picker-llm-d-default",
     "picker-precise-2-workers",
     "picker-precise-2-replicas",
@@ -32,6 +33,8 @@ DEFAULT_TARGETS = (
 
 # The precise profile with new prefixes placed by rendezvous hashing (the same placement in every process).
 RENDEZVOUS = (("coldPlacement", "rendezvous"),)
+# The precise profile with prefillBacklog on at the bench fleet's prefill rate (3x-slowed H100 profile: 10k tok/s).
+PREFILL_BACKLOG = (("prefillBacklog", {"peakPrefillThroughput": 10000, "maxTTFTPenaltyMs": 150}),)
 
 
 def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
@@ -52,6 +55,10 @@ def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
                       "as picker-precise, new prefixes placed by rendezvous hashing (coldPlacement: rendezvous, the "
                       "rule for --workers > 1 and active-active replicas), on one process",
                       wants_kv_events=True, scorer_overrides=RENDEZVOUS),
+        PickerGateway("picker-precise-prefill-backlog", "precise",
+                      "as picker-precise, a prefix nobody holds skips the replica routing history names when that "
+                      "one would answer >150 ms after the soonest (prefillBacklog)",
+                      wants_kv_events=True, scorer_overrides=PREFILL_BACKLOG),
         PickerGateway("picker-llm-d-default", "llm-d-default",
                       "Envoy + picker, llm-d's guide default on llm-d-router v0.10 (sticky until saturated)"),
         PickerGateway("picker-precise-2-workers", "precise",

@@ -41,6 +41,7 @@ from picker.plugins.kv_event_prefix_index import (
     request_tokenizer,
 )
 from picker.plugins.placement_footprint import PlacementFootprint
+from picker.plugins.prefill_backlog import PrefillBacklog, PrefillBacklogParameters
 from picker.plugins.prefix_index import PrefixIndex
 from picker.plugins.prefix_spill_scorer import SpillParameters
 from picker.plugins.rendezvous_placement import RendezvousPlacement, first_unheld_block
@@ -77,6 +78,11 @@ class PrecisePrefixCacheParameters(KVEventIndexParameters):
         gt=0.0,
         description="new blocks placed pool-wide after which an endpoint's recent footprint counts half",
     )
+    prefill_backlog: PrefillBacklogParameters | None = Field(
+        default=None,
+        description="a prefix nobody holds does not go where history put it when that costs more than "
+        "maxTTFTPenaltyMs of estimated TTFT (needs historyBelowMatch); off unless set",
+    )
     cold_placement: Literal["footprint", "rendezvous"] = Field(
         default="footprint",
         description="a prefix nobody holds and nothing was routed for: 'footprint' (coldPlacementWeight's "
@@ -85,11 +91,16 @@ class PrecisePrefixCacheParameters(KVEventIndexParameters):
     )
 
     @model_validator(mode="after")
-    def _rendezvous_needs_cold_detection(self) -> PrecisePrefixCacheParameters:
+    def _cold_rules_need_cold_detection(self) -> PrecisePrefixCacheParameters:
         if self.cold_placement == "rendezvous" and self.history_below_match == 0:
             raise ValueError(
                 "coldPlacement: rendezvous places prefixes nobody holds, which historyBelowMatch detects: "
                 "set historyBelowMatch (e.g. 0.25) or drop coldPlacement"
+            )
+        if self.prefill_backlog is not None and self.history_below_match == 0:
+            raise ValueError(
+                "prefillBacklog redirects prefixes nobody holds, which historyBelowMatch detects: "
+                "set historyBelowMatch (e.g. 0.25) or drop prefillBacklog"
             )
         return self
 
@@ -123,6 +134,11 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         self._routed_keys: OrderedDict[tuple[int, str], tuple[list[int], dict[str, int]]] = OrderedDict()
         self._footprint = PlacementFootprint(parameters.footprint_half_life_blocks)
         self._rendezvous = RendezvousPlacement()
+        self._backlog = (
+            PrefillBacklog(parameters.prefill_backlog) if parameters.prefill_backlog is not None else None
+        )
+        self._clock = context.clock
+        self._block_tokens = parameters.token_processor_config.block_size_tokens
         # Where the picker sent which blocks (the approximate scorers' routing history, over the same keys).
         self.history = PrefixIndex(parameters.lru_capacity_per_server)
         self._in_flight = context.in_flight
@@ -131,6 +147,22 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
 
     # -- Scorer -----------------------------------------------------------------------------------
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
+        scores = self._affinity_scores(request, endpoints)
+        routed = self._routed_keys.get(_request_key(request))
+        if self._backlog is None or routed is None:
+            return scores
+        keys, matched = routed
+        if not self._nobody_holds(matched, len(keys)):
+            return scores
+        block_tokens = self._block_tokens
+        return self._backlog.yield_affinity(
+            scores,
+            [state.endpoint.name for state in endpoints],
+            [(len(keys) - matched.get(state.endpoint.name, 0)) * block_tokens for state in endpoints],
+            self._clock.now(),
+        )
+
+    def _affinity_scores(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
         publishing = self.events.publishing_endpoints()
         silent = [state for state in endpoints if state.endpoint.name not in publishing]
         self._metrics.set_kv_event_fallback_endpoints(len(silent))
@@ -139,8 +171,7 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
             return [0.0] * len(endpoints)
         # Nobody holds (enough of) it any more: go where it went before, so that a prefix evicted
         # everywhere comes back on one replica instead of wherever load points.
-        cold_threshold = self.parameters.history_below_match
-        cold = cold_threshold > 0 and max(matched.values(), default=0) < cold_threshold * total
+        cold = self._nobody_holds(matched, total)
         routed: dict[str, int] = {}
         routed_total = 1
         if silent or cold:
@@ -170,6 +201,11 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
                     for score, is_hot in zip(scores, hot, strict=True)
                 ]
         return scores
+
+    def _nobody_holds(self, matched: Mapping[str, int], total: int) -> bool:
+        """No endpoint holds ``historyBelowMatch`` of the request (always False with it off)."""
+        threshold = self.parameters.history_below_match
+        return threshold > 0 and max(matched.values(), default=0) < threshold * total
 
     def _rendezvous_scores(
         self, request: InferenceRequest, endpoints: Sequence[EndpointState]
@@ -223,6 +259,10 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         keys, matched = routed
         endpoint = result.primary.endpoints[0].endpoint.name
         self._footprint.place(endpoint, len(keys) - matched.get(endpoint, 0))
+        if self._backlog is not None:
+            self._backlog.add(
+                endpoint, (len(keys) - matched.get(endpoint, 0)) * self._block_tokens, self._clock.now()
+            )
         self.history.add(endpoint, keys[:_HISTORY_BLOCKS])
         self.events.routed(endpoint, keys)
 
@@ -230,6 +270,8 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         self.history.prune(live_endpoint_names)
         self._footprint.prune(live_endpoint_names)
         self._rendezvous.prune(live_endpoint_names)
+        if self._backlog is not None:
+            self._backlog.prune(live_endpoint_names)
         self.events.prune(live_endpoint_names)
 
     def index_size(self) -> int:
