@@ -27,9 +27,9 @@ from grpclib.encoding.proto import ProtoCodec
 from grpclib.exceptions import GRPCError
 from grpclib.protocol import Connection, EventsProcessor, H2Protocol
 from grpclib.server import Server, Stream
-from h2.connection import H2Connection
 from h2.settings import SettingCodes
 
+from picker.server.h2_connection import PickerH2Connection
 from picker.server.write_coalescing import CoalescingTransport
 
 logger = logging.getLogger(__name__)
@@ -110,17 +110,6 @@ def bound_socket(host: str, port: int, flag: str, reuse_port: bool = False) -> s
 _MAX_CONCURRENT_STREAMS = 2**31 - 1
 
 
-class _RecentClosedStreamsConnection(H2Connection):
-    """h2 remembers how each closed stream ended, to treat late frames on it correctly, up to
-    ``MAX_CLOSED_STREAMS`` per connection (default 65,536, ~90 bytes each). Envoy opens one stream per
-    HTTP request on a long-lived connection, so at the default the picker's memory grew ~6 MB per
-    connection over its first 65,536 requests (seen in the 10-minute soak). Late frames arrive within
-    milliseconds of a close; a few thousand streams of history cover that at any rate the picker serves,
-    and a frame for a stream no longer remembered gets RST_STREAM, not a connection error."""
-
-    MAX_CLOSED_STREAMS = 4096
-
-
 class _ServerProtocol(H2Protocol):
     """grpclib's HTTP/2 server protocol, set up here so that the very first SETTINGS frame lifts the stream
     limit, with the connection's writes coalesced per event-loop turn (write_coalescing.py)."""
@@ -131,7 +120,7 @@ class _ServerProtocol(H2Protocol):
         raw_socket = transport.get_extra_info("socket")
         if raw_socket is not None:
             raw_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # answers are small and urgent
-        h2_connection = _RecentClosedStreamsConnection(config=self.h2_config)
+        h2_connection = PickerH2Connection(config=self.h2_config)
         h2_connection.local_settings[SettingCodes.MAX_CONCURRENT_STREAMS] = _MAX_CONCURRENT_STREAMS
         h2_connection.local_settings.acknowledge()  # make it the value the preface announces and enforces
         h2_connection.initiate_connection()
