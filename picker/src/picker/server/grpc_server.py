@@ -298,6 +298,14 @@ class GrpcServer:
     def open_calls(self) -> int:
         return self._open_calls
 
+    def _new_server(self) -> _PickerServer:
+        return _PickerServer(self, self._codec, self._message_calls, self._max_message_bytes)
+
+    def connection_protocol(self) -> asyncio.Protocol:
+        """The protocol for one connection, as ``start`` makes for every accepted socket: for in-process
+        replays that feed it bytes without a socket (bench.micro.picker.transport_replay)."""
+        return self._new_server()._protocol_factory()
+
     async def start(
         self,
         host: str,
@@ -309,7 +317,7 @@ class GrpcServer:
         """Bind and serve; returns the bound port. Raises PortBindError naming ``flag``."""
         listening = bound_socket(host, port, flag, reuse_port)
         try:
-            server = _PickerServer(self, self._codec, self._message_calls, self._max_message_bytes)
+            server = self._new_server()
             await server.start(sock=listening, backlog=_LISTEN_BACKLOG, ssl=ssl_context)
         except OSError as error:
             listening.close()
