@@ -87,6 +87,12 @@ async def exchange(
         writer.close()
 
 
+def routed_request() -> list[bytes]:
+    """Envoy's request headers and whole body: the picker routes and answers both."""
+    body = request_body(completion_body(), end_of_stream=True).SerializeToString()
+    return [framed(request_headers().SerializeToString()), framed(body)]
+
+
 async def served(director) -> GrpcServer:
     server = GrpcServer([ExternalProcessorService(director, new_request_id=lambda: "id")])
     await server.start("127.0.0.1", 0, "--grpc-port")
@@ -96,13 +102,7 @@ async def served(director) -> GrpcServer:
 async def test_the_answers_to_one_message_leave_in_one_data_frame(recording_director):
     server = await served(recording_director)
     try:
-        body = request_body(completion_body(), end_of_stream=True).SerializeToString()
-        seen = await exchange(
-            server.port,
-            GRPC_HEADERS,
-            [framed(request_headers().SerializeToString()), framed(body)],
-            until_data_frames=1,
-        )
+        seen = await exchange(server.port, GRPC_HEADERS, routed_request(), until_data_frames=1)
     finally:
         await server.stop(grace_s=None)
     assert seen.headers == [(":status", "200"), ("content-type", "application/grpc+proto")]
@@ -116,13 +116,7 @@ async def test_the_answers_to_one_message_leave_in_one_data_frame(recording_dire
 async def test_a_half_closed_call_ends_with_ok_trailers(recording_director):
     server = await served(recording_director)
     try:
-        body = request_body(completion_body(), end_of_stream=True).SerializeToString()
-        seen = await exchange(
-            server.port,
-            GRPC_HEADERS,
-            [framed(request_headers().SerializeToString()), framed(body)],
-            end_stream=True,
-        )
+        seen = await exchange(server.port, GRPC_HEADERS, routed_request(), end_stream=True)
     finally:
         await server.stop(grace_s=None)
     assert len(seen.messages()) == 2
@@ -135,12 +129,7 @@ async def test_a_call_past_its_grpc_timeout_ends_with_deadline_exceeded_and_rele
     recording_director.route_gate = asyncio.Event()  # never set: only the deadline ends the call
     server = await served(recording_director)
     try:
-        body = request_body(completion_body(), end_of_stream=True).SerializeToString()
-        seen = await exchange(
-            server.port,
-            [*GRPC_HEADERS, ("grpc-timeout", "200m")],
-            [framed(request_headers().SerializeToString()), framed(body)],
-        )
+        seen = await exchange(server.port, [*GRPC_HEADERS, ("grpc-timeout", "200m")], routed_request())
         assert server.open_calls == 0
     finally:
         await server.stop(grace_s=None)
