@@ -161,3 +161,14 @@ async def test_a_call_without_a_grpc_content_type_is_refused_by_grpclib(recordin
         await server.stop(grace_s=None)
     assert seen.headers[0] == (":status", "415")
     assert recording_director.names() == []
+
+
+async def test_a_stream_that_ends_inside_a_message_is_an_internal_error(recording_director):
+    server = await served(recording_director)
+    try:
+        whole = framed(request_headers().SerializeToString())
+        seen = await exchange(server.port, GRPC_HEADERS, [whole[:-3]], end_stream=True)
+    finally:
+        await server.stop(grace_s=None)
+    assert ("grpc-status", "13") in seen.headers  # trailers-only: nothing was answered
+    assert recording_director.names() == []

@@ -75,7 +75,7 @@ class MessageCall(Generic[Received]):
         return self._headers_sent
 
     async def recv_message(self) -> Received | None:
-        prefix = await self._stream.recv_data(_PREFIX_BYTES)
+        prefix = await self._read(_PREFIX_BYTES)
         if not prefix:
             return None
         if prefix[0]:
@@ -86,7 +86,17 @@ class MessageCall(Generic[Received]):
                 Status.RESOURCE_EXHAUSTED,
                 f"request of {length} bytes exceeds the {self._max_message_bytes}-byte message limit",
             )
-        return self._parse(await self._stream.recv_data(length) if length else b"")
+        data = await self._read(length) if length else b""
+        if len(data) != length:
+            raise GRPCError(Status.INTERNAL, "the stream ended inside a message")
+        return self._parse(data)
+
+    async def _read(self, size: int) -> bytes:
+        """``size`` bytes; none when the client ended the stream before any of them."""
+        try:
+            return await self._stream.recv_data(size)
+        except AssertionError:  # grpclib's buffer: the stream ended with only part of them received
+            raise GRPCError(Status.INTERNAL, "the stream ended inside a message") from None
 
     async def send_messages(self, messages: Sequence[ProtoMessage]) -> None:
         if not messages:
