@@ -4,10 +4,11 @@ grpclib's server ``Stream`` runs several layers per message that an ext_proc str
 dispatch (``await``) for every message, the initial metadata and the trailers, a metadata multidict, a
 deadline or cancellation wrapper per call, a codec object, per-message statistics, and one HTTP/2 DATA
 frame per answer. At one request in flight that is most of the gRPC layer's CPU, on the critical path of
-every ext_proc round trip (picker/README.md, Transport). ``MessageCall`` keeps the wire behaviour (gRPC
+every ext_proc round trip (docs/picker.md, Transport). ``MessageCall`` keeps the wire behaviour (gRPC
 length-prefixed protobuf messages, the same response headers, trailers and error statuses as grpclib) and
 drops the layers: ``recv_message`` reads one message from the stream's buffer, ``send_messages`` sends all
-the answers of one ext_proc message as one DATA frame, and ``serve_message_call`` ends the call as grpclib
+the answers of one ext_proc message in one DATA frame (split only at the peer's maximum frame size), and
+``serve_message_call`` ends the call as grpclib
 does (trailers with the status; an error status also resets the stream), or sends nothing when the client
 reset the stream (Envoy does after every response).
 
