@@ -8,9 +8,8 @@ every ext_proc round trip (docs/picker.md, Transport). ``MessageCall`` keeps the
 length-prefixed protobuf messages, the same response headers, trailers and error statuses as grpclib) and
 drops the layers: ``recv_message`` reads one message from the stream's buffer, ``send_messages`` sends all
 the answers of one ext_proc message in one DATA frame (split only at the peer's maximum frame size), and
-``serve_message_call`` ends the call as grpclib
-does (trailers with the status; an error status also resets the stream), or sends nothing when the client
-reset the stream (Envoy does after every response).
+``serve_message_call`` ends the call as grpclib does (trailers with the status; an error status also resets
+the stream), or sends nothing when the client reset the stream (Envoy does after every response).
 
 grpclib still parses HTTP/2, keeps flow control and refuses malformed calls (``GrpcServer`` hands over only
 well-formed POSTs with a gRPC content type and ``te: trailers``).
