@@ -220,30 +220,6 @@ async def test_more_than_a_hundred_streams_share_one_connection(recording_direct
         await server.stop(grace_s=None)
 
 
-def test_the_picker_connection_remembers_a_bounded_number_of_closed_streams():
-    # h2 keeps 65,536 closed streams per connection by default; Envoy opens one stream per request on a
-    # long-lived connection, so that record grew the picker's memory for the first 65,536 requests.
-    from picker.server.grpc_server import _RecentClosedStreamsConnection
-
-    server = _RecentClosedStreamsConnection(config=H2Configuration(client_side=False))
-    client = H2Connection(config=H2Configuration(client_side=True))
-    server.initiate_connection()
-    client.initiate_connection()
-    server.receive_data(client.data_to_send())
-    client.receive_data(server.data_to_send())
-    request = [(":method", "POST"), (":scheme", "http"), (":path", "/p"), (":authority", "picker")]
-    streams = _RecentClosedStreamsConnection.MAX_CLOSED_STREAMS + 500
-    for _ in range(streams):
-        stream_id = client.get_next_available_stream_id()
-        client.send_headers(stream_id, request, end_stream=True)
-        server.receive_data(client.data_to_send())
-        server.send_headers(stream_id, [(":status", "200")], end_stream=True)
-        client.receive_data(server.data_to_send())
-    server.receive_data(client.data_to_send())  # h2 files closed streams when it next counts open ones
-    assert server.open_inbound_streams == 0
-    assert len(server._closed_streams) == _RecentClosedStreamsConnection.MAX_CLOSED_STREAMS
-
-
 async def test_worker_servers_share_a_port_with_reuse_port_and_a_plain_server_still_cannot(
     recording_director,
 ):

@@ -2,7 +2,9 @@
 RequestStream that turns it into an InferenceRequest, asks the RequestDirector, and answers Envoy.
 
 The transport only moves messages: read a ProcessingRequest, hand it over, write the answers, and end the
-stream when the RequestStream is finished, the client half-closes, or the call is cancelled."""
+stream when the RequestStream is finished, the client half-closes, or the call is cancelled. GrpcServer
+serves this bidirectional stream through ``message_call.MessageCall`` (grpclib's HTTP/2 stream without its
+per-message layers)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,10 @@ from collections.abc import Callable, Mapping
 
 from envoy.service.ext_proc.v3.external_processor_pb2 import ProcessingRequest, ProcessingResponse
 from grpclib.const import Cardinality, Handler
-from grpclib.server import Stream
 
 from picker.request_director import RequestDirector
 from picker.server.ext_proc_settings import ExtProcSettings
+from picker.server.message_call import MessageStream
 from picker.server.request_stream import RequestStream
 
 __all__ = ["PROCESS_METHOD", "ExtProcSettings", "ExternalProcessorService"]
@@ -42,11 +44,10 @@ class ExternalProcessorService:
             )
         }
 
-    async def process(self, grpc_stream: Stream[ProcessingRequest, ProcessingResponse]) -> None:
+    async def process(self, call: MessageStream[ProcessingRequest, ProcessingResponse]) -> None:
         # Leaving the block, also on client cancel (grpclib cancels this task), releases the routed request.
         with RequestStream(self._director, self._settings, self._new_request_id) as stream:
-            while (message := await grpc_stream.recv_message()) is not None:
-                for response in await stream.handle(message):
-                    await grpc_stream.send_message(response)
+            while (message := await call.recv_message()) is not None:
+                await call.send_messages(await stream.handle(message))  # one write for all the answers
                 if stream.finished:
                     return

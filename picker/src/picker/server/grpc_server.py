@@ -10,7 +10,10 @@ What grpclib leaves to its user, and this class adds:
   port (a second picker on the same port fails instead of silently sharing it);
 - a message-size limit (grpclib has none): MAX_MESSAGE_BYTES both ways, RESOURCE_EXHAUSTED beyond it;
 - a graceful stop: new calls are refused with UNAVAILABLE, open calls get the grace period to finish,
-  then the rest are cancelled (grpclib's own ``close()`` cancels everything at once).
+  then the rest are cancelled (grpclib's own ``close()`` cancels everything at once);
+- bidirectional-streaming calls (ext_proc's ``Process``) served by ``message_call.py`` on grpclib's HTTP/2
+  stream, without grpclib's per-message server layers; unary and server-streaming calls (health) and
+  malformed requests take grpclib's own path.
 """
 
 from __future__ import annotations
@@ -22,14 +25,19 @@ import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
-from grpclib.const import Handler, Status
+from grpclib.const import Cardinality, Handler, Status
+from grpclib.encoding.base import GRPC_CONTENT_TYPE, CodecBase
 from grpclib.encoding.proto import ProtoCodec
 from grpclib.exceptions import GRPCError
+from grpclib.metadata import Deadline
 from grpclib.protocol import Connection, EventsProcessor, H2Protocol
+from grpclib.protocol import Stream as H2Stream
+from grpclib.server import Handler as ConnectionHandler
 from grpclib.server import Server, Stream
-from h2.connection import H2Connection
 from h2.settings import SettingCodes
 
+from picker.server.h2_connection import PickerH2Connection
+from picker.server.message_call import serve_message_call
 from picker.server.write_coalescing import CoalescingTransport
 
 logger = logging.getLogger(__name__)
@@ -110,17 +118,6 @@ def bound_socket(host: str, port: int, flag: str, reuse_port: bool = False) -> s
 _MAX_CONCURRENT_STREAMS = 2**31 - 1
 
 
-class _RecentClosedStreamsConnection(H2Connection):
-    """h2 remembers how each closed stream ended, to treat late frames on it correctly, up to
-    ``MAX_CLOSED_STREAMS`` per connection (default 65,536, ~90 bytes each). Envoy opens one stream per
-    HTTP request on a long-lived connection, so at the default the picker's memory grew ~6 MB per
-    connection over its first 65,536 requests (seen in the 10-minute soak). Late frames arrive within
-    milliseconds of a close; a few thousand streams of history cover that at any rate the picker serves,
-    and a frame for a stream no longer remembered gets RST_STREAM, not a connection error."""
-
-    MAX_CLOSED_STREAMS = 4096
-
-
 class _ServerProtocol(H2Protocol):
     """grpclib's HTTP/2 server protocol, set up here so that the very first SETTINGS frame lifts the stream
     limit, with the connection's writes coalesced per event-loop turn (write_coalescing.py)."""
@@ -131,7 +128,7 @@ class _ServerProtocol(H2Protocol):
         raw_socket = transport.get_extra_info("socket")
         if raw_socket is not None:
             raw_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # answers are small and urgent
-        h2_connection = _RecentClosedStreamsConnection(config=self.h2_config)
+        h2_connection = PickerH2Connection(config=self.h2_config)
         h2_connection.local_settings[SettingCodes.MAX_CONCURRENT_STREAMS] = _MAX_CONCURRENT_STREAMS
         h2_connection.local_settings.acknowledge()  # make it the value the preface announces and enforces
         h2_connection.initiate_connection()
@@ -149,17 +146,106 @@ class _ServerProtocol(H2Protocol):
         self.processor = EventsProcessor(self.handler, self.connection)
 
 
-class _PickerServer(Server):
-    """grpclib's Server whose connections use _ServerProtocol.
+_MESSAGE_CALL_CONTENT_TYPES = frozenset({GRPC_CONTENT_TYPE, f"{GRPC_CONTENT_TYPE}+proto"})
 
-    ``_protocol_factory`` is grpclib's own hook for new connections, and the protocol's attributes are the
-    ones its H2Protocol sets (stable through 0.4.x, which pyproject.toml pins; tests/picker/server covers
-    both).
+
+def _message_call_of(
+    headers: Sequence[tuple[str, str]], message_calls: Mapping[str, Handler]
+) -> tuple[Handler, Deadline | None] | None:
+    """The bidirectional-streaming method a well-formed gRPC request calls, and its deadline; None for
+    anything else (another method, a malformed request), which grpclib's own handler serves or refuses."""
+    method = path = content_type = te = None
+    has_timeout = False
+    for name, value in headers:
+        if name == ":method":
+            method = value
+        elif name == ":path":
+            path = value
+        elif name == "content-type":
+            content_type = value
+        elif name == "te":
+            te = value
+        elif name == "grpc-timeout":
+            has_timeout = True
+    handler = message_calls.get(path) if path is not None else None
+    if (
+        handler is None
+        or method != "POST"
+        or te != "trailers"
+        or content_type not in _MESSAGE_CALL_CONTENT_TYPES
+    ):
+        return None
+    if not has_timeout:
+        return handler, None
+    try:
+        return handler, Deadline.from_headers(list(headers))
+    except ValueError:
+        return None  # grpclib answers an unreadable grpc-timeout
+
+
+class _PickerConnectionHandler(ConnectionHandler):
+    """grpclib's per-connection handler, with bidirectional-streaming calls (ext_proc's ``Process``) served
+    by ``message_call.serve_message_call`` instead of grpclib's server Stream. Their tasks live in the same
+    ``_tasks`` as grpclib's, so a client reset, ``close`` and ``wait_closed`` treat both alike."""
+
+    def __init__(
+        self,
+        mapping: dict[str, Handler],
+        codec: CodecBase,
+        status_details_codec: Any,
+        dispatch: Any,
+        message_calls: Mapping[str, Handler],
+        max_message_bytes: int,
+    ) -> None:
+        super().__init__(mapping, codec, status_details_codec, dispatch)
+        self._message_calls = message_calls
+        self._max_message_bytes = max_message_bytes
+
+    def accept(self, stream: H2Stream, headers: Any, release_stream: Callable[[], Any]) -> None:
+        call = _message_call_of(headers, self._message_calls) if self._message_calls else None
+        if call is None:
+            super().accept(stream, headers, release_stream)
+            return
+        handler, deadline = call
+        self.__gc_step__()
+        self._tasks[stream] = self.loop.create_task(
+            serve_message_call(
+                stream, handler.func, handler.request_type, self._max_message_bytes, deadline, release_stream
+            )
+        )
+
+
+class _PickerServer(Server):
+    """grpclib's Server whose connections use _ServerProtocol and _PickerConnectionHandler.
+
+    ``_protocol_factory`` is grpclib's own hook for new connections; it is repeated here with the picker's
+    handler, and the attributes it reads are the ones grpclib's Server and H2Protocol set (stable through
+    0.4.x, which pyproject.toml pins; tests/picker/server covers them).
     """
 
+    def __init__(
+        self,
+        servable: Servable,
+        codec: CodecBase,
+        message_calls: Mapping[str, Handler],
+        max_message_bytes: int,
+    ) -> None:
+        super().__init__([servable], codec=codec)
+        self._message_calls = message_calls
+        self._max_message_bytes = max_message_bytes
+
     def _protocol_factory(self) -> H2Protocol:
-        protocol = super()._protocol_factory()  # registers the connection's handler with the server
-        return _ServerProtocol(protocol.handler, protocol.config, protocol.h2_config)
+        self.__gc_step__()
+        handler = _PickerConnectionHandler(
+            self._mapping,
+            self._codec,
+            self._status_details_codec,
+            self.__dispatch__,
+            self._message_calls,
+            self._max_message_bytes,
+        )
+        self._handlers.add(handler)
+        return _ServerProtocol(handler, self._config, self._h2_config)
 
 
 async def _refuse_while_stopping(stream: Stream[Any, Any]) -> None:
@@ -176,6 +262,13 @@ class GrpcServer:
             for name, handler in service.__mapping__().items()
         }
         self._codec = _SizeLimitedProtoCodec(max_message_bytes)
+        self._max_message_bytes = max_message_bytes
+        # Served by message_call.py (recv_message / send_messages only); the others by grpclib's Stream.
+        self._message_calls = {
+            name: handler
+            for name, handler in self._mapping.items()
+            if handler.cardinality is Cardinality.STREAM_STREAM
+        }
         self._server: Server | None = None
         self._open_calls = 0
         self._idle = asyncio.Event()
@@ -205,6 +298,14 @@ class GrpcServer:
     def open_calls(self) -> int:
         return self._open_calls
 
+    def _new_server(self) -> _PickerServer:
+        return _PickerServer(self, self._codec, self._message_calls, self._max_message_bytes)
+
+    def connection_protocol(self) -> asyncio.Protocol:
+        """The protocol for one connection, as ``start`` makes for every accepted socket: for in-process
+        replays that feed it bytes without a socket (bench.micro.picker.transport_replay)."""
+        return self._new_server()._protocol_factory()
+
     async def start(
         self,
         host: str,
@@ -216,7 +317,7 @@ class GrpcServer:
         """Bind and serve; returns the bound port. Raises PortBindError naming ``flag``."""
         listening = bound_socket(host, port, flag, reuse_port)
         try:
-            server = _PickerServer([self], codec=self._codec)
+            server = self._new_server()
             await server.start(sock=listening, backlog=_LISTEN_BACKLOG, ssl=ssl_context)
         except OSError as error:
             listening.close()
