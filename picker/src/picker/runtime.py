@@ -22,6 +22,7 @@ from picker.framework.clock import Clock
 from picker.heap import freeze_startup_heap
 from picker.metrics import PickerMetrics
 from picker.options import PickerOptions
+from picker.placements.datagram_channel import ChannelAddresses, DatagramPlacementChannel
 
 if TYPE_CHECKING:
     from picker.datastore.kubernetes_source import KubernetesEndpointSource
@@ -39,8 +40,15 @@ def load_scheduling_config(options: PickerOptions) -> EndpointPickerConfig:
 class ProcessRuntime:
     """Owns the long-lived decision objects and runs their background loops together."""
 
-    def __init__(self, options: PickerOptions, clock: Clock, environ: Mapping[str, str]) -> None:
-        """Build everything; raises ConfigError (bad config or endpoints file) before anything runs."""
+    def __init__(
+        self,
+        options: PickerOptions,
+        clock: Clock,
+        environ: Mapping[str, str],
+        siblings: ChannelAddresses | None = None,
+    ) -> None:
+        """Build everything; raises ConfigError (bad config or endpoints file) before anything runs.
+        ``siblings``: share placements with these sibling deciders (a worker's, from its supervisor)."""
         config = load_scheduling_config(options)
         self.store = EndpointStore()
         self._static_source: StaticEndpointSource | None = None
@@ -62,6 +70,9 @@ class ProcessRuntime:
                 options.kubeconfig,
             )
         self.metrics = PickerMetrics(pool_name)
+        self._placements = (
+            DatagramPlacementChannel(siblings, self.metrics) if siblings is not None else None
+        )
         self._director = build_director(
             config,
             self.store,
@@ -71,6 +82,7 @@ class ProcessRuntime:
             pool_gauge_interval_s=options.refresh_prometheus_metrics_interval_s,
             pool_gauge_staleness_s=options.metrics_staleness_threshold_s,
             model_server_scheduling_policy=options.model_server_scheduling_policy,
+            placements=self._placements,
         )
         self._scraper = MetricsScraper(
             self.store,
@@ -104,3 +116,5 @@ class ProcessRuntime:
             group.create_task(source.run(), name="picker:discovery")
             group.create_task(self._scraper.run(), name="picker:scraper")
             group.create_task(self._director.run(), name="picker:director")
+            if self._placements is not None:
+                group.create_task(self._placements.run(), name="picker:placement-sharing")

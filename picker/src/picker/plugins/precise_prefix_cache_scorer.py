@@ -31,6 +31,7 @@ from picker.framework.context import PluginContext, PluginMetricsSink
 from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import SchedulingResult
 from picker.framework.load import hot_endpoints
+from picker.framework.placement_sharing import SharedPlacement
 from picker.framework.types import EndpointState, InferenceRequest
 from picker.kvevents.stored_footprint import StoredFootprint
 from picker.plugins.kv_event_index_owner import KVEventIndexOwner
@@ -144,6 +145,9 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         self._in_flight = context.in_flight
         # Never counts: rendezvous placement's veto reads the scraped metrics only.
         self._none_in_flight = InFlightTracker()
+        # Sibling deciders (--workers) learn each placement at once, not when its server's events arrive.
+        self._placements = context.placements
+        self._placements.subscribe(name, self._placed)
 
     # -- Scorer -----------------------------------------------------------------------------------
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
@@ -258,11 +262,16 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
             return
         keys, matched = routed
         endpoint = result.primary.endpoints[0].endpoint.name
-        self._footprint.place(endpoint, len(keys) - matched.get(endpoint, 0))
+        placement = SharedPlacement(self.name, endpoint, keys, len(keys) - matched.get(endpoint, 0))
+        self._placed(placement)
+        self._placements.publish(placement)
+
+    def _placed(self, placement: SharedPlacement) -> None:
+        """A request went to ``placement.endpoint``, routed here or by a sibling decider."""
+        endpoint, keys = placement.endpoint, placement.keys
+        self._footprint.place(endpoint, placement.new_blocks)
         if self._backlog is not None:
-            self._backlog.add(
-                endpoint, (len(keys) - matched.get(endpoint, 0)) * self._block_tokens, self._clock.now()
-            )
+            self._backlog.add(endpoint, placement.new_blocks * self._block_tokens, self._clock.now())
         self.history.add(endpoint, keys[:_HISTORY_BLOCKS])
         self.events.routed(endpoint, keys)
 
