@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from picker.heap import freeze_startup_heap
 from picker.metrics import PickerMetrics
 from picker.options import PickerOptions
 from picker.placements.datagram_channel import ChannelAddresses, DatagramPlacementChannel
+from picker.placements.peer_addresses import PeerAddresses
 
 if TYPE_CHECKING:
     from picker.datastore.kubernetes_source import KubernetesEndpointSource
@@ -70,6 +72,17 @@ class ProcessRuntime:
                 options.kubeconfig,
             )
         self.metrics = PickerMetrics(pool_name)
+        self._peers: PeerAddresses | None = None
+        if siblings is None and options.placement_port:
+            # Active-active replicas: placements to and from the peers over UDP.
+            family = socket.AF_INET6 if ":" in options.bind_address else socket.AF_INET
+            siblings = ChannelAddresses(family, (options.bind_address, options.placement_port), ())
+            self._peers = PeerAddresses(
+                options.placement_peer_list() if options.placement_peers else [],
+                family,
+                options.placement_peers_refresh_s,
+                clock,
+            )
         self._placements = (
             DatagramPlacementChannel(siblings, self.metrics) if siblings is not None else None
         )
@@ -118,3 +131,5 @@ class ProcessRuntime:
             group.create_task(self._director.run(), name="picker:director")
             if self._placements is not None:
                 group.create_task(self._placements.run(), name="picker:placement-sharing")
+            if self._peers is not None and self._placements is not None:
+                group.create_task(self._peers.run(self._placements), name="picker:placement-peers")

@@ -102,7 +102,7 @@ async def test_placements_of_one_event_loop_turn_go_in_one_datagram() -> None:
                 except BlockingIOError:
                     break
     assert len(datagrams) == 1
-    assert [entry[1] for entry in msgpack.unpackb(datagrams[0])[1]] == [f"vllm-{i}" for i in range(5)]
+    assert [entry[1] for entry in msgpack.unpackb(datagrams[0])[2]] == [f"vllm-{i}" for i in range(5)]
 
 
 async def test_a_sibling_that_is_gone_or_not_reading_never_blocks_the_others() -> None:
@@ -127,9 +127,9 @@ async def test_bad_datagrams_are_counted_dropped_and_logged_once(caplog: pytest.
     receiver = Decider(worker_addresses(token, 1, 2))
     bad = [
         b"not msgpack \xc1",
-        msgpack.packb([9, []]),
+        msgpack.packb([9, b"sender", []]),
         b"\x00" * (MAX_DATAGRAM_BYTES + 10),
-        msgpack.packb([1, [["another-plugin", "vllm-0", b"", 0]]]),
+        msgpack.packb([1, b"sender", [["another-plugin", "vllm-0", b"", 0]]]),
     ]
     with caplog.at_level(logging.WARNING), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sibling:
         sibling.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MAX_DATAGRAM_BYTES)
@@ -138,7 +138,7 @@ async def test_bad_datagrams_are_counted_dropped_and_logged_once(caplog: pytest.
                 for datagram in bad:
                     sibling.sendto(datagram, worker_address(token, 1))
             # Then a good one: the channel still serves.
-            sibling.sendto(next(encode([placement()])), worker_address(token, 1))
+            sibling.sendto(next(encode(b"sibling", [placement()])), worker_address(token, 1))
             await until(lambda: receiver.received == [placement()])
     assert receiver.metrics.errors == {
         "malformed": 2, "unsupported_version": 2, "oversized": 2, "unknown_plugin": 2,
@@ -151,3 +151,18 @@ async def test_publishing_before_the_channel_runs_is_a_no_op() -> None:
     sender = Decider(worker_addresses(secrets.token_hex(4), 0, 2))
     sender.channel.publish(placement())
     assert sender.metrics.shared == {}
+
+
+async def test_its_own_datagrams_coming_back_are_dropped_silently() -> None:
+    """A peer list may include the decider itself (a headless Service lists every picker pod)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    own = ("127.0.0.1", port)
+    decider = Decider(ChannelAddresses(socket.AF_INET, own, (own,)))
+    async with running(decider):
+        decider.channel.publish(placement())
+        await until(lambda: decider.metrics.shared["sent"] == 1)
+        await asyncio.sleep(0.05)
+    assert decider.received == []
+    assert decider.metrics.errors == {}

@@ -1,7 +1,10 @@
 """Placements shared with sibling deciders over one non-blocking datagram socket (a PlacementSharing).
 
 Each decider binds its own address and sends to its siblings' addresses: for ``--workers`` Linux abstract
-Unix addresses named by the supervisor (:func:`worker_address`; nothing on disk, so a read-only root is fine).
+Unix addresses named by the supervisor (:func:`worker_address`; nothing on disk, so a read-only root is fine);
+for active-active replicas UDP (``--placement-port``, peers from ``--placement-peers``,
+picker.placements.peer_addresses). Each channel has a random sender id; its own datagrams coming back (a
+peer list that includes the sender) are dropped silently.
 Placements published while a request is routed are queued and sent once per event-loop turn, batched
 (picker.placements.wire), to every sibling, with ``sendto`` on a non-blocking socket: a sibling that is gone
 (``ECONNREFUSED``, ``ENOENT``) or not reading (its queue full, ``EAGAIN``) costs that batch for that sibling,
@@ -14,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -70,6 +75,7 @@ class DatagramPlacementChannel:
         self._own_address = addresses.own
         self._peers = list(addresses.peers)
         self._metrics = metrics
+        self.sender = secrets.token_bytes(8)
         self._receivers: dict[str, PlacementReceiver] = {}
         self._pending: list[SharedPlacement] = []
         self._socket: socket.socket | None = None
@@ -91,6 +97,10 @@ class DatagramPlacementChannel:
 
     def subscribe(self, plugin: str, receiver: PlacementReceiver) -> None:
         self._receivers[plugin] = receiver
+
+    def set_peers(self, peers: Sequence[Address]) -> None:
+        """Where placements go from now on (a peer list re-resolved)."""
+        self._peers = list(peers)
 
     # -- lifetime -----------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -116,7 +126,7 @@ class DatagramPlacementChannel:
         sock = self._socket
         if sock is None or not pending:
             return
-        for datagram in encode(pending):
+        for datagram in encode(self.sender, pending):
             for peer in self._peers:
                 try:
                     sock.sendto(datagram, peer)
@@ -142,9 +152,11 @@ class DatagramPlacementChannel:
                 self._error("receive_failed", 1, f"receiving: {error}")
                 return
             try:
-                placements = decode(datagram)
+                sender, placements = decode(datagram)
             except BadPlacementDatagram as error:
                 self._error(error.cause, 1, f"a placement datagram was refused: {error}")
+                continue
+            if sender == self.sender:
                 continue
             applied = 0
             for placement in placements:

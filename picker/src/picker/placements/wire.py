@@ -1,6 +1,9 @@
 """The placement datagram: one msgpack array per datagram, at most ``MAX_DATAGRAM_BYTES``.
 
-    [1, [[plugin: str, endpoint: str, keys: bin, new_blocks: int], ...]]
+    [1, sender: bin, [[plugin: str, endpoint: str, keys: bin, new_blocks: int], ...]]
+
+``sender`` is the sending channel's random id: a decider that finds itself among its peers (a headless
+Service's addresses include the pod's own) drops its own datagrams by it.
 
 ``keys`` is the block-key chain as little-endian unsigned 64-bit integers (8 bytes each). A placement with
 more than ``MAX_KEYS`` keys is shared as its first ``MAX_KEYS`` (a chain's prefix is a valid placement), so
@@ -42,38 +45,41 @@ def _key_bytes(keys: Sequence[int]) -> bytes:
     return packed.tobytes()
 
 
-def encode(placements: Sequence[SharedPlacement]) -> Iterator[bytes]:
+def encode(sender: bytes, placements: Sequence[SharedPlacement]) -> Iterator[bytes]:
     """The placements in as few datagrams as fit ``MAX_DATAGRAM_BYTES``, in order."""
     entries: list[list[object]] = []
-    size = 16  # the envelope
+    envelope = 16 + len(sender)
+    size = envelope
     for placement in placements:
         keys = _key_bytes(placement.keys)
         entry: list[object] = [placement.plugin, placement.endpoint, keys, min(placement.new_blocks, MAX_KEYS)]
         entry_size = 4 * (len(placement.plugin) + len(placement.endpoint)) + len(keys) + 32
         if entries and size + entry_size > MAX_DATAGRAM_BYTES:
-            yield msgpack.packb([VERSION, entries])
-            entries, size = [], 16
+            yield msgpack.packb([VERSION, sender, entries])
+            entries, size = [], envelope
         entries.append(entry)
         size += entry_size
     if entries:
-        yield msgpack.packb([VERSION, entries])
+        yield msgpack.packb([VERSION, sender, entries])
 
 
-def decode(datagram: bytes) -> list[SharedPlacement]:
-    """The placements of one datagram. Raises BadPlacementDatagram (cause ``oversized``, ``malformed`` or
-    ``unsupported_version``)."""
+def decode(datagram: bytes) -> tuple[bytes, list[SharedPlacement]]:
+    """The sender and placements of one datagram. Raises BadPlacementDatagram (cause ``oversized``,
+    ``malformed`` or ``unsupported_version``)."""
     if len(datagram) > MAX_DATAGRAM_BYTES:
         raise BadPlacementDatagram("oversized", f"{len(datagram)} bytes (at most {MAX_DATAGRAM_BYTES})")
     try:
         document = msgpack.unpackb(datagram, use_list=True, raw=False, strict_map_key=True)
     except (ValueError, msgpack.UnpackException) as error:
         raise BadPlacementDatagram("malformed", f"not msgpack: {error}") from None
-    if not isinstance(document, list) or len(document) != 2 or not isinstance(document[1], list):
-        raise BadPlacementDatagram("malformed", "expected [version, [placement, ...]]")
+    if not isinstance(document, list) or not document:
+        raise BadPlacementDatagram("malformed", "expected [version, sender, [placement, ...]]")
     if document[0] != VERSION:
         raise BadPlacementDatagram("unsupported_version", f"version {document[0]!r} (this picker reads {VERSION})")
+    if len(document) != 3 or not isinstance(document[1], bytes) or not isinstance(document[2], list):
+        raise BadPlacementDatagram("malformed", "expected [version, sender, [placement, ...]]")
     placements = []
-    for entry in document[1]:
+    for entry in document[2]:
         if not (
             isinstance(entry, list)
             and len(entry) == 4
@@ -92,4 +98,4 @@ def decode(datagram: bytes) -> list[SharedPlacement]:
         if _SWAP:
             keys.byteswap()
         placements.append(SharedPlacement(entry[0], entry[1], tuple(keys), entry[3]))
-    return placements
+    return document[1], placements

@@ -69,6 +69,17 @@ def check_worker_config(options: PickerOptions, count: int) -> None:
     from picker.preflight import check_config
     from picker.runtime import load_scheduling_config
 
+    if options.placement_port:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "--placement-port",
+                    f"sharing placements with peer replicas is not supported with --workers {count} yet (each "
+                    "worker shares with its siblings already): run --workers 1 per replica, or drop "
+                    "--placement-port and --placement-peers",
+                )
+            ]
+        )
     config = load_scheduling_config(options)
     check_config(config)
     events = kv_event_parameters(config)
