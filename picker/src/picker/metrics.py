@@ -255,7 +255,7 @@ class PickerMetrics:
         )
         self.shared_placements = _Counter(
             "inference_extension_shared_placements_total",
-            "Placements shared with sibling workers, by direction (sent: published to the siblings; "
+            "Placements shared with sibling deciders (workers, peer replicas), by direction (sent: published; "
             "received: a sibling's, applied here).",
             ("direction",),
             registry=r,
