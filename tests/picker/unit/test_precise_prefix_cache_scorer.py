@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 
 import pytest
 from picker.config.errors import ConfigError
@@ -19,7 +18,6 @@ from picker.framework.interfaces import (
     SchedulingResult,
     Scorer,
 )
-from picker.framework.placement_sharing import SharedPlacement
 from picker.framework.types import EndpointState
 from picker.plugins import builtin_registry
 from picker.plugins.kv_event_prefix_index import KVEventPrefixIndex
@@ -32,6 +30,7 @@ from pydantic import ValidationError
 
 from tests.picker.kvevents.vllm_payloads import batch, block_removed, block_stored
 from tests.picker.unit.builders import endpoint_state, inference_request
+from tests.picker.unit.linked_placements import linked_pair
 
 STATES = [endpoint_state(i) for i in range(4)]
 PROMPT = " ".join("abcdefghijklmnopq")  # one token per letter
@@ -338,24 +337,10 @@ def test_prefill_backlog_needs_history_below_match(plugin_context: PluginContext
     with pytest.raises(ValidationError, match="historyBelowMatch"):
         scorer(plugin_context, prefillBacklog={"peakPrefillThroughput": 100})
     assert scorer(plugin_context).parameters.prefill_backlog is None  # off unless set
-class LinkedPlacements:
-    """Two deciders' PlacementSharing, delivering at once (the transport is tested in tests/picker/placements)."""
-
-    def __init__(self) -> None:
-        self.receivers: dict[str, Callable[[SharedPlacement], None]] = {}
-        self.sibling: LinkedPlacements | None = None
-
-    def publish(self, placement: SharedPlacement) -> None:
-        assert self.sibling is not None
-        self.sibling.receivers[placement.plugin](placement)
-
-    def subscribe(self, plugin: str, receiver: Callable[[SharedPlacement], None]) -> None:
-        self.receivers[plugin] = receiver
 
 
 def linked_scorers(**parameters) -> tuple[PrecisePrefixCacheScorer, PrecisePrefixCacheScorer]:
-    links = LinkedPlacements(), LinkedPlacements()
-    links[0].sibling, links[1].sibling = links[1], links[0]
+    links = linked_pair()
     plugins = []
     for seed, link in enumerate(links):
         context = PluginContext(
