@@ -5,7 +5,7 @@ Unix addresses named by the supervisor (:func:`worker_address`; nothing on disk,
 for active-active replicas UDP (``--placement-port``, peers from ``--placement-peers``,
 picker.placements.peer_addresses). Each channel has a random sender id; its own datagrams coming back (a
 peer list that includes the sender) are dropped silently.
-Placements published while requests are routed are queued and sent ``FLUSH_WINDOW_S`` (2 ms) after the first,
+Placements published while requests are routed are queued and sent at the end of the event-loop turn,
 batched (picker.placements.wire), to every sibling, with ``sendto`` on a non-blocking socket: a sibling that is gone
 (``ECONNREFUSED``, ``ENOENT``) or not reading (its queue full, ``EAGAIN``) costs that batch for that sibling,
 counted, never a wait. Received datagrams are decoded and handed to the subscribed plugin on the event loop;
@@ -32,10 +32,6 @@ Address = str | bytes | tuple[str, int]
 # Placements queued within one event-loop turn beyond which the oldest are dropped (a loop stuck that long
 # has bigger problems; the queue must not grow without bound meanwhile).
 MAX_PENDING = 1024
-# Placements published within this long of the first unsent one go in one datagram: per-datagram costs
-# (encoding, the send and receive system calls, the sibling's wake-up) are most of sharing's CPU, and a
-# sibling needs a placement before the server's events (tens to hundreds of ms), not within a millisecond.
-FLUSH_WINDOW_S = 0.002
 # Datagrams read per wake-up before other work gets the loop.
 MAX_READS_PER_WAKEUP = 64
 # Room for bursts while a sibling's loop is busy (the kernel caps it at net.core.rmem_max).
@@ -72,7 +68,11 @@ def worker_addresses(token: str, index: int, count: int) -> ChannelAddresses:
 
 
 class DatagramPlacementChannel:
-    """Serves between ``run()``'s start and its cancellation; publishing outside that window is a no-op."""
+    """Serves between ``run()``'s start and its cancellation; publishing outside that window is a no-op.
+
+    Placements go at the end of the event-loop turn, not after a short window: a timer wakes an idle loop once
+    more per request (a 2 ms window cost more CPU per request at a few hundred requests per second per
+    worker; docs/benchmarks/records/2026-12-07-picker-shared-placements.md)."""
 
     def __init__(self, addresses: ChannelAddresses, metrics: PlacementSharingMetrics) -> None:
         self._family = addresses.family
@@ -97,7 +97,7 @@ class DatagramPlacementChannel:
             self._error("queue_full", 1, f"more than {MAX_PENDING} placements queued in one event-loop turn")
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_later(FLUSH_WINDOW_S, self._flush)
+            self._loop.call_soon(self._flush)
 
     def subscribe(self, plugin: str, receiver: PlacementReceiver) -> None:
         self._receivers[plugin] = receiver

@@ -275,7 +275,7 @@ def main() -> None:
     parser.add_argument("--event-delay-ms", type=float, default=50.0, help="server event -> every index")
     parser.add_argument("--max-batch", type=int, default=None, help="sequences per replica (default 64)")
     parser.add_argument(
-        "--share-delay-ms", type=float, default=3.0, help="a placement -> the siblings' plugins (+shared)"
+        "--share-delay-ms", type=float, default=1.0, help="a placement -> the siblings' plugins (+shared)"
     )
     parser.add_argument(
         "--profiles",
