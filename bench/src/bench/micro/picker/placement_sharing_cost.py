@@ -80,9 +80,9 @@ def requests(count: int, blocks: int, seed: int) -> list[InferenceRequest]:
     ]  # fmt: skip
 
 
-def route_all(plugin: PrecisePrefixCacheScorer, batch: list[InferenceRequest]) -> None:
-    for index, request in enumerate(batch):
-        assert plugin.match(request)[1] > 0, "a prompt of no full block: nothing to place"
+def route_all(plugin: PrecisePrefixCacheScorer, batch: list[InferenceRequest], first: int) -> None:
+    """Route ``batch`` (requests ``first``, ``first + 1``, ...), request ``i`` to endpoint ``i mod 4``."""
+    for index, request in enumerate(batch, start=first):
         plugin.score(request, ENDPOINTS)
         result = SchedulingResult({"default": ProfileResult((ENDPOINTS[index % 4],))}, "default")
         plugin.pre_request(request, result)
@@ -91,26 +91,30 @@ def route_all(plugin: PrecisePrefixCacheScorer, batch: list[InferenceRequest]) -
 async def measure(args: argparse.Namespace) -> dict[str, float]:
     batch = requests(args.placements, args.blocks, args.seed)
     alone = scorer(None)
+    assert alone.match(batch[0])[1] > 0, "a prompt of no full block: nothing to place"
     cpu = time.process_time()
     for start in range(0, len(batch), args.per_turn):
-        route_all(alone, batch[start : start + args.per_turn])
+        route_all(alone, batch[start : start + args.per_turn], start)
         await asyncio.sleep(0)  # the same event-loop turns as below
     alone_s = time.process_time() - cpu
 
     token = secrets.token_hex(4)
     counts = Counts()
     channels = [DatagramPlacementChannel(worker_addresses(token, i, 2), counts) for i in (0, 1)]
-    sender, receiver = scorer(channels[0]), scorer(channels[1])
-    del receiver  # subscribed to channels[1]; applies what arrives
+    sender = scorer(channels[0])
+    receiver = scorer(channels[1])  # subscribed to channels[1]: applies what arrives
     tasks = [asyncio.create_task(channel.run()) for channel in channels]
     await asyncio.sleep(0)
     cpu = time.process_time()
     for start in range(0, len(batch), args.per_turn):
-        route_all(sender, batch[start : start + args.per_turn])
+        route_all(sender, batch[start : start + args.per_turn], start)
         await asyncio.sleep(0)  # the turn ends: the batch is sent
     while counts.received < len(batch):
         await asyncio.sleep(0)
     shared_s = time.process_time() - cpu
+    # The sibling applied them: the last request's prefix is where the first scorer sent it, by its entry.
+    last = len(batch) - 1
+    assert receiver.score(batch[last], ENDPOINTS)[last % len(ENDPOINTS)] == 1.0
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
