@@ -166,3 +166,20 @@ async def test_its_own_datagrams_coming_back_are_dropped_silently() -> None:
         await asyncio.sleep(0.05)
     assert decider.received == []
     assert decider.metrics.errors == {}
+
+
+async def test_an_address_that_cannot_be_bound_leaves_the_decider_serving_unshared(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    token = secrets.token_hex(4)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as squatter:
+        squatter.bind(worker_address(token, 0))
+        decider = Decider(worker_addresses(token, 0, 2))
+        with caplog.at_level(logging.ERROR):
+            task = asyncio.create_task(decider.channel.run())
+            await asyncio.sleep(0.01)
+        assert not task.done()  # still running: the process's other loops are not taken down
+        decider.channel.publish(placement())  # a no-op, not an error
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert "placement sharing off: cannot bind" in caplog.text

@@ -108,11 +108,19 @@ class DatagramPlacementChannel:
 
     # -- lifetime -----------------------------------------------------------------------------------
     async def run(self) -> None:
-        """Bind, receive until cancelled, then close. Raises OSError when the address cannot be bound."""
+        """Bind, receive until cancelled, then close. An address that cannot be bound is logged and this
+        decider routes unshared (it keeps serving: sharing is an optimisation, not a dependency)."""
         with socket.socket(self._family, socket.SOCK_DGRAM) as sock:
             sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
-            sock.bind(self._own_address)
+            try:
+                sock.bind(self._own_address)
+            except OSError as error:
+                logger.error(
+                    "placement sharing off: cannot bind %s (%s); this process routes without its siblings' "
+                    "placements (for --placement-port: choose a free UDP port)", _show(self._own_address), error
+                )
+                await asyncio.Future()  # until cancelled
             loop = asyncio.get_running_loop()
             self._socket, self._loop = sock, loop
             loop.add_reader(sock.fileno(), self._receive)
