@@ -21,9 +21,10 @@ class PortBusyError(RuntimeError):
         )
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS reports free right now (for children that cannot announce their own)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+def free_port(host: str = "127.0.0.1", kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A port the OS reports free right now (for children that cannot announce their own); ``kind``
+    SOCK_DGRAM: a UDP port."""
+    with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
         return port

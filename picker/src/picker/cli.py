@@ -126,6 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
         "answering health and metrics for all); auto: the container's CPU limit, else its CPU affinity",
     )  # fmt: skip
     serving.add_argument(
+        "--placement-port", type=int, metavar="PORT",
+        help="UDP port on which this replica receives its active-active peers' placements (0: off; "
+        "with --workers 1)",
+    )  # fmt: skip
+    serving.add_argument(
+        "--placement-peers", metavar="HOST:PORT,...",
+        help="picker replicas to share placements with (a headless Service's name lists every pod; this "
+        "pod's own address among them is fine), resolved again every --placement-peers-refresh",
+    )  # fmt: skip
+    serving.add_argument(
+        "--placement-peers-refresh", dest="placement_peers_refresh_s", type=_duration,
+        metavar="DURATION", help="how often --placement-peers names are resolved again (e.g. 10s)",
+    )  # fmt: skip
+    serving.add_argument(
         "--shutdown-grace-period", dest="shutdown_grace_period_s", type=_duration, metavar="DURATION",
         help="on SIGTERM, how long open streams may finish (seconds or e.g. 25s)",
     )  # fmt: skip

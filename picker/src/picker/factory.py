@@ -15,6 +15,7 @@ from picker.flowcontrol.flow_controller import FlowController
 from picker.framework.clock import Clock
 from picker.framework.context import PluginContext
 from picker.framework.in_flight import InFlightTracker
+from picker.framework.placement_sharing import NoPlacementSharing, PlacementSharing
 from picker.framework.registry import PluginRegistry
 from picker.metrics import PickerMetrics
 from picker.options import PickerOptions
@@ -35,6 +36,7 @@ def build_director(
     pool_gauge_interval_s: float = _FLAGS["refresh_prometheus_metrics_interval_s"].default,
     pool_gauge_staleness_s: float = _FLAGS["metrics_staleness_threshold_s"].default,
     model_server_scheduling_policy: ModelServerSchedulingPolicy = _FLAGS["model_server_scheduling_policy"].default,
+    placements: PlacementSharing | None = None,
 ) -> Director:
     """Build the Director (a ``RequestDirector``) from a validated config.
 
@@ -62,12 +64,19 @@ def build_director(
         pool_gauge_staleness_s: --metrics-staleness-threshold (endpoints older than this leave the averages).
         model_server_scheduling_policy: --model-server-scheduling-policy; ``priority`` writes the
             objective's priority into request bodies as vLLM's ``priority`` (picker.engine_priority).
+        placements: where plugins share their placements with sibling deciders (``--workers``); none: alone.
     """
     # Without a sink of its own the picker records into an unscraped registry: no "is there a metrics
     # object" branch anywhere on the request path.
     metrics = metrics if metrics is not None else PickerMetrics("unscraped")
     in_flight = InFlightTracker()
-    context = PluginContext(clock=clock, rng=rng, in_flight=in_flight, metrics=metrics)
+    context = PluginContext(
+        clock=clock,
+        rng=rng,
+        in_flight=in_flight,
+        metrics=metrics,
+        placements=placements if placements is not None else NoPlacementSharing(),
+    )
     scheduling = build_scheduling(
         config, registry if registry is not None else builtin_registry(), context, observe=metrics.observe_plugin
     )

@@ -253,6 +253,20 @@ class PickerMetrics:
             ("cause",),
             registry=r,
         )
+        self.shared_placements = _Counter(
+            "inference_extension_shared_placements_total",
+            "Placements shared with sibling deciders (workers, peer replicas), by direction (sent: published; "
+            "received: a sibling's, applied here).",
+            ("direction",),
+            registry=r,
+        )
+        self.shared_placement_errors = _Counter(
+            "inference_extension_shared_placement_errors_total",
+            "Placements not shared, by cause (peer_busy, peer_unreachable, send_failed, queue_full: not sent "
+            "to a sibling; malformed, oversized, unsupported_version, unknown_plugin: a datagram refused).",
+            ("cause",),
+            registry=r,
+        )
         self.kv_event_fallback_endpoints = _Gauge(
             "inference_extension_kv_events_fallback_endpoints",
             "Endpoints the precise prefix scorer scores approximately (no KV events from them).",
@@ -301,6 +315,13 @@ class PickerMetrics:
 
     def set_kv_event_fallback_endpoints(self, count: int) -> None:
         self.kv_event_fallback_endpoints.set(count)
+
+    def record_shared_placements(self, direction: str, count: int) -> None:
+        if count:
+            self.shared_placements.labels(direction).inc(count)
+
+    def record_shared_placement_error(self, cause: str, count: int) -> None:
+        self.shared_placement_errors.labels(cause).inc(count)
 
     # -- flow control hooks -----------------------------------------------------------------------
     def record_flow_outcome(self, fairness_id: str, priority: int, outcome: str, waited_s: float) -> None:

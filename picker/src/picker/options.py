@@ -72,6 +72,20 @@ class PickerOptions(BaseModel):
         description="Worker processes serving the ext_proc port (SO_REUSEPORT) under one supervisor that "
         "answers health and metrics for all; 'auto': the CPU limit (cgroup cpu.max), else the CPU affinity.",
     )
+    placement_port: int = Field(
+        0,
+        ge=0,
+        le=65_535,
+        description="UDP port on which this replica receives active-active peers' placements (0: off).",
+    )
+    placement_peers: str = Field(
+        "",
+        description="Comma-separated host:port of the picker replicas to share placements with (a headless "
+        "Service name lists every pod; this pod's own address may be among them); re-resolved periodically.",
+    )
+    placement_peers_refresh_s: float = Field(
+        10.0, gt=0, description="How often --placement-peers host names are resolved again."
+    )
 
     # --- model-server metrics -------------------------------------------------------------------
     refresh_metrics_interval_s: float = Field(0.05, gt=0, description="Per-endpoint scrape interval.")
@@ -141,9 +155,29 @@ class PickerOptions(BaseModel):
             raise ValueError(
                 f"--workers {self.workers}: use 1 to {MAX_WORKERS}, or auto (one per CPU of the limit)"
             )
+        if self.placement_peers:
+            self.placement_peer_list()  # each entry host:port
+            if self.placement_port == 0:
+                raise ValueError(
+                    "--placement-peers needs --placement-port: the UDP port this replica receives its peers' "
+                    "placements on (the same on every replica, e.g. 9004)"
+                )
         if self.cert_path is not None and not self.secure_serving:
             raise ValueError("--cert-path has no effect with --secure-serving=false: drop one of them")
         return self
+
+    def placement_peer_list(self) -> list[tuple[str, int]]:
+        """--placement-peers as (host, port) pairs; raises ValueError naming a bad entry."""
+        peers = []
+        for entry in (part.strip() for part in self.placement_peers.split(",")):
+            host, _, port = entry.rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65_535:
+                raise ValueError(
+                    f"--placement-peers entry {entry!r}: expected host:port (e.g. "
+                    "picker-peers.my-namespace.svc.cluster.local:9004), comma-separated"
+                )
+            peers.append((host.strip("[]"), int(port)))
+        return peers
 
     def _check_leader_election(self) -> None:
         if not self.pool_name:

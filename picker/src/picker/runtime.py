@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,8 @@ from picker.framework.clock import Clock
 from picker.heap import freeze_startup_heap
 from picker.metrics import PickerMetrics
 from picker.options import PickerOptions
+from picker.placements.datagram_channel import ChannelAddresses, DatagramPlacementChannel
+from picker.placements.peer_addresses import PeerAddresses
 
 if TYPE_CHECKING:
     from picker.datastore.kubernetes_source import KubernetesEndpointSource
@@ -39,8 +42,15 @@ def load_scheduling_config(options: PickerOptions) -> EndpointPickerConfig:
 class ProcessRuntime:
     """Owns the long-lived decision objects and runs their background loops together."""
 
-    def __init__(self, options: PickerOptions, clock: Clock, environ: Mapping[str, str]) -> None:
-        """Build everything; raises ConfigError (bad config or endpoints file) before anything runs."""
+    def __init__(
+        self,
+        options: PickerOptions,
+        clock: Clock,
+        environ: Mapping[str, str],
+        siblings: ChannelAddresses | None = None,
+    ) -> None:
+        """Build everything; raises ConfigError (bad config or endpoints file) before anything runs.
+        ``siblings``: share placements with these sibling deciders (a worker's, from its supervisor)."""
         config = load_scheduling_config(options)
         self.store = EndpointStore()
         self._static_source: StaticEndpointSource | None = None
@@ -62,6 +72,20 @@ class ProcessRuntime:
                 options.kubeconfig,
             )
         self.metrics = PickerMetrics(pool_name)
+        self._peers: PeerAddresses | None = None
+        if siblings is None and options.placement_port:
+            # Active-active replicas: placements to and from the peers over UDP.
+            family = socket.AF_INET6 if ":" in options.bind_address else socket.AF_INET
+            siblings = ChannelAddresses(family, (options.bind_address, options.placement_port), ())
+            self._peers = PeerAddresses(
+                options.placement_peer_list() if options.placement_peers else [],
+                family,
+                options.placement_peers_refresh_s,
+                clock,
+            )
+        self._placements = (
+            DatagramPlacementChannel(siblings, self.metrics) if siblings is not None else None
+        )
         self._director = build_director(
             config,
             self.store,
@@ -71,6 +95,7 @@ class ProcessRuntime:
             pool_gauge_interval_s=options.refresh_prometheus_metrics_interval_s,
             pool_gauge_staleness_s=options.metrics_staleness_threshold_s,
             model_server_scheduling_policy=options.model_server_scheduling_policy,
+            placements=self._placements,
         )
         self._scraper = MetricsScraper(
             self.store,
@@ -104,3 +129,7 @@ class ProcessRuntime:
             group.create_task(source.run(), name="picker:discovery")
             group.create_task(self._scraper.run(), name="picker:scraper")
             group.create_task(self._director.run(), name="picker:director")
+            if self._placements is not None:
+                group.create_task(self._placements.run(), name="picker:placement-sharing")
+            if self._peers is not None and self._placements is not None:
+                group.create_task(self._peers.run(self._placements), name="picker:placement-peers")

@@ -202,3 +202,35 @@ def _current_pid_of_worker_0(picker: PickerProcess, old: int) -> list[int]:
     pids = re.findall(r"worker 0 serving again \(pid (\d+)\)", log_of(picker))
     assert pids, log_of(picker)
     return [int(pids[-1])]
+
+
+async def test_workers_share_their_placements_with_each_other(gateway: Callable[..., Any]) -> None:
+    """Every placement the precise scorer makes in one worker is applied in the other (picker.placements),
+    whichever worker Envoy's connections reach."""
+    from picker.profiles import profile_text
+
+    args = (*WORKER_ARGS, "--config-text", profile_text("precise"))
+    gw: Gateway = await gateway(picker_args=args, picker_connection=ONE_STREAM_PER_CONNECTION)
+    assert gw.picker is not None
+    # Prompts of several blocks (a placement is the blocks a request's server will store).
+    context = "the shop's opening hours and the menu, with prices and allergens; " * 8
+    per_worker: dict[int, float] = {}
+    async with asyncio.timeout(DEADLINE_S):
+        while len(per_worker) < 2 or min(per_worker.values()) == 0:
+            replies = await asyncio.gather(*(gw.complete(f"{context} question {i}") for i in range(16)))
+            assert [status for status, _ in replies] == [200] * 16
+            per_worker = {
+                index: await requests_total(port) for index, port in worker_metrics_ports(gw.picker).items()
+            }
+    ports = worker_metrics_ports(gw.picker)
+    urls = {index: f"http://127.0.0.1:{port}/metrics" for index, port in ports.items()}
+    name = "inference_extension_shared_placements_total"
+
+    async def received_everything() -> bool:
+        sent = {index: await metric(url, name, direction="sent") for index, url in urls.items()}
+        received = {index: await metric(url, name, direction="received") for index, url in urls.items()}
+        return sent == per_worker and received == {0: sent[1], 1: sent[0]}
+
+    await wait_until(received_everything)
+    public = f"http://127.0.0.1:{gw.picker.metrics_port}/metrics"
+    assert await metric(public, "inference_extension_shared_placement_errors_total") == 0

@@ -4,6 +4,7 @@ v0.10's precise guide shape."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from picker.config import ConfigError, load_config_text
 from picker.config.builder import SchedulingSetup, build_scheduling
 from picker.framework.clock import FakeClock
 from picker.framework.context import PluginContext
+from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import (
     BackgroundPlugin,
     EndpointPruner,
@@ -32,6 +34,7 @@ from picker.plugins.prefix_cache_scorer import PrefixCacheScorer
 from tests.picker.kvevents.vllm_payloads import batch, block_removed
 from tests.picker.tokenization.tiny_tokenizer import build_tiny_tokenizer
 from tests.picker.unit.builders import endpoint_state, inference_request
+from tests.picker.unit.linked_placements import linked_pair
 from tests.picker.unit.test_precise_prefix_cache_scorer import PROMPT, publish
 
 STATES = [endpoint_state(i) for i in range(3)]
@@ -185,3 +188,18 @@ def test_a_scorer_naming_a_missing_or_wrong_producer_is_a_config_error(plugin_co
     assert "produces no prefix matches" in error.value.issues[0].message
     with pytest.raises(ConfigError, match=r"tokenProcessorConfig\.blockSizeToken"):
         build(plugin_context, GUIDE.replace("blockSizeTokens: 4", "blockSizeToken: 4"))
+
+
+def test_a_sibling_deciders_speculative_entry_counts_here() -> None:
+    """Two workers (or replicas) with the producer: what one routed, the other matches before any event."""
+    plugins = [
+        producer(
+            PluginContext(clock=FakeClock(), rng=random.Random(seed), in_flight=InFlightTracker(), placements=link),
+            speculativeIndexing=True,
+        )
+        for seed, link in enumerate(linked_pair())
+    ]
+    request = inference_request(PROMPT)
+    plugins[0].match_info(request, STATES)
+    plugins[0].pre_request(request, SchedulingResult({"default": ProfileResult((STATES[2],))}, "default"))
+    assert plugins[1].match_info(inference_request(PROMPT, request_id="r-2"), STATES)["e2"].matched_blocks == 4

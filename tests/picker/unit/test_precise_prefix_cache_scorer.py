@@ -18,6 +18,7 @@ from picker.framework.interfaces import (
     SchedulingResult,
     Scorer,
 )
+from picker.framework.types import EndpointState
 from picker.plugins import builtin_registry
 from picker.plugins.kv_event_prefix_index import KVEventPrefixIndex
 from picker.plugins.precise_prefix_cache_scorer import (
@@ -29,6 +30,7 @@ from pydantic import ValidationError
 
 from tests.picker.kvevents.vllm_payloads import batch, block_removed, block_stored
 from tests.picker.unit.builders import endpoint_state, inference_request
+from tests.picker.unit.linked_placements import linked_pair
 
 STATES = [endpoint_state(i) for i in range(4)]
 PROMPT = " ".join("abcdefghijklmnopq")  # one token per letter
@@ -335,3 +337,52 @@ def test_prefill_backlog_needs_history_below_match(plugin_context: PluginContext
     with pytest.raises(ValidationError, match="historyBelowMatch"):
         scorer(plugin_context, prefillBacklog={"peakPrefillThroughput": 100})
     assert scorer(plugin_context).parameters.prefill_backlog is None  # off unless set
+
+
+def linked_scorers(**parameters) -> tuple[PrecisePrefixCacheScorer, PrecisePrefixCacheScorer]:
+    links = linked_pair()
+    plugins = []
+    for seed, link in enumerate(links):
+        context = PluginContext(
+            clock=FakeClock(start_s=1000.0), rng=random.Random(seed), in_flight=InFlightTracker(), placements=link
+        )
+        plugin = scorer(context, historyBelowMatch=0.25, coldPlacementWeight=0.5, **parameters)
+        for state in STATES[:2]:
+            plugin.indexer.apply(state.endpoint.name, 0, plugin.indexer.decode(batch()))  # publishing, empty
+        plugins.append(plugin)
+    return plugins[0], plugins[1]
+
+
+def route(plugin: PrecisePrefixCacheScorer, prompt: str, request_id: str, state: EndpointState) -> None:
+    request = inference_request(prompt, request_id=request_id)
+    plugin.score(request, STATES[:2])
+    plugin.pre_request(request, SchedulingResult({"default": ProfileResult((state,))}, "default"))
+
+
+@pytest.mark.parametrize("speculative", [True, False])
+def test_a_sibling_deciders_placement_counts_as_this_ones(speculative: bool) -> None:
+    """Two workers (or replicas): what one placed, the other follows before any event arrives: by the shared
+    speculative entry, else by the shared routing history; and its footprint counts for new prefixes."""
+    first, second = linked_scorers(speculativeIndexing=speculative)
+    route(first, PROMPT, "r-1", STATES[1])
+    expected = [0.0, 1.0]
+    assert second.score(inference_request(PROMPT, request_id="r-2"), STATES[:2]) == expected
+    route(second, " ".join("qrstuvwxyzabcdefg"), "r-3", STATES[0])  # 4 new blocks on e0, by the second
+    # A third new prefix: both see both placements (4 new blocks on each endpoint): level.
+    third = " ".join("zyxwvutsrqponmlkj")
+    level = pytest.approx([0.5, 0.5], abs=1e-3)  # the earlier placement decayed by 4 of 4,096 blocks
+    assert first.score(inference_request(third, request_id="r-4"), STATES[:2]) == level
+    assert second.score(inference_request(third, request_id="r-5"), STATES[:2]) == level
+
+
+def test_without_sharing_the_other_decider_does_not_know() -> None:
+    """The loss the sharing removes: a decider alone neither follows the other's placement nor counts it."""
+    first = scorer(PluginContext(clock=FakeClock(), rng=random.Random(0), in_flight=InFlightTracker()),
+                   historyBelowMatch=0.25, coldPlacementWeight=0.5)  # fmt: skip
+    second = scorer(PluginContext(clock=FakeClock(), rng=random.Random(1), in_flight=InFlightTracker()),
+                    historyBelowMatch=0.25, coldPlacementWeight=0.5)  # fmt: skip
+    for plugin in (first, second):
+        for state in STATES[:2]:
+            plugin.indexer.apply(state.endpoint.name, 0, plugin.indexer.decode(batch()))
+    route(first, PROMPT, "r-1", STATES[1])
+    assert second.score(inference_request(PROMPT, request_id="r-2"), STATES[:2]) == [0.5, 0.5]

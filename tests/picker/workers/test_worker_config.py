@@ -46,3 +46,11 @@ def test_the_supervisor_refuses_a_port_another_program_listens_on() -> None:
         assert reservation.getsockname()[1] > 0
     finally:
         reservation.close()
+
+
+def test_placement_peers_with_workers_are_refused_until_supported() -> None:
+    options = parse_options(
+        ["--pool-name", "p", "--placement-port", "9004", "--placement-peers", "peers.ns.svc:9004"]
+    )
+    with pytest.raises(ConfigError, match=r"--placement-port.*not supported with --workers 2"):
+        check_worker_config(options, 2)

@@ -66,8 +66,9 @@ def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
                       "subscriptions), the profile as the stack deploys it with picker.workers: 2",
                       wants_kv_events=True, workers=2),
         PickerGateway("picker-precise-2-replicas", "precise",
-                      "two picker-precise replicas, both serving (active-active): streams alternate between "
-                      "them (the stack's haMode: active-active)", wants_kv_events=True, replicas=2),
+                      "two picker-precise replicas, both serving (active-active) and sharing their placements "
+                      "(--placement-port, --placement-peers): streams alternate between them (the stack's "
+                      "haMode: active-active)", wants_kv_events=True, replicas=2, share_placements=True),
         PickerGateway("picker-recommended-2-replicas", "recommended",
                       "two picker-recommended replicas, both serving: what approximate prefix state loses "
                       "active-active (the stack keeps leader election for it)", replicas=2),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ class PickerGateway:
     # Picker replicas, each its own process(es), all serving (active-active): Envoy health-checks them and
     # round-robins streams over them, so each sees about 1/replicas of the traffic.
     replicas: int = 1
+    # With replicas > 1: each replica shares its placements with the others over UDP (--placement-port,
+    # --placement-peers), as the stack's active-active precise pickers do.
+    share_placements: bool = False
     # precise-prefix-cache-scorer parameters set over the profile's (a variant of a shipped profile, e.g.
     # its other coldPlacement rule, measured beside it).
     scorer_overrides: tuple[tuple[str, object], ...] = ()
@@ -114,6 +118,7 @@ class PickerGateway:
                            address=url.removeprefix("http://").rsplit(":", 1)[0], port=int(url.rsplit(":", 1)[1]))
             for rank, (name, url) in enumerate(fleet.replicas.items())
         ]
+        sharing = self._placement_sharing_args()
         async with contextlib.AsyncExitStack() as stack:
             # Every replica serves (active-active); each draws tie-breaks from its own seed.
             pickers = []
@@ -121,7 +126,8 @@ class PickerGateway:
                 name = self.name if replica == 0 else f"{self.name}-{replica}"
                 pickers.append(await stack.enter_async_context(PickerProcess(
                     name, fleet.work_dir / f"{name}.log", fleet.work_dir / f"{self.name}-endpoints.yaml",
-                    [*self.picker_args(config_text, fleet.scheduling_policy), "--seed", str(replica)],
+                    [*self.picker_args(config_text, fleet.scheduling_policy), "--seed", str(replica),
+                     *sharing[replica]],
                     endpoints=StaticPoolFile.of(endpoints, self.objectives), ready_timeout_s=self.ready_timeout_s,
                 )))  # fmt: skip
             spec = EnvoyBootstrapSpec(picker=PickerConnection(
@@ -146,6 +152,19 @@ class PickerGateway:
                     yield base_url, restart
             except EnvoyError as err:
                 raise TargetUnavailable(f"envoy did not start: {err}") from err
+
+    def _placement_sharing_args(self) -> list[list[str]]:
+        """Per replica, its --placement-port and the others' addresses (none without share_placements)."""
+        if not self.share_placements or self.replicas < 2:
+            return [[] for _ in range(self.replicas)]
+        from infgw.launch.ports import free_port
+
+        ports = [free_port(kind=socket.SOCK_DGRAM) for _ in range(self.replicas)]
+        return [
+            ["--placement-port", str(port), "--placement-peers",
+             ",".join(f"127.0.0.1:{other}" for other in ports if other != port)]
+            for port in ports
+        ]  # fmt: skip
 
     def _events_profile(self, fleet: FleetView) -> str:
         """The profile with its KV-event plugin dialing the fleet's KV-event ports (rank i: base + i), as

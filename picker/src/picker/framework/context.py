@@ -8,6 +8,7 @@ from typing import Protocol
 
 from picker.framework.clock import Clock
 from picker.framework.in_flight import InFlightTracker
+from picker.framework.placement_sharing import NoPlacementSharing, PlacementSharing
 
 
 class PluginMetricsSink(Protocol):
@@ -50,3 +51,5 @@ class PluginContext:
     # False when only checking a config away from where it runs (preflight, `infgw plan`): plugins validate
     # their parameters but do not read files or download what exists only in the picker's pod.
     load_external: bool = True
+    # Where plugins publish their placements for sibling deciders (--workers) and receive theirs.
+    placements: PlacementSharing = field(default_factory=NoPlacementSharing)

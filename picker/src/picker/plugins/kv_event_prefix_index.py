@@ -213,7 +213,7 @@ class KVEventPrefixIndex:
         # The chain the server will store the request under: the adapter's when it is a known adapter.
         return KVEventMatch(chains[-1], matched, len(chains[0]))
 
-    def routed(self, endpoint: str, keys: list[int]) -> None:
+    def routed(self, endpoint: str, keys: Sequence[int]) -> None:
         """A request with these keys went to ``endpoint`` (with speculative indexing: held until its TTL)."""
         if self.speculative is not None and keys:
             self.speculative.add(endpoint, keys, self._clock.now())

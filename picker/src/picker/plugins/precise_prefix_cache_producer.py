@@ -21,6 +21,7 @@ from typing import Any
 
 from picker.framework.context import PluginContext
 from picker.framework.interfaces import SchedulingResult
+from picker.framework.placement_sharing import SharedPlacement
 from picker.framework.producers import PrefixCacheMatchInfo
 from picker.framework.types import EndpointState, InferenceRequest
 from picker.plugins.kv_event_index_owner import KVEventIndexOwner
@@ -50,6 +51,10 @@ class PrecisePrefixCacheProducer(KVEventIndexOwner):
         self.parameters = parameters
         self.events = KVEventPrefixIndex(parameters, tokenizer, context)
         self._last: tuple[int, str, KVEventMatch] | None = None  # the request being scheduled
+        # Sibling deciders (--workers) learn each speculative entry at once, not when the events arrive.
+        self._placements = context.placements
+        if self.events.speculative is not None:
+            self._placements.subscribe(name, self._placed)
 
     def _match(self, request: InferenceRequest) -> KVEventMatch:
         last = self._last
@@ -75,7 +80,15 @@ class PrecisePrefixCacheProducer(KVEventIndexOwner):
         if self.events.speculative is None:
             return
         # _last stays: later pre-request hooks read the pre-routing match
-        self.events.routed(result.primary.endpoints[0].endpoint.name, self._match(request).keys)
+        match = self._match(request)
+        endpoint = result.primary.endpoints[0].endpoint.name
+        self.events.routed(endpoint, match.keys)
+        new_blocks = len(match.keys) - match.matched_blocks.get(endpoint, 0)
+        self._placements.publish(SharedPlacement(self.name, endpoint, match.keys, new_blocks))
+
+    def _placed(self, placement: SharedPlacement) -> None:
+        """A sibling decider routed a request to ``placement.endpoint``."""
+        self.events.routed(placement.endpoint, placement.keys)
 
     def prune(self, live_endpoint_names: Set[str]) -> None:
         self.events.prune(live_endpoint_names)

@@ -21,6 +21,7 @@ endpoint, over the same block keys); the number of such endpoints is the
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence, Set
 from typing import Any, Literal
@@ -31,7 +32,9 @@ from picker.framework.context import PluginContext, PluginMetricsSink
 from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import SchedulingResult
 from picker.framework.load import hot_endpoints
+from picker.framework.placement_sharing import SharedPlacement
 from picker.framework.types import EndpointState, InferenceRequest
+from picker.kvevents.speculative_index import SpeculativeIndex
 from picker.kvevents.stored_footprint import StoredFootprint
 from picker.plugins.kv_event_index_owner import KVEventIndexOwner
 from picker.plugins.kv_event_prefix_index import (
@@ -51,6 +54,8 @@ _PENDING_CAPACITY = 4096  # requests scored but not yet routed (a failed schedul
 # Routing history keeps a request's first blocks only (4,096 tokens at 16 per block): enough to tell where a
 # prefix went, at a fraction of the cost of recording every block of every request.
 _HISTORY_BLOCKS = 256
+# Sibling deciders' routing history: their latest placement per endpoint and first block, most recent kept.
+_SHARED_HISTORY_ENTRIES = 16384
 
 
 class PrecisePrefixCacheParameters(KVEventIndexParameters):
@@ -141,9 +146,16 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         self._block_tokens = parameters.token_processor_config.block_size_tokens
         # Where the picker sent which blocks (the approximate scorers' routing history, over the same keys).
         self.history = PrefixIndex(parameters.lru_capacity_per_server)
+        # And where sibling deciders (--workers, peer replicas) sent them: one entry per endpoint and first
+        # block, O(1) to record per placement where the LRU above costs per block (the receiver records every
+        # sibling's placement, so that cost would be paid once more per decider).
+        self.shared_history = SpeculativeIndex(math.inf, _SHARED_HISTORY_ENTRIES)
         self._in_flight = context.in_flight
         # Never counts: rendezvous placement's veto reads the scraped metrics only.
         self._none_in_flight = InFlightTracker()
+        # Sibling deciders (--workers) learn each placement at once, not when its server's events arrive.
+        self._placements = context.placements
+        self._placements.subscribe(name, self._sibling_placed)
 
     # -- Scorer -----------------------------------------------------------------------------------
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
@@ -177,6 +189,9 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         if silent or cold:
             history_keys = self._routed_keys[_request_key(request)][0][:_HISTORY_BLOCKS]
             routed, routed_total = self.history.match(history_keys), len(history_keys)
+            for name, blocks in self.shared_history.longest_prefix(history_keys, 0.0).items():
+                if blocks > routed.get(name, 0):
+                    routed[name] = blocks
         if cold and not any(routed.values()):
             # A new prefix: spread it over the caches rather than where load points this instant.
             if self.parameters.cold_placement == "rendezvous":
@@ -258,16 +273,25 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
             return
         keys, matched = routed
         endpoint = result.primary.endpoints[0].endpoint.name
-        self._footprint.place(endpoint, len(keys) - matched.get(endpoint, 0))
+        placement = SharedPlacement(self.name, endpoint, keys, len(keys) - matched.get(endpoint, 0))
+        self._footprint.place(endpoint, placement.new_blocks)
         if self._backlog is not None:
-            self._backlog.add(
-                endpoint, (len(keys) - matched.get(endpoint, 0)) * self._block_tokens, self._clock.now()
-            )
+            self._backlog.add(endpoint, placement.new_blocks * self._block_tokens, self._clock.now())
         self.history.add(endpoint, keys[:_HISTORY_BLOCKS])
+        self.events.routed(endpoint, keys)
+        self._placements.publish(placement)
+
+    def _sibling_placed(self, placement: SharedPlacement) -> None:
+        """A sibling decider sent a request to ``placement.endpoint``: as if routed here, its history kept
+        apart (``shared_history``)."""
+        endpoint, keys = placement.endpoint, placement.keys
+        self._footprint.place(endpoint, placement.new_blocks)
+        self.shared_history.add(endpoint, keys[:_HISTORY_BLOCKS], 0.0)
         self.events.routed(endpoint, keys)
 
     def prune(self, live_endpoint_names: Set[str]) -> None:
         self.history.prune(live_endpoint_names)
+        self.shared_history.prune(live_endpoint_names)
         self._footprint.prune(live_endpoint_names)
         self._rendezvous.prune(live_endpoint_names)
         if self._backlog is not None:

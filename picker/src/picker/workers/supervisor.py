@@ -17,15 +17,21 @@ answers for all of them.
 
 Each worker keeps its own state: discovery and scraping, scheduling history, and the precise profile's
 KV-event index, built from its own subscription to every server's events (identical in every worker,
-since every subscriber receives every event). docs/picker.md ("Worker processes") has the measurements.
+since every subscriber receives every event). What each places (speculative entries, routing history, the
+placement footprint) it shares with its siblings over abstract Unix datagram sockets named here
+(picker.placements; Linux), so a new prefix's next request follows it whichever worker gets it.
+docs/picker.md ("Worker processes") has the measurements.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import signal
 import socket
+import sys
 from collections.abc import Mapping
 
 import aiohttp
@@ -63,6 +69,17 @@ def check_worker_config(options: PickerOptions, count: int) -> None:
     from picker.preflight import check_config
     from picker.runtime import load_scheduling_config
 
+    if options.placement_port:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "--placement-port",
+                    f"sharing placements with peer replicas is not supported with --workers {count} yet (each "
+                    "worker shares with its siblings already): run --workers 1 per replica, or drop "
+                    "--placement-port and --placement-peers",
+                )
+            ]
+        )
     config = load_scheduling_config(options)
     check_config(config)
     events = kv_event_parameters(config)
@@ -102,6 +119,10 @@ class WorkerSupervisor:
         self._leadership = leadership
         self._workers: list[WorkerProcess] = []
         self._stopping = False
+        # Names this supervisor's workers' placement sockets (abstract Unix addresses: Linux only).
+        self._placements_token = (
+            f"{os.getpid()}-{secrets.token_hex(4)}" if sys.platform.startswith("linux") else None
+        )
         self.health = (
             PickerHealth(self._any_worker_ready, clock, is_leader=lambda: leadership.is_leader)
             if leadership is not None
@@ -151,7 +172,8 @@ class WorkerSupervisor:
         ).model_dump_json()
 
     def _new_worker(self, index: int) -> WorkerProcess:
-        return WorkerProcess(index, self._worker_options_json(index), self._clock.now())
+        siblings = (self._count, self._placements_token) if self._placements_token is not None else None
+        return WorkerProcess(index, self._worker_options_json(index), self._clock.now(), siblings)
 
     async def start(self) -> None:
         """Reserve the ext_proc port, bind health and metrics, start every worker and wait until each

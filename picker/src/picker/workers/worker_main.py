@@ -1,10 +1,11 @@
-"""One worker process: ``python -m picker.workers.worker_main INDEX REPORT_FD`` with its PickerOptions as
-JSON on stdin, started by the supervisor (picker.workers.supervisor), never by hand.
+"""One worker process: ``python -m picker.workers.worker_main INDEX REPORT_FD [COUNT PLACEMENTS_TOKEN]`` with
+its PickerOptions as JSON on stdin, started by the supervisor (picker.workers.supervisor), never by hand.
 
 It is a whole picker (discovery, scraping, KV-event subscriptions, scheduling state of its own) whose
 ext_proc socket shares the picker's port (SO_REUSEPORT) and whose health and metrics ports are free
 loopback ports. It tells the supervisor, one JSON line each on REPORT_FD: ``serving`` (its pid and those
-ports) once bound, and ``ready`` whenever its readiness changes. SIGTERM drains it like a picker.
+ports) once bound, and ``ready`` whenever its readiness changes. SIGTERM drains it like a picker. With COUNT and PLACEMENTS_TOKEN it shares its placements with its COUNT - 1
+siblings (picker.placements: abstract Unix datagram addresses named by the token).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from picker.options import PickerOptions
+from picker.placements.datagram_channel import ChannelAddresses, worker_addresses
 from picker.workers.reports import READY, SERVING
 
 # The interval at which the worker's readiness is forwarded (the health poll's own interval).
@@ -35,13 +37,15 @@ async def _forward_readiness(app: object, report: IO[str]) -> None:
         await asyncio.sleep(_READINESS_POLL_S)
 
 
-async def serve_worker(options: PickerOptions, report: IO[str]) -> None:
+async def serve_worker(
+    options: PickerOptions, report: IO[str], siblings: ChannelAddresses | None = None
+) -> None:
     from picker.app import PickerApp
     from picker.framework.clock import RealClock
     from picker.runtime import ProcessRuntime
 
     clock = RealClock()
-    app = PickerApp(options, ProcessRuntime(options, clock, os.environ), clock, worker=True)
+    app = PickerApp(options, ProcessRuntime(options, clock, os.environ, siblings), clock, worker=True)
     forwarding: list[asyncio.Task[None]] = []
 
     def serving(started: PickerApp) -> None:
@@ -61,11 +65,15 @@ def main(argv: Sequence[str]) -> int:
     from picker.__main__ import configure_logging, run_and_map_errors
     from picker.event_loop import loop_factory
 
-    index, report_fd = argv
+    index, report_fd, *sharing = argv
     options = PickerOptions.model_validate_json(sys.stdin.read())
     configure_logging(options, f"worker {index}")
+    siblings = None
+    if sharing:
+        count, token = sharing
+        siblings = worker_addresses(token, int(index), int(count))
     with os.fdopen(int(report_fd), "w", buffering=1, encoding="utf-8") as report:
-        return run_and_map_errors(serve_worker(options, report), loop_factory(options.uvloop))
+        return run_and_map_errors(serve_worker(options, report, siblings), loop_factory(options.uvloop))
 
 
 if __name__ == "__main__":

@@ -29,8 +29,14 @@ def _die_with_parent() -> None:
 class WorkerProcess:
     """``await start()`` returns once the worker serves; ``await follow()`` returns once it is gone."""
 
-    def __init__(self, index: int, options_json: str, now: float) -> None:
+    def __init__(
+        self, index: int, options_json: str, now: float, placement_siblings: tuple[int, str] | None = None
+    ) -> None:
+        """``placement_siblings``: (worker count, token) to share placements with the other workers."""
         self.index = index
+        self._sharing_args = (
+            (str(placement_siblings[0]), placement_siblings[1]) if placement_siblings is not None else ()
+        )
         self.started_at = now
         self._options_json = options_json
         self._process: asyncio.subprocess.Process | None = None
@@ -54,7 +60,7 @@ class WorkerProcess:
         try:
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "picker.workers.worker_main",
-                str(self.index), str(write_fd),
+                str(self.index), str(write_fd), *self._sharing_args,
                 # The options on stdin, not the command line: no argument-size limit, and `ps` stays short.
                 stdin=asyncio.subprocess.PIPE,
                 pass_fds=(write_fd,),

@@ -8,10 +8,12 @@ Every replica publishes vLLM-style KV events (``BlockStored`` when a request sta
 the LRU evicts); each decider's KV-event index receives every batch ``--event-delay-ms`` after it happens,
 as each picker process subscribes to every server. So the deciders share one event-fed view of the caches
 and differ only in what each keeps to itself: speculative entries, routing history, placement footprint,
-in-flight counts.
+in-flight counts. A profile name ending in ``+shared`` models placement sharing (picker.placements, as
+``--workers`` do): each decider's placements reach its siblings' plugins ``--share-delay-ms`` later.
 
     .venv/bin/python -m bench.micro.picker.active_active_sim                 # both scenarios, seeds 1-5
     .venv/bin/python -m bench.micro.picker.active_active_sim --seeds 1 2 --event-delay-ms 100
+    .venv/bin/python -m bench.micro.picker.active_active_sim --profiles precise-footprint precise-footprint+shared
 
 Prints per scenario and seed each profile's hit rate with 1 and 2 deciders and the difference in points,
 then the mean over seeds. Not a test: it prints a table.
@@ -35,6 +37,7 @@ from picker.datastore.store import EndpointStore
 from picker.director import Director
 from picker.factory import build_director
 from picker.framework.kv_events import BlockRemoved, BlockStored, EventBatch
+from picker.framework.placement_sharing import PlacementReceiver, SharedPlacement
 from picker.framework.types import Endpoint, InferenceRequest
 from picker.kvevents.block_keys import BlockKeyHasher
 from picker.plugins.kv_event_prefix_index import PRECISE_PREFIX_CACHE_SCORER_TYPE, KVEventPrefixIndex
@@ -56,6 +59,7 @@ from bench.workloads.request import RequestSpec
 from bench.workloads.shared_prefix_chat import SharedPrefixChat
 
 MODEL = "llama-3.1-8b"
+SHARED_SUFFIX = "+shared"
 BLOCK_TOKENS = 16
 
 
@@ -91,20 +95,60 @@ def kv_event_indexes(director: Director) -> list[KVEventPrefixIndex]:
     return indexes
 
 
+class SimPlacementSharing:
+    """One decider's PlacementSharing in virtual time: what it publishes reaches every sibling's subscriber
+    ``delay_s`` later (``deliver`` schedules it on the simulation's event queue)."""
+
+    def __init__(self, deliver: Any) -> None:
+        self._deliver = deliver
+        self.receivers: dict[str, PlacementReceiver] = {}
+
+    def publish(self, placement: SharedPlacement) -> None:
+        self._deliver(self, placement)
+
+    def subscribe(self, plugin: str, receiver: PlacementReceiver) -> None:
+        self.receivers[plugin] = receiver
+
+
 def simulate(
-    config: EndpointPickerConfig, scenario: Scenario, deciders: int, seed: int, event_delay_s: float
+    config: EndpointPickerConfig,
+    scenario: Scenario,
+    deciders: int,
+    seed: int,
+    event_delay_s: float,
+    share_delay_s: float | None = None,
 ) -> dict[str, float]:
+    """``share_delay_s``: deciders share their placements with that delay (None: they do not)."""
     clock = SimClock()
     replicas = {
         f"vllm-{i}-rank-0": Replica(Endpoint(f"vllm-{i}-rank-0", f"10.0.{i}.1", 8000))
         for i in range(scenario.replicas)
     }
     stores = [EndpointStore() for _ in range(deciders)]
+    events: list[tuple[float, int, str, Any]] = []
+    sequence = itertools.count()
+
+    def push(at_s: float, kind: str, payload: Any = None) -> None:
+        heapq.heappush(events, (at_s, next(sequence), kind, payload))
+
+    sharings: list[SimPlacementSharing] = []
+
+    def deliver(sender: SimPlacementSharing, placement: SharedPlacement) -> None:
+        assert share_delay_s is not None
+        for sibling in sharings:
+            if sibling is not sender:
+                push(clock.now() + share_delay_s, "share", (sibling, placement))
+
     directors = []
     for index, store in enumerate(stores):
         store.replace_endpoints(replica.endpoint for replica in replicas.values())
+        sharing = SimPlacementSharing(deliver) if share_delay_s is not None else None
+        if sharing is not None:
+            sharings.append(sharing)
         directors.append(
-            build_director(without_flow_control(config), store, clock, random.Random(seed * 100 + index))
+            build_director(
+                without_flow_control(config), store, clock, random.Random(seed * 100 + index), placements=sharing
+            )
         )
     indexes = [kv_event_indexes(director) for director in directors]
     tokenizer = RequestTokenizer.approximate()  # the simulator's default, as the replicas tokenize
@@ -117,11 +161,6 @@ def simulate(
     )  # fmt: skip
     specs: list[RequestSpec] = workload.generate(seed)
     arrivals = random.Random(seed)
-    events: list[tuple[float, int, str, Any]] = []
-    sequence = itertools.count()
-
-    def push(at_s: float, kind: str, payload: Any = None) -> None:
-        heapq.heappush(events, (at_s, next(sequence), kind, payload))
 
     def publish(replica: Replica, batch: EventBatch) -> None:
         seq = replica.next_event_seq
@@ -177,6 +216,9 @@ def simulate(
         if kind == "scrape":
             scrape_into(stores[payload], replicas, scenario.max_batch, clock.now(), kv_usage_full_batch=1.0)
             push(clock.now() + SCRAPE_INTERVAL_S, "scrape", payload)
+        elif kind == "share":
+            sibling, placement = payload
+            sibling.receivers[placement.plugin](placement)
         elif kind == "kv":
             decider, name, seq, batch = payload
             for index in indexes[decider]:
@@ -213,8 +255,9 @@ def simulate(
 
 
 def profile_config(name: str) -> EndpointPickerConfig:
-    """A shipped profile, or ``precise-footprint`` / ``precise-rendezvous``: precise with that ``coldPlacement``."""
-    base, _, cold_placement = name.partition("-")
+    """A shipped profile, or ``precise-footprint`` / ``precise-rendezvous``: precise with that ``coldPlacement``
+    (a ``+shared`` suffix is read by :func:`main`, not here)."""
+    base, _, cold_placement = name.removesuffix(SHARED_SUFFIX).partition("-")
     document = yaml.safe_load(profile_text(base))
     if cold_placement:
         for plugin in document["plugins"]:
@@ -232,7 +275,13 @@ def main() -> None:
     parser.add_argument("--event-delay-ms", type=float, default=50.0, help="server event -> every index")
     parser.add_argument("--max-batch", type=int, default=None, help="sequences per replica (default 64)")
     parser.add_argument(
-        "--profiles", nargs="+", default=["precise-footprint", "precise-rendezvous", "recommended"]
+        "--share-delay-ms", type=float, default=1.0, help="a placement -> the siblings' plugins (+shared)"
+    )
+    parser.add_argument(
+        "--profiles",
+        nargs="+",
+        default=["precise-footprint", "precise-footprint+shared", "precise-rendezvous", "recommended"],
+        help="shipped profiles, precise-footprint / precise-rendezvous; +shared: deciders share placements",
     )
     args = parser.parse_args()
     delay_s = args.event_delay_ms / 1000
@@ -256,10 +305,11 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|---:|---:|")
         for profile in args.profiles:
             config = profile_config(profile)
+            share_s = args.share_delay_ms / 1000 if profile.endswith(SHARED_SUFFIX) else None
             losses = []
             for seed in args.seeds:
                 one = simulate(config, scenario, 1, seed, delay_s)
-                two = simulate(config, scenario, 2, seed, delay_s)
+                two = simulate(config, scenario, 2, seed, delay_s, share_s)
                 losses.append(100 * (two["hit_rate"] - one["hit_rate"]))
                 print(
                     f"| {profile} | {seed} | {one['hit_rate']:.1%} | {two['hit_rate']:.1%} | {losses[-1]:+.1f} "

@@ -1,0 +1,1 @@
+"""Sharing placements between deciders (picker.framework.placement_sharing) over datagram sockets."""
