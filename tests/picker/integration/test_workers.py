@@ -127,6 +127,7 @@ async def test_a_killed_worker_costs_only_its_streams_and_is_restarted(gateway: 
     clients = [asyncio.create_task(client()) for _ in range(4)]
     try:
         await asyncio.sleep(1.0)
+        idle_connections = established_connections(victim, gw.picker.grpc_port)
         killed_at = time.monotonic()
         os.kill(victim, signal.SIGKILL)
         gone_at = await exited(victim)
@@ -138,8 +139,10 @@ async def test_a_killed_worker_costs_only_its_streams_and_is_restarted(gateway: 
     # Until the killed process has exited, the kernel still queues new connections on its listening socket
     # (SO_REUSEPORT drops a socket from the group when it closes, at exit): those streams are its too.
     in_flight_at_kill = [o for o in outcomes if o[0] <= gone_at and o[1] >= killed_at]
-    # At most the streams the dead worker held (FailClose: Envoy answers those 503), never more.
-    assert len(failed) <= len(in_flight_at_kill), (failed, in_flight_at_kill)
+    # At most the streams the dead worker held (FailClose: Envoy answers those 503), never more: those in
+    # flight, and those Envoy started later on a connection the worker had accepted (Envoy keeps spare
+    # connections, one stream each here, and learns of a dead one when it uses it).
+    assert len(failed) <= len(in_flight_at_kill) + idle_connections, (failed, in_flight_at_kill, idle_connections)
     # New streams go to the surviving worker at once: nothing that started after the kill failed, beyond
     # the moment Envoy needs to see the dead connections close (bounded generously: the box is shared, and
     # the first assertion already caps the failures at the streams the dead worker held).
@@ -158,6 +161,33 @@ async def test_a_killed_worker_costs_only_its_streams_and_is_restarted(gateway: 
     assert re.search(rf"worker 0 \(pid {victim}\) exited with code -9", log_of(gw.picker))
     assert "worker 0 serving again" in log_of(gw.picker)
     assert await burst(gw, 8) == [200] * 8
+
+
+def established_connections(pid: int, port: int) -> int:
+    """How many TCP connections to local ``port`` process ``pid`` holds, established or waiting in its
+    listening socket's accept queue (from /proc: its socket descriptors and the kernel's TCP tables)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                local_port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], fields[9]
+                if inode not in inodes or local_port != port:
+                    continue
+                if state == "01":  # ESTABLISHED
+                    count += 1
+                elif state == "0A":  # LISTEN: rx_queue is its accept backlog
+                    count += int(fields[4].split(":")[0], 16)
+    return count
 
 
 async def exited(pid: int) -> float:
