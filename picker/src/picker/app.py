@@ -128,12 +128,7 @@ class PickerApp:
         self.grpc_health_port = await self._health_server.start(
             side_address, health_port, "--grpc-health-port"
         )
-        try:
-            self.metrics_port = await self._metrics.start(side_address, metrics_port)
-        except OSError as error:
-            raise PortBindError(
-                f"--metrics-port: cannot listen on {side_address}:{metrics_port}: {error}"
-            ) from None
+        self.metrics_port = await self._metrics.start(side_address, metrics_port)
         self._tasks = [
             asyncio.create_task(self._runtime.run(), name="picker-runtime"),
             asyncio.create_task(self.health.track_readiness(), name="picker-health"),
@@ -153,13 +148,7 @@ class PickerApp:
             )
             return
         # The readiness line: whatever started the picker on port 0 reads the ports from it.
-        PickerReadinessLine(
-            bind_address=options.bind_address,
-            grpc_port=self.grpc_port,
-            tls=options.secure_serving,
-            health_port=self.grpc_health_port,
-            metrics_port=self.metrics_port,
-        ).announce()
+        PickerReadinessLine.serving(options, self.grpc_port, self.grpc_health_port, self.metrics_port).announce()
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Graceful: health goes NOT_SERVING first, open streams get ``grace_s`` to finish, then loops stop."""

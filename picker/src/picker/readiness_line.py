@@ -4,9 +4,12 @@ the log level, and only here: a process that supervises pickers prints the same 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from picker.options import PickerOptions
 
 
 class PickerReadinessLine(BaseModel):
@@ -21,6 +24,17 @@ class PickerReadinessLine(BaseModel):
     tls: bool
     health_port: int
     metrics_port: int
+
+    @classmethod
+    def serving(cls, options: PickerOptions, grpc_port: int, health_port: int, metrics_port: int) -> Self:
+        """The line of a picker started with ``options`` that bound these ports."""
+        return cls(
+            bind_address=options.bind_address,
+            grpc_port=grpc_port,
+            tls=options.secure_serving,
+            health_port=health_port,
+            metrics_port=metrics_port,
+        )
 
     def render(self) -> str:
         return self.model_dump_json()

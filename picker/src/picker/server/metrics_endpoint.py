@@ -11,6 +11,8 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from picker.server.grpc_server import PortBindError
+
 logger = logging.getLogger(__name__)
 
 
@@ -63,14 +65,18 @@ class MetricsEndpoint:
             body=generate_latest(self._registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
-    async def start(self, host: str, port: int) -> int:
-        """Bind and serve; returns the bound port (``port`` 0 lets the OS choose)."""
+    async def start(self, host: str, port: int, flag: str = "--metrics-port") -> int:
+        """Bind and serve; returns the bound port (``port`` 0 lets the OS choose). Raises PortBindError
+        naming ``flag``."""
         application = web.Application()
         application.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(application, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as error:
+            raise PortBindError(f"{flag}: cannot listen on {host}:{port}: {error}") from None
         # aiohttp exposes the bound sockets only through the server it started (an asyncio.Server, or
         # uvloop's, which does not subclass it).
         server = site._server

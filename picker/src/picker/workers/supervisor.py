@@ -37,7 +37,7 @@ from collections.abc import Mapping
 import aiohttp
 from prometheus_client import CollectorRegistry
 
-from picker.app import Leadership, PortBindError
+from picker.app import Leadership
 from picker.config.errors import ConfigError, ConfigIssue
 from picker.fast_metrics import FastCounter, FastGauge
 from picker.framework.clock import Clock
@@ -191,12 +191,7 @@ class WorkerSupervisor:
         self.grpc_health_port = await self._health_server.start(
             options.bind_address, options.grpc_health_port, "--grpc-health-port"
         )
-        try:
-            self.metrics_port = await self._metrics.start(options.bind_address, options.metrics_port)
-        except OSError as error:
-            raise PortBindError(
-                f"--metrics-port: cannot listen on {options.bind_address}:{options.metrics_port}: {error}"
-            ) from None
+        self.metrics_port = await self._metrics.start(options.bind_address, options.metrics_port)
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WORKER_SCRAPE_TIMEOUT_S))
         self._workers = [self._new_worker(index) for index in range(self._count)]
         # Concurrently: Python start-up is most of a worker's start.
@@ -209,13 +204,7 @@ class WorkerSupervisor:
         if self._leadership is not None:
             self._election = asyncio.create_task(self._leadership.run(), name="picker-leader-election")
         # The readiness line (the picker's public ports), as one picker process prints it.
-        PickerReadinessLine(
-            bind_address=options.bind_address,
-            grpc_port=self.grpc_port,
-            tls=options.secure_serving,
-            health_port=self.grpc_health_port,
-            metrics_port=self.metrics_port,
-        ).announce()
+        PickerReadinessLine.serving(options, self.grpc_port, self.grpc_health_port, self.metrics_port).announce()
         logger.info(
             "picker serving: ext_proc=%s:%d tls=%s health=%d metrics=%d workers=%d (pids %s)",
             options.bind_address,
