@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from infgw.launch.command_line import without_flags
-from infgw.local.container_args import materialise_mounts, override_planned_flags, with_flag, with_placement_flags
+from infgw.local.container_args import (
+    materialise_mounts,
+    override_planned_flags,
+    with_flag,
+    with_placement_flags,
+)
 
 
 def test_with_flag_replaces_both_forms_and_appends_when_absent() -> None:
