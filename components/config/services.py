@@ -160,8 +160,9 @@ class PickerPoolSpec(ConfigModel):
     )
     ha_mode: PickerHaMode = Field(
         "auto",
-        description="with replicas > 1: active-active (every replica serves; only for a config that routes on "
-        "the model servers' KV events, whose view is the same in every replica), leader-election (one "
+        description="with replicas > 1: active-active (every replica serves and shares its placements with the "
+        "others over UDP 9004; only for a config that routes on the model servers' KV events, whose view is the "
+        "same in every replica), leader-election (one "
         "serves, the others stand by), or auto (active-active for event-driven configs such as the precise "
         "profile, else leader-election)",
     )
