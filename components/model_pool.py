@@ -1,5 +1,6 @@
 """ModelPool: one InferencePool of one cluster: the vLLM Deployment (and its LoRA adapters), the
-InferencePool, its endpoint picker (account, RBAC, ConfigMap, Deployment, Service), its InferenceObjectives,
+InferencePool, its endpoint picker (account, RBAC, ConfigMap, Deployment, Service; for active-active replicas
+the headless Service naming their peers), its InferenceObjectives,
 NetworkPolicies, metrics exports and autoscaler. Reads no config beyond its Args.
 """
 
@@ -46,6 +47,9 @@ from components.specs.picker_workload import (
     picker_config_text,
     picker_labels,
     picker_name,
+    picker_peers_name,
+    picker_peers_service_spec,
+    picker_placement_port,
     picker_pod_spec,
     picker_rbac_rules,
     picker_service_ports,
@@ -235,6 +239,18 @@ class ModelPool(pulumi.ComponentResource):
             data={PICKER_CONFIG_FILE: picker_config_text(pool)},
             opts=self._kube.opts(),
         )
+        ready_before_pods: list[pulumi.Resource] = []
+        if (peers_spec := picker_peers_service_spec(pool)) is not None:
+            # Active-active replicas find each other through its name: it exists before their pods start
+            # (a headless Service is ready once created; pulumi waits on no endpoints for it).
+            ready_before_pods.append(
+                k8s.core.v1.Service(
+                    f"{self._kube.prefix}-{name}-peers-service",
+                    metadata=self._kube.meta(picker_peers_name(pool), labels=labels),
+                    spec=peers_spec,
+                    opts=self._kube.opts(),
+                )
+            )
         deployment = self._kube.deployment(
             name,
             name,
@@ -250,7 +266,14 @@ class ModelPool(pulumi.ComponentResource):
                 self._args.services.hf_token_secret,
             ),
             # Everything its pods need to turn ready: config, RBAC, the token volume and the pool it serves.
-            [config_map, binding, self._args.metrics_secret, inference_pool, *self._args.picker_image_resources],
+            [
+                config_map,
+                binding,
+                self._args.metrics_secret,
+                inference_pool,
+                *ready_before_pods,
+                *self._args.picker_image_resources,
+            ],
         )
         return k8s.core.v1.Service(
             f"{self._kube.prefix}-{name}-service",
@@ -271,6 +294,7 @@ class ModelPool(pulumi.ComponentResource):
             picker_labels=picker_labels(pool),
             proxy_only_ranges=tuple(self._args.proxy_only_ranges),
             picker_only_ports=kv_event_ports(pool),
+            picker_placement_port=picker_placement_port(pool),
         )
         for name, spec in pool_network_policies(inputs).items():
             k8s.networking.v1.NetworkPolicy(

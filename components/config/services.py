@@ -36,6 +36,8 @@ MULTI_CLUSTER_GATEWAY_CLASS = "gke-l7-cross-regional-internal-managed-mc"
 
 # DNS-1123 label; pool names also prefix the picker's objects (`<pool>-epp`), hence 59 characters.
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# An active-active picker's peers Service is `<pool>-epp-peers` (components.specs.picker_workload), 63 at most.
+_ACTIVE_ACTIVE_POOL_NAME_MAX = 53
 _FLOATING_TAGS = frozenset({"latest", "main", "master", "nightly", "dev", "edge", "stable"})
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
@@ -139,6 +141,7 @@ class DrainSpec(ConfigModel):
 
 PickerProfile = Literal["recommended", "default", "precise", "llm-d-default"]
 PickerHaMode = Literal["auto", "active-active", "leader-election"]
+MAX_PICKER_REPLICAS = 10
 assert set(typing.get_args(PickerProfile)) == set(PROFILE_NAMES), "the stack offers the picker's profiles"
 
 
@@ -152,13 +155,14 @@ class PickerPoolSpec(ConfigModel):
     replicas: int = Field(
         default=1,
         ge=1,
-        le=10,
+        le=MAX_PICKER_REPLICAS,
         description="picker replicas; with more than 1, haMode decides whether all serve or one leader does",
     )
     ha_mode: PickerHaMode = Field(
         "auto",
-        description="with replicas > 1: active-active (every replica serves; only for a config that routes on "
-        "the model servers' KV events, whose view is the same in every replica), leader-election (one "
+        description="with replicas > 1: active-active (every replica serves and shares its placements with the "
+        "others over UDP 9004; only for a config that routes on the model servers' KV events, whose view is the "
+        "same in every replica), leader-election (one "
         "serves, the others stand by), or auto (active-active for event-driven configs such as the precise "
         "profile, else leader-election)",
     )
@@ -167,7 +171,8 @@ class PickerPoolSpec(ConfigModel):
         ge=1,
         le=16,
         description="worker processes per picker pod (--workers; one per core: the pod requests that many "
-        "CPUs); each serves the ext_proc port with scheduling state of its own",
+        "CPUs); each serves the ext_proc port with scheduling state of its own; 1 with active-active replicas "
+        "(their placement sharing runs with one worker each)",
     )
     profile: PickerProfile = Field(
         "recommended",
@@ -203,9 +208,24 @@ class PickerPoolSpec(ConfigModel):
                 "with approximate prefix state every replica learns from its own share of the traffic and "
                 "cache affinity drops (docs/picker.md, High availability); use haMode auto or leader-election",
             ))
+        if not issues and self.active_active and self.workers > 1:
+            issues.append((("workers",), self._workers_with_active_active()))
         if issues:
             raise fail("PickerPoolSpec", issues, self.model_dump(by_alias=True))
         return self
+
+    def _workers_with_active_active(self) -> str:
+        """Refused rather than deployed unshared: the picker shares placements between replicas with one
+        worker each only, and unshared replicas were measured to split prefix groups (docs/picker.md)."""
+        replicas = min(self.replicas * self.workers, MAX_PICKER_REPLICAS)
+        return (
+            f"workers {self.workers} with replicas {self.replicas} serving active-active: the replicas share their "
+            "placements over UDP (--placement-port), which the picker runs with --workers 1 only. Set workers: 1 "
+            f"and replicas: {replicas} (as many serving processes, placements shared), or haMode: leader-election "
+            f"(one replica serves; its {self.workers} workers share among themselves). Unshared, two precise "
+            "replicas measured 1.4-3.8 (shared-prefix) and 6.7-8.3 (capacity-bound) hit-rate points below one "
+            "picker; shared, 0.0 and 0.1-5.3 (docs/picker.md, The active-active rule)"
+        )
 
     @property
     def elects_leader(self) -> bool:
@@ -213,6 +233,12 @@ class PickerPoolSpec(ConfigModel):
         if self.replicas == 1 or self.ha_mode == "active-active":
             return False
         return self.ha_mode == "leader-election" or self.kv_events is None
+
+    @property
+    def active_active(self) -> bool:
+        """More than one replica, all serving: they share their placements (`--placement-port`, a headless
+        Service naming the peers), with one worker each (more are refused)."""
+        return self.replicas > 1 and not self.elects_leader
 
     @property
     def config_text(self) -> str:
@@ -313,6 +339,16 @@ class PoolSpec(ConfigModel):
                 f"vllm:kv_cache_usage_perc (the LB's kv-cache signal); use vllm/vllm-openai:v{minimum} or newer"
             )
         return image
+
+    @model_validator(mode="after")
+    def _check(self) -> PoolSpec:
+        if self.picker.active_active and len(self.name) > _ACTIVE_ACTIVE_POOL_NAME_MAX:
+            message = (
+                f"{len(self.name)} characters: a pool whose picker replicas run active-active also names their "
+                f"peers Service <name>-epp-peers, so use at most {_ACTIVE_ACTIVE_POOL_NAME_MAX} characters"
+            )
+            raise fail("PoolSpec", [(("name",), message)], self.model_dump(by_alias=True))
+        return self
 
     @property
     def served_model_names(self) -> list[str]:

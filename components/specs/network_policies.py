@@ -1,5 +1,6 @@
 """NetworkPolicies of one pool: only the gateway's proxies (the proxy-only subnet) reach the picker's
-ext_proc port and the model servers; only the metrics collector reaches the metrics ports.
+ext_proc port and the model servers; only the metrics collector reaches the metrics ports; only the picker's
+own pods reach its placement-sharing port.
 Pure builders returning typed pulumi-kubernetes Args; InferenceService turns them into resources."""
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class PoolNetworkPolicyInputs:
     proxy_only_ranges: Sequence[str]
     # Ports only the pool's picker may reach on the model servers (their KV-cache event publishers).
     picker_only_ports: Sequence[int] = ()
+    # The UDP port on which active-active picker replicas share placements (None: they do not).
+    picker_placement_port: int | None = None
 
     def __post_init__(self) -> None:
         if not self.proxy_only_ranges:
@@ -57,8 +60,13 @@ class PoolNetworkPolicyInputs:
             )
 
 
-def _ports(*numbers: int) -> list[net.NetworkPolicyPortArgs]:
-    return [net.NetworkPolicyPortArgs(port=number, protocol="TCP") for number in numbers]
+def _ports(*numbers: int, protocol: str = "TCP") -> list[net.NetworkPolicyPortArgs]:
+    return [net.NetworkPolicyPortArgs(port=number, protocol=protocol) for number in numbers]
+
+
+def _pods(labels: dict[str, str]) -> net.NetworkPolicyPeerArgs:
+    """The pods with ``labels`` in the policy's own namespace."""
+    return net.NetworkPolicyPeerArgs(pod_selector=meta.LabelSelectorArgs(match_labels=dict(labels)))
 
 
 def _ip_blocks(cidrs: Sequence[str]) -> list[net.NetworkPolicyPeerArgs]:
@@ -77,30 +85,35 @@ def _metrics_collector() -> net.NetworkPolicyPeerArgs:
 
 def picker_network_policy(inputs: PoolNetworkPolicyInputs) -> net.NetworkPolicySpecArgs:
     """Ingress to the picker: ext_proc (9002) from the proxies, gRPC health (9003) from the proxies and
-    Google's health checkers, metrics (9090) from the collector. Egress is left open: the picker talks
-    to the API server and scrapes the model servers, whose addresses a policy cannot pin down."""
+    Google's health checkers, metrics (9090) from the collector, and for active-active replicas their
+    placements (UDP 9004) from the picker's own pods only (whoever reaches that port steers placements).
+    Egress is left open: the picker talks to the API server, scrapes the model servers and sends its
+    peers placements, addresses a policy cannot pin down."""
+    ingress = [
+        net.NetworkPolicyIngressRuleArgs(from_=_ip_blocks(inputs.proxy_only_ranges), ports=_ports(PICKER_GRPC_PORT)),
+        net.NetworkPolicyIngressRuleArgs(
+            from_=_ip_blocks([*inputs.proxy_only_ranges, *GOOGLE_HEALTH_CHECK_RANGES]),
+            ports=_ports(PICKER_HEALTH_PORT),
+        ),
+        net.NetworkPolicyIngressRuleArgs(from_=[_metrics_collector()], ports=_ports(PICKER_METRICS_PORT)),
+    ]
+    if inputs.picker_placement_port is not None:
+        ingress.append(
+            net.NetworkPolicyIngressRuleArgs(
+                from_=[_pods(inputs.picker_labels)], ports=_ports(inputs.picker_placement_port, protocol="UDP")
+            )
+        )
     return net.NetworkPolicySpecArgs(
         pod_selector=meta.LabelSelectorArgs(match_labels=dict(inputs.picker_labels)),
         policy_types=["Ingress"],
-        ingress=[
-            net.NetworkPolicyIngressRuleArgs(
-                from_=_ip_blocks(inputs.proxy_only_ranges), ports=_ports(PICKER_GRPC_PORT)
-            ),
-            net.NetworkPolicyIngressRuleArgs(
-                from_=_ip_blocks([*inputs.proxy_only_ranges, *GOOGLE_HEALTH_CHECK_RANGES]),
-                ports=_ports(PICKER_HEALTH_PORT),
-            ),
-            net.NetworkPolicyIngressRuleArgs(from_=[_metrics_collector()], ports=_ports(PICKER_METRICS_PORT)),
-        ],
+        ingress=ingress,
     )
 
 
 def model_server_network_policy(inputs: PoolNetworkPolicyInputs) -> net.NetworkPolicySpecArgs:
     """Ingress to the model servers' one port: the proxies (traffic), Google's health checkers, the
     pool's picker (it scrapes /metrics there) and the collector (PodMonitoring)."""
-    picker = net.NetworkPolicyPeerArgs(
-        pod_selector=meta.LabelSelectorArgs(match_labels=dict(inputs.picker_labels))
-    )
+    picker = _pods(inputs.picker_labels)
     ingress = [
         net.NetworkPolicyIngressRuleArgs(
             from_=[

@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
+from picker.placements.peer_flags import placement_sharing_flags
 from picker.plugins.kv_event_prefix_index import KV_EVENT_PLUGIN_TYPES
 
 from components.config.services import PoolSpec
@@ -20,6 +21,10 @@ from components.specs.model_server import HF_TOKEN_KEY
 PICKER_GRPC_PORT = 9002
 PICKER_HEALTH_PORT = 9003
 PICKER_METRICS_PORT = 9090
+# UDP: active-active replicas share their placements here (--placement-port), reached only by picker pods.
+PICKER_PLACEMENT_PORT = 9004
+# Pods resolve Services under the cluster's DNS domain (GKE's is always cluster.local).
+CLUSTER_DOMAIN = "cluster.local"
 # gRPC health services the picker serves (as the EPP): liveness is SERVING from the start,
 # readiness only once the pool is synced, so a slow sync never gets the pod killed.
 PICKER_LIVENESS_SERVICE = "liveness"
@@ -53,6 +58,28 @@ def picker_labels(pool: PoolSpec) -> dict[str, str]:
     return {"inferencepool": picker_name(pool)}
 
 
+def picker_peers_name(pool: PoolSpec) -> str:
+    """Name of the headless Service that lists every picker pod (active-active replicas' peers)."""
+    return f"{picker_name(pool)}-peers"
+
+
+def picker_placement_port(pool: PoolSpec) -> int | None:
+    """The UDP port the picker's replicas share placements on; None when they do not (one replica, or one
+    leader serving). Every part of the wiring (flags, container port, headless Service, NetworkPolicy) asks
+    this."""
+    return PICKER_PLACEMENT_PORT if pool.picker.active_active else None
+
+
+def picker_placement_args(pool: PoolSpec, namespace: str) -> list[str]:
+    """``--placement-port 9004 --placement-peers <pool>-epp-peers.<namespace>.svc.cluster.local:9004`` for
+    active-active replicas (the picker resolves the headless Service's name to every pod's address, its own
+    among them, which it ignores), else nothing."""
+    port = picker_placement_port(pool)
+    if port is None:
+        return []
+    return placement_sharing_flags(port, [(f"{picker_peers_name(pool)}.{namespace}.svc.{CLUSTER_DOMAIN}", port)])
+
+
 def picker_args(pool: PoolSpec, namespace: str) -> list[str]:
     """EPP-compatible flags (`python -m picker --help`)."""
     args = [
@@ -73,6 +100,7 @@ def picker_args(pool: PoolSpec, namespace: str) -> list[str]:
         args.append("--ha-enable-leader-election")
     if pool.picker.workers > 1:
         args += ["--workers", str(pool.picker.workers)]
+    args += picker_placement_args(pool, namespace)
     if pool.scheduling_policy != "fcfs":
         # The servers order by priority: the picker writes each objective's priority into the body.
         args += ["--model-server-scheduling-policy", pool.scheduling_policy]
@@ -168,6 +196,7 @@ def _picker_container(
             core.ContainerPortArgs(name="grpc", container_port=PICKER_GRPC_PORT, protocol="TCP"),
             core.ContainerPortArgs(name="grpc-health", container_port=PICKER_HEALTH_PORT, protocol="TCP"),
             core.ContainerPortArgs(name="metrics", container_port=PICKER_METRICS_PORT, protocol="TCP"),
+            *_placement_container_ports(pool),
         ],
         liveness_probe=core.ProbeArgs(
             grpc=core.GRPCActionArgs(port=PICKER_HEALTH_PORT, service=PICKER_LIVENESS_SERVICE),
@@ -187,6 +216,13 @@ def _picker_container(
             core.VolumeMountArgs(name="metrics-token", mount_path=PICKER_METRICS_TOKEN_DIR, read_only=True),
         ],
     )
+
+
+def _placement_container_ports(pool: PoolSpec) -> list[core.ContainerPortArgs]:
+    port = picker_placement_port(pool)
+    if port is None:
+        return []
+    return [core.ContainerPortArgs(name="placements", container_port=port, protocol="UDP")]
 
 
 def picker_resources(pool: PoolSpec) -> core.ResourceRequirementsArgs:
@@ -249,3 +285,18 @@ def picker_service_ports() -> list[core.ServicePortArgs]:
             name="http-metrics", port=PICKER_METRICS_PORT, target_port="metrics", protocol="TCP"
         ),
     ]
+
+
+def picker_peers_service_spec(pool: PoolSpec) -> core.ServiceSpecArgs | None:
+    """The headless Service whose DNS name resolves to every picker pod's address (the replicas' peers), for
+    active-active replicas; None otherwise. Not-ready pods are listed too: a replica still syncing receives
+    its peers' placements before it serves, and the name resolves from the first rollout on."""
+    port = picker_placement_port(pool)
+    if port is None:
+        return None
+    return core.ServiceSpecArgs(
+        cluster_ip="None",
+        selector=picker_labels(pool),
+        publish_not_ready_addresses=True,
+        ports=[core.ServicePortArgs(name="udp-placements", port=port, target_port="placements", protocol="UDP")],
+    )

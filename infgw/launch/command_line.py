@@ -31,3 +31,17 @@ def with_flags(args: Sequence[str], values: dict[str, str]) -> list[str]:
     for flag, value in values.items():
         result = with_flag(result, flag, value)
     return result
+
+
+def without_flags(args: Sequence[str], flags: Sequence[str]) -> list[str]:
+    """`args` without each of `flags` and its value (`--flag v` and `--flag=v` forms)."""
+    result: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in flags:
+            skip = True
+        elif not any(arg.startswith(flag + "=") for flag in flags):
+            result.append(arg)
+    return result

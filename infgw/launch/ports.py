@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,15 @@ def free_port(host: str = "127.0.0.1", kind: socket.SocketKind = socket.SOCK_STR
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def free_ports(count: int, host: str = "127.0.0.1", kind: socket.SocketKind = socket.SOCK_STREAM) -> list[int]:
+    """``count`` distinct ports the OS reports free right now (all held at once while chosen, so none repeats)."""
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket(socket.AF_INET, kind)) for _ in range(count)]
+        for probe in probes:
+            probe.bind((host, 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
 
 
 def ensure_port_free(host: str, port: int) -> None:

@@ -10,10 +10,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
+from picker.placements.peer_flags import PLACEMENT_FLAGS
 from picker.plugins.kv_event_prefix_index import KV_EVENT_PLUGIN_TYPES
 from sim.kv_events.config import KVEventsConfig
 
-from infgw.launch.command_line import with_flag
+from infgw.launch.command_line import with_flag, without_flags
 
 
 def materialise_mounts(
@@ -106,3 +107,9 @@ def with_discovery_ports(config_text: str, socket_base: int, replay_base: int | 
         if replay_base is not None:
             discovery["replaySocketPort"] = replay_base
     return yaml.safe_dump(document, sort_keys=False)
+
+
+def with_placement_flags(args: Sequence[str], flags: Sequence[str]) -> list[str]:
+    """`args` sharing placements as `flags` say (``picker.placements.peer_flags``) instead of as planned: one
+    machine's replicas cannot all receive on the planned port, nor resolve the cluster's Service name."""
+    return [*without_flags(args, PLACEMENT_FLAGS), *flags]

@@ -10,11 +10,13 @@ from pathlib import Path
 import aiohttp
 import yaml
 from picker.datastore.endpoints_file import StaticEndpoint, StaticPoolFile
+from picker.placements.peer_flags import PLACEMENT_PORT_FLAG
 from picker.plugins.kv_event_prefix_index import kv_event_parameters
 from picker.preflight import check_command_line, check_config_text
 
 from infgw.launch.envoy_process import EnvoyProcess
 from infgw.launch.picker_process import PickerProcess
+from infgw.launch.placement_peers import loopback_placement_flags
 from infgw.launch.ports import ensure_port_free, free_port, free_port_block, start_retrying_port_races
 from infgw.launch.readiness import wait_envoy_ready, wait_grpc_serving, wait_routable
 from infgw.launch.replica_process import ReplicaProcess
@@ -25,6 +27,7 @@ from infgw.local.container_args import (
     override_planned_flags,
     with_discovery_ports,
     with_kv_event_ports,
+    with_placement_flags,
 )
 from infgw.local.envoy_config import PoolAddresses, build_local_bootstrap
 from infgw.local.gateway_options import GatewayOptions
@@ -243,19 +246,31 @@ class LocalGateway(StartedOnEnter):
             "--shutdown-grace-period", "2s",
         ]  # fmt: skip
 
+    def picker_replica_args(self, pool: PoolPlan) -> list[list[str]]:
+        """Per replica of the Deployment, its args: :meth:`picker_args`, and where the planned replicas share
+        placements (active-active: `--placement-port`, peers by the headless Service's name), each its own
+        loopback UDP port with the others' as peers, from the function the stack derives its flags with."""
+        args = self.picker_args(pool)
+        count = pool.picker.replicas
+        if flag_value(pool.picker.args, PLACEMENT_PORT_FLAG) is None:
+            return [list(args) for _ in range(count)]
+        return [with_placement_flags(args, flags) for flags in loopback_placement_flags(count, LOOPBACK)]
+
     async def _start_picker(self, pool: PoolPlan) -> None:
         """The Deployment's replicas: with leader election they share a Lease on a local Lease API (the
         added `--kubeconfig` points at it) and each gets its pod name for the lease's holder identity;
-        without (one replica, or active-active), every replica serves and Envoy spreads streams over them."""
+        without (one replica, or active-active), every replica serves, active-active ones share their
+        placements, and Envoy spreads streams over them."""
         elects = check_command_line(pool.picker.args).ha_enable_leader_election
-        args = self.picker_args(pool)
+        replica_args = self.picker_replica_args(pool)
         if elects:
-            args += ["--kubeconfig", str(await self._lease_kubeconfig())]
+            kubeconfig = str(await self._lease_kubeconfig())
+            replica_args = [[*args, "--kubeconfig", kubeconfig] for args in replica_args]
         endpoints_file = self._endpoints(pool).write(
             self.work_dir / "pickers" / f"{pool.name}-endpoints.yaml"
         )
         self.picker_replicas[pool.name] = []
-        for index in range(pool.picker.replicas):
+        for index, args in enumerate(replica_args):
             name = pool.name if index == 0 else f"{pool.name}-{index}"
             picker = PickerProcess(
                 name,

@@ -155,3 +155,20 @@ def test_scaled_out_precise_targets_run_the_profile_the_stack_deploys(tmp_path):
     assert {cold_placement(name) for name in ("picker-precise", "picker-precise-2-workers",
                                                "picker-precise-2-replicas")} == {"footprint"}
     assert cold_placement("picker-precise-rendezvous") == "rendezvous"
+
+
+def test_the_active_active_target_shares_placements_as_infgw_local_runs_the_stacks_replicas():
+    """picker-precise-2-replicas: one loopback port per replica and the other's as peer, from the function the
+    local gateway uses (infgw.launch.placement_peers, over the stack's picker.placements.peer_flags);
+    picker-recommended-2-replicas, like the stack's leader-elected replicas, shares nothing."""
+    from bench.targets import build_targets
+    from picker.cli import parse_options
+
+    targets = build_targets()
+    shared = targets["picker-precise-2-replicas"]._placement_sharing_args()
+    options = [parse_options(["--pool-name", "p", *flags]) for flags in shared]
+    ports = [option.placement_port for option in options]
+    assert len(set(ports)) == 2 and 0 not in ports
+    assert [option.placement_peer_list() for option in options] == [[("127.0.0.1", ports[1])],
+                                                                     [("127.0.0.1", ports[0])]]
+    assert targets["picker-recommended-2-replicas"]._placement_sharing_args() == [[], []]

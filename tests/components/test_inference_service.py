@@ -97,6 +97,7 @@ def container(deployment: PlannedResource, name: str, init: bool = False) -> dic
         ("multi_target_cluster", "services_multi", {"topology": "multi", "config_cluster": False}),
         ("single_cluster", "services_single", {}),
         ("model_routing", "services_routing", {}),
+        ("active_active_pickers", "services_active_active", {"proxy_only_ranges": ["10.129.0.0/23"]}),
     ],
 )
 def test_inventory(
@@ -480,3 +481,68 @@ def test_priority_scheduling_reaches_vllm_and_the_picker_together(pulumi_mocks: 
     picker = container(named(resources, DEPLOYMENT, "vllm-llama3-1-8b-instruct-epp"), "picker")
     args = picker["args"]
     assert args[args.index("--model-server-scheduling-policy") + 1] == "priority"
+
+
+# ---- active-active pickers: placements shared over UDP 9004 through a headless Service -----------------
+
+PICKER = "vllm-llama3-1-8b-instruct-epp"
+PEERS = f"{PICKER}-peers"
+SERVICE = "kubernetes:core/v1:Service"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+def with_picker(pulumi_mocks: Any, picker: dict[str, Any]) -> list[PlannedResource]:
+    data = yaml.safe_load((GOLDEN / "services_single.yaml").read_text())
+    data["pools"][0]["picker"] = picker
+    return build(pulumi_mocks, ServicesConfig.model_validate(data), proxy_only_ranges=["10.129.0.0/23"])
+
+
+def placement_rules(resources: list[PlannedResource]) -> list[dict[str, Any]]:
+    policy = named(resources, NETWORK_POLICY, f"{PICKER}-ingress")
+    return [rule for rule in policy.get("spec.ingress") if any(p["protocol"] == "UDP" for p in rule["ports"])]
+
+
+def test_active_active_pickers_get_their_peers_service_port_flags_and_policy(pulumi_mocks: Any) -> None:
+    resources = with_picker(pulumi_mocks, {"replicas": 2, "profile": "precise"})
+    deployment = named(resources, DEPLOYMENT, PICKER)
+    labels = deployment.get("spec.selector.matchLabels")
+    peers = named(resources, SERVICE, PEERS)
+    assert peers.get("metadata.namespace") == "default"
+    assert peers.get("spec") == {
+        "clusterIP": "None",
+        "selector": labels,
+        "publishNotReadyAddresses": True,
+        "ports": [{"name": "udp-placements", "port": 9004, "targetPort": "placements", "protocol": "UDP"}],
+    }
+    # The name resolves before the pods ask for it.
+    assert peers.urn in deployment.dependencies
+    picker = container(deployment, "picker")
+    assert {"name": "placements", "containerPort": 9004, "protocol": "UDP"} in picker["ports"]
+    args = picker["args"]
+    assert args[args.index("--placement-port") + 1] == "9004"
+    assert args[args.index("--placement-peers") + 1] == f"{PEERS}.default.svc.cluster.local:9004"
+    assert "--ha-enable-leader-election" not in args and "--workers" not in args
+    assert placement_rules(resources) == [
+        {"from": [{"podSelector": {"matchLabels": labels}}], "ports": [{"port": 9004, "protocol": "UDP"}]}
+    ]
+    # The InferencePool's Service is untouched: ext_proc and metrics, TCP.
+    assert [p["protocol"] for p in named(resources, SERVICE, PICKER).get("spec.ports")] == ["TCP", "TCP"]
+
+
+@pytest.mark.parametrize(
+    "picker",
+    [
+        {"replicas": 1, "profile": "precise"},
+        {"replicas": 2, "profile": "recommended"},
+        {"replicas": 2, "profile": "precise", "haMode": "leader-election"},
+    ],
+    ids=["one-replica", "approximate-leader", "precise-leader"],
+)
+def test_pickers_that_do_not_all_serve_share_nothing(pulumi_mocks: Any, picker: dict[str, Any]) -> None:
+    resources = with_picker(pulumi_mocks, picker)
+    assert not [r for r in of_type(resources, SERVICE) if r.get("metadata.name") == PEERS]
+    picker_container = container(named(resources, DEPLOYMENT, PICKER), "picker")
+    assert [p["containerPort"] for p in picker_container["ports"]] == [9002, 9003, 9090]
+    assert "--placement-port" not in picker_container["args"]
+    assert "--placement-peers" not in picker_container["args"]
+    assert placement_rules(resources) == []

@@ -121,3 +121,70 @@ def test_picker_workers_become_the_flag_and_the_pods_cpu_request() -> None:
     single = PoolSpec(name="p", model="m")
     assert "--workers" not in picker_args(single, "default")
     assert picker_resources(single).requests == {"cpu": "500m", "memory": "512Mi"}
+
+
+def _picker(**picker: object) -> PoolSpec:
+    return PoolSpec.model_validate({"name": "p", "model": "m", "picker": picker})
+
+
+@pytest.mark.parametrize(
+    ("picker", "active_active"),
+    [
+        ({"replicas": 2, "profile": "precise"}, True),
+        ({"replicas": 3, "profile": "precise", "haMode": "active-active"}, True),
+        ({"replicas": 1, "profile": "precise"}, False),
+        ({"replicas": 1, "profile": "precise", "haMode": "active-active"}, False),
+        ({"replicas": 2, "profile": "precise", "haMode": "leader-election"}, False),
+        ({"replicas": 2, "profile": "recommended"}, False),
+        ({"replicas": 1, "profile": "precise", "workers": 2}, False),
+    ],
+    ids=["precise-2", "precise-3-forced", "precise-1", "forced-1", "precise-leader", "approximate-2", "one-with-workers"],
+)
+def test_replicas_share_placements_exactly_when_they_all_serve(picker: dict[str, object], active_active: bool) -> None:
+    from components.specs.picker_workload import picker_placement_port
+
+    pool = _picker(**picker)
+    assert pool.picker.active_active is active_active
+    args = picker_args(pool, "serving")
+    assert ("--placement-port" in args) is active_active
+    assert ("--placement-peers" in args) is active_active
+    assert picker_placement_port(pool) == (9004 if active_active else None)
+
+
+def test_active_active_replicas_receive_on_9004_and_name_every_pod_by_the_headless_service() -> None:
+    from picker.cli import parse_options
+
+    args = picker_args(_picker(replicas=2, profile="precise"), "serving")
+    assert args[args.index("--placement-port") + 1] == "9004"
+    assert args[args.index("--placement-peers") + 1] == "p-epp-peers.serving.svc.cluster.local:9004"
+    # The picker accepts the command line the stack renders (it is parsed, not just assembled).
+    options = parse_options(args)
+    assert options.placement_peer_list() == [("p-epp-peers.serving.svc.cluster.local", 9004)]
+    assert not options.ha_enable_leader_election
+
+
+def test_workers_with_active_active_replicas_are_refused_naming_the_keys_and_the_fix() -> None:
+    with pytest.raises(ValueError) as raised:
+        _picker(replicas=2, profile="precise", workers=2)
+    message = str(raised.value)
+    assert "picker.workers" in message
+    assert "workers 2 with replicas 2 serving active-active" in message
+    assert "Set workers: 1 and replicas: 4" in message and "haMode: leader-election" in message
+    assert "6.7-8.3 (capacity-bound) hit-rate points" in message
+    # The suggested replica count stays within the key's bound.
+    with pytest.raises(ValueError, match="replicas: 10 "):
+        _picker(replicas=6, profile="precise", workers=4)
+    # Either fix is accepted.
+    assert _picker(replicas=4, profile="precise").picker.active_active
+    assert not _picker(replicas=2, profile="precise", workers=2, haMode="leader-election").picker.active_active
+
+
+def test_an_active_active_pool_name_leaves_room_for_its_peers_service() -> None:
+    from components.specs.picker_workload import picker_peers_name
+
+    longest = PoolSpec.model_validate({"name": "p" * 53, "model": "m", "picker": {"replicas": 2, "profile": "precise"}})
+    assert len(picker_peers_name(longest)) == 63
+    with pytest.raises(ValueError, match=r"(?s)name.*54 characters: .*peers Service <name>-epp-peers.*at most 53"):
+        PoolSpec.model_validate({"name": "p" * 54, "model": "m", "picker": {"replicas": 2, "profile": "precise"}})
+    # A pool whose picker does not run active-active keeps the 59 characters.
+    PoolSpec.model_validate({"name": "p" * 59, "model": "m", "picker": {"replicas": 2}})

@@ -78,6 +78,22 @@ def test_picker_policy_selects_the_picker_and_exposes_nothing_else() -> None:
     assert _cidrs(_rules_by_port(wire_spec)[9003]) == {*PROXY_RANGES, *GOOGLE_HEALTH_CHECK_RANGES}
 
 
+def test_active_active_pickers_reach_each_others_placement_port_and_nobody_else_does() -> None:
+    wire = _wire(picker_network_policy(_inputs(picker_placement_port=9004)))
+    (rule,) = [rule for rule in wire["ingress"] if {"port": 9004, "protocol": "UDP"} in rule["ports"]]
+    assert rule == {
+        "from": [{"podSelector": {"matchLabels": {"inferencepool": "llama-epp"}}}],
+        "ports": [{"port": 9004, "protocol": "UDP"}],
+    }
+    # The other three rules are unchanged and name no UDP port.
+    others = [other for other in wire["ingress"] if other != rule]
+    assert len(others) == 3
+    assert all(port["protocol"] == "TCP" for other in others for port in other["ports"])
+    assert set(_rules_by_port(picker_network_policy(_inputs(picker_placement_port=9004)))) == {9002, 9003, 9090, 9004}
+    # Without sharing (one replica, or a leader) the port stays closed.
+    assert 9004 not in _rules_by_port(picker_network_policy(_inputs()))
+
+
 def test_model_servers_take_traffic_from_proxies_picker_and_collector_only() -> None:
     rules = _rules_by_port(model_server_network_policy(_inputs()))
     assert set(rules) == {8000}

@@ -25,3 +25,12 @@ def test_listening_port_is_reported_busy_with_a_fix() -> None:
     assert f"port {port} on 127.0.0.1 is not available (already in use)" in message
     assert "--port" in message
     assert raised.value.port == port
+
+
+def test_free_ports_are_distinct_and_bindable_of_the_kind_asked() -> None:
+    from infgw.launch.ports import free_ports
+
+    ports = free_ports(4, kind=socket.SOCK_DGRAM)
+    assert len(set(ports)) == 4
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(("127.0.0.1", ports[0]))

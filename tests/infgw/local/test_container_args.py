@@ -4,13 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infgw.local.container_args import materialise_mounts, override_planned_flags, with_flag
+from infgw.launch.command_line import without_flags
+from infgw.local.container_args import (
+    materialise_mounts,
+    override_planned_flags,
+    with_flag,
+    with_placement_flags,
+)
 
 
 def test_with_flag_replaces_both_forms_and_appends_when_absent() -> None:
     assert with_flag(["--port", "8000", "--model", "m"], "--port", "1234") == ["--port", "1234", "--model", "m"]
     assert with_flag(["--port=8000"], "--port", "1234") == ["--port=1234"]
     assert with_flag(["--model", "m"], "--port", "1234") == ["--model", "m", "--port", "1234"]
+
+
+def test_without_flags_drops_both_forms_and_their_values() -> None:
+    args = ["--a", "1", "--placement-port=9004", "--b", "--placement-peers", "x:9004", "--c", "3"]
+    assert without_flags(args, ("--placement-port", "--placement-peers")) == ["--a", "1", "--b", "--c", "3"]
+
+
+def test_planned_placement_sharing_is_replaced_by_the_local_flags() -> None:
+    planned = ["--v", "1", "--placement-port", "9004", "--placement-peers", "p-epp-peers.ns.svc.cluster.local:9004"]
+    local = ["--placement-port", "40001", "--placement-peers", "127.0.0.1:40002"]
+    assert with_placement_flags(planned, local) == ["--v", "1", *local]
+    assert with_placement_flags(planned, ["--placement-port", "40001"]) == ["--v", "1", "--placement-port", "40001"]
 
 
 def test_mounted_files_move_into_the_work_folder_and_secrets_get_a_token(tmp_path: Path) -> None:

@@ -79,7 +79,8 @@ async def test_precise_pickers_run_active_active_and_both_route(
     project_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """`picker.replicas: 2` with the precise profile renders no leader election: the local gateway starts
-    both, both report SERVING, and Envoy spreads streams over them (each counts requests it routed)."""
+    both, both report SERVING, Envoy spreads streams over them (each counts requests it routed), and each
+    applies the placements the other made (the stack's placement sharing, on a loopback port each)."""
     services = copy.deepcopy(TWO_POOL_SERVICES)
     services["pools"] = services["pools"][:1]
     services["pools"][0] |= {"replicas": 2, "picker": {"replicas": 2, "profile": "precise"}}
@@ -100,20 +101,19 @@ async def test_precise_pickers_run_active_active_and_both_route(
         assert all([await serving(picker) for picker in pickers])
         async with aiohttp.ClientSession() as session:
 
-            async def routed() -> list[float]:
+            async def counted(prefix: str) -> list[float]:
                 counts = []
                 for picker in pickers:
                     headers = {"Authorization": f"Bearer {token}"}
                     async with session.get(picker.metrics_url, headers=headers) as response:
                         text = await response.text()
                     counts.append(
-                        sum(
-                            float(line.rsplit(" ", 1)[1])
-                            for line in text.splitlines()
-                            if line.startswith("inference_objective_request_total{")
-                        )
+                        sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
                     )
                 return counts
+
+            async def routed() -> list[float]:
+                return await counted("inference_objective_request_total{")
 
             # Envoy health-checks each picker every 2 s: once both pass, streams alternate between them.
             statuses: list[int] = []
@@ -122,3 +122,15 @@ async def test_precise_pickers_run_active_active_and_both_route(
                 await asyncio.sleep(0.5)
             assert set(statuses) == {200}
             assert min(await routed()) > 0, await routed()
+            # Placements are of whole prompt blocks: prompts long enough to fill some, on both pickers.
+            received = 'inference_extension_shared_placements_total{direction="received"}'
+            prompt = "A long shared context paragraph about pizza ovens and dough. " * 20
+            index = 0
+            while loop.time() < deadline + 40 and min(await counted(received)) == 0:
+                body = {"model": LLAMA, "prompt": f"{prompt} question {index}", "max_tokens": 2}
+                async with session.post(f"{gateway.url}/v1/completions", json=body) as response:
+                    assert response.status == 200
+                index += 1
+                await asyncio.sleep(0.1)
+            sent = 'inference_extension_shared_placements_total{direction="sent"}'
+            assert min(await counted(received)) > 0, (await counted(received), await counted(sent))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -132,6 +133,41 @@ def test_bad_config_stops_the_program_before_any_resource(
     assert capsys.readouterr().err.splitlines() == [
         "fleet.configCluster: 'gke-north' is not among the regions; use one of gke-west, gke-east"
     ]
+
+
+def single_stack_with_picker(repo_root: Path, picker: dict[str, object]) -> RawStackConfig:
+    good = read_stack("single", repo_root)
+    services = copy.deepcopy(dict(good.values["gke-inference-gateway:services"]))
+    services["pools"][0]["picker"] = picker
+    return RawStackConfig(
+        project=good.project, values={**good.values, "gke-inference-gateway:services": services}, source="test"
+    )
+
+
+def test_active_active_pickers_plan_their_peers_and_pass_the_policy_pack(
+    pulumi_mocks: PlanRecorder, repo_root: Path
+) -> None:
+    from infgw.plan.model import UNKNOWN
+    from infgw.plan.policy_check import load_policy_config
+    from policies.offline import planned_from_records, run_pack
+
+    plan = plan_stack(pulumi_mocks, repo_root, "single", single_stack_with_picker(repo_root, {"replicas": 2, "profile": "precise"}))
+    (peers,) = [r for r in plan.of_type("kubernetes:core/v1:Service") if r.get("metadata.name").endswith("-epp-peers")]
+    assert peers.get("spec.clusterIP") == "None"
+    report = run_pack(planned_from_records(plan.resources, unknown_marker=UNKNOWN), load_policy_config(None, None))
+    assert report.passed and not report.violations, report.violations
+
+
+def test_workers_with_active_active_pickers_stop_the_plan_before_any_resource(
+    pulumi_mocks: PlanRecorder, repo_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = single_stack_with_picker(repo_root, {"replicas": 2, "profile": "precise", "workers": 2})
+    with pytest.raises(SystemExit) as exited:
+        plan_stack(pulumi_mocks, repo_root, "single", raw)
+    assert exited.value.code == 2
+    assert pulumi_mocks.planned == []
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("services.pools[0].picker.workers: workers 2 with replicas 2 serving active-active")
 
 
 def test_secret_config_never_reaches_the_plan(pulumi_mocks: PlanRecorder, repo_root: Path) -> None:

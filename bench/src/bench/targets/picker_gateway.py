@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -154,17 +153,13 @@ class PickerGateway:
                 raise TargetUnavailable(f"envoy did not start: {err}") from err
 
     def _placement_sharing_args(self) -> list[list[str]]:
-        """Per replica, its --placement-port and the others' addresses (none without share_placements)."""
+        """Per replica, its --placement-port and the others' addresses (none without share_placements), from
+        the function `infgw local` runs the stack's active-active replicas with."""
         if not self.share_placements or self.replicas < 2:
             return [[] for _ in range(self.replicas)]
-        from infgw.launch.ports import free_port
+        from infgw.launch.placement_peers import loopback_placement_flags
 
-        ports = [free_port(kind=socket.SOCK_DGRAM) for _ in range(self.replicas)]
-        return [
-            ["--placement-port", str(port), "--placement-peers",
-             ",".join(f"127.0.0.1:{other}" for other in ports if other != port)]
-            for port in ports
-        ]  # fmt: skip
+        return loopback_placement_flags(self.replicas)
 
     def _events_profile(self, fleet: FleetView) -> str:
         """The profile with its KV-event plugin dialing the fleet's KV-event ports (rank i: base + i), as
