@@ -9,7 +9,8 @@ holding them; the scorer tokenizes the request like the server does and scores
                       / the request's block count
     (with ``spill`` set: x saturatedMatchFactor for a saturated holder while some candidate is not saturated;
     with ``historyBelowMatch`` set and no endpoint holding that share of the request: routing history instead,
-    and with no history either: ``coldPlacement``'s rule, prefix-spill-scorer's footprint placement (with
+    and with routing history below that share too (a new prefix; unrelated chat prompts share the template's
+    first block): ``coldPlacement``'s rule, prefix-spill-scorer's footprint placement (with
     ``coldPlacementWeight`` set) or rendezvous hashing, which every picker process computes alike)
 
 An endpoint that publishes no events (none yet, publisher gone, restarted and not replayed) is scored by the
@@ -75,7 +76,8 @@ class PrecisePrefixCacheParameters(KVEventIndexParameters):
         default=0.0,
         ge=0.0,
         le=1.0,
-        description="a prefix nobody holds and nothing was routed for goes where the least new content went "
+        description="a prefix nobody holds and routing history holds below historyBelowMatch of goes where the "
+        "least new content went "
         "(prefix-spill-scorer's rule; needs historyBelowMatch; 0: off)",
     )
     footprint_half_life_blocks: float = Field(
@@ -192,8 +194,9 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
             for name, blocks in self.shared_history.longest_prefix(history_keys, 0.0).items():
                 if blocks > routed.get(name, 0):
                     routed[name] = blocks
-        if cold and not any(routed.values()):
-            # A new prefix: spread it over the caches rather than where load points this instant.
+        if cold and self._nobody_holds(routed, routed_total):
+            # A new prefix (routing history holds no more of it than the caches do: a chat template's first
+            # block is not a prefix): spread it over the caches rather than where load points this instant.
             if self.parameters.cold_placement == "rendezvous":
                 return self._rendezvous_scores(request, endpoints)
             if self.parameters.cold_placement_weight > 0:
