@@ -227,6 +227,17 @@ def test_a_prompt_sharing_only_its_first_block_with_history_is_still_a_new_prefi
     assert plugin.score(inference_request(unrelated, request_id="r-2"), STATES[:2]) == [0.25, 0.5]
 
 
+def test_rendezvous_leaves_a_prompt_sharing_a_block_with_history_to_load() -> None:
+    """Rendezvous is a hard pick: it keeps to prefixes nothing was routed for, and the one shared block scores
+    as history (~0 everywhere), so the load scorer places the prompt."""
+    plugin = rendezvous_scorer(0)
+    first = inference_request(" ".join("abcdefghijklmnopqrstuvwxyz012345"), request_id="r-1")  # 8 blocks
+    plugin.score(first, STATES)
+    plugin.pre_request(first, SchedulingResult({"default": ProfileResult((STATES[0],))}, "default"))
+    unrelated = " ".join("abcd" + "zyxwvutsrqponmlkjihgfe543210")
+    assert plugin.score(inference_request(unrelated, request_id="r-2"), STATES) == [0.125, 0.0, 0.0, 0.0]
+
+
 def rendezvous_scorer(
     seed: int, in_flight: InFlightTracker | None = None, **parameters
 ) -> PrecisePrefixCacheScorer:
