@@ -211,6 +211,33 @@ def test_a_prefix_nobody_holds_or_was_sent_goes_where_the_least_new_content_went
     assert plugin.score(inference_request(PROMPT, request_id="r-3"), STATES[:2]) == [1.0, 0.0]
 
 
+def test_a_prompt_sharing_only_its_first_block_with_history_is_still_a_new_prefix(
+    plugin_context: PluginContext,
+) -> None:
+    """Unrelated chat prompts share the chat template's first block: history holding 1 of 8 blocks (below
+    historyBelowMatch, like the caches) must not pull the request there and skip footprint placement."""
+    plugin = scorer(plugin_context, historyBelowMatch=0.25, coldPlacementWeight=0.5)
+    for state in STATES[:2]:
+        plugin.indexer.apply(state.endpoint.name, 0, plugin.indexer.decode(batch()))
+    first = inference_request(" ".join("abcdefghijklmnopqrstuvwxyz012345"), request_id="r-1")  # 8 blocks
+    plugin.score(first, STATES[:2])
+    plugin.pre_request(first, SchedulingResult({"default": ProfileResult((STATES[0],))}, "default"))
+    unrelated = " ".join("abcd" + "zyxwvutsrqponmlkjihgfe543210")  # the same first block only
+    # e0 got 8 new blocks: (0 + 8) / (8 + 8) of the weight there, all of it on e1.
+    assert plugin.score(inference_request(unrelated, request_id="r-2"), STATES[:2]) == [0.25, 0.5]
+
+
+def test_rendezvous_leaves_a_prompt_sharing_a_block_with_history_to_load() -> None:
+    """Rendezvous is a hard pick: it keeps to prefixes nothing was routed for, and the one shared block scores
+    as history (~0 everywhere), so the load scorer places the prompt."""
+    plugin = rendezvous_scorer(0)
+    first = inference_request(" ".join("abcdefghijklmnopqrstuvwxyz012345"), request_id="r-1")  # 8 blocks
+    plugin.score(first, STATES)
+    plugin.pre_request(first, SchedulingResult({"default": ProfileResult((STATES[0],))}, "default"))
+    unrelated = " ".join("abcd" + "zyxwvutsrqponmlkjihgfe543210")
+    assert plugin.score(inference_request(unrelated, request_id="r-2"), STATES) == [0.125, 0.0, 0.0, 0.0]
+
+
 def rendezvous_scorer(
     seed: int, in_flight: InFlightTracker | None = None, **parameters
 ) -> PrecisePrefixCacheScorer:

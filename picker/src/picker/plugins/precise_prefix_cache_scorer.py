@@ -9,8 +9,10 @@ holding them; the scorer tokenizes the request like the server does and scores
                       / the request's block count
     (with ``spill`` set: x saturatedMatchFactor for a saturated holder while some candidate is not saturated;
     with ``historyBelowMatch`` set and no endpoint holding that share of the request: routing history instead,
-    and with no history either: ``coldPlacement``'s rule, prefix-spill-scorer's footprint placement (with
-    ``coldPlacementWeight`` set) or rendezvous hashing, which every picker process computes alike)
+    and for a new prefix ``coldPlacement``'s rule: prefix-spill-scorer's footprint placement (with
+    ``coldPlacementWeight`` set) when routing history holds below that share too (unrelated chat prompts
+    share the template's first block), or rendezvous hashing, which every picker process computes alike,
+    when nothing was routed for it)
 
 An endpoint that publishes no events (none yet, publisher gone, restarted and not replayed) is scored by the
 approximate ``prefix-cache-scorer`` rule instead (matched / total of the request's first 256 blocks, against
@@ -75,8 +77,8 @@ class PrecisePrefixCacheParameters(KVEventIndexParameters):
         default=0.0,
         ge=0.0,
         le=1.0,
-        description="a prefix nobody holds and nothing was routed for goes where the least new content went "
-        "(prefix-spill-scorer's rule; needs historyBelowMatch; 0: off)",
+        description="a prefix nobody holds and routing history holds below historyBelowMatch of goes where the "
+        "least new content went (prefix-spill-scorer's rule; needs historyBelowMatch; 0: off)",
     )
     footprint_half_life_blocks: float = Field(
         default=4096.0,
@@ -192,12 +194,18 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
             for name, blocks in self.shared_history.longest_prefix(history_keys, 0.0).items():
                 if blocks > routed.get(name, 0):
                     routed[name] = blocks
-        if cold and not any(routed.values()):
-            # A new prefix: spread it over the caches rather than where load points this instant.
-            if self.parameters.cold_placement == "rendezvous":
+        # A new prefix: spread it over the caches rather than where load points this instant.
+        if cold and self.parameters.cold_placement == "rendezvous":
+            # A hard pick that overrules load: only for a prefix nothing was routed for (given to it as well
+            # for prompts sharing a template block with history, it raised p90 TTFT on no-sharing and
+            # capacity-bound chat in virtual time).
+            if not any(routed.values()):
                 return self._rendezvous_scores(request, endpoints)
-            if self.parameters.cold_placement_weight > 0:
-                return self._footprint.scores(endpoints, total, self.parameters.cold_placement_weight)
+        elif cold and self.parameters.cold_placement_weight > 0 and self._nobody_holds(routed, routed_total):
+            # Soft, so load still decides between near-equals; routing history holding under
+            # historyBelowMatch of the request, like the caches, does not make it a known prefix (unrelated
+            # chat prompts share the template's first block).
+            return self._footprint.scores(endpoints, total, self.parameters.cold_placement_weight)
         scores = []
         for state in endpoints:
             name = state.endpoint.name
