@@ -1,7 +1,8 @@
 """``--placement-peers``: the active-active replicas' UDP addresses, resolved again every refresh.
 
-A headless Service's name resolves to every ready picker pod's IP, so replicas that come and go are found
-without an API watch; this pod's own address among them is harmless (the channel drops its own datagrams).
+A headless Service's name resolves to its pods' IPs (the stack's peers Service lists not-ready pods too), so
+replicas that come and go are found without an API watch; this pod's own address among them is harmless (the
+channel drops its own datagrams).
 A name that does not resolve keeps its last addresses, and is logged once until it resolves again.
 """
 
