@@ -413,3 +413,14 @@ def test_without_sharing_the_other_decider_does_not_know() -> None:
             plugin.indexer.apply(state.endpoint.name, 0, plugin.indexer.decode(batch()))
     route(first, PROMPT, "r-1", STATES[1])
     assert second.score(inference_request(PROMPT, request_id="r-2"), STATES[:2]) == [0.5, 0.5]
+
+
+def test_a_sibling_deciders_placement_counts_in_the_prefill_backlog() -> None:
+    """The prefill backlog estimates each endpoint's queue from every decider's placements, not only its own."""
+    first, second = linked_scorers(prefillBacklog={"peakPrefillThroughput": 100, "maxTTFTPenaltyMs": 50})
+    route(first, PROMPT, "r-1", STATES[1])
+    name = STATES[1].endpoint.name
+    assert first._backlog is not None and second._backlog is not None
+    routed_tokens = first._backlog.tokens(name, 1000.0)
+    assert routed_tokens > 0
+    assert second._backlog.tokens(name, 1000.0) == routed_tokens

@@ -282,20 +282,24 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         keys, matched = routed
         endpoint = result.primary.endpoints[0].endpoint.name
         placement = SharedPlacement(self.name, endpoint, keys, len(keys) - matched.get(endpoint, 0))
-        self._footprint.place(endpoint, placement.new_blocks)
-        if self._backlog is not None:
-            self._backlog.add(endpoint, placement.new_blocks * self._block_tokens, self._clock.now())
         self.history.add(endpoint, keys[:_HISTORY_BLOCKS])
-        self.events.routed(endpoint, keys)
+        self._placed(placement)
         self._placements.publish(placement)
 
     def _sibling_placed(self, placement: SharedPlacement) -> None:
         """A sibling decider sent a request to ``placement.endpoint``: as if routed here, its history kept
         apart (``shared_history``)."""
-        endpoint, keys = placement.endpoint, placement.keys
+        self.shared_history.add(placement.endpoint, placement.keys[:_HISTORY_BLOCKS], 0.0)
+        self._placed(placement)
+
+    def _placed(self, placement: SharedPlacement) -> None:
+        """What every placement, this decider's or a sibling's, adds besides routing history: the footprint,
+        the prefill backlog and the speculative entries."""
+        endpoint = placement.endpoint
         self._footprint.place(endpoint, placement.new_blocks)
-        self.shared_history.add(endpoint, keys[:_HISTORY_BLOCKS], 0.0)
-        self.events.routed(endpoint, keys)
+        if self._backlog is not None:
+            self._backlog.add(endpoint, placement.new_blocks * self._block_tokens, self._clock.now())
+        self.events.routed(endpoint, placement.keys)
 
     def prune(self, live_endpoint_names: Set[str]) -> None:
         self.history.prune(live_endpoint_names)
