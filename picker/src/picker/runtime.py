@@ -131,5 +131,5 @@ class ProcessRuntime:
             group.create_task(self._director.run(), name="picker:director")
             if self._placements is not None:
                 group.create_task(self._placements.run(), name="picker:placement-sharing")
-            if self._peers is not None and self._placements is not None:
-                group.create_task(self._peers.run(self._placements), name="picker:placement-peers")
+                if self._peers is not None:
+                    group.create_task(self._peers.run(self._placements), name="picker:placement-peers")

@@ -4,8 +4,9 @@ its PickerOptions as JSON on stdin, started by the supervisor (picker.workers.su
 It is a whole picker (discovery, scraping, KV-event subscriptions, scheduling state of its own) whose
 ext_proc socket shares the picker's port (SO_REUSEPORT) and whose health and metrics ports are free
 loopback ports. It tells the supervisor, one JSON line each on REPORT_FD: ``serving`` (its pid and those
-ports) once bound, and ``ready`` whenever its readiness changes. SIGTERM drains it like a picker. With COUNT and PLACEMENTS_TOKEN it shares its placements with its COUNT - 1
-siblings (picker.placements: abstract Unix datagram addresses named by the token).
+ports) once bound, and ``ready`` whenever its readiness changes. SIGTERM drains it like a picker. With
+COUNT and PLACEMENTS_TOKEN it shares its placements with its COUNT - 1 siblings (picker.placements: abstract
+Unix datagram addresses named by the token).
 """
 
 from __future__ import annotations
