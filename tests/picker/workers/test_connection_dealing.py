@@ -1,0 +1,83 @@
+"""Connection dealing between a supervisor and its workers: the dealer evens the connections over the
+workers that can take them, and a connection passed over a worker's channel is served by its ext_proc
+server as if that server had accepted it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+import grpc
+import pytest
+from envoy.service.ext_proc.v3 import external_processor_pb2_grpc
+from picker.server.ext_proc import ExternalProcessorService
+from picker.server.grpc_server import GrpcServer
+from picker.workers.connection_dealer import ConnectionDealer
+from picker.workers.dealt_connections import serve_dealt_connections
+
+from tests.picker.server.extproc_messages import completion_body, read, request_body, request_headers
+
+TIMEOUT_S = 5.0
+
+
+class RecordingWorker:
+    def __init__(self, takes: bool = True) -> None:
+        self.takes = takes
+        self.dealt = 0
+
+    def deal(self, connection: socket.socket) -> bool:
+        if self.takes:
+            self.dealt += 1
+        return self.takes
+
+
+def test_connections_go_to_the_worker_dealt_the_fewest_that_takes_them(caplog: pytest.LogCaptureFixture) -> None:
+    first, second, gone = RecordingWorker(), RecordingWorker(), RecordingWorker(takes=False)
+    workers = [first, second, gone]
+    with socket.socket() as listening, socket.socket() as connection:
+        dealer = ConnectionDealer(listening, lambda: workers)
+        second.dealt = 3  # e.g. the older of two workers: the new one catches up first
+        assert all(dealer.deal(connection) for _ in range(7))
+        assert (first.dealt, second.dealt, gone.dealt) == (5, 5, 0)
+        first.takes = second.takes = False
+        with caplog.at_level(logging.WARNING):
+            assert not dealer.deal(connection) and not dealer.deal(connection)
+        assert [record.message for record in caplog.records] == [
+            "no worker is serving: closing new ext_proc connections until one is"
+        ]  # once per stretch without a worker
+        second.takes = True
+        assert dealer.deal(connection) and second.dealt == 6
+
+
+async def test_a_dealt_connection_is_served_by_the_workers_server(recording_director) -> None:
+    server = GrpcServer([ExternalProcessorService(recording_director, new_request_id=lambda: "id")])
+    await server.start("127.0.0.1", 0, "--grpc-port")  # the worker's private port: never dialled here
+    supervisor_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    serving = asyncio.create_task(serve_dealt_connections(worker_end, server))
+    loop = asyncio.get_running_loop()
+    with socket.socket() as public, supervisor_end, worker_end:
+        public.bind(("127.0.0.1", 0))
+        public.listen()
+        public.setblocking(False)
+
+        async def accept_and_deal() -> None:
+            connection, _ = await loop.sock_accept(public)
+            with connection:
+                socket.send_fds(supervisor_end, [b"c"], [connection.fileno()])
+
+        dealing = asyncio.create_task(accept_and_deal())
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{public.getsockname()[1]}") as channel:
+                call = external_processor_pb2_grpc.ExternalProcessorStub(channel).Process()
+                await call.write(request_headers())
+                await call.write(request_body(completion_body(), end_of_stream=True))
+                (answer, _) = await asyncio.wait_for(read(call, 2), TIMEOUT_S)
+                assert answer.WhichOneof("response") == "request_headers"
+                call.cancel()
+            await asyncio.wait_for(dealing, TIMEOUT_S)
+        finally:
+            serving.cancel()
+            await asyncio.gather(serving, dealing, return_exceptions=True)
+            await server.stop(grace_s=None)
+    assert "route" in recording_director.names()
