@@ -13,8 +13,8 @@ Unix datagram addresses named by the token).
 
 from __future__ import annotations
 
-import asyncio
 import json
+import logging
 import os
 import socket
 import sys
@@ -25,20 +25,7 @@ from picker.options import PickerOptions
 from picker.placements.datagram_channel import ChannelAddresses, worker_addresses
 from picker.workers.reports import READY, SERVING
 
-# The interval at which the worker's readiness is forwarded (the health poll's own interval).
-_READINESS_POLL_S = 0.05
-
-
-async def _forward_readiness(app: object, report: IO[str]) -> None:
-    from picker.app import PickerApp
-
-    assert isinstance(app, PickerApp)
-    sent: bool | None = None
-    while True:
-        if app.health.serving != sent:
-            sent = app.health.serving
-            report.write(json.dumps({"event": READY, "ready": sent}) + "\n")
-        await asyncio.sleep(_READINESS_POLL_S)
+logger = logging.getLogger(__name__)
 
 
 async def serve_worker(
@@ -54,19 +41,20 @@ async def serve_worker(
     clock = RealClock()
     app = PickerApp(options, ProcessRuntime(options, clock, os.environ, siblings), clock,
                     dealt_connections=dealt_connections)  # fmt: skip
-    forwarding: list[asyncio.Task[None]] = []
 
     def serving(started: PickerApp) -> None:
         message = {"event": SERVING, "pid": os.getpid(), "health": started.grpc_health_port,
                    "metrics": started.metrics_port}  # fmt: skip
         report.write(json.dumps(message) + "\n")
-        forwarding.append(asyncio.create_task(_forward_readiness(started, report)))
+        started.health.subscribe(report_readiness)
 
-    try:
-        await app.run_until_signalled(on_serving=serving)
-    finally:
-        for task in forwarding:
-            task.cancel()
+    def report_readiness(ready: bool) -> None:
+        try:
+            report.write(json.dumps({"event": READY, "ready": ready}) + "\n")
+        except OSError as error:  # the supervisor is gone; the kernel's parent-death signal stops this worker
+            logger.warning("readiness not reported to the supervisor: %s", error)
+
+    await app.run_until_signalled(on_serving=serving)
 
 
 def main(argv: Sequence[str]) -> int:
