@@ -91,6 +91,7 @@ class Cell:
     envoy_ms: list[float] = field(default_factory=list)  # the gateway Envoy's CPU per request
     load_ms: list[float] = field(default_factory=list)  # the load generator's
     upstream_ms: list[float] = field(default_factory=list)  # the upstreams'
+    busiest_share: list[float] = field(default_factory=list)  # the busiest worker's share of the workers' CPU
     errors: int = 0
 
     def add_harness(self, run: ClosedLoopRun, envoy_cpu_s: float) -> None:
@@ -177,6 +178,7 @@ def measure_profile(args: argparse.Namespace, profile: str, harnesses: list[Load
                 for (body, workers), gateway in gateways[kind].items():
                     pid = gateway.picker_pid
                     cpu_before, own_before = tree_cpu_s(pid), process_cpu_s(pid) or 0.0
+                    workers_before = {member: process_cpu_s(member) or 0.0 for member in process_tree(pid)[1:]}
                     wakeups_before, envoy_before = tree_wakeups(pid), process_cpu_s(gateway.envoy_pid) or 0.0
                     run = harness.run(gateway.url, args.concurrency, args.duration_s, args.seed + repeat)
                     cpu_s = tree_cpu_s(pid) - cpu_before - idle_rate[pid] * run.elapsed_s
@@ -188,6 +190,9 @@ def measure_profile(args: argparse.Namespace, profile: str, harnesses: list[Load
                     cell.cpu_ms.append(cpu_s * 1000 / requests)
                     cell.supervisor_ms.append(own_s * 1000 / requests if workers > 1 else 0.0)
                     cell.wakeups.append(wakeups / requests)
+                    if workers > 1:
+                        worker_cpu = [(process_cpu_s(member) or 0.0) - before for member, before in workers_before.items()]
+                        cell.busiest_share.append(max(worker_cpu) / max(1e-9, sum(worker_cpu)))
                     print(f"[{repeat}] {kind} {profile} body={body} workers={workers}: {cell.rps[-1]:.0f} req/s, "
                           f"{cell.cpu_ms[-1]:.2f} CPU ms/request, errors {run.errors}", file=sys.stderr)  # fmt: skip
         for kind, by_key in gateways.items():
@@ -253,12 +258,13 @@ def render(args: argparse.Namespace, measurements: Measurements, load_before: tu
         "(scraping) CPU measured beforehand; per core: 1000 / that. Of it, the supervisor's own; wake-ups: "
         "voluntary context switches of all the picker's threads per request (an event loop that finds less "
         "work per turn wakes more often per request). Harness CPU: the gateway Envoy's, the load "
-        "generator's and the upstreams' per request, in the 2-worker runs.",
+        "generator's and the upstreams' per request, in the 2-worker runs. Busiest worker's share: of the two "
+        "workers' CPU during a run, the larger part (50%: even).",
         "",
         "| harness | profile | response body | req/s, 1 worker | req/s, 2 workers | 2 / 1 | CPU ms/request, 1 | "
         "CPU ms/request, 2 (supervisor) | wake-ups/request, 1 / 2 | req/s per picker core (1 worker) "
-        "| harness CPU ms/request: Envoy / load / upstreams | errors |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| busiest worker's CPU share, 2 | harness CPU ms/request: Envoy / load / upstreams | errors |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for kind in baselines:
         for profile in args.profiles:
@@ -270,7 +276,7 @@ def render(args: argparse.Namespace, measurements: Measurements, load_before: tu
                     f"| {median(two.rps):.0f} | {median(two.rps) / median(one.rps):.2f} | {median(one.cpu_ms):.2f} "
                     f"| {median(two.cpu_ms):.2f} ({median(two.supervisor_ms):.2f}) "
                     f"| {median(one.wakeups):.2f} / {median(two.wakeups):.2f} | {per_core:.0f} "
-                    f"| {two.harness_ms()} | {one.errors + two.errors} |")  # fmt: skip
+                    f"| {100 * median(two.busiest_share):.0f}% | {two.harness_ms()} | {one.errors + two.errors} |")  # fmt: skip
     lines += ["", "Idle CPU (scraping, discovery; % of one core) and resident memory after the runs (MiB; "
               "supervisor first, then workers):", ""]
     for (kind, profile, workers), sizes in memory.items():
