@@ -5,6 +5,7 @@ server as if that server had accepted it."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import socket
 
@@ -13,6 +14,7 @@ import pytest
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc
 from picker.server.ext_proc import ExternalProcessorService
 from picker.server.grpc_server import GrpcServer
+from picker.server.tls import self_signed_certificate, server_ssl_context
 from picker.workers.connection_dealer import ConnectionDealer
 from picker.workers.dealt_connections import serve_dealt_connections
 
@@ -50,9 +52,15 @@ def test_connections_go_to_the_worker_dealt_the_fewest_that_takes_them(caplog: p
         assert dealer.deal(connection) and second.dealt == 6
 
 
-async def test_a_dealt_connection_is_served_by_the_workers_server(recording_director) -> None:
+@pytest.mark.parametrize("tls", [False, True], ids=["plaintext", "tls"])
+async def test_a_dealt_connection_is_served_by_the_workers_server(recording_director, tmp_path, tls: bool) -> None:
+    now = datetime.datetime.now(datetime.UTC)
+    certificate_pem, key_pem = self_signed_certificate(now)
+    (tmp_path / "tls.crt").write_bytes(certificate_pem)
+    (tmp_path / "tls.key").write_bytes(key_pem)
     server = GrpcServer([ExternalProcessorService(recording_director, new_request_id=lambda: "id")])
-    await server.start("127.0.0.1", 0, "--grpc-port")  # the worker's private port: never dialled here
+    # The worker's private port, never dialled here; the dealt connection gets the same TLS.
+    await server.start("127.0.0.1", 0, "--grpc-port", server_ssl_context(tmp_path, now) if tls else None)
     supervisor_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     serving = asyncio.create_task(serve_dealt_connections(worker_end, server))
     loop = asyncio.get_running_loop()
@@ -68,7 +76,13 @@ async def test_a_dealt_connection_is_served_by_the_workers_server(recording_dire
 
         dealing = asyncio.create_task(accept_and_deal())
         try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{public.getsockname()[1]}") as channel:
+            target = f"127.0.0.1:{public.getsockname()[1]}"
+            credentials = grpc.ssl_channel_credentials(root_certificates=certificate_pem)
+            async with (
+                grpc.aio.secure_channel(target, credentials, options=[("grpc.ssl_target_name_override", "localhost")])
+                if tls
+                else grpc.aio.insecure_channel(target)
+            ) as channel:
                 call = external_processor_pb2_grpc.ExternalProcessorStub(channel).Process()
                 await call.write(request_headers())
                 await call.write(request_body(completion_body(), end_of_stream=True))
