@@ -1,5 +1,5 @@
 """Connection dealing between a supervisor and its workers: the dealer evens the connections over the
-workers that can take them, and a connection passed over a worker's channel is served by its ext_proc
+ready workers that can take them, and a connection passed over a worker's channel is served by its ext_proc
 server as if that server had accepted it."""
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ TIMEOUT_S = 5.0
 
 
 class RecordingWorker:
-    def __init__(self, takes: bool = True) -> None:
+    def __init__(self, takes: bool = True, ready: bool = True) -> None:
         self.takes = takes
+        self.ready = ready
         self.dealt = 0
 
     def deal(self, connection: socket.socket) -> bool:
@@ -50,6 +51,16 @@ def test_connections_go_to_the_worker_dealt_the_fewest_that_takes_them(caplog: p
         ]  # once per stretch without a worker
         second.takes = True
         assert dealer.deal(connection) and second.dealt == 6
+
+
+def test_a_worker_not_yet_ready_gets_connections_only_when_no_ready_one_takes_them() -> None:
+    ready, restarted = RecordingWorker(), RecordingWorker(ready=False)
+    ready.dealt = 10
+    with socket.socket() as listening, socket.socket() as connection:
+        dealer = ConnectionDealer(listening, lambda: [restarted, ready])
+        assert dealer.deal(connection) and (ready.dealt, restarted.dealt) == (11, 0)
+        ready.takes = False
+        assert dealer.deal(connection) and restarted.dealt == 1
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["plaintext", "tls"])

@@ -1,4 +1,4 @@
-"""The supervisor accepts every connection on the picker's ext_proc port and deals it to the serving worker
+"""The supervisor accepts every connection on the picker's ext_proc port and deals it to the ready worker
 that has been dealt the fewest, passing the descriptor over that worker's Unix socket
 (picker.workers.dealt_connections takes it from there).
 
@@ -29,6 +29,11 @@ class DealtTo(Protocol):
         """Connections dealt to it so far."""
         ...
 
+    @property
+    def ready(self) -> bool:
+        """Synced with the pool (a restarted worker serves before its endpoints are listed)."""
+        ...
+
     def deal(self, connection: socket.socket) -> bool:
         """Pass ``connection`` on; False when it cannot take it."""
         ...
@@ -51,8 +56,9 @@ class ConnectionDealer:
                 self.deal(connection)
 
     def deal(self, connection: socket.socket) -> bool:
-        """To the serving worker dealt the fewest connections (then the next, if it cannot take it)."""
-        for worker in sorted(self._workers(), key=lambda worker: worker.dealt):
+        """To the ready worker dealt the fewest connections (then the next, if it cannot take it; a worker
+        serving but not yet ready only when no ready one can)."""
+        for worker in sorted(self._workers(), key=lambda worker: (not worker.ready, worker.dealt)):
             if worker.deal(connection):
                 self._dropping = False
                 return True

@@ -1,7 +1,7 @@
 """The picker with ``--workers N`` (N > 1): N worker processes share the ext_proc port, and this process
 answers for all of them.
 
-- ext_proc: this process listens on the port and deals each connection it accepts to the serving worker
+- ext_proc: this process listens on the port and deals each connection it accepts to the ready worker
   dealt the fewest (picker.workers.connection_dealer), which serves every stream on it; the port stays
   this picker's while workers restart.
 - health: ``--grpc-health-port`` is served here: readiness is SERVING while any worker is ready (and,
