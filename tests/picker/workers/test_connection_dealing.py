@@ -106,3 +106,18 @@ async def test_a_dealt_connection_is_served_by_the_workers_server(recording_dire
             await asyncio.gather(serving, dealing, return_exceptions=True)
             await server.stop(grace_s=None)
     assert "route" in recording_director.names()
+
+
+async def test_a_failing_accept_is_logged_once_and_retried(monkeypatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr("picker.workers.connection_dealer.ACCEPT_RETRY_S", 0.001)
+    with socket.socket() as not_listening:  # accept fails with EINVAL, as it would with EMFILE
+        dealer = ConnectionDealer(not_listening, lambda: [])
+        with caplog.at_level(logging.ERROR):
+            running = asyncio.create_task(dealer.run())
+            for _ in range(20):
+                await asyncio.sleep(0.002)
+            assert not running.done()  # still accepting (retrying), not crashed
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+    failures = [record for record in caplog.records if "accepting ext_proc connections failed" in record.message]
+    assert len(failures) == 1

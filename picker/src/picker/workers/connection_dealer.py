@@ -20,6 +20,9 @@ from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
+# After a failed accept (no descriptors left, say), the pause before the next.
+ACCEPT_RETRY_S = 0.5
+
 
 class DealtTo(Protocol):
     """A worker as the dealer sees it (picker.workers.worker_process.WorkerProcess)."""
@@ -50,8 +53,18 @@ class ConnectionDealer:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         self._listening.setblocking(False)
+        failing = False
         while True:
-            connection, _ = await loop.sock_accept(self._listening)
+            try:
+                connection, _ = await loop.sock_accept(self._listening)
+            except OSError as error:  # out of descriptors (EMFILE) or memory: pause, as asyncio's servers do
+                if not failing:
+                    logger.error("accepting ext_proc connections failed (%s); retrying every %.1f s", error,
+                                 ACCEPT_RETRY_S)  # fmt: skip
+                    failing = True
+                await asyncio.sleep(ACCEPT_RETRY_S)
+                continue
+            failing = False
             with connection:
                 self.deal(connection)
 
