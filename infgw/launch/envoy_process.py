@@ -24,7 +24,8 @@ class EnvoyProcess:
     (start without waiting, for a caller that waits alongside other children) and :meth:`stop`.
 
     ``work_dir`` receives the bootstrap, the admin address file and (unless ``log_path``) the log.
-    ``admin_url`` and ``listener_port`` (the first listener's) are set once ready.
+    ``admin_url``, ``listener_port`` (the first listener's) and ``listener_ports`` (every listener's, by
+    name) are set once ready.
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class EnvoyProcess:
         self.child = ChildProcess(name, argv, log_path or work_dir / "envoy.log")
         self.admin_url = ""
         self.listener_port = 0
+        self.listener_ports: dict[str, int] = {}
 
     @property
     def log_path(self) -> Path:
@@ -86,8 +88,11 @@ class EnvoyProcess:
             listeners = json.loads(self._admin_get("/listeners?format=json"))
         except ValueError:
             return False
-        address_info = listeners["listener_statuses"][0]["local_address"]["socket_address"]
-        self.listener_port = int(address_info["port_value"])
+        self.listener_ports = {
+            status["name"]: int(status["local_address"]["socket_address"]["port_value"])
+            for status in listeners["listener_statuses"]
+        }
+        self.listener_port = next(iter(self.listener_ports.values()))
         return True
 
     def _admin_get(self, path: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import socket
 from collections.abc import Callable
 from typing import Protocol
 
@@ -21,6 +22,7 @@ from picker.server.health import PickerHealth
 from picker.server.metrics_endpoint import MetricsEndpoint
 from picker.server.tls import server_ssl_context
 from picker.server.until_signalled import describe_error, serve_until_signalled
+from picker.workers.dealt_connections import serve_dealt_connections
 
 __all__ = ["PickerApp", "PickerRuntime", "PortBindError"]
 
@@ -73,12 +75,14 @@ class PickerApp:
         clock: Clock,
         leadership: Leadership | None = None,
         *,
-        worker: bool = False,
+        dealt_connections: socket.socket | None = None,
     ) -> None:
-        """``worker``: one of several worker processes (picker.workers): the ext_proc port is shared
-        (SO_REUSEPORT), and health and metrics listen on free loopback ports for the supervisor only."""
+        """``dealt_connections``: this is one of several worker processes (picker.workers), served the
+        ext_proc connections its supervisor accepts and passes over this Unix socket; its own ext_proc,
+        health and metrics ports are free loopback ports, for the supervisor only."""
         self._options = options
-        self._worker = worker
+        self._dealt_connections = dealt_connections
+        self._worker = dealt_connections is not None
         self._runtime = runtime
         self._clock = clock
         self._leadership = leadership
@@ -117,14 +121,12 @@ class PickerApp:
             if options.secure_serving
             else None
         )
-        self.grpc_port = await self._ext_proc_server.start(
-            options.bind_address, options.grpc_port, "--grpc-port", ssl_context, reuse_port=self._worker
-        )
-        side_address, health_port, metrics_port = (
-            (WORKER_SIDE_ADDRESS, 0, 0)
+        side_address, grpc_port, health_port, metrics_port = (
+            (WORKER_SIDE_ADDRESS, 0, 0, 0)
             if self._worker
-            else (options.bind_address, options.grpc_health_port, options.metrics_port)
+            else (options.bind_address, options.grpc_port, options.grpc_health_port, options.metrics_port)
         )
+        self.grpc_port = await self._ext_proc_server.start(side_address, grpc_port, "--grpc-port", ssl_context)
         self.grpc_health_port = await self._health_server.start(
             side_address, health_port, "--grpc-health-port"
         )
@@ -134,14 +136,18 @@ class PickerApp:
             asyncio.create_task(self.health.track_readiness(), name="picker-health"),
         ]
         self.runtime_finished = self._tasks[0]
+        if self._dealt_connections is not None:
+            self._tasks.append(asyncio.create_task(
+                serve_dealt_connections(self._dealt_connections, self._ext_proc_server), name="picker-dealt-connections"
+            ))  # fmt: skip
         if self._leadership is not None:
             self._election = asyncio.create_task(self._leadership.run(), name="picker-leader-election")
             self._tasks.append(self._election)
         if self._worker:
             # A worker's health and metrics ports are private: its supervisor announces the picker.
             logger.info(
-                "worker serving: ext_proc=%s:%d health=%d metrics=%d",
-                options.bind_address,
+                "worker serving: ext_proc=%s:%d (and the connections dealt to it) health=%d metrics=%d",
+                WORKER_SIDE_ADDRESS,
                 self.grpc_port,
                 self.grpc_health_port,
                 self.metrics_port,

@@ -69,8 +69,8 @@ class PickerOptions(BaseModel):
     )
     workers: int | Literal["auto"] = Field(
         1,
-        description="Worker processes serving the ext_proc port (SO_REUSEPORT) under one supervisor that "
-        "answers health and metrics for all; 'auto': the CPU limit (cgroup cpu.max), else the CPU affinity.",
+        description="Worker processes serving the ext_proc port under one supervisor that accepts its "
+        "connections and deals them out, and answers health and metrics for all; 'auto': the CPU limit (cgroup cpu.max), else the CPU affinity.",
     )
     placement_port: int = Field(
         0,

@@ -218,17 +218,3 @@ async def test_more_than_a_hundred_streams_share_one_connection(recording_direct
                 call.cancel()
     finally:
         await server.stop(grace_s=None)
-
-
-async def test_worker_servers_share_a_port_with_reuse_port_and_a_plain_server_still_cannot(
-    recording_director,
-):
-    first, second = ext_proc_server(recording_director), ext_proc_server(recording_director)
-    port = await first.start("127.0.0.1", 0, "--grpc-port", reuse_port=True)
-    try:
-        assert await second.start("127.0.0.1", port, "--grpc-port", reuse_port=True) == port
-        with pytest.raises(PortBindError, match="--grpc-port"):
-            await ext_proc_server(recording_director).start("127.0.0.1", port, "--grpc-port")
-    finally:
-        await second.stop(grace_s=None)
-        await first.stop(grace_s=None)

@@ -11,7 +11,7 @@ from picker.cli import OptionsError, parse_options
 from picker.config.errors import ConfigError
 from picker.profiles import profile_text
 from picker.server.grpc_server import PortBindError
-from picker.workers.supervisor import check_worker_config, reserve_port
+from picker.workers.supervisor import check_worker_config, listen_on_port
 
 
 def test_workers_flag_takes_a_count_or_auto_and_refuses_the_rest() -> None:
@@ -40,12 +40,12 @@ def test_the_supervisor_refuses_a_port_another_program_listens_on() -> None:
         other.bind(("127.0.0.1", 0))
         other.listen()
         with pytest.raises(PortBindError, match="--grpc-port"):
-            reserve_port("127.0.0.1", other.getsockname()[1])
-    reservation = reserve_port("127.0.0.1", 0)
+            listen_on_port("127.0.0.1", other.getsockname()[1])
+    listening = listen_on_port("127.0.0.1", 0)
     try:
-        assert reservation.getsockname()[1] > 0
+        assert listening.getsockname()[1] > 0
     finally:
-        reservation.close()
+        listening.close()
 
 
 def test_placement_peers_with_workers_are_refused_until_supported() -> None:

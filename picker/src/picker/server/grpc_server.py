@@ -5,9 +5,8 @@ grpclib's per-message path is plain asyncio (no completion-queue thread, no wake
 see the "Transport" paragraph of picker/README.md for the measurement.
 
 What grpclib leaves to its user, and this class adds:
-- the socket is bound here, so a bind failure names the flag, port 0 reads back, and SO_REUSEPORT is set
-  only for worker processes (``reuse_port``), whose supervisor first made sure no other program holds the
-  port (a second picker on the same port fails instead of silently sharing it);
+- the socket is bound here, so a bind failure names the flag and port 0 reads back; a worker process
+  also serves connections its supervisor accepted (``serve_accepted``, picker.workers.connection_dealer);
 - a message-size limit (grpclib has none): MAX_MESSAGE_BYTES both ways, RESOURCE_EXHAUSTED beyond it;
 - a graceful stop: new calls are refused with UNAVAILABLE, open calls get the grace period to finish,
   then the rest are cancelled (grpclib's own ``close()`` cancels everything at once);
@@ -45,7 +44,7 @@ logger = logging.getLogger(__name__)
 # Envoy sends a BUFFERED body as one message; long prompts need far more than gRPC's usual 4 MiB.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # Envoy opens connections in bursts under load; asyncio's default backlog (100) would drop some.
-_LISTEN_BACKLOG = 1024
+LISTEN_BACKLOG = 1024
 
 StreamHandler = Callable[[Stream[Any, Any]], Awaitable[None]]
 
@@ -84,9 +83,8 @@ class _SizeLimitedProtoCodec(ProtoCodec):
         return super().decode(data, message_type)
 
 
-def bound_socket(host: str, port: int, flag: str, reuse_port: bool = False) -> socket.socket:
-    """A listening-ready TCP socket on ``host:port``; errors name ``flag``. ``reuse_port``: SO_REUSEPORT,
-    so that every worker process binds the same port and the kernel spreads connections over them."""
+def bound_socket(host: str, port: int, flag: str) -> socket.socket:
+    """A listening-ready TCP socket on ``host:port``; errors name ``flag``."""
     try:
         family, kind, protocol, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -99,8 +97,6 @@ def bound_socket(host: str, port: int, flag: str, reuse_port: bool = False) -> s
     try:
         # SO_REUSEADDR (as asyncio sets it) only skips TIME_WAIT; it never lets two listeners share a port.
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         listening.bind(address)
     except OSError as error:
         listening.close()
@@ -270,6 +266,7 @@ class GrpcServer:
             if handler.cardinality is Cardinality.STREAM_STREAM
         }
         self._server: Server | None = None
+        self._ssl_context: ssl.SSLContext | None = None
         self._open_calls = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -312,13 +309,12 @@ class GrpcServer:
         port: int,
         flag: str,
         ssl_context: ssl.SSLContext | None = None,
-        reuse_port: bool = False,
     ) -> int:
         """Bind and serve; returns the bound port. Raises PortBindError naming ``flag``."""
-        listening = bound_socket(host, port, flag, reuse_port)
+        listening = bound_socket(host, port, flag)
         try:
             server = self._new_server()
-            await server.start(sock=listening, backlog=_LISTEN_BACKLOG, ssl=ssl_context)
+            await server.start(sock=listening, backlog=LISTEN_BACKLOG, ssl=ssl_context)
         except OSError as error:
             listening.close()
             raise PortBindError(f"{flag}: cannot listen on {host}:{port}: {error}") from None
@@ -326,8 +322,25 @@ class GrpcServer:
             listening.close()
             raise
         self._server = server
+        self._ssl_context = ssl_context
         self.port = listening.getsockname()[1]
         return self.port
+
+    async def serve_accepted(self, connection: socket.socket) -> None:
+        """Serve a connection another process accepted (a worker's, dealt by its supervisor), as if this
+        server had accepted it: TLS if started with TLS, the same protocol. Closed at once once stopping."""
+        if self._server is None or self._stopping:
+            connection.close()
+            return
+        server = self._server
+        assert isinstance(server, _PickerServer)
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                server._protocol_factory, connection, ssl=self._ssl_context
+            )
+        except (OSError, ssl.SSLError) as error:  # the client went away, or its TLS handshake failed
+            logger.debug("dealt connection closed before it was served: %s", error)
+            connection.close()
 
     async def stop(self, grace_s: float | None) -> None:
         """Refuse new calls, give open ones ``grace_s`` (None or 0: none) to finish, then cancel the rest."""

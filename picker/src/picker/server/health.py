@@ -42,6 +42,8 @@ class PickerHealth:
         self._is_leader = is_leader
         self._clock = clock
         self._poll_interval_s = poll_interval_s
+        self._listeners: list[Callable[[bool], None]] = []
+        self._shut_down = False
         self.serving = False
         self.servicer.set(LIVENESS_SERVICE, SERVING)
         for service in READINESS_GATED_SERVICES:
@@ -54,14 +56,28 @@ class PickerHealth:
     async def track_readiness(self) -> None:
         """Until cancelled: flip every readiness-gated service when :meth:`is_ready` changes."""
         while True:
-            ready = self.is_ready()
+            ready = self.is_ready() and not self._shut_down
             if ready != self.serving:
                 for service in READINESS_GATED_SERVICES:
                     self.servicer.set(service, SERVING if ready else NOT_SERVING)
-                self.serving = ready
+                self._set_serving(ready)
             await self._clock.sleep(self._poll_interval_s)
+
+    def subscribe(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener`` with the readiness now and at every change (a worker reports it to its
+        supervisor this way, instead of polling ``serving`` on a timer of its own)."""
+        self._listeners.append(listener)
+        listener(self.serving)
+
+    def _set_serving(self, ready: bool) -> None:
+        if ready == self.serving:
+            return
+        self.serving = ready
+        for listener in self._listeners:
+            listener(ready)
 
     def shut_down(self) -> None:
         """Every service NOT_SERVING, so gateways stop sending new streams while existing ones drain."""
         self.servicer.enter_graceful_shutdown()
-        self.serving = False
+        self._shut_down = True
+        self._set_serving(False)

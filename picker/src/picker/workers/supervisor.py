@@ -1,10 +1,9 @@
 """The picker with ``--workers N`` (N > 1): N worker processes share the ext_proc port, and this process
 answers for all of them.
 
-- ext_proc: each worker binds the port with SO_REUSEPORT; the kernel spreads *connections* over the
-  workers (by a hash of the connection's addresses), and every stream on a connection stays with its
-  worker. The supervisor reserves the port first (bound, never listening), so it stays this picker's
-  while workers restart, and checks that no other program listens there.
+- ext_proc: this process listens on the port and deals each connection it accepts to the ready worker
+  dealt the fewest (picker.workers.connection_dealer), which serves every stream on it; the port stays
+  this picker's while workers restart.
 - health: ``--grpc-health-port`` is served here: readiness is SERVING while any worker is ready (and,
   with leader election, this process holds the Lease); liveness always. Each worker also answers health
   on the shared ext_proc port for itself.
@@ -43,10 +42,11 @@ from picker.fast_metrics import FastCounter, FastGauge
 from picker.framework.clock import Clock
 from picker.options import PickerOptions
 from picker.readiness_line import PickerReadinessLine
-from picker.server.grpc_server import GrpcServer, bound_socket
+from picker.server.grpc_server import LISTEN_BACKLOG, GrpcServer, bound_socket
 from picker.server.health import PickerHealth
 from picker.server.metrics_endpoint import MetricsEndpoint
 from picker.server.until_signalled import serve_until_signalled
+from picker.workers.connection_dealer import ConnectionDealer
 from picker.workers.merged_metrics import WorkerMetricsCollector
 from picker.workers.start_error import WorkerStartError
 from picker.workers.worker_process import WorkerProcess
@@ -95,12 +95,12 @@ def check_worker_config(options: PickerOptions, count: int) -> None:
         )
 
 
-def reserve_port(host: str, port: int) -> socket.socket:
-    """The ext_proc port, bound with SO_REUSEPORT and never listening: the workers' to share. A port
-    another program already listens on is refused (a plain bind fails on it), as without workers."""
-    if port != 0:
-        bound_socket(host, port, "--grpc-port").close()
-    return bound_socket(host, port, "--grpc-port", reuse_port=True)
+def listen_on_port(host: str, port: int) -> socket.socket:
+    """The ext_proc port, bound and listening: its connections are dealt to the workers. A port another
+    program already listens on is refused, as without workers."""
+    listening = bound_socket(host, port, "--grpc-port")
+    listening.listen(LISTEN_BACKLOG)
+    return listening
 
 
 class WorkerSupervisor:
@@ -144,9 +144,10 @@ class WorkerSupervisor:
             self.registry, options.metrics_auth_token_file, refresh=self._collect_worker_metrics
         )
         self._session: aiohttp.ClientSession | None = None
-        self._reservation: socket.socket | None = None
+        self._listening: socket.socket | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._election: asyncio.Task[None] | None = None
+        self._dealing: asyncio.Task[None] | None = None
         self.grpc_port = 0
         self.grpc_health_port = 0
         self.metrics_port = 0
@@ -186,8 +187,8 @@ class WorkerSupervisor:
 
     async def _start(self) -> None:
         options = self._options
-        self._reservation = reserve_port(options.bind_address, options.grpc_port)
-        self.grpc_port = self._reservation.getsockname()[1]
+        self._listening = listen_on_port(options.bind_address, options.grpc_port)
+        self.grpc_port = self._listening.getsockname()[1]
         self.grpc_health_port = await self._health_server.start(
             options.bind_address, options.grpc_health_port, "--grpc-health-port"
         )
@@ -200,6 +201,8 @@ class WorkerSupervisor:
             asyncio.create_task(self._keep(index), name=f"picker-worker-{index}")
             for index in range(self._count)
         ]
+        dealer = ConnectionDealer(self._listening, lambda: self._workers)
+        self._dealing = asyncio.create_task(dealer.run(), name="picker-connection-dealer")
         self._tasks.append(asyncio.create_task(self.health.track_readiness(), name="picker-health"))
         if self._leadership is not None:
             self._election = asyncio.create_task(self._leadership.run(), name="picker-leader-election")
@@ -272,6 +275,10 @@ class WorkerSupervisor:
         grace = self._options.shutdown_grace_period_s if grace_s is None else grace_s
         self.health.shut_down()
         self._stopping = True
+        if self._dealing is not None:  # no new connections for workers that are draining
+            self._dealing.cancel()
+            await asyncio.gather(self._dealing, return_exceptions=True)
+            self._dealing = None
         if self._election is not None:
             self._election.cancel()
             await asyncio.gather(self._election, return_exceptions=True)
@@ -296,9 +303,9 @@ class WorkerSupervisor:
         if self._session is not None:
             await self._session.close()
             self._session = None
-        if self._reservation is not None:
-            self._reservation.close()
-            self._reservation = None
+        if self._listening is not None:
+            self._listening.close()
+            self._listening = None
         logger.info("picker stopped")
 
     def essential_tasks(self) -> list[asyncio.Task[None]]:

@@ -1,5 +1,6 @@
 """One worker process as its supervisor sees it: started, followed through its report pipe (serving, then
-readiness changes; the pipe closing means the process is gone), terminated or killed."""
+readiness changes; the pipe closing means the process is gone), dealt ext_proc connections over a Unix
+socket (picker.workers.connection_dealer), terminated or killed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 
 from picker.workers.reports import READY, SERVING
@@ -42,6 +44,8 @@ class WorkerProcess:
         self._process: asyncio.subprocess.Process | None = None
         self._reports: asyncio.StreamReader | None = None
         self._transport: asyncio.BaseTransport | None = None
+        self._connections: socket.socket | None = None  # the supervisor's end of the dealing channel
+        self.dealt = 0  # connections dealt to this process
         self.ready = False
         self.serving = False
         self.metrics_port = 0
@@ -57,22 +61,26 @@ class WorkerProcess:
             WorkerStartError: it exited first (a port it could not bind, an endpoints file it refused).
         """
         read_fd, write_fd = os.pipe()
+        self._connections, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._connections.setblocking(False)
         try:
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "picker.workers.worker_main",
-                str(self.index), str(write_fd), *self._sharing_args,
+                str(self.index), str(write_fd), str(worker_end.fileno()), *self._sharing_args,
                 # The options on stdin, not the command line: no argument-size limit, and `ps` stays short.
                 stdin=asyncio.subprocess.PIPE,
-                pass_fds=(write_fd,),
+                pass_fds=(write_fd, worker_end.fileno()),
                 # Its own session: a terminal's Ctrl-C reaches the supervisor, which stops workers in order.
                 start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )  # fmt: skip
         except BaseException:
             os.close(read_fd)
+            self._close_connections()
             raise
         finally:
             os.close(write_fd)
+            worker_end.close()
         assert self._process.stdin is not None
         self._process.stdin.write(self._options_json.encode())
         self._process.stdin.close()
@@ -112,6 +120,24 @@ class WorkerProcess:
         finally:
             if self._transport is not None:
                 self._transport.close()
+            self._close_connections()
+
+    def deal(self, connection: socket.socket) -> bool:
+        """Hand an accepted connection to this worker (the caller closes its own copy); False when the
+        worker cannot take it (gone, or not reading its channel)."""
+        if self._connections is None or not self.serving:
+            return False
+        try:
+            socket.send_fds(self._connections, [b"c"], [connection.fileno()])
+        except OSError:  # BlockingIOError: a full channel; BrokenPipeError and others: the worker is gone
+            return False
+        self.dealt += 1
+        return True
+
+    def _close_connections(self) -> None:
+        if self._connections is not None:
+            self._connections.close()
+            self._connections = None
 
     async def wait(self) -> int:
         """Its exit code (negative: the signal that ended it)."""

@@ -62,7 +62,7 @@ def serve_upstream_app(
     from aiohttp import web
 
     if metrics is None:
-        idle = _METRICS_TEMPLATE.format(waiting=0)
+        idle = instant_metrics()
 
         async def metrics(_: web.Request) -> web.Response:
             return web.Response(text=idle)
@@ -81,16 +81,25 @@ def serve_upstream_app(
     asyncio.run(main())
 
 
-def _serve_upstream(name: str, waiting: int, port_queue: multiprocessing.Queue) -> None:  # a child process
-    from aiohttp import web
-
-    reply = json.dumps(
+def instant_reply(name: str) -> bytes:
+    """An instant upstream's completions answer (one token, usage included)."""
+    return json.dumps(
         {"id": "cmpl-bench", "object": "text_completion", "model": "m", "served_by": name,
          "choices": [{"index": 0, "text": "ok", "finish_reason": "stop"}],
          "usage": {"prompt_tokens": 250, "completion_tokens": 1, "total_tokens": 251}}
     ).encode()  # fmt: skip
 
-    metrics_text = _METRICS_TEMPLATE.format(waiting=waiting)
+
+def instant_metrics(waiting: int = 0) -> str:
+    """An instant upstream's vLLM metrics: ``waiting`` queued, none running, 10% KV cache in use."""
+    return _METRICS_TEMPLATE.format(waiting=waiting)
+
+
+def _serve_upstream(name: str, waiting: int, port_queue: multiprocessing.Queue) -> None:  # a child process
+    from aiohttp import web
+
+    reply = instant_reply(name)
+    metrics_text = instant_metrics(waiting)
 
     async def completions(request: web.Request) -> web.Response:
         await request.read()
@@ -129,6 +138,13 @@ def append_table(path: Path | None, table: str) -> None:
 @contextmanager
 def upstream_processes(count: int, waiting: int = 0) -> Iterator[list[str]]:
     """``count`` instant upstreams reporting ``waiting`` queued requests in their vLLM metrics."""
+    with upstream_processes_and_pids(count, waiting) as (addresses, _):
+        yield addresses
+
+
+@contextmanager
+def upstream_processes_and_pids(count: int, waiting: int = 0) -> Iterator[tuple[list[str], list[int]]]:
+    """As ``upstream_processes``, with the processes' pids (to read their CPU)."""
     context = multiprocessing.get_context("spawn")
     ports: multiprocessing.Queue = context.Queue()
     processes = [
@@ -138,7 +154,8 @@ def upstream_processes(count: int, waiting: int = 0) -> Iterator[list[str]]:
     for process in processes:
         process.start()
     try:
-        yield [f"127.0.0.1:{ports.get(timeout=30)}" for _ in processes]
+        addresses = [f"127.0.0.1:{ports.get(timeout=30)}" for _ in processes]
+        yield addresses, [process.pid for process in processes if process.pid is not None]
     finally:
         for process in processes:
             process.terminate()
@@ -187,7 +204,7 @@ class LoadResult:
     elapsed_s: float
 
 
-def _request_bodies(count: int, seed: int) -> list[bytes]:
+def request_bodies(count: int, seed: int) -> list[bytes]:
     """Completions bodies with ~1 KB prompts; distinct so prefix scoring does real work."""
     rng = random.Random(seed)
     words = ["gateway", "replica", "prefix", "cache", "token", "queue", "lora", "model", "pool", "route"]
@@ -204,7 +221,7 @@ async def _open_loop(url: str, rate: float, duration_s: float, seed: int) -> Loa
 
     rng = random.Random(seed)
     count = int(rate * duration_s)
-    bodies = _request_bodies(count, seed)
+    bodies = request_bodies(count, seed)
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=0)
@@ -243,7 +260,7 @@ async def _open_loop(url: str, rate: float, duration_s: float, seed: int) -> Loa
 async def _closed_loop(url: str, concurrency: int, duration_s: float, seed: int) -> LoadResult:
     import aiohttp
 
-    bodies = _request_bodies(512, seed)
+    bodies = request_bodies(512, seed)
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -279,7 +296,7 @@ async def _sheddable_requests(url: str, count: int, seed: int) -> tuple[list[flo
     """One at a time, objective ``batch`` (priority -1): latencies of the 429 answers, and how many got one."""
     import aiohttp
 
-    bodies = _request_bodies(count, seed)
+    bodies = request_bodies(count, seed)
     headers = {"content-type": "application/json", "x-gateway-inference-objective": "batch"}
     latencies: list[float] = []
     async with aiohttp.ClientSession() as session:
