@@ -38,6 +38,7 @@ from picker.framework.placement_sharing import SharedPlacement
 from picker.framework.types import EndpointState, InferenceRequest
 from picker.kvevents.speculative_index import SpeculativeIndex
 from picker.kvevents.stored_footprint import StoredFootprint
+from picker.plugins.kv_block_fit import KVBlockFit, KVBlockFitParameters
 from picker.plugins.kv_event_index_owner import KVEventIndexOwner
 from picker.plugins.kv_event_prefix_index import (
     PRECISE_PREFIX_CACHE_SCORER_TYPE,
@@ -45,7 +46,6 @@ from picker.plugins.kv_event_prefix_index import (
     KVEventPrefixIndex,
     request_tokenizer,
 )
-from picker.plugins.kv_block_fit import KVBlockFit, KVBlockFitParameters
 from picker.plugins.placement_footprint import PlacementFootprint
 from picker.plugins.prefill_backlog import PrefillBacklog, PrefillBacklogParameters
 from picker.plugins.prefix_index import PrefixIndex
