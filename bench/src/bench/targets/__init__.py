@@ -66,7 +66,7 @@ def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
                       wants_kv_events=True, scorer_overrides=PREFILL_BACKLOG),
         PickerGateway("picker-precise-kv-fit", "precise",
                       "as picker-precise, a prefix nobody holds leaves replicas whose free KV blocks (scraped, less "
-                      "what was placed since) it does not fit for one it fits (kvBlockFit)",
+                      "what was placed since) it does not fit for an idle one (kvBlockFit)",
                       wants_kv_events=True, scorer_overrides=KV_BLOCK_FIT),
         PickerGateway("picker-precise-kv-fit-backlog", "precise",
                       "as picker-precise-kv-fit, with prefillBacklog too", wants_kv_events=True,

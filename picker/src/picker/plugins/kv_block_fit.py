@@ -35,11 +35,18 @@ class KVBlockFitParameters(PluginParameters):
     output_blocks: int = Field(
         default=2, ge=0, description="blocks reserved per request beyond its prompt's (its output's)"
     )
+    max_destination_requests: int | None = Field(
+        default=0,
+        ge=0,
+        description="a request moves only to an endpoint it fits with at most this many requests running or "
+        "waiting by the scrape plus placed since (0: idle ones; null: any it fits)",
+    )
 
 
 class KVBlockFit:
     def __init__(self, parameters: KVBlockFitParameters) -> None:
         self._output_blocks = parameters.output_blocks
+        self._max_destination_requests = parameters.max_destination_requests
         # endpoint -> [(placed at, blocks it takes)], oldest first; dropped once a later scrape counts them.
         self._placed: dict[str, deque[tuple[float, int]]] = {}
 
@@ -73,12 +80,22 @@ class KVBlockFit:
             fits.append(None if free is None else blocks + self._output_blocks <= free)
         return fits
 
+    def requests(self, state: EndpointState) -> int | None:
+        """Requests running or waiting on the endpoint by its scrape plus those placed there since (call
+        after :meth:`free_blocks`, which drops the placements the scrape counts); None before a scrape."""
+        metrics = state.metrics
+        if metrics is None:
+            return None
+        placed = self._placed.get(state.endpoint.name)
+        return metrics.running_requests + metrics.waiting_queue_size + (len(placed) if placed else 0)
+
     def yield_affinity(
         self, scores: Sequence[float], endpoints: Sequence[EndpointState], prompt_blocks: Sequence[int]
     ) -> list[float]:
         """``scores`` unless every endpoint with the top score is known not to fit the request while some
-        endpoint does: then the endpoints it does not fit score 0, the others keep their score, and when none
-        is left positive the endpoints it fits score 1 (load decides among them)."""
+        endpoint is a destination (fits it, with at most ``maxDestinationRequests`` requests): then the
+        endpoints it does not fit score 0, destinations keep their score, and when none is left positive
+        destinations score 1 (load decides among them)."""
         scores = list(scores)
         top = max(scores, default=0.0)
         if top <= 0.0:
@@ -86,12 +103,20 @@ class KVBlockFit:
         fits = self.fits(endpoints, prompt_blocks)
         if any(fit is not False for fit, score in zip(fits, scores, strict=True) if score == top):
             return scores  # the favourite fits, or is not judged
-        if not any(fit is True for fit in fits):
-            return scores  # it waits wherever it goes: affinity stays
-        kept = [0.0 if fit is False else score for fit, score in zip(fits, scores, strict=True)]
+        limit = self._max_destination_requests
+        destinations = [
+            fit is True and (limit is None or (self.requests(state) or 0) <= limit)
+            for fit, state in zip(fits, endpoints, strict=True)
+        ]
+        if not any(destinations):
+            return scores  # it would wait (or queue) wherever it goes: affinity stays
+        kept = [
+            score if is_destination else 0.0
+            for is_destination, score in zip(destinations, scores, strict=True)
+        ]
         if max(kept) > 0.0:
             return kept
-        return [1.0 if fit is True else 0.0 for fit in fits]
+        return [1.0 if is_destination else 0.0 for is_destination in destinations]
 
     def prune(self, live_endpoint_names: Set[str]) -> None:
         for name in [name for name in self._placed if name not in live_endpoint_names]:
