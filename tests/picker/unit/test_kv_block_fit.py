@@ -37,3 +37,23 @@ def test_a_departed_endpoints_placements_are_dropped() -> None:
 def test_output_blocks_must_not_be_negative() -> None:
     with pytest.raises(ValueError, match="outputBlocks"):
         KVBlockFitParameters.model_validate({"outputBlocks": -1})
+
+
+@pytest.mark.parametrize(
+    ("max_destination_requests", "expected"),
+    [(0, [1.0, 0.0, 0.0]), (1, [0.0, 0.0, 1.0]), (None, [0.0, 1.0, 1.0])],
+    ids=["idle only", "one request", "any it fits"],
+)
+def test_affinity_moves_only_to_a_destination(
+    max_destination_requests: int | None, expected: list[float]
+) -> None:
+    """e0 (the favourite) lacks the blocks; e1 fits them with 2 requests running, e2 with 1 placed since its
+    scrape. With no destination the favourite keeps its affinity."""
+    rule = KVBlockFit(KVBlockFitParameters(max_destination_requests=max_destination_requests))
+    rule.add("e2", 10, now_s=2.0)
+    states = [
+        endpoint_state(0, num_gpu_blocks=100, kv_cache_usage_ratio=0.95, updated_at_s=1.0),
+        endpoint_state(1, num_gpu_blocks=100, running_requests=2, updated_at_s=1.0),
+        endpoint_state(2, num_gpu_blocks=100, updated_at_s=1.0),
+    ]
+    assert rule.yield_affinity([1.0, 0.0, 0.0], states, [20, 20, 20]) == expected

@@ -12,7 +12,9 @@ references out of the free pool too, and which of them a running request referen
 A vLLM scheduler admits the head of its waiting queue only when its blocks are free, and nothing overtakes
 it; a request that does not fit waits for running requests to finish. Used by
 ``precise-prefix-cache-scorer`` (``kvBlockFit``): for a prefix nobody holds, where affinity points only at
-endpoints it does not fit and some endpoint it fits, affinity moves to the endpoints it fits.
+endpoints it does not fit and some destination exists (an endpoint it fits with at most
+``maxDestinationRequests`` requests running, waiting or placed since the scrape: by default an idle one, where
+it starts at once), affinity moves to the destinations.
 An endpoint without a block count (a server that does not report ``num_gpu_blocks``, or not scraped yet)
 is never judged: the rule leaves it as it is.
 """
@@ -93,9 +95,9 @@ class KVBlockFit:
         self, scores: Sequence[float], endpoints: Sequence[EndpointState], prompt_blocks: Sequence[int]
     ) -> list[float]:
         """``scores`` unless every endpoint with the top score is known not to fit the request while some
-        endpoint is a destination (fits it, with at most ``maxDestinationRequests`` requests): then the
-        endpoints it does not fit score 0, destinations keep their score, and when none is left positive
-        destinations score 1 (load decides among them)."""
+        endpoint is a destination (fits it, with at most ``maxDestinationRequests`` requests): then every
+        other endpoint scores 0, destinations keep their score, and when none is left positive destinations
+        score 1 (load decides among them)."""
         scores = list(scores)
         top = max(scores, default=0.0)
         if top <= 0.0:
