@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import random
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -54,9 +55,16 @@ def ensure_port_free(host: str, port: int) -> None:
 def free_port_block(count: int, host: str = "", attempts: int = 50) -> int:
     """The first of `count` consecutive ports that are all free right now (for a publisher per replica at
     base + rank, the way vLLM offsets data-parallel ranks). By default free on every interface: vLLM's
-    KV-event publishers bind ``tcp://*:<port>``."""
+    KV-event publishers bind ``tcp://*:<port>``.
+
+    Searched below the kernel's ephemeral range first: inside it, outgoing connections take every other
+    port (Linux gives connect() and bind(0) opposite parities), so on a box whose clients left thousands of
+    ports in TIME_WAIT a run of 8 next to a bind(0) port was found in under 3% of tries."""
+    low, _ = ephemeral_port_range()
+    below = random.Random()
     for _ in range(attempts):
-        base = free_port(host)
+        start = max(1024, low - 16384)
+        base = below.randrange(start, low - count) if low - count > start else free_port(host)
         if base + count > 65_535:
             continue
         probes: list[socket.socket] = []
@@ -74,6 +82,17 @@ def free_port_block(count: int, host: str = "", attempts: int = 50) -> int:
     raise RuntimeError(
         f"no {count} consecutive free ports on {host or 'any interface'} after {attempts} tries"
     )
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' ports (Linux's ``ip_local_port_range``; IANA's
+    49152-65535 where it cannot be read)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as source:
+            low, high = (int(value) for value in source.read().split())
+    except (OSError, ValueError):
+        return 49152, 65535
+    return low, high
 
 
 # Fresh starts allowed when a child lost the race for a port chosen free a moment earlier.

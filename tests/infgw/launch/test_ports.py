@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import pytest
 
+from infgw.launch import ports
 from infgw.launch.ports import PortBusyError, ensure_port_free, free_port
 
 
@@ -34,3 +36,14 @@ def test_free_ports_are_distinct_and_bindable_of_the_kind_asked() -> None:
     assert len(set(ports)) == 4
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
         receiver.bind(("127.0.0.1", ports[0]))
+
+
+def test_a_port_block_is_free_and_below_the_ephemeral_range() -> None:
+    """Outgoing connections take ports inside the ephemeral range (and leave them in TIME_WAIT); a block is
+    searched below it."""
+    low, _ = ports.ephemeral_port_range()
+    base = ports.free_port_block(8)
+    assert base + 8 <= low
+    with contextlib.ExitStack() as stack:
+        for port in range(base, base + 8):
+            stack.enter_context(socket.socket()).bind(("", port))

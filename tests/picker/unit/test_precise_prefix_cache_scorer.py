@@ -424,3 +424,75 @@ def test_a_sibling_deciders_placement_counts_in_the_prefill_backlog() -> None:
     routed_tokens = first._backlog.tokens(name, 1000.0)
     assert routed_tokens > 0
     assert second._backlog.tokens(name, 1000.0) == routed_tokens
+
+
+def kv_fit_scorer(plugin_context: PluginContext, held_blocks: int) -> PrecisePrefixCacheScorer:
+    """kvBlockFit on (2 output blocks: PROMPT's 4 blocks need 6 free); e0 holds ``held_blocks`` of PROMPT and
+    got it once (routing history names e0), at t = 1000 s; e1 publishes and holds nothing."""
+    plugin = scorer(plugin_context, historyBelowMatch=0.25, kvBlockFit={"outputBlocks": 2})
+    plugin.indexer.apply("e1", 0, plugin.indexer.decode(batch()))
+    if held_blocks:
+        publish(plugin, "e0", held_blocks)
+    else:
+        plugin.indexer.apply("e0", 0, plugin.indexer.decode(batch()))
+    first = inference_request(PROMPT, request_id="r-1")
+    plugin.score(first, STATES[:2])
+    plugin.pre_request(first, SchedulingResult({"default": ProfileResult((STATES[0],))}, "default"))
+    return plugin
+
+
+def kv_states(e0_blocks: int | None, e0_usage: float, e1_blocks: int | None, scraped_s: float = 999.0):
+    """e0 and e1 scraped at ``scraped_s`` (before r-1's placement at 1000 s unless later) with these block
+    counts and KV usage (e1 idle)."""
+    return [
+        endpoint_state(0, num_gpu_blocks=e0_blocks, kv_cache_usage_ratio=e0_usage, updated_at_s=scraped_s),
+        endpoint_state(1, num_gpu_blocks=e1_blocks, kv_cache_usage_ratio=0.0, updated_at_s=scraped_s),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("held_blocks", "states", "expected"),
+    [
+        # e0: 100 x 0.5 = 50 free, less r-1's 4 new + 2 output = 44 >= 6: history keeps it
+        (0, kv_states(100, 0.5, 100), [1.0, 0.0]),
+        # e0: 20 x 0.5 = 10 free, less r-1's 6 = 4 < 6; e1 has 100: it moves
+        (0, kv_states(20, 0.5, 100), [0.0, 1.0]),
+        # the same, but a scrape after r-1 counts it already: 10 free >= 6, stays
+        (0, kv_states(20, 0.5, 100, scraped_s=1000.0), [1.0, 0.0]),
+        # it fits nowhere (e1: 5 free): it waits where history put it
+        (0, kv_states(20, 0.5, 5), [1.0, 0.0]),
+        # e0's block count unknown (no num_gpu_blocks label): not judged
+        (0, kv_states(None, 0.99, 100), [1.0, 0.0]),
+        # e0 holds it all and does not fit it (6 free, less r-1's 0 new + 2 output = 4 < 6): a holder keeps
+        # its affinity (moving would recompute the prefix elsewhere)
+        (4, kv_states(12, 0.5, 100), [1.0, 0.0]),
+    ],
+    ids=["fits", "does-not-fit", "scraped-since", "fits-nowhere", "unknown-block-count", "held"],
+)
+def test_kv_block_fit_moves_a_prefix_nobody_holds_where_its_blocks_fit(
+    plugin_context: PluginContext, held_blocks: int, states: list[EndpointState], expected: list[float]
+) -> None:
+    plugin = kv_fit_scorer(plugin_context, held_blocks)
+    assert plugin.score(inference_request(PROMPT, request_id="r-2"), states) == expected
+
+
+def test_a_sibling_deciders_placement_counts_against_free_blocks() -> None:
+    """e1 has 40 x 0.5 = 20 free blocks by its scrape; after the first decider's placement there (6 blocks with
+    the output's) 14 would be left, but the second decider's two placements since leave 2: the first decider
+    sends PROMPT's next request (6 blocks) to e0, which fits it, although routing history names e1."""
+    first, second = linked_scorers(kvBlockFit={"outputBlocks": 2})
+    route(first, PROMPT, "r-1", STATES[1])  # history: e1
+    for index, letters in enumerate(["qrstuvwxyzabcdefg", "zyxwvutsrqponmlkj"]):
+        route(second, " ".join(letters), f"s-{index}", STATES[1])
+    states = [
+        endpoint_state(0, num_gpu_blocks=40, kv_cache_usage_ratio=0.0, updated_at_s=999.0),
+        endpoint_state(1, num_gpu_blocks=40, kv_cache_usage_ratio=0.5, updated_at_s=999.0),
+    ]
+    # 20 - 3 x 6 = 2 < 6 on e1 (r-1's placement and the sibling's two); e0 fits: the prefix moves.
+    assert first.score(inference_request(PROMPT, request_id="r-2"), states) == [1.0, 0.0]
+
+
+def test_kv_block_fit_needs_history_below_match(plugin_context: PluginContext) -> None:
+    with pytest.raises(ValidationError, match="historyBelowMatch"):
+        scorer(plugin_context, kvBlockFit={})
+    assert scorer(plugin_context).parameters.kv_block_fit is None  # off unless set

@@ -16,6 +16,7 @@ def test_full_vllm_page() -> None:
     assert metrics.waiting_lora_adapters == {"chat"}
     assert metrics.max_active_loras == 2
     assert metrics.cache_block_size_tokens == 16
+    assert metrics.num_gpu_blocks == 27913
     assert metrics.updated_at_s == 42.0
 
 
@@ -23,6 +24,24 @@ def test_legacy_kv_name_is_the_fallback() -> None:
     metrics = parse_vllm_metrics(SIM_PAGE, 0.0)
     assert metrics.kv_cache_usage_ratio == pytest.approx(0.3)
     assert metrics.cache_block_size_tokens is None
+    assert metrics.num_gpu_blocks is None
+
+
+@pytest.mark.parametrize(
+    ("labels", "block_size", "num_gpu_blocks"),
+    [
+        ('block_size="16",num_gpu_blocks="600"', 16, 600),
+        ('block_size="16"', 16, None),  # vLLM versions before the label
+        ('block_size="16",num_gpu_blocks="None"', 16, None),  # not profiled yet
+        ('block_size="32",num_gpu_blocks="0"', 32, None),
+    ],
+    ids=["both", "no block count", "None", "zero"],
+)
+def test_cache_config_info_block_count(labels: str, block_size: int, num_gpu_blocks: int | None) -> None:
+    page = SIM_PAGE + f"vllm:cache_config_info{{{labels}}} 1.0\n"
+    metrics = parse_vllm_metrics(page, 0.0)
+    assert metrics.cache_block_size_tokens == block_size
+    assert metrics.num_gpu_blocks == num_gpu_blocks
 
 
 def test_new_kv_name_wins_over_legacy() -> None:

@@ -21,6 +21,8 @@ DEFAULT_TARGETS = (
     "picker-precise",
     "picker-precise-rendezvous",
     "picker-precise-prefill-backlog",
+    "picker-precise-kv-fit",
+    "picker-precise-kv-fit-backlog",
     "picker-llm-d-default",
     "picker-precise-2-workers",
     "picker-precise-2-replicas",
@@ -35,6 +37,9 @@ DEFAULT_TARGETS = (
 RENDEZVOUS = (("coldPlacement", "rendezvous"),)
 # The precise profile with prefillBacklog on at the bench fleet's prefill rate (3x-slowed H100 profile: 10k tok/s).
 PREFILL_BACKLOG = (("prefillBacklog", {"peakPrefillThroughput": 10000, "maxTTFTPenaltyMs": 150}),)
+# The precise profile with kvBlockFit on (the block count comes from each replica's cache_config_info), alone and
+# with prefillBacklog.
+KV_BLOCK_FIT = (("kvBlockFit", {}),)
 
 
 def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
@@ -59,6 +64,13 @@ def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
                       "as picker-precise, a prefix nobody holds skips the replica routing history names when that "
                       "one would answer >150 ms after the soonest (prefillBacklog)",
                       wants_kv_events=True, scorer_overrides=PREFILL_BACKLOG),
+        PickerGateway("picker-precise-kv-fit", "precise",
+                      "as picker-precise, a prefix nobody holds leaves replicas whose free KV blocks (scraped, less "
+                      "what was placed since) it does not fit for an idle one (kvBlockFit)",
+                      wants_kv_events=True, scorer_overrides=KV_BLOCK_FIT),
+        PickerGateway("picker-precise-kv-fit-backlog", "precise",
+                      "as picker-precise-kv-fit, with prefillBacklog too", wants_kv_events=True,
+                      scorer_overrides=KV_BLOCK_FIT + PREFILL_BACKLOG),
         PickerGateway("picker-llm-d-default", "llm-d-default",
                       "Envoy + picker, llm-d's guide default on llm-d-router v0.10 (sticky until saturated)"),
         PickerGateway("picker-precise-2-workers", "precise",

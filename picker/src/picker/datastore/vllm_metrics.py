@@ -43,13 +43,21 @@ def _adapters(label: str) -> frozenset[str]:
     return frozenset(name.strip() for name in label.split(",") if name.strip())
 
 
+def _positive_label(labels: dict[str, str], key: str) -> int | None:
+    """A positive integer label (``cache_config_info``'s values are strings; ``"None"`` before profiling)."""
+    raw = labels.get(key)
+    return int(raw) if raw and raw.isdigit() and int(raw) > 0 else None
+
+
 def parse_vllm_metrics(text: str, scraped_at_s: float) -> EndpointMetrics:
     """EndpointMetrics from a metrics page.
 
     Queue and running counts sum over series (one per engine or model name); KV usage takes the highest
     series (the conservative reading); ``vllm:kv_cache_usage_perc`` wins over ``vllm:gpu_cache_usage_perc``;
     for ``vllm:lora_requests_info`` the series with the largest value (its update time) and a non-empty
-    adapter label wins, as in the EPP. A load family that is missing while another is present reads as
+    adapter label wins, as in the EPP. ``vllm:cache_config_info`` gives the block size and the KV cache's
+    block count (``block_size``, ``num_gpu_blocks``; None where a label is missing or not a positive integer).
+    A load family that is missing while another is present reads as
     zero (older vLLM versions lack some of them).
 
     Raises:
@@ -63,6 +71,7 @@ def parse_vllm_metrics(text: str, scraped_at_s: float) -> EndpointMetrics:
     kv_by_name: dict[str, float] = {}
     latest_lora: _LoraSeries | None = None
     block_size: int | None = None
+    num_gpu_blocks: int | None = None
     saw_load_sample = False
     try:
         for family in text_string_to_metric_families(relevant + "\n"):
@@ -84,9 +93,8 @@ def parse_vllm_metrics(text: str, scraped_at_s: float) -> EndpointMetrics:
                     if latest_lora is None or series.rank() > latest_lora.rank():
                         latest_lora = series
                 elif name == CACHE_CONFIG:
-                    raw = sample.labels.get("block_size")
-                    if raw and raw.isdigit() and int(raw) > 0:
-                        block_size = int(raw)
+                    block_size = _positive_label(sample.labels, "block_size") or block_size
+                    num_gpu_blocks = _positive_label(sample.labels, "num_gpu_blocks") or num_gpu_blocks
     except (ValueError, TypeError, IndexError) as error:
         raise MetricsParseError(f"not Prometheus text format: {error}") from None
     if not saw_load_sample:
@@ -103,5 +111,6 @@ def parse_vllm_metrics(text: str, scraped_at_s: float) -> EndpointMetrics:
         waiting_lora_adapters=latest_lora.waiting if latest_lora else frozenset(),
         max_active_loras=latest_lora.max_lora if latest_lora else 0,
         cache_block_size_tokens=block_size,
+        num_gpu_blocks=num_gpu_blocks,
         updated_at_s=scraped_at_s,
     )

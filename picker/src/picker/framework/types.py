@@ -52,6 +52,7 @@ class EndpointMetrics:
     waiting_lora_adapters: frozenset[str] = frozenset()  # vllm:lora_requests_info waiting_lora_adapters
     max_active_loras: int = 0  # vllm:lora_requests_info max_lora
     cache_block_size_tokens: int | None = None  # vllm:cache_config_info block_size
+    num_gpu_blocks: int | None = None  # vllm:cache_config_info num_gpu_blocks (the KV cache's size in blocks)
     updated_at_s: float = 0.0
 
 

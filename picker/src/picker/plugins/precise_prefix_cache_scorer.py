@@ -38,6 +38,7 @@ from picker.framework.placement_sharing import SharedPlacement
 from picker.framework.types import EndpointState, InferenceRequest
 from picker.kvevents.speculative_index import SpeculativeIndex
 from picker.kvevents.stored_footprint import StoredFootprint
+from picker.plugins.kv_block_fit import KVBlockFit, KVBlockFitParameters
 from picker.plugins.kv_event_index_owner import KVEventIndexOwner
 from picker.plugins.kv_event_prefix_index import (
     PRECISE_PREFIX_CACHE_SCORER_TYPE,
@@ -90,6 +91,11 @@ class PrecisePrefixCacheParameters(KVEventIndexParameters):
         description="a prefix nobody holds does not go where history put it when that costs more than "
         "maxTTFTPenaltyMs of estimated TTFT (needs historyBelowMatch); off unless set",
     )
+    kv_block_fit: KVBlockFitParameters | None = Field(
+        default=None,
+        description="a prefix nobody holds leaves endpoints its KV blocks do not fit now for those they fit, "
+        "when affinity points only at the former (needs historyBelowMatch); off unless set",
+    )
     cold_placement: Literal["footprint", "rendezvous"] = Field(
         default="footprint",
         description="a prefix nobody holds and nothing was routed for: 'footprint' (coldPlacementWeight's "
@@ -108,6 +114,11 @@ class PrecisePrefixCacheParameters(KVEventIndexParameters):
             raise ValueError(
                 "prefillBacklog redirects prefixes nobody holds, which historyBelowMatch detects: "
                 "set historyBelowMatch (e.g. 0.25) or drop prefillBacklog"
+            )
+        if self.kv_block_fit is not None and self.history_below_match == 0:
+            raise ValueError(
+                "kvBlockFit moves prefixes nobody holds, which historyBelowMatch detects: "
+                "set historyBelowMatch (e.g. 0.25) or drop kvBlockFit"
             )
         return self
 
@@ -144,6 +155,7 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         self._backlog = (
             PrefillBacklog(parameters.prefill_backlog) if parameters.prefill_backlog is not None else None
         )
+        self._kv_fit = KVBlockFit(parameters.kv_block_fit) if parameters.kv_block_fit is not None else None
         self._clock = context.clock
         self._block_tokens = parameters.token_processor_config.block_size_tokens
         # Where the picker sent which blocks (the approximate scorers' routing history, over the same keys).
@@ -163,18 +175,22 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
     def score(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
         scores = self._affinity_scores(request, endpoints)
         routed = self._routed_keys.get(_request_key(request))
-        if self._backlog is None or routed is None:
+        if routed is None or (self._backlog is None and self._kv_fit is None):
             return scores
         keys, matched = routed
-        if not self._nobody_holds(matched, len(keys)):
-            return scores
-        block_tokens = self._block_tokens
-        return self._backlog.yield_affinity(
-            scores,
-            [state.endpoint.name for state in endpoints],
-            [(len(keys) - matched.get(state.endpoint.name, 0)) * block_tokens for state in endpoints],
-            self._clock.now(),
-        )
+        nobody_holds = self._nobody_holds(matched, len(keys))
+        if self._backlog is not None and nobody_holds:
+            block_tokens = self._block_tokens
+            scores = self._backlog.yield_affinity(
+                scores,
+                [state.endpoint.name for state in endpoints],
+                [(len(keys) - matched.get(state.endpoint.name, 0)) * block_tokens for state in endpoints],
+                self._clock.now(),
+            )
+        if self._kv_fit is not None and nobody_holds:
+            # Every prompt block is allocated or taken from the free pool (see kv_block_fit).
+            scores = self._kv_fit.yield_affinity(scores, endpoints, [len(keys)] * len(endpoints))
+        return scores
 
     def _affinity_scores(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
         publishing = self.events.publishing_endpoints()
@@ -299,6 +315,8 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         self._footprint.place(endpoint, placement.new_blocks)
         if self._backlog is not None:
             self._backlog.add(endpoint, placement.new_blocks * self._block_tokens, self._clock.now())
+        if self._kv_fit is not None:
+            self._kv_fit.add(endpoint, placement.new_blocks, self._clock.now())
         self.events.routed(endpoint, placement.keys)
 
     def prune(self, live_endpoint_names: Set[str]) -> None:
@@ -308,6 +326,8 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         self._rendezvous.prune(live_endpoint_names)
         if self._backlog is not None:
             self._backlog.prune(live_endpoint_names)
+        if self._kv_fit is not None:
+            self._kv_fit.prune(live_endpoint_names)
         self.events.prune(live_endpoint_names)
 
     def index_size(self) -> int:

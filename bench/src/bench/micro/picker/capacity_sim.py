@@ -221,6 +221,8 @@ def simulate(
                         waiting_queue_size=stats.num_waiting,
                         running_requests=stats.num_running,
                         kv_cache_usage_ratio=stats.kv_usage,
+                        cache_block_size_tokens=settings.block_size,
+                        num_gpu_blocks=settings.num_gpu_blocks,
                         updated_at_s=clock.now(),
                     ),
                 )
