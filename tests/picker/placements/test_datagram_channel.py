@@ -138,6 +138,8 @@ async def test_bad_datagrams_are_counted_dropped_and_logged_once(caplog: pytest.
         msgpack.packb([9, b"sender", []]),
         b"\x00" * (MAX_DATAGRAM_BYTES + 10),
         msgpack.packb([2, b"sender", 1, [["another-plugin", "vllm-0", b"", 0]], None]),
+        msgpack.packb([2, b"sender", 1, [], [True, {"vllm-0": -1}]]),  # a negative in-flight count
+        msgpack.packb([1, b"sender", []]),  # a picker from before in-flight reports
     ]
     with caplog.at_level(logging.WARNING), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sibling:
         sibling.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MAX_DATAGRAM_BYTES)
@@ -145,12 +147,14 @@ async def test_bad_datagrams_are_counted_dropped_and_logged_once(caplog: pytest.
             for _ in range(2):
                 for datagram in bad:
                     sibling.sendto(datagram, worker_address(token, 1))
+                    await asyncio.sleep(0)  # read as sent: a Unix socket queues at most 10 datagrams (blocking)
             # Then a good one: the channel still serves.
             sibling.sendto(next(encode(b"sibling", 1, [placement()])), worker_address(token, 1))
             await until(lambda: receiver.received == [placement()])
     assert receiver.metrics.errors == {
-        "malformed": 2, "unsupported_version": 2, "oversized": 2, "unknown_plugin": 2,
+        "malformed": 4, "unsupported_version": 4, "oversized": 2, "unknown_plugin": 2,
     }  # fmt: skip
+    assert receiver.in_flight.counts() == {}
     warnings = [record.getMessage() for record in caplog.records if "placement sharing" in record.getMessage()]
     assert len(warnings) == 4, warnings
 
