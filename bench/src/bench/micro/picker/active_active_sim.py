@@ -18,6 +18,7 @@ counts were shared).
     .venv/bin/python -m bench.micro.picker.active_active_sim --seeds 1 2 --event-delay-ms 100
     .venv/bin/python -m bench.micro.picker.active_active_sim --profiles precise-footprint+shared-placements \
         precise-footprint+shared
+    .venv/bin/python -m bench.micro.picker.active_active_sim --profiles precise-footprint+shared --same-rng
 
 Prints per scenario and seed each profile's hit rate with 1 and 2 deciders and the difference in points,
 then the mean over seeds. Not a test: it prints a table.
@@ -140,9 +141,11 @@ def simulate(
     event_delay_s: float,
     share_delay_s: float | None = None,
     share_in_flight: bool = True,
+    same_rng: bool = False,
 ) -> dict[str, float]:
     """``share_delay_s``: deciders share their placements (and with ``share_in_flight`` their in-flight
-    counts) with that delay (None: they share nothing)."""
+    counts) with that delay (None: they share nothing). ``same_rng``: every decider's RNG (max-score-picker's
+    tie-breaks) is seeded alike, as one decider's, instead of one seed each."""
     clock = SimClock()
     replicas = {
         f"vllm-{i}-rank-0": Replica(Endpoint(f"vllm-{i}-rank-0", f"10.0.{i}.1", 8000))
@@ -186,7 +189,7 @@ def simulate(
                 without_flow_control(config),
                 store,
                 clock,
-                random.Random(seed * 100 + index),
+                random.Random(seed * 100 + (0 if same_rng else index)),
                 placements=sharing,
                 in_flight=in_flight,
             )
@@ -322,6 +325,11 @@ def main() -> None:
         "--share-delay-ms", type=float, default=1.0, help="a placement -> the siblings' plugins (+shared)"
     )
     parser.add_argument(
+        "--same-rng",
+        action="store_true",
+        help="seed every decider's RNG alike (tie-breaks as one decider draws them), not one seed each",
+    )
+    parser.add_argument(
         "--profiles",
         nargs="+",
         default=DEFAULT_PROFILES,
@@ -332,7 +340,8 @@ def main() -> None:
     delay_s = args.event_delay_ms / 1000
     print(
         f"# One vs two deciders (virtual time; events reach every index after {args.event_delay_ms:g} ms; "
-        f"seeds {' '.join(map(str, args.seeds))})\n"
+        f"seeds {' '.join(map(str, args.seeds))}; tie-break RNGs "
+        f"{'seeded alike' if args.same_rng else 'one seed per decider'})\n"
     )
     for name in args.scenarios:
         scenario = SCENARIOS[name]
@@ -356,7 +365,7 @@ def main() -> None:
             losses = []
             for seed in args.seeds:
                 one = simulate(config, scenario, 1, seed, delay_s)
-                two = simulate(config, scenario, 2, seed, delay_s, share_s, share_in_flight)
+                two = simulate(config, scenario, 2, seed, delay_s, share_s, share_in_flight, args.same_rng)
                 losses.append(100 * (two["hit_rate"] - one["hit_rate"]))
                 print(
                     f"| {profile} | {seed} | {one['hit_rate']:.1%} | {two['hit_rate']:.1%} | {losses[-1]:+.1f} "
