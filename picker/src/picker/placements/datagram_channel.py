@@ -126,17 +126,19 @@ class DatagramPlacementChannel:
         if len(self._pending) > MAX_PENDING:
             del self._pending[0]
             self._error("queue_full", 1, f"more than {MAX_PENDING} placements queued in one event-loop turn")
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        self._flush_at_turn_end(self._loop)
 
     def _in_flight_changed(self, endpoint_name: str) -> None:
+        """This decider's own count for ``endpoint_name`` changed (the tracker's listener)."""
         if self._loop is None or not self._peers:
             return
         self._changed_in_flight.add(endpoint_name)
+        self._flush_at_turn_end(self._loop)
+
+    def _flush_at_turn_end(self, loop: asyncio.AbstractEventLoop) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            loop.call_soon(self._flush)
 
     def subscribe(self, plugin: str, receiver: PlacementReceiver) -> None:
         self._receivers[plugin] = receiver
