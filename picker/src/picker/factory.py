@@ -37,6 +37,7 @@ def build_director(
     pool_gauge_staleness_s: float = _FLAGS["metrics_staleness_threshold_s"].default,
     model_server_scheduling_policy: ModelServerSchedulingPolicy = _FLAGS["model_server_scheduling_policy"].default,
     placements: PlacementSharing | None = None,
+    in_flight: InFlightTracker | None = None,
 ) -> Director:
     """Build the Director (a ``RequestDirector``) from a validated config.
 
@@ -65,11 +66,12 @@ def build_director(
         model_server_scheduling_policy: --model-server-scheduling-policy; ``priority`` writes the
             objective's priority into request bodies as vLLM's ``priority`` (picker.engine_priority).
         placements: where plugins share their placements with sibling deciders (``--workers``); none: alone.
+        in_flight: the in-flight counts, when a transport shares them with sibling deciders; none: a new one.
     """
     # Without a sink of its own the picker records into an unscraped registry: no "is there a metrics
     # object" branch anywhere on the request path.
     metrics = metrics if metrics is not None else PickerMetrics("unscraped")
-    in_flight = InFlightTracker()
+    in_flight = in_flight if in_flight is not None else InFlightTracker()
     context = PluginContext(
         clock=clock,
         rng=rng,

@@ -267,6 +267,12 @@ class PickerMetrics:
             ("cause",),
             registry=r,
         )
+        self.sibling_deciders = _Gauge(
+            "inference_extension_sibling_deciders",
+            "Sibling deciders (workers, peer replicas) heard from within the in-flight TTL (2 s): their "
+            "in-flight counts are added to this process's.",
+            registry=r,
+        )
         self.kv_event_fallback_endpoints = _Gauge(
             "inference_extension_kv_events_fallback_endpoints",
             "Endpoints the precise prefix scorer scores approximately (no KV events from them).",
@@ -322,6 +328,9 @@ class PickerMetrics:
 
     def record_shared_placement_error(self, cause: str, count: int) -> None:
         self.shared_placement_errors.labels(cause).inc(count)
+
+    def set_sibling_deciders(self, count: int) -> None:
+        self.sibling_deciders.set(count)
 
     # -- flow control hooks -----------------------------------------------------------------------
     def record_flow_outcome(self, fairness_id: str, priority: int, outcome: str, waited_s: float) -> None:

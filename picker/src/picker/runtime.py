@@ -20,6 +20,7 @@ from picker.datastore.store import EndpointStore
 from picker.director import Director
 from picker.factory import build_director
 from picker.framework.clock import Clock
+from picker.framework.in_flight import InFlightTracker
 from picker.heap import freeze_startup_heap
 from picker.metrics import PickerMetrics
 from picker.options import PickerOptions
@@ -83,8 +84,11 @@ class ProcessRuntime:
                 options.placement_peers_refresh_s,
                 clock,
             )
+        # The deciders share placements and what each has in flight per endpoint (the load scorers, the
+        # spill rule and flow control read the pool's in flight, not this decider's share of it).
+        in_flight = InFlightTracker()
         self._placements = (
-            DatagramPlacementChannel(siblings, self.metrics) if siblings is not None else None
+            DatagramPlacementChannel(siblings, self.metrics, in_flight, clock) if siblings is not None else None
         )
         self._director = build_director(
             config,
@@ -96,6 +100,7 @@ class ProcessRuntime:
             pool_gauge_staleness_s=options.metrics_staleness_threshold_s,
             model_server_scheduling_policy=options.model_server_scheduling_policy,
             placements=self._placements,
+            in_flight=in_flight,
         )
         self._scraper = MetricsScraper(
             self.store,

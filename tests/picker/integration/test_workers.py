@@ -246,7 +246,7 @@ def _current_pid_of_worker_0(picker: PickerProcess, old: int) -> list[int]:
 
 async def test_workers_share_their_placements_with_each_other(gateway: Callable[..., Any]) -> None:
     """Every placement the precise scorer makes in one worker is applied in the other (picker.placements),
-    whichever worker Envoy's connections reach."""
+    whichever worker Envoy's connections reach, and each hears the other's in-flight counts."""
     from picker.profiles import profile_text
 
     args = (*WORKER_ARGS, "--config-text", profile_text("precise"))
@@ -272,5 +272,10 @@ async def test_workers_share_their_placements_with_each_other(gateway: Callable[
         return sent == per_worker and received == {0: sent[1], 1: sent[0]}
 
     await wait_until(received_everything)
+
+    async def each_hears_the_other() -> bool:  # their in-flight snapshots, every 0.5 s
+        return [await metric(url, "inference_extension_sibling_deciders") for url in urls.values()] == [1, 1]
+
+    await wait_until(each_hears_the_other)
     public = f"http://127.0.0.1:{gw.picker.metrics_port}/metrics"
     assert await metric(public, "inference_extension_shared_placement_errors_total") == 0

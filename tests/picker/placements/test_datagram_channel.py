@@ -15,14 +15,18 @@ from contextlib import asynccontextmanager
 
 import msgpack
 import pytest
+from picker.framework.clock import Clock, FakeClock
+from picker.framework.in_flight import InFlightTracker
 from picker.framework.placement_sharing import SharedPlacement
 from picker.placements.datagram_channel import (
+    IN_FLIGHT_REFRESH_S,
+    IN_FLIGHT_TTL_S,
     ChannelAddresses,
     DatagramPlacementChannel,
     worker_address,
     worker_addresses,
 )
-from picker.placements.wire import MAX_DATAGRAM_BYTES, encode
+from picker.placements.wire import MAX_DATAGRAM_BYTES, InFlightReport, decode, encode
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="abstract Unix addresses")
 
@@ -40,13 +44,17 @@ class RecordedMetrics:
     def record_shared_placement_error(self, cause: str, count: int) -> None:
         self.errors[cause] += count
 
+    def set_sibling_deciders(self, count: int) -> None:
+        self.siblings = count
+
 
 class Decider:
-    """One channel, running, with what its ``scorer`` subscriber received."""
+    """One channel, running, with what its ``scorer`` subscriber received and its in-flight counts."""
 
-    def __init__(self, addresses: ChannelAddresses) -> None:
+    def __init__(self, addresses: ChannelAddresses, clock: Clock | None = None) -> None:
         self.metrics = RecordedMetrics()
-        self.channel = DatagramPlacementChannel(addresses, self.metrics)
+        self.in_flight = InFlightTracker()
+        self.channel = DatagramPlacementChannel(addresses, self.metrics, self.in_flight, clock)
         self.received: list[SharedPlacement] = []
         self.channel.subscribe("scorer", self.received.append)
 
@@ -102,7 +110,7 @@ async def test_placements_of_one_event_loop_turn_go_in_one_datagram() -> None:
                 except BlockingIOError:
                     break
     assert len(datagrams) == 1
-    assert [entry[1] for entry in msgpack.unpackb(datagrams[0])[2]] == [f"vllm-{i}" for i in range(5)]
+    assert [entry[1] for entry in msgpack.unpackb(datagrams[0])[3]] == [f"vllm-{i}" for i in range(5)]
 
 
 async def test_a_sibling_that_is_gone_or_not_reading_never_blocks_the_others() -> None:
@@ -129,7 +137,9 @@ async def test_bad_datagrams_are_counted_dropped_and_logged_once(caplog: pytest.
         b"not msgpack \xc1",
         msgpack.packb([9, b"sender", []]),
         b"\x00" * (MAX_DATAGRAM_BYTES + 10),
-        msgpack.packb([1, b"sender", [["another-plugin", "vllm-0", b"", 0]]]),
+        msgpack.packb([2, b"sender", 1, [["another-plugin", "vllm-0", b"", 0]], None]),
+        msgpack.packb([2, b"sender", 1, [], [True, {"vllm-0": -1}]]),  # a negative in-flight count
+        msgpack.packb([1, b"sender", []]),  # a picker from before in-flight reports
     ]
     with caplog.at_level(logging.WARNING), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sibling:
         sibling.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MAX_DATAGRAM_BYTES)
@@ -137,12 +147,14 @@ async def test_bad_datagrams_are_counted_dropped_and_logged_once(caplog: pytest.
             for _ in range(2):
                 for datagram in bad:
                     sibling.sendto(datagram, worker_address(token, 1))
+                    await asyncio.sleep(0)  # read as sent: a Unix socket queues at most 10 datagrams (blocking)
             # Then a good one: the channel still serves.
-            sibling.sendto(next(encode(b"sibling", [placement()])), worker_address(token, 1))
+            sibling.sendto(next(encode(b"sibling", 1, [placement()])), worker_address(token, 1))
             await until(lambda: receiver.received == [placement()])
     assert receiver.metrics.errors == {
-        "malformed": 2, "unsupported_version": 2, "oversized": 2, "unknown_plugin": 2,
+        "malformed": 4, "unsupported_version": 4, "oversized": 2, "unknown_plugin": 2,
     }  # fmt: skip
+    assert receiver.in_flight.counts() == {}
     warnings = [record.getMessage() for record in caplog.records if "placement sharing" in record.getMessage()]
     assert len(warnings) == 4, warnings
 
@@ -183,3 +195,68 @@ async def test_an_address_that_cannot_be_bound_leaves_the_decider_serving_unshar
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert "placement sharing off: cannot bind" in caplog.text
+
+
+async def test_what_a_decider_has_in_flight_is_added_to_its_siblings_counts() -> None:
+    token = secrets.token_hex(4)
+    deciders = [Decider(worker_addresses(token, index, 3)) for index in range(3)]
+    async with running(*deciders):
+        for _ in range(3):
+            deciders[0].in_flight.increment("vllm-0")
+        deciders[1].in_flight.increment("vllm-0")
+        deciders[1].in_flight.increment("vllm-1")
+        await until(lambda: deciders[2].in_flight.counts() == {"vllm-0": 4, "vllm-1": 1})
+        assert deciders[0].in_flight.counts() == {"vllm-0": 4, "vllm-1": 1}  # its own 3 and the sibling's
+        assert deciders[0].in_flight.own_counts() == {"vllm-0": 3}
+        assert deciders[2].in_flight.own_counts() == {}
+        for _ in range(3):
+            deciders[0].in_flight.decrement("vllm-0")  # finished
+        await until(lambda: deciders[2].in_flight.counts() == {"vllm-0": 1, "vllm-1": 1})
+    assert not any(decider.metrics.errors for decider in deciders)
+    assert all(decider.metrics.shared == {} for decider in deciders)  # no placement was counted
+
+
+async def test_a_dead_siblings_in_flight_counts_expire() -> None:
+    token = secrets.token_hex(4)
+    clock = FakeClock()
+    dying, survivor = Decider(worker_addresses(token, 0, 2), clock), Decider(worker_addresses(token, 1, 2), clock)
+    async with running(survivor):
+        async with running(dying):
+            dying.in_flight.increment("vllm-0")
+            dying.in_flight.increment("vllm-0")
+            await until(lambda: survivor.in_flight.count("vllm-0") == 2)
+            await clock.advance(IN_FLIGHT_REFRESH_S)  # the survivor hears the dying one's snapshot
+            await until(lambda: survivor.metrics.siblings == 1)
+        # The sibling is gone with two requests in flight; nothing tells the survivor they finished.
+        waited_s = 0.0
+        while waited_s <= IN_FLIGHT_TTL_S:
+            assert survivor.in_flight.count("vllm-0") == 2
+            await clock.advance(IN_FLIGHT_REFRESH_S)
+            waited_s += IN_FLIGHT_REFRESH_S
+        await until(lambda: survivor.in_flight.count("vllm-0") == 0)
+    assert survivor.metrics.siblings == 0
+
+
+async def test_each_turns_changes_go_as_counts_and_a_snapshot_follows_every_refresh() -> None:
+    token = secrets.token_hex(4)
+    clock = FakeClock()
+    sender = Decider(worker_addresses(token, 0, 2), clock)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sibling:
+        sibling.bind(worker_address(token, 1))
+        sibling.setblocking(False)
+        async with running(sender):
+            sender.in_flight.increment("vllm-0")
+            sender.in_flight.increment("vllm-1")
+            sender.in_flight.decrement("vllm-1")
+            await asyncio.sleep(0)  # the turn's report goes out
+            await clock.advance(IN_FLIGHT_REFRESH_S)
+            reports = []
+            while len(reports) < 2:
+                try:
+                    reports.append(decode(sibling.recv(MAX_DATAGRAM_BYTES)))
+                except BlockingIOError:
+                    await asyncio.sleep(0.001)
+    change, snapshot = reports
+    assert change.in_flight == InFlightReport(False, {"vllm-0": 1, "vllm-1": 0})
+    assert snapshot.in_flight == InFlightReport(True, {"vllm-0": 1})
+    assert snapshot.sequence > change.sequence

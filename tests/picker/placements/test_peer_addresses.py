@@ -34,6 +34,9 @@ class NoMetrics:
     def record_shared_placement_error(self, cause: str, count: int) -> None:
         pass
 
+    def set_sibling_deciders(self, count: int) -> None:
+        pass
+
 
 async def test_names_resolve_to_every_address_and_a_failing_name_keeps_its_last(
     monkeypatch: pytest.MonkeyPatch,
@@ -76,4 +79,5 @@ async def test_the_channel_sends_to_the_resolved_peers() -> None:
             for task in (running, resolving):
                 task.cancel()
             await asyncio.gather(running, resolving, return_exceptions=True)
-    assert decode(datagram) == (channel.sender, [SharedPlacement("scorer", "vllm-0", (1, 2), 2)])
+    message = decode(datagram)
+    assert (message.sender, message.placements) == (channel.sender, [SharedPlacement("scorer", "vllm-0", (1, 2), 2)])

@@ -33,7 +33,8 @@ DEFAULT_TARGETS = (
 )
 
 
-# The precise profile with new prefixes placed by rendezvous hashing (the same placement in every process).
+# The precise profile with new prefixes placed by rendezvous hashing (the same placement in every process,
+# without sharing; the scale-out targets run the shipped footprint rule with shared placements instead).
 RENDEZVOUS = (("coldPlacement", "rendezvous"),)
 # The precise profile with prefillBacklog on at the bench fleet's prefill rate (3x-slowed H100 profile: 10k tok/s).
 PREFILL_BACKLOG = (("prefillBacklog", {"peakPrefillThroughput": 10000, "maxTTFTPenaltyMs": 150}),)
@@ -57,8 +58,9 @@ def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
                       "Envoy + picker, the precise profile: prefix affinity from the replicas' KV events",
                       wants_kv_events=True),
         PickerGateway("picker-precise-rendezvous", "precise",
-                      "as picker-precise, new prefixes placed by rendezvous hashing (coldPlacement: rendezvous, the "
-                      "rule for --workers > 1 and active-active replicas), on one process",
+                      "as picker-precise, new prefixes placed by rendezvous hashing (coldPlacement: rendezvous: "
+                      "every process places alike without sharing; the stack runs footprint with shared "
+                      "placements for --workers > 1 and active-active replicas), on one process",
                       wants_kv_events=True, scorer_overrides=RENDEZVOUS),
         PickerGateway("picker-precise-prefill-backlog", "precise",
                       "as picker-precise, a prefix nobody holds skips the replica routing history names when that "
@@ -74,12 +76,13 @@ def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
         PickerGateway("picker-llm-d-default", "llm-d-default",
                       "Envoy + picker, llm-d's guide default on llm-d-router v0.10 (sticky until saturated)"),
         PickerGateway("picker-precise-2-workers", "precise",
-                      "as picker-precise, with --workers 2 (two processes, each its own state and KV-event "
-                      "subscriptions), the profile as the stack deploys it with picker.workers: 2",
+                      "as picker-precise, with --workers 2 (two processes, each its KV-event subscriptions, "
+                      "sharing placements and in-flight counts), the profile as the stack deploys it with "
+                      "picker.workers: 2",
                       wants_kv_events=True, workers=2),
         PickerGateway("picker-precise-2-replicas", "precise",
                       "two picker-precise replicas, both serving (active-active) and sharing their placements "
-                      "(--placement-port, --placement-peers): streams alternate between them (the stack's "
+                      "and in-flight counts (--placement-port, --placement-peers): streams alternate between them (the stack's "
                       "haMode: active-active)", wants_kv_events=True, replicas=2, share_placements=True),
         PickerGateway("picker-recommended-2-replicas", "recommended",
                       "two picker-recommended replicas, both serving: what approximate prefix state loses "

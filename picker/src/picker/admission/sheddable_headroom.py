@@ -22,9 +22,9 @@ class SheddableHeadroom:
     """Filters candidates for sheddable requests; priority >= 0 requests never go through it.
 
     ``sheddable_in_flight`` counts this picker's sheddable requests per endpoint from routing to release;
-    ``in_flight`` counts all of them (it corrects a scrape that has not seen a burst yet). With several
-    picker replicas each keeps its own counts, so the effective cap per endpoint is multiplied by their
-    number.
+    ``in_flight`` counts all requests in flight (the pool's, when deciders share them; it corrects a scrape
+    that has not seen a burst yet). Sheddable counts are not shared: with several picker replicas or
+    workers the effective cap per endpoint is multiplied by their number.
     """
 
     def __init__(

@@ -158,7 +158,9 @@ class FlowControlConfig(_ConfigModel):
         default=0.005, gt=0.0, description="how often waiting requests re-check capacity between events"
     )
     max_in_flight_per_endpoint: int | None = Field(
-        default=None, ge=1, description="an endpoint with this many picker in-flight requests has no capacity"
+        default=None,
+        ge=1,
+        description="an endpoint with this many requests in flight (the pool's, when deciders share) has no capacity",
     )
     # llm-d-router v0.10 keys (apix/config/v1alpha1 FlowControlConfig).
     max_requests: int | None = Field(

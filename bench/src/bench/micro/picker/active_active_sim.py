@@ -8,12 +8,17 @@ Every replica publishes vLLM-style KV events (``BlockStored`` when a request sta
 the LRU evicts); each decider's KV-event index receives every batch ``--event-delay-ms`` after it happens,
 as each picker process subscribes to every server. So the deciders share one event-fed view of the caches
 and differ only in what each keeps to itself: speculative entries, routing history, placement footprint,
-in-flight counts. A profile name ending in ``+shared`` models placement sharing (picker.placements, as
-``--workers`` do): each decider's placements reach its siblings' plugins ``--share-delay-ms`` later.
+in-flight counts. A profile name ending in ``+shared`` models sharing between deciders as the picker does it
+(picker.placements, ``--workers`` and active-active replicas): each decider's placements reach its siblings'
+plugins, and each change of its in-flight count (a request routed or finished) its siblings' in-flight
+view, ``--share-delay-ms`` later. ``+shared-placements`` shares placements only (the picker before in-flight
+counts were shared).
 
     .venv/bin/python -m bench.micro.picker.active_active_sim                 # both scenarios, seeds 1-5
     .venv/bin/python -m bench.micro.picker.active_active_sim --seeds 1 2 --event-delay-ms 100
-    .venv/bin/python -m bench.micro.picker.active_active_sim --profiles precise-footprint precise-footprint+shared
+    .venv/bin/python -m bench.micro.picker.active_active_sim --profiles precise-footprint+shared-placements \
+        precise-footprint+shared
+    .venv/bin/python -m bench.micro.picker.active_active_sim --profiles precise-footprint+shared --same-rng
 
 Prints per scenario and seed each profile's hit rate with 1 and 2 deciders and the difference in points,
 then the mean over seeds. Not a test: it prints a table.
@@ -36,10 +41,13 @@ from picker.config.model import EndpointPickerConfig
 from picker.datastore.store import EndpointStore
 from picker.director import Director
 from picker.factory import build_director
+from picker.framework.in_flight import InFlightTracker
 from picker.framework.kv_events import BlockRemoved, BlockStored, EventBatch
 from picker.framework.placement_sharing import PlacementReceiver, SharedPlacement
 from picker.framework.types import Endpoint, InferenceRequest
 from picker.kvevents.block_keys import BlockKeyHasher
+from picker.placements.sibling_in_flight import SiblingInFlight
+from picker.placements.wire import InFlightReport
 from picker.plugins.kv_event_prefix_index import PRECISE_PREFIX_CACHE_SCORER_TYPE, KVEventPrefixIndex
 from picker.profiles import profile_text
 from picker.tokenization.request_tokenizer import RequestTokenizer
@@ -60,6 +68,14 @@ from bench.workloads.shared_prefix_chat import SharedPrefixChat
 
 MODEL = "llama-3.1-8b"
 SHARED_SUFFIX = "+shared"
+PLACEMENTS_ONLY_SUFFIX = "+shared-placements"
+DEFAULT_PROFILES = [
+    "precise-footprint",
+    "precise-footprint+shared-placements",
+    "precise-footprint+shared",
+    "precise-rendezvous",
+    "recommended",
+]
 BLOCK_TOKENS = 16
 
 
@@ -97,11 +113,18 @@ def kv_event_indexes(director: Director) -> list[KVEventPrefixIndex]:
 
 class SimPlacementSharing:
     """One decider's PlacementSharing in virtual time: what it publishes reaches every sibling's subscriber
-    ``delay_s`` later (``deliver`` schedules it on the simulation's event queue)."""
+    ``delay_s`` later (``deliver`` schedules it on the simulation's event queue); with ``in_flight`` so does
+    each change of the decider's own in-flight count (``report``), applied by the real SiblingInFlight."""
 
-    def __init__(self, deliver: Any) -> None:
+    def __init__(self, deliver: Any, report: Any, in_flight: InFlightTracker | None) -> None:
         self._deliver = deliver
         self.receivers: dict[str, PlacementReceiver] = {}
+        self.sender = f"decider-{id(self)}".encode()
+        self.sequence = 0
+        self.in_flight = in_flight
+        if in_flight is not None:
+            self.siblings = SiblingInFlight(in_flight, float("inf"))
+            in_flight.watch(lambda name: report(self, InFlightReport(False, {name: in_flight.own_count(name)})))
 
     def publish(self, placement: SharedPlacement) -> None:
         self._deliver(self, placement)
@@ -117,8 +140,12 @@ def simulate(
     seed: int,
     event_delay_s: float,
     share_delay_s: float | None = None,
+    share_in_flight: bool = True,
+    same_rng: bool = False,
 ) -> dict[str, float]:
-    """``share_delay_s``: deciders share their placements with that delay (None: they do not)."""
+    """``share_delay_s``: deciders share their placements (and with ``share_in_flight`` their in-flight
+    counts) with that delay (None: they share nothing). ``same_rng``: every decider's RNG (max-score-picker's
+    tie-breaks) is seeded alike, as one decider's, instead of one seed each."""
     clock = SimClock()
     replicas = {
         f"vllm-{i}-rank-0": Replica(Endpoint(f"vllm-{i}-rank-0", f"10.0.{i}.1", 8000))
@@ -139,15 +166,32 @@ def simulate(
             if sibling is not sender:
                 push(clock.now() + share_delay_s, "share", (sibling, placement))
 
+    def report(sender: SimPlacementSharing, in_flight: InFlightReport) -> None:
+        assert share_delay_s is not None
+        sender.sequence += 1
+        for sibling in sharings:
+            if sibling is not sender:
+                push(clock.now() + share_delay_s, "in-flight", (sibling, sender.sender, sender.sequence, in_flight))
+
     directors = []
     for index, store in enumerate(stores):
         store.replace_endpoints(replica.endpoint for replica in replicas.values())
-        sharing = SimPlacementSharing(deliver) if share_delay_s is not None else None
+        in_flight = InFlightTracker()
+        sharing = (
+            SimPlacementSharing(deliver, report, in_flight if share_in_flight else None)
+            if share_delay_s is not None
+            else None
+        )
         if sharing is not None:
             sharings.append(sharing)
         directors.append(
             build_director(
-                without_flow_control(config), store, clock, random.Random(seed * 100 + index), placements=sharing
+                without_flow_control(config),
+                store,
+                clock,
+                random.Random(seed * 100 + (0 if same_rng else index)),
+                placements=sharing,
+                in_flight=in_flight,
             )
         )
     indexes = [kv_event_indexes(director) for director in directors]
@@ -219,6 +263,9 @@ def simulate(
         elif kind == "share":
             sibling, placement = payload
             sibling.receivers[placement.plugin](placement)
+        elif kind == "in-flight":
+            sibling, sender, report_sequence, in_flight_report = payload
+            sibling.siblings.apply(sender, report_sequence, in_flight_report, clock.now())
         elif kind == "kv":
             decider, name, seq, batch = payload
             for index in indexes[decider]:
@@ -256,8 +303,8 @@ def simulate(
 
 def profile_config(name: str) -> EndpointPickerConfig:
     """A shipped profile, or ``precise-footprint`` / ``precise-rendezvous``: precise with that ``coldPlacement``
-    (a ``+shared`` suffix is read by :func:`main`, not here)."""
-    base, _, cold_placement = name.removesuffix(SHARED_SUFFIX).partition("-")
+    (a ``+shared`` or ``+shared-placements`` suffix is read by :func:`main`, not here)."""
+    base, _, cold_placement = name.partition("+")[0].partition("-")
     document = yaml.safe_load(profile_text(base))
     if cold_placement:
         for plugin in document["plugins"]:
@@ -278,16 +325,23 @@ def main() -> None:
         "--share-delay-ms", type=float, default=1.0, help="a placement -> the siblings' plugins (+shared)"
     )
     parser.add_argument(
+        "--same-rng",
+        action="store_true",
+        help="seed every decider's RNG alike (tie-breaks as one decider draws them), not one seed each",
+    )
+    parser.add_argument(
         "--profiles",
         nargs="+",
-        default=["precise-footprint", "precise-footprint+shared", "precise-rendezvous", "recommended"],
-        help="shipped profiles, precise-footprint / precise-rendezvous; +shared: deciders share placements",
+        default=DEFAULT_PROFILES,
+        help="shipped profiles, precise-footprint / precise-rendezvous; +shared: deciders share placements and "
+        "in-flight counts; +shared-placements: placements only",
     )
     args = parser.parse_args()
     delay_s = args.event_delay_ms / 1000
     print(
         f"# One vs two deciders (virtual time; events reach every index after {args.event_delay_ms:g} ms; "
-        f"seeds {' '.join(map(str, args.seeds))})\n"
+        f"seeds {' '.join(map(str, args.seeds))}; tie-break RNGs "
+        f"{'seeded alike' if args.same_rng else 'one seed per decider'})\n"
     )
     for name in args.scenarios:
         scenario = SCENARIOS[name]
@@ -305,11 +359,13 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|---:|---:|")
         for profile in args.profiles:
             config = profile_config(profile)
-            share_s = args.share_delay_ms / 1000 if profile.endswith(SHARED_SUFFIX) else None
+            shares = profile.endswith((SHARED_SUFFIX, PLACEMENTS_ONLY_SUFFIX))
+            share_s = args.share_delay_ms / 1000 if shares else None
+            share_in_flight = profile.endswith(SHARED_SUFFIX)
             losses = []
             for seed in args.seeds:
                 one = simulate(config, scenario, 1, seed, delay_s)
-                two = simulate(config, scenario, 2, seed, delay_s, share_s)
+                two = simulate(config, scenario, 2, seed, delay_s, share_s, share_in_flight, args.same_rng)
                 losses.append(100 * (two["hit_rate"] - one["hit_rate"]))
                 print(
                     f"| {profile} | {seed} | {one['hit_rate']:.1%} | {two['hit_rate']:.1%} | {losses[-1]:+.1f} "
