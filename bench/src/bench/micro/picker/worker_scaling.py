@@ -208,7 +208,8 @@ def main() -> None:
                         help="python: aiohttp upstreams and load generator; native: Envoy-answered upstreams "
                              "and wrk (apt-get install -y wrk); both: side by side in one run")  # fmt: skip
     parser.add_argument("--upstreams", type=int, default=4)
-    parser.add_argument("--concurrency", type=int, default=16, help="closed-loop requests in flight")
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="closed-loop requests in flight (16 is latency-bound on 2 cores; 96 saturates the picker)")
     parser.add_argument("--duration-s", type=float, default=6.0)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
