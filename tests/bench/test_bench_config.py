@@ -8,7 +8,7 @@ import yaml
 from bench.cli import load_config
 from bench.config import BenchConfig, FleetSpec, Scenario
 from bench.fleet import replica_config
-from bench.targets import DEFAULT_TARGETS, build_targets, resolve_target_names
+from bench.targets import DEFAULT_TARGETS, PRECISE_VARIANTS, build_targets, resolve_target_names
 from bench.targets.envoy_baseline import with_lb_policy
 from pydantic import ValidationError
 
@@ -20,8 +20,14 @@ def test_presets_validate_and_name_known_targets(preset):
     known = build_targets()
     names = resolve_target_names(list(config.targets), known)
     resolve_target_names(list(config.overhead.targets), known)
-    # The standard and full presets run every target on the headline; quick leaves out variants.
-    assert names == list(DEFAULT_TARGETS) if preset != "quick" else set(names) <= set(DEFAULT_TARGETS)
+    # The full preset runs every target on the headline, standard every one but the precise profile's option
+    # variants; quick leaves out more.
+    if preset == "full":
+        assert names == list(DEFAULT_TARGETS)
+    elif preset == "standard":
+        assert names == [name for name in DEFAULT_TARGETS if name not in PRECISE_VARIANTS]
+    else:
+        assert set(names) <= set(DEFAULT_TARGETS)
     for scenario in config.scenarios:
         config.fleet_for(scenario)  # scenario overrides must still make a valid fleet
 
@@ -45,7 +51,8 @@ def test_standard_preset_keeps_every_scored_comparison_with_enough_requests_for_
         reference = full_by_name[scenario.name]
         assert scenario.workload == reference.workload and scenario.fleet == reference.fleet, scenario.name
         assert scenario.load.rate_rps * scenario.load.duration_s >= 60, scenario.name
-    assert standard.targets_for(by_name["shared-prefix-chat"]) == list(DEFAULT_TARGETS)
+    assert standard.targets_for(by_name["shared-prefix-chat"]) == list(standard.targets)
+    assert not set(PRECISE_VARIANTS) & {name for s in standard.scenarios for name in standard.targets_for(s)}
 
 
 def test_unknown_preset_is_an_error_naming_the_known_ones():
