@@ -78,8 +78,9 @@ class PickerApp:
         dealt_connections: socket.socket | None = None,
     ) -> None:
         """``dealt_connections``: this is one of several worker processes (picker.workers), served the
-        ext_proc connections its supervisor accepts and passes over this Unix socket; its own ext_proc,
-        health and metrics ports are free loopback ports, for the supervisor only."""
+        ext_proc connections its supervisor accepts and passes over this Unix socket (it binds no ext_proc
+        port: ``grpc_port`` stays 0); its health and metrics ports are free loopback ports, for the
+        supervisor only."""
         self._options = options
         self._dealt_connections = dealt_connections
         self._worker = dealt_connections is not None
@@ -121,12 +122,17 @@ class PickerApp:
             if options.secure_serving
             else None
         )
-        side_address, grpc_port, health_port, metrics_port = (
-            (WORKER_SIDE_ADDRESS, 0, 0, 0)
+        side_address, health_port, metrics_port = (
+            (WORKER_SIDE_ADDRESS, 0, 0)
             if self._worker
-            else (options.bind_address, options.grpc_port, options.grpc_health_port, options.metrics_port)
+            else (options.bind_address, options.grpc_health_port, options.metrics_port)
         )
-        self.grpc_port = await self._ext_proc_server.start(side_address, grpc_port, "--grpc-port", ssl_context)
+        if self._worker:  # its supervisor owns the ext_proc port and deals it the connections
+            self._ext_proc_server.start_unbound(ssl_context)
+        else:
+            self.grpc_port = await self._ext_proc_server.start(
+                side_address, options.grpc_port, "--grpc-port", ssl_context
+            )
         self.grpc_health_port = await self._health_server.start(
             side_address, health_port, "--grpc-health-port"
         )
@@ -146,11 +152,10 @@ class PickerApp:
         if self._worker:
             # A worker's health and metrics ports are private: its supervisor announces the picker.
             logger.info(
-                "worker serving: ext_proc=%s:%d (and the connections dealt to it) health=%d metrics=%d",
-                WORKER_SIDE_ADDRESS,
-                self.grpc_port,
+                "worker serving: ext_proc on the connections dealt to it; health=%d metrics=%d on %s",
                 self.grpc_health_port,
                 self.metrics_port,
+                WORKER_SIDE_ADDRESS,
             )
             return
         # The readiness line: whatever started the picker on port 0 reads the ports from it.

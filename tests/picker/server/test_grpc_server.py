@@ -218,3 +218,32 @@ async def test_more_than_a_hundred_streams_share_one_connection(recording_direct
                 call.cancel()
     finally:
         await server.stop(grace_s=None)
+
+
+async def test_an_unbound_server_serves_handed_over_connections_and_stops_with_a_call_open(recording_director):
+    """A worker's server: no listening socket of its own; its supervisor accepted the connection."""
+    recording_director.route_gate = asyncio.Event()  # never set: the call cannot finish by itself
+    server = ext_proc_server(recording_director)
+    server.start_unbound()
+    loop = asyncio.get_running_loop()
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        listening.setblocking(False)
+
+        async def accept_and_hand_over() -> None:
+            connection, _ = await loop.sock_accept(listening)
+            await server.serve_accepted(connection)
+
+        handing_over = asyncio.create_task(accept_and_hand_over())
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{listening.getsockname()[1]}") as channel:
+            call = external_processor_pb2_grpc.ExternalProcessorStub(channel).Process()
+            await call.write(request_headers())
+            await call.write(request_body(completion_body(), end_of_stream=True))
+            await wait_until(lambda: "route" in recording_director.names())
+            await asyncio.wait_for(handing_over, TIMEOUT_S)
+            await asyncio.wait_for(server.stop(grace_s=0.05), TIMEOUT_S)
+            assert server.open_calls == 0
+            call.cancel()
+    assert server.port == 0
+    assert recording_director.names() == ["route", "route_cancelled"]

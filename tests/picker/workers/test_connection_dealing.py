@@ -70,8 +70,9 @@ async def test_a_dealt_connection_is_served_by_the_workers_server(recording_dire
     (tmp_path / "tls.crt").write_bytes(certificate_pem)
     (tmp_path / "tls.key").write_bytes(key_pem)
     server = GrpcServer([ExternalProcessorService(recording_director, new_request_id=lambda: "id")])
-    # The worker's private port, never dialled here; the dealt connection gets the same TLS.
-    await server.start("127.0.0.1", 0, "--grpc-port", server_ssl_context(tmp_path, now) if tls else None)
+    # A worker binds no ext_proc port; the dealt connection gets the TLS it was started with.
+    server.start_unbound(server_ssl_context(tmp_path, now) if tls else None)
+    assert server.port == 0
     supervisor_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     serving = asyncio.create_task(serve_dealt_connections(worker_end, server))
     loop = asyncio.get_running_loop()

@@ -6,7 +6,8 @@ see the "Transport" paragraph of picker/README.md for the measurement.
 
 What grpclib leaves to its user, and this class adds:
 - the socket is bound here, so a bind failure names the flag and port 0 reads back; a worker process
-  also serves connections its supervisor accepted (``serve_accepted``, picker.workers.connection_dealer);
+  binds nothing and serves only the connections its supervisor accepted (``start_unbound`` and
+  ``serve_accepted``, picker.workers.connection_dealer);
 - a message-size limit (grpclib has none): MAX_MESSAGE_BYTES both ways, RESOURCE_EXHAUSTED beyond it;
 - a graceful stop: new calls are refused with UNAVAILABLE, open calls get the grace period to finish,
   then the rest are cancelled (grpclib's own ``close()`` cancels everything at once);
@@ -243,6 +244,21 @@ class _PickerServer(Server):
         self._handlers.add(handler)
         return _ServerProtocol(handler, self._config, self._h2_config)
 
+    def close(self) -> None:
+        """grpclib's close; without a listening socket (a worker's), its connections' calls are cancelled."""
+        if self._server is not None:
+            super().close()
+            return
+        for handler in self._handlers:
+            handler.close()
+
+    async def wait_closed(self) -> None:
+        if self._server is not None:
+            await super().wait_closed()
+            return
+        if self._handlers:
+            await asyncio.wait({asyncio.ensure_future(handler.wait_closed()) for handler in self._handlers})
+
 
 async def _refuse_while_stopping(stream: Stream[Any, Any]) -> None:
     raise GRPCError(Status.UNAVAILABLE, "the picker is shutting down")
@@ -326,9 +342,16 @@ class GrpcServer:
         self.port = listening.getsockname()[1]
         return self.port
 
+    def start_unbound(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Serve without a listening socket: only the connections passed to ``serve_accepted`` (a worker's,
+        dealt by its supervisor, which owns the port). ``port`` stays 0."""
+        self._server = self._new_server()
+        self._ssl_context = ssl_context
+
     async def serve_accepted(self, connection: socket.socket) -> None:
         """Serve a connection another process accepted (a worker's, dealt by its supervisor), as if this
-        server had accepted it: TLS if started with TLS, the same protocol. Closed at once once stopping."""
+        server had accepted it: TLS if started with TLS, the same protocol. Closed at once before ``start`` or
+        ``start_unbound`` and once stopping."""
         if self._server is None or self._stopping:
             connection.close()
             return

@@ -4,8 +4,8 @@ PLACEMENTS_TOKEN]`` with its PickerOptions as JSON on stdin, started by the supe
 
 It is a whole picker (discovery, scraping, KV-event subscriptions, scheduling state of its own) that serves
 the ext_proc connections its supervisor accepts on the picker's port and passes over the Unix socket
-CONNECTIONS_FD (picker.workers.dealt_connections); its own ext_proc, health and metrics ports are free
-loopback ports. It tells the supervisor, one JSON line each on REPORT_FD: ``serving`` (its pid and those
+CONNECTIONS_FD (picker.workers.dealt_connections), with no ext_proc port of its own; its health and metrics
+ports are free loopback ports. It tells the supervisor, one JSON line each on REPORT_FD: ``serving`` (its pid and those
 ports) once bound, and ``ready`` whenever its readiness changes. SIGTERM drains it like a picker. With
 COUNT and PLACEMENTS_TOKEN it shares its placements with its COUNT - 1 siblings (picker.placements: abstract
 Unix datagram addresses named by the token).
