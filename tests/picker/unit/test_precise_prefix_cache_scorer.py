@@ -496,3 +496,72 @@ def test_kv_block_fit_needs_history_below_match(plugin_context: PluginContext) -
     with pytest.raises(ValidationError, match="historyBelowMatch"):
         scorer(plugin_context, kvBlockFit={})
     assert scorer(plugin_context).parameters.kv_block_fit is None  # off unless set
+
+
+def group_cap_scorer(plugin_context: PluginContext) -> PrecisePrefixCacheScorer:
+    """groupCap on (10 s window): PROMPT (4 blocks) was placed on e0 at t = 1000 s; e0 and e1 publish and hold
+    nothing, so a different prompt of 4 blocks is a new group."""
+    plugin = scorer(plugin_context, historyBelowMatch=0.25, coldPlacementWeight=0.5, groupCap={"activeWindowS": 10})
+    for state in STATES[:2]:
+        plugin.indexer.apply(state.endpoint.name, 0, plugin.indexer.decode(batch()))
+    first = inference_request(PROMPT, request_id="r-1")
+    plugin.score(first, STATES[:2])
+    plugin.pre_request(first, SchedulingResult({"default": ProfileResult((STATES[0],))}, "default"))
+    return plugin
+
+
+def block_counts(e0_blocks: int | None, e1_blocks: int | None) -> list[EndpointState]:
+    return [endpoint_state(0, num_gpu_blocks=e0_blocks), endpoint_state(1, num_gpu_blocks=e1_blocks)]
+
+
+@pytest.mark.parametrize(
+    ("states", "elapsed_s", "expected"),
+    [
+        # e0: 4 active blocks + 4 = 8 > 6, e1: 4 <= 6: only e1 (footprint would leave e0 0.25)
+        (block_counts(6, 6), 0.0, [0.0, 0.5]),
+        # the same after the window: e0's group is no longer active there, both fit alike
+        (block_counts(6, 6), 11.0, [0.5, 0.5]),
+        # e0's larger cache holds both groups (8 / 16 blocks), e1's does not (4 / 3): only e0
+        (block_counts(16, 3), 0.0, [0.5, 0.0]),
+        # it fits nowhere: the least share of its cache wins, e0 (8 / 7) over e1 (4 / 3)
+        (block_counts(7, 3), 0.0, [0.5, 0.5 * (8 / 7) / (4 / 3)]),
+    ],
+    ids=["full-beside-its-group", "group-gone-quiet", "larger-cache", "fits-nowhere"],
+)
+async def test_group_cap_places_a_new_group_where_it_fits_beside_the_active_ones(
+    plugin_context: PluginContext,
+    fake_clock: FakeClock,
+    states: list[EndpointState],
+    elapsed_s: float,
+    expected: list[float],
+) -> None:
+    plugin = group_cap_scorer(plugin_context)
+    await fake_clock.advance(elapsed_s)
+    new_group = inference_request(" ".join("qrstuvwxyzabcdefg"), request_id="r-2")
+    assert plugin.score(new_group, states) == pytest.approx(expected)
+
+
+def test_group_cap_without_a_block_count_places_by_footprint(plugin_context: PluginContext) -> None:
+    plugin = group_cap_scorer(plugin_context)
+    new_group = inference_request(" ".join("qrstuvwxyzabcdefg"), request_id="r-2")
+    assert plugin.score(new_group, block_counts(6, None)) == [0.25, 0.5]  # (0 + 4) / (4 + 4) of the weight
+
+
+def test_group_cap_leaves_a_placed_group_where_history_put_it(plugin_context: PluginContext) -> None:
+    """Only a group's first placement: PROMPT again (evicted everywhere) follows routing history to e0 although
+    e0 is over its cap and e1 is empty."""
+    plugin = group_cap_scorer(plugin_context)
+    assert plugin.score(inference_request(PROMPT, request_id="r-2"), block_counts(3, 6)) == [1.0, 0.0]
+
+
+def test_a_sibling_deciders_groups_count_against_the_cap() -> None:
+    first, second = linked_scorers(groupCap={})
+    route(second, PROMPT, "s-1", STATES[0])  # the sibling's group on e0
+    new_group = inference_request(" ".join("qrstuvwxyzabcdefg"), request_id="r-1")
+    assert first.score(new_group, block_counts(6, 6)) == [0.0, 0.5]
+
+
+def test_group_cap_needs_cold_placement_weight(plugin_context: PluginContext) -> None:
+    with pytest.raises(ValidationError, match="coldPlacementWeight"):
+        scorer(plugin_context, historyBelowMatch=0.25, groupCap={})
+    assert scorer(plugin_context).parameters.group_cap is None  # off unless set
