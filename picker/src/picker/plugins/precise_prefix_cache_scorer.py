@@ -38,7 +38,6 @@ from picker.framework.placement_sharing import SharedPlacement
 from picker.framework.types import EndpointState, InferenceRequest
 from picker.kvevents.speculative_index import SpeculativeIndex
 from picker.kvevents.stored_footprint import StoredFootprint
-from picker.plugins.active_group_demand import ActiveGroupDemand, GroupCapParameters
 from picker.plugins.kv_block_fit import KVBlockFit, KVBlockFitParameters
 from picker.plugins.kv_event_index_owner import KVEventIndexOwner
 from picker.plugins.kv_event_prefix_index import (
@@ -97,12 +96,6 @@ class PrecisePrefixCacheParameters(KVEventIndexParameters):
         description="a prefix nobody holds leaves endpoints its KV blocks do not fit now for those they fit, "
         "when affinity points only at the former (needs historyBelowMatch); off unless set",
     )
-    group_cap: GroupCapParameters | None = Field(
-        default=None,
-        description="a new prefix goes where it fits beside the groups placed there recently (their distinct "
-        "blocks against the scraped num_gpu_blocks) instead of where the least new content went (needs "
-        "coldPlacementWeight); off unless set",
-    )
     cold_placement: Literal["footprint", "rendezvous"] = Field(
         default="footprint",
         description="a prefix nobody holds and nothing was routed for: 'footprint' (coldPlacementWeight's "
@@ -126,11 +119,6 @@ class PrecisePrefixCacheParameters(KVEventIndexParameters):
             raise ValueError(
                 "kvBlockFit moves prefixes nobody holds, which historyBelowMatch detects: "
                 "set historyBelowMatch (e.g. 0.25) or drop kvBlockFit"
-            )
-        if self.group_cap is not None and (self.cold_placement_weight == 0 or self.cold_placement != "footprint"):
-            raise ValueError(
-                "groupCap places new prefixes in coldPlacementWeight's stead: set historyBelowMatch (e.g. 0.25) "
-                "and coldPlacementWeight (e.g. 0.5) with coldPlacement: footprint, or drop groupCap"
             )
         return self
 
@@ -168,7 +156,6 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
             PrefillBacklog(parameters.prefill_backlog) if parameters.prefill_backlog is not None else None
         )
         self._kv_fit = KVBlockFit(parameters.kv_block_fit) if parameters.kv_block_fit is not None else None
-        self._groups = ActiveGroupDemand(parameters.group_cap) if parameters.group_cap is not None else None
         self._clock = context.clock
         self._block_tokens = parameters.token_processor_config.block_size_tokens
         # Where the picker sent which blocks (the approximate scorers' routing history, over the same keys).
@@ -234,15 +221,6 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
             # Soft, so load still decides between near-equals; routing history holding under
             # historyBelowMatch of the request, like the caches, does not make it a known prefix (unrelated
             # chat prompts share the template's first block).
-            if self._groups is not None:
-                group_scores = self._groups.scores(
-                    endpoints,
-                    self._routed_keys[_request_key(request)][0][:_HISTORY_BLOCKS],
-                    self.parameters.cold_placement_weight,
-                    self._clock.now(),
-                )
-                if group_scores is not None:
-                    return group_scores
             return self._footprint.scores(endpoints, total, self.parameters.cold_placement_weight)
         scores = []
         for state in endpoints:
@@ -339,8 +317,6 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
             self._backlog.add(endpoint, placement.new_blocks * self._block_tokens, self._clock.now())
         if self._kv_fit is not None:
             self._kv_fit.add(endpoint, placement.new_blocks, self._clock.now())
-        if self._groups is not None:
-            self._groups.add(endpoint, placement.keys[:_HISTORY_BLOCKS], self._clock.now())
         self.events.routed(endpoint, placement.keys)
 
     def prune(self, live_endpoint_names: Set[str]) -> None:
@@ -352,8 +328,6 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
             self._backlog.prune(live_endpoint_names)
         if self._kv_fit is not None:
             self._kv_fit.prune(live_endpoint_names)
-        if self._groups is not None:
-            self._groups.prune(live_endpoint_names)
         self.events.prune(live_endpoint_names)
 
     def index_size(self) -> int:
