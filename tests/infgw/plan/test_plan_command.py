@@ -46,6 +46,24 @@ def test_bad_stack_exits_2_with_one_line_per_problem(project_with_bad_stack: Pat
     assert result.stdout == ""
 
 
+def readme_bad_stack_output(readme: str) -> list[str]:
+    """The lines README.md shows under `$ make plan STACK=bad`, up to the end of that code block."""
+    lines = readme.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("$ make plan STACK=bad"))
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("```"))
+    return lines[start + 1 : end]
+
+
+def test_committed_bad_stack_prints_what_the_readme_shows(repo_root: Path) -> None:
+    """`make plan STACK=bad` as a new user runs it: the committed Pulumi.bad.yaml, the README's lines exactly."""
+    result = CliRunner().invoke(app, ["plan", "--stack", "bad", "--project-dir", str(repo_root)])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    expected = readme_bad_stack_output((repo_root / "README.md").read_text(encoding="utf-8"))
+    assert len(expected) == 3
+    assert result.stderr.splitlines() == expected
+
+
 def test_unknown_stack_exits_2(project_with_bad_stack: Path) -> None:
     result = CliRunner().invoke(
         app, ["plan", "--stack", "prod", "--project-dir", str(project_with_bad_stack)]
