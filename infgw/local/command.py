@@ -346,9 +346,17 @@ def local(
                 from infgw.local.regions.command import load_regional_plan
 
                 regional = load_regional_plan(
-                    manifests, notes, stack=stack, replicas=replicas, seed=seed, sim_overrides=overrides
+                    manifests,
+                    notes,
+                    stack=stack,
+                    replicas=replicas,
+                    seed=seed,
+                    sim_overrides=overrides,
+                    client_region=client_region,
                 )
             else:
+                if client_region is not None:
+                    notes.append(f"--client-region {client_region}: stack {stack} has one cluster, so it is ignored")
                 plan = cluster_local_plan(cluster_dir, notes, stack, replicas, seed, overrides)
             if port:
                 ensure_port_free("127.0.0.1", port)

@@ -28,8 +28,10 @@ def load_regional_plan(
     replicas: int | None,
     seed: int,
     sim_overrides: dict[str, Any] | None,
+    client_region: str | None = None,
 ) -> RegionalPlan:
-    """Every region's plan from the rendered manifests (raises LocalUsageError on a wiring break)."""
+    """Every region's plan from the rendered manifests (raises LocalUsageError on a wiring break, or when
+    ``client_region`` names no region of the stack)."""
     from infgw.local.command import LocalUsageError, check_sim_configs
 
     try:
@@ -43,6 +45,11 @@ def load_regional_plan(
         )
     except LocalPlanError as error:
         raise LocalUsageError(str(error)) from None
+    if client_region is not None and all(client_region not in (r.region, r.cluster) for r in plan.regions):
+        known = ", ".join(f"{r.region} (or {r.cluster})" for r in plan.regions)
+        raise LocalUsageError(
+            f"--client-region {client_region!r} is not a region of stack {stack}; use one of {known}"
+        )
     for region in plan.regions:
         check_sim_configs(region.plan)
     return plan.model_copy(update={"warnings": (*notes, *plan.warnings)})

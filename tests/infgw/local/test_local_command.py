@@ -75,6 +75,16 @@ def test_bad_sim_setting_fails_before_anything_starts(repo_root: Path) -> None:
     assert "cannot be overridden" in output
 
 
+def test_unknown_client_region_names_the_flag_and_the_regions_before_anything_starts(repo_root: Path) -> None:
+    code, output = run_cli("--project-dir", str(repo_root), "--client-region", "mars")
+    assert code == INVALID_INPUT_EXIT
+    assert (
+        "--client-region 'mars' is not a region of stack dev; use one of europe-west3 (or gke-west), "
+        "us-east4 (or gke-east)" in output
+    )
+    assert "Traceback" not in output and "Starting" not in output
+
+
 def test_unknown_stack_and_missing_services_are_clear_errors(
     tmp_path: Path, project_file: Path, repo_root: Path
 ) -> None:
