@@ -24,7 +24,11 @@ def _short(resource: PlannedResource) -> str:
 
 def print_rehearsal(rehearsal: Rehearsal, console: Console) -> None:
     table = Table(title="Deploy rehearsal: what `pulumi up` waits for (minutes)", title_justify="left")
-    for column in ("awaited", "needs first", "expected create/update", "budget create/update"):
+    # Names fold onto further lines rather than end in an ellipsis: in an 80-column terminal (or a log)
+    # several waits would otherwise read "Deployment/vllm-…" alike.
+    for column in ("awaited", "needs first"):
+        table.add_column(column, overflow="fold")
+    for column in ("expected create/update", "budget create/update"):
         table.add_column(column)
     for wait in rehearsal.waits:
         table.add_row(

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from components.config.sources import read_stack
 from infgw.plan.model import Plan, PlannedResource
 from infgw.plan.recorder import PlanRecorder
 from infgw.plan.rehearsal import rehearse
-from infgw.plan.rehearsal_report import ORDER_BEGIN, ORDER_END, deploy_order_markdown
+from infgw.plan.rehearsal_report import ORDER_BEGIN, ORDER_END, deploy_order_markdown, print_rehearsal
 from infgw.plan.runner import run_program
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -153,6 +155,19 @@ def test_deploy_order_in_the_docs_is_current(plans: dict[str, Plan], repo_root: 
     assert block.strip() == deploy_order_markdown(rehearse(plans["single"])).strip(), (
         "docs/deploying.md is stale; run: make plan STACK=single ARGS='--deploy-order docs/deploying.md'"
     )
+
+
+def test_the_rehearsal_table_names_every_wait_in_full_on_80_columns(plans: dict[str, Plan]) -> None:
+    """`make plan` in an 80-column terminal, or piped to a file: no name is cut to an ellipsis."""
+    rehearsal = rehearse(plans["dev"])
+    output = io.StringIO()
+    print_rehearsal(rehearsal, Console(file=output, width=80, color_system=None))
+    text = output.getvalue()
+    assert "…" not in text
+    # Each column's cell fragments, read down the table, spell the names out.
+    awaited = "".join(line.split("│")[1].strip() for line in text.splitlines() if line.startswith("│"))
+    assert "Gateway/cross-region-gateway" in awaited
+    assert awaited.count("Deployment/vllm-llama3-8b-instruct-epp") == 2
 
 
 def test_a_port_the_model_server_does_not_listen_on_is_refused(plans: dict[str, Plan]) -> None:
