@@ -72,6 +72,40 @@ def test_unknown_stack_exits_2(project_with_bad_stack: Path) -> None:
     assert "Pulumi.prod.yaml: not found; known stacks: bad" in result.stderr
 
 
+def test_output_paths_of_the_wrong_kind_are_refused_naming_the_flag(tmp_path: Path, repo_root: Path) -> None:
+    """Checked before anything is planned: a file where --manifests wants a folder, and the reverse."""
+    a_file = tmp_path / "out"
+    a_file.write_text("", encoding="utf-8")
+    wide = {"COLUMNS": "200"}  # rich would wrap the error box mid-phrase
+    result = CliRunner().invoke(app, ["plan", "--project-dir", str(repo_root), "--manifests", str(a_file)], env=wide)
+    assert result.exit_code == 2
+    assert "Invalid value for '--manifests'" in result.output and "is a file" in result.output
+    result = CliRunner().invoke(app, ["plan", "--project-dir", str(repo_root), "--json", str(tmp_path)], env=wide)
+    assert result.exit_code == 2
+    assert "Invalid value for '--json'" in result.output and "is a directory" in result.output
+
+
+@pytest.mark.integration
+def test_deploy_order_into_a_file_without_the_block_names_the_flag(tmp_path: Path, repo_root: Path) -> None:
+    document = tmp_path / "notes.md"
+    document.write_text("# notes\n", encoding="utf-8")
+    completed = subprocess.run(
+        [sys.executable, "-m", "infgw", "plan", "--stack", "single", "--deploy-order", str(document)],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert any(
+        line.startswith(f"--deploy-order: {document} has no <!-- deploy-order:begin")
+        for line in completed.stderr.splitlines()
+    ), completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert document.read_text(encoding="utf-8") == "# notes\n"
+
+
 def test_help_lists_plan() -> None:
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
