@@ -290,7 +290,9 @@ def local(
     work_dir: Annotated[
         Path | None,
         typer.Option(
-            "--work-dir", help="Keep generated configs and logs here (default: a temp dir, removed)."
+            "--work-dir",
+            file_okay=False,
+            help="Keep generated configs and logs here (default: a temp dir, removed).",
         ),
     ] = None,
     ready_timeout: Annotated[
@@ -304,7 +306,12 @@ def local(
     ] = GatewayOptions.model_fields["access_log"].default,
     project_dir: Annotated[
         Path | None,
-        typer.Option("--project-dir", help="Directory holding Pulumi.yaml (default: nearest above cwd)."),
+        typer.Option(
+            "--project-dir",
+            exists=True,
+            file_okay=False,
+            help="Directory holding Pulumi.yaml (default: nearest above cwd).",
+        ),
     ] = None,
     client_region: Annotated[
         str | None,

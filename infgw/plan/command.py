@@ -39,7 +39,12 @@ def plan(
     ] = None,
     project_dir: Annotated[
         Path | None,
-        typer.Option("--project-dir", help="Directory holding Pulumi.yaml (default: nearest above cwd)."),
+        typer.Option(
+            "--project-dir",
+            exists=True,
+            file_okay=False,
+            help="Directory holding Pulumi.yaml (default: nearest above cwd).",
+        ),
     ] = None,
     deploy_order_file: Annotated[
         Path | None,

@@ -85,6 +85,17 @@ def test_unknown_client_region_names_the_flag_and_the_regions_before_anything_st
     assert "Traceback" not in output and "Starting" not in output
 
 
+def test_paths_of_the_wrong_kind_are_refused_naming_the_flag(repo_root: Path, tmp_path: Path) -> None:
+    a_file = tmp_path / "work"
+    a_file.write_text("", encoding="utf-8")
+    code, output = run_cli("--project-dir", str(repo_root), "--work-dir", str(a_file))
+    assert code == INVALID_INPUT_EXIT
+    assert "Invalid value for '--work-dir'" in output and "is a file" in output
+    code, output = run_cli("--project-dir", str(tmp_path / "no-such-project"))
+    assert code == INVALID_INPUT_EXIT
+    assert "Invalid value for '--project-dir'" in output and "does not exist" in output
+
+
 def test_unknown_stack_and_missing_services_are_clear_errors(
     tmp_path: Path, project_file: Path, repo_root: Path
 ) -> None:

@@ -73,7 +73,7 @@ def test_unknown_stack_exits_2(project_with_bad_stack: Path) -> None:
 
 
 def test_output_paths_of_the_wrong_kind_are_refused_naming_the_flag(tmp_path: Path, repo_root: Path) -> None:
-    """Checked before anything is planned: a file where --manifests wants a folder, and the reverse."""
+    """Checked before anything is planned: a file where --manifests wants a folder, the reverse, no project."""
     a_file = tmp_path / "out"
     a_file.write_text("", encoding="utf-8")
     wide = {"COLUMNS": "200"}  # rich would wrap the error box mid-phrase
@@ -83,6 +83,9 @@ def test_output_paths_of_the_wrong_kind_are_refused_naming_the_flag(tmp_path: Pa
     result = CliRunner().invoke(app, ["plan", "--project-dir", str(repo_root), "--json", str(tmp_path)], env=wide)
     assert result.exit_code == 2
     assert "Invalid value for '--json'" in result.output and "is a directory" in result.output
+    result = CliRunner().invoke(app, ["plan", "--project-dir", str(tmp_path / "no-such-project")], env=wide)
+    assert result.exit_code == 2
+    assert "Invalid value for '--project-dir'" in result.output and "does not exist" in result.output
 
 
 @pytest.mark.integration
