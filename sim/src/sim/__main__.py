@@ -22,7 +22,6 @@ import typer
 
 from sim.config import ConfigError, LoraModule, SimConfig
 from sim.kv_events.config import KVEventsConfig, KVEventsConfigError
-from sim.latency_profile import shipped_profile_names
 from sim.readiness_line import SimReadinessLine
 from sim.server import start_simulator
 from sim.vllm_command_line import CommandLineError, TranslatedCommandLine, VllmCommandLine
@@ -170,8 +169,6 @@ def serve(
         sim_config = build_config(config, values, faults)
     except (ConfigError, KVEventsConfigError) as err:
         typer.echo(f"vllm-sim: {err}", err=True)
-        if "profile" in str(err):
-            typer.echo(f"vllm-sim: shipped profiles: {', '.join(shipped_profile_names())}", err=True)
         raise typer.Exit(2) from err
     if check_config:
         typer.echo(sim_config.model_dump_json())
