@@ -26,7 +26,8 @@ from sim.readiness_line import SimReadinessLine
 from sim.server import start_simulator
 from sim.vllm_command_line import CommandLineError, TranslatedCommandLine, VllmCommandLine
 
-app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=False)
+# Plain click help: rich panels cut long flag names to an ellipsis on an 80-column terminal.
+app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=False, rich_markup_mode=None)
 
 
 def simulator_options() -> dict[str, bool]:
