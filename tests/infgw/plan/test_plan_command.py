@@ -32,6 +32,18 @@ EXPECTED_PROBLEMS = [
 ]
 
 
+def run_plan_process(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m infgw plan ARGS` in its own process (its own Pulumi mocks), as `make plan` runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "infgw", "plan", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
 @pytest.fixture
 def project_with_bad_stack(tmp_path: Path, repo_root: Path) -> Path:
     shutil.copy(repo_root / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
@@ -92,14 +104,7 @@ def test_output_paths_of_the_wrong_kind_are_refused_naming_the_flag(tmp_path: Pa
 def test_deploy_order_into_a_file_without_the_block_names_the_flag(tmp_path: Path, repo_root: Path) -> None:
     document = tmp_path / "notes.md"
     document.write_text("# notes\n", encoding="utf-8")
-    completed = subprocess.run(
-        [sys.executable, "-m", "infgw", "plan", "--stack", "single", "--deploy-order", str(document)],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    completed = run_plan_process("--stack", "single", "--deploy-order", str(document), cwd=repo_root)
     assert completed.returncode == 2
     assert any(
         line.startswith(f"--deploy-order: {document} has no <!-- deploy-order:begin")
@@ -117,23 +122,7 @@ def test_help_lists_plan() -> None:
 
 @pytest.mark.integration
 def test_bad_stack_in_a_real_process_has_no_traceback(project_with_bad_stack: Path, repo_root: Path) -> None:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "infgw",
-            "plan",
-            "--stack",
-            "bad",
-            "--project-dir",
-            str(project_with_bad_stack),
-        ],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = run_plan_process("--stack", "bad", "--project-dir", str(project_with_bad_stack), cwd=repo_root)
     assert completed.returncode == 2
     assert completed.stderr.splitlines() == EXPECTED_PROBLEMS
 
@@ -142,14 +131,7 @@ def test_bad_stack_in_a_real_process_has_no_traceback(project_with_bad_stack: Pa
 def test_dev_plan_in_a_real_process_writes_json(tmp_path: Path, repo_root: Path) -> None:
     """What `make plan ARGS="--json FILE"` runs: its own process, its own Pulumi mocks."""
     plan_file = tmp_path / "plan.json"
-    completed = subprocess.run(
-        [sys.executable, "-m", "infgw", "plan", "--stack", "dev", "--json", str(plan_file)],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    completed = run_plan_process("--stack", "dev", "--json", str(plan_file), cwd=repo_root)
     assert completed.returncode == 0, completed.stderr
     assert "Resources per type" in completed.stdout
     document = json.loads(plan_file.read_text(encoding="utf-8"))
@@ -197,13 +179,7 @@ def test_a_stack_the_rehearsal_refuses_exits_2_naming_the_fix(tmp_path: Path, re
     document = yaml.safe_load((repo_root / "Pulumi.single.yaml").read_text(encoding="utf-8"))
     document["config"]["gke-inference-gateway:services"]["pools"][0]["extraArgs"] = ["--no-such-vllm-flag"]
     (tmp_path / "Pulumi.bad-flag.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
-    completed = subprocess.run(
-        [sys.executable, "-m", "infgw", "plan", "--stack", "bad-flag", "--project-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    completed = run_plan_process("--stack", "bad-flag", "--project-dir", str(tmp_path), cwd=repo_root)
     assert completed.returncode == 2, completed.stdout[-2000:]
     output = " ".join(completed.stdout.split())
     assert "vLLM would refuse its command line" in output and "fix pools[].extraArgs" in output
