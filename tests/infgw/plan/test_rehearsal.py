@@ -164,10 +164,27 @@ def test_the_rehearsal_table_names_every_wait_in_full_on_80_columns(plans: dict[
     print_rehearsal(rehearsal, Console(file=output, width=80, color_system=None))
     text = output.getvalue()
     assert "…" not in text
-    # Each column's cell fragments, read down the table, spell the names out.
-    awaited = "".join(line.split("│")[1].strip() for line in text.splitlines() if line.startswith("│"))
+    # Each column's cell fragments, read down the table, spell the names out (column 1 is the cluster).
+    awaited = "".join(line.split("│")[2].strip() for line in text.splitlines() if line.startswith("│"))
     assert "Gateway/cross-region-gateway" in awaited
     assert awaited.count("Deployment/vllm-llama3-8b-instruct-epp") == 2
+
+
+@pytest.mark.parametrize("stack", ["dev", "single"])
+def test_the_rehearsal_says_whose_wait_each_is_when_several_clusters_wait(plans: dict[str, Plan], stack: str) -> None:
+    """Both regions of the dev stack build the same Deployments: each row names its cluster."""
+    rehearsal = rehearse(plans[stack])
+    rows = [(wait.cluster, wait.resource.type, wait.resource.get("metadata.name")) for wait in rehearsal.waits]
+    output = io.StringIO()
+    print_rehearsal(rehearsal, Console(file=output, width=200, color_system=None))
+    header = next(line for line in output.getvalue().splitlines() if "awaited" in line)
+    if stack == "dev":
+        assert {row[0] for row in rows} == {"gke-west", "gke-east"}
+        assert len(set(rows)) == len(rows)
+        assert header.split("┃")[1].strip() == "cluster"
+    else:
+        assert {row[0] for row in rows} == {"gke-central"}
+        assert "cluster" not in header
 
 
 def test_a_port_the_model_server_does_not_listen_on_is_refused(plans: dict[str, Plan]) -> None:
