@@ -41,16 +41,22 @@ class LocalUsageError(Exception):
 
 def parse_sim_settings(settings: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs (VALUE parsed as YAML: numbers, booleans, lists) into simulator config keys."""
+    from sim.config import SimConfig
+
+    fixed = {"model", "name", "host", "port", "lora_modules", "served_model_name"}
     overrides: dict[str, Any] = {}
     for setting in settings:
         key, separator, value = setting.partition("=")
         if not separator or not key.strip():
             raise LocalUsageError(f"--sim-set {setting!r}: use KEY=VALUE, e.g. --sim-set max_num_seqs=8")
         key = key.strip().replace("-", "_")
-        if key in {"model", "name", "host", "port", "lora_modules", "served_model_name"}:
+        if key in fixed:
             raise LocalUsageError(
                 f"--sim-set {key}: set by the stack config and the local gateway; it cannot be overridden"
             )
+        if key not in SimConfig.model_fields:
+            known = ", ".join(sorted(set(SimConfig.model_fields) - fixed))
+            raise LocalUsageError(f"--sim-set {key}: not a simulator config key (sim/README.md); use one of {known}")
         try:
             overrides[key] = yaml.safe_load(value)
         except yaml.YAMLError as error:

@@ -73,6 +73,10 @@ def test_bad_sim_setting_fails_before_anything_starts(repo_root: Path) -> None:
     code, output = run_cli("--project-dir", str(repo_root), "--sim-set", "port=1")
     assert code == INVALID_INPUT_EXIT
     assert "cannot be overridden" in output
+    code, output = run_cli("--project-dir", str(repo_root), "--sim-set", "max-num-seq=8")
+    assert code == INVALID_INPUT_EXIT
+    assert "--sim-set max_num_seq: not a simulator config key (sim/README.md); use one of " in output
+    assert "max_num_seqs" in output and "port" not in output.split("use one of", 1)[1]
 
 
 def test_unknown_client_region_names_the_flag_and_the_regions_before_anything_starts(repo_root: Path) -> None:
