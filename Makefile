@@ -38,7 +38,7 @@ plan: install
 local: install
 	$(PY) -m infgw local --stack $(STACK) $(ARGS)
 
-## ruff, and mypy (strict on picker/ and components/; configured in pyproject.toml).
+## ruff, and mypy (strict on picker/, chat_prompt/ and components/; configured in pyproject.toml).
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m mypy

@@ -41,16 +41,22 @@ class LocalUsageError(Exception):
 
 def parse_sim_settings(settings: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs (VALUE parsed as YAML: numbers, booleans, lists) into simulator config keys."""
+    from sim.config import SimConfig
+
+    fixed = {"model", "name", "host", "port", "lora_modules", "served_model_name"}
     overrides: dict[str, Any] = {}
     for setting in settings:
         key, separator, value = setting.partition("=")
         if not separator or not key.strip():
             raise LocalUsageError(f"--sim-set {setting!r}: use KEY=VALUE, e.g. --sim-set max_num_seqs=8")
         key = key.strip().replace("-", "_")
-        if key in {"model", "name", "host", "port", "lora_modules", "served_model_name"}:
+        if key in fixed:
             raise LocalUsageError(
                 f"--sim-set {key}: set by the stack config and the local gateway; it cannot be overridden"
             )
+        if key not in SimConfig.model_fields:
+            known = ", ".join(sorted(set(SimConfig.model_fields) - fixed))
+            raise LocalUsageError(f"--sim-set {key}: not a simulator config key (sim/README.md); use one of {known}")
         try:
             overrides[key] = yaml.safe_load(value)
         except yaml.YAMLError as error:
@@ -290,7 +296,9 @@ def local(
     work_dir: Annotated[
         Path | None,
         typer.Option(
-            "--work-dir", help="Keep generated configs and logs here (default: a temp dir, removed)."
+            "--work-dir",
+            file_okay=False,
+            help="Keep generated configs and logs here (default: a temp dir, removed).",
         ),
     ] = None,
     ready_timeout: Annotated[
@@ -304,7 +312,12 @@ def local(
     ] = GatewayOptions.model_fields["access_log"].default,
     project_dir: Annotated[
         Path | None,
-        typer.Option("--project-dir", help="Directory holding Pulumi.yaml (default: nearest above cwd)."),
+        typer.Option(
+            "--project-dir",
+            exists=True,
+            file_okay=False,
+            help="Directory holding Pulumi.yaml (default: nearest above cwd).",
+        ),
     ] = None,
     client_region: Annotated[
         str | None,
@@ -346,9 +359,17 @@ def local(
                 from infgw.local.regions.command import load_regional_plan
 
                 regional = load_regional_plan(
-                    manifests, notes, stack=stack, replicas=replicas, seed=seed, sim_overrides=overrides
+                    manifests,
+                    notes,
+                    stack=stack,
+                    replicas=replicas,
+                    seed=seed,
+                    sim_overrides=overrides,
+                    client_region=client_region,
                 )
             else:
+                if client_region is not None:
+                    notes.append(f"--client-region {client_region}: stack {stack} has one cluster, so it is ignored")
                 plan = cluster_local_plan(cluster_dir, notes, stack, replicas, seed, overrides)
             if port:
                 ensure_port_free("127.0.0.1", port)

@@ -25,23 +25,33 @@ def plan(
     ] = "dev",
     json_file: Annotated[
         Path | None,
-        typer.Option("--json", help="Also write the full plan (every resource and input) to this file."),
+        typer.Option(
+            "--json", dir_okay=False, help="Also write the full plan (every resource and input) to this file."
+        ),
     ] = None,
     manifests_dir: Annotated[
         Path | None,
         typer.Option(
             "--manifests",
+            file_okay=False,
             help="Also write every Kubernetes object as kubectl-ready YAML: DIR/<cluster>/NN-<kind>-<name>.yaml.",
         ),
     ] = None,
     project_dir: Annotated[
         Path | None,
-        typer.Option("--project-dir", help="Directory holding Pulumi.yaml (default: nearest above cwd)."),
+        typer.Option(
+            "--project-dir",
+            exists=True,
+            file_okay=False,
+            help="Directory holding Pulumi.yaml (default: nearest above cwd).",
+        ),
     ] = None,
     deploy_order_file: Annotated[
         Path | None,
         typer.Option(
             "--deploy-order",
+            exists=True,
+            dir_okay=False,
             help="Rewrite the deploy-order block of this Markdown file (docs/deploying.md) from the rehearsal.",
         ),
     ] = None,
@@ -110,7 +120,11 @@ def plan(
     rehearsal = rehearse(result)
     print_rehearsal(rehearsal, Console())
     if deploy_order_file is not None:
-        write_deploy_order(rehearsal, deploy_order_file)
+        try:
+            write_deploy_order(rehearsal, deploy_order_file)
+        except ValueError as error:  # the file has no deploy-order block to rewrite
+            err(f"--deploy-order: {error}", err=True)
+            raise typer.Exit(INVALID_CONFIG_EXIT) from None
     policies_pass = check_plan(result, policy_config, Console())
     if not rehearsal.ok:
         raise typer.Exit(INVALID_CONFIG_EXIT)

@@ -80,6 +80,8 @@ class Wait:
     prerequisites: tuple[tuple[PlannedResource, str], ...]
     expected_create_s: float
     expected_update_s: float
+    # The component (a Region, named after its GKE cluster) whose Kubernetes provider creates the object.
+    cluster: str = ""
 
 
 @dataclass
@@ -394,7 +396,8 @@ def rehearse(plan: Plan) -> Rehearsal:
             (expected_create_s(p) for p, _ in needs if p.type == DEPLOYMENT and p.urn not in ancestors),
             default=0.0,
         )
-        result.waits.append(Wait(resource, wait, needs, own_create + waits_on_pods, own_update))
+        cluster = index.component_of(resource).rsplit("::", 1)[-1] if resource.provider else ""
+        result.waits.append(Wait(resource, wait, needs, own_create + waits_on_pods, own_update, cluster))
     for item in result.waits:
         resource = item.resource
         ancestors = index.ancestors(resource.urn)

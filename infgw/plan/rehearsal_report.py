@@ -24,10 +24,19 @@ def _short(resource: PlannedResource) -> str:
 
 def print_rehearsal(rehearsal: Rehearsal, console: Console) -> None:
     table = Table(title="Deploy rehearsal: what `pulumi up` waits for (minutes)", title_justify="left")
-    for column in ("awaited", "needs first", "expected create/update", "budget create/update"):
+    # Several clusters build the same objects: say whose wait each row is.
+    by_cluster = len({wait.cluster for wait in rehearsal.waits if wait.cluster}) > 1
+    if by_cluster:
+        table.add_column("cluster")
+    # Names fold onto further lines rather than end in an ellipsis: in an 80-column terminal (or a log)
+    # several waits would otherwise read "Deployment/vllm-…" alike.
+    for column in ("awaited", "needs first"):
+        table.add_column(column, overflow="fold")
+    for column in ("expected create/update", "budget create/update"):
         table.add_column(column)
     for wait in rehearsal.waits:
         table.add_row(
+            *([escape(wait.cluster or "-")] if by_cluster else []),
             escape(_short(wait.resource)),
             escape(", ".join(_short(p) for p, _ in wait.prerequisites) or "-"),
             f"{wait.expected_create_s / 60:.1f} / {wait.expected_update_s / 60:.1f}",

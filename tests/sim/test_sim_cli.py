@@ -53,6 +53,22 @@ def test_bad_config_exits_2_naming_the_key(args: list[str], message: str) -> Non
     assert message in result.output
 
 
+@pytest.mark.parametrize("profile", ["tpu-nonexistent", "profiles/missing.yaml"])
+def test_a_profile_that_does_not_exist_lists_the_shipped_ones_once(profile: str) -> None:
+    result = CliRunner().invoke(app, ["--port", "0", "--profile", profile, "--check-config"])
+    assert result.exit_code == 2
+    assert result.output.count("shipped profiles: ['h100-llama3.1-8b', 'zero-latency']") == 1
+    assert result.output.count("shipped profiles") == 1
+
+
+def test_help_names_every_flag_in_full_on_80_columns() -> None:
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    assert "…" not in result.output
+    for flag in ("--max-num-batched-tokens", "--num-gpu-blocks-override", "--kv-events-int-block-hashes"):
+        assert flag in result.output
+
+
 def test_flags_override_the_config_file_key_by_key(tmp_path) -> None:
     path = tmp_path / "sim.yaml"
     path.write_text("model: from-file\nmax_num_seqs: 4\nfaults:\n  error_rate: 0.25\n  error_status: 503\n")

@@ -61,7 +61,7 @@ def run(
     ctx: typer.Context,
     quick: Annotated[bool, typer.Option(help="CI-sized run (under 2 minutes).")] = False,
     full: Annotated[bool, typer.Option(
-        help="The long form behind the published numbers (~20 minutes on 2 cores).")] = False,
+        help="The long form behind the published numbers (longer than the standard run; not re-timed).")] = False,
     config: Annotated[Path | None, typer.Option(help="A BenchConfig YAML instead of the preset.")] = None,
     targets: Annotated[str | None, typer.Option(help="Comma-separated subset of targets.")] = None,
     scenarios: Annotated[str | None, typer.Option(help="Comma-separated subset of scenario names.")] = None,

@@ -28,8 +28,10 @@ def load_regional_plan(
     replicas: int | None,
     seed: int,
     sim_overrides: dict[str, Any] | None,
+    client_region: str | None = None,
 ) -> RegionalPlan:
-    """Every region's plan from the rendered manifests (raises LocalUsageError on a wiring break)."""
+    """Every region's plan from the rendered manifests (raises LocalUsageError on a wiring break, or when
+    ``client_region`` names no region of the stack)."""
     from infgw.local.command import LocalUsageError, check_sim_configs
 
     try:
@@ -43,6 +45,11 @@ def load_regional_plan(
         )
     except LocalPlanError as error:
         raise LocalUsageError(str(error)) from None
+    if client_region is not None and all(client_region not in (r.region, r.cluster) for r in plan.regions):
+        known = ", ".join(f"{r.region} (or {r.cluster})" for r in plan.regions)
+        raise LocalUsageError(
+            f"--client-region {client_region!r} is not a region of stack {stack}; use one of {known}"
+        )
     for region in plan.regions:
         check_sim_configs(region.plan)
     return plan.model_copy(update={"warnings": (*notes, *plan.warnings)})
@@ -118,22 +125,25 @@ async def run_regions(
             mode = plan.tier.balancing_mode.value + (" (dryRun)" if plan.tier.dry_run else "")
             fault_keys = FaultKeys([region.region for region in plan.regions])
             last_fault = ""
-            with terminal_keys(sys.stdin.fileno()) as keys, Live(console=console, auto_refresh=False) as live:
-                while True:
-                    gateway.check_running()
-                    rows = await gateway.status(session)
-                    keys_help = fault_keys.help() if keys is not None else None
-                    live.update(
-                        render_regional_status(rows, control.url, mode, keys_help, last_fault), refresh=True
-                    )
-                    if keys is None:
-                        await asyncio.sleep(refresh_s)
-                        continue
-                    with contextlib.suppress(TimeoutError):
-                        key = await asyncio.wait_for(keys.get(), refresh_s)
-                        action = fault_keys.press(key, {row.region: row.down for row in rows})
-                        if action is not None:
-                            last_fault = await apply_fault(gateway, action)
+            try:
+                with terminal_keys(sys.stdin.fileno()) as keys, Live(console=console, auto_refresh=False) as live:
+                    while True:
+                        gateway.check_running()
+                        rows = await gateway.status(session)
+                        keys_help = fault_keys.help() if keys is not None else None
+                        live.update(
+                            render_regional_status(rows, control.url, mode, keys_help, last_fault), refresh=True
+                        )
+                        if keys is None:
+                            await asyncio.sleep(refresh_s)
+                            continue
+                        with contextlib.suppress(TimeoutError):
+                            key = await asyncio.wait_for(keys.get(), refresh_s)
+                            action = fault_keys.press(key, {row.region: row.down for row in rows})
+                            if action is not None:
+                                last_fault = await apply_fault(gateway, action)
+            finally:
+                console.print()  # Live leaves the cursor at the end of its last line (as the one-cluster view)
 
 
 region_app = typer.Typer(

@@ -22,12 +22,12 @@ import typer
 
 from sim.config import ConfigError, LoraModule, SimConfig
 from sim.kv_events.config import KVEventsConfig, KVEventsConfigError
-from sim.latency_profile import shipped_profile_names
 from sim.readiness_line import SimReadinessLine
 from sim.server import start_simulator
 from sim.vllm_command_line import CommandLineError, TranslatedCommandLine, VllmCommandLine
 
-app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=False)
+# Plain click help: rich panels cut long flag names to an ellipsis on an 80-column terminal.
+app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=False, rich_markup_mode=None)
 
 
 def simulator_options() -> dict[str, bool]:
@@ -170,8 +170,6 @@ def serve(
         sim_config = build_config(config, values, faults)
     except (ConfigError, KVEventsConfigError) as err:
         typer.echo(f"vllm-sim: {err}", err=True)
-        if "profile" in str(err):
-            typer.echo(f"vllm-sim: shipped profiles: {', '.join(shipped_profile_names())}", err=True)
         raise typer.Exit(2) from err
     if check_config:
         typer.echo(sim_config.model_dump_json())

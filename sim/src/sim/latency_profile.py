@@ -61,7 +61,9 @@ def load_profile(name_or_path: str) -> LatencyProfile:
     if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
         path = Path(name_or_path)
         if not path.is_file():
-            raise ProfileError(f"latency profile file {name_or_path!r} does not exist")
+            raise ProfileError(
+                f"latency profile file {name_or_path!r} does not exist; shipped profiles: {shipped_profile_names()}"
+            )
         text, origin = path.read_text(encoding="utf-8"), str(path)
     else:
         entry = resources.files("sim").joinpath("profiles", f"{name_or_path}.yaml")

@@ -73,6 +73,31 @@ def test_bad_sim_setting_fails_before_anything_starts(repo_root: Path) -> None:
     code, output = run_cli("--project-dir", str(repo_root), "--sim-set", "port=1")
     assert code == INVALID_INPUT_EXIT
     assert "cannot be overridden" in output
+    code, output = run_cli("--project-dir", str(repo_root), "--sim-set", "max-num-seq=8")
+    assert code == INVALID_INPUT_EXIT
+    assert "--sim-set max_num_seq: not a simulator config key (sim/README.md); use one of " in output
+    assert "max_num_seqs" in output and "port" not in output.split("use one of", 1)[1]
+
+
+def test_unknown_client_region_names_the_flag_and_the_regions_before_anything_starts(repo_root: Path) -> None:
+    code, output = run_cli("--project-dir", str(repo_root), "--client-region", "mars")
+    assert code == INVALID_INPUT_EXIT
+    assert (
+        "--client-region 'mars' is not a region of stack dev; use one of europe-west3 (or gke-west), "
+        "us-east4 (or gke-east)" in output
+    )
+    assert "Traceback" not in output and "Starting" not in output
+
+
+def test_paths_of_the_wrong_kind_are_refused_naming_the_flag(repo_root: Path, tmp_path: Path) -> None:
+    a_file = tmp_path / "work"
+    a_file.write_text("", encoding="utf-8")
+    code, output = run_cli("--project-dir", str(repo_root), "--work-dir", str(a_file))
+    assert code == INVALID_INPUT_EXIT
+    assert "Invalid value for '--work-dir'" in output and "is a file" in output
+    code, output = run_cli("--project-dir", str(tmp_path / "no-such-project"))
+    assert code == INVALID_INPUT_EXIT
+    assert "Invalid value for '--project-dir'" in output and "does not exist" in output
 
 
 def test_unknown_stack_and_missing_services_are_clear_errors(

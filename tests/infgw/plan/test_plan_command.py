@@ -32,6 +32,18 @@ EXPECTED_PROBLEMS = [
 ]
 
 
+def run_plan_process(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m infgw plan ARGS` in its own process (its own Pulumi mocks), as `make plan` runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "infgw", "plan", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
 @pytest.fixture
 def project_with_bad_stack(tmp_path: Path, repo_root: Path) -> Path:
     shutil.copy(repo_root / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
@@ -46,12 +58,60 @@ def test_bad_stack_exits_2_with_one_line_per_problem(project_with_bad_stack: Pat
     assert result.stdout == ""
 
 
+def readme_bad_stack_output(readme: str) -> list[str]:
+    """The lines README.md shows under `$ make plan STACK=bad`, up to the end of that code block."""
+    lines = readme.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("$ make plan STACK=bad"))
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("```"))
+    return lines[start + 1 : end]
+
+
+def test_committed_bad_stack_prints_what_the_readme_shows(repo_root: Path) -> None:
+    """`make plan STACK=bad` as a new user runs it: the committed Pulumi.bad.yaml, the README's lines exactly."""
+    result = CliRunner().invoke(app, ["plan", "--stack", "bad", "--project-dir", str(repo_root)])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    expected = readme_bad_stack_output((repo_root / "README.md").read_text(encoding="utf-8"))
+    assert len(expected) == 3
+    assert result.stderr.splitlines() == expected
+
+
 def test_unknown_stack_exits_2(project_with_bad_stack: Path) -> None:
     result = CliRunner().invoke(
         app, ["plan", "--stack", "prod", "--project-dir", str(project_with_bad_stack)]
     )
     assert result.exit_code == 2
     assert "Pulumi.prod.yaml: not found; known stacks: bad" in result.stderr
+
+
+def test_output_paths_of_the_wrong_kind_are_refused_naming_the_flag(tmp_path: Path, repo_root: Path) -> None:
+    """Checked before anything is planned: a file where --manifests wants a folder, the reverse, no project."""
+    a_file = tmp_path / "out"
+    a_file.write_text("", encoding="utf-8")
+    wide = {"COLUMNS": "200"}  # rich would wrap the error box mid-phrase
+    result = CliRunner().invoke(app, ["plan", "--project-dir", str(repo_root), "--manifests", str(a_file)], env=wide)
+    assert result.exit_code == 2
+    assert "Invalid value for '--manifests'" in result.output and "is a file" in result.output
+    result = CliRunner().invoke(app, ["plan", "--project-dir", str(repo_root), "--json", str(tmp_path)], env=wide)
+    assert result.exit_code == 2
+    assert "Invalid value for '--json'" in result.output and "is a directory" in result.output
+    result = CliRunner().invoke(app, ["plan", "--project-dir", str(tmp_path / "no-such-project")], env=wide)
+    assert result.exit_code == 2
+    assert "Invalid value for '--project-dir'" in result.output and "does not exist" in result.output
+
+
+@pytest.mark.integration
+def test_deploy_order_into_a_file_without_the_block_names_the_flag(tmp_path: Path, repo_root: Path) -> None:
+    document = tmp_path / "notes.md"
+    document.write_text("# notes\n", encoding="utf-8")
+    completed = run_plan_process("--stack", "single", "--deploy-order", str(document), cwd=repo_root)
+    assert completed.returncode == 2
+    assert any(
+        line.startswith(f"--deploy-order: {document} has no <!-- deploy-order:begin")
+        for line in completed.stderr.splitlines()
+    ), completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert document.read_text(encoding="utf-8") == "# notes\n"
 
 
 def test_help_lists_plan() -> None:
@@ -62,23 +122,7 @@ def test_help_lists_plan() -> None:
 
 @pytest.mark.integration
 def test_bad_stack_in_a_real_process_has_no_traceback(project_with_bad_stack: Path, repo_root: Path) -> None:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "infgw",
-            "plan",
-            "--stack",
-            "bad",
-            "--project-dir",
-            str(project_with_bad_stack),
-        ],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = run_plan_process("--stack", "bad", "--project-dir", str(project_with_bad_stack), cwd=repo_root)
     assert completed.returncode == 2
     assert completed.stderr.splitlines() == EXPECTED_PROBLEMS
 
@@ -87,14 +131,7 @@ def test_bad_stack_in_a_real_process_has_no_traceback(project_with_bad_stack: Pa
 def test_dev_plan_in_a_real_process_writes_json(tmp_path: Path, repo_root: Path) -> None:
     """What `make plan ARGS="--json FILE"` runs: its own process, its own Pulumi mocks."""
     plan_file = tmp_path / "plan.json"
-    completed = subprocess.run(
-        [sys.executable, "-m", "infgw", "plan", "--stack", "dev", "--json", str(plan_file)],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    completed = run_plan_process("--stack", "dev", "--json", str(plan_file), cwd=repo_root)
     assert completed.returncode == 0, completed.stderr
     assert "Resources per type" in completed.stdout
     document = json.loads(plan_file.read_text(encoding="utf-8"))
@@ -142,13 +179,7 @@ def test_a_stack_the_rehearsal_refuses_exits_2_naming_the_fix(tmp_path: Path, re
     document = yaml.safe_load((repo_root / "Pulumi.single.yaml").read_text(encoding="utf-8"))
     document["config"]["gke-inference-gateway:services"]["pools"][0]["extraArgs"] = ["--no-such-vllm-flag"]
     (tmp_path / "Pulumi.bad-flag.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
-    completed = subprocess.run(
-        [sys.executable, "-m", "infgw", "plan", "--stack", "bad-flag", "--project-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    completed = run_plan_process("--stack", "bad-flag", "--project-dir", str(tmp_path), cwd=repo_root)
     assert completed.returncode == 2, completed.stdout[-2000:]
     output = " ".join(completed.stdout.split())
     assert "vLLM would refuse its command line" in output and "fix pools[].extraArgs" in output

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from components.config.sources import read_stack
 from infgw.plan.model import Plan, PlannedResource
 from infgw.plan.recorder import PlanRecorder
 from infgw.plan.rehearsal import rehearse
-from infgw.plan.rehearsal_report import ORDER_BEGIN, ORDER_END, deploy_order_markdown
+from infgw.plan.rehearsal_report import ORDER_BEGIN, ORDER_END, deploy_order_markdown, print_rehearsal
 from infgw.plan.runner import run_program
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -153,6 +155,36 @@ def test_deploy_order_in_the_docs_is_current(plans: dict[str, Plan], repo_root: 
     assert block.strip() == deploy_order_markdown(rehearse(plans["single"])).strip(), (
         "docs/deploying.md is stale; run: make plan STACK=single ARGS='--deploy-order docs/deploying.md'"
     )
+
+
+def test_the_rehearsal_table_names_every_wait_in_full_on_80_columns(plans: dict[str, Plan]) -> None:
+    """`make plan` in an 80-column terminal, or piped to a file: no name is cut to an ellipsis."""
+    rehearsal = rehearse(plans["dev"])
+    output = io.StringIO()
+    print_rehearsal(rehearsal, Console(file=output, width=80, color_system=None))
+    text = output.getvalue()
+    assert "…" not in text
+    # Each column's cell fragments, read down the table, spell the names out (column 1 is the cluster).
+    awaited = "".join(line.split("│")[2].strip() for line in text.splitlines() if line.startswith("│"))
+    assert "Gateway/cross-region-gateway" in awaited
+    assert awaited.count("Deployment/vllm-llama3-8b-instruct-epp") == 2
+
+
+@pytest.mark.parametrize("stack", ["dev", "single"])
+def test_the_rehearsal_says_whose_wait_each_is_when_several_clusters_wait(plans: dict[str, Plan], stack: str) -> None:
+    """Both regions of the dev stack build the same Deployments: each row names its cluster."""
+    rehearsal = rehearse(plans[stack])
+    rows = [(wait.cluster, wait.resource.type, wait.resource.get("metadata.name")) for wait in rehearsal.waits]
+    output = io.StringIO()
+    print_rehearsal(rehearsal, Console(file=output, width=200, color_system=None))
+    header = next(line for line in output.getvalue().splitlines() if "awaited" in line)
+    if stack == "dev":
+        assert {row[0] for row in rows} == {"gke-west", "gke-east"}
+        assert len(set(rows)) == len(rows)
+        assert header.split("┃")[1].strip() == "cluster"
+    else:
+        assert {row[0] for row in rows} == {"gke-central"}
+        assert "cluster" not in header
 
 
 def test_a_port_the_model_server_does_not_listen_on_is_refused(plans: dict[str, Plan]) -> None:
