@@ -195,7 +195,7 @@ class StackConfig(ConfigModel):
     hf_token: SecretStr | None = Field(None, description="Hugging Face token (set it with --secret)")
     services: ServicesConfig | None = Field(
         None,
-        description="model pools, objectives, routes, gateway and LB policy (components/service_config.py)",
+        description="model pools, objectives, routes, gateway and LB policy (components/config/services.py)",
     )
 
     @field_validator("project")
