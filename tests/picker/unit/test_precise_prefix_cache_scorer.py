@@ -496,3 +496,131 @@ def test_kv_block_fit_needs_history_below_match(plugin_context: PluginContext) -
     with pytest.raises(ValidationError, match="historyBelowMatch"):
         scorer(plugin_context, kvBlockFit={})
     assert scorer(plugin_context).parameters.kv_block_fit is None  # off unless set
+
+
+def home_scorer(plugin_context: PluginContext, **parameters) -> PrecisePrefixCacheScorer:
+    """historyBelowMatch 0.25 (a holder needs 1 of PROMPT's 4 blocks); e0 and e1 publish, holding nothing."""
+    plugin = scorer(plugin_context, historyBelowMatch=0.25, **parameters)
+    for state in STATES[:2]:
+        plugin.indexer.apply(state.endpoint.name, 0, plugin.indexer.decode(batch()))
+    return plugin
+
+
+def place(plugin: PrecisePrefixCacheScorer, request_id: str, state: EndpointState) -> None:
+    request = inference_request(PROMPT, request_id=request_id)
+    plugin.score(request, STATES[:2])
+    plugin.pre_request(request, SchedulingResult({"default": ProfileResult((state,))}, "default"))
+
+
+@pytest.mark.parametrize(
+    ("home", "e0_blocks", "expected"),
+    [
+        # e0 is the home (placed while nobody held it) and holds half; the overflow copy on e1 holds it all:
+        # the home scores the best match, the copy 0 (the events alone: [0.5, 1.0], the group moves to e1)
+        ({}, 2, [1.0, 0.0]),
+        # copyMatchFactor: the copy keeps that share of its match
+        ({"copyMatchFactor": 0.5}, 2, [1.0, 0.5]),
+        # the home was evicted (holds under historyBelowMatch): the copy's match counts as it is
+        ({}, 0, [0.0, 1.0]),
+    ],
+    ids=["copy-holds-more", "copy-match-factor", "home-gone"],
+)
+def test_an_overflow_copy_does_not_draw_the_group_from_its_home(
+    plugin_context: PluginContext, home: dict[str, float], e0_blocks: int, expected: list[float]
+) -> None:
+    plugin = home_scorer(plugin_context, home=home)
+    place(plugin, "r-1", STATES[0])  # nobody holds it: e0 becomes its home
+    publish(plugin, "e0", 2, seq=1)
+    place(plugin, "r-2", STATES[1])  # e0 holds it: e1 gets an overflow copy (spill, kvBlockFit overflow)
+    publish(plugin, "e1", 4, seq=1)
+    if e0_blocks < 2:
+        plugin.indexer.apply("e0", 2, plugin.indexer.decode(batch(block_removed([1, 2]))))
+    assert plugin.score(inference_request(PROMPT, request_id="r-3"), STATES[:2]) == expected
+
+
+def test_without_home_the_copy_holding_more_draws_the_group(plugin_context: PluginContext) -> None:
+    """The loss ``home`` removes: the same placements as above, scored on the events alone."""
+    plugin = home_scorer(plugin_context)
+    place(plugin, "r-1", STATES[0])
+    publish(plugin, "e0", 2, seq=1)
+    place(plugin, "r-2", STATES[1])
+    publish(plugin, "e1", 4, seq=1)
+    assert plugin.score(inference_request(PROMPT, request_id="r-3"), STATES[:2]) == [0.5, 1.0]
+
+
+def test_a_placement_after_the_home_lost_the_prefix_makes_a_new_home(plugin_context: PluginContext) -> None:
+    """e0 was the home; evicted there, the next request goes to e1, which becomes the home: a later copy back
+    on e0 holding more does not draw the group back."""
+    plugin = home_scorer(plugin_context, home={})
+    place(plugin, "r-1", STATES[0])
+    place(plugin, "r-2", STATES[1])  # e0 holds nothing by the events: e1 is the new home
+    publish(plugin, "e1", 2, seq=1)
+    place(plugin, "r-3", STATES[0])  # an overflow copy on e0 while e1 holds it
+    publish(plugin, "e0", 4, seq=1)
+    assert plugin.score(inference_request(PROMPT, request_id="r-4"), STATES[:2]) == [0.0, 1.0]
+
+
+def test_sibling_deciders_agree_on_the_home() -> None:
+    """The second decider learns both placements from the first (shared placements) and the same events: it
+    tells the home from the copy alike."""
+    first, second = linked_scorers(home={})
+    route(first, PROMPT, "r-1", STATES[0])
+    for plugin in (first, second):
+        publish(plugin, "e0", 2, seq=1)
+    route(first, PROMPT, "r-2", STATES[1])
+    for plugin in (first, second):
+        publish(plugin, "e1", 4, seq=1)
+    for plugin, request_id in ((first, "r-3"), (second, "r-4")):
+        assert plugin.score(inference_request(PROMPT, request_id=request_id), STATES[:2]) == [1.0, 0.0]
+
+
+def test_home_needs_history_below_match(plugin_context: PluginContext) -> None:
+    with pytest.raises(ValidationError, match="historyBelowMatch"):
+        scorer(plugin_context, home={})
+    assert scorer(plugin_context).parameters.home is None  # off unless set
+
+
+def overflow_states(e0_waiting: int) -> list[EndpointState]:
+    """e0: 12 blocks x 0.5 = 6 free, with ``e0_waiting`` queued; e1 idle with 100 free (scraped before r-1)."""
+    return [
+        endpoint_state(
+            0, num_gpu_blocks=12, kv_cache_usage_ratio=0.5, waiting_queue_size=e0_waiting, updated_at_s=999.0
+        ),
+        endpoint_state(1, num_gpu_blocks=100, kv_cache_usage_ratio=0.0, updated_at_s=999.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "e0_waiting", "expected"),
+    [
+        # e0 holds PROMPT and has 6 free less r-1's 2 output blocks: 4 < 4 + 2; queued 1: it overflows to e1
+        ({}, 1, [0.0, 1.0]),
+        # nothing queued on e0: it stays (it starts once a running request ends)
+        ({}, 0, [1.0, 0.0]),
+        # r-1, routed to e0 within speculativeTTL, still references the prefix: 0 + 2 blocks fit, it stays
+        ({"speculativeIndexing": True}, 1, [1.0, 0.0]),
+    ],
+    ids=["queued-and-full", "not-queued", "group-mate-running"],
+)
+def test_kv_block_fit_overflows_a_held_prefix_whose_holder_is_full_and_queued(
+    plugin_context: PluginContext, parameters: dict[str, bool], e0_waiting: int, expected: list[float]
+) -> None:
+    plugin = scorer(
+        plugin_context,
+        historyBelowMatch=0.25,
+        kvBlockFit={"outputBlocks": 2, "overflowMinQueue": 1},
+        **parameters,
+    )
+    plugin.indexer.apply("e1", 0, plugin.indexer.decode(batch()))
+    publish(plugin, "e0", 4)
+    place(plugin, "r-1", STATES[0])
+    assert plugin.score(inference_request(PROMPT, request_id="r-2"), overflow_states(e0_waiting)) == expected
+
+
+def test_without_overflow_min_queue_a_held_prefix_stays(plugin_context: PluginContext) -> None:
+    """The same full, queued holder without ``overflowMinQueue``: kvBlockFit moves prefixes nobody holds only."""
+    plugin = scorer(plugin_context, historyBelowMatch=0.25, kvBlockFit={"outputBlocks": 2})
+    plugin.indexer.apply("e1", 0, plugin.indexer.decode(batch()))
+    publish(plugin, "e0", 4)
+    place(plugin, "r-1", STATES[0])
+    assert plugin.score(inference_request(PROMPT, request_id="r-2"), overflow_states(1)) == [1.0, 0.0]
