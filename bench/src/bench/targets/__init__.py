@@ -23,6 +23,7 @@ DEFAULT_TARGETS = (
     "picker-precise-prefill-backlog",
     "picker-precise-kv-fit",
     "picker-precise-kv-fit-backlog",
+    "picker-precise-home-overflow-backlog",
     "picker-llm-d-default",
     "picker-precise-2-workers",
     "picker-precise-2-replicas",
@@ -38,7 +39,6 @@ PRECISE_VARIANTS = (
     "picker-precise-prefill-backlog",
     "picker-precise-kv-fit",
     "picker-precise-kv-fit-backlog",
-    "picker-precise-overflow-backlog",
     "picker-precise-home-overflow-backlog",
 )
 
@@ -52,10 +52,12 @@ PREFILL_BACKLOG = (("prefillBacklog", {"peakPrefillThroughput": 10000, "maxTTFTP
 # with prefillBacklog.
 KV_BLOCK_FIT = (("kvBlockFit", {}),)
 # kvBlockFit moving single requests of held prefixes too (their holder queued and short of blocks) to a replica
-# with at most one request, with prefillBacklog; and with home affinity besides (overflow copies do not draw the
-# group).
-OVERFLOW_BACKLOG = (("kvBlockFit", {"maxDestinationRequests": 1, "overflowMinQueue": 1}), *PREFILL_BACKLOG)
-HOME_OVERFLOW_BACKLOG = (*OVERFLOW_BACKLOG, ("home", {}))
+# with at most one request, home affinity so that those overflow copies do not draw the group, and prefillBacklog.
+HOME_OVERFLOW_BACKLOG = (
+    ("kvBlockFit", {"maxDestinationRequests": 1, "overflowMinQueue": 1}),
+    ("home", {}),
+    *PREFILL_BACKLOG,
+)
 
 
 def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
@@ -88,13 +90,10 @@ def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
         PickerGateway("picker-precise-kv-fit-backlog", "precise",
                       "as picker-precise-kv-fit, with prefillBacklog too", wants_kv_events=True,
                       scorer_overrides=KV_BLOCK_FIT + PREFILL_BACKLOG),
-        PickerGateway("picker-precise-overflow-backlog", "precise",
+        PickerGateway("picker-precise-home-overflow-backlog", "precise",
                       "as picker-precise-kv-fit-backlog, and a held prefix's request overflows too when its holder "
                       "has a queue and not the free KV blocks, to a replica with at most one request "
-                      "(kvBlockFit.overflowMinQueue: 1, maxDestinationRequests: 1)",
-                      wants_kv_events=True, scorer_overrides=OVERFLOW_BACKLOG),
-        PickerGateway("picker-precise-home-overflow-backlog", "precise",
-                      "as picker-precise-overflow-backlog, with home affinity: while a prefix's home holds it, "
+                      "(kvBlockFit.overflowMinQueue: 1, maxDestinationRequests: 1); while a prefix's home holds it, "
                       "overflow copies elsewhere score 0 (home: {})",
                       wants_kv_events=True, scorer_overrides=HOME_OVERFLOW_BACKLOG),
         PickerGateway("picker-llm-d-default", "llm-d-default",
