@@ -17,8 +17,8 @@ endpoints it does not fit and some destination exists (an endpoint it fits with 
 it starts at once), affinity moves to the destinations.
 With ``overflowMinQueue`` set, a prefix some endpoint holds moves too, as a single overflow request: when
 every top-scored endpoint is known not to fit it (its blocks that no group-mate routed there within
-``speculativeTTL`` references) and has at least ``overflowMinQueue`` requests queued (the scrape's waiting
-queue, or the picker's in flight beyond the scrape's running), and some destination exists.
+``speculativeTTL`` references), one of them has at least ``overflowMinQueue`` requests queued (the scrape's
+waiting queue, or the picker's in flight beyond the scrape's running), and some destination exists.
 An endpoint without a block count (a server that does not report ``num_gpu_blocks``, or not scraped yet)
 is never judged: the rule leaves it as it is.
 """
