@@ -23,7 +23,6 @@ DEFAULT_TARGETS = (
     "picker-precise-prefill-backlog",
     "picker-precise-kv-fit",
     "picker-precise-kv-fit-backlog",
-    "picker-precise-home-overflow-backlog",
     "picker-llm-d-default",
     "picker-precise-2-workers",
     "picker-precise-2-replicas",
@@ -39,7 +38,6 @@ PRECISE_VARIANTS = (
     "picker-precise-prefill-backlog",
     "picker-precise-kv-fit",
     "picker-precise-kv-fit-backlog",
-    "picker-precise-home-overflow-backlog",
 )
 
 
@@ -51,13 +49,6 @@ PREFILL_BACKLOG = (("prefillBacklog", {"peakPrefillThroughput": 10000, "maxTTFTP
 # The precise profile with kvBlockFit on (the block count comes from each replica's cache_config_info), alone and
 # with prefillBacklog.
 KV_BLOCK_FIT = (("kvBlockFit", {}),)
-# kvBlockFit moving single requests of held prefixes too (their holder queued and short of blocks) to a replica
-# with at most one request, home affinity so that those overflow copies do not draw the group, and prefillBacklog.
-HOME_OVERFLOW_BACKLOG = (
-    ("kvBlockFit", {"maxDestinationRequests": 1, "overflowMinQueue": 1}),
-    ("home", {}),
-    *PREFILL_BACKLOG,
-)
 
 
 def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
@@ -90,12 +81,6 @@ def build_targets(peers_venv: Path | None = None) -> dict[str, Target]:
         PickerGateway("picker-precise-kv-fit-backlog", "precise",
                       "as picker-precise-kv-fit, with prefillBacklog too", wants_kv_events=True,
                       scorer_overrides=KV_BLOCK_FIT + PREFILL_BACKLOG),
-        PickerGateway("picker-precise-home-overflow-backlog", "precise",
-                      "as picker-precise-kv-fit-backlog, and a held prefix's request overflows too when its holder "
-                      "has a queue and not the free KV blocks, to a replica with at most one request "
-                      "(kvBlockFit.overflowMinQueue: 1, maxDestinationRequests: 1); while a prefix's home holds it, "
-                      "overflow copies elsewhere score 0 (home: {})",
-                      wants_kv_events=True, scorer_overrides=HOME_OVERFLOW_BACKLOG),
         PickerGateway("picker-llm-d-default", "llm-d-default",
                       "Envoy + picker, llm-d's guide default on llm-d-router v0.10 (sticky until saturated)"),
         PickerGateway("picker-precise-2-workers", "precise",

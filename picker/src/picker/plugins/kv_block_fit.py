@@ -15,10 +15,6 @@ it; a request that does not fit waits for running requests to finish. Used by
 endpoints it does not fit and some destination exists (an endpoint it fits with at most
 ``maxDestinationRequests`` requests running, waiting or placed since the scrape: by default an idle one, where
 it starts at once), affinity moves to the destinations.
-With ``overflowMinQueue`` set, a prefix some endpoint holds moves too, as a single overflow request: when
-every top-scored endpoint is known not to fit it (its blocks that no group-mate routed there within
-``speculativeTTL`` references), one of them has at least ``overflowMinQueue`` requests queued (the scrape's
-waiting queue, or the picker's in flight beyond the scrape's running), and some destination exists.
 An endpoint without a block count (a server that does not report ``num_gpu_blocks``, or not scraped yet)
 is never judged: the rule leaves it as it is.
 """
@@ -30,8 +26,6 @@ from collections.abc import Sequence, Set
 
 from pydantic import Field
 
-from picker.framework.in_flight import InFlightTracker
-from picker.framework.load import fresh_queue_estimate
 from picker.framework.registry import PluginParameters
 from picker.framework.types import EndpointState
 
@@ -49,19 +43,12 @@ class KVBlockFitParameters(PluginParameters):
         description="a request moves only to an endpoint it fits with at most this many requests running or "
         "waiting by the scrape plus placed since (0: idle ones; null: any it fits)",
     )
-    overflow_min_queue: int | None = Field(
-        default=None,
-        ge=1,
-        description="a held prefix moves too when its holder does not fit it and has this many queued "
-        "(null: only prefixes nobody holds move)",
-    )
 
 
 class KVBlockFit:
     def __init__(self, parameters: KVBlockFitParameters) -> None:
         self._output_blocks = parameters.output_blocks
         self._max_destination_requests = parameters.max_destination_requests
-        self._overflow_min_queue = parameters.overflow_min_queue
         # endpoint -> [(placed at, blocks it takes)], oldest first; dropped once a later scrape counts them.
         self._placed: dict[str, deque[tuple[float, int]]] = {}
 
@@ -132,34 +119,6 @@ class KVBlockFit:
         if max(kept) > 0.0:
             return kept
         return [1.0 if is_destination else 0.0 for is_destination in destinations]
-
-    @property
-    def moves_held(self) -> bool:
-        """Whether held prefixes may overflow (``overflowMinQueue`` set)."""
-        return self._overflow_min_queue is not None
-
-    def overflow(
-        self,
-        scores: Sequence[float],
-        endpoints: Sequence[EndpointState],
-        prompt_blocks: Sequence[int],
-        in_flight: InFlightTracker,
-    ) -> list[float]:
-        """For a held prefix: :meth:`yield_affinity` when some top-scored endpoint has at least
-        ``overflowMinQueue`` requests queued (the larger of the scrape's waiting queue and the requests in
-        flight there beyond the scrape's running); else ``scores``."""
-        min_queue = self._overflow_min_queue
-        if min_queue is None:
-            return list(scores)
-        top = max(scores, default=0.0)
-        in_flight_of = in_flight.view().get
-        queued = any(
-            score == top
-            and state.metrics is not None
-            and fresh_queue_estimate(state.metrics, in_flight_of(state.endpoint.name, 0)) >= min_queue
-            for score, state in zip(scores, endpoints, strict=True)
-        )
-        return self.yield_affinity(scores, endpoints, prompt_blocks) if queued else list(scores)
 
     def prune(self, live_endpoint_names: Set[str]) -> None:
         for name in [name for name in self._placed if name not in live_endpoint_names]:

@@ -35,7 +35,6 @@ from picker.framework.in_flight import InFlightTracker
 from picker.framework.interfaces import SchedulingResult
 from picker.framework.load import hot_endpoints
 from picker.framework.placement_sharing import SharedPlacement
-from picker.framework.registry import PluginParameters
 from picker.framework.types import EndpointState, InferenceRequest
 from picker.kvevents.speculative_index import SpeculativeIndex
 from picker.kvevents.stored_footprint import StoredFootprint
@@ -49,7 +48,6 @@ from picker.plugins.kv_event_prefix_index import (
 )
 from picker.plugins.placement_footprint import PlacementFootprint
 from picker.plugins.prefill_backlog import PrefillBacklog, PrefillBacklogParameters
-from picker.plugins.prefix_home import PrefixHomes
 from picker.plugins.prefix_index import PrefixIndex
 from picker.plugins.prefix_spill_scorer import SpillParameters
 from picker.plugins.rendezvous_placement import RendezvousPlacement, first_unheld_block
@@ -61,17 +59,6 @@ _PENDING_CAPACITY = 4096  # requests scored but not yet routed (a failed schedul
 _HISTORY_BLOCKS = 256
 # Sibling deciders' routing history: their latest placement per endpoint and first block, most recent kept.
 _SHARED_HISTORY_ENTRIES = 16384
-# Block keys whose home is remembered (over the requests' first _HISTORY_BLOCKS blocks): 1,000 prefixes.
-_HOME_KEYS = 256_000
-
-
-class PrefixHomeParameters(PluginParameters):
-    copy_match_factor: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        description="share of its match an endpoint other than the prefix's home keeps while the home holds it",
-    )
 
 
 class PrecisePrefixCacheParameters(KVEventIndexParameters):
@@ -109,11 +96,6 @@ class PrecisePrefixCacheParameters(KVEventIndexParameters):
         description="a prefix nobody holds leaves endpoints its KV blocks do not fit now for those they fit, "
         "when affinity points only at the former (needs historyBelowMatch); off unless set",
     )
-    home: PrefixHomeParameters | None = Field(
-        default=None,
-        description="a prefix's home (where it was placed while no other endpoint held it) keeps its group while "
-        "it holds the prefix; overflow copies elsewhere count less (needs historyBelowMatch); off unless set",
-    )
     cold_placement: Literal["footprint", "rendezvous"] = Field(
         default="footprint",
         description="a prefix nobody holds and nothing was routed for: 'footprint' (coldPlacementWeight's "
@@ -132,11 +114,6 @@ class PrecisePrefixCacheParameters(KVEventIndexParameters):
             raise ValueError(
                 "prefillBacklog redirects prefixes nobody holds, which historyBelowMatch detects: "
                 "set historyBelowMatch (e.g. 0.25) or drop prefillBacklog"
-            )
-        if self.home is not None and self.history_below_match == 0:
-            raise ValueError(
-                "home tells a prefix's home from copies by whether it holds historyBelowMatch of it: "
-                "set historyBelowMatch (e.g. 0.25) or drop home"
             )
         if self.kv_block_fit is not None and self.history_below_match == 0:
             raise ValueError(
@@ -187,8 +164,6 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         # block, O(1) to record per placement where the LRU above costs per block (the receiver records every
         # sibling's placement, so that cost would be paid once more per decider).
         self.shared_history = SpeculativeIndex(math.inf, _SHARED_HISTORY_ENTRIES)
-        # Each prefix's home, told apart from overflow copies (from every decider's placements and the events).
-        self._homes = PrefixHomes(_HOME_KEYS) if parameters.home is not None else None
         self._in_flight = context.in_flight
         # Never counts: rendezvous placement's veto reads the scraped metrics only.
         self._none_in_flight = InFlightTracker()
@@ -204,7 +179,6 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
             return scores
         keys, matched = routed
         nobody_holds = self._nobody_holds(matched, len(keys))
-        overflow = self._kv_fit is not None and self._kv_fit.moves_held and not nobody_holds
         if self._backlog is not None and nobody_holds:
             block_tokens = self._block_tokens
             scores = self._backlog.yield_affinity(
@@ -216,17 +190,6 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         if self._kv_fit is not None and nobody_holds:
             # Every prompt block is allocated or taken from the free pool (see kv_block_fit).
             scores = self._kv_fit.yield_affinity(scores, endpoints, [len(keys)] * len(endpoints))
-        elif self._kv_fit is not None and overflow:
-            # A held prefix (kvBlockFit.overflowMinQueue): a group-mate routed there within speculativeTTL
-            # likely still runs, and the blocks it references are not taken again.
-            speculative = self.events.speculative
-            running = speculative.longest_prefix(keys, self._clock.now()) if speculative is not None else {}
-            scores = self._kv_fit.overflow(
-                scores,
-                endpoints,
-                [len(keys) - running.get(state.endpoint.name, 0) for state in endpoints],
-                self._in_flight,
-            )
         return scores
 
     def _affinity_scores(self, request: InferenceRequest, endpoints: Sequence[EndpointState]) -> list[float]:
@@ -266,15 +229,6 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
                 scores.append(matched.get(name, 0) / total)
             else:
                 scores.append(routed.get(name, 0) / routed_total)
-        home = self.parameters.home
-        if home is not None and not cold:
-            home_name = self._holding_home(self._routed_keys[_request_key(request)][0], matched)
-            if home_name is not None:
-                best = max(scores)
-                scores = [
-                    best if state.endpoint.name == home_name else score * home.copy_match_factor
-                    for state, score in zip(endpoints, scores, strict=True)
-                ]
         spill = self.parameters.spill
         if spill is not None and any(scores):
             hot = hot_endpoints(
@@ -286,18 +240,6 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
                     for score, is_hot in zip(scores, hot, strict=True)
                 ]
         return scores
-
-    def _holding_home(self, keys: Sequence[int], matched: Mapping[str, int]) -> str | None:
-        """The home of the prefix ``keys`` when it still holds ``historyBelowMatch`` of them (``matched``:
-        per endpoint its cached run of ``keys``); None without one, or once it no longer holds it."""
-        homes = self._homes
-        if homes is None:
-            return None
-        min_blocks = min(math.ceil(self.parameters.history_below_match * len(keys)), _HISTORY_BLOCKS)
-        found = homes.home(keys[:_HISTORY_BLOCKS], min_blocks)
-        if found is None or matched.get(found[0], 0) < min_blocks:
-            return None
-        return found[0]
 
     def _nobody_holds(self, matched: Mapping[str, int], total: int) -> bool:
         """No endpoint holds ``historyBelowMatch`` of the request (always False with it off)."""
@@ -370,19 +312,6 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
         """What every placement, this decider's or a sibling's, adds besides routing history: the footprint,
         the prefill backlog and the speculative entries."""
         endpoint = placement.endpoint
-        homes = self._homes
-        if homes is not None:
-            # Before the speculative entry below: whether the home held it is the events' (and earlier
-            # placements') say, alike in every decider.
-            keys = placement.keys
-            held = self.index.longest_prefix(keys[:_HISTORY_BLOCKS])
-            speculative = self.events.speculative
-            if speculative is not None:
-                for name, blocks in speculative.longest_prefix(keys[:_HISTORY_BLOCKS], self._clock.now()).items():
-                    if blocks > held.get(name, 0):
-                        held[name] = blocks
-            if self._holding_home(keys, held) in (None, endpoint):
-                homes.place(endpoint, keys[:_HISTORY_BLOCKS])
         self._footprint.place(endpoint, placement.new_blocks)
         if self._backlog is not None:
             self._backlog.add(endpoint, placement.new_blocks * self._block_tokens, self._clock.now())
@@ -393,8 +322,6 @@ class PrecisePrefixCacheScorer(KVEventIndexOwner):
     def prune(self, live_endpoint_names: Set[str]) -> None:
         self.history.prune(live_endpoint_names)
         self.shared_history.prune(live_endpoint_names)
-        if self._homes is not None:
-            self._homes.prune(live_endpoint_names)
         self._footprint.prune(live_endpoint_names)
         self._rendezvous.prune(live_endpoint_names)
         if self._backlog is not None:
