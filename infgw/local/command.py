@@ -39,6 +39,25 @@ class LocalUsageError(Exception):
     """Bad input found before anything started."""
 
 
+def ignored_regional_flags(
+    stack: str, client_region: str | None, inter_region_delay_s: float, report_delay_s: float
+) -> list[str]:
+    """A note naming the multi-region flags given (not left at their defaults) for a one-cluster stack."""
+    defaults = RegionalOptions.model_fields
+    given = [
+        flag
+        for flag, is_given in (
+            ("--client-region", client_region is not None),
+            ("--inter-region-delay", inter_region_delay_s != defaults["inter_region_delay_s"].default),
+            ("--report-delay", report_delay_s != defaults["report_delay_s"].default),
+        )
+        if is_given
+    ]
+    if not given:
+        return []
+    return [f"{', '.join(given)}: stack {stack} has one cluster; multi-region flags are ignored"]
+
+
 def parse_sim_settings(settings: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs (VALUE parsed as YAML: numbers, booleans, lists) into simulator config keys."""
     from sim.config import SimConfig
@@ -56,7 +75,9 @@ def parse_sim_settings(settings: list[str]) -> dict[str, Any]:
             )
         if key not in SimConfig.model_fields:
             known = ", ".join(sorted(set(SimConfig.model_fields) - fixed))
-            raise LocalUsageError(f"--sim-set {key}: not a simulator config key (sim/README.md); use one of {known}")
+            raise LocalUsageError(
+                f"--sim-set {key}: not a simulator config key (sim/README.md); use one of {known}"
+            )
         try:
             overrides[key] = yaml.safe_load(value)
         except yaml.YAMLError as error:
@@ -368,8 +389,7 @@ def local(
                     client_region=client_region,
                 )
             else:
-                if client_region is not None:
-                    notes.append(f"--client-region {client_region}: stack {stack} has one cluster, so it is ignored")
+                notes.extend(ignored_regional_flags(stack, client_region, inter_region_delay, report_delay))
                 plan = cluster_local_plan(cluster_dir, notes, stack, replicas, seed, overrides)
             if port:
                 ensure_port_free("127.0.0.1", port)

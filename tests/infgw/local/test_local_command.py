@@ -20,6 +20,8 @@ from local_gateway_stacks import TWO_POOL_SERVICES, stack_document, write_stack
 from typer.testing import CliRunner
 
 from infgw.cli import app
+from infgw.local.command import ignored_regional_flags
+from infgw.local.regions.regional_options import RegionalOptions
 
 INVALID_INPUT_EXIT = 2
 
@@ -275,3 +277,15 @@ async def test_killed_parent_takes_its_children_along(repo_root: Path, tmp_path:
     while processes_mentioning(str(work_dir)) and loop.time() < deadline:
         await asyncio.sleep(0.2)
     assert processes_mentioning(str(work_dir)) == []
+
+
+def test_multi_region_flags_given_for_a_one_cluster_stack_are_named_in_a_note() -> None:
+    defaults = RegionalOptions.model_fields
+    delay, report = defaults["inter_region_delay_s"].default, defaults["report_delay_s"].default
+    assert ignored_regional_flags("single", None, delay, report) == []
+    assert ignored_regional_flags("single", "us-east4", delay + 0.05, report) == [
+        "--client-region, --inter-region-delay: stack single has one cluster; multi-region flags are ignored"
+    ]
+    assert ignored_regional_flags("single", None, delay, report + 1) == [
+        "--report-delay: stack single has one cluster; multi-region flags are ignored"
+    ]
