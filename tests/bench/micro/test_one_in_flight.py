@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from bench.micro.picker.one_in_flight import PickerVariant, is_streamed, timing_median_ms
+from bench.micro.picker.one_in_flight import PickerVariant, is_streamed, timing_median_ms, timing_value_ms
 
 
 def test_a_variant_is_a_name_an_optional_git_ref_and_shell_split_flags():
@@ -36,3 +36,12 @@ def test_timing_lines_are_told_apart_by_the_answers_content_type():
     assert is_streamed({"response_content_type": "text/event-stream; charset=utf-8"})
     assert not is_streamed({"response_content_type": "application/json"})
     assert not is_streamed({})
+
+
+def test_one_timing_value_reads_a_field_or_the_ext_proc_struct_and_is_none_where_envoy_logged_none():
+    entry = {"upstream_us": "1500", "total_us": "-", "ext_proc": {"request_header_latency_us": 700}}
+    assert timing_value_ms(entry, "upstream_us") == 1.5
+    assert timing_value_ms(entry, "ext_proc.request_header_latency_us") == 0.7
+    assert timing_value_ms(entry, "total_us") is None
+    assert timing_value_ms(entry, "response_body_us") is None
+    assert timing_value_ms({"ext_proc": "-"}, "ext_proc.request_header_latency_us") is None

@@ -191,10 +191,10 @@ class Kind:
 # Envoy writes its timing log at least this often (--file-flush-interval-msec); read it after twice that.
 _FLUSH_INTERVAL_MS = 200
 _ACCESS_LOG_FLUSH_S = 2 * _FLUSH_INTERVAL_MS / 1000
-_ENVOY_ARGS = ("--file-flush-interval-msec", str(_FLUSH_INTERVAL_MS))
+ENVOY_ARGS = ("--file-flush-interval-msec", str(_FLUSH_INTERVAL_MS))
 
 
-def _timing_lines(path: Path | None) -> list[dict[str, object]]:
+def timing_lines(path: Path | None) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path and path.exists() else []
 
 
@@ -203,16 +203,21 @@ def is_streamed(timing: dict[str, object]) -> bool:
     return "text/event-stream" in str(timing.get("response_content_type", ""))
 
 
+def timing_value_ms(entry: dict[str, object], key: str) -> float | None:
+    """One timing-log line's field (microseconds; ``ext_proc.NAME`` for the filter's struct) in ms; None
+    where Envoy logged none ("-" or absent)."""
+    value = entry.get(key)
+    if key.startswith("ext_proc."):
+        ext_proc = entry.get("ext_proc")
+        value = ext_proc.get(key.removeprefix("ext_proc.")) if isinstance(ext_proc, dict) else None
+    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+        return float(value) / 1000
+    return None
+
+
 def timing_median_ms(timings: list[dict[str, object]], key: str) -> str:
     """Median of one timing-log field (microseconds) in ms; "-" where Envoy logged none."""
-    values: list[float] = []
-    for entry in timings:
-        value = entry.get(key)
-        if key.startswith("ext_proc."):
-            ext_proc = entry.get("ext_proc")
-            value = ext_proc.get(key.removeprefix("ext_proc.")) if isinstance(ext_proc, dict) else None
-        if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
-            values.append(float(value) / 1000)
+    values = [value for entry in timings if (value := timing_value_ms(entry, key)) is not None]
     return f"{statistics.median(values):.3f}" if values else "-"
 
 
@@ -322,7 +327,7 @@ def main() -> None:
         baseline = stack.enter_context(
             EnvoyProcess(
                 build_bootstrap(EnvoyBootstrapSpec(endpoints=(upstream,), timing_log=baseline_log)),
-                extra_args=_ENVOY_ARGS,
+                extra_args=ENVOY_ARGS,
             )
         )
         url = f"http://127.0.0.1:{baseline.listener_port}/v1/completions"
@@ -341,7 +346,7 @@ def main() -> None:
             spec = EnvoyBootstrapSpec(
                 picker=PickerConnection(port=port, tls=args.picker_tls), timing_log=timing_log
             )
-            envoy = stack.enter_context(EnvoyProcess(build_bootstrap(spec), extra_args=_ENVOY_ARGS))
+            envoy = stack.enter_context(EnvoyProcess(build_bootstrap(spec), extra_args=ENVOY_ARGS))
             gateways.append(Gateway(variant.name, f"http://127.0.0.1:{envoy.listener_port}/v1/completions", pid,
                                     timing_log))  # fmt: skip
         load = stack.enter_context(
@@ -351,7 +356,7 @@ def main() -> None:
             for stream in (False, True):
                 load.submit(run_one_at_a_time, gateway.url, stream, 1.0, args.seed).result()
         measure_idle_cpu(gateways)  # also lets Envoy flush the warm-up's timing lines, skipped below
-        warm_up_lines = {g.name: len(_timing_lines(g.timing_log)) for g in gateways}
+        warm_up_lines = {g.name: len(timing_lines(g.timing_log)) for g in gateways}
         results = {(g.name, stream): Kind() for g in gateways for stream in (False, True)}
         for repeat in range(args.repeats):
             shift = repeat % len(gateways)
@@ -364,7 +369,7 @@ def main() -> None:
                           f"ms/request", file=sys.stderr)  # fmt: skip
         time.sleep(_ACCESS_LOG_FLUSH_S)
         for gateway in gateways:
-            for timing in _timing_lines(gateway.timing_log)[warm_up_lines[gateway.name] :]:
+            for timing in timing_lines(gateway.timing_log)[warm_up_lines[gateway.name] :]:
                 results[(gateway.name, is_streamed(timing))].timings.append(timing)
     table = render(args, results, [g.name for g in gateways], load_before, os.getloadavg())
     print(table)
