@@ -190,7 +190,7 @@ class Kind:
 
 # Envoy writes its timing log at least this often (--file-flush-interval-msec); read it after twice that.
 _FLUSH_INTERVAL_MS = 200
-_ACCESS_LOG_FLUSH_S = 2 * _FLUSH_INTERVAL_MS / 1000
+ACCESS_LOG_FLUSH_S = 2 * _FLUSH_INTERVAL_MS / 1000
 ENVOY_ARGS = ("--file-flush-interval-msec", str(_FLUSH_INTERVAL_MS))
 
 
@@ -367,7 +367,7 @@ def main() -> None:
                     print(f"[{repeat}] {gateway.name} {'streamed' if stream else 'non-streamed'}: p50 "
                           f"{kind.e2e_p50_ms[-1]:.2f} ms, CPU {kind.picker_cpu_ms[-1] if kind.picker_cpu_ms else 0:.3f} "
                           f"ms/request", file=sys.stderr)  # fmt: skip
-        time.sleep(_ACCESS_LOG_FLUSH_S)
+        time.sleep(ACCESS_LOG_FLUSH_S)
         for gateway in gateways:
             for timing in timing_lines(gateway.timing_log)[warm_up_lines[gateway.name] :]:
                 results[(gateway.name, is_streamed(timing))].timings.append(timing)

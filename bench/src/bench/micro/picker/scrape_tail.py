@@ -32,7 +32,13 @@ from pathlib import Path
 
 from bench.micro.command_line import command_line
 from bench.micro.picker.envoy_overhead import picker_process
-from bench.micro.picker.one_in_flight import ENVOY_ARGS, run_one_at_a_time, timing_lines, timing_value_ms
+from bench.micro.picker.one_in_flight import (
+    ACCESS_LOG_FLUSH_S,
+    ENVOY_ARGS,
+    run_one_at_a_time,
+    timing_lines,
+    timing_value_ms,
+)
 from bench.stats.percentiles import percentile_or_nan
 from infgw.envoy import EnvoyBootstrapSpec, PickerConnection, build_bootstrap
 from infgw.launch.envoy_process import EnvoyProcess
@@ -82,10 +88,10 @@ def _measure(args: argparse.Namespace, setup: str, replicas: list[str], work_dir
         envoy = stack.enter_context(EnvoyProcess(build_bootstrap(spec), extra_args=ENVOY_ARGS))
         url = f"http://127.0.0.1:{envoy.listener_port}/v1/completions"
         load.submit(run_one_at_a_time, url, False, 2.0, args.seed).result()  # warm-up
-        time.sleep(1.0)
+        time.sleep(ACCESS_LOG_FLUSH_S)  # the warm-up's lines are written before they are counted
         skip = len(timing_lines(timing_log))
         run = load.submit(run_one_at_a_time, url, False, args.duration_s, args.seed).result()
-        time.sleep(0.6)  # Envoy's timing log flush
+        time.sleep(ACCESS_LOG_FLUSH_S)
         timings = timing_lines(timing_log)[skip:]
     e2e_ms = [seconds * 1000 for seconds in run.e2e_s]
     p99 = percentile_or_nan(e2e_ms, 99)
